@@ -1,0 +1,55 @@
+import { Command, Option } from "commander";
+import * as path from "node:path";
+import { describeServicePlan, formatTable } from "../components/plan/describe";
+import { ConfigError } from "../components/plan/errors";
+import { findProjectDir, loadStackPlan } from "../components/plan/stackFile";
+import { renderPlanTo } from "./render";
+
+const program = new Command()
+  .name("drkit")
+  .description("Disaster-recovery infrastructure for PostgreSQL, provisioned with Pulumi and proven by breaking things")
+  .addOption(new Option("-C, --project-dir <dir>", "the drkit project directory (holding Pulumi.yaml)").default(process.cwd(), "the current directory"))
+  .showHelpAfterError();
+
+const stackOption = () => new Option("-s, --stack <name>", "stack name (its config is stacks/Pulumi.<name>.yaml)").default("local");
+const projectDir = () => findProjectDir(program.opts<{ projectDir: string }>().projectDir);
+
+program
+  .command("plan")
+  .description("show the derived plan of a stack: each objective and the setting it becomes")
+  .addOption(stackOption())
+  .action((opts: { stack: string }) => {
+    const plan = loadStackPlan(projectDir(), opts.stack);
+    for (const service of plan.services) {
+      console.log(`\nservice ${service.name} on host ${service.host.name} (PostgreSQL ${service.postgres.version})\n`);
+      console.log(formatTable(describeServicePlan(service)));
+    }
+  });
+
+program
+  .command("render")
+  .description("write every file drkit would place on each host, as <out>/<host>/<absolute path>, for review")
+  .addOption(stackOption())
+  .requiredOption("-o, --out <dir>", "output directory")
+  .action((opts: { stack: string; out: string }) => {
+    const plan = loadStackPlan(projectDir(), opts.stack);
+    const written = renderPlanTo(plan, path.resolve(opts.out));
+    for (const file of written) console.log(`${file.host}:${file.hostPath}`);
+    console.error(`rendered ${written.length} files for ${plan.services.length} service(s) into ${opts.out}`);
+  });
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(`drkit: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module) void main(process.argv);

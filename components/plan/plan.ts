@@ -1,0 +1,261 @@
+import * as path from "node:path";
+import type { z } from "zod";
+import { parseDuration } from "./duration";
+import { ConfigError, describeValue, formatPath, valueAt } from "./errors";
+import { stackConfigSchema, type ParsedHost, type ParsedService, type ParsedStackConfig } from "./schema";
+import { deriveArchiveTimeout, deriveCompression, type CompressionPlan } from "./derive";
+
+export type SecretText = string | { secure: string };
+
+export type Connection =
+  | { type: "local"; rootPrefix: string }
+  | { type: "ssh"; host: string; port: number; user: string; privateKey?: SecretText };
+
+export interface HostPlan {
+  readonly name: string;
+  readonly connection: Connection;
+}
+
+export type Manager = { type: "systemd"; unit: string } | { type: "pg_ctl"; logFile: string };
+
+export interface PostgresPlan {
+  readonly version: number;
+  readonly dataDirectory: string;
+  readonly configDirectory: string;
+  readonly binDirectory: string;
+  readonly port: number;
+  readonly socketDirectory: string;
+  readonly osUser: string;
+  readonly role: string;
+  readonly databases: readonly string[];
+  readonly manager: Manager;
+  readonly provision: boolean;
+}
+
+export interface BackupPaths {
+  readonly backupRoot: string;
+  readonly baseDir: string;
+  readonly logicalDir: string;
+  readonly walDir: string;
+  readonly configDir: string;
+  readonly lockDir: string;
+  readonly verifyDir: string;
+  readonly scriptsDir: string;
+  readonly unitsDir: string;
+}
+
+export type JobId = "base" | "logical" | "prune" | "verify" | "config";
+
+export interface JobPlan {
+  readonly id: JobId;
+  readonly unit: string;
+  readonly description: string;
+  readonly script: string;
+  /** OnCalendar expression; absent when another job triggers this one. */
+  readonly calendar?: string;
+  readonly runAs: string;
+  readonly readWritePaths: readonly string[];
+  readonly onSuccess?: string;
+}
+
+export interface RetentionPlan {
+  readonly dailyDays: number;
+  readonly weeklyWeeks: number;
+  readonly longTermMonths: number;
+  readonly offsiteDays: number;
+}
+
+export interface ServicePlan {
+  readonly name: string;
+  readonly host: HostPlan;
+  /** Absolute root prefix of a sandbox host, "" for a real one. Every host path below includes it. */
+  readonly rootPrefix: string;
+  readonly postgres: PostgresPlan;
+  readonly rpoSeconds: number;
+  readonly rtoSeconds: number;
+  readonly archiveTimeoutSeconds: number;
+  readonly randomizedDelaySeconds: number;
+  readonly jobTimeoutSeconds: number;
+  readonly retention: RetentionPlan;
+  readonly paths: BackupPaths;
+  readonly compression: CompressionPlan;
+  readonly configFiles: readonly string[];
+  readonly verifyAfterBackup: boolean;
+  readonly jobs: readonly JobPlan[];
+}
+
+export interface DrPlan {
+  readonly hosts: ReadonlyMap<string, HostPlan>;
+  readonly services: readonly ServicePlan[];
+}
+
+export interface BuildPlanOptions {
+  /** Directory that relative sandbox root prefixes are resolved against (the project directory). */
+  readonly baseDir: string;
+}
+
+/** Validates raw stack config and derives the plan. Throws ConfigError naming every bad field. */
+export function buildPlan(raw: unknown, options: BuildPlanOptions): DrPlan {
+  const parsed = stackConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => describeIssue(issue, raw)));
+  }
+  const problems = crossFieldProblems(parsed.data);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const hosts = new Map<string, HostPlan>();
+  for (const [name, host] of Object.entries(parsed.data.hosts)) {
+    hosts.set(name, hostPlan(name, host, options.baseDir));
+  }
+  const services = Object.entries(parsed.data.services).map(([name, svc]) =>
+    servicePlan(name, svc, hosts.get(svc.host)!),
+  );
+  return { hosts, services };
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+  const where = issue.path.length ? formatPath(issue.path) : "(stack config)";
+  if (issue.code === "unrecognized_keys") {
+    const keys = issue.keys.map((k) => `"${k}"`).join(", ");
+    return `${where}: unknown field${issue.keys.length > 1 ? "s" : ""} ${keys} (check the spelling against the README's stack config reference)`;
+  }
+  const value = valueAt(raw, issue.path);
+  if (value === undefined && issue.code === "invalid_type") return `${where}: is required`;
+  return `${where}: ${describeValue(value)} ${issue.message}`;
+}
+
+function crossFieldProblems(config: ParsedStackConfig): string[] {
+  const problems: string[] = [];
+  const hostNames = Object.keys(config.hosts);
+  const seenDataDirs = new Map<string, string>();
+  const seenPorts = new Map<string, string>();
+  const seenRoots = new Map<string, string>();
+  for (const [name, svc] of Object.entries(config.services)) {
+    const at = `services.${name}`;
+    const host = config.hosts[svc.host];
+    if (!host) {
+      problems.push(`${at}.host: "${svc.host}" is not a declared host (declared: ${hostNames.join(", ") || "none"})`);
+      continue;
+    }
+    const pg = svc.postgres;
+    if (svc.compression === "zstd" && pg.version < 15) {
+      problems.push(`${at}.compression: "zstd" needs PostgreSQL 15 or later (postgres.version is ${pg.version}); use "gzip" or "auto"`);
+    }
+    if (pg.provision && host.connection.type !== "local") {
+      problems.push(`${at}.postgres.provision: true is only allowed on a local sandbox host ("${svc.host}" is reached over ${host.connection.type})`);
+    }
+    if (pg.provision && pg.manager.type !== "pg_ctl") {
+      problems.push(`${at}.postgres.provision: true needs postgres.manager.type "pg_ctl" (got "${pg.manager.type}")`);
+    }
+    const dupes = pg.databases.filter((db, i) => pg.databases.indexOf(db) !== i);
+    if (dupes.length) problems.push(`${at}.postgres.databases: ${describeValue(pg.databases)} lists "${dupes[0]}" twice`);
+    if (svc.retention.offsiteDays < svc.retention.dailyDays) {
+      problems.push(`${at}.retention.offsiteDays: ${svc.retention.offsiteDays} must be at least retention.dailyDays (${svc.retention.dailyDays}): the off-site copy must outlive the local one`);
+    }
+    const delay = parseDuration(svc.schedule.randomizedDelay)!;
+    if (delay >= 86400) {
+      problems.push(`${at}.schedule.randomizedDelay: ${describeValue(svc.schedule.randomizedDelay)} must be less than 1d, or daily runs could be skipped`);
+    }
+    const rto = parseDuration(svc.rto)!;
+    if (rto < 60) problems.push(`${at}.rto: ${describeValue(svc.rto)} must be at least 1m: no restore can start a server faster`);
+    const dataDir = pg.dataDirectory ?? defaultDataDir(pg.version);
+    const dataKey = `${svc.host}:${dataDir}`;
+    if (seenDataDirs.has(dataKey)) {
+      problems.push(`${at}.postgres.dataDirectory: "${dataDir}" on host "${svc.host}" is already used by service "${seenDataDirs.get(dataKey)}"`);
+    } else seenDataDirs.set(dataKey, name);
+    const portKey = `${svc.host}:${pg.port}`;
+    if (seenPorts.has(portKey)) {
+      problems.push(`${at}.postgres.port: ${pg.port} on host "${svc.host}" is already used by service "${seenPorts.get(portKey)}"`);
+    } else seenPorts.set(portKey, name);
+    const root = svc.paths.backupRoot ?? defaultBackupRoot(name);
+    const rootKey = `${svc.host}:${root}`;
+    if (seenRoots.has(rootKey)) {
+      problems.push(`${at}.paths.backupRoot: "${root}" on host "${svc.host}" is already used by service "${seenRoots.get(rootKey)}"`);
+    } else seenRoots.set(rootKey, name);
+  }
+  return problems;
+}
+
+const defaultDataDir = (version: number) => `/var/lib/postgresql/${version}/main`;
+const defaultBackupRoot = (service: string) => `/var/lib/${service}/backups`;
+
+function hostPlan(name: string, host: ParsedHost, baseDir: string): HostPlan {
+  const c = host.connection;
+  if (c.type === "local") {
+    const prefix = c.rootPrefix ? path.resolve(baseDir, c.rootPrefix).replace(/\/+$/, "") : "";
+    return { name, connection: { type: "local", rootPrefix: prefix === "/" ? "" : prefix } };
+  }
+  return { name, connection: { type: "ssh", host: c.host, port: c.port, user: c.user, privateKey: c.privateKey } };
+}
+
+function servicePlan(name: string, svc: ParsedService, host: HostPlan): ServicePlan {
+  const prefix = host.connection.type === "local" ? host.connection.rootPrefix : "";
+  const onHost = (p: string) => (prefix ? path.posix.join(prefix, p) : p);
+  const pg = svc.postgres;
+  const dataDirectory = onHost(pg.dataDirectory ?? defaultDataDir(pg.version));
+  const manager =
+    pg.manager.type === "systemd"
+      ? { type: "systemd" as const, unit: pg.manager.unit ?? `postgresql@${pg.version}-main.service` }
+      : { type: "pg_ctl" as const, logFile: onHost(pg.manager.logFile ?? `/var/log/postgresql/drkit-${name}.log`) };
+  const backupRoot = onHost(svc.paths.backupRoot ?? defaultBackupRoot(name));
+  const scriptsDir = onHost(svc.paths.scripts ?? `/usr/local/lib/drkit/${name}`);
+  const paths: BackupPaths = {
+    backupRoot,
+    baseDir: `${backupRoot}/postgresql/base`,
+    logicalDir: `${backupRoot}/postgresql/logical`,
+    walDir: `${backupRoot}/wal`,
+    configDir: `${backupRoot}/config`,
+    lockDir: `${backupRoot}/.locks`,
+    verifyDir: `${backupRoot}/verify`,
+    scriptsDir,
+    unitsDir: onHost(svc.paths.units),
+  };
+  const postgres: PostgresPlan = {
+    version: pg.version,
+    dataDirectory,
+    configDirectory: onHost(pg.configDirectory ?? (prefix ? `${pg.dataDirectory ?? defaultDataDir(pg.version)}/conf.d` : `/etc/postgresql/${pg.version}/main/conf.d`)),
+    binDirectory: pg.binDirectory ?? `/usr/lib/postgresql/${pg.version}/bin`,
+    port: pg.port,
+    socketDirectory: onHost(pg.socketDirectory),
+    osUser: pg.osUser,
+    role: pg.role,
+    databases: pg.databases,
+    manager,
+    provision: pg.provision,
+  };
+  const rpoSeconds = parseDuration(svc.rpo)!;
+  const jobs = jobPlans(name, svc, paths, postgres);
+  return {
+    name,
+    host,
+    rootPrefix: prefix,
+    postgres,
+    rpoSeconds,
+    rtoSeconds: parseDuration(svc.rto)!,
+    archiveTimeoutSeconds: deriveArchiveTimeout(rpoSeconds),
+    randomizedDelaySeconds: parseDuration(svc.schedule.randomizedDelay)!,
+    jobTimeoutSeconds: parseDuration(svc.jobTimeout)!,
+    retention: svc.retention,
+    paths,
+    compression: deriveCompression(svc.compression, pg.version),
+    configFiles: svc.configFiles.map(onHost),
+    verifyAfterBackup: svc.verifyAfterBackup,
+    jobs,
+  };
+}
+
+function jobPlans(service: string, svc: ParsedService, paths: BackupPaths, pg: PostgresPlan): JobPlan[] {
+  const unit = (id: JobId) => `drkit-${service}-${id}`;
+  const script = (id: JobId) => `${paths.scriptsDir}/${id === "base" ? "backup-base" : id === "logical" ? "backup-logical" : id === "config" ? "backup-config" : id === "prune" ? "prune" : "verify-backup"}`;
+  const rw = (...dirs: string[]) => [...dirs, paths.lockDir];
+  const jobs: JobPlan[] = [
+    { id: "base", unit: unit("base"), description: `drkit base backup of ${service}`, script: script("base"), calendar: svc.schedule.base, runAs: pg.osUser, readWritePaths: rw(paths.baseDir), onSuccess: `${unit("prune")}.service` },
+    { id: "prune", unit: unit("prune"), description: `drkit retention for ${service} (keeps the WAL every retained backup needs)`, script: script("prune"), runAs: pg.osUser, readWritePaths: rw(paths.baseDir, paths.logicalDir, paths.walDir, paths.configDir) },
+    { id: "logical", unit: unit("logical"), description: `drkit logical backup of ${service}`, script: script("logical"), calendar: svc.schedule.logical, runAs: pg.osUser, readWritePaths: rw(paths.logicalDir) },
+    { id: "verify", unit: unit("verify"), description: `drkit restore test of ${service}'s newest backup`, script: script("verify"), calendar: svc.schedule.verify, runAs: pg.osUser, readWritePaths: rw(paths.verifyDir) },
+  ];
+  if (svc.configFiles.length > 0) {
+    jobs.push({ id: "config", unit: unit("config"), description: `drkit config and secret file backup of ${service}`, script: script("config"), calendar: svc.schedule.config, runAs: "root", readWritePaths: rw(paths.configDir) });
+  }
+  return jobs;
+}

@@ -1,0 +1,152 @@
+import { z } from "zod";
+import { parseDuration } from "./duration";
+
+/** Names that become parts of unit names, paths and shell words. */
+export const SAFE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+/** Identifiers that end up unquoted in SQL and in file names. */
+export const SAFE_IDENTIFIER = /^[a-z_][a-z0-9_]{0,39}$/;
+/** Absolute paths made of characters that need no quoting anywhere. */
+export const SAFE_ABSOLUTE_PATH = /^\/[A-Za-z0-9._@+-]+(\/[A-Za-z0-9._@+-]+)*\/?$|^\/$/;
+const SAFE_RELATIVE_PATH = /^[A-Za-z0-9._@+-]+(\/[A-Za-z0-9._@+-]+)*\/?$/;
+/** systemd calendar expressions: the characters they may contain (full parsing is systemd's job). */
+const CALENDAR_CHARS = /^[A-Za-z0-9 *,./:~-]+$/;
+const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^\[?[0-9a-fA-F:]+\]?$/;
+
+const name = (what: string) =>
+  z.string({ error: `must be a ${what} (text)` }).regex(SAFE_NAME, {
+    error: `must be a ${what}: lowercase letters, digits and '-', starting with a letter, at most 40 characters`,
+  });
+
+const identifier = (what: string) =>
+  z.string({ error: `must be a ${what} (text)` }).regex(SAFE_IDENTIFIER, {
+    error: `must be a ${what}: lowercase letters, digits and '_', not starting with a digit, at most 40 characters`,
+  });
+
+const noDotSegments = (p: string) => !p.split("/").some((s) => s === "." || s === "..");
+
+export const absolutePath = z
+  .string({ error: "must be an absolute path (text)" })
+  .regex(SAFE_ABSOLUTE_PATH, {
+    error: "must be an absolute path of letters, digits and . _ @ + - (no spaces, quotes or shell characters)",
+  })
+  .refine(noDotSegments, { error: "must not contain '.' or '..' segments" });
+
+const rootPrefix = z
+  .string({ error: "must be a path (text)" })
+  .refine((p) => SAFE_ABSOLUTE_PATH.test(p) || SAFE_RELATIVE_PATH.test(p), {
+    error: "must be a path of letters, digits and . _ @ + - (no spaces, quotes or shell characters)",
+  })
+  .refine((p) => p.split("/").every((s) => s !== ".."), { error: "must not contain '..' segments" });
+
+const duration = (min: number, minText: string) =>
+  z
+    .union([z.string(), z.number()], { error: 'must be a duration such as "30s", "5m", "1h" or "7d"' })
+    .refine((v) => parseDuration(v) !== undefined, {
+      error: 'must be a duration such as "30s", "5m", "1h" or "7d"',
+    })
+    .refine((v) => (parseDuration(v) ?? 0) >= min, { error: `must be at least ${minText}` });
+
+const calendar = z
+  .string({ error: "must be a systemd OnCalendar expression (text)" })
+  .regex(CALENDAR_CHARS, { error: "must be a systemd OnCalendar expression, e.g. \"*-*-* 02:00:00\"" });
+
+const count = (min: number, max: number) =>
+  z
+    .number({ error: "must be a whole number" })
+    .int({ error: "must be a whole number" })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+
+/** A value that may be a Pulumi secret in the YAML file ({secure: ...}) or already decrypted. */
+const secretString = z.union([z.string(), z.strictObject({ secure: z.string() })], {
+  error: "must be text or a Pulumi secret",
+});
+
+export const localConnectionSchema = z.strictObject({
+  type: z.literal("local"),
+  rootPrefix: rootPrefix.optional(),
+});
+
+export const sshConnectionSchema = z.strictObject({
+  type: z.literal("ssh"),
+  host: z.string().regex(HOSTNAME, { error: "must be a host name or IP address" }),
+  port: count(1, 65535).default(22),
+  user: name("user name").default("root"),
+  privateKey: secretString.optional(),
+});
+
+export const hostSchema = z.strictObject({
+  connection: z.discriminatedUnion("type", [localConnectionSchema, sshConnectionSchema], {
+    error: 'must say how to reach the host: type "local" or "ssh"',
+  }),
+});
+
+const managerSchema = z.discriminatedUnion(
+  "type",
+  [
+    z.strictObject({ type: z.literal("systemd"), unit: z.string().regex(/^[A-Za-z0-9@._-]+\.service$/, { error: "must be a systemd service unit name ending in .service" }).optional() }),
+    z.strictObject({ type: z.literal("pg_ctl"), logFile: absolutePath.optional() }),
+  ],
+  { error: 'must be how PostgreSQL is started and stopped: type "systemd" or "pg_ctl"' },
+);
+
+export const postgresSchema = z.strictObject({
+  version: count(13, 17).default(15),
+  dataDirectory: absolutePath.optional(),
+  configDirectory: absolutePath.optional(),
+  binDirectory: absolutePath.optional(),
+  port: count(1, 65535).default(5432),
+  socketDirectory: absolutePath.default("/var/run/postgresql"),
+  osUser: name("system user name").default("postgres"),
+  role: identifier("database role name").default("postgres"),
+  databases: z.array(identifier("database name"), { error: "must be a list of database names" }).min(1, {
+    error: "must list at least one database",
+  }),
+  manager: managerSchema.default({ type: "systemd" }),
+  provision: z.boolean({ error: "must be true or false" }).default(false),
+});
+
+export const scheduleSchema = z.strictObject({
+  base: calendar.default("*-*-* 02:00:00"),
+  logical: calendar.default("Sun *-*-* 03:00:00"),
+  verify: calendar.default("*-*-* 05:00:00"),
+  config: calendar.default("*-*-* 02:30:00"),
+  randomizedDelay: duration(0, "0s").default("15m"),
+});
+
+export const retentionSchema = z.strictObject({
+  dailyDays: count(1, 3650).default(7),
+  weeklyWeeks: count(0, 520).default(12),
+  longTermMonths: count(0, 1200).default(0),
+  offsiteDays: count(1, 36500).default(30),
+});
+
+export const pathsSchema = z.strictObject({
+  backupRoot: absolutePath.optional(),
+  scripts: absolutePath.optional(),
+  units: absolutePath.default("/etc/systemd/system"),
+});
+
+export const serviceSchema = z.strictObject({
+  host: name("host name"),
+  postgres: postgresSchema,
+  rpo: duration(1, "1s").default("5m"),
+  rto: duration(1, "1s").default("30m"),
+  schedule: scheduleSchema.default(scheduleSchema.parse({})),
+  retention: retentionSchema.default(retentionSchema.parse({})),
+  paths: pathsSchema.default(pathsSchema.parse({})),
+  compression: z.enum(["auto", "zstd", "gzip", "none"], { error: 'must be one of "auto", "zstd", "gzip", "none"' }).default("auto"),
+  configFiles: z.array(absolutePath, { error: "must be a list of absolute paths" }).default([]),
+  verifyAfterBackup: z.boolean({ error: "must be true or false" }).default(true),
+  jobTimeout: duration(60, "1m").default("6h"),
+});
+
+export const stackConfigSchema = z.strictObject({
+  hosts: z.record(name("host name"), hostSchema, { error: "must be a map of host name to host" }),
+  services: z.record(name("service name"), serviceSchema, { error: "must be a map of service name to service" }),
+});
+
+export type RawStackConfig = z.input<typeof stackConfigSchema>;
+export type ParsedStackConfig = z.output<typeof stackConfigSchema>;
+export type ParsedService = z.output<typeof serviceSchema>;
+export type ParsedHost = z.output<typeof hostSchema>;

@@ -1,0 +1,83 @@
+import type { JobId, ServicePlan } from "../plan/plan";
+import { applySettingsScriptPath, archiveDropInPath, archiveScriptPath, renderApplySettingsScript, renderArchiveDropIn, renderArchiveScript } from "./archiving";
+import { renderBaseBackupScript } from "./baseBackup";
+import { renderConfigBackupScript } from "./configBackup";
+import { renderLogicalBackupScript } from "./logicalBackup";
+import { renderPruneScript } from "./retention";
+import { renderRestoreLogicalScript } from "./restoreLogical";
+import { renderRestorePitrScript } from "./restorePitr";
+import { provisionScriptPath, renderSandboxScript } from "./sandbox";
+import { managerFunctions, postgresEnv } from "./shell";
+import { renderServiceUnit, renderTimerUnit, serviceUnitPath, timerUnitPath } from "./systemd";
+import type { RenderedFile } from "./types";
+import { renderVerifyScript } from "./verify";
+
+export type { RenderedFile } from "./types";
+
+export interface BackupDirectory {
+  readonly path: string;
+  readonly mode: string;
+  readonly owner: string;
+}
+
+/** The backup directories of a service with owner and mode (the seeds' postgresql, wal and config). */
+export function backupDirectories(plan: ServicePlan): BackupDirectory[] {
+  const owner = plan.postgres.osUser;
+  const p = plan.paths;
+  return [
+    { path: p.backupRoot, mode: "0750", owner },
+    { path: `${p.backupRoot}/postgresql`, mode: "0750", owner },
+    { path: p.baseDir, mode: "0750", owner },
+    { path: p.logicalDir, mode: "0750", owner },
+    { path: p.walDir, mode: "0750", owner },
+    { path: p.configDir, mode: "0700", owner: "root" },
+    { path: p.lockDir, mode: "0770", owner },
+    { path: p.verifyDir, mode: "0750", owner },
+  ];
+}
+
+export const restoreScripts = (plan: ServicePlan) => ({
+  pitr: `${plan.paths.scriptsDir}/restore-pitr`,
+  logical: `${plan.paths.scriptsDir}/restore-logical`,
+});
+
+/** Every file drkit places on the service's host, rendered from the plan. */
+export function renderServiceFiles(plan: ServicePlan): RenderedFile[] {
+  const env = postgresEnv(plan.postgres);
+  const manager = managerFunctions(plan.postgres);
+  const script = (path: string, content: string): RenderedFile => ({ path, content, mode: "0755", owner: "root", group: "root", kind: "script" });
+  const jobScript: Record<JobId, () => string> = {
+    base: () => renderBaseBackupScript(plan, { env }),
+    logical: () => renderLogicalBackupScript(plan, { env }),
+    prune: () => renderPruneScript(plan, { env }),
+    verify: () => renderVerifyScript(plan, { env }),
+    config: () => renderConfigBackupScript(plan),
+  };
+  const files: RenderedFile[] = [
+    script(archiveScriptPath(plan), renderArchiveScript(plan)),
+    script(applySettingsScriptPath(plan), renderApplySettingsScript(plan, { env, manager })),
+    script(restoreScripts(plan).pitr, renderRestorePitrScript(plan, { env, manager })),
+    script(restoreScripts(plan).logical, renderRestoreLogicalScript(plan, { env })),
+  ];
+  if (plan.postgres.provision) files.push(script(provisionScriptPath(plan), renderSandboxScript(plan, { env, manager })));
+  for (const job of plan.jobs) {
+    files.push(script(job.script, jobScript[job.id]()));
+    files.push({ path: serviceUnitPath(plan, job), content: renderServiceUnit(plan, job), mode: "0644", owner: "root", group: "root", kind: "unit" });
+    if (job.calendar) {
+      files.push({ path: timerUnitPath(plan, job), content: renderTimerUnit(plan, job), mode: "0644", owner: "root", group: "root", kind: "unit" });
+    }
+  }
+  return files;
+}
+
+/** The PostgreSQL drop-in; placed after the scripts it names exist. */
+export function renderPostgresDropIn(plan: ServicePlan): RenderedFile {
+  return {
+    path: archiveDropInPath(plan),
+    content: renderArchiveDropIn(plan),
+    mode: "0644",
+    owner: plan.postgres.osUser,
+    group: plan.postgres.osUser,
+    kind: "postgres-conf",
+  };
+}

@@ -1,0 +1,68 @@
+import type { JobPlan, ServicePlan } from "../plan/plan";
+
+export const serviceUnitPath = (plan: ServicePlan, job: JobPlan) => `${plan.paths.unitsDir}/${job.unit}.service`;
+export const timerUnitPath = (plan: ServicePlan, job: JobPlan) => `${plan.paths.unitsDir}/${job.unit}.timer`;
+
+/** The unit PostgreSQL runs under, for ordering; a sandbox started by pg_ctl has none of its own. */
+const postgresUnit = (plan: ServicePlan) =>
+  plan.postgres.manager.type === "systemd" ? plan.postgres.manager.unit : "postgresql.service";
+
+/**
+ * A oneshot service for one job. Hardened so the job can write only its own directories, without
+ * breaking it: connecting to PostgreSQL's socket and starting a scratch instance still work.
+ */
+export function renderServiceUnit(plan: ServicePlan, job: JobPlan): string {
+  const pgUnit = postgresUnit(plan);
+  const lines = [
+    "[Unit]",
+    `Description=${job.description}`,
+    "Documentation=https://www.postgresql.org/docs/current/continuous-archiving.html",
+    `After=network-online.target ${pgUnit}`,
+    "Wants=network-online.target",
+    ...(job.onSuccess ? [`OnSuccess=${job.onSuccess}`] : []),
+    "",
+    "[Service]",
+    "Type=oneshot",
+    `User=${job.runAs}`,
+    `ExecStart=${job.script}`,
+    `SyslogIdentifier=${job.unit}`,
+    `TimeoutStartSec=${plan.jobTimeoutSeconds}`,
+    "Nice=10",
+    "IOSchedulingClass=best-effort",
+    "IOSchedulingPriority=7",
+    "UMask=0077",
+    "NoNewPrivileges=yes",
+    "PrivateTmp=yes",
+    "ProtectSystem=strict",
+    `ReadWritePaths=${job.readWritePaths.join(" ")}`,
+    `ProtectHome=${job.runAs === "root" ? "read-only" : "yes"}`,
+    "PrivateDevices=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectControlGroups=yes",
+    "RestrictSUIDSGID=yes",
+    "RestrictRealtime=yes",
+    "LockPersonality=yes",
+    "",
+  ];
+  return lines.join("\n");
+}
+
+export function renderTimerUnit(plan: ServicePlan, job: JobPlan): string {
+  if (!job.calendar) throw new Error(`job ${job.unit} has no schedule, so it has no timer`);
+  return [
+    "[Unit]",
+    `Description=Schedule: ${job.description}`,
+    "",
+    "[Timer]",
+    `OnCalendar=${job.calendar}`,
+    `RandomizedDelaySec=${plan.randomizedDelaySeconds}`,
+    "Persistent=true",
+    "AccuracySec=1min",
+    `Unit=${job.unit}.service`,
+    "",
+    "[Install]",
+    "WantedBy=timers.target",
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,85 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { applyServiceLocally } from "../../components/host/applyLocal";
+import { buildPlan, type ServicePlan } from "../../components/plan/plan";
+import { restoreScripts } from "../../components/render";
+import { provisionScriptPath } from "../../components/render/sandbox";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A temp directory the postgres user can traverse. */
+export function tempRoot(label: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `drkit-${label}-`));
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
+export interface SandboxOptions {
+  readonly service?: Record<string, unknown>;
+  readonly label: string;
+}
+
+/** A service plan for a sandbox host under a fresh temp root, with its own port. */
+export async function sandboxPlan(opts: SandboxOptions): Promise<ServicePlan> {
+  const root = tempRoot(opts.label);
+  const port = await freePort();
+  const service = {
+    host: "sandbox",
+    postgres: { version: 15, port, databases: ["app"], manager: { type: "pg_ctl" }, provision: true },
+    ...opts.service,
+  };
+  const plan = buildPlan({ hosts: { sandbox: { connection: { type: "local", rootPrefix: root } } }, services: { svc: service } }, { baseDir: root });
+  return plan.services[0];
+}
+
+export interface Sandbox {
+  readonly plan: ServicePlan;
+  /** psql as the postgres user against the sandbox server; returns trimmed stdout. */
+  sql(query: string, db?: string): string;
+  /** Runs one of the rendered scripts; returns status, stdout and stderr. */
+  run(script: string, args?: string[], env?: Record<string, string>): { status: number; stdout: string; stderr: string };
+  script(name: string): string;
+  destroy(): void;
+}
+
+/** Provisions a sandbox PostgreSQL with drkit's rendered files applied, as a user would get it. */
+export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
+  const plan = await sandboxPlan(opts);
+  applyServiceLocally(plan);
+  return sandboxFor(plan);
+}
+
+export function sandboxFor(plan: ServicePlan): Sandbox {
+  const pg = plan.postgres;
+  const sql = (query: string, db = "app") =>
+    execFileSync("runuser", ["-u", pg.osUser, "--", `${pg.binDirectory}/psql`, "-X", "-v", "ON_ERROR_STOP=1", "-Atq", "-h", pg.socketDirectory, "-p", String(pg.port), "-U", pg.role, "-d", db, "-c", query], { encoding: "utf8" }).trim();
+  return {
+    plan,
+    sql,
+    script: (name) => path.join(plan.paths.scriptsDir, name),
+    run(script, args = [], env = {}) {
+      const r = spawnSync(script.startsWith("/") ? script : path.join(plan.paths.scriptsDir, script), args, { encoding: "utf8", env: { ...process.env, ...env }, timeout: 300_000 });
+      return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    },
+    destroy() {
+      spawnSync(provisionScriptPath(plan), ["stop"], { encoding: "utf8" });
+      // stop anything a failed restore test may have left running from a moved-aside directory
+      spawnSync("pkill", ["-f", `-D ${plan.rootPrefix}`]);
+      fs.rmSync(plan.rootPrefix, { recursive: true, force: true });
+    },
+  };
+}
+
+export { restoreScripts };

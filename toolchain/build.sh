@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Builds the Pulumi toolchain drkit's tests run against, from Go modules only (no prebuilt
+# binary downloads), into a cache outside the repository:
+#
+#   $DRKIT_TOOLCHAIN_DIR (default ~/.cache/drkit-toolchain)
+#     bin/      pulumi, pulumi-language-nodejs, pulumi-resource-command, pulumi-resource-random,
+#               pulumi-analyzer-policy(-nodejs), pulumi-resource-pulumi-nodejs  <- put on PATH
+#     work/     generated wrapper Go modules, one per binary
+#     stamps/   one file per binary recording what it was built from
+#
+# The resource plugins are also installed into the Pulumi plugin directory
+# (${PULUMI_HOME:-~/.pulumi}/plugins) with `pulumi plugin install --file`, so the CLI never tries
+# to download them. Versions live in versions.env. Idempotent: a binary is rebuilt only when its
+# stamp differs (versions, our sources under src/, Go version), so a warm run takes seconds.
+# Go's module and build caches are Go's defaults (GOMODCACHE, GOCACHE) and persist across runs.
+#
+# Usage: toolchain/build.sh    then: export PATH="$DRKIT_TOOLCHAIN_DIR/bin:$PATH" (printed last)
+set -euo pipefail
+shopt -s inherit_errexit
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+CACHE=${DRKIT_TOOLCHAIN_DIR:-$HOME/.cache/drkit-toolchain}
+BIN=$CACHE/bin
+WORK=$CACHE/work
+STAMPS=$CACHE/stamps
+PULUMI_PLUGIN_DIR=${PULUMI_HOME:-$HOME/.pulumi}/plugins
+
+# Bump when the build recipe below changes in a way that should rebuild everything.
+RECIPE=1
+
+export GOFLAGS="-mod=mod -buildvcs=false"
+export PULUMI_SKIP_UPDATE_CHECK=true
+
+started=$SECONDS
+log() { printf '[%s] %s\n' "$(date '+%H:%M:%S')" "$*"; }
+die() { log "ERROR: $*" >&2; exit 1; }
+
+for tool in go node npm sha256sum; do
+	command -v "$tool" >/dev/null || die "$tool is required but not on PATH"
+done
+mkdir -p "$BIN" "$WORK" "$STAMPS"
+
+# One build at a time per cache directory.
+if command -v flock >/dev/null; then
+	exec 9>"$CACHE/.lock"
+	flock 9
+fi
+
+GO_VERSION=$(go env GOVERSION)
+GO_LANG=${GO_VERSION#go}
+log "toolchain cache: $CACHE ($GO_VERSION, GOCACHE=$(go env GOCACHE))"
+
+# hash_src PATH...: a short hash of the files under the given paths (relative to toolchain/).
+hash_src() {
+	(cd "$here" && find "$@" -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
+}
+
+# up_to_date NAME KEY: true when bin/NAME exists and was built from KEY.
+up_to_date() {
+	[[ -x $BIN/$1 && -f $STAMPS/$1 && $(<"$STAMPS/$1") == "$2" ]]
+}
+
+# upstream_replaces MODULE VERSION: prints `go mod edit` flags repeating the replace directives
+# of MODULE@VERSION's go.mod (replaces only apply in the main module, so a wrapper must repeat
+# them). Local-path replaces of modules from the same repository (pulumi's `../sdk`) become that
+# module at VERSION; other local-path replaces (test fixtures) are dropped.
+upstream_replaces() {
+	local mod=$1 ver=$2 gomod repo
+	gomod=$(go mod download -json "$mod@$ver" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+	[[ -f $gomod ]] || die "could not download $mod@$ver"
+	repo=$(cut -d/ -f1-3 <<<"$mod")
+	awk '
+		{ sub(/\/\/.*/, "") }
+		/^replace[ \t]*\(/ { inblock = 1; next }
+		inblock && /^[ \t]*\)/ { inblock = 0; next }
+		/^replace[ \t]/ { sub(/^replace[ \t]+/, ""); print; next }
+		inblock && NF { print }
+	' "$gomod" | while read -r -a f; do
+		local old=${f[0]} oldver="" new newver
+		if [[ ${f[1]} == "=>" ]]; then
+			new=${f[2]} newver=${f[3]:-}
+		else
+			oldver=${f[1]} new=${f[3]} newver=${f[4]:-}
+		fi
+		if [[ $new == .* || $new == /* ]]; then
+			if [[ $old == "$repo"/* ]]; then
+				printf -- '-replace=%s=%s@%s\n' "$old" "$old" "$ver"
+			else
+				log "  (dropping $mod's local replace $old => $new)" >&2
+			fi
+		else
+			printf -- '-replace=%s%s=%s@%s\n' "$old" "${oldver:+@$oldver}" "$new" "$newver"
+		fi
+	done
+}
+
+# as_array NAME TEXT: split TEXT into the array NAME, one element per non-empty line.
+as_array() {
+	local -n arr=$1
+	arr=()
+	local line
+	while IFS= read -r line; do
+		[[ -n $line ]] && arr+=("$line")
+	done <<<"$2"
+	return 0
+}
+
+# new_module DIR MODULE: an empty wrapper module in DIR.
+new_module() {
+	rm -rf "$1"
+	mkdir -p "$1"
+	printf 'module %s\n\ngo %s\n' "$2" "$GO_LANG" >"$1/go.mod"
+}
+
+# go_build DIR OUT PACKAGE LDFLAGS: build PACKAGE inside wrapper module DIR to OUT (atomically).
+go_build() {
+	local dir=$1 out=$2 pkg=$3 ldflags=$4 t=$SECONDS
+	log "  go build $pkg"
+	(cd "$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg")
+	mv -f "$out.tmp" "$out"
+	log "  built $(basename "$out") in $((SECONDS - t))s"
+}
+
+stamp() { printf '%s\n' "$2" >"$STAMPS/$1"; }
+
+SDK_VERSION_VAR=github.com/pulumi/pulumi/sdk/v3/go/common/version.Version
+
+# --- pulumi: the CLI, github.com/pulumi/pulumi/pkg/v3 ./cmd/pulumi -----------------------------
+build_pulumi() {
+	local key="pulumi v$PULUMI_VERSION $GO_VERSION r$RECIPE" dir=$WORK/pulumi
+	if up_to_date pulumi "$key"; then
+		log "pulumi v$PULUMI_VERSION: up to date"
+		return
+	fi
+	log "pulumi v$PULUMI_VERSION: building (first build takes several minutes)"
+	new_module "$dir" drkit.local/toolchain/pulumi
+	printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"\n' >"$dir/tools.go"
+	local -a replaces
+	as_array replaces "$(upstream_replaces github.com/pulumi/pulumi/pkg/v3 "v$PULUMI_VERSION")"
+	(cd "$dir" && go mod edit -require="github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" "${replaces[@]}")
+	go_build "$dir" "$BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "-X $SDK_VERSION_VAR=v$PULUMI_VERSION"
+	stamp pulumi "$key"
+}
+
+# --- pulumi-language-nodejs: our language host (src/), on github.com/pulumi/pulumi/sdk/v3 ---------
+build_language_nodejs() {
+	local name=pulumi-language-nodejs dir=$WORK/pulumi-language-nodejs key
+	key="$name v$PULUMI_VERSION src:$(hash_src "src/$name") $GO_VERSION r$RECIPE"
+	if up_to_date "$name" "$key"; then
+		log "$name v$PULUMI_VERSION: up to date"
+		return
+	fi
+	log "$name v$PULUMI_VERSION: building"
+	new_module "$dir" "drkit.local/toolchain/$name"
+	cp "$here/src/$name"/*.go "$dir/"
+	local -a replaces
+	as_array replaces "$(upstream_replaces github.com/pulumi/pulumi/sdk/v3 "v$PULUMI_VERSION")"
+	(cd "$dir" && go mod edit -require="github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" "${replaces[@]}")
+	go_build "$dir" "$BIN/$name" . "-X $SDK_VERSION_VAR=v$PULUMI_VERSION"
+	stamp "$name" "$key"
+}
+
+# --- pulumi-resource-command: local.Command / local.run (src/), on pulumi-go-provider ------------
+build_command() {
+	local name=pulumi-resource-command dir=$WORK/pulumi-resource-command key
+	key="$name v$COMMAND_VERSION go-provider:v$PULUMI_GO_PROVIDER_VERSION pulumi:v$PULUMI_VERSION"
+	key+=" src:$(hash_src "src/$name") $GO_VERSION r$RECIPE"
+	if up_to_date "$name" "$key"; then
+		log "$name v$COMMAND_VERSION: up to date"
+		return
+	fi
+	log "$name v$COMMAND_VERSION: building"
+	new_module "$dir" "drkit.local/toolchain/$name"
+	cp -R "$here/src/$name/." "$dir/"
+	local -a replaces
+	as_array replaces "$(
+		upstream_replaces github.com/pulumi/pulumi-go-provider "v$PULUMI_GO_PROVIDER_VERSION"
+		upstream_replaces github.com/pulumi/pulumi/pkg/v3 "v$PULUMI_VERSION"
+	)"
+	(cd "$dir" && go mod edit \
+		-require="github.com/pulumi/pulumi-go-provider@v$PULUMI_GO_PROVIDER_VERSION" \
+		-require="github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" \
+		-require="github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" \
+		"${replaces[@]}")
+	go_build "$dir" "$BIN/$name" . "-X main.Version=$COMMAND_VERSION"
+	stamp "$name" "$key"
+}
+
+# --- pulumi-resource-random: the Terraform random provider bridged like pulumi-random ------------
+build_random() {
+	local name=pulumi-resource-random dir=$WORK/pulumi-resource-random key
+	local mod=drkit.local/toolchain/pulumi-resource-random shim=$TF_PROVIDER_RANDOM_MODULE/shim
+	key="$name v$RANDOM_VERSION bridge:v$TF_BRIDGE_VERSION tf:v$TF_PROVIDER_RANDOM_VERSION"
+	key+=" src:$(hash_src "src/$name") $GO_VERSION r$RECIPE"
+	if up_to_date "$name" "$key"; then
+		log "$name v$RANDOM_VERSION: up to date"
+		return
+	fi
+	log "$name v$RANDOM_VERSION: building (Terraform random v$TF_PROVIDER_RANDOM_VERSION, bridge v$TF_BRIDGE_VERSION)"
+	new_module "$dir" "$mod"
+	cp -R "$here/src/$name/." "$dir/"
+	# The shim is its own module under the Terraform provider's path so that it may import the
+	# provider's internal package (as pulumi-random's provider/shim does).
+	printf 'module %s\n\ngo %s\n\nrequire %s v%s\n' \
+		"$shim" "$GO_LANG" "$TF_PROVIDER_RANDOM_MODULE" "$TF_PROVIDER_RANDOM_VERSION" >"$dir/shim/go.mod"
+	local -a replaces
+	as_array replaces "$(upstream_replaces github.com/pulumi/pulumi-terraform-bridge/v3 "v$TF_BRIDGE_VERSION")"
+	(cd "$dir" && go mod edit \
+		-require="github.com/pulumi/pulumi-terraform-bridge/v3@v$TF_BRIDGE_VERSION" \
+		-require="$TF_PROVIDER_RANDOM_MODULE@v$TF_PROVIDER_RANDOM_VERSION" \
+		-require="$shim@v0.0.0" -replace="$shim=./shim" \
+		"${replaces[@]}")
+	local ldflags="-X $mod/provider.Version=$RANDOM_VERSION"
+	# tfgen needs the provider package, which embeds tfgen's output: start from empty files.
+	echo '{}' >"$dir/provider/schema.json"
+	echo '{}' >"$dir/provider/bridge-metadata.json"
+	go_build "$dir" "$dir/pulumi-tfgen-random" ./cmd/pulumi-tfgen-random "$ldflags"
+	log "  generating schema.json and bridge-metadata.json (tfgen)"
+	(cd "$dir" && ./pulumi-tfgen-random schema --out provider --skip-docs --skip-examples --quiet) >"$dir/tfgen.log" 2>&1 ||
+		{ cat "$dir/tfgen.log" >&2; die "tfgen failed"; }
+	[[ $(wc -c <"$dir/provider/schema.json") -gt 1000 ]] || die "tfgen produced no schema (see $dir/tfgen.log)"
+	go_build "$dir" "$BIN/$name" ./cmd/pulumi-resource-random "$ldflags"
+	stamp "$name" "$key"
+}
+
+# --- shell shims: policy packs and dynamic providers run through @pulumi/pulumi's scripts --------
+install_shims() {
+	local src
+	for src in "$here"/src/shims/*; do
+		install_file "$src" "$BIN/$(basename "$src")"
+	done
+	# Pulumi 3.2xx looks for pulumi-analyzer-policy-<runtime> when it has no language plugin.
+	install_file "$here/src/shims/pulumi-analyzer-policy" "$BIN/pulumi-analyzer-policy-nodejs"
+}
+
+install_file() {
+	if ! cmp -s "$1" "$2"; then
+		log "installing $(basename "$2")"
+		cp "$1" "$2.tmp" && chmod 0755 "$2.tmp" && mv -f "$2.tmp" "$2"
+	fi
+}
+
+# plugin_install KIND NAME VERSION: register bin/pulumi-KIND-NAME with the CLI as NAME@VERSION.
+plugin_install() {
+	local kind=$1 name=$2 ver=$3 bin=$BIN/pulumi-$1-$2
+	local dest=$PULUMI_PLUGIN_DIR/$kind-$name-v$ver/pulumi-$kind-$name
+	if [[ -x $dest ]] && cmp -s "$bin" "$dest"; then
+		log "plugin $kind $name v$ver: installed"
+		return
+	fi
+	log "plugin $kind $name v$ver: pulumi plugin install --file $bin"
+	"$BIN/pulumi" plugin install "$kind" "$name" "$ver" --file "$bin" --reinstall
+}
+
+build_pulumi
+build_language_nodejs
+build_command
+build_random
+install_shims
+
+plugin_install resource command "$COMMAND_VERSION"
+plugin_install resource random "$RANDOM_VERSION"
+
+log "pulumi version: $("$BIN/pulumi" version)"
+"$BIN/pulumi" plugin ls
+for b in pulumi-language-nodejs pulumi-resource-command pulumi-resource-random; do
+	[[ -x $BIN/$b ]] || die "missing $BIN/$b"
+done
+log "done in $((SECONDS - started))s; add the toolchain to PATH with: export PATH=\"$BIN:\$PATH\""
+echo "$BIN"
