@@ -1,5 +1,5 @@
 import type { ServicePlan } from "../plan/plan";
-import { header, settings } from "./shell";
+import { becomePgUser, header, settings } from "./shell";
 
 /**
  * Logical restore. Dumps the current database first (a safety copy), restores into a new database, and
@@ -13,7 +13,7 @@ export function renderRestoreLogicalScript(plan: ServicePlan, shellLib: { env: s
   })}
 ${shellLib.env}
 ${settings({ LOGICAL_DIR: plan.paths.logicalDir, DATABASES: plan.postgres.databases })}
-dump=
+${becomePgUser}dump=
 database=
 jobs=2
 while [[ $# -gt 0 ]]; do
@@ -36,7 +36,7 @@ known=no
 for db in "\${DATABASES[@]}"; do [[ $db == "$database" ]] && known=yes; done
 [[ $known == yes ]] || die "database '$database' is not one of this service's databases (\${DATABASES[*]})"
 
-as_pg "$PG_BIN/pg_restore" --list "$dump" >/dev/null || die "'$dump' is not a readable custom-format dump"
+"$PG_BIN/pg_restore" --list "$dump" >/dev/null || die "'$dump' is not a readable custom-format dump"
 id=$(date -u +%Y%m%dT%H%M%SZ)
 staging=\${database}__drkit_restore
 exists=$(sql -c "SELECT 1 FROM pg_database WHERE datname = '$database'")
@@ -45,13 +45,13 @@ if [[ $exists == 1 ]]; then
   mkdir -p -- "$LOGICAL_DIR/safety"
   safety=$LOGICAL_DIR/safety/\${database}_before-restore_$id.custom.dump
   log "safety dump of the current $database -> $safety"
-  as_pg "$PG_BIN/pg_dump" --format=custom --no-password --dbname="$database" --file="$safety.partial"
+  "$PG_BIN/pg_dump" --format=custom --no-password --dbname="$database" --file="$safety.partial"
   mv -- "$safety.partial" "$safety"
 fi
 
 log "restoring $dump into staging database $staging"
 sql -c "DROP DATABASE IF EXISTS $staging" -c "CREATE DATABASE $staging TEMPLATE template0" >/dev/null
-if ! as_pg "$PG_BIN/pg_restore" --exit-on-error --no-password --jobs="$jobs" --dbname="$staging" "$dump"; then
+if ! "$PG_BIN/pg_restore" --exit-on-error --no-password --jobs="$jobs" --dbname="$staging" "$dump"; then
   sql -c "DROP DATABASE IF EXISTS $staging" >/dev/null || true
   die "pg_restore failed; $database was not touched"
 fi

@@ -88,9 +88,10 @@ pg_log_hint() { echo "journalctl -u $PG_UNIT (data directory $PGDATA_DIR)"; }
   return `${dataDir}
 ${settings({ PG_LOG: m.logFile })}
 pg_ctl_() { as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" "$@"; }
-pg_start() { pg_ctl_ -l "$PG_LOG" -W start >/dev/null; }
+# The server must not inherit the lock descriptors of the script that starts it.
+pg_start() { pg_ctl_ -l "$PG_LOG" -W start >/dev/null 8>&- 9>&-; }
 pg_stop() { if pg_running; then pg_ctl_ -m fast -w stop >/dev/null; fi; }
-pg_restart() { pg_ctl_ -l "$PG_LOG" -m fast -w restart >/dev/null; }
+pg_restart() { pg_ctl_ -l "$PG_LOG" -m fast -w restart >/dev/null 8>&- 9>&-; }
 pg_running() { pg_ctl_ status >/dev/null 2>&1; }
 pg_log_hint() { echo "$PG_LOG"; }
 `;

@@ -127,7 +127,7 @@ echo "local all all trust" >"$scratch/pg_hba.conf"
 : >"$scratch/pg_ident.conf"
 touch -- "$data/recovery.signal"
 rm -f -- "$data/postmaster.pid" "$data/postmaster.opts"
-"$PG_BIN/pg_ctl" -D "$data" -o "-c config_file=$scratch/postgresql.conf" -l "$scratch/server.log" -W start >/dev/null ||
+"$PG_BIN/pg_ctl" -D "$data" -o "-c config_file=$scratch/postgresql.conf" -l "$scratch/server.log" -W start >/dev/null 9>&- ||
   fail "the scratch instance did not start"
 export PGHOST=$scratch PGPORT=$SCRATCH_PORT
 ready=no
