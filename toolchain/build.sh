@@ -148,7 +148,7 @@ build_pulumi() {
 # --- pulumi-language-nodejs: our language host (src/), on github.com/pulumi/pulumi/sdk/v3 ---------
 build_language_nodejs() {
 	local name=pulumi-language-nodejs dir=$WORK/pulumi-language-nodejs key
-	key="$name v$PULUMI_VERSION src:$(hash_src "src/$name") $GO_VERSION r$RECIPE"
+	key="$name v$PULUMI_VERSION shlex:v$GOOGLE_SHLEX_VERSION src:$(hash_src "src/$name") $GO_VERSION r$RECIPE"
 	if up_to_date "$name" "$key"; then
 		log "$name v$PULUMI_VERSION: up to date"
 		return
@@ -158,7 +158,8 @@ build_language_nodejs() {
 	cp "$here/src/$name"/*.go "$dir/"
 	local -a replaces
 	as_array replaces "$(upstream_replaces github.com/pulumi/pulumi/sdk/v3 "v$PULUMI_VERSION")"
-	(cd "$dir" && go mod edit -require="github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" "${replaces[@]}")
+	(cd "$dir" && go mod edit -require="github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" \
+		-require="github.com/google/shlex@v$GOOGLE_SHLEX_VERSION" "${replaces[@]}")
 	go_build "$dir" "$BIN/$name" . "-X $SDK_VERSION_VAR=v$PULUMI_VERSION"
 	stamp "$name" "$key"
 }
@@ -206,13 +207,18 @@ build_random() {
 	# provider's internal package (as pulumi-random's provider/shim does).
 	printf 'module %s\n\ngo %s\n\nrequire %s v%s\n' \
 		"$shim" "$GO_LANG" "$TF_PROVIDER_RANDOM_MODULE" "$TF_PROVIDER_RANDOM_VERSION" >"$dir/shim/go.mod"
+	# Stand-ins for the bridge's docs-example converters (see src/$name/stubs/README.md).
+	local yaml=github.com/pulumi/pulumi-yaml dotnet=github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3
+	printf 'module %s\n\ngo %s\n' "$yaml" "$GO_LANG" >"$dir/stubs/pulumi-yaml/go.mod"
+	printf 'module %s\n\ngo %s\n' "$dotnet" "$GO_LANG" >"$dir/stubs/pulumi-language-dotnet/go.mod"
 	local -a replaces
 	as_array replaces "$(upstream_replaces github.com/pulumi/pulumi-terraform-bridge/v3 "v$TF_BRIDGE_VERSION")"
 	(cd "$dir" && go mod edit \
 		-require="github.com/pulumi/pulumi-terraform-bridge/v3@v$TF_BRIDGE_VERSION" \
 		-require="$TF_PROVIDER_RANDOM_MODULE@v$TF_PROVIDER_RANDOM_VERSION" \
 		-require="$shim@v0.0.0" -replace="$shim=./shim" \
-		"${replaces[@]}")
+		"${replaces[@]}" \
+		-replace="$yaml=./stubs/pulumi-yaml" -replace="$dotnet=./stubs/pulumi-language-dotnet")
 	local ldflags="-X $mod/provider.Version=$RANDOM_VERSION"
 	# tfgen needs the provider package, which embeds tfgen's output: start from empty files.
 	echo '{}' >"$dir/provider/schema.json"

@@ -58,7 +58,7 @@ export function renderPruneScript(plan: ServicePlan, shellLib: { env: string }):
 ${shellLib.env}
 ${settings({ BASE_DIR: plan.paths.baseDir, LOGICAL_DIR: plan.paths.logicalDir, WAL_DIR: plan.paths.walDir, LOCK_DIR: plan.paths.lockDir, META: BACKUP_META })}
 ${retentionFunction(plan.retention)}
-now=$(date -u +%s)
+${becomePgUser}now=$(date -u +%s)
 dry_run=no
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -67,7 +67,7 @@ while [[ $# -gt 0 ]]; do
     *) die "unknown argument '$1' (usage: prune [--dry-run] [--now EPOCH_SECONDS])" ;;
   esac
 done
-${becomePgUser}${lock(plan.paths.lockDir, "prune")}
+${lock(plan.paths.lockDir, "prune")}
 remove() {
   if [[ $dry_run == yes ]]; then log "would remove $*"; else rm -rf -- "$@"; fi
 }

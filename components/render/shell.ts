@@ -87,9 +87,21 @@ pg_log_hint() { echo "journalctl -u $PG_UNIT (data directory $PGDATA_DIR)"; }
   }
   return `${dataDir}
 ${settings({ PG_LOG: m.logFile })}
+# pg_ctl -W returns before the postmaster has written its pid file; status checks need it.
+wait_for_pid_file() {
+  local _
+  for _ in $(seq 1 100); do
+    [[ -f $1/postmaster.pid ]] && return 0
+    sleep 0.1
+  done
+  return 0
+}
 pg_ctl_() { as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" "$@"; }
 # The server must not inherit the lock descriptors of the script that starts it.
-pg_start() { pg_ctl_ -l "$PG_LOG" -W start >/dev/null 8>&- 9>&-; }
+pg_start() {
+  pg_ctl_ -l "$PG_LOG" -W start >/dev/null 8>&- 9>&-
+  wait_for_pid_file "$PGDATA_DIR"
+}
 pg_stop() { if pg_running; then pg_ctl_ -m fast -w stop >/dev/null; fi; }
 pg_restart() { pg_ctl_ -l "$PG_LOG" -m fast -w restart >/dev/null 8>&- 9>&-; }
 pg_running() { pg_ctl_ status >/dev/null 2>&1; }

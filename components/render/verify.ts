@@ -27,7 +27,7 @@ ${settings({
   ROW_COUNTS_SQL,
 })}
 ${extractTar}
-backup_id=
+${becomePgUser}backup_id=
 timeout=${Math.max(plan.rtoSeconds, 2 * plan.archiveTimeoutSeconds + 60)}
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -37,7 +37,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ $timeout =~ ^[0-9]+$ ]] || die "--timeout must be whole seconds, got '$timeout'"
-${becomePgUser}${lock(plan.paths.lockDir, "verify")}
+${lock(plan.paths.lockDir, "verify")}
 if [[ -z $backup_id ]]; then
   backup_id=$(find "$BASE_DIR" -mindepth 2 -maxdepth 2 -name "$META" -printf '%h\\n' | xargs -r -n1 basename | sort -r | head -n1)
   [[ -n $backup_id ]] || die "no complete base backup in $BASE_DIR to verify"
@@ -118,7 +118,13 @@ done
   echo "ident_file = '$scratch/pg_ident.conf'"
   echo "archive_mode = off"
   echo "shared_buffers = 32MB"
-  echo "max_connections = 20"
+  # Recovery refuses to run with lower limits than the source had; pg_control records them.
+  "$PG_BIN/pg_controldata" "$data" | awk -F': *' '
+    $1 == "max_connections setting" { print "max_connections = " $2 }
+    $1 == "max_worker_processes setting" { print "max_worker_processes = " $2 }
+    $1 == "max_wal_senders setting" { print "max_wal_senders = " $2 }
+    $1 == "max_prepared_xacts setting" { print "max_prepared_transactions = " $2 }
+    $1 == "max_locks_per_xact setting" { print "max_locks_per_transaction = " $2 }'
   echo "restore_command = 'cp $WAL_DIR/%f %p'"
   echo "recovery_target_name = '$point'"
   echo "recovery_target_action = 'promote'"
@@ -129,6 +135,10 @@ touch -- "$data/recovery.signal"
 rm -f -- "$data/postmaster.pid" "$data/postmaster.opts"
 "$PG_BIN/pg_ctl" -D "$data" -o "-c config_file=$scratch/postgresql.conf" -l "$scratch/server.log" -W start >/dev/null 9>&- ||
   fail "the scratch instance did not start"
+for _ in $(seq 1 100); do
+  [[ -f $data/postmaster.pid ]] && break
+  sleep 0.1
+done
 export PGHOST=$scratch PGPORT=$SCRATCH_PORT
 ready=no
 while (($(date +%s) < deadline)); do

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -44,12 +44,35 @@ export async function sandboxPlan(opts: SandboxOptions): Promise<ServicePlan> {
   return plan.services[0];
 }
 
+export interface RunResult {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command without blocking the test worker's event loop. */
+export function runAsync(command: string, args: string[] = [], env: Record<string, string> = {}, timeoutMs = 300_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
 export interface Sandbox {
   readonly plan: ServicePlan;
   /** psql as the postgres user against the sandbox server; returns trimmed stdout. */
   sql(query: string, db?: string): string;
   /** Runs one of the rendered scripts; returns status, stdout and stderr. */
-  run(script: string, args?: string[], env?: Record<string, string>): { status: number; stdout: string; stderr: string };
+  run(script: string, args?: string[], env?: Record<string, string>): Promise<RunResult>;
   script(name: string): string;
   destroy(): void;
 }
@@ -69,10 +92,7 @@ export function sandboxFor(plan: ServicePlan): Sandbox {
     plan,
     sql,
     script: (name) => path.join(plan.paths.scriptsDir, name),
-    run(script, args = [], env = {}) {
-      const r = spawnSync(script.startsWith("/") ? script : path.join(plan.paths.scriptsDir, script), args, { encoding: "utf8", env: { ...process.env, ...env }, timeout: 300_000 });
-      return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-    },
+    run: (script, args = [], env = {}) => runAsync(script.startsWith("/") ? script : path.join(plan.paths.scriptsDir, script), args, env),
     destroy() {
       spawnSync(provisionScriptPath(plan), ["stop"], { encoding: "utf8" });
       // stop anything a failed restore test may have left running from a moved-aside directory

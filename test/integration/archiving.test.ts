@@ -10,7 +10,7 @@ describe("WAL archiving through the rendered drop-in and archive command", () =>
   });
   afterAll(() => sb?.destroy());
 
-  it("loads the drop-in: archiving on, archive_timeout derived from the RPO", () => {
+  it("loads the drop-in: archiving on, archive_timeout derived from the RPO", async () => {
     expect(sb.sql("SHOW archive_mode")).toBe("on");
     expect(sb.sql("SHOW wal_level")).toBe("replica");
     expect(sb.sql("SELECT setting FROM pg_settings WHERE name = 'archive_timeout'")).toBe(String(sb.plan.archiveTimeoutSeconds));
@@ -32,38 +32,38 @@ describe("WAL archiving through the rendered drop-in and archive command", () =>
     expect(leftovers).toEqual([]);
   });
 
-  it("treats an identical existing file as success and a different one as failure, never overwriting", () => {
+  it("treats an identical existing file as success and a different one as failure, never overwriting", async () => {
     const dir = tempRoot("archive-cmd");
     const walName = "0000000100000000000000AA";
     const src = path.join(dir, walName);
     fs.writeFileSync(src, "wal contents");
-    const first = sb.run("archive-wal", [src, walName]);
+    const first = await sb.run("archive-wal", [src, walName]);
     expect(first.status).toBe(0);
     const dest = path.join(sb.plan.paths.walDir, walName);
     expect(fs.readFileSync(dest, "utf8")).toBe("wal contents");
 
-    const again = sb.run("archive-wal", [src, walName]);
+    const again = await sb.run("archive-wal", [src, walName]);
     expect(again.status).toBe(0);
     expect(again.stderr).toContain("already archived with identical content");
 
     fs.writeFileSync(src, "different contents");
-    const clash = sb.run("archive-wal", [src, walName]);
+    const clash = await sb.run("archive-wal", [src, walName]);
     expect(clash.status).not.toBe(0);
     expect(clash.stderr).toContain("refusing to overwrite");
     expect(fs.readFileSync(dest, "utf8")).toBe("wal contents");
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("refuses names that are not WAL files and sources that do not exist", () => {
-    expect(sb.run("archive-wal", ["/etc/passwd", "../../evil"]).status).not.toBe(0);
-    expect(sb.run("archive-wal", ["/nonexistent", "000000010000000000000099"]).stderr).toContain("does not exist");
-    expect(sb.run("archive-wal", []).status).not.toBe(0);
+  it("refuses names that are not WAL files and sources that do not exist", async () => {
+    expect((await sb.run("archive-wal", ["/etc/passwd", "../../evil"])).status).not.toBe(0);
+    expect((await sb.run("archive-wal", ["/nonexistent", "000000010000000000000099"])).stderr).toContain("does not exist");
+    expect((await sb.run("archive-wal", [])).status).not.toBe(0);
   });
 
-  it("reloads for a reload-only change and restarts only when archive_mode changes", () => {
+  it("reloads for a reload-only change and restarts only when archive_mode changes", async () => {
     const startedAt = () => sb.sql("SELECT pg_postmaster_start_time()");
     const before = startedAt();
-    const reload = sb.run("apply-settings");
+    const reload = await sb.run("apply-settings");
     expect(reload.status).toBe(0);
     expect(reload.stderr).toContain("no setting needs a restart");
     expect(startedAt()).toBe(before);
@@ -73,13 +73,13 @@ describe("WAL archiving through the rendered drop-in and archive command", () =>
     const original = fs.readFileSync(file, "utf8");
     expect(original).toContain("archive_mode = 'on'");
     fs.writeFileSync(file, original.replace("archive_mode = 'on'", "archive_mode = 'always'"));
-    const restart = sb.run("apply-settings");
+    const restart = await sb.run("apply-settings");
     expect(restart.status, restart.stderr).toBe(0);
     expect(restart.stderr).toContain("changed setting(s) archive_mode take effect only on restart");
     expect(sb.sql("SHOW archive_mode")).toBe("always");
     expect(startedAt()).not.toBe(before);
     fs.writeFileSync(file, original);
-    expect(sb.run("apply-settings").status).toBe(0);
+    expect((await sb.run("apply-settings")).status).toBe(0);
     expect(sb.sql("SHOW archive_mode")).toBe("on");
   });
 });

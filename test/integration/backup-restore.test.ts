@@ -22,8 +22,8 @@ describe("base and logical backups, point-in-time and logical restore on a real 
   });
   afterAll(() => sb?.destroy());
 
-  it("takes a verified, compressed base backup with its manifest and metadata", () => {
-    const r = sb.run("backup-base");
+  it("takes a verified, compressed base backup with its manifest and metadata", async () => {
+    const r = await sb.run("backup-base");
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/base backup \d{8}T\d{6}Z complete/);
     const ids = fs.readdirSync(sb.plan.paths.baseDir).filter((d) => /^\d{8}T\d{6}Z$/.test(d));
@@ -44,14 +44,14 @@ describe("base and logical backups, point-in-time and logical restore on a real 
     const { spawn } = await import("node:child_process");
     const holder = spawn("flock", [path.join(sb.plan.paths.lockDir, "base.lock"), "sleep", "5"]);
     await sleep(300);
-    const r = sb.run("backup-base");
+    const r = await sb.run("backup-base");
     holder.kill();
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("not starting a second one");
   });
 
-  it("takes a logical backup in custom format whose file name says so", () => {
-    const r = sb.run("backup-logical");
+  it("takes a logical backup in custom format whose file name says so", async () => {
+    const r = await sb.run("backup-logical");
     expect(r.status, r.stderr).toBe(0);
     const files = fs.readdirSync(sb.plan.paths.logicalDir);
     const dump = files.find((f) => /^app_\d{8}T\d{6}Z\.custom\.dump$/.test(f));
@@ -61,11 +61,11 @@ describe("base and logical backups, point-in-time and logical restore on a real 
     expect(fs.statSync(path.join(sb.plan.paths.logicalDir, dump!)).mode & 0o077).toBe(0);
   });
 
-  it("restores a dump, keeping a safety dump of what was there, and leaves the live database alone on failure", () => {
+  it("restores a dump, keeping a safety dump of what was there, and leaves the live database alone on failure", async () => {
     const dump = fs.readdirSync(sb.plan.paths.logicalDir).find((f) => f.endsWith(".custom.dump"))!;
     sb.sql("DELETE FROM orders WHERE id > 100");
     expect(sb.sql("SELECT count(*) FROM orders")).toBe("100");
-    const r = sb.run("restore-logical", [path.join(sb.plan.paths.logicalDir, dump)]);
+    const r = await sb.run("restore-logical", [path.join(sb.plan.paths.logicalDir, dump)]);
     expect(r.status, r.stderr).toBe(0);
     expect(sb.sql("SELECT count(*) FROM orders")).toBe("500");
     const safety = fs.readdirSync(path.join(sb.plan.paths.logicalDir, "safety"));
@@ -73,11 +73,11 @@ describe("base and logical backups, point-in-time and logical restore on a real 
 
     const bogus = path.join(sb.plan.rootPrefix, "bogus.custom.dump");
     fs.writeFileSync(bogus, "not a dump");
-    const bad = sb.run("restore-logical", [bogus, "--database", "app"]);
+    const bad = await sb.run("restore-logical", [bogus, "--database", "app"]);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain("not a readable custom-format dump");
     expect(sb.sql("SELECT count(*) FROM orders")).toBe("500");
-    expect(sb.run("restore-logical", [bogus, "--database", "other"]).stderr).toContain("not one of this service's databases");
+    expect((await sb.run("restore-logical", [bogus, "--database", "other"])).stderr).toContain("not one of this service's databases");
   });
 
   it("recovers to a time between two commits: exactly the rows committed before it", async () => {
@@ -89,7 +89,7 @@ describe("base and logical backups, point-in-time and logical restore on a real 
     sb.sql("DELETE FROM orders WHERE id <= 250");
     await waitForArchived(sb);
 
-    const r = sb.run("restore-pitr", ["--target-time", target]);
+    const r = await sb.run("restore-pitr", ["--target-time", target]);
     expect(r.status, r.stderr).toBe(0);
     expect(sb.sql("SELECT count(*) FROM orders")).toBe("501");
     expect(sb.sql("SELECT string_agg(id::text, ',') FROM orders WHERE id > 1000")).toBe("1001");
@@ -106,15 +106,15 @@ describe("base and logical backups, point-in-time and logical restore on a real 
     expect(settings).toBe("0");
   });
 
-  it("fails clearly, within its timeout, when the target cannot be reached", () => {
-    const r = sb.run("restore-pitr", ["--target-time", "2099-01-01 00:00:00+00", "--timeout", "60"]);
+  it("fails clearly, within its timeout, when the target cannot be reached", async () => {
+    const r = await sb.run("restore-pitr", ["--target-time", "2099-01-01 00:00:00+00", "--timeout", "60"]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/stopped during recovery|did not end within/);
     expect(r.stderr).toContain("old data directory is at");
   });
 
-  it("rejects a malformed target time before touching anything", () => {
-    const r = sb.run("restore-pitr", ["--target-time", "yesterday; rm -rf /"]);
+  it("rejects a malformed target time before touching anything", async () => {
+    const r = await sb.run("restore-pitr", ["--target-time", "yesterday; rm -rf /"]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("--target-time must look like");
   });
