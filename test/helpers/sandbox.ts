@@ -29,6 +29,7 @@ export function tempRoot(label: string): string {
 export interface SandboxOptions {
   readonly service?: Record<string, unknown>;
   readonly label: string;
+  readonly databases?: string[];
 }
 
 /** A service plan for a sandbox host under a fresh temp root, with its own port. */
@@ -37,7 +38,7 @@ export async function sandboxPlan(opts: SandboxOptions): Promise<ServicePlan> {
   const port = await freePort();
   const service = {
     host: "sandbox",
-    postgres: { version: 15, port, databases: ["app"], manager: { type: "pg_ctl" }, provision: true },
+    postgres: { version: 15, port, databases: opts.databases ?? ["app"], manager: { type: "pg_ctl" }, provision: true },
     ...opts.service,
   };
   const plan = buildPlan({ hosts: { sandbox: { connection: { type: "local", rootPrefix: root } } }, services: { svc: service } }, { baseDir: root });

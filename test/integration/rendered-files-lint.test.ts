@@ -1,0 +1,108 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { placeFile } from "../../components/host/applyLocal";
+import { buildPlan, type ServicePlan } from "../../components/plan/plan";
+import { loadStackPlan } from "../../components/plan/stackFile";
+import { renderPostgresDropIn, renderServiceFiles } from "../../components/render";
+import { tempRoot } from "../helpers/sandbox";
+
+const projectDir = path.resolve(__dirname, "../..");
+const roots: string[] = [];
+afterAll(() => roots.forEach((r) => fs.rmSync(r, { recursive: true, force: true })));
+
+/** PostgreSQL 13-17, both managers, every compression: each variant rendered under a temp root. */
+function variants(): ServicePlan[] {
+  const root = tempRoot("lint");
+  roots.push(root);
+  const pg = (version: number, manager: object, extra: object = {}) => ({ version, databases: ["app", "audit_log"], manager, ...extra });
+  const services = {
+    v13: { host: "h", compression: "gzip", postgres: pg(13, { type: "systemd" }, { port: 5413 }) },
+    v14: { host: "h", compression: "none", postgres: pg(14, { type: "pg_ctl" }, { port: 5414 }), rpo: "30s" },
+    v15: { host: "h", postgres: pg(15, { type: "pg_ctl" }, { port: 5415, provision: true }), configFiles: ["/etc/app/app.env"] },
+    v16: { host: "h", compression: "zstd", postgres: pg(16, { type: "systemd", unit: "postgresql@16-main.service" }, { port: 5416 }), schedule: { base: "Mon..Fri *-*-* 01:30:00", randomizedDelay: "5m" } },
+    v17: { host: "h", postgres: pg(17, { type: "systemd" }, { port: 5417 }), retention: { dailyDays: 14, weeklyWeeks: 8, longTermMonths: 24, offsiteDays: 400 } },
+  };
+  return buildPlan({ hosts: { h: { connection: { type: "local", rootPrefix: root } } }, services }, { baseDir: root }).services;
+}
+
+const plans = variants();
+const shipped = ["local", "production"].flatMap((stack) => loadStackPlan(projectDir, stack).services);
+
+describe("every rendered script passes shellcheck", () => {
+  for (const plan of [...plans, ...shipped]) {
+    it(`${plan.host.name}/${plan.name} (PostgreSQL ${plan.postgres.version}, ${plan.postgres.manager.type})`, () => {
+      const scripts = renderServiceFiles(plan).filter((f) => f.kind === "script");
+      expect(scripts.length).toBeGreaterThanOrEqual(8);
+      for (const script of scripts) {
+        const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], { input: script.content, encoding: "utf8" });
+        expect(r.error).toBeUndefined();
+        expect(r.status, `${script.path}\n${r.stdout}`).toBe(0);
+      }
+    });
+  }
+
+  it("shellcheck is real: it fails a script with an unquoted expansion", () => {
+    const r = spawnSync("shellcheck", ["--shell=bash", "-"], { input: "#!/usr/bin/env bash\nrm -rf $1/data\n", encoding: "utf8" });
+    expect(r.status).not.toBe(0);
+  });
+});
+
+describe("every rendered unit passes systemd-analyze verify", () => {
+  for (const plan of plans) {
+    it(`${plan.name}: services and timers`, () => {
+      const files = renderServiceFiles(plan);
+      files.filter((f) => f.kind === "script").forEach(placeFile);
+      placeFile(renderPostgresDropIn(plan));
+      const units = files.filter((f) => f.kind === "unit");
+      units.forEach(placeFile);
+      expect(units.some((u) => u.path.endsWith(".timer"))).toBe(true);
+      const r = spawnSync("systemd-analyze", ["verify", ...units.map((u) => u.path)], { encoding: "utf8" });
+      const complaints = `${r.stdout}${r.stderr}`.split("\n").filter((l) => l.includes("drkit-"));
+      expect(complaints).toEqual([]);
+      expect(r.status, r.stderr).toBe(0);
+    });
+  }
+
+  it("systemd-analyze verify is real: it fails a unit whose command does not exist", () => {
+    const dir = tempRoot("badunit");
+    roots.push(dir);
+    const unit = path.join(dir, "drkit-bad.service");
+    fs.writeFileSync(unit, "[Service]\nType=oneshot\nExecStart=/nonexistent/drkit-job\n");
+    const r = spawnSync("systemd-analyze", ["verify", unit], { encoding: "utf8" });
+    expect(r.status).not.toBe(0);
+  });
+});
+
+describe("every calendar expression parses", () => {
+  const calendars = new Set([...plans, ...shipped].flatMap((p) => p.jobs.flatMap((j) => (j.calendar ? [j.calendar] : []))));
+  for (const calendar of calendars) {
+    it(`"${calendar}"`, () => {
+      const r = spawnSync("systemd-analyze", ["calendar", calendar], { encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain("Next elapse:");
+    });
+  }
+});
+
+describe("the rendered drop-in is loaded by a real PostgreSQL of each supported version installed here", () => {
+  for (const plan of plans.filter((p) => fs.existsSync(`${p.postgres.binDirectory}/postgres`))) {
+    it(`PostgreSQL ${plan.postgres.version} accepts the settings (postgres -C)`, () => {
+      const dataDir = tempRoot(`conf${plan.postgres.version}`);
+      roots.push(dataDir);
+      fs.chownSync(dataDir, Number(spawnSync("id", ["-u", "postgres"], { encoding: "utf8" }).stdout.trim()), 0);
+      const asPg = (args: string[]) => spawnSync("runuser", ["-u", "postgres", "--", ...args], { encoding: "utf8" });
+      expect(asPg([`${plan.postgres.binDirectory}/initdb`, "-D", `${dataDir}/d`, "--auth=trust"]).status).toBe(0);
+      const dropIn = renderPostgresDropIn(plan);
+      placeFile(dropIn);
+      fs.appendFileSync(`${dataDir}/d/postgresql.conf`, `\ninclude '${dropIn.path}'\n`);
+      for (const name of ["archive_mode", "archive_timeout", "archive_command", "wal_level"]) {
+        const r = asPg([`${plan.postgres.binDirectory}/postgres`, "-D", `${dataDir}/d`, "-C", name]);
+        expect(r.status, r.stderr).toBe(0);
+        const expected = { archive_mode: "on", wal_level: "replica", archive_timeout: String(plan.archiveTimeoutSeconds), archive_command: `${plan.paths.scriptsDir}/archive-wal %p %f` }[name];
+        expect(r.stdout.trim()).toBe(expected);
+      }
+    });
+  }
+});
