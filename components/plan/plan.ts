@@ -119,6 +119,10 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
     const keys = issue.keys.map((k) => `"${k}"`).join(", ");
     return `${where}: unknown field${issue.keys.length > 1 ? "s" : ""} ${keys} (check the spelling against the README's stack config reference)`;
   }
+  if (issue.code === "invalid_key") {
+    const key = issue.path[issue.path.length - 1];
+    return `${where}: ${describeValue(String(key))} ${issue.issues[0]?.message ?? "is not a valid name"}`;
+  }
   const value = valueAt(raw, issue.path);
   if (value === undefined && issue.code === "invalid_type") return `${where}: is required`;
   return `${where}: ${describeValue(value)} ${issue.message}`;

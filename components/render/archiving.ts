@@ -105,6 +105,10 @@ ${shellLib.env}
 ${shellLib.manager}
 ${settings({ DROP_IN: archiveDropInPath(plan), EXPECTED_ARCHIVE_TIMEOUT: sighup[0]?.value ?? "" })}
 
+# With --removed the drop-in is gone: reload (and restart if needed) without expecting its values.
+removed=no
+[[ \${1:-} == --removed ]] && removed=yes
+
 if ! pg_running; then
   log "PostgreSQL is not running; $DROP_IN takes effect when it starts"
   exit 0
@@ -121,7 +125,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 current=$(sql -c "SELECT setting FROM pg_settings WHERE name = 'archive_timeout'")
-[[ $current == "$EXPECTED_ARCHIVE_TIMEOUT" ]] ||
+[[ $removed == yes || $current == "$EXPECTED_ARCHIVE_TIMEOUT" ]] ||
   die "after a reload archive_timeout is $current, expected $EXPECTED_ARCHIVE_TIMEOUT: is $DROP_IN in an include_dir of postgresql.conf?"
 
 pending=$(sql -c "SELECT string_agg(name, ', ' ORDER BY name) FROM pg_settings WHERE pending_restart")

@@ -13,7 +13,7 @@ const roots: string[] = [];
 afterAll(() => roots.forEach((r) => fs.rmSync(r, { recursive: true, force: true })));
 
 /** PostgreSQL 13-17, both managers, every compression: each variant rendered under a temp root. */
-function variants(): ServicePlan[] {
+function variants(): readonly ServicePlan[] {
   const root = tempRoot("lint");
   roots.push(root);
   const pg = (version: number, manager: object, extra: object = {}) => ({ version, databases: ["app", "audit_log"], manager, ...extra });

@@ -1,0 +1,91 @@
+/**
+ * The small shell programs the host components run through @pulumi/command. Pure functions, so tests
+ * can shellcheck them and run them against a temp directory.
+ */
+import { shq } from "../render/shell";
+
+export interface FileMeta {
+  readonly path: string;
+  readonly mode: string;
+  readonly owner: string;
+  readonly group: string;
+}
+
+const strict = "set -euo pipefail";
+
+/** Writes stdin to the path atomically (temp file in the same directory, fsync, rename). */
+export function placeFileScript(f: FileMeta): string {
+  return `${strict}
+dest=${shq(f.path)}
+dir=$(dirname -- "$dest")
+install -d -m 0755 -- "$dir"
+tmp=$(mktemp "$dir/.drkit-tmp.XXXXXX")
+trap 'rm -f -- "$tmp"' EXIT
+cat >"$tmp"
+chmod ${shq(f.mode)} -- "$tmp"
+chown ${shq(`${f.owner}:${f.group}`)} -- "$tmp"
+sync -- "$tmp"
+mv -f -- "$tmp" "$dest"
+trap - EXIT`;
+}
+
+export function removeFileScript(path: string): string {
+  return `${strict}
+rm -f -- ${shq(path)}`;
+}
+
+export interface DirectorySpec {
+  readonly path: string;
+  readonly mode: string;
+  readonly owner: string;
+}
+
+/** Creates directories with owner and mode; on delete only empty ones go: backups are never removed. */
+export function makeDirectoriesScript(dirs: readonly DirectorySpec[]): string {
+  return [strict, ...dirs.map((d) => `install -d -m ${shq(d.mode)} -o ${shq(d.owner)} -g "$(id -gn ${shq(d.owner)})" -- ${shq(d.path)}`)].join("\n");
+}
+
+export function removeEmptyDirectoriesScript(dirs: readonly DirectorySpec[]): string {
+  const deepestFirst = [...dirs].sort((a, b) => b.path.length - a.path.length);
+  return [strict, ...deepestFirst.map((d) => `rmdir --ignore-fail-on-non-empty -- ${shq(d.path)} 2>/dev/null || true`)].join("\n");
+}
+
+export interface TimerTarget {
+  /** Sandbox root for `systemctl --root`; empty on a real host. */
+  readonly rootPrefix: string;
+  readonly timer?: string;
+}
+
+/** Enables (and on a real host starts) a timer after its units changed; a sandbox only gets the symlinks. */
+export function enableTimerScript(t: TimerTarget): string {
+  if (t.rootPrefix) {
+    return t.timer ? `${strict}\nsystemctl --root=${shq(t.rootPrefix)} enable ${shq(t.timer)} 2>/dev/null` : `${strict}\ntrue`;
+  }
+  return t.timer
+    ? `${strict}\nsystemctl daemon-reload\nsystemctl enable ${shq(t.timer)}\nsystemctl restart ${shq(t.timer)}`
+    : `${strict}\nsystemctl daemon-reload`;
+}
+
+export function disableTimerScript(t: TimerTarget): string {
+  if (t.rootPrefix) {
+    return t.timer ? `${strict}\nsystemctl --root=${shq(t.rootPrefix)} disable ${shq(t.timer)} 2>/dev/null || true` : `${strict}\ntrue`;
+  }
+  return t.timer ? `${strict}\nsystemctl disable --now ${shq(t.timer)} || true\nsystemctl daemon-reload` : `${strict}\nsystemctl daemon-reload`;
+}
+
+/** Places the drop-in from stdin, then makes PostgreSQL load it (reload, restart only if needed). */
+export function applyDropInScript(f: FileMeta, applyScript: string): string {
+  return `${placeFileScript(f)}
+${shq(applyScript)} >&2`;
+}
+
+export function removeDropInScript(path: string, applyScript: string): string {
+  return `${strict}
+rm -f -- ${shq(path)}
+if [[ -x ${shq(applyScript)} ]]; then ${shq(applyScript)} --removed >&2; fi`;
+}
+
+/** Wraps a program for the remote shell, which may not be bash. */
+export function bashCommand(script: string): string {
+  return `bash -c ${shq(script)}`;
+}

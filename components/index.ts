@@ -1,0 +1,13 @@
+export { buildPlan, type DrPlan, type ServicePlan, type HostPlan, type JobPlan } from "./plan/plan";
+export { ConfigError } from "./plan/errors";
+export { parseDuration, formatDuration } from "./plan/duration";
+export { deriveArchiveTimeout } from "./plan/derive";
+export { describeServicePlan } from "./plan/describe";
+export { loadStackPlan, readStackConfig, rawConfigFromEntries } from "./plan/stackFile";
+export { renderServiceFiles, renderPostgresDropIn, backupDirectories, type RenderedFile } from "./render";
+export { BackupDirectories } from "./host/backupDirectories";
+export { WalArchiving } from "./postgres/walArchiving";
+export { TimerJob } from "./postgres/timerJob";
+export { SandboxPostgres } from "./postgres/sandboxPostgres";
+export { PostgresBackup } from "./postgres/postgresBackup";
+export { applyServiceLocally } from "./host/applyLocal";

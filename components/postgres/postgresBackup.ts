@@ -1,0 +1,64 @@
+import * as pulumi from "@pulumi/pulumi";
+import { BackupDirectories } from "../host/backupDirectories";
+import type { HostRef } from "../host/hostCommand";
+import { fileResourceName, hostFile } from "../host/hostFile";
+import type { ServicePlan } from "../plan/plan";
+import { backupDirectories, renderServiceFiles, restoreScripts } from "../render";
+import { SandboxPostgres } from "./sandboxPostgres";
+import { TimerJob } from "./timerJob";
+import { WalArchiving } from "./walArchiving";
+
+export interface PostgresBackupArgs {
+  /** The validated plan of one service (from buildPlan). */
+  readonly plan: ServicePlan;
+  /** SSH private key for the service's host, when it is not in the plan (kept secret). */
+  readonly privateKey?: pulumi.Input<string>;
+}
+
+/**
+ * Everything host-side for one PostgreSQL service: backup directories, WAL archiving derived from the
+ * RPO, base/logical/verify/config jobs on systemd timers with retention, and the restore scripts.
+ */
+export class PostgresBackup extends pulumi.ComponentResource {
+  readonly backupRoot: pulumi.Output<string>;
+  readonly walDirectory: pulumi.Output<string>;
+  readonly archiveTimeoutSeconds: pulumi.Output<number>;
+  readonly timers: pulumi.Output<string[]>;
+  readonly restorePitrScript: pulumi.Output<string>;
+  readonly restoreLogicalScript: pulumi.Output<string>;
+
+  constructor(name: string, args: PostgresBackupArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("drkit:postgres:PostgresBackup", name, {}, opts);
+    const { plan } = args;
+    if (args.privateKey !== undefined && plan.host.connection.type !== "ssh") {
+      throw new Error(`PostgresBackup ${name}: privateKey is only for SSH hosts; host "${plan.host.name}" is ${plan.host.connection.type}`);
+    }
+    if (plan.jobs.length === 0) throw new Error(`PostgresBackup ${name}: the plan of service ${plan.name} has no jobs`);
+    const host: HostRef = { plan: plan.host, privateKey: args.privateKey };
+
+    const dirs = new BackupDirectories(`${name}-dirs`, { host, directories: backupDirectories(plan) }, { parent: this });
+    const server = plan.postgres.provision ? [new SandboxPostgres(`${name}-sandbox`, { host, plan }, { parent: this, dependsOn: [dirs] })] : [];
+    const archiving = new WalArchiving(`${name}-archiving`, { host, plan }, { parent: this, dependsOn: [dirs, ...server] });
+    const restore = restoreScripts(plan);
+    const restorePaths = new Set([restore.pitr, restore.logical]);
+    for (const file of renderServiceFiles(plan).filter((f) => restorePaths.has(f.path))) {
+      hostFile(fileResourceName(name, file.path), host, file, { parent: this, dependsOn: [dirs] });
+    }
+    const jobs = plan.jobs.map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [dirs, archiving] }));
+
+    this.backupRoot = pulumi.output(plan.paths.backupRoot);
+    this.walDirectory = pulumi.output(plan.paths.walDir);
+    this.archiveTimeoutSeconds = archiving.archiveTimeoutSeconds;
+    this.timers = pulumi.all(jobs.map((j) => j.unit)).apply((units) => units.filter((_u, i) => plan.jobs[i].calendar).map((u) => `${u}.timer`));
+    this.restorePitrScript = pulumi.output(restore.pitr);
+    this.restoreLogicalScript = pulumi.output(restore.logical);
+    this.registerOutputs({
+      backupRoot: this.backupRoot,
+      walDirectory: this.walDirectory,
+      archiveTimeoutSeconds: this.archiveTimeoutSeconds,
+      timers: this.timers,
+      restorePitrScript: this.restorePitrScript,
+      restoreLogicalScript: this.restoreLogicalScript,
+    });
+  }
+}

@@ -1,0 +1,56 @@
+import * as pulumi from "@pulumi/pulumi";
+import { applyDropInScript, removeDropInScript } from "../host/commands";
+import { hostCommand, type HostRef } from "../host/hostCommand";
+import { fileResourceName, hostFile } from "../host/hostFile";
+import type { ServicePlan } from "../plan/plan";
+import { renderPostgresDropIn, renderServiceFiles } from "../render";
+import { applySettingsScriptPath, archiveScriptPath, archiveSettings } from "../render/archiving";
+
+export interface WalArchivingArgs {
+  readonly host: HostRef;
+  readonly plan: ServicePlan;
+}
+
+/**
+ * WAL archiving for one PostgreSQL: the archive command, the conf.d drop-in derived from the RPO, and
+ * a reload, or a restart only when a changed setting needs one.
+ */
+export class WalArchiving extends pulumi.ComponentResource {
+  readonly dropInPath: pulumi.Output<string>;
+  readonly archiveTimeoutSeconds: pulumi.Output<number>;
+  readonly archiveCommand: pulumi.Output<string>;
+  /** Settings whose change restarts PostgreSQL; the rest only reload it. */
+  readonly restartSettings: pulumi.Output<string[]>;
+
+  constructor(name: string, args: WalArchivingArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("drkit:postgres:WalArchiving", name, {}, opts);
+    const { plan, host } = args;
+    const wanted = new Set([archiveScriptPath(plan), applySettingsScriptPath(plan)]);
+    const scripts = renderServiceFiles(plan)
+      .filter((f) => wanted.has(f.path))
+      .map((f) => hostFile(fileResourceName(name, f.path), host, f, { parent: this }));
+    const dropIn = renderPostgresDropIn(plan);
+    const apply = hostCommand(
+      `${name}-dropin`,
+      host,
+      {
+        create: applyDropInScript(dropIn, applySettingsScriptPath(plan)),
+        update: applyDropInScript(dropIn, applySettingsScriptPath(plan)),
+        delete: removeDropInScript(dropIn.path, applySettingsScriptPath(plan)),
+        stdin: dropIn.content,
+      },
+      { parent: this, dependsOn: scripts, deleteBeforeReplace: true },
+    );
+    const settings = archiveSettings(plan);
+    this.dropInPath = apply.create.apply(() => dropIn.path);
+    this.archiveTimeoutSeconds = pulumi.output(plan.archiveTimeoutSeconds);
+    this.archiveCommand = pulumi.output(settings.find((s) => s.name === "archive_command")!.value);
+    this.restartSettings = pulumi.output(settings.filter((s) => s.context === "postmaster").map((s) => s.name));
+    this.registerOutputs({
+      dropInPath: this.dropInPath,
+      archiveTimeoutSeconds: this.archiveTimeoutSeconds,
+      archiveCommand: this.archiveCommand,
+      restartSettings: this.restartSettings,
+    });
+  }
+}

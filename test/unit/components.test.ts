@@ -1,0 +1,146 @@
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { ServicePlan } from "../../components/plan/plan";
+
+interface Registered {
+  type: string;
+  name: string;
+  inputs: Record<string, any>;
+}
+const registered: Registered[] = [];
+
+pulumi.runtime.setMocks(
+  {
+    newResource: (args) => {
+      registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+      return { id: `${args.name}-id`, state: args.inputs };
+    },
+    call: (args) => args.inputs,
+  },
+  "drkit",
+  "unit",
+  false,
+);
+
+const promiseOf = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => output.apply(resolve));
+
+let buildPlan: typeof import("../../components/plan/plan").buildPlan;
+let PostgresBackup: typeof import("../../components/postgres/postgresBackup").PostgresBackup;
+let sshConnection: typeof import("../../components/host/hostCommand").sshConnection;
+
+beforeAll(async () => {
+  ({ buildPlan } = await import("../../components/plan/plan"));
+  ({ PostgresBackup } = await import("../../components/postgres/postgresBackup"));
+  ({ sshConnection } = await import("../../components/host/hostCommand"));
+});
+
+function planFor(connection: object, service: object = {}): ServicePlan {
+  return buildPlan(
+    { hosts: { db1: { connection } }, services: { billing: { host: "db1", postgres: { databases: ["billing"] }, configFiles: ["/etc/billing/billing.env"], ...service } } },
+    { baseDir: "/tmp" },
+  ).services[0];
+}
+
+describe("PostgresBackup under Pulumi's mocks", () => {
+  let component: InstanceType<typeof PostgresBackup>;
+  const before = registered.length;
+  let mine: Registered[];
+
+  beforeAll(async () => {
+    component = new PostgresBackup("billing", { plan: planFor({ type: "ssh", host: "db1.internal" }), privateKey: "-----BEGIN KEY-----" });
+    await promiseOf(component.timers);
+    await promiseOf(component.urn);
+    await new Promise((r) => setTimeout(r, 50));
+    mine = registered.slice(before);
+  });
+
+  it("registers the component tree with typed tokens and derived names", () => {
+    const types = mine.map((r) => r.type);
+    expect(types.filter((t) => t === "drkit:postgres:PostgresBackup")).toHaveLength(1);
+    expect(types.filter((t) => t === "drkit:host:BackupDirectories")).toHaveLength(1);
+    expect(types.filter((t) => t === "drkit:postgres:WalArchiving")).toHaveLength(1);
+    expect(types.filter((t) => t === "drkit:systemd:TimerJob")).toHaveLength(5);
+    expect(types.filter((t) => t === "drkit:postgres:SandboxPostgres")).toHaveLength(0);
+    expect(types.every((t) => t.startsWith("drkit:") || t === "command:remote:Command")).toBe(true);
+    for (const r of mine) expect(r.name.startsWith("billing")).toBe(true);
+    const names = mine.map((r) => `${r.type}/${r.name}`);
+    expect(new Set(names).size).toBe(names.length);
+    expect(mine.map((r) => r.name)).toEqual(expect.arrayContaining(["billing-dirs", "billing-archiving", "billing-base", "billing-prune", "billing-verify", "billing-archiving-dropin", "billing-base-enable"]));
+  });
+
+  it("parents every child under the component (URNs carry the parent chain)", async () => {
+    const urn = await promiseOf(component.urn);
+    expect(urn).toBe("urn:pulumi:unit::drkit::drkit:postgres:PostgresBackup::billing");
+    const children = (component as any).__childResources as Set<pulumi.Resource> | undefined;
+    expect(children && children.size).toBeGreaterThanOrEqual(5);
+  });
+
+  it("reaches the host over SSH with the key kept secret", async () => {
+    const commands = mine.filter((r) => r.type === "command:remote:Command");
+    expect(commands.length).toBeGreaterThan(15);
+    for (const c of commands) {
+      // The engine receives the whole connection as a secret because it holds the key.
+      expect(c.inputs.connection[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
+      expect(c.inputs.connection.value.host).toBe("db1.internal");
+      expect(c.inputs.connection.value.privateKey).toBe("-----BEGIN KEY-----");
+    }
+    const connection = sshConnection(planFor({ type: "ssh", host: "db1.internal" }).host, "-----BEGIN KEY-----");
+    expect(await (pulumi.output(connection.privateKey) as any).isSecret).toBe(true);
+  });
+
+  it("places each file atomically with its mode and owner, and removes it on delete", () => {
+    const archive = mine.find((r) => r.name === "billing-archiving-archive-wal")!;
+    expect(archive.inputs.create).toContain("/usr/local/lib/drkit/billing/archive-wal");
+    expect(archive.inputs.create).toContain("mktemp");
+    expect(archive.inputs.create).toContain("chmod 0755");
+    expect(archive.inputs.delete).toContain("rm -f -- /usr/local/lib/drkit/billing/archive-wal");
+    expect(archive.inputs.stdin).toContain("refusing to overwrite");
+  });
+
+  it("derives the drop-in from the RPO and applies it with reload-or-restart", () => {
+    const dropIn = mine.find((r) => r.name === "billing-archiving-dropin")!;
+    expect(dropIn.inputs.stdin).toContain("archive_timeout = 240");
+    expect(dropIn.inputs.stdin).toContain("archive_mode = 'on'");
+    expect(dropIn.inputs.create).toContain("/usr/local/lib/drkit/billing/apply-settings");
+    expect(dropIn.inputs.delete).toContain("--removed");
+  });
+
+  it("installs a timer per scheduled job and enables it", async () => {
+    expect(await promiseOf(component.timers)).toEqual(["drkit-billing-base.timer", "drkit-billing-logical.timer", "drkit-billing-verify.timer", "drkit-billing-config.timer"]);
+    const enable = mine.find((r) => r.name === "billing-base-enable")!;
+    expect(enable.inputs.create).toContain("systemctl enable drkit-billing-base.timer");
+    expect(enable.inputs.delete).toContain("systemctl disable --now drkit-billing-base.timer");
+    const timer = mine.find((r) => r.name === "billing-base-drkit-billing-base-timer")!;
+    expect(timer.inputs.stdin).toContain("OnCalendar=*-*-* 02:00:00");
+    expect(timer.inputs.stdin).toContain("RandomizedDelaySec=900");
+    expect(timer.inputs.stdin).toContain("Persistent=true");
+  });
+
+  it("never creates a command that deletes backup directories with content", () => {
+    const dirs = mine.find((r) => r.name === "billing-dirs-mkdir")!;
+    expect(dirs.inputs.create).toContain("install -d -m 0750 -o postgres");
+    expect(dirs.inputs.delete).not.toMatch(/rm -rf/);
+    expect(dirs.inputs.delete).toContain("rmdir --ignore-fail-on-non-empty");
+  });
+});
+
+describe("sandbox hosts and argument errors", () => {
+  it("runs local commands for a sandbox and provisions its server", async () => {
+    const before = registered.length;
+    const c = new PostgresBackup("sbx", { plan: planFor({ type: "local", rootPrefix: "/tmp/drkit-unit-sbx" }, { postgres: { databases: ["billing"], manager: { type: "pg_ctl" }, provision: true } }) });
+    await promiseOf(c.timers);
+    await new Promise((r) => setTimeout(r, 50));
+    const mine = registered.slice(before);
+    expect(mine.some((r) => r.type === "command:remote:Command")).toBe(false);
+    expect(mine.filter((r) => r.type === "command:local:Command").length).toBeGreaterThan(15);
+    const server = mine.find((r) => r.name === "sbx-sandbox-server")!;
+    expect(server.inputs.create).toContain("/tmp/drkit-unit-sbx/usr/local/lib/drkit/billing/sandbox-postgres");
+    expect(server.inputs.delete).toContain("sandbox-postgres stop");
+    const enable = mine.find((r) => r.name === "sbx-base-enable")!;
+    expect(enable.inputs.create).toContain("systemctl --root=/tmp/drkit-unit-sbx enable drkit-billing-base.timer");
+  });
+
+  it("rejects a private key for a local host, naming the field", () => {
+    expect(() => new PostgresBackup("bad", { plan: planFor({ type: "local" }), privateKey: "k" })).toThrow(/privateKey is only for SSH hosts/);
+  });
+});

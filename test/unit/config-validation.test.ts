@@ -1,0 +1,117 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../../components/plan/errors";
+import { buildPlan } from "../../components/plan/plan";
+import { loadStackPlan } from "../../components/plan/stackFile";
+import * as path from "node:path";
+
+const base = () => ({
+  hosts: { db1: { connection: { type: "ssh", host: "db1.internal" } } },
+  services: { billing: { host: "db1", postgres: { databases: ["billing"] } } } as Record<string, any>,
+});
+
+function problemsOf(mutate: (c: ReturnType<typeof base>) => void): string[] {
+  const config = base();
+  mutate(config);
+  try {
+    buildPlan(config, { baseDir: "/tmp" });
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return [...(error as ConfigError).problems];
+  }
+  throw new Error("config was accepted");
+}
+
+describe("stack config validation names the field, the value and the rule", () => {
+  const cases: Array<[string, (c: ReturnType<typeof base>) => void, RegExp]> = [
+    ["RPO of zero", (c) => (c.services.billing.rpo = "0s"), /^services\.billing\.rpo: "0s" must be at least 1s$/],
+    ["RPO that is not a duration", (c) => (c.services.billing.rpo = "five minutes"), /^services\.billing\.rpo: "five minutes" must be a duration/],
+    ["RTO below a minute", (c) => (c.services.billing.rto = "30s"), /^services\.billing\.rto: "30s" must be at least 1m/],
+    ["unsupported PostgreSQL version", (c) => (c.services.billing.postgres.version = 12), /^services\.billing\.postgres\.version: 12 must be at least 13$/],
+    ["PostgreSQL version too new", (c) => (c.services.billing.postgres.version = 18), /^services\.billing\.postgres\.version: 18 must be at most 17$/],
+    ["database name with SQL in it", (c) => (c.services.billing.postgres.databases = ["billing; DROP TABLE x"]), /^services\.billing\.postgres\.databases\[0\]: "billing; DROP TABLE x" must be a database name/],
+    ["no databases", (c) => (c.services.billing.postgres.databases = []), /^services\.billing\.postgres\.databases: \[\] must list at least one database$/],
+    ["service name that would break a unit name", (c) => { c.services["Billing Svc"] = c.services.billing; delete c.services.billing; }, /^services\.Billing Svc: "Billing Svc" must be a service name/],
+    ["relative backup path", (c) => (c.services.billing.paths = { backupRoot: "backups" }), /^services\.billing\.paths\.backupRoot: "backups" must be an absolute path/],
+    ["path with a shell character", (c) => (c.services.billing.paths = { backupRoot: "/var/lib/$(reboot)" }), /^services\.billing\.paths\.backupRoot: "\/var\/lib\/\$\(reboot\)" must be an absolute path/],
+    ["path with ..", (c) => (c.services.billing.postgres.dataDirectory = "/var/lib/../../etc"), /^services\.billing\.postgres\.dataDirectory: "\/var\/lib\/\.\.\/\.\.\/etc" must not contain/],
+    ["unknown host", (c) => (c.services.billing.host = "db9"), /^services\.billing\.host: "db9" is not a declared host \(declared: db1\)$/],
+    ["misspelled field", (c) => (c.services.billing.retenton = { dailyDays: 3 }), /^services\.billing: unknown field "retenton"/],
+    ["negative retention", (c) => (c.services.billing.retention = { dailyDays: 0 }), /^services\.billing\.retention\.dailyDays: 0 must be at least 1$/],
+    ["off-site shorter than local", (c) => (c.services.billing.retention = { dailyDays: 14, offsiteDays: 7 }), /^services\.billing\.retention\.offsiteDays: 7 must be at least retention\.dailyDays \(14\)/],
+    ["zstd before PostgreSQL 15", (c) => { c.services.billing.postgres.version = 14; c.services.billing.compression = "zstd"; }, /^services\.billing\.compression: "zstd" needs PostgreSQL 15 or later/],
+    ["calendar with shell characters", (c) => (c.services.billing.schedule = { base: "daily; rm -rf /" }), /^services\.billing\.schedule\.base: "daily; rm -rf \/" must be a systemd OnCalendar expression/],
+    ["randomized delay of a day", (c) => (c.services.billing.schedule = { randomizedDelay: "1d" }), /^services\.billing\.schedule\.randomizedDelay: "1d" must be less than 1d/],
+    ["unknown connection type", (c) => ((c.hosts.db1.connection as any).type = "telnet"), /^hosts\.db1\.connection\.type: "telnet" must say how to reach the host/],
+    ["port out of range", (c) => (c.services.billing.postgres.port = 70000), /^services\.billing\.postgres\.port: 70000 must be at most 65535$/],
+    ["provision on an SSH host", (c) => (c.services.billing.postgres.provision = true), /^services\.billing\.postgres\.provision: true is only allowed on a local sandbox host/],
+    ["missing postgres section", (c) => delete c.services.billing.postgres, /^services\.billing\.postgres: is required$/],
+    ["two services on one data directory", (c) => (c.services.ledger = { host: "db1", postgres: { databases: ["ledger"], port: 5433 } }), /^services\.ledger\.postgres\.dataDirectory: "\/var\/lib\/postgresql\/15\/main" on host "db1" is already used by service "billing"$/],
+    ["role name with a quote", (c) => (c.services.billing.postgres.role = "o'brien"), /^services\.billing\.postgres\.role: "o'brien" must be a database role name/],
+  ];
+  for (const [what, mutate, expected] of cases) {
+    it(`rejects ${what}`, () => {
+      const problems = problemsOf(mutate);
+      expect(problems.some((p) => expected.test(p)), problems.join("\n")).toBe(true);
+    });
+  }
+
+  it("reports every problem at once, not just the first", () => {
+    const problems = problemsOf((c) => {
+      c.services.billing.rpo = "0s";
+      c.services.billing.postgres.version = 9;
+    });
+    expect(problems).toHaveLength(2);
+  });
+});
+
+describe("defaults from the seeds and values derived in one place", () => {
+  const plan = buildPlan(base(), { baseDir: "/tmp" }).services[0];
+
+  it("uses the seeds' objectives, schedule and retention", () => {
+    expect(plan.rpoSeconds).toBe(300);
+    expect(plan.rtoSeconds).toBe(1800);
+    expect(plan.jobs.find((j) => j.id === "base")!.calendar).toBe("*-*-* 02:00:00");
+    expect(plan.randomizedDelaySeconds).toBe(900);
+    expect(plan.retention).toEqual({ dailyDays: 7, weeklyWeeks: 12, longTermMonths: 0, offsiteDays: 30 });
+    expect(plan.paths.backupRoot).toBe("/var/lib/billing/backups");
+    expect(plan.paths.walDir).toBe("/var/lib/billing/backups/wal");
+  });
+
+  it("derives archive_timeout below the RPO, leaving room for the copy", () => {
+    const at = (rpo: string) => {
+      const c = base();
+      c.services.billing.rpo = rpo;
+      return buildPlan(c, { baseDir: "/tmp" }).services[0].archiveTimeoutSeconds;
+    };
+    expect(at("5m")).toBe(240);
+    expect(at("1m")).toBe(48);
+    expect(at("1h")).toBe(3540);
+    expect(at("1s")).toBe(1);
+    for (const [rpo, seconds] of [["2s", 2], ["30s", 30], ["10m", 600], ["1d", 86400]] as const) {
+      expect(at(rpo)).toBeLessThan(seconds);
+      expect(at(rpo)).toBeGreaterThanOrEqual(seconds - 60);
+    }
+  });
+
+  it("picks zstd for PostgreSQL 15 and later, gzip before", () => {
+    expect(plan.compression.method).toBe("zstd");
+    const c = base();
+    c.services.billing.postgres.version = 14;
+    expect(buildPlan(c, { baseDir: "/tmp" }).services[0].compression.method).toBe("gzip");
+  });
+
+  it("puts every host path of a sandbox under its root prefix, and nothing else", () => {
+    const local = loadStackPlan(path.resolve(__dirname, "../.."), "local").services[0];
+    const prefix = local.rootPrefix;
+    expect(prefix).toMatch(/\.sandbox\/local$/);
+    for (const p of Object.values(local.paths)) expect(p.startsWith(`${prefix}/`)).toBe(true);
+    expect(local.postgres.dataDirectory.startsWith(prefix)).toBe(true);
+    expect(local.postgres.binDirectory).toBe("/usr/lib/postgresql/15/bin");
+  });
+
+  it("loads the shipped production example", () => {
+    const prod = loadStackPlan(path.resolve(__dirname, "../.."), "production");
+    expect(prod.services.map((s) => s.name)).toEqual(["billing", "ledger", "catalog"]);
+    expect(prod.services.find((s) => s.name === "ledger")!.archiveTimeoutSeconds).toBe(48);
+  });
+});
