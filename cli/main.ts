@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { describeServicePlan, formatTable } from "../components/plan/describe";
 import { ConfigError } from "../components/plan/errors";
 import { findProjectDir, loadStackPlan } from "../components/plan/stackFile";
+import { applyPlanLocally } from "./apply";
 import { renderPlanTo } from "./render";
 
 const program = new Command()
@@ -36,6 +37,16 @@ program
     const written = renderPlanTo(plan, path.resolve(opts.out));
     for (const file of written) console.log(`${file.host}:${file.hostPath}`);
     console.error(`rendered ${written.length} files for ${plan.services.length} service(s) into ${opts.out}`);
+  });
+
+program
+  .command("apply")
+  .description("apply a stack's files straight to its local hosts, without the Pulumi engine (sandboxes)")
+  .addOption(stackOption())
+  .option("--check", "then take a base backup and restore-test it in a scratch instance", false)
+  .action((opts: { stack: string; check: boolean }) => {
+    applyPlanLocally(loadStackPlan(projectDir(), opts.stack), { check: opts.check });
+    console.error("drkit: done");
   });
 
 export async function main(argv: string[]): Promise<void> {
