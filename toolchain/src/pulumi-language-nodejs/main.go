@@ -275,7 +275,9 @@ func packageDependency(path string) *pulumirpc.PackageDependency {
 
 // Run executes the program: node <@pulumi/pulumi/cmd/run> --monitor ... <entry point> <args>.
 func (h *languageHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
-	fail := func(err error) (*pulumirpc.RunResponse, error) { return &pulumirpc.RunResponse{Error: err.Error()}, nil }
+	fail := func(err error) (*pulumirpc.RunResponse, error) {
+		return &pulumirpc.RunResponse{Error: err.Error()}, nil
+	}
 	if h.engineAddress == "" {
 		return nil, errors.New("Handshake must be called before Run")
 	}

@@ -1,0 +1,75 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { runAsync, tempRoot, type RunResult } from "./sandbox";
+
+export const repoDir = path.resolve(__dirname, "../..");
+
+/** Where toolchain/build.sh put the Go-built Pulumi CLI and plugins. */
+export function toolchainBin(): string {
+  const dir = path.join(process.env.DRKIT_TOOLCHAIN_DIR ?? path.join(os.homedir(), ".cache/drkit-toolchain"), "bin");
+  if (!fs.existsSync(path.join(dir, "pulumi"))) {
+    throw new Error(`no pulumi CLI in ${dir}: run toolchain/build.sh (toolchain/setup --engine) first`);
+  }
+  return dir;
+}
+
+/** Environment for the real CLI: local file backend, passphrase secrets, no network lookups. */
+export function engineEnv(stateDir: string): Record<string, string> {
+  return {
+    PATH: `${toolchainBin()}:${process.env.PATH}`,
+    PULUMI_BACKEND_URL: `file://${stateDir}`,
+    PULUMI_CONFIG_PASSPHRASE: "drkit-e2e-passphrase",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    NO_COLOR: "1",
+  };
+}
+
+export interface EngineProject {
+  readonly dir: string;
+  readonly stateDir: string;
+  readonly env: Record<string, string>;
+  pulumi(args: string[]): Promise<RunResult>;
+  writeStack(name: string, yaml: string): void;
+  /** Every file under the state directory, concatenated: what a leaked secret would be found in. */
+  stateText(): string;
+  remove(): void;
+}
+
+/** A copy of the drkit project in a temp directory (node_modules linked), with its own state backend. */
+export function engineProject(label: string): EngineProject {
+  const root = tempRoot(`e2e-${label}`);
+  const dir = path.join(root, "project");
+  const stateDir = path.join(root, "state");
+  fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
+  fs.mkdirSync(stateDir);
+  for (const entry of ["Pulumi.yaml", "package.json", "tsconfig.json", "components", "infra"]) {
+    fs.cpSync(path.join(repoDir, entry), path.join(dir, entry), { recursive: true });
+  }
+  fs.symlinkSync(path.join(repoDir, "node_modules"), path.join(dir, "node_modules"));
+  const env = engineEnv(stateDir);
+  const pulumi = (args: string[]) =>
+    runAsync("bash", ["-c", `cd "$1" && shift && exec pulumi "$@"`, "pulumi", dir, ...args, "--non-interactive"], env, 600_000);
+  return {
+    dir,
+    stateDir,
+    env,
+    pulumi,
+    writeStack: (name, yaml) => fs.writeFileSync(path.join(dir, "stacks", `Pulumi.${name}.yaml`), yaml),
+    stateText: () => {
+      const out: string[] = [];
+      const walk = (d: string) => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+          const p = path.join(d, e.name);
+          if (e.isDirectory()) walk(p);
+          else out.push(fs.readFileSync(p, "utf8"));
+        }
+      };
+      walk(stateDir);
+      return out.join("\n");
+    },
+    remove: () => fs.rmSync(root, { recursive: true, force: true }),
+  };
+}
