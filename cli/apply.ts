@@ -7,7 +7,7 @@ export interface ApplyOptions {
   readonly check: boolean;
 }
 
-function runJob(service: ServicePlan, script: string, what: string): void {
+export function runJob(service: ServicePlan, script: string, what: string): void {
   console.error(`drkit: ${service.name}: ${what}`);
   const r = spawnSync(script, [], { stdio: "inherit" });
   if (r.status !== 0) throw new Error(`${service.name}: ${what} failed (${script} exited ${r.status ?? r.signal})`);
@@ -25,10 +25,15 @@ export function applyPlanLocally(plan: DrPlan, options: ApplyOptions): void {
   for (const service of plan.services) {
     console.error(`drkit: ${service.name}: applying ${service.rootPrefix ? `the sandbox under ${service.rootPrefix}` : "to this machine"}`);
     applyServiceLocally(service);
-    if (options.check) {
-      const job = (id: string) => service.jobs.find((j) => j.id === id)!.script;
-      runJob(service, job("base"), "taking a base backup");
-      runJob(service, job("verify"), "restoring it into a scratch instance and comparing row counts");
-    }
+  }
+  if (options.check) checkPlanLocally(plan);
+}
+
+/** Takes a base backup of each local service and restore-tests it in a scratch instance. */
+export function checkPlanLocally(plan: DrPlan): void {
+  for (const service of plan.services.filter((s) => s.host.connection.type === "local")) {
+    const job = (id: string) => service.jobs.find((j) => j.id === id)!.script;
+    runJob(service, job("base"), "taking a base backup");
+    runJob(service, job("verify"), "restoring it into a scratch instance and comparing row counts");
   }
 }

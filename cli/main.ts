@@ -3,7 +3,8 @@ import * as path from "node:path";
 import { describeServicePlan, formatTable } from "../components/plan/describe";
 import { ConfigError } from "../components/plan/errors";
 import { findProjectDir, loadStackPlan } from "../components/plan/stackFile";
-import { applyPlanLocally } from "./apply";
+import { applyPlanLocally, checkPlanLocally } from "./apply";
+import { runEngine, type EngineAction } from "./engine";
 import { renderPlanTo } from "./render";
 
 const program = new Command()
@@ -48,6 +49,24 @@ program
     applyPlanLocally(loadStackPlan(projectDir(), opts.stack), { check: opts.check });
     console.error("drkit: done");
   });
+
+const engineCommand = (action: EngineAction, description: string) =>
+  program
+    .command(action)
+    .description(description)
+    .addOption(stackOption())
+    .option("--check", "after up: take a base backup on each local host and restore-test it", false)
+    .action(async (opts: { stack: string; check: boolean }) => {
+      const dir = projectDir();
+      // Validate first: a bad stack config fails here with drkit's message, before the engine starts.
+      const plan = loadStackPlan(dir, opts.stack);
+      if (opts.check && action !== "up") throw new Error("--check goes with up");
+      await runEngine(dir, opts.stack, plan, action);
+      if (opts.check) checkPlanLocally(plan);
+    });
+engineCommand("preview", "pulumi preview of a stack through the Automation API, with its progress");
+engineCommand("up", "pulumi up of a stack through the Automation API, with its progress");
+engineCommand("destroy", "pulumi destroy of a stack (backups and data directories stay)");
 
 export async function main(argv: string[]): Promise<void> {
   try {

@@ -1,0 +1,59 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
+import type { DrPlan } from "../components/plan/plan";
+
+export type EngineAction = "preview" | "up" | "destroy";
+
+/** The Go-built CLI from toolchain/build.sh, unless a pulumi is already on PATH. */
+function enginePath(): string {
+  const built = path.join(process.env.DRKIT_TOOLCHAIN_DIR ?? path.join(os.homedir(), ".cache/drkit-toolchain"), "bin");
+  const onPath = (process.env.PATH ?? "").split(":").some((dir) => dir && fs.existsSync(path.join(dir, "pulumi")));
+  if (fs.existsSync(path.join(built, "pulumi"))) return `${built}:${process.env.PATH}`;
+  if (onPath) return process.env.PATH!;
+  throw new Error("no pulumi CLI: run `bash toolchain/setup --engine` (builds it from Go modules) or put pulumi on PATH");
+}
+
+/**
+ * Environment for the engine. A stack made only of sandbox hosts gets a state backend inside the
+ * sandbox and an empty passphrase when none is set; real stacks must bring their own.
+ */
+export function engineEnv(projectDir: string, plan: DrPlan): Record<string, string> {
+  const sandboxOnly = plan.services.every((s) => s.host.connection.type === "local" && s.rootPrefix);
+  const env: Record<string, string> = {
+    PATH: enginePath(),
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
+  };
+  if (!process.env.PULUMI_BACKEND_URL) {
+    if (!sandboxOnly) throw new Error("set PULUMI_BACKEND_URL (or pulumi login): this stack has real hosts, so drkit will not pick a state backend for it");
+    const state = path.join(projectDir, ".sandbox", "state");
+    fs.mkdirSync(state, { recursive: true });
+    env.PULUMI_BACKEND_URL = `file://${state}`;
+  }
+  if (process.env.PULUMI_CONFIG_PASSPHRASE === undefined && process.env.PULUMI_CONFIG_PASSPHRASE_FILE === undefined) {
+    if (!sandboxOnly) throw new Error("set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE for this stack's secrets");
+    env.PULUMI_CONFIG_PASSPHRASE = "";
+  }
+  return env;
+}
+
+/** Runs preview, up or destroy through the Automation API, streaming the engine's progress. */
+export async function runEngine(projectDir: string, stackName: string, plan: DrPlan, action: EngineAction): Promise<void> {
+  const envVars = engineEnv(projectDir, plan);
+  // The workspace finds the CLI through this process's PATH; its child processes get envVars.
+  process.env.PATH = envVars.PATH;
+  const stack: Stack = await LocalWorkspace.createOrSelectStack({ stackName, workDir: projectDir }, { envVars });
+  const onOutput = (out: string) => process.stdout.write(out);
+  if (action === "preview") {
+    const r = await stack.preview({ onOutput, diff: true });
+    console.error(`drkit: preview of ${stackName}: ${JSON.stringify(r.changeSummary)}`);
+  } else if (action === "up") {
+    const r = await stack.up({ onOutput });
+    console.error(`drkit: up of ${stackName}: ${r.summary.result} ${JSON.stringify(r.summary.resourceChanges ?? {})}`);
+  } else {
+    const r = await stack.destroy({ onOutput });
+    console.error(`drkit: destroy of ${stackName}: ${r.summary.result}`);
+  }
+}
