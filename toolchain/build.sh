@@ -164,7 +164,7 @@ build_language_nodejs() {
 	stamp "$name" "$key"
 }
 
-# --- pulumi-resource-command: local.Command / local.run (src/), on pulumi-go-provider ------------
+# --- pulumi-resource-command: local.Command, local.run, remote.Command (src/), on pulumi-go-provider
 build_command() {
 	local name=pulumi-resource-command dir=$WORK/pulumi-resource-command key
 	key="$name v$COMMAND_VERSION go-provider:v$PULUMI_GO_PROVIDER_VERSION pulumi:v$PULUMI_VERSION"

@@ -9,7 +9,7 @@ export type SecretText = string | { secure: string };
 
 export type Connection =
   | { type: "local"; rootPrefix: string }
-  | { type: "ssh"; host: string; port: number; user: string; privateKey?: SecretText };
+  | { type: "ssh"; host: string; port: number; user: string; privateKey?: SecretText; rootPrefix: string };
 
 export interface HostPlan {
   readonly name: string;
@@ -145,8 +145,8 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
     if (svc.compression === "zstd" && pg.version < 15) {
       problems.push(`${at}.compression: "zstd" needs PostgreSQL 15 or later (postgres.version is ${pg.version}); use "gzip" or "auto"`);
     }
-    if (pg.provision && host.connection.type !== "local") {
-      problems.push(`${at}.postgres.provision: true is only allowed on a local sandbox host ("${svc.host}" is reached over ${host.connection.type})`);
+    if (pg.provision && !host.connection.rootPrefix) {
+      problems.push(`${at}.postgres.provision: true is only allowed on a sandbox host (host "${svc.host}" has no connection.rootPrefix)`);
     }
     if (pg.provision && pg.manager.type !== "pg_ctl") {
       problems.push(`${at}.postgres.provision: true needs postgres.manager.type "pg_ctl" (got "${pg.manager.type}")`);
@@ -189,11 +189,11 @@ function hostPlan(name: string, host: ParsedHost, baseDir: string): HostPlan {
     const prefix = c.rootPrefix ? path.resolve(baseDir, c.rootPrefix).replace(/\/+$/, "") : "";
     return { name, connection: { type: "local", rootPrefix: prefix === "/" ? "" : prefix } };
   }
-  return { name, connection: { type: "ssh", host: c.host, port: c.port, user: c.user, privateKey: c.privateKey } };
+  return { name, connection: { type: "ssh", host: c.host, port: c.port, user: c.user, privateKey: c.privateKey, rootPrefix: (c.rootPrefix ?? "").replace(/\/+$/, "") } };
 }
 
 function servicePlan(name: string, svc: ParsedService, host: HostPlan): ServicePlan {
-  const prefix = host.connection.type === "local" ? host.connection.rootPrefix : "";
+  const prefix = host.connection.rootPrefix;
   const onHost = (p: string) => (prefix ? path.posix.join(prefix, p) : p);
   const pg = svc.postgres;
   const dataDirectory = onHost(pg.dataDirectory ?? defaultDataDir(pg.version));

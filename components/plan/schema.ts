@@ -73,6 +73,8 @@ export const sshConnectionSchema = z.strictObject({
   port: count(1, 65535).default(22),
   user: name("user name").default("root"),
   privateKey: secretString.optional(),
+  /** A sandbox on the remote host: every host path lives under this absolute directory there. */
+  rootPrefix: absolutePath.optional(),
 });
 
 export const hostSchema = z.strictObject({

@@ -1,8 +1,9 @@
-// pulumi-resource-command: the `command` provider (local.Command and local.run) for drkit's
-// toolchain. The upstream provider module (github.com/pulumi/pulumi-command/provider) is not
-// published as a versioned Go module, so this reimplements the local half of its schema
-// (tokens command:local:Command and command:local:run, same inputs and outputs) on
-// pulumi-go-provider, the framework upstream uses. Remote (SSH) resources are not included.
+// pulumi-resource-command: the `command` provider (local.Command, local.run and remote.Command)
+// for drkit's toolchain. The upstream provider module (github.com/pulumi/pulumi-command/provider)
+// is not published as a versioned Go module, so this reimplements part of its schema (tokens
+// command:local:Command, command:local:run and command:remote:Command, same inputs and outputs)
+// on pulumi-go-provider, the framework upstream uses. Not included: remote.CopyToRemote,
+// remote.CopyFile, and local.Command's assetPaths/archivePaths.
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"drkit.local/toolchain/pulumi-resource-command/local"
+	"drkit.local/toolchain/pulumi-resource-command/remote"
 )
 
 // Version is set with -ldflags "-X main.Version=...".
@@ -22,14 +24,14 @@ var Version = "0.0.0-dev"
 func main() {
 	prov, err := infer.NewProviderBuilder().
 		WithDisplayName("Command").
-		WithDescription("Run local commands as part of the Pulumi resource model (drkit toolchain build).").
+		WithDescription("Run local and remote (SSH) commands as part of the Pulumi resource model (drkit toolchain build).").
 		WithKeywords("pulumi", "command", "category/utility", "kind/native").
 		WithLicense("Apache-2.0").
-		WithResources(infer.Resource(&local.Command{})).
+		WithResources(infer.Resource(&local.Command{}), infer.Resource(&remote.Command{})).
 		WithFunctions(infer.Function(&local.Run{})).
 		Build()
 	if err == nil {
-		err = prov.Run(context.Background(), "command", strings.TrimPrefix(Version, "v"))
+		err = collapseNestedSecrets(prov).Run(context.Background(), "command", strings.TrimPrefix(Version, "v"))
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %s\n", err)
