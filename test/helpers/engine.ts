@@ -51,7 +51,7 @@ export function engineProject(label: string): EngineProject {
   fs.symlinkSync(path.join(repoDir, "node_modules"), path.join(dir, "node_modules"));
   const env = engineEnv(stateDir);
   const pulumi = (args: string[]) =>
-    runAsync("bash", ["-c", `cd "$1" && shift && exec pulumi "$@"`, "pulumi", dir, ...args, "--non-interactive"], env, 600_000);
+    runAsync("bash", ["-c", `cd "$1" && shift && exec pulumi --non-interactive "$@"`, "pulumi", dir, ...args], env, 600_000);
   return {
     dir,
     stateDir,
