@@ -3,7 +3,7 @@ import type { z } from "zod";
 import { parseDuration } from "./duration";
 import { ConfigError, describeValue, formatPath, valueAt } from "./errors";
 import { stackConfigSchema, type ParsedHost, type ParsedService, type ParsedStackConfig } from "./schema";
-import { deriveArchiveTimeout, deriveCompression, type CompressionPlan } from "./derive";
+import { calendarMaxIntervalHours, deriveArchiveTimeout, deriveCompression, type CompressionPlan } from "./derive";
 
 export type SecretText = string | { secure: string };
 
@@ -82,6 +82,8 @@ export interface ServicePlan {
   readonly configFiles: readonly string[];
   readonly verifyAfterBackup: boolean;
   readonly jobs: readonly JobPlan[];
+  /** Longest gap between base backups, in hours; null when the calendar is too unusual to tell. */
+  readonly baseBackupMaxIntervalHours: number | null;
 }
 
 export interface DrPlan {
@@ -245,6 +247,7 @@ function servicePlan(name: string, svc: ParsedService, host: HostPlan): ServiceP
     configFiles: svc.configFiles.map(onHost),
     verifyAfterBackup: svc.verifyAfterBackup,
     jobs,
+    baseBackupMaxIntervalHours: calendarMaxIntervalHours(svc.schedule.base) ?? null,
   };
 }
 

@@ -28,8 +28,18 @@ export class PostgresBackup extends pulumi.ComponentResource {
   readonly restoreLogicalScript: pulumi.Output<string>;
 
   constructor(name: string, args: PostgresBackupArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("drkit:postgres:PostgresBackup", name, {}, opts);
     const { plan } = args;
+    // These props are what the policy pack sees of this resource (nothing secret goes here).
+    super("drkit:postgres:PostgresBackup", name, {
+      service: plan.name,
+      host: plan.host.name,
+      rpoSeconds: plan.rpoSeconds,
+      rtoSeconds: plan.rtoSeconds,
+      retention: { ...plan.retention },
+      baseBackupMaxIntervalHours: plan.baseBackupMaxIntervalHours,
+      verifyScheduled: plan.jobs.some((j) => j.id === "verify" && j.calendar !== undefined),
+      synchronousStandbys: 0,
+    }, opts);
     if (args.privateKey !== undefined && plan.host.connection.type !== "ssh") {
       throw new Error(`PostgresBackup ${name}: privateKey is only for SSH hosts; host "${plan.host.name}" is ${plan.host.connection.type}`);
     }

@@ -23,8 +23,16 @@ export class WalArchiving extends pulumi.ComponentResource {
   readonly restartSettings: pulumi.Output<string[]>;
 
   constructor(name: string, args: WalArchivingArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("drkit:postgres:WalArchiving", name, {}, opts);
     const { plan, host } = args;
+    // These props are what the policy pack sees of this resource.
+    super("drkit:postgres:WalArchiving", name, {
+      service: plan.name,
+      rpoSeconds: plan.rpoSeconds,
+      walLevel: "replica",
+      archiveMode: "on",
+      archiveTimeoutSeconds: plan.archiveTimeoutSeconds,
+      offsiteShipIntervalSeconds: 0,
+    }, opts);
     const wanted = new Set([archiveScriptPath(plan), applySettingsScriptPath(plan)]);
     const scripts = renderServiceFiles(plan)
       .filter((f) => wanted.has(f.path))

@@ -68,6 +68,14 @@ describe("PostgresBackup under Pulumi's mocks", () => {
     expect(mine.map((r) => r.name)).toEqual(expect.arrayContaining(["billing-dirs", "billing-archiving", "billing-base", "billing-prune", "billing-verify", "billing-archiving-dropin", "billing-base-enable"]));
   });
 
+  it("exposes the plan's objectives to policies as component inputs, and nothing secret", () => {
+    const top = mine.find((r) => r.type === "drkit:postgres:PostgresBackup")!;
+    expect(top.inputs).toMatchObject({ service: "billing", rpoSeconds: 300, rtoSeconds: 1800, baseBackupMaxIntervalHours: 24, retention: { dailyDays: 7, weeklyWeeks: 12, offsiteDays: 30 } });
+    expect(JSON.stringify(top.inputs)).not.toContain("BEGIN KEY");
+    const archiving = mine.find((r) => r.type === "drkit:postgres:WalArchiving")!;
+    expect(archiving.inputs).toMatchObject({ archiveMode: "on", walLevel: "replica", archiveTimeoutSeconds: 240, rpoSeconds: 300 });
+  });
+
   it("parents every child under the component (URNs carry the parent chain)", async () => {
     const urn = await promiseOf(component.urn);
     expect(urn).toBe("urn:pulumi:unit::drkit::drkit:postgres:PostgresBackup::billing");

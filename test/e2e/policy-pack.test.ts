@@ -1,0 +1,58 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineProject, repoDir, type EngineProject } from "../helpers/engine";
+
+const policyPack = path.join(repoDir, "policies");
+
+describe("pulumi preview --policy-pack policies with the real CLI", () => {
+  let project: EngineProject;
+  const preview = (stack: string, extra: string[] = []) => project.pulumi(["preview", "--stack", stack, "--policy-pack", policyPack, ...extra]);
+
+  beforeAll(async () => {
+    project = engineProject("policy");
+    // The shipped files, minus the local stack's salt (it belongs to the sandbox's empty passphrase).
+    for (const stack of ["local", "production"]) {
+      const text = fs.readFileSync(path.join(repoDir, "stacks", `Pulumi.${stack}.yaml`), "utf8");
+      project.writeStack(stack, text.replace(/^encryptionsalt:.*$/m, ""));
+    }
+    const shortRetention = fs
+      .readFileSync(path.join(repoDir, "stacks", "Pulumi.local.yaml"), "utf8")
+      .replace(/^encryptionsalt:.*$/m, "")
+      .replace("      rpo: 5m\n", "      rpo: 5m\n      retention: { dailyDays: 3, weeklyWeeks: 12, offsiteDays: 30 }\n");
+    project.writeStack("short-retention", shortRetention);
+    for (const stack of ["local", "production", "short-retention"]) expect((await project.pulumi(["stack", "init", stack])).status).toBe(0);
+  });
+  afterAll(() => project?.remove());
+
+  it("passes on the shipped local stack", async () => {
+    const r = await preview("local");
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/drkit-dr@v0\.1\.0/);
+    expect(r.stdout).not.toMatch(/mandatory/);
+  });
+
+  it("passes on the shipped production example (three SSH hosts)", async () => {
+    const r = await preview("production");
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/command:remote:Command/);
+  });
+
+  it("fails a stack that breaks retention, naming the rule and the values", async () => {
+    const r = await preview("short-retention");
+    expect(r.status).not.toBe(0);
+    const out = `${r.stdout}\n${r.stderr}`;
+    expect(out).toContain("postgres-backup-retention");
+    expect(out).toContain("retention.dailyDays is 3 days; the rule's minimum is 7 days");
+    expect(out).toMatch(/mandatory/);
+  });
+
+  it("a team's policy config can lower the rule to advisory", async () => {
+    const config = path.join(path.dirname(project.dir), "policy-config.json");
+    fs.writeFileSync(config, JSON.stringify({ "postgres-backup-retention": { enforcementLevel: "advisory" } }));
+    const r = await preview("short-retention", ["--policy-pack-config", config]);
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toContain("retention.dailyDays is 3 days");
+    expect(r.stdout).toMatch(/advisory/);
+  });
+});
