@@ -35,5 +35,6 @@ export function checkPlanLocally(plan: DrPlan): void {
     const job = (id: string) => service.jobs.find((j) => j.id === id)!.script;
     runJob(service, job("base"), "taking a base backup");
     runJob(service, job("verify"), "restoring it into a scratch instance and comparing row counts");
+    if (service.redis) runJob(service, job("redis"), "taking a Redis/Valkey snapshot (BGSAVE, checked copy)");
   }
 }

@@ -11,3 +11,4 @@ export { TimerJob } from "./postgres/timerJob";
 export { SandboxPostgres } from "./postgres/sandboxPostgres";
 export { PostgresBackup } from "./postgres/postgresBackup";
 export { applyServiceLocally } from "./host/applyLocal";
+export { RedisBackup } from "./redis/redisBackup";

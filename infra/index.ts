@@ -2,6 +2,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { buildPlan } from "../components/plan/plan";
 import { PostgresBackup } from "../components/postgres/postgresBackup";
+import { RedisBackup } from "../components/redis/redisBackup";
 
 const config = new pulumi.Config("drkit");
 // Validate everything before any resource is registered: a bad field fails the whole preview.
@@ -12,7 +13,11 @@ const plan = buildPlan(
 
 const services = plan.services.map((service) => {
   const key = service.host.connection.type === "ssh" ? service.host.connection.privateKey : undefined;
-  return new PostgresBackup(service.name, { plan: service, privateKey: typeof key === "string" ? pulumi.secret(key) : undefined });
+  const privateKey = typeof key === "string" ? pulumi.secret(key) : undefined;
+  const postgres = new PostgresBackup(service.name, { plan: service, privateKey });
+  // The Redis part shares the backup root (its valkey/ directory) that PostgresBackup creates.
+  if (service.redis) new RedisBackup(`${service.name}-redis`, { plan: service, privateKey }, { dependsOn: [postgres] });
+  return postgres;
 });
 
 export const backups = Object.fromEntries(

@@ -292,6 +292,28 @@ const minioTarget = resourcePolicy(
   },
 );
 
+// ---- Redis / Valkey -----------------------------------------------------------------------------
+
+const redisPersistence = resourcePolicy(
+  "redis-persistence-and-snapshots",
+  "Redis/Valkey keeps an append-only file, snapshots at least as often as the maximum interval, and keeps snapshots long enough.",
+  "drkit:redis:RedisBackup",
+  schema({
+    requireAof: { type: "boolean", default: true, description: "require appendonly yes" },
+    maxSnapshotIntervalHours: integer(1, 24, "longest allowed gap between snapshots, in hours"),
+    minSnapshotRetentionDays: integer(1, 3, "minimum days a snapshot is kept (seed 000: 3)"),
+  }),
+  (p, c, what, report) => {
+    if ((c.requireAof ?? true) && p.appendonly !== true) report(`${what}: appendonly is ${JSON.stringify(p.appendonly ?? null)}; the rule requires true`);
+    const interval = p.snapshotMaxIntervalHours;
+    const max = Number(c.maxSnapshotIntervalHours ?? 24);
+    if (interval === null || interval === undefined) report(`${what}: the snapshot schedule is too unusual to tell how often it runs; the rule's maximum is every ${max}h`);
+    else if (Number(interval) > max) report(`${what}: snapshots can be ${interval}h apart; the rule's maximum is ${max}h`);
+    const min = Number(c.minSnapshotRetentionDays ?? 3);
+    if (!(Number(p.snapshotRetentionDays) >= min)) report(`${what}: snapshots are kept ${p.snapshotRetentionDays} days; the rule's minimum is ${min} days`);
+  },
+);
+
 // ---- Kubernetes ---------------------------------------------------------------------------------
 
 const isDrkitBackupCronJob = (p: Props) => p.metadata?.labels?.["app.kubernetes.io/component"] === "backup" && p.metadata?.labels?.["app.kubernetes.io/managed-by"] === "drkit";
@@ -330,6 +352,7 @@ export const drPolicies: DrPolicy[] = [
   s3BucketComplete,
   s3CrossRegion,
   minioTarget,
+  redisPersistence,
   cronJobForbidsOverlap,
   cronJobExists,
 ];

@@ -2,7 +2,8 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ServicePlan } from "../plan/plan";
-import { backupDirectories, renderPostgresDropIn, renderServiceFiles, type RenderedFile } from "../render";
+import { backupDirectories, renderPostgresDropIn, renderRedisDropInFile, renderServiceFiles, type RenderedFile } from "../render";
+import { redisScripts } from "../render/redis";
 import { applySettingsScriptPath } from "../render/archiving";
 import { provisionScriptPath } from "../render/sandbox";
 
@@ -44,4 +45,9 @@ export function applyServiceLocally(plan: ServicePlan): void {
   if (plan.postgres.provision) execFileSync(provisionScriptPath(plan), ["start"], { stdio: "inherit" });
   placeFile(renderPostgresDropIn(plan));
   execFileSync(applySettingsScriptPath(plan), [], { stdio: "inherit" });
+  if (plan.redis) {
+    placeFile(renderRedisDropInFile(plan));
+    if (plan.redis.provision) execFileSync(redisScripts(plan).sandbox, ["start"], { stdio: "inherit" });
+    execFileSync(redisScripts(plan).apply, [], { stdio: "inherit" });
+  }
 }

@@ -44,7 +44,33 @@ export interface BackupPaths {
   readonly unitsDir: string;
 }
 
-export type JobId = "base" | "logical" | "prune" | "verify" | "config";
+export type JobId = "base" | "logical" | "prune" | "verify" | "config" | "redis";
+
+export interface RedisPlan {
+  readonly port: number;
+  /** Unix socket of a sandbox server; real hosts are reached on 127.0.0.1:port. */
+  readonly socket?: string;
+  readonly dataDirectory: string;
+  readonly configFile: string;
+  readonly dropIn: string;
+  readonly osUser: string;
+  readonly cli: string;
+  readonly server: string;
+  readonly manager: { type: "systemd"; unit: string } | { type: "process"; pidFile: string; logFile: string };
+  readonly provision: boolean;
+  readonly persistence: {
+    readonly savePoints: ReadonlyArray<readonly [number, number]>;
+    readonly appendonly: boolean;
+    readonly appendfsync: "always" | "everysec" | "no";
+    readonly autoAofRewritePercentage: number;
+    readonly autoAofRewriteMinSize: string;
+  };
+  readonly snapshotCalendar: string;
+  readonly snapshotRetentionDays: number;
+  readonly snapshotTimeoutSeconds: number;
+  readonly snapshotMaxIntervalHours: number | null;
+  readonly backupDir: string;
+}
 
 export interface JobPlan {
   readonly id: JobId;
@@ -84,6 +110,7 @@ export interface ServicePlan {
   readonly jobs: readonly JobPlan[];
   /** Longest gap between base backups, in hours; null when the calendar is too unusual to tell. */
   readonly baseBackupMaxIntervalHours: number | null;
+  readonly redis?: RedisPlan;
 }
 
 export interface DrPlan {
@@ -152,6 +179,12 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
     }
     if (pg.provision && pg.manager.type !== "pg_ctl") {
       problems.push(`${at}.postgres.provision: true needs postgres.manager.type "pg_ctl" (got "${pg.manager.type}")`);
+    }
+    if (svc.redis) {
+      const r = svc.redis;
+      if (r.provision && !host.connection.rootPrefix) problems.push(`${at}.redis.provision: true is only allowed on a sandbox host (host "${svc.host}" has no connection.rootPrefix)`);
+      if (r.provision !== (r.manager.type === "process")) problems.push(`${at}.redis.manager.type: "${r.manager.type}" ${r.provision ? "must be \"process\" when redis.provision is true" : "\"process\" needs redis.provision: true (drkit starts the sandbox server)"}`);
+      if (r.port === pg.port) problems.push(`${at}.redis.port: ${r.port} is already postgres.port`);
     }
     const dupes = pg.databases.filter((db, i) => pg.databases.indexOf(db) !== i);
     if (dupes.length) problems.push(`${at}.postgres.databases: ${describeValue(pg.databases)} lists "${dupes[0]}" twice`);
@@ -248,6 +281,30 @@ function servicePlan(name: string, svc: ParsedService, host: HostPlan): ServiceP
     verifyAfterBackup: svc.verifyAfterBackup,
     jobs,
     baseBackupMaxIntervalHours: calendarMaxIntervalHours(svc.schedule.base) ?? null,
+    redis: svc.redis ? redisPlan(name, svc.redis, onHost, paths) : undefined,
+  };
+}
+
+function redisPlan(service: string, r: NonNullable<ParsedService["redis"]>, onHost: (p: string) => string, paths: BackupPaths): RedisPlan {
+  const configFile = onHost(r.configFile);
+  const sandbox = r.provision;
+  return {
+    port: r.port,
+    socket: r.socket ? onHost(r.socket) : sandbox ? onHost(`/var/run/redis/drkit-${service}.sock`) : undefined,
+    dataDirectory: onHost(r.dataDirectory),
+    configFile,
+    dropIn: path.posix.join(path.posix.dirname(configFile), `drkit-${service}.conf`),
+    osUser: r.osUser,
+    cli: r.cli,
+    server: r.server,
+    manager: r.manager.type === "systemd" ? { type: "systemd", unit: r.manager.unit } : { type: "process", pidFile: onHost(`/var/run/redis/drkit-${service}.pid`), logFile: onHost(`/var/log/redis/drkit-${service}.log`) },
+    provision: r.provision,
+    persistence: { ...r.persistence, savePoints: r.persistence.savePoints.map(([s, c]) => [s, c] as const) },
+    snapshotCalendar: r.snapshot.schedule,
+    snapshotRetentionDays: r.snapshot.retentionDays,
+    snapshotTimeoutSeconds: parseDuration(r.snapshot.timeout)!,
+    snapshotMaxIntervalHours: calendarMaxIntervalHours(r.snapshot.schedule) ?? null,
+    backupDir: `${paths.backupRoot}/valkey`,
   };
 }
 
@@ -261,6 +318,9 @@ function jobPlans(service: string, svc: ParsedService, paths: BackupPaths, pg: P
     { id: "logical", unit: unit("logical"), description: `drkit logical backup of ${service}`, script: script("logical"), calendar: svc.schedule.logical, runAs: pg.osUser, readWritePaths: rw(paths.logicalDir) },
     { id: "verify", unit: unit("verify"), description: `drkit restore test of ${service}'s newest backup`, script: script("verify"), calendar: svc.schedule.verify, runAs: pg.osUser, readWritePaths: rw(paths.verifyDir) },
   ];
+  if (svc.redis) {
+    jobs.push({ id: "redis", unit: unit("redis"), description: `drkit Redis/Valkey snapshot of ${service}`, script: `${paths.scriptsDir}/backup-redis`, calendar: svc.redis.snapshot.schedule, runAs: svc.redis.osUser, readWritePaths: [`${paths.backupRoot}/valkey`] });
+  }
   if (svc.configFiles.length > 0) {
     jobs.push({ id: "config", unit: unit("config"), description: `drkit config and secret file backup of ${service}`, script: script("config"), calendar: svc.schedule.config, runAs: "root", readWritePaths: rw(paths.configDir) });
   }

@@ -129,6 +129,47 @@ export const pathsSchema = z.strictObject({
   units: absolutePath.default("/etc/systemd/system"),
 });
 
+const redisManagerSchema = z.discriminatedUnion(
+  "type",
+  [
+    z.strictObject({ type: z.literal("systemd"), unit: z.string().regex(/^[A-Za-z0-9@._-]+\.service$/, { error: "must be a systemd service unit name ending in .service" }).default("redis-server.service") }),
+    z.strictObject({ type: z.literal("process") }),
+  ],
+  { error: 'must be how Redis/Valkey is started and stopped: type "systemd" or "process" (a sandbox)' },
+);
+
+const savePoint = z
+  .tuple([count(1, 86400 * 7), count(1, 100_000_000)], { error: "must be a [seconds, changes] pair, e.g. [900, 1]" });
+
+export const redisSchema = z.strictObject({
+  port: count(1, 65535).default(6379),
+  dataDirectory: absolutePath.default("/var/lib/redis"),
+  /** The server's main config file; it must `include` the drop-in (drkit checks, and the sandbox writes it). */
+  configFile: absolutePath.default("/etc/redis/redis.conf"),
+  socket: absolutePath.optional(),
+  osUser: name("system user name").default("redis"),
+  cli: absolutePath.default("/usr/bin/redis-cli"),
+  server: absolutePath.default("/usr/bin/redis-server"),
+  manager: redisManagerSchema.default({ type: "systemd", unit: "redis-server.service" }),
+  provision: z.boolean({ error: "must be true or false" }).default(false),
+  persistence: z
+    .strictObject({
+      savePoints: z.array(savePoint, { error: "must be a list of [seconds, changes] pairs" }).default([[900, 1], [300, 10], [60, 10000]]),
+      appendonly: z.boolean({ error: "must be true or false" }).default(true),
+      appendfsync: z.enum(["always", "everysec", "no"], { error: 'must be one of "always", "everysec", "no"' }).default("everysec"),
+      autoAofRewritePercentage: count(0, 10000).default(100),
+      autoAofRewriteMinSize: z.string().regex(/^[0-9]+(kb|mb|gb)$/, { error: 'must be a size such as "64mb"' }).default("64mb"),
+    })
+    .default({ savePoints: [[900, 1], [300, 10], [60, 10000]], appendonly: true, appendfsync: "everysec", autoAofRewritePercentage: 100, autoAofRewriteMinSize: "64mb" }),
+  snapshot: z
+    .strictObject({
+      schedule: calendar.default("*-*-* *:00:00"),
+      retentionDays: count(1, 3650).default(7),
+      timeout: duration(1, "1s").default("5m"),
+    })
+    .default({ schedule: "*-*-* *:00:00", retentionDays: 7, timeout: "5m" }),
+});
+
 export const serviceSchema = z.strictObject({
   host: name("host name"),
   postgres: postgresSchema,
@@ -141,6 +182,7 @@ export const serviceSchema = z.strictObject({
   configFiles: z.array(absolutePath, { error: "must be a list of absolute paths" }).default([]),
   verifyAfterBackup: z.boolean({ error: "must be true or false" }).default(true),
   jobTimeout: duration(60, "1m").default("6h"),
+  redis: redisSchema.optional(),
 });
 
 export const stackConfigSchema = z.strictObject({

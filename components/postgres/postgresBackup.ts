@@ -54,12 +54,12 @@ export class PostgresBackup extends pulumi.ComponentResource {
     for (const file of renderServiceFiles(plan).filter((f) => restorePaths.has(f.path))) {
       hostFile(fileResourceName(name, file.path), host, file, { parent: this, dependsOn: [dirs] });
     }
-    const jobs = plan.jobs.map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [dirs, archiving] }));
+    const jobs = plan.jobs.filter((job) => job.id !== "redis").map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [dirs, archiving] }));
 
     this.backupRoot = pulumi.output(plan.paths.backupRoot);
     this.walDirectory = pulumi.output(plan.paths.walDir);
     this.archiveTimeoutSeconds = archiving.archiveTimeoutSeconds;
-    this.timers = pulumi.all(jobs.map((j) => j.unit)).apply((units) => units.filter((_u, i) => plan.jobs[i].calendar).map((u) => `${u}.timer`));
+    this.timers = pulumi.all(jobs.map((j) => j.unit)).apply((units) => units.filter((_u, i) => plan.jobs.filter((job) => job.id !== "redis")[i].calendar).map((u) => `${u}.timer`));
     this.restorePitrScript = pulumi.output(restore.pitr);
     this.restoreLogicalScript = pulumi.output(restore.logical);
     this.registerOutputs({

@@ -3,6 +3,7 @@ import { applySettingsScriptPath, archiveDropInPath, archiveScriptPath, renderAp
 import { renderBaseBackupScript } from "./baseBackup";
 import { renderConfigBackupScript } from "./configBackup";
 import { renderLogicalBackupScript } from "./logicalBackup";
+import { redisScripts, renderRedisApplyScript, renderRedisBackupScript, renderRedisDropIn, renderRedisRestoreScript, renderRedisSandboxScript } from "./redis";
 import { renderPruneScript } from "./retention";
 import { renderRestoreLogicalScript } from "./restoreLogical";
 import { renderRestorePitrScript } from "./restorePitr";
@@ -33,6 +34,7 @@ export function backupDirectories(plan: ServicePlan): BackupDirectory[] {
     { path: p.configDir, mode: "0700", owner: "root" },
     { path: p.lockDir, mode: "0770", owner },
     { path: p.verifyDir, mode: "0750", owner },
+    ...(plan.redis ? [{ path: plan.redis.backupDir, mode: "0750", owner: plan.redis.osUser }] : []),
   ];
 }
 
@@ -52,6 +54,7 @@ export function renderServiceFiles(plan: ServicePlan): RenderedFile[] {
     prune: () => renderPruneScript(plan, { env }),
     verify: () => renderVerifyScript(plan, { env }),
     config: () => renderConfigBackupScript(plan),
+    redis: () => renderRedisBackupScript(plan),
   };
   const files: RenderedFile[] = [
     script(archiveScriptPath(plan), renderArchiveScript(plan)),
@@ -60,6 +63,10 @@ export function renderServiceFiles(plan: ServicePlan): RenderedFile[] {
     script(restoreScripts(plan).logical, renderRestoreLogicalScript(plan, { env })),
   ];
   if (plan.postgres.provision) files.push(script(provisionScriptPath(plan), renderSandboxScript(plan, { env, manager })));
+  if (plan.redis) {
+    files.push(script(redisScripts(plan).apply, renderRedisApplyScript(plan)), script(redisScripts(plan).restore, renderRedisRestoreScript(plan)));
+    if (plan.redis.provision) files.push(script(redisScripts(plan).sandbox, renderRedisSandboxScript(plan)));
+  }
   for (const job of plan.jobs) {
     files.push(script(job.script, jobScript[job.id]()));
     files.push({ path: serviceUnitPath(plan, job), content: renderServiceUnit(plan, job), mode: "0644", owner: "root", group: "root", kind: "unit" });
@@ -68,6 +75,12 @@ export function renderServiceFiles(plan: ServicePlan): RenderedFile[] {
     }
   }
   return files;
+}
+
+/** The Redis/Valkey persistence drop-in. */
+export function renderRedisDropInFile(plan: ServicePlan): RenderedFile {
+  if (!plan.redis) throw new Error(`service ${plan.name} has no redis section`);
+  return { path: plan.redis.dropIn, content: renderRedisDropIn(plan), mode: "0640", owner: "root", group: plan.redis.osUser, kind: "redis-conf" };
 }
 
 /** The PostgreSQL drop-in; placed after the scripts it names exist. */

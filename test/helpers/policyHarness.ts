@@ -46,17 +46,17 @@ export async function evaluate(
           const props = unknownCheckingProxy(r.props);
           const args = { type: r.type, props, urn: urnOf(r), name: r.name, opts: {} as any, stackTags: new Map(), getConfig: () => policyConfig as any, isType: () => false, asType: () => undefined, notApplicable };
           const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource];
-          for (const v of validations) await v(args as any, report);
+          for (const v of validations) if (v) await v(args as any, report);
         }
       } else {
         const built = resources.map((r) => ({ type: r.type, name: r.name, urn: urnOf(r), props: unknownCheckingProxy(r.props), opts: {} as any, dependencies: [], propertyDependencies: {}, isType: () => false, asType: () => undefined } as unknown as PolicyResource));
         resources.forEach((r, i) => {
           if (r.parent) (built[i] as any).parent = built.find((b) => b.urn === r.parent);
         });
-        await policy.validateStack({ resources: built, getConfig: () => policyConfig as any, stackTags: new Map(), notApplicable } as any, report);
+        await (policy as StackValidationPolicy).validateStack({ resources: built, getConfig: () => policyConfig as any, stackTags: new Map(), notApplicable } as any, report);
       }
     } catch (error) {
-      if (error instanceof UnknownValueError) diagnostics.push({ policy: policy.name, level: "advisory", message: `can't run policy '${policy.name}' during preview: ${error.message}` });
+      if (error instanceof UnknownValueError) diagnostics.push({ policy: policy.name, level: "advisory", message: `can't run policy '${policy.name}' during preview: ${(error as Error).message}` });
       else throw error;
     }
   }

@@ -81,8 +81,14 @@ export interface Sandbox {
 /** Provisions a sandbox PostgreSQL with drkit's rendered files applied, as a user would get it. */
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const plan = await sandboxPlan(opts);
-  applyServiceLocally(plan);
-  return sandboxFor(plan);
+  const sandbox = sandboxFor(plan);
+  try {
+    applyServiceLocally(plan);
+  } catch (error) {
+    sandbox.destroy();
+    throw error;
+  }
+  return sandbox;
 }
 
 export function sandboxFor(plan: ServicePlan): Sandbox {
@@ -96,6 +102,7 @@ export function sandboxFor(plan: ServicePlan): Sandbox {
     run: (script, args = [], env = {}) => runAsync(script.startsWith("/") ? script : path.join(plan.paths.scriptsDir, script), args, env),
     destroy() {
       spawnSync(provisionScriptPath(plan), ["stop"], { encoding: "utf8" });
+      if (plan.redis?.provision) spawnSync(path.join(plan.paths.scriptsDir, "sandbox-redis"), ["stop"], { encoding: "utf8" });
       // stop anything a failed restore test may have left running from a moved-aside directory
       spawnSync("pkill", ["-f", `-D ${plan.rootPrefix}`]);
       fs.rmSync(plan.rootPrefix, { recursive: true, force: true });

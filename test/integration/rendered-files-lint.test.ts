@@ -20,8 +20,8 @@ function variants(): readonly ServicePlan[] {
   const services = {
     v13: { host: "h", compression: "gzip", postgres: pg(13, { type: "systemd" }, { port: 5413 }) },
     v14: { host: "h", compression: "none", postgres: pg(14, { type: "pg_ctl" }, { port: 5414 }), rpo: "30s" },
-    v15: { host: "h", postgres: pg(15, { type: "pg_ctl" }, { port: 5415, provision: true }), configFiles: ["/etc/app/app.env"] },
-    v16: { host: "h", compression: "zstd", postgres: pg(16, { type: "systemd", unit: "postgresql@16-main.service" }, { port: 5416 }), schedule: { base: "Mon..Fri *-*-* 01:30:00", randomizedDelay: "5m" } },
+    v15: { host: "h", postgres: pg(15, { type: "pg_ctl" }, { port: 5415, provision: true }), configFiles: ["/etc/app/app.env"], redis: { port: 6415, manager: { type: "process" }, provision: true } },
+    v16: { host: "h", compression: "zstd", postgres: pg(16, { type: "systemd", unit: "postgresql@16-main.service" }, { port: 5416 }), schedule: { base: "Mon..Fri *-*-* 01:30:00", randomizedDelay: "5m" }, redis: { configFile: "/etc/valkey/valkey.conf", manager: { type: "systemd", unit: "valkey-server.service" }, snapshot: { schedule: "*-*-* 00/6:00:00", retentionDays: 3 } } },
     v17: { host: "h", postgres: pg(17, { type: "systemd" }, { port: 5417 }), retention: { dailyDays: 14, weeklyWeeks: 8, longTermMonths: 24, offsiteDays: 400 } },
   };
   return buildPlan({ hosts: { h: { connection: { type: "local", rootPrefix: root } } }, services }, { baseDir: root }).services;

@@ -148,6 +148,25 @@ describe("sandbox hosts and argument errors", () => {
     expect(enable.inputs.create).toContain("systemctl --root=/tmp/drkit-unit-sbx enable drkit-billing-base.timer");
   });
 
+  it("RedisBackup places the drop-in, applies it with CONFIG SET on change, and schedules snapshots", async () => {
+    const { RedisBackup } = await import("../../components/redis/redisBackup");
+    const before = registered.length;
+    const plan = planFor({ type: "ssh", host: "cache1" }, { redis: { snapshot: { schedule: "*-*-* *:00:00", retentionDays: 7 } } });
+    const c = new RedisBackup("billing-redis", { plan });
+    await promiseOf(c.restoreScript);
+    await new Promise((r) => setTimeout(r, 50));
+    const mine = registered.slice(before);
+    const top = mine.find((r) => r.type === "drkit:redis:RedisBackup")!;
+    expect(top.inputs).toMatchObject({ appendonly: true, appendfsync: "everysec", snapshotMaxIntervalHours: 1, snapshotRetentionDays: 7 });
+    const dropIn = mine.find((r) => r.name === "billing-redis-drkit-billing-conf")!;
+    expect(dropIn.inputs.stdin).toContain("appendonly yes");
+    expect(dropIn.inputs.stdin).toContain("save 900 1");
+    const apply = mine.find((r) => r.name === "billing-redis-apply")!;
+    expect(apply.inputs.triggers[0]).toContain("appendfsync everysec");
+    expect(mine.some((r) => r.name === "billing-redis-snapshot" && r.type === "drkit:systemd:TimerJob")).toBe(true);
+    expect(() => new RedisBackup("none", { plan: planFor({ type: "local" }) })).toThrow(/has no redis section/);
+  });
+
   it("rejects a private key for a local host, naming the field", () => {
     expect(() => new PostgresBackup("bad", { plan: planFor({ type: "local" }), privateKey: "k" })).toThrow(/privateKey is only for SSH hosts/);
   });

@@ -47,6 +47,9 @@ describe("stack config validation names the field, the value and the rule", () =
     ["relative root prefix on an SSH host", (c) => ((c.hosts.db1.connection as any).rootPrefix = "sandbox"), /^hosts\.db1\.connection\.rootPrefix: "sandbox" must be an absolute path/],
     ["missing postgres section", (c) => delete c.services.billing.postgres, /^services\.billing\.postgres: is required$/],
     ["two services on one data directory", (c) => (c.services.ledger = { host: "db1", postgres: { databases: ["ledger"], port: 5433 } }), /^services\.ledger\.postgres\.dataDirectory: "\/var\/lib\/postgresql\/15\/main" on host "db1" is already used by service "billing"$/],
+    ["Redis sandbox on a real host", (c) => (c.services.billing.redis = { manager: { type: "process" }, provision: true }), /^services\.billing\.redis\.provision: true is only allowed on a sandbox host/],
+    ["Redis appendfsync typo", (c) => (c.services.billing.redis = { persistence: { appendfsync: "every-second" } }), /^services\.billing\.redis\.persistence\.appendfsync: "every-second" must be one of "always", "everysec", "no"$/],
+    ["Redis save point that is not a pair", (c) => (c.services.billing.redis = { persistence: { savePoints: [[900]] } }), /^services\.billing\.redis\.persistence\.savePoints\[0\]/],
     ["role name with a quote", (c) => (c.services.billing.postgres.role = "o'brien"), /^services\.billing\.postgres\.role: "o'brien" must be a database role name/],
   ];
   for (const [what, mutate, expected] of cases) {

@@ -1,4 +1,4 @@
-import { unknownStringValue } from "@pulumi/policy/proxy";
+import * as policyProxy from "@pulumi/policy/proxy";
 import { describe, expect, it } from "vitest";
 import { drPolicies } from "../../policies/policies";
 import { evaluate, urnOf, type FakeResource } from "../helpers/policyHarness";
@@ -97,7 +97,7 @@ describe("PostgreSQL rules", () => {
   });
 
   it("a value unknown during preview becomes an advisory note, as in the analyzer", async () => {
-    const d = await evaluate(only("postgres-wal-archiving-within-rpo"), [archiving({ archiveMode: unknownStringValue })]);
+    const d = await evaluate(only("postgres-wal-archiving-within-rpo"), [archiving({ archiveMode: (policyProxy as unknown as { unknownStringValue: unknown }).unknownStringValue })]);
     expect(d).toHaveLength(1);
     expect(d[0].level).toBe("advisory");
     expect(d[0].message).toContain("can't be known during preview");
@@ -171,6 +171,20 @@ describe("MinIO and Kubernetes rules", () => {
   it("a cluster stack with PostgreSQL has a backup CronJob", async () => {
     expect(await evaluate(only("k8s-backup-cronjob-exists"), [statefulSet, cronJob("Forbid")])).toEqual([]);
     expect((await evaluate(only("k8s-backup-cronjob-exists"), [statefulSet]))[0].message).toContain("0 backup CronJobs; the rule's minimum is 1");
+  });
+});
+
+describe("Redis/Valkey rule", () => {
+  const redis = (props: Record<string, unknown>): FakeResource => ({ type: "drkit:redis:RedisBackup", name: "billing-redis", props: { appendonly: true, snapshotMaxIntervalHours: 1, snapshotRetentionDays: 7, ...props } });
+  it("AOF on, hourly snapshots kept a week pass; each shortfall is named", async () => {
+    expect(await evaluate(only("redis-persistence-and-snapshots"), [redis({})])).toEqual([]);
+    const bad = await evaluate(only("redis-persistence-and-snapshots"), [redis({ appendonly: false, snapshotMaxIntervalHours: 48, snapshotRetentionDays: 1 })]);
+    expect(bad.map((d) => d.message)).toEqual([
+      'RedisBackup "billing-redis": appendonly is false; the rule requires true',
+      'RedisBackup "billing-redis": snapshots can be 48h apart; the rule\'s maximum is 24h',
+      'RedisBackup "billing-redis": snapshots are kept 1 days; the rule\'s minimum is 3 days',
+    ]);
+    expect(await evaluate(only("redis-persistence-and-snapshots"), [redis({ appendonly: false })], { "redis-persistence-and-snapshots": { requireAof: false } })).toEqual([]);
   });
 });
 

@@ -1,0 +1,83 @@
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { redisScripts } from "../../components/render/redis";
+import { freePort, runAsync, startSandbox, type Sandbox } from "../helpers/sandbox";
+
+describe("Redis/Valkey persistence, snapshot and restore against a real redis-server", () => {
+  let sb: Sandbox;
+  const cli = (...args: string[]) => execFileSync("redis-cli", ["-s", sb.plan.redis!.socket!, ...args], { encoding: "utf8" }).trim();
+  const snapshots = () => fs.readdirSync(sb.plan.redis!.backupDir).filter((f) => /^dump_\d{8}T\d{6}Z\.rdb$/.test(f)).sort();
+
+  beforeAll(async () => {
+    const port = await freePort();
+    sb = await startSandbox({
+      label: "redis",
+      service: { redis: { port, manager: { type: "process" }, provision: true, persistence: { savePoints: [[600, 5], [120, 100]], appendonly: true, appendfsync: "everysec", autoAofRewritePercentage: 150, autoAofRewriteMinSize: "32mb" }, snapshot: { timeout: "30s" } } },
+    });
+  });
+  afterAll(() => {
+    if (sb) execFileSync(redisScripts(sb.plan).sandbox, ["stop"]);
+    sb?.destroy();
+  });
+
+  it("the server loads the rendered settings (CONFIG GET shows them)", () => {
+    expect(cli("CONFIG", "GET", "save").split("\n")[1]).toBe("600 5 120 100");
+    expect(cli("CONFIG", "GET", "appendonly").split("\n")[1]).toBe("yes");
+    expect(cli("CONFIG", "GET", "appendfsync").split("\n")[1]).toBe("everysec");
+    expect(cli("CONFIG", "GET", "auto-aof-rewrite-percentage").split("\n")[1]).toBe("150");
+    expect(cli("CONFIG", "GET", "auto-aof-rewrite-min-size").split("\n")[1]).toBe(String(32 * 1024 * 1024));
+    expect(cli("CONFIG", "GET", "dir").split("\n")[1]).toBe(sb.plan.redis!.dataDirectory);
+  });
+
+  it("keys written, snapshot taken, data flushed, restored: the keys are back and equal", async () => {
+    for (let i = 0; i < 200; i++) cli("SET", `order:${i}`, `value-${i}`);
+    cli("HSET", "session:1", "user", "ada", "role", "admin");
+    const r = await sb.run(redisScripts(sb.plan).backup);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/snapshot dump_\d{8}T\d{6}Z\.rdb: 201 keys/);
+    const [snap] = snapshots();
+    const dir = sb.plan.redis!.backupDir;
+    expect(fs.readFileSync(path.join(dir, `${snap}.sha256`), "utf8")).toMatch(/^[0-9a-f]{64}  dump_/);
+
+    cli("FLUSHALL");
+    expect(cli("DBSIZE")).toBe("0");
+    const restore = await sb.run(redisScripts(sb.plan).restore, [path.join(dir, snap)]);
+    expect(restore.status, restore.stderr).toBe(0);
+    expect(cli("DBSIZE")).toBe("201");
+    expect(cli("GET", "order:137")).toBe("value-137");
+    expect(cli("HGET", "session:1", "role")).toBe("admin");
+    // AOF is on again and holds the restored data: a restart (which loads the AOF) keeps the keys.
+    expect(cli("CONFIG", "GET", "appendonly").split("\n")[1]).toBe("yes");
+    expect(fs.readFileSync(sb.plan.redis!.dropIn, "utf8")).toContain("appendonly yes");
+    execFileSync(redisScripts(sb.plan).sandbox, ["stop"]);
+    execFileSync(redisScripts(sb.plan).sandbox, ["start"]);
+    expect(cli("DBSIZE")).toBe("201");
+    expect(fs.readdirSync(sb.plan.redis!.dataDirectory).some((f) => f.startsWith("before-restore-"))).toBe(true);
+  });
+
+  it("refuses a snapshot that does not match its checksum", async () => {
+    const [snap] = snapshots();
+    const file = path.join(sb.plan.redis!.backupDir, snap);
+    const bytes = fs.readFileSync(file);
+    fs.writeFileSync(file, Buffer.concat([bytes.subarray(0, 20), Buffer.from("corrupt"), bytes.subarray(27)]));
+    const r = await sb.run(redisScripts(sb.plan).restore, [file]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("does not match its checksum");
+    expect(cli("DBSIZE")).toBe("201");
+    fs.writeFileSync(file, bytes);
+  });
+
+  it("a BGSAVE that never finishes makes the snapshot time out with an error instead of hanging", async () => {
+    // rdb-key-save-delay slows the child by this many microseconds per key: 201 keys take minutes.
+    cli("CONFIG", "SET", "rdb-key-save-delay", "1000000");
+    const started = Date.now();
+    const r = await runAsync(redisScripts(sb.plan).backup, ["--timeout", "3"]);
+    const took = Date.now() - started;
+    cli("CONFIG", "SET", "rdb-key-save-delay", "0");
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("BGSAVE did not finish within 3s");
+    expect(took).toBeLessThan(30_000);
+  });
+});
