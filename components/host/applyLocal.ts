@@ -2,7 +2,9 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ServicePlan } from "../plan/plan";
-import { backupDirectories, renderPostgresDropIn, renderRedisDropInFile, renderServiceFiles, type RenderedFile } from "../render";
+import { randomBytes } from "node:crypto";
+import { backupDirectories, renderPostgresDropIn, renderRedisDropInFile, renderReplicationDropInFile, renderServiceFiles, renderStandbyFiles, type RenderedFile } from "../render";
+import { setupReplicationScriptPath } from "../render/replication";
 import { redisScripts } from "../render/redis";
 import { applySettingsScriptPath } from "../render/archiving";
 import { provisionScriptPath } from "../render/sandbox";
@@ -45,6 +47,23 @@ export function applyServiceLocally(plan: ServicePlan): void {
   if (plan.postgres.provision) execFileSync(provisionScriptPath(plan), ["start"], { stdio: "inherit" });
   placeFile(renderPostgresDropIn(plan));
   execFileSync(applySettingsScriptPath(plan), [], { stdio: "inherit" });
+  if (plan.replication) {
+    const r = plan.replication;
+    // Without the engine there is no RandomPassword: make one, once, and keep it in the 0600 pgpass file.
+    const password = fs.existsSync(r.passFile) ? fs.readFileSync(r.passFile, "utf8").trim().split(":")[4] : randomBytes(24).toString("hex");
+    const pgpass = { content: `*:*:*:${r.role}:${password}\n`, mode: "0600", owner: plan.postgres.osUser, group: plan.postgres.osUser, kind: "postgres-conf" as const, secret: true };
+    placeFile({ ...pgpass, path: r.passFile });
+    placeFile(renderReplicationDropInFile(plan));
+    execFileSync(applySettingsScriptPath(plan), [], { stdio: "inherit" });
+    execFileSync(setupReplicationScriptPath(plan), [], { stdio: "inherit" });
+    for (const file of renderStandbyFiles(plan)) {
+      const standby = r.standbys.find((s) => s.name === file.standby)!;
+      if (standby.host.connection.type !== "local") throw new Error(`standby ${standby.name}: applyServiceLocally needs local hosts`);
+      placeFile({ ...pgpass, path: standby.passFile });
+      placeFile(file);
+      execFileSync(file.path, [], { stdio: "inherit" });
+    }
+  }
   if (plan.redis) {
     placeFile(renderRedisDropInFile(plan));
     if (plan.redis.provision) execFileSync(redisScripts(plan).sandbox, ["start"], { stdio: "inherit" });

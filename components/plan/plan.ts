@@ -111,6 +111,37 @@ export interface ServicePlan {
   /** Longest gap between base backups, in hours; null when the calendar is too unusual to tell. */
   readonly baseBackupMaxIntervalHours: number | null;
   readonly redis?: RedisPlan;
+  readonly replication?: ReplicationPlan;
+}
+
+export interface StandbyPlan {
+  readonly name: string;
+  readonly host: HostPlan;
+  readonly rootPrefix: string;
+  readonly synchronous: boolean;
+  readonly port: number;
+  readonly dataDirectory: string;
+  readonly socketDirectory: string;
+  readonly manager: Manager;
+  /** Address the primary sees this standby connect from, for pg_hba. */
+  readonly address: string;
+  readonly slot: string;
+  readonly passFile: string;
+}
+
+export interface ReplicationPlan {
+  readonly role: string;
+  readonly maxSlotWalKeepSizeMb: number;
+  readonly maxWalSenders: number;
+  readonly maxReplicationSlots: number;
+  readonly synchronousStandbyNames: string;
+  readonly primaryAddress: string;
+  readonly primaryPort: number;
+  readonly hbaFile: string;
+  /** pgpass line for the replication role, on the primary's host (mode 0600). */
+  readonly passFile: string;
+  readonly failoverOrder: readonly string[];
+  readonly standbys: readonly StandbyPlan[];
 }
 
 export interface DrPlan {
@@ -137,7 +168,7 @@ export function buildPlan(raw: unknown, options: BuildPlanOptions): DrPlan {
     hosts.set(name, hostPlan(name, host, options.baseDir));
   }
   const services = Object.entries(parsed.data.services).map(([name, svc]) =>
-    servicePlan(name, svc, hosts.get(svc.host)!),
+    servicePlan(name, svc, hosts.get(svc.host)!, hosts),
   );
   return { hosts, services };
 }
@@ -186,6 +217,24 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
       if (r.provision !== (r.manager.type === "process")) problems.push(`${at}.redis.manager.type: "${r.manager.type}" ${r.provision ? "must be \"process\" when redis.provision is true" : "\"process\" needs redis.provision: true (drkit starts the sandbox server)"}`);
       if (r.port === pg.port) problems.push(`${at}.redis.port: ${r.port} is already postgres.port`);
     }
+    const standbyNames = new Set<string>();
+    svc.standbys.forEach((standby, i) => {
+      const sat = `${at}.standbys[${i}]`;
+      const sHost = config.hosts[standby.host];
+      if (!sHost) {
+        problems.push(`${sat}.host: "${standby.host}" is not a declared host (declared: ${hostNames.join(", ")})`);
+        return;
+      }
+      if (standbyNames.has(standby.name)) problems.push(`${sat}.name: "${standby.name}" is used by another standby of ${name}`);
+      standbyNames.add(standby.name);
+      if (standby.host === svc.host && standby.port === pg.port) problems.push(`${sat}.port: ${standby.port} on host "${standby.host}" is the primary's port`);
+      if (sHost.connection.type === "ssh" && !standby.address && !/^[0-9.]+$|:/.test(sHost.connection.host)) {
+        problems.push(`${sat}.address: is required when host "${standby.host}" is reached by name (${sHost.connection.host}); pg_hba needs an IP address`);
+      }
+    });
+    for (const [i, n] of (svc.replication.failoverOrder ?? []).entries()) {
+      if (!standbyNames.has(n)) problems.push(`${at}.replication.failoverOrder[${i}]: "${n}" is not a standby of ${name} (standbys: ${[...standbyNames].join(", ") || "none"})`);
+    }
     const dupes = pg.databases.filter((db, i) => pg.databases.indexOf(db) !== i);
     if (dupes.length) problems.push(`${at}.postgres.databases: ${describeValue(pg.databases)} lists "${dupes[0]}" twice`);
     if (svc.retention.offsiteDays < svc.retention.dailyDays) {
@@ -227,7 +276,7 @@ function hostPlan(name: string, host: ParsedHost, baseDir: string): HostPlan {
   return { name, connection: { type: "ssh", host: c.host, port: c.port, user: c.user, privateKey: c.privateKey, rootPrefix: (c.rootPrefix ?? "").replace(/\/+$/, "") } };
 }
 
-function servicePlan(name: string, svc: ParsedService, host: HostPlan): ServicePlan {
+function servicePlan(name: string, svc: ParsedService, host: HostPlan, hosts: ReadonlyMap<string, HostPlan>): ServicePlan {
   const prefix = host.connection.rootPrefix;
   const onHost = (p: string) => (prefix ? path.posix.join(prefix, p) : p);
   const pg = svc.postgres;
@@ -282,7 +331,57 @@ function servicePlan(name: string, svc: ParsedService, host: HostPlan): ServiceP
     jobs,
     baseBackupMaxIntervalHours: calendarMaxIntervalHours(svc.schedule.base) ?? null,
     redis: svc.redis ? redisPlan(name, svc.redis, onHost, paths) : undefined,
+    replication: svc.standbys.length > 0 ? replicationPlan(name, svc, host, postgres, hosts) : undefined,
   };
+}
+
+const hostAddress = (h: HostPlan) => (h.connection.type === "local" ? "127.0.0.1" : h.connection.host);
+
+function replicationPlan(service: string, svc: ParsedService, host: HostPlan, pg: PostgresPlan, hosts: ReadonlyMap<string, HostPlan>): ReplicationPlan {
+  const passFilePath = `/etc/drkit/${service}/replication.pgpass`;
+  const standbys: StandbyPlan[] = svc.standbys.map((s) => {
+    const sHost = hosts.get(s.host)!;
+    const prefix = sHost.connection.rootPrefix;
+    const onHost = (p: string) => (prefix ? path.posix.join(prefix, p) : p);
+    const dataDirectory = onHost(s.dataDirectory ?? `/var/lib/postgresql/${pg.version}/${s.name}`);
+    const manager: Manager =
+      pg.manager.type === "systemd"
+        ? { type: "systemd", unit: `postgresql@${pg.version}-${s.name}.service` }
+        : { type: "pg_ctl", logFile: onHost(`/var/log/postgresql/drkit-${service}-${s.name}.log`) };
+    return {
+      name: s.name,
+      host: sHost,
+      rootPrefix: prefix,
+      synchronous: s.synchronous,
+      port: s.port,
+      dataDirectory,
+      socketDirectory: onHost(svc.postgres.socketDirectory),
+      manager,
+      address: s.address ?? hostAddress(sHost),
+      slot: `drkit_${s.name}`,
+      passFile: onHost(passFilePath),
+    };
+  });
+  const sync = standbys.filter((s) => s.synchronous).map((s) => s.name);
+  const prefix = host.connection.rootPrefix;
+  return {
+    role: svc.replication.role,
+    maxSlotWalKeepSizeMb: parseSizeMb(svc.replication.maxSlotWalKeepSize),
+    maxWalSenders: standbys.length + 4,
+    maxReplicationSlots: standbys.length + 2,
+    synchronousStandbyNames: sync.length ? `FIRST 1 (${sync.join(", ")})` : "",
+    primaryAddress: svc.replication.primaryAddress ?? hostAddress(host),
+    primaryPort: pg.port,
+    hbaFile: `${path.posix.dirname(pg.configDirectory)}/pg_hba.conf`,
+    passFile: prefix ? path.posix.join(prefix, passFilePath) : passFilePath,
+    failoverOrder: svc.replication.failoverOrder ?? standbys.map((s) => s.name),
+    standbys,
+  };
+}
+
+function parseSizeMb(size: string): number {
+  const n = Number(size.slice(0, -2));
+  return size.endsWith("GB") ? n * 1024 : n;
 }
 
 function redisPlan(service: string, r: NonNullable<ParsedService["redis"]>, onHost: (p: string) => string, paths: BackupPaths): RedisPlan {

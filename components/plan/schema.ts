@@ -170,6 +170,25 @@ export const redisSchema = z.strictObject({
     .default({ schedule: "*-*-* *:00:00", retentionDays: 7, timeout: "5m" }),
 });
 
+export const standbySchema = z.strictObject({
+  name: identifier("standby name"),
+  host: name("host name"),
+  synchronous: z.boolean({ error: "must be true or false" }).default(false),
+  port: count(1, 65535).default(5432),
+  dataDirectory: absolutePath.optional(),
+  /** The address the primary sees this standby connect from (pg_hba); defaults to its host's address. */
+  address: z.string().regex(/^[0-9a-fA-F.:]+$/, { error: "must be an IP address" }).optional(),
+});
+
+export const replicationSchema = z.strictObject({
+  role: identifier("replication role name").default("drkit_replicator"),
+  maxSlotWalKeepSize: z.string().regex(/^[0-9]+(MB|GB)$/, { error: 'must be a size such as "2GB" or "512MB"' }).default("2GB"),
+  /** Standby names in the order failover tries them; default: the order of `standbys`. */
+  failoverOrder: z.array(identifier("standby name")).optional(),
+  /** Where the primary is reached by standbys; defaults to its host's address (127.0.0.1 for local hosts). */
+  primaryAddress: z.string().regex(/^[A-Za-z0-9.:-]+$/, { error: "must be a host name or IP address" }).optional(),
+});
+
 export const serviceSchema = z.strictObject({
   host: name("host name"),
   postgres: postgresSchema,
@@ -183,6 +202,8 @@ export const serviceSchema = z.strictObject({
   verifyAfterBackup: z.boolean({ error: "must be true or false" }).default(true),
   jobTimeout: duration(60, "1m").default("6h"),
   redis: redisSchema.optional(),
+  standbys: z.array(standbySchema, { error: "must be a list of standbys" }).max(8, { error: "must list at most 8 standbys" }).default([]),
+  replication: replicationSchema.default({ role: "drkit_replicator", maxSlotWalKeepSize: "2GB" }),
 });
 
 export const stackConfigSchema = z.strictObject({

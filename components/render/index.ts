@@ -4,6 +4,7 @@ import { renderBaseBackupScript } from "./baseBackup";
 import { renderConfigBackupScript } from "./configBackup";
 import { renderLogicalBackupScript } from "./logicalBackup";
 import { redisScripts, renderRedisApplyScript, renderRedisBackupScript, renderRedisDropIn, renderRedisRestoreScript, renderRedisSandboxScript } from "./redis";
+import { cloneStandbyScriptPath, renderCloneStandbyScript, renderReplicationDropIn, renderSetupReplicationScript, replicationDropInPath, setupReplicationScriptPath } from "./replication";
 import { renderPruneScript } from "./retention";
 import { renderRestoreLogicalScript } from "./restoreLogical";
 import { renderRestorePitrScript } from "./restorePitr";
@@ -63,6 +64,7 @@ export function renderServiceFiles(plan: ServicePlan): RenderedFile[] {
     script(restoreScripts(plan).logical, renderRestoreLogicalScript(plan, { env })),
   ];
   if (plan.postgres.provision) files.push(script(provisionScriptPath(plan), renderSandboxScript(plan, { env, manager })));
+  if (plan.replication) files.push(script(setupReplicationScriptPath(plan), renderSetupReplicationScript(plan)));
   if (plan.redis) {
     files.push(script(redisScripts(plan).apply, renderRedisApplyScript(plan)), script(redisScripts(plan).restore, renderRedisRestoreScript(plan)));
     if (plan.redis.provision) files.push(script(redisScripts(plan).sandbox, renderRedisSandboxScript(plan)));
@@ -75,6 +77,24 @@ export function renderServiceFiles(plan: ServicePlan): RenderedFile[] {
     }
   }
   return files;
+}
+
+/** Files for the standbys' hosts (each path carries its host's root prefix). */
+export function renderStandbyFiles(plan: ServicePlan): Array<RenderedFile & { standby: string }> {
+  return (plan.replication?.standbys ?? []).map((standby) => ({
+    standby: standby.name,
+    path: cloneStandbyScriptPath(plan, standby),
+    content: renderCloneStandbyScript(plan, standby),
+    mode: "0755",
+    owner: "root",
+    group: "root",
+    kind: "script" as const,
+  }));
+}
+
+/** The primary's replication drop-in. */
+export function renderReplicationDropInFile(plan: ServicePlan): RenderedFile {
+  return { path: replicationDropInPath(plan), content: renderReplicationDropIn(plan), mode: "0644", owner: plan.postgres.osUser, group: plan.postgres.osUser, kind: "postgres-conf" };
 }
 
 /** The Redis/Valkey persistence drop-in. */

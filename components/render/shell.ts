@@ -56,7 +56,7 @@ export PGHOST=${shq(pg.socketDirectory)} PGPORT=${shq(pg.port)} PGUSER=${shq(pg.
 # Run a command as the PostgreSQL OS user whether this script runs as root or as that user.
 as_pg() {
   if [[ $(id -u) -eq 0 && $PG_OS_USER != root ]]; then
-    runuser -u "$PG_OS_USER" -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" "$@"
+    runuser -u "$PG_OS_USER" -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" PGOPTIONS="\${PGOPTIONS:-}" "$@"
   else
     "$@"
   fi

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { placeFile } from "../../components/host/applyLocal";
 import { buildPlan, type ServicePlan } from "../../components/plan/plan";
 import { loadStackPlan } from "../../components/plan/stackFile";
-import { renderPostgresDropIn, renderServiceFiles } from "../../components/render";
+import { renderPostgresDropIn, renderServiceFiles, renderStandbyFiles } from "../../components/render";
 import { tempRoot } from "../helpers/sandbox";
 
 const projectDir = path.resolve(__dirname, "../..");
@@ -22,7 +22,7 @@ function variants(): readonly ServicePlan[] {
     v14: { host: "h", compression: "none", postgres: pg(14, { type: "pg_ctl" }, { port: 5414 }), rpo: "30s" },
     v15: { host: "h", postgres: pg(15, { type: "pg_ctl" }, { port: 5415, provision: true }), configFiles: ["/etc/app/app.env"], redis: { port: 6415, manager: { type: "process" }, provision: true } },
     v16: { host: "h", compression: "zstd", postgres: pg(16, { type: "systemd", unit: "postgresql@16-main.service" }, { port: 5416 }), schedule: { base: "Mon..Fri *-*-* 01:30:00", randomizedDelay: "5m" }, redis: { configFile: "/etc/valkey/valkey.conf", manager: { type: "systemd", unit: "valkey-server.service" }, snapshot: { schedule: "*-*-* 00/6:00:00", retentionDays: 3 } } },
-    v17: { host: "h", postgres: pg(17, { type: "systemd" }, { port: 5417 }), retention: { dailyDays: 14, weeklyWeeks: 8, longTermMonths: 24, offsiteDays: 400 } },
+    v17: { host: "h", postgres: pg(17, { type: "systemd" }, { port: 5417 }), standbys: [{ name: "s1", host: "h", port: 5517, synchronous: true }, { name: "s2", host: "h", port: 5518 }], retention: { dailyDays: 14, weeklyWeeks: 8, longTermMonths: 24, offsiteDays: 400 } },
   };
   return buildPlan({ hosts: { h: { connection: { type: "local", rootPrefix: root } } }, services }, { baseDir: root }).services;
 }
@@ -33,7 +33,7 @@ const shipped = ["local", "production"].flatMap((stack) => loadStackPlan(project
 describe("every rendered script passes shellcheck", () => {
   for (const plan of [...plans, ...shipped]) {
     it(`${plan.host.name}/${plan.name} (PostgreSQL ${plan.postgres.version}, ${plan.postgres.manager.type})`, () => {
-      const scripts = renderServiceFiles(plan).filter((f) => f.kind === "script");
+      const scripts = [...renderServiceFiles(plan), ...renderStandbyFiles(plan)].filter((f) => f.kind === "script");
       expect(scripts.length).toBeGreaterThanOrEqual(8);
       for (const script of scripts) {
         const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], { input: script.content, encoding: "utf8" });

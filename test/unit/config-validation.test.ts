@@ -50,6 +50,10 @@ describe("stack config validation names the field, the value and the rule", () =
     ["Redis sandbox on a real host", (c) => (c.services.billing.redis = { manager: { type: "process" }, provision: true }), /^services\.billing\.redis\.provision: true is only allowed on a sandbox host/],
     ["Redis appendfsync typo", (c) => (c.services.billing.redis = { persistence: { appendfsync: "every-second" } }), /^services\.billing\.redis\.persistence\.appendfsync: "every-second" must be one of "always", "everysec", "no"$/],
     ["Redis save point that is not a pair", (c) => (c.services.billing.redis = { persistence: { savePoints: [[900]] } }), /^services\.billing\.redis\.persistence\.savePoints\[0\]/],
+    ["standby on an undeclared host", (c) => (c.services.billing.standbys = [{ name: "s1", host: "db9" }]), /^services\.billing\.standbys\[0\]\.host: "db9" is not a declared host/],
+    ["standby on the primary's port", (c) => (c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5432 }]), /^services\.billing\.standbys\[0\]\.port: 5432 on host "db1" is the primary's port$/],
+    ["standby reached by name without an address", (c) => (c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5433 }]), /^services\.billing\.standbys\[0\]\.address: is required when host "db1" is reached by name/],
+    ["failover order naming no standby", (c) => { c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5433, address: "10.0.0.2" }]; c.services.billing.replication = { failoverOrder: ["s9"] }; }, /^services\.billing\.replication\.failoverOrder\[0\]: "s9" is not a standby of billing \(standbys: s1\)$/],
     ["role name with a quote", (c) => (c.services.billing.postgres.role = "o'brien"), /^services\.billing\.postgres\.role: "o'brien" must be a database role name/],
   ];
   for (const [what, mutate, expected] of cases) {

@@ -26,7 +26,7 @@ die() { log "FAIL: $*" >&2; exit 1; }
 run() { printf '  $ %s\n' "$*"; "$@"; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/drkit-minio-smoke.XXXXXX")
-export MC_CONFIG_DIR=$tmp/mc MC_DISABLE_PAGER=1 MC_NO_COLOR=1 MC_QUIET=1
+export MC_CONFIG_DIR=$tmp/mc MC_DISABLE_PAGER=1 MC_NO_COLOR=1
 
 declare -A pid=() port=() console=() user=() pass=()
 stop_server() {
@@ -67,7 +67,8 @@ start_server() {
 		user[$s]=admin-$s pass[$s]=secret-$s-$RANDOM$RANDOM
 		mkdir -p "$tmp/$s/data" "$tmp/$s/certs"
 	fi
-	MINIO_ROOT_USER=${user[$s]} MINIO_ROOT_PASSWORD=${pass[$s]} MINIO_UPDATE=off \
+	# HOME: minio always creates its (deprecated) config dir, ~/.minio, even with --certs-dir.
+	HOME=$tmp/$s MINIO_ROOT_USER=${user[$s]} MINIO_ROOT_PASSWORD=${pass[$s]} MINIO_UPDATE=off \
 		minio server --quiet --certs-dir "$tmp/$s/certs" \
 		--address "127.0.0.1:${port[$s]}" --console-address "127.0.0.1:${console[$s]}" \
 		"$tmp/$s/data" >>"$tmp/$s.log" 2>&1 &
@@ -116,11 +117,12 @@ run mc put "$tmp/hello.txt" a/locked/logs/hello.txt
 run mc get a/locked/logs/hello.txt "$tmp/got.txt"
 cmp "$tmp/hello.txt" "$tmp/got.txt" || die "object read back differs"
 run mc retention info a/locked/logs/hello.txt
-if mc rm a/locked/logs/hello.txt --version-id "$(mc stat --json a/locked/logs/hello.txt |
-	sed -n 's/.*"versionID": *"\([^"]*\)".*/\1/p')" >/dev/null 2>&1; then
+vid=$(mc stat --json a/locked/logs/hello.txt | sed -n 's/.*"versionID": *"\([^"]*\)".*/\1/p')
+[[ -n $vid ]] || die "no version ID for a/locked/logs/hello.txt"
+printf '  $ mc rm --version-id %s a/locked/logs/hello.txt   (must be refused)\n' "$vid"
+if mc rm --version-id "$vid" a/locked/logs/hello.txt; then
 	die "deleting a locked object version succeeded"
 fi
-log "  deleting the locked version was refused, as it should be"
 
 log "replication a/src -> b/dst"
 run mc mb a/src

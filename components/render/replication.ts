@@ -1,0 +1,136 @@
+import type { ReplicationPlan, ServicePlan, StandbyPlan } from "../plan/plan";
+import { header, managerFunctions, postgresEnv, settings } from "./shell";
+
+const replicationOf = (plan: ServicePlan): ReplicationPlan => {
+  if (!plan.replication) throw new Error(`service ${plan.name} has no standbys`);
+  return plan.replication;
+};
+
+export const replicationDropInPath = (plan: ServicePlan) => `${plan.postgres.configDirectory}/91-drkit-${plan.name}-replication.conf`;
+export const setupReplicationScriptPath = (plan: ServicePlan) => `${plan.paths.scriptsDir}/setup-replication`;
+export const cloneStandbyScriptPath = (plan: ServicePlan, standby: StandbyPlan) =>
+  `${standby.rootPrefix}/usr/local/lib/drkit/${plan.name}/clone-standby-${standby.name}`;
+
+/** Primary-side settings sized from the plan; the postmaster-level ones restart the server once. */
+export function renderReplicationDropIn(plan: ServicePlan): string {
+  const r = replicationOf(plan);
+  return `# Streaming replication for ${plan.name}, rendered by drkit: ${r.standbys.length} standby(s).
+max_wal_senders = ${r.maxWalSenders}
+max_replication_slots = ${r.maxReplicationSlots}
+# A dead standby's slot may hold at most this much WAL; past it the slot is invalidated, not the disk filled.
+max_slot_wal_keep_size = '${r.maxSlotWalKeepSizeMb}MB'
+wal_log_hints = on
+hot_standby = on
+hot_standby_feedback = on
+synchronous_standby_names = '${r.synchronousStandbyNames}'
+`;
+}
+
+/**
+ * On the primary: the replication role (password from the 0600 pgpass file, never on a command line),
+ * one physical slot per standby (stale drkit slots dropped), and pg_hba lines for the standbys only.
+ */
+export function renderSetupReplicationScript(plan: ServicePlan): string {
+  const r = replicationOf(plan);
+  const hba = r.standbys.map((s) => `host replication ${r.role} ${s.address}/${s.address.includes(":") ? 128 : 32} scram-sha-256`);
+  return `${header({ job: `drkit-${plan.name}-setup-replication`, purpose: `Replication role, slots and pg_hba entries on the primary of ${plan.name}.` })}
+${postgresEnv(plan.postgres)}
+${settings({ ROLE: r.role, PASS_FILE: r.passFile, HBA_FILE: r.hbaFile, SLOTS: r.standbys.map((s) => s.slot), HBA_LINES: hba, SERVICE: plan.name })}
+# Until the synchronous standby exists, a synchronous commit here would wait for it forever.
+export PGOPTIONS="-c synchronous_commit=local"
+[[ -f $PASS_FILE ]] || die "no password file $PASS_FILE"
+password=$(awk -F: 'NR == 1 { print $5 }' "$PASS_FILE")
+[[ $password =~ ^[A-Za-z0-9]{16,}$ ]] || die "$PASS_FILE must hold one pgpass line with an alphanumeric password of 16 or more characters"
+
+# The password reaches psql on stdin, not on its command line.
+sql <<SQL
+SELECT format('CREATE ROLE %I WITH LOGIN REPLICATION', '$ROLE') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$ROLE') \\gexec
+SELECT format('ALTER ROLE %I WITH LOGIN REPLICATION PASSWORD %L', '$ROLE', '$password') \\gexec
+SQL
+
+wanted=" \${SLOTS[*]} "
+for slot in "\${SLOTS[@]}"; do
+  sql -c "SELECT pg_create_physical_replication_slot('$slot') WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '$slot')" >/dev/null
+done
+while read -r slot; do
+  [[ -z $slot || $wanted == *" $slot "* ]] && continue
+  sql -c "SELECT pg_drop_replication_slot('$slot')" >/dev/null
+  log "dropped slot $slot: no standby of $SERVICE uses it any more"
+done < <(sql -c "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'drkit\\_%' AND NOT active")
+
+# pg_hba: drkit's block first (first match wins), everything else kept as it was.
+tmp=$(mktemp "$HBA_FILE.XXXXXX")
+trap 'rm -f -- "$tmp"' EXIT
+{
+  echo "# BEGIN drkit $SERVICE replication"
+  printf '%s\\n' "\${HBA_LINES[@]}"
+  echo "# END drkit $SERVICE replication"
+  awk -v begin="# BEGIN drkit $SERVICE replication" -v end="# END drkit $SERVICE replication" '
+    $0 == begin { skip = 1; next }
+    $0 == end { skip = 0; next }
+    !skip { print }' "$HBA_FILE"
+} >"$tmp"
+chmod --reference="$HBA_FILE" -- "$tmp"
+chown --reference="$HBA_FILE" -- "$tmp"
+mv -- "$tmp" "$HBA_FILE"
+sql -c "SELECT pg_reload_conf()" >/dev/null
+errors=$(sql -c "SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL")
+[[ $errors == 0 ]] || die "PostgreSQL rejects $errors line(s) of $HBA_FILE"
+log "role $ROLE, \${#SLOTS[@]} slot(s) and pg_hba entries for \${#HBA_LINES[@]} standby address(es) are in place"
+`;
+}
+
+/**
+ * On a standby's host: the initial clone with pg_basebackup through the standby's slot, then
+ * primary_conninfo (password from the passfile), standby.signal, hot standby with feedback, and the
+ * WAL archive as a fallback restore_command. Leaves an existing cluster alone.
+ */
+export function renderCloneStandbyScript(plan: ServicePlan, standby: StandbyPlan): string {
+  const r = replicationOf(plan);
+  const standbyPg = { ...plan.postgres, dataDirectory: standby.dataDirectory, port: standby.port, socketDirectory: standby.socketDirectory, manager: standby.manager };
+  const archiveReadable = standby.host.name === plan.host.name;
+  return `${header({ job: `drkit-${plan.name}-clone-${standby.name}`, purpose: `Clones standby ${standby.name} of ${plan.name} from its primary and starts it.`, usage: `clone-standby-${standby.name}` })}
+${postgresEnv(standbyPg)}
+${managerFunctions(standbyPg)}
+${settings({
+  PRIMARY_ADDRESS: r.primaryAddress,
+  PRIMARY_PORT: r.primaryPort,
+  ROLE: r.role,
+  SLOT: standby.slot,
+  STANDBY: standby.name,
+  PASS_FILE: standby.passFile,
+  PORT: standby.port,
+  RESTORE_COMMAND: archiveReadable ? `cp ${plan.paths.walDir}/%f %p` : "",
+})}
+if [[ -f $PGDATA_DIR/PG_VERSION ]]; then
+  log "$PGDATA_DIR already holds a cluster; not cloning over it"
+else
+  [[ -f $PASS_FILE ]] || die "no password file $PASS_FILE"
+  install -d -m 0700 -o "$PG_OS_USER" -g "$(id -gn "$PG_OS_USER")" -- "$PGDATA_DIR"
+  log "cloning $PRIMARY_ADDRESS:$PRIMARY_PORT into $PGDATA_DIR through slot $SLOT"
+  if ! as_pg env PGPASSFILE="$PASS_FILE" "$PG_BIN/pg_basebackup" --host="$PRIMARY_ADDRESS" --port="$PRIMARY_PORT" \\
+    --username="$ROLE" --pgdata="$PGDATA_DIR" --wal-method=stream --slot="$SLOT" --checkpoint=fast --no-password; then
+    rm -rf -- "$PGDATA_DIR"
+    die "pg_basebackup from $PRIMARY_ADDRESS:$PRIMARY_PORT failed; nothing was left behind"
+  fi
+  {
+    echo "# drkit standby $STANDBY"
+    echo "port = $PORT"
+    echo "primary_conninfo = 'host=$PRIMARY_ADDRESS port=$PRIMARY_PORT user=$ROLE passfile=$PASS_FILE application_name=$STANDBY'"
+    echo "primary_slot_name = '$SLOT'"
+    echo "hot_standby = on"
+    echo "hot_standby_feedback = on"
+    [[ -z $RESTORE_COMMAND ]] || echo "restore_command = '$RESTORE_COMMAND'"
+  } >>"$PGDATA_DIR/postgresql.auto.conf"
+  touch -- "$PGDATA_DIR/standby.signal"
+  chown -R "$PG_OS_USER:$(id -gn "$PG_OS_USER")" -- "$PGDATA_DIR"
+fi
+if ! pg_running; then pg_start; fi
+for _ in $(seq 1 150); do
+  [[ $(sql -c "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null) == streaming ]] && break
+  sleep 0.2
+done
+[[ $(sql -c "SELECT status FROM pg_stat_wal_receiver") == streaming ]] || die "standby $STANDBY is not streaming from $PRIMARY_ADDRESS:$PRIMARY_PORT; see $(pg_log_hint)"
+log "standby $STANDBY is streaming from $PRIMARY_ADDRESS:$PRIMARY_PORT on port $PORT"
+`;
+}
