@@ -4,7 +4,7 @@ import { renderBaseBackupScript } from "./baseBackup";
 import { renderConfigBackupScript } from "./configBackup";
 import { renderLogicalBackupScript } from "./logicalBackup";
 import { redisScripts, renderRedisApplyScript, renderRedisBackupScript, renderRedisDropIn, renderRedisRestoreScript, renderRedisSandboxScript } from "./redis";
-import { cloneStandbyScriptPath, renderCloneStandbyScript, renderReplicationDropIn, renderSetupReplicationScript, replicationDropInPath, setupReplicationScriptPath } from "./replication";
+import { cloneStandbyScriptPath, failoverScriptPath, renderFailoverScript, renderCloneStandbyScript, renderReplicationDropIn, renderSetupReplicationScript, replicationDropInPath, setupReplicationScriptPath } from "./replication";
 import { renderPruneScript } from "./retention";
 import { renderRestoreLogicalScript } from "./restoreLogical";
 import { renderRestorePitrScript } from "./restorePitr";
@@ -64,7 +64,9 @@ export function renderServiceFiles(plan: ServicePlan): RenderedFile[] {
     script(restoreScripts(plan).logical, renderRestoreLogicalScript(plan, { env })),
   ];
   if (plan.postgres.provision) files.push(script(provisionScriptPath(plan), renderSandboxScript(plan, { env, manager })));
-  if (plan.replication) files.push(script(setupReplicationScriptPath(plan), renderSetupReplicationScript(plan)));
+  if (plan.replication) {
+    files.push(script(setupReplicationScriptPath(plan), renderSetupReplicationScript(plan)), script(failoverScriptPath(plan), renderFailoverScript(plan)));
+  }
   if (plan.redis) {
     files.push(script(redisScripts(plan).apply, renderRedisApplyScript(plan)), script(redisScripts(plan).restore, renderRedisRestoreScript(plan)));
     if (plan.redis.provision) files.push(script(redisScripts(plan).sandbox, renderRedisSandboxScript(plan)));

@@ -134,3 +134,84 @@ done
 log "standby $STANDBY is streaming from $PRIMARY_ADDRESS:$PRIMARY_PORT on port $PORT"
 `;
 }
+
+export const failoverScriptPath = (plan: ServicePlan) => `${plan.paths.scriptsDir}/failover`;
+
+/**
+ * Failover runbook for nodes on this host (sandboxes, single-host test rigs): fence the old primary,
+ * report what the chosen standby has received, promote it, and repoint the other standbys at it.
+ * Multi-host failover (fencing over SSH) is not rendered yet.
+ */
+export function renderFailoverScript(plan: ServicePlan): string {
+  const r = replicationOf(plan);
+  const local = r.standbys.filter((s) => s.host.name === plan.host.name);
+  return `${header({ job: `drkit-${plan.name}-failover`, purpose: `Failover of ${plan.name}: fence the primary, promote a standby, repoint the others.`, usage: `failover [--to STANDBY] (default: the first of ${r.failoverOrder.join(", ")} that is streaming)` })}
+${postgresEnv(plan.postgres)}
+${settings({
+  NAMES: local.map((s) => s.name),
+  PORTS: local.map((s) => String(s.port)),
+  DATA_DIRS: local.map((s) => s.dataDirectory),
+  SLOTS: local.map((s) => s.slot),
+  SYNC: local.map((s) => (s.synchronous ? "yes" : "no")),
+  ORDER: r.failoverOrder.filter((n) => local.some((s) => s.name === n)),
+  SOCKET_DIR: plan.postgres.socketDirectory,
+  PRIMARY_DATA_DIR: plan.postgres.dataDirectory,
+  PRIMARY_ADDRESS: r.primaryAddress,
+  ROLE: r.role,
+  PASS_FILE: r.passFile,
+})}
+target=
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --to) target=\${2:?--to needs a standby name}; shift 2 ;;
+    *) die "unknown argument '$1'" ;;
+  esac
+done
+index_of() {
+  local i
+  for i in "\${!NAMES[@]}"; do [[ \${NAMES[$i]} == "$1" ]] && { echo "$i"; return 0; }; done
+  return 1
+}
+on() { # <index> <sql>
+  as_pg env PGPORT="\${PORTS[$1]}" PGHOST="$SOCKET_DIR" "$PG_BIN/psql" -X -Atq -d postgres -c "$2"
+}
+if [[ -z $target ]]; then
+  for name in "\${ORDER[@]}"; do
+    i=$(index_of "$name")
+    if [[ $(on "$i" "SELECT pg_is_in_recovery()" 2>/dev/null) == t ]]; then target=$name; break; fi
+  done
+  [[ -n $target ]] || die "no standby in the failover order (\${ORDER[*]}) answers"
+fi
+t=$(index_of "$target") || die "'$target' is not a standby of this service on this host (\${NAMES[*]})"
+[[ $(on "$t" "SELECT pg_is_in_recovery()") == t ]] || die "standby $target is not in recovery; is it already a primary?"
+
+started=$(date +%s%3N)
+log "fencing the old primary ($PRIMARY_DATA_DIR)"
+if as_pg "$PG_BIN/pg_ctl" -D "$PRIMARY_DATA_DIR" status >/dev/null 2>&1; then
+  as_pg "$PG_BIN/pg_ctl" -D "$PRIMARY_DATA_DIR" -m immediate -w stop >/dev/null
+fi
+received=$(on "$t" "SELECT pg_last_wal_receive_lsn()")
+replayed=$(on "$t" "SELECT pg_last_wal_replay_lsn()")
+last_commit=$(on "$t" "SELECT coalesce(pg_last_xact_replay_timestamp()::text, 'none')")
+if [[ \${SYNC[$t]} == yes ]]; then
+  log "data-loss window: none for acknowledged commits: $target was synchronous (received up to $received)"
+else
+  log "data-loss window: $target is asynchronous; it received WAL up to $received, its last replayed commit is from $last_commit; commits the old primary acknowledged after that are lost"
+fi
+log "promoting $target (replayed up to $replayed)"
+as_pg "$PG_BIN/pg_ctl" -D "\${DATA_DIRS[$t]}" -w -t 120 promote >/dev/null || die "promotion of $target failed"
+PGOPTIONS="-c synchronous_commit=local" on "$t" "SELECT 1" >/dev/null
+for i in "\${!NAMES[@]}"; do
+  [[ $i == "$t" ]] && continue
+  PGOPTIONS="-c synchronous_commit=local" on "$t" "SELECT pg_create_physical_replication_slot('\${SLOTS[$i]}') WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '\${SLOTS[$i]}')" >/dev/null
+  if [[ $(on "$i" "SELECT pg_is_in_recovery()" 2>/dev/null) == t ]]; then
+    on "$i" "ALTER SYSTEM SET primary_conninfo = 'host=$PRIMARY_ADDRESS port=\${PORTS[$t]} user=$ROLE passfile=$PASS_FILE application_name=\${NAMES[$i]}'" >/dev/null
+    on "$i" "SELECT pg_reload_conf()" >/dev/null
+    log "standby \${NAMES[$i]} now follows $target"
+  else
+    log "standby \${NAMES[$i]} is down; point it at $target (port \${PORTS[$t]}) when it is back"
+  fi
+done
+log "failover to $target done in $(( $(date +%s%3N) - started )) ms; the old primary stays stopped until it rejoins as a standby"
+`;
+}
