@@ -43,6 +43,10 @@ export class PostgresBackup extends pulumi.ComponentResource {
     if (args.privateKey !== undefined && plan.host.connection.type !== "ssh") {
       throw new Error(`PostgresBackup ${name}: privateKey is only for SSH hosts; host "${plan.host.name}" is ${plan.host.connection.type}`);
     }
+    if (plan.replication) {
+      // Refuse rather than silently leave the standbys out of `pulumi up`.
+      throw new Error(`PostgresBackup ${name}: services.${plan.name}.standbys are not provisioned through Pulumi yet; apply them with \`drkit apply\` (local hosts) or remove them from the stack`);
+    }
     if (plan.jobs.length === 0) throw new Error(`PostgresBackup ${name}: the plan of service ${plan.name} has no jobs`);
     const host: HostRef = { plan: plan.host, privateKey: args.privateKey };
 

@@ -167,6 +167,11 @@ describe("sandbox hosts and argument errors", () => {
     expect(() => new RedisBackup("none", { plan: planFor({ type: "local" }) })).toThrow(/has no redis section/);
   });
 
+  it("refuses standbys instead of silently leaving them out of pulumi up", () => {
+    const plan = planFor({ type: "local", rootPrefix: "/tmp/drkit-unit-repl" }, { standbys: [{ name: "s1", host: "db1", port: 5433 }] });
+    expect(() => new PostgresBackup("repl", { plan })).toThrow(/services\.billing\.standbys are not provisioned through Pulumi yet/);
+  });
+
   it("rejects a private key for a local host, naming the field", () => {
     expect(() => new PostgresBackup("bad", { plan: planFor({ type: "local" }), privateKey: "k" })).toThrow(/privateKey is only for SSH hosts/);
   });
