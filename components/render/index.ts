@@ -4,7 +4,7 @@ import { renderBaseBackupScript } from "./baseBackup";
 import { renderConfigBackupScript } from "./configBackup";
 import { renderLogicalBackupScript } from "./logicalBackup";
 import { redisScripts, renderRedisApplyScript, renderRedisBackupScript, renderRedisDropIn, renderRedisRestoreScript, renderRedisSandboxScript } from "./redis";
-import { cloneStandbyScriptPath, failoverScriptPath, renderFailoverScript, renderCloneStandbyScript, renderReplicationDropIn, renderSetupReplicationScript, replicationDropInPath, setupReplicationScriptPath } from "./replication";
+import { cloneStandbyScriptPath, failoverScriptPath, rejoinScriptPath, renderFailoverScript, renderRejoinScript, renderCloneStandbyScript, renderReplicationDropIn, renderSetupReplicationScript, replicationDropInPath, setupReplicationScriptPath } from "./replication";
 import { renderPruneScript } from "./retention";
 import { renderRestoreLogicalScript } from "./restoreLogical";
 import { renderRestorePitrScript } from "./restorePitr";
@@ -65,7 +65,7 @@ export function renderServiceFiles(plan: ServicePlan): RenderedFile[] {
   ];
   if (plan.postgres.provision) files.push(script(provisionScriptPath(plan), renderSandboxScript(plan, { env, manager })));
   if (plan.replication) {
-    files.push(script(setupReplicationScriptPath(plan), renderSetupReplicationScript(plan)), script(failoverScriptPath(plan), renderFailoverScript(plan)));
+    files.push(script(setupReplicationScriptPath(plan), renderSetupReplicationScript(plan)), script(failoverScriptPath(plan), renderFailoverScript(plan)), script(rejoinScriptPath(plan), renderRejoinScript(plan)));
   }
   if (plan.redis) {
     files.push(script(redisScripts(plan).apply, renderRedisApplyScript(plan)), script(redisScripts(plan).restore, renderRedisRestoreScript(plan)));

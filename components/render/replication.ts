@@ -200,7 +200,17 @@ else
 fi
 log "promoting $target (replayed up to $replayed)"
 as_pg "$PG_BIN/pg_ctl" -D "\${DATA_DIRS[$t]}" -w -t 120 promote >/dev/null || die "promotion of $target failed"
-PGOPTIONS="-c synchronous_commit=local" on "$t" "SELECT 1" >/dev/null
+# The new primary must not wait for itself: only the other synchronous standbys stay synchronous.
+others=()
+for i in "\${!NAMES[@]}"; do [[ $i != "$t" && \${SYNC[$i]} == yes ]] && others+=("\${NAMES[$i]}"); done
+if [[ \${#others[@]} -gt 0 ]]; then
+  sync_names="FIRST 1 ($(IFS=,; echo "\${others[*]}"))"
+else
+  sync_names=""
+  log "no synchronous standby remains: commits are acknowledged without one until a standby rejoins"
+fi
+PGOPTIONS="-c synchronous_commit=local" on "$t" "ALTER SYSTEM SET synchronous_standby_names = '$sync_names'" >/dev/null
+on "$t" "SELECT pg_reload_conf()" >/dev/null
 for i in "\${!NAMES[@]}"; do
   [[ $i == "$t" ]] && continue
   PGOPTIONS="-c synchronous_commit=local" on "$t" "SELECT pg_create_physical_replication_slot('\${SLOTS[$i]}') WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '\${SLOTS[$i]}')" >/dev/null
@@ -213,5 +223,73 @@ for i in "\${!NAMES[@]}"; do
   fi
 done
 log "failover to $target done in $(( $(date +%s%3N) - started )) ms; the old primary stays stopped until it rejoins as a standby"
+`;
+}
+
+export const rejoinScriptPath = (plan: ServicePlan) => `${plan.paths.scriptsDir}/rejoin-as-standby`;
+
+/**
+ * After a failover on this host: turns the old primary into a standby of the promoted one with
+ * pg_rewind (checksums or wal_log_hints make that possible), through a slot of its own.
+ */
+export function renderRejoinScript(plan: ServicePlan): string {
+  const r = replicationOf(plan);
+  const local = r.standbys.filter((s) => s.host.name === plan.host.name);
+  return `${header({ job: `drkit-${plan.name}-rejoin`, purpose: `Rejoins the old primary of ${plan.name} as a standby of the promoted one (pg_rewind).`, usage: "rejoin-as-standby --primary STANDBY" })}
+${postgresEnv(plan.postgres)}
+${managerFunctions(plan.postgres)}
+${settings({
+  NAMES: local.map((s) => s.name),
+  PORTS: local.map((s) => String(s.port)),
+  SOCKET_DIR: plan.postgres.socketDirectory,
+  OLD_PORT: plan.postgres.port,
+  PRIMARY_ADDRESS: r.primaryAddress,
+  ROLE: r.role,
+  PASS_FILE: r.passFile,
+  SLOT: `drkit_${plan.name.replace(/-/g, "_")}_former_primary`,
+})}
+new_primary=
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --primary) new_primary=\${2:?--primary needs a standby name}; shift 2 ;;
+    *) die "unknown argument '$1'" ;;
+  esac
+done
+port=
+for i in "\${!NAMES[@]}"; do [[ \${NAMES[$i]} == "$new_primary" ]] && port=\${PORTS[$i]}; done
+[[ -n $port ]] || die "--primary must name a standby on this host (\${NAMES[*]})"
+on_new() { as_pg env PGPORT="$port" PGHOST="$SOCKET_DIR" PGOPTIONS="-c synchronous_commit=local" "$PG_BIN/psql" -X -Atq -d postgres -c "$1"; }
+[[ $(on_new "SELECT pg_is_in_recovery()") == f ]] || die "$new_primary is not a primary (still in recovery)"
+if pg_running; then
+  [[ $(sql -c "SELECT pg_is_in_recovery()") == t ]] && die "the old primary already runs as a standby"
+  die "the old primary is running as a primary: fence it first (failover does)"
+fi
+on_new "SELECT pg_create_physical_replication_slot('$SLOT') WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '$SLOT')" >/dev/null
+# pg_rewind reads the source's timeline from its control file, which a promotion updates only at the next checkpoint.
+on_new "CHECKPOINT" >/dev/null
+log "rewinding $PGDATA_DIR to the timeline of $new_primary (port $port)"
+as_pg "$PG_BIN/pg_rewind" --target-pgdata="$PGDATA_DIR" --source-server="host=$SOCKET_DIR port=$port user=$PGUSER dbname=postgres" --progress 2>&1 | tail -n 3 >&2 ||
+  die "pg_rewind failed; the data directory may need a fresh clone"
+# pg_rewind copied the new primary's configuration: give this node back its own port, and follow.
+{
+  echo "# drkit: rejoined as a standby of $new_primary"
+  echo "port = $OLD_PORT"
+  echo "primary_conninfo = 'host=$PRIMARY_ADDRESS port=$port user=$ROLE passfile=$PASS_FILE application_name=former_primary'"
+  echo "primary_slot_name = '$SLOT'"
+  echo "hot_standby = on"
+} >>"$PGDATA_DIR/postgresql.auto.conf"
+touch -- "$PGDATA_DIR/standby.signal"
+chown "$PG_OS_USER:$(id -gn "$PG_OS_USER")" -- "$PGDATA_DIR/standby.signal" "$PGDATA_DIR/postgresql.auto.conf"
+pg_start
+for _ in $(seq 1 150); do
+  [[ $(sql -c "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null) == streaming ]] && break
+  sleep 0.2
+done
+if [[ $(sql -c "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null) != streaming ]]; then
+  hint=$(pg_log_hint)
+  if [[ -f $hint ]]; then tail -n 15 -- "$hint" >&2; fi
+  die "the old primary does not stream from $new_primary; see $hint"
+fi
+log "the old primary now streams from $new_primary through slot $SLOT"
 `;
 }

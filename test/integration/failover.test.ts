@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StandbyPlan } from "../../components/plan/plan";
-import { failoverScriptPath } from "../../components/render/replication";
+import { failoverScriptPath, rejoinScriptPath } from "../../components/render/replication";
 import { freePort, startSandbox, tempRoot, type Sandbox } from "../helpers/sandbox";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -66,5 +66,19 @@ describe("failover under a running write workload", () => {
     expect(on(far, "SELECT status FROM pg_stat_wal_receiver")).toBe("streaming");
     expect(on(far, "SELECT sender_port FROM pg_stat_wal_receiver")).toBe(String(near.port));
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the old primary rejoins as a standby of the new one (pg_rewind) and follows it", async () => {
+    const near = standbys.find((s) => s.name === "near")!;
+    on(near, "INSERT INTO ledger (id) VALUES (999999)");
+    const r = await sb.run(rejoinScriptPath(sb.plan), ["--primary", "near"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(sb.sql("SELECT pg_is_in_recovery()")).toBe("t");
+    expect(sb.sql("SELECT sender_port FROM pg_stat_wal_receiver")).toBe(String(near.port));
+    on(near, "INSERT INTO ledger (id) VALUES (1000000)");
+    const lsn = on(near, "SELECT pg_current_wal_lsn()");
+    for (let i = 0; i < 100 && sb.sql(`SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn`) !== "t"; i++) await sleep(100);
+    expect(sb.sql("SELECT count(*) FROM ledger WHERE id IN (999999, 1000000)")).toBe("2");
+    expect(sb.sql("SELECT count(*) FROM ledger")).toBe(on(near, "SELECT count(*) FROM ledger"));
   });
 });
