@@ -1,9 +1,9 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineProject, type EngineProject } from "../helpers/engine";
-import { freePort } from "../helpers/sandbox";
+import { freePort, psqlAt } from "../helpers/sandbox";
 
 interface PreviewStep {
   op: string;
@@ -17,8 +17,7 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
   let project: EngineProject;
   let root: string;
   let port: number;
-  const sql = (query: string) =>
-    execFileSync("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-X", "-Atq", "-h", `${root}/var/run/postgresql`, "-p", String(port), "-d", "postgres", "-c", query], { encoding: "utf8" }).trim();
+  const sql = (query: string) => psqlAt(`${root}/var/run/postgresql`, port, query, "postgres");
 
   beforeAll(async () => {
     project = engineProject("local");

@@ -1,9 +1,9 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineProject, type EngineProject } from "../helpers/engine";
-import { freePort } from "../helpers/sandbox";
+import { freePort, psqlAt } from "../helpers/sandbox";
 import { startSshd, type Sshd } from "../helpers/sshd";
 
 describe("an SSH host: the same components provision a sandbox through remote commands", () => {
@@ -17,8 +17,7 @@ describe("an SSH host: the same components provision a sandbox through remote co
     outputs.push(r.stdout, r.stderr);
     return r;
   };
-  const sql = (query: string) =>
-    execFileSync("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-X", "-Atq", "-h", `${root}/var/run/postgresql`, "-p", String(port), "-d", "postgres", "-c", query], { encoding: "utf8" }).trim();
+  const sql = (query: string) => psqlAt(`${root}/var/run/postgresql`, port, query, "postgres");
   // A line from the middle of the key: it must appear nowhere in state or output.
   const keyLine = () => sshd.privateKey.split("\n")[2];
 

@@ -8,6 +8,11 @@ import { buildPlan, type ServicePlan } from "../../components/plan/plan";
 import { restoreScripts } from "../../components/render";
 import { provisionScriptPath } from "../../components/render/sandbox";
 
+/** psql as the postgres OS user against a server's socket directory and port; trimmed stdout. */
+export function psqlAt(socketDirectory: string, port: number, query: string, db = "postgres"): string {
+  return execFileSync("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-X", "-v", "ON_ERROR_STOP=1", "-Atq", "-h", socketDirectory, "-p", String(port), "-d", db, "-c", query], { encoding: "utf8" }).trim();
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -93,8 +98,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
 
 export function sandboxFor(plan: ServicePlan): Sandbox {
   const pg = plan.postgres;
-  const sql = (query: string, db = "app") =>
-    execFileSync("runuser", ["-u", pg.osUser, "--", `${pg.binDirectory}/psql`, "-X", "-v", "ON_ERROR_STOP=1", "-Atq", "-h", pg.socketDirectory, "-p", String(pg.port), "-U", pg.role, "-d", db, "-c", query], { encoding: "utf8" }).trim();
+  const sql = (query: string, db = "app") => psqlAt(pg.socketDirectory, pg.port, query, db);
   return {
     plan,
     sql,

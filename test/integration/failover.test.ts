@@ -4,15 +4,14 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StandbyPlan } from "../../components/plan/plan";
 import { failoverScriptPath, rejoinScriptPath } from "../../components/render/replication";
-import { freePort, startSandbox, tempRoot, type Sandbox } from "../helpers/sandbox";
+import { freePort, startSandbox, tempRoot, type Sandbox, psqlAt } from "../helpers/sandbox";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("failover under a running write workload", () => {
   let sb: Sandbox;
   let standbys: readonly StandbyPlan[];
-  const on = (s: StandbyPlan, query: string) =>
-    execFileSync("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-X", "-Atq", "-h", s.socketDirectory, "-p", String(s.port), "-d", "app", "-c", query], { encoding: "utf8" }).trim();
+  const on = (s: StandbyPlan, query: string) => psqlAt(s.socketDirectory, s.port, query, "app");
 
   beforeAll(async () => {
     const [p1, p2] = [await freePort(), await freePort()];

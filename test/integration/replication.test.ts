@@ -1,15 +1,14 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StandbyPlan } from "../../components/plan/plan";
-import { freePort, startSandbox, type Sandbox } from "../helpers/sandbox";
+import { freePort, startSandbox, type Sandbox, psqlAt } from "../helpers/sandbox";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("streaming replicas configured only from drkit's rendered files", () => {
   let sb: Sandbox;
   let standbys: readonly StandbyPlan[];
-  const on = (s: StandbyPlan, query: string, db = "app") =>
-    execFileSync("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-X", "-Atq", "-h", s.socketDirectory, "-p", String(s.port), "-d", db, "-c", query], { encoding: "utf8" }).trim();
+  const on = (s: StandbyPlan, query: string, db = "app") => psqlAt(s.socketDirectory, s.port, query, db);
   const stopStandby = (s: StandbyPlan) => execFileSync("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D", s.dataDirectory, "-m", "fast", "-w", "stop"]);
 
   beforeAll(async () => {
