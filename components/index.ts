@@ -12,3 +12,4 @@ export { SandboxPostgres } from "./postgres/sandboxPostgres";
 export { PostgresBackup } from "./postgres/postgresBackup";
 export { applyServiceLocally } from "./host/applyLocal";
 export { RedisBackup } from "./redis/redisBackup";
+export { ReplicationPrimary, Standby } from "./postgres/replication";

@@ -4,10 +4,10 @@ import { placeFileScript, removeFileScript } from "./commands";
 import { hostCommand, type HostRef } from "./hostCommand";
 
 /**
- * One rendered file on a host. The content goes through stdin (a Pulumi secret when the file holds
+ * One rendered file on a host (`content`, when given, replaces the rendered text, e.g. with a secret Output). The content goes through stdin (a Pulumi secret when the file holds
  * secrets); a content change updates the file in place, and the file is removed on destroy.
  */
-export function hostFile(name: string, host: HostRef, file: RenderedFile, opts: pulumi.CustomResourceOptions) {
+export function hostFile(name: string, host: HostRef, file: RenderedFile, opts: pulumi.CustomResourceOptions, content?: pulumi.Input<string>) {
   return hostCommand(
     name,
     host,
@@ -15,7 +15,7 @@ export function hostFile(name: string, host: HostRef, file: RenderedFile, opts: 
       create: placeFileScript(file),
       update: placeFileScript(file),
       delete: removeFileScript(file.path),
-      stdin: file.secret ? pulumi.secret(file.content) : file.content,
+      stdin: file.secret ? pulumi.secret(content ?? file.content) : (content ?? file.content),
     },
     { deleteBeforeReplace: true, ...opts },
   );

@@ -4,6 +4,7 @@ import type { HostRef } from "../host/hostCommand";
 import { fileResourceName, hostFile } from "../host/hostFile";
 import type { ServicePlan } from "../plan/plan";
 import { backupDirectories, renderServiceFiles, restoreScripts } from "../render";
+import { ReplicationPrimary, Standby } from "./replication";
 import { SandboxPostgres } from "./sandboxPostgres";
 import { TimerJob } from "./timerJob";
 import { WalArchiving } from "./walArchiving";
@@ -38,14 +39,10 @@ export class PostgresBackup extends pulumi.ComponentResource {
       retention: { ...plan.retention },
       baseBackupMaxIntervalHours: plan.baseBackupMaxIntervalHours,
       verifyScheduled: plan.jobs.some((j) => j.id === "verify" && j.calendar !== undefined),
-      synchronousStandbys: 0,
+      synchronousStandbys: plan.replication?.standbys.filter((s) => s.synchronous).length ?? 0,
     }, opts);
     if (args.privateKey !== undefined && plan.host.connection.type !== "ssh") {
       throw new Error(`PostgresBackup ${name}: privateKey is only for SSH hosts; host "${plan.host.name}" is ${plan.host.connection.type}`);
-    }
-    if (plan.replication) {
-      // Refuse rather than silently leave the standbys out of `pulumi up`.
-      throw new Error(`PostgresBackup ${name}: services.${plan.name}.standbys are not provisioned through Pulumi yet; apply them with \`drkit apply\` (local hosts) or remove them from the stack`);
     }
     if (plan.jobs.length === 0) throw new Error(`PostgresBackup ${name}: the plan of service ${plan.name} has no jobs`);
     const host: HostRef = { plan: plan.host, privateKey: args.privateKey };
@@ -57,6 +54,13 @@ export class PostgresBackup extends pulumi.ComponentResource {
     const restorePaths = new Set([restore.pitr, restore.logical]);
     for (const file of renderServiceFiles(plan).filter((f) => restorePaths.has(f.path))) {
       hostFile(fileResourceName(name, file.path), host, file, { parent: this, dependsOn: [dirs] });
+    }
+    if (plan.replication) {
+      const primary = new ReplicationPrimary(`${name}-replication`, { plan, host }, { parent: this, dependsOn: [archiving] });
+      for (const standby of plan.replication.standbys) {
+        const standbyHost: HostRef = { plan: standby.host };
+        new Standby(`${name}-${standby.name.replace(/_/g, "-")}`, { plan, standby, host: standbyHost, pgpass: primary.pgpass }, { parent: this, dependsOn: [primary] });
+      }
     }
     const jobs = plan.jobs.filter((job) => job.id !== "redis").map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [dirs, archiving] }));
 

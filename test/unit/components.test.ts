@@ -167,9 +167,24 @@ describe("sandbox hosts and argument errors", () => {
     expect(() => new RedisBackup("none", { plan: planFor({ type: "local" }) })).toThrow(/has no redis section/);
   });
 
-  it("refuses standbys instead of silently leaving them out of pulumi up", () => {
-    const plan = planFor({ type: "local", rootPrefix: "/tmp/drkit-unit-repl" }, { standbys: [{ name: "s1", host: "db1", port: 5433 }] });
-    expect(() => new PostgresBackup("repl", { plan })).toThrow(/services\.billing\.standbys are not provisioned through Pulumi yet/);
+  it("provisions replicas: a random password kept secret into 0600 pgpass files, the primary setup, one Standby each", async () => {
+    const before = registered.length;
+    const plan = planFor({ type: "local", rootPrefix: "/tmp/drkit-unit-repl" }, { postgres: { databases: ["billing"], manager: { type: "pg_ctl" }, provision: true }, standbys: [{ name: "s1", host: "db1", port: 5433, synchronous: true }, { name: "s2", host: "db1", port: 5434 }] });
+    const c = new PostgresBackup("repl", { plan });
+    await promiseOf(c.timers);
+    await new Promise((r) => setTimeout(r, 100));
+    const mine = registered.slice(before);
+    const top = mine.find((r) => r.type === "drkit:postgres:PostgresBackup")!;
+    expect(top.inputs.synchronousStandbys).toBe(1);
+    expect(mine.find((r) => r.type === "drkit:postgres:ReplicationPrimary")!.inputs).toMatchObject({ standbys: 2, synchronousStandbys: 1, maxSlotWalKeepSizeMb: 2048 });
+    expect(mine.find((r) => r.type === "random:index/randomPassword:RandomPassword")!.inputs).toMatchObject({ length: 32, special: false });
+    expect(mine.filter((r) => r.type === "drkit:postgres:Standby").map((r) => r.name)).toEqual(["repl-s1", "repl-s2"]);
+    for (const name of ["repl-replication-pgpass", "repl-s1-pgpass", "repl-s2-pgpass"]) {
+      const file = mine.find((r) => r.name === name)!;
+      expect(file.inputs.stdin[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
+      expect(file.inputs.create).toContain("chmod 0600");
+    }
+    expect(mine.find((r) => r.name === "repl-s1-clone")!.inputs.delete).toContain("pg_ctl");
   });
 
   it("rejects a private key for a local host, naming the field", () => {

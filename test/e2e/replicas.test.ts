@@ -1,0 +1,76 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineProject, type EngineProject } from "../helpers/engine";
+import { freePort, psqlAt } from "../helpers/sandbox";
+
+describe("pulumi up provisions a primary and a synchronous standby; the replication password stays secret", () => {
+  let project: EngineProject;
+  let root: string;
+  let port: number;
+  let standbyPort: number;
+  const outputs: string[] = [];
+  const pulumi = async (args: string[]) => {
+    const r = await project.pulumi(args);
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  };
+
+  beforeAll(async () => {
+    project = engineProject("replicas");
+    root = path.join(path.dirname(project.dir), "sandbox");
+    [port, standbyPort] = [await freePort(), await freePort()];
+    project.writeStack(
+      "replicas",
+      `config:
+  drkit:hosts:
+    sandbox:
+      connection: { type: local, rootPrefix: ${root} }
+  drkit:services:
+    billing:
+      host: sandbox
+      postgres: { port: ${port}, databases: [billing], manager: { type: pg_ctl }, provision: true }
+      standbys:
+        - { name: replica_a, host: sandbox, port: ${standbyPort}, synchronous: true }
+`,
+    );
+    expect((await pulumi(["stack", "init", "replicas"])).status).toBe(0);
+  });
+  afterAll(async () => {
+    await project?.pulumi(["destroy", "--yes"]);
+    spawnSync("pkill", ["-f", `-D ${root}`]);
+    project?.remove();
+  });
+
+  it("up creates the replica, which streams synchronously", async () => {
+    const r = await pulumi(["up", "--yes", "--skip-preview"]);
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toContain("random:index:RandomPassword");
+    const sock = `${root}/var/run/postgresql`;
+    expect(psqlAt(sock, port, "SELECT application_name || '=' || sync_state FROM pg_stat_replication")).toBe("replica_a=sync");
+    psqlAt(sock, port, "CREATE TABLE t AS SELECT generate_series(1, 100) AS id", "billing");
+    expect(psqlAt(sock, standbyPort, "SELECT count(*) FROM t", "billing")).toBe("100");
+  });
+
+  it("a second up is a no-op", async () => {
+    const r = await pulumi(["up", "--yes", "--expect-no-changes"]);
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+  });
+
+  it("the generated password is only in the 0600 pgpass files: never in state or output", () => {
+    const passFile = `${root}/etc/drkit/billing/replication.pgpass`;
+    expect(fs.statSync(passFile).mode & 0o777).toBe(0o600);
+    const password = fs.readFileSync(passFile, "utf8").trim().split(":")[4];
+    expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(project.stateText()).not.toContain(password);
+    for (const out of outputs) expect(out).not.toContain(password);
+  });
+
+  it("destroy stops the standby and keeps its data", async () => {
+    const r = await pulumi(["destroy", "--yes"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.existsSync(`${root}/var/lib/postgresql/15/replica_a/PG_VERSION`)).toBe(true);
+    expect(fs.existsSync(`${root}/var/lib/postgresql/15/replica_a/postmaster.pid`)).toBe(false);
+  });
+});
