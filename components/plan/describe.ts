@@ -31,6 +31,23 @@ export function describeServicePlan(plan: ServicePlan): PlanRow[] {
     { objective: "compression", setting: `${plan.compression.method}: pg_basebackup ${plan.compression.baseBackupArgs.join(" ") || "(none)"}, pg_dump ${plan.compression.dumpArgs.join(" ")}` },
     { objective: "backup location", setting: `${plan.paths.backupRoot} on ${plan.host.name}` },
   );
+  const repl = plan.replication;
+  if (repl) {
+    const sync = repl.standbys.filter((s) => s.synchronous).map((s) => s.name);
+    rows.push(
+      { objective: `${repl.standbys.length} standby(s)`, setting: `max_wal_senders = ${repl.maxWalSenders}, max_replication_slots = ${repl.maxReplicationSlots}, one slot each (${repl.standbys.map((s) => s.slot).join(", ")})` },
+      { objective: sync.length ? `synchronous: ${sync.join(", ")}` : "asynchronous standbys only", setting: `synchronous_standby_names = '${repl.synchronousStandbyNames}'` },
+      { objective: "a dead standby cannot fill the disk", setting: `max_slot_wal_keep_size = ${repl.maxSlotWalKeepSizeMb}MB` },
+      { objective: "failover order", setting: repl.failoverOrder.join(" -> ") },
+    );
+  }
+  if (plan.redis) {
+    const p = plan.redis.persistence;
+    rows.push(
+      { objective: "Redis/Valkey persistence", setting: `save ${p.savePoints.map(([a, b]) => `${a} ${b}`).join(", ")}; appendonly ${p.appendonly ? "yes" : "no"}, appendfsync ${p.appendfsync}` },
+      { objective: "Redis/Valkey snapshots", setting: `OnCalendar=${plan.redis.snapshotCalendar}, kept ${plan.redis.snapshotRetentionDays} days, BGSAVE timeout ${plan.redis.snapshotTimeoutSeconds}s` },
+    );
+  }
   return rows;
 }
 
