@@ -29,6 +29,10 @@ MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 # The proxy's @latest is stale (a 2025-03-13 commit); this newer pseudo-version is served.
 MC_VERSION=v0.0.0-20251106162529-77f82e18b540
 
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
 CACHE=${DRKIT_TOOLCHAIN_DIR:-$HOME/.cache/drkit-toolchain}
 BIN=$CACHE/bin
 WORK=$CACHE/work
@@ -43,8 +47,6 @@ export CGO_ENABLED=0
 BUILD_TAGS=kqueue
 
 started=$SECONDS
-log() { printf '[%s] %s\n' "$(date '+%H:%M:%S')" "$*"; }
-die() { log "ERROR: $*" >&2; exit 1; }
 
 command -v go >/dev/null || die "go is required but not on PATH (try PATH=/usr/local/go/bin:\$PATH)"
 mkdir -p "$BIN" "$WORK" "$STAMPS"
@@ -59,58 +61,6 @@ fi
 GO_VERSION=$(go env GOVERSION)
 GO_LANG=${GO_VERSION#go}
 log "toolchain cache: $CACHE ($GO_VERSION, GOCACHE=$(go env GOCACHE))"
-
-# up_to_date NAME KEY: true when bin/NAME exists and was built from KEY.
-up_to_date() {
-	[[ -x $BIN/$1 && -f $STAMPS/$1 && $(<"$STAMPS/$1") == "$2" ]]
-}
-
-stamp() { printf '%s\n' "$2" >"$STAMPS/$1"; }
-
-# upstream_replaces MODULE VERSION: prints `go mod edit` flags repeating the replace directives of
-# MODULE@VERSION's go.mod (replaces only apply in the main module, so a wrapper must repeat them).
-# Local-path replaces of modules from the same repository become that module at VERSION; other
-# local-path replaces are dropped. (At the pinned versions neither go.mod has any.)
-upstream_replaces() {
-	local mod=$1 ver=$2 gomod repo
-	gomod=$(go mod download -json "$mod@$ver" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
-	[[ -f $gomod ]] || die "could not download $mod@$ver"
-	repo=$(cut -d/ -f1-3 <<<"$mod")
-	awk '
-		{ sub(/\/\/.*/, "") }
-		/^replace[ \t]*\(/ { inblock = 1; next }
-		inblock && /^[ \t]*\)/ { inblock = 0; next }
-		/^replace[ \t]/ { sub(/^replace[ \t]+/, ""); print; next }
-		inblock && NF { print }
-	' "$gomod" | while read -r -a f; do
-		local old=${f[0]} oldver="" new newver
-		if [[ ${f[1]} == "=>" ]]; then
-			new=${f[2]} newver=${f[3]:-}
-		else
-			oldver=${f[1]} new=${f[3]} newver=${f[4]:-}
-		fi
-		if [[ $new == .* || $new == /* ]]; then
-			if [[ $old == "$repo"/* ]]; then
-				printf -- '-replace=%s=%s@%s\n' "$old" "$old" "$ver"
-			else
-				log "  (dropping $mod's local replace $old => $new)" >&2
-			fi
-		else
-			printf -- '-replace=%s%s=%s@%s\n' "$old" "${oldver:+@$oldver}" "$new" "$newver"
-		fi
-	done
-}
-
-# as_array NAME TEXT: split TEXT into the array NAME, one element per non-empty line.
-as_array() {
-	local -n arr=$1
-	arr=()
-	local line
-	while IFS= read -r line; do
-		[[ -n $line ]] && arr+=("$line")
-	done <<<"$2"
-	return 0
-}
 
 # version_ldflags MODULE PSEUDO-VERSION: the -X flags upstream's buildscripts/gen-ldflags.go sets
 # for a `make` build of a commit: Version = commit time (RFC 3339), ReleaseTag =
