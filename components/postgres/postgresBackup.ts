@@ -67,7 +67,9 @@ export class PostgresBackup extends pulumi.ComponentResource {
     this.backupRoot = pulumi.output(plan.paths.backupRoot);
     this.walDirectory = pulumi.output(plan.paths.walDir);
     this.archiveTimeoutSeconds = archiving.archiveTimeoutSeconds;
-    this.timers = pulumi.all(jobs.map((j) => j.unit)).apply((units) => units.filter((_u, i) => plan.jobs.filter((job) => job.id !== "redis")[i].calendar).map((u) => `${u}.timer`));
+    this.timers = pulumi
+      .all(jobs.map((j) => pulumi.all([j.unit, j.calendar])))
+      .apply((units) => units.filter(([, calendar]) => calendar !== undefined).map(([unit]) => `${unit}.timer`));
     this.restorePitrScript = pulumi.output(restore.pitr);
     this.restoreLogicalScript = pulumi.output(restore.logical);
     this.registerOutputs({

@@ -1,13 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { applyDropInScript, removeDropInScript } from "../host/commands";
 import { hostCommand, type HostRef } from "../host/hostCommand";
 import { fileResourceName, hostFile } from "../host/hostFile";
 import type { ServicePlan, StandbyPlan } from "../plan/plan";
 import { renderReplicationDropInFile, renderServiceFiles, renderStandbyFiles, type RenderedFile } from "../render";
-import { applySettingsScriptPath } from "../render/archiving";
 import { setupReplicationScriptPath } from "../render/replication";
 import { shq } from "../render/shell";
+import { postgresDropIn } from "./postgresDropIn";
 
 const pgpassFile = (plan: ServicePlan, path: string): RenderedFile => ({
   path,
@@ -48,17 +47,7 @@ export class ReplicationPrimary extends pulumi.ComponentResource {
     const setupPath = setupReplicationScriptPath(plan);
     const setupScript = hostFile(fileResourceName(name, setupPath), host, renderServiceFiles(plan).find((f) => f.path === setupPath)!, { parent: this });
     const dropIn = renderReplicationDropInFile(plan);
-    const applied = hostCommand(
-      `${name}-dropin`,
-      host,
-      {
-        create: applyDropInScript(dropIn, applySettingsScriptPath(plan)),
-        update: applyDropInScript(dropIn, applySettingsScriptPath(plan)),
-        delete: removeDropInScript(dropIn.path, applySettingsScriptPath(plan)),
-        stdin: dropIn.content,
-      },
-      { parent: this, deleteBeforeReplace: true },
-    );
+    const applied = postgresDropIn(`${name}-dropin`, host, plan, dropIn, { parent: this });
     // Re-run when the standbys, the settings or the password change.
     hostCommand(`${name}-setup`, host, { create: `${shq(setupPath)} >&2`, triggers: [dropIn.content, this.pgpass] }, { parent: this, dependsOn: [passFile, setupScript, applied] });
     this.registerOutputs({ pgpass: this.pgpass });

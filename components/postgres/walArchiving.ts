@@ -1,10 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
-import { applyDropInScript, removeDropInScript } from "../host/commands";
-import { hostCommand, type HostRef } from "../host/hostCommand";
+import type { HostRef } from "../host/hostCommand";
 import { fileResourceName, hostFile } from "../host/hostFile";
 import type { ServicePlan } from "../plan/plan";
 import { renderPostgresDropIn, renderServiceFiles } from "../render";
 import { applySettingsScriptPath, archiveScriptPath, archiveSettings } from "../render/archiving";
+import { postgresDropIn } from "./postgresDropIn";
 
 export interface WalArchivingArgs {
   readonly host: HostRef;
@@ -38,17 +38,7 @@ export class WalArchiving extends pulumi.ComponentResource {
       .filter((f) => wanted.has(f.path))
       .map((f) => hostFile(fileResourceName(name, f.path), host, f, { parent: this }));
     const dropIn = renderPostgresDropIn(plan);
-    const apply = hostCommand(
-      `${name}-dropin`,
-      host,
-      {
-        create: applyDropInScript(dropIn, applySettingsScriptPath(plan)),
-        update: applyDropInScript(dropIn, applySettingsScriptPath(plan)),
-        delete: removeDropInScript(dropIn.path, applySettingsScriptPath(plan)),
-        stdin: dropIn.content,
-      },
-      { parent: this, dependsOn: scripts, deleteBeforeReplace: true },
-    );
+    const apply = postgresDropIn(`${name}-dropin`, host, plan, dropIn, { parent: this, dependsOn: scripts });
     const settings = archiveSettings(plan);
     this.dropInPath = apply.create.apply(() => dropIn.path);
     this.archiveTimeoutSeconds = pulumi.output(plan.archiveTimeoutSeconds);

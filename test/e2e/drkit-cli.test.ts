@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engineProject, repoDir, type EngineProject } from "../helpers/engine";
+import { engineProject, sandboxStackYaml, repoDir, type EngineProject } from "../helpers/engine";
 import { freePort, runAsync } from "../helpers/sandbox";
 
 describe("drkit up / destroy drive the engine through the Automation API", () => {
@@ -12,33 +12,23 @@ describe("drkit up / destroy drive the engine through the Automation API", () =>
 
   beforeAll(async () => {
     project = engineProject("cli");
-    root = path.join(path.dirname(project.dir), "sandbox");
+    root = project.sandboxRoot;
     const port = await freePort();
     project.writeStack(
       "sbx",
-      `config:
-  drkit:hosts:
-    sandbox:
-      connection: { type: local, rootPrefix: ${root} }
-  drkit:services:
-    ledger:
+      sandboxStackYaml(root, `    ledger:
       host: sandbox
       rpo: 1m
       postgres: { port: ${port}, databases: [ledger], manager: { type: pg_ctl }, provision: true }
-`,
+`),
     );
     project.writeStack(
       "broken",
-      `config:
-  drkit:hosts:
-    sandbox:
-      connection: { type: local, rootPrefix: ${root}-broken }
-  drkit:services:
-    ledger:
+      sandboxStackYaml(`${root}-broken`, `    ledger:
       host: sandbox
       rpo: 0s
       postgres: { version: 12, databases: [ledger] }
-`,
+`),
     );
   });
   afterAll(() => {

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engineProject, type EngineProject } from "../helpers/engine";
+import { engineProject, sandboxStackYaml, type EngineProject } from "../helpers/engine";
 import { freePort, psqlAt } from "../helpers/sandbox";
 
 interface PreviewStep {
@@ -21,16 +21,11 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
 
   beforeAll(async () => {
     project = engineProject("local");
-    root = path.join(path.dirname(project.dir), "sandbox");
+    root = project.sandboxRoot;
     port = await freePort();
     project.writeStack(
       "e2e",
-      `config:
-  drkit:hosts:
-    sandbox:
-      connection: { type: local, rootPrefix: ${root} }
-  drkit:services:
-    billing:
+      sandboxStackYaml(root, `    billing:
       host: sandbox
       rpo: 5m
       postgres:
@@ -38,7 +33,7 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
         databases: [billing]
         manager: { type: pg_ctl }
         provision: true
-`,
+`),
     );
     const init = await project.pulumi(["stack", "init", "e2e"]);
     expect(init.status, init.stderr).toBe(0);

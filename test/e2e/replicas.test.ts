@@ -1,8 +1,7 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engineProject, type EngineProject } from "../helpers/engine";
+import { engineProject, sandboxStackYaml, type EngineProject } from "../helpers/engine";
 import { freePort, psqlAt } from "../helpers/sandbox";
 
 describe("pulumi up provisions a primary and a synchronous standby; the replication password stays secret", () => {
@@ -10,30 +9,20 @@ describe("pulumi up provisions a primary and a synchronous standby; the replicat
   let root: string;
   let port: number;
   let standbyPort: number;
-  const outputs: string[] = [];
-  const pulumi = async (args: string[]) => {
-    const r = await project.pulumi(args);
-    outputs.push(r.stdout, r.stderr);
-    return r;
-  };
+  const pulumi = (args: string[]) => project.pulumi(args);
 
   beforeAll(async () => {
     project = engineProject("replicas");
-    root = path.join(path.dirname(project.dir), "sandbox");
+    root = project.sandboxRoot;
     [port, standbyPort] = [await freePort(), await freePort()];
     project.writeStack(
       "replicas",
-      `config:
-  drkit:hosts:
-    sandbox:
-      connection: { type: local, rootPrefix: ${root} }
-  drkit:services:
-    billing:
+      sandboxStackYaml(root, `    billing:
       host: sandbox
       postgres: { port: ${port}, databases: [billing], manager: { type: pg_ctl }, provision: true }
       standbys:
         - { name: replica_a, host: sandbox, port: ${standbyPort}, synchronous: true }
-`,
+`),
     );
     expect((await pulumi(["stack", "init", "replicas"])).status).toBe(0);
   });
@@ -64,7 +53,7 @@ describe("pulumi up provisions a primary and a synchronous standby; the replicat
     const password = fs.readFileSync(passFile, "utf8").trim().split(":")[4];
     expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
     expect(project.stateText()).not.toContain(password);
-    for (const out of outputs) expect(out).not.toContain(password);
+    for (const out of project.outputs) expect(out).not.toContain(password);
   });
 
   it("destroy stops the standby and keeps its data", async () => {

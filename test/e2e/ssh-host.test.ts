@@ -11,12 +11,7 @@ describe("an SSH host: the same components provision a sandbox through remote co
   let project: EngineProject;
   let root: string;
   let port: number;
-  const outputs: string[] = [];
-  const pulumi = async (args: string[]) => {
-    const r = await project.pulumi(args);
-    outputs.push(r.stdout, r.stderr);
-    return r;
-  };
+  const pulumi = (args: string[]) => project.pulumi(args);
   const sql = (query: string) => psqlAt(`${root}/var/run/postgresql`, port, query, "postgres");
   // A line from the middle of the key: it must appear nowhere in state or output.
   const keyLine = () => sshd.privateKey.split("\n")[2];
@@ -24,7 +19,7 @@ describe("an SSH host: the same components provision a sandbox through remote co
   beforeAll(async () => {
     sshd = await startSshd();
     project = engineProject("ssh");
-    root = path.join(path.dirname(project.dir), "remote-sandbox");
+    root = project.sandboxRoot;
     port = await freePort();
     project.writeStack(
       "remote",
@@ -72,7 +67,7 @@ describe("an SSH host: the same components provision a sandbox through remote co
     expect(state).toContain("4dabf18193072939515e22adb298388d");
     expect(state).not.toContain(keyLine());
     expect(state).not.toContain("BEGIN OPENSSH PRIVATE KEY");
-    for (const out of outputs) {
+    for (const out of project.outputs) {
       expect(out).not.toContain(keyLine());
       expect(out).not.toContain("BEGIN OPENSSH PRIVATE KEY");
     }

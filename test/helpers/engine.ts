@@ -27,8 +27,22 @@ export function engineEnv(stateDir: string): Record<string, string> {
   };
 }
 
+/** A stack file for one sandbox host named `sandbox`; `services` is the YAML under drkit:services. */
+export function sandboxStackYaml(rootPrefix: string, services: string): string {
+  return `config:
+  drkit:hosts:
+    sandbox:
+      connection: { type: local, rootPrefix: ${rootPrefix} }
+  drkit:services:
+${services.replace(/^\n/, "")}`;
+}
+
 export interface EngineProject {
   readonly dir: string;
+  /** A directory beside the project for the stack's sandbox host (its root prefix). */
+  readonly sandboxRoot: string;
+  /** stdout and stderr of every CLI run so far: where a leaked secret would show. */
+  readonly outputs: string[];
   readonly stateDir: string;
   readonly env: Record<string, string>;
   pulumi(args: string[]): Promise<RunResult>;
@@ -50,10 +64,16 @@ export function engineProject(label: string): EngineProject {
   }
   fs.symlinkSync(path.join(repoDir, "node_modules"), path.join(dir, "node_modules"));
   const env = engineEnv(stateDir);
-  const pulumi = (args: string[]) =>
-    runAsync("bash", ["-c", `cd "$1" && shift && exec pulumi --non-interactive "$@"`, "pulumi", dir, ...args], env, 600_000);
+  const outputs: string[] = [];
+  const pulumi = async (args: string[]) => {
+    const r = await runAsync("bash", ["-c", `cd "$1" && shift && exec pulumi --non-interactive "$@"`, "pulumi", dir, ...args], env, 600_000);
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  };
   return {
     dir,
+    sandboxRoot: path.join(root, "sandbox"),
+    outputs,
     stateDir,
     env,
     pulumi,
