@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { toolchainBin } from "./engine";
+import { freePort, runAsync, type RunResult } from "./sandbox";
+
+/** A single-drive MinIO server on loopback with its own data directory and root credentials. */
+export interface MinioServer {
+  readonly name: string;
+  readonly endpoint: string;
+  readonly port: number;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  readonly dataDirectory: string;
+  /** `MC_HOST_<alias>` for this server: mc reads credentials from the environment, never argv. */
+  mcHostEnv(alias?: string): Record<string, string>;
+  /** Runs mc with this server as alias `name` (and any extra env), in a private MC_CONFIG_DIR. */
+  mc(args: string[], env?: Record<string, string>): Promise<RunResult>;
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data directory. */
+  start(): Promise<void>;
+  /** Stops the server and removes its directory. */
+  destroy(): Promise<void>;
+}
+
+export const minioBinary = () => path.join(toolchainBin(), "minio");
+export const mcBinary = () => path.join(toolchainBin(), "mc");
+
+export function mcHostValue(endpoint: string, accessKey: string, secretKey: string): string {
+  const url = new URL(endpoint);
+  return `${url.protocol}//${encodeURIComponent(accessKey)}:${encodeURIComponent(secretKey)}@${url.host}`;
+}
+
+export const mcEnvName = (alias: string) => `MC_HOST_${alias}`;
+
+/** Starts MinIO as `name` (used as the mc alias) and waits until it serves requests. */
+export async function startMinio(name: string): Promise<MinioServer> {
+  if (!/^[a-z][a-z0-9_]*$/.test(name)) throw new Error(`minio alias ${name} must be lowercase letters, digits and _`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `drkit-minio-${name}-`));
+  const dataDirectory = path.join(dir, "data");
+  fs.mkdirSync(dataDirectory);
+  fs.mkdirSync(path.join(dir, "certs"));
+  fs.mkdirSync(path.join(dir, "mc"));
+  const port = await freePort();
+  const consolePort = await freePort();
+  const accessKey = `drkit-${name}`;
+  const secretKey = `secret-${name}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+  const endpoint = `http://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+
+  const mcHostEnv = (alias = name) => ({ [mcEnvName(alias)]: mcHostValue(endpoint, accessKey, secretKey) });
+  const mcEnv = { MC_CONFIG_DIR: path.join(dir, "mc"), MC_DISABLE_PAGER: "1", MC_NO_COLOR: "1" };
+  const mc = (args: string[], env: Record<string, string> = {}) => runAsync(mcBinary(), args, { ...mcEnv, ...mcHostEnv(), ...env }, 120_000);
+
+  const start = async () => {
+    const log = fs.openSync(path.join(dir, "minio.log"), "a");
+    child = spawn(
+      minioBinary(),
+      ["server", "--quiet", "--certs-dir", path.join(dir, "certs"), "--address", `127.0.0.1:${port}`, "--console-address", `127.0.0.1:${consolePort}`, dataDirectory],
+      { env: { ...process.env, HOME: dir, MINIO_ROOT_USER: accessKey, MINIO_ROOT_PASSWORD: secretKey, MINIO_UPDATE: "off", MINIO_BROWSER: "off" }, stdio: ["ignore", log, log] },
+    );
+    fs.closeSync(log);
+    const exited = new Promise<void>((resolve) => child!.once("exit", () => resolve()));
+    for (let i = 0; i < 120; i++) {
+      const ready = await mc(["ready", name]);
+      if (ready.status === 0) return;
+      const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 250))]);
+      if (done) throw new Error(`minio ${name} exited:\n${fs.readFileSync(path.join(dir, "minio.log"), "utf8")}`);
+    }
+    throw new Error(`minio ${name} not ready after 30s:\n${fs.readFileSync(path.join(dir, "minio.log"), "utf8")}`);
+  };
+
+  const stop = async () => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      c.once("exit", () => resolve());
+      c.kill("SIGTERM");
+      setTimeout(() => c.kill("SIGKILL"), 5000).unref();
+    });
+  };
+
+  await start();
+  return {
+    name,
+    endpoint,
+    port,
+    accessKey,
+    secretKey,
+    dataDirectory,
+    mcHostEnv,
+    mc,
+    stop,
+    start,
+    destroy: async () => {
+      await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
