@@ -3,11 +3,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ServicePlan } from "../plan/plan";
 import { randomBytes } from "node:crypto";
-import { backupDirectories, renderPostgresDropIn, renderRedisDropInFile, renderReplicationDropInFile, renderServiceFiles, renderStandbyFiles, type RenderedFile } from "../render";
+import { backupDirectories, offsiteCredentialFiles, renderPostgresDropIn, renderRedisDropInFile, renderReplicationDropInFile, renderServiceFiles, renderStandbyFiles, type RenderedFile } from "../render";
 import { setupReplicationScriptPath } from "../render/replication";
 import { redisScripts } from "../render/redis";
 import { applySettingsScriptPath } from "../render/archiving";
 import { provisionScriptPath } from "../render/sandbox";
+import { installMcCommand } from "./commands";
 
 const ids = new Map<string, number>();
 function idOf(kind: "-u" | "-g", name: string): number {
@@ -44,6 +45,12 @@ export function applyServiceLocally(plan: ServicePlan): void {
     fs.chownSync(dir.path, idOf("-u", dir.owner), idOf("-g", dir.owner));
   }
   for (const file of renderServiceFiles(plan)) placeFile(file);
+  const plain = (s: unknown) => {
+    if (typeof s !== "string") throw new Error(`service ${plan.name}: applyServiceLocally needs plain object-store keys (no Pulumi secrets)`);
+    return s;
+  };
+  for (const file of offsiteCredentialFiles(plan, (t) => ({ accessKey: plain(t.accessKey), secretKey: plain(t.secretKey) }))) placeFile(file);
+  if (plan.offsite && plan.rootPrefix) execFileSync("bash", ["-c", installMcCommand(plan)], { stdio: "inherit" });
   if (plan.postgres.provision) execFileSync(provisionScriptPath(plan), ["start"], { stdio: "inherit" });
   placeFile(renderPostgresDropIn(plan));
   execFileSync(applySettingsScriptPath(plan), [], { stdio: "inherit" });

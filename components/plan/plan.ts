@@ -2,7 +2,8 @@ import * as path from "node:path";
 import type { z } from "zod";
 import { parseDuration } from "./duration";
 import { ConfigError, describeValue, formatPath, valueAt } from "./errors";
-import { stackConfigSchema, type ParsedHost, type ParsedService, type ParsedStackConfig } from "./schema";
+import { stackConfigSchema, type ParsedHost, type ParsedObjectStore, type ParsedService, type ParsedStackConfig } from "./schema";
+import { objectStorePlans, offsitePlan, offsiteProblems, type ObjectStorePlan, type OffsitePlan } from "./offsite";
 import { calendarMaxIntervalHours, deriveArchiveTimeout, deriveCompression, type CompressionPlan } from "./derive";
 
 export type SecretText = string | { secure: string };
@@ -44,7 +45,7 @@ export interface BackupPaths {
   readonly unitsDir: string;
 }
 
-export type JobId = "base" | "logical" | "prune" | "verify" | "config" | "redis";
+export type JobId = "base" | "logical" | "prune" | "verify" | "config" | "redis" | "offsite";
 
 export interface RedisPlan {
   readonly port: number;
@@ -112,6 +113,7 @@ export interface ServicePlan {
   readonly baseBackupMaxIntervalHours: number | null;
   readonly redis?: RedisPlan;
   readonly replication?: ReplicationPlan;
+  readonly offsite?: OffsitePlan;
 }
 
 export interface StandbyPlan {
@@ -147,6 +149,7 @@ export interface ReplicationPlan {
 export interface DrPlan {
   readonly hosts: ReadonlyMap<string, HostPlan>;
   readonly services: readonly ServicePlan[];
+  readonly objectStores: readonly ObjectStorePlan[];
 }
 
 export interface BuildPlanOptions {
@@ -160,17 +163,18 @@ export function buildPlan(raw: unknown, options: BuildPlanOptions): DrPlan {
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => describeIssue(issue, raw)));
   }
-  const problems = crossFieldProblems(parsed.data);
+  const problems = [...crossFieldProblems(parsed.data), ...offsiteProblems(parsed.data)];
   if (problems.length > 0) throw new ConfigError(problems);
 
   const hosts = new Map<string, HostPlan>();
   for (const [name, host] of Object.entries(parsed.data.hosts)) {
     hosts.set(name, hostPlan(name, host, options.baseDir));
   }
+  const stores = parsed.data.objectStores as Record<string, ParsedObjectStore>;
   const services = Object.entries(parsed.data.services).map(([name, svc]) =>
-    servicePlan(name, svc, hosts.get(svc.host)!, hosts),
+    servicePlan(name, svc, hosts.get(svc.host)!, hosts, stores),
   );
-  return { hosts, services };
+  return { hosts, services, objectStores: objectStorePlans(parsed.data, options.baseDir) };
 }
 
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
@@ -276,7 +280,7 @@ function hostPlan(name: string, host: ParsedHost, baseDir: string): HostPlan {
   return { name, connection: { type: "ssh", host: c.host, port: c.port, user: c.user, privateKey: c.privateKey, rootPrefix: (c.rootPrefix ?? "").replace(/\/+$/, "") } };
 }
 
-function servicePlan(name: string, svc: ParsedService, host: HostPlan, hosts: ReadonlyMap<string, HostPlan>): ServicePlan {
+function servicePlan(name: string, svc: ParsedService, host: HostPlan, hosts: ReadonlyMap<string, HostPlan>, stores: Record<string, ParsedObjectStore>): ServicePlan {
   const prefix = host.connection.rootPrefix;
   const onHost = (p: string) => (prefix ? path.posix.join(prefix, p) : p);
   const pg = svc.postgres;
@@ -332,6 +336,7 @@ function servicePlan(name: string, svc: ParsedService, host: HostPlan, hosts: Re
     baseBackupMaxIntervalHours: calendarMaxIntervalHours(svc.schedule.base) ?? null,
     redis: svc.redis ? redisPlan(name, svc.redis, onHost, paths) : undefined,
     replication: svc.standbys.length > 0 ? replicationPlan(name, svc, host, postgres, hosts) : undefined,
+    offsite: svc.offsite ? offsitePlan(name, svc.offsite, stores, onHost, paths) : undefined,
   };
 }
 
@@ -411,14 +416,19 @@ function jobPlans(service: string, svc: ParsedService, paths: BackupPaths, pg: P
   const unit = (id: JobId) => `drkit-${service}-${id}`;
   const script = (id: JobId) => `${paths.scriptsDir}/${id === "base" ? "backup-base" : id === "logical" ? "backup-logical" : id === "config" ? "backup-config" : id === "prune" ? "prune" : "verify-backup"}`;
   const rw = (...dirs: string[]) => [...dirs, paths.lockDir];
+  const offsiteDirs = svc.offsite ? [`${paths.backupRoot}/.offsite`] : [];
   const jobs: JobPlan[] = [
-    { id: "base", unit: unit("base"), description: `drkit base backup of ${service}`, script: script("base"), calendar: svc.schedule.base, runAs: pg.osUser, readWritePaths: rw(paths.baseDir), onSuccess: `${unit("prune")}.service` },
+    { id: "base", unit: unit("base"), description: `drkit base backup of ${service}`, script: script("base"), calendar: svc.schedule.base, runAs: pg.osUser, readWritePaths: rw(paths.baseDir, ...offsiteDirs), onSuccess: `${unit("prune")}.service` },
     { id: "prune", unit: unit("prune"), description: `drkit retention for ${service} (keeps the WAL every retained backup needs)`, script: script("prune"), runAs: pg.osUser, readWritePaths: rw(paths.baseDir, paths.logicalDir, paths.walDir, paths.configDir) },
-    { id: "logical", unit: unit("logical"), description: `drkit logical backup of ${service}`, script: script("logical"), calendar: svc.schedule.logical, runAs: pg.osUser, readWritePaths: rw(paths.logicalDir) },
+    { id: "logical", unit: unit("logical"), description: `drkit logical backup of ${service}`, script: script("logical"), calendar: svc.schedule.logical, runAs: pg.osUser, readWritePaths: rw(paths.logicalDir, ...offsiteDirs) },
     { id: "verify", unit: unit("verify"), description: `drkit restore test of ${service}'s newest backup`, script: script("verify"), calendar: svc.schedule.verify, runAs: pg.osUser, readWritePaths: rw(paths.verifyDir) },
   ];
   if (svc.redis) {
-    jobs.push({ id: "redis", unit: unit("redis"), description: `drkit Redis/Valkey snapshot of ${service}`, script: `${paths.scriptsDir}/backup-redis`, calendar: svc.redis.snapshot.schedule, runAs: svc.redis.osUser, readWritePaths: [`${paths.backupRoot}/valkey`] });
+    jobs.push({ id: "redis", unit: unit("redis"), description: `drkit Redis/Valkey snapshot of ${service}`, script: `${paths.scriptsDir}/backup-redis`, calendar: svc.redis.snapshot.schedule, runAs: svc.redis.osUser, readWritePaths: [`${paths.backupRoot}/valkey`], onSuccess: svc.offsite ? `${unit("offsite")}.service` : undefined });
+  }
+  if (svc.offsite) {
+    // Root: it reads the PostgreSQL and the Redis backups alike (the jobs that make them ship their own).
+    jobs.push({ id: "offsite", unit: unit("offsite"), description: `drkit off-site catch-up for ${service} (uploads whatever is not yet confirmed)`, script: `${paths.scriptsDir}/ship-offsite`, calendar: svc.offsite.schedule, runAs: "root", readWritePaths: rw(...offsiteDirs) });
   }
   if (svc.configFiles.length > 0) {
     jobs.push({ id: "config", unit: unit("config"), description: `drkit config and secret file backup of ${service}`, script: script("config"), calendar: svc.schedule.config, runAs: "root", readWritePaths: rw(paths.configDir) });

@@ -189,6 +189,86 @@ export const replicationSchema = z.strictObject({
   primaryAddress: z.string().regex(/^[A-Za-z0-9.:-]+$/, { error: "must be a host name or IP address" }).optional(),
 });
 
+const BUCKET_NAME = /^(?!\d+\.\d+\.\d+\.\d+$)(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const bucketName = z
+  .string({ error: "must be a bucket name (text)" })
+  .regex(BUCKET_NAME, { error: "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, not an IP address" })
+  .refine((b) => !b.includes(".."), { error: "must not contain '..'" });
+const region = z.string({ error: "must be a region name (text)" }).regex(/^[a-z]{2}(-[a-z]+)+-[0-9]$|^[a-z0-9-]{2,32}$/, { error: 'must be a region name such as "eu-west-1"' });
+const endpointUrl = z
+  .string({ error: "must be a URL (text)" })
+  .regex(/^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/?$/, { error: 'must be an http(s) URL of a host and optional port, e.g. "https://minio.example.com:9000"' });
+
+const objectLockSchema = z.strictObject({
+  mode: z.enum(["GOVERNANCE", "COMPLIANCE"], { error: 'must be "GOVERNANCE" or "COMPLIANCE"' }),
+  days: count(1, 36500),
+});
+const noncurrentSchema = z.strictObject({
+  days: count(1, 3650).default(7),
+  keep: count(0, 100).default(30),
+});
+
+export const minioStoreSchema = z.strictObject({
+  type: z.literal("minio"),
+  endpoint: endpointUrl,
+  bucket: bucketName,
+  region: z.string().regex(/^[a-z0-9-]{2,32}$/, { error: 'must be a region name such as "us-east-1"' }).default("us-east-1"),
+  accessKey: secretString,
+  secretKey: secretString,
+  /** Another minio store that receives a copy of every object (bucket replication). */
+  replicateTo: name("object store name").optional(),
+  objectLock: objectLockSchema.optional(),
+  noncurrentVersions: noncurrentSchema.default({ days: 7, keep: 30 }),
+  /** A sandbox MinIO server that drkit starts; the endpoint must then be http://127.0.0.1:<port>. */
+  provision: z.strictObject({ dataDirectory: rootPrefix }).optional(),
+});
+
+export const s3StoreSchema = z.strictObject({
+  type: z.literal("s3"),
+  region,
+  bucket: bucketName,
+  endpoint: endpointUrl.optional(),
+  /** Keys the hosts upload with (the Pulumi side uses the AWS provider's own credentials). */
+  accessKey: secretString,
+  secretKey: secretString,
+  kmsKeyArn: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)\/[A-Za-z0-9/_-]+$/, { error: "must be a KMS key or alias ARN" }).optional(),
+  objectLock: objectLockSchema.optional(),
+  noncurrentVersions: noncurrentSchema.default({ days: 7, keep: 30 }),
+  transitions: z
+    .strictObject({
+      infrequentAccessDays: count(1, 36500).optional(),
+      archiveDays: count(1, 36500).optional(),
+      archiveStorageClass: z.enum(["GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"], { error: 'must be "GLACIER", "DEEP_ARCHIVE" or "GLACIER_IR"' }).default("GLACIER"),
+    })
+    .optional(),
+  replication: z
+    .strictObject({
+      region,
+      bucket: bucketName.optional(),
+      kmsKeyArn: z.string().regex(/^arn:aws[a-z-]*:kms:/, { error: "must be a KMS key ARN" }).optional(),
+      expireDays: count(1, 36500).default(90),
+      deleteMarkerReplication: z.boolean({ error: "must be true or false" }).default(false),
+      replicationTimeControl: z.boolean({ error: "must be true or false" }).default(false),
+    })
+    .optional(),
+});
+
+export const objectStoreSchema = z.discriminatedUnion("type", [minioStoreSchema, s3StoreSchema], {
+  error: 'must say what kind of object store it is: type "minio" or "s3"',
+});
+
+export const offsiteSchema = z.strictObject({
+  /** Object stores (names under drkit:objectStores) every backup and WAL segment is uploaded to. */
+  targets: z.array(name("object store name"), { error: "must be a list of object store names" }).min(1, { error: "must list at least one object store" }),
+  /** mc, the MinIO client, on the host (it speaks S3 too). */
+  mc: absolutePath.default("/usr/local/bin/mc"),
+  retry: z
+    .strictObject({ attempts: count(1, 20).default(5), initialDelay: duration(1, "1s").default("2s") })
+    .default({ attempts: 5, initialDelay: "2s" }),
+  /** Catch-up run that ships whatever is not yet confirmed off-site (and Redis snapshots). */
+  schedule: calendar.default("*-*-* *:20:00"),
+});
+
 export const serviceSchema = z.strictObject({
   host: name("host name"),
   postgres: postgresSchema,
@@ -204,14 +284,17 @@ export const serviceSchema = z.strictObject({
   redis: redisSchema.optional(),
   standbys: z.array(standbySchema, { error: "must be a list of standbys" }).max(8, { error: "must list at most 8 standbys" }).default([]),
   replication: replicationSchema.default({ role: "drkit_replicator", maxSlotWalKeepSize: "2GB" }),
+  offsite: offsiteSchema.optional(),
 });
 
 export const stackConfigSchema = z.strictObject({
   hosts: z.record(name("host name"), hostSchema, { error: "must be a map of host name to host" }),
   services: z.record(name("service name"), serviceSchema, { error: "must be a map of service name to service" }),
+  objectStores: z.record(name("object store name"), objectStoreSchema, { error: "must be a map of object store name to object store" }).default({}),
 });
 
 export type RawStackConfig = z.input<typeof stackConfigSchema>;
 export type ParsedStackConfig = z.output<typeof stackConfigSchema>;
 export type ParsedService = z.output<typeof serviceSchema>;
 export type ParsedHost = z.output<typeof hostSchema>;
+export type ParsedObjectStore = z.output<typeof objectStoreSchema>;

@@ -1,5 +1,6 @@
 import type { ServicePlan } from "../plan/plan";
-import { header, settings } from "./shell";
+import { shipScriptPath } from "./offsite";
+import { header, settings, shq } from "./shell";
 
 /** How a setting takes effect: `postmaster` ones need a restart, `sighup` ones a reload. */
 export type SettingContext = "postmaster" | "sighup";
@@ -73,22 +74,31 @@ already_archived() {
   die "$dest already exists with different content; refusing to overwrite it"
 }
 
+archive_locally() {
+  local tmp
+  tmp=$(mktemp "$ARCHIVE_DIR/.$name.XXXXXX")
+  cp -- "$src" "$tmp"
+  sync -- "$tmp"
+  # link(2) fails if the name exists, so a concurrent copy is never overwritten.
+  if ! ln -- "$tmp" "$dest" 2>/dev/null; then
+    rm -f -- "$tmp"
+    [[ -e $dest ]] || die "could not link $tmp to $dest"
+    already_archived
+    return
+  fi
+  rm -f -- "$tmp"
+  sync -- "$ARCHIVE_DIR"
+}
+
 if [[ -e $dest ]]; then
   already_archived
-  exit 0
+else
+  archive_locally
 fi
-
-tmp=$(mktemp "$ARCHIVE_DIR/.$name.XXXXXX")
-trap 'rm -f -- "$tmp"' EXIT
-cp -- "$src" "$tmp"
-sync -- "$tmp"
-# link(2) fails if the name exists, so a concurrent copy is never overwritten.
-if ! ln -- "$tmp" "$dest" 2>/dev/null; then
-  [[ -e $dest ]] || die "could not link $tmp to $dest"
-  already_archived
-fi
-sync -- "$ARCHIVE_DIR"
-`;
+${plan.offsite ? `# Off-site before success: PostgreSQL keeps the segment and retries until every object store has it,
+# so the off-host copy lags the archive by one upload, not by a shipping interval.
+${shq(shipScriptPath(plan))} wal "$src" "$name"
+` : ""}`;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { ServicePlan } from "../plan/plan";
-import { becomePgUser, extractTar, header, lock, settings } from "./shell";
+import { shipScriptPath } from "./offsite";
+import { becomePgUser, extractTar, header, lock, settings, shq } from "./shell";
 
 /** Reads the fields drkit records beside every completed base backup. */
 export const BACKUP_META = "drkit-backup.env";
@@ -77,5 +78,6 @@ mv -T -- "$work" "$final"
 sync -- "$BASE_DIR"
 size=$(du -sh -- "$final" | cut -f1)
 log "base backup $id complete: $size, starts at WAL $start_wal, took $((finished - started))s"
-`;
+${plan.offsite ? `${shq(shipScriptPath(plan))} base "$id"
+` : ""}`;
 }

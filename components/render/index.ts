@@ -5,6 +5,7 @@ import { renderConfigBackupScript } from "./configBackup";
 import { renderLogicalBackupScript } from "./logicalBackup";
 import { redisScripts, renderRedisApplyScript, renderRedisBackupScript, renderRedisDropIn, renderRedisRestoreScript, renderRedisSandboxScript } from "./redis";
 import { cloneStandbyScriptPath, failoverScriptPath, rejoinScriptPath, renderFailoverScript, renderRejoinScript, renderCloneStandbyScript, renderReplicationDropIn, renderSetupReplicationScript, replicationDropInPath, setupReplicationScriptPath } from "./replication";
+import { credentialsFileContent, fetchScriptPath, renderFetchScript, renderShipScript } from "./offsite";
 import { renderPruneScript } from "./retention";
 import { renderRestoreLogicalScript } from "./restoreLogical";
 import { renderRestorePitrScript } from "./restorePitr";
@@ -36,7 +37,20 @@ export function backupDirectories(plan: ServicePlan): BackupDirectory[] {
     { path: p.lockDir, mode: "0770", owner },
     { path: p.verifyDir, mode: "0750", owner },
     ...(plan.redis ? [{ path: plan.redis.backupDir, mode: "0750", owner: plan.redis.osUser }] : []),
+    ...(plan.offsite ? [{ path: plan.offsite.markerDir, mode: "0750", owner }] : []),
   ];
+}
+
+/**
+ * The 0600 credentials files of the off-site targets, readable by the PostgreSQL OS user (archive_command and
+ * restore_command run as it). `keys` turns a target's access and secret key into text: the caller decides
+ * whether that text is a Pulumi secret.
+ */
+export function offsiteCredentialFiles(plan: ServicePlan, keys: (target: NonNullable<ServicePlan["offsite"]>["targets"][number]) => { accessKey: string; secretKey: string }): RenderedFile[] {
+  return (plan.offsite?.targets ?? []).map((t) => {
+    const { accessKey, secretKey } = keys(t);
+    return { path: t.credentialsFile, content: credentialsFileContent(t, accessKey, secretKey), mode: "0600", owner: plan.postgres.osUser, group: plan.postgres.osUser, kind: "secret" as const, secret: true };
+  });
 }
 
 export const restoreScripts = (plan: ServicePlan) => ({
@@ -56,6 +70,7 @@ export function renderServiceFiles(plan: ServicePlan): RenderedFile[] {
     verify: () => renderVerifyScript(plan, { env }),
     config: () => renderConfigBackupScript(plan),
     redis: () => renderRedisBackupScript(plan),
+    offsite: () => renderShipScript(plan),
   };
   const files: RenderedFile[] = [
     script(archiveScriptPath(plan), renderArchiveScript(plan)),
@@ -64,6 +79,7 @@ export function renderServiceFiles(plan: ServicePlan): RenderedFile[] {
     script(restoreScripts(plan).logical, renderRestoreLogicalScript(plan, { env })),
   ];
   if (plan.postgres.provision) files.push(script(provisionScriptPath(plan), renderSandboxScript(plan, { env, manager })));
+  if (plan.offsite) files.push(script(fetchScriptPath(plan), renderFetchScript(plan)));
   if (plan.replication) {
     files.push(script(setupReplicationScriptPath(plan), renderSetupReplicationScript(plan)), script(failoverScriptPath(plan), renderFailoverScript(plan)), script(rejoinScriptPath(plan), renderRejoinScript(plan)));
   }

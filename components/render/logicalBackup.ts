@@ -1,5 +1,6 @@
 import type { ServicePlan } from "../plan/plan";
-import { becomePgUser, header, lock, settings } from "./shell";
+import { shipScriptPath } from "./offsite";
+import { becomePgUser, header, lock, settings, shq } from "./shell";
 
 /** Custom-format dumps are named <db>_<id>.custom.dump so their format is never in doubt. */
 export const dumpFileName = (db: string, id: string) => `${db}_${id}.custom.dump`;
@@ -49,5 +50,5 @@ tmp_files+=("$tmp")
 "$PG_BIN/pg_dumpall" --globals-only --no-password --file="$tmp"
 publish "$tmp" "$globals"
 log "logical backup $id complete: \${#DATABASES[@]} database(s) and roles"
-`;
+${plan.offsite ? `${shq(shipScriptPath(plan))} logical "$id"\n` : ""}`;
 }

@@ -1,4 +1,5 @@
 import type { RedisPlan, ServicePlan } from "../plan/plan";
+import { offsiteConfirmedFunction } from "./offsite";
 import { retentionFunction } from "./retention";
 import { header, settings } from "./shell";
 
@@ -111,7 +112,7 @@ export function renderRedisBackupScript(plan: ServicePlan): string {
 ${redisCli(r)}
 ${settings({ BACKUP_DIR: r.backupDir })}
 ${retentionFunction({ dailyDays: r.snapshotRetentionDays, weeklyWeeks: 0, longTermMonths: 0, offsiteDays: r.snapshotRetentionDays })}
-timeout=${r.snapshotTimeoutSeconds}
+${offsiteConfirmedFunction(plan)}timeout=${r.snapshotTimeoutSeconds}
 while [[ $# -gt 0 ]]; do
   case $1 in
     --timeout) timeout=\${2:?--timeout needs a value}; shift 2 ;;
@@ -155,7 +156,9 @@ sync -- "$BACKUP_DIR"
 log "snapshot dump_$id.rdb: $keys keys, $(du -h -- "$BACKUP_DIR/dump_$id.rdb" | cut -f1)"
 
 while read -r verdict old _; do
-  if [[ $verdict == drop ]]; then
+  if [[ $verdict == drop ]] && ! confirmed_offsite valkey "$old"; then
+    log "keeping snapshot dump_$old.rdb: not yet confirmed off-site"
+  elif [[ $verdict == drop ]]; then
     rm -f -- "$BACKUP_DIR/dump_$old.rdb" "$BACKUP_DIR/dump_$old.rdb.sha256" "$BACKUP_DIR/dump_$old.meta"
     log "removed snapshot dump_$old.rdb"
   fi

@@ -1,5 +1,6 @@
 import type { RetentionPlan, ServicePlan } from "../plan/plan";
 import { BACKUP_META } from "./baseBackup";
+import { offsiteConfirmedFunction } from "./offsite";
 import { becomePgUser, header, lock, settings } from "./shell";
 
 /**
@@ -58,7 +59,7 @@ export function renderPruneScript(plan: ServicePlan, shellLib: { env: string }):
 ${shellLib.env}
 ${settings({ BASE_DIR: plan.paths.baseDir, LOGICAL_DIR: plan.paths.logicalDir, WAL_DIR: plan.paths.walDir, LOCK_DIR: plan.paths.lockDir, META: BACKUP_META })}
 ${retentionFunction(plan.retention)}
-${becomePgUser}now=$(date -u +%s)
+${offsiteConfirmedFunction(plan)}${becomePgUser}now=$(date -u +%s)
 dry_run=no
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -90,6 +91,10 @@ while read -r verdict id reason; do
     if [[ -f $BASE_DIR/$id/$META ]]; then oldest_kept=$id; fi
     kept=$((kept + 1))
     log "keeping base backup $id ($reason)"
+  elif ! confirmed_offsite base "$id"; then
+    if [[ -f $BASE_DIR/$id/$META ]]; then oldest_kept=$id; fi
+    kept=$((kept + 1))
+    log "keeping base backup $id: not yet confirmed on every object store"
   else
     remove "\${BASE_DIR:?}/$id"
     dropped=$((dropped + 1))
@@ -98,7 +103,9 @@ while read -r verdict id reason; do
 done < <(list_ids "$BASE_DIR" '.*/${backupIdPattern}' | retention_plan "$now")
 
 while read -r verdict id _; do
-  if [[ $verdict == drop ]]; then
+  if [[ $verdict == drop ]] && ! confirmed_offsite logical "$id"; then
+    log "keeping logical backup set $id: not yet confirmed on every object store"
+  elif [[ $verdict == drop ]]; then
     mapfile -t files < <(find "$LOGICAL_DIR" -maxdepth 1 -type f \\( -name "*_$id.custom.dump" -o -name "globals_$id.sql" \\))
     [[ \${#files[@]} -eq 0 ]] || remove "\${files[@]}"
     log "removed logical backup set $id"

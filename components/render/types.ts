@@ -5,7 +5,7 @@ export interface RenderedFile {
   readonly mode: string;
   readonly owner: string;
   readonly group: string;
-  readonly kind: "script" | "unit" | "postgres-conf" | "redis-conf";
+  readonly kind: "script" | "unit" | "postgres-conf" | "redis-conf" | "secret";
   /** True when the content holds secrets (keep it a Pulumi secret, never log it). */
   readonly secret?: boolean;
 }

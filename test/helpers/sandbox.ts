@@ -35,6 +35,8 @@ export interface SandboxOptions {
   readonly service?: Record<string, unknown>;
   readonly label: string;
   readonly databases?: string[];
+  /** drkit:objectStores of the sandbox stack (for services with an offsite section). */
+  readonly objectStores?: Record<string, unknown>;
 }
 
 /** A service plan for a sandbox host under a fresh temp root, with its own port. */
@@ -46,7 +48,7 @@ export async function sandboxPlan(opts: SandboxOptions): Promise<ServicePlan> {
     postgres: { version: 15, port, databases: opts.databases ?? ["app"], manager: { type: "pg_ctl" }, provision: true },
     ...opts.service,
   };
-  const plan = buildPlan({ hosts: { sandbox: { connection: { type: "local", rootPrefix: root } } }, services: { svc: service } }, { baseDir: root });
+  const plan = buildPlan({ hosts: { sandbox: { connection: { type: "local", rootPrefix: root } } }, services: { svc: service }, objectStores: opts.objectStores }, { baseDir: root });
   return plan.services[0];
 }
 

@@ -6,6 +6,7 @@ import { placeFile } from "../../components/host/applyLocal";
 import { buildPlan, type ServicePlan } from "../../components/plan/plan";
 import { loadStackPlan } from "../../components/plan/stackFile";
 import { renderPostgresDropIn, renderServiceFiles, renderStandbyFiles } from "../../components/render";
+import { renderMinioTargetScript } from "../../components/render/minioTarget";
 import { tempRoot } from "../helpers/sandbox";
 
 const projectDir = path.resolve(__dirname, "../..");
@@ -20,13 +21,18 @@ function variants(): readonly ServicePlan[] {
   const services = {
     v13: { host: "h", compression: "gzip", postgres: pg(13, { type: "systemd" }, { port: 5413 }) },
     v14: { host: "h", compression: "none", postgres: pg(14, { type: "pg_ctl" }, { port: 5414 }), rpo: "30s" },
-    v15: { host: "h", postgres: pg(15, { type: "pg_ctl" }, { port: 5415, provision: true }), configFiles: ["/etc/app/app.env"], redis: { port: 6415, manager: { type: "process" }, provision: true } },
+    v15: { host: "h", postgres: pg(15, { type: "pg_ctl" }, { port: 5415, provision: true }), configFiles: ["/etc/app/app.env"], redis: { port: 6415, manager: { type: "process" }, provision: true }, offsite: { targets: ["site-a"] } },
     v16: { host: "h", compression: "zstd", postgres: pg(16, { type: "systemd", unit: "postgresql@16-main.service" }, { port: 5416 }), schedule: { base: "Mon..Fri *-*-* 01:30:00", randomizedDelay: "5m" }, redis: { configFile: "/etc/valkey/valkey.conf", manager: { type: "systemd", unit: "valkey-server.service" }, snapshot: { schedule: "*-*-* 00/6:00:00", retentionDays: 3 } } },
-    v17: { host: "h", postgres: pg(17, { type: "systemd" }, { port: 5417 }), standbys: [{ name: "s1", host: "h", port: 5517, synchronous: true }, { name: "s2", host: "h", port: 5518 }], retention: { dailyDays: 14, weeklyWeeks: 8, longTermMonths: 24, offsiteDays: 400 } },
+    v17: { host: "h", postgres: pg(17, { type: "systemd" }, { port: 5417 }), standbys: [{ name: "s1", host: "h", port: 5517, synchronous: true }, { name: "s2", host: "h", port: 5518 }], retention: { dailyDays: 14, weeklyWeeks: 8, longTermMonths: 24, offsiteDays: 400 }, offsite: { targets: ["site-a", "aws"] } },
   };
-  return buildPlan({ hosts: { h: { connection: { type: "local", rootPrefix: root } } }, services }, { baseDir: root }).services;
+  return buildPlan({ hosts: { h: { connection: { type: "local", rootPrefix: root } } }, services, objectStores }, { baseDir: root }).services;
 }
 
+const objectStores = {
+  "site-a": { type: "minio", endpoint: "http://127.0.0.1:9000", bucket: "drkit-a", accessKey: "k", secretKey: "s", replicateTo: "site-b", objectLock: { mode: "GOVERNANCE", days: 7 } },
+  "site-b": { type: "minio", endpoint: "http://127.0.0.1:9100", bucket: "drkit-b", accessKey: "k", secretKey: "s" },
+  aws: { type: "s3", region: "eu-west-1", bucket: "acme-pg", accessKey: "k", secretKey: "s", transitions: { infrequentAccessDays: 30, archiveDays: 90 } },
+};
 const plans = variants();
 const shipped = ["local", "production"].flatMap((stack) => loadStackPlan(projectDir, stack).services);
 
@@ -42,6 +48,19 @@ describe("every rendered script passes shellcheck", () => {
       }
     });
   }
+
+  it("the MinIO target scripts (bucket, versioning, lifecycle, object lock, replication)", () => {
+    const root = tempRoot("lint-minio");
+    roots.push(root);
+    const stores = buildPlan({ hosts: {}, services: {}, objectStores }, { baseDir: root }).objectStores;
+    const minio = stores.filter((s) => s.type === "minio");
+    expect(minio).toHaveLength(2);
+    for (const store of minio) {
+      const content = renderMinioTargetScript(store, stores.find((s) => s.name === store.replicateTo));
+      const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], { input: content, encoding: "utf8" });
+      expect(r.status, r.stdout).toBe(0);
+    }
+  });
 
   it("shellcheck is real: it fails a script with an unquoted expansion", () => {
     const r = spawnSync("shellcheck", ["--shell=bash", "-"], { input: "#!/usr/bin/env bash\nrm -rf $1/data\n", encoding: "utf8" });

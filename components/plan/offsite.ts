@@ -1,0 +1,196 @@
+import * as path from "node:path";
+import type { LifecyclePolicy, ServiceRetention } from "../objectstore/lifecycle";
+import { parseDuration } from "./duration";
+import type { BackupPaths, SecretText } from "./plan";
+import type { ParsedObjectStore, ParsedService, ParsedStackConfig } from "./schema";
+
+/** One object store (bucket) as the Pulumi side creates it. */
+export interface ObjectStorePlan {
+  readonly name: string;
+  readonly type: "minio" | "s3";
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly region: string;
+  readonly accessKey: SecretText;
+  readonly secretKey: SecretText;
+  readonly objectLock?: { readonly mode: "GOVERNANCE" | "COMPLIANCE"; readonly days: number };
+  /** Expiry per service prefix, derived from each service's retention.offsiteDays. */
+  readonly lifecycle: LifecyclePolicy;
+  /** Shortest expiry of any backup set in the bucket (object lock may not outlast it). */
+  readonly shortestExpiryDays: number;
+  readonly replicateTo?: string;
+  /** A sandbox MinIO server drkit starts (data directory resolved against the project). */
+  readonly provision?: { readonly dataDirectory: string; readonly port: number };
+  readonly s3?: {
+    readonly kmsKeyArn?: string;
+    readonly replication?: { readonly region: string; readonly bucket?: string; readonly kmsKeyArn?: string; readonly expireDays: number; readonly deleteMarkerReplication: boolean; readonly replicationTimeControl: boolean };
+  };
+}
+
+/** Where one service's backups go in one object store, as the host-side scripts see it. */
+export interface OffsiteTargetPlan {
+  readonly store: string;
+  /** mc alias: MC_HOST_<alias> in the credentials file. */
+  readonly alias: string;
+  readonly endpoint: string;
+  readonly bucket: string;
+  /** Key prefix of this service in the bucket, e.g. "billing/". */
+  readonly prefix: string;
+  /** 0600 file on the host holding MC_HOST_<alias>=<url with keys>. */
+  readonly credentialsFile: string;
+  readonly accessKey: SecretText;
+  readonly secretKey: SecretText;
+}
+
+export interface OffsitePlan {
+  readonly targets: readonly OffsiteTargetPlan[];
+  readonly mc: string;
+  readonly retryAttempts: number;
+  readonly retryInitialDelaySeconds: number;
+  /** Confirmation markers: <markerDir>/<store>/<kind>/<id> exists once every file of it is confirmed remote. */
+  readonly markerDir: string;
+  /** Seconds between a WAL segment being archived and being off-site: 0, archive-wal uploads it before it succeeds. */
+  readonly shipIntervalSeconds: number;
+}
+
+/** Days each backup set of a service lives off-site. WAL one day longer: see walDaysFor. */
+export function offsiteDays(retentionOffsiteDays: number): ServiceRetention["days"] {
+  return {
+    base: retentionOffsiteDays,
+    logical: retentionOffsiteDays,
+    // Expiry counts from upload, and the segment a base backup starts in is uploaded before the backup
+    // finishes; one more day keeps the oldest base backup restorable until it expires itself.
+    wal: retentionOffsiteDays + 1,
+    valkey: retentionOffsiteDays,
+    config: retentionOffsiteDays,
+  };
+}
+
+const servicesUsing = (config: ParsedStackConfig, store: string) =>
+  Object.entries(config.services).filter(([, svc]) => svc.offsite?.targets.includes(store));
+
+export function objectStorePlans(config: ParsedStackConfig, baseDir: string): ObjectStorePlan[] {
+  return Object.entries(config.objectStores as Record<string, ParsedObjectStore>).map(([name, store]) => {
+    const services = servicesUsing(config, name).map(([svc, s]) => ({ prefix: `${svc}/`, days: offsiteDays(s.retention.offsiteDays) }));
+    const lifecycle: LifecyclePolicy = {
+      services,
+      transitions: store.type === "s3" && store.transitions ? store.transitions : undefined,
+      noncurrentVersions: store.noncurrentVersions,
+      abortIncompleteMultipartDays: 7,
+    };
+    const shortest = Math.min(...services.map((s) => Math.min(s.days.base, s.days.logical)), Number.POSITIVE_INFINITY);
+    const common = {
+      name,
+      bucket: store.bucket,
+      accessKey: store.accessKey,
+      secretKey: store.secretKey,
+      objectLock: store.objectLock,
+      lifecycle,
+      shortestExpiryDays: Number.isFinite(shortest) ? shortest : 0,
+    };
+    if (store.type === "minio") {
+      return {
+        ...common,
+        type: "minio" as const,
+        endpoint: store.endpoint.replace(/\/$/, ""),
+        region: store.region,
+        replicateTo: store.replicateTo,
+        provision: store.provision ? { dataDirectory: path.resolve(baseDir, store.provision.dataDirectory), port: Number(new URL(store.endpoint).port) } : undefined,
+      };
+    }
+    return {
+      ...common,
+      type: "s3" as const,
+      endpoint: (store.endpoint ?? `https://s3.${store.region}.amazonaws.com`).replace(/\/$/, ""),
+      region: store.region,
+      s3: { kmsKeyArn: store.kmsKeyArn, replication: store.replication },
+    };
+  });
+}
+
+/** Cross-field rules of object stores and the services' off-site settings. */
+export function offsiteProblems(config: ParsedStackConfig): string[] {
+  const problems: string[] = [];
+  const stores = config.objectStores as Record<string, ParsedObjectStore>;
+  const names = Object.keys(stores);
+  for (const [svcName, svc] of Object.entries(config.services)) {
+    svc.offsite?.targets.forEach((t, i) => {
+      if (!stores[t]) problems.push(`services.${svcName}.offsite.targets[${i}]: "${t}" is not a declared object store (declared: ${names.join(", ") || "none"})`);
+    });
+    const dupes = (svc.offsite?.targets ?? []).filter((t, i, all) => all.indexOf(t) !== i);
+    if (dupes.length) problems.push(`services.${svcName}.offsite.targets: lists "${dupes[0]}" twice`);
+  }
+  const seenBuckets = new Map<string, string>();
+  for (const [name, store] of Object.entries(stores)) {
+    const at = `objectStores.${name}`;
+    const key = `${store.type === "minio" ? store.endpoint : store.region}/${store.bucket}`;
+    if (seenBuckets.has(key)) problems.push(`${at}.bucket: "${store.bucket}" is already the bucket of object store "${seenBuckets.get(key)}"`);
+    else seenBuckets.set(key, name);
+    const users = servicesUsing(config, name);
+    const shortest = Math.min(...users.map(([, s]) => s.retention.offsiteDays));
+    if (store.objectLock && users.length && store.objectLock.days > shortest) {
+      problems.push(`${at}.objectLock.days: ${store.objectLock.days} is longer than the shortest off-site retention of its services (${shortest} days, retention.offsiteDays): locked objects would outlive their expiry`);
+    }
+    if (store.type === "minio") {
+      if (store.replicateTo !== undefined) {
+        const target = stores[store.replicateTo];
+        if (!target) problems.push(`${at}.replicateTo: "${store.replicateTo}" is not a declared object store (declared: ${names.join(", ")})`);
+        else if (store.replicateTo === name) problems.push(`${at}.replicateTo: "${name}" is the store itself; replication needs a second site`);
+        else if (target.type !== "minio") problems.push(`${at}.replicateTo: "${store.replicateTo}" is an ${target.type} store; MinIO replicates to another minio store`);
+      }
+      if (store.provision) {
+        const url = new URL(store.endpoint);
+        if (!["127.0.0.1", "localhost"].includes(url.hostname) || !url.port) {
+          problems.push(`${at}.endpoint: "${store.endpoint}" must be http://127.0.0.1:<port> when provision is set (drkit starts that sandbox server on loopback)`);
+        }
+      }
+    } else {
+      if (store.replication && store.replication.region === store.region) {
+        problems.push(`${at}.replication.region: "${store.region}" is the bucket's own region; cross-region replication needs another region`);
+      }
+      const t = store.transitions;
+      if (t?.infrequentAccessDays !== undefined && t.infrequentAccessDays < 30) problems.push(`${at}.transitions.infrequentAccessDays: ${t.infrequentAccessDays} must be at least 30 (S3's minimum age for STANDARD_IA)`);
+      if (t?.archiveDays !== undefined && t.infrequentAccessDays !== undefined && t.archiveDays <= t.infrequentAccessDays) {
+        problems.push(`${at}.transitions.archiveDays: ${t.archiveDays} must be later than transitions.infrequentAccessDays (${t.infrequentAccessDays})`);
+      }
+      const firstTransition = Math.min(t?.infrequentAccessDays ?? Infinity, t?.archiveDays ?? Infinity);
+      if (users.length && Number.isFinite(firstTransition) && firstTransition >= shortest + 1) {
+        problems.push(`${at}.transitions: the first transition on day ${firstTransition} comes after every backup has expired (shortest retention.offsiteDays ${shortest}); shorten the transition or keep backups longer`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** mc aliases are MC_HOST_<alias> variable names: letters, digits and '_'. */
+const aliasOf = (store: string) => `drkit_${store.replace(/-/g, "_")}`;
+
+export function offsitePlan(
+  service: string,
+  offsite: NonNullable<ParsedService["offsite"]>,
+  stores: Record<string, ParsedObjectStore>,
+  onHost: (p: string) => string,
+  paths: BackupPaths,
+): OffsitePlan {
+  return {
+    targets: offsite.targets.map((name) => {
+      const store = stores[name];
+      const endpoint = store.type === "minio" ? store.endpoint : (store.endpoint ?? `https://s3.${store.region}.amazonaws.com`);
+      return {
+        store: name,
+        alias: aliasOf(name),
+        endpoint: endpoint.replace(/\/$/, ""),
+        bucket: store.bucket,
+        prefix: `${service}/`,
+        credentialsFile: onHost(`/etc/drkit/${service}/offsite-${name}.env`),
+        accessKey: store.accessKey,
+        secretKey: store.secretKey,
+      };
+    }),
+    mc: onHost(offsite.mc),
+    retryAttempts: offsite.retry.attempts,
+    retryInitialDelaySeconds: parseDuration(offsite.retry.initialDelay)!,
+    markerDir: `${paths.backupRoot}/.offsite`,
+    shipIntervalSeconds: 0,
+  };
+}
