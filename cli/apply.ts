@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { applyServiceLocally } from "../components/host/applyLocal";
 import type { DrPlan, ServicePlan } from "../components/plan/plan";
+import { applyObjectStoresLocally } from "./objectStores";
 
 export interface ApplyOptions {
   /** After applying, take a base backup and restore-test it. */
@@ -22,9 +23,10 @@ export function applyPlanLocally(plan: DrPlan, options: ApplyOptions): void {
   if (remote.length > 0) {
     throw new Error(`drkit apply works on local hosts only; ${remote.map((s) => `${s.name} (host ${s.host.name})`).join(", ")} need pulumi up`);
   }
+  const storeKeys = applyObjectStoresLocally(plan);
   for (const service of plan.services) {
     console.error(`drkit: ${service.name}: applying ${service.rootPrefix ? `the sandbox under ${service.rootPrefix}` : "to this machine"}`);
-    applyServiceLocally(service);
+    applyServiceLocally(service, storeKeys);
   }
   if (options.check) checkPlanLocally(plan);
 }
@@ -36,5 +38,6 @@ export function checkPlanLocally(plan: DrPlan): void {
     runJob(service, job("base"), "taking a base backup");
     runJob(service, job("verify"), "restoring it into a scratch instance and comparing row counts");
     if (service.redis) runJob(service, job("redis"), "taking a Redis/Valkey snapshot (BGSAVE, checked copy)");
+    if (service.offsite) runJob(service, job("offsite"), "shipping whatever is not yet confirmed off-site (the snapshot included)");
   }
 }

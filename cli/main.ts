@@ -1,4 +1,6 @@
 import { Command, Option } from "commander";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describeServicePlan, formatTable } from "../components/plan/describe";
 import { ConfigError } from "../components/plan/errors";
@@ -6,6 +8,10 @@ import { findProjectDir, loadStackPlan } from "../components/plan/stackFile";
 import { applyPlanLocally, checkPlanLocally } from "./apply";
 import { runEngine, type EngineAction } from "./engine";
 import { renderPlanTo } from "./render";
+
+// The toolchain's minio and mc (toolchain/setup) are found on PATH by the sandbox and target scripts.
+const toolchainBin = path.join(process.env.DRKIT_TOOLCHAIN_DIR ?? path.join(os.homedir(), ".cache/drkit-toolchain"), "bin");
+if (fs.existsSync(toolchainBin)) process.env.PATH = `${toolchainBin}:${process.env.PATH ?? ""}`;
 
 const program = new Command()
   .name("drkit")

@@ -37,7 +37,7 @@ export function placeFile(file: RenderedFile): void {
  * Applies a service's rendered files straight to this machine, without the Pulumi engine: what the
  * components do, for tests and for the drill's fallback. Only for local hosts.
  */
-export function applyServiceLocally(plan: ServicePlan): void {
+export function applyServiceLocally(plan: ServicePlan, storeKeys: Readonly<Record<string, { accessKey: string; secretKey: string }>> = {}): void {
   if (plan.host.connection.type !== "local") throw new Error(`service ${plan.name}: applyServiceLocally needs a local host`);
   for (const dir of backupDirectories(plan)) {
     fs.mkdirSync(dir.path, { recursive: true });
@@ -49,7 +49,7 @@ export function applyServiceLocally(plan: ServicePlan): void {
     if (typeof s !== "string") throw new Error(`service ${plan.name}: applyServiceLocally needs plain object-store keys (no Pulumi secrets)`);
     return s;
   };
-  for (const file of offsiteCredentialFiles(plan, (t) => ({ accessKey: plain(t.accessKey), secretKey: plain(t.secretKey) }))) placeFile(file);
+  for (const file of offsiteCredentialFiles(plan, (t) => storeKeys[t.store] ?? { accessKey: plain(t.accessKey), secretKey: plain(t.secretKey) })) placeFile(file);
   if (plan.offsite && plan.rootPrefix) execFileSync("bash", ["-c", installMcCommand(plan)], { stdio: "inherit" });
   if (plan.postgres.provision) execFileSync(provisionScriptPath(plan), ["start"], { stdio: "inherit" });
   placeFile(renderPostgresDropIn(plan));

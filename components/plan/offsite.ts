@@ -2,6 +2,8 @@ import * as path from "node:path";
 import type { LifecyclePolicy, ServiceRetention } from "../objectstore/lifecycle";
 import { parseDuration } from "./duration";
 import type { BackupPaths, SecretText } from "./plan";
+
+export type { SecretText };
 import type { ParsedObjectStore, ParsedService, ParsedStackConfig } from "./schema";
 
 /** One object store (bucket) as the Pulumi side creates it. */
@@ -11,8 +13,9 @@ export interface ObjectStorePlan {
   readonly endpoint: string;
   readonly bucket: string;
   readonly region: string;
-  readonly accessKey: SecretText;
-  readonly secretKey: SecretText;
+  /** Absent for a provisioned sandbox server whose keys drkit generates. */
+  readonly accessKey?: SecretText;
+  readonly secretKey?: SecretText;
   readonly objectLock?: { readonly mode: "GOVERNANCE" | "COMPLIANCE"; readonly days: number };
   /** Expiry per service prefix, derived from each service's retention.offsiteDays. */
   readonly lifecycle: LifecyclePolicy;
@@ -38,8 +41,8 @@ export interface OffsiteTargetPlan {
   readonly prefix: string;
   /** 0600 file on the host holding MC_HOST_<alias>=<url with keys>. */
   readonly credentialsFile: string;
-  readonly accessKey: SecretText;
-  readonly secretKey: SecretText;
+  readonly accessKey?: SecretText;
+  readonly secretKey?: SecretText;
 }
 
 export interface OffsitePlan {
@@ -137,6 +140,10 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
         if (!target) problems.push(`${at}.replicateTo: "${store.replicateTo}" is not a declared object store (declared: ${names.join(", ")})`);
         else if (store.replicateTo === name) problems.push(`${at}.replicateTo: "${name}" is the store itself; replication needs a second site`);
         else if (target.type !== "minio") problems.push(`${at}.replicateTo: "${store.replicateTo}" is an ${target.type} store; MinIO replicates to another minio store`);
+        else if (replicationLoops(stores, name)) problems.push(`${at}.replicateTo: "${store.replicateTo}" replicates back to "${name}"; replication chains must not loop`);
+      }
+      if (!store.provision && (store.accessKey === undefined || store.secretKey === undefined)) {
+        problems.push(`${at}.${store.accessKey === undefined ? "accessKey" : "secretKey"}: is required (only a provisioned sandbox server gets generated keys)`);
       }
       if (store.provision) {
         const url = new URL(store.endpoint);
@@ -193,4 +200,15 @@ export function offsitePlan(
     markerDir: `${paths.backupRoot}/.offsite`,
     shipIntervalSeconds: 0,
   };
+}
+
+function replicationLoops(stores: Record<string, ParsedObjectStore>, start: string): boolean {
+  const seen = new Set<string>([start]);
+  let next = stores[start];
+  while (next?.type === "minio" && next.replicateTo !== undefined) {
+    if (seen.has(next.replicateTo)) return true;
+    seen.add(next.replicateTo);
+    next = stores[next.replicateTo];
+  }
+  return false;
 }

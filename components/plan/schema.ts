@@ -213,8 +213,9 @@ export const minioStoreSchema = z.strictObject({
   endpoint: endpointUrl,
   bucket: bucketName,
   region: z.string().regex(/^[a-z0-9-]{2,32}$/, { error: 'must be a region name such as "us-east-1"' }).default("us-east-1"),
-  accessKey: secretString,
-  secretKey: secretString,
+  /** Optional for a provisioned sandbox server: drkit then generates the keys (random, Pulumi secrets). */
+  accessKey: secretString.optional(),
+  secretKey: secretString.optional(),
   /** Another minio store that receives a copy of every object (bucket replication). */
   replicateTo: name("object store name").optional(),
   objectLock: objectLockSchema.optional(),

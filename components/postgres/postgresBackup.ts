@@ -4,6 +4,8 @@ import type { HostRef } from "../host/hostCommand";
 import { fileResourceName, hostFile } from "../host/hostFile";
 import type { ServicePlan } from "../plan/plan";
 import { backupDirectories, renderServiceFiles, restoreScripts } from "../render";
+import type { StoreKeys } from "../objectstore/minio";
+import { OffsiteShipping } from "../objectstore/offsiteShipping";
 import { ReplicationPrimary, Standby } from "./replication";
 import { SandboxPostgres } from "./sandboxPostgres";
 import { TimerJob } from "./timerJob";
@@ -14,6 +16,8 @@ export interface PostgresBackupArgs {
   readonly plan: ServicePlan;
   /** SSH private key for the service's host, when it is not in the plan (kept secret). */
   readonly privateKey?: pulumi.Input<string>;
+  /** For a service with an offsite section: every target store's keys, and the resources that make the stores. */
+  readonly offsite?: { readonly keys: Readonly<Record<string, StoreKeys>>; readonly stores: pulumi.Input<pulumi.Resource>[] };
 }
 
 /**
@@ -40,6 +44,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
       baseBackupMaxIntervalHours: plan.baseBackupMaxIntervalHours,
       verifyScheduled: plan.jobs.some((j) => j.id === "verify" && j.calendar !== undefined),
       synchronousStandbys: plan.replication?.standbys.filter((s) => s.synchronous).length ?? 0,
+      offsiteTargets: plan.offsite?.targets.map((t) => t.store) ?? [],
     }, opts);
     if (args.privateKey !== undefined && plan.host.connection.type !== "ssh") {
       throw new Error(`PostgresBackup ${name}: privateKey is only for SSH hosts; host "${plan.host.name}" is ${plan.host.connection.type}`);
@@ -49,7 +54,13 @@ export class PostgresBackup extends pulumi.ComponentResource {
 
     const dirs = new BackupDirectories(`${name}-dirs`, { host, directories: backupDirectories(plan) }, { parent: this });
     const server = plan.postgres.provision ? [new SandboxPostgres(`${name}-sandbox`, { host, plan }, { parent: this, dependsOn: [dirs] })] : [];
-    const archiving = new WalArchiving(`${name}-archiving`, { host, plan }, { parent: this, dependsOn: [dirs, ...server] });
+    if (plan.offsite && !args.offsite) throw new Error(`PostgresBackup ${name}: service ${plan.name} ships off-site; give the target stores' keys (args.offsite)`);
+    // Off-site first: once archiving is on, archive-wal calls ship-offsite for every segment.
+    const shipping = plan.offsite && args.offsite
+      ? [new OffsiteShipping(`${name}-offsite`, { host, plan, keys: args.offsite.keys }, { parent: this, dependsOn: [dirs, ...args.offsite.stores] })]
+      : [];
+    const shipJob = plan.jobs.filter((job) => job.id === "offsite").map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [dirs, ...shipping] }));
+    const archiving = new WalArchiving(`${name}-archiving`, { host, plan }, { parent: this, dependsOn: [dirs, ...server, ...shipJob] });
     const restore = restoreScripts(plan);
     const restorePaths = new Set([restore.pitr, restore.logical]);
     for (const file of renderServiceFiles(plan).filter((f) => restorePaths.has(f.path))) {
@@ -62,7 +73,10 @@ export class PostgresBackup extends pulumi.ComponentResource {
         new Standby(`${name}-${standby.name.replace(/_/g, "-")}`, { plan, standby, host: standbyHost, pgpass: primary.pgpass }, { parent: this, dependsOn: [primary] });
       }
     }
-    const jobs = plan.jobs.filter((job) => job.id !== "redis").map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [dirs, archiving] }));
+    const jobs = [
+      ...shipJob,
+      ...plan.jobs.filter((job) => job.id !== "redis" && job.id !== "offsite").map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [dirs, archiving] })),
+    ];
 
     this.backupRoot = pulumi.output(plan.paths.backupRoot);
     this.walDirectory = pulumi.output(plan.paths.walDir);

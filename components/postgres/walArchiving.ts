@@ -31,7 +31,9 @@ export class WalArchiving extends pulumi.ComponentResource {
       walLevel: "replica",
       archiveMode: "on",
       archiveTimeoutSeconds: plan.archiveTimeoutSeconds,
-      offsiteShipIntervalSeconds: 0,
+      // archive-wal uploads each segment before it reports success, so off-site lags by no interval.
+      offsiteShipIntervalSeconds: plan.offsite?.shipIntervalSeconds ?? 0,
+      offsiteTargets: plan.offsite?.targets.map((t) => t.store) ?? [],
     }, opts);
     const wanted = new Set([archiveScriptPath(plan), applySettingsScriptPath(plan)]);
     const scripts = renderServiceFiles(plan)

@@ -40,7 +40,8 @@ if [[ \${1:-} == --remove ]]; then
   exit 0
 fi
 
-for _ in $(seq 1 30); do mc ready "${MINIO_SOURCE_ALIAS}" >/dev/null 2>&1 && break; sleep 1; done
+# A server that just started may not answer yet (mc ready would wait forever on bad keys; ls fails).
+for _ in $(seq 1 30); do mc ls "${MINIO_SOURCE_ALIAS}" >/dev/null 2>&1 && break; sleep 1; done
 if mc stat "$SRC" >/dev/null 2>&1 && mc ls "$SRC" >/dev/null 2>&1; then
   log "bucket $SRC exists"
   if [[ -n $LOCK_MODE ]] && ! mc retention info --default "$SRC" --json | grep -q '"enabled":"Enabled"'; then
@@ -71,5 +72,60 @@ if [[ -n $DST ]]; then
   fi
 fi
 log "$SRC: versioning $(mc version info "$SRC" --json | sed -n 's/.*"status":"\\([A-Za-z]*\\)".*/\\1/p'), $(mc ilm rule ls "$SRC" --json | grep -c '"ID"' || true) lifecycle rule(s)"
+`;
+}
+
+/**
+ * A sandbox MinIO server for a store with `provision`: started in the background on loopback with its data
+ * under the store's directory, root keys from MINIO_ROOT_USER / MINIO_ROOT_PASSWORD in the environment.
+ * `stop` stops it and keeps the data. Runs where Pulumi runs, with `minio` and `mc` on PATH.
+ */
+export function renderSandboxMinioScript(store: ObjectStorePlan): string {
+  if (!store.provision) throw new Error(`object store ${store.name} has no provision section`);
+  const dir = store.provision.dataDirectory;
+  return `${header({
+    job: `drkit-sandbox-minio-${store.name}`,
+    purpose: `Starts or stops the sandbox MinIO server of object store ${store.name} on 127.0.0.1:${store.provision.port}.`,
+    usage: "sandbox-minio start|stop   (env: MINIO_ROOT_USER, MINIO_ROOT_PASSWORD)",
+  })}
+${settings({ DIR: dir, PORT: store.provision.port, PID_FILE: `${dir}/minio.pid` })}
+running() { [[ -f $PID_FILE ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
+
+case \${1:-} in
+  start)
+    [[ -n \${MINIO_ROOT_USER:-} && -n \${MINIO_ROOT_PASSWORD:-} ]] || die "MINIO_ROOT_USER and MINIO_ROOT_PASSWORD must be set"
+    minio=$(command -v minio) || die "minio is not on PATH: run toolchain/setup"
+    if running; then
+      log "MinIO is already running (pid $(cat "$PID_FILE"))"
+    else
+      mkdir -p -- "$DIR/data" "$DIR/certs" "$DIR/home"
+      chmod 0700 -- "$DIR"
+      # Detached, no inherited descriptors: the caller must not wait on the server's output.
+      HOME=$DIR/home MINIO_UPDATE=off MINIO_BROWSER=off setsid "$minio" server --quiet --certs-dir "$DIR/certs" \\
+        --address "127.0.0.1:$PORT" --console-address "127.0.0.1:$((PORT + 1))" "$DIR/data" \\
+        </dev/null >>"$DIR/minio.log" 2>&1 8>&- 9>&- &
+      echo "$!" >"$PID_FILE"
+    fi
+    for _ in $(seq 1 120); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+        log "MinIO serves 127.0.0.1:$PORT (data in $DIR/data)"
+        exit 0
+      fi
+      running || die "MinIO exited; see $DIR/minio.log"
+      sleep 0.25
+    done
+    die "MinIO did not listen on 127.0.0.1:$PORT within 30s; see $DIR/minio.log"
+    ;;
+  stop)
+    if running; then
+      pid=$(cat "$PID_FILE")
+      kill "$pid"
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      log "MinIO stopped; its data stays in $DIR/data"
+    fi
+    rm -f -- "$PID_FILE"
+    ;;
+  *) die "usage: sandbox-minio start|stop" ;;
+esac
 `;
 }

@@ -1,0 +1,71 @@
+import type * as pulumi from "@pulumi/pulumi";
+
+/** Compute resources of one container, as Kubernetes quantities ("500m", "1Gi"). */
+export interface ContainerResources {
+  readonly requests?: { readonly cpu?: string; readonly memory?: string };
+  readonly limits?: { readonly cpu?: string; readonly memory?: string };
+}
+
+/** Restore the primary's volume from a base backup (plus archived WAL) before the primary starts. */
+export interface RestoreRequest {
+  /** "latest", or a backup id as the backup job names them (e.g. "20240115T020000Z"). */
+  readonly fromBackup: string;
+  /** ISO 8601 time with a zone ("2024-01-15T14:30:00Z"): recover to this point instead of the end of the archive. */
+  readonly targetTime?: string;
+}
+
+/**
+ * Arguments of `drkit:kubernetes:PostgresCluster`. Everything that ends up in names, scripts or settings
+ * is a plain value, validated in the constructor before any resource exists; only values passed through
+ * untouched (image, storage classes) may be outputs of other resources.
+ */
+export interface PostgresClusterArgs {
+  /** Prefix of every object name; a DNS-1123 label of at most 44 characters starting with a letter. */
+  readonly name: string;
+  readonly namespace: string;
+  /** Default "postgres:<postgresVersion>" (the official image: bash, zstd, GNU tar, uid 999). */
+  readonly image?: pulumi.Input<string>;
+  /** 13-17, default 15. */
+  readonly postgresVersion?: number;
+  /** Created on the primary if missing, and checked by the restore test. */
+  readonly databases: readonly string[];
+  /** Recovery point objective: archive_timeout is derived from it. */
+  readonly rpoSeconds: number;
+  /** Recovery time objective, default 1800: bounds the restore job and how long a server may take to start. */
+  readonly rtoSeconds?: number;
+  /** Streaming standbys, 0-8, default 0. */
+  readonly standbys?: number;
+  /** Commits wait for one standby (ANY 1 of them); needs at least 1 standby. Default false. */
+  readonly synchronous?: boolean;
+  readonly storage: { readonly size: string; readonly storageClassName?: pulumi.Input<string> };
+  readonly backupStorage: {
+    readonly size: string;
+    readonly storageClassName?: pulumi.Input<string>;
+    /**
+     * Default "ReadWriteOnce": the primary (which archives WAL into it) and the backup and verify jobs then
+     * share it on one node, so those jobs are scheduled beside the primary.
+     */
+    readonly accessMode?: "ReadWriteOnce" | "ReadWriteMany";
+  };
+  /** CronJob schedules in UTC, default backup "0 2 * * *" and verify "0 5 * * *". */
+  readonly schedule?: { readonly backup?: string; readonly verify?: string };
+  /** Base backups kept, default 7; archived WAL older than the oldest one kept is removed. */
+  readonly retention?: { readonly backups?: number };
+  /** Of each database container; default requests 500m CPU and 1Gi memory, limit 1Gi memory. */
+  readonly resources?: ContainerResources;
+  readonly restore?: RestoreRequest;
+}
+
+export const DEFAULTS = {
+  postgresVersion: 15,
+  rtoSeconds: 1800,
+  standbys: 0,
+  synchronous: false,
+  backupSchedule: "0 2 * * *",
+  verifySchedule: "0 5 * * *",
+  backupsKept: 7,
+  backupAccessMode: "ReadWriteOnce",
+  resources: { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "1Gi" } },
+} as const;
+
+export const defaultImage = (postgresVersion: number) => `postgres:${postgresVersion}`;

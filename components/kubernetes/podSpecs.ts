@@ -1,0 +1,146 @@
+import type * as inputs from "@pulumi/kubernetes/types/input";
+import { CONFIG_FILES, LAYOUT, SCRIPT_FILES, scriptFiles, type ScriptName } from "./layout";
+import { POSTGRES_PORT, SERVER_LABEL, selectorLabels } from "./names";
+import type { ClusterSpec } from "./spec";
+
+export type Container = inputs.core.v1.Container;
+export type PodSpec = inputs.core.v1.PodSpec;
+export type Volume = inputs.core.v1.Volume;
+export type VolumeMount = inputs.core.v1.VolumeMount;
+export type EnvVar = inputs.core.v1.EnvVar;
+
+/** The official image's postgres user; the pods never run as root. */
+export const POSTGRES_UID = 999;
+
+export const VOLUMES = {
+  data: "data",
+  config: "config",
+  scripts: "scripts",
+  secrets: "secrets",
+  run: "run",
+  socket: "socket",
+  tmp: "tmp",
+  backups: "backups",
+  scratch: "scratch",
+  shm: "shm",
+} as const;
+type VolumeName = (typeof VOLUMES)[keyof typeof VOLUMES];
+
+const MOUNT_PATHS: Record<VolumeName, string> = {
+  data: LAYOUT.dataMount,
+  config: LAYOUT.configDir,
+  scripts: LAYOUT.scriptsDir,
+  secrets: LAYOUT.secretsDir,
+  run: LAYOUT.runDir,
+  socket: LAYOUT.socketDir,
+  tmp: LAYOUT.tmp,
+  backups: LAYOUT.backupRoot,
+  scratch: LAYOUT.scratch,
+  shm: "/dev/shm",
+};
+
+export const mounts = (...names: VolumeName[]): VolumeMount[] => names.map((name) => ({ name, mountPath: MOUNT_PATHS[name], readOnly: name === "config" || name === "scripts" || name === "secrets" }));
+
+const emptyDir = (name: VolumeName, sizeLimit: string, medium?: "Memory"): Volume => ({ name, emptyDir: { sizeLimit, ...(medium ? { medium } : {}) } });
+
+/** Volumes every drkit pod has: configuration and scripts from the ConfigMap, and small writable scratch places. */
+export function baseVolumes(spec: ClusterSpec): Volume[] {
+  return [
+    { name: VOLUMES.config, configMap: { name: spec.names.config, items: Object.values(CONFIG_FILES).map((key) => ({ key, path: key, mode: 0o444 })) } },
+    { name: VOLUMES.scripts, configMap: { name: spec.names.config, items: scriptFiles(spec.restore !== undefined).map((key) => ({ key, path: key, mode: 0o555 })) } },
+    emptyDir(VOLUMES.run, "1Mi", "Memory"),
+    emptyDir(VOLUMES.socket, "1Mi", "Memory"),
+    emptyDir(VOLUMES.tmp, "256Mi"),
+    // A container's own /dev/shm is 64MB, too little for PostgreSQL's dynamic shared memory (parallel queries).
+    emptyDir(VOLUMES.shm, "256Mi", "Memory"),
+  ];
+}
+
+export const secretsVolume = (spec: ClusterSpec): Volume => ({ name: VOLUMES.secrets, secret: { secretName: spec.names.credentials, defaultMode: 0o440 } });
+export const claimVolume = (name: VolumeName, claimName: string): Volume => ({ name, persistentVolumeClaim: { claimName } });
+/** A restored cluster never outgrows the volume it came from. */
+export const scratchVolume = (spec: ClusterSpec): Volume => emptyDir(VOLUMES.scratch, spec.storage.size);
+
+export const env = (values: Record<string, string>): EnvVar[] => Object.entries(values).map(([name, value]) => ({ name, value }));
+
+/** Where the server scripts find things: the data directory, the socket and the run directory. */
+export const serverEnv = (): Record<string, string> => ({
+  PGDATA: LAYOUT.pgdata,
+  PGHOST: LAYOUT.socketDir,
+  PGPORT: String(POSTGRES_PORT),
+  DRKIT_RUN_DIR: LAYOUT.runDir,
+});
+
+export const podNameEnv: EnvVar = { name: "DRKIT_POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } };
+
+export const scriptCommand = (script: ScriptName) => ["bash", `${LAYOUT.scriptsDir}/${SCRIPT_FILES[script]}`];
+
+export const containerSecurityContext: inputs.core.v1.SecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: POSTGRES_UID,
+  runAsGroup: POSTGRES_UID,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"] },
+};
+
+export const podSecurityContext: inputs.core.v1.PodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: POSTGRES_UID,
+  runAsGroup: POSTGRES_UID,
+  fsGroup: POSTGRES_UID,
+  // Re-owning a large data volume on every start would delay it; once is enough.
+  fsGroupChangePolicy: "OnRootMismatch",
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+/** Accepting connections (exit 0); "rejecting" (1: starting, recovering) and "no response" (2) are not ready. */
+const ready: inputs.core.v1.ExecAction = { command: ["pg_isready", "-q", "-h", "localhost", "-p", String(POSTGRES_PORT), "-t", "5"] };
+/** Alive unless nothing answers: a server in crash recovery rejects connections but must not be killed. */
+const alive: inputs.core.v1.ExecAction = { command: ["bash", "-c", `pg_isready -q -h localhost -p ${POSTGRES_PORT} -t 5; [ $? -ne 2 ]`] };
+/**
+ * A standby is ready only while it streams from the primary: one that cannot follow (its clone belongs to
+ * a history the primary left, say after a point-in-time restore) still answers, with stale data.
+ */
+const streaming: inputs.core.v1.ExecAction = {
+  command: ["bash", "-c", `[ "$(psql -X -Atq -h ${LAYOUT.socketDir} -p ${POSTGRES_PORT} -U postgres -d postgres -c 'SELECT status FROM pg_stat_wal_receiver')" = streaming ]`],
+};
+const PROBE_PERIOD = 10;
+
+export function serverProbes(spec: ClusterSpec, component: "primary" | "standby"): Pick<Container, "startupProbe" | "readinessProbe" | "livenessProbe"> {
+  return {
+    startupProbe: { exec: alive, periodSeconds: PROBE_PERIOD, timeoutSeconds: 6, failureThreshold: Math.ceil(spec.derived.serverStartSeconds / PROBE_PERIOD) },
+    readinessProbe: { exec: component === "primary" ? ready : streaming, periodSeconds: PROBE_PERIOD, timeoutSeconds: 6, failureThreshold: 3 },
+    livenessProbe: { exec: alive, periodSeconds: PROBE_PERIOD, timeoutSeconds: 6, failureThreshold: 6 },
+  };
+}
+
+export const TERMINATION_GRACE_SECONDS = 120;
+/** A fast shutdown (clients disconnected, a clean checkpoint) rather than the smart one SIGTERM asks for. */
+export const fastShutdown: inputs.core.v1.Lifecycle = {
+  preStop: { exec: { command: ["pg_ctl", "stop", "-D", LAYOUT.pgdata, "-m", "fast", "-w", "-t", String(TERMINATION_GRACE_SECONDS - 20)] } },
+};
+
+export const serverPort: inputs.core.v1.ContainerPort[] = [{ name: "postgresql", containerPort: POSTGRES_PORT, protocol: "TCP" }];
+
+/** Database pods of one cluster prefer different nodes, so one node's loss takes at most one copy. */
+export const spreadServers = (spec: ClusterSpec): inputs.core.v1.Affinity => ({
+  podAntiAffinity: {
+    preferredDuringSchedulingIgnoredDuringExecution: [
+      { weight: 100, podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: { "app.kubernetes.io/instance": spec.name, [SERVER_LABEL]: "true" } } } },
+    ],
+  },
+});
+
+/** A ReadWriteOnce backup volume is attached where the primary runs, so jobs using it must run there too. */
+export const besidePrimary = (spec: ClusterSpec): inputs.core.v1.Affinity | undefined =>
+  spec.backupStorage.accessMode === "ReadWriteOnce"
+    ? { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: selectorLabels(spec.name, "primary") } }] } }
+    : undefined;
+
+/** Pod settings every drkit pod shares: non-root, no API token, no service links. */
+export function podBase(affinity: inputs.core.v1.Affinity | undefined): Pick<PodSpec, "securityContext" | "automountServiceAccountToken" | "enableServiceLinks" | "affinity"> {
+  return { securityContext: podSecurityContext, automountServiceAccountToken: false, enableServiceLinks: false, ...(affinity ? { affinity } : {}) };
+}
+
+export const JOB_RESOURCES = { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } };

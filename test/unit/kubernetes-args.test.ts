@@ -1,0 +1,157 @@
+import { describe, expect, it } from "vitest";
+import type { PostgresClusterArgs } from "../../components/kubernetes/args";
+import { cronProblem } from "../../components/kubernetes/cron";
+import { parseQuantity } from "../../components/kubernetes/formats";
+import { resolveCluster } from "../../components/kubernetes/spec";
+import { ClusterArgsError, clusterArgProblems } from "../../components/kubernetes/validation";
+import { deriveArchiveTimeout } from "../../components/plan/derive";
+
+const valid: PostgresClusterArgs = {
+  name: "billing",
+  namespace: "payments",
+  databases: ["billing"],
+  rpoSeconds: 300,
+  storage: { size: "10Gi" },
+  backupStorage: { size: "50Gi" },
+};
+const problems = (patch: object) => clusterArgProblems({ ...valid, ...patch } as PostgresClusterArgs);
+
+describe("argument validation", () => {
+  it("accepts the minimal arguments and fills in the defaults", () => {
+    expect(clusterArgProblems(valid)).toEqual([]);
+    const spec = resolveCluster(valid);
+    expect(spec).toMatchObject({
+      image: "postgres:15",
+      postgresVersion: 15,
+      rtoSeconds: 1800,
+      standbys: 0,
+      synchronous: false,
+      schedule: { backup: "0 2 * * *", verify: "0 5 * * *" },
+      backupsKept: 7,
+      backupStorage: { size: "50Gi", accessMode: "ReadWriteOnce" },
+    });
+    expect(resolveCluster({ ...valid, postgresVersion: 13 }).image).toBe("postgres:13");
+  });
+
+  it.each([
+    [{ name: "Billing" }, `name: "Billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', starting and ending with a letter or digit`],
+    [{ name: "1billing" }, `name: "1billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', starting and ending with a letter or digit`],
+    [{ name: "b".repeat(45) }, `name: "${"b".repeat(45)}" must be at most 44 characters, so that "${"b".repeat(45)}-standby" fits the StatefulSet limit of 52`],
+    [{ namespace: "team_db" }, `namespace: "team_db" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters`],
+    [{ postgresVersion: 12 }, "postgresVersion: 12 must be at least 13"],
+    [{ postgresVersion: 18 }, "postgresVersion: 18 must be at most 17"],
+    [{ image: "postgres:16.2" }, `image: "postgres:16.2" is PostgreSQL 16 but postgresVersion is 15`],
+    [{ image: "registry local/postgres" }, `image: "registry local/postgres" must be an image reference without spaces`],
+    [{ databases: [] }, "databases: [] must list at least one database"],
+    [{ databases: ["Billing"] }, `databases[0]: "Billing" must be a database name: lowercase letters, digits and '_', not starting with a digit, at most 40 characters`],
+    [{ databases: ["a", "template1"] }, `databases[1]: "template1" is a PostgreSQL template database, not one of yours`],
+    [{ databases: ["a", "a"] }, `databases[1]: "a" is listed twice`],
+    [{ rpoSeconds: 0 }, "rpoSeconds: 0 must be at least 1"],
+    [{ rpoSeconds: 2.5 }, "rpoSeconds: 2.5 must be a whole number"],
+    [{ rtoSeconds: 30 }, "rtoSeconds: 30 must be at least 60"],
+    [{ standbys: 9 }, "standbys: 9 must be at most 8"],
+    [{ standbys: -1 }, "standbys: -1 must be at least 0"],
+    [{ synchronous: true }, "synchronous: true needs at least 1 standby"],
+    [{ storage: { size: "10GB" } }, `storage.size: "10GB" must be a quantity such as "10Gi"`],
+    [{ storage: { size: "512Mi" } }, `storage.size: "512Mi" must be at least 1Gi`],
+    [{ storage: { size: "10Gi", storageClassName: "Fast_SSD" } }, `storage.storageClassName: "Fast_SSD" must be a StorageClass name: lowercase letters, digits and '-', starting and ending with a letter or digit, dot-separated`],
+    [{ backupStorage: undefined }, `backupStorage.size: (missing) must be a quantity such as "50Gi"`],
+    [{ backupStorage: { size: "50Gi", accessMode: "ReadOnlyMany" } }, `backupStorage.accessMode: "ReadOnlyMany" must be "ReadWriteOnce" or "ReadWriteMany"`],
+    [{ schedule: { backup: "61 * * * *" } }, `schedule.backup: "61 * * * *" must be a 5-field cron expression (minute 61 is outside 0-59)`],
+    [{ schedule: { verify: "@daily" } }, `schedule.verify: "@daily" must be a 5-field cron expression (it has 1 fields)`],
+    [{ retention: { backups: 0 } }, "retention.backups: 0 must be at least 1"],
+    [{ resources: { requests: { cpu: "fast" } } }, `resources.requests.cpu: "fast" must be a quantity such as "500m"`],
+    [{ resources: { requests: { memory: "2Gi" }, limits: { memory: "1Gi" } } }, `resources.limits.memory: "1Gi" must be at least resources.requests.memory ("2Gi")`],
+    [{ restore: { fromBackup: "yesterday" } }, `restore.fromBackup: "yesterday" must be "latest" or a backup id such as "20240115T020000Z"`],
+    [{ restore: { fromBackup: "latest", targetTime: "2024-01-15 14:30" } }, `restore.targetTime: "2024-01-15 14:30" must be an ISO 8601 time with a zone, such as "2024-01-15T14:30:00Z"`],
+    [{ restore: { fromBackup: "latest", targetTime: "2024-01-15T14:30:00" } }, `restore.targetTime: "2024-01-15T14:30:00" must be an ISO 8601 time with a zone, such as "2024-01-15T14:30:00Z"`],
+    [{ restore: { fromBackup: "20240115T020000Z", targetTime: "2024-01-15T01:00:00Z" } }, `restore.targetTime: "2024-01-15T01:00:00Z" is not after backup 20240115T020000Z started`],
+  ])("%j -> %s", (patch, line) => {
+    expect(problems(patch)).toEqual([line]);
+  });
+
+  it("reports all problems at once in argument order, and resolveCluster throws them as one error", () => {
+    const args = { ...valid, name: "Billing", standbys: 9, synchronous: true, backupStorage: { size: "lots" } };
+    expect(problems(args)).toEqual([
+      `name: "Billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', starting and ending with a letter or digit`,
+      "standbys: 9 must be at most 8",
+      `backupStorage.size: "lots" must be a quantity such as "50Gi"`,
+    ]);
+    let error: unknown;
+    try {
+      resolveCluster(args as PostgresClusterArgs);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ClusterArgsError);
+    expect((error as ClusterArgsError).problems).toHaveLength(3);
+    expect((error as Error).message.split("\n").slice(1)).toEqual((error as ClusterArgsError).problems);
+  });
+
+  it("lets outputs of other resources through unchecked where only they can be", () => {
+    const output = { apply: () => undefined } as unknown as string; // stands in for a pulumi.Output
+    expect(problems({ image: output, storage: { size: "10Gi", storageClassName: output } })).toEqual([]);
+  });
+});
+
+describe("cron expressions", () => {
+  it.each(["0 2 * * *", "*/15 * * * *", "0 2 * * MON-FRI", "0 0 1 jan,jul ?", "5,35 0-23/2 1-31 1-12 0-6", "0 3 ? * sun"])("accepts %s", (schedule) => {
+    expect(cronProblem(schedule)).toBeUndefined();
+  });
+  it.each([
+    ["* * * *", "it has 4 fields"],
+    ["0 24 * * *", "hour 24 is outside 0-23"],
+    ["0 2 * * 7", "day of week 7 is outside 0-6"],
+    ["5-1 * * * *", 'minute range "5-1" runs backwards'],
+    ["*/0 * * * *", 'minute "*/0" has a bad step'],
+    ["0 2 * foo *", 'month "foo" is not a number, name, range or *'],
+    ["? * * * *", 'minute "?" is not a number, name, range or *'],
+  ])("rejects %s (%s)", (schedule, why) => {
+    expect(cronProblem(schedule)).toBe(why);
+  });
+});
+
+describe("quantities", () => {
+  it.each([
+    ["10Gi", 10 * 2 ** 30],
+    ["1.5G", 1.5e9],
+    ["500m", 0.5],
+    ["2e9", 2e9],
+    ["100", 100],
+  ])("%s = %d", (text, value) => expect(parseQuantity(text)).toBe(value));
+  it.each(["10GB", "-1Gi", "Gi", "1 Gi", ""])("%j is not a quantity", (text) => expect(parseQuantity(text)).toBeUndefined());
+});
+
+describe("derived settings", () => {
+  it("archive_timeout comes from the RPO through the one derivation the host flavour uses", () => {
+    for (const rpo of [1, 30, 300, 3600]) expect(resolveCluster({ ...valid, rpoSeconds: rpo }).derived.archiveTimeoutSeconds).toBe(deriveArchiveTimeout(rpo));
+    expect(resolveCluster(valid).derived.archiveTimeoutSeconds).toBe(240);
+  });
+
+  it("sizes replication for the standbys and caps slot WAL at a quarter of the volume", () => {
+    const d = resolveCluster({ ...valid, standbys: 3, synchronous: true, storage: { size: "20Gi" } }).derived;
+    expect(d).toMatchObject({ maxWalSenders: 7, maxReplicationSlots: 5, maxSlotWalKeepSizeMb: 5120, slots: ["drkit_standby_0", "drkit_standby_1", "drkit_standby_2"] });
+    expect(d.synchronousStandbyNames).toBe('ANY 1 ("billing-standby-0", "billing-standby-1", "billing-standby-2")');
+    expect(resolveCluster({ ...valid, standbys: 3 }).derived.synchronousStandbyNames).toBe("");
+  });
+
+  it("compresses base backups with zstd on the server from 15 on, gzip below", () => {
+    expect(resolveCluster(valid).derived.baseBackupArgs).toEqual(["--compress=server-zstd:level=1"]);
+    expect(resolveCluster({ ...valid, postgresVersion: 14 }).derived.baseBackupArgs).toEqual(["--gzip", "--compress=6"]);
+  });
+
+  it("gives servers at least ten minutes to start, more when the RTO allows it", () => {
+    expect(resolveCluster({ ...valid, rtoSeconds: 60 }).derived.serverStartSeconds).toBe(600);
+    expect(resolveCluster({ ...valid, rtoSeconds: 7200 }).derived.serverStartSeconds).toBe(7200);
+  });
+
+  it("normalises a restore target to UTC for recovery_target_time and names the request", () => {
+    expect(resolveCluster({ ...valid, restore: { fromBackup: "latest", targetTime: "2024-01-15T16:30:00+02:00" } }).restore).toEqual({
+      fromBackup: "latest",
+      targetTime: "2024-01-15 14:30:00.000+00",
+      targetEpoch: Date.UTC(2024, 0, 15, 14, 30) / 1000,
+      requestId: "latest@2024-01-15T14:30:00.000Z",
+    });
+    expect(resolveCluster({ ...valid, restore: { fromBackup: "20240115T020000Z" } }).restore).toEqual({ fromBackup: "20240115T020000Z", requestId: "20240115T020000Z@end-of-archive" });
+  });
+});

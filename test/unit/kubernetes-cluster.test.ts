@@ -1,0 +1,322 @@
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import { deriveArchiveTimeout } from "../../components/plan/derive";
+import type { PostgresClusterArgs } from "../../components/kubernetes/args";
+import { validateManifests } from "../../components/kubernetes/validateManifests";
+import { drPolicies } from "../../policies/policies";
+import { evaluate, type FakeResource } from "../helpers/policyHarness";
+
+interface Registered {
+  type: string;
+  name: string;
+  inputs: Record<string, any>;
+}
+const registered: Registered[] = [];
+const passwordOf = (name: string) => `mockpw${name.replace(/[^a-z]/g, "")}0123456789`;
+
+pulumi.runtime.setMocks(
+  {
+    newResource: (args) => {
+      registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+      const state = args.type === "random:index/randomPassword:RandomPassword" ? { ...args.inputs, result: passwordOf(args.name) } : args.inputs;
+      return { id: `${args.name}-id`, state };
+    },
+    call: (args) => args.inputs,
+  },
+  "drkit",
+  "unit",
+  false,
+);
+
+let PostgresCluster: typeof import("../../components/kubernetes/postgresCluster").PostgresCluster;
+let resolveCluster: typeof import("../../components/kubernetes/spec").resolveCluster;
+let buildClusterManifests: typeof import("../../components/kubernetes/manifests").buildClusterManifests;
+beforeAll(async () => {
+  ({ PostgresCluster } = await import("../../components/kubernetes/postgresCluster"));
+  ({ resolveCluster } = await import("../../components/kubernetes/spec"));
+  ({ buildClusterManifests } = await import("../../components/kubernetes/manifests"));
+});
+
+const promiseOf = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => output.apply(resolve));
+
+/** Resolves once no resource has been registered for a while: the component's tree is complete. */
+async function settle(): Promise<void> {
+  let count = -1;
+  while (count !== registered.length) {
+    count = registered.length;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const baseArgs: PostgresClusterArgs = {
+  name: "billing",
+  namespace: "payments",
+  databases: ["billing", "audit"],
+  rpoSeconds: 300,
+  standbys: 2,
+  synchronous: true,
+  storage: { size: "10Gi", storageClassName: "fast-ssd" },
+  backupStorage: { size: "50Gi" },
+  schedule: { backup: "15 2 * * *", verify: "30 5 * * *" },
+  retention: { backups: 5 },
+};
+
+async function deploy(name: string, args: PostgresClusterArgs) {
+  const before = registered.length;
+  const cluster = new PostgresCluster(name, args);
+  await promiseOf(cluster.urn);
+  await settle();
+  return { cluster, mine: registered.slice(before) };
+}
+
+const K = {
+  configMap: "kubernetes:core/v1:ConfigMap",
+  secret: "kubernetes:core/v1:Secret",
+  service: "kubernetes:core/v1:Service",
+  claim: "kubernetes:core/v1:PersistentVolumeClaim",
+  statefulSet: "kubernetes:apps/v1:StatefulSet",
+  cronJob: "kubernetes:batch/v1:CronJob",
+  job: "kubernetes:batch/v1:Job",
+};
+
+const isSecretValue = (v: any) => v !== null && typeof v === "object" && v[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
+/** The inputs as the engine would send them to the API server: secrets unwrapped. */
+function unwrap(value: any): any {
+  if (isSecretValue(value)) return unwrap(value.value);
+  if (Array.isArray(value)) return value.map(unwrap);
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrap(v)]));
+  return value;
+}
+const manifestsOf = (rs: Registered[]) => rs.filter((r) => r.type.startsWith("kubernetes:")).map((r) => unwrap(r.inputs));
+
+const one = (rs: Registered[], type: string, name: string) => {
+  const found = rs.filter((r) => r.type === type && r.inputs.metadata?.name === name);
+  expect(found, `${type} ${name}`).toHaveLength(1);
+  return found[0].inputs;
+};
+const podTemplates = (rs: Registered[]) =>
+  rs.flatMap((r) => {
+    if (r.type === K.statefulSet || r.type === K.job) return [{ owner: r.inputs.metadata.name, labels: r.inputs.spec.template.metadata.labels }];
+    if (r.type === K.cronJob) return [{ owner: r.inputs.metadata.name, labels: r.inputs.spec.jobTemplate.spec.template.metadata.labels }];
+    return [];
+  });
+const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+describe("PostgresCluster under Pulumi's mocks", () => {
+  let mine: Registered[];
+  let cluster: InstanceType<typeof PostgresCluster>;
+
+  beforeAll(async () => {
+    ({ cluster, mine } = await deploy("billing", baseArgs));
+  });
+
+  it("registers exactly the cluster's objects, named after the component", () => {
+    const count = (type: string) => mine.filter((r) => r.type === type).length;
+    expect(count("drkit:kubernetes:PostgresCluster")).toBe(1);
+    expect(count("random:index/randomPassword:RandomPassword")).toBe(2);
+    expect([K.configMap, K.secret, K.service, K.claim, K.statefulSet, K.cronJob, K.job].map(count)).toEqual([1, 1, 3, 2, 2, 2, 0]);
+    expect(mine).toHaveLength(14);
+    for (const r of mine) expect(r.name.startsWith("billing")).toBe(true);
+    for (const r of mine.filter((x) => x.type.startsWith("kubernetes:"))) {
+      expect(r.inputs.metadata.namespace).toBe("payments");
+      expect(r.inputs.metadata.labels).toMatchObject({ "app.kubernetes.io/name": "postgresql", "app.kubernetes.io/instance": "billing", "app.kubernetes.io/managed-by": "drkit" });
+    }
+  });
+
+  it("backs up on the schedule with a CronJob that never overlaps, labelled for the policy pack", () => {
+    const backup = one(mine, K.cronJob, "billing-backup");
+    expect(backup.metadata.labels["app.kubernetes.io/component"]).toBe("backup");
+    expect(backup.spec).toMatchObject({ schedule: "15 2 * * *", timeZone: "Etc/UTC", concurrencyPolicy: "Forbid", successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
+    expect(backup.spec.startingDeadlineSeconds).toBeGreaterThan(0);
+    const pod = backup.spec.jobTemplate.spec.template.spec;
+    expect(pod.restartPolicy).toBe("Never");
+    expect(pod.containers[0].command).toEqual(["bash", "/etc/drkit/scripts/backup.sh"]);
+    expect(pod.volumes).toContainEqual({ name: "backups", persistentVolumeClaim: { claimName: "billing-backups" } });
+    // A ReadWriteOnce backup volume is attached beside the primary, so the job must run there.
+    expect(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels["app.kubernetes.io/component"]).toBe("primary");
+
+    const config = one(mine, K.configMap, "billing-config").data;
+    expect(config["backup.sh"]).toContain("--format=tar");
+    expect(config["backup.sh"]).toContain("readonly COMPRESSION=(--compress=server-zstd:level=1)");
+    expect(config["backup.sh"]).toContain("--wal-method=stream");
+    expect(config["backup.sh"]).toContain("readonly KEEP=5");
+  });
+
+  it("tests restores on its own schedule into an emptyDir as large as the data volume", () => {
+    const verify = one(mine, K.cronJob, "billing-verify");
+    expect(verify.metadata.labels["app.kubernetes.io/component"]).toBe("verify");
+    expect(verify.spec).toMatchObject({ schedule: "30 5 * * *", concurrencyPolicy: "Forbid" });
+    expect(verify.spec.jobTemplate.spec.backoffLimit).toBe(0);
+    const pod = verify.spec.jobTemplate.spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: "scratch", emptyDir: { sizeLimit: "10Gi" } });
+    expect(pod.containers[0].terminationMessagePolicy).toBe("FallbackToLogsOnError");
+    expect(pod.containers[0].env).toContainEqual({ name: "DRKIT_SCRATCH", value: "/scratch" });
+  });
+
+  it("runs one primary and the standbys as StatefulSets with claims, probes and no root", () => {
+    const primary = one(mine, K.statefulSet, "billing-primary");
+    const standby = one(mine, K.statefulSet, "billing-standby");
+    expect(primary.spec.replicas).toBe(1);
+    expect(standby.spec.replicas).toBe(2);
+    for (const [sts, component] of [[primary, "primary"], [standby, "standby"]] as const) {
+      expect(sts.metadata.labels["app.kubernetes.io/managed-by"]).toBe("drkit");
+      expect(sts.spec.serviceName).toBe("billing-headless");
+      expect(sts.spec.volumeClaimTemplates).toEqual([
+        {
+          metadata: { name: "data", labels: expect.objectContaining({ "app.kubernetes.io/component": component }) },
+          spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "10Gi" } }, storageClassName: "fast-ssd" },
+        },
+      ]);
+      const pod = sts.spec.template.spec;
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 999, runAsGroup: 999, fsGroup: 999 });
+      expect(pod.automountServiceAccountToken).toBe(false);
+      for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) {
+        expect(c.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+        expect(c.resources).toEqual({ requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "1Gi" } });
+      }
+      const server = pod.containers[0];
+      for (const probe of [server.startupProbe, server.readinessProbe, server.livenessProbe]) expect(probe.exec.command.join(" ")).toMatch(/pg_isready|pg_stat_wal_receiver/);
+      expect(server.livenessProbe.exec.command.join(" ")).toContain("pg_isready");
+      expect(server.startupProbe.periodSeconds * server.startupProbe.failureThreshold).toBeGreaterThanOrEqual(1800);
+    }
+    expect(primary.spec.template.spec.containers[0].readinessProbe.exec.command[0]).toBe("pg_isready");
+    // A standby that no longer streams answers with stale data: it must leave the read-only Service.
+    expect(standby.spec.template.spec.containers[0].readinessProbe.exec.command.join(" ")).toContain("= streaming");
+    expect(standby.spec.template.spec.initContainers[0].command).toEqual(["bash", "/etc/drkit/scripts/standby-clone.sh"]);
+    expect(primary.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: "Retain", whenScaled: "Retain" });
+  });
+
+  it("creates the primary's claim under the name its StatefulSet template resolves to, so the StatefulSet adopts it", () => {
+    const primary = one(mine, K.statefulSet, "billing-primary");
+    const claimName = `${primary.spec.volumeClaimTemplates[0].metadata.name}-${primary.metadata.name}-0`;
+    const claim = one(mine, K.claim, claimName);
+    expect(claim.spec).toEqual(primary.spec.volumeClaimTemplates[0].spec);
+    expect(one(mine, K.claim, "billing-backups").spec).toEqual({ accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "50Gi" } } });
+  });
+
+  it("routes read-write to the primary, read-only to the standbys, and the headless Service to database pods only", () => {
+    const templates = podTemplates(mine);
+    const selected = (name: string) => templates.filter((t) => selects(one(mine, K.service, name).spec.selector, t.labels)).map((t) => t.owner);
+    expect(selected("billing-rw")).toEqual(["billing-primary"]);
+    expect(selected("billing-ro")).toEqual(["billing-standby"]);
+    expect(selected("billing-headless").sort()).toEqual(["billing-primary", "billing-standby"]);
+    expect(one(mine, K.service, "billing-headless").spec).toMatchObject({ clusterIP: "None", publishNotReadyAddresses: true });
+    for (const sts of mine.filter((r) => r.type === K.statefulSet)) expect(selects(sts.inputs.spec.selector.matchLabels, sts.inputs.spec.template.metadata.labels)).toBe(true);
+  });
+
+  it("keeps the generated passwords secret: in the Secret only, never in plain text", async () => {
+    const secret = one(mine, K.secret, "billing-credentials");
+    expect(isSecretValue(secret.stringData)).toBe(true);
+    expect(secret.stringData.value).toEqual({ "superuser-password": passwordOf("billing-superuser-password"), "replication-password": passwordOf("billing-replication-password") });
+    const plain = JSON.stringify(mine.filter((r) => r.type !== K.secret && r.type !== "random:index/randomPassword:RandomPassword").map((r) => r.inputs));
+    expect(plain).not.toContain(passwordOf("billing-superuser-password"));
+    expect(plain).not.toContain(passwordOf("billing-replication-password"));
+    expect(await (cluster.superuserPassword as any).isSecret).toBe(true);
+  });
+
+  it("derives archive_timeout and the replication settings from the arguments", async () => {
+    const dr = one(mine, K.configMap, "billing-config").data["drkit.conf"];
+    expect(dr).toContain(`archive_timeout = ${deriveArchiveTimeout(300)}\n`);
+    expect(dr).toContain("archive_mode = on\n");
+    expect(dr).toContain("wal_level = replica\n");
+    expect(dr).toContain("max_wal_senders = 6\n");
+    expect(dr).toContain("max_replication_slots = 4\n");
+    expect(dr).toContain("max_slot_wal_keep_size = '2560MB'\n");
+    expect(dr).toContain(`synchronous_standby_names = 'ANY 1 ("billing-standby-0", "billing-standby-1")'\n`);
+    expect(await promiseOf(cluster.archiveTimeoutSeconds)).toBe(deriveArchiveTimeout(300));
+    expect(await promiseOf(cluster.readWriteHost)).toBe("billing-rw.payments.svc");
+  });
+
+  it("restarts the servers when a file they read changes, and only then", () => {
+    const configHash = (args: PostgresClusterArgs) => {
+      const m = buildClusterManifests(resolveCluster(args), { superuserPassword: "x", replicationPassword: "y" });
+      return (m.primary.spec as any).template.metadata.annotations["drkit.io/config-hash"];
+    };
+    expect(configHash(baseArgs)).toBe(one(mine, K.statefulSet, "billing-primary").spec.template.metadata.annotations["drkit.io/config-hash"]);
+    // Job scripts change with retention and schedules; the servers need not restart for that.
+    expect(configHash({ ...baseArgs, retention: { backups: 9 }, schedule: { backup: "0 3 * * *" } })).toBe(configHash(baseArgs));
+    expect(configHash({ ...baseArgs, rpoSeconds: 60 })).not.toBe(configHash(baseArgs));
+    expect(configHash({ ...baseArgs, standbys: 3 })).not.toBe(configHash(baseArgs));
+  });
+
+  it("every registered manifest passes the Kubernetes OpenAPI schema", () => {
+    const manifests = manifestsOf(mine);
+    expect(manifests).toHaveLength(11);
+    expect(validateManifests(manifests)).toEqual([]);
+  });
+
+  it("the schema check does fail on a broken manifest, naming the object and the path", () => {
+    const manifests = manifestsOf(mine);
+    const cron = structuredClone(manifests.find((m) => m.kind === "CronJob" && m.metadata.name === "billing-backup"));
+    cron.spec.concurrencyPolicy = "Never";
+    const sts = structuredClone(manifests.find((m) => m.kind === "StatefulSet"));
+    sts.spec.replicas = "1";
+    delete sts.spec.template.spec.containers;
+    expect(validateManifests([cron, sts])).toEqual([
+      'batch/v1/CronJob "billing-backup": data/spec/concurrencyPolicy must be equal to one of the allowed values',
+      'apps/v1/StatefulSet "billing-primary": data/spec/replicas must be integer, data/spec/template/spec must have required property containers',
+    ]);
+    expect(validateManifests([{ apiVersion: "v1", kind: "Pod", metadata: { name: "x" } }])[0]).toContain("no OpenAPI model");
+  });
+
+  it("passes the drkit policy pack, whose Kubernetes rules do see these resources", async () => {
+    const asPolicyInput = (rs: Registered[]): FakeResource[] => rs.map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
+    expect(await evaluate(drPolicies, asPolicyInput(mine))).toEqual([]);
+
+    const overlapping = mine.map((r) => (r.type === K.cronJob && r.name === "billing-backup" ? { ...r, inputs: { ...r.inputs, spec: { ...r.inputs.spec, concurrencyPolicy: "Allow" } } } : r));
+    expect((await evaluate(drPolicies, asPolicyInput(overlapping))).map((d) => d.policy)).toEqual(["k8s-backup-cronjob-forbids-overlap"]);
+    const withoutBackups = mine.filter((r) => !(r.type === K.cronJob && r.name === "billing-backup"));
+    expect((await evaluate(drPolicies, asPolicyInput(withoutBackups))).map((d) => d.policy)).toEqual(["k8s-backup-cronjob-exists"]);
+  });
+});
+
+describe("PostgresCluster with a restore request", () => {
+  let mine: Registered[];
+  beforeAll(async () => {
+    ({ mine } = await deploy("ledger", { ...baseArgs, name: "ledger", standbys: 0, synchronous: false, restore: { fromBackup: "latest", targetTime: "2024-01-15T16:30:00+02:00" } }));
+  });
+
+  it("adds a restore Job that fills the primary's claim, labelled restore, re-run by the next up if it failed", () => {
+    expect(mine.filter((r) => r.type === K.statefulSet).map((r) => r.inputs.metadata.name)).toEqual(["ledger-primary"]);
+    const job = one(mine, K.job, "ledger-restore");
+    expect(job.metadata.labels["app.kubernetes.io/component"]).toBe("restore");
+    expect(job.metadata.annotations).toEqual({ "pulumi.com/replaceUnready": "true" });
+    const pod = job.spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: "data", persistentVolumeClaim: { claimName: "data-ledger-primary-0" } });
+    expect(pod.affinity).toBeUndefined();
+    expect(pod.containers[0].command).toEqual(["bash", "/etc/drkit/scripts/restore.sh"]);
+    // In the Job's spec, so that a new request replaces (re-runs) the Job.
+    expect(pod.containers[0].env).toContainEqual({ name: "DRKIT_RESTORE_REQUEST", value: "latest@2024-01-15T14:30:00.000Z" });
+    const script = one(mine, K.configMap, "ledger-config").data["restore.sh"];
+    expect(script).toContain("readonly TARGET_TIME='2024-01-15 14:30:00.000+00'");
+    expect(script).toContain(`readonly TARGET_EPOCH=${Date.UTC(2024, 0, 15, 14, 30) / 1000}`);
+    expect(one(mine, K.statefulSet, "ledger-primary").spec.template.metadata.annotations["drkit.io/restore-request"]).toBe("latest@2024-01-15T14:30:00.000Z");
+    expect(validateManifests(manifestsOf(mine))).toEqual([]);
+  });
+
+  it("has no standby objects without standbys, and an empty synchronous_standby_names", () => {
+    const dr = one(mine, K.configMap, "ledger-config").data["drkit.conf"];
+    expect(dr).toContain("synchronous_standby_names = ''\n");
+    expect(dr).toContain("max_replication_slots = 2\n");
+  });
+});
+
+describe("argument errors", () => {
+  it("throws every problem at once, one 'field: value rule' line each, before registering anything", async () => {
+    await settle();
+    const before = registered.length;
+    const bad = { ...baseArgs, namespace: "Payments", standbys: 9, schedule: { backup: "61 * * * *" }, storage: { size: "10GB" } };
+    expect(() => new PostgresCluster("bad", bad)).toThrow(
+      [
+        'invalid arguments for PostgresCluster "billing":',
+        'namespace: "Payments" must be a DNS-1123 label: lowercase letters, digits and \'-\', starting and ending with a letter or digit, at most 63 characters',
+        "standbys: 9 must be at most 8",
+        'storage.size: "10GB" must be a quantity such as "10Gi"',
+        'schedule.backup: "61 * * * *" must be a 5-field cron expression (minute 61 is outside 0-59)',
+      ].join("\n"),
+    );
+    expect(() => new PostgresCluster("bad", { ...baseArgs, standbys: 0 })).toThrow(/^invalid arguments[^\n]*\nsynchronous: true needs at least 1 standby$/);
+    await settle();
+    expect(registered.length).toBe(before);
+  });
+});
