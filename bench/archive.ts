@@ -1,0 +1,198 @@
+/**
+ * Benchmark 3: the archive_command. (a) Cost per 16 MB WAL segment of drkit's rendered archive-wal
+ * (temp file, fsync, link, directory fsync) against a plain `cp` loop, and against `cp` followed by the
+ * same fsyncs; (b) whether it keeps up with pgbench -c 4 at full speed: the archiver's backlog
+ * (pg_wal/archive_status/*.ready), sampled every second.
+ */
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Sandbox } from "../test/helpers/sandbox";
+import { benchTempDir, DATABASE, pgClient, pgOwnedDir, readyCount, SandboxPool, waitArchiverIdle } from "./db";
+import { asUser, exec, interleave, median, mustExec, progress, round, sleep, slope, syncDisks } from "./lib";
+import type { ResultRow, Section } from "./results";
+
+export interface ArchiveOptions {
+  readonly scale: number;
+  readonly reps: number;
+  /** Generated 16 MB segments per measured round. */
+  readonly segments: number;
+  readonly pgbenchSeconds: number;
+}
+
+const SEGMENT_BYTES = 16 * 2 ** 20;
+/** A timeline no server here uses, so the generated segments never meet real ones in the archive. */
+const BENCH_TIMELINE = "0000BEEF";
+/** The backlog "grows" when its fitted slope over the last half exceeds this many segments a second. */
+export const BACKLOG_SLOPE_LIMIT = 0.05;
+
+const segmentName = (i: number) => `${BENCH_TIMELINE}00000000${(i + 1).toString(16).toUpperCase().padStart(8, "0")}`;
+
+/** N segment-sized files of random bytes (each with its own first bytes), as the postgres user's. */
+function generateSegments(dir: string, count: number, owner: number): void {
+  const content = randomBytes(SEGMENT_BYTES);
+  for (let i = 0; i < count; i++) {
+    content.writeUInt32BE(i, 0);
+    const file = path.join(dir, segmentName(i));
+    fs.writeFileSync(file, content, { mode: 0o600 });
+    fs.chownSync(file, owner, owner);
+  }
+}
+
+/** One bash process, as the PostgreSQL OS user, runs `body` for every segment: $f is its path, $n its name. */
+async function loop(sb: Sandbox, src: string, body: string, arg: string): Promise<number> {
+  const script = `set -euo pipefail; for f in "$1"/*; do n=\${f##*/}; ${body}; done`;
+  const [cmd, ...prefix] = asUser(sb.plan.postgres.osUser);
+  return (await mustExec(cmd, [...prefix, "bash", "-c", script, "loop", src, arg])).seconds;
+}
+
+function emptyDir(dir: string, keep: (name: string) => boolean = () => false): void {
+  for (const f of fs.readdirSync(dir)) if (!keep(f)) fs.rmSync(path.join(dir, f), { force: true });
+  syncDisks();
+}
+
+interface PerSegment {
+  readonly cp: number;
+  readonly cpSync: number;
+  readonly drkit: number;
+  readonly samples: Record<string, number[]>;
+}
+
+async function perSegmentCost(sb: Sandbox, opts: ArchiveOptions): Promise<PerSegment> {
+  const dir = benchTempDir("archive");
+  const src = pgOwnedDir(path.join(dir, "segments"), sb.plan.postgres.osUser);
+  const dest = pgOwnedDir(path.join(dir, "cp"), sb.plan.postgres.osUser);
+  progress(`archive: generating ${opts.segments} segments of 16 MB`);
+  generateSegments(src, opts.segments, fs.statSync(src).uid);
+  const walDir = sb.plan.paths.walDir;
+  const notOurs = (name: string) => !name.replace(/^\./, "").startsWith(BENCH_TIMELINE);
+  const perSegmentMs = (seconds: number) => (seconds * 1000) / opts.segments;
+  const samples = await interleave(opts.reps, [
+    { name: "cp", run: async () => perSegmentMs(await loop(sb, src, 'cp -- "$f" "$2/$n"', dest)), after: () => emptyDir(dest) },
+    { name: "cp + sync", run: async () => perSegmentMs(await loop(sb, src, 'cp -- "$f" "$2/$n"; sync -- "$2/$n" "$2"', dest)), after: () => emptyDir(dest) },
+    { name: "drkit archive-wal", run: async () => perSegmentMs(await loop(sb, src, '"$2" "$f" "$n"', sb.script("archive-wal"))), after: () => emptyDir(walDir, notOurs) },
+  ], "archive per segment (ms)");
+  fs.rmSync(src, { recursive: true, force: true });
+  const m = (name: string) => median(samples.get(name)!);
+  return { cp: m("cp"), cpSync: m("cp + sync"), drkit: m("drkit archive-wal"), samples: Object.fromEntries(samples) };
+}
+
+interface BacklogSample {
+  readonly t: number;
+  readonly ready: number;
+}
+
+interface KeepUp {
+  readonly samples: readonly BacklogSample[];
+  readonly max: number;
+  readonly slopeLastHalf: number;
+  readonly walSegmentsPerSecond: number;
+  readonly archivedDuringRun: number;
+  readonly failedDuringRun: number;
+  readonly drainSeconds: number;
+  readonly tps: number | null;
+  readonly pass: boolean;
+}
+
+const archiverCounts = (sb: Sandbox) => sb.sql("SELECT archived_count || ' ' || failed_count FROM pg_stat_archiver").split(" ").map(Number);
+
+/** Samples the backlog once a second while `running` is pending. */
+async function sampleBacklog(sb: Sandbox, running: Promise<unknown>): Promise<BacklogSample[]> {
+  let done = false;
+  void running.finally(() => (done = true));
+  const samples: BacklogSample[] = [];
+  const t0 = Date.now();
+  for (let tick = 1; !done; tick++) {
+    await Promise.race([sleep(t0 + tick * 1000 - Date.now()), running.catch(() => undefined)]);
+    if (!done) samples.push({ t: (Date.now() - t0) / 1000, ready: readyCount(sb) });
+  }
+  return samples;
+}
+
+async function keepsUp(sb: Sandbox, opts: ArchiveOptions): Promise<KeepUp> {
+  await waitArchiverIdle(sb);
+  progress(`archive: pgbench -c 4 for ${opts.pgbenchSeconds} s with drkit's archive_command, backlog sampled every second`);
+  const lsn0 = sb.sql("SELECT pg_current_wal_lsn()");
+  const [archived0, failed0] = archiverCounts(sb);
+  const [cmd, args] = pgClient(sb, "pgbench", ["-n", "-c", "4", "-j", "2", "-T", String(opts.pgbenchSeconds), DATABASE]);
+  const run = exec(cmd, args);
+  const samples = await sampleBacklog(sb, run);
+  const result = await run;
+  if (result.status !== 0) throw new Error(`pgbench failed:\n${result.stderr}`);
+  const walBytes = Number(sb.sql(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${lsn0}')`));
+  const [archived1, failed1] = archiverCounts(sb);
+  const drainSeconds = await waitArchiverIdle(sb);
+  const lastHalf = samples.slice(Math.floor(samples.length / 2));
+  const fitted = slope(lastHalf.map((s) => s.t), lastHalf.map((s) => s.ready));
+  const tps = /tps = ([0-9.]+)/.exec(result.stdout);
+  return {
+    samples,
+    max: Math.max(0, ...samples.map((s) => s.ready)),
+    slopeLastHalf: round(fitted, 4),
+    walSegmentsPerSecond: round(walBytes / SEGMENT_BYTES / result.seconds, 3),
+    archivedDuringRun: archived1 - archived0,
+    failedDuringRun: failed1 - failed0,
+    drainSeconds: round(drainSeconds, 1),
+    tps: tps ? round(Number(tps[1]), 0) : null,
+    pass: fitted <= BACKLOG_SLOPE_LIMIT && failed1 === failed0,
+  };
+}
+
+function rows(opts: ArchiveOptions, seg: PerSegment, k: KeepUp): ResultRow[] {
+  const capacity = 1000 / seg.drkit;
+  const n = `${opts.segments} segments × ${opts.reps} rounds`;
+  return [
+    {
+      benchmark: "archive_command per 16 MB WAL segment",
+      unit: "ms/segment",
+      baseline: "cp",
+      baselineMedian: round(seg.cp, 2),
+      drkitMedian: round(seg.drkit, 2),
+      ratio: round(seg.drkit / seg.cp),
+      notes: `drkit writes a temp file, fsyncs it, links it and fsyncs the directory; cp does not fsync; ${n}`,
+    },
+    {
+      benchmark: "archive_command per 16 MB WAL segment, durable baseline",
+      unit: "ms/segment",
+      baseline: "cp + sync of file and directory",
+      baselineMedian: round(seg.cpSync, 2),
+      drkitMedian: round(seg.drkit, 2),
+      ratio: round(seg.drkit / seg.cpSync),
+      notes: `the cost of drkit's checks (name, existing file, temp + link) over the same fsyncs; ${n}`,
+    },
+    {
+      benchmark: `archiving keeps up with pgbench -c 4 for ${opts.pgbenchSeconds} s (scale ${opts.scale})`,
+      unit: "segments",
+      baseline: null,
+      baselineMedian: null,
+      drkitMedian: k.max,
+      ratio: null,
+      notes:
+        `${k.pass ? "PASS" : "FAIL"}: max backlog ${k.max} .ready, slope over the last half ${k.slopeLastHalf} segments/s (limit ${BACKLOG_SLOPE_LIMIT}), ` +
+        `${k.failedDuringRun} failures; WAL ${k.walSegmentsPerSecond} segments/s at ${k.tps ?? "?"} tps vs archive capacity ${capacity.toFixed(1)} segments/s (1 / drkit's cost per segment); ` +
+        `backlog drained ${k.drainSeconds} s after pgbench stopped`,
+    },
+  ];
+}
+
+export async function benchArchive(pool: SandboxPool, opts: ArchiveOptions): Promise<Section> {
+  const t0 = Date.now();
+  progress(`archive: drkit archive-wal vs cp per segment, then pgbench -c 4 with archiving (scale ${opts.scale})`);
+  const sb = await pool.acquire(opts.scale);
+  const seg = await perSegmentCost(sb, opts);
+  progress(`archive: cp ${seg.cp.toFixed(1)} ms, cp + sync ${seg.cpSync.toFixed(1)} ms, drkit ${seg.drkit.toFixed(1)} ms per segment`);
+  const k = await keepsUp(sb, opts);
+  const result = rows(opts, seg, k);
+  progress(`archive: ${result[2].notes}`);
+  return {
+    id: "archive",
+    ranAt: new Date(t0).toISOString(),
+    seconds: (Date.now() - t0) / 1000,
+    options: { ...opts },
+    rows: result,
+    details: {
+      perSegmentMs: Object.fromEntries(Object.entries(seg.samples).map(([k2, v]) => [k2, v.map((x) => round(x, 2))])),
+      keepUp: { ...k, samples: k.samples.map((s) => [round(s.t, 1), s.ready]) },
+    },
+  };
+}

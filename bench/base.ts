@@ -1,0 +1,195 @@
+/**
+ * Benchmark 1: drkit's base backup job (rendered backup-base: pg_basebackup, an extracted copy checked
+ * with pg_verifybackup, metadata, fsync, publish by rename) against bare pg_basebackup with the same
+ * flags and compression, on the same database.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Sandbox } from "../test/helpers/sandbox";
+import { databaseMb, pgClient, pgOwnedDir, SandboxPool } from "./db";
+import { asUser, interleave, median, mustExec, progress, round, type ExecResult } from "./lib";
+import type { ResultRow, Section } from "./results";
+
+export interface BaseOptions {
+  readonly scale: number;
+  readonly reps: number;
+}
+
+/** Where drkit's time goes, from the script's own xtrace timestamps. */
+export interface BasePhases {
+  readonly startup: number;
+  readonly pgBasebackup: number;
+  readonly extractCopy: number;
+  readonly pgVerifybackup: number;
+  readonly publish: number;
+  readonly removeCopy: number;
+}
+
+interface DrkitSample {
+  readonly seconds: number;
+  readonly phases: BasePhases;
+  readonly loggedSeconds: number | null;
+}
+
+/** The flags drkit's backup-base passes to pg_basebackup, apart from its label and target. */
+export function bareBasebackupArgs(sb: Sandbox, target: string): string[] {
+  return [
+    `--pgdata=${target}`,
+    "--format=tar",
+    ...sb.plan.compression.baseBackupArgs,
+    "--wal-method=stream",
+    "--checkpoint=fast",
+    "--manifest-checksums=CRC32C",
+    "--no-password",
+  ];
+}
+
+async function bareRun(sb: Sandbox, target: string): Promise<number> {
+  const [cmd, args] = pgClient(sb, "pg_basebackup", bareBasebackupArgs(sb, target));
+  return (await mustExec(cmd, args)).seconds;
+}
+
+/**
+ * Runs backup-base as the PostgreSQL OS user (as its systemd unit does) with xtrace timestamps on
+ * stderr: bash reads SHELLOPTS and PS4 from the environment of a non-root user.
+ */
+async function drkitRun(sb: Sandbox): Promise<DrkitSample> {
+  const trace = { SHELLOPTS: "xtrace", PS4: "+${EPOCHREALTIME} " };
+  const [cmd, ...prefix] = asUser(sb.plan.postgres.osUser, trace);
+  const r = await mustExec(cmd, [...prefix, sb.script("backup-base")]);
+  const logged = /base backup \S+ complete: .* took (\d+)s/.exec(r.stderr);
+  return { seconds: r.seconds, phases: phasesFromTrace(r), loggedSeconds: logged ? Number(logged[1]) : null };
+}
+
+interface TraceLine {
+  readonly at: number;
+  readonly command: string;
+}
+
+/** xtrace lines `+<epoch> command` (one + per nesting level); continuation lines are dropped. */
+export function traceLines(stderr: string): TraceLine[] {
+  const lines: TraceLine[] = [];
+  for (const line of stderr.split("\n")) {
+    const m = /^\++(\d+\.\d+) (.*)$/.exec(line);
+    if (m) lines.push({ at: Number(m[1]), command: m[2] });
+  }
+  return lines;
+}
+
+/** The phases of one backup-base run, between the commands that start them. */
+export function phasesFromTrace(r: Pick<ExecResult, "stderr" | "startEpoch" | "endEpoch">): BasePhases {
+  const lines = traceLines(r.stderr);
+  const index = (re: RegExp) => {
+    const i = lines.findIndex((l) => re.test(l.command));
+    if (i < 0 || i + 1 >= lines.length) throw new Error(`backup-base trace has no command matching ${re}`);
+    return i;
+  };
+  const basebackup = index(/\/pg_basebackup /);
+  const verify = index(/\/pg_verifybackup /);
+  const removeCopy = index(/^rm -rf -- .*\/\.verify-/);
+  const at = (i: number) => lines[i].at;
+  return {
+    startup: at(basebackup) - r.startEpoch,
+    pgBasebackup: at(basebackup + 1) - at(basebackup),
+    extractCopy: at(verify) - at(basebackup + 1),
+    pgVerifybackup: at(verify + 1) - at(verify),
+    publish: at(removeCopy) - at(verify + 1),
+    removeCopy: r.endEpoch - at(removeCopy),
+  };
+}
+
+function removePublishedBackups(sb: Sandbox): void {
+  for (const id of fs.readdirSync(sb.plan.paths.baseDir)) fs.rmSync(path.join(sb.plan.paths.baseDir, id), { recursive: true, force: true });
+}
+
+function backupMb(dir: string): number {
+  const total = fs.readdirSync(dir).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+  return round(total / 2 ** 20, 1);
+}
+
+const phaseKeys = (p: BasePhases) => Object.keys(p) as (keyof BasePhases)[];
+const roundPhases = (p: BasePhases): BasePhases => Object.fromEntries(phaseKeys(p).map((k) => [k, round(p[k])])) as unknown as BasePhases;
+const medianPhases = (samples: readonly DrkitSample[]): BasePhases =>
+  Object.fromEntries(phaseKeys(samples[0].phases).map((k) => [k, round(median(samples.map((s) => s.phases[k])))])) as unknown as BasePhases;
+
+export async function benchBase(pool: SandboxPool, opts: BaseOptions): Promise<Section> {
+  const t0 = Date.now();
+  progress(`base backup: drkit backup-base vs bare pg_basebackup, pgbench scale ${opts.scale}, ${opts.reps} rounds`);
+  const sb = await pool.acquire(opts.scale);
+  const bareRoot = pgOwnedDir(path.join(sb.plan.rootPrefix, "bench-bare-basebackup"), sb.plan.postgres.osUser);
+  const bareTarget = path.join(bareRoot, "backup");
+  let bareSize = 0;
+  let drkitSize = 0;
+  removePublishedBackups(sb);
+  const samples = await interleave<number | DrkitSample>(opts.reps, [
+    {
+      name: "pg_basebackup",
+      run: () => bareRun(sb, bareTarget),
+      after: () => {
+        bareSize = backupMb(bareTarget);
+        fs.rmSync(bareTarget, { recursive: true, force: true });
+      },
+    },
+    {
+      name: "drkit backup-base",
+      run: () => drkitRun(sb),
+      after: () => {
+        const [id] = fs.readdirSync(sb.plan.paths.baseDir);
+        drkitSize = backupMb(path.join(sb.plan.paths.baseDir, id));
+        removePublishedBackups(sb);
+      },
+    },
+  ], "base backup (s)");
+  const bare = samples.get("pg_basebackup") as number[];
+  const drkit = samples.get("drkit backup-base") as DrkitSample[];
+  return baseSection(opts, { bare, drkit, dbMb: databaseMb(sb), bareSize, drkitSize, flags: bareBasebackupArgs(sb, "<dir>") }, t0);
+}
+
+interface BaseMeasurements {
+  readonly bare: readonly number[];
+  readonly drkit: readonly DrkitSample[];
+  readonly dbMb: number;
+  readonly bareSize: number;
+  readonly drkitSize: number;
+  readonly flags: readonly string[];
+}
+
+function baseSection(opts: BaseOptions, m: BaseMeasurements, t0: number): Section {
+  const bareMedian = median(m.bare);
+  const drkitMedian = median(m.drkit.map((s) => s.seconds));
+  const phases = medianPhases(m.drkit);
+  const verification = phases.extractCopy + phases.pgVerifybackup + phases.removeCopy;
+  const extra = drkitMedian - bareMedian;
+  const row: ResultRow = {
+    benchmark: `base backup, pgbench scale ${opts.scale} (${m.dbMb} MB)`,
+    unit: "s",
+    baseline: "bare pg_basebackup",
+    baselineMedian: round(bareMedian),
+    drkitMedian: round(drkitMedian),
+    ratio: round(drkitMedian / bareMedian),
+    notes:
+      `extra ${extra.toFixed(2)} s, of which verification ${verification.toFixed(2)} s ` +
+      `(extract copy ${phases.extractCopy.toFixed(2)} + pg_verifybackup ${phases.pgVerifybackup.toFixed(2)} + remove copy ${phases.removeCopy.toFixed(2)}); ` +
+      `pg_basebackup inside drkit ${phases.pgBasebackup.toFixed(2)} s, publish (metadata, fsync, rename) ${phases.publish.toFixed(2)} s; ` +
+      `backup ${m.drkitSize} MB (bare ${m.bareSize} MB); n=${m.bare.length}`,
+  };
+  progress(`base backup: bare ${bareMedian.toFixed(2)} s, drkit ${drkitMedian.toFixed(2)} s, ratio ${row.ratio}; verification ${verification.toFixed(2)} s`);
+  return {
+    id: "base",
+    ranAt: new Date(t0).toISOString(),
+    seconds: (Date.now() - t0) / 1000,
+    options: { ...opts },
+    rows: [row],
+    details: {
+      databaseMb: m.dbMb,
+      bareFlags: m.flags,
+      bareSeconds: m.bare.map((s) => round(s)),
+      drkitSeconds: m.drkit.map((s) => round(s.seconds)),
+      drkitLoggedSeconds: m.drkit.map((s) => s.loggedSeconds),
+      drkitPhaseMedians: phases,
+      drkitPhases: m.drkit.map((s) => roundPhases(s.phases)),
+      verificationSeconds: round(verification),
+      backupMb: { drkit: m.drkitSize, bare: m.bareSize },
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * drkit benchmarks: each of drkit's jobs as a ratio of the bare tool on the same data in the same run.
+ *
+ *   tsx bench/run.ts [--only base|pitr|archive] [--scale N] [--reps N] [--pitr-scales A,B,C]
+ *                    [--segments N] [--pgbench-seconds N]
+ *
+ * Writes bench/results.md and bench/results.json. Runs as root (PostgreSQL runs as `postgres`).
+ */
+import { parseArgs } from "node:util";
+import { benchArchive, type ArchiveOptions } from "./archive";
+import { benchBase, type BaseOptions } from "./base";
+import { SandboxPool } from "./db";
+import { cleanupAll, installExitHandlers, progress } from "./lib";
+import { benchPitr, type PitrOptions } from "./pitr";
+import { BENCH_IDS, markdownTable, writeResults, type BenchId, type Section } from "./results";
+
+export interface RunOptions {
+  readonly only: readonly BenchId[];
+  readonly base: BaseOptions;
+  readonly pitr: PitrOptions;
+  readonly archive: ArchiveOptions;
+}
+
+const USAGE = "usage: tsx bench/run.ts [--only base|pitr|archive] [--scale N] [--reps N] [--pitr-scales A,B,C] [--segments N] [--pgbench-seconds N]";
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number of at least 1, got '${value}'\n${USAGE}`);
+  return n;
+}
+
+/** PITR sizes: a tenth of the scale, two fifths of it and the scale itself (5, 20, 50 for 50). */
+export const defaultPitrScales = (scale: number) => [...new Set([Math.max(1, Math.round(scale / 10)), Math.max(1, Math.round(scale * 0.4)), scale])];
+
+export function parseOptions(argv: readonly string[]): RunOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      only: { type: "string", multiple: true },
+      scale: { type: "string" },
+      reps: { type: "string" },
+      "pitr-scales": { type: "string" },
+      segments: { type: "string" },
+      "pgbench-seconds": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const only = (values.only ?? [...BENCH_IDS]).flatMap((o) => o.split(","));
+  for (const o of only) if (!BENCH_IDS.includes(o as BenchId)) throw new Error(`--only must be one of ${BENCH_IDS.join(", ")}, got '${o}'\n${USAGE}`);
+  const scale = positiveInt("scale", values.scale, 50);
+  const reps = positiveInt("reps", values.reps, 5);
+  const pitrScales = values["pitr-scales"]?.split(",").map((s) => positiveInt("pitr-scales", s, 1)) ?? defaultPitrScales(scale);
+  return {
+    only: BENCH_IDS.filter((id) => only.includes(id)),
+    base: { scale, reps },
+    pitr: { scales: pitrScales, reps },
+    archive: { scale, reps, segments: positiveInt("segments", values.segments, 24), pgbenchSeconds: positiveInt("pgbench-seconds", values["pgbench-seconds"], 60) },
+  };
+}
+
+async function runBenchmark(id: BenchId, pool: SandboxPool, opts: RunOptions): Promise<Section> {
+  switch (id) {
+    case "base":
+      return benchBase(pool, opts.base);
+    case "archive":
+      return benchArchive(pool, opts.archive);
+    case "pitr":
+      return benchPitr(pool, opts.pitr);
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new Error("run the benchmarks as root: they start PostgreSQL as the postgres user");
+  installExitHandlers();
+  progress(`benchmarks: ${opts.only.join(", ")}`);
+  const pool = new SandboxPool();
+  const sections: Section[] = [];
+  try {
+    for (const id of opts.only) sections.push(await runBenchmark(id, pool, opts));
+  } finally {
+    cleanupAll();
+  }
+  const results = writeResults(sections);
+  process.stdout.write(`\n${markdownTable(results.sections.filter((s) => opts.only.includes(s.id)).flatMap((s) => s.rows))}\n\nwrote bench/results.md and bench/results.json\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  cleanupAll();
+  process.exit(1);
+});

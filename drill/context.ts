@@ -1,0 +1,203 @@
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as path from "node:path";
+import type { ServicePlan } from "../components/plan/plan";
+import type { ScenarioResult, StepResult, TableCheck, TimelineEvent, TimelineKind } from "../components/drill/report";
+import type { Ack } from "./workload";
+
+export interface CommandResult {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a program without blocking the event loop (the workload keeps writing meanwhile). */
+export function runCommand(command: string, args: readonly string[], timeoutMs = 900_000): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What every scenario works with: the service's plan, its scripts, SQL as its OS user, and progress output. */
+export class DrillContext {
+  readonly database: string;
+
+  constructor(
+    readonly plan: ServicePlan,
+    readonly progress: (line: string) => void,
+  ) {
+    this.database = plan.postgres.databases[0];
+  }
+
+  script(name: string): string {
+    return path.join(this.plan.paths.scriptsDir, name);
+  }
+
+  psqlArgs(port = this.plan.postgres.port, db = this.database): { command: string; args: string[] } {
+    const pg = this.plan.postgres;
+    return { command: "runuser", args: ["-u", pg.osUser, "--", `${pg.binDirectory}/psql`, "-X", "-q", "-A", "-t", "-h", pg.socketDirectory, "-p", String(port), "-U", pg.role, "-d", db] };
+  }
+
+  async sql(query: string, opts: { db?: string; port?: number } = {}): Promise<string> {
+    const { command, args } = this.psqlArgs(opts.port, opts.db);
+    const r = await runCommand(command, [...args, "-v", "ON_ERROR_STOP=1", "-c", query], 120_000);
+    if (r.status !== 0) throw new Error(`psql: ${r.stderr.trim() || `exit ${r.status}`}`);
+    return r.stdout.trim();
+  }
+
+  /** Runs one of the service's rendered scripts; throws with its last lines when it fails. */
+  async runScript(name: string, args: string[] = []): Promise<CommandResult> {
+    const r = await runCommand(this.script(name), args);
+    if (r.status !== 0) throw new Error(`${name} ${args.join(" ")} exited ${r.status}: ${lastLines(r.stderr)}`);
+    return r;
+  }
+
+  pgCtl(args: string[], dataDirectory = this.plan.postgres.dataDirectory): Promise<CommandResult> {
+    const pg = this.plan.postgres;
+    return runCommand("runuser", ["-u", pg.osUser, "--", `${pg.binDirectory}/pg_ctl`, "-D", dataDirectory, ...args]);
+  }
+
+  /** Polls until the server accepts a write; returns when it did. */
+  async waitForWrites(timeoutSeconds: number, port = this.plan.postgres.port): Promise<Date> {
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    for (;;) {
+      try {
+        await this.sql("CREATE TABLE IF NOT EXISTS drkit_drill_probe (at timestamptz); INSERT INTO drkit_drill_probe VALUES (clock_timestamp())", { port });
+        return new Date();
+      } catch (error) {
+        if (Date.now() > deadline) throw new Error(`the server did not accept a write within ${timeoutSeconds}s: ${(error as Error).message}`);
+        await sleep(200);
+      }
+    }
+  }
+}
+
+export const lastLines = (text: string, n = 4) => text.trim().split("\n").slice(-n).join(" | ");
+
+/** Collects one scenario's steps and timeline while it runs. */
+export class ScenarioRecorder {
+  readonly steps: StepResult[] = [];
+  readonly timeline: TimelineEvent[] = [];
+  readonly reasons: string[] = [];
+
+  constructor(private readonly progress: (line: string) => void, private readonly id: string) {}
+
+  event(kind: TimelineKind, label: string, at: Date | string = new Date()): void {
+    this.timeline.push({ at: typeof at === "string" ? at : at.toISOString(), kind, label });
+  }
+
+  async step<T>(name: string, fn: () => Promise<T>, detail?: (value: T) => string): Promise<T> {
+    this.progress(`[${this.id}] ${name} ...`);
+    const started = Date.now();
+    try {
+      const value = await fn();
+      const seconds = (Date.now() - started) / 1000;
+      const d = detail?.(value);
+      this.steps.push({ name, seconds, ok: true, ...(d ? { detail: d } : {}) });
+      this.progress(`[${this.id}] ${name}: done in ${seconds.toFixed(1)}s${d ? ` (${d})` : ""}`);
+      return value;
+    } catch (error) {
+      const seconds = (Date.now() - started) / 1000;
+      this.steps.push({ name, seconds, ok: false, detail: (error as Error).message });
+      this.progress(`[${this.id}] ${name}: FAILED after ${seconds.toFixed(1)}s: ${(error as Error).message}`);
+      throw error;
+    }
+  }
+}
+
+const md5 = (text: string) => createHash("md5").update(text).digest("hex");
+
+export interface RecoveryMeasure {
+  readonly lostCommits: number;
+  readonly lostSpanSeconds: number;
+  readonly lastAcknowledged?: string;
+  readonly check: TableCheck;
+  /** Recovered rows that the workload never saw acknowledged (in flight at the disaster). */
+  readonly inFlight: number;
+}
+
+/**
+ * Compares what was recovered with the workload's log. The recovered acknowledged writes must be a prefix
+ * of the log (no hole, checksum equal to the log's own for that prefix); the writes after it are the loss.
+ */
+export function measureRecovery(table: string, acks: readonly Ack[], recoveredKeys: readonly string[]): RecoveryMeasure {
+  const recovered = new Set(recoveredKeys);
+  const ackedKeys = new Set(acks.map((a) => a.key));
+  let prefix = 0;
+  while (prefix < acks.length && recovered.has(acks[prefix].key)) prefix++;
+  const holes = acks.slice(prefix).filter((a) => recovered.has(a.key)).length;
+  const lost = acks.slice(prefix);
+  const expected = acks.slice(0, prefix).map((a) => a.key);
+  const actual = acks.filter((a) => recovered.has(a.key)).map((a) => a.key);
+  const check: TableCheck = {
+    table,
+    expectedRows: expected.length,
+    actualRows: actual.length,
+    expectedChecksum: md5(expected.join(",")),
+    actualChecksum: md5(actual.join(",")),
+    ok: holes === 0 && expected.length === actual.length,
+  };
+  const last = acks[acks.length - 1];
+  return {
+    lostCommits: lost.length,
+    lostSpanSeconds: lost.length ? (Date.parse(last.at) - Date.parse(lost[0].at)) / 1000 : 0,
+    lastAcknowledged: last?.at,
+    check,
+    inFlight: recoveredKeys.filter((k) => !ackedKeys.has(k)).length,
+  };
+}
+
+export interface ScenarioOutcome {
+  readonly recorder: ScenarioRecorder;
+  readonly disasterAt: Date;
+  readonly serviceBackAt?: Date;
+  readonly measure?: RecoveryMeasure;
+  readonly acks: readonly Ack[];
+  readonly recoveryPoint?: string;
+  readonly clock: string;
+  readonly error?: Error;
+}
+
+/** Turns a scenario's outcome into its result, judged against the stack's objectives. */
+export function judge(id: string, title: string, plan: ServicePlan, o: ScenarioOutcome, extraReasons: string[] = []): ScenarioResult {
+  const reasons = [...extraReasons];
+  const rtoSeconds = o.serviceBackAt ? (o.serviceBackAt.getTime() - o.disasterAt.getTime()) / 1000 : Number.NaN;
+  if (o.error) reasons.unshift(`recovery failed: ${o.error.message}`);
+  if (o.serviceBackAt && rtoSeconds > plan.rtoSeconds) reasons.unshift(`RTO ${rtoSeconds.toFixed(1)}s exceeds the objective of ${plan.rtoSeconds}s`);
+  const m = o.measure;
+  if (m && m.lostSpanSeconds > plan.rpoSeconds) reasons.unshift(`${m.lostCommits} acknowledged commits over ${m.lostSpanSeconds.toFixed(1)}s were lost; the RPO is ${plan.rpoSeconds}s`);
+  if (m && !m.check.ok) reasons.unshift(`integrity: the recovered rows of ${m.check.table} are not the workload's acknowledged writes up to the recovery point (${m.check.actualRows} rows, ${m.check.expectedRows} expected)`);
+  if (m?.inFlight) reasons.push(`${m.inFlight} write(s) in flight at the disaster were recovered although never acknowledged (allowed)`);
+  const failed = o.error !== undefined || !o.serviceBackAt || !m || !m.check.ok || rtoSeconds > plan.rtoSeconds || m.lostSpanSeconds > plan.rpoSeconds || extraReasons.some((r) => r.startsWith("FAIL:"));
+  const acks = o.acks;
+  return {
+    id,
+    title,
+    verdict: failed ? "FAIL" : "PASS",
+    reasons: reasons.map((r) => r.replace(/^FAIL: /, "")),
+    rto: { seconds: Number.isFinite(rtoSeconds) ? rtoSeconds : 0, objectiveSeconds: plan.rtoSeconds, clock: o.clock },
+    rpo: {
+      lostCommits: m?.lostCommits ?? acks.length,
+      lostSpanSeconds: m?.lostSpanSeconds ?? 0,
+      objectiveSeconds: plan.rpoSeconds,
+      ...(o.recoveryPoint ? { recoveryPoint: o.recoveryPoint } : {}),
+      ...(m?.lastAcknowledged ? { lastAcknowledgedCommit: m.lastAcknowledged } : {}),
+    },
+    integrity: { ok: m?.check.ok ?? false, tables: m ? [m.check] : [] },
+    workload: { acknowledgedCommits: acks.length, firstCommitAt: acks[0]?.at, lastCommitAt: acks[acks.length - 1]?.at },
+    timeline: [...o.recorder.timeline].sort((a, b) => Date.parse(a.at) - Date.parse(b.at)),
+    steps: o.recorder.steps,
+  };
+}
