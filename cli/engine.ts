@@ -7,7 +7,7 @@ import type { DrPlan } from "../components/plan/plan";
 export type EngineAction = "preview" | "up" | "destroy";
 
 /** The Go-built CLI from toolchain/build.sh, unless a pulumi is already on PATH. */
-function enginePath(): string {
+export function enginePath(): string {
   const built = path.join(process.env.DRKIT_TOOLCHAIN_DIR ?? path.join(os.homedir(), ".cache/drkit-toolchain"), "bin");
   const onPath = (process.env.PATH ?? "").split(":").some((dir) => dir && fs.existsSync(path.join(dir, "pulumi")));
   if (fs.existsSync(path.join(built, "pulumi"))) return `${built}:${process.env.PATH}`;

@@ -6,7 +6,8 @@ import { describeServicePlan, formatTable } from "../components/plan/describe";
 import { ConfigError } from "../components/plan/errors";
 import { findProjectDir, loadStackPlan } from "../components/plan/stackFile";
 import { applyPlanLocally, checkPlanLocally } from "./apply";
-import { runEngine, type EngineAction } from "./engine";
+import { runDrill, SCENARIO_IDS } from "../drill/run";
+import { enginePath, runEngine, type EngineAction } from "./engine";
 import { renderPlanTo } from "./render";
 
 // The toolchain's minio and mc (toolchain/setup) are found on PATH by the sandbox and target scripts.
@@ -73,6 +74,40 @@ const engineCommand = (action: EngineAction, description: string) =>
 engineCommand("preview", "pulumi preview of a stack through the Automation API, with its progress");
 engineCommand("up", "pulumi up of a stack through the Automation API, with its progress");
 engineCommand("destroy", "pulumi destroy of a stack (backups and data directories stay)");
+
+program
+  .command("drill")
+  .description("break the stack's sandbox on purpose, recover, and report measured RTO and RPO (report.md, report.json, report.html)")
+  .addOption(stackOption())
+  .option("--scenario <id...>", `scenarios to play (default: every one the stack supports): ${SCENARIO_IDS.join(", ")}`)
+  .option("--report-dir <dir>", "where the reports go", "drill-report")
+  .option("--no-provision", "skip `pulumi up` (the sandbox is already provisioned)")
+  .action(async (opts: { stack: string; scenario?: string[]; reportDir: string; provision: boolean }) => {
+    const dir = projectDir();
+    const plan = loadStackPlan(dir, opts.stack);
+    let provisionedBy: "pulumi" | "direct-apply" = "pulumi";
+    let provisionNote: string | undefined;
+    if (!opts.provision) {
+      provisionNote = "provisioned before the drill (--no-provision)";
+    } else {
+      try {
+        enginePath();
+      } catch (error) {
+        provisionedBy = "direct-apply";
+        provisionNote = `the Pulumi engine is not available (${(error as Error).message}); the rendered files were applied directly`;
+      }
+      console.error(`drkit: provisioning ${opts.stack} ${provisionedBy === "pulumi" ? "with pulumi up" : "by applying the rendered files"}`);
+      if (provisionedBy === "pulumi") await runEngine(dir, opts.stack, plan, "up");
+      else applyPlanLocally(plan, { check: false });
+    }
+    const { report, paths } = await runDrill(plan, { stack: opts.stack, scenarios: opts.scenario, reportDir: path.resolve(opts.reportDir), provisionedBy, provisionNote });
+    console.log(`\ndrill of ${opts.stack}: ${report.verdict}`);
+    for (const s of report.scenarios) {
+      console.log(`  ${s.verdict}  ${s.id.padEnd(20)} RTO ${s.rto.seconds.toFixed(1)}s / ${s.rto.objectiveSeconds}s   RPO ${s.rpo.lostCommits} commits, ${s.rpo.lostSpanSeconds.toFixed(1)}s / ${s.rpo.objectiveSeconds}s${s.verdict === "FAIL" ? `   ${s.reasons[0]}` : ""}`);
+    }
+    console.log(`reports: ${paths.markdown}, ${paths.json}, ${paths.html}`);
+    if (report.verdict !== "PASS") process.exitCode = 1;
+  });
 
 export async function main(argv: string[]): Promise<void> {
   try {

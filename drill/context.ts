@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ServicePlan } from "../components/plan/plan";
 import type { ScenarioResult, StepResult, TableCheck, TimelineEvent, TimelineKind } from "../components/drill/report";
@@ -50,10 +51,10 @@ export class DrillContext {
     return { command: "runuser", args: ["-u", pg.osUser, "--", `${pg.binDirectory}/psql`, "-X", "-q", "-A", "-t", "-h", pg.socketDirectory, "-p", String(port), "-U", pg.role, "-d", db] };
   }
 
-  async sql(query: string, opts: { db?: string; port?: number } = {}): Promise<string> {
+  async sql(query: string, opts: { db?: string; port?: number; timeoutMs?: number } = {}): Promise<string> {
     const { command, args } = this.psqlArgs(opts.port, opts.db);
-    const r = await runCommand(command, [...args, "-v", "ON_ERROR_STOP=1", "-c", query], 120_000);
-    if (r.status !== 0) throw new Error(`psql: ${r.stderr.trim() || `exit ${r.status}`}`);
+    const r = await runCommand(command, [...args, "-v", "ON_ERROR_STOP=1", "-c", query], opts.timeoutMs ?? 120_000);
+    if (r.status !== 0) throw new Error(`psql: ${r.stderr.trim() || `exit ${r.status}${r.status === -1 ? " (timed out)" : ""}`}`);
     return r.stdout.trim();
   }
 
@@ -74,7 +75,8 @@ export class DrillContext {
     const deadline = Date.now() + timeoutSeconds * 1000;
     for (;;) {
       try {
-        await this.sql("CREATE TABLE IF NOT EXISTS drkit_drill_probe (at timestamptz); INSERT INTO drkit_drill_probe VALUES (clock_timestamp())", { port });
+        // A commit waiting for a missing synchronous standby never returns: each try is bounded and killed.
+        await this.sql("CREATE TABLE IF NOT EXISTS drkit_drill_probe (at timestamptz); INSERT INTO drkit_drill_probe VALUES (clock_timestamp())", { port, timeoutMs: 5000 });
         return new Date();
       } catch (error) {
         if (Date.now() > deadline) throw new Error(`the server did not accept a write within ${timeoutSeconds}s: ${(error as Error).message}`);
@@ -82,6 +84,25 @@ export class DrillContext {
       }
     }
   }
+}
+
+/** Rebuilds every standby from the (restored) primary: a restore leaves them on an abandoned timeline. */
+export async function recloneStandbys(ctx: DrillContext): Promise<void> {
+  const standbys = ctx.plan.replication?.standbys ?? [];
+  if (standbys.length === 0) return;
+  for (const s of standbys) {
+    await ctx.pgCtl(["stop", "-m", "immediate"], s.dataDirectory);
+    fs.rmSync(s.dataDirectory, { recursive: true, force: true });
+  }
+  // Slots are not in base backups: create them again before the standbys connect.
+  await ctx.runScript("setup-replication");
+  for (const s of standbys) await ctx.runScript(`clone-standby-${s.name}`);
+}
+
+/** Standbys streaming from the primary, by application_name. */
+export async function streamingStandbys(ctx: DrillContext): Promise<string[]> {
+  const out = await ctx.sql("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'", { db: "postgres", timeoutMs: 10_000 });
+  return out ? out.split("\n") : [];
 }
 
 export const lastLines = (text: string, n = 4) => text.trim().split("\n").slice(-n).join(" | ");

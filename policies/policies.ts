@@ -288,7 +288,8 @@ const minioTarget = resourcePolicy(
     const expiry = p.expireDays;
     if (expiry === undefined || expiry === null) report(`${what}: has no lifecycle expiry; the rule requires one of at least ${min} days`);
     else if (Number(expiry) < min) report(`${what}: lifecycle expires objects after ${expiry} days; the rule's minimum is ${min} days`);
-    if (!p.replicationTarget) report(`${what}: has no replication target; the rule requires a second site`);
+    // A second site (the target other stores replicate into) is itself the copy.
+    if (!p.replicationTarget && !(Array.isArray(p.replicaOf) && p.replicaOf.length > 0)) report(`${what}: has no replication target and no store replicates into it; the rule requires a second site`);
   },
 );
 

@@ -61,6 +61,8 @@ export interface MinioTargetArgs {
   readonly keys: StoreKeys;
   /** The store that receives a copy of every object, with its keys (its own MinioTarget must exist first). */
   readonly replica?: { readonly store: ObjectStorePlan; readonly keys: StoreKeys };
+  /** The stores that replicate into this one: a second site needs no replication target of its own. */
+  readonly replicaOf?: readonly string[];
 }
 
 /**
@@ -83,6 +85,7 @@ export class MinioTarget extends pulumi.ComponentResource {
       expireDays: store.shortestExpiryDays > 0 ? store.shortestExpiryDays : undefined,
       objectLockMode: store.objectLock?.mode,
       replicationTarget: replica?.store.name,
+      replicaOf: [...(args.replicaOf ?? [])],
     }, opts);
     if (store.type !== "minio") throw new Error(`MinioTarget ${name}: object store ${store.name} is of type ${store.type}, not minio`);
     if (replica && replica.store.type !== "minio") throw new Error(`MinioTarget ${name}: replica ${replica.store.name} is not a minio store`);

@@ -44,7 +44,7 @@ export function objectStores(plan: DrPlan, opts?: pulumi.ComponentResourceOption
       const replica = replicaPlan ? make(replicaPlan) : undefined;
       const target = new MinioTarget(
         `store-${store.name}`,
-        { store, keys, replica: replica && replicaPlan ? { store: replicaPlan, keys: replica.keys } : undefined },
+        { store, keys, replica: replica && replicaPlan ? { store: replicaPlan, keys: replica.keys } : undefined, replicaOf: plan.objectStores.filter((s) => s.replicateTo === store.name).map((s) => s.name) },
         { ...opts, dependsOn: [...(sandbox ? [sandbox] : []), ...(replica ? [replica.ready] : [])] },
       );
       result = { keys, ready: target };

@@ -72,9 +72,37 @@ export function offsiteDays(retentionOffsiteDays: number): ServiceRetention["day
 const servicesUsing = (config: ParsedStackConfig, store: string) =>
   Object.entries(config.services).filter(([, svc]) => svc.offsite?.targets.includes(store));
 
+/** The stores whose objects end up in `store`: itself and every minio store whose replication chain reaches it. */
+function storesFeeding(stores: Record<string, ParsedObjectStore>, store: string): Set<string> {
+  const feeding = new Set<string>([store]);
+  for (const start of Object.keys(stores)) {
+    const chain = new Set<string>([start]);
+    let next = stores[start];
+    while (next?.type === "minio" && next.replicateTo !== undefined && !chain.has(next.replicateTo)) {
+      chain.add(next.replicateTo);
+      if (next.replicateTo === store) {
+        feeding.add(start);
+        break;
+      }
+      next = stores[next.replicateTo];
+    }
+  }
+  return feeding;
+}
+
+/**
+ * The services whose backups a store holds: those that ship to it, and those that ship to a store replicating
+ * into it. A replica site needs the same expiry rules: MinIO does not replicate lifecycle expirations, so a
+ * replica without its own rules would keep every backup forever.
+ */
+const servicesStoring = (config: ParsedStackConfig, store: string) => {
+  const feeding = storesFeeding(config.objectStores as Record<string, ParsedObjectStore>, store);
+  return Object.entries(config.services).filter(([, svc]) => svc.offsite?.targets.some((t) => feeding.has(t)));
+};
+
 export function objectStorePlans(config: ParsedStackConfig, baseDir: string): ObjectStorePlan[] {
   return Object.entries(config.objectStores as Record<string, ParsedObjectStore>).map(([name, store]) => {
-    const services = servicesUsing(config, name).map(([svc, s]) => ({ prefix: `${svc}/`, days: offsiteDays(s.retention.offsiteDays) }));
+    const services = servicesStoring(config, name).map(([svc, s]) => ({ prefix: `${svc}/`, days: offsiteDays(s.retention.offsiteDays) }));
     const lifecycle: LifecyclePolicy = {
       services,
       transitions: store.type === "s3" && store.transitions ? store.transitions : undefined,
@@ -124,15 +152,23 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
     if (dupes.length) problems.push(`services.${svcName}.offsite.targets: lists "${dupes[0]}" twice`);
   }
   const seenBuckets = new Map<string, string>();
+  // Sandbox servers of provisioned stores: each listens on its port and its console on port + 1.
+  const sandboxPorts = new Map<number, string>();
+  const sandboxDirs = new Map<string, string>();
   for (const [name, store] of Object.entries(stores)) {
     const at = `objectStores.${name}`;
-    const key = `${store.type === "minio" ? store.endpoint : store.region}/${store.bucket}`;
+    // One bucket namespace per server; AWS S3 (no endpoint) has one global namespace for every region.
+    const server = store.type === "minio" || store.endpoint !== undefined ? store.endpoint!.replace(/\/$/, "") : "aws-s3";
+    const key = `${server}/${store.bucket}`;
     if (seenBuckets.has(key)) problems.push(`${at}.bucket: "${store.bucket}" is already the bucket of object store "${seenBuckets.get(key)}"`);
     else seenBuckets.set(key, name);
     const users = servicesUsing(config, name);
-    const shortest = Math.min(...users.map(([, s]) => s.retention.offsiteDays));
-    if (store.objectLock && users.length && store.objectLock.days > shortest) {
-      problems.push(`${at}.objectLock.days: ${store.objectLock.days} is longer than the shortest off-site retention of its services (${shortest} days, retention.offsiteDays): locked objects would outlive their expiry`);
+    const longest = Math.max(...users.map(([, s]) => s.retention.offsiteDays));
+    // A replica site holds (and locks) the same objects as the stores replicating into it.
+    const holders = servicesStoring(config, name);
+    const shortestHeld = Math.min(...holders.map(([, s]) => s.retention.offsiteDays));
+    if (store.objectLock && holders.length && store.objectLock.days > shortestHeld) {
+      problems.push(`${at}.objectLock.days: ${store.objectLock.days} is longer than the shortest off-site retention of its services (${shortestHeld} days, retention.offsiteDays): locked objects would outlive their expiry`);
     }
     if (store.type === "minio") {
       if (store.replicateTo !== undefined) {
@@ -147,9 +183,17 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
       }
       if (store.provision) {
         const url = new URL(store.endpoint);
-        if (!["127.0.0.1", "localhost"].includes(url.hostname) || !url.port) {
+        if (url.protocol !== "http:" || !["127.0.0.1", "localhost"].includes(url.hostname) || !url.port) {
           problems.push(`${at}.endpoint: "${store.endpoint}" must be http://127.0.0.1:<port> when provision is set (drkit starts that sandbox server on loopback)`);
+        } else {
+          const port = Number(url.port);
+          const clash = [port, port + 1].map((p) => sandboxPorts.get(p)).find((other) => other !== undefined);
+          if (clash) problems.push(`${at}.endpoint: "${store.endpoint}" clashes with the sandbox server of object store "${clash}" (each uses its port and port + 1 for its console)`);
+          else [port, port + 1].forEach((p) => sandboxPorts.set(p, name));
         }
+        const dir = path.posix.normalize(store.provision.dataDirectory).replace(/\/$/, "");
+        if (sandboxDirs.has(dir)) problems.push(`${at}.provision.dataDirectory: "${store.provision.dataDirectory}" is already the data directory of object store "${sandboxDirs.get(dir)}"`);
+        else sandboxDirs.set(dir, name);
       }
     } else {
       if (store.replication && store.replication.region === store.region) {
@@ -161,8 +205,10 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
         problems.push(`${at}.transitions.archiveDays: ${t.archiveDays} must be later than transitions.infrequentAccessDays (${t.infrequentAccessDays})`);
       }
       const firstTransition = Math.min(t?.infrequentAccessDays ?? Infinity, t?.archiveDays ?? Infinity);
-      if (users.length && Number.isFinite(firstTransition) && firstTransition >= shortest + 1) {
-        problems.push(`${at}.transitions: the first transition on day ${firstTransition} comes after every backup has expired (shortest retention.offsiteDays ${shortest}); shorten the transition or keep backups longer`);
+      // Each set keeps only the transitions before its own expiry (WAL lives offsiteDays + 1): the rule is
+      // useless only once the longest-kept backups are gone too.
+      if (users.length && Number.isFinite(firstTransition) && firstTransition >= longest + 1) {
+        problems.push(`${at}.transitions: the first transition on day ${firstTransition} comes after every backup has expired (longest retention.offsiteDays ${longest}); shorten the transition or keep backups longer`);
       }
     }
   }
@@ -203,10 +249,13 @@ export function offsitePlan(
 }
 
 function replicationLoops(stores: Record<string, ParsedObjectStore>, start: string): boolean {
+  // True only when the chain comes back to `start`: a store feeding a loop it is not part of is not itself
+  // looping (the stores of the loop are reported).
   const seen = new Set<string>([start]);
   let next = stores[start];
   while (next?.type === "minio" && next.replicateTo !== undefined) {
-    if (seen.has(next.replicateTo)) return true;
+    if (next.replicateTo === start) return true;
+    if (seen.has(next.replicateTo)) return false;
     seen.add(next.replicateTo);
     next = stores[next.replicateTo];
   }

@@ -4,7 +4,7 @@ import { hostCommand, type HostRef } from "../host/hostCommand";
 import { fileResourceName, hostFile } from "../host/hostFile";
 import type { ServicePlan, StandbyPlan } from "../plan/plan";
 import { renderReplicationDropInFile, renderServiceFiles, renderStandbyFiles, type RenderedFile } from "../render";
-import { setupReplicationScriptPath } from "../render/replication";
+import { failoverScriptPath, rejoinScriptPath, setupReplicationScriptPath } from "../render/replication";
 import { shq } from "../render/shell";
 import { postgresDropIn } from "./postgresDropIn";
 
@@ -46,6 +46,11 @@ export class ReplicationPrimary extends pulumi.ComponentResource {
     const passFile = hostFile(`${name}-pgpass`, host, pgpassFile(plan, r.passFile), { parent: this }, this.pgpass);
     const setupPath = setupReplicationScriptPath(plan);
     const setupScript = hostFile(fileResourceName(name, setupPath), host, renderServiceFiles(plan).find((f) => f.path === setupPath)!, { parent: this });
+    // The runbook scripts an operator (or the drill) runs: fail over to a standby, rejoin the old primary.
+    const runbooks = new Set([failoverScriptPath(plan), rejoinScriptPath(plan)]);
+    for (const file of renderServiceFiles(plan).filter((f) => runbooks.has(f.path))) {
+      hostFile(fileResourceName(name, file.path), host, file, { parent: this });
+    }
     const dropIn = renderReplicationDropInFile(plan);
     const applied = postgresDropIn(`${name}-dropin`, host, plan, dropIn, { parent: this });
     // Re-run when the standbys, the settings or the password change.

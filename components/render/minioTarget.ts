@@ -98,6 +98,9 @@ case \${1:-} in
     if running; then
       log "MinIO is already running (pid $(cat "$PID_FILE"))"
     else
+      # Parents the usual 0755 (umask 077 would make a shared one such as a sandbox host's root prefix
+      # untraversable for the postgres user); the server's own directory 0700.
+      (umask 022 && mkdir -p -- "$(dirname -- "$DIR")")
       mkdir -p -- "$DIR/data" "$DIR/certs" "$DIR/home"
       chmod 0700 -- "$DIR"
       # Detached, no inherited descriptors: the caller must not wait on the server's output.

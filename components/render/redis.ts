@@ -141,13 +141,15 @@ until (( $(rcli LASTSAVE) > before )); do
   (( $(date +%s) < deadline )) || die "BGSAVE did not finish within \${timeout}s (LASTSAVE is still $before)"
   sleep 0.5
 done
-keys=$(rcli DBSIZE)
 source_file=$(rcli CONFIG GET dir | sed -n 2p)/$(rcli CONFIG GET dbfilename | sed -n 2p)
 id=$(date -u +%Y%m%dT%H%M%SZ)
 tmp=$BACKUP_DIR/.partial-$id.rdb
 trap 'rm -f -- "$tmp"' EXIT
 cp -- "$source_file" "$tmp"
-redis-check-rdb "$tmp" >/dev/null || die "redis-check-rdb rejects the copy of $source_file"
+check=$(redis-check-rdb "$tmp") || die "redis-check-rdb rejects the copy of $source_file"
+# The keys in the file itself: DBSIZE would count writes made after the save.
+keys=$(sed -n 's/^\\[info\\] \\([0-9]*\\) keys read$/\\1/p' <<<"$check")
+[[ $keys =~ ^[0-9]+$ ]] || die "redis-check-rdb did not report how many keys $tmp holds"
 sync -- "$tmp"
 mv -- "$tmp" "$BACKUP_DIR/dump_$id.rdb"
 (cd "$BACKUP_DIR" && sha256sum -- "dump_$id.rdb" >"dump_$id.rdb.sha256")

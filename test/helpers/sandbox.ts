@@ -24,6 +24,23 @@ export async function freePort(): Promise<number> {
   });
 }
 
+const canListen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+
+/** A free port whose port + 1 (the MinIO console) is free too, away from the ports already taken. */
+export async function freePortPair(taken: number[]): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await freePort();
+    if (port >= 65535 || taken.some((t) => Math.abs(t - port) <= 1)) continue;
+    if (await canListen(port + 1)) return port;
+  }
+  throw new Error("no two adjacent free ports on 127.0.0.1");
+}
+
 /** A temp directory the postgres user can traverse. */
 export function tempRoot(label: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `drkit-${label}-`));

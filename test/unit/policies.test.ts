@@ -151,11 +151,13 @@ describe("MinIO and Kubernetes rules", () => {
   const minio = (props: Record<string, unknown>): FakeResource => ({ type: "drkit:objectstore:MinioTarget", name: "site-a", props });
   it("MinIO targets keep versions, expire late enough and replicate", async () => {
     expect(await evaluate(only("minio-target-versioned-and-replicated"), [minio({ versioning: true, expireDays: 30, replicationTarget: "site-b" })])).toEqual([]);
+    // The second site itself: it is the copy other stores replicate into.
+    expect(await evaluate(only("minio-target-versioned-and-replicated"), [minio({ versioning: true, expireDays: 30, replicaOf: ["site-a"] })])).toEqual([]);
     const bad = await evaluate(only("minio-target-versioned-and-replicated"), [minio({ versioning: false, expireDays: 5 })]);
     expect(bad.map((d) => d.message)).toEqual([
       'MinioTarget "site-a": versioning is false; the rule requires true',
       'MinioTarget "site-a": lifecycle expires objects after 5 days; the rule\'s minimum is 30 days',
-      'MinioTarget "site-a": has no replication target; the rule requires a second site',
+      'MinioTarget "site-a": has no replication target and no store replicates into it; the rule requires a second site',
     ]);
   });
 

@@ -1,0 +1,105 @@
+import * as os from "node:os";
+import { overallVerdict, type DrillReport, type ScenarioResult } from "../components/drill/report";
+import { writeReports, type ReportPaths } from "../components/drill/writeReports";
+import type { DrPlan, ServicePlan } from "../components/plan/plan";
+import { redisScripts } from "../components/render/redis";
+import { provisionScriptPath } from "../components/render/sandbox";
+import { DrillContext, recloneStandbys, runCommand, streamingStandbys } from "./context";
+import { ALL_SCENARIOS, type Scenario } from "./scenarios";
+
+export interface DrillOptions {
+  readonly stack: string;
+  readonly scenarios?: readonly string[];
+  readonly reportDir: string;
+  readonly provisionedBy: DrillReport["provisionedBy"];
+  readonly provisionNote?: string;
+  readonly progress?: (line: string) => void;
+}
+
+export const SCENARIO_IDS = ALL_SCENARIOS.map((s) => s.id);
+
+/** The scenarios asked for (all that can run on this stack by default); unknown ids are an error. */
+export function selectScenarios(ids: readonly string[] | undefined, ctx: DrillContext): Scenario[] {
+  const unknown = (ids ?? []).filter((id) => !SCENARIO_IDS.includes(id));
+  if (unknown.length) throw new Error(`--scenario ${unknown.join(", ")}: unknown (known: ${SCENARIO_IDS.join(", ")})`);
+  const wanted = ids?.length ? ALL_SCENARIOS.filter((s) => ids.includes(s.id)) : ALL_SCENARIOS;
+  const blocked = wanted.map((s) => [s, s.unavailable(ctx)] as const).filter(([, why]) => why);
+  if (ids?.length && blocked.length) throw new Error(blocked.map(([s, why]) => `--scenario ${s.id}: ${why}`).join("; "));
+  for (const [s, why] of blocked) ctx.progress(`skipping ${s.id}: ${why}`);
+  return wanted.filter((s) => !s.unavailable(ctx));
+}
+
+/** The drill's service: the first one on a sandbox (local host with a root prefix). */
+export function drillService(plan: DrPlan): ServicePlan {
+  const service = plan.services.find((s) => s.host.connection.type === "local" && s.rootPrefix && s.postgres.provision);
+  if (!service) throw new Error("the drill breaks things on purpose and runs only on a sandbox service (a local host with connection.rootPrefix and postgres.provision: true)");
+  return service;
+}
+
+/** Makes sure the sandbox servers run (a reboot stops them; pulumi up does not start them again). */
+async function startServers(ctx: DrillContext): Promise<void> {
+  const start = async (script: string) => {
+    const r = await runCommand(script, ["start"]);
+    if (r.status !== 0) throw new Error(`${script} start failed: ${r.stderr.trim()}`);
+  };
+  await start(provisionScriptPath(ctx.plan));
+  if (ctx.plan.redis?.provision) await start(redisScripts(ctx.plan).sandbox);
+  const standbys = ctx.plan.replication?.standbys ?? [];
+  if (standbys.length) {
+    const streaming: string[] = await streamingStandbys(ctx).catch(() => []);
+    if (standbys.some((s) => !streaming.includes(s.name))) {
+      ctx.progress(`standbys streaming: ${streaming.join(", ") || "none"}; rebuilding them from the primary`);
+      await recloneStandbys(ctx);
+    }
+  }
+}
+
+async function environment(ctx: DrillContext): Promise<DrillReport["environment"]> {
+  const postgres = await ctx.sql("SELECT version()", { db: "postgres" });
+  const redis = ctx.plan.redis ? (await runCommand(ctx.plan.redis.server, ["--version"])).stdout.trim().split(" ").slice(0, 3).join(" ") : undefined;
+  const minio = ctx.plan.offsite ? (await runCommand("minio", ["--version"]).catch(() => ({ stdout: "" }))).stdout.split("\n")[0] || undefined : undefined;
+  return { postgres: postgres.split(",")[0], host: `${os.hostname()} (${os.cpus().length} cores)`, ...(redis ? { redis } : {}), ...(minio ? { minio } : {}) };
+}
+
+export async function runDrill(plan: DrPlan, options: DrillOptions): Promise<{ report: DrillReport; paths: ReportPaths }> {
+  const progress = options.progress ?? ((line: string) => console.error(`drill: ${line}`));
+  const service = drillService(plan);
+  const ctx = new DrillContext(service, progress);
+  const scenarios = selectScenarios(options.scenarios, ctx);
+  const startedAt = new Date().toISOString();
+  progress(`service ${service.name}: RPO ${service.rpoSeconds}s, RTO ${service.rtoSeconds}s; scenarios: ${scenarios.map((s) => s.id).join(", ")}`);
+  await startServers(ctx);
+  const env = await environment(ctx);
+  const results: ScenarioResult[] = [];
+  for (const scenario of scenarios) {
+    progress(`=== ${scenario.id}: ${scenario.title}`);
+    let result: ScenarioResult;
+    try {
+      result = await scenario.run(ctx);
+    } catch (error) {
+      // A scenario that could not even set up its disaster is a failure of the drill, reported as such.
+      result = {
+        id: scenario.id, title: scenario.title, verdict: "FAIL", reasons: [`the scenario could not run: ${(error as Error).message}`],
+        rto: { seconds: 0, objectiveSeconds: service.rtoSeconds, clock: "not measured" },
+        rpo: { lostCommits: 0, lostSpanSeconds: 0, objectiveSeconds: service.rpoSeconds },
+        integrity: { ok: false, tables: [] }, workload: { acknowledgedCommits: 0 }, timeline: [], steps: [],
+      };
+      await startServers(ctx).catch(() => undefined);
+    }
+    results.push(result);
+    progress(`=== ${scenario.id}: ${result.verdict} (RTO ${result.rto.seconds.toFixed(1)}s of ${result.rto.objectiveSeconds}s, ${result.rpo.lostCommits} commits lost over ${result.rpo.lostSpanSeconds.toFixed(1)}s)${result.verdict === "FAIL" ? `: ${result.reasons[0]}` : ""}`);
+  }
+  const report: DrillReport = {
+    stack: options.stack,
+    service: service.name,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    provisionedBy: options.provisionedBy,
+    ...(options.provisionNote ? { provisionNote: options.provisionNote } : {}),
+    objectives: { rpoSeconds: service.rpoSeconds, rtoSeconds: service.rtoSeconds },
+    environment: env,
+    scenarios: results,
+    verdict: overallVerdict(results),
+  };
+  return { report, paths: writeReports(report, options.reportDir) };
+}

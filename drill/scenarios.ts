@@ -1,0 +1,346 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { ScenarioResult } from "../components/drill/report";
+import { backupDirectories } from "../components/render";
+import { redisScripts } from "../components/render/redis";
+import { DrillContext, judge, measureRecovery, recloneStandbys, runCommand, ScenarioRecorder, sleep, type ScenarioOutcome } from "./context";
+import { postgresWorkload, redisWorkload, type Workload } from "./workload";
+
+export interface Scenario {
+  readonly id: string;
+  readonly title: string;
+  /** Why the scenario cannot run on this stack, if it cannot. */
+  unavailable(ctx: DrillContext): string | undefined;
+  run(ctx: DrillContext): Promise<ScenarioResult>;
+}
+
+const WRITES_BEFORE_DISASTER = 150;
+
+async function freshTable(ctx: DrillContext, table: string): Promise<void> {
+  await ctx.sql(`DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+}
+
+async function recoveredKeys(ctx: DrillContext, table: string): Promise<string[]> {
+  const out = await ctx.sql(`SELECT seq FROM ${table} ORDER BY seq`);
+  return out ? out.split("\n") : [];
+}
+
+async function startWrites(ctx: DrillContext, rec: ScenarioRecorder, table: string, count = WRITES_BEFORE_DISASTER): Promise<Workload> {
+  const workload = postgresWorkload(ctx.psqlArgs(), table);
+  workload.start();
+  rec.event("writes-start", "workload starts (one INSERT per commit)");
+  await workload.waitForAcks(count);
+  return workload;
+}
+
+/** Archives the WAL written so far (what a quiet server does within archive_timeout). */
+async function archiveNow(ctx: DrillContext): Promise<string> {
+  const segment = await ctx.sql("SELECT pg_walfile_name(pg_switch_wal())", { db: "postgres" });
+  for (let i = 0; i < 600; i++) {
+    const last = await ctx.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver", { db: "postgres" });
+    if (last >= segment) return segment;
+    await sleep(100);
+  }
+  throw new Error(`WAL segment ${segment} was not archived within 60s (see pg_stat_archiver)`);
+}
+
+async function baseBackup(ctx: DrillContext, rec: ScenarioRecorder, label = "take a base backup"): Promise<string> {
+  // Backup ids are whole seconds: never take two in the same second.
+  await sleep(1100);
+  return rec.step(label, async () => {
+    const r = await ctx.runScript("backup-base");
+    const id = /base backup (\d{8}T\d{6}Z) complete/.exec(r.stderr)?.[1];
+    if (!id) throw new Error("backup-base did not report a backup id");
+    return id;
+  }, (id) => id);
+}
+
+async function crashAndLoseDataDirectory(ctx: DrillContext): Promise<void> {
+  await ctx.pgCtl(["stop", "-m", "immediate"]);
+  fs.rmSync(ctx.plan.postgres.dataDirectory, { recursive: true, force: true });
+}
+
+function rebuildBackupDirectories(ctx: DrillContext): void {
+  for (const dir of backupDirectories(ctx.plan)) {
+    fs.mkdirSync(dir.path, { recursive: true });
+    fs.chmodSync(dir.path, parseInt(dir.mode, 8));
+    const r = spawnSync("chown", [`${dir.owner}:`, dir.path]);
+    if (r.status !== 0) throw new Error(`chown ${dir.owner} ${dir.path} failed`);
+  }
+}
+
+/** The worst case the live server allows: a quiet server archives only every archive_timeout. */
+async function archiveBoundReason(ctx: DrillContext): Promise<string[]> {
+  const live = Number(await ctx.sql("SELECT setting FROM pg_settings WHERE name = 'archive_timeout'", { db: "postgres" }));
+  if (!(live > 0)) return [`FAIL: archive_timeout is ${live} on the live server: a quiet server never archives, so the RPO of ${ctx.plan.rpoSeconds}s is unbounded`];
+  if (live > ctx.plan.rpoSeconds) return [`FAIL: archive_timeout is ${live}s on the live server (expected ${ctx.plan.archiveTimeoutSeconds}s from drkit's drop-in; overridden?), above the RPO of ${ctx.plan.rpoSeconds}s: a quiet server can lose up to ${live}s of commits`];
+  return [`worst case on a quiet server: ${live}s of commits (archive_timeout), within the RPO of ${ctx.plan.rpoSeconds}s`];
+}
+
+export const accidentalDeletion: Scenario = {
+  id: "accidental-deletion",
+  title: "Accidental deletion: every row deleted, recovered by PITR to just before the DELETE",
+  unavailable: () => undefined,
+  async run(ctx) {
+    const rec = new ScenarioRecorder(ctx.progress, this.id);
+    const table = "drkit_drill_deletion";
+    await freshTable(ctx, table);
+    await baseBackup(ctx, rec);
+    const workload = await startWrites(ctx, rec, table);
+    await workload.stop();
+    rec.event("writes-end", `${workload.acks.length} commits acknowledged`);
+    const target = await ctx.sql(`SELECT ${"to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"} || '+00'`);
+    const disasterAt = new Date();
+    await ctx.sql(`DELETE FROM ${table}`);
+    rec.event("disaster", `DELETE FROM ${table} (all rows)`, disasterAt);
+    const outcome: { -readonly [K in keyof ScenarioOutcome]?: ScenarioOutcome[K] } = {};
+    try {
+      rec.event("recovery-start", "archive the WAL up to the DELETE, then restore-pitr");
+      await rec.step("archive the WAL that holds the DELETE", () => archiveNow(ctx), (s) => s);
+      await rec.step("restore-pitr to just before the DELETE", () => ctx.runScript("restore-pitr", ["--target-time", target]));
+      if (ctx.plan.replication) await rec.step("rebuild the standbys from the restored primary (writes wait for the synchronous one)", () => recloneStandbys(ctx));
+      const back = await rec.step("first write accepted", () => ctx.waitForWrites(ctx.plan.rtoSeconds));
+      rec.event("service-back", "restored server accepts writes", back);
+      rec.event("recovery-point", "recovery target (just before the DELETE)", new Date(target.replace(" ", "T").replace("+00", "Z")));
+      const measure = measureRecovery(table, workload.acks, await recoveredKeys(ctx, table));
+      Object.assign(outcome, { serviceBackAt: back, measure });
+      await baseBackup(ctx, rec, "take a base backup on the new timeline");
+    } catch (error) {
+      outcome.error = error as Error;
+    }
+    return judge(this.id, this.title, ctx.plan, {
+      recorder: rec,
+      disasterAt,
+      acks: workload.acks,
+      recoveryPoint: new Date(target.replace(" ", "T").replace("+00", "Z")).toISOString(),
+      clock: "from the DELETE until the restored server accepted a write (WAL switch and archive, restore-pitr, start); noticing the mistake is not included",
+      ...outcome,
+    });
+  },
+};
+
+export const hostLoss: Scenario = {
+  id: "host-loss",
+  title: "Host loss: data directory and every local backup gone, restored from the off-site copy alone",
+  unavailable: (ctx) => (ctx.plan.offsite ? undefined : "the service has no offsite targets (services.<name>.offsite)"),
+  async run(ctx) {
+    const rec = new ScenarioRecorder(ctx.progress, this.id);
+    const table = "drkit_drill_host_loss";
+    const bound = await archiveBoundReason(ctx);
+    await freshTable(ctx, table);
+    await baseBackup(ctx, rec, "take a base backup (shipped off-site)");
+    const workload = await startWrites(ctx, rec, table);
+    const disasterAt = new Date();
+    await crashAndLoseDataDirectory(ctx);
+    fs.rmSync(path.join(ctx.plan.paths.backupRoot, "postgresql"), { recursive: true, force: true });
+    fs.rmSync(ctx.plan.paths.walDir, { recursive: true, force: true });
+    fs.rmSync(ctx.plan.offsite!.markerDir, { recursive: true, force: true });
+    rec.event("disaster", "host lost: server killed, data directory and local backups deleted", disasterAt);
+    await workload.stop();
+    rec.event("writes-end", `${workload.acks.length} commits acknowledged before the loss`, new Date(workload.acks[workload.acks.length - 1]?.ackedAt ?? Date.now()));
+    const outcome: { -readonly [K in keyof ScenarioOutcome]?: ScenarioOutcome[K] } = {};
+    try {
+      rec.event("recovery-start", "rebuild the host's directories, restore from the object store");
+      await rec.step("rebuild the backup directories (what pulumi up does on a new host)", async () => rebuildBackupDirectories(ctx));
+      const r = await rec.step("restore-pitr --from-offsite (base backup and WAL from the object store)", () => ctx.runScript("restore-pitr", ["--from-offsite"]));
+      if (ctx.plan.replication) await rec.step("rebuild the standbys from the restored primary (writes wait for the synchronous one)", () => recloneStandbys(ctx));
+      const back = await rec.step("first write accepted", () => ctx.waitForWrites(ctx.plan.rtoSeconds));
+      rec.event("service-back", "restored server accepts writes", back);
+      const measure = measureRecovery(table, workload.acks, await recoveredKeys(ctx, table));
+      const lastRecovered = workload.acks[measure.check.expectedRows - 1]?.at;
+      if (lastRecovered) rec.event("recovery-point", "last recovered commit", lastRecovered);
+      Object.assign(outcome, { serviceBackAt: back, measure, recoveryPoint: lastRecovered });
+      if (!/fetched base backup/.test(r.stderr)) throw new Error("restore-pitr did not fetch the base backup from the object store");
+      await baseBackup(ctx, rec, "take a base backup on the new timeline");
+    } catch (error) {
+      outcome.error = error as Error;
+    }
+    return judge(this.id, this.title, ctx.plan, {
+      recorder: rec,
+      disasterAt,
+      acks: workload.acks,
+      clock: "from the kill until the server restored from the object store accepted a write (directories rebuilt, base backup and WAL downloaded, replayed)",
+      ...outcome,
+    }, bound);
+  },
+};
+
+export const corruptNewestBackup: Scenario = {
+  id: "corrupt-backup",
+  title: "Corrupted newest backup: verification catches it, recovery uses the one before",
+  unavailable: () => undefined,
+  async run(ctx) {
+    const rec = new ScenarioRecorder(ctx.progress, this.id);
+    const table = "drkit_drill_corrupt";
+    await freshTable(ctx, table);
+    const older = await baseBackup(ctx, rec, "take base backup 1");
+    const workload = await startWrites(ctx, rec, table, WRITES_BEFORE_DISASTER / 2);
+    const newest = await baseBackup(ctx, rec, "take base backup 2 (the newest)");
+    await workload.waitForAcks(WRITES_BEFORE_DISASTER);
+    await workload.stop();
+    rec.event("writes-end", `${workload.acks.length} commits acknowledged`);
+    await rec.step("archive the WAL written so far", () => archiveNow(ctx));
+    const tar = fs.readdirSync(path.join(ctx.plan.paths.baseDir, newest)).find((f) => f.startsWith("base.tar"))!;
+    const file = path.join(ctx.plan.paths.baseDir, newest, tar);
+    const fd = fs.openSync(file, "r+");
+    fs.writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, Math.floor(fs.statSync(file).size / 2));
+    fs.closeSync(fd);
+    rec.event("note", `bytes in the middle of ${newest}/${tar} overwritten`);
+    const disasterAt = new Date();
+    await crashAndLoseDataDirectory(ctx);
+    rec.event("disaster", "data directory lost; the newest backup is corrupt", disasterAt);
+    const outcome: { -readonly [K in keyof ScenarioOutcome]?: ScenarioOutcome[K] } = {};
+    const reasons: string[] = [];
+    try {
+      rec.event("recovery-start", "verify the newest backup before restoring it");
+      const verdict = await rec.step(`verify-backup --backup ${newest} (must fail)`, async () => {
+        const r = await runCommand(ctx.script("verify-backup"), ["--backup", newest]);
+        if (r.status === 0) throw new Error(`verify-backup accepted the corrupted backup ${newest}`);
+        return r.stderr.trim().split("\n").pop() ?? "";
+      }, (line) => line.slice(0, 160));
+      reasons.push(`verification refused ${newest}: ${verdict.replace(/^\S+ \S+: /, "").slice(0, 200)}`);
+      await rec.step(`restore-pitr --backup ${older} (the one before), then WAL to the end`, () => ctx.runScript("restore-pitr", ["--backup", older]));
+      if (ctx.plan.replication) await rec.step("rebuild the standbys from the restored primary (writes wait for the synchronous one)", () => recloneStandbys(ctx));
+      const back = await rec.step("first write accepted", () => ctx.waitForWrites(ctx.plan.rtoSeconds));
+      rec.event("service-back", "restored server accepts writes", back);
+      const measure = measureRecovery(table, workload.acks, await recoveredKeys(ctx, table));
+      const lastRecovered = workload.acks[measure.check.expectedRows - 1]?.at;
+      if (lastRecovered) rec.event("recovery-point", "last recovered commit", lastRecovered);
+      Object.assign(outcome, { serviceBackAt: back, measure, recoveryPoint: lastRecovered });
+      await rec.step(`set the corrupt backup ${newest} aside`, async () => fs.renameSync(path.join(ctx.plan.paths.baseDir, newest), path.join(ctx.plan.paths.baseDir, `.corrupt-${newest}`)));
+      await baseBackup(ctx, rec, "take a base backup on the new timeline");
+    } catch (error) {
+      outcome.error = error as Error;
+    }
+    return judge(this.id, this.title, ctx.plan, {
+      recorder: rec,
+      disasterAt,
+      acks: workload.acks,
+      clock: "from the loss until the server restored from the previous backup accepted a write (verification of the newest backup included)",
+      ...outcome,
+    }, reasons);
+  },
+};
+
+export const redisLoss: Scenario = {
+  id: "redis-loss",
+  title: "Valkey/Redis loss: data and AOF gone, restored from the newest snapshot",
+  unavailable: (ctx) => (ctx.plan.redis ? undefined : "the service has no redis section"),
+  async run(ctx) {
+    const rec = new ScenarioRecorder(ctx.progress, this.id);
+    const r = ctx.plan.redis!;
+    const cliArgs = r.socket ? ["-s", r.socket] : ["-p", String(r.port)];
+    const cli = { command: "runuser", args: ["-u", r.osUser, "--", r.cli, ...cliArgs] };
+    const prefix = `drill:${Date.now()}`;
+    const workload = redisWorkload(cli, prefix);
+    workload.start();
+    rec.event("writes-start", "workload starts (one SET per write)");
+    await workload.waitForAcks(200);
+    await sleep(1100);
+    const snapshot = await rec.step("take a snapshot (backup-redis)", async () => {
+      const out = await ctx.runScript("backup-redis");
+      const name = /snapshot (dump_\d{8}T\d{6}Z\.rdb)/.exec(out.stderr)?.[1];
+      if (!name) throw new Error("backup-redis did not name its snapshot");
+      return name;
+    }, (n) => n);
+    const atSnapshot = workload.acks.length;
+    await workload.waitForAcks(atSnapshot + 100);
+    const disasterAt = new Date();
+    await runCommand(redisScripts(ctx.plan).sandbox, ["stop"]);
+    for (const f of ["dump.rdb", "appendonlydir", "appendonly.aof"]) fs.rmSync(path.join(r.dataDirectory, f), { recursive: true, force: true });
+    rec.event("disaster", "server stopped, RDB and AOF deleted", disasterAt);
+    await workload.stop();
+    rec.event("writes-end", `${workload.acks.length} writes acknowledged`, new Date(workload.acks[workload.acks.length - 1].ackedAt));
+    const outcome: { -readonly [K in keyof ScenarioOutcome]?: ScenarioOutcome[K] } = {};
+    try {
+      rec.event("recovery-start", "restore-redis from the newest snapshot");
+      await rec.step("start an empty server", () => ctx.runScript("sandbox-redis", ["start"]));
+      await rec.step(`restore-redis ${snapshot}`, () => ctx.runScript("restore-redis", [path.join(r.backupDir, snapshot)]));
+      const back = await rec.step("first write accepted", async () => {
+        const set = await runCommand(cli.command, [...cli.args, "SET", `${prefix}:probe`, "1"]);
+        if (set.stdout.trim() !== "OK") throw new Error(`SET after the restore answered ${set.stdout.trim() || set.stderr.trim()}`);
+        return new Date();
+      });
+      rec.event("service-back", "restored server accepts writes", back);
+      const keys = await runCommand(cli.command, [...cli.args, "--scan", "--pattern", `${prefix}:*`]);
+      const present = keys.stdout.split("\n").filter((k) => k && !k.endsWith(":probe"));
+      const bySeq = present.sort((a, b) => Number(a.split(":").pop()) - Number(b.split(":").pop()));
+      const measure = measureRecovery(`redis ${prefix}:*`, workload.acks, bySeq);
+      const lastRecovered = workload.acks[measure.check.expectedRows - 1]?.at;
+      if (lastRecovered) rec.event("recovery-point", "last recovered write (the snapshot)", lastRecovered);
+      Object.assign(outcome, { serviceBackAt: back, measure, recoveryPoint: lastRecovered });
+    } catch (error) {
+      outcome.error = error as Error;
+    }
+    const note = r.snapshotMaxIntervalHours !== null && r.snapshotMaxIntervalHours * 3600 > ctx.plan.rpoSeconds
+      ? [`snapshots run every ${r.snapshotMaxIntervalHours}h: losing the host loses up to that much (the AOF covers process crashes, not the loss of the disk)`]
+      : [];
+    return judge(this.id, this.title, ctx.plan, {
+      recorder: rec,
+      disasterAt,
+      acks: workload.acks,
+      clock: "from the loss until the restored server accepted a SET (empty server started, snapshot checked and loaded, AOF switched back on)",
+      ...outcome,
+    }, note);
+  },
+};
+
+export const failover: Scenario = {
+  id: "primary-crash",
+  title: "Primary crash: fenced and failed over to a standby",
+  unavailable: (ctx) => (ctx.plan.replication?.standbys.length ? undefined : "the service has no standbys (services.<name>.standbys)"),
+  async run(ctx) {
+    const rec = new ScenarioRecorder(ctx.progress, this.id);
+    const table = "drkit_drill_failover";
+    const standby = ctx.plan.replication!.standbys.find((s) => s.synchronous) ?? ctx.plan.replication!.standbys[0];
+    await freshTable(ctx, table);
+    const workload = await startWrites(ctx, rec, table);
+    const disasterAt = new Date();
+    await ctx.pgCtl(["stop", "-m", "immediate"]);
+    rec.event("disaster", "primary killed (immediate stop)", disasterAt);
+    await workload.stop();
+    rec.event("writes-end", `${workload.acks.length} commits acknowledged`, new Date(workload.acks[workload.acks.length - 1].ackedAt));
+    const outcome: { -readonly [K in keyof ScenarioOutcome]?: ScenarioOutcome[K] } = {};
+    try {
+      rec.event("recovery-start", `failover to ${standby.name}`);
+      await rec.step(`failover --to ${standby.name}`, () => ctx.runScript("failover", ["--to", standby.name]));
+      const back = await rec.step("first write accepted on the new primary", () => ctx.waitForWrites(ctx.plan.rtoSeconds, standby.port));
+      rec.event("service-back", `${standby.name} accepts writes`, back);
+      const out = await ctx.sql(`SELECT seq FROM ${table} ORDER BY seq`, { port: standby.port });
+      const measure = measureRecovery(table, workload.acks, out ? out.split("\n") : []);
+      Object.assign(outcome, { serviceBackAt: back, measure, recoveryPoint: workload.acks[measure.check.expectedRows - 1]?.at });
+      await rec.step("fail back: old primary rejoins (pg_rewind), is promoted again, the standby is re-cloned", () => failBack(ctx, standby));
+    } catch (error) {
+      outcome.error = error as Error;
+    }
+    return judge(this.id, this.title, ctx.plan, {
+      recorder: rec,
+      disasterAt,
+      acks: workload.acks,
+      clock: `from the kill until ${standby.name} accepted a write (fence, promote, repoint); detection by monitoring is not included`,
+      ...outcome,
+    }, [standby.synchronous ? `${standby.name} is synchronous: no acknowledged commit may be lost` : `${standby.name} is asynchronous: commits not yet streamed are lost`]);
+  },
+};
+
+/** Returns the service to its declared topology after a failover drill. */
+async function failBack(ctx: DrillContext, standby: { name: string; port: number; dataDirectory: string }): Promise<void> {
+  await ctx.runScript("rejoin-as-standby", ["--primary", standby.name]);
+  const target = await ctx.sql("SELECT pg_current_wal_lsn()", { port: standby.port, db: "postgres" });
+  for (let i = 0; i < 300; i++) {
+    const replayed = await ctx.sql(`SELECT pg_last_wal_replay_lsn() >= '${target}'::pg_lsn`, { db: "postgres" });
+    if (replayed === "t") break;
+    await sleep(100);
+  }
+  await ctx.pgCtl(["stop", "-m", "fast"], standby.dataDirectory);
+  const promoted = await ctx.pgCtl(["promote", "-w"]);
+  if (promoted.status !== 0) throw new Error(`promoting the old primary failed: ${promoted.stderr.trim()}`);
+  // ALTER SYSTEM cannot run inside the implicit transaction of a multi-statement query: one at a time.
+  for (const q of ["ALTER SYSTEM RESET primary_conninfo", "ALTER SYSTEM RESET primary_slot_name", "SELECT pg_reload_conf()"]) await ctx.sql(q, { db: "postgres" });
+  await ctx.runScript("setup-replication");
+  fs.rmSync(standby.dataDirectory, { recursive: true, force: true });
+  await ctx.runScript(`clone-standby-${standby.name}`);
+}
+
+export const ALL_SCENARIOS: readonly Scenario[] = [accidentalDeletion, corruptNewestBackup, redisLoss, hostLoss, failover];

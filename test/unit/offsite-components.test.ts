@@ -1,0 +1,291 @@
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { ObjectStorePlan } from "../../components/plan/offsite";
+import type { DrPlan } from "../../components/plan/plan";
+import { drPolicies } from "../../policies/policies";
+import { evaluate, type FakeResource } from "../helpers/policyHarness";
+
+// The off-site components under Pulumi's mocks: what the engine and the policy pack would see of them.
+
+interface Registered {
+  type: string;
+  name: string;
+  inputs: Record<string, any>;
+}
+const registered: Registered[] = [];
+/** "<type>::<name>" -> the "<type>::<name>"s it depends on. Names alone collide: OffsiteShipping and its TimerJob are both "billing-offsite". */
+const dependencies = new Map<string, string[]>();
+const keyOf = (type: string, name: string) => `${type}::${name}`;
+const keyOfUrn = (urn: string) => {
+  const parts = urn.split("::");
+  return keyOf(parts[2].split("$").pop()!, parts.slice(3).join("::"));
+};
+
+pulumi.runtime.setMocks(
+  {
+    newResource: (args) => {
+      registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+      const state: Record<string, unknown> = { ...args.inputs };
+      // The engine keeps RandomPassword.result secret (additionalSecretOutputs); the mocks must say so themselves.
+      if (args.type === "random:index/randomPassword:RandomPassword") state.result = pulumi.secret(`generated-${args.name}`);
+      return { id: `${args.name}-id`, state };
+    },
+    call: (args) => args.inputs,
+  },
+  "drkit",
+  "unit",
+  false,
+);
+
+// As in s3-bucket.test.ts: the RegisterResource request carries every URN the resource waits on (explicit
+// dependsOn, with a component expanded to its children, plus the sources of its inputs).
+const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource: (req: any, cb: unknown) => unknown };
+const registerResource = monitor.registerResource.bind(monitor);
+monitor.registerResource = (req, cb) => {
+  dependencies.set(keyOf(req.getType(), req.getName()), (req.getDependenciesList() as string[]).map(keyOfUrn));
+  return registerResource(req, cb);
+};
+
+const T = {
+  command: "command:local:Command",
+  minioTarget: "drkit:objectstore:MinioTarget",
+  sandboxMinio: "drkit:objectstore:SandboxMinio",
+  shipping: "drkit:objectstore:OffsiteShipping",
+  timerJob: "drkit:systemd:TimerJob",
+  archiving: "drkit:postgres:WalArchiving",
+  backup: "drkit:postgres:PostgresBackup",
+};
+
+const isSecret = (v: any) => v !== null && typeof v === "object" && v[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
+/** The inputs with every secret replaced by a placeholder: what would be readable in plain text. */
+const plainPart = (v: any): any => {
+  if (isSecret(v)) return "[secret]";
+  if (Array.isArray(v)) return v.map(plainPart);
+  if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainPart(x)]));
+  return v;
+};
+
+async function settle(): Promise<void> {
+  let last = -1;
+  while (last !== registered.length) {
+    last = registered.length;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const one = (type: string, name: string) => {
+  const found = registered.filter((r) => r.type === type && r.name === name);
+  expect(found, `${type} ${name}`).toHaveLength(1);
+  return found[0];
+};
+const depsOf = (type: string, name: string) => {
+  const deps = dependencies.get(keyOf(type, name));
+  expect(deps, `dependencies of ${type} ${name}`).toBeDefined();
+  return deps!;
+};
+
+const SECRET = "site-a-secret-key-d0n0tl3ak";
+
+let m: {
+  minio: typeof import("../../components/objectstore/minio");
+  objectStores: typeof import("../../components/objectstore/objectStores");
+  shipping: typeof import("../../components/objectstore/offsiteShipping");
+  backup: typeof import("../../components/postgres/postgresBackup");
+  render: typeof import("../../components/render/minioTarget");
+  stackFile: typeof import("../../components/plan/stackFile");
+  plan: typeof import("../../components/plan/plan");
+};
+let local: DrPlan;
+const repoDir = path.resolve(__dirname, "../..");
+const store = (plan: DrPlan, name: string): ObjectStorePlan => plan.objectStores.find((s) => s.name === name)!;
+
+/** The shipped local stack, optionally edited as raw config before it is planned. */
+function localPlan(edit: (raw: any) => void = () => {}): DrPlan {
+  const raw = structuredClone(m.stackFile.readStackConfig(repoDir, "local")) as any;
+  edit(raw);
+  return m.plan.buildPlan(raw, { baseDir: repoDir });
+}
+
+beforeAll(async () => {
+  m = {
+    minio: await import("../../components/objectstore/minio"),
+    objectStores: await import("../../components/objectstore/objectStores"),
+    shipping: await import("../../components/objectstore/offsiteShipping"),
+    backup: await import("../../components/postgres/postgresBackup"),
+    render: await import("../../components/render/minioTarget"),
+    stackFile: await import("../../components/plan/stackFile"),
+    plan: await import("../../components/plan/plan"),
+  };
+  local = localPlan();
+});
+
+describe("MinioTarget", () => {
+  beforeAll(async () => {
+    new m.minio.MinioTarget("direct-a", {
+      store: store(local, "site-a"),
+      keys: { accessKey: "drkit-site-a", secretKey: pulumi.secret(SECRET) },
+      replica: { store: store(local, "site-b"), keys: { accessKey: "drkit-site-b", secretKey: pulumi.secret("site-b-secret") } },
+    });
+    await settle();
+  });
+
+  it("shows the policy pack versioning, the expiry and the replication target, and nothing secret", () => {
+    const target = one(T.minioTarget, "direct-a");
+    expect(target.inputs).toMatchObject({ store: "site-a", endpoint: "http://127.0.0.1:59000", bucket: "drkit-billing", versioning: true, expireDays: 30, replicationTarget: "site-b" });
+    expect(target.inputs.objectLockMode).toBeUndefined();
+    expect(JSON.stringify(target.inputs)).not.toContain("secret");
+  });
+
+  it("runs the rendered script through stdin with the keys only in MC_HOST_* variables, as secrets", () => {
+    const command = one(T.command, "direct-a-bucket");
+    expect(command.inputs.stdin).toBe(m.render.renderMinioTargetScript(store(local, "site-a"), store(local, "site-b")));
+    expect(command.inputs.create).toBe("bash -s");
+    expect(command.inputs.delete).toBe("bash -s -- --remove");
+    // A map with a secret in it goes to the engine as one secret.
+    expect(isSecret(command.inputs.environment), JSON.stringify(command.inputs.environment)).toBe(true);
+    const env = command.inputs.environment.value;
+    expect(Object.keys(env).sort()).toEqual(["MC_HOST_drkit_dst", "MC_HOST_drkit_src"]);
+    expect(env.MC_HOST_drkit_src).toBe(`http://drkit-site-a:${SECRET}@127.0.0.1:59000`);
+    expect(env.MC_HOST_drkit_dst).toBe("http://drkit-site-b:site-b-secret@127.0.0.1:59100");
+    const plain = JSON.stringify(plainPart(command.inputs));
+    expect(plain).not.toContain(SECRET);
+    expect(plain).not.toContain("site-b-secret");
+  });
+
+  it("keeps even plain-text keys secret in the environment", async () => {
+    const url = m.minio.mcHostUrl("https://minio.example.com:9000/", { accessKey: "AK", secretKey: "s/k+1" });
+    expect(await (url as any).isSecret).toBe(true);
+    expect(await new Promise((r) => url.apply(r))).toBe("https://AK:s%2Fk%2B1@minio.example.com:9000");
+  });
+
+  it("a provisioned store with keys in the stack config starts its server with those keys, still secret", async () => {
+    const explicit = localPlan((raw) => Object.assign(raw.objectStores["site-a"], { accessKey: "ops-site-a", secretKey: SECRET }));
+    const sandbox = new m.minio.SandboxMinio("explicit-a", { store: store(explicit, "site-a") });
+    await settle();
+    const server = one(T.command, "explicit-a-server");
+    expect(isSecret(server.inputs.environment)).toBe(true);
+    expect(server.inputs.environment.value).toEqual({ MINIO_ROOT_USER: "ops-site-a", MINIO_ROOT_PASSWORD: SECRET });
+    expect(await (sandbox.keys.secretKey as any).isSecret).toBe(true);
+    expect(await new Promise((r) => sandbox.keys.accessKey.apply(r))).toBe("ops-site-a");
+    expect(JSON.stringify(one(T.sandboxMinio, "explicit-a").inputs)).not.toContain(SECRET);
+    expect(() => new m.minio.SandboxMinio("not-provisioned", { store: { ...store(explicit, "site-a"), provision: undefined } })).toThrow(/has no provision section/);
+  });
+
+  it("refuses a replica that is not the one the plan replicates to", () => {
+    const keys = { accessKey: "a", secretKey: "s" };
+    expect(() => new m.minio.MinioTarget("wrong-a", { store: store(local, "site-a"), keys })).toThrow(/replicates site-a to site-b, but the replica given is none/);
+    expect(() => new m.minio.MinioTarget("wrong-b", { store: store(local, "site-b"), keys, replica: { store: store(local, "site-a"), keys } })).toThrow(/replicates site-b to nothing, but the replica given is site-a/);
+  });
+});
+
+describe("the policy pack's minio rule on a MinioTarget of the local stack", () => {
+  const rule = drPolicies.filter((p) => p.name === "minio-target-versioned-and-replicated");
+  const asPolicySees = (name: string): FakeResource => ({ type: T.minioTarget, name, props: one(T.minioTarget, name).inputs });
+
+  it("passes for site-a as configured", async () => {
+    expect(rule).toHaveLength(1);
+    expect(await evaluate(rule, [asPolicySees("direct-a")])).toEqual([]);
+  });
+
+  it("fails for site-a without replicateTo, naming the missing second site", async () => {
+    const alone = localPlan((raw) => delete raw.objectStores["site-a"].replicateTo);
+    new m.minio.MinioTarget("alone-a", { store: store(alone, "site-a"), keys: { accessKey: "a", secretKey: pulumi.secret("s") } });
+    await settle();
+    expect(one(T.minioTarget, "alone-a").inputs.replicationTarget).toBeUndefined();
+    const d = await evaluate(rule, [asPolicySees("alone-a")]);
+    expect(d.map((x) => x.message)).toEqual(['MinioTarget "alone-a": has no replication target and no store replicates into it; the rule requires a second site']);
+    expect(d[0].level).toBe("mandatory");
+  });
+});
+
+describe("objectStores() and PostgresBackup with off-site copies, on the local stack", () => {
+  const service = () => local.services.find((s) => s.name === "billing")!;
+
+  beforeAll(async () => {
+    const stores = m.objectStores.objectStores(local);
+    const targets = service().offsite!.targets.map((t) => [t.store, stores.get(t.store)!] as const);
+    new m.backup.PostgresBackup("billing", {
+      plan: service(),
+      offsite: { keys: Object.fromEntries(targets.map(([n, s]) => [n, s.keys])), stores: targets.map(([, s]) => s.ready) },
+    });
+    await settle();
+  });
+
+  it("starts a sandbox server per provisioned store, with generated keys kept secret", () => {
+    for (const name of ["site-a", "site-b"]) {
+      one(T.sandboxMinio, `store-${name}-server`);
+      const server = one(T.command, `store-${name}-server-server`);
+      expect(server.inputs.stdin).toBe(m.render.renderSandboxMinioScript(store(local, name)));
+      expect(server.inputs.create).toBe("bash -s -- start");
+      expect(server.inputs.delete).toBe("bash -s -- stop");
+      expect(isSecret(server.inputs.environment)).toBe(true);
+      expect(server.inputs.environment.value).toEqual({ MINIO_ROOT_USER: `drkit-${name}`, MINIO_ROOT_PASSWORD: `generated-store-${name}-server-secret-key` });
+    }
+    expect(one(T.command, "store-site-a-bucket").inputs.environment.value.MC_HOST_drkit_dst).toBe("http://drkit-site-b:generated-store-site-b-server-secret-key@127.0.0.1:59100");
+  });
+
+  it("creates the replica site's target before the one that replicates to it (dependsOn), each after its server", () => {
+    const order = registered.filter((r) => r.type === T.minioTarget && r.name.startsWith("store-")).map((r) => r.name);
+    expect(order).toEqual(["store-site-b", "store-site-a"]);
+    const a = depsOf(T.minioTarget, "store-site-a");
+    expect(a).toContain(keyOf(T.command, "store-site-b-bucket"));
+    expect(a).toContain(keyOf(T.command, "store-site-a-server-server"));
+    const b = depsOf(T.minioTarget, "store-site-b");
+    expect(b).toContain(keyOf(T.command, "store-site-b-server-server"));
+    expect(b.some((d) => d.includes("site-a"))).toBe(false);
+    expect(one(T.minioTarget, "store-site-b").inputs).toMatchObject({ bucket: "drkit-billing-replica", versioning: true, expireDays: 30 });
+  });
+
+  it("OffsiteShipping places the credentials file as a secret, 0600, and the fetch script in plain", () => {
+    const creds = one(T.command, "billing-offsite-offsite-site-a-env");
+    expect(isSecret(creds.inputs.stdin)).toBe(true);
+    expect(creds.inputs.stdin.value).toBe("# drkit: credentials of object store site-a for mc; keep this file mode 0600\nMC_HOST_drkit_site_a=http://drkit-site-a:generated-store-site-a-server-secret-key@127.0.0.1:59000\n");
+    expect(creds.inputs.create).toContain("chmod 0600");
+    expect(creds.inputs.create).toContain(service().offsite!.targets[0].credentialsFile);
+    expect(JSON.stringify(plainPart(creds.inputs))).not.toContain("generated-");
+    const fetch = one(T.command, "billing-offsite-fetch-offsite");
+    expect(isSecret(fetch.inputs.stdin)).toBe(false);
+    expect(fetch.inputs.stdin).toContain("fetch-offsite choose-base");
+    expect(one(T.command, "billing-offsite-mc").inputs.create).toContain(service().offsite!.mc);
+    expect(one(T.shipping, "billing-offsite").inputs).toEqual({ service: "billing", targets: ["site-a"] });
+  });
+
+  it("orders OffsiteShipping -> the offsite TimerJob -> WalArchiving, and shipping after its store", () => {
+    const shipping = depsOf(T.shipping, "billing-offsite");
+    expect(shipping).toContain(keyOf(T.command, "store-site-a-bucket"));
+    expect(shipping).toContain(keyOf(T.command, "billing-dirs-mkdir"));
+    const shipJob = depsOf(T.timerJob, "billing-offsite");
+    expect(shipJob).toContain(keyOf(T.command, "billing-offsite-offsite-site-a-env"));
+    expect(shipJob).toContain(keyOf(T.command, "billing-offsite-fetch-offsite"));
+    const archiving = depsOf(T.archiving, "billing-archiving");
+    expect(archiving).toContain(keyOf(T.command, "billing-offsite-enable"));
+    expect(archiving).toContain(keyOf(T.command, "billing-offsite-ship-offsite"));
+    // And not the other way round.
+    expect(shipping.some((d) => d.includes("billing-archiving") || d === keyOf(T.command, "billing-offsite-enable"))).toBe(false);
+    expect(shipJob.some((d) => d.includes("billing-archiving"))).toBe(false);
+  });
+
+  it("schedules ship-offsite as root and shows the off-site settings to policies", () => {
+    const unit = one(T.command, "billing-offsite-drkit-billing-offsite-service");
+    expect(unit.inputs.stdin).toContain("ExecStart=");
+    expect(unit.inputs.stdin).toContain("ship-offsite");
+    expect(unit.inputs.stdin).not.toMatch(/^User=(?!root)/m);
+    expect(one(T.command, "billing-offsite-drkit-billing-offsite-timer").inputs.stdin).toContain("OnCalendar=*-*-* *:20:00");
+    expect(one(T.archiving, "billing-archiving").inputs).toMatchObject({ offsiteShipIntervalSeconds: 0, offsiteTargets: ["site-a"] });
+    expect(one(T.backup, "billing").inputs.offsiteTargets).toEqual(["site-a"]);
+  });
+
+  it("keeps every store key out of the plain inputs of every resource", () => {
+    for (const r of registered) {
+      const plain = JSON.stringify(plainPart(r.inputs));
+      expect(plain, `${r.type} ${r.name}`).not.toContain("generated-store-");
+      expect(plain, `${r.type} ${r.name}`).not.toContain(SECRET);
+    }
+  });
+
+  it("refuses a service with off-site targets but no keys for them", () => {
+    expect(() => new m.backup.PostgresBackup("nokeys", { plan: service() })).toThrow(/ships off-site; give the target stores' keys/);
+    expect(() => new m.shipping.OffsiteShipping("nokeys", { host: { plan: service().host }, plan: service(), keys: {} })).toThrow(/no keys given for object store\(s\) site-a/);
+  });
+});
