@@ -159,7 +159,7 @@ export function measureRecovery(table: string, acks: readonly Ack[], recoveredKe
   let prefix = 0;
   while (prefix < acks.length && recovered.has(acks[prefix].key)) prefix++;
   const holes = acks.slice(prefix).filter((a) => recovered.has(a.key)).length;
-  const lost = acks.slice(prefix);
+  const lost = acks.filter((a) => !recovered.has(a.key));
   const expected = acks.slice(0, prefix).map((a) => a.key);
   const actual = acks.filter((a) => recovered.has(a.key)).map((a) => a.key);
   const check: TableCheck = {
