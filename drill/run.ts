@@ -55,10 +55,10 @@ async function startServers(ctx: DrillContext): Promise<void> {
 }
 
 async function environment(ctx: DrillContext): Promise<DrillReport["environment"]> {
-  const postgres = await ctx.sql("SELECT version()", { db: "postgres" });
-  const redis = ctx.plan.redis ? (await runCommand(ctx.plan.redis.server, ["--version"])).stdout.trim().split(" ").slice(0, 3).join(" ") : undefined;
-  const minio = ctx.plan.offsite ? (await runCommand("minio", ["--version"]).catch(() => ({ stdout: "" }))).stdout.split("\n")[0] || undefined : undefined;
-  return { postgres: postgres.split(",")[0], host: `${os.hostname()} (${os.cpus().length} cores)`, ...(redis ? { redis } : {}), ...(minio ? { minio } : {}) };
+  const postgres = await ctx.sql("SHOW server_version", { db: "postgres" });
+  const redis = ctx.plan.redis ? /v=(\S+)/.exec((await runCommand(ctx.plan.redis.server, ["--version"])).stdout)?.[1] : undefined;
+  const minio = ctx.plan.offsite ? /version (\S+)/.exec((await runCommand("minio", ["--version"]).catch(() => ({ stdout: "" }))).stdout)?.[1] : undefined;
+  return { postgres, host: `${os.hostname()} (${os.cpus().length} cores)`, ...(redis ? { redis } : {}), ...(minio ? { minio } : {}) };
 }
 
 export async function runDrill(plan: DrPlan, options: DrillOptions): Promise<{ report: DrillReport; paths: ReportPaths }> {
