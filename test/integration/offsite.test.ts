@@ -7,7 +7,7 @@ import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, minioIlmJson, renderMinioTarge
 import { backupDirectories } from "../../components/render";
 import { toolchainBin } from "../helpers/engine";
 import { mcHostValue, startMinio, type MinioServer } from "../helpers/minio";
-import { runAsync, startSandbox, tempRoot, type Sandbox } from "../helpers/sandbox";
+import { freePort, runAsync, startSandbox, tempRoot, type Sandbox } from "../helpers/sandbox";
 
 // mc and minio come from the toolchain; the sandbox copies mc under its root from PATH.
 process.env.PATH = `${toolchainBin()}:${process.env.PATH}`;
@@ -67,7 +67,11 @@ beforeAll(async () => {
   }
   sb = await startSandbox({
     label: "offsite",
-    service: { offsite: { targets: ["site-a"], retry: { attempts: 2, initialDelay: "1s" } }, retention: { dailyDays: 1, weeklyWeeks: 0, offsiteDays: 30 } },
+    service: {
+      offsite: { targets: ["site-a"], retry: { attempts: 2, initialDelay: "1s" } },
+      retention: { dailyDays: 1, weeklyWeeks: 0, offsiteDays: 30 },
+      redis: { port: await freePort(), manager: { type: "process" }, provision: true, snapshot: { retentionDays: 1 } },
+    },
     objectStores: stores(),
   });
   sb.sql("CREATE TABLE orders (id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())");
@@ -195,5 +199,32 @@ describe("shipping from a real PostgreSQL", () => {
     const r = await sb.run("ship-offsite", ["wal", fake, "000000010000000000000099"]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("refusing to overwrite");
+  });
+
+  it("ships Redis snapshots too, and retention keeps a snapshot past its age until it is confirmed off-site", async () => {
+    const first = await sb.run("backup-redis");
+    expect(first.status, first.stderr).toBe(0);
+    const id = /snapshot dump_(\d{8}T\d{6}Z)\.rdb/.exec(first.stderr)![1];
+    const dir = sb.plan.redis!.backupDir;
+    const old = "20200101T000000Z"; // far beyond the 1-day snapshot retention
+    for (const ext of [".rdb", ".rdb.sha256", ".meta"]) fs.copyFileSync(path.join(dir, `dump_${id}${ext}`), path.join(dir, `dump_${old}${ext}`));
+    await new Promise((r) => setTimeout(r, 1100));
+    const second = await sb.run("backup-redis");
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stderr).toContain(`keeping snapshot dump_${old}.rdb: not yet confirmed off-site`);
+    expect(fs.existsSync(path.join(dir, `dump_${old}.rdb`))).toBe(true);
+
+    const ship = await sb.run("ship-offsite"); // what the offsite unit runs after each snapshot (OnSuccess=)
+    expect(ship.status, ship.stderr).toBe(0);
+    expect(ship.stderr).toContain(`valkey ${id} confirmed on site-a (3 file(s))`);
+    expect(ship.stderr).toContain(`valkey ${old} confirmed on site-a (3 file(s))`);
+    expect(await objectKeys(siteA, "drkit-backups/svc/valkey/")).toEqual(expect.arrayContaining([`dump_${id}.rdb`, `dump_${id}.rdb.sha256`, `dump_${id}.meta`, `dump_${old}.rdb`]));
+    expect((await sb.run("ship-offsite", ["status"])).stdout).toContain(`site-a valkey ${id} confirmed`);
+
+    await new Promise((r) => setTimeout(r, 1100));
+    const third = await sb.run("backup-redis");
+    expect(third.status, third.stderr).toBe(0);
+    expect(third.stderr).toContain(`removed snapshot dump_${old}.rdb`);
+    expect(fs.existsSync(path.join(dir, `dump_${old}.rdb`))).toBe(false);
   });
 });
