@@ -13,9 +13,9 @@ export interface CommandResult {
 }
 
 /** Runs a program without blocking the event loop (the workload keeps writing meanwhile). */
-export function runCommand(command: string, args: readonly string[], timeoutMs = 900_000): Promise<CommandResult> {
+export function runCommand(command: string, args: readonly string[], timeoutMs = 900_000, env: Record<string, string> = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, [...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));

@@ -34,6 +34,22 @@ async function startWrites(ctx: DrillContext, rec: ScenarioRecorder, table: stri
   return workload;
 }
 
+type Outcome = { -readonly [K in keyof ScenarioOutcome]?: ScenarioOutcome[K] };
+
+/**
+ * After a restore of the primary: standbys rebuilt (writes wait for a synchronous one), the first write
+ * accepted (the RTO clock stops), and what came back measured against the workload's log.
+ */
+async function postgresBack(ctx: DrillContext, rec: ScenarioRecorder, table: string, workload: Workload, outcome: Outcome, recoveryPoint?: { at: string; label: string }): Promise<void> {
+  if (ctx.plan.replication) await rec.step("rebuild the standbys from the restored primary (writes wait for the synchronous one)", () => recloneStandbys(ctx));
+  const back = await rec.step("first write accepted", () => ctx.waitForWrites(ctx.plan.rtoSeconds));
+  rec.event("service-back", "restored server accepts writes", back);
+  const measure = measureRecovery(table, workload.acks, await recoveredKeys(ctx, table));
+  const point = recoveryPoint ?? { at: workload.acks[measure.check.expectedRows - 1]?.at, label: "last recovered commit" };
+  if (point.at) rec.event("recovery-point", point.label, point.at);
+  Object.assign(outcome, { serviceBackAt: back, measure, recoveryPoint: point.at });
+}
+
 /** Archives the WAL written so far (what a quiet server does within archive_timeout). */
 async function archiveNow(ctx: DrillContext): Promise<string> {
   const segment = await ctx.sql("SELECT pg_walfile_name(pg_switch_wal())", { db: "postgres" });
@@ -91,20 +107,16 @@ export const accidentalDeletion: Scenario = {
     await workload.stop();
     rec.event("writes-end", `${workload.acks.length} commits acknowledged`);
     const target = await ctx.sql(`SELECT ${"to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"} || '+00'`);
+    const targetIso = new Date(target.replace(" ", "T").replace("+00", "Z")).toISOString();
     const disasterAt = new Date();
     await ctx.sql(`DELETE FROM ${table}`);
     rec.event("disaster", `DELETE FROM ${table} (all rows)`, disasterAt);
-    const outcome: { -readonly [K in keyof ScenarioOutcome]?: ScenarioOutcome[K] } = {};
+    const outcome: Outcome = {};
     try {
       rec.event("recovery-start", "archive the WAL up to the DELETE, then restore-pitr");
       await rec.step("archive the WAL that holds the DELETE", () => archiveNow(ctx), (s) => s);
       await rec.step("restore-pitr to just before the DELETE", () => ctx.runScript("restore-pitr", ["--target-time", target]));
-      if (ctx.plan.replication) await rec.step("rebuild the standbys from the restored primary (writes wait for the synchronous one)", () => recloneStandbys(ctx));
-      const back = await rec.step("first write accepted", () => ctx.waitForWrites(ctx.plan.rtoSeconds));
-      rec.event("service-back", "restored server accepts writes", back);
-      rec.event("recovery-point", "recovery target (just before the DELETE)", new Date(target.replace(" ", "T").replace("+00", "Z")));
-      const measure = measureRecovery(table, workload.acks, await recoveredKeys(ctx, table));
-      Object.assign(outcome, { serviceBackAt: back, measure });
+      await postgresBack(ctx, rec, table, workload, outcome, { at: targetIso, label: "recovery target (just before the DELETE)" });
       await baseBackup(ctx, rec, "take a base backup on the new timeline");
     } catch (error) {
       outcome.error = error as Error;
@@ -113,7 +125,6 @@ export const accidentalDeletion: Scenario = {
       recorder: rec,
       disasterAt,
       acks: workload.acks,
-      recoveryPoint: new Date(target.replace(" ", "T").replace("+00", "Z")).toISOString(),
       clock: "from the DELETE until the restored server accepted a write (WAL switch and archive, restore-pitr, start); noticing the mistake is not included",
       ...outcome,
     });
@@ -139,18 +150,12 @@ export const hostLoss: Scenario = {
     rec.event("disaster", "host lost: server killed, data directory and local backups deleted", disasterAt);
     await workload.stop();
     rec.event("writes-end", `${workload.acks.length} commits acknowledged before the loss`, new Date(workload.acks[workload.acks.length - 1]?.ackedAt ?? Date.now()));
-    const outcome: { -readonly [K in keyof ScenarioOutcome]?: ScenarioOutcome[K] } = {};
+    const outcome: Outcome = {};
     try {
       rec.event("recovery-start", "rebuild the host's directories, restore from the object store");
       await rec.step("rebuild the backup directories (what pulumi up does on a new host)", async () => rebuildBackupDirectories(ctx));
       const r = await rec.step("restore-pitr --from-offsite (base backup and WAL from the object store)", () => ctx.runScript("restore-pitr", ["--from-offsite"]));
-      if (ctx.plan.replication) await rec.step("rebuild the standbys from the restored primary (writes wait for the synchronous one)", () => recloneStandbys(ctx));
-      const back = await rec.step("first write accepted", () => ctx.waitForWrites(ctx.plan.rtoSeconds));
-      rec.event("service-back", "restored server accepts writes", back);
-      const measure = measureRecovery(table, workload.acks, await recoveredKeys(ctx, table));
-      const lastRecovered = workload.acks[measure.check.expectedRows - 1]?.at;
-      if (lastRecovered) rec.event("recovery-point", "last recovered commit", lastRecovered);
-      Object.assign(outcome, { serviceBackAt: back, measure, recoveryPoint: lastRecovered });
+      await postgresBack(ctx, rec, table, workload, outcome);
       if (!/fetched base backup/.test(r.stderr)) throw new Error("restore-pitr did not fetch the base backup from the object store");
       await baseBackup(ctx, rec, "take a base backup on the new timeline");
     } catch (error) {
@@ -190,7 +195,7 @@ export const corruptNewestBackup: Scenario = {
     const disasterAt = new Date();
     await crashAndLoseDataDirectory(ctx);
     rec.event("disaster", "data directory lost; the newest backup is corrupt", disasterAt);
-    const outcome: { -readonly [K in keyof ScenarioOutcome]?: ScenarioOutcome[K] } = {};
+    const outcome: Outcome = {};
     const reasons: string[] = [];
     try {
       rec.event("recovery-start", "verify the newest backup before restoring it");
@@ -201,13 +206,7 @@ export const corruptNewestBackup: Scenario = {
       }, (line) => line.slice(0, 160));
       reasons.push(`verification refused ${newest}: ${verdict.replace(/^\S+ \S+: /, "").slice(0, 200)}`);
       await rec.step(`restore-pitr --backup ${older} (the one before), then WAL to the end`, () => ctx.runScript("restore-pitr", ["--backup", older]));
-      if (ctx.plan.replication) await rec.step("rebuild the standbys from the restored primary (writes wait for the synchronous one)", () => recloneStandbys(ctx));
-      const back = await rec.step("first write accepted", () => ctx.waitForWrites(ctx.plan.rtoSeconds));
-      rec.event("service-back", "restored server accepts writes", back);
-      const measure = measureRecovery(table, workload.acks, await recoveredKeys(ctx, table));
-      const lastRecovered = workload.acks[measure.check.expectedRows - 1]?.at;
-      if (lastRecovered) rec.event("recovery-point", "last recovered commit", lastRecovered);
-      Object.assign(outcome, { serviceBackAt: back, measure, recoveryPoint: lastRecovered });
+      await postgresBack(ctx, rec, table, workload, outcome);
       await rec.step(`set the corrupt backup ${newest} aside`, async () => fs.renameSync(path.join(ctx.plan.paths.baseDir, newest), path.join(ctx.plan.paths.baseDir, `.corrupt-${newest}`)));
       await baseBackup(ctx, rec, "take a base backup on the new timeline");
     } catch (error) {
@@ -252,7 +251,7 @@ export const redisLoss: Scenario = {
     rec.event("disaster", "server stopped, RDB and AOF deleted", disasterAt);
     await workload.stop();
     rec.event("writes-end", `${workload.acks.length} writes acknowledged`, new Date(workload.acks[workload.acks.length - 1].ackedAt));
-    const outcome: { -readonly [K in keyof ScenarioOutcome]?: ScenarioOutcome[K] } = {};
+    const outcome: Outcome = {};
     try {
       rec.event("recovery-start", "restore-redis from the newest snapshot");
       await rec.step("start an empty server", () => ctx.runScript("sandbox-redis", ["start"]));
@@ -301,7 +300,7 @@ export const failover: Scenario = {
     rec.event("disaster", "primary killed (immediate stop)", disasterAt);
     await workload.stop();
     rec.event("writes-end", `${workload.acks.length} commits acknowledged`, new Date(workload.acks[workload.acks.length - 1].ackedAt));
-    const outcome: { -readonly [K in keyof ScenarioOutcome]?: ScenarioOutcome[K] } = {};
+    const outcome: Outcome = {};
     try {
       rec.event("recovery-start", `failover to ${standby.name}`);
       await rec.step(`failover --to ${standby.name}`, () => ctx.runScript("failover", ["--to", standby.name]));

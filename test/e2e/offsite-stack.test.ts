@@ -8,7 +8,7 @@ import { readStackConfig } from "../../components/plan/stackFile";
 import { minioIlmJson } from "../../components/render/minioTarget";
 import { engineProject, sandboxStackYaml, type EngineProject } from "../helpers/engine";
 import { mcBinary, mcHostValue } from "../helpers/minio";
-import { freePort, freePortPair, psqlAt, runAsync, type RunResult } from "../helpers/sandbox";
+import { freePort, freePortPair, processAlive, psqlAt, runAsync, type RunResult } from "../helpers/sandbox";
 
 // Off-site copies through the real engine: two sandbox MinIO servers that pulumi up starts, site-a replicating
 // to site-b, a sandbox PostgreSQL shipping every backup and WAL segment to site-a.
@@ -17,14 +17,7 @@ const STACK = "offsite";
 const SECRET_KEY = `drkitE2e${randomBytes(16).toString("hex")}`;
 const ACCESS_KEY = "ops-site-a";
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = processAlive;
 const pidIn = (file: string) => (fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8").split("\n")[0]) : undefined);
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, seconds = 120): Promise<T> {

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -7,6 +7,7 @@ import { applyServiceLocally } from "../../components/host/applyLocal";
 import { buildPlan, type ServicePlan } from "../../components/plan/plan";
 import { restoreScripts } from "../../components/render";
 import { provisionScriptPath } from "../../components/render/sandbox";
+import { runCommand, type CommandResult } from "../../drill/context";
 
 /** psql as the postgres OS user against a server's socket directory and port; trimmed stdout. */
 export function psqlAt(socketDirectory: string, port: number, query: string, db = "postgres"): string {
@@ -69,27 +70,20 @@ export async function sandboxPlan(opts: SandboxOptions): Promise<ServicePlan> {
   return plan.services[0];
 }
 
-export interface RunResult {
-  readonly status: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type RunResult = CommandResult;
 
 /** Runs a command without blocking the test worker's event loop. */
-export function runAsync(command: string, args: string[] = [], env: Record<string, string> = {}, timeoutMs = 300_000): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ status: code ?? -1, stdout, stderr });
-    });
-  });
+export const runAsync = (command: string, args: string[] = [], env: Record<string, string> = {}, timeoutMs = 300_000): Promise<RunResult> =>
+  runCommand(command, args, timeoutMs, env);
+
+/** Whether a process with this pid exists. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface Sandbox {

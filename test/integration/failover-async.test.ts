@@ -5,7 +5,7 @@ import type { StandbyPlan } from "../../components/plan/plan";
 import { failoverScriptPath } from "../../components/render/replication";
 import { DrillContext, measureRecovery } from "../../drill/context";
 import { postgresWorkload } from "../../drill/workload";
-import { freePort, psqlAt, startSandbox, type Sandbox } from "../helpers/sandbox";
+import { freePort, processAlive, psqlAt, startSandbox, type Sandbox } from "../helpers/sandbox";
 
 // Promoting an asynchronous standby loses what it had not received. Here the primary's WAL sender is
 // frozen for 50 writes before the primary crashes, so the window is real, then measured against the
@@ -44,14 +44,7 @@ describe("failover to an asynchronous standby: the lost window is measured and r
     const postmaster = Number(readFileSync(`${sb.plan.postgres.dataDirectory}/postmaster.pid`, "utf8").split("\n")[0]);
     execFileSync("pkill", ["-KILL", "-P", String(postmaster)]);
     process.kill(postmaster, "SIGKILL");
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
+    const alive = processAlive;
     for (let i = 0; i < 100 && (alive(postmaster) || alive(Number(sender))); i++) await new Promise((r) => setTimeout(r, 50));
     await workload.stop();
 
