@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ObjectStorePlan } from "../components/plan/offsite";
 import type { DrPlan } from "../components/plan/plan";
+import { mcHostUrl } from "../components/render/offsite";
 import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, renderMinioTargetScript, renderSandboxMinioScript } from "../components/render/minioTarget";
 
 export interface PlainKeys {
@@ -11,10 +12,7 @@ export interface PlainKeys {
   readonly secretKey: string;
 }
 
-const mcHost = (endpoint: string, k: PlainKeys) => {
-  const url = new URL(endpoint);
-  return `${url.protocol}//${encodeURIComponent(k.accessKey)}:${encodeURIComponent(k.secretKey)}@${url.host}`;
-};
+const mcHost = (store: ObjectStorePlan, k: PlainKeys) => mcHostUrl(store.name, store.endpoint, k.accessKey, k.secretKey);
 
 /** Keys of a sandbox server without configured ones: generated once, kept in a 0600 file beside its data. */
 function sandboxKeys(store: ObjectStorePlan): PlainKeys {
@@ -55,8 +53,8 @@ export function applyObjectStoresLocally(plan: DrPlan): Record<string, PlainKeys
     }
     const replica = store.replicateTo ? byName.get(store.replicateTo) : undefined;
     if (replica) apply(replica);
-    const env: Record<string, string> = { [`MC_HOST_${MINIO_SOURCE_ALIAS}`]: mcHost(store.endpoint, keys[store.name]) };
-    if (replica) env[`MC_HOST_${MINIO_REPLICA_ALIAS}`] = mcHost(replica.endpoint, keys[replica.name]);
+    const env: Record<string, string> = { [`MC_HOST_${MINIO_SOURCE_ALIAS}`]: mcHost(store, keys[store.name]) };
+    if (replica) env[`MC_HOST_${MINIO_REPLICA_ALIAS}`] = mcHost(replica, keys[replica.name]);
     runScript(renderMinioTargetScript(store, replica), [], env, `${store.name}: configuring bucket ${store.bucket}`);
   };
   plan.objectStores.forEach(apply);

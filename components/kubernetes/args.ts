@@ -15,6 +15,27 @@ export interface RestoreRequest {
 }
 
 /**
+ * Off-site copies in an S3-compatible object store (MinIO, AWS S3, ...), uploaded with mc by the backup
+ * CronJob right after each backup. The bucket must exist; drkit never creates, changes or deletes anything
+ * in it (expiry is the bucket's lifecycle rules' job). Layout under `<bucket>/<prefix>`:
+ *   base/<backup id>/  the backup's files as on the backup volume, drkit-backup-info uploaded last;
+ *   wal/               the archived WAL segments (see renderOffsiteUploadScript for what that means for the RPO).
+ */
+export interface OffsiteShipping {
+  /** "http(s)://host[:port]" of the store, nothing after the port. */
+  readonly endpoint: string;
+  /** An existing bucket: 3-63 lowercase letters, digits, '.' and '-'. */
+  readonly bucket: string;
+  /** Folder names each ending in "/", default "<name>/": one prefix per cluster (WAL file names of two clusters collide). */
+  readonly prefix?: string;
+  /** Kept secret: they reach the pods only through a Secret, as mc's MC_HOST_offsite. Neither may contain ':'. */
+  readonly accessKey: pulumi.Input<string>;
+  readonly secretKey: pulumi.Input<string>;
+  /** Runs the upload; needs bash and coreutils besides mc. Default "minio/mc:RELEASE.2025-08-13T08-35-41Z". */
+  readonly mcImage?: string;
+}
+
+/**
  * Arguments of `drkit:kubernetes:PostgresCluster`. Everything that ends up in names, scripts or settings
  * is a plain value, validated in the constructor before any resource exists; only values passed through
  * untouched (image, storage classes) may be outputs of other resources.
@@ -54,6 +75,7 @@ export interface PostgresClusterArgs {
   /** Of each database container; default requests 500m CPU and 1Gi memory, limit 1Gi memory. */
   readonly resources?: ContainerResources;
   readonly restore?: RestoreRequest;
+  readonly offsite?: OffsiteShipping;
 }
 
 export const DEFAULTS = {
@@ -66,6 +88,9 @@ export const DEFAULTS = {
   backupsKept: 7,
   backupAccessMode: "ReadWriteOnce",
   resources: { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "1Gi" } },
+  mcImage: "minio/mc:RELEASE.2025-08-13T08-35-41Z",
 } as const;
+
+export const defaultOffsitePrefix = (name: string) => `${name}/`;
 
 export const defaultImage = (postgresVersion: number) => `postgres:${postgresVersion}`;

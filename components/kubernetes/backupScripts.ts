@@ -1,10 +1,9 @@
 import { extractTar, header, settings } from "../render/shell";
 import { CONFIG_FILES, LAYOUT } from "./layout";
+import { BACKUP_INFO, handOverBackupId } from "./offsite";
 import { REPLICATION_ROLE } from "./names";
 import { jsonString, listBackups, localSql, lockDataVolume, readSecret, requireEnv, serverControl, writePgpass } from "./scriptLib";
 import type { ClusterSpec } from "./spec";
-
-const BACKUP_INFO = "drkit-backup-info";
 
 /**
  * How long a restore (extraction, WAL replay) may run before it is declared failed: far beyond the RTO on
@@ -91,11 +90,12 @@ trap on_exit EXIT
  * decompressor, so a truncated or damaged one fails here; published by rename; then retention: the newest
  * N backups are kept and archived WAL older than the oldest kept one is removed, so each kept backup can
  * still be rolled forward. Checksums (pg_verifybackup) and a real start are the restore test's job.
+ * With off-site shipping, it ends by handing the backup's id to the upload step (see renderOffsiteUploadScript).
  */
 export function renderBackupScript(spec: ClusterSpec): string {
   return `${header({ job: `drkit-${spec.name}-backup`, purpose: `Base backup of drkit cluster ${spec.name} into the backup volume, with retention.` })}
 ${settings({ CLUSTER: spec.name, REPLICATION_ROLE, KEEP: spec.backupsKept, COMPRESSION: spec.derived.baseBackupArgs })}
-${requireEnv("DRKIT_BACKUP_ROOT", "DRKIT_RUN_DIR", "DRKIT_PRIMARY_HOST", "PGPORT")}
+${requireEnv("DRKIT_BACKUP_ROOT", "DRKIT_RUN_DIR", "DRKIT_PRIMARY_HOST", "PGPORT", ...(spec.offsite ? ["DRKIT_HANDOFF_DIR"] : []))}
 ${readSecret}
 ${writePgpass}
 ${listBackups}
@@ -157,7 +157,7 @@ sync -- "$base"
 bytes=$(du -sb -- "$base/$id" | cut -f1)
 log "published backup $id ($bytes bytes, starts at WAL $start_wal)"
 prune
-record_result last-backup "{\\"drkit\\":\\"backup\\",\\"cluster\\":\\"$CLUSTER\\",\\"backup\\":\\"$id\\",\\"result\\":\\"ok\\",\\"bytes\\":$bytes,\\"seconds\\":$(($(date +%s) - job_started)),\\"kept\\":$(list_backups | wc -l)}"
+${spec.offsite ? handOverBackupId : ""}record_result last-backup "{\\"drkit\\":\\"backup\\",\\"cluster\\":\\"$CLUSTER\\",\\"backup\\":\\"$id\\",\\"result\\":\\"ok\\",\\"bytes\\":$bytes,\\"seconds\\":$(($(date +%s) - job_started)),\\"kept\\":$(list_backups | wc -l)}"
 `;
 }
 

@@ -3,7 +3,7 @@
  * needs kubernetes-models, a devDependency.
  */
 export { PostgresCluster } from "./postgresCluster";
-export type { ContainerResources, PostgresClusterArgs, RestoreRequest } from "./args";
+export type { ContainerResources, OffsiteShipping, PostgresClusterArgs, RestoreRequest } from "./args";
 export { ClusterArgsError, clusterArgProblems } from "./validation";
 export { resolveCluster, type ClusterSpec } from "./spec";
 export { buildClusterManifests, manifestList, type ClusterManifests, type Credentials } from "./manifests";

@@ -1,6 +1,6 @@
 import type * as inputs from "@pulumi/kubernetes/types/input";
 import { restoreTimeoutSeconds } from "./backupScripts";
-import { LAYOUT } from "./layout";
+import { LAYOUT, OFFSITE } from "./layout";
 import { meta, type CronJobManifest, type JobManifest, type Meta } from "./manifestTypes";
 import { POSTGRES_PORT, componentLabels, type ClusterComponent } from "./names";
 import {
@@ -11,8 +11,11 @@ import {
   claimVolume,
   containerSecurityContext,
   env,
+  handoffVolume,
   mounts,
+  offsiteScriptVolume,
   podBase,
+  readOnlyMount,
   scratchVolume,
   scriptCommand,
   secretsVolume,
@@ -26,6 +29,7 @@ const HOUR = 3600;
 /** Runs that could not start on time (controller down, a previous run still going) may start up to an
  * hour late rather than be skipped; without a deadline the controller gives up after 100 missed starts. */
 const STARTING_DEADLINE_SECONDS = HOUR;
+/** For the whole backup pod: with off-site shipping, the backup and its upload together. */
 const BACKUP_DEADLINE_SECONDS = 6 * HOUR;
 
 function jobPod(spec: ClusterSpec, component: ClusterComponent, container: Container, volumes: PodSpec["volumes"], affinity: inputs.core.v1.Affinity | undefined): { metadata: Meta; spec: PodSpec } {
@@ -65,16 +69,55 @@ function cronJob(spec: ClusterSpec, component: "backup" | "verify", schedule: st
   };
 }
 
+/**
+ * The off-site upload step (see renderOffsiteUploadScript) in the mc image: the store's credentials only as
+ * MC_HOST_offsite from the cluster's offsite Secret, the backup volume read-only, and neither the database
+ * credentials nor the pgpass run directory.
+ */
+function offsiteUploadContainer(spec: ClusterSpec): Container {
+  const offsite = spec.offsite!;
+  return {
+    name: "offsite-upload",
+    image: offsite.mcImage,
+    command: ["bash", `${LAYOUT.offsiteScriptDir}/${OFFSITE.script}`],
+    env: [
+      // mc keeps its (here empty) configuration in MC_CONFIG_DIR, and needs a HOME even then: uid 999 has none in the image.
+      ...env({ DRKIT_BACKUP_ROOT: LAYOUT.backupRoot, DRKIT_HANDOFF_DIR: LAYOUT.handoffDir, HOME: LAYOUT.tmp, MC_CONFIG_DIR: `${LAYOUT.tmp}/.mc`, MC_NO_COLOR: "1", MC_DISABLE_PAGER: "1" }),
+      { name: OFFSITE.secretKey, valueFrom: { secretKeyRef: { name: spec.names.offsite, key: OFFSITE.secretKey } } },
+    ],
+    resources: JOB_RESOURCES,
+    securityContext: containerSecurityContext,
+    terminationMessagePolicy: "FallbackToLogsOnError",
+    volumeMounts: [...mounts(VOLUMES.offsiteScript, VOLUMES.tmp), readOnlyMount(VOLUMES.handoff), readOnlyMount(VOLUMES.backups)],
+  };
+}
+
+/**
+ * The backup CronJob. With off-site shipping its pod runs two steps in order: the backup as an init container
+ * (a Job's containers run side by side, init containers one after another and before them), then the upload
+ * as the main container. Either failing fails the pod, so the Job, so the CronJob's run.
+ */
 export function buildBackupCronJob(spec: ClusterSpec): CronJobManifest {
-  const container = jobContainer(
+  const shipping = spec.offsite !== undefined;
+  const backup = jobContainer(
     spec,
     "backup",
-    { DRKIT_BACKUP_ROOT: LAYOUT.backupRoot, DRKIT_RUN_DIR: LAYOUT.runDir, DRKIT_PRIMARY_HOST: spec.names.readWrite, PGPORT: String(POSTGRES_PORT) },
-    mounts(VOLUMES.scripts, VOLUMES.secrets, VOLUMES.run, VOLUMES.tmp, VOLUMES.backups),
+    {
+      DRKIT_BACKUP_ROOT: LAYOUT.backupRoot,
+      DRKIT_RUN_DIR: LAYOUT.runDir,
+      DRKIT_PRIMARY_HOST: spec.names.readWrite,
+      PGPORT: String(POSTGRES_PORT),
+      ...(shipping ? { DRKIT_HANDOFF_DIR: LAYOUT.handoffDir } : {}),
+    },
+    shipping
+      ? mounts(VOLUMES.scripts, VOLUMES.secrets, VOLUMES.run, VOLUMES.tmp, VOLUMES.backups, VOLUMES.handoff)
+      : mounts(VOLUMES.scripts, VOLUMES.secrets, VOLUMES.run, VOLUMES.tmp, VOLUMES.backups),
     JOB_RESOURCES,
   );
-  const volumes = [...baseVolumes(spec), secretsVolume(spec), claimVolume(VOLUMES.backups, spec.names.backups)];
-  return cronJob(spec, "backup", spec.schedule.backup, 1, BACKUP_DEADLINE_SECONDS, jobPod(spec, "backup", container, volumes, besidePrimary(spec)));
+  const volumes = [...baseVolumes(spec), secretsVolume(spec), claimVolume(VOLUMES.backups, spec.names.backups), ...(shipping ? [handoffVolume(), offsiteScriptVolume(spec)] : [])];
+  const pod = jobPod(spec, "backup", backup, volumes, besidePrimary(spec));
+  if (shipping) pod.spec = { ...pod.spec, initContainers: [backup], containers: [offsiteUploadContainer(spec)] };
+  return cronJob(spec, "backup", spec.schedule.backup, 1, BACKUP_DEADLINE_SECONDS, pod);
 }
 
 export function buildRestoreTestCronJob(spec: ClusterSpec): CronJobManifest {

@@ -16,6 +16,10 @@ export const LAYOUT = {
   backupRoot: "/backups",
   scratch: "/scratch",
   tmp: "/tmp",
+  /** Memory-backed, shared by the backup pod's two steps: the backup step leaves the id of the backup it took. */
+  handoffDir: "/run/drkit-handoff",
+  /** The off-site upload script alone (not the scripts volume, whose items the server pods share). */
+  offsiteScriptDir: "/etc/drkit/offsite",
 } as const;
 
 export const SECRET_KEYS = { superuser: "superuser-password", replication: "replication-password" } as const;
@@ -33,6 +37,18 @@ export const SCRIPT_FILES = {
 } as const;
 
 export type ScriptName = keyof typeof SCRIPT_FILES;
+
+/**
+ * Off-site shipping: the upload script (a ConfigMap key, mounted on its own so that turning shipping on or
+ * off leaves the server pods' volumes, and so the servers, alone), the mc alias it uploads through and the
+ * key of the Secret that holds that alias's MC_HOST_ line.
+ */
+export const OFFSITE = {
+  script: "offsite-upload.sh",
+  alias: "offsite",
+  secretKey: "MC_HOST_offsite",
+  handoffFile: "backup-id",
+} as const;
 
 /** The scripts a cluster's ConfigMap holds: the restore script only while a restore is requested. */
 export const scriptFiles = (withRestore: boolean): string[] => Object.values(SCRIPT_FILES).filter((file) => withRestore || file !== SCRIPT_FILES.restore);

@@ -17,6 +17,8 @@ export type JobManifest = Typed<batch.v1.JobArgs, "batch/v1", "Job">;
 export interface Credentials {
   readonly superuserPassword: pulumi.Input<string>;
   readonly replicationPassword: pulumi.Input<string>;
+  /** With off-site shipping: the value of MC_HOST_offsite (see mcHostValue), a secret. */
+  readonly offsiteMcHost?: pulumi.Input<string>;
 }
 
 export const meta = (spec: ClusterSpec, name: string, labels: Record<string, string>, annotations?: Record<string, string>) => ({

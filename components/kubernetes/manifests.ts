@@ -2,8 +2,9 @@ import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { renderBackupScript, renderRestoreScript, renderRestoreTestScript } from "./backupScripts";
 import { buildBackupCronJob, buildRestoreJob, buildRestoreTestCronJob } from "./jobManifests";
-import { CONFIG_FILES, LAYOUT, SCRIPT_FILES, SECRET_KEYS, SERVER_FILES } from "./layout";
+import { CONFIG_FILES, LAYOUT, OFFSITE, SCRIPT_FILES, SECRET_KEYS, SERVER_FILES } from "./layout";
 import { meta, type ClaimManifest, type ConfigMapManifest, type CronJobManifest, type Credentials, type JobManifest, type SecretManifest, type ServiceManifest, type StatefulSetManifest } from "./manifestTypes";
+import { renderOffsiteUploadScript } from "./offsite";
 import { DATA_TEMPLATE, POSTGRES_PORT, SERVER_LABEL, commonLabels, componentLabels, selectorLabels } from "./names";
 import {
   TERMINATION_GRACE_SECONDS,
@@ -46,6 +47,7 @@ export function configData(spec: ClusterSpec): Record<string, string> {
     [SCRIPT_FILES.backup]: renderBackupScript(spec),
     [SCRIPT_FILES.verify]: renderRestoreTestScript(spec),
     ...(spec.restore ? { [SCRIPT_FILES.restore]: renderRestoreScript(spec) } : {}),
+    ...(spec.offsite ? { [OFFSITE.script]: renderOffsiteUploadScript(spec) } : {}),
   };
 }
 
@@ -70,6 +72,19 @@ export const buildSecret = (spec: ClusterSpec, credentials: Credentials): Secret
   type: "Opaque",
   stringData: { [SECRET_KEYS.superuser]: credentials.superuserPassword, [SECRET_KEYS.replication]: credentials.replicationPassword },
 });
+
+/** Only with off-site shipping: the store's address and keys as mc reads them, for the upload step's env. */
+export function buildOffsiteSecret(spec: ClusterSpec, credentials: Credentials): SecretManifest | undefined {
+  if (!spec.offsite) return undefined;
+  if (credentials.offsiteMcHost === undefined) throw new Error(`cluster ${spec.name} ships off-site but no MC_HOST value was given`);
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: meta(spec, spec.names.offsite, componentLabels(spec.name, "backup")),
+    type: "Opaque",
+    stringData: { [OFFSITE.secretKey]: credentials.offsiteMcHost },
+  };
+}
 
 const servicePorts = [{ name: "postgresql", port: POSTGRES_PORT, targetPort: "postgresql", protocol: "TCP" }];
 
@@ -182,6 +197,7 @@ function buildStatefulSet(spec: ClusterSpec, component: "primary" | "standby", d
 export interface ClusterManifests {
   readonly config: ConfigMapManifest;
   readonly credentials: SecretManifest;
+  readonly offsite?: SecretManifest;
   readonly headless: ServiceManifest;
   readonly readWrite: ServiceManifest;
   readonly readOnly: ServiceManifest;
@@ -201,6 +217,7 @@ export function buildClusterManifests(spec: ClusterSpec, credentials: Credential
   return {
     config,
     credentials: buildSecret(spec, credentials),
+    ...(spec.offsite ? { offsite: buildOffsiteSecret(spec, credentials) } : {}),
     headless: buildHeadlessService(spec),
     readWrite: buildService(spec, "primary"),
     readOnly: buildService(spec, "standby"),

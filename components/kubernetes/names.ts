@@ -11,6 +11,8 @@ export const SERVER_LABEL = "drkit.io/server";
 export interface ClusterNames {
   readonly config: string;
   readonly credentials: string;
+  /** Secret with the off-site store's MC_HOST_offsite (only with offsite shipping). */
+  readonly offsite: string;
   readonly headless: string;
   readonly readWrite: string;
   readonly readOnly: string;
@@ -35,6 +37,7 @@ export function clusterNames(name: string): ClusterNames {
   return {
     config: `${name}-config`,
     credentials: `${name}-credentials`,
+    offsite: `${name}-offsite`,
     headless,
     readWrite: `${name}-rw`,
     readOnly: `${name}-ro`,

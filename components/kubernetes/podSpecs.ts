@@ -1,5 +1,5 @@
 import type * as inputs from "@pulumi/kubernetes/types/input";
-import { CONFIG_FILES, LAYOUT, SCRIPT_FILES, scriptFiles, type ScriptName } from "./layout";
+import { CONFIG_FILES, LAYOUT, OFFSITE, SCRIPT_FILES, scriptFiles, type ScriptName } from "./layout";
 import { POSTGRES_PORT, SERVER_LABEL, selectorLabels } from "./names";
 import type { ClusterSpec } from "./spec";
 
@@ -23,6 +23,8 @@ export const VOLUMES = {
   backups: "backups",
   scratch: "scratch",
   shm: "shm",
+  handoff: "handoff",
+  offsiteScript: "offsite-script",
 } as const;
 type VolumeName = (typeof VOLUMES)[keyof typeof VOLUMES];
 
@@ -37,9 +39,14 @@ const MOUNT_PATHS: Record<VolumeName, string> = {
   backups: LAYOUT.backupRoot,
   scratch: LAYOUT.scratch,
   shm: "/dev/shm",
+  handoff: LAYOUT.handoffDir,
+  "offsite-script": LAYOUT.offsiteScriptDir,
 };
 
-export const mounts = (...names: VolumeName[]): VolumeMount[] => names.map((name) => ({ name, mountPath: MOUNT_PATHS[name], readOnly: name === "config" || name === "scripts" || name === "secrets" }));
+const READ_ONLY: readonly VolumeName[] = [VOLUMES.config, VOLUMES.scripts, VOLUMES.secrets, VOLUMES.offsiteScript];
+export const mounts = (...names: VolumeName[]): VolumeMount[] => names.map((name) => ({ name, mountPath: MOUNT_PATHS[name], readOnly: READ_ONLY.includes(name) }));
+/** A volume mounted read-only where it is writable elsewhere: what a container only reads, it cannot damage. */
+export const readOnlyMount = (name: VolumeName): VolumeMount => ({ name, mountPath: MOUNT_PATHS[name], readOnly: true });
 
 const emptyDir = (name: VolumeName, sizeLimit: string, medium?: "Memory"): Volume => ({ name, emptyDir: { sizeLimit, ...(medium ? { medium } : {}) } });
 
@@ -55,6 +62,14 @@ export function baseVolumes(spec: ClusterSpec): Volume[] {
     emptyDir(VOLUMES.shm, "256Mi", "Memory"),
   ];
 }
+
+/** The backup pod's two steps hand the backup id over in memory (see OFFSITE.handoffFile). */
+export const handoffVolume = (): Volume => emptyDir(VOLUMES.handoff, "1Mi", "Memory");
+/** The off-site upload script alone, from the cluster's ConfigMap. */
+export const offsiteScriptVolume = (spec: ClusterSpec): Volume => ({
+  name: VOLUMES.offsiteScript,
+  configMap: { name: spec.names.config, items: [{ key: OFFSITE.script, path: OFFSITE.script, mode: 0o555 }] },
+});
 
 export const secretsVolume = (spec: ClusterSpec): Volume => ({ name: VOLUMES.secrets, secret: { secretName: spec.names.credentials, defaultMode: 0o440 } });
 export const claimVolume = (name: VolumeName, claimName: string): Volume => ({ name, persistentVolumeClaim: { claimName } });

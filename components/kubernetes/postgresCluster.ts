@@ -5,6 +5,7 @@ import type { PostgresClusterArgs } from "./args";
 import { restoreTimeoutSeconds } from "./backupScripts";
 import { buildClusterManifests } from "./manifests";
 import { POSTGRES_PORT } from "./names";
+import { mcHostValue } from "./offsite";
 import { resolveCluster } from "./spec";
 
 const minutes = (seconds: number) => `${Math.ceil(seconds / 60)}m`;
@@ -25,6 +26,10 @@ const minutes = (seconds: number) => `${Math.ceil(seconds / 60)}m`;
  *   5. check the data, then delete `pre-restore-*` on the primary's volume. Leaving `restore` set is
  *      harmless: the job does nothing for a request it already carried out.
  * A new cluster (a fresh stack over a backup volume that survived) is step 4 alone.
+ *
+ * With `offsite`, every backup run also copies the backup it took, and the archived WAL, to an object store
+ * (see renderOffsiteUploadScript for the layout, what it never does, and the off-site RPO). The store's keys
+ * go only into the `<name>-offsite` Secret, as a Pulumi secret, and reach the upload step as its environment.
  *
  * Volumes outlive the component: `pulumi destroy` keeps the primary's and the backup volume
  * (retainOnDelete) and the StatefulSets keep their claims. Re-creating a cluster over them needs
@@ -64,6 +69,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         maxSlotWalKeepSizeMb: d.maxSlotWalKeepSizeMb,
         backupsKept: spec.backupsKept,
         schedule: { ...spec.schedule },
+        ...(spec.offsite ? { offsite: { endpoint: spec.offsite.endpoint, bucket: spec.offsite.bucket, prefix: spec.offsite.prefix, shipsWal: true } } : {}),
       },
       opts,
     );
@@ -73,7 +79,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
     const replication = password("replication");
     this.superuserPassword = pulumi.secret(superuser.result);
 
-    const m = buildClusterManifests(spec, { superuserPassword: this.superuserPassword, replicationPassword: pulumi.secret(replication.result) });
+    const keys = args.offsite;
+    const offsiteMcHost =
+      spec.offsite && keys ? pulumi.secret(pulumi.all([keys.accessKey, keys.secretKey]).apply(([access, secret]) => mcHostValue(spec.offsite!.endpoint, access, secret))) : undefined;
+    const m = buildClusterManifests(spec, { superuserPassword: this.superuserPassword, replicationPassword: pulumi.secret(replication.result), ...(offsiteMcHost ? { offsiteMcHost } : {}) });
     const config = new k8s.core.v1.ConfigMap(`${name}-config`, m.config, parent);
     const secret = new k8s.core.v1.Secret(`${name}-credentials`, m.credentials, parent);
     const headless = new k8s.core.v1.Service(`${name}-headless`, m.headless, parent);
@@ -91,7 +100,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
     const server = { ...parent, customTimeouts: serverTimeouts, deleteBeforeReplace: true };
     const primary = new k8s.apps.v1.StatefulSet(`${name}-primary`, m.primary, { ...server, dependsOn: [config, secret, headless, primaryData, backups, ...restore] });
     if (m.standby) new k8s.apps.v1.StatefulSet(`${name}-standby`, m.standby, { ...server, dependsOn: [primary] });
-    new k8s.batch.v1.CronJob(`${name}-backup`, m.backupJob, { ...parent, dependsOn: [primary, readWrite] });
+    const offsite = m.offsite ? [new k8s.core.v1.Secret(`${name}-offsite`, m.offsite, parent)] : [];
+    new k8s.batch.v1.CronJob(`${name}-backup`, m.backupJob, { ...parent, dependsOn: [primary, readWrite, ...offsite] });
     new k8s.batch.v1.CronJob(`${name}-verify`, m.verifyJob, { ...parent, dependsOn: [primary] });
 
     this.readWriteHost = pulumi.output(`${spec.names.readWrite}.${spec.namespace}.svc`);

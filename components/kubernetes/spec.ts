@@ -1,6 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { deriveArchiveTimeout, deriveCompression } from "../plan/derive";
-import { DEFAULTS, defaultImage, type ContainerResources, type PostgresClusterArgs } from "./args";
+import { DEFAULTS, defaultImage, defaultOffsitePrefix, type ContainerResources, type PostgresClusterArgs } from "./args";
+import { OFFSITE } from "./layout";
 import { MIB, parseQuantity } from "./formats";
 import { clusterNames, standbyPodName, type ClusterNames } from "./names";
 import { ClusterArgsError, clusterArgProblems } from "./validation";
@@ -12,6 +13,16 @@ export interface ResolvedRestore {
   readonly targetEpoch?: number;
   /** Identifies the request: the restore job does nothing when the volume was already restored for it. */
   readonly requestId: string;
+}
+
+/** Off-site shipping without its keys, which never enter the spec (they go from the arguments to a Secret). */
+export interface ResolvedOffsite {
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly mcImage: string;
+  /** "offsite/<bucket>/<prefix>": where mc puts base/ and wal/. */
+  readonly target: string;
 }
 
 /** The cluster with defaults applied and every setting derived: what the builders read. */
@@ -32,6 +43,7 @@ export interface ClusterSpec {
   readonly backupsKept: number;
   readonly resources: ContainerResources;
   readonly restore?: ResolvedRestore;
+  readonly offsite?: ResolvedOffsite;
   readonly derived: DerivedSettings;
 }
 
@@ -77,6 +89,18 @@ function resolveRestore(restore: PostgresClusterArgs["restore"]): ResolvedRestor
   return { fromBackup: restore.fromBackup, targetTime, targetEpoch: Math.floor(ms / 1000), requestId: `${restore.fromBackup}@${utc}` };
 }
 
+function resolveOffsite(name: string, offsite: PostgresClusterArgs["offsite"]): ResolvedOffsite | undefined {
+  if (!offsite) return undefined;
+  const prefix = offsite.prefix ?? defaultOffsitePrefix(name);
+  return {
+    endpoint: offsite.endpoint,
+    bucket: offsite.bucket,
+    prefix,
+    mcImage: offsite.mcImage ?? DEFAULTS.mcImage,
+    target: `${OFFSITE.alias}/${offsite.bucket}/${prefix}`,
+  };
+}
+
 /** Validates the arguments (throwing every problem at once) and derives the cluster's settings. */
 export function resolveCluster(args: PostgresClusterArgs): ClusterSpec {
   const problems = clusterArgProblems(args);
@@ -101,6 +125,7 @@ export function resolveCluster(args: PostgresClusterArgs): ClusterSpec {
     backupsKept: args.retention?.backups ?? DEFAULTS.backupsKept,
     resources: args.resources ?? DEFAULTS.resources,
     restore: resolveRestore(args.restore),
+    ...(args.offsite ? { offsite: resolveOffsite(args.name, args.offsite) } : {}),
     derived: derive(core, args.storage.size),
   };
 }

@@ -3,6 +3,7 @@ import type { ContainerResources, PostgresClusterArgs } from "./args";
 import { cronProblem } from "./cron";
 import { GIB, isDns1123Label, isDns1123Subdomain, parseQuantity } from "./formats";
 import { MAX_CLUSTER_NAME_LENGTH, STATEFULSET_NAME_LIMIT } from "./names";
+import { mcKeyProblem } from "./offsite";
 
 /** Every problem with a PostgresCluster's arguments, one "field: value rule" line each. */
 export class ClusterArgsError extends Error {
@@ -26,6 +27,10 @@ class Problems {
   readonly lines: string[] = [];
   add(field: string, value: unknown, rule: string): void {
     this.lines.push(`${field}: ${describeValue(value)} ${rule}`);
+  }
+  /** For a secret: the line never shows the value. */
+  addSecret(field: string, rule: string): void {
+    this.lines.push(`${field}: (secret) ${rule}`);
   }
 }
 
@@ -108,6 +113,52 @@ function checkRestore(p: Problems, restore: PostgresClusterArgs["restore"]): voi
   }
 }
 
+/** The same bucket and endpoint rules as the stack config's object stores (components/plan/schema.ts). */
+const BUCKET_NAME = /^(?!\d+\.\d+\.\d+\.\d+$)(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const ENDPOINT = /^https?:\/\/[A-Za-z0-9.-]+(?::([0-9]{1,5}))?\/?$/;
+/** One or more folder names, each ending in '/'; no "." or ".." folders. Safe unquoted in shell and mc URLs. */
+const PREFIX = /^(?:(?!\.\.?\/)[A-Za-z0-9._-]+\/)+$/;
+
+function isEndpoint(value: string): boolean {
+  const match = ENDPOINT.exec(value);
+  if (!match) return false;
+  const port = match[1] === undefined ? 443 : Number(match[1]);
+  if (port < 1 || port > 65535) return false;
+  try {
+    return new URL(value).hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
+/** Plain keys are checked here; outputs of other resources when their values are known (see mcHostValue). */
+function checkKey(p: Problems, field: string, value: unknown): void {
+  if (value === undefined || value === null || value === "") p.add(field, value === "" ? "" : undefined, "must be given");
+  else if (typeof value === "string") {
+    const problem = mcKeyProblem(value);
+    if (problem) p.addSecret(field, problem);
+  } else if (typeof value !== "object") p.addSecret(field, "must be text or an output of another resource");
+}
+
+function checkOffsite(p: Problems, offsite: unknown): void {
+  if (offsite === undefined) return;
+  if (offsite === null || typeof offsite !== "object" || Array.isArray(offsite)) {
+    p.add("offsite", offsite, "must be an object with endpoint, bucket, accessKey and secretKey");
+    return;
+  }
+  const { endpoint, bucket, prefix, accessKey, secretKey, mcImage } = offsite as Record<string, unknown>;
+  if (typeof endpoint !== "string" || !isEndpoint(endpoint)) p.add("offsite.endpoint", endpoint, 'must be an http(s) URL of a host and optional port, such as "https://minio.example.com:9000"');
+  if (typeof bucket !== "string" || !BUCKET_NAME.test(bucket) || bucket.includes("..")) {
+    p.add("offsite.bucket", bucket, "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address");
+  }
+  if (prefix !== undefined && (typeof prefix !== "string" || !PREFIX.test(prefix) || prefix.length > 256)) {
+    p.add("offsite.prefix", prefix, `must be folder names of letters, digits, '.', '_' and '-', each ending in '/', such as "billing/" (at most 256 characters)`);
+  }
+  checkKey(p, "offsite.accessKey", accessKey);
+  checkKey(p, "offsite.secretKey", secretKey);
+  if (mcImage !== undefined && (typeof mcImage !== "string" || !/^[^\s]+$/.test(mcImage))) p.add("offsite.mcImage", mcImage, "must be an image reference without spaces");
+}
+
 /** Start time (ms since the epoch) of a backup from its id, "YYYYMMDDTHHMMSSZ". */
 export function backupIdTime(id: string): number {
   const [, y, mo, d, h, mi, s] = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(id)!;
@@ -144,5 +195,6 @@ export function clusterArgProblems(args: PostgresClusterArgs): string[] {
   if (args.retention?.backups !== undefined) integerIn(p, "retention.backups", args.retention.backups, 1, 1000);
   checkResources(p, args.resources);
   checkRestore(p, args.restore);
+  checkOffsite(p, args.offsite);
   return p.lines;
 }

@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { ObjectStorePlan } from "../plan/offsite";
+import { mcHostUrl } from "../render/offsite";
 import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, renderMinioTargetScript, renderSandboxMinioScript } from "../render/minioTarget";
 
 /** An object store's keys as Pulumi secrets. */
@@ -11,11 +12,8 @@ export interface StoreKeys {
 }
 
 /** MC_HOST_<alias> value for an endpoint and keys, a secret. */
-export function mcHostUrl(endpoint: string, keys: StoreKeys): pulumi.Output<string> {
-  const url = new URL(endpoint);
-  return pulumi.secret(
-    pulumi.all([keys.accessKey, keys.secretKey]).apply(([a, s]) => `${url.protocol}//${encodeURIComponent(a)}:${encodeURIComponent(s)}@${url.host}`),
-  );
+export function mcHostSecret(store: string, endpoint: string, keys: StoreKeys): pulumi.Output<string> {
+  return pulumi.secret(pulumi.all([keys.accessKey, keys.secretKey]).apply(([a, s]) => mcHostUrl(store, endpoint, a, s)));
 }
 
 export interface SandboxMinioArgs {
@@ -92,8 +90,8 @@ export class MinioTarget extends pulumi.ComponentResource {
     if (store.replicateTo !== replica?.store.name) {
       throw new Error(`MinioTarget ${name}: the plan replicates ${store.name} to ${store.replicateTo ?? "nothing"}, but the replica given is ${replica?.store.name ?? "none"}`);
     }
-    const environment: Record<string, pulumi.Input<string>> = { [`MC_HOST_${MINIO_SOURCE_ALIAS}`]: mcHostUrl(store.endpoint, args.keys) };
-    if (replica) environment[`MC_HOST_${MINIO_REPLICA_ALIAS}`] = mcHostUrl(replica.store.endpoint, replica.keys);
+    const environment: Record<string, pulumi.Input<string>> = { [`MC_HOST_${MINIO_SOURCE_ALIAS}`]: mcHostSecret(store.name, store.endpoint, args.keys) };
+    if (replica) environment[`MC_HOST_${MINIO_REPLICA_ALIAS}`] = mcHostSecret(replica.store.name, replica.store.endpoint, replica.keys);
     const configured = new command.local.Command(
       `${name}-bucket`,
       {

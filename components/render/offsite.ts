@@ -6,10 +6,22 @@ import { header, settings } from "./shell";
 export const shipScriptPath = (plan: ServicePlan) => `${plan.paths.scriptsDir}/ship-offsite`;
 export const fetchScriptPath = (plan: ServicePlan) => `${plan.paths.scriptsDir}/fetch-offsite`;
 
+/**
+ * mc's MC_HOST_<alias> value. mc splits it with patterns and uses the keys exactly as written (it does not
+ * URL-decode them; the host is what follows the last '@'), so keys go in verbatim; ':' or '@' in the access key
+ * or whitespace in either cannot be
+ * written unambiguously and is refused (naming the store, never the value).
+ */
+export function mcHostUrl(store: string, endpoint: string, accessKey: string, secretKey: string): string {
+  if (/[:@\s]/.test(accessKey)) throw new Error(`object store ${store}: the access key contains ':', '@' or whitespace, which mc cannot take in MC_HOST_*`);
+  if (/\s/.test(secretKey)) throw new Error(`object store ${store}: the secret key contains whitespace, which mc cannot take in MC_HOST_*`);
+  const url = new URL(endpoint);
+  return `${url.protocol}//${accessKey}:${secretKey}@${url.host}`;
+}
+
 /** The line of a target's 0600 credentials file: mc reads MC_HOST_<alias> from the environment. */
 export function credentialsFileContent(target: OffsiteTargetPlan, accessKey: string, secretKey: string): string {
-  const url = new URL(target.endpoint);
-  return `# drkit: credentials of object store ${target.store} for mc; keep this file mode 0600\nMC_HOST_${target.alias}=${url.protocol}//${encodeURIComponent(accessKey)}:${encodeURIComponent(secretKey)}@${url.host}\n`;
+  return `# drkit: credentials of object store ${target.store} for mc; keep this file mode 0600\nMC_HOST_${target.alias}=${mcHostUrl(target.store, target.endpoint, accessKey, secretKey)}\n`;
 }
 
 /** Settings and helpers shared by ship-offsite and fetch-offsite: credentials, mc, retries. */

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { mcHostUrl } from "../../components/render/offsite";
 import { toolchainBin } from "./engine";
 import { freePort, runAsync, type RunResult } from "./sandbox";
 
@@ -27,10 +28,7 @@ export interface MinioServer {
 export const minioBinary = () => path.join(toolchainBin(), "minio");
 export const mcBinary = () => path.join(toolchainBin(), "mc");
 
-export function mcHostValue(endpoint: string, accessKey: string, secretKey: string): string {
-  const url = new URL(endpoint);
-  return `${url.protocol}//${encodeURIComponent(accessKey)}:${encodeURIComponent(secretKey)}@${url.host}`;
-}
+export const mcHostValue = (endpoint: string, accessKey: string, secretKey: string): string => mcHostUrl("test", endpoint, accessKey, secretKey);
 
 export const mcEnvName = (alias: string) => `MC_HOST_${alias}`;
 

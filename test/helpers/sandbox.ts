@@ -14,15 +14,24 @@ export function psqlAt(socketDirectory: string, port: number, query: string, db 
   return execFileSync("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-X", "-v", "ON_ERROR_STOP=1", "-Atq", "-h", socketDirectory, "-p", String(port), "-d", db, "-c", query], { encoding: "utf8" }).trim();
 }
 
+const handedOut = new Set<number>();
+
+/** A free loopback port, never one this process handed out before (the OS may offer a just-closed port again). */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const p = (server.address() as net.AddressInfo).port;
+        server.close(() => resolve(p));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 const canListen = (port: number) =>

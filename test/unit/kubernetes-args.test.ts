@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { PostgresClusterArgs } from "../../components/kubernetes/args";
 import { cronProblem } from "../../components/kubernetes/cron";
 import { parseQuantity } from "../../components/kubernetes/formats";
+import { mcHostValue } from "../../components/kubernetes/offsite";
 import { resolveCluster } from "../../components/kubernetes/spec";
 import { ClusterArgsError, clusterArgProblems } from "../../components/kubernetes/validation";
 import { deriveArchiveTimeout } from "../../components/plan/derive";
@@ -91,6 +92,92 @@ describe("argument validation", () => {
   it("lets outputs of other resources through unchecked where only they can be", () => {
     const output = { apply: () => undefined } as unknown as string; // stands in for a pulumi.Output
     expect(problems({ image: output, storage: { size: "10Gi", storageClassName: output } })).toEqual([]);
+  });
+});
+
+describe("off-site shipping arguments", () => {
+  const offsite = { endpoint: "https://s3.example.com:9000", bucket: "dr-copies", accessKey: "AKIAOFFSITE", secretKey: "wJalr/XUtn+FEMI=K7MDENG" };
+  const offsiteProblems = (patch: object) => problems({ offsite: { ...offsite, ...patch } });
+
+  it("accepts valid arguments and fills in the prefix and the mc image, keeping the keys out of the spec", () => {
+    expect(problems({ offsite })).toEqual([]);
+    const spec = resolveCluster({ ...valid, offsite });
+    expect(spec.offsite).toEqual({
+      endpoint: "https://s3.example.com:9000",
+      bucket: "dr-copies",
+      prefix: "billing/",
+      mcImage: "minio/mc:RELEASE.2025-08-13T08-35-41Z",
+      target: "offsite/dr-copies/billing/",
+    });
+    expect(JSON.stringify(spec)).not.toContain("AKIAOFFSITE");
+    expect(JSON.stringify(spec)).not.toContain("wJalr");
+    expect(resolveCluster({ ...valid, offsite: { ...offsite, prefix: "prod/eu-1/billing/" } }).offsite?.target).toBe("offsite/dr-copies/prod/eu-1/billing/");
+    expect(resolveCluster(valid).offsite).toBeUndefined();
+    for (const endpoint of ["http://minio:9000", "https://s3.eu-west-1.amazonaws.com", "http://10.0.0.5:9000/"]) expect(offsiteProblems({ endpoint })).toEqual([]);
+    for (const bucket of ["abc", "dr.copies-2", "a".repeat(63)]) expect(offsiteProblems({ bucket })).toEqual([]);
+  });
+
+  const ENDPOINT = 'must be an http(s) URL of a host and optional port, such as "https://minio.example.com:9000"';
+  const BUCKET = "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address";
+  const PREFIX = `must be folder names of letters, digits, '.', '_' and '-', each ending in '/', such as "billing/" (at most 256 characters)`;
+  it.each([
+    [{ endpoint: "s3.example.com" }, `offsite.endpoint: "s3.example.com" ${ENDPOINT}`],
+    [{ endpoint: "ftp://s3.example.com" }, `offsite.endpoint: "ftp://s3.example.com" ${ENDPOINT}`],
+    [{ endpoint: "https://s3.example.com/bucket" }, `offsite.endpoint: "https://s3.example.com/bucket" ${ENDPOINT}`],
+    [{ endpoint: "https://key:secret@s3.example.com" }, `offsite.endpoint: "https://key:secret@s3.example.com" ${ENDPOINT}`],
+    [{ endpoint: "https://s3.example.com:99999" }, `offsite.endpoint: "https://s3.example.com:99999" ${ENDPOINT}`],
+    [{ endpoint: "https://s3.example.com?x=1" }, `offsite.endpoint: "https://s3.example.com?x=1" ${ENDPOINT}`],
+    [{ endpoint: undefined }, `offsite.endpoint: (missing) ${ENDPOINT}`],
+    [{ bucket: "ab" }, `offsite.bucket: "ab" ${BUCKET}`],
+    [{ bucket: "a".repeat(64) }, `offsite.bucket: "${"a".repeat(64)}" ${BUCKET}`],
+    [{ bucket: "DR-Copies" }, `offsite.bucket: "DR-Copies" ${BUCKET}`],
+    [{ bucket: "dr_copies" }, `offsite.bucket: "dr_copies" ${BUCKET}`],
+    [{ bucket: "-dr-copies" }, `offsite.bucket: "-dr-copies" ${BUCKET}`],
+    [{ bucket: "dr..copies" }, `offsite.bucket: "dr..copies" ${BUCKET}`],
+    [{ bucket: "192.168.1.10" }, `offsite.bucket: "192.168.1.10" ${BUCKET}`],
+    [{ prefix: "billing" }, `offsite.prefix: "billing" ${PREFIX}`],
+    [{ prefix: "" }, `offsite.prefix: "" ${PREFIX}`],
+    [{ prefix: "/billing/" }, `offsite.prefix: "/billing/" ${PREFIX}`],
+    [{ prefix: "prod//billing/" }, `offsite.prefix: "prod//billing/" ${PREFIX}`],
+    [{ prefix: "prod/../billing/" }, `offsite.prefix: "prod/../billing/" ${PREFIX}`],
+    [{ prefix: "my billing/" }, `offsite.prefix: "my billing/" ${PREFIX}`],
+    [{ accessKey: undefined }, "offsite.accessKey: (missing) must be given"],
+    [{ secretKey: "" }, 'offsite.secretKey: "" must be given'],
+    [{ mcImage: "minio/mc latest" }, `offsite.mcImage: "minio/mc latest" must be an image reference without spaces`],
+  ])("%j -> %s", (patch, line) => {
+    expect(offsiteProblems(patch)).toEqual([line]);
+  });
+
+  it("never shows a key in a message", () => {
+    const lines = offsiteProblems({ accessKey: "AKIA:OFFSITE", secretKey: "se:cret\nkey" });
+    expect(lines).toEqual([
+      "offsite.accessKey: (secret) must not contain ':' (mc splits MC_HOST_offsite at ':' and takes the keys literally)",
+      "offsite.secretKey: (secret) must not contain ':' (mc splits MC_HOST_offsite at ':' and takes the keys literally)",
+    ]);
+    expect(offsiteProblems({ secretKey: "line\nbreak" })).toEqual(["offsite.secretKey: (secret) must not contain control characters"]);
+    expect(offsiteProblems({ secretKey: 12345 })).toEqual(["offsite.secretKey: (secret) must be text or an output of another resource"]);
+    expect(problems({ offsite: "https://s3.example.com" })).toEqual([`offsite: "https://s3.example.com" must be an object with endpoint, bucket, accessKey and secretKey`]);
+  });
+
+  it("lets keys that are outputs of other resources through, to be checked once known", () => {
+    const output = { apply: () => undefined } as unknown as string;
+    expect(offsiteProblems({ accessKey: output, secretKey: output })).toEqual([]);
+  });
+
+  it("reports off-site problems after the others, all at once", () => {
+    expect(problems({ standbys: 9, offsite: { ...offsite, bucket: "x", prefix: "a" } })).toEqual(["standbys: 9 must be at most 8", `offsite.bucket: "x" ${BUCKET}`, `offsite.prefix: "a" ${PREFIX}`]);
+  });
+
+  it("builds MC_HOST_offsite with the keys as they are: mc does not URL-decode them", () => {
+    expect(mcHostValue("https://s3.example.com:9000", "AKIAOFFSITE", "wJalr/XUtn+FEMI=K7MDENG@x")).toBe("https://AKIAOFFSITE:wJalr/XUtn+FEMI=K7MDENG@x@s3.example.com:9000");
+    expect(mcHostValue("http://minio:9000/", "a", "b")).toBe("http://a:b@minio:9000");
+    expect(mcHostValue("https://s3.amazonaws.com:443", "a", "b")).toBe("https://a:b@s3.amazonaws.com");
+    expect(() => mcHostValue("https://s3.example.com", "a", "bad:secret")).toThrow(/^offsite\.secretKey: \(secret\) must not contain ':'/);
+    try {
+      mcHostValue("https://s3.example.com", "a", "bad:secret");
+    } catch (e) {
+      expect((e as Error).message).not.toContain("bad:secret");
+    }
   });
 });
 

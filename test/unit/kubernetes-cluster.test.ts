@@ -301,6 +301,114 @@ describe("PostgresCluster with a restore request", () => {
   });
 });
 
+describe("PostgresCluster with off-site shipping", () => {
+  const ACCESS = "AKIAOFFSITEEXAMPLE01";
+  const SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYoffsiteKEY";
+  let mine: Registered[];
+  const offsiteArgs: PostgresClusterArgs = {
+    ...baseArgs,
+    name: "vault",
+    // One key plain, one an output of another resource (a secret one).
+    offsite: { endpoint: "https://s3.example.com:9000", bucket: "dr-copies", accessKey: ACCESS, secretKey: pulumi.secret(SECRET) },
+  };
+  beforeAll(async () => {
+    ({ mine } = await deploy("vault", offsiteArgs));
+  });
+  const backupPod = () => one(mine, K.cronJob, "vault-backup").spec.jobTemplate.spec.template.spec;
+
+  it("adds one Secret holding MC_HOST_offsite, as a Pulumi secret with the keys as mc reads them", () => {
+    expect(mine.filter((r) => r.type === K.secret).map((r) => r.inputs.metadata.name).sort()).toEqual(["vault-credentials", "vault-offsite"]);
+    expect(mine).toHaveLength(15);
+    const secret = one(mine, K.secret, "vault-offsite");
+    expect(secret.type).toBe("Opaque");
+    expect(secret.metadata.labels["app.kubernetes.io/component"]).toBe("backup");
+    expect(isSecretValue(secret.stringData)).toBe(true);
+    expect(unwrap(secret.stringData)).toEqual({ MC_HOST_offsite: `https://${ACCESS}:${SECRET}@s3.example.com:9000` });
+    expect(secret.data).toBeUndefined();
+  });
+
+  it("runs the backup as an init container, then the upload in the mc image as the only container", () => {
+    const pod = backupPod();
+    expect(pod.restartPolicy).toBe("Never");
+    expect(pod.initContainers.map((c: any) => [c.name, c.command])).toEqual([["backup", ["bash", "/etc/drkit/scripts/backup.sh"]]]);
+    expect(pod.containers.map((c: any) => [c.name, c.image, c.command])).toEqual([["offsite-upload", "minio/mc:RELEASE.2025-08-13T08-35-41Z", ["bash", "/etc/drkit/offsite/offsite-upload.sh"]]]);
+    const [backup] = pod.initContainers;
+    const [upload] = pod.containers;
+    // The backup id goes from one step to the other through a memory-backed emptyDir.
+    expect(pod.volumes).toContainEqual({ name: "handoff", emptyDir: { sizeLimit: "1Mi", medium: "Memory" } });
+    expect(backup.env).toContainEqual({ name: "DRKIT_HANDOFF_DIR", value: "/run/drkit-handoff" });
+    expect(backup.volumeMounts).toContainEqual({ name: "handoff", mountPath: "/run/drkit-handoff", readOnly: false });
+    expect(upload.env).toContainEqual({ name: "DRKIT_HANDOFF_DIR", value: "/run/drkit-handoff" });
+    // The upload step reads the backup volume and the handoff, and cannot change either; no database credentials.
+    const uploadMounts = Object.fromEntries(upload.volumeMounts.map((m: any) => [m.name, m]));
+    expect(Object.keys(uploadMounts).sort()).toEqual(["backups", "handoff", "offsite-script", "tmp"]);
+    for (const name of ["backups", "handoff", "offsite-script"]) expect(uploadMounts[name].readOnly).toBe(true);
+    expect(upload.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    expect(upload.terminationMessagePolicy).toBe("FallbackToLogsOnError");
+    expect(upload.env).toContainEqual({ name: "MC_CONFIG_DIR", value: "/tmp/.mc" });
+    // Its script is mounted alone, so the scripts volume of the server pods stays as it was.
+    expect(pod.volumes).toContainEqual({ name: "offsite-script", configMap: { name: "vault-config", items: [{ key: "offsite-upload.sh", path: "offsite-upload.sh", mode: 0o555 }] } });
+    const cron = one(mine, K.cronJob, "vault-backup");
+    expect(cron.spec).toMatchObject({ concurrencyPolicy: "Forbid", successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
+  });
+
+  it("gives the upload step the credentials only through a secretKeyRef", () => {
+    const [upload] = backupPod().containers;
+    const fromSecrets = upload.env.filter((e: any) => e.valueFrom?.secretKeyRef);
+    expect(fromSecrets).toEqual([{ name: "MC_HOST_offsite", valueFrom: { secretKeyRef: { name: "vault-offsite", key: "MC_HOST_offsite" } } }]);
+    expect(upload.env.filter((e: any) => e.name.startsWith("MC_HOST_") && e.value !== undefined)).toEqual([]);
+    expect(upload.args).toBeUndefined();
+    const [backup] = backupPod().initContainers;
+    expect(JSON.stringify(backup.env)).not.toContain("MC_HOST");
+  });
+
+  it("keeps the keys out of every non-secret input, the ConfigMap and the component's own inputs included", () => {
+    const forms = [ACCESS, SECRET, encodeURIComponent(SECRET), "wJalrXUtnFEMI"];
+    const withoutSecretValues = (value: any): any => {
+      if (isSecretValue(value)) return "[secret]";
+      if (Array.isArray(value)) return value.map(withoutSecretValues);
+      if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutSecretValues(v)]));
+      return value;
+    };
+    const plain = JSON.stringify(mine.map((r) => withoutSecretValues(r.inputs)));
+    for (const form of forms) expect(plain).not.toContain(form);
+    const component = mine.find((r) => r.type === "drkit:kubernetes:PostgresCluster")!;
+    expect(component.inputs.offsite).toEqual({ endpoint: "https://s3.example.com:9000", bucket: "dr-copies", prefix: "vault/", shipsWal: true });
+  });
+
+  it("renders the upload script and hands the backup id over from backup.sh", () => {
+    const config = one(mine, K.configMap, "vault-config").data;
+    expect(config["offsite-upload.sh"]).toContain("readonly TARGET=offsite/dr-copies/vault/");
+    expect(config["offsite-upload.sh"]).toContain("mc mirror --quiet --exclude '.*' \"$DRKIT_BACKUP_ROOT/wal/\" \"${TARGET}wal/\"");
+    for (const word of ["--overwrite", "--remove", " rm ", "mc rm"]) expect(config["offsite-upload.sh"]).not.toContain(word);
+    expect(config["backup.sh"]).toContain(`printf '%s\\n' "$id" >"$DRKIT_HANDOFF_DIR/backup-id"`);
+    const without = buildClusterManifests(resolveCluster(baseArgs), { superuserPassword: "x", replicationPassword: "y" }).config.data as Record<string, string>;
+    expect(without["backup.sh"]).not.toContain("DRKIT_HANDOFF_DIR");
+    expect(without["offsite-upload.sh"]).toBeUndefined();
+  });
+
+  it("leaves the server pods as they are without shipping, so turning it on restarts nothing", () => {
+    const build = (args: PostgresClusterArgs) => buildClusterManifests(resolveCluster(args), { superuserPassword: "x", replicationPassword: "y", offsiteMcHost: "z" });
+    const withShipping = build(offsiteArgs);
+    const without = build({ ...offsiteArgs, offsite: undefined });
+    expect(withShipping.primary).toEqual(without.primary);
+    expect(withShipping.standby).toEqual(without.standby);
+    expect(withShipping.verifyJob).toEqual(without.verifyJob);
+    expect(without.offsite).toBeUndefined();
+    expect(() => buildClusterManifests(resolveCluster(offsiteArgs), { superuserPassword: "x", replicationPassword: "y" })).toThrow("no MC_HOST value");
+  });
+
+  it("every manifest still passes the Kubernetes OpenAPI schema, and the policy pack still passes", async () => {
+    const manifests = manifestsOf(mine);
+    expect(manifests).toHaveLength(12);
+    expect(validateManifests(manifests)).toEqual([]);
+    const asPolicyInput = (rs: Registered[]): FakeResource[] => rs.map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
+    expect(await evaluate(drPolicies, asPolicyInput(mine))).toEqual([]);
+    const overlapping = mine.map((r) => (r.type === K.cronJob && r.name === "vault-backup" ? { ...r, inputs: { ...r.inputs, spec: { ...r.inputs.spec, concurrencyPolicy: "Allow" } } } : r));
+    expect((await evaluate(drPolicies, asPolicyInput(overlapping))).map((d) => d.policy)).toEqual(["k8s-backup-cronjob-forbids-overlap"]);
+  });
+});
+
 describe("argument errors", () => {
   it("throws every problem at once, one 'field: value rule' line each, before registering anything", async () => {
     await settle();
@@ -316,6 +424,16 @@ describe("argument errors", () => {
       ].join("\n"),
     );
     expect(() => new PostgresCluster("bad", { ...baseArgs, standbys: 0 })).toThrow(/^invalid arguments[^\n]*\nsynchronous: true needs at least 1 standby$/);
+    const badOffsite = { ...baseArgs, offsite: { endpoint: "s3.example.com", bucket: "DR", prefix: "billing", accessKey: "AKIA:X", secretKey: "s3cr3t" } };
+    expect(() => new PostgresCluster("bad", badOffsite)).toThrow(
+      [
+        'invalid arguments for PostgresCluster "billing":',
+        'offsite.endpoint: "s3.example.com" must be an http(s) URL of a host and optional port, such as "https://minio.example.com:9000"',
+        "offsite.bucket: \"DR\" must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address",
+        `offsite.prefix: "billing" must be folder names of letters, digits, '.', '_' and '-', each ending in '/', such as "billing/" (at most 256 characters)`,
+        "offsite.accessKey: (secret) must not contain ':' (mc splits MC_HOST_offsite at ':' and takes the keys literally)",
+      ].join("\n"),
+    );
     await settle();
     expect(registered.length).toBe(before);
   });

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ObjectStorePlan } from "../../components/plan/offsite";
 import type { DrPlan } from "../../components/plan/plan";
+import { mcHostUrl } from "../../components/render/offsite";
 import { drPolicies } from "../../policies/policies";
 import { evaluate, type FakeResource } from "../helpers/policyHarness";
 
@@ -153,10 +154,16 @@ describe("MinioTarget", () => {
     expect(plain).not.toContain("site-b-secret");
   });
 
-  it("keeps even plain-text keys secret in the environment", async () => {
-    const url = m.minio.mcHostUrl("https://minio.example.com:9000/", { accessKey: "AK", secretKey: "s/k+1" });
+  it("keeps even plain-text keys secret in the environment, written verbatim as mc reads them (no URL encoding)", async () => {
+    const url = m.minio.mcHostSecret("s", "https://minio.example.com:9000/", { accessKey: "AK", secretKey: "s/k+1" });
     expect(await (url as any).isSecret).toBe(true);
-    expect(await new Promise((r) => url.apply(r))).toBe("https://AK:s%2Fk%2B1@minio.example.com:9000");
+    expect(await new Promise((r) => url.apply(r))).toBe("https://AK:s/k+1@minio.example.com:9000");
+  });
+
+  it("refuses keys mc cannot parse, naming the store but not the key", () => {
+    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "a:b", "x")).toThrow("object store site-a: the access key contains ':', '@' or whitespace");
+    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "ab", "x y")).toThrow(/^object store site-a: the secret key contains whitespace[^y]*$/);
+    expect(mcHostUrl("site-a", "http://127.0.0.1:9000", "ab", "x@y/z+1")).toBe("http://ab:x@y/z+1@127.0.0.1:9000");
   });
 
   it("a provisioned store with keys in the stack config starts its server with those keys, still secret", async () => {
