@@ -211,6 +211,13 @@ function longestExpiry(policy: LifecyclePolicy): number | undefined {
   return days.length ? Math.max(...days) : undefined;
 }
 
+/** The transition rules alone ("path.transitions.field: value rule"): what a stack's s3 store config is checked against. */
+export function transitionProblems(policy: LifecyclePolicy, path: string): string[] {
+  const errors: string[] = [];
+  validateTransitions(policy, path, errors);
+  return errors;
+}
+
 function validateTransitions(policy: LifecyclePolicy, path: string, errors: string[]): void {
   const t = policy.transitions;
   if (!t) return;

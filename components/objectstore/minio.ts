@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { ObjectStorePlan } from "../plan/offsite";
+import { shortestExpiry } from "./lifecycle";
 import { mcHostUrl } from "../render/offsite";
 import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, renderMinioTargetScript, renderSandboxMinioScript } from "../render/minioTarget";
 
@@ -80,7 +81,7 @@ export class MinioTarget extends pulumi.ComponentResource {
       endpoint: store.endpoint,
       bucket: store.bucket,
       versioning: true,
-      expireDays: store.shortestExpiryDays > 0 ? store.shortestExpiryDays : undefined,
+      expireDays: shortestExpiry(store.lifecycle)?.days,
       objectLockMode: store.objectLock?.mode,
       replicationTarget: replica?.store.name,
       replicaOf: [...(args.replicaOf ?? [])],

@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import type { LifecyclePolicy, ServiceRetention } from "../objectstore/lifecycle";
+import { transitionProblems, type LifecyclePolicy, type ServiceRetention } from "../objectstore/lifecycle";
 import { parseDuration } from "./duration";
 import type { BackupPaths, SecretText } from "./plan";
 
@@ -19,8 +19,6 @@ export interface ObjectStorePlan {
   readonly objectLock?: { readonly mode: "GOVERNANCE" | "COMPLIANCE"; readonly days: number };
   /** Expiry per service prefix, derived from each service's retention.offsiteDays. */
   readonly lifecycle: LifecyclePolicy;
-  /** Shortest expiry of any backup set in the bucket (object lock may not outlast it). */
-  readonly shortestExpiryDays: number;
   readonly replicateTo?: string;
   /** A sandbox MinIO server drkit starts (data directory resolved against the project). */
   readonly provision?: { readonly dataDirectory: string; readonly port: number };
@@ -52,8 +50,6 @@ export interface OffsitePlan {
   readonly retryInitialDelaySeconds: number;
   /** Confirmation markers: <markerDir>/<store>/<kind>/<id> exists once every file of it is confirmed remote. */
   readonly markerDir: string;
-  /** Seconds between a WAL segment being archived and being off-site: 0, archive-wal uploads it before it succeeds. */
-  readonly shipIntervalSeconds: number;
 }
 
 /** Days each backup set of a service lives off-site. WAL one day longer: see walDaysFor. */
@@ -69,26 +65,23 @@ export function offsiteDays(retentionOffsiteDays: number): ServiceRetention["day
   };
 }
 
-const servicesUsing = (config: ParsedStackConfig, store: string) =>
-  Object.entries(config.services).filter(([, svc]) => svc.offsite?.targets.includes(store));
+/** The stores `start` replicates into, in order, and whether that chain comes back to `start`. */
+function replicationChain(stores: Record<string, ParsedObjectStore>, start: string): { readonly chain: readonly string[]; readonly loopsBack: boolean } {
+  const chain: string[] = [];
+  let next = stores[start];
+  while (next?.type === "minio" && next.replicateTo !== undefined) {
+    if (next.replicateTo === start) return { chain, loopsBack: true };
+    // A store feeding a loop it is not part of does not loop itself (the stores of the loop are reported).
+    if (chain.includes(next.replicateTo)) break;
+    chain.push(next.replicateTo);
+    next = stores[next.replicateTo];
+  }
+  return { chain, loopsBack: false };
+}
 
 /** The stores whose objects end up in `store`: itself and every minio store whose replication chain reaches it. */
-function storesFeeding(stores: Record<string, ParsedObjectStore>, store: string): Set<string> {
-  const feeding = new Set<string>([store]);
-  for (const start of Object.keys(stores)) {
-    const chain = new Set<string>([start]);
-    let next = stores[start];
-    while (next?.type === "minio" && next.replicateTo !== undefined && !chain.has(next.replicateTo)) {
-      chain.add(next.replicateTo);
-      if (next.replicateTo === store) {
-        feeding.add(start);
-        break;
-      }
-      next = stores[next.replicateTo];
-    }
-  }
-  return feeding;
-}
+const storesFeeding = (stores: Record<string, ParsedObjectStore>, store: string) =>
+  new Set([store, ...Object.keys(stores).filter((start) => replicationChain(stores, start).chain.includes(store))]);
 
 /**
  * The services whose backups a store holds: those that ship to it, and those that ship to a store replicating
@@ -100,16 +93,19 @@ const servicesStoring = (config: ParsedStackConfig, store: string) => {
   return Object.entries(config.services).filter(([, svc]) => svc.offsite?.targets.some((t) => feeding.has(t)));
 };
 
+/** A store's lifecycle: expiry per prefix of every service whose backups it holds. */
+function lifecycleOf(config: ParsedStackConfig, name: string, store: ParsedObjectStore): LifecyclePolicy {
+  return {
+    services: servicesStoring(config, name).map(([svc, s]) => ({ prefix: `${svc}/`, days: offsiteDays(s.retention.offsiteDays) })),
+    transitions: store.type === "s3" && store.transitions ? store.transitions : undefined,
+    noncurrentVersions: store.noncurrentVersions,
+    abortIncompleteMultipartDays: 7,
+  };
+}
+
 export function objectStorePlans(config: ParsedStackConfig, baseDir: string): ObjectStorePlan[] {
   return Object.entries(config.objectStores as Record<string, ParsedObjectStore>).map(([name, store]) => {
-    const services = servicesStoring(config, name).map(([svc, s]) => ({ prefix: `${svc}/`, days: offsiteDays(s.retention.offsiteDays) }));
-    const lifecycle: LifecyclePolicy = {
-      services,
-      transitions: store.type === "s3" && store.transitions ? store.transitions : undefined,
-      noncurrentVersions: store.noncurrentVersions,
-      abortIncompleteMultipartDays: 7,
-    };
-    const shortest = Math.min(...services.map((s) => Math.min(s.days.base, s.days.logical)), Number.POSITIVE_INFINITY);
+    const lifecycle = lifecycleOf(config, name, store);
     const common = {
       name,
       bucket: store.bucket,
@@ -117,7 +113,6 @@ export function objectStorePlans(config: ParsedStackConfig, baseDir: string): Ob
       secretKey: store.secretKey,
       objectLock: store.objectLock,
       lifecycle,
-      shortestExpiryDays: Number.isFinite(shortest) ? shortest : 0,
     };
     if (store.type === "minio") {
       return {
@@ -162,8 +157,6 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
     const key = `${server}/${store.bucket}`;
     if (seenBuckets.has(key)) problems.push(`${at}.bucket: "${store.bucket}" is already the bucket of object store "${seenBuckets.get(key)}"`);
     else seenBuckets.set(key, name);
-    const users = servicesUsing(config, name);
-    const longest = Math.max(...users.map(([, s]) => s.retention.offsiteDays));
     // A replica site holds (and locks) the same objects as the stores replicating into it.
     const holders = servicesStoring(config, name);
     const shortestHeld = Math.min(...holders.map(([, s]) => s.retention.offsiteDays));
@@ -176,7 +169,7 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
         if (!target) problems.push(`${at}.replicateTo: "${store.replicateTo}" is not a declared object store (declared: ${names.join(", ")})`);
         else if (store.replicateTo === name) problems.push(`${at}.replicateTo: "${name}" is the store itself; replication needs a second site`);
         else if (target.type !== "minio") problems.push(`${at}.replicateTo: "${store.replicateTo}" is an ${target.type} store; MinIO replicates to another minio store`);
-        else if (replicationLoops(stores, name)) problems.push(`${at}.replicateTo: "${store.replicateTo}" replicates back to "${name}"; replication chains must not loop`);
+        else if (replicationChain(stores, name).loopsBack) problems.push(`${at}.replicateTo: "${store.replicateTo}" replicates back to "${name}"; replication chains must not loop`);
       }
       if (!store.provision && (store.accessKey === undefined || store.secretKey === undefined)) {
         problems.push(`${at}.${store.accessKey === undefined ? "accessKey" : "secretKey"}: is required (only a provisioned sandbox server gets generated keys)`);
@@ -199,17 +192,7 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
       if (store.replication && store.replication.region === store.region) {
         problems.push(`${at}.replication.region: "${store.region}" is the bucket's own region; cross-region replication needs another region`);
       }
-      const t = store.transitions;
-      if (t?.infrequentAccessDays !== undefined && t.infrequentAccessDays < 30) problems.push(`${at}.transitions.infrequentAccessDays: ${t.infrequentAccessDays} must be at least 30 (S3's minimum age for STANDARD_IA)`);
-      if (t?.archiveDays !== undefined && t.infrequentAccessDays !== undefined && t.archiveDays <= t.infrequentAccessDays) {
-        problems.push(`${at}.transitions.archiveDays: ${t.archiveDays} must be later than transitions.infrequentAccessDays (${t.infrequentAccessDays})`);
-      }
-      const firstTransition = Math.min(t?.infrequentAccessDays ?? Infinity, t?.archiveDays ?? Infinity);
-      // Each set keeps only the transitions before its own expiry (WAL lives offsiteDays + 1): the rule is
-      // useless only once the longest-kept backups are gone too.
-      if (users.length && Number.isFinite(firstTransition) && firstTransition >= longest + 1) {
-        problems.push(`${at}.transitions: the first transition on day ${firstTransition} comes after every backup has expired (longest retention.offsiteDays ${longest}); shorten the transition or keep backups longer`);
-      }
+      problems.push(...transitionProblems(lifecycleOf(config, name, store), at));
     }
   }
   return problems;
@@ -244,20 +227,6 @@ export function offsitePlan(
     retryAttempts: offsite.retry.attempts,
     retryInitialDelaySeconds: parseDuration(offsite.retry.initialDelay)!,
     markerDir: `${paths.backupRoot}/.offsite`,
-    shipIntervalSeconds: 0,
   };
 }
 
-function replicationLoops(stores: Record<string, ParsedObjectStore>, start: string): boolean {
-  // True only when the chain comes back to `start`: a store feeding a loop it is not part of is not itself
-  // looping (the stores of the loop are reported).
-  const seen = new Set<string>([start]);
-  let next = stores[start];
-  while (next?.type === "minio" && next.replicateTo !== undefined) {
-    if (next.replicateTo === start) return true;
-    if (seen.has(next.replicateTo)) return false;
-    seen.add(next.replicateTo);
-    next = stores[next.replicateTo];
-  }
-  return false;
-}

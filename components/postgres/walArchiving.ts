@@ -32,7 +32,7 @@ export class WalArchiving extends pulumi.ComponentResource {
       archiveMode: "on",
       archiveTimeoutSeconds: plan.archiveTimeoutSeconds,
       // archive-wal uploads each segment before it reports success, so off-site lags by no interval.
-      offsiteShipIntervalSeconds: plan.offsite?.shipIntervalSeconds ?? 0,
+      offsiteShipIntervalSeconds: 0,
       offsiteTargets: plan.offsite?.targets.map((t) => t.store) ?? [],
     }, opts);
     const wanted = new Set([archiveScriptPath(plan), applySettingsScriptPath(plan)]);

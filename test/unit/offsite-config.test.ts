@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { lifecycleRules } from "../../components/objectstore/lifecycle";
+import { lifecycleRules, shortestExpiry } from "../../components/objectstore/lifecycle";
+import { renderArchiveScript } from "../../components/render/archiving";
 import { ConfigError } from "../../components/plan/errors";
 import { buildPlan, type DrPlan } from "../../components/plan/plan";
 
@@ -69,13 +70,13 @@ describe("off-site validation names the field, the value and the rule", () => {
     ["object lock on a replica site longer than what it receives", (c) => (c.objectStores["site-b"].objectLock = { mode: "COMPLIANCE", days: 31 }), /^objectStores\.site-b\.objectLock\.days: 31 is longer than the shortest off-site retention of its services \(30 days/],
     ["an object lock mode that does not exist", (c) => (c.objectStores["site-a"].objectLock = { mode: "STRICT", days: 7 }), /^objectStores\.site-a\.objectLock\.mode: "STRICT" must be "GOVERNANCE" or "COMPLIANCE"$/],
     ["s3 replication into the bucket's own region", (c) => { c.objectStores.aws = s3("acme-billing", { replication: { region: "eu-west-1" } }); c.services.billing.offsite.targets = ["aws"]; }, /^objectStores\.aws\.replication\.region: "eu-west-1" is the bucket's own region; cross-region replication needs another region$/],
-    ["infrequent access before day 30", (c) => { c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 10 } }); c.services.billing.offsite.targets = ["aws"]; }, /^objectStores\.aws\.transitions\.infrequentAccessDays: 10 must be at least 30 \(S3's minimum age for STANDARD_IA\)$/],
+    ["infrequent access before day 30", (c) => { c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 10 } }); c.services.billing.offsite.targets = ["aws"]; }, /^objectStores\.aws\.transitions\.infrequentAccessDays: 10 must be at least 30 \(the S3 minimum for STANDARD_IA\)$/],
     ["archive not after infrequent access", (c) => {
       c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 60, archiveDays: 60 } });
       c.services.billing.offsite.targets = ["aws"];
       c.services.billing.retention = { offsiteDays: 365 };
-    }, /^objectStores\.aws\.transitions\.archiveDays: 60 must be later than transitions\.infrequentAccessDays \(60\)$/],
-    ["a first transition after every expiry", (c) => { c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 31 } }); c.services.billing.offsite.targets = ["aws"]; }, /^objectStores\.aws\.transitions: the first transition on day 31 comes after every backup has expired \(longest retention\.offsiteDays 30\); shorten the transition or keep backups longer$/],
+    }, /^objectStores\.aws\.transitions\.archiveDays: 60 must be later than infrequentAccessDays \(60\)$/],
+    ["a first transition after every expiry", (c) => { c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 31 } }); c.services.billing.offsite.targets = ["aws"]; }, /^objectStores\.aws\.transitions\.infrequentAccessDays: 31 is not before the expiry of any backup set \(the longest is 31 days\); retention is shorter than the transition$/],
     ["an archive class that does not exist", (c) => { c.objectStores.aws = s3("acme-billing", { transitions: { archiveStorageClass: "TAPE" } }); }, /^objectStores\.aws\.transitions\.archiveStorageClass: "TAPE" must be "GLACIER", "DEEP_ARCHIVE" or "GLACIER_IR"$/],
     ["an s3 region that is no region", (c) => (c.objectStores.aws = s3("acme-billing", { region: "Europe West" })), /^objectStores\.aws\.region: "Europe West" must be a region name such as "eu-west-1"$/],
     ["an upper-case bucket name", (c) => (c.objectStores["site-a"].bucket = "Drkit_Billing"), /^objectStores\.site-a\.bucket: "Drkit_Billing" must be a bucket name: 3-63 lowercase letters, digits, '\.' and '-', starting and ending with a letter or digit, not an IP address$/],
@@ -157,7 +158,7 @@ describe("the derived off-site plan", () => {
     const rules = lifecycleRules(siteA.lifecycle);
     const expiry = Object.fromEntries(rules.filter((r) => r.expirationDays !== undefined).map((r) => [r.id, r.expirationDays]));
     expect(expiry).toEqual({ "billing/base/": 30, "billing/logical/": 30, "billing/wal/": 31, "billing/valkey/": 30, "billing/config/": 30 });
-    expect(siteA.shortestExpiryDays).toBe(30);
+    expect(shortestExpiry(siteA.lifecycle)?.days).toBe(30);
     expect(siteA.lifecycle.noncurrentVersions).toEqual({ days: 7, keep: 30 });
 
     const longer = planOf((c) => (c.services.billing.retention = { offsiteDays: 90 }));
@@ -167,12 +168,12 @@ describe("the derived off-site plan", () => {
 
   it("gives the replica site the same expiry rules as the store replicating into it (MinIO does not replicate expirations)", () => {
     expect(siteB.lifecycle.services).toEqual(siteA.lifecycle.services);
-    expect(siteB.shortestExpiryDays).toBe(30);
+    expect(shortestExpiry(siteB.lifecycle)?.days).toBe(30);
     expect(siteA.replicateTo).toBe("site-b");
     expect(siteB.replicateTo).toBeUndefined();
     const unused = planOf((c) => (c.objectStores["site-c"] = minio("drkit-unused", { endpoint: "https://minio-c.example.com:9000" })));
     expect(unused.objectStores.find((s) => s.name === "site-c")!.lifecycle.services).toEqual([]);
-    expect(unused.objectStores.find((s) => s.name === "site-c")!.shortestExpiryDays).toBe(0);
+    expect(shortestExpiry(unused.objectStores.find((s) => s.name === "site-c")!.lifecycle)).toBeUndefined();
   });
 
   it("puts each service under its own prefix, in the bucket and in the host's target list", () => {
@@ -181,7 +182,7 @@ describe("the derived off-site plan", () => {
     });
     expect(two.objectStores[0].lifecycle.services.map((s) => [s.prefix, s.days.wal])).toEqual([["billing/", 31], ["ledger/", 61]]);
     expect(two.services.map((s) => s.offsite!.targets[0].prefix)).toEqual(["billing/", "ledger/"]);
-    expect(two.objectStores[0].shortestExpiryDays).toBe(30);
+    expect(shortestExpiry(two.objectStores[0].lifecycle)?.days).toBe(30);
   });
 
   it("describes each target for the host: alias, endpoint, bucket, credentials file, keys", () => {
@@ -242,7 +243,9 @@ describe("the derived off-site plan", () => {
   });
 
   it("ships WAL with no interval: archive-wal uploads each segment before it succeeds", () => {
-    expect(billing.offsite!.shipIntervalSeconds).toBe(0);
+    const archive = renderArchiveScript(billing);
+    expect(archive).toContain(`${billing.paths.scriptsDir}/ship-offsite wal "$src" "$name"`);
+    expect(archive.trimEnd().endsWith(`ship-offsite wal "$src" "$name"`)).toBe(true);
   });
 
   it("describes s3 stores with the AWS endpoint of their region and their replication", () => {
