@@ -1,11 +1,10 @@
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ScenarioResult } from "../components/drill/report";
-import { backupDirectories } from "../components/render";
+import { placeBackupDirectories } from "../components/host/applyLocal";
 import { redisScripts } from "../components/render/redis";
 import { DrillContext, judge, measureRecovery, recloneStandbys, runCommand, ScenarioRecorder, sleep, type ScenarioOutcome } from "./context";
-import { postgresWorkload, redisWorkload, type Workload } from "./workload";
+import { postgresWorkload, redisWorkload, type Ack, type Workload } from "./workload";
 
 export interface Scenario {
   readonly id: string;
@@ -21,8 +20,8 @@ async function freshTable(ctx: DrillContext, table: string): Promise<void> {
   await ctx.sql(`DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
 }
 
-async function recoveredKeys(ctx: DrillContext, table: string): Promise<string[]> {
-  const out = await ctx.sql(`SELECT seq FROM ${table} ORDER BY seq`);
+async function recoveredKeys(ctx: DrillContext, table: string, port = ctx.plan.postgres.port): Promise<string[]> {
+  const out = await ctx.sql(`SELECT seq FROM ${table} ORDER BY seq`, { port });
   return out ? out.split("\n") : [];
 }
 
@@ -37,17 +36,43 @@ async function startWrites(ctx: DrillContext, rec: ScenarioRecorder, table: stri
 type Outcome = { -readonly [K in keyof ScenarioOutcome]?: ScenarioOutcome[K] };
 
 /**
- * After a restore of the primary: standbys rebuilt (writes wait for a synchronous one), the first write
- * accepted (the RTO clock stops), and what came back measured against the workload's log.
+ * The frame every scenario shares once its disaster has happened: run the recovery, keep whatever it
+ * measured even if a later step fails, and judge the outcome against the stack's objectives.
  */
-async function postgresBack(ctx: DrillContext, rec: ScenarioRecorder, table: string, workload: Workload, outcome: Outcome, recoveryPoint?: { at: string; label: string }): Promise<void> {
+async function recoverAndJudge(
+  scenario: Scenario,
+  ctx: DrillContext,
+  rec: ScenarioRecorder,
+  frame: { readonly disasterAt: Date; readonly workload: Workload; readonly clock: string; readonly reasons?: string[] },
+  recover: (outcome: Outcome) => Promise<void>,
+): Promise<ScenarioResult> {
+  const outcome: Outcome = {};
+  try {
+    await recover(outcome);
+  } catch (error) {
+    outcome.error = error as Error;
+  }
+  return judge(scenario.id, scenario.title, ctx.plan, { recorder: rec, disasterAt: frame.disasterAt, acks: frame.workload.acks, clock: frame.clock, ...outcome }, frame.reasons);
+}
+
+/** Service is back: the RTO clock stops, and what came back is measured against the workload's log. */
+function recordRecovery(
+  rec: ScenarioRecorder,
+  outcome: Outcome,
+  r: { readonly back: Date; readonly backLabel: string; readonly table: string; readonly acks: readonly Ack[]; readonly keys: readonly string[]; readonly point?: { at: string; label: string } },
+): void {
+  rec.event("service-back", r.backLabel, r.back);
+  const measure = measureRecovery(r.table, r.acks, r.keys);
+  const point = r.point ?? { at: r.acks[measure.check.expectedRows - 1]?.at, label: "last recovered write" };
+  if (point.at) rec.event("recovery-point", point.label, point.at);
+  Object.assign(outcome, { serviceBackAt: r.back, measure, recoveryPoint: point.at });
+}
+
+/** After a restore of the primary: standbys rebuilt (writes wait for a synchronous one), then the first write. */
+async function postgresBack(ctx: DrillContext, rec: ScenarioRecorder, table: string, workload: Workload, outcome: Outcome, point?: { at: string; label: string }): Promise<void> {
   if (ctx.plan.replication) await rec.step("rebuild the standbys from the restored primary (writes wait for the synchronous one)", () => recloneStandbys(ctx));
   const back = await rec.step("first write accepted", () => ctx.waitForWrites(ctx.plan.rtoSeconds));
-  rec.event("service-back", "restored server accepts writes", back);
-  const measure = measureRecovery(table, workload.acks, await recoveredKeys(ctx, table));
-  const point = recoveryPoint ?? { at: workload.acks[measure.check.expectedRows - 1]?.at, label: "last recovered commit" };
-  if (point.at) rec.event("recovery-point", point.label, point.at);
-  Object.assign(outcome, { serviceBackAt: back, measure, recoveryPoint: point.at });
+  recordRecovery(rec, outcome, { back, backLabel: "restored server accepts writes", table, acks: workload.acks, keys: await recoveredKeys(ctx, table), point });
 }
 
 /** Archives the WAL written so far (what a quiet server does within archive_timeout). */
@@ -77,15 +102,6 @@ async function crashAndLoseDataDirectory(ctx: DrillContext): Promise<void> {
   fs.rmSync(ctx.plan.postgres.dataDirectory, { recursive: true, force: true });
 }
 
-function rebuildBackupDirectories(ctx: DrillContext): void {
-  for (const dir of backupDirectories(ctx.plan)) {
-    fs.mkdirSync(dir.path, { recursive: true });
-    fs.chmodSync(dir.path, parseInt(dir.mode, 8));
-    const r = spawnSync("chown", [`${dir.owner}:`, dir.path]);
-    if (r.status !== 0) throw new Error(`chown ${dir.owner} ${dir.path} failed`);
-  }
-}
-
 /** The worst case the live server allows: a quiet server archives only every archive_timeout. */
 async function archiveBoundReason(ctx: DrillContext): Promise<string[]> {
   const live = Number(await ctx.sql("SELECT setting FROM pg_settings WHERE name = 'archive_timeout'", { db: "postgres" }));
@@ -111,22 +127,12 @@ export const accidentalDeletion: Scenario = {
     const disasterAt = new Date();
     await ctx.sql(`DELETE FROM ${table}`);
     rec.event("disaster", `DELETE FROM ${table} (all rows)`, disasterAt);
-    const outcome: Outcome = {};
-    try {
+    return recoverAndJudge(this, ctx, rec, { disasterAt, workload, clock: "from the DELETE until the restored server accepted a write (WAL switch and archive, restore-pitr, start); noticing the mistake is not included" }, async (outcome) => {
       rec.event("recovery-start", "archive the WAL up to the DELETE, then restore-pitr");
       await rec.step("archive the WAL that holds the DELETE", () => archiveNow(ctx), (s) => s);
       await rec.step("restore-pitr to just before the DELETE", () => ctx.runScript("restore-pitr", ["--target-time", target]));
       await postgresBack(ctx, rec, table, workload, outcome, { at: targetIso, label: "recovery target (just before the DELETE)" });
       await baseBackup(ctx, rec, "take a base backup on the new timeline");
-    } catch (error) {
-      outcome.error = error as Error;
-    }
-    return judge(this.id, this.title, ctx.plan, {
-      recorder: rec,
-      disasterAt,
-      acks: workload.acks,
-      clock: "from the DELETE until the restored server accepted a write (WAL switch and archive, restore-pitr, start); noticing the mistake is not included",
-      ...outcome,
     });
   },
 };
@@ -150,24 +156,14 @@ export const hostLoss: Scenario = {
     rec.event("disaster", "host lost: server killed, data directory and local backups deleted", disasterAt);
     await workload.stop();
     rec.event("writes-end", `${workload.acks.length} commits acknowledged before the loss`, new Date(workload.acks[workload.acks.length - 1]?.ackedAt ?? Date.now()));
-    const outcome: Outcome = {};
-    try {
+    return recoverAndJudge(this, ctx, rec, { disasterAt, workload, clock: "from the kill until the server restored from the object store accepted a write (directories rebuilt, base backup and WAL downloaded, replayed)", reasons: bound }, async (outcome) => {
       rec.event("recovery-start", "rebuild the host's directories, restore from the object store");
-      await rec.step("rebuild the backup directories (what pulumi up does on a new host)", async () => rebuildBackupDirectories(ctx));
+      await rec.step("rebuild the backup directories (what pulumi up does on a new host)", async () => placeBackupDirectories(ctx.plan));
       const r = await rec.step("restore-pitr --from-offsite (base backup and WAL from the object store)", () => ctx.runScript("restore-pitr", ["--from-offsite"]));
       await postgresBack(ctx, rec, table, workload, outcome);
       if (!/fetched base backup/.test(r.stderr)) throw new Error("restore-pitr did not fetch the base backup from the object store");
       await baseBackup(ctx, rec, "take a base backup on the new timeline");
-    } catch (error) {
-      outcome.error = error as Error;
-    }
-    return judge(this.id, this.title, ctx.plan, {
-      recorder: rec,
-      disasterAt,
-      acks: workload.acks,
-      clock: "from the kill until the server restored from the object store accepted a write (directories rebuilt, base backup and WAL downloaded, replayed)",
-      ...outcome,
-    }, bound);
+    });
   },
 };
 
@@ -195,9 +191,8 @@ export const corruptNewestBackup: Scenario = {
     const disasterAt = new Date();
     await crashAndLoseDataDirectory(ctx);
     rec.event("disaster", "data directory lost; the newest backup is corrupt", disasterAt);
-    const outcome: Outcome = {};
     const reasons: string[] = [];
-    try {
+    return recoverAndJudge(this, ctx, rec, { disasterAt, workload, clock: "from the loss until the server restored from the previous backup accepted a write (verification of the newest backup included)", reasons: reasons }, async (outcome) => {
       rec.event("recovery-start", "verify the newest backup before restoring it");
       const verdict = await rec.step(`verify-backup --backup ${newest} (must fail)`, async () => {
         const r = await runCommand(ctx.script("verify-backup"), ["--backup", newest]);
@@ -209,16 +204,7 @@ export const corruptNewestBackup: Scenario = {
       await postgresBack(ctx, rec, table, workload, outcome);
       await rec.step(`set the corrupt backup ${newest} aside`, async () => fs.renameSync(path.join(ctx.plan.paths.baseDir, newest), path.join(ctx.plan.paths.baseDir, `.corrupt-${newest}`)));
       await baseBackup(ctx, rec, "take a base backup on the new timeline");
-    } catch (error) {
-      outcome.error = error as Error;
-    }
-    return judge(this.id, this.title, ctx.plan, {
-      recorder: rec,
-      disasterAt,
-      acks: workload.acks,
-      clock: "from the loss until the server restored from the previous backup accepted a write (verification of the newest backup included)",
-      ...outcome,
-    }, reasons);
+    });
   },
 };
 
@@ -251,8 +237,10 @@ export const redisLoss: Scenario = {
     rec.event("disaster", "server stopped, RDB and AOF deleted", disasterAt);
     await workload.stop();
     rec.event("writes-end", `${workload.acks.length} writes acknowledged`, new Date(workload.acks[workload.acks.length - 1].ackedAt));
-    const outcome: Outcome = {};
-    try {
+    const note = r.snapshotMaxIntervalHours !== null && r.snapshotMaxIntervalHours * 3600 > ctx.plan.rpoSeconds
+      ? [`snapshots run every ${r.snapshotMaxIntervalHours}h: losing the host loses up to that much (the AOF covers process crashes, not the loss of the disk)`]
+      : [];
+    return recoverAndJudge(this, ctx, rec, { disasterAt, workload, clock: "from the loss until the restored server accepted a SET (empty server started, snapshot checked and loaded, AOF switched back on)", reasons: note }, async (outcome) => {
       rec.event("recovery-start", "restore-redis from the newest snapshot");
       await rec.step("start an empty server", () => ctx.runScript("sandbox-redis", ["start"]));
       await rec.step(`restore-redis ${snapshot}`, () => ctx.runScript("restore-redis", [path.join(r.backupDir, snapshot)]));
@@ -261,27 +249,10 @@ export const redisLoss: Scenario = {
         if (set.stdout.trim() !== "OK") throw new Error(`SET after the restore answered ${set.stdout.trim() || set.stderr.trim()}`);
         return new Date();
       });
-      rec.event("service-back", "restored server accepts writes", back);
       const keys = await runCommand(cli.command, [...cli.args, "--scan", "--pattern", `${prefix}:*`]);
       const present = keys.stdout.split("\n").filter((k) => k && !k.endsWith(":probe"));
-      const bySeq = present.sort((a, b) => Number(a.split(":").pop()) - Number(b.split(":").pop()));
-      const measure = measureRecovery(`redis ${prefix}:*`, workload.acks, bySeq);
-      const lastRecovered = workload.acks[measure.check.expectedRows - 1]?.at;
-      if (lastRecovered) rec.event("recovery-point", "last recovered write (the snapshot)", lastRecovered);
-      Object.assign(outcome, { serviceBackAt: back, measure, recoveryPoint: lastRecovered });
-    } catch (error) {
-      outcome.error = error as Error;
-    }
-    const note = r.snapshotMaxIntervalHours !== null && r.snapshotMaxIntervalHours * 3600 > ctx.plan.rpoSeconds
-      ? [`snapshots run every ${r.snapshotMaxIntervalHours}h: losing the host loses up to that much (the AOF covers process crashes, not the loss of the disk)`]
-      : [];
-    return judge(this.id, this.title, ctx.plan, {
-      recorder: rec,
-      disasterAt,
-      acks: workload.acks,
-      clock: "from the loss until the restored server accepted a SET (empty server started, snapshot checked and loaded, AOF switched back on)",
-      ...outcome,
-    }, note);
+      recordRecovery(rec, outcome, { back, backLabel: "restored server accepts writes", table: `redis ${prefix}:*`, acks: workload.acks, keys: present });
+    });
   },
 };
 
@@ -300,26 +271,13 @@ export const failover: Scenario = {
     rec.event("disaster", "primary killed (immediate stop)", disasterAt);
     await workload.stop();
     rec.event("writes-end", `${workload.acks.length} commits acknowledged`, new Date(workload.acks[workload.acks.length - 1].ackedAt));
-    const outcome: Outcome = {};
-    try {
+    return recoverAndJudge(this, ctx, rec, { disasterAt, workload, clock: `from the kill until ${standby.name} accepted a write (fence, promote, repoint); detection by monitoring is not included`, reasons: [standby.synchronous ? `${standby.name} is synchronous: no acknowledged commit may be lost` : `${standby.name} is asynchronous: commits not yet streamed are lost`] }, async (outcome) => {
       rec.event("recovery-start", `failover to ${standby.name}`);
       await rec.step(`failover --to ${standby.name}`, () => ctx.runScript("failover", ["--to", standby.name]));
       const back = await rec.step("first write accepted on the new primary", () => ctx.waitForWrites(ctx.plan.rtoSeconds, standby.port));
-      rec.event("service-back", `${standby.name} accepts writes`, back);
-      const out = await ctx.sql(`SELECT seq FROM ${table} ORDER BY seq`, { port: standby.port });
-      const measure = measureRecovery(table, workload.acks, out ? out.split("\n") : []);
-      Object.assign(outcome, { serviceBackAt: back, measure, recoveryPoint: workload.acks[measure.check.expectedRows - 1]?.at });
+      recordRecovery(rec, outcome, { back, backLabel: `${standby.name} accepts writes`, table, acks: workload.acks, keys: await recoveredKeys(ctx, table, standby.port) });
       await rec.step("fail back: old primary rejoins (pg_rewind), is promoted again, the standby is re-cloned", () => failBack(ctx, standby));
-    } catch (error) {
-      outcome.error = error as Error;
-    }
-    return judge(this.id, this.title, ctx.plan, {
-      recorder: rec,
-      disasterAt,
-      acks: workload.acks,
-      clock: `from the kill until ${standby.name} accepted a write (fence, promote, repoint); detection by monitoring is not included`,
-      ...outcome,
-    }, [standby.synchronous ? `${standby.name} is synchronous: no acknowledged commit may be lost` : `${standby.name} is asynchronous: commits not yet streamed are lost`]);
+    });
   },
 };
 
@@ -337,9 +295,7 @@ async function failBack(ctx: DrillContext, standby: { name: string; port: number
   if (promoted.status !== 0) throw new Error(`promoting the old primary failed: ${promoted.stderr.trim()}`);
   // ALTER SYSTEM cannot run inside the implicit transaction of a multi-statement query: one at a time.
   for (const q of ["ALTER SYSTEM RESET primary_conninfo", "ALTER SYSTEM RESET primary_slot_name", "SELECT pg_reload_conf()"]) await ctx.sql(q, { db: "postgres" });
-  await ctx.runScript("setup-replication");
-  fs.rmSync(standby.dataDirectory, { recursive: true, force: true });
-  await ctx.runScript(`clone-standby-${standby.name}`);
+  await recloneStandbys(ctx);
 }
 
 export const ALL_SCENARIOS: readonly Scenario[] = [accidentalDeletion, corruptNewestBackup, redisLoss, hostLoss, failover];

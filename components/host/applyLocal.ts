@@ -33,17 +33,22 @@ export function placeFile(file: RenderedFile): void {
   fs.renameSync(tmp, file.path);
 }
 
+/** The service's backup directories with their owners and modes, as BackupDirectories makes them (idempotent). */
+export function placeBackupDirectories(plan: ServicePlan): void {
+  for (const dir of backupDirectories(plan)) {
+    fs.mkdirSync(dir.path, { recursive: true });
+    fs.chmodSync(dir.path, parseInt(dir.mode, 8));
+    fs.chownSync(dir.path, idOf("-u", dir.owner), idOf("-g", dir.owner));
+  }
+}
+
 /**
  * Applies a service's rendered files straight to this machine, without the Pulumi engine: what the
  * components do, for tests and for the drill's fallback. Only for local hosts.
  */
 export function applyServiceLocally(plan: ServicePlan, storeKeys: Readonly<Record<string, { accessKey: string; secretKey: string }>> = {}): void {
   if (plan.host.connection.type !== "local") throw new Error(`service ${plan.name}: applyServiceLocally needs a local host`);
-  for (const dir of backupDirectories(plan)) {
-    fs.mkdirSync(dir.path, { recursive: true });
-    fs.chmodSync(dir.path, parseInt(dir.mode, 8));
-    fs.chownSync(dir.path, idOf("-u", dir.owner), idOf("-g", dir.owner));
-  }
+  placeBackupDirectories(plan);
   for (const file of renderServiceFiles(plan)) placeFile(file);
   const plain = (s: unknown) => {
     if (typeof s !== "string") throw new Error(`service ${plan.name}: applyServiceLocally needs plain object-store keys (no Pulumi secrets)`);

@@ -8,7 +8,7 @@ import { readStackConfig } from "../../components/plan/stackFile";
 import { minioIlmJson } from "../../components/render/minioTarget";
 import { engineProject, sandboxStackYaml, type EngineProject } from "../helpers/engine";
 import { mcBinary, mcHostValue } from "../helpers/minio";
-import { freePort, freePortPair, processAlive, psqlAt, runAsync, type RunResult } from "../helpers/sandbox";
+import { freePort, freePortPair, processAlive, psqlAt, runAsync, waitFor, type RunResult } from "../helpers/sandbox";
 
 // Off-site copies through the real engine: two sandbox MinIO servers that pulumi up starts, site-a replicating
 // to site-b, a sandbox PostgreSQL shipping every backup and WAL segment to site-a.
@@ -19,15 +19,6 @@ const ACCESS_KEY = "ops-site-a";
 
 const alive = processAlive;
 const pidIn = (file: string) => (fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8").split("\n")[0]) : undefined);
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, seconds = 120): Promise<T> {
-  for (let i = 0; i < seconds * 2; i++) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out after ${seconds}s waiting for ${what}`);
-}
 
 describe("pulumi up ships off-site: two provisioned MinIO sites, replication A -> B, keys kept secret", () => {
   let project: EngineProject;
@@ -182,7 +173,7 @@ describe("pulumi up ships off-site: two provisioned MinIO sites, replication A -
     const inB = await waitFor("replication of the base backup to site-b", async () => {
       const keys = await keysIn("b/drkit-billing-replica/billing/base/");
       return inA.every((k) => keys.includes(k)) ? keys : undefined;
-    });
+    }, 120);
     expect(inB).toEqual(expect.arrayContaining([`${backupId}/drkit-backup.env`]));
     const status = await runAsync(`${scripts()}/ship-offsite`, ["status"]);
     expect(status.stdout).toContain(`site-a base ${backupId} confirmed`);

@@ -85,6 +85,17 @@ export type RunResult = CommandResult;
 export const runAsync = (command: string, args: string[] = [], env: Record<string, string> = {}, timeoutMs = 300_000): Promise<RunResult> =>
   runCommand(command, args, timeoutMs, env);
 
+/** Polls `probe` until it returns a value (not undefined); fails naming `what` after `seconds`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, seconds = 60): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${seconds}s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** Whether a process with this pid exists. */
 export function processAlive(pid: number): boolean {
   try {

@@ -4,10 +4,10 @@ import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildPlan } from "../../components/plan/plan";
 import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, minioIlmJson, renderMinioTargetScript } from "../../components/render/minioTarget";
-import { backupDirectories } from "../../components/render";
+import { placeBackupDirectories } from "../../components/host/applyLocal";
 import { toolchainBin } from "../helpers/engine";
 import { mcHostValue, startMinio, type MinioServer } from "../helpers/minio";
-import { freePort, runAsync, startSandbox, tempRoot, type Sandbox } from "../helpers/sandbox";
+import { freePort, runAsync, startSandbox, tempRoot, waitFor, type Sandbox } from "../helpers/sandbox";
 
 // mc and minio come from the toolchain; the sandbox copies mc under its root from PATH.
 process.env.PATH = `${toolchainBin()}:${process.env.PATH}`;
@@ -43,15 +43,6 @@ const objectKeys = async (server: MinioServer, bucketPath: string) => {
 
 const rowCount = () => Number(sb.sql("SELECT count(*) FROM orders"));
 const archivedUpTo = () => sb.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver", "postgres");
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, seconds = 60): Promise<T> {
-  for (let i = 0; i < seconds * 4; i++) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${seconds}s waiting for ${what}`);
-}
 
 /** Switches WAL and waits until that segment is archived (archive-wal succeeds only once it is off-site). */
 async function switchAndArchive(): Promise<string> {
@@ -148,10 +139,7 @@ describe("shipping from a real PostgreSQL", () => {
     const log = sb.plan.postgres.manager.type === "pg_ctl" ? sb.plan.postgres.manager.logFile : "";
     expect(r.status, `${r.stderr}\n${fs.existsSync(log) ? fs.readFileSync(log, "utf8").slice(-3000) : ""}`).toBe(0);
     // The host is rebuilt (pulumi up would do this): its backup directories exist again, empty.
-    for (const dir of backupDirectories(sb.plan)) {
-      fs.mkdirSync(dir.path, { recursive: true });
-      await runAsync("chown", [`${dir.owner}:`, dir.path]);
-    }
+    placeBackupDirectories(sb.plan);
     expect(r.stderr).toContain("fetched base backup");
     expect(r.stderr).toContain("fetch-offsite wal");
     expect(rowCount()).toBe(150);
