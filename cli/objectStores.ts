@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { ObjectStorePlan } from "../components/plan/offsite";
+import { storesInCreationOrder, type ObjectStorePlan } from "../components/plan/offsite";
 import type { DrPlan } from "../components/plan/plan";
 import { mcHostUrl } from "../components/render/offsite";
 import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, renderMinioTargetScript, renderSandboxMinioScript } from "../components/render/minioTarget";
@@ -36,27 +36,22 @@ function runScript(content: string, args: string[], env: Record<string, string>,
  */
 export function applyObjectStoresLocally(plan: DrPlan): Record<string, PlainKeys> {
   const keys: Record<string, PlainKeys> = {};
-  const done = new Set<string>();
-  const byName = new Map(plan.objectStores.map((s) => [s.name, s]));
-  const keysOf = (store: ObjectStorePlan): PlainKeys => {
-    if (typeof store.accessKey === "string" && typeof store.secretKey === "string") return { accessKey: store.accessKey, secretKey: store.secretKey };
-    if (store.provision) return sandboxKeys(store);
-    throw new Error(`object store ${store.name}: drkit apply needs its keys in plain text (use pulumi up for secrets)`);
-  };
-  const apply = (store: ObjectStorePlan) => {
-    if (done.has(store.name)) return;
-    done.add(store.name);
-    keys[store.name] = keysOf(store);
+  for (const store of storesInCreationOrder(plan.objectStores)) {
     if (store.type !== "minio") throw new Error(`object store ${store.name}: drkit apply configures MinIO only; ${store.type} buckets need pulumi up`);
+    keys[store.name] = keysOf(store);
     if (store.provision) {
       runScript(renderSandboxMinioScript(store), ["start"], { MINIO_ROOT_USER: keys[store.name].accessKey, MINIO_ROOT_PASSWORD: keys[store.name].secretKey }, `${store.name}: starting the sandbox MinIO server`);
     }
-    const replica = store.replicateTo ? byName.get(store.replicateTo) : undefined;
-    if (replica) apply(replica);
+    const replica = plan.objectStores.find((s) => s.name === store.replicateTo);
     const env: Record<string, string> = { [`MC_HOST_${MINIO_SOURCE_ALIAS}`]: mcHost(store, keys[store.name]) };
     if (replica) env[`MC_HOST_${MINIO_REPLICA_ALIAS}`] = mcHost(replica, keys[replica.name]);
     runScript(renderMinioTargetScript(store, replica), [], env, `${store.name}: configuring bucket ${store.bucket}`);
-  };
-  plan.objectStores.forEach(apply);
+  }
   return keys;
+}
+
+function keysOf(store: ObjectStorePlan): PlainKeys {
+  if (typeof store.accessKey === "string" && typeof store.secretKey === "string") return { accessKey: store.accessKey, secretKey: store.secretKey };
+  if (store.provision) return sandboxKeys(store);
+  throw new Error(`object store ${store.name}: drkit apply needs its keys in plain text (use pulumi up for secrets)`);
 }

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { DrPlan } from "../plan/plan";
-import type { ObjectStorePlan, SecretText } from "../plan/offsite";
+import { storesInCreationOrder, type ObjectStorePlan, type SecretText } from "../plan/offsite";
 import { MinioTarget, SandboxMinio, type StoreKeys } from "./minio";
 import { S3BackupBucket } from "./s3BackupBucket";
 
@@ -21,12 +21,11 @@ const secretOf = (value: SecretText | undefined, what: string): pulumi.Output<st
  */
 export function objectStores(plan: DrPlan, opts?: pulumi.ComponentResourceOptions): ReadonlyMap<string, ObjectStoreResources> {
   const made = new Map<string, ObjectStoreResources>();
-  const byName = new Map(plan.objectStores.map((s) => [s.name, s]));
-
-  const make = (store: ObjectStorePlan): ObjectStoreResources => {
-    const done = made.get(store.name);
-    if (done) return done;
-    let result: ObjectStoreResources;
+  const configuredKeys = (store: ObjectStorePlan): StoreKeys => ({
+    accessKey: secretOf(store.accessKey, `objectStores.${store.name}.accessKey`),
+    secretKey: secretOf(store.secretKey, `objectStores.${store.name}.secretKey`),
+  });
+  for (const store of storesInCreationOrder(plan.objectStores)) {
     if (store.type === "s3") {
       const bucket = new S3BackupBucket(`store-${store.name}`, {
         bucketName: store.bucket,
@@ -36,23 +35,24 @@ export function objectStores(plan: DrPlan, opts?: pulumi.ComponentResourceOption
         objectLock: store.objectLock,
         replication: store.s3?.replication ? { ...store.s3.replication, bucketName: store.s3.replication.bucket } : undefined,
       }, opts);
-      result = { keys: { accessKey: secretOf(store.accessKey, `objectStores.${store.name}.accessKey`), secretKey: secretOf(store.secretKey, `objectStores.${store.name}.secretKey`) }, ready: bucket };
-    } else {
-      const sandbox = store.provision ? new SandboxMinio(`store-${store.name}-server`, { store }, opts) : undefined;
-      const keys: StoreKeys = sandbox?.keys ?? { accessKey: secretOf(store.accessKey, `objectStores.${store.name}.accessKey`), secretKey: secretOf(store.secretKey, `objectStores.${store.name}.secretKey`) };
-      const replicaPlan = store.replicateTo ? byName.get(store.replicateTo) : undefined;
-      const replica = replicaPlan ? make(replicaPlan) : undefined;
-      const target = new MinioTarget(
-        `store-${store.name}`,
-        { store, keys, replica: replica && replicaPlan ? { store: replicaPlan, keys: replica.keys } : undefined, replicaOf: plan.objectStores.filter((s) => s.replicateTo === store.name).map((s) => s.name) },
-        { ...opts, dependsOn: [...(sandbox ? [sandbox] : []), ...(replica ? [replica.ready] : [])] },
-      );
-      result = { keys, ready: target };
+      made.set(store.name, { keys: configuredKeys(store), ready: bucket });
+      continue;
     }
-    made.set(store.name, result);
-    return result;
-  };
-
-  plan.objectStores.forEach(make);
+    const sandbox = store.provision ? new SandboxMinio(`store-${store.name}-server`, { store }, opts) : undefined;
+    const keys = sandbox?.keys ?? configuredKeys(store);
+    const replicaPlan = plan.objectStores.find((s) => s.name === store.replicateTo);
+    const replica = replicaPlan ? made.get(replicaPlan.name)! : undefined;
+    const target = new MinioTarget(
+      `store-${store.name}`,
+      {
+        store,
+        keys,
+        replica: replica && replicaPlan ? { store: replicaPlan, keys: replica.keys } : undefined,
+        replicaOf: plan.objectStores.filter((s) => s.replicateTo === store.name).map((s) => s.name),
+      },
+      { ...opts, dependsOn: [...(sandbox ? [sandbox] : []), ...(replica ? [replica.ready] : [])] },
+    );
+    made.set(store.name, { keys, ready: target });
+  }
   return made;
 }

@@ -134,6 +134,20 @@ export function objectStorePlans(config: ParsedStackConfig, baseDir: string): Ob
   });
 }
 
+/** The stores in the order they are set up: a replica site before the stores that replicate into it. */
+export function storesInCreationOrder(stores: readonly ObjectStorePlan[]): ObjectStorePlan[] {
+  const byName = new Map(stores.map((s) => [s.name, s]));
+  const ordered: ObjectStorePlan[] = [];
+  const visit = (store: ObjectStorePlan) => {
+    if (ordered.includes(store)) return;
+    const replica = store.replicateTo ? byName.get(store.replicateTo) : undefined;
+    if (replica) visit(replica); // validation guarantees the chain does not loop
+    ordered.push(store);
+  };
+  stores.forEach(visit);
+  return ordered;
+}
+
 /** Cross-field rules of object stores and the services' off-site settings. */
 export function offsiteProblems(config: ParsedStackConfig): string[] {
   const problems: string[] = [];
