@@ -2,7 +2,7 @@ import { extractTar, header, settings } from "../render/shell";
 import { CONFIG_FILES, LAYOUT } from "./layout";
 import { BACKUP_INFO, handOverBackupId } from "./offsite";
 import { REPLICATION_ROLE } from "./names";
-import { jsonString, listBackups, localSql, lockDataVolume, readSecret, requireEnv, serverControl, writePgpass } from "./scriptLib";
+import { jsonString, listBackups, recordFailures, reportResult, localSql, lockDataVolume, readSecret, requireEnv, serverControl, writePgpass } from "./scriptLib";
 import type { ClusterSpec } from "./spec";
 
 /**
@@ -23,10 +23,10 @@ function lockOn(fd: number, name: string, mode: "exclusive" | "shared" | "open")
 }
 
 /** Emits the job's result: a JSON line on stdout, the pod's termination message, and a file on the backup volume. */
-const recordResult = `record_result() { # FILE JSON
+/** A result reported, and kept in results/FILE on the backup volume for the next job and for monitoring. */
+const recordResult = `${reportResult}record_result() { # FILE JSON
   local dir=$DRKIT_BACKUP_ROOT/results
-  printf '%s\\n' "$2"
-  if [[ -w /dev/termination-log ]]; then printf '%s\\n' "$2" >/dev/termination-log || true; fi
+  report "$2"
   mkdir -p -- "$dir"
   printf '%s\\n' "$2" >"$dir/.$1.tmp" && mv -f -- "$dir/.$1.tmp" "$dir/$1"
 }
@@ -62,27 +62,6 @@ const replayedToEpoch = `replayed_to_epoch() {
 }
 `;
 
-/**
- * Every failure of a job ends in a "failed" result record naming its reason (the message of the die that
- * ended it); `cleanup` runs first, whatever the outcome.
- */
-const recordFailures = (kind: string, file: string, cleanup: string) => `job_started=$(date +%s)
-backup_id=
-reason="it stopped before finishing"
-die() {
-  reason=$*
-  log "ERROR: $*"
-  exit 1
-}
-on_exit() {
-  local status=$?
-  ${cleanup}
-  if ((status != 0)); then
-    record_result ${file} "{\\"drkit\\":\\"${kind}\\",\\"cluster\\":\\"$CLUSTER\\",\\"backup\\":$(json_string "$backup_id"),\\"result\\":\\"failed\\",\\"error\\":$(json_string "$reason"),\\"seconds\\":$(($(date +%s) - job_started))}"
-  fi
-}
-trap on_exit EXIT
-`;
 
 /**
  * The backup CronJob's script: pg_basebackup of the primary in tar format (zstd on the server from
@@ -101,7 +80,7 @@ ${writePgpass}
 ${listBackups}
 ${jsonString}
 ${recordResult}
-${recordFailures("backup", "last-backup", 'if [[ -n ${partial:-} ]]; then rm -rf -- "$partial"; fi')}
+${recordFailures("backup", "record_result last-backup", 'if [[ -n ${partial:-} ]]; then rm -rf -- "$partial"; fi')}
 tar_stream() {
   case $1 in
     *.tar.zst) zstd -q -d -c -- "$1" ;;
@@ -180,7 +159,7 @@ ${localSql}
 ${replayedToEpoch}
 ${restoreBackupInto}
 data=$DRKIT_SCRATCH/pgdata
-${recordFailures("restore-test", "last-restore-test", 'kill_server; rm -rf -- "$data"')}
+${recordFailures("restore-test", "record_result last-restore-test", 'kill_server; rm -rf -- "$data"')}
 ${lockOn(9, "restore-test", "exclusive")}${lockOn(8, "base", "shared")}mapfile -t ids < <(list_backups)
 ((\${#ids[@]} > 0)) || die "no published base backup in $DRKIT_BACKUP_ROOT/base"
 backup_id=\${ids[-1]}
@@ -242,7 +221,7 @@ ${serverControl}
 ${localSql}
 ${replayedToEpoch}
 ${restoreBackupInto}
-${recordFailures("restore", "last-restore", "kill_server")}
+${recordFailures("restore", "record_result last-restore", "kill_server")}
 [[ $DRKIT_RESTORE_REQUEST == "$REQUEST" ]] || die "this script restores $REQUEST but the job asks for $DRKIT_RESTORE_REQUEST: the pod saw an older ConfigMap; retry"
 ${lockDataVolume}
 if pg_isready -q -h "$DRKIT_PRIMARY_HOST" -p "$PGPORT" -t 5; then

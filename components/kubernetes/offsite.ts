@@ -1,6 +1,6 @@
 import { header, settings } from "../render/shell";
 import { OFFSITE } from "./layout";
-import { jsonString, requireEnv } from "./scriptLib";
+import { jsonString, recordFailures, reportResult, requireEnv } from "./scriptLib";
 import type { ClusterSpec } from "./spec";
 
 /** Written by backup.sh into every backup directory; uploaded last, so that off-site it marks a complete backup. */
@@ -69,26 +69,7 @@ export function renderOffsiteUploadScript(spec: ClusterSpec): string {
 ${settings({ CLUSTER: spec.name, TARGET: o.target, INFO: BACKUP_INFO })}
 ${requireEnv("DRKIT_BACKUP_ROOT", "DRKIT_HANDOFF_DIR", "MC_CONFIG_DIR", OFFSITE.secretKey)}
 ${jsonString}
-job_started=$(date +%s)
-backup_id=
-reason="it stopped before finishing"
-die() {
-  reason=$*
-  log "ERROR: $*"
-  exit 1
-}
-report() {
-  printf '%s\\n' "$1"
-  if [[ -w /dev/termination-log ]]; then printf '%s\\n' "$1" >/dev/termination-log || true; fi
-}
-on_exit() {
-  local status=$?
-  if ((status != 0)); then
-    report "{\\"drkit\\":\\"offsite-upload\\",\\"cluster\\":\\"$CLUSTER\\",\\"backup\\":$(json_string "$backup_id"),\\"result\\":\\"failed\\",\\"error\\":$(json_string "$reason"),\\"seconds\\":$(($(date +%s) - job_started))}"
-  fi
-}
-trap on_exit EXIT
-
+${reportResult}${recordFailures("offsite-upload", "report")}
 declare -A remote=()
 # list_remote URL: remote[NAME]=SIZE for each object directly under URL/; fails when the store cannot be listed.
 list_remote() {

@@ -88,3 +88,32 @@ export const jsonString = `json_string() {
   printf '"%s"' "$(printf '%s' "$s" | tr -d '\\000-\\037')"
 }
 `;
+
+/** A result line on stdout and as the pod's termination message. */
+export const reportResult = `report() { # JSON
+  printf '%s\\n' "$1"
+  if [[ -w /dev/termination-log ]]; then printf '%s\\n' "$1" >/dev/termination-log || true; fi
+}
+`;
+
+/**
+ * Every failure of a job ends in a "failed" result record naming its reason (the message of the die that
+ * ended it); `cleanup` runs first, whatever the outcome.
+ */
+export const recordFailures = (kind: string, record: string, cleanup = ":") => `job_started=$(date +%s)
+backup_id=
+reason="it stopped before finishing"
+die() {
+  reason=$*
+  log "ERROR: $*"
+  exit 1
+}
+on_exit() {
+  local status=$?
+  ${cleanup}
+  if ((status != 0)); then
+    ${record} "{\\"drkit\\":\\"${kind}\\",\\"cluster\\":\\"$CLUSTER\\",\\"backup\\":$(json_string "$backup_id"),\\"result\\":\\"failed\\",\\"error\\":$(json_string "$reason"),\\"seconds\\":$(($(date +%s) - job_started))}"
+  fi
+}
+trap on_exit EXIT
+`;
