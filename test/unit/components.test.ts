@@ -1,26 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ServicePlan } from "../../components/plan/plan";
+import { recordResources, type Registered } from "../helpers/mocks";
 
-interface Registered {
-  type: string;
-  name: string;
-  inputs: Record<string, any>;
-}
-const registered: Registered[] = [];
-
-pulumi.runtime.setMocks(
-  {
-    newResource: (args) => {
-      registered.push({ type: args.type, name: args.name, inputs: args.inputs });
-      return { id: `${args.name}-id`, state: args.inputs };
-    },
-    call: (args) => args.inputs,
-  },
-  "drkit",
-  "unit",
-  false,
-);
+const { registered } = recordResources();
 
 const promiseOf = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => output.apply(resolve));
 

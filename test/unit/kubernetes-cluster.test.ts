@@ -4,29 +4,14 @@ import { deriveArchiveTimeout } from "../../components/plan/derive";
 import type { PostgresClusterArgs } from "../../components/kubernetes/args";
 import { validateManifests } from "../../components/kubernetes/validateManifests";
 import { drPolicies } from "../../policies/policies";
+import { isSecret, recordResources, type Registered } from "../helpers/mocks";
 import { evaluate, type FakeResource } from "../helpers/policyHarness";
 
-interface Registered {
-  type: string;
-  name: string;
-  inputs: Record<string, any>;
-}
-const registered: Registered[] = [];
 const passwordOf = (name: string) => `mockpw${name.replace(/[^a-z]/g, "")}0123456789`;
 
-pulumi.runtime.setMocks(
-  {
-    newResource: (args) => {
-      registered.push({ type: args.type, name: args.name, inputs: args.inputs });
-      const state = args.type === "random:index/randomPassword:RandomPassword" ? { ...args.inputs, result: passwordOf(args.name) } : args.inputs;
-      return { id: `${args.name}-id`, state };
-    },
-    call: (args) => args.inputs,
-  },
-  "drkit",
-  "unit",
-  false,
-);
+const { registered, settle } = recordResources({
+  state: (args) => (args.type === "random:index/randomPassword:RandomPassword" ? { ...args.inputs, result: passwordOf(args.name) } : args.inputs),
+});
 
 let PostgresCluster: typeof import("../../components/kubernetes/postgresCluster").PostgresCluster;
 let resolveCluster: typeof import("../../components/kubernetes/spec").resolveCluster;
@@ -39,14 +24,6 @@ beforeAll(async () => {
 
 const promiseOf = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => output.apply(resolve));
 
-/** Resolves once no resource has been registered for a while: the component's tree is complete. */
-async function settle(): Promise<void> {
-  let count = -1;
-  while (count !== registered.length) {
-    count = registered.length;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const baseArgs: PostgresClusterArgs = {
   name: "billing",
@@ -79,7 +56,7 @@ const K = {
   job: "kubernetes:batch/v1:Job",
 };
 
-const isSecretValue = (v: any) => v !== null && typeof v === "object" && v[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
+const isSecretValue = isSecret;
 /** The inputs as the engine would send them to the API server: secrets unwrapped. */
 function unwrap(value: any): any {
   if (isSecretValue(value)) return unwrap(value.value);

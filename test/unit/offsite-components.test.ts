@@ -5,48 +5,20 @@ import type { ObjectStorePlan } from "../../components/plan/offsite";
 import type { DrPlan } from "../../components/plan/plan";
 import { mcHostUrl } from "../../components/render/offsite";
 import { drPolicies } from "../../policies/policies";
+import { isSecret, keyOf, recordResources } from "../helpers/mocks";
 import { evaluate, type FakeResource } from "../helpers/policyHarness";
 
 // The off-site components under Pulumi's mocks: what the engine and the policy pack would see of them.
 
-interface Registered {
-  type: string;
-  name: string;
-  inputs: Record<string, any>;
-}
-const registered: Registered[] = [];
-/** "<type>::<name>" -> the "<type>::<name>"s it depends on. Names alone collide: OffsiteShipping and its TimerJob are both "billing-offsite". */
-const dependencies = new Map<string, string[]>();
-const keyOf = (type: string, name: string) => `${type}::${name}`;
-const keyOfUrn = (urn: string) => {
-  const parts = urn.split("::");
-  return keyOf(parts[2].split("$").pop()!, parts.slice(3).join("::"));
-};
-
-pulumi.runtime.setMocks(
-  {
-    newResource: (args) => {
-      registered.push({ type: args.type, name: args.name, inputs: args.inputs });
-      const state: Record<string, unknown> = { ...args.inputs };
-      // The engine keeps RandomPassword.result secret (additionalSecretOutputs); the mocks must say so themselves.
-      if (args.type === "random:index/randomPassword:RandomPassword") state.result = pulumi.secret(`generated-${args.name}`);
-      return { id: `${args.name}-id`, state };
-    },
-    call: (args) => args.inputs,
+const mocks = recordResources({
+  state: (args) => {
+    const state: Record<string, unknown> = { ...args.inputs };
+    // The engine keeps RandomPassword.result secret (additionalSecretOutputs); the mocks must say so themselves.
+    if (args.type === "random:index/randomPassword:RandomPassword") state.result = pulumi.secret(`generated-${args.name}`);
+    return state;
   },
-  "drkit",
-  "unit",
-  false,
-);
-
-// As in s3-bucket.test.ts: the RegisterResource request carries every URN the resource waits on (explicit
-// dependsOn, with a component expanded to its children, plus the sources of its inputs).
-const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource: (req: any, cb: unknown) => unknown };
-const registerResource = monitor.registerResource.bind(monitor);
-monitor.registerResource = (req, cb) => {
-  dependencies.set(keyOf(req.getType(), req.getName()), (req.getDependenciesList() as string[]).map(keyOfUrn));
-  return registerResource(req, cb);
-};
+});
+const { registered, settle } = mocks;
 
 const T = {
   command: "command:local:Command",
@@ -58,7 +30,6 @@ const T = {
   backup: "drkit:postgres:PostgresBackup",
 };
 
-const isSecret = (v: any) => v !== null && typeof v === "object" && v[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
 /** The inputs with every secret replaced by a placeholder: what would be readable in plain text. */
 const plainPart = (v: any): any => {
   if (isSecret(v)) return "[secret]";
@@ -67,13 +38,6 @@ const plainPart = (v: any): any => {
   return v;
 };
 
-async function settle(): Promise<void> {
-  let last = -1;
-  while (last !== registered.length) {
-    last = registered.length;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const one = (type: string, name: string) => {
   const found = registered.filter((r) => r.type === type && r.name === name);
@@ -81,7 +45,7 @@ const one = (type: string, name: string) => {
   return found[0];
 };
 const depsOf = (type: string, name: string) => {
-  const deps = dependencies.get(keyOf(type, name));
+  const deps = mocks.dependencies(type, name);
   expect(deps, `dependencies of ${type} ${name}`).toBeDefined();
   return deps!;
 };

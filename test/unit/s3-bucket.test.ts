@@ -2,46 +2,21 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { LifecyclePolicy } from "../../components/objectstore/lifecycle";
 import type { S3BackupBucketArgs } from "../../components/objectstore/s3BackupBucket";
-
-interface Registered {
-  type: string;
-  name: string;
-  inputs: Record<string, any>;
-  /** The provider reference `<urn>::<id>` the engine would use. */
-  provider: string;
-}
-const registered: Registered[] = [];
-/** Resource name -> names of the resources it depends on (explicit dependsOn and inputs' sources). */
-const dependencies = new Map<string, string[]>();
+import { recordResources } from "../helpers/mocks";
 
 const ACCOUNT = "123456789012";
 
-pulumi.runtime.setMocks(
-  {
-    newResource: (args) => {
-      registered.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider ?? "" });
-      const state: Record<string, unknown> = { ...args.inputs };
-      if (args.type === "aws:s3/bucket:Bucket") state.arn = `arn:aws:s3:::${args.inputs.bucket}`;
-      if (args.type === "aws:iam/role:Role") state.arn = `arn:aws:iam::${ACCOUNT}:role/${args.name}`;
-      return { id: `${args.name}-id`, state };
-    },
-    call: (args) =>
-      args.token === "aws:index/getCallerIdentity:getCallerIdentity" ? { accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/ci`, userId: "AIDACI", id: ACCOUNT } : args.inputs,
+const mocks = recordResources({
+  state: (args) => {
+    const state: Record<string, unknown> = { ...args.inputs };
+    if (args.type === "aws:s3/bucket:Bucket") state.arn = `arn:aws:s3:::${args.inputs.bucket}`;
+    if (args.type === "aws:iam/role:Role") state.arn = `arn:aws:iam::${ACCOUNT}:role/${args.name}`;
+    return state;
   },
-  "drkit",
-  "unit",
-  false,
-);
-
-// The mocks' newResource does not see resource options; the RegisterResource request does. Its
-// dependency list is every URN the resource waits on: explicit `dependsOn` plus the resources its inputs
-// come from. It is what the engine orders operations by, so it is what the ordering tests check.
-const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource: (req: any, cb: unknown) => unknown };
-const registerResource = monitor.registerResource.bind(monitor);
-monitor.registerResource = (req, cb) => {
-  dependencies.set(req.getName(), (req.getDependenciesList() as string[]).map((urn) => urn.split("::").pop()!));
-  return registerResource(req, cb);
-};
+  call: (args) =>
+    args.token === "aws:index/getCallerIdentity:getCallerIdentity" ? { accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/ci`, userId: "AIDACI", id: ACCOUNT } : args.inputs,
+});
+const { registered, settle } = mocks;
 
 let S3BackupBucket: typeof import("../../components/objectstore/s3BackupBucket").S3BackupBucket;
 
@@ -49,14 +24,6 @@ beforeAll(async () => {
   ({ S3BackupBucket } = await import("../../components/objectstore/s3BackupBucket"));
 });
 
-/** Waits until no resource has been registered for a while: registration is asynchronous. */
-async function settle(): Promise<void> {
-  let last = -1;
-  while (last !== registered.length) {
-    last = registered.length;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const promiseOf = <T>(output: pulumi.Output<T> | undefined) => new Promise<T>((resolve) => (output ? output.apply(resolve) : resolve(undefined as T)));
 
@@ -293,13 +260,13 @@ describe("S3BackupBucket with object lock and cross-region replication", () => {
   });
 
   it("orders replication after both versionings and the role's policy, and the source lifecycle after replication", () => {
-    expect(dependencies.get("billing-replication")).toEqual(expect.arrayContaining(["billing-versioning", "billing-replica-versioning", "billing-replication-policy"]));
-    expect(dependencies.get("billing-lifecycle")).toEqual(expect.arrayContaining(["billing-replication", "billing-versioning", "billing-object-lock"]));
-    expect(dependencies.get("billing-object-lock")).toContain("billing-versioning");
-    expect(dependencies.get("billing-replica-lifecycle")).toContain("billing-replica-versioning");
-    expect(dependencies.get("billing-tls-only")).toContain("billing-public-access");
+    expect(mocks.dependencyNames("billing-replication")).toEqual(expect.arrayContaining(["billing-versioning", "billing-replica-versioning", "billing-replication-policy"]));
+    expect(mocks.dependencyNames("billing-lifecycle")).toEqual(expect.arrayContaining(["billing-replication", "billing-versioning", "billing-object-lock"]));
+    expect(mocks.dependencyNames("billing-object-lock")).toContain("billing-versioning");
+    expect(mocks.dependencyNames("billing-replica-lifecycle")).toContain("billing-replica-versioning");
+    expect(mocks.dependencyNames("billing-tls-only")).toContain("billing-public-access");
     // The control: nothing at the source waits on the lifecycle.
-    expect(dependencies.get("billing-replication")).not.toContain("billing-lifecycle");
+    expect(mocks.dependencyNames("billing-replication")).not.toContain("billing-lifecycle");
   });
 
   it("exposes both buckets and the role, and registers its outputs", async () => {
@@ -327,7 +294,7 @@ describe("S3BackupBucket with AWS-managed keys", () => {
     expect(one("plain-source-provider").inputs.region).toBe("eu-west-1");
     expect(mine.find((r) => r.type === T.bucket)!.inputs.objectLockEnabled).toBe(false);
     expect(one("plain-encryption").inputs.rules).toEqual([{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms" }, bucketKeyEnabled: true }]);
-    expect(dependencies.get("plain-lifecycle")).toContain("plain-versioning");
+    expect(mocks.dependencyNames("plain-lifecycle")).toContain("plain-versioning");
     expect(outputs.slice(2)).toEqual([undefined, undefined, undefined]);
   });
 
