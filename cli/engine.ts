@@ -6,13 +6,16 @@ import type { DrPlan } from "../components/plan/plan";
 
 export type EngineAction = "preview" | "up" | "destroy";
 
-/** The Go-built CLI from toolchain/build.sh, unless a pulumi is already on PATH. */
+/** Where toolchain/setup puts the Go-built pulumi, its plugins, minio and mc. */
+export const toolchainBinDir = () => path.join(process.env.DRKIT_TOOLCHAIN_DIR ?? path.join(os.homedir(), ".cache/drkit-toolchain"), "bin");
+
+/** The PATH the engine runs with; cli/main.ts has put the toolchain's bin first when it exists. */
 export function enginePath(): string {
-  const built = path.join(process.env.DRKIT_TOOLCHAIN_DIR ?? path.join(os.homedir(), ".cache/drkit-toolchain"), "bin");
-  const onPath = (process.env.PATH ?? "").split(":").some((dir) => dir && fs.existsSync(path.join(dir, "pulumi")));
-  if (fs.existsSync(path.join(built, "pulumi"))) return `${built}:${process.env.PATH}`;
-  if (onPath) return process.env.PATH!;
-  throw new Error("no pulumi CLI: run `bash toolchain/setup --engine` (builds it from Go modules) or put pulumi on PATH");
+  const path_ = process.env.PATH ?? "";
+  if (!path_.split(":").some((dir) => dir && fs.existsSync(path.join(dir, "pulumi")))) {
+    throw new Error("no pulumi CLI: run `bash toolchain/setup` (builds it from Go modules) or put pulumi on PATH");
+  }
+  return path_;
 }
 
 /**

@@ -1,18 +1,16 @@
 import { Command, Option } from "commander";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { describeServicePlan, formatTable } from "../components/plan/describe";
 import { ConfigError } from "../components/plan/errors";
 import { findProjectDir, loadStackPlan } from "../components/plan/stackFile";
 import { applyPlanLocally, checkPlanLocally } from "./apply";
 import { runDrill, SCENARIO_IDS } from "../drill/run";
-import { enginePath, runEngine, type EngineAction } from "./engine";
+import { enginePath, runEngine, toolchainBinDir, type EngineAction } from "./engine";
 import { renderPlanTo } from "./render";
 
 // The toolchain's minio and mc (toolchain/setup) are found on PATH by the sandbox and target scripts.
-const toolchainBin = path.join(process.env.DRKIT_TOOLCHAIN_DIR ?? path.join(os.homedir(), ".cache/drkit-toolchain"), "bin");
-if (fs.existsSync(toolchainBin)) process.env.PATH = `${toolchainBin}:${process.env.PATH ?? ""}`;
+if (fs.existsSync(toolchainBinDir())) process.env.PATH = `${toolchainBinDir()}:${process.env.PATH ?? ""}`;
 
 const program = new Command()
   .name("drkit")

@@ -9,7 +9,7 @@ export const repoDir = path.resolve(__dirname, "../..");
 export function toolchainBin(): string {
   const dir = path.join(process.env.DRKIT_TOOLCHAIN_DIR ?? path.join(os.homedir(), ".cache/drkit-toolchain"), "bin");
   if (!fs.existsSync(path.join(dir, "pulumi"))) {
-    throw new Error(`no pulumi CLI in ${dir}: run toolchain/build.sh (toolchain/setup --engine) first`);
+    throw new Error(`no pulumi CLI in ${dir}: run `bash toolchain/setup` first`);
   }
   return dir;
 }
