@@ -1,15 +1,15 @@
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
+import { toolchainBinDir } from "../../cli/engine";
 import { runAsync, tempRoot, type RunResult } from "./sandbox";
 
 export const repoDir = path.resolve(__dirname, "../..");
 
 /** Where toolchain/build.sh put the Go-built Pulumi CLI and plugins. */
 export function toolchainBin(): string {
-  const dir = path.join(process.env.DRKIT_TOOLCHAIN_DIR ?? path.join(os.homedir(), ".cache/drkit-toolchain"), "bin");
+  const dir = toolchainBinDir();
   if (!fs.existsSync(path.join(dir, "pulumi"))) {
-    throw new Error(`no pulumi CLI in ${dir}: run `bash toolchain/setup` first`);
+    throw new Error(`no pulumi CLI in ${dir}: run "bash toolchain/setup" first`);
   }
   return dir;
 }
