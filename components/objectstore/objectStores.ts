@@ -19,7 +19,9 @@ const secretOf = (value: SecretText | undefined, what: string): pulumi.Output<st
  * Every object store of the plan: sandbox MinIO servers started, MinIO buckets configured (a replica site's
  * bucket before the bucket that replicates to it), S3 buckets with their replica region.
  */
-export function objectStores(plan: DrPlan, opts?: pulumi.ComponentResourceOptions): ReadonlyMap<string, ObjectStoreResources> {
+export function objectStores(plan: DrPlan, parent?: pulumi.Resource): ReadonlyMap<string, ObjectStoreResources> {
+  // Ordering between the stores is this function's; a caller only chooses where they hang.
+  const opts: pulumi.ComponentResourceOptions = { parent };
   const made = new Map<string, ObjectStoreResources>();
   const configuredKeys = (store: ObjectStorePlan): StoreKeys => ({
     accessKey: secretOf(store.accessKey, `objectStores.${store.name}.accessKey`),
