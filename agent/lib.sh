@@ -1,0 +1,288 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # the names and patterns below are used by the verbs that source this file
+# drkit agent library: sourced by every verb in this folder. It loads the service's settings (one env file
+# rendered from the stack config), defines the names and patterns every verb shares, and the helpers for
+# logging, locks, PostgreSQL, retention and the object stores. Verbs hold the procedures; this file holds
+# what two or more of them need.
+set -euo pipefail
+umask 077
+
+AGENT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+readonly AGENT_DIR
+VERB=$(basename -- "$0")
+readonly VERB
+
+log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${JOB:-drkit-$VERB}" "$*" >&2; }
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+usage_error() {
+  log "ERROR: $*"
+  exit 2
+}
+
+# ---- names and patterns: the one definition of each -------------------------------------------------------
+# A WAL file PostgreSQL hands to archive_command: a segment, a partial segment, a backup history file or a
+# timeline history file.
+readonly WAL_NAME_RE='^([0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$'
+readonly WAL_SEGMENT_RE='^[0-9A-F]{24}$'
+# Backup ids are UTC timestamps, so they sort by time.
+readonly BACKUP_ID_PATTERN='[0-9]{8}T[0-9]{6}Z'
+readonly BACKUP_ID_RE="^${BACKUP_ID_PATTERN}\$"
+# Recorded beside every complete base backup, and uploaded last: off-site it marks a complete backup.
+readonly BACKUP_META=drkit-backup.env
+new_backup_id() { date -u +%Y%m%dT%H%M%SZ; }
+is_wal_name() { [[ $1 =~ $WAL_NAME_RE ]]; }
+is_backup_id() { [[ $1 =~ $BACKUP_ID_RE ]]; }
+
+# ---- settings ---------------------------------------------------------------------------------------------
+# DRKIT_ENV names the settings file; without it, drkit.env beside the agent (hosts). Pods set DRKIT_ENV.
+load_settings() {
+  local file=${DRKIT_ENV:-$AGENT_DIR/drkit.env}
+  [[ -f $file && -r $file ]] || die "cannot read the settings file $file (set DRKIT_ENV or place drkit.env beside $VERB)"
+  # shellcheck source=/dev/null
+  . "$file"
+  JOB=drkit-${SERVICE:?the settings file $file sets no SERVICE}-$VERB
+}
+# require_settings NAME...: every named setting is present and non-empty.
+require_settings() {
+  local name
+  for name in "$@"; do
+    [[ -n ${!name:-} ]] || die "setting $name is not set (settings file ${DRKIT_ENV:-$AGENT_DIR/drkit.env})"
+  done
+}
+is_true() { [[ ${1:-} == yes ]]; }
+
+# ---- locks and files --------------------------------------------------------------------------------------
+# take_lock NAME [FD]: two runs of one job never overlap; the lock lives as long as the process.
+take_lock() {
+  local name=$1 fd=${2:-9}
+  require_settings LOCK_DIR
+  mkdir -p -- "$LOCK_DIR"
+  eval "exec $fd>>\"\$LOCK_DIR/\$name.lock\""
+  flock -n "$fd" || die "another run holds $LOCK_DIR/$name.lock; not starting a second one"
+}
+# write_atomically FILE: stdin into FILE through a temp file in the same directory, fsynced, then renamed.
+write_atomically() {
+  local dest=$1 tmp
+  tmp=$(mktemp "$(dirname -- "$dest")/.$(basename -- "$dest").XXXXXX")
+  if ! cat >"$tmp"; then
+    rm -f -- "$tmp"
+    return 1
+  fi
+  sync -- "$tmp"
+  mv -f -- "$tmp" "$dest"
+}
+# Extracts a tar archive written by pg_basebackup, whatever its compression.
+extract_tar() {
+  local archive=$1 dest=$2
+  case $archive in
+    *.tar.zst) zstd -q -d -c -- "$archive" | tar -xf - -C "$dest" ;;
+    *.tar.gz) tar -xzf "$archive" -C "$dest" ;;
+    *.tar.lz4) lz4 -q -d -c -- "$archive" | tar -xf - -C "$dest" ;;
+    *.tar) tar -xf "$archive" -C "$dest" ;;
+    *) die "unknown archive type: $archive" ;;
+  esac
+}
+# The complete base backups in DIR (their metadata file exists), newest first.
+complete_backups() {
+  local dir=$1 meta id
+  for meta in "$dir"/*/"$BACKUP_META"; do
+    [[ -f $meta ]] || continue
+    id=${meta%/*}
+    id=${id##*/}
+    is_backup_id "$id" && printf '%s\n' "$id"
+  done | sort -r
+}
+# backup_field DIR ID KEY: one field of a backup's metadata, empty when it records none.
+backup_field() { sed -n "s/^$3=//p" "$1/$2/$BACKUP_META" 2>/dev/null | head -n1; }
+
+# ---- PostgreSQL -------------------------------------------------------------------------------------------
+# Connection settings: PGHOST (socket directory or address), PGPORT and PGUSER come from the settings file.
+pg_env() {
+  require_settings PG_BIN PG_OS_USER PGHOST PGPORT PGUSER
+  export PGHOST PGPORT PGUSER PGDATABASE=${PGDATABASE:-postgres}
+}
+# as_pg COMMAND...: runs a command as the PostgreSQL OS user whether this script runs as root or as that user.
+as_pg() {
+  if [[ $(id -u) -eq 0 && $PG_OS_USER != root ]]; then
+    runuser -u "$PG_OS_USER" -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \
+      PGOPTIONS="${PGOPTIONS:-}" ${PGPASSFILE:+PGPASSFILE="$PGPASSFILE"} "$@"
+  else
+    "$@"
+  fi
+}
+sql() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -Atq "$@"; }
+# Jobs that only touch backups run as the PostgreSQL OS user; started as root, they switch to it.
+become_pg_user() {
+  if [[ $(id -u) -eq 0 && $PG_OS_USER != root ]]; then
+    exec runuser -u "$PG_OS_USER" -- "$0" "$@"
+  fi
+}
+pg_group() { id -gn "$PG_OS_USER"; }
+
+# Start, stop and status of the server: PG_MANAGER is systemd (PG_UNIT) or pg_ctl (PG_LOG).
+pg_manager_check() {
+  require_settings PG_MANAGER PGDATA_DIR
+  case $PG_MANAGER in
+    systemd) require_settings PG_UNIT ;;
+    pg_ctl) require_settings PG_LOG ;;
+    *) die "setting PG_MANAGER must be systemd or pg_ctl, not '$PG_MANAGER'" ;;
+  esac
+}
+pg_ctl_() { as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" "$@"; }
+# pg_ctl -W returns before the postmaster has written its pid file; status checks need it.
+wait_for_pid_file() {
+  local _
+  for _ in $(seq 1 100); do
+    [[ -f $1/postmaster.pid ]] && return 0
+    sleep 0.1
+  done
+  return 0
+}
+# The server must not inherit the lock descriptors of the script that starts it.
+pg_start() {
+  case $PG_MANAGER in
+    systemd) systemctl start "$PG_UNIT" ;;
+    pg_ctl)
+      pg_ctl_ -l "$PG_LOG" -W start >/dev/null 8>&- 9>&-
+      wait_for_pid_file "$PGDATA_DIR"
+      ;;
+  esac
+}
+pg_stop() {
+  case $PG_MANAGER in
+    systemd) systemctl stop "$PG_UNIT" ;;
+    pg_ctl) if pg_running; then pg_ctl_ -m fast -w stop >/dev/null; fi ;;
+  esac
+}
+pg_restart() {
+  case $PG_MANAGER in
+    systemd) systemctl restart "$PG_UNIT" ;;
+    pg_ctl) pg_ctl_ -l "$PG_LOG" -m fast -w restart >/dev/null 8>&- 9>&- ;;
+  esac
+}
+pg_running() {
+  case $PG_MANAGER in
+    systemd) systemctl is-active --quiet "$PG_UNIT" ;;
+    pg_ctl) pg_ctl_ status >/dev/null 2>&1 ;;
+  esac
+}
+pg_log_hint() {
+  case $PG_MANAGER in
+    systemd) echo "journalctl -u $PG_UNIT (data directory $PGDATA_DIR)" ;;
+    pg_ctl) echo "$PG_LOG" ;;
+  esac
+}
+# wait_until_sql SECONDS: true once the server answers a query.
+wait_until_sql() {
+  local deadline=$((SECONDS + $1))
+  until sql -c "SELECT 1" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+# ---- retention --------------------------------------------------------------------------------------------
+id_epoch() {
+  local id=$1
+  date -u -d "${id:0:4}-${id:4:2}-${id:6:2} ${id:9:2}:${id:11:2}:${id:13:2}" +%s
+}
+# retention_plan NOW DAILY_DAYS WEEKLY_WEEKS LONG_TERM_MONTHS [KEEP_NEWEST]: reads backup ids newest first on
+# stdin, prints "keep <id> <reason>" or "drop <id>" for each. The newest KEEP_NEWEST (at least 1) are always
+# kept; then every backup younger than the daily window; then the newest of each ISO week within the weekly
+# window; then the newest of each calendar month within the long-term window.
+retention_plan() {
+  local now=$1 daily=$2 weekly=$3 months=$4 newest=${5:-1} id epoch age week month now_month n=0
+  local -A kept_weeks=() kept_months=()
+  ((newest >= 1)) || newest=1
+  now_month=$(($(date -u -d "@$now" +%Y) * 12 + 10#$(date -u -d "@$now" +%m)))
+  while read -r id; do
+    epoch=$(id_epoch "$id")
+    age=$((now - epoch))
+    week=$(date -u -d "@$epoch" +%G-W%V)
+    month=$((${id:0:4} * 12 + 10#${id:4:2}))
+    n=$((n + 1))
+    if ((n <= newest)); then
+      echo "keep $id newest"
+    elif ((age < daily * 86400)); then
+      echo "keep $id daily"
+    elif ((weekly > 0 && age < weekly * 7 * 86400)) && [[ -z ${kept_weeks[$week]:-} ]]; then
+      echo "keep $id weekly"
+    elif ((months > 0 && now_month - month < months)) && [[ -z ${kept_months[$month]:-} ]]; then
+      echo "keep $id monthly"
+    else
+      echo "drop $id"
+      continue
+    fi
+    kept_weeks[$week]=1
+    kept_months[$month]=1
+  done
+}
+
+# ---- object stores ----------------------------------------------------------------------------------------
+# Off-site layout, the same from hosts and pods: <bucket>/<prefix>base/<id>/<files, BACKUP_META last>,
+# <prefix>wal/<name>, <prefix>logical/<file>, <prefix>valkey/<file>. Every object carries its sha256.
+offsite_enabled() { declare -p OFFSITE_STORES >/dev/null 2>&1 && [[ ${#OFFSITE_STORES[@]} -gt 0 ]]; }
+# confirmed_offsite KIND ID: true when every object store confirmed the set (ship-offsite wrote a marker).
+confirmed_offsite() {
+  local store
+  offsite_enabled || return 0
+  for store in "${OFFSITE_STORES[@]}"; do
+    [[ -e $OFFSITE_MARKS/$store/$1/$2 ]] || return 1
+  done
+}
+# mc_init: credentials from the 0600 files into the environment (never onto a command line), a private mc
+# configuration directory. Call once per process.
+mc_init() {
+  local i f line
+  require_settings MC
+  [[ -x $MC ]] || die "mc is not installed at $MC"
+  for i in "${!OFFSITE_STORES[@]}"; do
+    f=${OFFSITE_CREDENTIALS[$i]}
+    [[ -r $f ]] || die "cannot read the credentials of object store ${OFFSITE_STORES[$i]} ($f)"
+    line=$(grep -m1 "^MC_HOST_${OFFSITE_ALIASES[$i]}=" "$f") || die "$f has no MC_HOST_${OFFSITE_ALIASES[$i]}= line"
+    export "${line%%=*}=${line#*=}"
+  done
+  MC_HOME=$(mktemp -d "${TMPDIR:-/tmp}/drkit-mc.XXXXXX")
+  export MC_CONFIG_DIR=$MC_HOME MC_DISABLE_PAGER=1 MC_NO_COLOR=1
+}
+mc_cleanup() { if [[ -n ${MC_HOME:-} ]]; then rm -rf -- "$MC_HOME"; fi; }
+# store_url STORE_INDEX KEY
+store_url() { printf '%s/%s/%s%s' "${OFFSITE_ALIASES[$1]}" "${OFFSITE_BUCKETS[$1]}" "${OFFSITE_PREFIX:-}" "$2"; }
+# retry DESCRIPTION COMMAND...: runs COMMAND until it succeeds, backing off exponentially.
+retry() {
+  local what=$1 attempt=1 delay=${RETRY_FIRST_DELAY:-1} out
+  shift
+  while true; do
+    if out=$("$@" 2>&1); then
+      [[ -z $out ]] || printf '%s\n' "$out"
+      return 0
+    fi
+    if ((attempt >= ${RETRY_ATTEMPTS:-3})); then
+      log "$what failed after $attempt attempt(s): ${out//$'\n'/ }"
+      return 1
+    fi
+    log "$what failed (attempt $attempt of ${RETRY_ATTEMPTS:-3}), retrying in ${delay}s: ${out##*$'\n'}"
+    sleep "$delay"
+    attempt=$((attempt + 1))
+    delay=$((delay * 2))
+  done
+}
+# remote_sha STORE_INDEX KEY: prints the object's recorded sha256, "missing" if there is none;
+# fails when the store cannot be asked (mc stat alone reports an unreachable server as a missing object).
+remote_sha() {
+  local url listing stat sha
+  url=$(store_url "$1" "$2")
+  listing=$(retry "listing $url" "$MC" ls --json "$url") || return 1
+  if ! grep -qF "\"key\":\"${2##*/}\"" <<<"$listing"; then
+    echo missing
+    return 0
+  fi
+  stat=$(retry "stat of $url" "$MC" stat --json "$url") || return 1
+  # mc stat also reports objects the key is a prefix of (000...02 and 000...02.00000028.backup): pick ours.
+  sha=$(grep -F "\"name\":\"${2##*/}\"" <<<"$stat" |
+    sed -n 's/.*"X-Amz-Meta-Drkit-Sha256":"\([0-9a-f]*\)".*/\1/p' | head -n1) || true
+  echo "${sha:-unknown}"
+}

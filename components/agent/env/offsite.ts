@@ -1,0 +1,18 @@
+import type { ServicePlan } from "../../plan/plan";
+import type { Settings } from "../envFile";
+
+/** The object stores a service ships to (empty lists without an offsite section). */
+export function offsiteSettings(plan: ServicePlan): Settings {
+  const o = plan.offsite;
+  return {
+    OFFSITE_STORES: o?.targets.map((t) => t.store) ?? [],
+    OFFSITE_ALIASES: o?.targets.map((t) => t.alias) ?? [],
+    OFFSITE_BUCKETS: o?.targets.map((t) => t.bucket) ?? [],
+    OFFSITE_CREDENTIALS: o?.targets.map((t) => t.credentialsFile) ?? [],
+    OFFSITE_PREFIX: o?.targets[0]?.prefix ?? "",
+    OFFSITE_MARKS: o?.markerDir ?? "",
+    MC: o?.mc ?? "",
+    RETRY_ATTEMPTS: o?.retryAttempts ?? 3,
+    RETRY_FIRST_DELAY: o?.retryInitialDelaySeconds ?? 1,
+  };
+}

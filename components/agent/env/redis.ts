@@ -1,0 +1,43 @@
+import type { RedisPlan, ServicePlan } from "../../plan/plan";
+import type { Settings } from "../envFile";
+
+/** The persistence settings, as `name value` pairs, in the order Redis reads them. */
+export function redisPersistence(r: RedisPlan): Array<[string, string]> {
+  const p = r.persistence;
+  return [
+    ["dir", r.dataDirectory],
+    ["dbfilename", "dump.rdb"],
+    ["save", p.savePoints.map(([s, c]) => `${s} ${c}`).join(" ")],
+    ["appendonly", p.appendonly ? "yes" : "no"],
+    ["appendfsync", p.appendfsync],
+    ["auto-aof-rewrite-percentage", String(p.autoAofRewritePercentage)],
+    ["auto-aof-rewrite-min-size", p.autoAofRewriteMinSize],
+  ];
+}
+
+/** The Redis/Valkey side of a service (nothing without a redis section). */
+export function redisSettings(plan: ServicePlan): Settings {
+  const r = plan.redis;
+  if (!r) return {};
+  const runtime = redisPersistence(r).filter(([k]) => k !== "dir" && k !== "dbfilename");
+  return {
+    REDIS_CLI: r.cli,
+    REDIS_SERVER: r.server,
+    REDIS_TARGET: r.socket ? ["-s", r.socket] : ["-h", "127.0.0.1", "-p", String(r.port)],
+    REDIS_PORT: r.port,
+    REDIS_SOCKET: r.socket ?? "",
+    REDIS_OS_USER: r.osUser,
+    REDIS_DATA_DIR: r.dataDirectory,
+    REDIS_CONFIG: r.configFile,
+    REDIS_DROP_IN: r.dropIn,
+    REDIS_MANAGER: r.manager.type,
+    REDIS_UNIT: r.manager.type === "systemd" ? r.manager.unit : "",
+    REDIS_PID_FILE: r.manager.type === "process" ? r.manager.pidFile : "",
+    REDIS_LOG: r.manager.type === "process" ? r.manager.logFile : "",
+    REDIS_AOF: r.persistence.appendonly ? "yes" : "no",
+    REDIS_RUNTIME_SETTINGS: runtime.flat(),
+    REDIS_BACKUP_DIR: r.backupDir,
+    REDIS_SNAPSHOT_TIMEOUT: r.snapshotTimeoutSeconds,
+    REDIS_RETENTION_DAYS: r.snapshotRetentionDays,
+  };
+}

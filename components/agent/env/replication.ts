@@ -1,0 +1,55 @@
+import type { ServicePlan, StandbyPlan } from "../../plan/plan";
+import type { Settings } from "../envFile";
+
+const cidr = (address: string) => `${address}/${address.includes(":") ? 128 : 32}`;
+
+/** The primary's side of streaming replication, and the standbys on its host for failover and rejoin. */
+export function replicationSettings(plan: ServicePlan): Settings {
+  const r = plan.replication;
+  if (!r) return {};
+  const local = r.standbys.filter((s) => s.host.name === plan.host.name);
+  return {
+    REPL_ROLE: r.role,
+    REPL_PASS_FILE: r.passFile,
+    REPL_HBA_FILE: r.hbaFile,
+    REPL_SLOTS: r.standbys.map((s) => s.slot),
+    REPL_HBA_LINES: r.standbys.map((s) => `host replication ${r.role} ${cidr(s.address)} scram-sha-256`),
+    REPL_PRIMARY_ADDRESS: r.primaryAddress,
+    REPL_PRIMARY_PORT: r.primaryPort,
+    STANDBY_NAMES: local.map((s) => s.name),
+    STANDBY_PORTS: local.map((s) => String(s.port)),
+    STANDBY_DATA_DIRS: local.map((s) => s.dataDirectory),
+    STANDBY_SLOTS: local.map((s) => s.slot),
+    STANDBY_SYNC: local.map((s) => (s.synchronous ? "yes" : "no")),
+    FAILOVER_ORDER: r.failoverOrder.filter((n) => local.some((s) => s.name === n)),
+    FORMER_PRIMARY_SLOT: `drkit_${plan.name.replace(/-/g, "_")}_former_primary`,
+  };
+}
+
+/** One standby's own settings file, on the standby's host: what clone-standby needs. */
+export function standbySettings(plan: ServicePlan, standby: StandbyPlan): Settings {
+  const r = plan.replication!;
+  const pg = plan.postgres;
+  return {
+    SERVICE: plan.name,
+    PG_VERSION: pg.version,
+    PG_BIN: pg.binDirectory,
+    PG_OS_USER: pg.osUser,
+    PGHOST: standby.socketDirectory,
+    PGPORT: standby.port,
+    PGUSER: pg.role,
+    PGDATA_DIR: standby.dataDirectory,
+    PG_MANAGER: standby.manager.type,
+    PG_UNIT: standby.manager.type === "systemd" ? standby.manager.unit : "",
+    PG_LOG: standby.manager.type === "pg_ctl" ? standby.manager.logFile : "",
+    LOCK_DIR: `${standby.rootPrefix}/run/drkit/${plan.name}`,
+    STANDBY: standby.name,
+    STANDBY_SLOT: standby.slot,
+    STANDBY_PASS_FILE: standby.passFile,
+    REPL_ROLE: r.role,
+    REPL_PRIMARY_ADDRESS: r.primaryAddress,
+    REPL_PRIMARY_PORT: r.primaryPort,
+    // The archive is a fallback source of WAL only where this host can read it.
+    STANDBY_RESTORE_COMMAND: standby.host.name === plan.host.name ? `cp ${plan.paths.walDir}/%f %p` : "",
+  };
+}

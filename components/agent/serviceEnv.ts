@@ -1,0 +1,22 @@
+import type { ServicePlan, StandbyPlan } from "../plan/plan";
+import { renderEnvFile, type Settings } from "./envFile";
+import { offsiteSettings } from "./env/offsite";
+import { postgresSettings } from "./env/postgres";
+import { redisSettings } from "./env/redis";
+import { replicationSettings, standbySettings } from "./env/replication";
+
+/** Every setting the agent's verbs read for one service, on the service's host. */
+export function serviceSettings(plan: ServicePlan): Settings {
+  return { ...postgresSettings(plan), ...offsiteSettings(plan), ...redisSettings(plan), ...replicationSettings(plan) };
+}
+
+/** The settings file of a service: drkit.env beside the agent on its host. */
+export const serviceEnvPath = (plan: ServicePlan) => `${plan.paths.scriptsDir}/drkit.env`;
+export const renderServiceEnv = (plan: ServicePlan) =>
+  renderEnvFile(`drkit agent settings of service ${plan.name} on host ${plan.host.name}`, serviceSettings(plan));
+
+/** A standby's settings file, beside the agent on the standby's host. */
+export const standbyAgentDir = (plan: ServicePlan, standby: StandbyPlan) => `${standby.rootPrefix}/usr/local/lib/drkit/${plan.name}`;
+export const standbyEnvPath = (plan: ServicePlan, standby: StandbyPlan) => `${standbyAgentDir(plan, standby)}/standby-${standby.name}.env`;
+export const renderStandbyEnv = (plan: ServicePlan, standby: StandbyPlan) =>
+  renderEnvFile(`drkit agent settings of standby ${standby.name} of ${plan.name}`, standbySettings(plan, standby));

@@ -1,0 +1,24 @@
+# shellcheck shell=bash
+# Shared setup of the agent's bats tests: a temporary directory, a settings file in it (DRKIT_ENV) and the
+# path of the agent. Tests append the settings they need with `setting NAME VALUE` / `setting_array NAME V...`.
+AGENT=$(cd -- "$BATS_TEST_DIRNAME/../../agent" && pwd)
+
+agent_setup() {
+  TMP=$(mktemp -d)
+  export DRKIT_ENV=$TMP/drkit.env
+  {
+    echo "SERVICE=testsvc"
+    echo "LOCK_DIR=$TMP/locks"
+    echo "OFFSITE_STORES=()"
+  } >"$DRKIT_ENV"
+}
+agent_teardown() { rm -rf -- "$TMP"; }
+
+setting() { printf '%s=%q\n' "$1" "$2" >>"$DRKIT_ENV"; }
+setting_array() {
+  local name=$1
+  shift
+  printf '%s=(' "$name" >>"$DRKIT_ENV"
+  [[ $# -eq 0 ]] || printf '%q ' "$@" >>"$DRKIT_ENV"
+  printf ')\n' >>"$DRKIT_ENV"
+}
