@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { storesInCreationOrder, type ObjectStorePlan } from "../components/plan/offsite";
 import type { DrPlan } from "../components/plan/plan";
-import { mcHostUrl } from "../components/render/offsite";
+import { mcHostUrl } from "../components/objectstore/mcHost";
 import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, renderMinioTargetScript, renderSandboxMinioScript } from "../components/render/minioTarget";
 
 export interface PlainKeys {

@@ -1,9 +1,8 @@
 import * as os from "node:os";
+import { agentPath } from "../components/artifacts/hostArtifacts";
 import { overallVerdict, type DrillReport, type ScenarioResult } from "../components/drill/report";
 import { writeReports, type ReportPaths } from "../components/drill/writeReports";
 import type { DrPlan, ServicePlan } from "../components/plan/plan";
-import { redisScripts } from "../components/render/redis";
-import { provisionScriptPath } from "../components/render/sandbox";
 import { DrillContext, recloneStandbys, runCommand, streamingStandbys } from "./context";
 import { ALL_SCENARIOS, type Scenario } from "./scenarios";
 
@@ -42,8 +41,8 @@ async function startServers(ctx: DrillContext): Promise<void> {
     const r = await runCommand(script, ["start"]);
     if (r.status !== 0) throw new Error(`${script} start failed: ${r.stderr.trim()}`);
   };
-  await start(provisionScriptPath(ctx.plan));
-  if (ctx.plan.redis?.provision) await start(redisScripts(ctx.plan).sandbox);
+  await start(agentPath(ctx.plan, "sandbox-postgres"));
+  if (ctx.plan.redis?.provision) await start(agentPath(ctx.plan, "sandbox-redis"));
   const standbys = ctx.plan.replication?.standbys ?? [];
   if (standbys.length) {
     const streaming: string[] = await streamingStandbys(ctx).catch(() => []);

@@ -1,8 +1,8 @@
 import * as fs from "node:fs";
+import { agentPath } from "../components/artifacts/hostArtifacts";
 import * as path from "node:path";
 import type { ScenarioResult } from "../components/drill/report";
 import { placeBackupDirectories } from "../components/host/applyLocal";
-import { redisScripts } from "../components/render/redis";
 import { DrillContext, judge, measureRecovery, recloneStandbys, runCommand, ScenarioRecorder, sleep, type ScenarioOutcome } from "./context";
 import { postgresWorkload, redisWorkload, type Ack, type Workload } from "./workload";
 
@@ -232,7 +232,7 @@ export const redisLoss: Scenario = {
     const atSnapshot = workload.acks.length;
     await workload.waitForAcks(atSnapshot + 100);
     const disasterAt = new Date();
-    await runCommand(redisScripts(ctx.plan).sandbox, ["stop"]);
+    await runCommand(agentPath(ctx.plan, "sandbox-redis"), ["stop"]);
     for (const f of ["dump.rdb", "appendonlydir", "appendonly.aof"]) fs.rmSync(path.join(r.dataDirectory, f), { recursive: true, force: true });
     rec.event("disaster", "server stopped, RDB and AOF deleted", disasterAt);
     await workload.stop();

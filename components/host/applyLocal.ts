@@ -1,14 +1,11 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { serviceArtifacts } from "../artifacts/hostArtifacts";
+import type { Artifact, FileArtifact } from "../artifacts/types";
+import { credentialsFileContent } from "../objectstore/mcHost";
 import type { ServicePlan } from "../plan/plan";
-import { randomBytes } from "node:crypto";
-import { backupDirectories, offsiteCredentialFiles, renderPostgresDropIn, renderRedisDropInFile, renderReplicationDropInFile, renderServiceFiles, renderStandbyFiles, type RenderedFile } from "../render";
-import { setupReplicationScriptPath } from "../render/replication";
-import { redisScripts } from "../render/redis";
-import { applySettingsScriptPath } from "../render/archiving";
-import { provisionScriptPath } from "../render/sandbox";
-import { installMcCommand } from "./commands";
 
 const ids = new Map<string, number>();
 function idOf(kind: "-u" | "-g", name: string): number {
@@ -17,8 +14,16 @@ function idOf(kind: "-u" | "-g", name: string): number {
   return ids.get(key)!;
 }
 
+export interface PlacedFile {
+  readonly path: string;
+  readonly content: string;
+  readonly mode: string;
+  readonly owner: string;
+  readonly group: string;
+}
+
 /** Writes a file the way the host components do: temp file, fsync, chmod/chown, rename. */
-export function placeFile(file: RenderedFile): void {
+export function placeFile(file: PlacedFile): void {
   fs.mkdirSync(path.dirname(file.path), { recursive: true, mode: 0o755 });
   const tmp = `${path.dirname(file.path)}/.drkit-tmp.${path.basename(file.path)}.${process.pid}`;
   const fd = fs.openSync(tmp, "w", 0o600);
@@ -33,52 +38,49 @@ export function placeFile(file: RenderedFile): void {
   fs.renameSync(tmp, file.path);
 }
 
-/** The service's backup directories with their owners and modes, as BackupDirectories makes them (idempotent). */
-export function placeBackupDirectories(plan: ServicePlan): void {
-  for (const dir of backupDirectories(plan)) {
-    fs.mkdirSync(dir.path, { recursive: true });
-    fs.chmodSync(dir.path, parseInt(dir.mode, 8));
-    fs.chownSync(dir.path, idOf("-u", dir.owner), idOf("-g", dir.owner));
+export type PlainStoreKeys = Readonly<Record<string, { accessKey: string; secretKey: string }>>;
+
+/** Resolves a secret file's content without the engine: store keys as given, one replication password per service. */
+function secretContent(plan: ServicePlan, file: FileArtifact, storeKeys: PlainStoreKeys): string {
+  const secret = file.secret!;
+  if (secret.of === "offsite-credentials") {
+    const t = plan.offsite!.targets.find((x) => x.store === secret.store)!;
+    const plain = (s: unknown) => {
+      if (typeof s !== "string") throw new Error(`service ${plan.name}: applying without the engine needs plain object-store keys (no Pulumi secrets)`);
+      return s;
+    };
+    const keys = storeKeys[t.store] ?? { accessKey: plain(t.accessKey), secretKey: plain(t.secretKey) };
+    return credentialsFileContent(t.store, t.alias, t.endpoint, keys.accessKey, keys.secretKey);
+  }
+  // Without the engine there is no RandomPassword: make one, once, and keep it in the primary's 0600 pgpass file.
+  const r = plan.replication!;
+  const password = fs.existsSync(r.passFile) ? fs.readFileSync(r.passFile, "utf8").trim().split(":")[4] : randomBytes(24).toString("hex");
+  return `*:*:*:${r.role}:${password}\n`;
+}
+
+function applyArtifact(plan: ServicePlan, a: Artifact, storeKeys: PlainStoreKeys): void {
+  if (a.host.connection.type !== "local") throw new Error(`service ${plan.name}: ${a.id} is for host ${a.host.name}, which is not local; use pulumi up`);
+  if (a.kind === "directory") {
+    fs.mkdirSync(a.path, { recursive: true });
+    fs.chmodSync(a.path, parseInt(a.mode, 8));
+    fs.chownSync(a.path, idOf("-u", a.owner), idOf("-g", a.owner));
+  } else if (a.kind === "file") {
+    placeFile(a.secret ? { ...a, content: secretContent(plan, a, storeKeys) } : a);
+  } else {
+    execFileSync("bash", ["-c", `set -euo pipefail\n${a.run}`], { stdio: "inherit" });
   }
 }
 
 /**
- * Applies a service's rendered files straight to this machine, without the Pulumi engine: what the
- * components do, for tests and for the drill's fallback. Only for local hosts.
+ * Applies a service's artifacts straight to this machine, without the Pulumi engine, in list order: what the
+ * components do, for sandboxes, tests and the drill's fallback. Only for local hosts.
  */
-export function applyServiceLocally(plan: ServicePlan, storeKeys: Readonly<Record<string, { accessKey: string; secretKey: string }>> = {}): void {
+export function applyServiceLocally(plan: ServicePlan, storeKeys: PlainStoreKeys = {}): void {
   if (plan.host.connection.type !== "local") throw new Error(`service ${plan.name}: applyServiceLocally needs a local host`);
-  placeBackupDirectories(plan);
-  for (const file of renderServiceFiles(plan)) placeFile(file);
-  const plain = (s: unknown) => {
-    if (typeof s !== "string") throw new Error(`service ${plan.name}: applyServiceLocally needs plain object-store keys (no Pulumi secrets)`);
-    return s;
-  };
-  for (const file of offsiteCredentialFiles(plan, (t) => storeKeys[t.store] ?? { accessKey: plain(t.accessKey), secretKey: plain(t.secretKey) })) placeFile(file);
-  if (plan.offsite && plan.rootPrefix) execFileSync("bash", ["-c", installMcCommand(plan)], { stdio: "inherit" });
-  if (plan.postgres.provision) execFileSync(provisionScriptPath(plan), ["start"], { stdio: "inherit" });
-  placeFile(renderPostgresDropIn(plan));
-  execFileSync(applySettingsScriptPath(plan), [], { stdio: "inherit" });
-  if (plan.replication) {
-    const r = plan.replication;
-    // Without the engine there is no RandomPassword: make one, once, and keep it in the 0600 pgpass file.
-    const password = fs.existsSync(r.passFile) ? fs.readFileSync(r.passFile, "utf8").trim().split(":")[4] : randomBytes(24).toString("hex");
-    const pgpass = { content: `*:*:*:${r.role}:${password}\n`, mode: "0600", owner: plan.postgres.osUser, group: plan.postgres.osUser, kind: "postgres-conf" as const, secret: true };
-    placeFile({ ...pgpass, path: r.passFile });
-    placeFile(renderReplicationDropInFile(plan));
-    execFileSync(applySettingsScriptPath(plan), [], { stdio: "inherit" });
-    execFileSync(setupReplicationScriptPath(plan), [], { stdio: "inherit" });
-    for (const file of renderStandbyFiles(plan)) {
-      const standby = r.standbys.find((s) => s.name === file.standby)!;
-      if (standby.host.connection.type !== "local") throw new Error(`standby ${standby.name}: applyServiceLocally needs local hosts`);
-      placeFile({ ...pgpass, path: standby.passFile });
-      placeFile(file);
-      execFileSync(file.path, [], { stdio: "inherit" });
-    }
-  }
-  if (plan.redis) {
-    placeFile(renderRedisDropInFile(plan));
-    if (plan.redis.provision) execFileSync(redisScripts(plan).sandbox, ["start"], { stdio: "inherit" });
-    execFileSync(redisScripts(plan).apply, [], { stdio: "inherit" });
-  }
+  for (const a of serviceArtifacts(plan).all) applyArtifact(plan, a, storeKeys);
+}
+
+/** Only the backup directories, with their owners and modes (idempotent). */
+export function placeBackupDirectories(plan: ServicePlan): void {
+  for (const dir of serviceArtifacts(plan).directories()) applyArtifact(plan, dir, {});
 }

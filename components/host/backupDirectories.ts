@@ -1,11 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { BackupDirectory } from "../render";
+import type { DirectoryArtifact } from "../artifacts/types";
 import { makeDirectoriesScript, removeEmptyDirectoriesScript } from "./commands";
 import { hostCommand, type HostRef } from "./hostCommand";
 
 export interface BackupDirectoriesArgs {
   readonly host: HostRef;
-  readonly directories: readonly BackupDirectory[];
+  readonly directories: readonly DirectoryArtifact[];
 }
 
 /** The backup directories of a service, with owner and mode. Destroy removes only empty ones. */

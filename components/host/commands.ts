@@ -2,7 +2,7 @@
  * The small shell programs the host components run through @pulumi/command. Pure functions, so tests
  * can shellcheck them and run them against a temp directory.
  */
-import { shq } from "../render/shell";
+import { shq } from "../agent/envFile";
 
 export interface FileMeta {
   readonly path: string;

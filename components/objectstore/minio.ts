@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { ObjectStorePlan } from "../plan/offsite";
 import { shortestExpiry } from "./lifecycle";
-import { mcHostUrl } from "../render/offsite";
+import { mcHostUrl } from "./mcHost";
 import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, renderMinioTargetScript, renderSandboxMinioScript } from "../render/minioTarget";
 
 /** An object store's keys as Pulumi secrets. */

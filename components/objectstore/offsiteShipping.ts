@@ -1,10 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import { installMcCommand } from "../host/commands";
+import { serviceArtifacts } from "../artifacts/hostArtifacts";
 import { hostCommand, type HostRef } from "../host/hostCommand";
-import { fileResourceName, hostFile } from "../host/hostFile";
+import { artifactResourceName, hostFile } from "../host/hostFile";
 import type { ServicePlan } from "../plan/plan";
-import { offsiteCredentialFiles, renderServiceFiles } from "../render";
-import { fetchScriptPath } from "../render/offsite";
+import { credentialsFileContent } from "./mcHost";
 import type { StoreKeys } from "./minio";
 
 export interface OffsiteShippingArgs {
@@ -16,8 +15,8 @@ export interface OffsiteShippingArgs {
 
 /**
  * The host side of the off-site copies that is not a job: the 0600 credentials file of each target (a secret
- * end to end), the fetch-offsite script restores use, and on a sandbox host the mc binary the scripts call.
- * The uploads themselves are archive-wal's and the backup jobs' (ship-offsite, placed by its TimerJob).
+ * end to end) and on a sandbox host the mc binary the agent calls. The uploads themselves are the agent's
+ * (archive-wal and the backup jobs call ship-offsite; restores call fetch-offsite).
  */
 export class OffsiteShipping extends pulumi.ComponentResource {
   readonly targets: pulumi.Output<string[]>;
@@ -29,19 +28,17 @@ export class OffsiteShipping extends pulumi.ComponentResource {
     const missing = plan.offsite.targets.filter((t) => !args.keys[t.store]).map((t) => t.store);
     if (missing.length) throw new Error(`OffsiteShipping ${name}: no keys given for object store(s) ${missing.join(", ")}`);
 
-    // Rendered with placeholders only to get path, mode and owner; the content is the secret Output below.
-    const files = offsiteCredentialFiles(plan, () => ({ accessKey: "-", secretKey: "-" }));
-    plan.offsite.targets.forEach((target, i) => {
+    const artifacts = serviceArtifacts(plan);
+    for (const target of plan.offsite.targets) {
       const keys = args.keys[target.store];
       const content = pulumi.secret(
-        pulumi.all([keys.accessKey, keys.secretKey]).apply(([accessKey, secretKey]) => offsiteCredentialFiles(plan, () => ({ accessKey, secretKey }))[i].content),
+        pulumi.all([keys.accessKey, keys.secretKey]).apply(([accessKey, secretKey]) => credentialsFileContent(target.store, target.alias, target.endpoint, accessKey, secretKey)),
       );
-      hostFile(fileResourceName(name, files[i].path), host, files[i], { parent: this }, content);
-    });
-    const fetch = renderServiceFiles(plan).find((f) => f.path === fetchScriptPath(plan))!;
-    hostFile(fileResourceName(name, fetch.path), host, fetch, { parent: this });
-    if (plan.rootPrefix && plan.host.connection.type === "local") {
-      const install = installMcCommand(plan);
+      const file = artifacts.file(`credentials:${target.store}`);
+      hostFile(artifactResourceName(name, file.id), host, file, { parent: this }, content);
+    }
+    if (artifacts.has("step:install-mc")) {
+      const install = artifacts.step("step:install-mc").run;
       hostCommand(`${name}-mc`, host, { create: install, update: install }, { parent: this });
     }
     this.targets = pulumi.output(plan.offsite.targets.map((t) => t.store));

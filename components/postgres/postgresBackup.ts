@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
+import { agentPath, serviceArtifacts } from "../artifacts/hostArtifacts";
 import { BackupDirectories } from "../host/backupDirectories";
+import { HostAgent } from "../host/hostAgent";
 import type { HostRef } from "../host/hostCommand";
-import { fileResourceName, hostFile } from "../host/hostFile";
 import type { ServicePlan } from "../plan/plan";
-import { backupDirectories, renderServiceFiles, restoreScripts } from "../render";
 import type { StoreKeys } from "../objectstore/minio";
 import { OffsiteShipping } from "../objectstore/offsiteShipping";
 import { ReplicationPrimary, Standby } from "./replication";
@@ -21,8 +21,8 @@ export interface PostgresBackupArgs {
 }
 
 /**
- * Everything host-side for one PostgreSQL service: backup directories, WAL archiving derived from the
- * RPO, base/logical/verify/config jobs on systemd timers with retention, and the restore scripts.
+ * Everything host-side for one PostgreSQL service: backup directories, the agent and its settings, WAL archiving
+ * derived from the RPO, base/logical/verify/config jobs on systemd timers with retention, and replication.
  */
 export class PostgresBackup extends pulumi.ComponentResource {
   readonly backupRoot: pulumi.Output<string>;
@@ -52,20 +52,19 @@ export class PostgresBackup extends pulumi.ComponentResource {
     if (plan.jobs.length === 0) throw new Error(`PostgresBackup ${name}: the plan of service ${plan.name} has no jobs`);
     const host: HostRef = { plan: plan.host, privateKey: args.privateKey };
 
-    const dirs = new BackupDirectories(`${name}-dirs`, { host, directories: backupDirectories(plan) }, { parent: this });
-    const server = plan.postgres.provision ? [new SandboxPostgres(`${name}-sandbox`, { host, plan }, { parent: this, dependsOn: [dirs] })] : [];
+    const artifacts = serviceArtifacts(plan);
+    const dirs = new BackupDirectories(`${name}-dirs`, { host, directories: artifacts.directories() }, { parent: this });
+    const agentFiles = [...artifacts.matching("agent:", "file"), artifacts.file("settings")];
+    const agent = new HostAgent(`${name}-agent`, { host, files: agentFiles }, { parent: this, dependsOn: [dirs] });
+    const server = plan.postgres.provision ? [new SandboxPostgres(`${name}-sandbox`, { host, plan }, { parent: this, dependsOn: [agent] })] : [];
     if (plan.offsite && !args.offsite) throw new Error(`PostgresBackup ${name}: service ${plan.name} ships off-site; give the target stores' keys (args.offsite)`);
     // Off-site first: once archiving is on, archive-wal calls ship-offsite for every segment.
     const shipping = plan.offsite && args.offsite
-      ? [new OffsiteShipping(`${name}-offsite`, { host, plan, keys: args.offsite.keys }, { parent: this, dependsOn: [dirs, ...args.offsite.stores] })]
+      ? [new OffsiteShipping(`${name}-offsite`, { host, plan, keys: args.offsite.keys }, { parent: this, dependsOn: [agent, ...args.offsite.stores] })]
       : [];
-    const shipJob = plan.jobs.filter((job) => job.id === "offsite").map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [dirs, ...shipping] }));
-    const archiving = new WalArchiving(`${name}-archiving`, { host, plan }, { parent: this, dependsOn: [dirs, ...server, ...shipJob] });
-    const restore = restoreScripts(plan);
-    const restorePaths = new Set([restore.pitr, restore.logical]);
-    for (const file of renderServiceFiles(plan).filter((f) => restorePaths.has(f.path))) {
-      hostFile(fileResourceName(name, file.path), host, file, { parent: this, dependsOn: [dirs] });
-    }
+    const shipJob = plan.jobs.filter((job) => job.id === "offsite").map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [agent, ...shipping] }));
+    const archiving = new WalArchiving(`${name}-archiving`, { host, plan }, { parent: this, dependsOn: [agent, ...server, ...shipJob] });
+    const restore = { pitr: agentPath(plan, "restore-pitr"), logical: agentPath(plan, "restore-logical") };
     if (plan.replication) {
       const primary = new ReplicationPrimary(`${name}-replication`, { plan, host }, { parent: this, dependsOn: [archiving] });
       for (const standby of plan.replication.standbys) {
@@ -75,7 +74,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
     }
     const jobs = [
       ...shipJob,
-      ...plan.jobs.filter((job) => job.id !== "redis" && job.id !== "offsite").map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [dirs, archiving] })),
+      ...plan.jobs.filter((job) => job.id !== "redis" && job.id !== "offsite").map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [agent, archiving] })),
     ];
 
     this.backupRoot = pulumi.output(plan.paths.backupRoot);

@@ -1,22 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { agentPath, serviceArtifacts } from "../artifacts/hostArtifacts";
+import { HostAgent } from "../host/hostAgent";
 import { hostCommand, type HostRef } from "../host/hostCommand";
-import { fileResourceName, hostFile } from "../host/hostFile";
+import { hostFile } from "../host/hostFile";
 import type { ServicePlan, StandbyPlan } from "../plan/plan";
-import { renderReplicationDropInFile, renderServiceFiles, renderStandbyFiles, type RenderedFile } from "../render";
-import { failoverScriptPath, rejoinScriptPath, setupReplicationScriptPath } from "../render/replication";
-import { shq } from "../render/shell";
 import { postgresDropIn } from "./postgresDropIn";
-
-const pgpassFile = (plan: ServicePlan, path: string): RenderedFile => ({
-  path,
-  content: "",
-  mode: "0600",
-  owner: plan.postgres.osUser,
-  group: plan.postgres.osUser,
-  kind: "postgres-conf",
-  secret: true,
-});
 
 export interface ReplicationPrimaryArgs {
   readonly plan: ServicePlan;
@@ -43,18 +32,14 @@ export class ReplicationPrimary extends pulumi.ComponentResource {
     }, opts);
     const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this });
     this.pgpass = pulumi.secret(pulumi.interpolate`*:*:*:${r.role}:${password.result}\n`);
-    const passFile = hostFile(`${name}-pgpass`, host, pgpassFile(plan, r.passFile), { parent: this }, this.pgpass);
-    const setupPath = setupReplicationScriptPath(plan);
-    const setupScript = hostFile(fileResourceName(name, setupPath), host, renderServiceFiles(plan).find((f) => f.path === setupPath)!, { parent: this });
-    // The runbook scripts an operator (or the drill) runs: fail over to a standby, rejoin the old primary.
-    const runbooks = new Set([failoverScriptPath(plan), rejoinScriptPath(plan)]);
-    for (const file of renderServiceFiles(plan).filter((f) => runbooks.has(f.path))) {
-      hostFile(fileResourceName(name, file.path), host, file, { parent: this });
-    }
-    const dropIn = renderReplicationDropInFile(plan);
-    const applied = postgresDropIn(`${name}-dropin`, host, plan, dropIn, { parent: this });
-    // Re-run when the standbys, the settings or the password change.
-    hostCommand(`${name}-setup`, host, { create: `${shq(setupPath)} >&2`, triggers: [dropIn.content, this.pgpass] }, { parent: this, dependsOn: [passFile, setupScript, applied] });
+    const artifacts = serviceArtifacts(plan);
+    const passFile = hostFile(`${name}-pgpass`, host, artifacts.file("pgpass:primary"), { parent: this }, this.pgpass);
+    const dropIn = artifacts.file("dropin:replication");
+    const applied = postgresDropIn(`${name}-dropin`, host, dropIn, agentPath(plan, "apply-settings"), { parent: this });
+    // Re-run when the standbys, the settings or the password change. The agent (failover and rejoin included)
+    // is placed by the service's PostgresBackup.
+    const setup = artifacts.step("step:setup-replication");
+    hostCommand(`${name}-setup`, host, { create: setup.run, triggers: [dropIn.content, this.pgpass] }, { parent: this, dependsOn: [passFile, applied] });
     this.registerOutputs({ pgpass: this.pgpass });
   }
 }
@@ -67,21 +52,19 @@ export interface StandbyArgs {
   readonly pgpass: pulumi.Input<string>;
 }
 
-/** One standby: its passfile, its clone script, and the clone; destroy stops it and keeps its data. */
+/** One standby: its passfile, the agent and its settings on its host, and the clone; destroy stops it, keeps its data. */
 export class Standby extends pulumi.ComponentResource {
   readonly port: pulumi.Output<number>;
 
   constructor(name: string, args: StandbyArgs, opts?: pulumi.ComponentResourceOptions) {
     const { plan, standby, host } = args;
     super("drkit:postgres:Standby", name, { service: plan.name, standby: standby.name, synchronous: standby.synchronous, port: standby.port }, opts);
-    const passFile = hostFile(`${name}-pgpass`, host, pgpassFile(plan, standby.passFile), { parent: this }, args.pgpass);
-    const file = renderStandbyFiles(plan).find((f) => f.standby === standby.name)!;
-    const script = hostFile(fileResourceName(name, file.path), host, file, { parent: this });
-    const stop =
-      standby.manager.type === "systemd"
-        ? `systemctl stop ${shq(standby.manager.unit)}`
-        : `if runuser -u ${shq(plan.postgres.osUser)} -- ${shq(`${plan.postgres.binDirectory}/pg_ctl`)} -D ${shq(standby.dataDirectory)} status >/dev/null 2>&1; then runuser -u ${shq(plan.postgres.osUser)} -- ${shq(`${plan.postgres.binDirectory}/pg_ctl`)} -D ${shq(standby.dataDirectory)} -m fast -w stop >&2; fi`;
-    hostCommand(`${name}-clone`, host, { create: `${shq(file.path)} >&2`, delete: stop }, { parent: this, dependsOn: [passFile, script] });
+    const artifacts = serviceArtifacts(plan);
+    const own = `standby:${standby.name}:`;
+    const passFile = artifacts.has(`pgpass:${standby.name}`) ? [hostFile(`${name}-pgpass`, host, artifacts.file(`pgpass:${standby.name}`), { parent: this }, args.pgpass)] : [];
+    const agent = new HostAgent(`${name}-agent`, { host, files: [...artifacts.matching(`${own}agent:`, "file"), artifacts.file(`${own}settings`)] }, { parent: this });
+    const clone = artifacts.step(`step:clone:${standby.name}`);
+    hostCommand(`${name}-clone`, host, { create: clone.run, delete: clone.undo }, { parent: this, dependsOn: [...passFile, agent] });
     this.port = pulumi.output(standby.port);
     this.registerOutputs({ port: this.port });
   }

@@ -1,11 +1,9 @@
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { disableTimerScript, enableTimerScript } from "../host/commands";
+import { serviceArtifacts } from "../artifacts/hostArtifacts";
 import { hostCommand, type HostRef } from "../host/hostCommand";
-import { fileResourceName, hostFile } from "../host/hostFile";
+import { artifactResourceName, hostFile } from "../host/hostFile";
 import type { JobPlan, ServicePlan } from "../plan/plan";
-import { renderServiceFiles } from "../render";
-import { serviceUnitPath, timerUnitPath } from "../render/systemd";
 
 export interface TimerJobArgs {
   readonly host: HostRef;
@@ -13,7 +11,7 @@ export interface TimerJobArgs {
   readonly job: JobPlan;
 }
 
-/** One backup job: its script, a oneshot service, a timer when it is scheduled, and the timer enabled. */
+/** One backup job: a oneshot service running its agent verb, a timer when it is scheduled, the timer enabled. */
 export class TimerJob extends pulumi.ComponentResource {
   readonly unit: pulumi.Output<string>;
   readonly calendar: pulumi.Output<string | undefined>;
@@ -22,15 +20,14 @@ export class TimerJob extends pulumi.ComponentResource {
     super("drkit:systemd:TimerJob", name, {}, opts);
     const { plan, job, host } = args;
     if (!plan.jobs.some((j) => j.id === job.id)) throw new Error(`TimerJob ${name}: job "${job.id}" is not in the plan of service ${plan.name}`);
-    const paths = new Set([job.script, serviceUnitPath(plan, job), timerUnitPath(plan, job)]);
-    const files = renderServiceFiles(plan).filter((f) => paths.has(f.path));
-    const placed = files.map((f) => hostFile(fileResourceName(name, f.path), host, f, { parent: this }));
-    const units = files.filter((f) => f.kind === "unit");
+    const artifacts = serviceArtifacts(plan);
+    const units = [`unit:${job.id}.service`, `unit:${job.id}.timer`].filter((id) => artifacts.has(id)).map((id) => artifacts.file(id));
+    const placed = units.map((f) => hostFile(artifactResourceName(name, f.id), host, f, { parent: this }));
     const digest = createHash("sha256").update(units.map((u) => u.content).join("\0")).digest("hex").slice(0, 16);
-    const target = { rootPrefix: plan.rootPrefix, timer: job.calendar ? `${job.unit}.timer` : undefined };
+    const enable = artifacts.step(`step:enable:${job.id}`);
     // The digest makes a unit change an update of this command, which reloads systemd and restarts the timer.
-    const enable = `# units ${digest}\n${enableTimerScript(target)}`;
-    hostCommand(`${name}-enable`, host, { create: enable, update: enable, delete: disableTimerScript(target) }, { parent: this, dependsOn: placed, deleteBeforeReplace: true });
+    const run = `# units ${digest}\n${enable.run}`;
+    hostCommand(`${name}-enable`, host, { create: run, update: run, delete: enable.undo }, { parent: this, dependsOn: placed, deleteBeforeReplace: true });
     this.unit = pulumi.output(job.unit);
     this.calendar = pulumi.output(job.calendar);
     this.registerOutputs({ unit: this.unit, calendar: this.calendar });

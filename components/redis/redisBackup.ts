@@ -1,10 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
+import { agentPath, serviceArtifacts } from "../artifacts/hostArtifacts";
 import { hostCommand, type HostRef } from "../host/hostCommand";
-import { fileResourceName, hostFile } from "../host/hostFile";
+import { artifactResourceName, hostFile } from "../host/hostFile";
 import type { ServicePlan } from "../plan/plan";
-import { renderRedisDropInFile, renderServiceFiles } from "../render";
-import { redisScripts } from "../render/redis";
-import { shq } from "../render/shell";
 import { TimerJob } from "../postgres/timerJob";
 
 export interface RedisBackupArgs {
@@ -14,7 +12,8 @@ export interface RedisBackupArgs {
 
 /**
  * Redis/Valkey persistence and snapshots for one service: the persistence drop-in applied with CONFIG SET
- * (no restart), the snapshot job on a timer with retention, and the restore script.
+ * (no restart) and the snapshot job on a timer with retention. The agent's verbs (backup-redis, restore-redis)
+ * are placed by the service's PostgresBackup: depend on it.
  */
 export class RedisBackup extends pulumi.ComponentResource {
   readonly backupDirectory: pulumi.Output<string>;
@@ -33,22 +32,19 @@ export class RedisBackup extends pulumi.ComponentResource {
       snapshotRetentionDays: r.snapshotRetentionDays,
     }, opts);
     const host: HostRef = { plan: plan.host, privateKey: args.privateKey };
-    const scripts = redisScripts(plan);
-    const wanted = new Set([scripts.apply, scripts.restore, scripts.sandbox]);
-    const files = renderServiceFiles(plan)
-      .filter((f) => wanted.has(f.path))
-      .map((f) => hostFile(fileResourceName(name, f.path), host, f, { parent: this }));
-    const dropIn = renderRedisDropInFile(plan);
-    const placedDropIn = hostFile(fileResourceName(name, dropIn.path), host, dropIn, { parent: this });
-    const server = r.provision
-      ? [hostCommand(`${name}-server`, host, { create: `${shq(scripts.sandbox)} start >&2`, delete: `${shq(scripts.sandbox)} stop >&2` }, { parent: this, dependsOn: [...files, placedDropIn] })]
+    const artifacts = serviceArtifacts(plan);
+    const dropIn = artifacts.file("dropin:redis");
+    const placedDropIn = hostFile(artifactResourceName(name, dropIn.id), host, dropIn, { parent: this });
+    const server = artifacts.has("step:sandbox-redis")
+      ? [artifacts.step("step:sandbox-redis")].map((s) => hostCommand(`${name}-server`, host, { create: s.run, delete: s.undo }, { parent: this, dependsOn: [placedDropIn] }))
       : [];
     // Re-run when the drop-in changes: CONFIG SET makes the running server take it without a restart.
-    hostCommand(`${name}-apply`, host, { create: `${shq(scripts.apply)} >&2`, triggers: [dropIn.content] }, { parent: this, dependsOn: [...files, placedDropIn, ...server] });
+    const apply = artifacts.step("step:apply-redis-settings");
+    hostCommand(`${name}-apply`, host, { create: apply.run, triggers: [dropIn.content] }, { parent: this, dependsOn: [placedDropIn, ...server] });
     const job = plan.jobs.find((j) => j.id === "redis")!;
-    new TimerJob(`${name}-snapshot`, { host, plan, job }, { parent: this, dependsOn: files });
+    new TimerJob(`${name}-snapshot`, { host, plan, job }, { parent: this });
     this.backupDirectory = pulumi.output(r.backupDir);
-    this.restoreScript = pulumi.output(scripts.restore);
+    this.restoreScript = pulumi.output(agentPath(plan, "restore-redis"));
     this.registerOutputs({ backupDirectory: this.backupDirectory, restoreScript: this.restoreScript });
   }
 }

@@ -11,7 +11,7 @@ import { renderRestoreLogicalScript } from "./restoreLogical";
 import { renderRestorePitrScript } from "./restorePitr";
 import { provisionScriptPath, renderSandboxScript } from "./sandbox";
 import { managerFunctions, postgresEnv } from "./shell";
-import { renderServiceUnit, renderTimerUnit, serviceUnitPath, timerUnitPath } from "./systemd";
+import { renderServiceUnit, renderTimerUnit, serviceUnitPath, timerUnitPath } from "../artifacts/units";
 import type { RenderedFile } from "./types";
 import { renderVerifyScript } from "./verify";
 

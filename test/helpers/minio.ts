@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { mcHostUrl } from "../../components/render/offsite";
+import { mcHostUrl } from "../../components/objectstore/mcHost";
 import { toolchainBin } from "./engine";
 import { freePort, runAsync, type RunResult } from "./sandbox";
 

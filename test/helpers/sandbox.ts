@@ -1,12 +1,11 @@
 import { execFileSync, spawnSync } from "node:child_process";
+import { agentPath } from "../../components/artifacts/hostArtifacts";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { applyServiceLocally } from "../../components/host/applyLocal";
 import { buildPlan, type ServicePlan } from "../../components/plan/plan";
-import { restoreScripts } from "../../components/render";
-import { provisionScriptPath } from "../../components/render/sandbox";
 import { runCommand, type CommandResult } from "../../drill/context";
 
 /** psql as the postgres OS user against a server's socket directory and port; trimmed stdout. */
@@ -138,7 +137,7 @@ export function sandboxFor(plan: ServicePlan): Sandbox {
     script: (name) => path.join(plan.paths.scriptsDir, name),
     run: (script, args = [], env = {}) => runAsync(script.startsWith("/") ? script : path.join(plan.paths.scriptsDir, script), args, env),
     destroy() {
-      spawnSync(provisionScriptPath(plan), ["stop"], { encoding: "utf8" });
+      spawnSync(agentPath(plan, "sandbox-postgres"), ["stop"], { encoding: "utf8" });
       if (plan.redis?.provision) spawnSync(path.join(plan.paths.scriptsDir, "sandbox-redis"), ["stop"], { encoding: "utf8" });
       // stop anything a failed restore test may have left running from a moved-aside directory
       spawnSync("pkill", ["-f", `-D ${plan.rootPrefix}`]);
@@ -147,4 +146,3 @@ export function sandboxFor(plan: ServicePlan): Sandbox {
   };
 }
 
-export { restoreScripts };

@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
+import { agentPath } from "../../components/artifacts/hostArtifacts";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StandbyPlan } from "../../components/plan/plan";
-import { failoverScriptPath } from "../../components/render/replication";
 import { DrillContext, measureRecovery } from "../../drill/context";
 import { postgresWorkload } from "../../drill/workload";
 import { freePort, processAlive, psqlAt, startSandbox, type Sandbox } from "../helpers/sandbox";
@@ -48,7 +48,7 @@ describe("failover to an asynchronous standby: the lost window is measured and r
     for (let i = 0; i < 100 && (alive(postmaster) || alive(Number(sender))); i++) await new Promise((r) => setTimeout(r, 50));
     await workload.stop();
 
-    const r = await sb.run(failoverScriptPath(sb.plan), ["--to", "solo"]);
+    const r = await sb.run(agentPath(sb.plan, "failover"), ["--to", "solo"]);
     expect(r.status, r.stderr).toBe(0);
     const report = /data-loss window: solo is asynchronous; it received WAL up to (\S+), its last replayed commit is from (.+?); commits/.exec(r.stderr);
     expect(report, r.stderr).not.toBeNull();

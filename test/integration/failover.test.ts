@@ -1,9 +1,9 @@
 import { execFileSync, spawn } from "node:child_process";
+import { agentPath } from "../../components/artifacts/hostArtifacts";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StandbyPlan } from "../../components/plan/plan";
-import { failoverScriptPath, rejoinScriptPath } from "../../components/render/replication";
 import { freePort, startSandbox, tempRoot, type Sandbox, psqlAt } from "../helpers/sandbox";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -43,7 +43,7 @@ describe("failover under a running write workload", () => {
     await sleep(3000);
     const far = standbys.find((s) => s.name === "far")!;
     const near = standbys.find((s) => s.name === "near")!;
-    const r = await sb.run(failoverScriptPath(sb.plan), ["--to", "near"]);
+    const r = await sb.run(agentPath(sb.plan, "failover"), ["--to", "near"]);
     // The fenced primary ends the workload; if failover failed, stop it here.
     if (r.status !== 0) workload.kill("SIGKILL");
     await Promise.race([exited, sleep(20_000).then(() => workload.kill("SIGKILL"))]);
@@ -70,7 +70,7 @@ describe("failover under a running write workload", () => {
   it("the old primary rejoins as a standby of the new one (pg_rewind) and follows it", async () => {
     const near = standbys.find((s) => s.name === "near")!;
     on(near, "INSERT INTO ledger (id) VALUES (999999)");
-    const r = await sb.run(rejoinScriptPath(sb.plan), ["--primary", "near"]);
+    const r = await sb.run(agentPath(sb.plan, "rejoin-as-standby"), ["--primary", "near"]);
     expect(r.status, r.stderr).toBe(0);
     expect(sb.sql("SELECT pg_is_in_recovery()")).toBe("t");
     expect(sb.sql("SELECT sender_port FROM pg_stat_wal_receiver")).toBe(String(near.port));

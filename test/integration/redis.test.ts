@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
+import { agentPath } from "../../components/artifacts/hostArtifacts";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { redisScripts } from "../../components/render/redis";
 import { freePort, runAsync, startSandbox, type Sandbox } from "../helpers/sandbox";
 
 describe("Redis/Valkey persistence, snapshot and restore against a real redis-server", () => {
@@ -18,7 +18,7 @@ describe("Redis/Valkey persistence, snapshot and restore against a real redis-se
     });
   });
   afterAll(() => {
-    if (sb) execFileSync(redisScripts(sb.plan).sandbox, ["stop"]);
+    if (sb) execFileSync(agentPath(sb.plan, "sandbox-redis"), ["stop"]);
     sb?.destroy();
   });
 
@@ -34,7 +34,7 @@ describe("Redis/Valkey persistence, snapshot and restore against a real redis-se
   it("keys written, snapshot taken, data flushed, restored: the keys are back and equal", async () => {
     for (let i = 0; i < 200; i++) cli("SET", `order:${i}`, `value-${i}`);
     cli("HSET", "session:1", "user", "ada", "role", "admin");
-    const r = await sb.run(redisScripts(sb.plan).backup);
+    const r = await sb.run(agentPath(sb.plan, "backup-redis"));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/snapshot dump_\d{8}T\d{6}Z\.rdb: 201 keys/);
     const [snap] = snapshots();
@@ -43,7 +43,7 @@ describe("Redis/Valkey persistence, snapshot and restore against a real redis-se
 
     cli("FLUSHALL");
     expect(cli("DBSIZE")).toBe("0");
-    const restore = await sb.run(redisScripts(sb.plan).restore, [path.join(dir, snap)]);
+    const restore = await sb.run(agentPath(sb.plan, "restore-redis"), [path.join(dir, snap)]);
     expect(restore.status, restore.stderr).toBe(0);
     expect(cli("DBSIZE")).toBe("201");
     expect(cli("GET", "order:137")).toBe("value-137");
@@ -51,8 +51,8 @@ describe("Redis/Valkey persistence, snapshot and restore against a real redis-se
     // AOF is on again and holds the restored data: a restart (which loads the AOF) keeps the keys.
     expect(cli("CONFIG", "GET", "appendonly").split("\n")[1]).toBe("yes");
     expect(fs.readFileSync(sb.plan.redis!.dropIn, "utf8")).toContain("appendonly yes");
-    execFileSync(redisScripts(sb.plan).sandbox, ["stop"]);
-    execFileSync(redisScripts(sb.plan).sandbox, ["start"]);
+    execFileSync(agentPath(sb.plan, "sandbox-redis"), ["stop"]);
+    execFileSync(agentPath(sb.plan, "sandbox-redis"), ["start"]);
     expect(cli("DBSIZE")).toBe("201");
     expect(fs.readdirSync(sb.plan.redis!.dataDirectory).some((f) => f.startsWith("before-restore-"))).toBe(true);
   });
@@ -62,7 +62,7 @@ describe("Redis/Valkey persistence, snapshot and restore against a real redis-se
     const file = path.join(sb.plan.redis!.backupDir, snap);
     const bytes = fs.readFileSync(file);
     fs.writeFileSync(file, Buffer.concat([bytes.subarray(0, 20), Buffer.from("corrupt"), bytes.subarray(27)]));
-    const r = await sb.run(redisScripts(sb.plan).restore, [file]);
+    const r = await sb.run(agentPath(sb.plan, "restore-redis"), [file]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("does not match its checksum");
     expect(cli("DBSIZE")).toBe("201");
@@ -73,7 +73,7 @@ describe("Redis/Valkey persistence, snapshot and restore against a real redis-se
     // rdb-key-save-delay slows the child by this many microseconds per key: 201 keys take minutes.
     cli("CONFIG", "SET", "rdb-key-save-delay", "1000000");
     const started = Date.now();
-    const r = await runAsync(redisScripts(sb.plan).backup, ["--timeout", "3"]);
+    const r = await runAsync(agentPath(sb.plan, "backup-redis"), ["--timeout", "3"]);
     const took = Date.now() - started;
     cli("CONFIG", "SET", "rdb-key-save-delay", "0");
     expect(r.status).not.toBe(0);

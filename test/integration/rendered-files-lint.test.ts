@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { placeFile } from "../../components/host/applyLocal";
 import { buildPlan, type ServicePlan } from "../../components/plan/plan";
 import { loadStackPlan } from "../../components/plan/stackFile";
-import { renderPostgresDropIn, renderServiceFiles, renderStandbyFiles } from "../../components/render";
+import { serviceArtifacts } from "../../components/artifacts/hostArtifacts";
 import { renderMinioTargetScript } from "../../components/render/minioTarget";
 import { tempRoot } from "../helpers/sandbox";
 
@@ -36,15 +36,24 @@ const objectStores = {
 const plans = variants();
 const shipped = ["local", "production"].flatMap((stack) => loadStackPlan(projectDir, stack).services);
 
-describe("every rendered script passes shellcheck", () => {
+describe("every rendered settings file and setup step is valid shell", () => {
   for (const plan of [...plans, ...shipped]) {
     it(`${plan.host.name}/${plan.name} (PostgreSQL ${plan.postgres.version}, ${plan.postgres.manager.type})`, () => {
-      const scripts = [...renderServiceFiles(plan), ...renderStandbyFiles(plan)].filter((f) => f.kind === "script");
-      expect(scripts.length).toBeGreaterThanOrEqual(8);
-      for (const script of scripts) {
-        const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], { input: script.content, encoding: "utf8" });
+      const artifacts = serviceArtifacts(plan).all;
+      const settingsFiles = artifacts.filter((a) => a.kind === "file" && a.role === "settings");
+      expect(settingsFiles.length).toBe(1 + (plan.replication?.standbys.length ?? 0));
+      for (const f of settingsFiles) {
+        if (f.kind !== "file") continue;
+        // The agent sources it under set -u: it must parse and name the service.
+        const r = spawnSync("bash", ["-c", 'set -euo pipefail; . /dev/stdin; [[ $SERVICE == "$1" ]]', "-", plan.name], { input: f.content, encoding: "utf8" });
+        expect(r.status, `${f.path}\n${r.stderr}`).toBe(0);
+      }
+      const steps = artifacts.flatMap((a) => (a.kind === "step" ? [a.run, ...(a.undo ? [a.undo] : [])] : []));
+      expect(steps.length).toBeGreaterThanOrEqual(3);
+      for (const script of steps) {
+        const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], { input: `#!/usr/bin/env bash\n${script}\n`, encoding: "utf8" });
         expect(r.error).toBeUndefined();
-        expect(r.status, `${script.path}\n${r.stdout}`).toBe(0);
+        expect(r.status, `${script}\n${r.stdout}`).toBe(0);
       }
     });
   }
@@ -71,10 +80,9 @@ describe("every rendered script passes shellcheck", () => {
 describe("every rendered unit passes systemd-analyze verify", () => {
   for (const plan of plans) {
     it(`${plan.name}: services and timers`, () => {
-      const files = renderServiceFiles(plan);
-      files.filter((f) => f.kind === "script").forEach(placeFile);
-      placeFile(renderPostgresDropIn(plan));
-      const units = files.filter((f) => f.kind === "unit");
+      const files = serviceArtifacts(plan).all.flatMap((a) => (a.kind === "file" && !a.secret && a.host.name === plan.host.name ? [a] : []));
+      files.filter((f) => f.role !== "unit").forEach(placeFile);
+      const units = files.filter((f) => f.role === "unit");
       units.forEach(placeFile);
       expect(units.some((u) => u.path.endsWith(".timer"))).toBe(true);
       const r = spawnSync("systemd-analyze", ["verify", ...units.map((u) => u.path)], { encoding: "utf8" });
@@ -113,7 +121,7 @@ describe("the rendered drop-in is loaded by a real PostgreSQL of each supported 
       fs.chownSync(dataDir, Number(spawnSync("id", ["-u", "postgres"], { encoding: "utf8" }).stdout.trim()), 0);
       const asPg = (args: string[]) => spawnSync("runuser", ["-u", "postgres", "--", ...args], { encoding: "utf8" });
       expect(asPg([`${plan.postgres.binDirectory}/initdb`, "-D", `${dataDir}/d`, "--auth=trust"]).status).toBe(0);
-      const dropIn = renderPostgresDropIn(plan);
+      const dropIn = serviceArtifacts(plan).file("dropin:archiving");
       placeFile(dropIn);
       fs.appendFileSync(`${dataDir}/d/postgresql.conf`, `\ninclude '${dropIn.path}'\n`);
       for (const name of ["archive_mode", "archive_timeout", "archive_command", "wal_level"]) {

@@ -80,7 +80,7 @@ describe("PostgresBackup under Pulumi's mocks", () => {
   });
 
   it("places each file atomically with its mode and owner, and removes it on delete", () => {
-    const archive = mine.find((r) => r.name === "billing-archiving-archive-wal")!;
+    const archive = mine.find((r) => r.name === "billing-agent-archive-wal")!;
     expect(archive.inputs.create).toContain("/usr/local/lib/drkit/billing/archive-wal");
     expect(archive.inputs.create).toContain("mktemp");
     expect(archive.inputs.create).toContain("chmod 0755");
@@ -101,7 +101,7 @@ describe("PostgresBackup under Pulumi's mocks", () => {
     const enable = mine.find((r) => r.name === "billing-base-enable")!;
     expect(enable.inputs.create).toContain("systemctl enable drkit-billing-base.timer");
     expect(enable.inputs.delete).toContain("systemctl disable --now drkit-billing-base.timer");
-    const timer = mine.find((r) => r.name === "billing-base-drkit-billing-base-timer")!;
+    const timer = mine.find((r) => r.name === "billing-base-unit-base-timer")!;
     expect(timer.inputs.stdin).toContain("OnCalendar=*-*-* 02:00:00");
     expect(timer.inputs.stdin).toContain("RandomizedDelaySec=900");
     expect(timer.inputs.stdin).toContain("Persistent=true");
@@ -141,7 +141,7 @@ describe("sandbox hosts and argument errors", () => {
     const mine = registered.slice(before);
     const top = mine.find((r) => r.type === "drkit:redis:RedisBackup")!;
     expect(top.inputs).toMatchObject({ appendonly: true, appendfsync: "everysec", snapshotMaxIntervalHours: 1, snapshotRetentionDays: 7 });
-    const dropIn = mine.find((r) => r.name === "billing-redis-drkit-billing-conf")!;
+    const dropIn = mine.find((r) => r.name === "billing-redis-dropin-redis")!;
     expect(dropIn.inputs.stdin).toContain("appendonly yes");
     expect(dropIn.inputs.stdin).toContain("save 900 1");
     const apply = mine.find((r) => r.name === "billing-redis-apply")!;
@@ -162,11 +162,16 @@ describe("sandbox hosts and argument errors", () => {
     expect(mine.find((r) => r.type === "drkit:postgres:ReplicationPrimary")!.inputs).toMatchObject({ standbys: 2, synchronousStandbys: 1, maxSlotWalKeepSizeMb: 2048 });
     expect(mine.find((r) => r.type === "random:index/randomPassword:RandomPassword")!.inputs).toMatchObject({ length: 32, special: false });
     expect(mine.filter((r) => r.type === "drkit:postgres:Standby").map((r) => r.name)).toEqual(["repl-s1", "repl-s2"]);
-    for (const name of ["repl-replication-pgpass", "repl-s1-pgpass", "repl-s2-pgpass"]) {
-      const file = mine.find((r) => r.name === name)!;
-      expect(file.inputs.stdin[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
-      expect(file.inputs.create).toContain("chmod 0600");
-    }
+    const file = mine.find((r) => r.name === "repl-replication-pgpass")!;
+    expect(file.inputs.stdin[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
+    expect(file.inputs.create).toContain("chmod 0600");
+    // Standbys on the primary's host read the primary's pgpass file (same path): it is placed once.
+    expect(mine.filter((r) => r.name.endsWith("-pgpass")).map((r) => r.name)).toEqual(["repl-replication-pgpass"]);
+    // Each standby gets its settings file; the agent itself is shared with the primary on one host.
+    const settings = mine.find((r) => r.name === "repl-s1-agent-settings")!;
+    expect(settings.inputs.stdin).toContain("STANDBY=s1");
+    expect(settings.inputs.create).toContain("/tmp/drkit-unit-repl/usr/local/lib/drkit/billing/standby-s1.env");
+    expect(mine.find((r) => r.name === "repl-s1-clone")!.inputs.create).toContain("clone-standby s1");
     expect(mine.find((r) => r.name === "repl-s1-clone")!.inputs.delete).toContain("pg_ctl");
   });
 

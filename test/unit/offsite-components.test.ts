@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ObjectStorePlan } from "../../components/plan/offsite";
 import type { DrPlan } from "../../components/plan/plan";
-import { mcHostUrl } from "../../components/render/offsite";
+import { mcHostUrl } from "../../components/objectstore/mcHost";
 import { drPolicies } from "../../policies/policies";
 import { isSecret, keyOf, recordResources } from "../helpers/mocks";
 import { evaluate, type FakeResource } from "../helpers/policyHarness";
@@ -125,8 +125,12 @@ describe("MinioTarget", () => {
   });
 
   it("refuses keys mc cannot parse, naming the store but not the key", () => {
-    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "a:b", "x")).toThrow("object store site-a: the access key contains ':', '@' or whitespace");
-    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "ab", "x y")).toThrow(/^object store site-a: the secret key contains whitespace[^y]*$/);
+    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "a:b", "x")).toThrow("object store site-a: the access key (secret) must not contain ':'");
+    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "a@b", "x")).toThrow("object store site-a: the access key (secret) must not contain '@'");
+    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "ab", "x y")).toThrow(/^object store site-a: the secret key \(secret\) must not contain whitespace[^y]*$/);
+    // A ':' in the secret key would be read as the start of a session token: refused on hosts as in pods.
+    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "ab", "x:q")).toThrow(/^object store site-a: the secret key \(secret\) must not contain ':' [^q]*$/);
+    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "", "x")).toThrow("object store site-a: the access key (secret) must not be empty");
     expect(mcHostUrl("site-a", "http://127.0.0.1:9000", "ab", "x@y/z+1")).toBe("http://ab:x@y/z+1@127.0.0.1:9000");
   });
 
@@ -208,14 +212,14 @@ describe("objectStores() and PostgresBackup with off-site copies, on the local s
     expect(one(T.minioTarget, "store-site-b").inputs).toMatchObject({ bucket: "drkit-billing-replica", versioning: true, expireDays: 30 });
   });
 
-  it("OffsiteShipping places the credentials file as a secret, 0600, and the fetch script in plain", () => {
-    const creds = one(T.command, "billing-offsite-offsite-site-a-env");
+  it("OffsiteShipping places the credentials file as a secret, 0600; the agent's fetch-offsite is in plain", () => {
+    const creds = one(T.command, "billing-offsite-credentials-site-a");
     expect(isSecret(creds.inputs.stdin)).toBe(true);
     expect(creds.inputs.stdin.value).toBe("# drkit: credentials of object store site-a for mc; keep this file mode 0600\nMC_HOST_drkit_site_a=http://drkit-site-a:generated-store-site-a-server-secret-key@127.0.0.1:59000\n");
     expect(creds.inputs.create).toContain("chmod 0600");
     expect(creds.inputs.create).toContain(service().offsite!.targets[0].credentialsFile);
     expect(JSON.stringify(plainPart(creds.inputs))).not.toContain("generated-");
-    const fetch = one(T.command, "billing-offsite-fetch-offsite");
+    const fetch = one(T.command, "billing-agent-fetch-offsite");
     expect(isSecret(fetch.inputs.stdin)).toBe(false);
     expect(fetch.inputs.stdin).toContain("fetch-offsite choose-base");
     expect(one(T.command, "billing-offsite-mc").inputs.create).toContain(service().offsite!.mc);
@@ -225,24 +229,24 @@ describe("objectStores() and PostgresBackup with off-site copies, on the local s
   it("orders OffsiteShipping -> the offsite TimerJob -> WalArchiving, and shipping after its store", () => {
     const shipping = depsOf(T.shipping, "billing-offsite");
     expect(shipping).toContain(keyOf(T.command, "store-site-a-bucket"));
-    expect(shipping).toContain(keyOf(T.command, "billing-dirs-mkdir"));
+    expect(shipping).toContain(keyOf(T.command, "billing-agent-settings"));
     const shipJob = depsOf(T.timerJob, "billing-offsite");
-    expect(shipJob).toContain(keyOf(T.command, "billing-offsite-offsite-site-a-env"));
-    expect(shipJob).toContain(keyOf(T.command, "billing-offsite-fetch-offsite"));
+    expect(shipJob).toContain(keyOf(T.command, "billing-offsite-credentials-site-a"));
+    expect(shipJob).toContain(keyOf(T.command, "billing-agent-ship-offsite"));
     const archiving = depsOf(T.archiving, "billing-archiving");
     expect(archiving).toContain(keyOf(T.command, "billing-offsite-enable"));
-    expect(archiving).toContain(keyOf(T.command, "billing-offsite-ship-offsite"));
+    expect(archiving).toContain(keyOf(T.command, "billing-agent-archive-wal"));
     // And not the other way round.
     expect(shipping.some((d) => d.includes("billing-archiving") || d === keyOf(T.command, "billing-offsite-enable"))).toBe(false);
     expect(shipJob.some((d) => d.includes("billing-archiving"))).toBe(false);
   });
 
   it("schedules ship-offsite as root and shows the off-site settings to policies", () => {
-    const unit = one(T.command, "billing-offsite-drkit-billing-offsite-service");
+    const unit = one(T.command, "billing-offsite-unit-offsite-service");
     expect(unit.inputs.stdin).toContain("ExecStart=");
     expect(unit.inputs.stdin).toContain("ship-offsite");
     expect(unit.inputs.stdin).not.toMatch(/^User=(?!root)/m);
-    expect(one(T.command, "billing-offsite-drkit-billing-offsite-timer").inputs.stdin).toContain("OnCalendar=*-*-* *:20:00");
+    expect(one(T.command, "billing-offsite-unit-offsite-timer").inputs.stdin).toContain("OnCalendar=*-*-* *:20:00");
     expect(one(T.archiving, "billing-archiving").inputs).toMatchObject({ offsiteShipIntervalSeconds: 0, offsiteTargets: ["site-a"] });
     expect(one(T.backup, "billing").inputs.offsiteTargets).toEqual(["site-a"]);
   });

@@ -1,0 +1,211 @@
+import { agentFile, agentFileNames, AGENT_LIBRARY } from "../agent/agentFiles";
+import { renderServiceEnv, renderStandbyEnv, serviceEnvPath, standbyAgentDir, standbyEnvPath } from "../agent/serviceEnv";
+import { disableTimerScript, enableTimerScript, installMcCommand } from "../host/commands";
+import { shq } from "../agent/envFile";
+import type { HostPlan, ServicePlan, StandbyPlan } from "../plan/plan";
+import { archiveDropInPath, renderArchiveDropIn, renderReplicationDropIn, replicationDropInPath } from "./postgresConf";
+import { renderRedisDropIn } from "./redisConf";
+import type { Artifact, DirectoryArtifact, FileArtifact, StepArtifact } from "./types";
+import { renderServiceUnit, renderTimerUnit, serviceUnitPath, timerUnitPath } from "./units";
+
+/** An agent verb's path on the service's host. */
+export const agentPath = (plan: ServicePlan, verb: string) => `${plan.paths.scriptsDir}/${verb}`;
+export const standbyAgentPath = (plan: ServicePlan, standby: StandbyPlan, verb: string) =>
+  `${standbyAgentDir(plan, standby)}/${verb}`;
+
+/** Text of a secret file before the engine (or `drkit apply`) fills it in: never the secret itself. */
+export const SECRET_PLACEHOLDER = "# secret: filled in at deployment\n";
+
+/** Every artifact of a service, by id; `get` fails loudly for an id the service does not have. */
+export class ServiceArtifacts {
+  private readonly byId = new Map<string, Artifact>();
+  constructor(
+    readonly plan: ServicePlan,
+    readonly all: readonly Artifact[],
+  ) {
+    for (const a of all) {
+      if (this.byId.has(a.id)) throw new Error(`service ${plan.name}: two artifacts have the id ${a.id}`);
+      this.byId.set(a.id, a);
+    }
+  }
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+  private pick<K extends Artifact["kind"]>(id: string, kind: K): Extract<Artifact, { kind: K }> {
+    const a = this.byId.get(id);
+    if (!a) throw new Error(`service ${this.plan.name} has no artifact ${id}`);
+    if (a.kind !== kind) throw new Error(`artifact ${id} of service ${this.plan.name} is a ${a.kind}, not a ${kind}`);
+    return a as Extract<Artifact, { kind: K }>;
+  }
+  file = (id: string): FileArtifact => this.pick(id, "file");
+  step = (id: string): StepArtifact => this.pick(id, "step");
+  /** Every artifact whose id starts with the prefix, in list order. */
+  matching<K extends Artifact["kind"]>(prefix: string, kind: K): Array<Extract<Artifact, { kind: K }>> {
+    return this.all.filter((a): a is Extract<Artifact, { kind: K }> => a.kind === kind && a.id.startsWith(prefix));
+  }
+  directories = (): DirectoryArtifact[] => this.all.filter((a): a is DirectoryArtifact => a.kind === "directory");
+}
+
+/** The backup directories of a service with owner and mode. */
+function directories(plan: ServicePlan): DirectoryArtifact[] {
+  const owner = plan.postgres.osUser;
+  const p = plan.paths;
+  const dir = (id: string, path: string, mode: string, o = owner): DirectoryArtifact => ({ kind: "directory", id: `dir:${id}`, host: plan.host, path, mode, owner: o });
+  return [
+    dir("root", p.backupRoot, "0750"),
+    dir("postgresql", `${p.backupRoot}/postgresql`, "0750"),
+    dir("base", p.baseDir, "0750"),
+    dir("logical", p.logicalDir, "0750"),
+    dir("wal", p.walDir, "0750"),
+    dir("config", p.configDir, "0700", "root"),
+    dir("locks", p.lockDir, "0770"),
+    dir("verify", p.verifyDir, "0750"),
+    ...(plan.redis ? [dir("valkey", plan.redis.backupDir, "0750", plan.redis.osUser)] : []),
+    ...(plan.offsite ? [dir("offsite-marks", plan.offsite.markerDir, "0750")] : []),
+  ];
+}
+
+/** The agent (verbatim) in a directory of a host; `idPrefix` keeps a standby host's copy apart. */
+function agentFiles(host: HostPlan, dir: string, idPrefix: string): FileArtifact[] {
+  return agentFileNames().map((name) => ({
+    kind: "file",
+    id: `${idPrefix}agent:${name}`,
+    host,
+    path: `${dir}/${name}`,
+    content: agentFile(name),
+    mode: name === AGENT_LIBRARY ? "0644" : "0755",
+    owner: "root",
+    group: "root",
+    role: "agent",
+  }));
+}
+
+const rootFile = (host: HostPlan, id: string, path: string, content: string, role: FileArtifact["role"], mode = "0644"): FileArtifact => ({
+  kind: "file",
+  id,
+  host,
+  path,
+  content,
+  mode,
+  owner: "root",
+  group: "root",
+  role,
+});
+
+const step = (host: HostPlan, id: string, description: string, run: string, undo?: string): StepArtifact => ({
+  kind: "step",
+  id,
+  host,
+  description,
+  run,
+  ...(undo ? { undo } : {}),
+});
+
+function jobArtifacts(plan: ServicePlan): Artifact[] {
+  return plan.jobs.flatMap((job) => {
+    const timer = job.calendar ? `${job.unit}.timer` : undefined;
+    const target = { rootPrefix: plan.rootPrefix, timer };
+    return [
+      rootFile(plan.host, `unit:${job.id}.service`, serviceUnitPath(plan, job), renderServiceUnit(plan, job), "unit"),
+      ...(job.calendar ? [rootFile(plan.host, `unit:${job.id}.timer`, timerUnitPath(plan, job), renderTimerUnit(plan, job), "unit")] : []),
+      step(plan.host, `step:enable:${job.id}`, `enable ${timer ?? `${job.unit}.service`}`, enableTimerScript(target), disableTimerScript(target)),
+    ];
+  });
+}
+
+function offsiteArtifacts(plan: ServicePlan): Artifact[] {
+  const o = plan.offsite;
+  if (!o) return [];
+  const credentials: FileArtifact[] = o.targets.map((t) => ({
+    kind: "file",
+    id: `credentials:${t.store}`,
+    host: plan.host,
+    path: t.credentialsFile,
+    content: SECRET_PLACEHOLDER,
+    mode: "0600",
+    owner: plan.postgres.osUser,
+    group: plan.postgres.osUser,
+    role: "secret",
+    secret: { of: "offsite-credentials", store: t.store },
+  }));
+  const mc = plan.rootPrefix && plan.host.connection.type === "local" ? [step(plan.host, "step:install-mc", "copy mc into the sandbox", installMcCommand(plan))] : [];
+  return [...credentials, ...mc];
+}
+
+const pgpass = (plan: ServicePlan, host: HostPlan, id: string, path: string): FileArtifact => ({
+  kind: "file",
+  id,
+  host,
+  path,
+  content: SECRET_PLACEHOLDER,
+  mode: "0600",
+  owner: plan.postgres.osUser,
+  group: plan.postgres.osUser,
+  role: "secret",
+  secret: { of: "replication-pgpass" },
+});
+
+const stopStandby = (plan: ServicePlan, s: StandbyPlan) => {
+  if (s.manager.type === "systemd") return `systemctl stop ${shq(s.manager.unit)}`;
+  const pgCtl = `runuser -u ${shq(plan.postgres.osUser)} -- ${shq(`${plan.postgres.binDirectory}/pg_ctl`)} -D ${shq(s.dataDirectory)}`;
+  return `if ${pgCtl} status >/dev/null 2>&1; then ${pgCtl} -m fast -w stop >&2; fi`;
+};
+
+function replicationArtifacts(plan: ServicePlan): Artifact[] {
+  const r = plan.replication;
+  if (!r) return [];
+  const pgFile = (id: string, path: string, content: string): FileArtifact => ({ ...rootFile(plan.host, id, path, content, "postgres-conf"), owner: plan.postgres.osUser, group: plan.postgres.osUser });
+  const primaryAgentDir = plan.paths.scriptsDir;
+  return [
+    pgpass(plan, plan.host, "pgpass:primary", r.passFile),
+    pgFile("dropin:replication", replicationDropInPath(plan), renderReplicationDropIn(plan)),
+    step(plan.host, "step:apply-replication-settings", "make PostgreSQL load the replication settings", `${shq(agentPath(plan, "apply-settings"))} >&2`),
+    step(plan.host, "step:setup-replication", "replication role, slots and pg_hba entries", `${shq(agentPath(plan, "setup-replication"))} >&2`),
+    ...r.standbys.flatMap((s): Artifact[] => {
+      const dir = standbyAgentDir(plan, s);
+      // A standby on the primary's host shares the primary's agent when it lives in the same folder.
+      const sameAgent = s.host.name === plan.host.name && dir === primaryAgentDir;
+      return [
+        ...(sameAgent ? [] : agentFiles(s.host, dir, `standby:${s.name}:`)),
+        ...(s.passFile === r.passFile && s.host.name === plan.host.name ? [] : [pgpass(plan, s.host, `pgpass:${s.name}`, s.passFile)]),
+        rootFile(s.host, `standby:${s.name}:settings`, standbyEnvPath(plan, s), renderStandbyEnv(plan, s), "settings"),
+        step(s.host, `step:clone:${s.name}`, `clone standby ${s.name} and start it`, `${shq(standbyAgentPath(plan, s, "clone-standby"))} ${shq(s.name)} >&2`, stopStandby(plan, s)),
+      ];
+    }),
+  ];
+}
+
+function redisArtifacts(plan: ServicePlan): Artifact[] {
+  const r = plan.redis;
+  if (!r) return [];
+  const sandbox = agentPath(plan, "sandbox-redis");
+  return [
+    { ...rootFile(plan.host, "dropin:redis", r.dropIn, renderRedisDropIn(plan), "redis-conf", "0640"), group: r.osUser },
+    ...(r.provision ? [step(plan.host, "step:sandbox-redis", "start the sandbox Redis", `${shq(sandbox)} start >&2`, `${shq(sandbox)} stop >&2`)] : []),
+    step(plan.host, "step:apply-redis-settings", "apply the persistence settings with CONFIG SET", `${shq(agentPath(plan, "apply-redis-settings"))} >&2`),
+  ];
+}
+
+/**
+ * Everything one service puts on its hosts, in the order `drkit apply` places it: directories, the agent and
+ * its settings file, secrets, the sandbox server, WAL archiving, the jobs, replication, Redis/Valkey. The
+ * components pick from this list by id and order with dependsOn; `drkit render` writes it whole.
+ */
+export function serviceArtifacts(plan: ServicePlan): ServiceArtifacts {
+  const sandbox = agentPath(plan, "sandbox-postgres");
+  const apply = agentPath(plan, "apply-settings");
+  const pgConf = { owner: plan.postgres.osUser, group: plan.postgres.osUser };
+  const list: Artifact[] = [
+    ...directories(plan),
+    ...agentFiles(plan.host, plan.paths.scriptsDir, ""),
+    rootFile(plan.host, "settings", serviceEnvPath(plan), renderServiceEnv(plan), "settings"),
+    ...offsiteArtifacts(plan),
+    ...(plan.postgres.provision ? [step(plan.host, "step:sandbox-postgres", "start the sandbox PostgreSQL", `${shq(sandbox)} start >&2`, `${shq(sandbox)} stop >&2`)] : []),
+    { ...rootFile(plan.host, "dropin:archiving", archiveDropInPath(plan), renderArchiveDropIn(plan), "postgres-conf"), ...pgConf },
+    step(plan.host, "step:apply-settings", "make PostgreSQL load drkit's settings", `${shq(apply)} >&2`, `if [[ -x ${shq(apply)} ]]; then ${shq(apply)} --removed >&2; fi`),
+    ...jobArtifacts(plan),
+    ...replicationArtifacts(plan),
+    ...redisArtifacts(plan),
+  ];
+  return new ServiceArtifacts(plan, list);
+}

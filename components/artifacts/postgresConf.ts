@@ -1,0 +1,62 @@
+import type { ServicePlan } from "../plan/plan";
+
+/** How a setting takes effect: `postmaster` ones need a restart, `sighup` ones a reload. */
+export type SettingContext = "postmaster" | "sighup";
+
+export interface PgSetting {
+  readonly name: string;
+  readonly value: string;
+  readonly context: SettingContext;
+}
+
+export const archiveCommandOf = (plan: ServicePlan) => `${plan.paths.scriptsDir}/archive-wal %p %f`;
+export const archiveDropInPath = (plan: ServicePlan) =>
+  `${plan.postgres.configDirectory}/90-drkit-${plan.name}-archiving.conf`;
+export const replicationDropInPath = (plan: ServicePlan) =>
+  `${plan.postgres.configDirectory}/91-drkit-${plan.name}-replication.conf`;
+
+/** The WAL archiving settings, with the context each one needs to change. */
+export function archiveSettings(plan: ServicePlan): PgSetting[] {
+  const list: PgSetting[] = [
+    { name: "wal_level", value: "replica", context: "postmaster" },
+    { name: "archive_mode", value: "on", context: "postmaster" },
+    { name: "archive_command", value: archiveCommandOf(plan), context: "sighup" },
+    { name: "archive_timeout", value: String(plan.archiveTimeoutSeconds), context: "sighup" },
+  ];
+  // From 15 on an archive_library wins over archive_command (and from 16 setting both is an error).
+  if (plan.postgres.version >= 15) list.push({ name: "archive_library", value: "", context: "sighup" });
+  return list;
+}
+
+const confValue = (value: string) => (/^[0-9]+$/.test(value) ? value : `'${value.replace(/'/g, "''")}'`);
+
+export function renderArchiveDropIn(plan: ServicePlan): string {
+  const lines = archiveSettings(plan).map((s) => `${s.name} = ${confValue(s.value)}`);
+  return `# WAL archiving for ${plan.name}, rendered by drkit.
+# RPO ${plan.rpoSeconds}s -> archive_timeout ${plan.archiveTimeoutSeconds}s (headroom left for the copy to the archive).
+# wal_level and archive_mode need a server restart; the others a reload.
+${lines.join("\n")}
+`;
+}
+
+/** Setting names whose change needs a restart, between two renderings. */
+export function settingsNeedingRestart(before: readonly PgSetting[], after: readonly PgSetting[]): string[] {
+  const old = new Map(before.map((s) => [s.name, s.value]));
+  return after.filter((s) => s.context === "postmaster" && old.get(s.name) !== s.value).map((s) => s.name);
+}
+
+/** Primary-side replication settings sized from the plan; the postmaster-level ones restart the server once. */
+export function renderReplicationDropIn(plan: ServicePlan): string {
+  const r = plan.replication;
+  if (!r) throw new Error(`service ${plan.name} has no standbys`);
+  return `# Streaming replication for ${plan.name}, rendered by drkit: ${r.standbys.length} standby(s).
+max_wal_senders = ${r.maxWalSenders}
+max_replication_slots = ${r.maxReplicationSlots}
+# A dead standby's slot may hold at most this much WAL; past it the slot is invalidated, not the disk filled.
+max_slot_wal_keep_size = '${r.maxSlotWalKeepSizeMb}MB'
+wal_log_hints = on
+hot_standby = on
+hot_standby_feedback = on
+synchronous_standby_names = '${r.synchronousStandbyNames}'
+`;
+}
