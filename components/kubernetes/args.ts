@@ -56,7 +56,7 @@ export interface PostgresClusterArgs {
   readonly rtoSeconds?: number;
   /** Streaming standbys, 0-8, default 0. */
   readonly standbys?: number;
-  /** Commits wait for one standby (ANY 1 of them); needs at least 1 standby. Default false. */
+  /** Commits wait for one standby (FIRST 1 of them, in ordinal order); needs at least 1 standby. Default false. */
   readonly synchronous?: boolean;
   readonly storage: { readonly size: string; readonly storageClassName?: pulumi.Input<string> };
   readonly backupStorage: {

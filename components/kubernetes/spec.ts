@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { deriveArchiveTimeout, deriveCompression } from "../plan/derive";
+import { deriveArchiveTimeout, deriveCompression, synchronousStandbyNames } from "../plan/derive";
 import { DEFAULTS, defaultImage, defaultOffsitePrefix, type ContainerResources, type PostgresClusterArgs } from "./args";
 import { OFFSITE } from "./layout";
 import { MIB, parseQuantity } from "./formats";
@@ -71,8 +71,7 @@ function derive(args: Objectives, storageSize: string): DerivedSettings {
     maxReplicationSlots: args.standbys + 2,
     // A dead standby's slot may pin at most a quarter of the primary's volume before it is invalidated.
     maxSlotWalKeepSizeMb: Math.floor(parseQuantity(storageSize)! / 4 / MIB),
-    // ANY 1: with two or more standbys, losing one does not stop commits.
-    synchronousStandbyNames: args.synchronous ? `ANY 1 (${pods.map((p) => `"${p}"`).join(", ")})` : "",
+    synchronousStandbyNames: synchronousStandbyNames(args.synchronous ? pods : []),
     slots: pods.map((_, i) => `${names.slotPrefix}${i}`),
     baseBackupArgs: deriveCompression("auto", args.postgresVersion).baseBackupArgs,
     // Never below ten minutes: restarting a server in crash recovery only makes recovery longer.

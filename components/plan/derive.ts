@@ -85,3 +85,12 @@ export function calendarMaxIntervalHours(calendar: string): number | undefined {
   if (!days) return undefined;
   return days.size === 7 ? hourGap : (maxCyclicGap([...days], 7) - 1) * 24 + hourGap;
 }
+
+/**
+ * synchronous_standby_names for the given standbys: FIRST 1, so the synchronous standby is the first of the list
+ * that is connected, and a failover knows which standby holds every acknowledged commit. Names are quoted (pod
+ * names hold '-'). The agent's failover writes the same form for the standbys that remain.
+ */
+export function synchronousStandbyNames(names: readonly string[]): string {
+  return names.length ? `FIRST 1 (${names.map((n) => `"${n}"`).join(", ")})` : "";
+}

@@ -4,9 +4,10 @@ import { parseDuration } from "./duration";
 import { ConfigError, describeValue, formatPath, valueAt } from "./errors";
 import { stackConfigSchema, type ParsedHost, type ParsedObjectStore, type ParsedService, type ParsedStackConfig } from "./schema";
 import { objectStorePlans, offsitePlan, offsiteProblems, type ObjectStorePlan, type OffsitePlan } from "./offsite";
-import { calendarMaxIntervalHours, deriveArchiveTimeout, deriveCompression, type CompressionPlan } from "./derive";
+import { calendarMaxIntervalHours, deriveArchiveTimeout, deriveCompression, synchronousStandbyNames, type CompressionPlan } from "./derive";
+import type { BackupPaths, SecretText } from "./types";
 
-export type SecretText = string | { secure: string };
+export type { BackupPaths, SecretText };
 
 export type Connection =
   | { type: "local"; rootPrefix: string }
@@ -31,18 +32,6 @@ export interface PostgresPlan {
   readonly databases: readonly string[];
   readonly manager: Manager;
   readonly provision: boolean;
-}
-
-export interface BackupPaths {
-  readonly backupRoot: string;
-  readonly baseDir: string;
-  readonly logicalDir: string;
-  readonly walDir: string;
-  readonly configDir: string;
-  readonly lockDir: string;
-  readonly verifyDir: string;
-  readonly scriptsDir: string;
-  readonly unitsDir: string;
 }
 
 export type JobId = "base" | "logical" | "prune" | "verify" | "config" | "redis" | "offsite";
@@ -374,7 +363,7 @@ function replicationPlan(service: string, svc: ParsedService, host: HostPlan, pg
     maxSlotWalKeepSizeMb: parseSizeMb(svc.replication.maxSlotWalKeepSize),
     maxWalSenders: standbys.length + 4,
     maxReplicationSlots: standbys.length + 2,
-    synchronousStandbyNames: sync.length ? `FIRST 1 (${sync.join(", ")})` : "",
+    synchronousStandbyNames: synchronousStandbyNames(sync),
     primaryAddress: svc.replication.primaryAddress ?? hostAddress(host),
     primaryPort: pg.port,
     hbaFile: `${path.posix.dirname(pg.configDirectory)}/pg_hba.conf`,

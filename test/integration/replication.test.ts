@@ -40,7 +40,7 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
     expect(sb.sql("SHOW max_wal_senders")).toBe("6");
     expect(sb.sql("SHOW max_replication_slots")).toBe("4");
     expect(sb.sql("SHOW max_slot_wal_keep_size")).toBe("96MB");
-    expect(sb.sql("SHOW synchronous_standby_names")).toBe("FIRST 1 (replica_sync)");
+    expect(sb.sql("SHOW synchronous_standby_names")).toBe('FIRST 1 ("replica_sync")');
     expect(sb.sql("SELECT string_agg(slot_name, ',' ORDER BY slot_name) FROM pg_replication_slots")).toBe("drkit_replica_async,drkit_replica_sync");
     expect(sb.sql("SELECT string_agg(application_name || '=' || sync_state, ',' ORDER BY application_name) FROM pg_stat_replication")).toBe("replica_async=async,replica_sync=sync");
     const hba = sb.sql("SELECT string_agg(type || ' ' || array_to_string(database, ',') || ' ' || array_to_string(user_name, ',') || ' ' || address || ' ' || auth_method, ';' ORDER BY line_number) FROM pg_hba_file_rules WHERE 'drkit_replicator' = ANY(user_name)");

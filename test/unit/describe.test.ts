@@ -14,7 +14,7 @@ describe("drkit plan: objective -> setting", () => {
 
   it("shows each objective with the setting derived from it", () => {
     expect(text).toMatch(/RPO 2m\s+archive_timeout = 96s/);
-    expect(text).toMatch(/synchronous: s1\s+synchronous_standby_names = 'FIRST 1 \(s1\)'/);
+    expect(text).toMatch(/synchronous: s1\s+synchronous_standby_names = 'FIRST 1 \("s1"\)'/);
     expect(text).toMatch(/a dead standby cannot fill the disk\s+max_slot_wal_keep_size = 2048MB/);
     expect(text).toMatch(/Redis\/Valkey snapshots\s+OnCalendar=\*-\*-\* \*:00:00, kept 7 days/);
   });

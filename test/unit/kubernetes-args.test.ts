@@ -218,7 +218,7 @@ describe("derived settings", () => {
   it("sizes replication for the standbys and caps slot WAL at a quarter of the volume", () => {
     const d = resolveCluster({ ...valid, standbys: 3, synchronous: true, storage: { size: "20Gi" } }).derived;
     expect(d).toMatchObject({ maxWalSenders: 7, maxReplicationSlots: 5, maxSlotWalKeepSizeMb: 5120, slots: ["drkit_standby_0", "drkit_standby_1", "drkit_standby_2"] });
-    expect(d.synchronousStandbyNames).toBe('ANY 1 ("billing-standby-0", "billing-standby-1", "billing-standby-2")');
+    expect(d.synchronousStandbyNames).toBe('FIRST 1 ("billing-standby-0", "billing-standby-1", "billing-standby-2")');
     expect(resolveCluster({ ...valid, standbys: 3 }).derived.synchronousStandbyNames).toBe("");
   });
 

@@ -199,7 +199,7 @@ describe("PostgresCluster under Pulumi's mocks", () => {
     expect(dr).toContain("max_wal_senders = 6\n");
     expect(dr).toContain("max_replication_slots = 4\n");
     expect(dr).toContain("max_slot_wal_keep_size = '2560MB'\n");
-    expect(dr).toContain(`synchronous_standby_names = 'ANY 1 ("billing-standby-0", "billing-standby-1")'\n`);
+    expect(dr).toContain(`synchronous_standby_names = 'FIRST 1 ("billing-standby-0", "billing-standby-1")'\n`);
     expect(await promiseOf(cluster.archiveTimeoutSeconds)).toBe(deriveArchiveTimeout(300));
     expect(await promiseOf(cluster.readWriteHost)).toBe("billing-rw.payments.svc");
   });

@@ -1,0 +1,142 @@
+#!/usr/bin/env bats
+# clone-standby: the standby name argument, its own settings file (standby-<name>.env beside the agent), the
+# name check against STANDBY, the password file, then with pg_basebackup/pg_ctl/psql stubbed: the clone, its
+# configuration, cleanup after a failed clone, and leaving an existing cluster alone.
+load helpers
+load replication-stubs
+
+setup() {
+  agent_setup
+  pg_stubs
+  setting PGPORT 5433
+  setting PGDATA_DIR "$TMP/near"
+  setting STANDBY near
+  setting STANDBY_SLOT drkit_near
+  setting STANDBY_PASS_FILE "$TMP/pgpass-near"
+  setting STANDBY_RESTORE_COMMAND "cp $TMP/wal/%f %p"
+  setting REPL_ROLE drkit_replicator
+  setting REPL_PRIMARY_ADDRESS 10.0.0.1
+  setting REPL_PRIMARY_PORT 5432
+  echo '*:*:*:drkit_replicator:Abcdefgh12345678XYZ' >"$TMP/pgpass-near"
+  answer 5433 receiver streaming
+}
+teardown() { agent_teardown; }
+
+@test "no argument is a usage error (exit 2)" {
+  run "$AGENT/clone-standby"
+  [ "$status" -eq 2 ]
+  [[ $output == *"usage: clone-standby <standby name>"* ]]
+}
+
+@test "two arguments are a usage error (exit 2)" {
+  run "$AGENT/clone-standby" near far
+  [ "$status" -eq 2 ]
+  [[ $output == *"usage: clone-standby <standby name>"* ]]
+}
+
+@test "a name that is not a standby name is a usage error, before any file is read" {
+  run "$AGENT/clone-standby" ../../etc/near
+  [ "$status" -eq 2 ]
+  [[ $output == *"'../../etc/near' is not a standby name"* ]]
+  run "$AGENT/clone-standby" Near
+  [ "$status" -eq 2 ]
+  [ ! -s "$TMP/calls" ]
+}
+
+@test "without DRKIT_ENV it reads standby-<name>.env beside the agent" {
+  mkdir "$TMP/agent"
+  cp "$AGENT/lib.sh" "$AGENT/clone-standby" "$TMP/agent/"
+  mv "$DRKIT_ENV" "$TMP/agent/standby-near.env"
+  run env -u DRKIT_ENV "$TMP/agent/clone-standby" near
+  [ "$status" -eq 0 ]
+  [[ $output == *"drkit-testsvc-clone-standby: standby near is streaming from 10.0.0.1:5432 on port 5433"* ]]
+}
+
+@test "without DRKIT_ENV a standby without a settings file fails naming standby-<name>.env" {
+  mkdir "$TMP/agent"
+  cp "$AGENT/lib.sh" "$AGENT/clone-standby" "$TMP/agent/"
+  run env -u DRKIT_ENV "$TMP/agent/clone-standby" far
+  [ "$status" -eq 1 ]
+  [[ $output == *"cannot read the settings file $TMP/agent/standby-far.env"* ]]
+}
+
+@test "a name that does not match the settings file's STANDBY is refused" {
+  run "$AGENT/clone-standby" far
+  [ "$status" -eq 1 ]
+  [[ $output == *"is for standby 'near', not 'far'"* ]]
+  [ ! -e "$TMP/near" ]
+  [ ! -s "$TMP/calls" ]
+}
+
+@test "a settings file without STANDBY_SLOT fails naming the setting" {
+  grep -v '^STANDBY_SLOT=' "$DRKIT_ENV" >"$TMP/env2"
+  DRKIT_ENV=$TMP/env2 run "$AGENT/clone-standby" near
+  [ "$status" -eq 1 ]
+  [[ $output == *"setting STANDBY_SLOT is not set"* ]]
+}
+
+@test "an unknown PG_MANAGER is refused" {
+  setting PG_MANAGER supervisor
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 1 ]
+  [[ $output == *"PG_MANAGER must be systemd or pg_ctl, not 'supervisor'"* ]]
+}
+
+@test "a missing password file fails before anything is created" {
+  rm "$TMP/pgpass-near"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 1 ]
+  [[ $output == *"no password file $TMP/pgpass-near"* ]]
+  [ ! -e "$TMP/near" ]
+  [ ! -s "$TMP/calls" ]
+}
+
+@test "clones through the slot with the passfile, configures the standby, starts it and waits for streaming" {
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  grep -qF "pg_basebackup PGPASSFILE=$TMP/pgpass-near --host=10.0.0.1 --port=5432 --username=drkit_replicator" \
+    "$TMP/calls"
+  grep -qF -- "--pgdata=$TMP/near --wal-method=stream --slot=drkit_near --checkpoint=fast --no-password" "$TMP/calls"
+  conf=$TMP/near/postgresql.auto.conf
+  grep -qxF "# drkit standby near" "$conf"
+  grep -qxF "port = 5433" "$conf"
+  conninfo="host=10.0.0.1 port=5432 user=drkit_replicator passfile=$TMP/pgpass-near application_name=near"
+  grep -qxF "primary_conninfo = '$conninfo'" "$conf"
+  grep -qxF "primary_slot_name = 'drkit_near'" "$conf"
+  grep -qxF "hot_standby = on" "$conf"
+  grep -qxF "hot_standby_feedback = on" "$conf"
+  grep -qxF "restore_command = 'cp $TMP/wal/%f %p'" "$conf"
+  [ -f "$TMP/near/standby.signal" ]
+  [ "$(stat -c %a "$TMP/near")" = 700 ]
+  grep -qF "pg_ctl -D $TMP/near -l $TMP/postgresql.log -W start" "$TMP/calls"
+  [[ $output == *"cloning 10.0.0.1:5432 into $TMP/near through slot drkit_near"* ]]
+  [[ $output == *"standby near is streaming from 10.0.0.1:5432 on port 5433"* ]]
+}
+
+@test "without a readable archive there is no restore_command" {
+  setting STANDBY_RESTORE_COMMAND ""
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  ! grep -q restore_command "$TMP/near/postgresql.auto.conf" || false
+}
+
+@test "a failed pg_basebackup leaves nothing behind" {
+  touch "$STUBS/basebackup-fails"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 1 ]
+  [[ $output == *"pg_basebackup from 10.0.0.1:5432 failed; nothing was left behind"* ]]
+  [ ! -e "$TMP/near" ]
+  ! grep -qF "pg_ctl" "$TMP/calls" || false
+}
+
+@test "an existing cluster is not cloned over; a running one is not restarted" {
+  mkdir -m 0700 "$TMP/near"
+  echo 15 >"$TMP/near/PG_VERSION"
+  running "$TMP/near"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  [[ $output == *"$TMP/near already holds a cluster; not cloning over it"* ]]
+  ! grep -qF "pg_basebackup" "$TMP/calls" || false
+  ! grep -qF -- "-W start" "$TMP/calls" || false
+  [ ! -e "$TMP/near/standby.signal" ]
+}

@@ -1,0 +1,81 @@
+# shellcheck shell=bash
+# Stand-ins for psql, pg_ctl, pg_basebackup and pg_rewind, so the replication verbs (setup-replication,
+# clone-standby, failover, rejoin-as-standby) run end to end without a server. Every call is appended to
+# $TMP/calls; psql answers from files set with `answer PORT KEY VALUE` (KEY from the query, see below) and
+# refuses connections on ports marked with `down PORT`; a server "runs" while its data directory holds
+# postmaster.pid. Load after helpers and call pg_stubs after agent_setup.
+
+pg_stubs() {
+  STUBS=$TMP/stubs
+  mkdir -p "$TMP/bin" "$STUBS"
+  : >"$TMP/calls"
+  cat >"$TMP/bin/psql" <<STUB
+#!/usr/bin/env bash
+q=
+while [[ \$# -gt 0 ]]; do
+  case \$1 in
+    -c) q=\$2; shift 2 ;;
+    *) shift ;;
+  esac
+done
+via=-c
+if [[ -z \$q ]]; then
+  q=\$(cat)
+  via=stdin
+fi
+printf 'psql port=%s options=%s via=%s: %s\n' "\$PGPORT" "\${PGOPTIONS:-}" "\$via" "\${q//\$'\n'/ }" >>"$TMP/calls"
+if [[ -e "$STUBS/down.\$PGPORT" ]]; then
+  echo "psql: error: connection to server on port \$PGPORT failed" >&2
+  exit 2
+fi
+case \$q in
+  *pg_is_in_recovery*) key=recovery ;;
+  *pg_stat_wal_receiver*) key=receiver ;;
+  *pg_last_wal_receive_lsn*) key=received ;;
+  *pg_last_wal_replay_lsn*) key=replayed ;;
+  *pg_last_xact_replay_timestamp*) key=last_commit ;;
+  *"SELECT slot_name FROM pg_replication_slots"*) key=slots ;;
+  *pg_hba_file_rules*) key=hba_errors ;;
+  *) key=other ;;
+esac
+if [[ -f "$STUBS/answer.\$PGPORT.\$key" ]]; then cat "$STUBS/answer.\$PGPORT.\$key"; fi
+STUB
+  cat >"$TMP/bin/pg_ctl" <<STUB
+#!/usr/bin/env bash
+echo "pg_ctl \$*" >>"$TMP/calls"
+dir=\$2
+case " \$* " in
+  *" status "*) [[ -f \$dir/postmaster.pid ]] || exit 3 ;;
+  *" start "*) echo 4242 >"\$dir/postmaster.pid" ;;
+  *" stop "*) rm -f -- "\$dir/postmaster.pid" ;;
+  *" promote "*) [[ ! -e "$STUBS/promote-fails" ]] || exit 1 ;;
+esac
+exit 0
+STUB
+  cat >"$TMP/bin/pg_basebackup" <<STUB
+#!/usr/bin/env bash
+echo "pg_basebackup PGPASSFILE=\${PGPASSFILE:-} \$*" >>"$TMP/calls"
+for arg in "\$@"; do [[ \$arg == --pgdata=* ]] && dir=\${arg#--pgdata=}; done
+echo "copied" >"\$dir/half-copied"
+[[ ! -e "$STUBS/basebackup-fails" ]] || exit 1
+echo 15 >"\$dir/PG_VERSION"
+echo "# copied from the primary" >"\$dir/postgresql.auto.conf"
+STUB
+  cat >"$TMP/bin/pg_rewind" <<STUB
+#!/usr/bin/env bash
+echo "pg_rewind \$*" >>"$TMP/calls"
+echo "pg_rewind: rewinding"
+[[ ! -e "$STUBS/rewind-fails" ]] || exit 1
+echo "pg_rewind: Done!"
+STUB
+  chmod +x "$TMP/bin"/*
+  setting PG_BIN "$TMP/bin"
+  setting PG_OS_USER "$(id -un)"
+  setting PGUSER postgres
+  setting PGHOST "$TMP/sock"
+  setting PG_MANAGER pg_ctl
+  setting PG_LOG "$TMP/postgresql.log"
+}
+answer() { printf '%s\n' "$3" >"$STUBS/answer.$1.$2"; }
+down() { touch "$STUBS/down.$1"; }
+running() { echo 4242 >"$1/postmaster.pid"; }
