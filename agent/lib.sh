@@ -21,6 +21,12 @@ usage_error() {
   log "ERROR: $*"
   exit 2
 }
+# option_value "$@": the value after the option in $1, or a usage error (naming the verb's USAGE, if set).
+# Use as `var=$(option_value "$@")`: under set -e the verb then exits 2 too.
+option_value() {
+  [[ $# -ge 2 && -n $2 ]] || usage_error "$1 needs a value${USAGE:+ ($USAGE)}"
+  printf '%s\n' "$2"
+}
 
 # ---- names and patterns: the one definition of each -------------------------------------------------------
 # A WAL file PostgreSQL hands to archive_command: a segment, a partial segment, a backup history file or a
@@ -53,6 +59,14 @@ require_settings() {
   done
 }
 is_true() { [[ ${1:-} == yes ]]; }
+# require_arrays NAME...: every named setting is a list (a bash array), possibly empty.
+require_arrays() {
+  local name
+  for name in "$@"; do
+    [[ $(declare -p "$name" 2>/dev/null) == "declare -a"* ]] ||
+      die "setting $name is not set as a list (settings file ${DRKIT_ENV:-$AGENT_DIR/drkit.env})"
+  done
+}
 
 # ---- locks and files --------------------------------------------------------------------------------------
 # take_lock NAME [FD]: two runs of one job never overlap; the lock lives as long as the process.
@@ -184,6 +198,18 @@ wait_until_sql() {
   done
 }
 
+# sql_at_port PORT QUERY: one query to the server on PORT behind the same socket directory (a local standby).
+sql_at_port() { as_pg env PGPORT="$1" PGHOST="$PGHOST" "$PG_BIN/psql" -X -Atq -d postgres -c "$2"; }
+# wait_until_streaming: true once this server (a standby) streams from its primary, within about 30 seconds.
+wait_until_streaming() {
+  local _
+  for _ in $(seq 1 150); do
+    [[ $(sql -c "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null) == streaming ]] && return 0
+    sleep 0.2
+  done
+  [[ $(sql -c "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null) == streaming ]]
+}
+
 # ---- retention --------------------------------------------------------------------------------------------
 id_epoch() {
   local id=$1
@@ -222,8 +248,25 @@ retention_plan() {
 }
 
 # ---- object stores ----------------------------------------------------------------------------------------
-# Off-site layout, the same from hosts and pods: <bucket>/<prefix>base/<id>/<files, BACKUP_META last>,
-# <prefix>wal/<name>, <prefix>logical/<file>, <prefix>valkey/<file>. Every object carries its sha256.
+# Off-site layout, the same from hosts and pods, the one place it is written down (offsite_key builds every
+# key from it): in each store's <bucket>/<prefix>
+#   base/<id>/<file>   a base backup's files; BACKUP_META is uploaded last, so it marks the set complete
+#   wal/<name>         one WAL file, under the name PostgreSQL gave it
+#   logical/<file>     a logical set's dumps, its globals_<id>.sql last
+#   valkey/<file>      a Redis/Valkey snapshot: dump_<id>.rdb, .rdb.sha256, then .meta last
+# Every object carries its sha256 as metadata (drkit-sha256). A set every store confirmed has a marker
+# $OFFSITE_MARKS/<store>/<kind>/<id>, written by ship-offsite; retention reads it (confirmed_offsite).
+# offsite_key KIND [ID [FILE]]: the key of an object under <prefix>. base ID FILE, wal NAME, logical ID FILE,
+# valkey ID FILE; without FILE (or NAME) it is the folder to list: "base/", "base/<id>/", "wal/".
+offsite_key() {
+  local kind=$1 id=${2:-} file=${3:-}
+  case $kind in
+    base) printf 'base/%s%s' "${id:+$id/}" "${file##*/}" ;;
+    wal) printf 'wal/%s' "$id" ;;
+    logical | valkey) printf '%s/%s' "$kind" "${file##*/}" ;;
+    *) die "unknown kind of off-site object '$kind'" ;;
+  esac
+}
 offsite_enabled() { declare -p OFFSITE_STORES >/dev/null 2>&1 && [[ ${#OFFSITE_STORES[@]} -gt 0 ]]; }
 # confirmed_offsite KIND ID: true when every object store confirmed the set (ship-offsite wrote a marker).
 confirmed_offsite() {
@@ -285,4 +328,63 @@ remote_sha() {
   sha=$(grep -F "\"name\":\"${2##*/}\"" <<<"$stat" |
     sed -n 's/.*"X-Amz-Meta-Drkit-Sha256":"\([0-9a-f]*\)".*/\1/p' | head -n1) || true
   echo "${sha:-unknown}"
+}
+
+# ---- Redis/Valkey -----------------------------------------------------------------------------------------
+# redis-cli against the service's server: REDIS_TARGET is "-s SOCKET" or "-h ADDRESS -p PORT".
+redis_env() { require_settings REDIS_CLI REDIS_TARGET; }
+rcli() { "$REDIS_CLI" "${REDIS_TARGET[@]}" "$@"; }
+# info_field SECTION FIELD: one field of INFO, without the trailing carriage return.
+info_field() { rcli INFO "$1" | tr -d '\r' | sed -n "s/^$2://p"; }
+# wait_for_ping TRIES: true once the server answers PING (TRIES times 0.2 s at most).
+wait_for_ping() {
+  local _
+  for _ in $(seq 1 "$1"); do
+    [[ $(rcli PING 2>/dev/null) == PONG ]] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+# Start and stop of the server: REDIS_MANAGER is systemd (REDIS_UNIT) or process (REDIS_SERVER started on
+# REDIS_CONFIG as REDIS_OS_USER, REDIS_PID_FILE while it runs).
+redis_manager_check() {
+  require_settings REDIS_MANAGER REDIS_OS_USER
+  case $REDIS_MANAGER in
+    systemd) require_settings REDIS_UNIT ;;
+    process) require_settings REDIS_SERVER REDIS_CONFIG REDIS_PID_FILE ;;
+    *) die "setting REDIS_MANAGER must be systemd or process, not '$REDIS_MANAGER'" ;;
+  esac
+}
+# The server must not inherit the lock descriptors of the script that starts it.
+redis_start() {
+  case $REDIS_MANAGER in
+    systemd) systemctl start "$REDIS_UNIT" ;;
+    process)
+      if [[ $(id -u) -eq 0 && $REDIS_OS_USER != root ]]; then
+        runuser -u "$REDIS_OS_USER" -- "$REDIS_SERVER" "$REDIS_CONFIG" 8>&- 9>&-
+      else
+        "$REDIS_SERVER" "$REDIS_CONFIG" 8>&- 9>&-
+      fi
+      ;;
+  esac
+}
+redis_stop() {
+  case $REDIS_MANAGER in
+    systemd) systemctl stop "$REDIS_UNIT" ;;
+    process)
+      rcli SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+      local _
+      for _ in $(seq 1 100); do
+        [[ -f $REDIS_PID_FILE ]] || return 0
+        sleep 0.1
+      done
+      die "the server did not stop ($REDIS_PID_FILE is still there)"
+      ;;
+  esac
+}
+# snapshot_files ID: a snapshot's files in REDIS_BACKUP_DIR, the metadata (written last, it marks the
+# snapshot complete) last.
+snapshot_files() {
+  local f
+  for f in "dump_$1.rdb" "dump_$1.rdb.sha256" "dump_$1.meta"; do printf '%s\n' "$REDIS_BACKUP_DIR/$f"; done
 }

@@ -96,7 +96,7 @@ export async function recloneStandbys(ctx: DrillContext): Promise<void> {
   }
   // Slots are not in base backups: create them again before the standbys connect.
   await ctx.runScript("setup-replication");
-  for (const s of standbys) await ctx.runScript(`clone-standby-${s.name}`);
+  for (const s of standbys) await ctx.runScript("clone-standby", [s.name]);
 }
 
 /** Standbys streaming from the primary, by application_name. */

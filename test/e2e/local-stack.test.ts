@@ -3,7 +3,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineProject, sandboxStackYaml, type EngineProject } from "../helpers/engine";
-import { freePort, psqlAt } from "../helpers/sandbox";
+import { renderPlanTo } from "../../cli/render";
+import { loadStackPlan } from "../../components/plan/stackFile";
+import { freePort, psqlAt, runAsync } from "../helpers/sandbox";
 
 interface PreviewStep {
   op: string;
@@ -49,7 +51,7 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
     expect(r.status, r.stderr).toBe(0);
     const steps = (JSON.parse(r.stdout).steps as PreviewStep[]).filter((s) => s.op === "create");
     const types = new Set(steps.map((s) => s.urn.split("::")[2].split("$").pop()));
-    expect([...types].sort()).toEqual(["command:local:Command", "drkit:host:BackupDirectories", "drkit:postgres:PostgresBackup", "drkit:postgres:SandboxPostgres", "drkit:postgres:WalArchiving", "drkit:systemd:TimerJob", "pulumi:pulumi:Stack"]);
+    expect([...types].sort()).toEqual(["command:local:Command", "drkit:host:Agent", "drkit:host:BackupDirectories", "drkit:postgres:PostgresBackup", "drkit:postgres:SandboxPostgres", "drkit:postgres:WalArchiving", "drkit:systemd:TimerJob", "pulumi:pulumi:Stack"]);
     expect(fs.existsSync(root)).toBe(false);
   });
 
@@ -68,6 +70,27 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
     sql("SELECT pg_switch_wal()");
     const base = await (await import("../helpers/sandbox")).runAsync(`${scripts}/backup-base`);
     expect(base.status, base.stderr).toBe(0);
+  });
+
+  it("drkit render writes exactly the files pulumi up placed (one artifact list)", async () => {
+    const exported = path.join(project.dir, "state-export.json");
+    const exp = await runAsync("bash", ["-c", `cd "$1" && pulumi stack export --file "$2"`, "export", project.dir, exported], project.env);
+    expect(exp.status, exp.stderr).toBe(0);
+    const resources = JSON.parse(fs.readFileSync(exported, "utf8")).deployment.resources as Array<{ type: string; inputs?: { create?: string } }>;
+    // Every file a host command placed: placeFileScript names its destination on a "dest=" line.
+    const placed = new Set(
+      resources
+        .filter((r) => r.type === "command:local:Command" && typeof r.inputs?.create === "string")
+        .flatMap((r) => [...r.inputs!.create!.matchAll(/^dest=(.+)$/gm)].map((m) => m[1]!.replace(/^'(.*)'$/, "$1")))
+        .map((p) => p.slice(root.length)),
+    );
+    expect(placed.size).toBeGreaterThan(20);
+    const out = path.join(project.dir, "rendered");
+    const written = renderPlanTo(loadStackPlan(project.dir, "e2e"), out);
+    const rendered = new Set(written.map((w) => w.hostPath));
+    expect([...rendered].sort()).toEqual([...placed].sort());
+    expect(rendered).toContain("/usr/local/lib/drkit/billing/drkit.env");
+    expect(rendered).toContain("/usr/local/lib/drkit/billing/lib.sh");
   });
 
   it("a second pulumi up reports no changes", async () => {

@@ -59,7 +59,7 @@ export function engineProject(label: string): EngineProject {
   const stateDir = path.join(root, "state");
   fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
   fs.mkdirSync(stateDir);
-  for (const entry of ["Pulumi.yaml", "package.json", "tsconfig.json", "components", "infra"]) {
+  for (const entry of ["Pulumi.yaml", "package.json", "tsconfig.json", "agent", "components", "infra"]) {
     fs.cpSync(path.join(repoDir, entry), path.join(dir, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(repoDir, "node_modules"), path.join(dir, "node_modules"));

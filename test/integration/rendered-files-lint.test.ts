@@ -45,7 +45,7 @@ describe("every rendered settings file and setup step is valid shell", () => {
       for (const f of settingsFiles) {
         if (f.kind !== "file") continue;
         // The agent sources it under set -u: it must parse and name the service.
-        const r = spawnSync("bash", ["-c", 'set -euo pipefail; . /dev/stdin; [[ $SERVICE == "$1" ]]', "-", plan.name], { input: f.content, encoding: "utf8" });
+        const r = spawnSync("bash", ["-c", 'set -euo pipefail; eval "$(cat)"; [[ $SERVICE == "$1" ]]', "-", plan.name], { input: f.content, encoding: "utf8" });
         expect(r.status, `${f.path}\n${r.stderr}`).toBe(0);
       }
       const steps = artifacts.flatMap((a) => (a.kind === "step" ? [a.run, ...(a.undo ? [a.undo] : [])] : []));

@@ -1,0 +1,199 @@
+#!/usr/bin/env bats
+# fetch-offsite: arguments, choosing a base backup by recovery target, fetching a base backup and single WAL
+# files checked against their recorded sha256, and restore_command's exit codes (1 = not archived, 126 = store
+# unreachable). Objects are put in place with ship-offsite, so the two verbs share one layout; mc is
+# test/agent/fake-mc, and a real mc is used against a closed port when the toolchain has built one.
+load offsite-helpers
+
+setup() { offsite_setup; }
+teardown() { agent_teardown; }
+
+ship_wal() {
+  make_wal "$1"
+  "$AGENT/ship-offsite" wal "$TMP/$1" "$1" 2>/dev/null
+}
+
+@test "no sub-command or an unknown one is a usage error (exit 2)" {
+  run "$AGENT/fetch-offsite"
+  [ "$status" -eq 2 ]
+  [[ $output == *"usage: fetch-offsite choose-base [TARGET_EPOCH] | base <id> <dir> | wal <name> <path>"* ]]
+  run "$AGENT/fetch-offsite" restore
+  [ "$status" -eq 2 ]
+}
+
+@test "wrong argument counts are usage errors (exit 2)" {
+  run "$AGENT/fetch-offsite" wal 000000010000000000000001
+  [ "$status" -eq 2 ]
+  [[ $output == *"usage: fetch-offsite wal <name> <path>"* ]]
+  run "$AGENT/fetch-offsite" base "$BASE_ID"
+  [ "$status" -eq 2 ]
+  [[ $output == *"usage: fetch-offsite base <id> <dir>"* ]]
+  run "$AGENT/fetch-offsite" choose-base 1 2
+  [ "$status" -eq 2 ]
+}
+
+@test "base refuses an id that is not a backup id, and choose-base a target that is not seconds (exit 2)" {
+  run "$AGENT/fetch-offsite" base ../../etc "$TMP/out"
+  [ "$status" -eq 2 ]
+  [ ! -e "$TMP/out" ]
+  run "$AGENT/fetch-offsite" choose-base '1+1'
+  [ "$status" -eq 2 ]
+  [[ $output == *"TARGET_EPOCH (seconds)"* ]]
+  [ ! -s "$FAKE_MC_ROOT/.calls" ]
+}
+
+@test "--store needs a value and must name a configured store (exit 2)" {
+  run "$AGENT/fetch-offsite" wal 000000010000000000000001 "$TMP/x" --store
+  [ "$status" -eq 2 ]
+  [[ $output == *"--store needs the name of an object store"* ]]
+  run "$AGENT/fetch-offsite" --store site-c wal 000000010000000000000001 "$TMP/x"
+  [ "$status" -eq 2 ]
+  [[ $output == *"--store must be one of: site-a site-b"* ]]
+}
+
+@test "wal refuses a name that is not a WAL file (exit 1), without asking a store" {
+  run "$AGENT/fetch-offsite" wal ../../etc/shadow "$TMP/x"
+  [ "$status" -eq 1 ]
+  [[ $output == *"unexpected WAL file name '../../etc/shadow'"* ]]
+  [ ! -s "$FAKE_MC_ROOT/.calls" ]
+  [ ! -e "$TMP/x" ]
+}
+
+@test "a service without object stores has nothing to fetch from (exit 1)" {
+  setting_array OFFSITE_STORES
+  run "$AGENT/fetch-offsite" choose-base
+  [ "$status" -eq 1 ]
+  [[ $output == *"has no object stores"* ]]
+}
+
+@test "mc not installed, a missing credentials file and a missing MC setting fail naming the cause" {
+  setting MC "$TMP/no/mc"
+  run "$AGENT/fetch-offsite" choose-base
+  [ "$status" -eq 1 ]
+  [[ $output == *"mc is not installed at $TMP/no/mc"* ]]
+  setting MC "$FAKE_MC"
+  rm "$TMP/creds-a"
+  run "$AGENT/fetch-offsite" choose-base
+  [ "$status" -eq 1 ]
+  [[ $output == *"cannot read the credentials of object store site-a ($TMP/creds-a)"* ]]
+  grep -v '^MC=' "$DRKIT_ENV" >"$TMP/env2"
+  DRKIT_ENV=$TMP/env2 run "$AGENT/fetch-offsite" choose-base
+  [ "$status" -eq 1 ]
+  [[ $output == *"setting MC is not set"* ]]
+}
+
+@test "wal: fetches the archived file, identical, and leaves no partial file" {
+  ship_wal 000000010000000000000003
+  run "$AGENT/fetch-offsite" wal 000000010000000000000003 "$TMP/pg_wal_RECOVERYXLOG"
+  [ "$status" -eq 0 ]
+  cmp "$TMP/000000010000000000000003" "$TMP/pg_wal_RECOVERYXLOG"
+  [ ! -e "$TMP/pg_wal_RECOVERYXLOG.fetching" ]
+}
+
+@test "wal: a file that is not archived is exit 1 (the normal end of recovery)" {
+  run "$AGENT/fetch-offsite" wal 000000010000000000000004 "$TMP/out"
+  [ "$status" -eq 1 ]
+  [ ! -e "$TMP/out" ]
+  [[ $output != *"aborting recovery"* ]]
+}
+
+@test "wal: an unreachable store is exit 126, so PostgreSQL aborts recovery instead of promoting early" {
+  ship_wal 000000010000000000000003
+  credentials a "http://drkit:x@down:9000"
+  run "$AGENT/fetch-offsite" wal 000000010000000000000003 "$TMP/out"
+  [ "$status" -eq 126 ]
+  [[ $output == *"failed after 2 attempt(s)"* ]]
+  [[ $output == *"object store site-a unreachable while fetching WAL 000000010000000000000003; aborting recovery"* ]]
+  [ ! -e "$TMP/out" ]
+}
+
+@test "wal: a copy that does not match the recorded sha256 is refused (exit 126), nothing left behind" {
+  ship_wal 000000010000000000000003
+  echo tampered >>"$(object a wal/000000010000000000000003)"
+  run "$AGENT/fetch-offsite" wal 000000010000000000000003 "$TMP/out"
+  [ "$status" -eq 126 ]
+  [[ $output == *"svc/wal/000000010000000000000003 has sha256 "*", recorded $(sha_of "$TMP/000000010000000000000003")"* ]]
+  [ ! -e "$TMP/out" ]
+  [ ! -e "$TMP/out.fetching" ]
+}
+
+@test "wal: --store picks the other store" {
+  ship_wal 000000010000000000000003
+  rm "$(object a wal/000000010000000000000003)"
+  run "$AGENT/fetch-offsite" wal 000000010000000000000003 "$TMP/out"
+  [ "$status" -eq 1 ]
+  run "$AGENT/fetch-offsite" wal 000000010000000000000003 "$TMP/out" --store site-b
+  [ "$status" -eq 0 ]
+  cmp "$TMP/000000010000000000000003" "$TMP/out"
+}
+
+@test "choose-base: the newest complete base backup, or the newest that finished before the target" {
+  make_base 20240101T000000Z 1000
+  make_base 20240102T000000Z 2000
+  make_base 20240103T000000Z 3000 no-meta # incomplete: never chosen
+  "$AGENT/ship-offsite" base 20240101T000000Z 2>/dev/null
+  "$AGENT/ship-offsite" base 20240102T000000Z 2>/dev/null
+  mkdir -p "$(dirname "$(object a base/20240103T000000Z/base.tar)")"
+  cp "$TMP/base/20240103T000000Z/base.tar" "$(object a base/20240103T000000Z/base.tar)"
+  run "$AGENT/fetch-offsite" choose-base
+  [ "$status" -eq 0 ]
+  [ "$output" = 20240102T000000Z ]
+  run "$AGENT/fetch-offsite" choose-base 1500
+  [ "$status" -eq 0 ]
+  [ "$output" = 20240101T000000Z ]
+  run "$AGENT/fetch-offsite" choose-base ""
+  [ "$output" = 20240102T000000Z ]
+  run "$AGENT/fetch-offsite" choose-base 1000
+  [ "$status" -eq 1 ]
+  [[ $output == *"no complete base backup on site-a finished before 1000"* ]]
+}
+
+@test "base: fetches every file of the set into the directory, checked" {
+  make_base "$BASE_ID" 100
+  "$AGENT/ship-offsite" base "$BASE_ID" 2>/dev/null
+  run "$AGENT/fetch-offsite" base "$BASE_ID" "$TMP/staging/$BASE_ID"
+  [ "$status" -eq 0 ]
+  [[ $output == *"fetched base backup $BASE_ID (4 files) from site-a into $TMP/staging/$BASE_ID"* ]]
+  diff -r "$TMP/base/$BASE_ID" "$TMP/staging/$BASE_ID"
+}
+
+@test "base: a set without its metadata file off-site is incomplete and not fetched" {
+  make_base "$BASE_ID" 100
+  "$AGENT/ship-offsite" base "$BASE_ID" 2>/dev/null
+  rm "$(object b "base/$BASE_ID/drkit-backup.env")"
+  run "$AGENT/fetch-offsite" base "$BASE_ID" "$TMP/staging" --store site-b
+  [ "$status" -eq 1 ]
+  [[ $output == *"base backup $BASE_ID on site-b is incomplete (no drkit-backup.env)"* ]]
+  [ -z "$(ls -A "$TMP/staging")" ]
+}
+
+@test "base: a tampered file fails the fetch naming it" {
+  make_base "$BASE_ID" 100
+  "$AGENT/ship-offsite" base "$BASE_ID" 2>/dev/null
+  echo x >>"$(object a "base/$BASE_ID/backup_manifest")"
+  run "$AGENT/fetch-offsite" base "$BASE_ID" "$TMP/staging"
+  [ "$status" -eq 1 ]
+  [[ $output == *"could not fetch base/$BASE_ID/backup_manifest from site-a"* ]]
+}
+
+@test "with a real mc: a server that does not answer makes wal exit 126" {
+  mc=
+  for candidate in "${DRKIT_TOOLCHAIN_DIR:-$HOME/.cache/drkit-toolchain}/bin/mc" /root/.cache/drkit-toolchain/bin/mc; do
+    [[ -x $candidate ]] && mc=$candidate && break
+  done
+  [[ -n $mc ]] || { echo "mc is not built: run toolchain/setup" >&2; return 1; }
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  credentials a "http://drkit:secret@127.0.0.1:$port"
+  setting MC "$mc"
+  setting RETRY_ATTEMPTS 1
+  run "$AGENT/fetch-offsite" wal 000000010000000000000003 "$TMP/out"
+  [ "$status" -eq 126 ]
+  [[ $output == *"unreachable while fetching WAL 000000010000000000000003"* ]]
+}
+
+@test "wal: mc missing or credentials unreadable abort recovery (126), never end it (1)" {
+  setting MC "$TMP/no-such-mc"
+  run "$AGENT/fetch-offsite" wal 000000010000000000000003 "$TMP/out"
+  [ "$status" -eq 126 ]
+  [[ $output == *"mc is not installed at $TMP/no-such-mc; aborting recovery"* ]]
+}
