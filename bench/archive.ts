@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Sandbox } from "../test/helpers/sandbox";
-import { benchTempDir, DATABASE, pgClient, pgOwnedDir, readyCount, SandboxPool, waitArchiverIdle } from "./db";
+import { benchTempDir, DATABASE, pgClient, pgOwnedDir, readyCount, type SandboxPool, waitArchiverIdle } from "./db";
 import { asUser, exec, interleave, median, mustExec, progress, round, sleep, slope, syncDisks } from "./lib";
 import type { ResultRow, Section } from "./results";
 

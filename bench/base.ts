@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Sandbox } from "../test/helpers/sandbox";
-import { databaseMb, pgClient, pgOwnedDir, SandboxPool } from "./db";
+import { databaseMb, pgClient, pgOwnedDir, type SandboxPool } from "./db";
 import { asUser, interleave, median, mustExec, progress, round, type ExecResult } from "./lib";
 import type { ResultRow, Section } from "./results";
 

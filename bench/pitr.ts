@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Sandbox } from "../test/helpers/sandbox";
-import { databaseMb, DATABASE, pgClient, SandboxPool, switchAndWaitArchived, waitArchiverIdle } from "./db";
+import { databaseMb, DATABASE, pgClient, type SandboxPool, switchAndWaitArchived, waitArchiverIdle } from "./db";
 import { interleave, median, mustExec, progress, round, sleep } from "./lib";
 import type { ResultRow, Section } from "./results";
 

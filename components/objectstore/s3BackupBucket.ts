@@ -1,35 +1,10 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { lifecycleRules, type LifecyclePolicy, type LifecycleRule } from "./lifecycle";
-import { defaultReplicaBucketName, replicaLifecyclePolicy, validateS3BackupBucketArgs, type ObjectLockMode, type ReplicaStorageClass } from "./s3Validation";
+import { lifecycleRules, type LifecycleRule } from "./lifecycle";
+import type { S3BackupBucketArgs, S3ReplicationArgs } from "./s3BucketArgs";
+import { defaultReplicaBucketName, replicaLifecyclePolicy, validateS3BackupBucketArgs } from "./s3Validation";
 
-export interface S3ReplicationArgs {
-  /** The replica's region; must differ from the source's. */
-  readonly region: string;
-  /** Default: `<bucketName>-<region>`. */
-  readonly bucketName?: string;
-  /** Customer key for the replica (in its region); default: the replica region's AWS-managed key aws/s3. */
-  readonly kmsKeyArn?: pulumi.Input<string>;
-  /** Days every backup set is kept in the replica (WAL one day longer). */
-  readonly expireDays: number;
-  /** Replicate delete markers; default false, so a deletion at the source leaves the replica's copy current. */
-  readonly deleteMarkerReplication?: boolean;
-  /** S3 Replication Time Control: 15-minute SLA plus replication metrics. */
-  readonly replicationTimeControl?: boolean;
-  readonly storageClass?: ReplicaStorageClass;
-}
-
-export interface S3BackupBucketArgs {
-  readonly bucketName: string;
-  readonly region: string;
-  readonly lifecycle: LifecyclePolicy;
-  /** Customer key (in `region`) for SSE-KMS; default: the AWS-managed key aws/s3. */
-  readonly kmsKeyArn?: pulumi.Input<string>;
-  /** Object lock with a default retention; can only be turned on when the bucket is created. */
-  readonly objectLock?: { readonly mode: ObjectLockMode; readonly days: number };
-  readonly replication?: S3ReplicationArgs;
-  readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-}
+export type { S3BackupBucketArgs };
 
 /** The provider's shape of the model's rules. */
 export function toPulumiLifecycleRules(rules: LifecycleRule[]): aws.types.input.s3.BucketLifecycleConfigurationRule[] {

@@ -1,12 +1,6 @@
 import { describeValue } from "../plan/errors";
 import { BACKUP_SETS, shortestExpiry, validateLifecyclePolicy, type LifecyclePolicy } from "./lifecycle";
-import type { S3BackupBucketArgs } from "./s3BackupBucket";
-
-export const OBJECT_LOCK_MODES = ["GOVERNANCE", "COMPLIANCE"] as const;
-export type ObjectLockMode = (typeof OBJECT_LOCK_MODES)[number];
-
-export const REPLICA_STORAGE_CLASSES = ["STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER", "GLACIER_IR", "DEEP_ARCHIVE"] as const;
-export type ReplicaStorageClass = (typeof REPLICA_STORAGE_CLASSES)[number];
+import { OBJECT_LOCK_MODES, REPLICA_STORAGE_CLASSES, type S3BackupBucketArgs } from "./s3BucketArgs";
 
 const REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-\d+$/;
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key\/[A-Za-z0-9-]+$/;

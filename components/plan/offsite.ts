@@ -1,10 +1,10 @@
 import * as path from "node:path";
 import { transitionProblems, type LifecyclePolicy, type ServiceRetention } from "../objectstore/lifecycle";
 import { parseDuration } from "./duration";
-import type { BackupPaths, SecretText } from "./plan";
+import type { ParsedObjectStore, ParsedService, ParsedStackConfig } from "./schema";
+import type { BackupPaths, SecretText } from "./types";
 
 export type { SecretText };
-import type { ParsedObjectStore, ParsedService, ParsedStackConfig } from "./schema";
 
 /** One object store (bucket) as the Pulumi side creates it. */
 export interface ObjectStorePlan {

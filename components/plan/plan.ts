@@ -7,8 +7,6 @@ import { objectStorePlans, offsitePlan, offsiteProblems, type ObjectStorePlan, t
 import { calendarMaxIntervalHours, deriveArchiveTimeout, deriveCompression, synchronousStandbyNames, type CompressionPlan } from "./derive";
 import type { BackupPaths, SecretText } from "./types";
 
-export type { BackupPaths, SecretText };
-
 export type Connection =
   | { type: "local"; rootPrefix: string }
   | { type: "ssh"; host: string; port: number; user: string; privateKey?: SecretText; rootPrefix: string };

@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { LifecyclePolicy } from "../../components/objectstore/lifecycle";
 import type { S3BackupBucketArgs } from "../../components/objectstore/s3BackupBucket";
