@@ -106,8 +106,9 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
     const preview = await project.pulumi(["preview", "--json"]);
     expect(preview.status, preview.stderr).toBe(0);
     const changed = (JSON.parse(preview.stdout).steps as PreviewStep[]).filter((s) => s.op !== "same");
-    // Two files on the host, and the two components whose policy-visible inputs carry the RPO.
-    expect(changed.map((s) => `${s.op} ${nameOf(s.urn)}`).sort()).toEqual(["update billing", "update billing-archiving", "update billing-archiving-apply-settings", "update billing-archiving-dropin"]);
+    // Two files on the host (the drop-in and the agent's settings file; the agent itself is unchanged), and the
+    // two components whose policy-visible inputs carry the RPO.
+    expect(changed.map((s) => `${s.op} ${nameOf(s.urn)}`).sort()).toEqual(["update billing", "update billing-agent-settings", "update billing-archiving", "update billing-archiving-dropin"]);
     expect(changed.filter((s) => s.urn.includes("command:")).every((s) => s.diffReasons?.join() === "stdin")).toBe(true);
     const startedAt = sql("SELECT pg_postmaster_start_time()");
     const up = await project.pulumi(["up", "--yes", "--skip-preview"]);
