@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { storesInCreationOrder, type ObjectStorePlan } from "../components/plan/offsite";
 import type { DrPlan } from "../components/plan/plan";
 import { mcHostUrl } from "../components/objectstore/mcHost";
-import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, renderMinioTargetScript, renderSandboxMinioScript } from "../components/render/minioTarget";
+import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, renderMinioTargetScript, renderSandboxMinioScript } from "../components/objectstore/minioScripts";
 
 export interface PlainKeys {
   readonly accessKey: string;

@@ -4,7 +4,7 @@ import * as random from "@pulumi/random";
 import type { ObjectStorePlan } from "../plan/offsite";
 import { shortestExpiry } from "./lifecycle";
 import { mcHostUrl } from "./mcHost";
-import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, renderMinioTargetScript, renderSandboxMinioScript } from "../render/minioTarget";
+import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, renderMinioTargetScript, renderSandboxMinioScript } from "./minioScripts";
 
 /** An object store's keys as Pulumi secrets. */
 export interface StoreKeys {

@@ -74,3 +74,27 @@ teardown() { agent_teardown; }
   [ "$status" -eq 1 ]
   [[ $output == *"setting WAL_DIR is not set"* ]]
 }
+
+@test "with object stores, the segment is shipped after the local copy, and a failed shipment fails archiving" {
+  load postgres-stubs
+  agent_copy archive-wal
+  setting_array OFFSITE_STORES site-a
+  sibling_stub ship-offsite 'exit 0'
+  run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
+  [ "$status" -eq 0 ]
+  grep -qxF "ship-offsite wal $TMP/pg_wal/000000010000000000000001 000000010000000000000001" "$TMP/calls"
+  [ -f "$TMP/wal/000000010000000000000001" ]
+  sibling_stub ship-offsite 'exit 1'
+  cp "$TMP/pg_wal/000000010000000000000001" "$TMP/pg_wal/000000010000000000000002"
+  run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000002" 000000010000000000000002
+  [ "$status" -ne 0 ]
+}
+
+@test "without object stores nothing is shipped" {
+  load postgres-stubs
+  agent_copy archive-wal
+  sibling_stub ship-offsite 'exit 1'
+  run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
+  [ "$status" -eq 0 ]
+  [ ! -e "$TMP/calls" ]
+}

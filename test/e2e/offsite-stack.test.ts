@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ObjectStorePlan } from "../../components/plan/offsite";
 import { buildPlan } from "../../components/plan/plan";
 import { readStackConfig } from "../../components/plan/stackFile";
-import { minioIlmJson } from "../../components/render/minioTarget";
+import { minioIlmJson } from "../../components/objectstore/minioScripts";
 import { engineProject, sandboxStackYaml, type EngineProject } from "../helpers/engine";
 import { mcBinary, mcHostValue } from "../helpers/minio";
 import { freePort, freePortPair, processAlive, psqlAt, runAsync, waitFor, type RunResult } from "../helpers/sandbox";

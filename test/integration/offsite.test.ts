@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildPlan } from "../../components/plan/plan";
-import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, minioIlmJson, renderMinioTargetScript } from "../../components/render/minioTarget";
+import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, minioIlmJson, renderMinioTargetScript } from "../../components/objectstore/minioScripts";
 import { placeBackupDirectories } from "../../components/host/applyLocal";
 import { toolchainBin } from "../helpers/engine";
 import { mcHostValue, startMinio, type MinioServer } from "../helpers/minio";

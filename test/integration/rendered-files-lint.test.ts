@@ -6,7 +6,7 @@ import { placeFile } from "../../components/host/applyLocal";
 import { buildPlan, type ServicePlan } from "../../components/plan/plan";
 import { loadStackPlan } from "../../components/plan/stackFile";
 import { serviceArtifacts } from "../../components/artifacts/hostArtifacts";
-import { renderMinioTargetScript } from "../../components/render/minioTarget";
+import { renderMinioTargetScript } from "../../components/objectstore/minioScripts";
 import { tempRoot } from "../helpers/sandbox";
 
 const projectDir = path.resolve(__dirname, "../..");

@@ -57,7 +57,7 @@ let m: {
   objectStores: typeof import("../../components/objectstore/objectStores");
   shipping: typeof import("../../components/objectstore/offsiteShipping");
   backup: typeof import("../../components/postgres/postgresBackup");
-  render: typeof import("../../components/render/minioTarget");
+  render: typeof import("../../components/objectstore/minioScripts");
   stackFile: typeof import("../../components/plan/stackFile");
   plan: typeof import("../../components/plan/plan");
 };
@@ -78,7 +78,7 @@ beforeAll(async () => {
     objectStores: await import("../../components/objectstore/objectStores"),
     shipping: await import("../../components/objectstore/offsiteShipping"),
     backup: await import("../../components/postgres/postgresBackup"),
-    render: await import("../../components/render/minioTarget"),
+    render: await import("../../components/objectstore/minioScripts"),
     stackFile: await import("../../components/plan/stackFile"),
     plan: await import("../../components/plan/plan"),
   };

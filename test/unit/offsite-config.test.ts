@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { lifecycleRules, shortestExpiry } from "../../components/objectstore/lifecycle";
-import { renderArchiveScript } from "../../components/render/archiving";
+import { serviceSettings } from "../../components/agent/serviceEnv";
 import { ConfigError } from "../../components/plan/errors";
 import { buildPlan, type DrPlan } from "../../components/plan/plan";
 
@@ -242,10 +242,11 @@ describe("the derived off-site plan", () => {
     expect(without.services[0].jobs.find((j) => j.id === "redis")!.onSuccess).toBeUndefined();
   });
 
-  it("ships WAL with no interval: archive-wal uploads each segment before it succeeds", () => {
-    const archive = renderArchiveScript(billing);
-    expect(archive).toContain(`${billing.paths.scriptsDir}/ship-offsite wal "$src" "$name"`);
-    expect(archive.trimEnd().endsWith(`ship-offsite wal "$src" "$name"`)).toBe(true);
+  it("gives the agent the stores archive-wal ships each segment to before it succeeds (test/agent/archive-wal.bats)", () => {
+    const settings = serviceSettings(billing);
+    expect(settings.OFFSITE_STORES).toEqual(billing.offsite!.targets.map((t) => t.store));
+    expect(settings.OFFSITE_CREDENTIALS).toEqual(billing.offsite!.targets.map((t) => t.credentialsFile));
+    expect(settings.OFFSITE_PREFIX).toBe("billing/");
   });
 
   it("describes s3 stores with the AWS endpoint of their region and their replication", () => {

@@ -1,6 +1,28 @@
-import { lifecycleRules, toMinioIlmJson } from "../objectstore/lifecycle";
+import { shq } from "../agent/envFile";
+import { lifecycleRules, toMinioIlmJson } from "./lifecycle";
 import type { ObjectStorePlan } from "../plan/offsite";
-import { header, settings } from "./shell";
+
+/** `readonly NAME=value` lines for a script's settings block. */
+function settings(values: Record<string, string | number>): string {
+  return Object.entries(values)
+    .map(([name, value]) => `readonly ${name}=${shq(value)}`)
+    .join("\n");
+}
+
+/** Shebang, strict mode and a readable log line. */
+function header(h: { readonly job: string; readonly purpose: string; readonly usage: string }): string {
+  return `#!/usr/bin/env bash
+# ${h.purpose}
+# Rendered by drkit; edit the stack config instead of this file.
+# Usage: ${h.usage}
+set -euo pipefail
+umask 077
+readonly JOB=${shq(h.job)}
+
+log() { printf '%s %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$JOB" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+`;
+}
 
 /** mc aliases the target script expects in the environment (MC_HOST_<alias>), so keys never reach argv. */
 export const MINIO_SOURCE_ALIAS = "drkit_src";
