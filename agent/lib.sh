@@ -136,14 +136,43 @@ become_pg_user() {
 }
 pg_group() { id -gn "$PG_OS_USER"; }
 
-# Start, stop and status of the server: PG_MANAGER is systemd (PG_UNIT) or pg_ctl (PG_LOG).
+# Start, stop and status of the server: PG_MANAGER is systemd (PG_UNIT), pg_ctl (PG_LOG) or foreground (pods:
+# postgres runs in the background of this very process, its log on stderr, started with PG_SERVER_ARGS and
+# stopped cleanly by pg_stop before the process ends).
 pg_manager_check() {
   require_settings PG_MANAGER PGDATA_DIR
   case $PG_MANAGER in
     systemd) require_settings PG_UNIT ;;
     pg_ctl) require_settings PG_LOG ;;
-    *) die "setting PG_MANAGER must be systemd or pg_ctl, not '$PG_MANAGER'" ;;
+    foreground) ;;
+    *) die "setting PG_MANAGER must be systemd or pg_ctl, not '$PG_MANAGER' (or foreground, in pods)" ;;
   esac
+}
+PG_PID=
+# The foreground server: started here, alive (its pid file written) before this returns.
+pg_start_foreground() {
+  local args=()
+  if declare -p PG_SERVER_ARGS >/dev/null 2>&1; then args=("${PG_SERVER_ARGS[@]}"); fi
+  as_pg "$PG_BIN/postgres" -D "$PGDATA_DIR" "${args[@]}" -c port="$PGPORT" -c unix_socket_directories="$PGHOST" \
+    >&2 8>&- 9>&- &
+  PG_PID=$!
+  wait_for_pid_file "$PGDATA_DIR"
+  kill -0 "$PG_PID" 2>/dev/null || die "postgres exited while starting; its log is above"
+}
+pg_stop_foreground() {
+  local pid=$PG_PID
+  [[ -n $pid ]] || return 0
+  PG_PID=
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" || die "postgres did not shut down cleanly; its log is above"
+}
+# pg_kill_foreground: for exit traps; an immediate stop of a foreground server still running.
+pg_kill_foreground() {
+  if [[ -n ${PG_PID:-} ]]; then
+    kill -QUIT "$PG_PID" 2>/dev/null || true
+    wait "$PG_PID" 2>/dev/null || true
+    PG_PID=
+  fi
 }
 pg_ctl_() { as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" "$@"; }
 # pg_ctl -W returns before the postmaster has written its pid file; status checks need it.
@@ -163,30 +192,38 @@ pg_start() {
       pg_ctl_ -l "$PG_LOG" -W start >/dev/null 8>&- 9>&-
       wait_for_pid_file "$PGDATA_DIR"
       ;;
+    foreground) pg_start_foreground ;;
   esac
 }
 pg_stop() {
   case $PG_MANAGER in
     systemd) systemctl stop "$PG_UNIT" ;;
     pg_ctl) if pg_running; then pg_ctl_ -m fast -w stop >/dev/null; fi ;;
+    foreground) pg_stop_foreground ;;
   esac
 }
 pg_restart() {
   case $PG_MANAGER in
     systemd) systemctl restart "$PG_UNIT" ;;
     pg_ctl) pg_ctl_ -l "$PG_LOG" -m fast -w restart >/dev/null 8>&- 9>&- ;;
+    foreground)
+      pg_stop_foreground
+      pg_start_foreground
+      ;;
   esac
 }
 pg_running() {
   case $PG_MANAGER in
     systemd) systemctl is-active --quiet "$PG_UNIT" ;;
     pg_ctl) pg_ctl_ status >/dev/null 2>&1 ;;
+    foreground) [[ -n $PG_PID ]] && kill -0 "$PG_PID" 2>/dev/null ;;
   esac
 }
 pg_log_hint() {
   case $PG_MANAGER in
     systemd) echo "journalctl -u $PG_UNIT (data directory $PGDATA_DIR)" ;;
     pg_ctl) echo "$PG_LOG" ;;
+    foreground) echo "the job's log above (data directory $PGDATA_DIR)" ;;
   esac
 }
 # wait_until_sql SECONDS: true once the server answers a query.
@@ -196,6 +233,52 @@ wait_until_sql() {
     ((SECONDS < deadline)) || return 1
     sleep 0.2
   done
+}
+
+# ---- pods -------------------------------------------------------------------------------------------------
+# lock_data_volume: one server (or restore) per volume. postmaster.pid cannot tell a live server in another pod
+# from a stale file; flock on the volume (the folder above PGDATA_DIR) can. Descriptor 7 stays open through
+# `exec postgres`, so the lock lives as long as the server.
+lock_data_volume() {
+  DATA_MOUNT=$(dirname -- "$PGDATA_DIR")
+  exec 7>>"$DATA_MOUNT/.drkit-server.lock"
+  flock -n 7 || die "another server or a restore job is using $DATA_MOUNT (it holds $DATA_MOUNT/.drkit-server.lock)"
+}
+# read_secret KEY: one password from POD_SECRETS_DIR (the mounted Secret), alphanumeric (safe in SQL and pgpass).
+read_secret() {
+  local value
+  require_settings POD_SECRETS_DIR
+  value=$(<"$POD_SECRETS_DIR/$1")
+  [[ $value =~ ^[A-Za-z0-9]{16,}$ ]] || die "secret key $1 must be an alphanumeric password of 16 or more characters"
+  printf '%s' "$value"
+}
+# write_pgpass ROLE SECRET_KEY: PGPASSFILE (in memory, mode 0600: libpq ignores a group-readable one) from
+# the Secret, exported.
+write_pgpass() {
+  local password tmp
+  require_settings PGPASSFILE
+  password=$(read_secret "$2")
+  tmp=$(mktemp "$(dirname -- "$PGPASSFILE")/.pgpass.XXXXXX")
+  printf '*:*:*:%s:%s\n' "$1" "$password" >"$tmp"
+  mv -f -- "$tmp" "$PGPASSFILE"
+  export PGPASSFILE
+}
+
+# json_string TEXT: TEXT as a JSON string (control characters dropped).
+json_string() {
+  local s=${1//\\/\\\\}
+  s=${s//\"/\\\"}
+  printf '"%s"' "$(printf '%s' "$s" | tr -d '\000-\037')"
+}
+# record_result NAME JSON: a job's one-line result, on stdout, as the pod's termination message (when there is
+# one) and in RESULTS_DIR/NAME for the next job and for monitoring.
+record_result() {
+  printf '%s\n' "$2"
+  if [[ -w /dev/termination-log ]]; then printf '%s\n' "$2" >/dev/termination-log || true; fi
+  if [[ -n ${RESULTS_DIR:-} ]]; then
+    mkdir -p -- "$RESULTS_DIR"
+    printf '%s\n' "$2" | write_atomically "$RESULTS_DIR/$1"
+  fi
 }
 
 # sql_at_port PORT QUERY: one query to the server on PORT behind the same socket directory (a local standby).

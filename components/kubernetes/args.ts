@@ -18,8 +18,9 @@ export interface RestoreRequest {
  * Off-site copies in an S3-compatible object store (MinIO, AWS S3, ...), uploaded with mc by the backup
  * CronJob right after each backup. The bucket must exist; drkit never creates, changes or deletes anything
  * in it (expiry is the bucket's lifecycle rules' job). Layout under `<bucket>/<prefix>`:
- *   base/<backup id>/  the backup's files as on the backup volume, drkit-backup-info uploaded last;
- *   wal/               the archived WAL segments (see renderOffsiteUploadScript for what that means for the RPO).
+ *   base/<backup id>/  the backup's files as on the backup volume, drkit-backup.env uploaded last;
+ *   wal/<name>         the archived WAL files, shipped by each backup run (off-site RPO: the backup interval).
+ * The agent's ship-offsite writes it, the same layout and sha256 checks as hosts (agent/lib.sh, offsite_key).
  */
 export interface OffsiteShipping {
   /** "http(s)://host[:port]" of the store, nothing after the port. */
@@ -28,10 +29,10 @@ export interface OffsiteShipping {
   readonly bucket: string;
   /** Folder names each ending in "/", default "<name>/": one prefix per cluster (WAL file names of two clusters collide). */
   readonly prefix?: string;
-  /** Kept secret: they reach the pods only through a Secret, as mc's MC_HOST_offsite. Neither may contain ':'. */
+  /** Kept secret: they reach the backup pod only through a Secret, as mc's MC_HOST_offsite. Neither may contain ':'. */
   readonly accessKey: pulumi.Input<string>;
   readonly secretKey: pulumi.Input<string>;
-  /** Runs the upload; needs bash and coreutils besides mc. Default "minio/mc:RELEASE.2025-08-13T08-35-41Z". */
+  /** Only its mc binary is used (copied by an init container; needs bash and coreutils). Default "minio/mc:RELEASE.2025-08-13T08-35-41Z". */
   readonly mcImage?: string;
 }
 

@@ -1,25 +1,23 @@
 import type * as inputs from "@pulumi/kubernetes/types/input";
-import { restoreTimeoutSeconds } from "./backupScripts";
-import { LAYOUT, OFFSITE } from "./layout";
+import { restoreTimeoutSeconds } from "./agentSettings";
+import { LAYOUT, SETTINGS_FILES, agentCommand } from "./layout";
 import { meta, type CronJobManifest, type JobManifest, type Meta } from "./manifestTypes";
-import { POSTGRES_PORT, componentLabels, type ClusterComponent } from "./names";
+import { componentLabels, type ClusterComponent } from "./names";
 import {
   JOB_RESOURCES,
   VOLUMES,
+  agentEnv,
   baseVolumes,
   besidePrimary,
   claimVolume,
   containerSecurityContext,
   env,
-  handoffVolume,
   mounts,
-  offsiteScriptVolume,
+  offsiteVolume,
   podBase,
-  readOnlyMount,
   scratchVolume,
-  scriptCommand,
   secretsVolume,
-  serverEnv,
+  toolsVolume,
   type Container,
   type PodSpec,
 } from "./podSpecs";
@@ -39,14 +37,14 @@ function jobPod(spec: ClusterSpec, component: ClusterComponent, container: Conta
   };
 }
 
-const jobContainer = (spec: ClusterSpec, script: "backup" | "verify" | "restore", envValues: Record<string, string>, volumeMounts: Container["volumeMounts"], resources: Container["resources"]): Container => ({
-  name: script === "verify" ? "restore-test" : script,
+const jobContainer = (spec: ClusterSpec, name: string, command: string[], settingsFile: string, volumeMounts: Container["volumeMounts"], resources: Container["resources"], extraEnv: Record<string, string> = {}): Container => ({
+  name,
   image: spec.image,
-  command: scriptCommand(script),
-  env: env(envValues),
+  command,
+  env: env({ ...agentEnv(settingsFile), ...extraEnv }),
   resources,
   securityContext: containerSecurityContext,
-  // The result line the script writes to /dev/termination-log shows in the pod's status; its log otherwise.
+  // The result line the agent writes to /dev/termination-log shows in the pod's status; its log otherwise.
   terminationMessagePolicy: "FallbackToLogsOnError",
   volumeMounts,
 });
@@ -70,62 +68,53 @@ function cronJob(spec: ClusterSpec, component: "backup" | "verify", schedule: st
 }
 
 /**
- * The off-site upload step (see renderOffsiteUploadScript) in the mc image: the store's credentials only as
- * MC_HOST_offsite from the cluster's offsite Secret, the backup volume read-only, and neither the database
- * credentials nor the pgpass run directory.
+ * mc is not in the postgres image: an init container in the mc image copies its binary into an emptyDir that
+ * the agent finds at MC (the mc image has bash and coreutils).
  */
-function offsiteUploadContainer(spec: ClusterSpec): Container {
-  const offsite = spec.offsite!;
+function mcCopyContainer(spec: ClusterSpec): Container {
   return {
-    name: "offsite-upload",
-    image: offsite.mcImage,
-    command: ["bash", `${LAYOUT.offsiteScriptDir}/${OFFSITE.script}`],
-    env: [
-      // mc keeps its (here empty) configuration in MC_CONFIG_DIR, and needs a HOME even then: uid 999 has none in the image.
-      ...env({ DRKIT_BACKUP_ROOT: LAYOUT.backupRoot, DRKIT_HANDOFF_DIR: LAYOUT.handoffDir, HOME: LAYOUT.tmp, MC_CONFIG_DIR: `${LAYOUT.tmp}/.mc`, MC_NO_COLOR: "1", MC_DISABLE_PAGER: "1" }),
-      { name: OFFSITE.secretKey, valueFrom: { secretKeyRef: { name: spec.names.offsite, key: OFFSITE.secretKey } } },
-    ],
+    name: "mc",
+    image: spec.offsite!.mcImage,
+    command: ["bash", "-c", `cp -- "$(command -v mc)" ${LAYOUT.toolsDir}/mc`],
     resources: JOB_RESOURCES,
     securityContext: containerSecurityContext,
-    terminationMessagePolicy: "FallbackToLogsOnError",
-    volumeMounts: [...mounts(VOLUMES.offsiteScript, VOLUMES.tmp), readOnlyMount(VOLUMES.handoff), readOnlyMount(VOLUMES.backups)],
+    volumeMounts: mounts(VOLUMES.tools),
   };
 }
 
 /**
- * The backup CronJob. With off-site shipping its pod runs two steps in order: the backup as an init container
- * (a Job's containers run side by side, init containers one after another and before them), then the upload
- * as the main container. Either failing fails the pod, so the Job, so the CronJob's run.
+ * The backup CronJob: the agent's pod-backup, i.e. backup-base against the primary as the replication role,
+ * with off-site shipping ship-offsite (the backup set and the archived WAL, the hosts' object layout and sha256
+ * checks), then prune ("keep the newest N"). The store's credentials reach it only as a file from the offsite
+ * Secret (OFFSITE_CREDENTIALS), never through its environment.
  */
 export function buildBackupCronJob(spec: ClusterSpec): CronJobManifest {
   const shipping = spec.offsite !== undefined;
   const backup = jobContainer(
     spec,
     "backup",
-    {
-      DRKIT_BACKUP_ROOT: LAYOUT.backupRoot,
-      DRKIT_RUN_DIR: LAYOUT.runDir,
-      DRKIT_PRIMARY_HOST: spec.names.readWrite,
-      PGPORT: String(POSTGRES_PORT),
-      ...(shipping ? { DRKIT_HANDOFF_DIR: LAYOUT.handoffDir } : {}),
-    },
-    shipping
-      ? mounts(VOLUMES.scripts, VOLUMES.secrets, VOLUMES.run, VOLUMES.tmp, VOLUMES.backups, VOLUMES.handoff)
-      : mounts(VOLUMES.scripts, VOLUMES.secrets, VOLUMES.run, VOLUMES.tmp, VOLUMES.backups),
+    agentCommand("pod-backup"),
+    SETTINGS_FILES.backup,
+    [
+      ...mounts(VOLUMES.config, VOLUMES.agent, VOLUMES.secrets, VOLUMES.run, VOLUMES.tmp, VOLUMES.backups),
+      ...(shipping ? mounts(VOLUMES.tools, VOLUMES.offsite) : []),
+    ],
     JOB_RESOURCES,
   );
-  const volumes = [...baseVolumes(spec), secretsVolume(spec), claimVolume(VOLUMES.backups, spec.names.backups), ...(shipping ? [handoffVolume(), offsiteScriptVolume(spec)] : [])];
+  const volumes = [...baseVolumes(spec), secretsVolume(spec), claimVolume(VOLUMES.backups, spec.names.backups), ...(shipping ? [toolsVolume(), offsiteVolume(spec)] : [])];
   const pod = jobPod(spec, "backup", backup, volumes, besidePrimary(spec));
-  if (shipping) pod.spec = { ...pod.spec, initContainers: [backup], containers: [offsiteUploadContainer(spec)] };
+  if (shipping) pod.spec = { ...pod.spec, initContainers: [mcCopyContainer(spec)] };
   return cronJob(spec, "backup", spec.schedule.backup, 1, BACKUP_DEADLINE_SECONDS, pod);
 }
 
+/** The restore test: the agent's verify-backup in its end-of-archive mode, in a scratch emptyDir. */
 export function buildRestoreTestCronJob(spec: ClusterSpec): CronJobManifest {
   const container = jobContainer(
     spec,
-    "verify",
-    { DRKIT_BACKUP_ROOT: LAYOUT.backupRoot, DRKIT_SCRATCH: LAYOUT.scratch, PGHOST: LAYOUT.socketDir, PGPORT: String(POSTGRES_PORT) },
-    mounts(VOLUMES.scripts, VOLUMES.socket, VOLUMES.tmp, VOLUMES.shm, VOLUMES.backups, VOLUMES.scratch),
+    "restore-test",
+    agentCommand("verify-backup", "--end-of-archive"),
+    SETTINGS_FILES.restoreTest,
+    mounts(VOLUMES.config, VOLUMES.agent, VOLUMES.socket, VOLUMES.tmp, VOLUMES.shm, VOLUMES.backups, VOLUMES.scratch),
     spec.resources,
   );
   const volumes = [...baseVolumes(spec), claimVolume(VOLUMES.backups, spec.names.backups), scratchVolume(spec)];
@@ -133,17 +122,21 @@ export function buildRestoreTestCronJob(spec: ClusterSpec): CronJobManifest {
   return cronJob(spec, "verify", spec.schedule.verify, 0, restoreTimeoutSeconds(spec), jobPod(spec, "verify", container, volumes, besidePrimary(spec)));
 }
 
-/** Only with a restore request: fills the primary's volume before the primary StatefulSet exists (see renderRestoreScript). */
+/** Only with a restore request: the agent's pod-restore (guards, then restore-pitr) fills the primary's volume before the primary StatefulSet exists. */
 export function buildRestoreJob(spec: ClusterSpec): JobManifest | undefined {
   if (!spec.restore) return undefined;
+  const r = spec.restore;
+  const args = [...(r.fromBackup !== "latest" ? ["--backup", r.fromBackup] : []), ...(r.targetTime ? ["--target-time", r.targetTime] : [])];
   const container = jobContainer(
     spec,
     "restore",
-    // The request in the Job's own spec: a new request changes the spec (so the Job is replaced and runs), and
-    // the script checks it against the one rendered into it, in case the pod saw an older ConfigMap.
-    { ...serverEnv(), DRKIT_BACKUP_ROOT: LAYOUT.backupRoot, DRKIT_PRIMARY_HOST: spec.names.primaryHost, DRKIT_RESTORE_REQUEST: spec.restore.requestId },
-    mounts(VOLUMES.data, VOLUMES.config, VOLUMES.scripts, VOLUMES.run, VOLUMES.socket, VOLUMES.tmp, VOLUMES.shm, VOLUMES.backups),
+    agentCommand("pod-restore", ...args),
+    SETTINGS_FILES.restore,
+    mounts(VOLUMES.data, VOLUMES.config, VOLUMES.agent, VOLUMES.run, VOLUMES.socket, VOLUMES.tmp, VOLUMES.shm, VOLUMES.backups),
     spec.resources,
+    // The request in the Job's own spec: a new request changes the spec (so the Job is replaced and runs), and
+    // pod-restore checks it against the settings file's, in case the pod saw an older ConfigMap.
+    { DRKIT_RESTORE_REQUEST: r.requestId },
   );
   const volumes = [...baseVolumes(spec), claimVolume(VOLUMES.data, spec.names.primaryData), claimVolume(VOLUMES.backups, spec.names.backups)];
   // The primary is down while this runs, so there is nothing to run beside: no affinity.

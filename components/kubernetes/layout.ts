@@ -1,6 +1,8 @@
+import { agentFileNames } from "../agent/agentFiles";
+
 /**
- * Where things live inside drkit's containers. Scripts read these locations from environment variables
- * set by the manifests (so they can be rehearsed outside a pod); what they do is rendered into them.
+ * Where things live inside drkit's containers. The agent (agent/, verbatim) is mounted at agentDir; what it
+ * reads comes from one settings file per pod role (see agentSettings.ts), named by DRKIT_ENV.
  */
 export const LAYOUT = {
   /** Mount point of a server's volume; the cluster lives one level down so the volume root can hold
@@ -8,50 +10,44 @@ export const LAYOUT = {
   dataMount: "/var/lib/postgresql/data",
   pgdata: "/var/lib/postgresql/data/pgdata",
   configDir: "/etc/drkit/config",
-  scriptsDir: "/etc/drkit/scripts",
+  agentDir: "/etc/drkit/agent",
   secretsDir: "/etc/drkit/secrets",
+  /** The object store's credentials file (the offsite Secret), only in the backup pod. */
+  offsiteDir: "/etc/drkit/offsite",
+  /** mc, copied from the mc image by an init container (the postgres image has none). */
+  toolsDir: "/opt/drkit/bin",
   /** Memory-backed: pgpass files built from the Secret never touch a disk. */
   runDir: "/run/drkit",
   socketDir: "/var/run/postgresql",
   backupRoot: "/backups",
   scratch: "/scratch",
   tmp: "/tmp",
-  /** Memory-backed, shared by the backup pod's two steps: the backup step leaves the id of the backup it took. */
-  handoffDir: "/run/drkit-handoff",
-  /** The off-site upload script alone (not the scripts volume, whose items the server pods share). */
-  offsiteScriptDir: "/etc/drkit/offsite",
 } as const;
 
 export const SECRET_KEYS = { superuser: "superuser-password", replication: "replication-password" } as const;
 
 export const CONFIG_FILES = { postgresql: "postgresql.conf", dr: "drkit.conf", hba: "pg_hba.conf" } as const;
 
-export const SCRIPT_FILES = {
-  primary: "primary-entrypoint.sh",
-  standbyClone: "standby-clone.sh",
-  standby: "standby-entrypoint.sh",
-  archive: "archive-wal.sh",
-  backup: "backup.sh",
-  verify: "restore-test.sh",
-  restore: "restore.sh",
-} as const;
+/** The pod settings files, ConfigMap keys beside the configuration (see agentSettings.ts). */
+export const SETTINGS_FILES = { server: "server.env", backup: "backup.env", restoreTest: "restore-test.env", restore: "restore.env" } as const;
 
-export type ScriptName = keyof typeof SCRIPT_FILES;
+/** The agent's verb a pod runs, as its command. */
+export const agentCommand = (verb: string, ...args: string[]) => [`${LAYOUT.agentDir}/${verb}`, ...args];
 
 /**
- * Off-site shipping: the upload script (a ConfigMap key, mounted on its own so that turning shipping on or
- * off leaves the server pods' volumes, and so the servers, alone), the mc alias it uploads through and the
- * key of the Secret that holds that alias's MC_HOST_ line.
+ * Off-site shipping: the mc alias the agent uploads through and the key of the Secret that holds the
+ * credentials file (its MC_HOST_offsite line).
  */
 export const OFFSITE = {
-  script: "offsite-upload.sh",
   alias: "offsite",
-  secretKey: "MC_HOST_offsite",
-  handoffFile: "backup-id",
+  credentialsKey: "credentials",
 } as const;
 
-/** The scripts a cluster's ConfigMap holds: the restore script only while a restore is requested. */
-export const scriptFiles = (withRestore: boolean): string[] => Object.values(SCRIPT_FILES).filter((file) => withRestore || file !== SCRIPT_FILES.restore);
+/** The agent files the servers run: a change to any of these (or to their settings) restarts them. */
+export const SERVER_AGENT_FILES: readonly string[] = ["lib.sh", "archive-wal", "pod-primary", "pod-standby-clone", "pod-standby"];
 
-/** What the server pods read: a change to any of these restarts them, a change to a job's script does not. */
-export const SERVER_FILES: readonly string[] = [...Object.values(CONFIG_FILES), SCRIPT_FILES.primary, SCRIPT_FILES.standbyClone, SCRIPT_FILES.standby, SCRIPT_FILES.archive];
+/** What the server pods read: a change to any of these restarts them, a change to a job's settings does not. */
+export const SERVER_FILES: readonly string[] = [...Object.values(CONFIG_FILES), SETTINGS_FILES.server, ...SERVER_AGENT_FILES];
+
+/** Every agent file, as the ConfigMap holds them. */
+export const agentFiles = (): string[] => agentFileNames();

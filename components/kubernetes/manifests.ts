@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
-import { renderBackupScript, renderRestoreScript, renderRestoreTestScript } from "./backupScripts";
+import { agentFile } from "../agent/agentFiles";
+import { renderPodSettings } from "./agentSettings";
 import { buildBackupCronJob, buildRestoreJob, buildRestoreTestCronJob } from "./jobManifests";
-import { CONFIG_FILES, LAYOUT, OFFSITE, SCRIPT_FILES, SECRET_KEYS, SERVER_FILES } from "./layout";
+import { CONFIG_FILES, OFFSITE, SECRET_KEYS, SERVER_FILES, SETTINGS_FILES, agentCommand, agentFiles } from "./layout";
 import { meta, type ClaimManifest, type ConfigMapManifest, type CronJobManifest, type Credentials, type JobManifest, type SecretManifest, type ServiceManifest, type StatefulSetManifest } from "./manifestTypes";
-import { renderOffsiteUploadScript } from "./offsite";
 import { DATA_TEMPLATE, POSTGRES_PORT, SERVER_LABEL, commonLabels, componentLabels, selectorLabels } from "./names";
 import {
   TERMINATION_GRACE_SECONDS,
@@ -12,21 +12,19 @@ import {
   baseVolumes,
   claimVolume,
   containerSecurityContext,
+  agentEnv,
   env,
   fastShutdown,
   mounts,
   podBase,
   podNameEnv,
-  scriptCommand,
   secretsVolume,
-  serverEnv,
   serverPort,
   serverProbes,
   spreadServers,
   type Container,
   type PodSpec,
 } from "./podSpecs";
-import { renderArchiveWal, renderPrimaryEntrypoint, renderStandbyClone, renderStandbyEntrypoint } from "./serverScripts";
 import { renderDrSettings, renderPgHba, renderPostgresqlConf } from "./settings";
 import type { ClusterSpec } from "./spec";
 
@@ -34,20 +32,17 @@ export type { Credentials } from "./manifestTypes";
 
 const SKIP_AWAIT = { "pulumi.com/skipAwait": "true" };
 
-/** Settings and scripts, keyed as the ConfigMap holds them. */
+/** Configuration, the pod settings files and the agent (every file of agent/, verbatim), keyed as the ConfigMap holds them. */
 export function configData(spec: ClusterSpec): Record<string, string> {
   return {
     [CONFIG_FILES.postgresql]: renderPostgresqlConf(spec),
     [CONFIG_FILES.dr]: renderDrSettings(spec),
     [CONFIG_FILES.hba]: renderPgHba(),
-    [SCRIPT_FILES.primary]: renderPrimaryEntrypoint(spec),
-    [SCRIPT_FILES.standbyClone]: renderStandbyClone(spec),
-    [SCRIPT_FILES.standby]: renderStandbyEntrypoint(spec),
-    [SCRIPT_FILES.archive]: renderArchiveWal(spec),
-    [SCRIPT_FILES.backup]: renderBackupScript(spec),
-    [SCRIPT_FILES.verify]: renderRestoreTestScript(spec),
-    ...(spec.restore ? { [SCRIPT_FILES.restore]: renderRestoreScript(spec) } : {}),
-    ...(spec.offsite ? { [OFFSITE.script]: renderOffsiteUploadScript(spec) } : {}),
+    [SETTINGS_FILES.server]: renderPodSettings(spec, "server"),
+    [SETTINGS_FILES.backup]: renderPodSettings(spec, "backup"),
+    [SETTINGS_FILES.restoreTest]: renderPodSettings(spec, "restore-test"),
+    [SETTINGS_FILES.restore]: renderPodSettings(spec, "restore"),
+    ...Object.fromEntries(agentFiles().map((name) => [name, agentFile(name)])),
   };
 }
 
@@ -73,7 +68,7 @@ export const buildSecret = (spec: ClusterSpec, credentials: Credentials): Secret
   stringData: { [SECRET_KEYS.superuser]: credentials.superuserPassword, [SECRET_KEYS.replication]: credentials.replicationPassword },
 });
 
-/** Only with off-site shipping: the store's address and keys as mc reads them, for the upload step's env. */
+/** Only with off-site shipping: the store's credentials file (its MC_HOST_offsite line, see mcHostUrl), which the backup pod mounts. */
 export function buildOffsiteSecret(spec: ClusterSpec, credentials: Credentials): SecretManifest | undefined {
   if (!spec.offsite) return undefined;
   if (credentials.offsiteMcHost === undefined) throw new Error(`cluster ${spec.name} ships off-site but no MC_HOST value was given`);
@@ -82,7 +77,7 @@ export function buildOffsiteSecret(spec: ClusterSpec, credentials: Credentials):
     kind: "Secret",
     metadata: meta(spec, spec.names.offsite, componentLabels(spec.name, "backup")),
     type: "Opaque",
-    stringData: { [OFFSITE.secretKey]: credentials.offsiteMcHost },
+    stringData: { [OFFSITE.credentialsKey]: credentials.offsiteMcHost },
   };
 }
 
@@ -138,27 +133,29 @@ function serverContainer(spec: ClusterSpec, component: "primary" | "standby"): C
   return {
     name: "postgres",
     image: spec.image,
-    command: scriptCommand(primary ? "primary" : "standby"),
-    env: env({ ...serverEnv(), ...(primary ? { DRKIT_BACKUP_ROOT: LAYOUT.backupRoot } : {}) }),
+    command: agentCommand(primary ? "pod-primary" : "pod-standby"),
+    // archive_command (the agent's archive-wal) inherits DRKIT_ENV from the server.
+    env: env(agentEnv(SETTINGS_FILES.server)),
     ports: serverPort,
     resources: spec.resources,
     securityContext: containerSecurityContext,
     ...serverProbes(spec, component),
     lifecycle: fastShutdown,
     volumeMounts: primary
-      ? mounts(VOLUMES.data, VOLUMES.config, VOLUMES.scripts, VOLUMES.secrets, VOLUMES.run, VOLUMES.socket, VOLUMES.tmp, VOLUMES.shm, VOLUMES.backups)
-      : mounts(VOLUMES.data, VOLUMES.config, VOLUMES.scripts, VOLUMES.secrets, VOLUMES.run, VOLUMES.socket, VOLUMES.tmp, VOLUMES.shm),
+      ? mounts(VOLUMES.data, VOLUMES.config, VOLUMES.agent, VOLUMES.secrets, VOLUMES.run, VOLUMES.socket, VOLUMES.tmp, VOLUMES.shm, VOLUMES.backups)
+      : mounts(VOLUMES.data, VOLUMES.config, VOLUMES.agent, VOLUMES.secrets, VOLUMES.run, VOLUMES.socket, VOLUMES.tmp, VOLUMES.shm),
   };
 }
 
 const cloneContainer = (spec: ClusterSpec): Container => ({
   name: "clone",
   image: spec.image,
-  command: scriptCommand("standbyClone"),
-  env: [...env({ ...serverEnv(), DRKIT_PRIMARY_HOST: spec.names.primaryHost }), podNameEnv],
+  // Kubernetes expands $(DRKIT_POD_NAME) from the container's environment.
+  command: agentCommand("pod-standby-clone", "$(DRKIT_POD_NAME)"),
+  env: [...env(agentEnv(SETTINGS_FILES.server)), podNameEnv],
   resources: spec.resources,
   securityContext: containerSecurityContext,
-  volumeMounts: mounts(VOLUMES.data, VOLUMES.scripts, VOLUMES.secrets, VOLUMES.run, VOLUMES.tmp),
+  volumeMounts: mounts(VOLUMES.data, VOLUMES.config, VOLUMES.agent, VOLUMES.secrets, VOLUMES.run, VOLUMES.tmp),
 });
 
 function buildStatefulSet(spec: ClusterSpec, component: "primary" | "standby", data: Record<string, string>): StatefulSetManifest {

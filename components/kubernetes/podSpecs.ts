@@ -1,5 +1,5 @@
 import type * as inputs from "@pulumi/kubernetes/types/input";
-import { CONFIG_FILES, LAYOUT, OFFSITE, SCRIPT_FILES, scriptFiles, type ScriptName } from "./layout";
+import { CONFIG_FILES, LAYOUT, OFFSITE, SETTINGS_FILES, agentFiles } from "./layout";
 import { POSTGRES_PORT, SERVER_LABEL, selectorLabels } from "./names";
 import type { ClusterSpec } from "./spec";
 
@@ -15,7 +15,7 @@ export const POSTGRES_UID = 999;
 export const VOLUMES = {
   data: "data",
   config: "config",
-  scripts: "scripts",
+  agent: "agent",
   secrets: "secrets",
   run: "run",
   socket: "socket",
@@ -23,15 +23,15 @@ export const VOLUMES = {
   backups: "backups",
   scratch: "scratch",
   shm: "shm",
-  handoff: "handoff",
-  offsiteScript: "offsite-script",
+  tools: "tools",
+  offsite: "offsite",
 } as const;
 type VolumeName = (typeof VOLUMES)[keyof typeof VOLUMES];
 
 const MOUNT_PATHS: Record<VolumeName, string> = {
   data: LAYOUT.dataMount,
   config: LAYOUT.configDir,
-  scripts: LAYOUT.scriptsDir,
+  agent: LAYOUT.agentDir,
   secrets: LAYOUT.secretsDir,
   run: LAYOUT.runDir,
   socket: LAYOUT.socketDir,
@@ -39,22 +39,26 @@ const MOUNT_PATHS: Record<VolumeName, string> = {
   backups: LAYOUT.backupRoot,
   scratch: LAYOUT.scratch,
   shm: "/dev/shm",
-  handoff: LAYOUT.handoffDir,
-  "offsite-script": LAYOUT.offsiteScriptDir,
+  tools: LAYOUT.toolsDir,
+  offsite: LAYOUT.offsiteDir,
 };
 
-const READ_ONLY: readonly VolumeName[] = [VOLUMES.config, VOLUMES.scripts, VOLUMES.secrets, VOLUMES.offsiteScript];
+const READ_ONLY: readonly VolumeName[] = [VOLUMES.config, VOLUMES.agent, VOLUMES.secrets, VOLUMES.offsite];
 export const mounts = (...names: VolumeName[]): VolumeMount[] => names.map((name) => ({ name, mountPath: MOUNT_PATHS[name], readOnly: READ_ONLY.includes(name) }));
 /** A volume mounted read-only where it is writable elsewhere: what a container only reads, it cannot damage. */
 export const readOnlyMount = (name: VolumeName): VolumeMount => ({ name, mountPath: MOUNT_PATHS[name], readOnly: true });
 
 const emptyDir = (name: VolumeName, sizeLimit: string, medium?: "Memory"): Volume => ({ name, emptyDir: { sizeLimit, ...(medium ? { medium } : {}) } });
 
-/** Volumes every drkit pod has: configuration and scripts from the ConfigMap, and small writable scratch places. */
+/**
+ * Volumes every drkit pod has: configuration and the pod settings files, and the agent (every file of agent/,
+ * verbatim, executable) from the ConfigMap, and small writable scratch places.
+ */
 export function baseVolumes(spec: ClusterSpec): Volume[] {
+  const config = [...Object.values(CONFIG_FILES), ...Object.values(SETTINGS_FILES)];
   return [
-    { name: VOLUMES.config, configMap: { name: spec.names.config, items: Object.values(CONFIG_FILES).map((key) => ({ key, path: key, mode: 0o444 })) } },
-    { name: VOLUMES.scripts, configMap: { name: spec.names.config, items: scriptFiles(spec.restore !== undefined).map((key) => ({ key, path: key, mode: 0o555 })) } },
+    { name: VOLUMES.config, configMap: { name: spec.names.config, items: config.map((key) => ({ key, path: key, mode: 0o444 })) } },
+    { name: VOLUMES.agent, configMap: { name: spec.names.config, items: agentFiles().map((key) => ({ key, path: key, mode: 0o555 })) } },
     emptyDir(VOLUMES.run, "1Mi", "Memory"),
     emptyDir(VOLUMES.socket, "1Mi", "Memory"),
     emptyDir(VOLUMES.tmp, "256Mi"),
@@ -63,12 +67,12 @@ export function baseVolumes(spec: ClusterSpec): Volume[] {
   ];
 }
 
-/** The backup pod's two steps hand the backup id over in memory (see OFFSITE.handoffFile). */
-export const handoffVolume = (): Volume => emptyDir(VOLUMES.handoff, "1Mi", "Memory");
-/** The off-site upload script alone, from the cluster's ConfigMap. */
-export const offsiteScriptVolume = (spec: ClusterSpec): Volume => ({
-  name: VOLUMES.offsiteScript,
-  configMap: { name: spec.names.config, items: [{ key: OFFSITE.script, path: OFFSITE.script, mode: 0o555 }] },
+/** mc, copied there from the mc image by the backup pod's init container. */
+export const toolsVolume = (): Volume => emptyDir(VOLUMES.tools, "256Mi");
+/** The object store's credentials file (`MC_HOST_offsite=...`), from the offsite Secret; the agent reads it. */
+export const offsiteVolume = (spec: ClusterSpec): Volume => ({
+  name: VOLUMES.offsite,
+  secret: { secretName: spec.names.offsite, defaultMode: 0o440, items: [{ key: OFFSITE.credentialsKey, path: OFFSITE.credentialsKey }] },
 });
 
 export const secretsVolume = (spec: ClusterSpec): Volume => ({ name: VOLUMES.secrets, secret: { secretName: spec.names.credentials, defaultMode: 0o440 } });
@@ -78,17 +82,19 @@ export const scratchVolume = (spec: ClusterSpec): Volume => emptyDir(VOLUMES.scr
 
 export const env = (values: Record<string, string>): EnvVar[] => Object.entries(values).map(([name, value]) => ({ name, value }));
 
-/** Where the server scripts find things: the data directory, the socket and the run directory. */
-export const serverEnv = (): Record<string, string> => ({
+/**
+ * A container's environment: DRKIT_ENV names its role's settings file (the agent reads everything from it);
+ * PGDATA, PGHOST and PGPORT only for people and probes (kubectl exec, pg_ctl in preStop).
+ */
+export const agentEnv = (settingsFile: string): Record<string, string> => ({
+  DRKIT_ENV: `${LAYOUT.configDir}/${settingsFile}`,
   PGDATA: LAYOUT.pgdata,
   PGHOST: LAYOUT.socketDir,
   PGPORT: String(POSTGRES_PORT),
-  DRKIT_RUN_DIR: LAYOUT.runDir,
 });
 
 export const podNameEnv: EnvVar = { name: "DRKIT_POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } };
 
-export const scriptCommand = (script: ScriptName) => ["bash", `${LAYOUT.scriptsDir}/${SCRIPT_FILES[script]}`];
 
 export const containerSecurityContext: inputs.core.v1.SecurityContext = {
   runAsNonRoot: true,

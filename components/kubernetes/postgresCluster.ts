@@ -2,10 +2,11 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { PostgresClusterArgs } from "./args";
-import { restoreTimeoutSeconds } from "./backupScripts";
+import { credentialsFileContent } from "../objectstore/mcHost";
+import { restoreTimeoutSeconds } from "./agentSettings";
+import { OFFSITE } from "./layout";
 import { buildClusterManifests } from "./manifests";
 import { POSTGRES_PORT } from "./names";
-import { mcHostValue } from "./offsite";
 import { resolveCluster } from "./spec";
 
 const minutes = (seconds: number) => `${Math.ceil(seconds / 60)}m`;
@@ -23,13 +24,15 @@ const minutes = (seconds: number) => `${Math.ceil(seconds / 60)}m`;
  *   4. set `restore: { fromBackup, targetTime? }` and run `pulumi up --refresh` (the refresh sees the
  *      StatefulSets scaled down, so the up scales them back): the restore job moves the current cluster
  *      aside on its volume, restores and recovers, and only when it succeeded does the primary start;
- *   5. check the data, then delete `pre-restore-*` on the primary's volume. Leaving `restore` set is
+ *   5. check the data, then delete `pgdata.before-restore-*` on the primary's volume. Leaving `restore` set is
  *      harmless: the job does nothing for a request it already carried out.
  * A new cluster (a fresh stack over a backup volume that survived) is step 4 alone.
  *
  * With `offsite`, every backup run also copies the backup it took, and the archived WAL, to an object store
- * (see renderOffsiteUploadScript for the layout, what it never does, and the off-site RPO). The store's keys
- * go only into the `<name>-offsite` Secret, as a Pulumi secret, and reach the upload step as its environment.
+ * with the agent's ship-offsite: the hosts' object layout and sha256 checks, so a host service can restore
+ * from it and the other way round. WAL is archived into the backup volume and shipped by each backup run, so
+ * the off-site RPO is the backup interval plus archive_timeout. The store's keys go only into the
+ * `<name>-offsite` Secret (a credentials file, `MC_HOST_offsite=...`), as a Pulumi secret, mounted in the backup pod.
  *
  * Volumes outlive the component: `pulumi destroy` keeps the primary's and the backup volume
  * (retainOnDelete) and the StatefulSets keep their claims. Re-creating a cluster over them needs
@@ -81,7 +84,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
     const keys = args.offsite;
     const offsiteMcHost =
-      spec.offsite && keys ? pulumi.secret(pulumi.all([keys.accessKey, keys.secretKey]).apply(([access, secret]) => mcHostValue(spec.offsite!.endpoint, access, secret))) : undefined;
+      spec.offsite && keys ? pulumi.secret(pulumi.all([keys.accessKey, keys.secretKey]).apply(([access, secret]) => credentialsFileContent(OFFSITE.alias, OFFSITE.alias, spec.offsite!.endpoint, access, secret))) : undefined;
     const m = buildClusterManifests(spec, { superuserPassword: this.superuserPassword, replicationPassword: pulumi.secret(replication.result), ...(offsiteMcHost ? { offsiteMcHost } : {}) });
     const config = new k8s.core.v1.ConfigMap(`${name}-config`, m.config, parent);
     const secret = new k8s.core.v1.Secret(`${name}-credentials`, m.credentials, parent);

@@ -1,4 +1,4 @@
-import { CONFIG_FILES, LAYOUT, SCRIPT_FILES } from "./layout";
+import { CONFIG_FILES, LAYOUT } from "./layout";
 import { POSTGRES_PORT, REPLICATION_ROLE } from "./names";
 import type { ClusterSpec } from "./spec";
 
@@ -24,7 +24,8 @@ export function renderDrSettings(spec: ClusterSpec): string {
   return `# DR settings of ${spec.name}, derived by drkit: RPO ${spec.rpoSeconds}s, ${spec.standbys} standby(s)${spec.synchronous ? ", synchronous" : ""}.
 wal_level = replica
 archive_mode = on
-archive_command = ${quoted(`${LAYOUT.scriptsDir}/${SCRIPT_FILES.archive} %p %f`)}
+# The agent's archive-wal, with the settings file the server's environment names (DRKIT_ENV).
+archive_command = ${quoted(`${LAYOUT.agentDir}/archive-wal %p %f`)}
 # RPO ${spec.rpoSeconds}s minus headroom for the copy into the archive.
 archive_timeout = ${d.archiveTimeoutSeconds}
 max_wal_senders = ${d.maxWalSenders}

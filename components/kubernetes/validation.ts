@@ -3,7 +3,7 @@ import type { ContainerResources, PostgresClusterArgs } from "./args";
 import { cronProblem } from "./cron";
 import { GIB, isDns1123Label, isDns1123Subdomain, parseQuantity } from "./formats";
 import { MAX_CLUSTER_NAME_LENGTH, STATEFULSET_NAME_LIMIT } from "./names";
-import { mcKeyProblem } from "./offsite";
+import { mcKeyProblem } from "../objectstore/mcHost";
 
 /** Every problem with a PostgresCluster's arguments, one "field: value rule" line each. */
 export class ClusterArgsError extends Error {
@@ -131,11 +131,11 @@ function isEndpoint(value: string): boolean {
   }
 }
 
-/** Plain keys are checked here; outputs of other resources when their values are known (see mcHostValue). */
-function checkKey(p: Problems, field: string, value: unknown): void {
+/** Plain keys are checked here; outputs of other resources when their values are known (see mcHostUrl). */
+function checkKey(p: Problems, field: string, role: "access" | "secret", value: unknown): void {
   if (value === undefined || value === null || value === "") p.add(field, value === "" ? "" : undefined, "must be given");
   else if (typeof value === "string") {
-    const problem = mcKeyProblem(value);
+    const problem = mcKeyProblem(role, value);
     if (problem) p.addSecret(field, problem);
   } else if (typeof value !== "object") p.addSecret(field, "must be text or an output of another resource");
 }
@@ -154,8 +154,8 @@ function checkOffsite(p: Problems, offsite: unknown): void {
   if (prefix !== undefined && (typeof prefix !== "string" || !PREFIX.test(prefix) || prefix.length > 256)) {
     p.add("offsite.prefix", prefix, `must be folder names of letters, digits, '.', '_' and '-', each ending in '/', such as "billing/" (at most 256 characters)`);
   }
-  checkKey(p, "offsite.accessKey", accessKey);
-  checkKey(p, "offsite.secretKey", secretKey);
+  checkKey(p, "offsite.accessKey", "access", accessKey);
+  checkKey(p, "offsite.secretKey", "secret", secretKey);
   if (mcImage !== undefined && (typeof mcImage !== "string" || !/^[^\s]+$/.test(mcImage))) p.add("offsite.mcImage", mcImage, "must be an image reference without spaces");
 }
 

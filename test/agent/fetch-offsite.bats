@@ -51,9 +51,9 @@ ship_wal() {
   [[ $output == *"--store must be one of: site-a site-b"* ]]
 }
 
-@test "wal refuses a name that is not a WAL file (exit 1), without asking a store" {
+@test "wal refuses a name that is not a WAL file (126: recovery stops, it never ends early), without asking a store" {
   run "$AGENT/fetch-offsite" wal ../../etc/shadow "$TMP/x"
-  [ "$status" -eq 1 ]
+  [ "$status" -eq 126 ]
   [[ $output == *"unexpected WAL file name '../../etc/shadow'"* ]]
   [ ! -s "$FAKE_MC_ROOT/.calls" ]
   [ ! -e "$TMP/x" ]

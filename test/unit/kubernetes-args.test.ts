@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { PostgresClusterArgs } from "../../components/kubernetes/args";
 import { cronProblem } from "../../components/kubernetes/cron";
 import { parseQuantity } from "../../components/kubernetes/formats";
-import { mcHostValue } from "../../components/kubernetes/offsite";
+import { mcHostUrl } from "../../components/objectstore/mcHost";
 import { resolveCluster } from "../../components/kubernetes/spec";
 import { ClusterArgsError, clusterArgProblems } from "../../components/kubernetes/validation";
 import { deriveArchiveTimeout } from "../../components/plan/derive";
@@ -151,10 +151,10 @@ describe("off-site shipping arguments", () => {
   it("never shows a key in a message", () => {
     const lines = offsiteProblems({ accessKey: "AKIA:OFFSITE", secretKey: "se:cret\nkey" });
     expect(lines).toEqual([
-      "offsite.accessKey: (secret) must not contain ':' (mc splits MC_HOST_offsite at ':' and takes the keys literally)",
-      "offsite.secretKey: (secret) must not contain ':' (mc splits MC_HOST_offsite at ':' and takes the keys literally)",
+      "offsite.accessKey: (secret) must not contain ':' (mc splits MC_HOST_* at ':' and takes the keys literally)",
+      "offsite.secretKey: (secret) must not contain ':' (mc splits MC_HOST_* at ':' and takes the keys literally)",
     ]);
-    expect(offsiteProblems({ secretKey: "line\nbreak" })).toEqual(["offsite.secretKey: (secret) must not contain control characters"]);
+    expect(offsiteProblems({ secretKey: "line\nbreak" })).toEqual(["offsite.secretKey: (secret) must not contain whitespace or control characters"]);
     expect(offsiteProblems({ secretKey: 12345 })).toEqual(["offsite.secretKey: (secret) must be text or an output of another resource"]);
     expect(problems({ offsite: "https://s3.example.com" })).toEqual([`offsite: "https://s3.example.com" must be an object with endpoint, bucket, accessKey and secretKey`]);
   });
@@ -168,13 +168,13 @@ describe("off-site shipping arguments", () => {
     expect(problems({ standbys: 9, offsite: { ...offsite, bucket: "x", prefix: "a" } })).toEqual(["standbys: 9 must be at most 8", `offsite.bucket: "x" ${BUCKET}`, `offsite.prefix: "a" ${PREFIX}`]);
   });
 
-  it("builds MC_HOST_offsite with the keys as they are: mc does not URL-decode them", () => {
-    expect(mcHostValue("https://s3.example.com:9000", "AKIAOFFSITE", "wJalr/XUtn+FEMI=K7MDENG@x")).toBe("https://AKIAOFFSITE:wJalr/XUtn+FEMI=K7MDENG@x@s3.example.com:9000");
-    expect(mcHostValue("http://minio:9000/", "a", "b")).toBe("http://a:b@minio:9000");
-    expect(mcHostValue("https://s3.amazonaws.com:443", "a", "b")).toBe("https://a:b@s3.amazonaws.com");
-    expect(() => mcHostValue("https://s3.example.com", "a", "bad:secret")).toThrow(/^offsite\.secretKey: \(secret\) must not contain ':'/);
+  it("builds MC_HOST_offsite with the keys as they are (the one rule, mcHostUrl): mc does not URL-decode them", () => {
+    expect(mcHostUrl("offsite", "https://s3.example.com:9000", "AKIAOFFSITE", "wJalr/XUtn+FEMI=K7MDENG@x")).toBe("https://AKIAOFFSITE:wJalr/XUtn+FEMI=K7MDENG@x@s3.example.com:9000");
+    expect(mcHostUrl("offsite", "http://minio:9000/", "a", "b")).toBe("http://a:b@minio:9000");
+    expect(mcHostUrl("offsite", "https://s3.amazonaws.com:443", "a", "b")).toBe("https://a:b@s3.amazonaws.com");
+    expect(() => mcHostUrl("offsite", "https://s3.example.com", "a", "bad:secret")).toThrow(/^object store offsite: the secret key \(secret\) must not contain ':'/);
     try {
-      mcHostValue("https://s3.example.com", "a", "bad:secret");
+      mcHostUrl("offsite", "https://s3.example.com", "a", "bad:secret");
     } catch (e) {
       expect((e as Error).message).not.toContain("bad:secret");
     }

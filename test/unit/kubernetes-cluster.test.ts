@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
+import { agentFile, agentFileNames } from "../../components/agent/agentFiles";
 import { deriveArchiveTimeout } from "../../components/plan/derive";
 import type { PostgresClusterArgs } from "../../components/kubernetes/args";
 import { validateManifests } from "../../components/kubernetes/validateManifests";
@@ -107,16 +108,21 @@ describe("PostgresCluster under Pulumi's mocks", () => {
     expect(backup.spec.startingDeadlineSeconds).toBeGreaterThan(0);
     const pod = backup.spec.jobTemplate.spec.template.spec;
     expect(pod.restartPolicy).toBe("Never");
-    expect(pod.containers[0].command).toEqual(["bash", "/etc/drkit/scripts/backup.sh"]);
+    // The agent's own verbs (pod-backup: backup-base, ship-offsite, prune), with the backup role's settings.
+    expect(pod.containers[0].command).toEqual(["/etc/drkit/agent/pod-backup"]);
+    expect(pod.containers[0].env).toContainEqual({ name: "DRKIT_ENV", value: "/etc/drkit/config/backup.env" });
     expect(pod.volumes).toContainEqual({ name: "backups", persistentVolumeClaim: { claimName: "billing-backups" } });
     // A ReadWriteOnce backup volume is attached beside the primary, so the job must run there.
     expect(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels["app.kubernetes.io/component"]).toBe("primary");
 
     const config = one(mine, K.configMap, "billing-config").data;
-    expect(config["backup.sh"]).toContain("--format=tar");
-    expect(config["backup.sh"]).toContain("readonly COMPRESSION=(--compress=server-zstd:level=1)");
-    expect(config["backup.sh"]).toContain("--wal-method=stream");
-    expect(config["backup.sh"]).toContain("readonly KEEP=5");
+    // The agent verbatim, and the backup settings: the primary's service as the replication role, keep the newest N.
+    expect(config["backup-base"]).toBe(agentFile("backup-base"));
+    expect(config["lib.sh"]).toBe(agentFile("lib.sh"));
+    const settings = config["backup.env"];
+    for (const line of ["COMPRESS_ARGS=(--compress=server-zstd:level=1)", "RETAIN_NEWEST=5", "RETAIN_DAILY_DAYS=0", "RETAIN_WEEKLY_WEEKS=0", "RETAIN_MONTHS=0", "PGHOST=billing-rw", "PGUSER=drkit_replicator", "BASE_DIR=/backups/base", "WAL_DIR=/backups/wal", "LOCK_DIR=/backups/locks", "OFFSITE_STORES=()"]) {
+      expect(settings.split("\n")).toContain(line);
+    }
   });
 
   it("tests restores on its own schedule into an emptyDir as large as the data volume", () => {
@@ -127,7 +133,10 @@ describe("PostgresCluster under Pulumi's mocks", () => {
     const pod = verify.spec.jobTemplate.spec.template.spec;
     expect(pod.volumes).toContainEqual({ name: "scratch", emptyDir: { sizeLimit: "10Gi" } });
     expect(pod.containers[0].terminationMessagePolicy).toBe("FallbackToLogsOnError");
-    expect(pod.containers[0].env).toContainEqual({ name: "DRKIT_SCRATCH", value: "/scratch" });
+    expect(pod.containers[0].command).toEqual(["/etc/drkit/agent/verify-backup", "--end-of-archive"]);
+    expect(pod.containers[0].env).toContainEqual({ name: "DRKIT_ENV", value: "/etc/drkit/config/restore-test.env" });
+    const settings = one(mine, K.configMap, "billing-config").data["restore-test.env"].split("\n");
+    for (const line of ["VERIFY_DIR=/scratch", "PGDATA_DIR=/scratch/pgdata", "WAL_DIR=/backups/wal"]) expect(settings).toContain(line);
   });
 
   it("runs one primary and the standbys as StatefulSets with claims, probes and no root", () => {
@@ -159,7 +168,14 @@ describe("PostgresCluster under Pulumi's mocks", () => {
     expect(primary.spec.template.spec.containers[0].readinessProbe.exec.command[0]).toBe("pg_isready");
     // A standby that no longer streams answers with stale data: it must leave the read-only Service.
     expect(standby.spec.template.spec.containers[0].readinessProbe.exec.command.join(" ")).toContain("= streaming");
-    expect(standby.spec.template.spec.initContainers[0].command).toEqual(["bash", "/etc/drkit/scripts/standby-clone.sh"]);
+    expect(standby.spec.template.spec.initContainers[0].command).toEqual(["/etc/drkit/agent/pod-standby-clone", "$(DRKIT_POD_NAME)"]);
+    expect(primary.spec.template.spec.containers[0].command).toEqual(["/etc/drkit/agent/pod-primary"]);
+    expect(standby.spec.template.spec.containers[0].command).toEqual(["/etc/drkit/agent/pod-standby"]);
+    // Every agent file, executable, at one directory in every drkit pod; archive_command is the agent's archive-wal.
+    const agentVolume = primary.spec.template.spec.volumes.find((v: any) => v.name === "agent");
+    expect(agentVolume.configMap.items.map((i: any) => i.key)).toEqual(agentFileNames());
+    for (const item of agentVolume.configMap.items) expect(item.mode).toBe(0o555);
+    expect(one(mine, K.configMap, "billing-config").data["drkit.conf"]).toContain("archive_command = '/etc/drkit/agent/archive-wal %p %f'");
     expect(primary.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: "Retain", whenScaled: "Retain" });
   });
 
@@ -261,12 +277,12 @@ describe("PostgresCluster with a restore request", () => {
     const pod = job.spec.template.spec;
     expect(pod.volumes).toContainEqual({ name: "data", persistentVolumeClaim: { claimName: "data-ledger-primary-0" } });
     expect(pod.affinity).toBeUndefined();
-    expect(pod.containers[0].command).toEqual(["bash", "/etc/drkit/scripts/restore.sh"]);
+    expect(pod.containers[0].command).toEqual(["/etc/drkit/agent/pod-restore", "--target-time", "2024-01-15 14:30:00.000+00"]);
     // In the Job's spec, so that a new request replaces (re-runs) the Job.
     expect(pod.containers[0].env).toContainEqual({ name: "DRKIT_RESTORE_REQUEST", value: "latest@2024-01-15T14:30:00.000Z" });
-    const script = one(mine, K.configMap, "ledger-config").data["restore.sh"];
-    expect(script).toContain("readonly TARGET_TIME='2024-01-15 14:30:00.000+00'");
-    expect(script).toContain(`readonly TARGET_EPOCH=${Date.UTC(2024, 0, 15, 14, 30) / 1000}`);
+    const settings = one(mine, K.configMap, "ledger-config").data["restore.env"].split("\n");
+    expect(settings).toContain("RESTORE_REQUEST=latest@2024-01-15T14:30:00.000Z");
+    expect(settings).toContain("PG_MANAGER=foreground");
     expect(one(mine, K.statefulSet, "ledger-primary").spec.template.metadata.annotations["drkit.io/restore-request"]).toBe("latest@2024-01-15T14:30:00.000Z");
     expect(validateManifests(manifestsOf(mine))).toEqual([]);
   });
@@ -293,50 +309,45 @@ describe("PostgresCluster with off-site shipping", () => {
   });
   const backupPod = () => one(mine, K.cronJob, "vault-backup").spec.jobTemplate.spec.template.spec;
 
-  it("adds one Secret holding MC_HOST_offsite, as a Pulumi secret with the keys as mc reads them", () => {
+  it("adds one Secret holding the credentials file (MC_HOST_offsite), as a Pulumi secret with the keys as mc reads them", () => {
     expect(mine.filter((r) => r.type === K.secret).map((r) => r.inputs.metadata.name).sort()).toEqual(["vault-credentials", "vault-offsite"]);
     expect(mine).toHaveLength(15);
     const secret = one(mine, K.secret, "vault-offsite");
     expect(secret.type).toBe("Opaque");
     expect(secret.metadata.labels["app.kubernetes.io/component"]).toBe("backup");
     expect(isSecretValue(secret.stringData)).toBe(true);
-    expect(unwrap(secret.stringData)).toEqual({ MC_HOST_offsite: `https://${ACCESS}:${SECRET}@s3.example.com:9000` });
+    expect(unwrap(secret.stringData)).toEqual({ credentials: expect.stringContaining(`\nMC_HOST_offsite=https://${ACCESS}:${SECRET}@s3.example.com:9000\n`) });
     expect(secret.data).toBeUndefined();
   });
 
-  it("runs the backup as an init container, then the upload in the mc image as the only container", () => {
+  it("copies mc from the mc image in an init container, then runs the agent's backup and shipping in the postgres image", () => {
     const pod = backupPod();
     expect(pod.restartPolicy).toBe("Never");
-    expect(pod.initContainers.map((c: any) => [c.name, c.command])).toEqual([["backup", ["bash", "/etc/drkit/scripts/backup.sh"]]]);
-    expect(pod.containers.map((c: any) => [c.name, c.image, c.command])).toEqual([["offsite-upload", "minio/mc:RELEASE.2025-08-13T08-35-41Z", ["bash", "/etc/drkit/offsite/offsite-upload.sh"]]]);
-    const [backup] = pod.initContainers;
-    const [upload] = pod.containers;
-    // The backup id goes from one step to the other through a memory-backed emptyDir.
-    expect(pod.volumes).toContainEqual({ name: "handoff", emptyDir: { sizeLimit: "1Mi", medium: "Memory" } });
-    expect(backup.env).toContainEqual({ name: "DRKIT_HANDOFF_DIR", value: "/run/drkit-handoff" });
-    expect(backup.volumeMounts).toContainEqual({ name: "handoff", mountPath: "/run/drkit-handoff", readOnly: false });
-    expect(upload.env).toContainEqual({ name: "DRKIT_HANDOFF_DIR", value: "/run/drkit-handoff" });
-    // The upload step reads the backup volume and the handoff, and cannot change either; no database credentials.
-    const uploadMounts = Object.fromEntries(upload.volumeMounts.map((m: any) => [m.name, m]));
-    expect(Object.keys(uploadMounts).sort()).toEqual(["backups", "handoff", "offsite-script", "tmp"]);
-    for (const name of ["backups", "handoff", "offsite-script"]) expect(uploadMounts[name].readOnly).toBe(true);
-    expect(upload.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
-    expect(upload.terminationMessagePolicy).toBe("FallbackToLogsOnError");
-    expect(upload.env).toContainEqual({ name: "MC_CONFIG_DIR", value: "/tmp/.mc" });
-    // Its script is mounted alone, so the scripts volume of the server pods stays as it was.
-    expect(pod.volumes).toContainEqual({ name: "offsite-script", configMap: { name: "vault-config", items: [{ key: "offsite-upload.sh", path: "offsite-upload.sh", mode: 0o555 }] } });
+    expect(pod.initContainers.map((c: any) => [c.name, c.image])).toEqual([["mc", "minio/mc:RELEASE.2025-08-13T08-35-41Z"]]);
+    expect(pod.initContainers[0].command.join(" ")).toContain("/opt/drkit/bin/mc");
+    const [backup] = pod.containers;
+    expect(backup.command).toEqual(["/etc/drkit/agent/pod-backup"]);
+    expect(pod.volumes).toContainEqual({ name: "tools", emptyDir: { sizeLimit: "256Mi" } });
+    expect(backup.volumeMounts).toContainEqual({ name: "tools", mountPath: "/opt/drkit/bin", readOnly: false });
+    expect(backup.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    const settings = one(mine, K.configMap, "vault-config").data["backup.env"].split("\n");
+    for (const line of ["OFFSITE_STORES=(offsite)", "OFFSITE_ALIASES=(offsite)", "OFFSITE_BUCKETS=(dr-copies)", "OFFSITE_PREFIX=vault/", "OFFSITE_CREDENTIALS=(/etc/drkit/offsite/credentials)", "MC=/opt/drkit/bin/mc"]) {
+      expect(settings).toContain(line);
+    }
+    // The servers never ship (no mc there): their archive stays on the backup volume until the backup run ships it.
+    expect(one(mine, K.configMap, "vault-config").data["server.env"].split("\n")).toContain("OFFSITE_STORES=()");
     const cron = one(mine, K.cronJob, "vault-backup");
     expect(cron.spec).toMatchObject({ concurrencyPolicy: "Forbid", successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
   });
 
-  it("gives the upload step the credentials only through a secretKeyRef", () => {
-    const [upload] = backupPod().containers;
-    const fromSecrets = upload.env.filter((e: any) => e.valueFrom?.secretKeyRef);
-    expect(fromSecrets).toEqual([{ name: "MC_HOST_offsite", valueFrom: { secretKeyRef: { name: "vault-offsite", key: "MC_HOST_offsite" } } }]);
-    expect(upload.env.filter((e: any) => e.name.startsWith("MC_HOST_") && e.value !== undefined)).toEqual([]);
-    expect(upload.args).toBeUndefined();
-    const [backup] = backupPod().initContainers;
+  it("gives the backup the credentials only as a file from the offsite Secret, never in its environment", () => {
+    const pod = backupPod();
+    const [backup] = pod.containers;
+    expect(pod.volumes).toContainEqual({ name: "offsite", secret: { secretName: "vault-offsite", defaultMode: 0o440, items: [{ key: "credentials", path: "credentials" }] } });
+    expect(backup.volumeMounts).toContainEqual({ name: "offsite", mountPath: "/etc/drkit/offsite", readOnly: true });
     expect(JSON.stringify(backup.env)).not.toContain("MC_HOST");
+    expect(backup.env.filter((e: any) => e.valueFrom?.secretKeyRef)).toEqual([]);
+    expect(backup.args).toBeUndefined();
   });
 
   it("keeps the keys out of every non-secret input, the ConfigMap and the component's own inputs included", () => {
@@ -353,15 +364,13 @@ describe("PostgresCluster with off-site shipping", () => {
     expect(component.inputs.offsite).toEqual({ endpoint: "https://s3.example.com:9000", bucket: "dr-copies", prefix: "vault/", shipsWal: true });
   });
 
-  it("renders the upload script and hands the backup id over from backup.sh", () => {
+  it("ships with the agent's ship-offsite (archived WAL included), and without shipping names no store", () => {
     const config = one(mine, K.configMap, "vault-config").data;
-    expect(config["offsite-upload.sh"]).toContain("readonly TARGET=offsite/dr-copies/vault/");
-    expect(config["offsite-upload.sh"]).toContain("mc mirror --quiet --exclude '.*' \"$DRKIT_BACKUP_ROOT/wal/\" \"${TARGET}wal/\"");
-    for (const word of ["--overwrite", "--remove", " rm ", "mc rm"]) expect(config["offsite-upload.sh"]).not.toContain(word);
-    expect(config["backup.sh"]).toContain(`printf '%s\\n' "$id" >"$DRKIT_HANDOFF_DIR/backup-id"`);
+    expect(config["pod-backup"]).toContain('"$AGENT_DIR/ship-offsite" wal-pending');
+    expect(config["ship-offsite"]).toBe(agentFile("ship-offsite"));
     const without = buildClusterManifests(resolveCluster(baseArgs), { superuserPassword: "x", replicationPassword: "y" }).config.data as Record<string, string>;
-    expect(without["backup.sh"]).not.toContain("DRKIT_HANDOFF_DIR");
-    expect(without["offsite-upload.sh"]).toBeUndefined();
+    expect(without["backup.env"].split("\n")).toContain("OFFSITE_STORES=()");
+    expect(without["backup.env"]).not.toContain("OFFSITE_BUCKETS");
   });
 
   it("leaves the server pods as they are without shipping, so turning it on restarts nothing", () => {
@@ -408,7 +417,7 @@ describe("argument errors", () => {
         'offsite.endpoint: "s3.example.com" must be an http(s) URL of a host and optional port, such as "https://minio.example.com:9000"',
         "offsite.bucket: \"DR\" must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address",
         `offsite.prefix: "billing" must be folder names of letters, digits, '.', '_' and '-', each ending in '/', such as "billing/" (at most 256 characters)`,
-        "offsite.accessKey: (secret) must not contain ':' (mc splits MC_HOST_offsite at ':' and takes the keys literally)",
+        "offsite.accessKey: (secret) must not contain ':' (mc splits MC_HOST_* at ':' and takes the keys literally)",
       ].join("\n"),
     );
     await settle();
