@@ -24,7 +24,7 @@ const SEGMENT_BYTES = 16 * 2 ** 20;
 /** A timeline no server here uses, so the generated segments never meet real ones in the archive. */
 const BENCH_TIMELINE = "0000BEEF";
 /** The backlog "grows" when its fitted slope over the last half exceeds this many segments a second. */
-export const BACKLOG_SLOPE_LIMIT = 0.05;
+const BACKLOG_SLOPE_LIMIT = 0.05;
 
 const segmentName = (i: number) => `${BENCH_TIMELINE}00000000${(i + 1).toString(16).toUpperCase().padStart(8, "0")}`;
 

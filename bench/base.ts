@@ -32,7 +32,7 @@ interface DrkitSample {
 }
 
 /** The flags drkit's backup-base passes to pg_basebackup, apart from its label and target. */
-export function bareBasebackupArgs(sb: Sandbox, target: string): string[] {
+function bareBasebackupArgs(sb: Sandbox, target: string): string[] {
   return [
     `--pgdata=${target}`,
     "--format=tar",
@@ -67,7 +67,7 @@ interface TraceLine {
 }
 
 /** xtrace lines `+<epoch> command` (one + per nesting level); continuation lines are dropped. */
-export function traceLines(stderr: string): TraceLine[] {
+function traceLines(stderr: string): TraceLine[] {
   const lines: TraceLine[] = [];
   for (const line of stderr.split("\n")) {
     const m = /^\++(\d+\.\d+) (.*)$/.exec(line);
@@ -77,7 +77,7 @@ export function traceLines(stderr: string): TraceLine[] {
 }
 
 /** The phases of one backup-base run, between the commands that start them. */
-export function phasesFromTrace(r: Pick<ExecResult, "stderr" | "startEpoch" | "endEpoch">): BasePhases {
+function phasesFromTrace(r: Pick<ExecResult, "stderr" | "startEpoch" | "endEpoch">): BasePhases {
   const lines = traceLines(r.stderr);
   const index = (re: RegExp) => {
     const i = lines.findIndex((l) => re.test(l.command));

@@ -11,7 +11,7 @@ import { asUser, mustExec, onCleanup, progress, sleep } from "./lib";
 export const DATABASE = "app";
 
 /** A sandbox with drkit's files applied; destroyed when the run ends, however it ends. */
-export async function benchSandbox(label: string): Promise<Sandbox & { dispose: () => void }> {
+async function benchSandbox(label: string): Promise<Sandbox & { dispose: () => void }> {
   progress(`starting a PostgreSQL sandbox (${label})`);
   const sb = await startSandbox({ label: `bench-${label}`, databases: [DATABASE] });
   const dispose = onCleanup(`sandbox ${label}`, () => sb.destroy());
@@ -46,7 +46,7 @@ export function pgClient(sb: Sandbox, program: string, args: readonly string[]):
 }
 
 /** pgbench -i with server-side data generation (the fastest initialisation), then a checkpoint. */
-export async function pgbenchInit(sb: Sandbox, scale: number): Promise<void> {
+async function pgbenchInit(sb: Sandbox, scale: number): Promise<void> {
   progress(`pgbench -i -s ${scale} (about ${Math.round(scale * 15)} MB)`);
   const [cmd, args] = pgClient(sb, "pgbench", ["-i", "-I", "dtGvp", "-s", String(scale), DATABASE]);
   await mustExec(cmd, args);

@@ -53,7 +53,7 @@ const decompressor = (tar: string) => (tar.endsWith(".zst") ? "zstd -q -d -c" : 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The minimal manual procedure, as an operator would type it, as one bash script. */
-export function manualRestoreScript(sb: Sandbox, setup: PitrSetup, aside: string): string {
+function manualRestoreScript(sb: Sandbox, setup: PitrSetup, aside: string): string {
   const pg = sb.plan.postgres;
   if (pg.manager.type !== "pg_ctl") throw new Error("the manual PITR baseline needs a pg_ctl-managed sandbox");
   const u = pg.osUser;

@@ -40,7 +40,7 @@ export interface Results {
   readonly sections: readonly Section[];
 }
 
-export const resultsDir = __dirname;
+const resultsDir = __dirname;
 
 function machine(): Record<string, string | number> {
   const pg = execFileSync("/usr/lib/postgresql/15/bin/postgres", ["--version"], { encoding: "utf8" }).trim();
@@ -73,7 +73,7 @@ function formatValue(value: number | null, unit: Unit): string {
   return `max backlog ${value}`;
 }
 
-export function formatRow(row: ResultRow): string[] {
+function formatRow(row: ResultRow): string[] {
   const baseline = row.baseline === null ? "-" : `${formatValue(row.baselineMedian, row.unit)} (${row.baseline})`;
   const ratio = row.ratio === null ? "-" : `**${row.ratio.toFixed(2)}×**`;
   return [row.benchmark, baseline, formatValue(row.drkitMedian, row.unit), ratio, row.notes];

@@ -31,9 +31,9 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
 }
 
 /** PITR sizes: a tenth of the scale, two fifths of it and the scale itself (5, 20, 50 for 50). */
-export const defaultPitrScales = (scale: number) => [...new Set([Math.max(1, Math.round(scale / 10)), Math.max(1, Math.round(scale * 0.4)), scale])];
+const defaultPitrScales = (scale: number) => [...new Set([Math.max(1, Math.round(scale / 10)), Math.max(1, Math.round(scale * 0.4)), scale])];
 
-export function parseOptions(argv: readonly string[]): RunOptions {
+function parseOptions(argv: readonly string[]): RunOptions {
   const { values } = parseArgs({
     args: [...argv],
     options: {

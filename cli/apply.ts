@@ -8,7 +8,7 @@ export interface ApplyOptions {
   readonly check: boolean;
 }
 
-export function runJob(service: ServicePlan, script: string, what: string): void {
+function runJob(service: ServicePlan, script: string, what: string): void {
   console.error(`drkit: ${service.name}: ${what}`);
   const r = spawnSync(script, [], { stdio: "inherit" });
   if (r.status !== 0) throw new Error(`${service.name}: ${what} failed (${script} exited ${r.status ?? r.signal})`);

@@ -22,7 +22,7 @@ export function enginePath(): string {
  * Environment for the engine. A stack made only of sandbox hosts gets a state backend inside the
  * sandbox and an empty passphrase when none is set; real stacks must bring their own.
  */
-export function engineEnv(projectDir: string, plan: DrPlan): Record<string, string> {
+function engineEnv(projectDir: string, plan: DrPlan): Record<string, string> {
   const sandboxOnly = plan.services.every((s) => s.host.connection.type === "local" && s.rootPrefix);
   const env: Record<string, string> = {
     PATH: enginePath(),

@@ -105,7 +105,7 @@ export async function streamingStandbys(ctx: DrillContext): Promise<string[]> {
   return out ? out.split("\n") : [];
 }
 
-export const lastLines = (text: string, n = 4) => text.trim().split("\n").slice(-n).join(" | ");
+const lastLines = (text: string, n = 4) => text.trim().split("\n").slice(-n).join(" | ");
 
 /** Collects one scenario's steps and timeline while it runs. */
 export class ScenarioRecorder {

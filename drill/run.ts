@@ -18,7 +18,7 @@ export interface DrillOptions {
 export const SCENARIO_IDS = ALL_SCENARIOS.map((s) => s.id);
 
 /** The scenarios asked for (all that can run on this stack by default); unknown ids are an error. */
-export function selectScenarios(ids: readonly string[] | undefined, ctx: DrillContext): Scenario[] {
+function selectScenarios(ids: readonly string[] | undefined, ctx: DrillContext): Scenario[] {
   const unknown = (ids ?? []).filter((id) => !SCENARIO_IDS.includes(id));
   if (unknown.length) throw new Error(`--scenario ${unknown.join(", ")}: unknown (known: ${SCENARIO_IDS.join(", ")})`);
   const wanted = ids?.length ? ALL_SCENARIOS.filter((s) => ids.includes(s.id)) : ALL_SCENARIOS;
@@ -29,7 +29,7 @@ export function selectScenarios(ids: readonly string[] | undefined, ctx: DrillCo
 }
 
 /** The drill's service: the first one on a sandbox (local host with a root prefix). */
-export function drillService(plan: DrPlan): ServicePlan {
+function drillService(plan: DrPlan): ServicePlan {
   const service = plan.services.find((s) => s.host.connection.type === "local" && s.rootPrefix && s.postgres.provision);
   if (!service) throw new Error("the drill breaks things on purpose and runs only on a sandbox service (a local host with connection.rootPrefix and postgres.provision: true)");
   return service;

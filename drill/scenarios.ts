@@ -3,7 +3,7 @@ import { agentPath } from "../components/artifacts/hostArtifacts";
 import * as path from "node:path";
 import type { ScenarioResult } from "../components/drill/report";
 import { placeBackupDirectories } from "../components/host/applyLocal";
-import { DrillContext, judge, measureRecovery, recloneStandbys, runCommand, ScenarioRecorder, sleep, type ScenarioOutcome } from "./context";
+import { type DrillContext, judge, measureRecovery, recloneStandbys, runCommand, ScenarioRecorder, sleep, type ScenarioOutcome } from "./context";
 import { postgresWorkload, redisWorkload, type Ack, type Workload } from "./workload";
 
 export interface Scenario {
@@ -110,7 +110,7 @@ async function archiveBoundReason(ctx: DrillContext): Promise<string[]> {
   return [`worst case on a quiet server: ${live}s of commits (archive_timeout), within the RPO of ${ctx.plan.rpoSeconds}s`];
 }
 
-export const accidentalDeletion: Scenario = {
+const accidentalDeletion: Scenario = {
   id: "accidental-deletion",
   title: "Accidental deletion: every row deleted, recovered by PITR to just before the DELETE",
   unavailable: () => undefined,
@@ -137,7 +137,7 @@ export const accidentalDeletion: Scenario = {
   },
 };
 
-export const hostLoss: Scenario = {
+const hostLoss: Scenario = {
   id: "host-loss",
   title: "Host loss: data directory and every local backup gone, restored from the off-site copy alone",
   unavailable: (ctx) => (ctx.plan.offsite ? undefined : "the service has no offsite targets (services.<name>.offsite)"),
@@ -167,7 +167,7 @@ export const hostLoss: Scenario = {
   },
 };
 
-export const corruptNewestBackup: Scenario = {
+const corruptNewestBackup: Scenario = {
   id: "corrupt-backup",
   title: "Corrupted newest backup: verification catches it, recovery uses the one before",
   unavailable: () => undefined,
@@ -208,7 +208,7 @@ export const corruptNewestBackup: Scenario = {
   },
 };
 
-export const redisLoss: Scenario = {
+const redisLoss: Scenario = {
   id: "redis-loss",
   title: "Valkey/Redis loss: data and AOF gone, restored from the newest snapshot",
   unavailable: (ctx) => (ctx.plan.redis ? undefined : "the service has no redis section"),
@@ -256,7 +256,7 @@ export const redisLoss: Scenario = {
   },
 };
 
-export const failover: Scenario = {
+const failover: Scenario = {
   id: "primary-crash",
   title: "Primary crash: fenced and failed over to a standby",
   unavailable: (ctx) => (ctx.plan.replication?.standbys.length ? undefined : "the service has no standbys (services.<name>.standbys)"),

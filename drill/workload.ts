@@ -85,7 +85,7 @@ export class Workload {
   }
 }
 
-export const ISO_UTC = `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const ISO_UTC = `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** A PostgreSQL writer: one INSERT per write into the drill's table, RETURNING its id and commit clock. */
 export function postgresWorkload(psql: { command: string; args: readonly string[] }, table: string, intervalMs = 20): Workload {

@@ -6,7 +6,12 @@ import type { PolicyConfigSchema, PolicyResource, ResourceValidationPolicy, Stac
  * enforcement level can be set to advisory, mandatory or disabled the same way.
  */
 
-type Props = Record<string, any>;
+/** Resource inputs and policy config as the engine hands them over: JSON of unknown shape, narrowed where read. */
+type Props = Record<string, unknown>;
+/** `value` as an object to read fields from; anything else (absent, a scalar, an array) reads as empty. */
+const obj = (value: unknown): Props => (value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Props) : {});
+/** `value` as a list; anything else reads as empty. */
+const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 export type DrPolicy = ResourceValidationPolicy | StackValidationPolicy;
 
 const T = {
@@ -36,7 +41,7 @@ function resourcePolicy(
   description: string,
   types: string | string[],
   configSchema: PolicyConfigSchema | undefined,
-  check: (props: Props, config: any, what: string, report: (message: string) => void) => void,
+  check: (props: Props, config: Props, what: string, report: (message: string) => void) => void,
 ): ResourceValidationPolicy {
   return {
     name,
@@ -44,7 +49,7 @@ function resourcePolicy(
     configSchema,
     validateResource: (args, reportViolation) => {
       if (!is(types, args.type)) return;
-      check(args.props as Props, args.getConfig<any>(), label(args.name, args.type), reportViolation);
+      check(args.props, args.getConfig<Props>(), label(args.name, args.type), reportViolation);
     },
   };
 }
@@ -90,7 +95,7 @@ const backupRetention = resourcePolicy(
     minOffsiteDays: integer(1, 30, "minimum days backups are kept off-site"),
   }),
   (p, c, what, report) => {
-    const r = p.retention ?? {};
+    const r = obj(p.retention);
     const rules: Array<[string, number, number, string]> = [
       ["retention.dailyDays", Number(r.dailyDays), Number(c.minLocalDays ?? 7), "days"],
       ["retention.weeklyWeeks", Number(r.weeklyWeeks), Number(c.minWeeklyWeeks ?? 12), "weeks"],
@@ -137,7 +142,7 @@ const archivingPresent: StackValidationPolicy = {
 // ---- S3 backup buckets (AWS provider v7 side resources) ------------------------------------------
 
 const s3Versioning = resourcePolicy("s3-versioning-enabled", "Backup buckets keep versions.", T.versioning, undefined, (p, _c, what, report) => {
-  const status = p.versioningConfiguration?.status;
+  const status = obj(p.versioningConfiguration).status;
   if (status !== "Enabled") report(`${what}: versioning status is ${JSON.stringify(status ?? null)}; the rule requires "Enabled"`);
 });
 
@@ -147,11 +152,13 @@ const s3Encryption = resourcePolicy(
   T.encryption,
   schema({ requireKms: { type: "boolean", default: true, description: "require aws:kms rather than AES256" } }),
   (p, c, what, report) => {
-    const rules: any[] = p.rules ?? [];
-    const algorithms = rules.map((r) => r?.applyServerSideEncryptionByDefault?.sseAlgorithm).filter(Boolean);
+    const algorithms = list(p.rules)
+      .map((r) => obj(obj(r).applyServerSideEncryptionByDefault).sseAlgorithm)
+      .filter(Boolean)
+      .map(String);
     const requireKms = c.requireKms ?? true;
     if (algorithms.length === 0) report(`${what}: no default encryption rule; the rule requires ${requireKms ? "aws:kms" : "AES256 or aws:kms"}`);
-    else if (requireKms && !algorithms.every((a: string) => a.startsWith("aws:kms"))) report(`${what}: encryption is ${algorithms.join(", ")}; the rule requires aws:kms`);
+    else if (requireKms && !algorithms.every((a) => a.startsWith("aws:kms"))) report(`${what}: encryption is ${algorithms.join(", ")}; the rule requires aws:kms`);
   },
 );
 
@@ -161,7 +168,7 @@ const s3PublicAccess = resourcePolicy("s3-public-access-blocked", "Backup bucket
   }
 });
 
-function parsePolicy(text: unknown): any {
+function parsePolicy(text: unknown): unknown {
   if (typeof text !== "string") return text ?? {};
   try {
     return JSON.parse(text);
@@ -170,11 +177,12 @@ function parsePolicy(text: unknown): any {
   }
 }
 
-export function deniesInsecureTransport(policy: any): boolean {
-  const statements: any[] = Array.isArray(policy?.Statement) ? policy.Statement : policy?.Statement ? [policy.Statement] : [];
-  return statements.some((s) => {
+function deniesInsecureTransport(policy: unknown): boolean {
+  const statement = obj(policy).Statement;
+  const statements = Array.isArray(statement) ? statement : statement ? [statement] : [];
+  return statements.map(obj).some((s) => {
     if (s.Effect !== "Deny") return false;
-    const value = s.Condition?.Bool?.["aws:SecureTransport"];
+    const value = obj(obj(s.Condition).Bool)["aws:SecureTransport"];
     return value === false || value === "false" || (Array.isArray(value) && value.map(String).includes("false"));
   });
 }
@@ -194,12 +202,12 @@ const s3Lifecycle = resourcePolicy(
   (p, c, what, report) => {
     const minRetention = Number(c.minRetentionDays ?? 30);
     const minNoncurrent = Number(c.minNoncurrentDays ?? 30);
-    for (const rule of (p.rules ?? []) as any[]) {
-      if (rule?.status !== "Enabled") continue;
+    for (const rule of list(p.rules).map(obj)) {
+      if (rule.status !== "Enabled") continue;
       const id = rule.id ?? "(unnamed)";
-      const days = rule.expiration?.days;
+      const days = obj(rule.expiration).days;
       if (days !== undefined && days !== null && Number(days) < minRetention) report(`${what}: rule "${id}" expires current objects after ${days} days; the rule's minimum is ${minRetention} days`);
-      const noncurrent = rule.noncurrentVersionExpiration?.noncurrentDays;
+      const noncurrent = obj(rule.noncurrentVersionExpiration).noncurrentDays;
       if (noncurrent !== undefined && noncurrent !== null && Number(noncurrent) < minNoncurrent) report(`${what}: rule "${id}" expires noncurrent versions after ${noncurrent} days; the rule's minimum is ${minNoncurrent} days`);
     }
   },
@@ -211,8 +219,8 @@ const s3ObjectLockRetention = resourcePolicy(
   T.objectLock,
   schema({ minLockDays: integer(1, 7, "minimum default retention of object lock, in days") }),
   (p, c, what, report) => {
-    const retention = p.rule?.defaultRetention;
-    const days = Number(retention?.days ?? (retention?.years !== undefined ? Number(retention.years) * 365 : NaN));
+    const retention = obj(obj(p.rule).defaultRetention);
+    const days = Number(retention.days ?? (retention.years !== undefined ? Number(retention.years) * 365 : NaN));
     const min = Number(c.minLockDays ?? 7);
     if (!(days >= min)) report(`${what}: default retention is ${Number.isNaN(days) ? "not set" : `${days} days`}; the rule's minimum is ${min} days`);
   },
@@ -230,7 +238,7 @@ const s3BucketComplete: StackValidationPolicy = {
     const config = args.getConfig<{ requireObjectLock?: boolean }>();
     const buckets = args.resources.filter((r) => is(T.bucket, r.type));
     const replicaDestinations = new Set(
-      args.resources.filter((r) => is(T.replication, r.type)).flatMap((r) => ((r.props.rules ?? []) as any[]).map((rule) => String(rule?.destination?.bucket ?? ""))),
+      args.resources.filter((r) => is(T.replication, r.type)).flatMap((r) => list(r.props.rules).map((rule) => String(obj(obj(rule).destination).bucket ?? ""))),
     );
     const needs: Array<[string, string[], boolean]> = [
       ["versioning", T.versioning, true],
@@ -265,8 +273,8 @@ const s3CrossRegion: StackValidationPolicy = {
     };
     for (const config of args.resources.filter((r) => is(T.replication, r.type))) {
       const source = regionOf(String(config.props.bucket));
-      for (const rule of (config.props.rules ?? []) as any[]) {
-        const destination = regionOf(String(rule?.destination?.bucket ?? ""));
+      for (const rule of list(config.props.rules)) {
+        const destination = regionOf(String(obj(obj(rule).destination).bucket ?? ""));
         if (source !== undefined && destination !== undefined && source === destination) {
           report(`${label(config.name, config.type)}: replicates to a bucket in the same region (${source}); the rule requires a different region`, config.urn);
         }
@@ -317,11 +325,14 @@ const redisPersistence = resourcePolicy(
 
 // ---- Kubernetes ---------------------------------------------------------------------------------
 
-const isDrkitBackupCronJob = (p: Props) => p.metadata?.labels?.["app.kubernetes.io/component"] === "backup" && p.metadata?.labels?.["app.kubernetes.io/managed-by"] === "drkit";
+const isDrkitBackupCronJob = (p: Props) => {
+  const labels = obj(obj(p.metadata).labels);
+  return labels["app.kubernetes.io/component"] === "backup" && labels["app.kubernetes.io/managed-by"] === "drkit";
+};
 
 const cronJobForbidsOverlap = resourcePolicy("k8s-backup-cronjob-forbids-overlap", "drkit backup CronJobs never run two at once.", T.cronJob, undefined, (p, _c, what, report) => {
   if (!isDrkitBackupCronJob(p)) return;
-  const policy = p.spec?.concurrencyPolicy;
+  const policy = obj(p.spec).concurrencyPolicy;
   if (policy !== "Forbid") report(`${what}: concurrencyPolicy is ${JSON.stringify(policy ?? "Allow")}; the rule requires "Forbid"`);
 });
 

@@ -10,11 +10,11 @@ import { renderServiceUnit, renderTimerUnit, serviceUnitPath, timerUnitPath } fr
 
 /** An agent verb's path on the service's host. */
 export const agentPath = (plan: ServicePlan, verb: string) => `${plan.paths.scriptsDir}/${verb}`;
-export const standbyAgentPath = (plan: ServicePlan, standby: StandbyPlan, verb: string) =>
+const standbyAgentPath = (plan: ServicePlan, standby: StandbyPlan, verb: string) =>
   `${standbyAgentDir(plan, standby)}/${verb}`;
 
 /** Text of a secret file before the engine (or `drkit apply`) fills it in: never the secret itself. */
-export const SECRET_PLACEHOLDER = "# secret: filled in at deployment\n";
+const SECRET_PLACEHOLDER = "# secret: filled in at deployment\n";
 
 /** Every artifact of a service, by id; `get` fails loudly for an id the service does not have. */
 export class ServiceArtifacts {

@@ -39,12 +39,6 @@ ${lines.join("\n")}
 `;
 }
 
-/** Setting names whose change needs a restart, between two renderings. */
-export function settingsNeedingRestart(before: readonly PgSetting[], after: readonly PgSetting[]): string[] {
-  const old = new Map(before.map((s) => [s.name, s.value]));
-  return after.filter((s) => s.context === "postmaster" && old.get(s.name) !== s.value).map((s) => s.name);
-}
-
 /** Primary-side replication settings sized from the plan; the postmaster-level ones restart the server once. */
 export function renderReplicationDropIn(plan: ServicePlan): string {
   const r = plan.replication;

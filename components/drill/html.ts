@@ -303,7 +303,7 @@ function markerSvg(m: PlacedMarker, g: Geometry): string {
 }
 
 /** The scenario's timeline: writes, outage and lost-data lanes over a time axis, events marked and labelled. */
-export function timelineSvg(s: ScenarioResult, index: number): string {
+function timelineSvg(s: ScenarioResult, index: number): string {
   const marks = markers(s);
   const scale = scaleFor(s, marks, `lost-hatch-${index + 1}`);
   const title = `Timeline of ${s.title}`;

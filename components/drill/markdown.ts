@@ -45,11 +45,11 @@ function mark(ok: boolean): string {
   return ok ? "ok" : "**FAILED**";
 }
 
-export function rtoCell(s: ScenarioResult): string {
+function rtoCell(s: ScenarioResult): string {
   return `${formatSeconds(s.rto.seconds)} / ${formatSeconds(s.rto.objectiveSeconds)}${rtoWithinObjective(s) ? "" : " (over)"}`;
 }
 
-export function rpoCell(s: ScenarioResult): string {
+function rpoCell(s: ScenarioResult): string {
   const over = rpoWithinObjective(s) ? "" : " (over)";
   return `${formatCount(s.rpo.lostCommits)} commits, ${formatSeconds(s.rpo.lostSpanSeconds)} / ${formatSeconds(s.rpo.objectiveSeconds)}${over}`;
 }

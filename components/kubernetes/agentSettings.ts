@@ -1,5 +1,5 @@
 import { renderEnvFile, type Settings } from "../agent/envFile";
-import { LAYOUT, OFFSITE, SECRET_KEYS } from "./layout";
+import { LAYOUT, OFFSITE } from "./layout";
 import { POSTGRES_PORT, REPLICATION_ROLE, SUPERUSER } from "./names";
 import type { ClusterSpec } from "./spec";
 
@@ -9,8 +9,6 @@ import type { ClusterSpec } from "./spec";
  * the servers (archive_command, entry points), the backup CronJob, the restore test and the restore Job.
  */
 export type PodRole = "server" | "backup" | "restore-test" | "restore";
-export const POD_ROLES: readonly PodRole[] = ["server", "backup", "restore-test", "restore"];
-export const settingsFileName = (role: PodRole) => `${role}.env`;
 
 /** Where things are inside the pods; a test may move them all to temp directories (the same files, elsewhere). */
 export interface PodPaths {
@@ -94,7 +92,7 @@ function offsite(spec: ClusterSpec, p: PodPaths): Settings {
 }
 
 /** The settings of one pod role. */
-export function podSettings(spec: ClusterSpec, role: PodRole, paths: Partial<PodPaths> = {}): Settings {
+function podSettings(spec: ClusterSpec, role: PodRole, paths: Partial<PodPaths> = {}): Settings {
   const p = { ...podPaths(spec), ...paths };
   const base = common(spec, p);
   switch (role) {
@@ -135,5 +133,3 @@ export function podSettings(spec: ClusterSpec, role: PodRole, paths: Partial<Pod
 export const renderPodSettings = (spec: ClusterSpec, role: PodRole, paths: Partial<PodPaths> = {}) =>
   renderEnvFile(`drkit agent settings of the ${role} pods of cluster ${spec.name}`, podSettings(spec, role, paths));
 
-/** Secret keys the pods read (through POD_SECRETS_DIR). */
-export const POD_SECRET_KEYS = SECRET_KEYS;

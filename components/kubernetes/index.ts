@@ -4,7 +4,5 @@
  */
 export { PostgresCluster } from "./postgresCluster";
 export type { ContainerResources, OffsiteShipping, PostgresClusterArgs, RestoreRequest } from "./args";
-export { ClusterArgsError, clusterArgProblems } from "./validation";
-export { resolveCluster, type ClusterSpec } from "./spec";
-export { buildClusterManifests, manifestList, type ClusterManifests, type Credentials } from "./manifests";
-export { REPLICATION_ROLE, SUPERUSER } from "./names";
+export { ClusterArgsError } from "./validation";
+export { buildClusterManifests } from "./manifests";

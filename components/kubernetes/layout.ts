@@ -44,7 +44,7 @@ export const OFFSITE = {
 } as const;
 
 /** The agent files the servers run: a change to any of these (or to their settings) restarts them. */
-export const SERVER_AGENT_FILES: readonly string[] = ["lib.sh", "archive-wal", "pod-primary", "pod-standby-clone", "pod-standby"];
+const SERVER_AGENT_FILES: readonly string[] = ["lib.sh", "archive-wal", "pod-primary", "pod-standby-clone", "pod-standby"];
 
 /** What the server pods read: a change to any of these restarts them, a change to a job's settings does not. */
 export const SERVER_FILES: readonly string[] = [...Object.values(CONFIG_FILES), SETTINGS_FILES.server, ...SERVER_AGENT_FILES];

@@ -47,20 +47,20 @@ export function configData(spec: ClusterSpec): Record<string, string> {
 }
 
 /** Changes whenever a file the servers read changes, so their pods restart to pick it up. */
-export const configHash = (data: Record<string, string>) =>
+const configHash = (data: Record<string, string>) =>
   createHash("sha256")
     .update(JSON.stringify(SERVER_FILES.map((file) => [file, data[file]])))
     .digest("hex")
     .slice(0, 16);
 
-export const buildConfigMap = (spec: ClusterSpec): ConfigMapManifest => ({
+const buildConfigMap = (spec: ClusterSpec): ConfigMapManifest => ({
   apiVersion: "v1",
   kind: "ConfigMap",
   metadata: meta(spec, spec.names.config, commonLabels(spec.name)),
   data: configData(spec),
 });
 
-export const buildSecret = (spec: ClusterSpec, credentials: Credentials): SecretManifest => ({
+const buildSecret = (spec: ClusterSpec, credentials: Credentials): SecretManifest => ({
   apiVersion: "v1",
   kind: "Secret",
   metadata: meta(spec, spec.names.credentials, commonLabels(spec.name)),
@@ -69,7 +69,7 @@ export const buildSecret = (spec: ClusterSpec, credentials: Credentials): Secret
 });
 
 /** Only with off-site shipping: the store's credentials file (its MC_HOST_offsite line, see mcHostUrl), which the backup pod mounts. */
-export function buildOffsiteSecret(spec: ClusterSpec, credentials: Credentials): SecretManifest | undefined {
+function buildOffsiteSecret(spec: ClusterSpec, credentials: Credentials): SecretManifest | undefined {
   if (!spec.offsite) return undefined;
   if (credentials.offsiteMcHost === undefined) throw new Error(`cluster ${spec.name} ships off-site but no MC_HOST value was given`);
   return {
@@ -84,7 +84,7 @@ export function buildOffsiteSecret(spec: ClusterSpec, credentials: Credentials):
 const servicePorts = [{ name: "postgresql", port: POSTGRES_PORT, targetPort: "postgresql", protocol: "TCP" }];
 
 /** Governs the StatefulSets' pod DNS names; lists pods before they are ready, so standbys can find a starting primary. */
-export const buildHeadlessService = (spec: ClusterSpec): ServiceManifest => ({
+const buildHeadlessService = (spec: ClusterSpec): ServiceManifest => ({
   apiVersion: "v1",
   kind: "Service",
   metadata: meta(spec, spec.names.headless, commonLabels(spec.name)),
@@ -96,7 +96,7 @@ export const buildHeadlessService = (spec: ClusterSpec): ServiceManifest => ({
   },
 });
 
-export const buildService = (spec: ClusterSpec, component: "primary" | "standby"): ServiceManifest => ({
+const buildService = (spec: ClusterSpec, component: "primary" | "standby"): ServiceManifest => ({
   apiVersion: "v1",
   kind: "Service",
   metadata: meta(spec, component === "primary" ? spec.names.readWrite : spec.names.readOnly, componentLabels(spec.name, component)),
@@ -113,7 +113,7 @@ const claimSpec = (size: string, storageClassName: pulumi.Input<string> | undefi
  * The primary's volume, created by drkit under the name the StatefulSet's "data" template gives pod 0 (the
  * controller uses an existing claim of that name), so the restore job can fill it before the primary starts.
  */
-export const buildPrimaryDataClaim = (spec: ClusterSpec): ClaimManifest => ({
+const buildPrimaryDataClaim = (spec: ClusterSpec): ClaimManifest => ({
   apiVersion: "v1",
   kind: "PersistentVolumeClaim",
   // With WaitForFirstConsumer storage the claim binds only once a pod uses it; waiting for it would deadlock.
@@ -121,7 +121,7 @@ export const buildPrimaryDataClaim = (spec: ClusterSpec): ClaimManifest => ({
   spec: claimSpec(spec.storage.size, spec.storage.storageClassName, "ReadWriteOnce"),
 });
 
-export const buildBackupClaim = (spec: ClusterSpec): ClaimManifest => ({
+const buildBackupClaim = (spec: ClusterSpec): ClaimManifest => ({
   apiVersion: "v1",
   kind: "PersistentVolumeClaim",
   metadata: meta(spec, spec.names.backups, componentLabels(spec.name, "backup"), SKIP_AWAIT),
@@ -228,4 +228,3 @@ export function buildClusterManifests(spec: ClusterSpec, credentials: Credential
   };
 }
 
-export const manifestList = (m: ClusterManifests) => Object.values(m).filter((x): x is NonNullable<typeof x> => x !== undefined);

@@ -77,7 +77,7 @@ export function selectorLabels(name: string, component: ClusterComponent): Label
 }
 
 /** Longest suffix drkit appends to the cluster name for an object whose own name is length-limited. */
-export const LONGEST_SUFFIX = "-standby";
+const LONGEST_SUFFIX = "-standby";
 /** StatefulSet names above 52 characters break the controller-revision-hash label of their pods. */
 export const STATEFULSET_NAME_LIMIT = 52;
 export const MAX_CLUSTER_NAME_LENGTH = STATEFULSET_NAME_LIMIT - LONGEST_SUFFIX.length;

@@ -10,7 +10,7 @@ export type VolumeMount = inputs.core.v1.VolumeMount;
 export type EnvVar = inputs.core.v1.EnvVar;
 
 /** The official image's postgres user; the pods never run as root. */
-export const POSTGRES_UID = 999;
+const POSTGRES_UID = 999;
 
 export const VOLUMES = {
   data: "data",
@@ -45,8 +45,6 @@ const MOUNT_PATHS: Record<VolumeName, string> = {
 
 const READ_ONLY: readonly VolumeName[] = [VOLUMES.config, VOLUMES.agent, VOLUMES.secrets, VOLUMES.offsite];
 export const mounts = (...names: VolumeName[]): VolumeMount[] => names.map((name) => ({ name, mountPath: MOUNT_PATHS[name], readOnly: READ_ONLY.includes(name) }));
-/** A volume mounted read-only where it is writable elsewhere: what a container only reads, it cannot damage. */
-export const readOnlyMount = (name: VolumeName): VolumeMount => ({ name, mountPath: MOUNT_PATHS[name], readOnly: true });
 
 const emptyDir = (name: VolumeName, sizeLimit: string, medium?: "Memory"): Volume => ({ name, emptyDir: { sizeLimit, ...(medium ? { medium } : {}) } });
 
@@ -105,7 +103,7 @@ export const containerSecurityContext: inputs.core.v1.SecurityContext = {
   capabilities: { drop: ["ALL"] },
 };
 
-export const podSecurityContext: inputs.core.v1.PodSecurityContext = {
+const podSecurityContext: inputs.core.v1.PodSecurityContext = {
   runAsNonRoot: true,
   runAsUser: POSTGRES_UID,
   runAsGroup: POSTGRES_UID,

@@ -27,7 +27,7 @@ const MODELS: Record<string, ModelClass> = {
   "batch/v1/Job": Job,
 };
 
-export const supportedKinds = () => Object.keys(MODELS);
+const supportedKinds = () => Object.keys(MODELS);
 
 /** One line per invalid manifest: `<apiVersion>/<kind> "<name>": <what the schema says>`; empty when all are valid. */
 export function validateManifests(objects: readonly unknown[]): string[] {

@@ -160,7 +160,7 @@ function checkOffsite(p: Problems, offsite: unknown): void {
 }
 
 /** Start time (ms since the epoch) of a backup from its id, "YYYYMMDDTHHMMSSZ". */
-export function backupIdTime(id: string): number {
+function backupIdTime(id: string): number {
   const [, y, mo, d, h, mi, s] = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(id)!;
   return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
 }

@@ -42,13 +42,13 @@ export interface LifecycleRule {
 export const NONCURRENT_RULE_ID = "noncurrent-versions";
 export const DELETE_MARKER_RULE_ID = "expired-delete-markers";
 /** S3 refuses a STANDARD_IA transition earlier than 30 days after upload. */
-export const INFREQUENT_ACCESS_MIN_DAYS = 30;
+const INFREQUENT_ACCESS_MIN_DAYS = 30;
 /** S3's limit for NewerNoncurrentVersions. */
-export const MAX_NEWER_NONCURRENT_VERSIONS = 100;
+const MAX_NEWER_NONCURRENT_VERSIONS = 100;
 const DEFAULT_ARCHIVE_CLASS: ArchiveStorageClass = "GLACIER";
 
 /** The sets a service declares, with their days, in BACKUP_SETS order. */
-export function serviceSets(service: ServiceRetention): { set: BackupSet; days: number }[] {
+function serviceSets(service: ServiceRetention): { set: BackupSet; days: number }[] {
   return BACKUP_SETS.flatMap((set) => {
     const days = service.days[set];
     return days === undefined ? [] : [{ set, days }];

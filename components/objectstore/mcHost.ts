@@ -10,6 +10,7 @@ export function mcKeyProblem(role: "access" | "secret", key: unknown): string | 
   if (key === "") return "must not be empty";
   if (key.includes(":")) return "must not contain ':' (mc splits MC_HOST_* at ':' and takes the keys literally)";
   if (role === "access" && key.includes("@")) return "must not contain '@' (mc takes what follows the last '@' as the host)";
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point: mc would take them literally
   if (/[\s\u0000-\u001f\u007f]/.test(key)) return "must not contain whitespace or control characters";
   return undefined;
 }

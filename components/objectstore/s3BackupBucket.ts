@@ -7,7 +7,7 @@ import { defaultReplicaBucketName, replicaLifecyclePolicy, validateS3BackupBucke
 export type { S3BackupBucketArgs };
 
 /** The provider's shape of the model's rules. */
-export function toPulumiLifecycleRules(rules: LifecycleRule[]): aws.types.input.s3.BucketLifecycleConfigurationRule[] {
+function toPulumiLifecycleRules(rules: LifecycleRule[]): aws.types.input.s3.BucketLifecycleConfigurationRule[] {
   return rules.map((r) => ({
     id: r.id,
     status: "Enabled",
@@ -23,7 +23,7 @@ export function toPulumiLifecycleRules(rules: LifecycleRule[]): aws.types.input.
 }
 
 /** A bucket policy that denies every request not made over TLS, to the bucket and its objects. */
-export function tlsOnlyPolicy(bucketArn: pulumi.Input<string>): pulumi.Output<string> {
+function tlsOnlyPolicy(bucketArn: pulumi.Input<string>): pulumi.Output<string> {
   return pulumi.jsonStringify({
     Version: "2012-10-17",
     Statement: [
@@ -101,7 +101,7 @@ function kmsStatement(action: string, bucket: ReplicationPolicyArgs["source"]) {
 }
 
 /** The replication role's least-privilege policy (AWS's documented set for same-account replication). */
-export function replicationPolicyDocument(args: ReplicationPolicyArgs): pulumi.Output<string> {
+function replicationPolicyDocument(args: ReplicationPolicyArgs): pulumi.Output<string> {
   const { source, replica } = args;
   const readVersions = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"];
   // Replicating locked objects also reads their retention and legal hold.

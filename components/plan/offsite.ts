@@ -53,7 +53,7 @@ export interface OffsitePlan {
 }
 
 /** Days each backup set of a service lives off-site. WAL one day longer: see walDaysFor. */
-export function offsiteDays(retentionOffsiteDays: number): ServiceRetention["days"] {
+function offsiteDays(retentionOffsiteDays: number): ServiceRetention["days"] {
   return {
     base: retentionOffsiteDays,
     logical: retentionOffsiteDays,

@@ -2,11 +2,11 @@ import { z } from "zod";
 import { parseDuration } from "./duration";
 
 /** Names that become parts of unit names, paths and shell words. */
-export const SAFE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+const SAFE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 /** Identifiers that end up unquoted in SQL and in file names. */
-export const SAFE_IDENTIFIER = /^[a-z_][a-z0-9_]{0,39}$/;
+const SAFE_IDENTIFIER = /^[a-z_][a-z0-9_]{0,39}$/;
 /** Absolute paths made of characters that need no quoting anywhere. */
-export const SAFE_ABSOLUTE_PATH = /^\/[A-Za-z0-9._@+-]+(\/[A-Za-z0-9._@+-]+)*\/?$|^\/$/;
+const SAFE_ABSOLUTE_PATH = /^\/[A-Za-z0-9._@+-]+(\/[A-Za-z0-9._@+-]+)*\/?$|^\/$/;
 const SAFE_RELATIVE_PATH = /^[A-Za-z0-9._@+-]+(\/[A-Za-z0-9._@+-]+)*\/?$/;
 /** systemd calendar expressions: the characters they may contain (full parsing is systemd's job). */
 const CALENDAR_CHARS = /^[A-Za-z0-9 *,./:~-]+$/;
@@ -24,7 +24,7 @@ const identifier = (what: string) =>
 
 const noDotSegments = (p: string) => !p.split("/").some((s) => s === "." || s === "..");
 
-export const absolutePath = z
+const absolutePath = z
   .string({ error: "must be an absolute path (text)" })
   .regex(SAFE_ABSOLUTE_PATH, {
     error: "must be an absolute path of letters, digits and . _ @ + - (no spaces, quotes or shell characters)",
@@ -62,12 +62,12 @@ const secretString = z.union([z.string(), z.strictObject({ secure: z.string() })
   error: "must be text or a Pulumi secret",
 });
 
-export const localConnectionSchema = z.strictObject({
+const localConnectionSchema = z.strictObject({
   type: z.literal("local"),
   rootPrefix: rootPrefix.optional(),
 });
 
-export const sshConnectionSchema = z.strictObject({
+const sshConnectionSchema = z.strictObject({
   type: z.literal("ssh"),
   host: z.string().regex(HOSTNAME, { error: "must be a host name or IP address" }),
   port: count(1, 65535).default(22),
@@ -77,7 +77,7 @@ export const sshConnectionSchema = z.strictObject({
   rootPrefix: absolutePath.optional(),
 });
 
-export const hostSchema = z.strictObject({
+const hostSchema = z.strictObject({
   connection: z.discriminatedUnion("type", [localConnectionSchema, sshConnectionSchema], {
     error: 'must say how to reach the host: type "local" or "ssh"',
   }),
@@ -92,7 +92,7 @@ const managerSchema = z.discriminatedUnion(
   { error: 'must be how PostgreSQL is started and stopped: type "systemd" or "pg_ctl"' },
 );
 
-export const postgresSchema = z.strictObject({
+const postgresSchema = z.strictObject({
   version: count(13, 17).default(15),
   dataDirectory: absolutePath.optional(),
   configDirectory: absolutePath.optional(),
@@ -108,7 +108,7 @@ export const postgresSchema = z.strictObject({
   provision: z.boolean({ error: "must be true or false" }).default(false),
 });
 
-export const scheduleSchema = z.strictObject({
+const scheduleSchema = z.strictObject({
   base: calendar.default("*-*-* 02:00:00"),
   logical: calendar.default("Sun *-*-* 03:00:00"),
   verify: calendar.default("*-*-* 05:00:00"),
@@ -116,14 +116,14 @@ export const scheduleSchema = z.strictObject({
   randomizedDelay: duration(0, "0s").default("15m"),
 });
 
-export const retentionSchema = z.strictObject({
+const retentionSchema = z.strictObject({
   dailyDays: count(1, 3650).default(7),
   weeklyWeeks: count(0, 520).default(12),
   longTermMonths: count(0, 1200).default(0),
   offsiteDays: count(1, 36500).default(30),
 });
 
-export const pathsSchema = z.strictObject({
+const pathsSchema = z.strictObject({
   backupRoot: absolutePath.optional(),
   scripts: absolutePath.optional(),
   units: absolutePath.default("/etc/systemd/system"),
@@ -141,7 +141,7 @@ const redisManagerSchema = z.discriminatedUnion(
 const savePoint = z
   .tuple([count(1, 86400 * 7), count(1, 100_000_000)], { error: "must be a [seconds, changes] pair, e.g. [900, 1]" });
 
-export const redisSchema = z.strictObject({
+const redisSchema = z.strictObject({
   port: count(1, 65535).default(6379),
   dataDirectory: absolutePath.default("/var/lib/redis"),
   /** The server's main config file; it must `include` the drop-in (drkit checks, and the sandbox writes it). */
@@ -170,7 +170,7 @@ export const redisSchema = z.strictObject({
     .default({ schedule: "*-*-* *:00:00", retentionDays: 7, timeout: "5m" }),
 });
 
-export const standbySchema = z.strictObject({
+const standbySchema = z.strictObject({
   name: identifier("standby name"),
   host: name("host name"),
   synchronous: z.boolean({ error: "must be true or false" }).default(false),
@@ -180,7 +180,7 @@ export const standbySchema = z.strictObject({
   address: z.string().regex(/^[0-9a-fA-F.:]+$/, { error: "must be an IP address" }).optional(),
 });
 
-export const replicationSchema = z.strictObject({
+const replicationSchema = z.strictObject({
   role: identifier("replication role name").default("drkit_replicator"),
   maxSlotWalKeepSize: z.string().regex(/^[0-9]+(MB|GB)$/, { error: 'must be a size such as "2GB" or "512MB"' }).default("2GB"),
   /** Standby names in the order failover tries them; default: the order of `standbys`. */
@@ -208,7 +208,7 @@ const noncurrentSchema = z.strictObject({
   keep: count(0, 100).default(30),
 });
 
-export const minioStoreSchema = z.strictObject({
+const minioStoreSchema = z.strictObject({
   type: z.literal("minio"),
   endpoint: endpointUrl,
   bucket: bucketName,
@@ -224,7 +224,7 @@ export const minioStoreSchema = z.strictObject({
   provision: z.strictObject({ dataDirectory: rootPrefix }).optional(),
 });
 
-export const s3StoreSchema = z.strictObject({
+const s3StoreSchema = z.strictObject({
   type: z.literal("s3"),
   region,
   bucket: bucketName,
@@ -254,11 +254,11 @@ export const s3StoreSchema = z.strictObject({
     .optional(),
 });
 
-export const objectStoreSchema = z.discriminatedUnion("type", [minioStoreSchema, s3StoreSchema], {
+const objectStoreSchema = z.discriminatedUnion("type", [minioStoreSchema, s3StoreSchema], {
   error: 'must say what kind of object store it is: type "minio" or "s3"',
 });
 
-export const offsiteSchema = z.strictObject({
+const offsiteSchema = z.strictObject({
   /** Object stores (names under drkit:objectStores) every backup and WAL segment is uploaded to. */
   targets: z.array(name("object store name"), { error: "must be a list of object store names" }).min(1, { error: "must list at least one object store" }),
   /** mc, the MinIO client, on the host (it speaks S3 too). */
@@ -270,7 +270,7 @@ export const offsiteSchema = z.strictObject({
   schedule: calendar.default("*-*-* *:20:00"),
 });
 
-export const serviceSchema = z.strictObject({
+const serviceSchema = z.strictObject({
   host: name("host name"),
   postgres: postgresSchema,
   rpo: duration(1, "1s").default("5m"),

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import { buildPlan, type DrPlan } from "./plan";
 
-export const CONFIG_NAMESPACE = "drkit";
+const CONFIG_NAMESPACE = "drkit";
 
 /** Finds the project directory (the one holding Pulumi.yaml) at or above `from`. */
 export function findProjectDir(from: string): string {
@@ -16,7 +16,7 @@ export function findProjectDir(from: string): string {
   }
 }
 
-export function stackFilePath(projectDir: string, stack: string): string {
+function stackFilePath(projectDir: string, stack: string): string {
   if (!/^[A-Za-z0-9._-]+$/.test(stack)) throw new Error(`stack name "${stack}" may only hold letters, digits, '.', '_' and '-'`);
   const project = parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { stackConfigDir?: string };
   return path.join(projectDir, project.stackConfigDir ?? ".", `Pulumi.${stack}.yaml`);

@@ -12,9 +12,10 @@ let PostgresBackup: typeof import("../../components/postgres/postgresBackup").Po
 let sshConnection: typeof import("../../components/host/hostCommand").sshConnection;
 
 beforeAll(async () => {
-  ({ buildPlan } = await import("../../components/plan/plan"));
-  ({ PostgresBackup } = await import("../../components/postgres/postgresBackup"));
-  ({ sshConnection } = await import("../../components/host/hostCommand"));
+  // `.then((m) => m.name)` rather than destructuring: ts-unused-exports sees only this form of dynamic import.
+  buildPlan = await import("../../components/plan/plan").then((m) => m.buildPlan);
+  PostgresBackup = await import("../../components/postgres/postgresBackup").then((m) => m.PostgresBackup);
+  sshConnection = await import("../../components/host/hostCommand").then((m) => m.sshConnection);
 });
 
 function planFor(connection: object, service: object = {}): ServicePlan {

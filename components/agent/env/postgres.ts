@@ -2,7 +2,7 @@ import type { ServicePlan } from "../../plan/plan";
 import type { Settings } from "../envFile";
 
 /** Timeout of the restore test: the RTO, but never shorter than two archive_timeouts plus a minute. */
-export const verifyTimeoutSeconds = (plan: ServicePlan) => Math.max(plan.rtoSeconds, 2 * plan.archiveTimeoutSeconds + 60);
+const verifyTimeoutSeconds = (plan: ServicePlan) => Math.max(plan.rtoSeconds, 2 * plan.archiveTimeoutSeconds + 60);
 
 /** The PostgreSQL side of a service: connection, server control, backup paths, objectives and retention. */
 export function postgresSettings(plan: ServicePlan): Settings {
