@@ -67,11 +67,27 @@ async function perSegmentCost(sb: Sandbox, opts: ArchiveOptions): Promise<PerSeg
   const walDir = sb.plan.paths.walDir;
   const notOurs = (name: string) => !name.replace(/^\./, "").startsWith(BENCH_TIMELINE);
   const perSegmentMs = (seconds: number) => (seconds * 1000) / opts.segments;
-  const samples = await interleave(opts.reps, [
-    { name: "cp", run: async () => perSegmentMs(await loop(sb, src, 'cp -- "$f" "$2/$n"', dest)), after: () => emptyDir(dest) },
-    { name: "cp + sync", run: async () => perSegmentMs(await loop(sb, src, 'cp -- "$f" "$2/$n"; sync -- "$2/$n" "$2"', dest)), after: () => emptyDir(dest) },
-    { name: "drkit archive-wal", run: async () => perSegmentMs(await loop(sb, src, '"$2" "$f" "$n"', sb.script("archive-wal"))), after: () => emptyDir(walDir, notOurs) },
-  ], "archive per segment (ms)");
+  const samples = await interleave(
+    opts.reps,
+    [
+      {
+        name: "cp",
+        run: async () => perSegmentMs(await loop(sb, src, 'cp -- "$f" "$2/$n"', dest)),
+        after: () => emptyDir(dest),
+      },
+      {
+        name: "cp + sync",
+        run: async () => perSegmentMs(await loop(sb, src, 'cp -- "$f" "$2/$n"; sync -- "$2/$n" "$2"', dest)),
+        after: () => emptyDir(dest),
+      },
+      {
+        name: "drkit archive-wal",
+        run: async () => perSegmentMs(await loop(sb, src, '"$2" "$f" "$n"', sb.script("archive-wal"))),
+        after: () => emptyDir(walDir, notOurs),
+      },
+    ],
+    "archive per segment (ms)",
+  );
   fs.rmSync(src, { recursive: true, force: true });
   const m = (name: string) => median(samples.get(name)!);
   return { cp: m("cp"), cpSync: m("cp + sync"), drkit: m("drkit archive-wal"), samples: Object.fromEntries(samples) };
@@ -94,7 +110,8 @@ interface KeepUp {
   readonly pass: boolean;
 }
 
-const archiverCounts = (sb: Sandbox) => sb.sql("SELECT archived_count || ' ' || failed_count FROM pg_stat_archiver").split(" ").map(Number);
+const archiverCounts = (sb: Sandbox) =>
+  sb.sql("SELECT archived_count || ' ' || failed_count FROM pg_stat_archiver").split(" ").map(Number);
 
 /** Samples the backlog once a second while `running` is pending. */
 async function sampleBacklog(sb: Sandbox, running: Promise<unknown>): Promise<BacklogSample[]> {
@@ -111,10 +128,21 @@ async function sampleBacklog(sb: Sandbox, running: Promise<unknown>): Promise<Ba
 
 async function keepsUp(sb: Sandbox, opts: ArchiveOptions): Promise<KeepUp> {
   await waitArchiverIdle(sb);
-  progress(`archive: pgbench -c 4 for ${opts.pgbenchSeconds} s with drkit's archive_command, backlog sampled every second`);
+  progress(
+    `archive: pgbench -c 4 for ${opts.pgbenchSeconds} s with drkit's archive_command, backlog sampled every second`,
+  );
   const lsn0 = sb.sql("SELECT pg_current_wal_lsn()");
   const [archived0, failed0] = archiverCounts(sb);
-  const [cmd, args] = pgClient(sb, "pgbench", ["-n", "-c", "4", "-j", "2", "-T", String(opts.pgbenchSeconds), DATABASE]);
+  const [cmd, args] = pgClient(sb, "pgbench", [
+    "-n",
+    "-c",
+    "4",
+    "-j",
+    "2",
+    "-T",
+    String(opts.pgbenchSeconds),
+    DATABASE,
+  ]);
   const run = exec(cmd, args);
   const samples = await sampleBacklog(sb, run);
   const result = await run;
@@ -123,7 +151,10 @@ async function keepsUp(sb: Sandbox, opts: ArchiveOptions): Promise<KeepUp> {
   const [archived1, failed1] = archiverCounts(sb);
   const drainSeconds = await waitArchiverIdle(sb);
   const lastHalf = samples.slice(Math.floor(samples.length / 2));
-  const fitted = slope(lastHalf.map((s) => s.t), lastHalf.map((s) => s.ready));
+  const fitted = slope(
+    lastHalf.map((s) => s.t),
+    lastHalf.map((s) => s.ready),
+  );
   const tps = /tps = ([0-9.]+)/.exec(result.stdout);
   return {
     samples,
@@ -180,7 +211,9 @@ export async function benchArchive(pool: SandboxPool, opts: ArchiveOptions): Pro
   progress(`archive: drkit archive-wal vs cp per segment, then pgbench -c 4 with archiving (scale ${opts.scale})`);
   const sb = await pool.acquire(opts.scale);
   const seg = await perSegmentCost(sb, opts);
-  progress(`archive: cp ${seg.cp.toFixed(1)} ms, cp + sync ${seg.cpSync.toFixed(1)} ms, drkit ${seg.drkit.toFixed(1)} ms per segment`);
+  progress(
+    `archive: cp ${seg.cp.toFixed(1)} ms, cp + sync ${seg.cpSync.toFixed(1)} ms, drkit ${seg.drkit.toFixed(1)} ms per segment`,
+  );
   const k = await keepsUp(sb, opts);
   const result = rows(opts, seg, k);
   progress(`archive: ${result[2].notes}`);

@@ -99,7 +99,8 @@ function phasesFromTrace(r: Pick<ExecResult, "stderr" | "startEpoch" | "endEpoch
 }
 
 function removePublishedBackups(sb: Sandbox): void {
-  for (const id of fs.readdirSync(sb.plan.paths.baseDir)) fs.rmSync(path.join(sb.plan.paths.baseDir, id), { recursive: true, force: true });
+  for (const id of fs.readdirSync(sb.plan.paths.baseDir))
+    fs.rmSync(path.join(sb.plan.paths.baseDir, id), { recursive: true, force: true });
 }
 
 function backupMb(dir: string): number {
@@ -108,9 +109,12 @@ function backupMb(dir: string): number {
 }
 
 const phaseKeys = (p: BasePhases) => Object.keys(p) as (keyof BasePhases)[];
-const roundPhases = (p: BasePhases): BasePhases => Object.fromEntries(phaseKeys(p).map((k) => [k, round(p[k])])) as unknown as BasePhases;
+const roundPhases = (p: BasePhases): BasePhases =>
+  Object.fromEntries(phaseKeys(p).map((k) => [k, round(p[k])])) as unknown as BasePhases;
 const medianPhases = (samples: readonly DrkitSample[]): BasePhases =>
-  Object.fromEntries(phaseKeys(samples[0].phases).map((k) => [k, round(median(samples.map((s) => s.phases[k])))])) as unknown as BasePhases;
+  Object.fromEntries(
+    phaseKeys(samples[0].phases).map((k) => [k, round(median(samples.map((s) => s.phases[k])))]),
+  ) as unknown as BasePhases;
 
 export async function benchBase(pool: SandboxPool, opts: BaseOptions): Promise<Section> {
   const t0 = Date.now();
@@ -121,28 +125,36 @@ export async function benchBase(pool: SandboxPool, opts: BaseOptions): Promise<S
   let bareSize = 0;
   let drkitSize = 0;
   removePublishedBackups(sb);
-  const samples = await interleave<number | DrkitSample>(opts.reps, [
-    {
-      name: "pg_basebackup",
-      run: () => bareRun(sb, bareTarget),
-      after: () => {
-        bareSize = backupMb(bareTarget);
-        fs.rmSync(bareTarget, { recursive: true, force: true });
+  const samples = await interleave<number | DrkitSample>(
+    opts.reps,
+    [
+      {
+        name: "pg_basebackup",
+        run: () => bareRun(sb, bareTarget),
+        after: () => {
+          bareSize = backupMb(bareTarget);
+          fs.rmSync(bareTarget, { recursive: true, force: true });
+        },
       },
-    },
-    {
-      name: "drkit backup-base",
-      run: () => drkitRun(sb),
-      after: () => {
-        const [id] = fs.readdirSync(sb.plan.paths.baseDir);
-        drkitSize = backupMb(path.join(sb.plan.paths.baseDir, id));
-        removePublishedBackups(sb);
+      {
+        name: "drkit backup-base",
+        run: () => drkitRun(sb),
+        after: () => {
+          const [id] = fs.readdirSync(sb.plan.paths.baseDir);
+          drkitSize = backupMb(path.join(sb.plan.paths.baseDir, id));
+          removePublishedBackups(sb);
+        },
       },
-    },
-  ], "base backup (s)");
+    ],
+    "base backup (s)",
+  );
   const bare = samples.get("pg_basebackup") as number[];
   const drkit = samples.get("drkit backup-base") as DrkitSample[];
-  return baseSection(opts, { bare, drkit, dbMb: databaseMb(sb), bareSize, drkitSize, flags: bareBasebackupArgs(sb, "<dir>") }, t0);
+  return baseSection(
+    opts,
+    { bare, drkit, dbMb: databaseMb(sb), bareSize, drkitSize, flags: bareBasebackupArgs(sb, "<dir>") },
+    t0,
+  );
 }
 
 interface BaseMeasurements {
@@ -173,7 +185,9 @@ function baseSection(opts: BaseOptions, m: BaseMeasurements, t0: number): Sectio
       `pg_basebackup inside drkit ${phases.pgBasebackup.toFixed(2)} s, publish (metadata, fsync, rename) ${phases.publish.toFixed(2)} s; ` +
       `backup ${m.drkitSize} MB (bare ${m.bareSize} MB); n=${m.bare.length}`,
   };
-  progress(`base backup: bare ${bareMedian.toFixed(2)} s, drkit ${drkitMedian.toFixed(2)} s, ratio ${row.ratio}; verification ${verification.toFixed(2)} s`);
+  progress(
+    `base backup: bare ${bareMedian.toFixed(2)} s, drkit ${drkitMedian.toFixed(2)} s, ratio ${row.ratio}; verification ${verification.toFixed(2)} s`,
+  );
   return {
     id: "base",
     ranAt: new Date(t0).toISOString(),

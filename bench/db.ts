@@ -55,7 +55,8 @@ async function pgbenchInit(sb: Sandbox, scale: number): Promise<void> {
   progress(`database ${DATABASE} is ${databaseMb(sb)} MB`);
 }
 
-export const databaseMb = (sb: Sandbox) => Math.round(Number(sb.sql(`SELECT pg_database_size('${DATABASE}')`)) / 2 ** 20);
+export const databaseMb = (sb: Sandbox) =>
+  Math.round(Number(sb.sql(`SELECT pg_database_size('${DATABASE}')`)) / 2 ** 20);
 
 /** WAL segments the server has finished but not yet archived (pg_wal/archive_status/*.ready). */
 export function readyCount(sb: Sandbox): number {
@@ -71,7 +72,8 @@ export function readyCount(sb: Sandbox): number {
 export async function waitArchiverIdle(sb: Sandbox, timeoutMs = 600_000): Promise<number> {
   const t0 = Date.now();
   while (readyCount(sb) > 0) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`the archiver still has ${readyCount(sb)} segments waiting after ${timeoutMs / 1000}s`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`the archiver still has ${readyCount(sb)} segments waiting after ${timeoutMs / 1000}s`);
     await sleep(200);
   }
   return (Date.now() - t0) / 1000;
@@ -84,7 +86,8 @@ export async function switchAndWaitArchived(sb: Sandbox, timeoutMs = 60_000): Pr
   const file = path.join(sb.plan.paths.walDir, segment);
   const t0 = Date.now();
   while (!fs.existsSync(file)) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`WAL segment ${segment} was not archived within ${timeoutMs / 1000}s`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`WAL segment ${segment} was not archived within ${timeoutMs / 1000}s`);
     await sleep(100);
   }
 }

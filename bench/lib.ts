@@ -58,7 +58,10 @@ export function cleanupAll(): void {
 
 /** Cleans up on SIGINT, SIGTERM and on any exit that skipped the normal path. */
 export function installExitHandlers(): void {
-  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
     process.on(signal, () => {
       process.stderr.write(`\n${signal}: cleaning up\n`);
       cleanupAll();
@@ -102,7 +105,11 @@ export function exec(command: string, args: readonly string[], opts: ExecOptions
   return new Promise((resolve, reject) => {
     const startEpoch = Date.now() / 1000;
     const t0 = process.hrtime.bigint();
-    const child = spawn(command, args, { env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn(command, args, {
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     children.add(child);
     let stdout = "";
     let stderr = "";
@@ -158,7 +165,11 @@ export interface Variant<T> {
  * Runs the variants in turn (A, B, A, B, ...): one unrecorded warm-up round, then `reps` recorded
  * rounds, so slow drifts of a shared machine hit every variant alike.
  */
-export async function interleave<T>(reps: number, variants: readonly Variant<T>[], label: string): Promise<Map<string, T[]>> {
+export async function interleave<T>(
+  reps: number,
+  variants: readonly Variant<T>[],
+  label: string,
+): Promise<Map<string, T[]>> {
   const samples = new Map<string, T[]>(variants.map((v) => [v.name, []]));
   for (let round = 0; round <= reps; round++) {
     for (const v of variants) {
@@ -174,7 +185,8 @@ export async function interleave<T>(reps: number, variants: readonly Variant<T>[
 /** A sample as a progress line shows it: a number, or the `seconds` of a richer sample. */
 function describeSample(sample: unknown): string {
   if (typeof sample === "number") return sample.toFixed(3);
-  if (sample && typeof sample === "object" && "seconds" in sample) return (sample as { seconds: number }).seconds.toFixed(3);
+  if (sample && typeof sample === "object" && "seconds" in sample)
+    return (sample as { seconds: number }).seconds.toFixed(3);
   return "";
 }
 

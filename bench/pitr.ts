@@ -35,21 +35,37 @@ async function prepare(sb: Sandbox): Promise<PitrSetup> {
   const backupId = /base backup (\S+) complete/.exec(backup.stderr)?.[1];
   if (!backupId) throw new Error(`backup-base did not report a backup id:\n${backup.stderr}`);
   const backupDir = path.join(sb.plan.paths.baseDir, backupId);
-  const baseTar = path.join(backupDir, fs.readdirSync(backupDir).find((f) => f.startsWith("base.tar"))!);
+  const baseTar = path.join(
+    backupDir,
+    fs.readdirSync(backupDir).find((f) => f.startsWith("base.tar"))!,
+  );
   const lsnAfterBackup = sb.sql("SELECT pg_current_wal_lsn()");
-  const [cmd, args] = pgClient(sb, "pgbench", ["-n", "-c", String(WORKLOAD.clients), "-j", String(WORKLOAD.clients), "-t", String(WORKLOAD.transactionsPerClient), DATABASE]);
+  const [cmd, args] = pgClient(sb, "pgbench", [
+    "-n",
+    "-c",
+    String(WORKLOAD.clients),
+    "-j",
+    String(WORKLOAD.clients),
+    "-t",
+    String(WORKLOAD.transactionsPerClient),
+    DATABASE,
+  ]);
   await mustExec(cmd, args);
   sb.sql("INSERT INTO bench_marker (note) VALUES ('before')");
   await sleep(1100);
   const target = sb.sql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
   await sleep(1100);
   sb.sql("INSERT INTO bench_marker (note) VALUES ('after')");
-  const replayMb = round(Number(sb.sql(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${lsnAfterBackup}')`)) / 2 ** 20, 1);
+  const replayMb = round(
+    Number(sb.sql(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${lsnAfterBackup}')`)) / 2 ** 20,
+    1,
+  );
   await switchAndWaitArchived(sb);
   return { backupId, baseTar, target, replayMb, dbMb: databaseMb(sb) };
 }
 
-const decompressor = (tar: string) => (tar.endsWith(".zst") ? "zstd -q -d -c" : tar.endsWith(".gz") ? "gzip -d -c" : "cat");
+const decompressor = (tar: string) =>
+  tar.endsWith(".zst") ? "zstd -q -d -c" : tar.endsWith(".gz") ? "gzip -d -c" : "cat";
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The minimal manual procedure, as an operator would type it, as one bash script. */
@@ -88,11 +104,13 @@ done
 function checkRestored(sb: Sandbox, who: string): void {
   const rows = sb.sql("SELECT string_agg(note, ',' ORDER BY id) FROM bench_marker");
   const recovering = sb.sql("SELECT pg_is_in_recovery()");
-  if (rows !== "before" || recovering !== "f") throw new Error(`${who} restored the wrong state: rows '${rows}', in recovery ${recovering}`);
+  if (rows !== "before" || recovering !== "f")
+    throw new Error(`${who} restored the wrong state: rows '${rows}', in recovery ${recovering}`);
 }
 
 /** WAL archive files a restore added: other timelines, their history files and the old timeline's .partial. */
-const fromARestore = (name: string) => /\.history$|\.partial$/.test(name) || (/^[0-9A-F]{24}/.test(name) && !name.startsWith("00000001"));
+const fromARestore = (name: string) =>
+  /\.history$|\.partial$/.test(name) || (/^[0-9A-F]{24}/.test(name) && !name.startsWith("00000001"));
 
 /**
  * Puts the archive and the disk back as they were before the restore, so every run replays the same
@@ -100,10 +118,13 @@ const fromARestore = (name: string) => /\.history$|\.partial$/.test(name) || (/^
  */
 async function resetAfterRestore(sb: Sandbox): Promise<void> {
   await waitArchiverIdle(sb, 120_000);
-  for (const f of fs.readdirSync(sb.plan.paths.walDir).filter(fromARestore)) fs.rmSync(path.join(sb.plan.paths.walDir, f));
+  for (const f of fs.readdirSync(sb.plan.paths.walDir).filter(fromARestore))
+    fs.rmSync(path.join(sb.plan.paths.walDir, f));
   const parent = path.dirname(sb.plan.postgres.dataDirectory);
   const base = path.basename(sb.plan.postgres.dataDirectory);
-  for (const d of fs.readdirSync(parent).filter((d) => d.startsWith(`${base}.before-restore-`) || d === `${base}.manual-aside`)) {
+  for (const d of fs
+    .readdirSync(parent)
+    .filter((d) => d.startsWith(`${base}.before-restore-`) || d === `${base}.manual-aside`)) {
     fs.rmSync(path.join(parent, d), { recursive: true, force: true });
   }
 }
@@ -118,27 +139,37 @@ interface SizeResult {
 async function benchSize(pool: SandboxPool, scale: number, reps: number): Promise<SizeResult> {
   const sb = await pool.acquire(scale);
   const setup = await prepare(sb);
-  progress(`PITR scale ${scale}: ${setup.dbMb} MB, backup ${setup.backupId}, ${setup.replayMb} MB of WAL to replay, target ${setup.target}`);
+  progress(
+    `PITR scale ${scale}: ${setup.dbMb} MB, backup ${setup.backupId}, ${setup.replayMb} MB of WAL to replay, target ${setup.target}`,
+  );
   const scriptFile = path.join(sb.plan.rootPrefix, "bench-manual-pitr");
-  fs.writeFileSync(scriptFile, manualRestoreScript(sb, setup, `${sb.plan.postgres.dataDirectory}.manual-aside`), { mode: 0o700 });
-  const samples = await interleave(reps, [
-    {
-      name: "manual",
-      run: async () => (await mustExec("bash", [scriptFile])).seconds,
-      after: async () => {
-        checkRestored(sb, "the manual procedure");
-        await resetAfterRestore(sb);
+  fs.writeFileSync(scriptFile, manualRestoreScript(sb, setup, `${sb.plan.postgres.dataDirectory}.manual-aside`), {
+    mode: 0o700,
+  });
+  const samples = await interleave(
+    reps,
+    [
+      {
+        name: "manual",
+        run: async () => (await mustExec("bash", [scriptFile])).seconds,
+        after: async () => {
+          checkRestored(sb, "the manual procedure");
+          await resetAfterRestore(sb);
+        },
       },
-    },
-    {
-      name: "drkit restore-pitr",
-      run: async () => (await mustExec(sb.script("restore-pitr"), ["--target-time", setup.target, "--backup", setup.backupId])).seconds,
-      after: async () => {
-        checkRestored(sb, "restore-pitr");
-        await resetAfterRestore(sb);
+      {
+        name: "drkit restore-pitr",
+        run: async () =>
+          (await mustExec(sb.script("restore-pitr"), ["--target-time", setup.target, "--backup", setup.backupId]))
+            .seconds,
+        after: async () => {
+          checkRestored(sb, "restore-pitr");
+          await resetAfterRestore(sb);
+        },
       },
-    },
-  ], `PITR scale ${scale} (s)`);
+    ],
+    `PITR scale ${scale} (s)`,
+  );
   await pool.discard(scale);
   return { scale, setup, manual: samples.get("manual")!, drkit: samples.get("drkit restore-pitr")! };
 }
@@ -159,7 +190,9 @@ function sizeRow(r: SizeResult): ResultRow {
 
 export async function benchPitr(pool: SandboxPool, opts: PitrOptions): Promise<Section> {
   const t0 = Date.now();
-  progress(`PITR: drkit restore-pitr vs the manual procedure at pgbench scales ${opts.scales.join(", ")}, ${opts.reps} rounds each`);
+  progress(
+    `PITR: drkit restore-pitr vs the manual procedure at pgbench scales ${opts.scales.join(", ")}, ${opts.reps} rounds each`,
+  );
   const sizes: SizeResult[] = [];
   for (const scale of [...opts.scales].sort((a, b) => a - b)) {
     sizes.push(await benchSize(pool, scale, opts.reps));
@@ -174,7 +207,12 @@ export async function benchPitr(pool: SandboxPool, opts: PitrOptions): Promise<S
     rows: sizes.map(sizeRow),
     details: {
       workload: WORKLOAD,
-      sizes: sizes.map((s) => ({ scale: s.scale, ...s.setup, manualSeconds: s.manual.map((x) => round(x)), drkitSeconds: s.drkit.map((x) => round(x)) })),
+      sizes: sizes.map((s) => ({
+        scale: s.scale,
+        ...s.setup,
+        manualSeconds: s.manual.map((x) => round(x)),
+        drkitSeconds: s.drkit.map((x) => round(x)),
+      })),
     },
   };
 }

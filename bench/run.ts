@@ -21,17 +21,21 @@ export interface RunOptions {
   readonly archive: ArchiveOptions;
 }
 
-const USAGE = "usage: tsx bench/run.ts [--only base|pitr|archive] [--scale N] [--reps N] [--pitr-scales A,B,C] [--segments N] [--pgbench-seconds N]";
+const USAGE =
+  "usage: tsx bench/run.ts [--only base|pitr|archive] [--scale N] [--reps N] [--pitr-scales A,B,C] [--segments N] [--pgbench-seconds N]";
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number of at least 1, got '${value}'\n${USAGE}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`--${name} must be a whole number of at least 1, got '${value}'\n${USAGE}`);
   return n;
 }
 
 /** PITR sizes: a tenth of the scale, two fifths of it and the scale itself (5, 20, 50 for 50). */
-const defaultPitrScales = (scale: number) => [...new Set([Math.max(1, Math.round(scale / 10)), Math.max(1, Math.round(scale * 0.4)), scale])];
+const defaultPitrScales = (scale: number) => [
+  ...new Set([Math.max(1, Math.round(scale / 10)), Math.max(1, Math.round(scale * 0.4)), scale]),
+];
 
 function parseOptions(argv: readonly string[]): RunOptions {
   const { values } = parseArgs({
@@ -51,15 +55,23 @@ function parseOptions(argv: readonly string[]): RunOptions {
     process.exit(0);
   }
   const only = (values.only ?? [...BENCH_IDS]).flatMap((o) => o.split(","));
-  for (const o of only) if (!BENCH_IDS.includes(o as BenchId)) throw new Error(`--only must be one of ${BENCH_IDS.join(", ")}, got '${o}'\n${USAGE}`);
+  for (const o of only)
+    if (!BENCH_IDS.includes(o as BenchId))
+      throw new Error(`--only must be one of ${BENCH_IDS.join(", ")}, got '${o}'\n${USAGE}`);
   const scale = positiveInt("scale", values.scale, 50);
   const reps = positiveInt("reps", values.reps, 5);
-  const pitrScales = values["pitr-scales"]?.split(",").map((s) => positiveInt("pitr-scales", s, 1)) ?? defaultPitrScales(scale);
+  const pitrScales =
+    values["pitr-scales"]?.split(",").map((s) => positiveInt("pitr-scales", s, 1)) ?? defaultPitrScales(scale);
   return {
     only: BENCH_IDS.filter((id) => only.includes(id)),
     base: { scale, reps },
     pitr: { scales: pitrScales, reps },
-    archive: { scale, reps, segments: positiveInt("segments", values.segments, 24), pgbenchSeconds: positiveInt("pgbench-seconds", values["pgbench-seconds"], 60) },
+    archive: {
+      scale,
+      reps,
+      segments: positiveInt("segments", values.segments, 24),
+      pgbenchSeconds: positiveInt("pgbench-seconds", values["pgbench-seconds"], 60),
+    },
   };
 }
 
@@ -76,7 +88,8 @@ async function runBenchmark(id: BenchId, pool: SandboxPool, opts: RunOptions): P
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
-  if (process.getuid?.() !== 0) throw new Error("run the benchmarks as root: they start PostgreSQL as the postgres user");
+  if (process.getuid?.() !== 0)
+    throw new Error("run the benchmarks as root: they start PostgreSQL as the postgres user");
   installExitHandlers();
   progress(`benchmarks: ${opts.only.join(", ")}`);
   const pool = new SandboxPool();
@@ -87,7 +100,9 @@ async function main(): Promise<void> {
     cleanupAll();
   }
   const results = writeResults(sections);
-  process.stdout.write(`\n${markdownTable(results.sections.filter((s) => opts.only.includes(s.id)).flatMap((s) => s.rows))}\n\nwrote bench/results.md and bench/results.json\n`);
+  process.stdout.write(
+    `\n${markdownTable(results.sections.filter((s) => opts.only.includes(s.id)).flatMap((s) => s.rows))}\n\nwrote bench/results.md and bench/results.json\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -21,11 +21,15 @@ function runJob(service: ServicePlan, script: string, what: string): void {
 export function applyPlanLocally(plan: DrPlan, options: ApplyOptions): void {
   const remote = plan.services.filter((s) => s.host.connection.type !== "local");
   if (remote.length > 0) {
-    throw new Error(`drkit apply works on local hosts only; ${remote.map((s) => `${s.name} (host ${s.host.name})`).join(", ")} need pulumi up`);
+    throw new Error(
+      `drkit apply works on local hosts only; ${remote.map((s) => `${s.name} (host ${s.host.name})`).join(", ")} need pulumi up`,
+    );
   }
   const storeKeys = applyObjectStoresLocally(plan);
   for (const service of plan.services) {
-    console.error(`drkit: ${service.name}: applying ${service.rootPrefix ? `the sandbox under ${service.rootPrefix}` : "to this machine"}`);
+    console.error(
+      `drkit: ${service.name}: applying ${service.rootPrefix ? `the sandbox under ${service.rootPrefix}` : "to this machine"}`,
+    );
     applyServiceLocally(service, storeKeys);
   }
   if (options.check) checkPlanLocally(plan);
@@ -38,6 +42,7 @@ export function checkPlanLocally(plan: DrPlan): void {
     runJob(service, job("base"), "taking a base backup");
     runJob(service, job("verify"), "restoring it into a scratch instance and comparing row counts");
     if (service.redis) runJob(service, job("redis"), "taking a Redis/Valkey snapshot (BGSAVE, checked copy)");
-    if (service.offsite) runJob(service, job("offsite"), "shipping whatever is not yet confirmed off-site (the snapshot included)");
+    if (service.offsite)
+      runJob(service, job("offsite"), "shipping whatever is not yet confirmed off-site (the snapshot included)");
   }
 }

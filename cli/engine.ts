@@ -7,7 +7,8 @@ import type { DrPlan } from "../components/plan/plan";
 export type EngineAction = "preview" | "up" | "destroy";
 
 /** Where toolchain/setup puts the Go-built pulumi, its plugins, minio and mc. */
-export const toolchainBinDir = () => path.join(process.env.DRKIT_TOOLCHAIN_DIR ?? path.join(os.homedir(), ".cache/drkit-toolchain"), "bin");
+export const toolchainBinDir = () =>
+  path.join(process.env.DRKIT_TOOLCHAIN_DIR ?? path.join(os.homedir(), ".cache/drkit-toolchain"), "bin");
 
 /** The PATH the engine runs with; cli/main.ts has put the toolchain's bin first when it exists. */
 export function enginePath(): string {
@@ -30,20 +31,29 @@ function engineEnv(projectDir: string, plan: DrPlan): Record<string, string> {
     PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
   };
   if (!process.env.PULUMI_BACKEND_URL) {
-    if (!sandboxOnly) throw new Error("set PULUMI_BACKEND_URL (or pulumi login): this stack has real hosts, so drkit will not pick a state backend for it");
+    if (!sandboxOnly)
+      throw new Error(
+        "set PULUMI_BACKEND_URL (or pulumi login): this stack has real hosts, so drkit will not pick a state backend for it",
+      );
     const state = path.join(projectDir, ".sandbox", "state");
     fs.mkdirSync(state, { recursive: true });
     env.PULUMI_BACKEND_URL = `file://${state}`;
   }
   if (process.env.PULUMI_CONFIG_PASSPHRASE === undefined && process.env.PULUMI_CONFIG_PASSPHRASE_FILE === undefined) {
-    if (!sandboxOnly) throw new Error("set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE for this stack's secrets");
+    if (!sandboxOnly)
+      throw new Error("set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE for this stack's secrets");
     env.PULUMI_CONFIG_PASSPHRASE = "";
   }
   return env;
 }
 
 /** Runs preview, up or destroy through the Automation API, streaming the engine's progress. */
-export async function runEngine(projectDir: string, stackName: string, plan: DrPlan, action: EngineAction): Promise<void> {
+export async function runEngine(
+  projectDir: string,
+  stackName: string,
+  plan: DrPlan,
+  action: EngineAction,
+): Promise<void> {
   const envVars = engineEnv(projectDir, plan);
   // The workspace finds the CLI through this process's PATH; its child processes get envVars.
   process.env.PATH = envVars.PATH;

@@ -15,10 +15,16 @@ if (fs.existsSync(toolchainBinDir())) process.env.PATH = `${toolchainBinDir()}:$
 const program = new Command()
   .name("drkit")
   .description("Disaster-recovery infrastructure for PostgreSQL, provisioned with Pulumi and proven by breaking things")
-  .addOption(new Option("-C, --project-dir <dir>", "the drkit project directory (holding Pulumi.yaml)").default(process.cwd(), "the current directory"))
+  .addOption(
+    new Option("-C, --project-dir <dir>", "the drkit project directory (holding Pulumi.yaml)").default(
+      process.cwd(),
+      "the current directory",
+    ),
+  )
   .showHelpAfterError();
 
-const stackOption = () => new Option("-s, --stack <name>", "stack name (its config is stacks/Pulumi.<name>.yaml)").default("local");
+const stackOption = () =>
+  new Option("-s, --stack <name>", "stack name (its config is stacks/Pulumi.<name>.yaml)").default("local");
 const projectDir = () => findProjectDir(program.opts<{ projectDir: string }>().projectDir);
 
 program
@@ -75,7 +81,9 @@ engineCommand("destroy", "pulumi destroy of a stack (backups and data directorie
 
 program
   .command("drill")
-  .description("break the stack's sandbox on purpose, recover, and report measured RTO and RPO (report.md, report.json, report.html)")
+  .description(
+    "break the stack's sandbox on purpose, recover, and report measured RTO and RPO (report.md, report.json, report.html)",
+  )
   .addOption(stackOption())
   .option("--scenario <id...>", `scenarios to play (default: every one the stack supports): ${SCENARIO_IDS.join(", ")}`)
   .option("--report-dir <dir>", "where the reports go", "drill-report")
@@ -94,14 +102,24 @@ program
         provisionedBy = "direct-apply";
         provisionNote = `the Pulumi engine is not available (${(error as Error).message}); the rendered files were applied directly`;
       }
-      console.error(`drkit: provisioning ${opts.stack} ${provisionedBy === "pulumi" ? "with pulumi up" : "by applying the rendered files"}`);
+      console.error(
+        `drkit: provisioning ${opts.stack} ${provisionedBy === "pulumi" ? "with pulumi up" : "by applying the rendered files"}`,
+      );
       if (provisionedBy === "pulumi") await runEngine(dir, opts.stack, plan, "up");
       else applyPlanLocally(plan, { check: false });
     }
-    const { report, paths } = await runDrill(plan, { stack: opts.stack, scenarios: opts.scenario, reportDir: path.resolve(opts.reportDir), provisionedBy, provisionNote });
+    const { report, paths } = await runDrill(plan, {
+      stack: opts.stack,
+      scenarios: opts.scenario,
+      reportDir: path.resolve(opts.reportDir),
+      provisionedBy,
+      provisionNote,
+    });
     console.log(`\ndrill of ${opts.stack}: ${report.verdict}`);
     for (const s of report.scenarios) {
-      console.log(`  ${s.verdict}  ${s.id.padEnd(20)} RTO ${s.rto.seconds.toFixed(1)}s / ${s.rto.objectiveSeconds}s   RPO ${s.rpo.lostCommits} commits, ${s.rpo.lostSpanSeconds.toFixed(1)}s / ${s.rpo.objectiveSeconds}s${s.verdict === "FAIL" ? `   ${s.reasons[0]}` : ""}`);
+      console.log(
+        `  ${s.verdict}  ${s.id.padEnd(20)} RTO ${s.rto.seconds.toFixed(1)}s / ${s.rto.objectiveSeconds}s   RPO ${s.rpo.lostCommits} commits, ${s.rpo.lostSpanSeconds.toFixed(1)}s / ${s.rpo.objectiveSeconds}s${s.verdict === "FAIL" ? `   ${s.reasons[0]}` : ""}`,
+      );
     }
     console.log(`reports: ${paths.markdown}, ${paths.json}, ${paths.html}`);
     if (report.verdict !== "PASS") process.exitCode = 1;

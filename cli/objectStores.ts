@@ -5,14 +5,20 @@ import * as path from "node:path";
 import { storesInCreationOrder, type ObjectStorePlan } from "../components/plan/offsite";
 import type { DrPlan } from "../components/plan/plan";
 import { mcHostUrl } from "../components/objectstore/mcHost";
-import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, renderMinioTargetScript, renderSandboxMinioScript } from "../components/objectstore/minioScripts";
+import {
+  MINIO_REPLICA_ALIAS,
+  MINIO_SOURCE_ALIAS,
+  renderMinioTargetScript,
+  renderSandboxMinioScript,
+} from "../components/objectstore/minioScripts";
 
 export interface PlainKeys {
   readonly accessKey: string;
   readonly secretKey: string;
 }
 
-const mcHost = (store: ObjectStorePlan, k: PlainKeys) => mcHostUrl(store.name, store.endpoint, k.accessKey, k.secretKey);
+const mcHost = (store: ObjectStorePlan, k: PlainKeys) =>
+  mcHostUrl(store.name, store.endpoint, k.accessKey, k.secretKey);
 
 /** Keys of a sandbox server without configured ones: generated once, kept in a 0600 file beside its data. */
 function sandboxKeys(store: ObjectStorePlan): PlainKeys {
@@ -26,7 +32,11 @@ function sandboxKeys(store: ObjectStorePlan): PlainKeys {
 
 function runScript(content: string, args: string[], env: Record<string, string>, what: string): void {
   console.error(`drkit: ${what}`);
-  const r = spawnSync("bash", ["-s", "--", ...args], { input: content, stdio: ["pipe", "inherit", "inherit"], env: { ...process.env, ...env } });
+  const r = spawnSync("bash", ["-s", "--", ...args], {
+    input: content,
+    stdio: ["pipe", "inherit", "inherit"],
+    env: { ...process.env, ...env },
+  });
   if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status ?? r.signal})`);
 }
 
@@ -37,10 +47,18 @@ function runScript(content: string, args: string[], env: Record<string, string>,
 export function applyObjectStoresLocally(plan: DrPlan): Record<string, PlainKeys> {
   const keys: Record<string, PlainKeys> = {};
   for (const store of storesInCreationOrder(plan.objectStores)) {
-    if (store.type !== "minio") throw new Error(`object store ${store.name}: drkit apply configures MinIO only; ${store.type} buckets need pulumi up`);
+    if (store.type !== "minio")
+      throw new Error(
+        `object store ${store.name}: drkit apply configures MinIO only; ${store.type} buckets need pulumi up`,
+      );
     keys[store.name] = keysOf(store);
     if (store.provision) {
-      runScript(renderSandboxMinioScript(store), ["start"], { MINIO_ROOT_USER: keys[store.name].accessKey, MINIO_ROOT_PASSWORD: keys[store.name].secretKey }, `${store.name}: starting the sandbox MinIO server`);
+      runScript(
+        renderSandboxMinioScript(store),
+        ["start"],
+        { MINIO_ROOT_USER: keys[store.name].accessKey, MINIO_ROOT_PASSWORD: keys[store.name].secretKey },
+        `${store.name}: starting the sandbox MinIO server`,
+      );
     }
     const replica = plan.objectStores.find((s) => s.name === store.replicateTo);
     const env: Record<string, string> = { [`MC_HOST_${MINIO_SOURCE_ALIAS}`]: mcHost(store, keys[store.name]) };
@@ -51,7 +69,8 @@ export function applyObjectStoresLocally(plan: DrPlan): Record<string, PlainKeys
 }
 
 function keysOf(store: ObjectStorePlan): PlainKeys {
-  if (typeof store.accessKey === "string" && typeof store.secretKey === "string") return { accessKey: store.accessKey, secretKey: store.secretKey };
+  if (typeof store.accessKey === "string" && typeof store.secretKey === "string")
+    return { accessKey: store.accessKey, secretKey: store.secretKey };
   if (store.provision) return sandboxKeys(store);
   throw new Error(`object store ${store.name}: drkit apply needs its keys in plain text (use pulumi up for secrets)`);
 }

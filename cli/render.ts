@@ -31,7 +31,9 @@ export function renderPlanTo(plan: DrPlan, outDir: string): WrittenFile[] {
         fs.mkdirSync(path.dirname(outPath), { recursive: true });
         fs.writeFileSync(outPath, a.content, { mode: parseInt(a.mode, 8) });
         written.push({ host: a.host.name, hostPath, outPath });
-        listing(a.host.name).push(`file ${a.mode} ${a.owner}:${a.group} ${hostPath}${a.secret ? " (secret)" : ""}  [${a.id}]`);
+        listing(a.host.name).push(
+          `file ${a.mode} ${a.owner}:${a.group} ${hostPath}${a.secret ? " (secret)" : ""}  [${a.id}]`,
+        );
       } else if (a.kind === "directory") {
         listing(a.host.name).push(`directory ${a.mode} ${a.owner} ${hostPathOf(a.path, prefix)}  [${a.id}]`);
       } else {
@@ -41,7 +43,10 @@ export function renderPlanTo(plan: DrPlan, outDir: string): WrittenFile[] {
     for (const [host, lines] of listings) {
       fs.mkdirSync(path.join(outDir, host), { recursive: true });
       const out = path.join(outDir, host, `ARTIFACTS-${service.name}.txt`);
-      fs.writeFileSync(out, `# what drkit places for ${service.name} on ${host}, in order (kind mode owner path [id])\n${lines.join("\n")}\n`);
+      fs.writeFileSync(
+        out,
+        `# what drkit places for ${service.name} on ${host}, in order (kind mode owner path [id])\n${lines.join("\n")}\n`,
+      );
     }
   }
   return written;

@@ -15,10 +15,21 @@ export { PostgresBackup, type PostgresBackupArgs } from "./postgres/postgresBack
 export { applyServiceLocally } from "./host/applyLocal";
 export { RedisBackup, type RedisBackupArgs } from "./redis/redisBackup";
 export { ReplicationPrimary, Standby, type ReplicationPrimaryArgs, type StandbyArgs } from "./postgres/replication";
-export { MinioTarget, SandboxMinio, type MinioTargetArgs, type SandboxMinioArgs, type StoreKeys } from "./objectstore/minio";
+export {
+  MinioTarget,
+  SandboxMinio,
+  type MinioTargetArgs,
+  type SandboxMinioArgs,
+  type StoreKeys,
+} from "./objectstore/minio";
 export { OffsiteShipping, type OffsiteShippingArgs } from "./objectstore/offsiteShipping";
 export { S3BackupBucket, type S3BackupBucketArgs } from "./objectstore/s3BackupBucket";
-export { lifecycleRules, toMinioIlmJson, toS3LifecycleConfiguration, type LifecyclePolicy } from "./objectstore/lifecycle";
+export {
+  lifecycleRules,
+  toMinioIlmJson,
+  toS3LifecycleConfiguration,
+  type LifecyclePolicy,
+} from "./objectstore/lifecycle";
 export { objectStores } from "./objectstore/objectStores";
 export { renderMarkdown } from "./drill/markdown";
 export { renderHtml } from "./drill/html";

@@ -13,7 +13,12 @@ export interface CommandResult {
 }
 
 /** Runs a program without blocking the event loop (the workload keeps writing meanwhile). */
-export function runCommand(command: string, args: readonly string[], timeoutMs = 900_000, env: Record<string, string> = {}): Promise<CommandResult> {
+export function runCommand(
+  command: string,
+  args: readonly string[],
+  timeoutMs = 900_000,
+  env: Record<string, string> = {},
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, [...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -48,13 +53,34 @@ export class DrillContext {
 
   psqlArgs(port = this.plan.postgres.port, db = this.database): { command: string; args: string[] } {
     const pg = this.plan.postgres;
-    return { command: "runuser", args: ["-u", pg.osUser, "--", `${pg.binDirectory}/psql`, "-X", "-q", "-A", "-t", "-h", pg.socketDirectory, "-p", String(port), "-U", pg.role, "-d", db] };
+    return {
+      command: "runuser",
+      args: [
+        "-u",
+        pg.osUser,
+        "--",
+        `${pg.binDirectory}/psql`,
+        "-X",
+        "-q",
+        "-A",
+        "-t",
+        "-h",
+        pg.socketDirectory,
+        "-p",
+        String(port),
+        "-U",
+        pg.role,
+        "-d",
+        db,
+      ],
+    };
   }
 
   async sql(query: string, opts: { db?: string; port?: number; timeoutMs?: number } = {}): Promise<string> {
     const { command, args } = this.psqlArgs(opts.port, opts.db);
     const r = await runCommand(command, [...args, "-v", "ON_ERROR_STOP=1", "-c", query], opts.timeoutMs ?? 120_000);
-    if (r.status !== 0) throw new Error(`psql: ${r.stderr.trim() || `exit ${r.status}${r.status === -1 ? " (timed out)" : ""}`}`);
+    if (r.status !== 0)
+      throw new Error(`psql: ${r.stderr.trim() || `exit ${r.status}${r.status === -1 ? " (timed out)" : ""}`}`);
     return r.stdout.trim();
   }
 
@@ -76,10 +102,14 @@ export class DrillContext {
     for (;;) {
       try {
         // A commit waiting for a missing synchronous standby never returns: each try is bounded and killed.
-        await this.sql("CREATE TABLE IF NOT EXISTS drkit_drill_probe (at timestamptz); INSERT INTO drkit_drill_probe VALUES (clock_timestamp())", { port, timeoutMs: 5000 });
+        await this.sql(
+          "CREATE TABLE IF NOT EXISTS drkit_drill_probe (at timestamptz); INSERT INTO drkit_drill_probe VALUES (clock_timestamp())",
+          { port, timeoutMs: 5000 },
+        );
         return new Date();
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`the server did not accept a write within ${timeoutSeconds}s: ${(error as Error).message}`);
+        if (Date.now() > deadline)
+          throw new Error(`the server did not accept a write within ${timeoutSeconds}s: ${(error as Error).message}`);
         await sleep(200);
       }
     }
@@ -101,7 +131,10 @@ export async function recloneStandbys(ctx: DrillContext): Promise<void> {
 
 /** Standbys streaming from the primary, by application_name. */
 export async function streamingStandbys(ctx: DrillContext): Promise<string[]> {
-  const out = await ctx.sql("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'", { db: "postgres", timeoutMs: 10_000 });
+  const out = await ctx.sql("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'", {
+    db: "postgres",
+    timeoutMs: 10_000,
+  });
   return out ? out.split("\n") : [];
 }
 
@@ -113,7 +146,10 @@ export class ScenarioRecorder {
   readonly timeline: TimelineEvent[] = [];
   readonly reasons: string[] = [];
 
-  constructor(private readonly progress: (line: string) => void, private readonly id: string) {}
+  constructor(
+    private readonly progress: (line: string) => void,
+    private readonly id: string,
+  ) {}
 
   event(kind: TimelineKind, label: string, at: Date | string = new Date()): void {
     this.timeline.push({ at: typeof at === "string" ? at : at.toISOString(), kind, label });
@@ -153,7 +189,11 @@ export interface RecoveryMeasure {
  * Compares what was recovered with the workload's log. The recovered acknowledged writes must be a prefix
  * of the log (no hole, checksum equal to the log's own for that prefix); the writes after it are the loss.
  */
-export function measureRecovery(table: string, acks: readonly Ack[], recoveredKeys: readonly string[]): RecoveryMeasure {
+export function measureRecovery(
+  table: string,
+  acks: readonly Ack[],
+  recoveredKeys: readonly string[],
+): RecoveryMeasure {
   const recovered = new Set(recoveredKeys);
   const ackedKeys = new Set(acks.map((a) => a.key));
   let prefix = 0;
@@ -192,16 +232,39 @@ export interface ScenarioOutcome {
 }
 
 /** Turns a scenario's outcome into its result, judged against the stack's objectives. */
-export function judge(id: string, title: string, plan: ServicePlan, o: ScenarioOutcome, extraReasons: string[] = []): ScenarioResult {
+export function judge(
+  id: string,
+  title: string,
+  plan: ServicePlan,
+  o: ScenarioOutcome,
+  extraReasons: string[] = [],
+): ScenarioResult {
   const reasons = [...extraReasons];
   const rtoSeconds = o.serviceBackAt ? (o.serviceBackAt.getTime() - o.disasterAt.getTime()) / 1000 : Number.NaN;
   if (o.error) reasons.unshift(`recovery failed: ${o.error.message}`);
-  if (o.serviceBackAt && rtoSeconds > plan.rtoSeconds) reasons.unshift(`RTO ${rtoSeconds.toFixed(1)}s exceeds the objective of ${plan.rtoSeconds}s`);
+  if (o.serviceBackAt && rtoSeconds > plan.rtoSeconds)
+    reasons.unshift(`RTO ${rtoSeconds.toFixed(1)}s exceeds the objective of ${plan.rtoSeconds}s`);
   const m = o.measure;
-  if (m && m.lostSpanSeconds > plan.rpoSeconds) reasons.unshift(`${m.lostCommits} acknowledged commits over ${m.lostSpanSeconds.toFixed(1)}s were lost; the RPO is ${plan.rpoSeconds}s`);
-  if (m && !m.check.ok) reasons.unshift(`integrity: the recovered rows of ${m.check.table} are not the workload's acknowledged writes up to the recovery point (${m.check.actualRows} rows, ${m.check.expectedRows} expected)`);
-  if (m?.inFlight) reasons.push(`${m.inFlight} write(s) in flight at the disaster were recovered although never acknowledged (allowed)`);
-  const failed = o.error !== undefined || !o.serviceBackAt || !m || !m.check.ok || rtoSeconds > plan.rtoSeconds || m.lostSpanSeconds > plan.rpoSeconds || extraReasons.some((r) => r.startsWith("FAIL:"));
+  if (m && m.lostSpanSeconds > plan.rpoSeconds)
+    reasons.unshift(
+      `${m.lostCommits} acknowledged commits over ${m.lostSpanSeconds.toFixed(1)}s were lost; the RPO is ${plan.rpoSeconds}s`,
+    );
+  if (m && !m.check.ok)
+    reasons.unshift(
+      `integrity: the recovered rows of ${m.check.table} are not the workload's acknowledged writes up to the recovery point (${m.check.actualRows} rows, ${m.check.expectedRows} expected)`,
+    );
+  if (m?.inFlight)
+    reasons.push(
+      `${m.inFlight} write(s) in flight at the disaster were recovered although never acknowledged (allowed)`,
+    );
+  const failed =
+    o.error !== undefined ||
+    !o.serviceBackAt ||
+    !m ||
+    !m.check.ok ||
+    rtoSeconds > plan.rtoSeconds ||
+    m.lostSpanSeconds > plan.rpoSeconds ||
+    extraReasons.some((r) => r.startsWith("FAIL:"));
   const acks = o.acks;
   return {
     id,

@@ -23,7 +23,8 @@ function selectScenarios(ids: readonly string[] | undefined, ctx: DrillContext):
   if (unknown.length) throw new Error(`--scenario ${unknown.join(", ")}: unknown (known: ${SCENARIO_IDS.join(", ")})`);
   const wanted = ids?.length ? ALL_SCENARIOS.filter((s) => ids.includes(s.id)) : ALL_SCENARIOS;
   const blocked = wanted.map((s) => [s, s.unavailable(ctx)] as const).filter(([, why]) => why);
-  if (ids?.length && blocked.length) throw new Error(blocked.map(([s, why]) => `--scenario ${s.id}: ${why}`).join("; "));
+  if (ids?.length && blocked.length)
+    throw new Error(blocked.map(([s, why]) => `--scenario ${s.id}: ${why}`).join("; "));
   for (const [s, why] of blocked) ctx.progress(`skipping ${s.id}: ${why}`);
   return wanted.filter((s) => !s.unavailable(ctx));
 }
@@ -31,7 +32,10 @@ function selectScenarios(ids: readonly string[] | undefined, ctx: DrillContext):
 /** The drill's service: the first one on a sandbox (local host with a root prefix). */
 function drillService(plan: DrPlan): ServicePlan {
   const service = plan.services.find((s) => s.host.connection.type === "local" && s.rootPrefix && s.postgres.provision);
-  if (!service) throw new Error("the drill breaks things on purpose and runs only on a sandbox service (a local host with connection.rootPrefix and postgres.provision: true)");
+  if (!service)
+    throw new Error(
+      "the drill breaks things on purpose and runs only on a sandbox service (a local host with connection.rootPrefix and postgres.provision: true)",
+    );
   return service;
 }
 
@@ -55,18 +59,32 @@ async function startServers(ctx: DrillContext): Promise<void> {
 
 async function environment(ctx: DrillContext): Promise<DrillReport["environment"]> {
   const postgres = await ctx.sql("SHOW server_version", { db: "postgres" });
-  const redis = ctx.plan.redis ? /v=(\S+)/.exec((await runCommand(ctx.plan.redis.server, ["--version"])).stdout)?.[1] : undefined;
-  const minio = ctx.plan.offsite ? /version (\S+)/.exec((await runCommand("minio", ["--version"]).catch(() => ({ stdout: "" }))).stdout)?.[1] : undefined;
-  return { postgres, host: `${os.hostname()} (${os.cpus().length} cores)`, ...(redis ? { redis } : {}), ...(minio ? { minio } : {}) };
+  const redis = ctx.plan.redis
+    ? /v=(\S+)/.exec((await runCommand(ctx.plan.redis.server, ["--version"])).stdout)?.[1]
+    : undefined;
+  const minio = ctx.plan.offsite
+    ? /version (\S+)/.exec((await runCommand("minio", ["--version"]).catch(() => ({ stdout: "" }))).stdout)?.[1]
+    : undefined;
+  return {
+    postgres,
+    host: `${os.hostname()} (${os.cpus().length} cores)`,
+    ...(redis ? { redis } : {}),
+    ...(minio ? { minio } : {}),
+  };
 }
 
-export async function runDrill(plan: DrPlan, options: DrillOptions): Promise<{ report: DrillReport; paths: ReportPaths }> {
+export async function runDrill(
+  plan: DrPlan,
+  options: DrillOptions,
+): Promise<{ report: DrillReport; paths: ReportPaths }> {
   const progress = options.progress ?? ((line: string) => console.error(`drill: ${line}`));
   const service = drillService(plan);
   const ctx = new DrillContext(service, progress);
   const scenarios = selectScenarios(options.scenarios, ctx);
   const startedAt = new Date().toISOString();
-  progress(`service ${service.name}: RPO ${service.rpoSeconds}s, RTO ${service.rtoSeconds}s; scenarios: ${scenarios.map((s) => s.id).join(", ")}`);
+  progress(
+    `service ${service.name}: RPO ${service.rpoSeconds}s, RTO ${service.rtoSeconds}s; scenarios: ${scenarios.map((s) => s.id).join(", ")}`,
+  );
   await startServers(ctx);
   const env = await environment(ctx);
   const results: ScenarioResult[] = [];
@@ -78,15 +96,23 @@ export async function runDrill(plan: DrPlan, options: DrillOptions): Promise<{ r
     } catch (error) {
       // A scenario that could not even set up its disaster is a failure of the drill, reported as such.
       result = {
-        id: scenario.id, title: scenario.title, verdict: "FAIL", reasons: [`the scenario could not run: ${(error as Error).message}`],
+        id: scenario.id,
+        title: scenario.title,
+        verdict: "FAIL",
+        reasons: [`the scenario could not run: ${(error as Error).message}`],
         rto: { seconds: 0, objectiveSeconds: service.rtoSeconds, clock: "not measured" },
         rpo: { lostCommits: 0, lostSpanSeconds: 0, objectiveSeconds: service.rpoSeconds },
-        integrity: { ok: false, tables: [] }, workload: { acknowledgedCommits: 0 }, timeline: [], steps: [],
+        integrity: { ok: false, tables: [] },
+        workload: { acknowledgedCommits: 0 },
+        timeline: [],
+        steps: [],
       };
       await startServers(ctx).catch(() => undefined);
     }
     results.push(result);
-    progress(`=== ${scenario.id}: ${result.verdict} (RTO ${result.rto.seconds.toFixed(1)}s of ${result.rto.objectiveSeconds}s, ${result.rpo.lostCommits} commits lost over ${result.rpo.lostSpanSeconds.toFixed(1)}s)${result.verdict === "FAIL" ? `: ${result.reasons[0]}` : ""}`);
+    progress(
+      `=== ${scenario.id}: ${result.verdict} (RTO ${result.rto.seconds.toFixed(1)}s of ${result.rto.objectiveSeconds}s, ${result.rpo.lostCommits} commits lost over ${result.rpo.lostSpanSeconds.toFixed(1)}s)${result.verdict === "FAIL" ? `: ${result.reasons[0]}` : ""}`,
+    );
   }
   const report: DrillReport = {
     stack: options.stack,

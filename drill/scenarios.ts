@@ -3,7 +3,16 @@ import { agentPath } from "../components/artifacts/hostArtifacts";
 import * as path from "node:path";
 import type { ScenarioResult } from "../components/drill/report";
 import { placeBackupDirectories } from "../components/host/applyLocal";
-import { type DrillContext, judge, measureRecovery, recloneStandbys, runCommand, ScenarioRecorder, sleep, type ScenarioOutcome } from "./context";
+import {
+  type DrillContext,
+  judge,
+  measureRecovery,
+  recloneStandbys,
+  runCommand,
+  ScenarioRecorder,
+  sleep,
+  type ScenarioOutcome,
+} from "./context";
 import { postgresWorkload, redisWorkload, type Ack, type Workload } from "./workload";
 
 export interface Scenario {
@@ -17,7 +26,9 @@ export interface Scenario {
 const WRITES_BEFORE_DISASTER = 150;
 
 async function freshTable(ctx: DrillContext, table: string): Promise<void> {
-  await ctx.sql(`DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+  await ctx.sql(
+    `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())`,
+  );
 }
 
 async function recoveredKeys(ctx: DrillContext, table: string, port = ctx.plan.postgres.port): Promise<string[]> {
@@ -25,7 +36,12 @@ async function recoveredKeys(ctx: DrillContext, table: string, port = ctx.plan.p
   return out ? out.split("\n") : [];
 }
 
-async function startWrites(ctx: DrillContext, rec: ScenarioRecorder, table: string, count = WRITES_BEFORE_DISASTER): Promise<Workload> {
+async function startWrites(
+  ctx: DrillContext,
+  rec: ScenarioRecorder,
+  table: string,
+  count = WRITES_BEFORE_DISASTER,
+): Promise<Workload> {
   const workload = postgresWorkload(ctx.psqlArgs(), table);
   workload.start();
   rec.event("writes-start", "workload starts (one INSERT per commit)");
@@ -43,7 +59,12 @@ async function recoverAndJudge(
   scenario: Scenario,
   ctx: DrillContext,
   rec: ScenarioRecorder,
-  frame: { readonly disasterAt: Date; readonly workload: Workload; readonly clock: string; readonly reasons?: string[] },
+  frame: {
+    readonly disasterAt: Date;
+    readonly workload: Workload;
+    readonly clock: string;
+    readonly reasons?: string[];
+  },
   recover: (outcome: Outcome) => Promise<void>,
 ): Promise<ScenarioResult> {
   const outcome: Outcome = {};
@@ -52,14 +73,27 @@ async function recoverAndJudge(
   } catch (error) {
     outcome.error = error as Error;
   }
-  return judge(scenario.id, scenario.title, ctx.plan, { recorder: rec, disasterAt: frame.disasterAt, acks: frame.workload.acks, clock: frame.clock, ...outcome }, frame.reasons);
+  return judge(
+    scenario.id,
+    scenario.title,
+    ctx.plan,
+    { recorder: rec, disasterAt: frame.disasterAt, acks: frame.workload.acks, clock: frame.clock, ...outcome },
+    frame.reasons,
+  );
 }
 
 /** Service is back: the RTO clock stops, and what came back is measured against the workload's log. */
 function recordRecovery(
   rec: ScenarioRecorder,
   outcome: Outcome,
-  r: { readonly back: Date; readonly backLabel: string; readonly table: string; readonly acks: readonly Ack[]; readonly keys: readonly string[]; readonly point?: { at: string; label: string } },
+  r: {
+    readonly back: Date;
+    readonly backLabel: string;
+    readonly table: string;
+    readonly acks: readonly Ack[];
+    readonly keys: readonly string[];
+    readonly point?: { at: string; label: string };
+  },
 ): void {
   rec.event("service-back", r.backLabel, r.back);
   const measure = measureRecovery(r.table, r.acks, r.keys);
@@ -69,10 +103,27 @@ function recordRecovery(
 }
 
 /** After a restore of the primary: standbys rebuilt (writes wait for a synchronous one), then the first write. */
-async function postgresBack(ctx: DrillContext, rec: ScenarioRecorder, table: string, workload: Workload, outcome: Outcome, point?: { at: string; label: string }): Promise<void> {
-  if (ctx.plan.replication) await rec.step("rebuild the standbys from the restored primary (writes wait for the synchronous one)", () => recloneStandbys(ctx));
+async function postgresBack(
+  ctx: DrillContext,
+  rec: ScenarioRecorder,
+  table: string,
+  workload: Workload,
+  outcome: Outcome,
+  point?: { at: string; label: string },
+): Promise<void> {
+  if (ctx.plan.replication)
+    await rec.step("rebuild the standbys from the restored primary (writes wait for the synchronous one)", () =>
+      recloneStandbys(ctx),
+    );
   const back = await rec.step("first write accepted", () => ctx.waitForWrites(ctx.plan.rtoSeconds));
-  recordRecovery(rec, outcome, { back, backLabel: "restored server accepts writes", table, acks: workload.acks, keys: await recoveredKeys(ctx, table), point });
+  recordRecovery(rec, outcome, {
+    back,
+    backLabel: "restored server accepts writes",
+    table,
+    acks: workload.acks,
+    keys: await recoveredKeys(ctx, table),
+    point,
+  });
 }
 
 /** Archives the WAL written so far (what a quiet server does within archive_timeout). */
@@ -89,12 +140,16 @@ async function archiveNow(ctx: DrillContext): Promise<string> {
 async function baseBackup(ctx: DrillContext, rec: ScenarioRecorder, label = "take a base backup"): Promise<string> {
   // Backup ids are whole seconds: never take two in the same second.
   await sleep(1100);
-  return rec.step(label, async () => {
-    const r = await ctx.runScript("backup-base");
-    const id = /base backup (\d{8}T\d{6}Z) complete/.exec(r.stderr)?.[1];
-    if (!id) throw new Error("backup-base did not report a backup id");
-    return id;
-  }, (id) => id);
+  return rec.step(
+    label,
+    async () => {
+      const r = await ctx.runScript("backup-base");
+      const id = /base backup (\d{8}T\d{6}Z) complete/.exec(r.stderr)?.[1];
+      if (!id) throw new Error("backup-base did not report a backup id");
+      return id;
+    },
+    (id) => id,
+  );
 }
 
 async function crashAndLoseDataDirectory(ctx: DrillContext): Promise<void> {
@@ -104,10 +159,20 @@ async function crashAndLoseDataDirectory(ctx: DrillContext): Promise<void> {
 
 /** The worst case the live server allows: a quiet server archives only every archive_timeout. */
 async function archiveBoundReason(ctx: DrillContext): Promise<string[]> {
-  const live = Number(await ctx.sql("SELECT setting FROM pg_settings WHERE name = 'archive_timeout'", { db: "postgres" }));
-  if (!(live > 0)) return [`FAIL: archive_timeout is ${live} on the live server: a quiet server never archives, so the RPO of ${ctx.plan.rpoSeconds}s is unbounded`];
-  if (live > ctx.plan.rpoSeconds) return [`FAIL: archive_timeout is ${live}s on the live server (expected ${ctx.plan.archiveTimeoutSeconds}s from drkit's drop-in; overridden?), above the RPO of ${ctx.plan.rpoSeconds}s: a quiet server can lose up to ${live}s of commits`];
-  return [`worst case on a quiet server: ${live}s of commits (archive_timeout), within the RPO of ${ctx.plan.rpoSeconds}s`];
+  const live = Number(
+    await ctx.sql("SELECT setting FROM pg_settings WHERE name = 'archive_timeout'", { db: "postgres" }),
+  );
+  if (!(live > 0))
+    return [
+      `FAIL: archive_timeout is ${live} on the live server: a quiet server never archives, so the RPO of ${ctx.plan.rpoSeconds}s is unbounded`,
+    ];
+  if (live > ctx.plan.rpoSeconds)
+    return [
+      `FAIL: archive_timeout is ${live}s on the live server (expected ${ctx.plan.archiveTimeoutSeconds}s from drkit's drop-in; overridden?), above the RPO of ${ctx.plan.rpoSeconds}s: a quiet server can lose up to ${live}s of commits`,
+    ];
+  return [
+    `worst case on a quiet server: ${live}s of commits (archive_timeout), within the RPO of ${ctx.plan.rpoSeconds}s`,
+  ];
 }
 
 const accidentalDeletion: Scenario = {
@@ -122,18 +187,40 @@ const accidentalDeletion: Scenario = {
     const workload = await startWrites(ctx, rec, table);
     await workload.stop();
     rec.event("writes-end", `${workload.acks.length} commits acknowledged`);
-    const target = await ctx.sql(`SELECT ${"to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"} || '+00'`);
+    const target = await ctx.sql(
+      `SELECT ${"to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"} || '+00'`,
+    );
     const targetIso = new Date(target.replace(" ", "T").replace("+00", "Z")).toISOString();
     const disasterAt = new Date();
     await ctx.sql(`DELETE FROM ${table}`);
     rec.event("disaster", `DELETE FROM ${table} (all rows)`, disasterAt);
-    return recoverAndJudge(this, ctx, rec, { disasterAt, workload, clock: "from the DELETE until the restored server accepted a write (WAL switch and archive, restore-pitr, start); noticing the mistake is not included" }, async (outcome) => {
-      rec.event("recovery-start", "archive the WAL up to the DELETE, then restore-pitr");
-      await rec.step("archive the WAL that holds the DELETE", () => archiveNow(ctx), (s) => s);
-      await rec.step("restore-pitr to just before the DELETE", () => ctx.runScript("restore-pitr", ["--target-time", target]));
-      await postgresBack(ctx, rec, table, workload, outcome, { at: targetIso, label: "recovery target (just before the DELETE)" });
-      await baseBackup(ctx, rec, "take a base backup on the new timeline");
-    });
+    return recoverAndJudge(
+      this,
+      ctx,
+      rec,
+      {
+        disasterAt,
+        workload,
+        clock:
+          "from the DELETE until the restored server accepted a write (WAL switch and archive, restore-pitr, start); noticing the mistake is not included",
+      },
+      async (outcome) => {
+        rec.event("recovery-start", "archive the WAL up to the DELETE, then restore-pitr");
+        await rec.step(
+          "archive the WAL that holds the DELETE",
+          () => archiveNow(ctx),
+          (s) => s,
+        );
+        await rec.step("restore-pitr to just before the DELETE", () =>
+          ctx.runScript("restore-pitr", ["--target-time", target]),
+        );
+        await postgresBack(ctx, rec, table, workload, outcome, {
+          at: targetIso,
+          label: "recovery target (just before the DELETE)",
+        });
+        await baseBackup(ctx, rec, "take a base backup on the new timeline");
+      },
+    );
   },
 };
 
@@ -155,15 +242,36 @@ const hostLoss: Scenario = {
     fs.rmSync(ctx.plan.offsite!.markerDir, { recursive: true, force: true });
     rec.event("disaster", "host lost: server killed, data directory and local backups deleted", disasterAt);
     await workload.stop();
-    rec.event("writes-end", `${workload.acks.length} commits acknowledged before the loss`, new Date(workload.acks[workload.acks.length - 1]?.ackedAt ?? Date.now()));
-    return recoverAndJudge(this, ctx, rec, { disasterAt, workload, clock: "from the kill until the server restored from the object store accepted a write (directories rebuilt, base backup and WAL downloaded, replayed)", reasons: bound }, async (outcome) => {
-      rec.event("recovery-start", "rebuild the host's directories, restore from the object store");
-      await rec.step("rebuild the backup directories (what pulumi up does on a new host)", async () => placeBackupDirectories(ctx.plan));
-      const r = await rec.step("restore-pitr --from-offsite (base backup and WAL from the object store)", () => ctx.runScript("restore-pitr", ["--from-offsite"]));
-      await postgresBack(ctx, rec, table, workload, outcome);
-      if (!/fetched base backup/.test(r.stderr)) throw new Error("restore-pitr did not fetch the base backup from the object store");
-      await baseBackup(ctx, rec, "take a base backup on the new timeline");
-    });
+    rec.event(
+      "writes-end",
+      `${workload.acks.length} commits acknowledged before the loss`,
+      new Date(workload.acks[workload.acks.length - 1]?.ackedAt ?? Date.now()),
+    );
+    return recoverAndJudge(
+      this,
+      ctx,
+      rec,
+      {
+        disasterAt,
+        workload,
+        clock:
+          "from the kill until the server restored from the object store accepted a write (directories rebuilt, base backup and WAL downloaded, replayed)",
+        reasons: bound,
+      },
+      async (outcome) => {
+        rec.event("recovery-start", "rebuild the host's directories, restore from the object store");
+        await rec.step("rebuild the backup directories (what pulumi up does on a new host)", async () =>
+          placeBackupDirectories(ctx.plan),
+        );
+        const r = await rec.step("restore-pitr --from-offsite (base backup and WAL from the object store)", () =>
+          ctx.runScript("restore-pitr", ["--from-offsite"]),
+        );
+        await postgresBack(ctx, rec, table, workload, outcome);
+        if (!/fetched base backup/.test(r.stderr))
+          throw new Error("restore-pitr did not fetch the base backup from the object store");
+        await baseBackup(ctx, rec, "take a base backup on the new timeline");
+      },
+    );
   },
 };
 
@@ -192,19 +300,42 @@ const corruptNewestBackup: Scenario = {
     await crashAndLoseDataDirectory(ctx);
     rec.event("disaster", "data directory lost; the newest backup is corrupt", disasterAt);
     const reasons: string[] = [];
-    return recoverAndJudge(this, ctx, rec, { disasterAt, workload, clock: "from the loss until the server restored from the previous backup accepted a write (verification of the newest backup included)", reasons: reasons }, async (outcome) => {
-      rec.event("recovery-start", "verify the newest backup before restoring it");
-      const verdict = await rec.step(`verify-backup --backup ${newest} (must fail)`, async () => {
-        const r = await runCommand(ctx.script("verify-backup"), ["--backup", newest]);
-        if (r.status === 0) throw new Error(`verify-backup accepted the corrupted backup ${newest}`);
-        return r.stderr.trim().split("\n").pop() ?? "";
-      }, (line) => line.slice(0, 160));
-      reasons.push(`verification refused ${newest}: ${verdict.replace(/^\S+ \S+: /, "").slice(0, 200)}`);
-      await rec.step(`restore-pitr --backup ${older} (the one before), then WAL to the end`, () => ctx.runScript("restore-pitr", ["--backup", older]));
-      await postgresBack(ctx, rec, table, workload, outcome);
-      await rec.step(`set the corrupt backup ${newest} aside`, async () => fs.renameSync(path.join(ctx.plan.paths.baseDir, newest), path.join(ctx.plan.paths.baseDir, `.corrupt-${newest}`)));
-      await baseBackup(ctx, rec, "take a base backup on the new timeline");
-    });
+    return recoverAndJudge(
+      this,
+      ctx,
+      rec,
+      {
+        disasterAt,
+        workload,
+        clock:
+          "from the loss until the server restored from the previous backup accepted a write (verification of the newest backup included)",
+        reasons: reasons,
+      },
+      async (outcome) => {
+        rec.event("recovery-start", "verify the newest backup before restoring it");
+        const verdict = await rec.step(
+          `verify-backup --backup ${newest} (must fail)`,
+          async () => {
+            const r = await runCommand(ctx.script("verify-backup"), ["--backup", newest]);
+            if (r.status === 0) throw new Error(`verify-backup accepted the corrupted backup ${newest}`);
+            return r.stderr.trim().split("\n").pop() ?? "";
+          },
+          (line) => line.slice(0, 160),
+        );
+        reasons.push(`verification refused ${newest}: ${verdict.replace(/^\S+ \S+: /, "").slice(0, 200)}`);
+        await rec.step(`restore-pitr --backup ${older} (the one before), then WAL to the end`, () =>
+          ctx.runScript("restore-pitr", ["--backup", older]),
+        );
+        await postgresBack(ctx, rec, table, workload, outcome);
+        await rec.step(`set the corrupt backup ${newest} aside`, async () =>
+          fs.renameSync(
+            path.join(ctx.plan.paths.baseDir, newest),
+            path.join(ctx.plan.paths.baseDir, `.corrupt-${newest}`),
+          ),
+        );
+        await baseBackup(ctx, rec, "take a base backup on the new timeline");
+      },
+    );
   },
 };
 
@@ -223,43 +354,77 @@ const redisLoss: Scenario = {
     rec.event("writes-start", "workload starts (one SET per write)");
     await workload.waitForAcks(200);
     await sleep(1100);
-    const snapshot = await rec.step("take a snapshot (backup-redis)", async () => {
-      const out = await ctx.runScript("backup-redis");
-      const name = /snapshot (dump_\d{8}T\d{6}Z\.rdb)/.exec(out.stderr)?.[1];
-      if (!name) throw new Error("backup-redis did not name its snapshot");
-      return name;
-    }, (n) => n);
+    const snapshot = await rec.step(
+      "take a snapshot (backup-redis)",
+      async () => {
+        const out = await ctx.runScript("backup-redis");
+        const name = /snapshot (dump_\d{8}T\d{6}Z\.rdb)/.exec(out.stderr)?.[1];
+        if (!name) throw new Error("backup-redis did not name its snapshot");
+        return name;
+      },
+      (n) => n,
+    );
     const atSnapshot = workload.acks.length;
     await workload.waitForAcks(atSnapshot + 100);
     const disasterAt = new Date();
     await runCommand(agentPath(ctx.plan, "sandbox-redis"), ["stop"]);
-    for (const f of ["dump.rdb", "appendonlydir", "appendonly.aof"]) fs.rmSync(path.join(r.dataDirectory, f), { recursive: true, force: true });
+    for (const f of ["dump.rdb", "appendonlydir", "appendonly.aof"])
+      fs.rmSync(path.join(r.dataDirectory, f), { recursive: true, force: true });
     rec.event("disaster", "server stopped, RDB and AOF deleted", disasterAt);
     await workload.stop();
-    rec.event("writes-end", `${workload.acks.length} writes acknowledged`, new Date(workload.acks[workload.acks.length - 1].ackedAt));
-    const note = r.snapshotMaxIntervalHours !== null && r.snapshotMaxIntervalHours * 3600 > ctx.plan.rpoSeconds
-      ? [`snapshots run every ${r.snapshotMaxIntervalHours}h: losing the host loses up to that much (the AOF covers process crashes, not the loss of the disk)`]
-      : [];
-    return recoverAndJudge(this, ctx, rec, { disasterAt, workload, clock: "from the loss until the restored server accepted a SET (empty server started, snapshot checked and loaded, AOF switched back on)", reasons: note }, async (outcome) => {
-      rec.event("recovery-start", "restore-redis from the newest snapshot");
-      await rec.step("start an empty server", () => ctx.runScript("sandbox-redis", ["start"]));
-      await rec.step(`restore-redis ${snapshot}`, () => ctx.runScript("restore-redis", [path.join(r.backupDir, snapshot)]));
-      const back = await rec.step("first write accepted", async () => {
-        const set = await runCommand(cli.command, [...cli.args, "SET", `${prefix}:probe`, "1"]);
-        if (set.stdout.trim() !== "OK") throw new Error(`SET after the restore answered ${set.stdout.trim() || set.stderr.trim()}`);
-        return new Date();
-      });
-      const keys = await runCommand(cli.command, [...cli.args, "--scan", "--pattern", `${prefix}:*`]);
-      const present = keys.stdout.split("\n").filter((k) => k && !k.endsWith(":probe"));
-      recordRecovery(rec, outcome, { back, backLabel: "restored server accepts writes", table: `redis ${prefix}:*`, acks: workload.acks, keys: present });
-    });
+    rec.event(
+      "writes-end",
+      `${workload.acks.length} writes acknowledged`,
+      new Date(workload.acks[workload.acks.length - 1].ackedAt),
+    );
+    const note =
+      r.snapshotMaxIntervalHours !== null && r.snapshotMaxIntervalHours * 3600 > ctx.plan.rpoSeconds
+        ? [
+            `snapshots run every ${r.snapshotMaxIntervalHours}h: losing the host loses up to that much (the AOF covers process crashes, not the loss of the disk)`,
+          ]
+        : [];
+    return recoverAndJudge(
+      this,
+      ctx,
+      rec,
+      {
+        disasterAt,
+        workload,
+        clock:
+          "from the loss until the restored server accepted a SET (empty server started, snapshot checked and loaded, AOF switched back on)",
+        reasons: note,
+      },
+      async (outcome) => {
+        rec.event("recovery-start", "restore-redis from the newest snapshot");
+        await rec.step("start an empty server", () => ctx.runScript("sandbox-redis", ["start"]));
+        await rec.step(`restore-redis ${snapshot}`, () =>
+          ctx.runScript("restore-redis", [path.join(r.backupDir, snapshot)]),
+        );
+        const back = await rec.step("first write accepted", async () => {
+          const set = await runCommand(cli.command, [...cli.args, "SET", `${prefix}:probe`, "1"]);
+          if (set.stdout.trim() !== "OK")
+            throw new Error(`SET after the restore answered ${set.stdout.trim() || set.stderr.trim()}`);
+          return new Date();
+        });
+        const keys = await runCommand(cli.command, [...cli.args, "--scan", "--pattern", `${prefix}:*`]);
+        const present = keys.stdout.split("\n").filter((k) => k && !k.endsWith(":probe"));
+        recordRecovery(rec, outcome, {
+          back,
+          backLabel: "restored server accepts writes",
+          table: `redis ${prefix}:*`,
+          acks: workload.acks,
+          keys: present,
+        });
+      },
+    );
   },
 };
 
 const failover: Scenario = {
   id: "primary-crash",
   title: "Primary crash: fenced and failed over to a standby",
-  unavailable: (ctx) => (ctx.plan.replication?.standbys.length ? undefined : "the service has no standbys (services.<name>.standbys)"),
+  unavailable: (ctx) =>
+    ctx.plan.replication?.standbys.length ? undefined : "the service has no standbys (services.<name>.standbys)",
   async run(ctx) {
     const rec = new ScenarioRecorder(ctx.progress, this.id);
     const table = "drkit_drill_failover";
@@ -270,19 +435,51 @@ const failover: Scenario = {
     await ctx.pgCtl(["stop", "-m", "immediate"]);
     rec.event("disaster", "primary killed (immediate stop)", disasterAt);
     await workload.stop();
-    rec.event("writes-end", `${workload.acks.length} commits acknowledged`, new Date(workload.acks[workload.acks.length - 1].ackedAt));
-    return recoverAndJudge(this, ctx, rec, { disasterAt, workload, clock: `from the kill until ${standby.name} accepted a write (fence, promote, repoint); detection by monitoring is not included`, reasons: [standby.synchronous ? `${standby.name} is synchronous: no acknowledged commit may be lost` : `${standby.name} is asynchronous: commits not yet streamed are lost`] }, async (outcome) => {
-      rec.event("recovery-start", `failover to ${standby.name}`);
-      await rec.step(`failover --to ${standby.name}`, () => ctx.runScript("failover", ["--to", standby.name]));
-      const back = await rec.step("first write accepted on the new primary", () => ctx.waitForWrites(ctx.plan.rtoSeconds, standby.port));
-      recordRecovery(rec, outcome, { back, backLabel: `${standby.name} accepts writes`, table, acks: workload.acks, keys: await recoveredKeys(ctx, table, standby.port) });
-      await rec.step("fail back: old primary rejoins (pg_rewind), is promoted again, the standby is re-cloned", () => failBack(ctx, standby));
-    });
+    rec.event(
+      "writes-end",
+      `${workload.acks.length} commits acknowledged`,
+      new Date(workload.acks[workload.acks.length - 1].ackedAt),
+    );
+    return recoverAndJudge(
+      this,
+      ctx,
+      rec,
+      {
+        disasterAt,
+        workload,
+        clock: `from the kill until ${standby.name} accepted a write (fence, promote, repoint); detection by monitoring is not included`,
+        reasons: [
+          standby.synchronous
+            ? `${standby.name} is synchronous: no acknowledged commit may be lost`
+            : `${standby.name} is asynchronous: commits not yet streamed are lost`,
+        ],
+      },
+      async (outcome) => {
+        rec.event("recovery-start", `failover to ${standby.name}`);
+        await rec.step(`failover --to ${standby.name}`, () => ctx.runScript("failover", ["--to", standby.name]));
+        const back = await rec.step("first write accepted on the new primary", () =>
+          ctx.waitForWrites(ctx.plan.rtoSeconds, standby.port),
+        );
+        recordRecovery(rec, outcome, {
+          back,
+          backLabel: `${standby.name} accepts writes`,
+          table,
+          acks: workload.acks,
+          keys: await recoveredKeys(ctx, table, standby.port),
+        });
+        await rec.step("fail back: old primary rejoins (pg_rewind), is promoted again, the standby is re-cloned", () =>
+          failBack(ctx, standby),
+        );
+      },
+    );
   },
 };
 
 /** Returns the service to its declared topology after a failover drill. */
-async function failBack(ctx: DrillContext, standby: { name: string; port: number; dataDirectory: string }): Promise<void> {
+async function failBack(
+  ctx: DrillContext,
+  standby: { name: string; port: number; dataDirectory: string },
+): Promise<void> {
   await ctx.runScript("rejoin-as-standby", ["--primary", standby.name]);
   const target = await ctx.sql("SELECT pg_current_wal_lsn()", { port: standby.port, db: "postgres" });
   for (let i = 0; i < 300; i++) {
@@ -294,8 +491,19 @@ async function failBack(ctx: DrillContext, standby: { name: string; port: number
   const promoted = await ctx.pgCtl(["promote", "-w"]);
   if (promoted.status !== 0) throw new Error(`promoting the old primary failed: ${promoted.stderr.trim()}`);
   // ALTER SYSTEM cannot run inside the implicit transaction of a multi-statement query: one at a time.
-  for (const q of ["ALTER SYSTEM RESET primary_conninfo", "ALTER SYSTEM RESET primary_slot_name", "SELECT pg_reload_conf()"]) await ctx.sql(q, { db: "postgres" });
+  for (const q of [
+    "ALTER SYSTEM RESET primary_conninfo",
+    "ALTER SYSTEM RESET primary_slot_name",
+    "SELECT pg_reload_conf()",
+  ])
+    await ctx.sql(q, { db: "postgres" });
   await recloneStandbys(ctx);
 }
 
-export const ALL_SCENARIOS: readonly Scenario[] = [accidentalDeletion, corruptNewestBackup, redisLoss, hostLoss, failover];
+export const ALL_SCENARIOS: readonly Scenario[] = [
+  accidentalDeletion,
+  corruptNewestBackup,
+  redisLoss,
+  hostLoss,
+  failover,
+];

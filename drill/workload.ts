@@ -74,8 +74,12 @@ export class Workload {
   async waitForAcks(count: number, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.acks.length < count) {
-      if (this.child && this.child.exitCode !== null) throw new Error(`the workload's client exited: ${this.stderr.trim()}`);
-      if (Date.now() > deadline) throw new Error(`only ${this.acks.length} of ${count} writes acknowledged within ${timeoutMs / 1000}s: ${this.stderr.trim()}`);
+      if (this.child && this.child.exitCode !== null)
+        throw new Error(`the workload's client exited: ${this.stderr.trim()}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `only ${this.acks.length} of ${count} writes acknowledged within ${timeoutMs / 1000}s: ${this.stderr.trim()}`,
+        );
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -88,7 +92,11 @@ export class Workload {
 const ISO_UTC = `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** A PostgreSQL writer: one INSERT per write into the drill's table, RETURNING its id and commit clock. */
-export function postgresWorkload(psql: { command: string; args: readonly string[] }, table: string, intervalMs = 20): Workload {
+export function postgresWorkload(
+  psql: { command: string; args: readonly string[] },
+  table: string,
+  intervalMs = 20,
+): Workload {
   return new Workload({
     ...psql,
     intervalMs,
@@ -101,11 +109,16 @@ export function postgresWorkload(psql: { command: string; args: readonly string[
 }
 
 /** A Redis writer: one SET per write; the reply is +OK. */
-export function redisWorkload(cli: { command: string; args: readonly string[] }, prefix: string, intervalMs = 10): Workload {
+export function redisWorkload(
+  cli: { command: string; args: readonly string[] },
+  prefix: string,
+  intervalMs = 10,
+): Workload {
   return new Workload({
     ...cli,
     intervalMs,
     statement: (seq) => `SET ${prefix}:${seq} ${seq}`,
-    parse: (line, seq) => (line.trim() === "OK" ? { key: `${prefix}:${seq}`, at: new Date().toISOString() } : undefined),
+    parse: (line, seq) =>
+      line.trim() === "OK" ? { key: `${prefix}:${seq}`, at: new Date().toISOString() } : undefined,
   });
 }

@@ -8,7 +8,11 @@ import { RedisBackup } from "../components/redis/redisBackup";
 const config = new pulumi.Config("drkit");
 // Validate everything before any resource is registered: a bad field fails the whole preview.
 const plan = buildPlan(
-  { hosts: config.getObject("hosts"), services: config.getObject("services"), objectStores: config.getObject("objectStores") },
+  {
+    hosts: config.getObject("hosts"),
+    services: config.getObject("services"),
+    objectStores: config.getObject("objectStores"),
+  },
   { baseDir: path.resolve(__dirname, "..") },
 );
 
@@ -28,5 +32,13 @@ const services = plan.services.map((service) => {
 });
 
 export const backups = Object.fromEntries(
-  services.map((s, i) => [plan.services[i].name, { backupRoot: s.backupRoot, archiveTimeoutSeconds: s.archiveTimeoutSeconds, timers: s.timers, restorePitrScript: s.restorePitrScript }]),
+  services.map((s, i) => [
+    plan.services[i].name,
+    {
+      backupRoot: s.backupRoot,
+      archiveTimeoutSeconds: s.archiveTimeoutSeconds,
+      timers: s.timers,
+      restorePitrScript: s.restorePitrScript,
+    },
+  ]),
 );

@@ -1,4 +1,9 @@
-import type { PolicyConfigSchema, PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import type {
+  PolicyConfigSchema,
+  PolicyResource,
+  ResourceValidationPolicy,
+  StackValidationPolicy,
+} from "@pulumi/policy";
 
 /**
  * drkit's DR rules. Each message names the resource, the value found and the rule's minimum. Minimums
@@ -9,7 +14,8 @@ import type { PolicyConfigSchema, PolicyResource, ResourceValidationPolicy, Stac
 /** Resource inputs and policy config as the engine hands them over: JSON of unknown shape, narrowed where read. */
 type Props = Record<string, unknown>;
 /** `value` as an object to read fields from; anything else (absent, a scalar, an array) reads as empty. */
-const obj = (value: unknown): Props => (value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Props) : {});
+const obj = (value: unknown): Props =>
+  value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Props) : {};
 /** `value` as a list; anything else reads as empty. */
 const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 export type DrPolicy = ResourceValidationPolicy | StackValidationPolicy;
@@ -21,17 +27,31 @@ const T = {
   minioTarget: "drkit:objectstore:MinioTarget",
   bucket: ["aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"],
   versioning: ["aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2"],
-  encryption: ["aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2"],
+  encryption: [
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+  ],
   publicAccessBlock: ["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"],
   bucketPolicy: ["aws:s3/bucketPolicy:BucketPolicy"],
-  lifecycle: ["aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"],
+  lifecycle: [
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2",
+  ],
   replication: ["aws:s3/bucketReplicationConfig:BucketReplicationConfig"],
-  objectLock: ["aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "aws:s3/bucketObjectLockConfigurationV2:BucketObjectLockConfigurationV2"],
+  objectLock: [
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+    "aws:s3/bucketObjectLockConfigurationV2:BucketObjectLockConfigurationV2",
+  ],
   cronJob: "kubernetes:batch/v1:CronJob",
   statefulSet: "kubernetes:apps/v1:StatefulSet",
 };
 
-const integer = (min: number, defaultValue: number, description: string) => ({ type: "integer" as const, minimum: min, default: defaultValue, description });
+const integer = (min: number, defaultValue: number, description: string) => ({
+  type: "integer" as const,
+  minimum: min,
+  default: defaultValue,
+  description,
+});
 const schema = (properties: PolicyConfigSchema["properties"]): PolicyConfigSchema => ({ properties });
 const is = (types: string | string[], type: string) => (Array.isArray(types) ? types.includes(type) : types === type);
 const label = (name: string, type: string) => `${type.split(":").pop()} "${name}"`;
@@ -62,13 +82,21 @@ const walArchiving = resourcePolicy(
   T.walArchiving,
   undefined,
   (p, _c, what, report) => {
-    if (p.archiveMode !== "on" && p.archiveMode !== "always") report(`${what}: archive_mode is ${JSON.stringify(p.archiveMode)}; WAL archiving must be on`);
-    if (p.walLevel !== "replica" && p.walLevel !== "logical") report(`${what}: wal_level is ${JSON.stringify(p.walLevel)}; archiving needs replica or logical`);
+    if (p.archiveMode !== "on" && p.archiveMode !== "always")
+      report(`${what}: archive_mode is ${JSON.stringify(p.archiveMode)}; WAL archiving must be on`);
+    if (p.walLevel !== "replica" && p.walLevel !== "logical")
+      report(`${what}: wal_level is ${JSON.stringify(p.walLevel)}; archiving needs replica or logical`);
     const timeout = Number(p.archiveTimeoutSeconds);
     const ship = Number(p.offsiteShipIntervalSeconds ?? 0);
     const rpo = Number(p.rpoSeconds);
-    if (!(timeout > 0)) report(`${what}: archive_timeout is ${p.archiveTimeoutSeconds}; it must be set (> 0) so a quiet server still archives within the RPO`);
-    else if (timeout + ship > rpo) report(`${what}: archive_timeout ${timeout}s + off-site shipping interval ${ship}s = ${timeout + ship}s exceeds the RPO of ${rpo}s`);
+    if (!(timeout > 0))
+      report(
+        `${what}: archive_timeout is ${p.archiveTimeoutSeconds}; it must be set (> 0) so a quiet server still archives within the RPO`,
+      );
+    else if (timeout + ship > rpo)
+      report(
+        `${what}: archive_timeout ${timeout}s + off-site shipping interval ${ship}s = ${timeout + ship}s exceeds the RPO of ${rpo}s`,
+      );
   },
 );
 
@@ -80,8 +108,12 @@ const backupFrequency = resourcePolicy(
   (p, c, what, report) => {
     const max = Number(c.maxBaseBackupIntervalHours ?? 24);
     const interval = p.baseBackupMaxIntervalHours;
-    if (interval === null || interval === undefined) report(`${what}: the base backup schedule is too unusual to tell how often it runs; the rule's maximum is every ${max}h`);
-    else if (Number(interval) > max) report(`${what}: base backups can be ${interval}h apart; the rule's maximum is ${max}h`);
+    if (interval === null || interval === undefined)
+      report(
+        `${what}: the base backup schedule is too unusual to tell how often it runs; the rule's maximum is every ${max}h`,
+      );
+    else if (Number(interval) > max)
+      report(`${what}: base backups can be ${interval}h apart; the rule's maximum is ${max}h`);
   },
 );
 
@@ -102,7 +134,10 @@ const backupRetention = resourcePolicy(
       ["retention.offsiteDays", Number(r.offsiteDays), Number(c.minOffsiteDays ?? 30), "days"],
     ];
     for (const [field, found, min, unit] of rules) {
-      if (!(found >= min)) report(`${what}: ${field} is ${Number.isNaN(found) ? "not set" : `${found} ${unit}`}; the rule's minimum is ${min} ${unit}`);
+      if (!(found >= min))
+        report(
+          `${what}: ${field} is ${Number.isNaN(found) ? "not set" : `${found} ${unit}`}; the rule's minimum is ${min} ${unit}`,
+        );
     }
   },
 );
@@ -113,7 +148,8 @@ const rpoZeroNeedsSyncStandby = resourcePolicy(
   T.postgresBackup,
   undefined,
   (p, _c, what, report) => {
-    if (Number(p.rpoSeconds) === 0 && !(Number(p.synchronousStandbys) >= 1)) report(`${what}: RPO is 0s but synchronous standbys: ${p.synchronousStandbys ?? 0}; the rule's minimum is 1`);
+    if (Number(p.rpoSeconds) === 0 && !(Number(p.synchronousStandbys) >= 1))
+      report(`${what}: RPO is 0s but synchronous standbys: ${p.synchronousStandbys ?? 0}; the rule's minimum is 1`);
   },
 );
 
@@ -124,7 +160,10 @@ const slotWalLimit = resourcePolicy(
   undefined,
   (p, _c, what, report) => {
     const size = Number(p.maxSlotWalKeepSizeMb);
-    if (!(size > 0)) report(`${what}: max_slot_wal_keep_size is ${p.maxSlotWalKeepSizeMb ?? "unset (-1, unlimited)"}; it must be a positive size`);
+    if (!(size > 0))
+      report(
+        `${what}: max_slot_wal_keep_size is ${p.maxSlotWalKeepSizeMb ?? "unset (-1, unlimited)"}; it must be a positive size`,
+      );
   },
 );
 
@@ -134,17 +173,28 @@ const archivingPresent: StackValidationPolicy = {
   validateStack: (args, report) => {
     for (const service of args.resources.filter((r) => r.type === T.postgresBackup)) {
       const archived = args.resources.some((r) => r.type === T.walArchiving && r.parent?.urn === service.urn);
-      if (!archived) report(`${label(service.name, service.type)}: has no WalArchiving; found none, the rule's minimum is 1`, service.urn);
+      if (!archived)
+        report(
+          `${label(service.name, service.type)}: has no WalArchiving; found none, the rule's minimum is 1`,
+          service.urn,
+        );
     }
   },
 };
 
 // ---- S3 backup buckets (AWS provider v7 side resources) ------------------------------------------
 
-const s3Versioning = resourcePolicy("s3-versioning-enabled", "Backup buckets keep versions.", T.versioning, undefined, (p, _c, what, report) => {
-  const status = obj(p.versioningConfiguration).status;
-  if (status !== "Enabled") report(`${what}: versioning status is ${JSON.stringify(status ?? null)}; the rule requires "Enabled"`);
-});
+const s3Versioning = resourcePolicy(
+  "s3-versioning-enabled",
+  "Backup buckets keep versions.",
+  T.versioning,
+  undefined,
+  (p, _c, what, report) => {
+    const status = obj(p.versioningConfiguration).status;
+    if (status !== "Enabled")
+      report(`${what}: versioning status is ${JSON.stringify(status ?? null)}; the rule requires "Enabled"`);
+  },
+);
 
 const s3Encryption = resourcePolicy(
   "s3-encryption",
@@ -157,16 +207,24 @@ const s3Encryption = resourcePolicy(
       .filter(Boolean)
       .map(String);
     const requireKms = c.requireKms ?? true;
-    if (algorithms.length === 0) report(`${what}: no default encryption rule; the rule requires ${requireKms ? "aws:kms" : "AES256 or aws:kms"}`);
-    else if (requireKms && !algorithms.every((a) => a.startsWith("aws:kms"))) report(`${what}: encryption is ${algorithms.join(", ")}; the rule requires aws:kms`);
+    if (algorithms.length === 0)
+      report(`${what}: no default encryption rule; the rule requires ${requireKms ? "aws:kms" : "AES256 or aws:kms"}`);
+    else if (requireKms && !algorithms.every((a) => a.startsWith("aws:kms")))
+      report(`${what}: encryption is ${algorithms.join(", ")}; the rule requires aws:kms`);
   },
 );
 
-const s3PublicAccess = resourcePolicy("s3-public-access-blocked", "Backup buckets block every form of public access.", T.publicAccessBlock, undefined, (p, _c, what, report) => {
-  for (const flag of ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"]) {
-    if (p[flag] !== true) report(`${what}: ${flag} is ${JSON.stringify(p[flag] ?? null)}; the rule requires true`);
-  }
-});
+const s3PublicAccess = resourcePolicy(
+  "s3-public-access-blocked",
+  "Backup buckets block every form of public access.",
+  T.publicAccessBlock,
+  undefined,
+  (p, _c, what, report) => {
+    for (const flag of ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"]) {
+      if (p[flag] !== true) report(`${what}: ${flag} is ${JSON.stringify(p[flag] ?? null)}; the rule requires true`);
+    }
+  },
+);
 
 function parsePolicy(text: unknown): unknown {
   if (typeof text !== "string") return text ?? {};
@@ -187,9 +245,16 @@ function deniesInsecureTransport(policy: unknown): boolean {
   });
 }
 
-const s3TlsOnly = resourcePolicy("s3-tls-only", "Backup bucket policies deny requests that do not use TLS.", T.bucketPolicy, undefined, (p, _c, what, report) => {
-  if (!deniesInsecureTransport(parsePolicy(p.policy))) report(`${what}: no statement denies aws:SecureTransport = false; the rule requires a TLS-only policy`);
-});
+const s3TlsOnly = resourcePolicy(
+  "s3-tls-only",
+  "Backup bucket policies deny requests that do not use TLS.",
+  T.bucketPolicy,
+  undefined,
+  (p, _c, what, report) => {
+    if (!deniesInsecureTransport(parsePolicy(p.policy)))
+      report(`${what}: no statement denies aws:SecureTransport = false; the rule requires a TLS-only policy`);
+  },
+);
 
 const s3Lifecycle = resourcePolicy(
   "s3-lifecycle-keeps-backups",
@@ -206,9 +271,15 @@ const s3Lifecycle = resourcePolicy(
       if (rule.status !== "Enabled") continue;
       const id = rule.id ?? "(unnamed)";
       const days = obj(rule.expiration).days;
-      if (days !== undefined && days !== null && Number(days) < minRetention) report(`${what}: rule "${id}" expires current objects after ${days} days; the rule's minimum is ${minRetention} days`);
+      if (days !== undefined && days !== null && Number(days) < minRetention)
+        report(
+          `${what}: rule "${id}" expires current objects after ${days} days; the rule's minimum is ${minRetention} days`,
+        );
       const noncurrent = obj(rule.noncurrentVersionExpiration).noncurrentDays;
-      if (noncurrent !== undefined && noncurrent !== null && Number(noncurrent) < minNoncurrent) report(`${what}: rule "${id}" expires noncurrent versions after ${noncurrent} days; the rule's minimum is ${minNoncurrent} days`);
+      if (noncurrent !== undefined && noncurrent !== null && Number(noncurrent) < minNoncurrent)
+        report(
+          `${what}: rule "${id}" expires noncurrent versions after ${noncurrent} days; the rule's minimum is ${minNoncurrent} days`,
+        );
     }
   },
 );
@@ -222,7 +293,10 @@ const s3ObjectLockRetention = resourcePolicy(
     const retention = obj(obj(p.rule).defaultRetention);
     const days = Number(retention.days ?? (retention.years !== undefined ? Number(retention.years) * 365 : NaN));
     const min = Number(c.minLockDays ?? 7);
-    if (!(days >= min)) report(`${what}: default retention is ${Number.isNaN(days) ? "not set" : `${days} days`}; the rule's minimum is ${min} days`);
+    if (!(days >= min))
+      report(
+        `${what}: default retention is ${Number.isNaN(days) ? "not set" : `${days} days`}; the rule's minimum is ${min} days`,
+      );
   },
 );
 
@@ -232,13 +306,18 @@ const bucketName = (r: PolicyResource) => (r.props.bucket ?? r.props.id ?? r.nam
 
 const s3BucketComplete: StackValidationPolicy = {
   name: "s3-backup-bucket-complete",
-  description: "Every bucket has versioning, encryption, a public access block, a TLS-only policy and a replication config; object lock too when the config requires it.",
-  configSchema: schema({ requireObjectLock: { type: "boolean", default: false, description: "require object lock on every bucket" } }),
+  description:
+    "Every bucket has versioning, encryption, a public access block, a TLS-only policy and a replication config; object lock too when the config requires it.",
+  configSchema: schema({
+    requireObjectLock: { type: "boolean", default: false, description: "require object lock on every bucket" },
+  }),
   validateStack: (args, report) => {
     const config = args.getConfig<{ requireObjectLock?: boolean }>();
     const buckets = args.resources.filter((r) => is(T.bucket, r.type));
     const replicaDestinations = new Set(
-      args.resources.filter((r) => is(T.replication, r.type)).flatMap((r) => list(r.props.rules).map((rule) => String(obj(obj(rule).destination).bucket ?? ""))),
+      args.resources
+        .filter((r) => is(T.replication, r.type))
+        .flatMap((r) => list(r.props.rules).map((rule) => String(obj(obj(rule).destination).bucket ?? ""))),
     );
     const needs: Array<[string, string[], boolean]> = [
       ["versioning", T.versioning, true],
@@ -268,7 +347,9 @@ const s3CrossRegion: StackValidationPolicy = {
   validateStack: (args, report) => {
     const buckets = args.resources.filter((r) => is(T.bucket, r.type));
     const regionOf = (name: string) => {
-      const b = buckets.find((x) => bucketName(x) === name || x.props.arn === name || `arn:aws:s3:::${bucketName(x)}` === name);
+      const b = buckets.find(
+        (x) => bucketName(x) === name || x.props.arn === name || `arn:aws:s3:::${bucketName(x)}` === name,
+      );
       return b ? ((b.props.region as string | undefined) ?? b.provider?.props?.region) : undefined;
     };
     for (const config of args.resources.filter((r) => is(T.replication, r.type))) {
@@ -276,7 +357,10 @@ const s3CrossRegion: StackValidationPolicy = {
       for (const rule of list(config.props.rules)) {
         const destination = regionOf(String(obj(obj(rule).destination).bucket ?? ""));
         if (source !== undefined && destination !== undefined && source === destination) {
-          report(`${label(config.name, config.type)}: replicates to a bucket in the same region (${source}); the rule requires a different region`, config.urn);
+          report(
+            `${label(config.name, config.type)}: replicates to a bucket in the same region (${source}); the rule requires a different region`,
+            config.urn,
+          );
         }
       }
     }
@@ -292,12 +376,16 @@ const minioTarget = resourcePolicy(
   schema({ minRetentionDays: integer(1, 30, "minimum days before a backup object may expire") }),
   (p, c, what, report) => {
     const min = Number(c.minRetentionDays ?? 30);
-    if (p.versioning !== true) report(`${what}: versioning is ${JSON.stringify(p.versioning ?? null)}; the rule requires true`);
+    if (p.versioning !== true)
+      report(`${what}: versioning is ${JSON.stringify(p.versioning ?? null)}; the rule requires true`);
     const expiry = p.expireDays;
-    if (expiry === undefined || expiry === null) report(`${what}: has no lifecycle expiry; the rule requires one of at least ${min} days`);
-    else if (Number(expiry) < min) report(`${what}: lifecycle expires objects after ${expiry} days; the rule's minimum is ${min} days`);
+    if (expiry === undefined || expiry === null)
+      report(`${what}: has no lifecycle expiry; the rule requires one of at least ${min} days`);
+    else if (Number(expiry) < min)
+      report(`${what}: lifecycle expires objects after ${expiry} days; the rule's minimum is ${min} days`);
     // A second site (the target other stores replicate into) is itself the copy.
-    if (!p.replicationTarget && !(Array.isArray(p.replicaOf) && p.replicaOf.length > 0)) report(`${what}: has no replication target and no store replicates into it; the rule requires a second site`);
+    if (!p.replicationTarget && !(Array.isArray(p.replicaOf) && p.replicaOf.length > 0))
+      report(`${what}: has no replication target and no store replicates into it; the rule requires a second site`);
   },
 );
 
@@ -313,13 +401,19 @@ const redisPersistence = resourcePolicy(
     minSnapshotRetentionDays: integer(1, 3, "minimum days a snapshot is kept (seed 000: 3)"),
   }),
   (p, c, what, report) => {
-    if ((c.requireAof ?? true) && p.appendonly !== true) report(`${what}: appendonly is ${JSON.stringify(p.appendonly ?? null)}; the rule requires true`);
+    if ((c.requireAof ?? true) && p.appendonly !== true)
+      report(`${what}: appendonly is ${JSON.stringify(p.appendonly ?? null)}; the rule requires true`);
     const interval = p.snapshotMaxIntervalHours;
     const max = Number(c.maxSnapshotIntervalHours ?? 24);
-    if (interval === null || interval === undefined) report(`${what}: the snapshot schedule is too unusual to tell how often it runs; the rule's maximum is every ${max}h`);
-    else if (Number(interval) > max) report(`${what}: snapshots can be ${interval}h apart; the rule's maximum is ${max}h`);
+    if (interval === null || interval === undefined)
+      report(
+        `${what}: the snapshot schedule is too unusual to tell how often it runs; the rule's maximum is every ${max}h`,
+      );
+    else if (Number(interval) > max)
+      report(`${what}: snapshots can be ${interval}h apart; the rule's maximum is ${max}h`);
     const min = Number(c.minSnapshotRetentionDays ?? 3);
-    if (!(Number(p.snapshotRetentionDays) >= min)) report(`${what}: snapshots are kept ${p.snapshotRetentionDays} days; the rule's minimum is ${min} days`);
+    if (!(Number(p.snapshotRetentionDays) >= min))
+      report(`${what}: snapshots are kept ${p.snapshotRetentionDays} days; the rule's minimum is ${min} days`);
   },
 );
 
@@ -330,20 +424,32 @@ const isDrkitBackupCronJob = (p: Props) => {
   return labels["app.kubernetes.io/component"] === "backup" && labels["app.kubernetes.io/managed-by"] === "drkit";
 };
 
-const cronJobForbidsOverlap = resourcePolicy("k8s-backup-cronjob-forbids-overlap", "drkit backup CronJobs never run two at once.", T.cronJob, undefined, (p, _c, what, report) => {
-  if (!isDrkitBackupCronJob(p)) return;
-  const policy = obj(p.spec).concurrencyPolicy;
-  if (policy !== "Forbid") report(`${what}: concurrencyPolicy is ${JSON.stringify(policy ?? "Allow")}; the rule requires "Forbid"`);
-});
+const cronJobForbidsOverlap = resourcePolicy(
+  "k8s-backup-cronjob-forbids-overlap",
+  "drkit backup CronJobs never run two at once.",
+  T.cronJob,
+  undefined,
+  (p, _c, what, report) => {
+    if (!isDrkitBackupCronJob(p)) return;
+    const policy = obj(p.spec).concurrencyPolicy;
+    if (policy !== "Forbid")
+      report(`${what}: concurrencyPolicy is ${JSON.stringify(policy ?? "Allow")}; the rule requires "Forbid"`);
+  },
+);
 
 const cronJobExists: StackValidationPolicy = {
   name: "k8s-backup-cronjob-exists",
   description: "A stack that runs drkit PostgreSQL on Kubernetes has a backup CronJob.",
   validateStack: (args, report) => {
-    const databases = args.resources.filter((r) => r.type === T.statefulSet && r.props.metadata?.labels?.["app.kubernetes.io/managed-by"] === "drkit");
+    const databases = args.resources.filter(
+      (r) => r.type === T.statefulSet && r.props.metadata?.labels?.["app.kubernetes.io/managed-by"] === "drkit",
+    );
     const backups = args.resources.filter((r) => r.type === T.cronJob && isDrkitBackupCronJob(r.props));
     if (databases.length > 0 && backups.length === 0) {
-      report(`${label(databases[0].name, databases[0].type)}: the stack runs ${databases.length} drkit PostgreSQL StatefulSet(s) and 0 backup CronJobs; the rule's minimum is 1`, databases[0].urn);
+      report(
+        `${label(databases[0].name, databases[0].type)}: the stack runs ${databases.length} drkit PostgreSQL StatefulSet(s) and 0 backup CronJobs; the rule's minimum is 1`,
+        databases[0].urn,
+      );
     }
   },
 };

@@ -16,7 +16,9 @@ export const renderServiceEnv = (plan: ServicePlan) =>
   renderEnvFile(`drkit agent settings of service ${plan.name} on host ${plan.host.name}`, serviceSettings(plan));
 
 /** A standby's settings file, beside the agent on the standby's host. */
-export const standbyAgentDir = (plan: ServicePlan, standby: StandbyPlan) => `${standby.rootPrefix}/usr/local/lib/drkit/${plan.name}`;
-export const standbyEnvPath = (plan: ServicePlan, standby: StandbyPlan) => `${standbyAgentDir(plan, standby)}/standby-${standby.name}.env`;
+export const standbyAgentDir = (plan: ServicePlan, standby: StandbyPlan) =>
+  `${standby.rootPrefix}/usr/local/lib/drkit/${plan.name}`;
+export const standbyEnvPath = (plan: ServicePlan, standby: StandbyPlan) =>
+  `${standbyAgentDir(plan, standby)}/standby-${standby.name}.env`;
 export const renderStandbyEnv = (plan: ServicePlan, standby: StandbyPlan) =>
   renderEnvFile(`drkit agent settings of standby ${standby.name} of ${plan.name}`, standbySettings(plan, standby));

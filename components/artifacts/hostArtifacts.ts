@@ -1,5 +1,11 @@
 import { agentFile, agentFileNames, AGENT_LIBRARY } from "../agent/agentFiles";
-import { renderServiceEnv, renderStandbyEnv, serviceEnvPath, standbyAgentDir, standbyEnvPath } from "../agent/serviceEnv";
+import {
+  renderServiceEnv,
+  renderStandbyEnv,
+  serviceEnvPath,
+  standbyAgentDir,
+  standbyEnvPath,
+} from "../agent/serviceEnv";
 import { disableTimerScript, enableTimerScript, installMcCommand } from "../host/commands";
 import { shq } from "../agent/envFile";
 import type { HostPlan, ServicePlan, StandbyPlan } from "../plan/plan";
@@ -50,7 +56,14 @@ export class ServiceArtifacts {
 function directories(plan: ServicePlan): DirectoryArtifact[] {
   const owner = plan.postgres.osUser;
   const p = plan.paths;
-  const dir = (id: string, path: string, mode: string, o = owner): DirectoryArtifact => ({ kind: "directory", id: `dir:${id}`, host: plan.host, path, mode, owner: o });
+  const dir = (id: string, path: string, mode: string, o = owner): DirectoryArtifact => ({
+    kind: "directory",
+    id: `dir:${id}`,
+    host: plan.host,
+    path,
+    mode,
+    owner: o,
+  });
   return [
     dir("root", p.backupRoot, "0750"),
     dir("postgresql", `${p.backupRoot}/postgresql`, "0750"),
@@ -80,7 +93,14 @@ function agentFiles(host: HostPlan, dir: string, idPrefix: string): FileArtifact
   }));
 }
 
-const rootFile = (host: HostPlan, id: string, path: string, content: string, role: FileArtifact["role"], mode = "0644"): FileArtifact => ({
+const rootFile = (
+  host: HostPlan,
+  id: string,
+  path: string,
+  content: string,
+  role: FileArtifact["role"],
+  mode = "0644",
+): FileArtifact => ({
   kind: "file",
   id,
   host,
@@ -107,8 +127,16 @@ function jobArtifacts(plan: ServicePlan): Artifact[] {
     const target = { rootPrefix: plan.rootPrefix, timer };
     return [
       rootFile(plan.host, `unit:${job.id}.service`, serviceUnitPath(plan, job), renderServiceUnit(plan, job), "unit"),
-      ...(job.calendar ? [rootFile(plan.host, `unit:${job.id}.timer`, timerUnitPath(plan, job), renderTimerUnit(plan, job), "unit")] : []),
-      step(plan.host, `step:enable:${job.id}`, `enable ${timer ?? `${job.unit}.service`}`, enableTimerScript(target), disableTimerScript(target)),
+      ...(job.calendar
+        ? [rootFile(plan.host, `unit:${job.id}.timer`, timerUnitPath(plan, job), renderTimerUnit(plan, job), "unit")]
+        : []),
+      step(
+        plan.host,
+        `step:enable:${job.id}`,
+        `enable ${timer ?? `${job.unit}.service`}`,
+        enableTimerScript(target),
+        disableTimerScript(target),
+      ),
     ];
   });
 }
@@ -128,7 +156,10 @@ function offsiteArtifacts(plan: ServicePlan): Artifact[] {
     role: "secret",
     secret: { of: "offsite-credentials", store: t.store },
   }));
-  const mc = plan.rootPrefix && plan.host.connection.type === "local" ? [step(plan.host, "step:install-mc", "copy mc into the sandbox", installMcCommand(plan))] : [];
+  const mc =
+    plan.rootPrefix && plan.host.connection.type === "local"
+      ? [step(plan.host, "step:install-mc", "copy mc into the sandbox", installMcCommand(plan))]
+      : [];
   return [...credentials, ...mc];
 }
 
@@ -154,22 +185,44 @@ const stopStandby = (plan: ServicePlan, s: StandbyPlan) => {
 function replicationArtifacts(plan: ServicePlan): Artifact[] {
   const r = plan.replication;
   if (!r) return [];
-  const pgFile = (id: string, path: string, content: string): FileArtifact => ({ ...rootFile(plan.host, id, path, content, "postgres-conf"), owner: plan.postgres.osUser, group: plan.postgres.osUser });
+  const pgFile = (id: string, path: string, content: string): FileArtifact => ({
+    ...rootFile(plan.host, id, path, content, "postgres-conf"),
+    owner: plan.postgres.osUser,
+    group: plan.postgres.osUser,
+  });
   const primaryAgentDir = plan.paths.scriptsDir;
   return [
     pgpass(plan, plan.host, "pgpass:primary", r.passFile),
     pgFile("dropin:replication", replicationDropInPath(plan), renderReplicationDropIn(plan)),
-    step(plan.host, "step:apply-replication-settings", "make PostgreSQL load the replication settings", `${shq(agentPath(plan, "apply-settings"))} >&2`),
-    step(plan.host, "step:setup-replication", "replication role, slots and pg_hba entries", `${shq(agentPath(plan, "setup-replication"))} >&2`),
+    step(
+      plan.host,
+      "step:apply-replication-settings",
+      "make PostgreSQL load the replication settings",
+      `${shq(agentPath(plan, "apply-settings"))} >&2`,
+    ),
+    step(
+      plan.host,
+      "step:setup-replication",
+      "replication role, slots and pg_hba entries",
+      `${shq(agentPath(plan, "setup-replication"))} >&2`,
+    ),
     ...r.standbys.flatMap((s): Artifact[] => {
       const dir = standbyAgentDir(plan, s);
       // A standby on the primary's host shares the primary's agent when it lives in the same folder.
       const sameAgent = s.host.name === plan.host.name && dir === primaryAgentDir;
       return [
         ...(sameAgent ? [] : agentFiles(s.host, dir, `standby:${s.name}:`)),
-        ...(s.passFile === r.passFile && s.host.name === plan.host.name ? [] : [pgpass(plan, s.host, `pgpass:${s.name}`, s.passFile)]),
+        ...(s.passFile === r.passFile && s.host.name === plan.host.name
+          ? []
+          : [pgpass(plan, s.host, `pgpass:${s.name}`, s.passFile)]),
         rootFile(s.host, `standby:${s.name}:settings`, standbyEnvPath(plan, s), renderStandbyEnv(plan, s), "settings"),
-        step(s.host, `step:clone:${s.name}`, `clone standby ${s.name} and start it`, `${shq(standbyAgentPath(plan, s, "clone-standby"))} ${shq(s.name)} >&2`, stopStandby(plan, s)),
+        step(
+          s.host,
+          `step:clone:${s.name}`,
+          `clone standby ${s.name} and start it`,
+          `${shq(standbyAgentPath(plan, s, "clone-standby"))} ${shq(s.name)} >&2`,
+          stopStandby(plan, s),
+        ),
       ];
     }),
   ];
@@ -180,9 +233,27 @@ function redisArtifacts(plan: ServicePlan): Artifact[] {
   if (!r) return [];
   const sandbox = agentPath(plan, "sandbox-redis");
   return [
-    { ...rootFile(plan.host, "dropin:redis", r.dropIn, renderRedisDropIn(plan), "redis-conf", "0640"), group: r.osUser },
-    ...(r.provision ? [step(plan.host, "step:sandbox-redis", "start the sandbox Redis", `${shq(sandbox)} start >&2`, `${shq(sandbox)} stop >&2`)] : []),
-    step(plan.host, "step:apply-redis-settings", "apply the persistence settings with CONFIG SET", `${shq(agentPath(plan, "apply-redis-settings"))} >&2`),
+    {
+      ...rootFile(plan.host, "dropin:redis", r.dropIn, renderRedisDropIn(plan), "redis-conf", "0640"),
+      group: r.osUser,
+    },
+    ...(r.provision
+      ? [
+          step(
+            plan.host,
+            "step:sandbox-redis",
+            "start the sandbox Redis",
+            `${shq(sandbox)} start >&2`,
+            `${shq(sandbox)} stop >&2`,
+          ),
+        ]
+      : []),
+    step(
+      plan.host,
+      "step:apply-redis-settings",
+      "apply the persistence settings with CONFIG SET",
+      `${shq(agentPath(plan, "apply-redis-settings"))} >&2`,
+    ),
   ];
 }
 
@@ -200,9 +271,28 @@ export function serviceArtifacts(plan: ServicePlan): ServiceArtifacts {
     ...agentFiles(plan.host, plan.paths.scriptsDir, ""),
     rootFile(plan.host, "settings", serviceEnvPath(plan), renderServiceEnv(plan), "settings"),
     ...offsiteArtifacts(plan),
-    ...(plan.postgres.provision ? [step(plan.host, "step:sandbox-postgres", "start the sandbox PostgreSQL", `${shq(sandbox)} start >&2`, `${shq(sandbox)} stop >&2`)] : []),
-    { ...rootFile(plan.host, "dropin:archiving", archiveDropInPath(plan), renderArchiveDropIn(plan), "postgres-conf"), ...pgConf },
-    step(plan.host, "step:apply-settings", "make PostgreSQL load drkit's settings", `${shq(apply)} >&2`, `if [[ -x ${shq(apply)} ]]; then ${shq(apply)} --removed >&2; fi`),
+    ...(plan.postgres.provision
+      ? [
+          step(
+            plan.host,
+            "step:sandbox-postgres",
+            "start the sandbox PostgreSQL",
+            `${shq(sandbox)} start >&2`,
+            `${shq(sandbox)} stop >&2`,
+          ),
+        ]
+      : []),
+    {
+      ...rootFile(plan.host, "dropin:archiving", archiveDropInPath(plan), renderArchiveDropIn(plan), "postgres-conf"),
+      ...pgConf,
+    },
+    step(
+      plan.host,
+      "step:apply-settings",
+      "make PostgreSQL load drkit's settings",
+      `${shq(apply)} >&2`,
+      `if [[ -x ${shq(apply)} ]]; then ${shq(apply)} --removed >&2; fi`,
+    ),
     ...jobArtifacts(plan),
     ...replicationArtifacts(plan),
     ...redisArtifacts(plan),

@@ -4,7 +4,8 @@ import type { HostPlan } from "../plan/plan";
 export type FileRole = "agent" | "settings" | "unit" | "postgres-conf" | "redis-conf" | "secret";
 
 /** Where a secret file's content comes from; the artifact's own `content` is then a placeholder. */
-export type SecretSource = { readonly of: "offsite-credentials"; readonly store: string } | { readonly of: "replication-pgpass" };
+export type SecretSource =
+  { readonly of: "offsite-credentials"; readonly store: string } | { readonly of: "replication-pgpass" };
 
 interface ArtifactBase {
   /** Stable within a service, e.g. "agent:backup-base", "unit:base.timer", "step:apply-settings". */

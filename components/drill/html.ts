@@ -31,7 +31,10 @@ const e = escapeHtml;
 
 /** A scenario id as an HTML id: letters, digits and dashes only. */
 function anchor(id: string, index: number): string {
-  const slug = id.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+  const slug = id
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-|-$/g, "");
   return `scenario-${index + 1}${slug ? `-${slug}` : ""}`;
 }
 
@@ -146,7 +149,11 @@ function markers(s: ScenarioResult): Marker[] {
 
 function scaleFor(s: ScenarioResult, marks: Marker[], hatchId: string): Scale | undefined {
   const spans = [writesSpan(s), outageSpan(s), lostSpan(s)].filter((sp): sp is Span => sp !== undefined);
-  const times = [...marks.map((m) => m.ms), ...spans.flatMap((sp) => [sp.from, sp.to]), ...defined(s.timeline.map((ev) => ms(ev.at)))];
+  const times = [
+    ...marks.map((m) => m.ms),
+    ...spans.flatMap((sp) => [sp.from, sp.to]),
+    ...defined(s.timeline.map((ev) => ms(ev.at))),
+  ];
   if (times.length === 0) return undefined;
   const origin = Math.min(...times);
   const last = Math.max(...times);
@@ -228,8 +235,10 @@ function laneLabel(text: string, y: number): string {
 function bandText(text: string, x0: number, x1: number, y: number, cls: string): string {
   const width = text.length * CHAR_WIDTH;
   const baseline = y + LANE_HEIGHT / 2 + 4;
-  if (x1 - x0 >= width + 12) return `<text class="band-text ${cls}" x="${((x0 + x1) / 2).toFixed(1)}" y="${baseline}" text-anchor="middle">${e(text)}</text>`;
-  if (x1 + 6 + width <= PLOT_RIGHT) return `<text class="band-side" x="${(x1 + 6).toFixed(1)}" y="${baseline}">${e(text)}</text>`;
+  if (x1 - x0 >= width + 12)
+    return `<text class="band-text ${cls}" x="${((x0 + x1) / 2).toFixed(1)}" y="${baseline}" text-anchor="middle">${e(text)}</text>`;
+  if (x1 + 6 + width <= PLOT_RIGHT)
+    return `<text class="band-side" x="${(x1 + 6).toFixed(1)}" y="${baseline}">${e(text)}</text>`;
   return `<text class="band-side" x="${(x0 - 6).toFixed(1)}" y="${baseline}" text-anchor="end">${e(text)}</text>`;
 }
 
@@ -248,7 +257,10 @@ function writesLane(s: ScenarioResult, scale: Scale, g: Geometry): string {
   const span = writesSpan(s);
   const lost = lostSpan(s);
   const parts = [laneLabel("writes", y)];
-  if (!span) return parts.concat(`<text class="band-side" x="${PLOT_LEFT}" y="${y + 16}">no write period recorded</text>`).join("");
+  if (!span)
+    return parts
+      .concat(`<text class="band-side" x="${PLOT_LEFT}" y="${y + 16}">no write period recorded</text>`)
+      .join("");
   const text = `${formatCount(s.workload.acknowledgedCommits)} acknowledged commits`;
   parts.push(band("writes", span, scale, y, `writes: ${text}`));
   if (lost) parts.push(band("lost-overlay", lost, scale, y, "acknowledged commits the recovery lost"));
@@ -261,7 +273,8 @@ function outageLane(s: ScenarioResult, scale: Scale, g: Geometry): string {
   const y = g.laneY(1);
   const span = outageSpan(s);
   const parts = [laneLabel("outage (RTO)", y)];
-  if (!span) return parts.concat(`<text class="band-side" x="${PLOT_LEFT}" y="${y + 16}">no disaster recorded</text>`).join("");
+  if (!span)
+    return parts.concat(`<text class="band-side" x="${PLOT_LEFT}" y="${y + 16}">no disaster recorded</text>`).join("");
   const text = `RTO ${formatSeconds(s.rto.seconds)} (objective ${formatSeconds(s.rto.objectiveSeconds)})`;
   const cls = rtoWithinObjective(s) ? "rto" : "rto-over";
   parts.push(band(cls, span, scale, y, `${text}: ${s.rto.clock}`));
@@ -418,8 +431,16 @@ function headerHtml(report: DrillReport, verdict: Verdict): string {
 function factsHtml(report: DrillReport): string {
   const env = report.environment;
   const failed = report.scenarios.filter((s) => s.verdict === "FAIL").length;
-  const rows: Array<[string, string | undefined]> = [["Host", env.host], ["PostgreSQL", env.postgres], ["Redis", env.redis], ["MinIO", env.minio]];
-  const dl = rows.filter(([, v]) => v !== undefined).map(([k, v]) => `<dt>${k}</dt><dd>${e(v!)}</dd>`).join("");
+  const rows: Array<[string, string | undefined]> = [
+    ["Host", env.host],
+    ["PostgreSQL", env.postgres],
+    ["Redis", env.redis],
+    ["MinIO", env.minio],
+  ];
+  const dl = rows
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `<dt>${k}</dt><dd>${e(v!)}</dd>`)
+    .join("");
   return (
     `<section class="facts">` +
     `<div class="card"><h3>Scenarios</h3><div class="big">${report.scenarios.length - failed} of ${report.scenarios.length} passed</div>` +
@@ -461,7 +482,9 @@ function reasonsHtml(s: ScenarioResult): string {
 
 function metricsHtml(s: ScenarioResult): string {
   const rp = s.rpo.recoveryPoint ? `<p class="clock">recovery point ${e(formatTime(s.rpo.recoveryPoint))}` : "";
-  const ack = s.rpo.lastAcknowledgedCommit ? `${rp ? "; " : `<p class="clock">`}last acknowledged commit ${e(formatTime(s.rpo.lastAcknowledgedCommit))}` : "";
+  const ack = s.rpo.lastAcknowledgedCommit
+    ? `${rp ? "; " : `<p class="clock">`}last acknowledged commit ${e(formatTime(s.rpo.lastAcknowledgedCommit))}`
+    : "";
   const rpoTimes = rp || ack ? `${rp}${ack}</p>` : "";
   return (
     `<div class="metrics">` +

@@ -104,7 +104,9 @@ function clocks(s: ScenarioResult): string[] {
       `span ${formatSeconds(s.rpo.lostSpanSeconds)}, objective ${formatSeconds(s.rpo.objectiveSeconds)} (${rpoWithinObjective(s) ? "within" : "**over**"}).`,
   ];
   if (s.rpo.recoveryPoint !== undefined || s.rpo.lastAcknowledgedCommit !== undefined) {
-    lines.push(`- Recovery point ${formatTime(s.rpo.recoveryPoint)}; last acknowledged commit ${formatTime(s.rpo.lastAcknowledgedCommit)}.`);
+    lines.push(
+      `- Recovery point ${formatTime(s.rpo.recoveryPoint)}; last acknowledged commit ${formatTime(s.rpo.lastAcknowledgedCommit)}.`,
+    );
   }
   lines.push(`- Integrity: ${integritySummary(s)}.`);
   return lines;
@@ -120,7 +122,14 @@ function stepsBlock(steps: StepResult[]): string[] {
 }
 
 function tableRow(t: TableCheck): string[] {
-  return [mdCode(t.table), formatCount(t.expectedRows), formatCount(t.actualRows), mdCode(t.expectedChecksum), mdCode(t.actualChecksum), mark(t.ok)];
+  return [
+    mdCode(t.table),
+    formatCount(t.expectedRows),
+    formatCount(t.actualRows),
+    mdCode(t.expectedChecksum),
+    mdCode(t.actualChecksum),
+    mark(t.ok),
+  ];
 }
 
 function integrityBlock(tables: TableCheck[]): string[] {
@@ -173,5 +182,8 @@ export function renderMarkdown(report: DrillReport): string {
     "",
     ...report.scenarios.flatMap(scenarioSection),
   ];
-  return `${lines.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd()}\n`;
+  return `${lines
+    .join("\n")
+    .replace(/\n{3,}/g, "\n\n")
+    .trimEnd()}\n`;
 }

@@ -7,13 +7,7 @@
 export type Verdict = "PASS" | "FAIL";
 
 export type TimelineKind =
-  | "writes-start"
-  | "disaster"
-  | "recovery-start"
-  | "service-back"
-  | "recovery-point"
-  | "writes-end"
-  | "note";
+  "writes-start" | "disaster" | "recovery-start" | "service-back" | "recovery-point" | "writes-end" | "note";
 
 export interface TimelineEvent {
   /** ISO 8601 time. */
@@ -131,7 +125,12 @@ function trimZeros(text: string): string {
 
 function wholeUnits(total: number): string {
   const parts: string[] = [];
-  const units: Array<[string, number]> = [["d", 86_400], ["h", 3_600], ["min", 60], ["s", 1]];
+  const units: Array<[string, number]> = [
+    ["d", 86_400],
+    ["h", 3_600],
+    ["min", 60],
+    ["s", 1],
+  ];
   let rest = total;
   for (const [name, size] of units) {
     const amount = Math.floor(rest / size);

@@ -16,7 +16,10 @@ export interface ReportPaths {
  * same directory, fsync, rename over the target. The temp file is removed when anything fails.
  */
 export function writeFileAtomic(file: string, content: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const tmp = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`,
+  );
   try {
     const fd = fs.openSync(tmp, "wx", 0o644);
     try {

@@ -46,7 +46,10 @@ function secretContent(plan: ServicePlan, file: FileArtifact, storeKeys: PlainSt
   if (secret.of === "offsite-credentials") {
     const t = plan.offsite!.targets.find((x) => x.store === secret.store)!;
     const plain = (s: unknown) => {
-      if (typeof s !== "string") throw new Error(`service ${plan.name}: applying without the engine needs plain object-store keys (no Pulumi secrets)`);
+      if (typeof s !== "string")
+        throw new Error(
+          `service ${plan.name}: applying without the engine needs plain object-store keys (no Pulumi secrets)`,
+        );
       return s;
     };
     const keys = storeKeys[t.store] ?? { accessKey: plain(t.accessKey), secretKey: plain(t.secretKey) };
@@ -54,12 +57,15 @@ function secretContent(plan: ServicePlan, file: FileArtifact, storeKeys: PlainSt
   }
   // Without the engine there is no RandomPassword: make one, once, and keep it in the primary's 0600 pgpass file.
   const r = plan.replication!;
-  const password = fs.existsSync(r.passFile) ? fs.readFileSync(r.passFile, "utf8").trim().split(":")[4] : randomBytes(24).toString("hex");
+  const password = fs.existsSync(r.passFile)
+    ? fs.readFileSync(r.passFile, "utf8").trim().split(":")[4]
+    : randomBytes(24).toString("hex");
   return `*:*:*:${r.role}:${password}\n`;
 }
 
 function applyArtifact(plan: ServicePlan, a: Artifact, storeKeys: PlainStoreKeys): void {
-  if (a.host.connection.type !== "local") throw new Error(`service ${plan.name}: ${a.id} is for host ${a.host.name}, which is not local; use pulumi up`);
+  if (a.host.connection.type !== "local")
+    throw new Error(`service ${plan.name}: ${a.id} is for host ${a.host.name}, which is not local; use pulumi up`);
   if (a.kind === "directory") {
     fs.mkdirSync(a.path, { recursive: true });
     fs.chmodSync(a.path, parseInt(a.mode, 8));
@@ -76,7 +82,8 @@ function applyArtifact(plan: ServicePlan, a: Artifact, storeKeys: PlainStoreKeys
  * components do, for sandboxes, tests and the drill's fallback. Only for local hosts.
  */
 export function applyServiceLocally(plan: ServicePlan, storeKeys: PlainStoreKeys = {}): void {
-  if (plan.host.connection.type !== "local") throw new Error(`service ${plan.name}: applyServiceLocally needs a local host`);
+  if (plan.host.connection.type !== "local")
+    throw new Error(`service ${plan.name}: applyServiceLocally needs a local host`);
   for (const a of serviceArtifacts(plan).all) applyArtifact(plan, a, storeKeys);
 }
 

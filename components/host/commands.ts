@@ -42,12 +42,20 @@ export interface DirectorySpec {
 
 /** Creates directories with owner and mode; on delete only empty ones go: backups are never removed. */
 export function makeDirectoriesScript(dirs: readonly DirectorySpec[]): string {
-  return [strict, ...dirs.map((d) => `install -d -m ${shq(d.mode)} -o ${shq(d.owner)} -g "$(id -gn ${shq(d.owner)})" -- ${shq(d.path)}`)].join("\n");
+  return [
+    strict,
+    ...dirs.map(
+      (d) => `install -d -m ${shq(d.mode)} -o ${shq(d.owner)} -g "$(id -gn ${shq(d.owner)})" -- ${shq(d.path)}`,
+    ),
+  ].join("\n");
 }
 
 export function removeEmptyDirectoriesScript(dirs: readonly DirectorySpec[]): string {
   const deepestFirst = [...dirs].sort((a, b) => b.path.length - a.path.length);
-  return [strict, ...deepestFirst.map((d) => `rmdir --ignore-fail-on-non-empty -- ${shq(d.path)} 2>/dev/null || true`)].join("\n");
+  return [
+    strict,
+    ...deepestFirst.map((d) => `rmdir --ignore-fail-on-non-empty -- ${shq(d.path)} 2>/dev/null || true`),
+  ].join("\n");
 }
 
 export interface TimerTarget {
@@ -59,7 +67,9 @@ export interface TimerTarget {
 /** Enables (and on a real host starts) a timer after its units changed; a sandbox only gets the symlinks. */
 export function enableTimerScript(t: TimerTarget): string {
   if (t.rootPrefix) {
-    return t.timer ? `${strict}\nsystemctl --root=${shq(t.rootPrefix)} enable ${shq(t.timer)} 2>/dev/null` : `${strict}\ntrue`;
+    return t.timer
+      ? `${strict}\nsystemctl --root=${shq(t.rootPrefix)} enable ${shq(t.timer)} 2>/dev/null`
+      : `${strict}\ntrue`;
   }
   return t.timer
     ? `${strict}\nsystemctl daemon-reload\nsystemctl enable ${shq(t.timer)}\nsystemctl restart ${shq(t.timer)}`
@@ -68,9 +78,13 @@ export function enableTimerScript(t: TimerTarget): string {
 
 export function disableTimerScript(t: TimerTarget): string {
   if (t.rootPrefix) {
-    return t.timer ? `${strict}\nsystemctl --root=${shq(t.rootPrefix)} disable ${shq(t.timer)} 2>/dev/null || true` : `${strict}\ntrue`;
+    return t.timer
+      ? `${strict}\nsystemctl --root=${shq(t.rootPrefix)} disable ${shq(t.timer)} 2>/dev/null || true`
+      : `${strict}\ntrue`;
   }
-  return t.timer ? `${strict}\nsystemctl disable --now ${shq(t.timer)} || true\nsystemctl daemon-reload` : `${strict}\nsystemctl daemon-reload`;
+  return t.timer
+    ? `${strict}\nsystemctl disable --now ${shq(t.timer)} || true\nsystemctl daemon-reload`
+    : `${strict}\nsystemctl daemon-reload`;
 }
 
 /** Places the drop-in from stdin, then makes PostgreSQL load it (reload, restart only if needed). */

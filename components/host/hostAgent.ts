@@ -17,9 +17,11 @@ export class HostAgent extends pulumi.ComponentResource {
     super("drkit:host:Agent", name, {}, opts);
     if (args.files.length === 0) throw new Error(`HostAgent ${name}: files must not be empty`);
     const bad = args.files.filter((f) => f.role !== "agent" && f.role !== "settings");
-    if (bad.length) throw new Error(`HostAgent ${name}: ${bad.map((f) => f.id).join(", ")} are not agent or settings files`);
+    if (bad.length)
+      throw new Error(`HostAgent ${name}: ${bad.map((f) => f.id).join(", ")} are not agent or settings files`);
     // Named by the part of the id after its last ":": "archive-wal", "lib.sh", "settings".
-    for (const f of args.files) hostFile(artifactResourceName(name, f.id.slice(f.id.lastIndexOf(":") + 1)), args.host, f, { parent: this });
+    for (const f of args.files)
+      hostFile(artifactResourceName(name, f.id.slice(f.id.lastIndexOf(":") + 1)), args.host, f, { parent: this });
     this.paths = pulumi.output(args.files.map((f) => f.path));
     this.registerOutputs({ paths: this.paths });
   }

@@ -12,7 +12,10 @@ export interface HostCommandArgs {
 }
 
 /** How a host is reached: the connection args of an SSH host, with the private key kept secret. */
-export function sshConnection(host: HostPlan, privateKey?: pulumi.Input<string>): command.types.input.remote.ConnectionArgs {
+export function sshConnection(
+  host: HostPlan,
+  privateKey?: pulumi.Input<string>,
+): command.types.input.remote.ConnectionArgs {
   if (host.connection.type !== "ssh") throw new Error(`host ${host.name} is not reached over SSH`);
   const key = privateKey ?? (typeof host.connection.privateKey === "string" ? host.connection.privateKey : undefined);
   return {
@@ -40,7 +43,8 @@ export function hostCommand(
   args: HostCommandArgs,
   opts: pulumi.CustomResourceOptions,
 ): command.local.Command | command.remote.Command {
-  const wrap = (script: pulumi.Input<string> | undefined) => (script === undefined ? undefined : pulumi.output(script).apply(bashCommand));
+  const wrap = (script: pulumi.Input<string> | undefined) =>
+    script === undefined ? undefined : pulumi.output(script).apply(bashCommand);
   const common = {
     create: wrap(args.create)!,
     update: wrap(args.update),

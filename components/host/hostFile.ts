@@ -8,7 +8,13 @@ import { hostCommand, type HostRef } from "./hostCommand";
  * The content goes through stdin (a Pulumi secret when the file holds secrets); a content change updates the
  * file in place, and the file is removed on destroy.
  */
-export function hostFile(name: string, host: HostRef, file: FileArtifact, opts: pulumi.CustomResourceOptions, content?: pulumi.Input<string>) {
+export function hostFile(
+  name: string,
+  host: HostRef,
+  file: FileArtifact,
+  opts: pulumi.CustomResourceOptions,
+  content?: pulumi.Input<string>,
+) {
   if (file.secret && content === undefined) throw new Error(`${name}: ${file.path} holds a secret; give its content`);
   return hostCommand(
     name,
@@ -24,4 +30,5 @@ export function hostFile(name: string, host: HostRef, file: FileArtifact, opts: 
 }
 
 /** A resource name for an artifact: the component's name and the artifact's id. */
-export const artifactResourceName = (component: string, id: string) => `${component}-${id.replace(/[^A-Za-z0-9-]+/g, "-")}`;
+export const artifactResourceName = (component: string, id: string) =>
+  `${component}-${id.replace(/[^A-Za-z0-9-]+/g, "-")}`;

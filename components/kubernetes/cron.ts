@@ -31,13 +31,16 @@ function value(text: string, field: Field): number | undefined {
 /** Why one comma-separated element of a field is wrong, or undefined. */
 function elementProblem(element: string, field: Field): string | undefined {
   const [range, step, ...rest] = element.split("/");
-  if (rest.length > 0 || (step !== undefined && !/^[1-9][0-9]*$/.test(step))) return `${field.name} "${element}" has a bad step`;
+  if (rest.length > 0 || (step !== undefined && !/^[1-9][0-9]*$/.test(step)))
+    return `${field.name} "${element}" has a bad step`;
   if (range === "*" || (range === "?" && field.question)) return undefined;
   const [from, to, ...more] = range.split("-");
   const start = value(from, field);
   const end = to === undefined ? start : value(to, field);
-  if (more.length > 0 || start === undefined || end === undefined) return `${field.name} "${element}" is not a number, name, range or *`;
-  for (const v of [start, end]) if (v < field.min || v > field.max) return `${field.name} ${v} is outside ${field.min}-${field.max}`;
+  if (more.length > 0 || start === undefined || end === undefined)
+    return `${field.name} "${element}" is not a number, name, range or *`;
+  for (const v of [start, end])
+    if (v < field.min || v > field.max) return `${field.name} ${v} is outside ${field.min}-${field.max}`;
   if (start > end) return `${field.name} range "${range}" runs backwards`;
   return undefined;
 }

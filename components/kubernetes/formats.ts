@@ -6,7 +6,8 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const isDns1123Label = (value: string) => value.length <= 63 && DNS1123_LABEL.test(value);
 
 /** RFC 1123 subdomain: dot-separated labels, at most 253 characters (StorageClass names). */
-export const isDns1123Subdomain = (value: string) => value.length <= 253 && value.split(".").every((part) => DNS1123_LABEL.test(part));
+export const isDns1123Subdomain = (value: string) =>
+  value.length <= 253 && value.split(".").every((part) => DNS1123_LABEL.test(part));
 
 const SUFFIX_BYTES: Record<string, number> = {
   "": 1,

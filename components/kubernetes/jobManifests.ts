@@ -30,14 +30,28 @@ const STARTING_DEADLINE_SECONDS = HOUR;
 /** For the whole backup pod: with off-site shipping, the backup and its upload together. */
 const BACKUP_DEADLINE_SECONDS = 6 * HOUR;
 
-function jobPod(spec: ClusterSpec, component: ClusterComponent, container: Container, volumes: PodSpec["volumes"], affinity: inputs.core.v1.Affinity | undefined): { metadata: Meta; spec: PodSpec } {
+function jobPod(
+  spec: ClusterSpec,
+  component: ClusterComponent,
+  container: Container,
+  volumes: PodSpec["volumes"],
+  affinity: inputs.core.v1.Affinity | undefined,
+): { metadata: Meta; spec: PodSpec } {
   return {
     metadata: { labels: componentLabels(spec.name, component) },
     spec: { ...podBase(affinity), restartPolicy: "Never", containers: [container], volumes },
   };
 }
 
-const jobContainer = (spec: ClusterSpec, name: string, command: string[], settingsFile: string, volumeMounts: Container["volumeMounts"], resources: Container["resources"], extraEnv: Record<string, string> = {}): Container => ({
+const jobContainer = (
+  spec: ClusterSpec,
+  name: string,
+  command: string[],
+  settingsFile: string,
+  volumeMounts: Container["volumeMounts"],
+  resources: Container["resources"],
+  extraEnv: Record<string, string> = {},
+): Container => ({
   name,
   image: spec.image,
   command,
@@ -49,7 +63,14 @@ const jobContainer = (spec: ClusterSpec, name: string, command: string[], settin
   volumeMounts,
 });
 
-function cronJob(spec: ClusterSpec, component: "backup" | "verify", schedule: string, backoffLimit: number, deadline: number, pod: ReturnType<typeof jobPod>): CronJobManifest {
+function cronJob(
+  spec: ClusterSpec,
+  component: "backup" | "verify",
+  schedule: string,
+  backoffLimit: number,
+  deadline: number,
+  pod: ReturnType<typeof jobPod>,
+): CronJobManifest {
   const labels = componentLabels(spec.name, component);
   return {
     apiVersion: "batch/v1",
@@ -101,7 +122,12 @@ export function buildBackupCronJob(spec: ClusterSpec): CronJobManifest {
     ],
     JOB_RESOURCES,
   );
-  const volumes = [...baseVolumes(spec), secretsVolume(spec), claimVolume(VOLUMES.backups, spec.names.backups), ...(shipping ? [toolsVolume(), offsiteVolume(spec)] : [])];
+  const volumes = [
+    ...baseVolumes(spec),
+    secretsVolume(spec),
+    claimVolume(VOLUMES.backups, spec.names.backups),
+    ...(shipping ? [toolsVolume(), offsiteVolume(spec)] : []),
+  ];
   const pod = jobPod(spec, "backup", backup, volumes, besidePrimary(spec));
   if (shipping) pod.spec = { ...pod.spec, initContainers: [mcCopyContainer(spec)] };
   return cronJob(spec, "backup", spec.schedule.backup, 1, BACKUP_DEADLINE_SECONDS, pod);
@@ -119,34 +145,58 @@ export function buildRestoreTestCronJob(spec: ClusterSpec): CronJobManifest {
   );
   const volumes = [...baseVolumes(spec), claimVolume(VOLUMES.backups, spec.names.backups), scratchVolume(spec)];
   // A failed restore test is a finding to report, not something to retry until it passes.
-  return cronJob(spec, "verify", spec.schedule.verify, 0, restoreTimeoutSeconds(spec), jobPod(spec, "verify", container, volumes, besidePrimary(spec)));
+  return cronJob(
+    spec,
+    "verify",
+    spec.schedule.verify,
+    0,
+    restoreTimeoutSeconds(spec),
+    jobPod(spec, "verify", container, volumes, besidePrimary(spec)),
+  );
 }
 
 /** Only with a restore request: the agent's pod-restore (guards, then restore-pitr) fills the primary's volume before the primary StatefulSet exists. */
 export function buildRestoreJob(spec: ClusterSpec): JobManifest | undefined {
   if (!spec.restore) return undefined;
   const r = spec.restore;
-  const args = [...(r.fromBackup !== "latest" ? ["--backup", r.fromBackup] : []), ...(r.targetTime ? ["--target-time", r.targetTime] : [])];
+  const args = [
+    ...(r.fromBackup !== "latest" ? ["--backup", r.fromBackup] : []),
+    ...(r.targetTime ? ["--target-time", r.targetTime] : []),
+  ];
   const container = jobContainer(
     spec,
     "restore",
     agentCommand("pod-restore", ...args),
     SETTINGS_FILES.restore,
-    mounts(VOLUMES.data, VOLUMES.config, VOLUMES.agent, VOLUMES.run, VOLUMES.socket, VOLUMES.tmp, VOLUMES.shm, VOLUMES.backups),
+    mounts(
+      VOLUMES.data,
+      VOLUMES.config,
+      VOLUMES.agent,
+      VOLUMES.run,
+      VOLUMES.socket,
+      VOLUMES.tmp,
+      VOLUMES.shm,
+      VOLUMES.backups,
+    ),
     spec.resources,
     // The request in the Job's own spec: a new request changes the spec (so the Job is replaced and runs), and
     // pod-restore checks it against the settings file's, in case the pod saw an older ConfigMap.
     { DRKIT_RESTORE_REQUEST: r.requestId },
   );
-  const volumes = [...baseVolumes(spec), claimVolume(VOLUMES.data, spec.names.primaryData), claimVolume(VOLUMES.backups, spec.names.backups)];
+  const volumes = [
+    ...baseVolumes(spec),
+    claimVolume(VOLUMES.data, spec.names.primaryData),
+    claimVolume(VOLUMES.backups, spec.names.backups),
+  ];
   // The primary is down while this runs, so there is nothing to run beside: no affinity.
   const pod = jobPod(spec, "restore", container, volumes, undefined);
   return {
     apiVersion: "batch/v1",
     kind: "Job",
     // A failed restore is replaced (re-run) by the next `pulumi up` instead of being awaited again.
-    metadata: meta(spec, spec.names.restoreJob, componentLabels(spec.name, "restore"), { "pulumi.com/replaceUnready": "true" }),
+    metadata: meta(spec, spec.names.restoreJob, componentLabels(spec.name, "restore"), {
+      "pulumi.com/replaceUnready": "true",
+    }),
     spec: { backoffLimit: 1, activeDeadlineSeconds: restoreTimeoutSeconds(spec), template: pod },
   };
 }
-

@@ -29,7 +29,12 @@ export const SECRET_KEYS = { superuser: "superuser-password", replication: "repl
 export const CONFIG_FILES = { postgresql: "postgresql.conf", dr: "drkit.conf", hba: "pg_hba.conf" } as const;
 
 /** The pod settings files, ConfigMap keys beside the configuration (see agentSettings.ts). */
-export const SETTINGS_FILES = { server: "server.env", backup: "backup.env", restoreTest: "restore-test.env", restore: "restore.env" } as const;
+export const SETTINGS_FILES = {
+  server: "server.env",
+  backup: "backup.env",
+  restoreTest: "restore-test.env",
+  restore: "restore.env",
+} as const;
 
 /** The agent's verb a pod runs, as its command. */
 export const agentCommand = (verb: string, ...args: string[]) => [`${LAYOUT.agentDir}/${verb}`, ...args];
@@ -44,10 +49,20 @@ export const OFFSITE = {
 } as const;
 
 /** The agent files the servers run: a change to any of these (or to their settings) restarts them. */
-const SERVER_AGENT_FILES: readonly string[] = ["lib.sh", "archive-wal", "pod-primary", "pod-standby-clone", "pod-standby"];
+const SERVER_AGENT_FILES: readonly string[] = [
+  "lib.sh",
+  "archive-wal",
+  "pod-primary",
+  "pod-standby-clone",
+  "pod-standby",
+];
 
 /** What the server pods read: a change to any of these restarts them, a change to a job's settings does not. */
-export const SERVER_FILES: readonly string[] = [...Object.values(CONFIG_FILES), SETTINGS_FILES.server, ...SERVER_AGENT_FILES];
+export const SERVER_FILES: readonly string[] = [
+  ...Object.values(CONFIG_FILES),
+  SETTINGS_FILES.server,
+  ...SERVER_AGENT_FILES,
+];
 
 /** Every agent file, as the ConfigMap holds them. */
 export const agentFiles = (): string[] => agentFileNames();

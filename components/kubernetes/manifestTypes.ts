@@ -5,7 +5,11 @@ import type { ClusterSpec } from "./spec";
 
 export type Meta = inputs.meta.v1.ObjectMeta;
 /** The SDK's argument types (closed, so a misspelt field does not compile) with apiVersion, kind and name required. */
-type Typed<Args, ApiVersion extends string, Kind extends string> = Args & { apiVersion: ApiVersion; kind: Kind; metadata: Meta & { name: string; namespace: string } };
+type Typed<Args, ApiVersion extends string, Kind extends string> = Args & {
+  apiVersion: ApiVersion;
+  kind: Kind;
+  metadata: Meta & { name: string; namespace: string };
+};
 export type ConfigMapManifest = Typed<core.v1.ConfigMapArgs, "v1", "ConfigMap">;
 export type SecretManifest = Typed<core.v1.SecretArgs, "v1", "Secret">;
 export type ServiceManifest = Typed<core.v1.ServiceArgs, "v1", "Service">;
@@ -21,7 +25,12 @@ export interface Credentials {
   readonly offsiteMcHost?: pulumi.Input<string>;
 }
 
-export const meta = (spec: ClusterSpec, name: string, labels: Record<string, string>, annotations?: Record<string, string>) => ({
+export const meta = (
+  spec: ClusterSpec,
+  name: string,
+  labels: Record<string, string>,
+  annotations?: Record<string, string>,
+) => ({
   name,
   namespace: spec.namespace,
   labels,

@@ -4,7 +4,17 @@ import { agentFile } from "../agent/agentFiles";
 import { renderPodSettings } from "./agentSettings";
 import { buildBackupCronJob, buildRestoreJob, buildRestoreTestCronJob } from "./jobManifests";
 import { CONFIG_FILES, OFFSITE, SECRET_KEYS, SERVER_FILES, SETTINGS_FILES, agentCommand, agentFiles } from "./layout";
-import { meta, type ClaimManifest, type ConfigMapManifest, type CronJobManifest, type Credentials, type JobManifest, type SecretManifest, type ServiceManifest, type StatefulSetManifest } from "./manifestTypes";
+import {
+  meta,
+  type ClaimManifest,
+  type ConfigMapManifest,
+  type CronJobManifest,
+  type Credentials,
+  type JobManifest,
+  type SecretManifest,
+  type ServiceManifest,
+  type StatefulSetManifest,
+} from "./manifestTypes";
 import { DATA_TEMPLATE, POSTGRES_PORT, SERVER_LABEL, commonLabels, componentLabels, selectorLabels } from "./names";
 import {
   TERMINATION_GRACE_SECONDS,
@@ -65,13 +75,17 @@ const buildSecret = (spec: ClusterSpec, credentials: Credentials): SecretManifes
   kind: "Secret",
   metadata: meta(spec, spec.names.credentials, commonLabels(spec.name)),
   type: "Opaque",
-  stringData: { [SECRET_KEYS.superuser]: credentials.superuserPassword, [SECRET_KEYS.replication]: credentials.replicationPassword },
+  stringData: {
+    [SECRET_KEYS.superuser]: credentials.superuserPassword,
+    [SECRET_KEYS.replication]: credentials.replicationPassword,
+  },
 });
 
 /** Only with off-site shipping: the store's credentials file (its MC_HOST_offsite line, see mcHostUrl), which the backup pod mounts. */
 function buildOffsiteSecret(spec: ClusterSpec, credentials: Credentials): SecretManifest | undefined {
   if (!spec.offsite) return undefined;
-  if (credentials.offsiteMcHost === undefined) throw new Error(`cluster ${spec.name} ships off-site but no MC_HOST value was given`);
+  if (credentials.offsiteMcHost === undefined)
+    throw new Error(`cluster ${spec.name} ships off-site but no MC_HOST value was given`);
   return {
     apiVersion: "v1",
     kind: "Secret",
@@ -91,7 +105,11 @@ const buildHeadlessService = (spec: ClusterSpec): ServiceManifest => ({
   spec: {
     clusterIP: "None",
     publishNotReadyAddresses: true,
-    selector: { "app.kubernetes.io/name": "postgresql", "app.kubernetes.io/instance": spec.name, [SERVER_LABEL]: "true" },
+    selector: {
+      "app.kubernetes.io/name": "postgresql",
+      "app.kubernetes.io/instance": spec.name,
+      [SERVER_LABEL]: "true",
+    },
     ports: servicePorts,
   },
 });
@@ -99,7 +117,11 @@ const buildHeadlessService = (spec: ClusterSpec): ServiceManifest => ({
 const buildService = (spec: ClusterSpec, component: "primary" | "standby"): ServiceManifest => ({
   apiVersion: "v1",
   kind: "Service",
-  metadata: meta(spec, component === "primary" ? spec.names.readWrite : spec.names.readOnly, componentLabels(spec.name, component)),
+  metadata: meta(
+    spec,
+    component === "primary" ? spec.names.readWrite : spec.names.readOnly,
+    componentLabels(spec.name, component),
+  ),
   spec: { type: "ClusterIP", selector: selectorLabels(spec.name, component), ports: servicePorts },
 });
 
@@ -142,8 +164,27 @@ function serverContainer(spec: ClusterSpec, component: "primary" | "standby"): C
     ...serverProbes(spec, component),
     lifecycle: fastShutdown,
     volumeMounts: primary
-      ? mounts(VOLUMES.data, VOLUMES.config, VOLUMES.agent, VOLUMES.secrets, VOLUMES.run, VOLUMES.socket, VOLUMES.tmp, VOLUMES.shm, VOLUMES.backups)
-      : mounts(VOLUMES.data, VOLUMES.config, VOLUMES.agent, VOLUMES.secrets, VOLUMES.run, VOLUMES.socket, VOLUMES.tmp, VOLUMES.shm),
+      ? mounts(
+          VOLUMES.data,
+          VOLUMES.config,
+          VOLUMES.agent,
+          VOLUMES.secrets,
+          VOLUMES.run,
+          VOLUMES.socket,
+          VOLUMES.tmp,
+          VOLUMES.shm,
+          VOLUMES.backups,
+        )
+      : mounts(
+          VOLUMES.data,
+          VOLUMES.config,
+          VOLUMES.agent,
+          VOLUMES.secrets,
+          VOLUMES.run,
+          VOLUMES.socket,
+          VOLUMES.tmp,
+          VOLUMES.shm,
+        ),
   };
 }
 
@@ -158,7 +199,11 @@ const cloneContainer = (spec: ClusterSpec): Container => ({
   volumeMounts: mounts(VOLUMES.data, VOLUMES.config, VOLUMES.agent, VOLUMES.secrets, VOLUMES.run, VOLUMES.tmp),
 });
 
-function buildStatefulSet(spec: ClusterSpec, component: "primary" | "standby", data: Record<string, string>): StatefulSetManifest {
+function buildStatefulSet(
+  spec: ClusterSpec,
+  component: "primary" | "standby",
+  data: Record<string, string>,
+): StatefulSetManifest {
   const primary = component === "primary";
   const labels = componentLabels(spec.name, component);
   const annotations: Record<string, string> = { "drkit.io/config-hash": configHash(data) };
@@ -169,7 +214,11 @@ function buildStatefulSet(spec: ClusterSpec, component: "primary" | "standby", d
     terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
     ...(primary ? {} : { initContainers: [cloneContainer(spec)] }),
     containers: [serverContainer(spec, component)],
-    volumes: [...baseVolumes(spec), secretsVolume(spec), ...(primary ? [claimVolume(VOLUMES.backups, spec.names.backups)] : [])],
+    volumes: [
+      ...baseVolumes(spec),
+      secretsVolume(spec),
+      ...(primary ? [claimVolume(VOLUMES.backups, spec.names.backups)] : []),
+    ],
   };
   return {
     apiVersion: "apps/v1",
@@ -184,7 +233,10 @@ function buildStatefulSet(spec: ClusterSpec, component: "primary" | "standby", d
       // Deleting the StatefulSet keeps every volume; a standby scaled away loses its clone (its slot is dropped too).
       persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: primary ? "Retain" : "Delete" },
       volumeClaimTemplates: [
-        { metadata: { name: DATA_TEMPLATE, labels }, spec: claimSpec(spec.storage.size, spec.storage.storageClassName, "ReadWriteOnce") },
+        {
+          metadata: { name: DATA_TEMPLATE, labels },
+          spec: claimSpec(spec.storage.size, spec.storage.storageClassName, "ReadWriteOnce"),
+        },
       ],
       template: { metadata: { labels: { ...labels, [SERVER_LABEL]: "true" }, annotations }, spec: pod },
     },
@@ -227,4 +279,3 @@ export function buildClusterManifests(spec: ClusterSpec, credentials: Credential
     ...(spec.restore ? { restoreJob: buildRestoreJob(spec) } : {}),
   };
 }
-

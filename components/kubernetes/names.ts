@@ -73,7 +73,11 @@ export function componentLabels(name: string, component: ClusterComponent): Labe
 
 /** What a StatefulSet or Service selects: stable keys only (no managed-by, which a selector need not pin). */
 export function selectorLabels(name: string, component: ClusterComponent): Labels {
-  return { "app.kubernetes.io/name": "postgresql", "app.kubernetes.io/instance": name, "app.kubernetes.io/component": component };
+  return {
+    "app.kubernetes.io/name": "postgresql",
+    "app.kubernetes.io/instance": name,
+    "app.kubernetes.io/component": component,
+  };
 }
 
 /** Longest suffix drkit appends to the cluster name for an object whose own name is length-limited. */

@@ -44,9 +44,13 @@ const MOUNT_PATHS: Record<VolumeName, string> = {
 };
 
 const READ_ONLY: readonly VolumeName[] = [VOLUMES.config, VOLUMES.agent, VOLUMES.secrets, VOLUMES.offsite];
-export const mounts = (...names: VolumeName[]): VolumeMount[] => names.map((name) => ({ name, mountPath: MOUNT_PATHS[name], readOnly: READ_ONLY.includes(name) }));
+export const mounts = (...names: VolumeName[]): VolumeMount[] =>
+  names.map((name) => ({ name, mountPath: MOUNT_PATHS[name], readOnly: READ_ONLY.includes(name) }));
 
-const emptyDir = (name: VolumeName, sizeLimit: string, medium?: "Memory"): Volume => ({ name, emptyDir: { sizeLimit, ...(medium ? { medium } : {}) } });
+const emptyDir = (name: VolumeName, sizeLimit: string, medium?: "Memory"): Volume => ({
+  name,
+  emptyDir: { sizeLimit, ...(medium ? { medium } : {}) },
+});
 
 /**
  * Volumes every drkit pod has: configuration and the pod settings files, and the agent (every file of agent/,
@@ -55,8 +59,14 @@ const emptyDir = (name: VolumeName, sizeLimit: string, medium?: "Memory"): Volum
 export function baseVolumes(spec: ClusterSpec): Volume[] {
   const config = [...Object.values(CONFIG_FILES), ...Object.values(SETTINGS_FILES)];
   return [
-    { name: VOLUMES.config, configMap: { name: spec.names.config, items: config.map((key) => ({ key, path: key, mode: 0o444 })) } },
-    { name: VOLUMES.agent, configMap: { name: spec.names.config, items: agentFiles().map((key) => ({ key, path: key, mode: 0o555 })) } },
+    {
+      name: VOLUMES.config,
+      configMap: { name: spec.names.config, items: config.map((key) => ({ key, path: key, mode: 0o444 })) },
+    },
+    {
+      name: VOLUMES.agent,
+      configMap: { name: spec.names.config, items: agentFiles().map((key) => ({ key, path: key, mode: 0o555 })) },
+    },
     emptyDir(VOLUMES.run, "1Mi", "Memory"),
     emptyDir(VOLUMES.socket, "1Mi", "Memory"),
     emptyDir(VOLUMES.tmp, "256Mi"),
@@ -70,15 +80,26 @@ export const toolsVolume = (): Volume => emptyDir(VOLUMES.tools, "256Mi");
 /** The object store's credentials file (`MC_HOST_offsite=...`), from the offsite Secret; the agent reads it. */
 export const offsiteVolume = (spec: ClusterSpec): Volume => ({
   name: VOLUMES.offsite,
-  secret: { secretName: spec.names.offsite, defaultMode: 0o440, items: [{ key: OFFSITE.credentialsKey, path: OFFSITE.credentialsKey }] },
+  secret: {
+    secretName: spec.names.offsite,
+    defaultMode: 0o440,
+    items: [{ key: OFFSITE.credentialsKey, path: OFFSITE.credentialsKey }],
+  },
 });
 
-export const secretsVolume = (spec: ClusterSpec): Volume => ({ name: VOLUMES.secrets, secret: { secretName: spec.names.credentials, defaultMode: 0o440 } });
-export const claimVolume = (name: VolumeName, claimName: string): Volume => ({ name, persistentVolumeClaim: { claimName } });
+export const secretsVolume = (spec: ClusterSpec): Volume => ({
+  name: VOLUMES.secrets,
+  secret: { secretName: spec.names.credentials, defaultMode: 0o440 },
+});
+export const claimVolume = (name: VolumeName, claimName: string): Volume => ({
+  name,
+  persistentVolumeClaim: { claimName },
+});
 /** A restored cluster never outgrows the volume it came from. */
 export const scratchVolume = (spec: ClusterSpec): Volume => emptyDir(VOLUMES.scratch, spec.storage.size);
 
-export const env = (values: Record<string, string>): EnvVar[] => Object.entries(values).map(([name, value]) => ({ name, value }));
+export const env = (values: Record<string, string>): EnvVar[] =>
+  Object.entries(values).map(([name, value]) => ({ name, value }));
 
 /**
  * A container's environment: DRKIT_ENV names its role's settings file (the agent reads everything from it);
@@ -92,7 +113,6 @@ export const agentEnv = (settingsFile: string): Record<string, string> => ({
 });
 
 export const podNameEnv: EnvVar = { name: "DRKIT_POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } };
-
 
 export const containerSecurityContext: inputs.core.v1.SecurityContext = {
   runAsNonRoot: true,
@@ -114,22 +134,43 @@ const podSecurityContext: inputs.core.v1.PodSecurityContext = {
 };
 
 /** Accepting connections (exit 0); "rejecting" (1: starting, recovering) and "no response" (2) are not ready. */
-const ready: inputs.core.v1.ExecAction = { command: ["pg_isready", "-q", "-h", "localhost", "-p", String(POSTGRES_PORT), "-t", "5"] };
+const ready: inputs.core.v1.ExecAction = {
+  command: ["pg_isready", "-q", "-h", "localhost", "-p", String(POSTGRES_PORT), "-t", "5"],
+};
 /** Alive unless nothing answers: a server in crash recovery rejects connections but must not be killed. */
-const alive: inputs.core.v1.ExecAction = { command: ["bash", "-c", `pg_isready -q -h localhost -p ${POSTGRES_PORT} -t 5; [ $? -ne 2 ]`] };
+const alive: inputs.core.v1.ExecAction = {
+  command: ["bash", "-c", `pg_isready -q -h localhost -p ${POSTGRES_PORT} -t 5; [ $? -ne 2 ]`],
+};
 /**
  * A standby is ready only while it streams from the primary: one that cannot follow (its clone belongs to
  * a history the primary left, say after a point-in-time restore) still answers, with stale data.
  */
 const streaming: inputs.core.v1.ExecAction = {
-  command: ["bash", "-c", `[ "$(psql -X -Atq -h ${LAYOUT.socketDir} -p ${POSTGRES_PORT} -U postgres -d postgres -c 'SELECT status FROM pg_stat_wal_receiver')" = streaming ]`],
+  command: [
+    "bash",
+    "-c",
+    `[ "$(psql -X -Atq -h ${LAYOUT.socketDir} -p ${POSTGRES_PORT} -U postgres -d postgres -c 'SELECT status FROM pg_stat_wal_receiver')" = streaming ]`,
+  ],
 };
 const PROBE_PERIOD = 10;
 
-export function serverProbes(spec: ClusterSpec, component: "primary" | "standby"): Pick<Container, "startupProbe" | "readinessProbe" | "livenessProbe"> {
+export function serverProbes(
+  spec: ClusterSpec,
+  component: "primary" | "standby",
+): Pick<Container, "startupProbe" | "readinessProbe" | "livenessProbe"> {
   return {
-    startupProbe: { exec: alive, periodSeconds: PROBE_PERIOD, timeoutSeconds: 6, failureThreshold: Math.ceil(spec.derived.serverStartSeconds / PROBE_PERIOD) },
-    readinessProbe: { exec: component === "primary" ? ready : streaming, periodSeconds: PROBE_PERIOD, timeoutSeconds: 6, failureThreshold: 3 },
+    startupProbe: {
+      exec: alive,
+      periodSeconds: PROBE_PERIOD,
+      timeoutSeconds: 6,
+      failureThreshold: Math.ceil(spec.derived.serverStartSeconds / PROBE_PERIOD),
+    },
+    readinessProbe: {
+      exec: component === "primary" ? ready : streaming,
+      periodSeconds: PROBE_PERIOD,
+      timeoutSeconds: 6,
+      failureThreshold: 3,
+    },
     livenessProbe: { exec: alive, periodSeconds: PROBE_PERIOD, timeoutSeconds: 6, failureThreshold: 6 },
   };
 }
@@ -137,16 +178,38 @@ export function serverProbes(spec: ClusterSpec, component: "primary" | "standby"
 export const TERMINATION_GRACE_SECONDS = 120;
 /** A fast shutdown (clients disconnected, a clean checkpoint) rather than the smart one SIGTERM asks for. */
 export const fastShutdown: inputs.core.v1.Lifecycle = {
-  preStop: { exec: { command: ["pg_ctl", "stop", "-D", LAYOUT.pgdata, "-m", "fast", "-w", "-t", String(TERMINATION_GRACE_SECONDS - 20)] } },
+  preStop: {
+    exec: {
+      command: [
+        "pg_ctl",
+        "stop",
+        "-D",
+        LAYOUT.pgdata,
+        "-m",
+        "fast",
+        "-w",
+        "-t",
+        String(TERMINATION_GRACE_SECONDS - 20),
+      ],
+    },
+  },
 };
 
-export const serverPort: inputs.core.v1.ContainerPort[] = [{ name: "postgresql", containerPort: POSTGRES_PORT, protocol: "TCP" }];
+export const serverPort: inputs.core.v1.ContainerPort[] = [
+  { name: "postgresql", containerPort: POSTGRES_PORT, protocol: "TCP" },
+];
 
 /** Database pods of one cluster prefer different nodes, so one node's loss takes at most one copy. */
 export const spreadServers = (spec: ClusterSpec): inputs.core.v1.Affinity => ({
   podAntiAffinity: {
     preferredDuringSchedulingIgnoredDuringExecution: [
-      { weight: 100, podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: { "app.kubernetes.io/instance": spec.name, [SERVER_LABEL]: "true" } } } },
+      {
+        weight: 100,
+        podAffinityTerm: {
+          topologyKey: "kubernetes.io/hostname",
+          labelSelector: { matchLabels: { "app.kubernetes.io/instance": spec.name, [SERVER_LABEL]: "true" } },
+        },
+      },
     ],
   },
 });
@@ -154,12 +217,28 @@ export const spreadServers = (spec: ClusterSpec): inputs.core.v1.Affinity => ({
 /** A ReadWriteOnce backup volume is attached where the primary runs, so jobs using it must run there too. */
 export const besidePrimary = (spec: ClusterSpec): inputs.core.v1.Affinity | undefined =>
   spec.backupStorage.accessMode === "ReadWriteOnce"
-    ? { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: selectorLabels(spec.name, "primary") } }] } }
+    ? {
+        podAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: [
+            {
+              topologyKey: "kubernetes.io/hostname",
+              labelSelector: { matchLabels: selectorLabels(spec.name, "primary") },
+            },
+          ],
+        },
+      }
     : undefined;
 
 /** Pod settings every drkit pod shares: non-root, no API token, no service links. */
-export function podBase(affinity: inputs.core.v1.Affinity | undefined): Pick<PodSpec, "securityContext" | "automountServiceAccountToken" | "enableServiceLinks" | "affinity"> {
-  return { securityContext: podSecurityContext, automountServiceAccountToken: false, enableServiceLinks: false, ...(affinity ? { affinity } : {}) };
+export function podBase(
+  affinity: inputs.core.v1.Affinity | undefined,
+): Pick<PodSpec, "securityContext" | "automountServiceAccountToken" | "enableServiceLinks" | "affinity"> {
+  return {
+    securityContext: podSecurityContext,
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    ...(affinity ? { affinity } : {}),
+  };
 }
 
 export const JOB_RESOURCES = { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } };

@@ -72,20 +72,42 @@ export class PostgresCluster extends pulumi.ComponentResource {
         maxSlotWalKeepSizeMb: d.maxSlotWalKeepSizeMb,
         backupsKept: spec.backupsKept,
         schedule: { ...spec.schedule },
-        ...(spec.offsite ? { offsite: { endpoint: spec.offsite.endpoint, bucket: spec.offsite.bucket, prefix: spec.offsite.prefix, shipsWal: true } } : {}),
+        ...(spec.offsite
+          ? {
+              offsite: {
+                endpoint: spec.offsite.endpoint,
+                bucket: spec.offsite.bucket,
+                prefix: spec.offsite.prefix,
+                shipsWal: true,
+              },
+            }
+          : {}),
       },
       opts,
     );
     const parent = { parent: this };
-    const password = (id: string) => new random.RandomPassword(`${name}-${id}-password`, { length: 32, special: false }, parent);
+    const password = (id: string) =>
+      new random.RandomPassword(`${name}-${id}-password`, { length: 32, special: false }, parent);
     const superuser = password("superuser");
     const replication = password("replication");
     this.superuserPassword = pulumi.secret(superuser.result);
 
     const keys = args.offsite;
     const offsiteMcHost =
-      spec.offsite && keys ? pulumi.secret(pulumi.all([keys.accessKey, keys.secretKey]).apply(([access, secret]) => credentialsFileContent(OFFSITE.alias, OFFSITE.alias, spec.offsite!.endpoint, access, secret))) : undefined;
-    const m = buildClusterManifests(spec, { superuserPassword: this.superuserPassword, replicationPassword: pulumi.secret(replication.result), ...(offsiteMcHost ? { offsiteMcHost } : {}) });
+      spec.offsite && keys
+        ? pulumi.secret(
+            pulumi
+              .all([keys.accessKey, keys.secretKey])
+              .apply(([access, secret]) =>
+                credentialsFileContent(OFFSITE.alias, OFFSITE.alias, spec.offsite!.endpoint, access, secret),
+              ),
+          )
+        : undefined;
+    const m = buildClusterManifests(spec, {
+      superuserPassword: this.superuserPassword,
+      replicationPassword: pulumi.secret(replication.result),
+      ...(offsiteMcHost ? { offsiteMcHost } : {}),
+    });
     const config = new k8s.core.v1.ConfigMap(`${name}-config`, m.config, parent);
     const secret = new k8s.core.v1.Secret(`${name}-credentials`, m.credentials, parent);
     const headless = new k8s.core.v1.Service(`${name}-headless`, m.headless, parent);
@@ -96,12 +118,25 @@ export class PostgresCluster extends pulumi.ComponentResource {
     const backups = new k8s.core.v1.PersistentVolumeClaim(`${name}-backups`, m.backups, keep);
 
     const restore = m.restoreJob
-      ? [new k8s.batch.v1.Job(`${name}-restore`, m.restoreJob, { ...parent, dependsOn: [config, primaryData, backups], deleteBeforeReplace: true, customTimeouts: { create: minutes(restoreTimeoutSeconds(spec) + 300), update: minutes(restoreTimeoutSeconds(spec) + 300) } })]
+      ? [
+          new k8s.batch.v1.Job(`${name}-restore`, m.restoreJob, {
+            ...parent,
+            dependsOn: [config, primaryData, backups],
+            deleteBeforeReplace: true,
+            customTimeouts: {
+              create: minutes(restoreTimeoutSeconds(spec) + 300),
+              update: minutes(restoreTimeoutSeconds(spec) + 300),
+            },
+          }),
+        ]
       : [];
     const serverTimeouts = { create: minutes(d.serverStartSeconds + 300), update: minutes(d.serverStartSeconds + 300) };
     // Fixed names: a StatefulSet whose claim template changes is replaced by deleting it first (its volumes stay).
     const server = { ...parent, customTimeouts: serverTimeouts, deleteBeforeReplace: true };
-    const primary = new k8s.apps.v1.StatefulSet(`${name}-primary`, m.primary, { ...server, dependsOn: [config, secret, headless, primaryData, backups, ...restore] });
+    const primary = new k8s.apps.v1.StatefulSet(`${name}-primary`, m.primary, {
+      ...server,
+      dependsOn: [config, secret, headless, primaryData, backups, ...restore],
+    });
     if (m.standby) new k8s.apps.v1.StatefulSet(`${name}-standby`, m.standby, { ...server, dependsOn: [primary] });
     const offsite = m.offsite ? [new k8s.core.v1.Secret(`${name}-offsite`, m.offsite, parent)] : [];
     new k8s.batch.v1.CronJob(`${name}-backup`, m.backupJob, { ...parent, dependsOn: [primary, readWrite, ...offsite] });

@@ -1,6 +1,12 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { deriveArchiveTimeout, deriveCompression, synchronousStandbyNames } from "../plan/derive";
-import { DEFAULTS, defaultImage, defaultOffsitePrefix, type ContainerResources, type PostgresClusterArgs } from "./args";
+import {
+  DEFAULTS,
+  defaultImage,
+  defaultOffsitePrefix,
+  type ContainerResources,
+  type PostgresClusterArgs,
+} from "./args";
 import { OFFSITE } from "./layout";
 import { MIB, parseQuantity } from "./formats";
 import { clusterNames, standbyPodName, type ClusterNames } from "./names";
@@ -38,7 +44,11 @@ export interface ClusterSpec {
   readonly standbys: number;
   readonly synchronous: boolean;
   readonly storage: { readonly size: string; readonly storageClassName?: pulumi.Input<string> };
-  readonly backupStorage: { readonly size: string; readonly storageClassName?: pulumi.Input<string>; readonly accessMode: "ReadWriteOnce" | "ReadWriteMany" };
+  readonly backupStorage: {
+    readonly size: string;
+    readonly storageClassName?: pulumi.Input<string>;
+    readonly accessMode: "ReadWriteOnce" | "ReadWriteMany";
+  };
   readonly schedule: { readonly backup: string; readonly verify: string };
   readonly backupsKept: number;
   readonly resources: ContainerResources;
@@ -59,7 +69,10 @@ export interface DerivedSettings {
   readonly serverStartSeconds: number;
 }
 
-type Objectives = Pick<ClusterSpec, "name" | "postgresVersion" | "rpoSeconds" | "rtoSeconds" | "standbys" | "synchronous">;
+type Objectives = Pick<
+  ClusterSpec,
+  "name" | "postgresVersion" | "rpoSeconds" | "rtoSeconds" | "standbys" | "synchronous"
+>;
 
 function derive(args: Objectives, storageSize: string): DerivedSettings {
   const names = clusterNames(args.name);
@@ -81,11 +94,17 @@ function derive(args: Objectives, storageSize: string): DerivedSettings {
 
 function resolveRestore(restore: PostgresClusterArgs["restore"]): ResolvedRestore | undefined {
   if (!restore) return undefined;
-  if (restore.targetTime === undefined) return { fromBackup: restore.fromBackup, requestId: `${restore.fromBackup}@end-of-archive` };
+  if (restore.targetTime === undefined)
+    return { fromBackup: restore.fromBackup, requestId: `${restore.fromBackup}@end-of-archive` };
   const ms = Date.parse(restore.targetTime);
   const utc = new Date(ms).toISOString(); // 2024-01-15T14:30:00.000Z
   const targetTime = `${utc.slice(0, 10)} ${utc.slice(11, 23)}+00`;
-  return { fromBackup: restore.fromBackup, targetTime, targetEpoch: Math.floor(ms / 1000), requestId: `${restore.fromBackup}@${utc}` };
+  return {
+    fromBackup: restore.fromBackup,
+    targetTime,
+    targetEpoch: Math.floor(ms / 1000),
+    requestId: `${restore.fromBackup}@${utc}`,
+  };
 }
 
 function resolveOffsite(name: string, offsite: PostgresClusterArgs["offsite"]): ResolvedOffsite | undefined {
@@ -120,7 +139,10 @@ export function resolveCluster(args: PostgresClusterArgs): ClusterSpec {
     databases: [...args.databases],
     storage: { ...args.storage },
     backupStorage: { ...args.backupStorage, accessMode: args.backupStorage.accessMode ?? DEFAULTS.backupAccessMode },
-    schedule: { backup: args.schedule?.backup ?? DEFAULTS.backupSchedule, verify: args.schedule?.verify ?? DEFAULTS.verifySchedule },
+    schedule: {
+      backup: args.schedule?.backup ?? DEFAULTS.backupSchedule,
+      verify: args.schedule?.verify ?? DEFAULTS.verifySchedule,
+    },
     backupsKept: args.retention?.backups ?? DEFAULTS.backupsKept,
     resources: args.resources ?? DEFAULTS.resources,
     restore: resolveRestore(args.restore),

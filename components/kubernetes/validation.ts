@@ -42,7 +42,13 @@ function integerIn(p: Problems, field: string, value: unknown, min: number, max?
   else if (max !== undefined && value > max) p.add(field, value, `must be at most ${max}`);
 }
 
-function quantity(p: Problems, field: string, value: unknown, example: string, minimum?: { bytes: number; text: string }): number | undefined {
+function quantity(
+  p: Problems,
+  field: string,
+  value: unknown,
+  example: string,
+  minimum?: { bytes: number; text: string },
+): number | undefined {
   const parsed = typeof value === "string" ? parseQuantity(value) : undefined;
   if (parsed === undefined) p.add(field, value, `must be a quantity such as "${example}"`);
   else if (minimum && parsed < minimum.bytes) p.add(field, value, `must be at least ${minimum.text}`);
@@ -51,14 +57,19 @@ function quantity(p: Problems, field: string, value: unknown, example: string, m
 
 function storageClass(p: Problems, field: string, value: unknown): void {
   // An output of another resource is passed through unchecked.
-  if (typeof value === "string" && !isDns1123Subdomain(value)) p.add(field, value, `must be a StorageClass name: ${DNS_LABEL_RULE}, dot-separated`);
+  if (typeof value === "string" && !isDns1123Subdomain(value))
+    p.add(field, value, `must be a StorageClass name: ${DNS_LABEL_RULE}, dot-separated`);
 }
 
 function checkName(p: Problems, name: unknown): void {
   if (typeof name !== "string" || !/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
     p.add("name", name, `must be a DNS-1123 label starting with a letter: ${DNS_LABEL_RULE}`);
   } else if (name.length > MAX_CLUSTER_NAME_LENGTH) {
-    p.add("name", name, `must be at most ${MAX_CLUSTER_NAME_LENGTH} characters, so that "${name}-standby" fits the StatefulSet limit of ${STATEFULSET_NAME_LIMIT}`);
+    p.add(
+      "name",
+      name,
+      `must be at most ${MAX_CLUSTER_NAME_LENGTH} characters, so that "${name}-standby" fits the StatefulSet limit of ${STATEFULSET_NAME_LIMIT}`,
+    );
   }
 }
 
@@ -69,7 +80,8 @@ function checkImage(p: Problems, image: unknown, version: unknown): void {
     return;
   }
   const tagged = /^(?:.*\/)?postgres:([0-9]+)(?:[.-].*)?$/.exec(image);
-  if (tagged && isWhole(version) && Number(tagged[1]) !== version) p.add("image", image, `is PostgreSQL ${tagged[1]} but postgresVersion is ${version}`);
+  if (tagged && isWhole(version) && Number(tagged[1]) !== version)
+    p.add("image", image, `is PostgreSQL ${tagged[1]} but postgresVersion is ${version}`);
 }
 
 function checkDatabases(p: Problems, databases: unknown): void {
@@ -80,8 +92,14 @@ function checkDatabases(p: Problems, databases: unknown): void {
   const seen = new Set<string>();
   databases.forEach((db: unknown, i) => {
     const field = `databases[${i}]`;
-    if (typeof db !== "string" || !DATABASE_NAME.test(db)) p.add(field, db, "must be a database name: lowercase letters, digits and '_', not starting with a digit, at most 40 characters");
-    else if (db === "template0" || db === "template1") p.add(field, db, "is a PostgreSQL template database, not one of yours");
+    if (typeof db !== "string" || !DATABASE_NAME.test(db))
+      p.add(
+        field,
+        db,
+        "must be a database name: lowercase letters, digits and '_', not starting with a digit, at most 40 characters",
+      );
+    else if (db === "template0" || db === "template1")
+      p.add(field, db, "is a PostgreSQL template database, not one of yours");
     else if (seen.has(db)) p.add(field, db, "is listed twice");
     else seen.add(db);
   });
@@ -95,7 +113,12 @@ function checkResources(p: Problems, resources: ContainerResources | undefined):
     const limit = resources.limits?.[kind];
     const r = request === undefined ? undefined : quantity(p, `resources.requests.${kind}`, request, example);
     const l = limit === undefined ? undefined : quantity(p, `resources.limits.${kind}`, limit, example);
-    if (r !== undefined && l !== undefined && l < r) p.add(`resources.limits.${kind}`, limit, `must be at least resources.requests.${kind} (${describeValue(request)})`);
+    if (r !== undefined && l !== undefined && l < r)
+      p.add(
+        `resources.limits.${kind}`,
+        limit,
+        `must be at least resources.requests.${kind} (${describeValue(request)})`,
+      );
   }
 }
 
@@ -108,7 +131,11 @@ function checkRestore(p: Problems, restore: PostgresClusterArgs["restore"]): voi
   if (targetTime === undefined) return;
   if (typeof targetTime !== "string" || !ISO_TIME.test(targetTime) || Number.isNaN(Date.parse(targetTime))) {
     p.add("restore.targetTime", targetTime, 'must be an ISO 8601 time with a zone, such as "2024-01-15T14:30:00Z"');
-  } else if (typeof fromBackup === "string" && BACKUP_ID.test(fromBackup) && Date.parse(targetTime) <= backupIdTime(fromBackup)) {
+  } else if (
+    typeof fromBackup === "string" &&
+    BACKUP_ID.test(fromBackup) &&
+    Date.parse(targetTime) <= backupIdTime(fromBackup)
+  ) {
     p.add("restore.targetTime", targetTime, `is not after backup ${fromBackup} started`);
   }
 }
@@ -133,7 +160,8 @@ function isEndpoint(value: string): boolean {
 
 /** Plain keys are checked here; outputs of other resources when their values are known (see mcHostUrl). */
 function checkKey(p: Problems, field: string, role: "access" | "secret", value: unknown): void {
-  if (value === undefined || value === null || value === "") p.add(field, value === "" ? "" : undefined, "must be given");
+  if (value === undefined || value === null || value === "")
+    p.add(field, value === "" ? "" : undefined, "must be given");
   else if (typeof value === "string") {
     const problem = mcKeyProblem(role, value);
     if (problem) p.addSecret(field, problem);
@@ -147,16 +175,30 @@ function checkOffsite(p: Problems, offsite: unknown): void {
     return;
   }
   const { endpoint, bucket, prefix, accessKey, secretKey, mcImage } = offsite as Record<string, unknown>;
-  if (typeof endpoint !== "string" || !isEndpoint(endpoint)) p.add("offsite.endpoint", endpoint, 'must be an http(s) URL of a host and optional port, such as "https://minio.example.com:9000"');
+  if (typeof endpoint !== "string" || !isEndpoint(endpoint))
+    p.add(
+      "offsite.endpoint",
+      endpoint,
+      'must be an http(s) URL of a host and optional port, such as "https://minio.example.com:9000"',
+    );
   if (typeof bucket !== "string" || !BUCKET_NAME.test(bucket) || bucket.includes("..")) {
-    p.add("offsite.bucket", bucket, "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address");
+    p.add(
+      "offsite.bucket",
+      bucket,
+      "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address",
+    );
   }
   if (prefix !== undefined && (typeof prefix !== "string" || !PREFIX.test(prefix) || prefix.length > 256)) {
-    p.add("offsite.prefix", prefix, `must be folder names of letters, digits, '.', '_' and '-', each ending in '/', such as "billing/" (at most 256 characters)`);
+    p.add(
+      "offsite.prefix",
+      prefix,
+      `must be folder names of letters, digits, '.', '_' and '-', each ending in '/', such as "billing/" (at most 256 characters)`,
+    );
   }
   checkKey(p, "offsite.accessKey", "access", accessKey);
   checkKey(p, "offsite.secretKey", "secret", secretKey);
-  if (mcImage !== undefined && (typeof mcImage !== "string" || !/^[^\s]+$/.test(mcImage))) p.add("offsite.mcImage", mcImage, "must be an image reference without spaces");
+  if (mcImage !== undefined && (typeof mcImage !== "string" || !/^[^\s]+$/.test(mcImage)))
+    p.add("offsite.mcImage", mcImage, "must be an image reference without spaces");
 }
 
 /** Start time (ms since the epoch) of a backup from its id, "YYYYMMDDTHHMMSSZ". */
@@ -178,14 +220,17 @@ export function clusterArgProblems(args: PostgresClusterArgs): string[] {
   integerIn(p, "rpoSeconds", args.rpoSeconds, 1);
   if (args.rtoSeconds !== undefined) integerIn(p, "rtoSeconds", args.rtoSeconds, 60);
   if (args.standbys !== undefined) integerIn(p, "standbys", args.standbys, 0, 8);
-  if (args.synchronous !== undefined && typeof args.synchronous !== "boolean") p.add("synchronous", args.synchronous, "must be true or false");
-  if (args.synchronous === true && !(isWhole(args.standbys) && args.standbys >= 1)) p.add("synchronous", true, "needs at least 1 standby");
+  if (args.synchronous !== undefined && typeof args.synchronous !== "boolean")
+    p.add("synchronous", args.synchronous, "must be true or false");
+  if (args.synchronous === true && !(isWhole(args.standbys) && args.standbys >= 1))
+    p.add("synchronous", true, "needs at least 1 standby");
   quantity(p, "storage.size", args.storage?.size, "10Gi", { bytes: GIB, text: "1Gi" });
   storageClass(p, "storage.storageClassName", args.storage?.storageClassName);
   quantity(p, "backupStorage.size", args.backupStorage?.size, "50Gi", { bytes: GIB, text: "1Gi" });
   storageClass(p, "backupStorage.storageClassName", args.backupStorage?.storageClassName);
   const mode = args.backupStorage?.accessMode;
-  if (mode !== undefined && mode !== "ReadWriteOnce" && mode !== "ReadWriteMany") p.add("backupStorage.accessMode", mode, 'must be "ReadWriteOnce" or "ReadWriteMany"');
+  if (mode !== undefined && mode !== "ReadWriteOnce" && mode !== "ReadWriteMany")
+    p.add("backupStorage.accessMode", mode, 'must be "ReadWriteOnce" or "ReadWriteMany"');
   for (const job of ["backup", "verify"] as const) {
     const schedule = args.schedule?.[job];
     if (schedule === undefined) continue;

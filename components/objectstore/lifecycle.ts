@@ -60,7 +60,8 @@ function transitionsFor(policy: LifecyclePolicy, expirationDays: number): Lifecy
   const t = policy.transitions ?? {};
   const all: LifecycleRule["transitions"] = [];
   if (t.infrequentAccessDays !== undefined) all.push({ days: t.infrequentAccessDays, storageClass: "STANDARD_IA" });
-  if (t.archiveDays !== undefined) all.push({ days: t.archiveDays, storageClass: t.archiveStorageClass ?? DEFAULT_ARCHIVE_CLASS });
+  if (t.archiveDays !== undefined)
+    all.push({ days: t.archiveDays, storageClass: t.archiveStorageClass ?? DEFAULT_ARCHIVE_CLASS });
   return all.filter((x) => x.days < expirationDays);
 }
 
@@ -113,7 +114,9 @@ function expirationOf(rule: LifecycleRule): S3LifecycleRule["Expiration"] {
 function noncurrentOf(rule: LifecycleRule): S3LifecycleRule["NoncurrentVersionExpiration"] {
   const n = rule.noncurrentExpiration;
   if (!n) return undefined;
-  return n.newerNoncurrentVersions === undefined ? { NoncurrentDays: n.days } : { NoncurrentDays: n.days, NewerNoncurrentVersions: n.newerNoncurrentVersions };
+  return n.newerNoncurrentVersions === undefined
+    ? { NoncurrentDays: n.days }
+    : { NoncurrentDays: n.days, NewerNoncurrentVersions: n.newerNoncurrentVersions };
 }
 
 /** Drops the keys whose value is undefined, so the rendered JSON and SDK requests carry no empty elements. */
@@ -127,9 +130,14 @@ function toS3Rule(rule: LifecycleRule): S3LifecycleRule {
     Status: "Enabled",
     Filter: { Prefix: rule.prefix ?? "" },
     Expiration: expirationOf(rule),
-    Transitions: rule.transitions.length ? rule.transitions.map((t) => ({ Days: t.days, StorageClass: t.storageClass })) : undefined,
+    Transitions: rule.transitions.length
+      ? rule.transitions.map((t) => ({ Days: t.days, StorageClass: t.storageClass }))
+      : undefined,
     NoncurrentVersionExpiration: noncurrentOf(rule),
-    AbortIncompleteMultipartUpload: rule.abortIncompleteMultipartDays === undefined ? undefined : { DaysAfterInitiation: rule.abortIncompleteMultipartDays },
+    AbortIncompleteMultipartUpload:
+      rule.abortIncompleteMultipartDays === undefined
+        ? undefined
+        : { DaysAfterInitiation: rule.abortIncompleteMultipartDays },
   });
 }
 
@@ -171,15 +179,23 @@ function checkDays(value: unknown, path: string, errors: string[], optional = fa
 function validatePrefixes(services: ServiceRetention[], path: string, errors: string[]): void {
   services.forEach((s, i) => {
     if (typeof s.prefix !== "string" || !PREFIX_PATTERN.test(s.prefix)) {
-      errors.push(`${path}.services[${i}].prefix: ${describeValue(s.prefix)} must be "" or folder names (letters, digits, '.', '_', '-') each ending in '/'`);
+      errors.push(
+        `${path}.services[${i}].prefix: ${describeValue(s.prefix)} must be "" or folder names (letters, digits, '.', '_', '-') each ending in '/'`,
+      );
     }
   });
   for (let i = 0; i < services.length; i++) {
     for (let j = 0; j < i; j++) {
       const [a, b] = [services[i].prefix, services[j].prefix];
       if (typeof a !== "string" || typeof b !== "string") continue;
-      if (a === b) errors.push(`${path}.services[${i}].prefix: ${describeValue(a)} duplicates services[${j}].prefix; each service needs its own prefix`);
-      else if (a.startsWith(b) || b.startsWith(a)) errors.push(`${path}.services[${i}].prefix: ${describeValue(a)} overlaps services[${j}].prefix ${describeValue(b)}; one service's rules would expire the other's objects`);
+      if (a === b)
+        errors.push(
+          `${path}.services[${i}].prefix: ${describeValue(a)} duplicates services[${j}].prefix; each service needs its own prefix`,
+        );
+      else if (a.startsWith(b) || b.startsWith(a))
+        errors.push(
+          `${path}.services[${i}].prefix: ${describeValue(a)} overlaps services[${j}].prefix ${describeValue(b)}; one service's rules would expire the other's objects`,
+        );
     }
   }
 }
@@ -194,14 +210,18 @@ function validateServiceDays(service: ServiceRetention, path: string, errors: st
   // Lifecycle counts from upload, and the WAL segment a base backup starts in is uploaded before the
   // backup finishes: keeping WAL only as long as base backups breaks PITR from the oldest one.
   if (base && wal && d.wal <= d.base) {
-    errors.push(`${path}.days.wal: ${d.wal} must be greater than days.base (${d.base}): PITR from the oldest base backup needs the WAL uploaded before it finished`);
+    errors.push(
+      `${path}.days.wal: ${d.wal} must be greater than days.base (${d.base}): PITR from the oldest base backup needs the WAL uploaded before it finished`,
+    );
   }
 }
 
 /** The set that expires first, with its field path relative to the policy; undefined when none is valid. */
 export function shortestExpiry(policy: LifecyclePolicy): { days: number; field: string } | undefined {
   if (!Array.isArray(policy.services)) return undefined;
-  const all = policy.services.flatMap((s, i) => serviceSets(s).map(({ set, days }) => ({ days, field: `services[${i}].days.${set}` })));
+  const all = policy.services.flatMap((s, i) =>
+    serviceSets(s).map(({ set, days }) => ({ days, field: `services[${i}].days.${set}` })),
+  );
   return all.filter((x) => isPositiveInteger(x.days)).sort((a, b) => a.days - b.days)[0];
 }
 
@@ -224,19 +244,34 @@ function validateTransitions(policy: LifecyclePolicy, path: string, errors: stri
   const ia = checkDays(t.infrequentAccessDays, `${path}.transitions.infrequentAccessDays`, errors, true);
   const archive = checkDays(t.archiveDays, `${path}.transitions.archiveDays`, errors, true);
   if (ia && t.infrequentAccessDays! < INFREQUENT_ACCESS_MIN_DAYS) {
-    errors.push(`${path}.transitions.infrequentAccessDays: ${t.infrequentAccessDays} must be at least ${INFREQUENT_ACCESS_MIN_DAYS} (the S3 minimum for STANDARD_IA)`);
+    errors.push(
+      `${path}.transitions.infrequentAccessDays: ${t.infrequentAccessDays} must be at least ${INFREQUENT_ACCESS_MIN_DAYS} (the S3 minimum for STANDARD_IA)`,
+    );
   }
   if (ia && archive && t.archiveDays! <= t.infrequentAccessDays!) {
-    errors.push(`${path}.transitions.archiveDays: ${t.archiveDays} must be later than infrequentAccessDays (${t.infrequentAccessDays})`);
+    errors.push(
+      `${path}.transitions.archiveDays: ${t.archiveDays} must be later than infrequentAccessDays (${t.infrequentAccessDays})`,
+    );
   }
-  if (t.archiveStorageClass !== undefined && !["GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"].includes(t.archiveStorageClass)) {
-    errors.push(`${path}.transitions.archiveStorageClass: ${describeValue(t.archiveStorageClass)} must be GLACIER, DEEP_ARCHIVE or GLACIER_IR`);
+  if (
+    t.archiveStorageClass !== undefined &&
+    !["GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"].includes(t.archiveStorageClass)
+  ) {
+    errors.push(
+      `${path}.transitions.archiveStorageClass: ${describeValue(t.archiveStorageClass)} must be GLACIER, DEEP_ARCHIVE or GLACIER_IR`,
+    );
   }
   const longest = longestExpiry(policy);
   if (longest === undefined) return;
-  for (const [field, ok] of [["infrequentAccessDays", ia], ["archiveDays", archive]] as const) {
+  for (const [field, ok] of [
+    ["infrequentAccessDays", ia],
+    ["archiveDays", archive],
+  ] as const) {
     const day = t[field]!;
-    if (ok && day >= longest) errors.push(`${path}.transitions.${field}: ${day} is not before the expiry of any backup set (the longest is ${longest} days); retention is shorter than the transition`);
+    if (ok && day >= longest)
+      errors.push(
+        `${path}.transitions.${field}: ${day} is not before the expiry of any backup set (the longest is ${longest} days); retention is shorter than the transition`,
+      );
   }
 }
 
@@ -244,7 +279,9 @@ function validateNoncurrent(policy: LifecyclePolicy, path: string, errors: strin
   const n = policy.noncurrentVersions ?? ({} as LifecyclePolicy["noncurrentVersions"]);
   checkDays(n.days, `${path}.noncurrentVersions.days`, errors);
   if (n.keep !== undefined && !(isPositiveInteger(n.keep) && n.keep <= MAX_NEWER_NONCURRENT_VERSIONS)) {
-    errors.push(`${path}.noncurrentVersions.keep: ${describeValue(n.keep)} must be a whole number from 1 to ${MAX_NEWER_NONCURRENT_VERSIONS}`);
+    errors.push(
+      `${path}.noncurrentVersions.keep: ${describeValue(n.keep)} must be a whole number from 1 to ${MAX_NEWER_NONCURRENT_VERSIONS}`,
+    );
   }
   checkDays(policy.abortIncompleteMultipartDays, `${path}.abortIncompleteMultipartDays`, errors);
 }

@@ -9,7 +9,8 @@ export function mcKeyProblem(role: "access" | "secret", key: unknown): string | 
   if (typeof key !== "string") return "must be text";
   if (key === "") return "must not be empty";
   if (key.includes(":")) return "must not contain ':' (mc splits MC_HOST_* at ':' and takes the keys literally)";
-  if (role === "access" && key.includes("@")) return "must not contain '@' (mc takes what follows the last '@' as the host)";
+  if (role === "access" && key.includes("@"))
+    return "must not contain '@' (mc takes what follows the last '@' as the host)";
   // eslint-disable-next-line no-control-regex -- matching control characters is the point: mc would take them literally
   if (/[\s\u0000-\u001f\u007f]/.test(key)) return "must not contain whitespace or control characters";
   return undefined;
@@ -20,7 +21,10 @@ export function mcKeyProblem(role: "access" | "secret", key: unknown): string | 
  * store and the key's role, never the value.
  */
 export function mcHostUrl(store: string, endpoint: string, accessKey: string, secretKey: string): string {
-  for (const [role, key] of [["access", accessKey], ["secret", secretKey]] as const) {
+  for (const [role, key] of [
+    ["access", accessKey],
+    ["secret", secretKey],
+  ] as const) {
     const problem = mcKeyProblem(role, key);
     if (problem) throw new Error(`object store ${store}: the ${role} key (secret) ${problem}`);
   }
@@ -29,6 +33,12 @@ export function mcHostUrl(store: string, endpoint: string, accessKey: string, se
 }
 
 /** The line of a target's 0600 credentials file: the agent reads MC_HOST_<alias> from it into mc's environment. */
-export function credentialsFileContent(store: string, alias: string, endpoint: string, accessKey: string, secretKey: string): string {
+export function credentialsFileContent(
+  store: string,
+  alias: string,
+  endpoint: string,
+  accessKey: string,
+  secretKey: string,
+): string {
   return `# drkit: credentials of object store ${store} for mc; keep this file mode 0600\nMC_HOST_${alias}=${mcHostUrl(store, endpoint, accessKey, secretKey)}\n`;
 }

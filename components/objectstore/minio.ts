@@ -4,7 +4,12 @@ import * as random from "@pulumi/random";
 import type { ObjectStorePlan } from "../plan/offsite";
 import { shortestExpiry } from "./lifecycle";
 import { mcHostUrl } from "./mcHost";
-import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, renderMinioTargetScript, renderSandboxMinioScript } from "./minioScripts";
+import {
+  MINIO_REPLICA_ALIAS,
+  MINIO_SOURCE_ALIAS,
+  renderMinioTargetScript,
+  renderSandboxMinioScript,
+} from "./minioScripts";
 
 /** An object store's keys as Pulumi secrets. */
 export interface StoreKeys {
@@ -14,7 +19,9 @@ export interface StoreKeys {
 
 /** MC_HOST_<alias> value for an endpoint and keys, a secret. */
 export function mcHostSecret(store: string, endpoint: string, keys: StoreKeys): pulumi.Output<string> {
-  return pulumi.secret(pulumi.all([keys.accessKey, keys.secretKey]).apply(([a, s]) => mcHostUrl(store, endpoint, a, s)));
+  return pulumi.secret(
+    pulumi.all([keys.accessKey, keys.secretKey]).apply(([a, s]) => mcHostUrl(store, endpoint, a, s)),
+  );
 }
 
 export interface SandboxMinioArgs {
@@ -76,23 +83,39 @@ export class MinioTarget extends pulumi.ComponentResource {
   constructor(name: string, args: MinioTargetArgs, opts?: pulumi.ComponentResourceOptions) {
     const { store, replica } = args;
     // What the policy pack sees (minio-target-versioned-and-replicated); nothing secret.
-    super("drkit:objectstore:MinioTarget", name, {
-      store: store.name,
-      endpoint: store.endpoint,
-      bucket: store.bucket,
-      versioning: true,
-      expireDays: shortestExpiry(store.lifecycle)?.days,
-      objectLockMode: store.objectLock?.mode,
-      replicationTarget: replica?.store.name,
-      replicaOf: [...(args.replicaOf ?? [])],
-    }, opts);
-    if (store.type !== "minio") throw new Error(`MinioTarget ${name}: object store ${store.name} is of type ${store.type}, not minio`);
-    if (replica && replica.store.type !== "minio") throw new Error(`MinioTarget ${name}: replica ${replica.store.name} is not a minio store`);
+    super(
+      "drkit:objectstore:MinioTarget",
+      name,
+      {
+        store: store.name,
+        endpoint: store.endpoint,
+        bucket: store.bucket,
+        versioning: true,
+        expireDays: shortestExpiry(store.lifecycle)?.days,
+        objectLockMode: store.objectLock?.mode,
+        replicationTarget: replica?.store.name,
+        replicaOf: [...(args.replicaOf ?? [])],
+      },
+      opts,
+    );
+    if (store.type !== "minio")
+      throw new Error(`MinioTarget ${name}: object store ${store.name} is of type ${store.type}, not minio`);
+    if (replica && replica.store.type !== "minio")
+      throw new Error(`MinioTarget ${name}: replica ${replica.store.name} is not a minio store`);
     if (store.replicateTo !== replica?.store.name) {
-      throw new Error(`MinioTarget ${name}: the plan replicates ${store.name} to ${store.replicateTo ?? "nothing"}, but the replica given is ${replica?.store.name ?? "none"}`);
+      throw new Error(
+        `MinioTarget ${name}: the plan replicates ${store.name} to ${store.replicateTo ?? "nothing"}, but the replica given is ${replica?.store.name ?? "none"}`,
+      );
     }
-    const environment: Record<string, pulumi.Input<string>> = { [`MC_HOST_${MINIO_SOURCE_ALIAS}`]: mcHostSecret(store.name, store.endpoint, args.keys) };
-    if (replica) environment[`MC_HOST_${MINIO_REPLICA_ALIAS}`] = mcHostSecret(replica.store.name, replica.store.endpoint, replica.keys);
+    const environment: Record<string, pulumi.Input<string>> = {
+      [`MC_HOST_${MINIO_SOURCE_ALIAS}`]: mcHostSecret(store.name, store.endpoint, args.keys),
+    };
+    if (replica)
+      environment[`MC_HOST_${MINIO_REPLICA_ALIAS}`] = mcHostSecret(
+        replica.store.name,
+        replica.store.endpoint,
+        replica.keys,
+      );
     const configured = new command.local.Command(
       `${name}-bucket`,
       {

@@ -29,14 +29,20 @@ export function objectStores(plan: DrPlan, parent?: pulumi.Resource): ReadonlyMa
   });
   for (const store of storesInCreationOrder(plan.objectStores)) {
     if (store.type === "s3") {
-      const bucket = new S3BackupBucket(`store-${store.name}`, {
-        bucketName: store.bucket,
-        region: store.region,
-        lifecycle: store.lifecycle,
-        kmsKeyArn: store.s3?.kmsKeyArn,
-        objectLock: store.objectLock,
-        replication: store.s3?.replication ? { ...store.s3.replication, bucketName: store.s3.replication.bucket } : undefined,
-      }, opts);
+      const bucket = new S3BackupBucket(
+        `store-${store.name}`,
+        {
+          bucketName: store.bucket,
+          region: store.region,
+          lifecycle: store.lifecycle,
+          kmsKeyArn: store.s3?.kmsKeyArn,
+          objectLock: store.objectLock,
+          replication: store.s3?.replication
+            ? { ...store.s3.replication, bucketName: store.s3.replication.bucket }
+            : undefined,
+        },
+        opts,
+      );
       made.set(store.name, { keys: configuredKeys(store), ready: bucket });
       continue;
     }

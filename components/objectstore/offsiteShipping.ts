@@ -23,16 +23,26 @@ export class OffsiteShipping extends pulumi.ComponentResource {
 
   constructor(name: string, args: OffsiteShippingArgs, opts?: pulumi.ComponentResourceOptions) {
     const { plan, host } = args;
-    super("drkit:objectstore:OffsiteShipping", name, { service: plan.name, targets: plan.offsite?.targets.map((t) => t.store) ?? [] }, opts);
+    super(
+      "drkit:objectstore:OffsiteShipping",
+      name,
+      { service: plan.name, targets: plan.offsite?.targets.map((t) => t.store) ?? [] },
+      opts,
+    );
     if (!plan.offsite) throw new Error(`OffsiteShipping ${name}: service ${plan.name} has no offsite section`);
     const missing = plan.offsite.targets.filter((t) => !args.keys[t.store]).map((t) => t.store);
-    if (missing.length) throw new Error(`OffsiteShipping ${name}: no keys given for object store(s) ${missing.join(", ")}`);
+    if (missing.length)
+      throw new Error(`OffsiteShipping ${name}: no keys given for object store(s) ${missing.join(", ")}`);
 
     const artifacts = serviceArtifacts(plan);
     for (const target of plan.offsite.targets) {
       const keys = args.keys[target.store];
       const content = pulumi.secret(
-        pulumi.all([keys.accessKey, keys.secretKey]).apply(([accessKey, secretKey]) => credentialsFileContent(target.store, target.alias, target.endpoint, accessKey, secretKey)),
+        pulumi
+          .all([keys.accessKey, keys.secretKey])
+          .apply(([accessKey, secretKey]) =>
+            credentialsFileContent(target.store, target.alias, target.endpoint, accessKey, secretKey),
+          ),
       );
       const file = artifacts.file(`credentials:${target.store}`);
       hostFile(artifactResourceName(name, file.id), host, file, { parent: this }, content);

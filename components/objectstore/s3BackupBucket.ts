@@ -14,11 +14,20 @@ function toPulumiLifecycleRules(rules: LifecycleRule[]): aws.types.input.s3.Buck
     filter: { prefix: r.prefix ?? "" },
     ...(r.expirationDays !== undefined ? { expiration: { days: r.expirationDays } } : {}),
     ...(r.expiredObjectDeleteMarker ? { expiration: { expiredObjectDeleteMarker: true } } : {}),
-    ...(r.transitions.length ? { transitions: r.transitions.map((t) => ({ days: t.days, storageClass: t.storageClass })) } : {}),
-    ...(r.noncurrentExpiration
-      ? { noncurrentVersionExpiration: { noncurrentDays: r.noncurrentExpiration.days, newerNoncurrentVersions: r.noncurrentExpiration.newerNoncurrentVersions } }
+    ...(r.transitions.length
+      ? { transitions: r.transitions.map((t) => ({ days: t.days, storageClass: t.storageClass })) }
       : {}),
-    ...(r.abortIncompleteMultipartDays !== undefined ? { abortIncompleteMultipartUpload: { daysAfterInitiation: r.abortIncompleteMultipartDays } } : {}),
+    ...(r.noncurrentExpiration
+      ? {
+          noncurrentVersionExpiration: {
+            noncurrentDays: r.noncurrentExpiration.days,
+            newerNoncurrentVersions: r.noncurrentExpiration.newerNoncurrentVersions,
+          },
+        }
+      : {}),
+    ...(r.abortIncompleteMultipartDays !== undefined
+      ? { abortIncompleteMultipartUpload: { daysAfterInitiation: r.abortIncompleteMultipartDays } }
+      : {}),
   }));
 }
 
@@ -53,28 +62,63 @@ interface HardenedBucketArgs {
 
 /** A bucket with versioning, SSE-KMS with a bucket key, every public access blocked, and a TLS-only policy. */
 function hardenedBucket(name: string, args: HardenedBucketArgs, opts: pulumi.CustomResourceOptions): HardenedBucket {
-  const bucket = new aws.s3.Bucket(`${name}-bucket`, { bucket: args.bucketName, objectLockEnabled: args.objectLock, tags: args.tags }, opts);
-  const versioning = new aws.s3.BucketVersioning(`${name}-versioning`, { bucket: bucket.bucket, versioningConfiguration: { status: "Enabled" } }, opts);
+  const bucket = new aws.s3.Bucket(
+    `${name}-bucket`,
+    { bucket: args.bucketName, objectLockEnabled: args.objectLock, tags: args.tags },
+    opts,
+  );
+  const versioning = new aws.s3.BucketVersioning(
+    `${name}-versioning`,
+    { bucket: bucket.bucket, versioningConfiguration: { status: "Enabled" } },
+    opts,
+  );
   new aws.s3.BucketServerSideEncryptionConfiguration(
     `${name}-encryption`,
     {
       bucket: bucket.bucket,
-      rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", ...(args.kmsKeyArn ? { kmsMasterKeyId: args.kmsKeyArn } : {}) }, bucketKeyEnabled: true }],
+      rules: [
+        {
+          applyServerSideEncryptionByDefault: {
+            sseAlgorithm: "aws:kms",
+            ...(args.kmsKeyArn ? { kmsMasterKeyId: args.kmsKeyArn } : {}),
+          },
+          bucketKeyEnabled: true,
+        },
+      ],
     },
     opts,
   );
   const publicAccess = new aws.s3.BucketPublicAccessBlock(
     `${name}-public-access`,
-    { bucket: bucket.bucket, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
+    {
+      bucket: bucket.bucket,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    },
     opts,
   );
   // S3 answers OperationAborted to a policy written while the public access block is being changed.
-  new aws.s3.BucketPolicy(`${name}-tls-only`, { bucket: bucket.bucket, policy: tlsOnlyPolicy(bucket.arn) }, { ...opts, dependsOn: [publicAccess] });
+  new aws.s3.BucketPolicy(
+    `${name}-tls-only`,
+    { bucket: bucket.bucket, policy: tlsOnlyPolicy(bucket.arn) },
+    { ...opts, dependsOn: [publicAccess] },
+  );
   return { bucket, versioning };
 }
 
-function bucketLifecycle(name: string, bucket: aws.s3.Bucket, rules: LifecycleRule[], opts: pulumi.CustomResourceOptions): aws.s3.BucketLifecycleConfiguration {
-  return new aws.s3.BucketLifecycleConfiguration(name, { bucket: bucket.bucket, rules: toPulumiLifecycleRules(rules) }, opts);
+function bucketLifecycle(
+  name: string,
+  bucket: aws.s3.Bucket,
+  rules: LifecycleRule[],
+  opts: pulumi.CustomResourceOptions,
+): aws.s3.BucketLifecycleConfiguration {
+  return new aws.s3.BucketLifecycleConfiguration(
+    name,
+    { bucket: bucket.bucket, rules: toPulumiLifecycleRules(rules) },
+    opts,
+  );
 }
 
 interface ReplicationPolicyArgs {
@@ -111,7 +155,11 @@ function replicationPolicyDocument(args: ReplicationPolicyArgs): pulumi.Output<s
     Statement: [
       { Effect: "Allow", Action: ["s3:GetReplicationConfiguration", "s3:ListBucket"], Resource: [source.arn] },
       { Effect: "Allow", Action: [...readVersions, ...readLocks], Resource: [pulumi.interpolate`${source.arn}/*`] },
-      { Effect: "Allow", Action: ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"], Resource: [pulumi.interpolate`${replica.arn}/*`] },
+      {
+        Effect: "Allow",
+        Action: ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+        Resource: [pulumi.interpolate`${replica.arn}/*`],
+      },
       kmsStatement("kms:Decrypt", source),
       kmsStatement("kms:Encrypt", replica),
     ],
@@ -137,13 +185,18 @@ export class S3BackupBucket extends pulumi.ComponentResource {
 
   constructor(name: string, args: S3BackupBucketArgs, opts?: pulumi.ComponentResourceOptions) {
     const errors = validateS3BackupBucketArgs(args);
-    if (errors.length) throw new Error(`S3BackupBucket ${name}: invalid arguments:\n${errors.map((e) => `  - ${e}`).join("\n")}`);
+    if (errors.length)
+      throw new Error(`S3BackupBucket ${name}: invalid arguments:\n${errors.map((e) => `  - ${e}`).join("\n")}`);
     super("drkit:objectstore:S3BackupBucket", name, summaryOf(args), opts);
 
     const sourceProvider = new aws.Provider(`${name}-source-provider`, { region: args.region }, { parent: this });
     const sourceOpts = { parent: this, provider: sourceProvider };
     const lock = args.objectLock;
-    const source = hardenedBucket(name, { bucketName: args.bucketName, kmsKeyArn: args.kmsKeyArn, objectLock: lock !== undefined, tags: args.tags }, sourceOpts);
+    const source = hardenedBucket(
+      name,
+      { bucketName: args.bucketName, kmsKeyArn: args.kmsKeyArn, objectLock: lock !== undefined, tags: args.tags },
+      sourceOpts,
+    );
     const lockConfig = lock
       ? new aws.s3.BucketObjectLockConfiguration(
           `${name}-object-lock`,
@@ -152,7 +205,9 @@ export class S3BackupBucket extends pulumi.ComponentResource {
         )
       : undefined;
 
-    const replication = args.replication ? this.replicate(name, args, args.replication, source, sourceProvider) : undefined;
+    const replication = args.replication
+      ? this.replicate(name, args, args.replication, source, sourceProvider)
+      : undefined;
     // Last: nothing at the source expires before replication is in place.
     bucketLifecycle(`${name}-lifecycle`, source.bucket, lifecycleRules(args.lifecycle), {
       ...sourceOpts,
@@ -173,24 +228,44 @@ export class S3BackupBucket extends pulumi.ComponentResource {
     });
   }
 
-  private replicate(name: string, args: S3BackupBucketArgs, r: S3ReplicationArgs, source: HardenedBucket, sourceProvider: aws.Provider) {
+  private replicate(
+    name: string,
+    args: S3BackupBucketArgs,
+    r: S3ReplicationArgs,
+    source: HardenedBucket,
+    sourceProvider: aws.Provider,
+  ) {
     const replicaProvider = new aws.Provider(`${name}-replica-provider`, { region: r.region }, { parent: this });
     const replicaOpts = { parent: this, provider: replicaProvider };
     const objectLock = args.objectLock !== undefined;
     // S3 replicates objects under object lock only into a bucket with object lock enabled; replicas keep their retention.
     const replica = hardenedBucket(
       `${name}-replica`,
-      { bucketName: r.bucketName ?? defaultReplicaBucketName(args.bucketName, r.region), kmsKeyArn: r.kmsKeyArn, objectLock, tags: args.tags },
+      {
+        bucketName: r.bucketName ?? defaultReplicaBucketName(args.bucketName, r.region),
+        kmsKeyArn: r.kmsKeyArn,
+        objectLock,
+        tags: args.tags,
+      },
       replicaOpts,
     );
     // S3 does not replicate lifecycle deletions: the replica expires its copies itself.
-    bucketLifecycle(`${name}-replica-lifecycle`, replica.bucket, lifecycleRules(replicaLifecyclePolicy(args.lifecycle, r.expireDays)), {
-      ...replicaOpts,
-      dependsOn: [replica.versioning],
-    });
+    bucketLifecycle(
+      `${name}-replica-lifecycle`,
+      replica.bucket,
+      lifecycleRules(replicaLifecyclePolicy(args.lifecycle, r.expireDays)),
+      {
+        ...replicaOpts,
+        dependsOn: [replica.versioning],
+      },
+    );
 
     const sourceOpts = { parent: this, provider: sourceProvider };
-    const role = new aws.iam.Role(`${name}-replication-role`, { assumeRolePolicy: S3_ASSUME_ROLE, tags: args.tags }, sourceOpts);
+    const role = new aws.iam.Role(
+      `${name}-replication-role`,
+      { assumeRolePolicy: S3_ASSUME_ROLE, tags: args.tags },
+      sourceOpts,
+    );
     const policy = new aws.iam.RolePolicy(
       `${name}-replication-policy`,
       {
@@ -205,14 +280,22 @@ export class S3BackupBucket extends pulumi.ComponentResource {
     );
     const config = new aws.s3.BucketReplicationConfig(
       `${name}-replication`,
-      { bucket: source.bucket.bucket, role: role.arn, rules: [this.replicationRule(r, replica.bucket.arn, replicaProvider)] },
+      {
+        bucket: source.bucket.bucket,
+        role: role.arn,
+        rules: [this.replicationRule(r, replica.bucket.arn, replicaProvider)],
+      },
       // S3 refuses a replication configuration unless both buckets are already versioned.
       { ...sourceOpts, dependsOn: [source.versioning, replica.versioning, policy] },
     );
     return { replica: replica.bucket, role, config };
   }
 
-  private replicationRule(r: S3ReplicationArgs, replicaArn: pulumi.Output<string>, replicaProvider: aws.Provider): aws.types.input.s3.BucketReplicationConfigRule {
+  private replicationRule(
+    r: S3ReplicationArgs,
+    replicaArn: pulumi.Output<string>,
+    replicaProvider: aws.Provider,
+  ): aws.types.input.s3.BucketReplicationConfigRule {
     const rtc = r.replicationTimeControl === true;
     return {
       id: `backups-to-${r.region}`,
@@ -226,7 +309,12 @@ export class S3BackupBucket extends pulumi.ComponentResource {
         bucket: replicaArn,
         ...(r.storageClass ? { storageClass: r.storageClass } : {}),
         encryptionConfiguration: { replicaKmsKeyId: r.kmsKeyArn ?? this.awsManagedKeyAlias(r.region, replicaProvider) },
-        ...(rtc ? { replicationTime: { status: "Enabled", time: { minutes: 15 } }, metrics: { status: "Enabled", eventThreshold: { minutes: 15 } } } : {}),
+        ...(rtc
+          ? {
+              replicationTime: { status: "Enabled", time: { minutes: 15 } },
+              metrics: { status: "Enabled", eventThreshold: { minutes: 15 } },
+            }
+          : {}),
       },
     };
   }
@@ -249,6 +337,8 @@ function summaryOf(args: S3BackupBucketArgs): pulumi.Inputs {
     objectLock: args.objectLock ? { mode: args.objectLock.mode, days: args.objectLock.days } : undefined,
     retention: args.lifecycle.services.map((s) => ({ prefix: s.prefix, ...s.days })),
     noncurrentDays: args.lifecycle.noncurrentVersions.days,
-    replication: args.replication ? { region: args.replication.region, expireDays: args.replication.expireDays } : undefined,
+    replication: args.replication
+      ? { region: args.replication.region, expireDays: args.replication.expireDays }
+      : undefined,
   };
 }

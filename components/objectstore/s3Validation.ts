@@ -12,10 +12,12 @@ function bucketNameProblems(name: string): string[] {
   const problems: string[] = [];
   if (name.length < 3 || name.length > 63) problems.push(`must be 3 to 63 characters long (it has ${name.length})`);
   if (!/^[a-z0-9.-]*$/.test(name)) problems.push("may contain only lowercase letters, digits, '.' and '-'");
-  else if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name)) problems.push("must begin and end with a lowercase letter or digit");
+  else if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name))
+    problems.push("must begin and end with a lowercase letter or digit");
   if (name.includes("..")) problems.push("must not contain two adjacent periods");
   if (/^\d{1,3}(?:\.\d{1,3}){3}$/.test(name)) problems.push("must not be formatted as an IP address");
-  for (const p of RESERVED_PREFIXES) if (name.startsWith(p)) problems.push(`must not begin with the reserved prefix ${p}`);
+  for (const p of RESERVED_PREFIXES)
+    if (name.startsWith(p)) problems.push(`must not begin with the reserved prefix ${p}`);
   for (const s of RESERVED_SUFFIXES) if (name.endsWith(s)) problems.push(`must not end with the reserved suffix ${s}`);
   return problems;
 }
@@ -38,8 +40,12 @@ function validateRegion(value: unknown, path: string, errors: string[]): boolean
 function validateKmsKey(value: unknown, region: string, path: string, errors: string[]): void {
   if (typeof value !== "string") return;
   const match = KMS_KEY_ARN.exec(value);
-  if (!match) errors.push(`${path}: ${describeValue(value)} must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)`);
-  else if (match[1] !== region) errors.push(`${path}: ${describeValue(value)} is in ${match[1]}; S3 needs the key in the bucket's region ${region}`);
+  if (!match)
+    errors.push(`${path}: ${describeValue(value)} must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)`);
+  else if (match[1] !== region)
+    errors.push(
+      `${path}: ${describeValue(value)} is in ${match[1]}; S3 needs the key in the bucket's region ${region}`,
+    );
 }
 
 const isPositiveInteger = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n > 0;
@@ -56,7 +62,12 @@ export function replicaLifecyclePolicy(policy: LifecyclePolicy, expireDays: numb
   return {
     services: policy.services.map((s) => ({
       prefix: s.prefix,
-      days: Object.fromEntries(BACKUP_SETS.filter((set) => s.days[set] !== undefined).map((set) => [set, set === "wal" ? expireDays + 1 : expireDays])) as LifecyclePolicy["services"][number]["days"],
+      days: Object.fromEntries(
+        BACKUP_SETS.filter((set) => s.days[set] !== undefined).map((set) => [
+          set,
+          set === "wal" ? expireDays + 1 : expireDays,
+        ]),
+      ) as LifecyclePolicy["services"][number]["days"],
     })),
     noncurrentVersions: policy.noncurrentVersions,
     abortIncompleteMultipartDays: policy.abortIncompleteMultipartDays,
@@ -66,18 +77,23 @@ export function replicaLifecyclePolicy(policy: LifecyclePolicy, expireDays: numb
 function validateObjectLock(args: S3BackupBucketArgs, errors: string[]): void {
   const lock = args.objectLock;
   if (!lock) return;
-  if (!OBJECT_LOCK_MODES.includes(lock.mode)) errors.push(`objectLock.mode: ${describeValue(lock.mode)} must be GOVERNANCE or COMPLIANCE`);
+  if (!OBJECT_LOCK_MODES.includes(lock.mode))
+    errors.push(`objectLock.mode: ${describeValue(lock.mode)} must be GOVERNANCE or COMPLIANCE`);
   if (!isPositiveInteger(lock.days)) {
     errors.push(`objectLock.days: ${describeValue(lock.days)} must be a positive whole number of days`);
     return;
   }
   const shortest = shortestExpiry(args.lifecycle);
   if (shortest && lock.days > shortest.days) {
-    errors.push(`objectLock.days: ${lock.days} is longer than the shortest expiry (lifecycle.${shortest.field} = ${shortest.days}); the lock would keep objects past their retention`);
+    errors.push(
+      `objectLock.days: ${lock.days} is longer than the shortest expiry (lifecycle.${shortest.field} = ${shortest.days}); the lock would keep objects past their retention`,
+    );
   }
   const replicaDays = args.replication?.expireDays;
   if (isPositiveInteger(replicaDays) && lock.days > replicaDays) {
-    errors.push(`objectLock.days: ${lock.days} is longer than replication.expireDays (${replicaDays}); replicas keep the lock and would outlive their retention`);
+    errors.push(
+      `objectLock.days: ${lock.days} is longer than replication.expireDays (${replicaDays}); replicas keep the lock and would outlive their retention`,
+    );
   }
 }
 
@@ -85,16 +101,29 @@ function validateReplication(args: S3BackupBucketArgs, errors: string[]): void {
   const r = args.replication;
   if (!r) return;
   if (validateRegion(r.region, "replication.region", errors)) {
-    if (r.region === args.region) errors.push(`replication.region: ${describeValue(r.region)} equals region; cross-region replication needs a different region`);
+    if (r.region === args.region)
+      errors.push(
+        `replication.region: ${describeValue(r.region)} equals region; cross-region replication needs a different region`,
+      );
     validateKmsKey(r.kmsKeyArn, r.region, "replication.kmsKeyArn", errors);
   }
-  const name = r.bucketName ?? (typeof args.bucketName === "string" ? defaultReplicaBucketName(args.bucketName, r.region) : undefined);
-  validateBucketName(name, r.bucketName === undefined ? "replication.bucketName (derived)" : "replication.bucketName", errors);
-  if (name === args.bucketName) errors.push(`replication.bucketName: ${describeValue(name)} equals bucketName; the replica needs its own bucket`);
+  const name =
+    r.bucketName ??
+    (typeof args.bucketName === "string" ? defaultReplicaBucketName(args.bucketName, r.region) : undefined);
+  validateBucketName(
+    name,
+    r.bucketName === undefined ? "replication.bucketName (derived)" : "replication.bucketName",
+    errors,
+  );
+  if (name === args.bucketName)
+    errors.push(`replication.bucketName: ${describeValue(name)} equals bucketName; the replica needs its own bucket`);
   // The replica's policy is derived from lifecycle and expireDays, so it is valid when they are.
-  if (!isPositiveInteger(r.expireDays)) errors.push(`replication.expireDays: ${describeValue(r.expireDays)} must be a positive whole number of days`);
+  if (!isPositiveInteger(r.expireDays))
+    errors.push(`replication.expireDays: ${describeValue(r.expireDays)} must be a positive whole number of days`);
   if (r.storageClass !== undefined && !REPLICA_STORAGE_CLASSES.includes(r.storageClass)) {
-    errors.push(`replication.storageClass: ${describeValue(r.storageClass)} must be one of ${REPLICA_STORAGE_CLASSES.join(", ")}`);
+    errors.push(
+      `replication.storageClass: ${describeValue(r.storageClass)} must be one of ${REPLICA_STORAGE_CLASSES.join(", ")}`,
+    );
   }
 }
 

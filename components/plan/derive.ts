@@ -33,10 +33,13 @@ export function deriveCompression(requested: "auto" | CompressionMethod, version
           : ["--gzip", "--compress=6"]
         : [];
   const dumpArgs =
-    method === "zstd" && version >= 16 ? ["--compress=zstd:3"] : method === "none" ? ["--compress=0"] : ["--compress=6"];
+    method === "zstd" && version >= 16
+      ? ["--compress=zstd:3"]
+      : method === "none"
+        ? ["--compress=0"]
+        : ["--compress=6"];
   return { method, baseBackupArgs, dumpArgs };
 }
-
 
 const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 

@@ -24,7 +24,14 @@ export interface ObjectStorePlan {
   readonly provision?: { readonly dataDirectory: string; readonly port: number };
   readonly s3?: {
     readonly kmsKeyArn?: string;
-    readonly replication?: { readonly region: string; readonly bucket?: string; readonly kmsKeyArn?: string; readonly expireDays: number; readonly deleteMarkerReplication: boolean; readonly replicationTimeControl: boolean };
+    readonly replication?: {
+      readonly region: string;
+      readonly bucket?: string;
+      readonly kmsKeyArn?: string;
+      readonly expireDays: number;
+      readonly deleteMarkerReplication: boolean;
+      readonly replicationTimeControl: boolean;
+    };
   };
 }
 
@@ -66,7 +73,10 @@ function offsiteDays(retentionOffsiteDays: number): ServiceRetention["days"] {
 }
 
 /** The stores `start` replicates into, in order, and whether that chain comes back to `start`. */
-function replicationChain(stores: Record<string, ParsedObjectStore>, start: string): { readonly chain: readonly string[]; readonly loopsBack: boolean } {
+function replicationChain(
+  stores: Record<string, ParsedObjectStore>,
+  start: string,
+): { readonly chain: readonly string[]; readonly loopsBack: boolean } {
   const chain: string[] = [];
   let next = stores[start];
   while (next?.type === "minio" && next.replicateTo !== undefined) {
@@ -96,7 +106,10 @@ const servicesStoring = (config: ParsedStackConfig, store: string) => {
 /** A store's lifecycle: expiry per prefix of every service whose backups it holds. */
 function lifecycleOf(config: ParsedStackConfig, name: string, store: ParsedObjectStore): LifecyclePolicy {
   return {
-    services: servicesStoring(config, name).map(([svc, s]) => ({ prefix: `${svc}/`, days: offsiteDays(s.retention.offsiteDays) })),
+    services: servicesStoring(config, name).map(([svc, s]) => ({
+      prefix: `${svc}/`,
+      days: offsiteDays(s.retention.offsiteDays),
+    })),
     transitions: store.type === "s3" && store.transitions ? store.transitions : undefined,
     noncurrentVersions: store.noncurrentVersions,
     abortIncompleteMultipartDays: 7,
@@ -121,7 +134,12 @@ export function objectStorePlans(config: ParsedStackConfig, baseDir: string): Ob
         endpoint: store.endpoint.replace(/\/$/, ""),
         region: store.region,
         replicateTo: store.replicateTo,
-        provision: store.provision ? { dataDirectory: path.resolve(baseDir, store.provision.dataDirectory), port: Number(new URL(store.endpoint).port) } : undefined,
+        provision: store.provision
+          ? {
+              dataDirectory: path.resolve(baseDir, store.provision.dataDirectory),
+              port: Number(new URL(store.endpoint).port),
+            }
+          : undefined,
       };
     }
     return {
@@ -155,7 +173,10 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
   const names = Object.keys(stores);
   for (const [svcName, svc] of Object.entries(config.services)) {
     svc.offsite?.targets.forEach((t, i) => {
-      if (!stores[t]) problems.push(`services.${svcName}.offsite.targets[${i}]: "${t}" is not a declared object store (declared: ${names.join(", ") || "none"})`);
+      if (!stores[t])
+        problems.push(
+          `services.${svcName}.offsite.targets[${i}]: "${t}" is not a declared object store (declared: ${names.join(", ") || "none"})`,
+        );
     });
     const dupes = (svc.offsite?.targets ?? []).filter((t, i, all) => all.indexOf(t) !== i);
     if (dupes.length) problems.push(`services.${svcName}.offsite.targets: lists "${dupes[0]}" twice`);
@@ -167,44 +188,70 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
   for (const [name, store] of Object.entries(stores)) {
     const at = `objectStores.${name}`;
     // One bucket namespace per server; AWS S3 (no endpoint) has one global namespace for every region.
-    const server = store.type === "minio" || store.endpoint !== undefined ? store.endpoint!.replace(/\/$/, "") : "aws-s3";
+    const server =
+      store.type === "minio" || store.endpoint !== undefined ? store.endpoint!.replace(/\/$/, "") : "aws-s3";
     const key = `${server}/${store.bucket}`;
-    if (seenBuckets.has(key)) problems.push(`${at}.bucket: "${store.bucket}" is already the bucket of object store "${seenBuckets.get(key)}"`);
+    if (seenBuckets.has(key))
+      problems.push(`${at}.bucket: "${store.bucket}" is already the bucket of object store "${seenBuckets.get(key)}"`);
     else seenBuckets.set(key, name);
     // A replica site holds (and locks) the same objects as the stores replicating into it.
     const holders = servicesStoring(config, name);
     const shortestHeld = Math.min(...holders.map(([, s]) => s.retention.offsiteDays));
     if (store.objectLock && holders.length && store.objectLock.days > shortestHeld) {
-      problems.push(`${at}.objectLock.days: ${store.objectLock.days} is longer than the shortest off-site retention of its services (${shortestHeld} days, retention.offsiteDays): locked objects would outlive their expiry`);
+      problems.push(
+        `${at}.objectLock.days: ${store.objectLock.days} is longer than the shortest off-site retention of its services (${shortestHeld} days, retention.offsiteDays): locked objects would outlive their expiry`,
+      );
     }
     if (store.type === "minio") {
       if (store.replicateTo !== undefined) {
         const target = stores[store.replicateTo];
-        if (!target) problems.push(`${at}.replicateTo: "${store.replicateTo}" is not a declared object store (declared: ${names.join(", ")})`);
-        else if (store.replicateTo === name) problems.push(`${at}.replicateTo: "${name}" is the store itself; replication needs a second site`);
-        else if (target.type !== "minio") problems.push(`${at}.replicateTo: "${store.replicateTo}" is an ${target.type} store; MinIO replicates to another minio store`);
-        else if (replicationChain(stores, name).loopsBack) problems.push(`${at}.replicateTo: "${store.replicateTo}" replicates back to "${name}"; replication chains must not loop`);
+        if (!target)
+          problems.push(
+            `${at}.replicateTo: "${store.replicateTo}" is not a declared object store (declared: ${names.join(", ")})`,
+          );
+        else if (store.replicateTo === name)
+          problems.push(`${at}.replicateTo: "${name}" is the store itself; replication needs a second site`);
+        else if (target.type !== "minio")
+          problems.push(
+            `${at}.replicateTo: "${store.replicateTo}" is an ${target.type} store; MinIO replicates to another minio store`,
+          );
+        else if (replicationChain(stores, name).loopsBack)
+          problems.push(
+            `${at}.replicateTo: "${store.replicateTo}" replicates back to "${name}"; replication chains must not loop`,
+          );
       }
       if (!store.provision && (store.accessKey === undefined || store.secretKey === undefined)) {
-        problems.push(`${at}.${store.accessKey === undefined ? "accessKey" : "secretKey"}: is required (only a provisioned sandbox server gets generated keys)`);
+        problems.push(
+          `${at}.${store.accessKey === undefined ? "accessKey" : "secretKey"}: is required (only a provisioned sandbox server gets generated keys)`,
+        );
       }
       if (store.provision) {
         const url = new URL(store.endpoint);
         if (url.protocol !== "http:" || !["127.0.0.1", "localhost"].includes(url.hostname) || !url.port) {
-          problems.push(`${at}.endpoint: "${store.endpoint}" must be http://127.0.0.1:<port> when provision is set (drkit starts that sandbox server on loopback)`);
+          problems.push(
+            `${at}.endpoint: "${store.endpoint}" must be http://127.0.0.1:<port> when provision is set (drkit starts that sandbox server on loopback)`,
+          );
         } else {
           const port = Number(url.port);
           const clash = [port, port + 1].map((p) => sandboxPorts.get(p)).find((other) => other !== undefined);
-          if (clash) problems.push(`${at}.endpoint: "${store.endpoint}" clashes with the sandbox server of object store "${clash}" (each uses its port and port + 1 for its console)`);
+          if (clash)
+            problems.push(
+              `${at}.endpoint: "${store.endpoint}" clashes with the sandbox server of object store "${clash}" (each uses its port and port + 1 for its console)`,
+            );
           else [port, port + 1].forEach((p) => sandboxPorts.set(p, name));
         }
         const dir = path.posix.normalize(store.provision.dataDirectory).replace(/\/$/, "");
-        if (sandboxDirs.has(dir)) problems.push(`${at}.provision.dataDirectory: "${store.provision.dataDirectory}" is already the data directory of object store "${sandboxDirs.get(dir)}"`);
+        if (sandboxDirs.has(dir))
+          problems.push(
+            `${at}.provision.dataDirectory: "${store.provision.dataDirectory}" is already the data directory of object store "${sandboxDirs.get(dir)}"`,
+          );
         else sandboxDirs.set(dir, name);
       }
     } else {
       if (store.replication && store.replication.region === store.region) {
-        problems.push(`${at}.replication.region: "${store.region}" is the bucket's own region; cross-region replication needs another region`);
+        problems.push(
+          `${at}.replication.region: "${store.region}" is the bucket's own region; cross-region replication needs another region`,
+        );
       }
       problems.push(...transitionProblems(lifecycleOf(config, name, store), at));
     }
@@ -225,7 +272,8 @@ export function offsitePlan(
   return {
     targets: offsite.targets.map((name) => {
       const store = stores[name];
-      const endpoint = store.type === "minio" ? store.endpoint : (store.endpoint ?? `https://s3.${store.region}.amazonaws.com`);
+      const endpoint =
+        store.type === "minio" ? store.endpoint : (store.endpoint ?? `https://s3.${store.region}.amazonaws.com`);
       return {
         store: name,
         alias: aliasOf(name),
@@ -243,4 +291,3 @@ export function offsitePlan(
     markerDir: `${paths.backupRoot}/.offsite`,
   };
 }
-

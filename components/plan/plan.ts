@@ -2,9 +2,21 @@ import * as path from "node:path";
 import type { z } from "zod";
 import { parseDuration } from "./duration";
 import { ConfigError, describeValue, formatPath, valueAt } from "./errors";
-import { stackConfigSchema, type ParsedHost, type ParsedObjectStore, type ParsedService, type ParsedStackConfig } from "./schema";
+import {
+  stackConfigSchema,
+  type ParsedHost,
+  type ParsedObjectStore,
+  type ParsedService,
+  type ParsedStackConfig,
+} from "./schema";
 import { objectStorePlans, offsitePlan, offsiteProblems, type ObjectStorePlan, type OffsitePlan } from "./offsite";
-import { calendarMaxIntervalHours, deriveArchiveTimeout, deriveCompression, synchronousStandbyNames, type CompressionPlan } from "./derive";
+import {
+  calendarMaxIntervalHours,
+  deriveArchiveTimeout,
+  deriveCompression,
+  synchronousStandbyNames,
+  type CompressionPlan,
+} from "./derive";
 import type { BackupPaths, SecretText } from "./types";
 
 export type Connection =
@@ -194,18 +206,28 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
     }
     const pg = svc.postgres;
     if (svc.compression === "zstd" && pg.version < 15) {
-      problems.push(`${at}.compression: "zstd" needs PostgreSQL 15 or later (postgres.version is ${pg.version}); use "gzip" or "auto"`);
+      problems.push(
+        `${at}.compression: "zstd" needs PostgreSQL 15 or later (postgres.version is ${pg.version}); use "gzip" or "auto"`,
+      );
     }
     if (pg.provision && !host.connection.rootPrefix) {
-      problems.push(`${at}.postgres.provision: true is only allowed on a sandbox host (host "${svc.host}" has no connection.rootPrefix)`);
+      problems.push(
+        `${at}.postgres.provision: true is only allowed on a sandbox host (host "${svc.host}" has no connection.rootPrefix)`,
+      );
     }
     if (pg.provision && pg.manager.type !== "pg_ctl") {
       problems.push(`${at}.postgres.provision: true needs postgres.manager.type "pg_ctl" (got "${pg.manager.type}")`);
     }
     if (svc.redis) {
       const r = svc.redis;
-      if (r.provision && !host.connection.rootPrefix) problems.push(`${at}.redis.provision: true is only allowed on a sandbox host (host "${svc.host}" has no connection.rootPrefix)`);
-      if (r.provision !== (r.manager.type === "process")) problems.push(`${at}.redis.manager.type: "${r.manager.type}" ${r.provision ? "must be \"process\" when redis.provision is true" : "\"process\" needs redis.provision: true (drkit starts the sandbox server)"}`);
+      if (r.provision && !host.connection.rootPrefix)
+        problems.push(
+          `${at}.redis.provision: true is only allowed on a sandbox host (host "${svc.host}" has no connection.rootPrefix)`,
+        );
+      if (r.provision !== (r.manager.type === "process"))
+        problems.push(
+          `${at}.redis.manager.type: "${r.manager.type}" ${r.provision ? 'must be "process" when redis.provision is true' : '"process" needs redis.provision: true (drkit starts the sandbox server)'}`,
+        );
       if (r.port === pg.port) problems.push(`${at}.redis.port: ${r.port} is already postgres.port`);
     }
     const standbyNames = new Set<string>();
@@ -216,40 +238,59 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
         problems.push(`${sat}.host: "${standby.host}" is not a declared host (declared: ${hostNames.join(", ")})`);
         return;
       }
-      if (standbyNames.has(standby.name)) problems.push(`${sat}.name: "${standby.name}" is used by another standby of ${name}`);
+      if (standbyNames.has(standby.name))
+        problems.push(`${sat}.name: "${standby.name}" is used by another standby of ${name}`);
       standbyNames.add(standby.name);
-      if (standby.host === svc.host && standby.port === pg.port) problems.push(`${sat}.port: ${standby.port} on host "${standby.host}" is the primary's port`);
+      if (standby.host === svc.host && standby.port === pg.port)
+        problems.push(`${sat}.port: ${standby.port} on host "${standby.host}" is the primary's port`);
       if (sHost.connection.type === "ssh" && !standby.address && !/^[0-9.]+$|:/.test(sHost.connection.host)) {
-        problems.push(`${sat}.address: is required when host "${standby.host}" is reached by name (${sHost.connection.host}); pg_hba needs an IP address`);
+        problems.push(
+          `${sat}.address: is required when host "${standby.host}" is reached by name (${sHost.connection.host}); pg_hba needs an IP address`,
+        );
       }
     });
     for (const [i, n] of (svc.replication.failoverOrder ?? []).entries()) {
-      if (!standbyNames.has(n)) problems.push(`${at}.replication.failoverOrder[${i}]: "${n}" is not a standby of ${name} (standbys: ${[...standbyNames].join(", ") || "none"})`);
+      if (!standbyNames.has(n))
+        problems.push(
+          `${at}.replication.failoverOrder[${i}]: "${n}" is not a standby of ${name} (standbys: ${[...standbyNames].join(", ") || "none"})`,
+        );
     }
     const dupes = pg.databases.filter((db, i) => pg.databases.indexOf(db) !== i);
-    if (dupes.length) problems.push(`${at}.postgres.databases: ${describeValue(pg.databases)} lists "${dupes[0]}" twice`);
+    if (dupes.length)
+      problems.push(`${at}.postgres.databases: ${describeValue(pg.databases)} lists "${dupes[0]}" twice`);
     if (svc.retention.offsiteDays < svc.retention.dailyDays) {
-      problems.push(`${at}.retention.offsiteDays: ${svc.retention.offsiteDays} must be at least retention.dailyDays (${svc.retention.dailyDays}): the off-site copy must outlive the local one`);
+      problems.push(
+        `${at}.retention.offsiteDays: ${svc.retention.offsiteDays} must be at least retention.dailyDays (${svc.retention.dailyDays}): the off-site copy must outlive the local one`,
+      );
     }
     const delay = parseDuration(svc.schedule.randomizedDelay)!;
     if (delay >= 86400) {
-      problems.push(`${at}.schedule.randomizedDelay: ${describeValue(svc.schedule.randomizedDelay)} must be less than 1d, or daily runs could be skipped`);
+      problems.push(
+        `${at}.schedule.randomizedDelay: ${describeValue(svc.schedule.randomizedDelay)} must be less than 1d, or daily runs could be skipped`,
+      );
     }
     const rto = parseDuration(svc.rto)!;
-    if (rto < 60) problems.push(`${at}.rto: ${describeValue(svc.rto)} must be at least 1m: no restore can start a server faster`);
+    if (rto < 60)
+      problems.push(`${at}.rto: ${describeValue(svc.rto)} must be at least 1m: no restore can start a server faster`);
     const dataDir = pg.dataDirectory ?? defaultDataDir(pg.version);
     const dataKey = `${svc.host}:${dataDir}`;
     if (seenDataDirs.has(dataKey)) {
-      problems.push(`${at}.postgres.dataDirectory: "${dataDir}" on host "${svc.host}" is already used by service "${seenDataDirs.get(dataKey)}"`);
+      problems.push(
+        `${at}.postgres.dataDirectory: "${dataDir}" on host "${svc.host}" is already used by service "${seenDataDirs.get(dataKey)}"`,
+      );
     } else seenDataDirs.set(dataKey, name);
     const portKey = `${svc.host}:${pg.port}`;
     if (seenPorts.has(portKey)) {
-      problems.push(`${at}.postgres.port: ${pg.port} on host "${svc.host}" is already used by service "${seenPorts.get(portKey)}"`);
+      problems.push(
+        `${at}.postgres.port: ${pg.port} on host "${svc.host}" is already used by service "${seenPorts.get(portKey)}"`,
+      );
     } else seenPorts.set(portKey, name);
     const root = svc.paths.backupRoot ?? defaultBackupRoot(name);
     const rootKey = `${svc.host}:${root}`;
     if (seenRoots.has(rootKey)) {
-      problems.push(`${at}.paths.backupRoot: "${root}" on host "${svc.host}" is already used by service "${seenRoots.get(rootKey)}"`);
+      problems.push(
+        `${at}.paths.backupRoot: "${root}" on host "${svc.host}" is already used by service "${seenRoots.get(rootKey)}"`,
+      );
     } else seenRoots.set(rootKey, name);
   }
   return problems;
@@ -264,10 +305,26 @@ function hostPlan(name: string, host: ParsedHost, baseDir: string): HostPlan {
     const prefix = c.rootPrefix ? path.resolve(baseDir, c.rootPrefix).replace(/\/+$/, "") : "";
     return { name, connection: { type: "local", rootPrefix: prefix === "/" ? "" : prefix } };
   }
-  return { name, connection: { type: "ssh", host: c.host, port: c.port, user: c.user, privateKey: c.privateKey, rootPrefix: (c.rootPrefix ?? "").replace(/\/+$/, "") } };
+  return {
+    name,
+    connection: {
+      type: "ssh",
+      host: c.host,
+      port: c.port,
+      user: c.user,
+      privateKey: c.privateKey,
+      rootPrefix: (c.rootPrefix ?? "").replace(/\/+$/, ""),
+    },
+  };
 }
 
-function servicePlan(name: string, svc: ParsedService, host: HostPlan, hosts: ReadonlyMap<string, HostPlan>, stores: Record<string, ParsedObjectStore>): ServicePlan {
+function servicePlan(
+  name: string,
+  svc: ParsedService,
+  host: HostPlan,
+  hosts: ReadonlyMap<string, HostPlan>,
+  stores: Record<string, ParsedObjectStore>,
+): ServicePlan {
   const prefix = host.connection.rootPrefix;
   const onHost = (p: string) => (prefix ? path.posix.join(prefix, p) : p);
   const pg = svc.postgres;
@@ -292,7 +349,12 @@ function servicePlan(name: string, svc: ParsedService, host: HostPlan, hosts: Re
   const postgres: PostgresPlan = {
     version: pg.version,
     dataDirectory,
-    configDirectory: onHost(pg.configDirectory ?? (prefix ? `${pg.dataDirectory ?? defaultDataDir(pg.version)}/conf.d` : `/etc/postgresql/${pg.version}/main/conf.d`)),
+    configDirectory: onHost(
+      pg.configDirectory ??
+        (prefix
+          ? `${pg.dataDirectory ?? defaultDataDir(pg.version)}/conf.d`
+          : `/etc/postgresql/${pg.version}/main/conf.d`),
+    ),
     binDirectory: pg.binDirectory ?? `/usr/lib/postgresql/${pg.version}/bin`,
     port: pg.port,
     socketDirectory: onHost(pg.socketDirectory),
@@ -329,7 +391,13 @@ function servicePlan(name: string, svc: ParsedService, host: HostPlan, hosts: Re
 
 const hostAddress = (h: HostPlan) => (h.connection.type === "local" ? "127.0.0.1" : h.connection.host);
 
-function replicationPlan(service: string, svc: ParsedService, host: HostPlan, pg: PostgresPlan, hosts: ReadonlyMap<string, HostPlan>): ReplicationPlan {
+function replicationPlan(
+  service: string,
+  svc: ParsedService,
+  host: HostPlan,
+  pg: PostgresPlan,
+  hosts: ReadonlyMap<string, HostPlan>,
+): ReplicationPlan {
   const passFilePath = `/etc/drkit/${service}/replication.pgpass`;
   const standbys: StandbyPlan[] = svc.standbys.map((s) => {
     const sHost = hosts.get(s.host)!;
@@ -376,7 +444,12 @@ function parseSizeMb(size: string): number {
   return size.endsWith("GB") ? n * 1024 : n;
 }
 
-function redisPlan(service: string, r: NonNullable<ParsedService["redis"]>, onHost: (p: string) => string, paths: BackupPaths): RedisPlan {
+function redisPlan(
+  service: string,
+  r: NonNullable<ParsedService["redis"]>,
+  onHost: (p: string) => string,
+  paths: BackupPaths,
+): RedisPlan {
   const configFile = onHost(r.configFile);
   const sandbox = r.provision;
   return {
@@ -388,7 +461,14 @@ function redisPlan(service: string, r: NonNullable<ParsedService["redis"]>, onHo
     osUser: r.osUser,
     cli: r.cli,
     server: r.server,
-    manager: r.manager.type === "systemd" ? { type: "systemd", unit: r.manager.unit } : { type: "process", pidFile: onHost(`/var/run/redis/drkit-${service}.pid`), logFile: onHost(`/var/log/redis/drkit-${service}.log`) },
+    manager:
+      r.manager.type === "systemd"
+        ? { type: "systemd", unit: r.manager.unit }
+        : {
+            type: "process",
+            pidFile: onHost(`/var/run/redis/drkit-${service}.pid`),
+            logFile: onHost(`/var/log/redis/drkit-${service}.log`),
+          },
     provision: r.provision,
     persistence: { ...r.persistence, savePoints: r.persistence.savePoints.map(([s, c]) => [s, c] as const) },
     snapshotCalendar: r.snapshot.schedule,
@@ -401,24 +481,82 @@ function redisPlan(service: string, r: NonNullable<ParsedService["redis"]>, onHo
 
 function jobPlans(service: string, svc: ParsedService, paths: BackupPaths, pg: PostgresPlan): JobPlan[] {
   const unit = (id: JobId) => `drkit-${service}-${id}`;
-  const script = (id: JobId) => `${paths.scriptsDir}/${id === "base" ? "backup-base" : id === "logical" ? "backup-logical" : id === "config" ? "backup-config" : id === "prune" ? "prune" : "verify-backup"}`;
+  const script = (id: JobId) =>
+    `${paths.scriptsDir}/${id === "base" ? "backup-base" : id === "logical" ? "backup-logical" : id === "config" ? "backup-config" : id === "prune" ? "prune" : "verify-backup"}`;
   const rw = (...dirs: string[]) => [...dirs, paths.lockDir];
   const offsiteDirs = svc.offsite ? [`${paths.backupRoot}/.offsite`] : [];
   const jobs: JobPlan[] = [
-    { id: "base", unit: unit("base"), description: `drkit base backup of ${service}`, script: script("base"), calendar: svc.schedule.base, runAs: pg.osUser, readWritePaths: rw(paths.baseDir, ...offsiteDirs), onSuccess: `${unit("prune")}.service` },
-    { id: "prune", unit: unit("prune"), description: `drkit retention for ${service} (keeps the WAL every retained backup needs)`, script: script("prune"), runAs: pg.osUser, readWritePaths: rw(paths.baseDir, paths.logicalDir, paths.walDir, paths.configDir) },
-    { id: "logical", unit: unit("logical"), description: `drkit logical backup of ${service}`, script: script("logical"), calendar: svc.schedule.logical, runAs: pg.osUser, readWritePaths: rw(paths.logicalDir, ...offsiteDirs) },
-    { id: "verify", unit: unit("verify"), description: `drkit restore test of ${service}'s newest backup`, script: script("verify"), calendar: svc.schedule.verify, runAs: pg.osUser, readWritePaths: rw(paths.verifyDir) },
+    {
+      id: "base",
+      unit: unit("base"),
+      description: `drkit base backup of ${service}`,
+      script: script("base"),
+      calendar: svc.schedule.base,
+      runAs: pg.osUser,
+      readWritePaths: rw(paths.baseDir, ...offsiteDirs),
+      onSuccess: `${unit("prune")}.service`,
+    },
+    {
+      id: "prune",
+      unit: unit("prune"),
+      description: `drkit retention for ${service} (keeps the WAL every retained backup needs)`,
+      script: script("prune"),
+      runAs: pg.osUser,
+      readWritePaths: rw(paths.baseDir, paths.logicalDir, paths.walDir, paths.configDir),
+    },
+    {
+      id: "logical",
+      unit: unit("logical"),
+      description: `drkit logical backup of ${service}`,
+      script: script("logical"),
+      calendar: svc.schedule.logical,
+      runAs: pg.osUser,
+      readWritePaths: rw(paths.logicalDir, ...offsiteDirs),
+    },
+    {
+      id: "verify",
+      unit: unit("verify"),
+      description: `drkit restore test of ${service}'s newest backup`,
+      script: script("verify"),
+      calendar: svc.schedule.verify,
+      runAs: pg.osUser,
+      readWritePaths: rw(paths.verifyDir),
+    },
   ];
   if (svc.redis) {
-    jobs.push({ id: "redis", unit: unit("redis"), description: `drkit Redis/Valkey snapshot of ${service}`, script: `${paths.scriptsDir}/backup-redis`, calendar: svc.redis.snapshot.schedule, runAs: svc.redis.osUser, readWritePaths: [`${paths.backupRoot}/valkey`], onSuccess: svc.offsite ? `${unit("offsite")}.service` : undefined });
+    jobs.push({
+      id: "redis",
+      unit: unit("redis"),
+      description: `drkit Redis/Valkey snapshot of ${service}`,
+      script: `${paths.scriptsDir}/backup-redis`,
+      calendar: svc.redis.snapshot.schedule,
+      runAs: svc.redis.osUser,
+      readWritePaths: [`${paths.backupRoot}/valkey`],
+      onSuccess: svc.offsite ? `${unit("offsite")}.service` : undefined,
+    });
   }
   if (svc.offsite) {
     // Root: it reads the PostgreSQL and the Redis backups alike (the jobs that make them ship their own).
-    jobs.push({ id: "offsite", unit: unit("offsite"), description: `drkit off-site catch-up for ${service} (uploads whatever is not yet confirmed)`, script: `${paths.scriptsDir}/ship-offsite`, calendar: svc.offsite.schedule, runAs: "root", readWritePaths: rw(...offsiteDirs) });
+    jobs.push({
+      id: "offsite",
+      unit: unit("offsite"),
+      description: `drkit off-site catch-up for ${service} (uploads whatever is not yet confirmed)`,
+      script: `${paths.scriptsDir}/ship-offsite`,
+      calendar: svc.offsite.schedule,
+      runAs: "root",
+      readWritePaths: rw(...offsiteDirs),
+    });
   }
   if (svc.configFiles.length > 0) {
-    jobs.push({ id: "config", unit: unit("config"), description: `drkit config and secret file backup of ${service}`, script: script("config"), calendar: svc.schedule.config, runAs: "root", readWritePaths: rw(paths.configDir) });
+    jobs.push({
+      id: "config",
+      unit: unit("config"),
+      description: `drkit config and secret file backup of ${service}`,
+      script: script("config"),
+      calendar: svc.schedule.config,
+      runAs: "root",
+      readWritePaths: rw(paths.configDir),
+    });
   }
   return jobs;
 }

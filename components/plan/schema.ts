@@ -48,7 +48,7 @@ const duration = (min: number, minText: string) =>
 
 const calendar = z
   .string({ error: "must be a systemd OnCalendar expression (text)" })
-  .regex(CALENDAR_CHARS, { error: "must be a systemd OnCalendar expression, e.g. \"*-*-* 02:00:00\"" });
+  .regex(CALENDAR_CHARS, { error: 'must be a systemd OnCalendar expression, e.g. "*-*-* 02:00:00"' });
 
 const count = (min: number, max: number) =>
   z
@@ -86,7 +86,13 @@ const hostSchema = z.strictObject({
 const managerSchema = z.discriminatedUnion(
   "type",
   [
-    z.strictObject({ type: z.literal("systemd"), unit: z.string().regex(/^[A-Za-z0-9@._-]+\.service$/, { error: "must be a systemd service unit name ending in .service" }).optional() }),
+    z.strictObject({
+      type: z.literal("systemd"),
+      unit: z
+        .string()
+        .regex(/^[A-Za-z0-9@._-]+\.service$/, { error: "must be a systemd service unit name ending in .service" })
+        .optional(),
+    }),
     z.strictObject({ type: z.literal("pg_ctl"), logFile: absolutePath.optional() }),
   ],
   { error: 'must be how PostgreSQL is started and stopped: type "systemd" or "pg_ctl"' },
@@ -132,14 +138,21 @@ const pathsSchema = z.strictObject({
 const redisManagerSchema = z.discriminatedUnion(
   "type",
   [
-    z.strictObject({ type: z.literal("systemd"), unit: z.string().regex(/^[A-Za-z0-9@._-]+\.service$/, { error: "must be a systemd service unit name ending in .service" }).default("redis-server.service") }),
+    z.strictObject({
+      type: z.literal("systemd"),
+      unit: z
+        .string()
+        .regex(/^[A-Za-z0-9@._-]+\.service$/, { error: "must be a systemd service unit name ending in .service" })
+        .default("redis-server.service"),
+    }),
     z.strictObject({ type: z.literal("process") }),
   ],
   { error: 'must be how Redis/Valkey is started and stopped: type "systemd" or "process" (a sandbox)' },
 );
 
-const savePoint = z
-  .tuple([count(1, 86400 * 7), count(1, 100_000_000)], { error: "must be a [seconds, changes] pair, e.g. [900, 1]" });
+const savePoint = z.tuple([count(1, 86400 * 7), count(1, 100_000_000)], {
+  error: "must be a [seconds, changes] pair, e.g. [900, 1]",
+});
 
 const redisSchema = z.strictObject({
   port: count(1, 65535).default(6379),
@@ -154,13 +167,32 @@ const redisSchema = z.strictObject({
   provision: z.boolean({ error: "must be true or false" }).default(false),
   persistence: z
     .strictObject({
-      savePoints: z.array(savePoint, { error: "must be a list of [seconds, changes] pairs" }).default([[900, 1], [300, 10], [60, 10000]]),
+      savePoints: z.array(savePoint, { error: "must be a list of [seconds, changes] pairs" }).default([
+        [900, 1],
+        [300, 10],
+        [60, 10000],
+      ]),
       appendonly: z.boolean({ error: "must be true or false" }).default(true),
-      appendfsync: z.enum(["always", "everysec", "no"], { error: 'must be one of "always", "everysec", "no"' }).default("everysec"),
+      appendfsync: z
+        .enum(["always", "everysec", "no"], { error: 'must be one of "always", "everysec", "no"' })
+        .default("everysec"),
       autoAofRewritePercentage: count(0, 10000).default(100),
-      autoAofRewriteMinSize: z.string().regex(/^[0-9]+(kb|mb|gb)$/, { error: 'must be a size such as "64mb"' }).default("64mb"),
+      autoAofRewriteMinSize: z
+        .string()
+        .regex(/^[0-9]+(kb|mb|gb)$/, { error: 'must be a size such as "64mb"' })
+        .default("64mb"),
     })
-    .default({ savePoints: [[900, 1], [300, 10], [60, 10000]], appendonly: true, appendfsync: "everysec", autoAofRewritePercentage: 100, autoAofRewriteMinSize: "64mb" }),
+    .default({
+      savePoints: [
+        [900, 1],
+        [300, 10],
+        [60, 10000],
+      ],
+      appendonly: true,
+      appendfsync: "everysec",
+      autoAofRewritePercentage: 100,
+      autoAofRewriteMinSize: "64mb",
+    }),
   snapshot: z
     .strictObject({
       schedule: calendar.default("*-*-* *:00:00"),
@@ -177,27 +209,43 @@ const standbySchema = z.strictObject({
   port: count(1, 65535).default(5432),
   dataDirectory: absolutePath.optional(),
   /** The address the primary sees this standby connect from (pg_hba); defaults to its host's address. */
-  address: z.string().regex(/^[0-9a-fA-F.:]+$/, { error: "must be an IP address" }).optional(),
+  address: z
+    .string()
+    .regex(/^[0-9a-fA-F.:]+$/, { error: "must be an IP address" })
+    .optional(),
 });
 
 const replicationSchema = z.strictObject({
   role: identifier("replication role name").default("drkit_replicator"),
-  maxSlotWalKeepSize: z.string().regex(/^[0-9]+(MB|GB)$/, { error: 'must be a size such as "2GB" or "512MB"' }).default("2GB"),
+  maxSlotWalKeepSize: z
+    .string()
+    .regex(/^[0-9]+(MB|GB)$/, { error: 'must be a size such as "2GB" or "512MB"' })
+    .default("2GB"),
   /** Standby names in the order failover tries them; default: the order of `standbys`. */
   failoverOrder: z.array(identifier("standby name")).optional(),
   /** Where the primary is reached by standbys; defaults to its host's address (127.0.0.1 for local hosts). */
-  primaryAddress: z.string().regex(/^[A-Za-z0-9.:-]+$/, { error: "must be a host name or IP address" }).optional(),
+  primaryAddress: z
+    .string()
+    .regex(/^[A-Za-z0-9.:-]+$/, { error: "must be a host name or IP address" })
+    .optional(),
 });
 
 const BUCKET_NAME = /^(?!\d+\.\d+\.\d+\.\d+$)(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const bucketName = z
   .string({ error: "must be a bucket name (text)" })
-  .regex(BUCKET_NAME, { error: "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, not an IP address" })
+  .regex(BUCKET_NAME, {
+    error:
+      "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, not an IP address",
+  })
   .refine((b) => !b.includes(".."), { error: "must not contain '..'" });
-const region = z.string({ error: "must be a region name (text)" }).regex(/^[a-z]{2}(-[a-z]+)+-[0-9]$|^[a-z0-9-]{2,32}$/, { error: 'must be a region name such as "eu-west-1"' });
+const region = z
+  .string({ error: "must be a region name (text)" })
+  .regex(/^[a-z]{2}(-[a-z]+)+-[0-9]$|^[a-z0-9-]{2,32}$/, { error: 'must be a region name such as "eu-west-1"' });
 const endpointUrl = z
   .string({ error: "must be a URL (text)" })
-  .regex(/^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/?$/, { error: 'must be an http(s) URL of a host and optional port, e.g. "https://minio.example.com:9000"' });
+  .regex(/^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/?$/, {
+    error: 'must be an http(s) URL of a host and optional port, e.g. "https://minio.example.com:9000"',
+  });
 
 const objectLockSchema = z.strictObject({
   mode: z.enum(["GOVERNANCE", "COMPLIANCE"], { error: 'must be "GOVERNANCE" or "COMPLIANCE"' }),
@@ -212,7 +260,10 @@ const minioStoreSchema = z.strictObject({
   type: z.literal("minio"),
   endpoint: endpointUrl,
   bucket: bucketName,
-  region: z.string().regex(/^[a-z0-9-]{2,32}$/, { error: 'must be a region name such as "us-east-1"' }).default("us-east-1"),
+  region: z
+    .string()
+    .regex(/^[a-z0-9-]{2,32}$/, { error: 'must be a region name such as "us-east-1"' })
+    .default("us-east-1"),
   /** Optional for a provisioned sandbox server: drkit then generates the keys (random, Pulumi secrets). */
   accessKey: secretString.optional(),
   secretKey: secretString.optional(),
@@ -232,21 +283,31 @@ const s3StoreSchema = z.strictObject({
   /** Keys the hosts upload with (the Pulumi side uses the AWS provider's own credentials). */
   accessKey: secretString,
   secretKey: secretString,
-  kmsKeyArn: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)\/[A-Za-z0-9/_-]+$/, { error: "must be a KMS key or alias ARN" }).optional(),
+  kmsKeyArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)\/[A-Za-z0-9/_-]+$/, {
+      error: "must be a KMS key or alias ARN",
+    })
+    .optional(),
   objectLock: objectLockSchema.optional(),
   noncurrentVersions: noncurrentSchema.default({ days: 7, keep: 30 }),
   transitions: z
     .strictObject({
       infrequentAccessDays: count(1, 36500).optional(),
       archiveDays: count(1, 36500).optional(),
-      archiveStorageClass: z.enum(["GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"], { error: 'must be "GLACIER", "DEEP_ARCHIVE" or "GLACIER_IR"' }).default("GLACIER"),
+      archiveStorageClass: z
+        .enum(["GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"], { error: 'must be "GLACIER", "DEEP_ARCHIVE" or "GLACIER_IR"' })
+        .default("GLACIER"),
     })
     .optional(),
   replication: z
     .strictObject({
       region,
       bucket: bucketName.optional(),
-      kmsKeyArn: z.string().regex(/^arn:aws[a-z-]*:kms:/, { error: "must be a KMS key ARN" }).optional(),
+      kmsKeyArn: z
+        .string()
+        .regex(/^arn:aws[a-z-]*:kms:/, { error: "must be a KMS key ARN" })
+        .optional(),
       expireDays: count(1, 36500).default(90),
       deleteMarkerReplication: z.boolean({ error: "must be true or false" }).default(false),
       replicationTimeControl: z.boolean({ error: "must be true or false" }).default(false),
@@ -260,7 +321,9 @@ const objectStoreSchema = z.discriminatedUnion("type", [minioStoreSchema, s3Stor
 
 const offsiteSchema = z.strictObject({
   /** Object stores (names under drkit:objectStores) every backup and WAL segment is uploaded to. */
-  targets: z.array(name("object store name"), { error: "must be a list of object store names" }).min(1, { error: "must list at least one object store" }),
+  targets: z
+    .array(name("object store name"), { error: "must be a list of object store names" })
+    .min(1, { error: "must list at least one object store" }),
   /** mc, the MinIO client, on the host (it speaks S3 too). */
   mc: absolutePath.default("/usr/local/bin/mc"),
   retry: z
@@ -278,12 +341,17 @@ const serviceSchema = z.strictObject({
   schedule: scheduleSchema.default(scheduleSchema.parse({})),
   retention: retentionSchema.default(retentionSchema.parse({})),
   paths: pathsSchema.default(pathsSchema.parse({})),
-  compression: z.enum(["auto", "zstd", "gzip", "none"], { error: 'must be one of "auto", "zstd", "gzip", "none"' }).default("auto"),
+  compression: z
+    .enum(["auto", "zstd", "gzip", "none"], { error: 'must be one of "auto", "zstd", "gzip", "none"' })
+    .default("auto"),
   configFiles: z.array(absolutePath, { error: "must be a list of absolute paths" }).default([]),
   verifyAfterBackup: z.boolean({ error: "must be true or false" }).default(true),
   jobTimeout: duration(60, "1m").default("6h"),
   redis: redisSchema.optional(),
-  standbys: z.array(standbySchema, { error: "must be a list of standbys" }).max(8, { error: "must list at most 8 standbys" }).default([]),
+  standbys: z
+    .array(standbySchema, { error: "must be a list of standbys" })
+    .max(8, { error: "must list at most 8 standbys" })
+    .default([]),
   replication: replicationSchema.default({ role: "drkit_replicator", maxSlotWalKeepSize: "2GB" }),
   offsite: offsiteSchema.optional(),
 });
@@ -291,7 +359,11 @@ const serviceSchema = z.strictObject({
 export const stackConfigSchema = z.strictObject({
   hosts: z.record(name("host name"), hostSchema, { error: "must be a map of host name to host" }),
   services: z.record(name("service name"), serviceSchema, { error: "must be a map of service name to service" }),
-  objectStores: z.record(name("object store name"), objectStoreSchema, { error: "must be a map of object store name to object store" }).default({}),
+  objectStores: z
+    .record(name("object store name"), objectStoreSchema, {
+      error: "must be a map of object store name to object store",
+    })
+    .default({}),
 });
 
 export type RawStackConfig = z.input<typeof stackConfigSchema>;

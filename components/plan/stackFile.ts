@@ -17,7 +17,8 @@ export function findProjectDir(from: string): string {
 }
 
 function stackFilePath(projectDir: string, stack: string): string {
-  if (!/^[A-Za-z0-9._-]+$/.test(stack)) throw new Error(`stack name "${stack}" may only hold letters, digits, '.', '_' and '-'`);
+  if (!/^[A-Za-z0-9._-]+$/.test(stack))
+    throw new Error(`stack name "${stack}" may only hold letters, digits, '.', '_' and '-'`);
   const project = parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { stackConfigDir?: string };
   return path.join(projectDir, project.stackConfigDir ?? ".", `Pulumi.${stack}.yaml`);
 }
@@ -25,7 +26,8 @@ function stackFilePath(projectDir: string, stack: string): string {
 /** The drkit part of a stack's config (keys `drkit:hosts`, `drkit:services`), as written in the YAML file. */
 export function readStackConfig(projectDir: string, stack: string): Record<string, unknown> {
   const file = stackFilePath(projectDir, stack);
-  if (!fs.existsSync(file)) throw new Error(`stack "${stack}" has no config file ${path.relative(process.cwd(), file) || file}`);
+  if (!fs.existsSync(file))
+    throw new Error(`stack "${stack}" has no config file ${path.relative(process.cwd(), file) || file}`);
   const doc = (parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
   return rawConfigFromEntries(doc.config ?? {});
 }

@@ -17,7 +17,10 @@ export interface PostgresBackupArgs {
   /** SSH private key for the service's host, when it is not in the plan (kept secret). */
   readonly privateKey?: pulumi.Input<string>;
   /** For a service with an offsite section: every target store's keys, and the resources that make the stores. */
-  readonly offsite?: { readonly keys: Readonly<Record<string, StoreKeys>>; readonly stores: pulumi.Input<pulumi.Resource>[] };
+  readonly offsite?: {
+    readonly keys: Readonly<Record<string, StoreKeys>>;
+    readonly stores: pulumi.Input<pulumi.Resource>[];
+  };
 }
 
 /**
@@ -35,46 +38,91 @@ export class PostgresBackup extends pulumi.ComponentResource {
   constructor(name: string, args: PostgresBackupArgs, opts?: pulumi.ComponentResourceOptions) {
     const { plan } = args;
     // These props are what the policy pack sees of this resource (nothing secret goes here).
-    super("drkit:postgres:PostgresBackup", name, {
-      service: plan.name,
-      host: plan.host.name,
-      rpoSeconds: plan.rpoSeconds,
-      rtoSeconds: plan.rtoSeconds,
-      retention: { ...plan.retention },
-      baseBackupMaxIntervalHours: plan.baseBackupMaxIntervalHours,
-      verifyScheduled: plan.jobs.some((j) => j.id === "verify" && j.calendar !== undefined),
-      synchronousStandbys: plan.replication?.standbys.filter((s) => s.synchronous).length ?? 0,
-      offsiteTargets: plan.offsite?.targets.map((t) => t.store) ?? [],
-    }, opts);
+    super(
+      "drkit:postgres:PostgresBackup",
+      name,
+      {
+        service: plan.name,
+        host: plan.host.name,
+        rpoSeconds: plan.rpoSeconds,
+        rtoSeconds: plan.rtoSeconds,
+        retention: { ...plan.retention },
+        baseBackupMaxIntervalHours: plan.baseBackupMaxIntervalHours,
+        verifyScheduled: plan.jobs.some((j) => j.id === "verify" && j.calendar !== undefined),
+        synchronousStandbys: plan.replication?.standbys.filter((s) => s.synchronous).length ?? 0,
+        offsiteTargets: plan.offsite?.targets.map((t) => t.store) ?? [],
+      },
+      opts,
+    );
     if (args.privateKey !== undefined && plan.host.connection.type !== "ssh") {
-      throw new Error(`PostgresBackup ${name}: privateKey is only for SSH hosts; host "${plan.host.name}" is ${plan.host.connection.type}`);
+      throw new Error(
+        `PostgresBackup ${name}: privateKey is only for SSH hosts; host "${plan.host.name}" is ${plan.host.connection.type}`,
+      );
     }
     if (plan.jobs.length === 0) throw new Error(`PostgresBackup ${name}: the plan of service ${plan.name} has no jobs`);
     const host: HostRef = { plan: plan.host, privateKey: args.privateKey };
 
     const artifacts = serviceArtifacts(plan);
-    const dirs = new BackupDirectories(`${name}-dirs`, { host, directories: artifacts.directories() }, { parent: this });
+    const dirs = new BackupDirectories(
+      `${name}-dirs`,
+      { host, directories: artifacts.directories() },
+      { parent: this },
+    );
     const agentFiles = [...artifacts.matching("agent:", "file"), artifacts.file("settings")];
     const agent = new HostAgent(`${name}-agent`, { host, files: agentFiles }, { parent: this, dependsOn: [dirs] });
-    const server = plan.postgres.provision ? [new SandboxPostgres(`${name}-sandbox`, { host, plan }, { parent: this, dependsOn: [agent] })] : [];
-    if (plan.offsite && !args.offsite) throw new Error(`PostgresBackup ${name}: service ${plan.name} ships off-site; give the target stores' keys (args.offsite)`);
-    // Off-site first: once archiving is on, archive-wal calls ship-offsite for every segment.
-    const shipping = plan.offsite && args.offsite
-      ? [new OffsiteShipping(`${name}-offsite`, { host, plan, keys: args.offsite.keys }, { parent: this, dependsOn: [agent, ...args.offsite.stores] })]
+    const server = plan.postgres.provision
+      ? [new SandboxPostgres(`${name}-sandbox`, { host, plan }, { parent: this, dependsOn: [agent] })]
       : [];
-    const shipJob = plan.jobs.filter((job) => job.id === "offsite").map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [agent, ...shipping] }));
-    const archiving = new WalArchiving(`${name}-archiving`, { host, plan }, { parent: this, dependsOn: [agent, ...server, ...shipJob] });
+    if (plan.offsite && !args.offsite)
+      throw new Error(
+        `PostgresBackup ${name}: service ${plan.name} ships off-site; give the target stores' keys (args.offsite)`,
+      );
+    // Off-site first: once archiving is on, archive-wal calls ship-offsite for every segment.
+    const shipping =
+      plan.offsite && args.offsite
+        ? [
+            new OffsiteShipping(
+              `${name}-offsite`,
+              { host, plan, keys: args.offsite.keys },
+              { parent: this, dependsOn: [agent, ...args.offsite.stores] },
+            ),
+          ]
+        : [];
+    const shipJob = plan.jobs
+      .filter((job) => job.id === "offsite")
+      .map(
+        (job) =>
+          new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [agent, ...shipping] }),
+      );
+    const archiving = new WalArchiving(
+      `${name}-archiving`,
+      { host, plan },
+      { parent: this, dependsOn: [agent, ...server, ...shipJob] },
+    );
     const restore = { pitr: agentPath(plan, "restore-pitr"), logical: agentPath(plan, "restore-logical") };
     if (plan.replication) {
-      const primary = new ReplicationPrimary(`${name}-replication`, { plan, host }, { parent: this, dependsOn: [archiving] });
+      const primary = new ReplicationPrimary(
+        `${name}-replication`,
+        { plan, host },
+        { parent: this, dependsOn: [archiving] },
+      );
       for (const standby of plan.replication.standbys) {
         const standbyHost: HostRef = { plan: standby.host };
-        new Standby(`${name}-${standby.name.replace(/_/g, "-")}`, { plan, standby, host: standbyHost, pgpass: primary.pgpass }, { parent: this, dependsOn: [primary] });
+        new Standby(
+          `${name}-${standby.name.replace(/_/g, "-")}`,
+          { plan, standby, host: standbyHost, pgpass: primary.pgpass },
+          { parent: this, dependsOn: [primary] },
+        );
       }
     }
     const jobs = [
       ...shipJob,
-      ...plan.jobs.filter((job) => job.id !== "redis" && job.id !== "offsite").map((job) => new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [agent, archiving] })),
+      ...plan.jobs
+        .filter((job) => job.id !== "redis" && job.id !== "offsite")
+        .map(
+          (job) =>
+            new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [agent, archiving] }),
+        ),
     ];
 
     this.backupRoot = pulumi.output(plan.paths.backupRoot);

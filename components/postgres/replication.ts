@@ -24,12 +24,17 @@ export class ReplicationPrimary extends pulumi.ComponentResource {
     const { plan, host } = args;
     const r = plan.replication;
     if (!r) throw new Error(`ReplicationPrimary ${name}: service ${plan.name} declares no standbys`);
-    super("drkit:postgres:ReplicationPrimary", name, {
-      service: plan.name,
-      standbys: r.standbys.length,
-      synchronousStandbys: r.standbys.filter((s) => s.synchronous).length,
-      maxSlotWalKeepSizeMb: r.maxSlotWalKeepSizeMb,
-    }, opts);
+    super(
+      "drkit:postgres:ReplicationPrimary",
+      name,
+      {
+        service: plan.name,
+        standbys: r.standbys.length,
+        synchronousStandbys: r.standbys.filter((s) => s.synchronous).length,
+        maxSlotWalKeepSizeMb: r.maxSlotWalKeepSizeMb,
+      },
+      opts,
+    );
     const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this });
     this.pgpass = pulumi.secret(pulumi.interpolate`*:*:*:${r.role}:${password.result}\n`);
     const artifacts = serviceArtifacts(plan);
@@ -39,7 +44,12 @@ export class ReplicationPrimary extends pulumi.ComponentResource {
     // Re-run when the standbys, the settings or the password change. The agent (failover and rejoin included)
     // is placed by the service's PostgresBackup.
     const setup = artifacts.step("step:setup-replication");
-    hostCommand(`${name}-setup`, host, { create: setup.run, triggers: [dropIn.content, this.pgpass] }, { parent: this, dependsOn: [passFile, applied] });
+    hostCommand(
+      `${name}-setup`,
+      host,
+      { create: setup.run, triggers: [dropIn.content, this.pgpass] },
+      { parent: this, dependsOn: [passFile, applied] },
+    );
     this.registerOutputs({ pgpass: this.pgpass });
   }
 }
@@ -58,13 +68,29 @@ export class Standby extends pulumi.ComponentResource {
 
   constructor(name: string, args: StandbyArgs, opts?: pulumi.ComponentResourceOptions) {
     const { plan, standby, host } = args;
-    super("drkit:postgres:Standby", name, { service: plan.name, standby: standby.name, synchronous: standby.synchronous, port: standby.port }, opts);
+    super(
+      "drkit:postgres:Standby",
+      name,
+      { service: plan.name, standby: standby.name, synchronous: standby.synchronous, port: standby.port },
+      opts,
+    );
     const artifacts = serviceArtifacts(plan);
     const own = `standby:${standby.name}:`;
-    const passFile = artifacts.has(`pgpass:${standby.name}`) ? [hostFile(`${name}-pgpass`, host, artifacts.file(`pgpass:${standby.name}`), { parent: this }, args.pgpass)] : [];
-    const agent = new HostAgent(`${name}-agent`, { host, files: [...artifacts.matching(`${own}agent:`, "file"), artifacts.file(`${own}settings`)] }, { parent: this });
+    const passFile = artifacts.has(`pgpass:${standby.name}`)
+      ? [hostFile(`${name}-pgpass`, host, artifacts.file(`pgpass:${standby.name}`), { parent: this }, args.pgpass)]
+      : [];
+    const agent = new HostAgent(
+      `${name}-agent`,
+      { host, files: [...artifacts.matching(`${own}agent:`, "file"), artifacts.file(`${own}settings`)] },
+      { parent: this },
+    );
     const clone = artifacts.step(`step:clone:${standby.name}`);
-    hostCommand(`${name}-clone`, host, { create: clone.run, delete: clone.undo }, { parent: this, dependsOn: [...passFile, agent] });
+    hostCommand(
+      `${name}-clone`,
+      host,
+      { create: clone.run, delete: clone.undo },
+      { parent: this, dependsOn: [...passFile, agent] },
+    );
     this.port = pulumi.output(standby.port);
     this.registerOutputs({ port: this.port });
   }

@@ -19,7 +19,8 @@ export class SandboxPostgres extends pulumi.ComponentResource {
   constructor(name: string, args: SandboxPostgresArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drkit:postgres:SandboxPostgres", name, {}, opts);
     const { plan, host } = args;
-    if (!plan.postgres.provision) throw new Error(`SandboxPostgres ${name}: service ${plan.name} does not set postgres.provision`);
+    if (!plan.postgres.provision)
+      throw new Error(`SandboxPostgres ${name}: service ${plan.name} does not set postgres.provision`);
     const start = serviceArtifacts(plan).step("step:sandbox-postgres");
     const server = hostCommand(`${name}-server`, host, { create: start.run, delete: start.undo }, { parent: this });
     this.dataDirectory = server.create.apply(() => plan.postgres.dataDirectory);

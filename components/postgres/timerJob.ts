@@ -19,15 +19,26 @@ export class TimerJob extends pulumi.ComponentResource {
   constructor(name: string, args: TimerJobArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drkit:systemd:TimerJob", name, {}, opts);
     const { plan, job, host } = args;
-    if (!plan.jobs.some((j) => j.id === job.id)) throw new Error(`TimerJob ${name}: job "${job.id}" is not in the plan of service ${plan.name}`);
+    if (!plan.jobs.some((j) => j.id === job.id))
+      throw new Error(`TimerJob ${name}: job "${job.id}" is not in the plan of service ${plan.name}`);
     const artifacts = serviceArtifacts(plan);
-    const units = [`unit:${job.id}.service`, `unit:${job.id}.timer`].filter((id) => artifacts.has(id)).map((id) => artifacts.file(id));
+    const units = [`unit:${job.id}.service`, `unit:${job.id}.timer`]
+      .filter((id) => artifacts.has(id))
+      .map((id) => artifacts.file(id));
     const placed = units.map((f) => hostFile(artifactResourceName(name, f.id), host, f, { parent: this }));
-    const digest = createHash("sha256").update(units.map((u) => u.content).join("\0")).digest("hex").slice(0, 16);
+    const digest = createHash("sha256")
+      .update(units.map((u) => u.content).join("\0"))
+      .digest("hex")
+      .slice(0, 16);
     const enable = artifacts.step(`step:enable:${job.id}`);
     // The digest makes a unit change an update of this command, which reloads systemd and restarts the timer.
     const run = `# units ${digest}\n${enable.run}`;
-    hostCommand(`${name}-enable`, host, { create: run, update: run, delete: enable.undo }, { parent: this, dependsOn: placed, deleteBeforeReplace: true });
+    hostCommand(
+      `${name}-enable`,
+      host,
+      { create: run, update: run, delete: enable.undo },
+      { parent: this, dependsOn: placed, deleteBeforeReplace: true },
+    );
     this.unit = pulumi.output(job.unit);
     this.calendar = pulumi.output(job.calendar);
     this.registerOutputs({ unit: this.unit, calendar: this.calendar });

@@ -23,24 +23,41 @@ export class RedisBackup extends pulumi.ComponentResource {
     const { plan } = args;
     const r = plan.redis;
     if (!r) throw new Error(`RedisBackup ${name}: service ${plan.name} has no redis section in its plan`);
-    super("drkit:redis:RedisBackup", name, {
-      service: plan.name,
-      appendonly: r.persistence.appendonly,
-      appendfsync: r.persistence.appendfsync,
-      savePoints: r.persistence.savePoints.map(([s, c]) => [s, c]),
-      snapshotMaxIntervalHours: r.snapshotMaxIntervalHours,
-      snapshotRetentionDays: r.snapshotRetentionDays,
-    }, opts);
+    super(
+      "drkit:redis:RedisBackup",
+      name,
+      {
+        service: plan.name,
+        appendonly: r.persistence.appendonly,
+        appendfsync: r.persistence.appendfsync,
+        savePoints: r.persistence.savePoints.map(([s, c]) => [s, c]),
+        snapshotMaxIntervalHours: r.snapshotMaxIntervalHours,
+        snapshotRetentionDays: r.snapshotRetentionDays,
+      },
+      opts,
+    );
     const host: HostRef = { plan: plan.host, privateKey: args.privateKey };
     const artifacts = serviceArtifacts(plan);
     const dropIn = artifacts.file("dropin:redis");
     const placedDropIn = hostFile(artifactResourceName(name, dropIn.id), host, dropIn, { parent: this });
     const server = artifacts.has("step:sandbox-redis")
-      ? [artifacts.step("step:sandbox-redis")].map((s) => hostCommand(`${name}-server`, host, { create: s.run, delete: s.undo }, { parent: this, dependsOn: [placedDropIn] }))
+      ? [artifacts.step("step:sandbox-redis")].map((s) =>
+          hostCommand(
+            `${name}-server`,
+            host,
+            { create: s.run, delete: s.undo },
+            { parent: this, dependsOn: [placedDropIn] },
+          ),
+        )
       : [];
     // Re-run when the drop-in changes: CONFIG SET makes the running server take it without a restart.
     const apply = artifacts.step("step:apply-redis-settings");
-    hostCommand(`${name}-apply`, host, { create: apply.run, triggers: [dropIn.content] }, { parent: this, dependsOn: [placedDropIn, ...server] });
+    hostCommand(
+      `${name}-apply`,
+      host,
+      { create: apply.run, triggers: [dropIn.content] },
+      { parent: this, dependsOn: [placedDropIn, ...server] },
+    );
     const job = plan.jobs.find((j) => j.id === "redis")!;
     new TimerJob(`${name}-snapshot`, { host, plan, job }, { parent: this });
     this.backupDirectory = pulumi.output(r.backupDir);

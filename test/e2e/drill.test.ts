@@ -17,7 +17,13 @@ describe("drkit drill on a sandbox stack", () => {
   let root: string;
   let pgPort: number;
   const reportDir = () => path.join(project.dir, "drill-report");
-  const drkit = (args: string[]) => runAsync(process.execPath, [path.join(repoDir, "bin/drkit.js"), "-C", project.dir, ...args], project.env, 1_200_000);
+  const drkit = (args: string[]) =>
+    runAsync(
+      process.execPath,
+      [path.join(repoDir, "bin/drkit.js"), "-C", project.dir, ...args],
+      project.env,
+      1_200_000,
+    );
   const report = (): DrillReport => JSON.parse(fs.readFileSync(path.join(reportDir(), "report.json"), "utf8"));
 
   beforeAll(async () => {
@@ -30,7 +36,9 @@ describe("drkit drill on a sandbox stack", () => {
     const b = await freePortPair([pgPort, standbyPort, redisPort, a]);
     project.writeStack(
       STACK,
-      `${sandboxStackYaml(root, `    billing:
+      `${sandboxStackYaml(
+        root,
+        `    billing:
       host: sandbox
       rpo: 5m
       rto: 10m
@@ -39,7 +47,8 @@ describe("drkit drill on a sandbox stack", () => {
       offsite: { targets: [site-a] }
       standbys:
         - { name: replica_a, host: sandbox, port: ${standbyPort}, synchronous: true }
-`)}  drkit:objectStores:
+`,
+      )}  drkit:objectStores:
     site-a:
       type: minio
       endpoint: http://127.0.0.1:${a}
@@ -73,14 +82,23 @@ describe("drkit drill on a sandbox stack", () => {
     const rep = report();
     expect(rep.provisionedBy).toBe("pulumi");
     expect(rep.verdict).toBe("PASS");
-    expect(rep.scenarios.map((s) => s.id)).toEqual(["accidental-deletion", "corrupt-backup", "redis-loss", "host-loss", "primary-crash"]);
+    expect(rep.scenarios.map((s) => s.id)).toEqual([
+      "accidental-deletion",
+      "corrupt-backup",
+      "redis-loss",
+      "host-loss",
+      "primary-crash",
+    ]);
     for (const s of rep.scenarios) {
       expect(s.verdict, `${s.id}: ${s.reasons.join("; ")}`).toBe("PASS");
       expect(s.workload.acknowledgedCommits, s.id).toBeGreaterThanOrEqual(150);
       expect(s.integrity.ok, s.id).toBe(true);
       expect(s.rto.seconds, s.id).toBeGreaterThan(0);
       expect(s.rto.seconds, s.id).toBeLessThanOrEqual(600);
-      expect(s.timeline.map((e) => e.kind), s.id).toEqual(expect.arrayContaining(["disaster", "service-back"]));
+      expect(
+        s.timeline.map((e) => e.kind),
+        s.id,
+      ).toEqual(expect.arrayContaining(["disaster", "service-back"]));
     }
     const byId = Object.fromEntries(rep.scenarios.map((s) => [s.id, s]));
     // PITR to just before the DELETE and failover to a synchronous standby lose no acknowledged commit.
@@ -92,7 +110,9 @@ describe("drkit drill on a sandbox stack", () => {
     const md = fs.readFileSync(path.join(reportDir(), "report.md"), "utf8");
     expect(md).toContain("host-loss");
     // The sandbox is back in its declared shape: the standby streams from the primary again.
-    expect(psqlAt(`${root}/var/run/postgresql`, pgPort, "SELECT application_name || ':' || state FROM pg_stat_replication")).toBe("replica_a:streaming");
+    expect(
+      psqlAt(`${root}/var/run/postgresql`, pgPort, "SELECT application_name || ':' || state FROM pg_stat_replication"),
+    ).toBe("replica_a:streaming");
   });
 
   it("the HTML report opens in headless Chromium with a timeline per scenario", async () => {
@@ -117,7 +137,16 @@ describe("drkit drill on a sandbox stack", () => {
     psqlAt(socket, pgPort, "ALTER SYSTEM SET archive_timeout = '1h'");
     psqlAt(socket, pgPort, "SELECT pg_reload_conf()");
     try {
-      const r = await drkit(["drill", "--stack", STACK, "--no-provision", "--scenario", "host-loss", "--report-dir", reportDir()]);
+      const r = await drkit([
+        "drill",
+        "--stack",
+        STACK,
+        "--no-provision",
+        "--scenario",
+        "host-loss",
+        "--report-dir",
+        reportDir(),
+      ]);
       expect(r.status).toBe(1);
       expect(r.stdout).toContain(`drill of ${STACK}: FAIL`);
       const s = report().scenarios[0];

@@ -8,7 +8,8 @@ import { freePort, runAsync } from "../helpers/sandbox";
 describe("drkit up / destroy drive the engine through the Automation API", () => {
   let project: EngineProject;
   let root: string;
-  const drkit = (args: string[]) => runAsync(process.execPath, [path.join(repoDir, "bin/drkit.js"), "-C", project.dir, ...args], project.env, 600_000);
+  const drkit = (args: string[]) =>
+    runAsync(process.execPath, [path.join(repoDir, "bin/drkit.js"), "-C", project.dir, ...args], project.env, 600_000);
 
   beforeAll(async () => {
     project = engineProject("cli");
@@ -16,19 +17,25 @@ describe("drkit up / destroy drive the engine through the Automation API", () =>
     const port = await freePort();
     project.writeStack(
       "sbx",
-      sandboxStackYaml(root, `    ledger:
+      sandboxStackYaml(
+        root,
+        `    ledger:
       host: sandbox
       rpo: 1m
       postgres: { port: ${port}, databases: [ledger], manager: { type: pg_ctl }, provision: true }
-`),
+`,
+      ),
     );
     project.writeStack(
       "broken",
-      sandboxStackYaml(`${root}-broken`, `    ledger:
+      sandboxStackYaml(
+        `${root}-broken`,
+        `    ledger:
       host: sandbox
       rpo: 0s
       postgres: { version: 12, databases: [ledger] }
-`),
+`,
+      ),
     );
   });
   afterAll(() => {
@@ -59,6 +66,8 @@ describe("drkit up / destroy drive the engine through the Automation API", () =>
     const r = await drkit(["destroy", "--stack", "sbx"]);
     expect(r.status, r.stderr).toBe(0);
     expect(fs.existsSync(`${root}/usr/local/lib/drkit/ledger/archive-wal`)).toBe(false);
-    expect(fs.readdirSync(`${root}/var/lib/ledger/backups/postgresql/base`).filter((d) => /^\d{8}T\d{6}Z$/.test(d))).toHaveLength(1);
+    expect(
+      fs.readdirSync(`${root}/var/lib/ledger/backups/postgresql/base`).filter((d) => /^\d{8}T\d{6}Z$/.test(d)),
+    ).toHaveLength(1);
   });
 });

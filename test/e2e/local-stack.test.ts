@@ -27,7 +27,9 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
     port = await freePort();
     project.writeStack(
       "e2e",
-      sandboxStackYaml(root, `    billing:
+      sandboxStackYaml(
+        root,
+        `    billing:
       host: sandbox
       rpo: 5m
       postgres:
@@ -35,7 +37,8 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
         databases: [billing]
         manager: { type: pg_ctl }
         provision: true
-`),
+`,
+      ),
     );
     const init = await project.pulumi(["stack", "init", "e2e"]);
     expect(init.status, init.stderr).toBe(0);
@@ -51,7 +54,16 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
     expect(r.status, r.stderr).toBe(0);
     const steps = (JSON.parse(r.stdout).steps as PreviewStep[]).filter((s) => s.op === "create");
     const types = new Set(steps.map((s) => s.urn.split("::")[2].split("$").pop()));
-    expect([...types].sort()).toEqual(["command:local:Command", "drkit:host:Agent", "drkit:host:BackupDirectories", "drkit:postgres:PostgresBackup", "drkit:postgres:SandboxPostgres", "drkit:postgres:WalArchiving", "drkit:systemd:TimerJob", "pulumi:pulumi:Stack"]);
+    expect([...types].sort()).toEqual([
+      "command:local:Command",
+      "drkit:host:Agent",
+      "drkit:host:BackupDirectories",
+      "drkit:postgres:PostgresBackup",
+      "drkit:postgres:SandboxPostgres",
+      "drkit:postgres:WalArchiving",
+      "drkit:systemd:TimerJob",
+      "pulumi:pulumi:Stack",
+    ]);
     expect(fs.existsSync(root)).toBe(false);
   });
 
@@ -74,9 +86,16 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
 
   it("drkit render writes exactly the files pulumi up placed (one artifact list)", async () => {
     const exported = path.join(project.dir, "state-export.json");
-    const exp = await runAsync("bash", ["-c", `cd "$1" && pulumi stack export --file "$2"`, "export", project.dir, exported], project.env);
+    const exp = await runAsync(
+      "bash",
+      ["-c", `cd "$1" && pulumi stack export --file "$2"`, "export", project.dir, exported],
+      project.env,
+    );
     expect(exp.status, exp.stderr).toBe(0);
-    const resources = JSON.parse(fs.readFileSync(exported, "utf8")).deployment.resources as Array<{ type: string; inputs?: { create?: string } }>;
+    const resources = JSON.parse(fs.readFileSync(exported, "utf8")).deployment.resources as Array<{
+      type: string;
+      inputs?: { create?: string };
+    }>;
     // Every file a host command placed: placeFileScript names its destination on a "dest=" line.
     const placed = new Set(
       resources
@@ -108,8 +127,15 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
     const changed = (JSON.parse(preview.stdout).steps as PreviewStep[]).filter((s) => s.op !== "same");
     // Two files on the host (the drop-in and the agent's settings file; the agent itself is unchanged), and the
     // two components whose policy-visible inputs carry the RPO.
-    expect(changed.map((s) => `${s.op} ${nameOf(s.urn)}`).sort()).toEqual(["update billing", "update billing-agent-settings", "update billing-archiving", "update billing-archiving-dropin"]);
-    expect(changed.filter((s) => s.urn.includes("command:")).every((s) => s.diffReasons?.join() === "stdin")).toBe(true);
+    expect(changed.map((s) => `${s.op} ${nameOf(s.urn)}`).sort()).toEqual([
+      "update billing",
+      "update billing-agent-settings",
+      "update billing-archiving",
+      "update billing-archiving-dropin",
+    ]);
+    expect(changed.filter((s) => s.urn.includes("command:")).every((s) => s.diffReasons?.join() === "stdin")).toBe(
+      true,
+    );
     const startedAt = sql("SELECT pg_postmaster_start_time()");
     const up = await project.pulumi(["up", "--yes", "--skip-preview"]);
     expect(up.status, up.stderr).toBe(0);

@@ -18,13 +18,17 @@ const SECRET_KEY = `drkitE2e${randomBytes(16).toString("hex")}`;
 const ACCESS_KEY = "ops-site-a";
 
 const alive = processAlive;
-const pidIn = (file: string) => (fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8").split("\n")[0]) : undefined);
+const pidIn = (file: string) =>
+  fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8").split("\n")[0]) : undefined;
 
 describe("pulumi up ships off-site: two provisioned MinIO sites, replication A -> B, keys kept secret", () => {
   let project: EngineProject;
   let root: string;
   let pgPort: number;
-  const site = { a: { port: 0, dir: "", keys: { accessKey: ACCESS_KEY, secretKey: SECRET_KEY } }, b: { port: 0, dir: "", keys: { accessKey: "drkit-site-b", secretKey: "" } } };
+  const site = {
+    a: { port: 0, dir: "", keys: { accessKey: ACCESS_KEY, secretKey: SECRET_KEY } },
+    b: { port: 0, dir: "", keys: { accessKey: "drkit-site-b", secretKey: "" } },
+  };
   const minioPids: number[] = [];
   const mcHome = () => path.join(path.dirname(project.dir), "mc-home");
   const scripts = () => `${root}/usr/local/lib/drkit/billing`;
@@ -32,20 +36,28 @@ describe("pulumi up ships off-site: two provisioned MinIO sites, replication A -
 
   /** mc with site-a as alias `a` and site-b as alias `b` (keys in the environment, never argv). */
   const mc = (args: string[]): Promise<RunResult> =>
-    runAsync(mcBinary(), args, {
-      MC_CONFIG_DIR: mcHome(),
-      MC_DISABLE_PAGER: "1",
-      MC_NO_COLOR: "1",
-      MC_HOST_a: mcHostValue(`http://127.0.0.1:${site.a.port}`, site.a.keys.accessKey, site.a.keys.secretKey),
-      MC_HOST_b: mcHostValue(`http://127.0.0.1:${site.b.port}`, site.b.keys.accessKey, site.b.keys.secretKey),
-    }, 120_000);
+    runAsync(
+      mcBinary(),
+      args,
+      {
+        MC_CONFIG_DIR: mcHome(),
+        MC_DISABLE_PAGER: "1",
+        MC_NO_COLOR: "1",
+        MC_HOST_a: mcHostValue(`http://127.0.0.1:${site.a.port}`, site.a.keys.accessKey, site.a.keys.secretKey),
+        MC_HOST_b: mcHostValue(`http://127.0.0.1:${site.b.port}`, site.b.keys.accessKey, site.b.keys.secretKey),
+      },
+      120_000,
+    );
   const mcOk = async (args: string[]) => {
     const r = await mc(args);
     expect(r.status, `mc ${args.join(" ")}\n${r.stdout}\n${r.stderr}`).toBe(0);
     return r.stdout;
   };
   const keysIn = async (bucketPath: string) =>
-    (await mcOk(["ls", "--recursive", "--json", bucketPath])).split("\n").filter(Boolean).map((l) => JSON.parse(l).key as string);
+    (await mcOk(["ls", "--recursive", "--json", bucketPath]))
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).key as string);
 
   /** The stores as the program plans them, from the stack file as it is now (keys as {secure} values). */
   const stores = (): Record<string, ObjectStorePlan> => {
@@ -64,13 +76,16 @@ describe("pulumi up ships off-site: two provisioned MinIO sites, replication A -
     fs.mkdirSync(mcHome(), { recursive: true });
     project.writeStack(
       STACK,
-      `${sandboxStackYaml(root, `    billing:
+      `${sandboxStackYaml(
+        root,
+        `    billing:
       host: sandbox
       postgres: { port: ${pgPort}, databases: [billing], manager: { type: pg_ctl }, provision: true }
       offsite:
         targets: [site-a]
         retry: { attempts: 3, initialDelay: 1s }
-`)}  drkit:objectStores:
+`,
+      )}  drkit:objectStores:
     site-a:
       type: minio
       endpoint: http://127.0.0.1:${site.a.port}
@@ -88,7 +103,14 @@ describe("pulumi up ships off-site: two provisioned MinIO sites, replication A -
     expect(init.status, init.stderr).toBe(0);
     const access = await project.pulumi(["config", "set", "--path", "drkit:objectStores.site-a.accessKey", ACCESS_KEY]);
     expect(access.status, access.stderr).toBe(0);
-    const secret = await project.pulumi(["config", "set", "--path", "--secret", "drkit:objectStores.site-a.secretKey", SECRET_KEY]);
+    const secret = await project.pulumi([
+      "config",
+      "set",
+      "--path",
+      "--secret",
+      "drkit:objectStores.site-a.secretKey",
+      SECRET_KEY,
+    ]);
     expect(secret.status, secret.stderr).toBe(0);
   });
 
@@ -96,7 +118,12 @@ describe("pulumi up ships off-site: two provisioned MinIO sites, replication A -
     if (!project) return;
     await project.pulumi(["destroy", "--yes"]);
     // Whatever a failed run left behind, by the pids it recorded.
-    for (const pid of [...minioPids, pidIn(`${site.a.dir}/minio.pid`), pidIn(`${site.b.dir}/minio.pid`), pidIn(`${root}/var/lib/postgresql/15/main/postmaster.pid`)]) {
+    for (const pid of [
+      ...minioPids,
+      pidIn(`${site.a.dir}/minio.pid`),
+      pidIn(`${site.b.dir}/minio.pid`),
+      pidIn(`${root}/var/lib/postgresql/15/main/postmaster.pid`),
+    ]) {
       if (pid && alive(pid)) process.kill(pid, "SIGTERM");
     }
     await new Promise((r) => setTimeout(r, 1000));
@@ -124,25 +151,47 @@ describe("pulumi up ships off-site: two provisioned MinIO sites, replication A -
     for (const dir of [root, path.dirname(site.a.dir)]) expect(fs.statSync(dir).mode & 0o777, dir).toBe(0o755);
     // site-b's generated key is only in the encrypted state: read it the way an operator would.
     const exported = path.join(path.dirname(project.dir), "export.json");
-    const exp = await runAsync("bash", ["-c", `cd "$1" && pulumi stack export --show-secrets --file "$2"`, "export", project.dir, exported], project.env);
+    const exp = await runAsync(
+      "bash",
+      ["-c", `cd "$1" && pulumi stack export --show-secrets --file "$2"`, "export", project.dir, exported],
+      project.env,
+    );
     expect(exp.status, exp.stderr).toBe(0);
-    const resources = JSON.parse(fs.readFileSync(exported, "utf8")).deployment.resources as Array<{ type: string; urn: string; outputs?: Record<string, any> }>;
+    const resources = JSON.parse(fs.readFileSync(exported, "utf8")).deployment.resources as Array<{
+      type: string;
+      urn: string;
+      outputs?: Record<string, any>;
+    }>;
     fs.rmSync(exported);
-    const generated = resources.find((r) => r.type === "random:index/randomPassword:RandomPassword" && r.urn.endsWith("::store-site-b-server-secret-key"))!;
+    const generated = resources.find(
+      (r) =>
+        r.type === "random:index/randomPassword:RandomPassword" && r.urn.endsWith("::store-site-b-server-secret-key"),
+    )!;
     const result = generated.outputs!.result;
     // --show-secrets writes a secret as {<secret signature>, plaintext: <JSON text>}.
     site.b.keys.secretKey = typeof result === "string" ? result : JSON.parse(result.plaintext);
     expect(site.b.keys.secretKey).toMatch(/^[A-Za-z0-9]{40}$/);
 
     const plans = stores();
-    for (const [alias, bucket, store] of [["a", "drkit-billing", plans["site-a"]], ["b", "drkit-billing-replica", plans["site-b"]]] as const) {
-      expect(JSON.parse(await mcOk(["version", "info", `${alias}/${bucket}`, "--json"])).versioning?.status ?? "").toBe("Enabled");
+    for (const [alias, bucket, store] of [
+      ["a", "drkit-billing", plans["site-a"]],
+      ["b", "drkit-billing-replica", plans["site-b"]],
+    ] as const) {
+      expect(JSON.parse(await mcOk(["version", "info", `${alias}/${bucket}`, "--json"])).versioning?.status ?? "").toBe(
+        "Enabled",
+      );
       const ilm = JSON.parse(await mcOk(["ilm", "export", `${alias}/${bucket}`]));
       expect(ilm).toEqual(JSON.parse(minioIlmJson(store)));
     }
-    const rules = JSON.parse(minioIlmJson(plans["site-a"])).Rules as Array<{ ID: string; Expiration?: { Days?: number } }>;
+    const rules = JSON.parse(minioIlmJson(plans["site-a"])).Rules as Array<{
+      ID: string;
+      Expiration?: { Days?: number };
+    }>;
     expect(rules.find((r) => r.ID === "billing/wal/")?.Expiration?.Days).toBe(31);
-    const replication = (await mcOk(["replicate", "ls", "a/drkit-billing", "--json"])).split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const replication = (await mcOk(["replicate", "ls", "a/drkit-billing", "--json"]))
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     const enabled = replication.filter((r) => r.rule?.Status === "Enabled");
     expect(enabled, JSON.stringify(replication)).toHaveLength(1);
     expect(JSON.stringify(enabled[0])).toContain("drkit-billing-replica");
@@ -161,7 +210,12 @@ describe("pulumi up ships off-site: two provisioned MinIO sites, replication A -
   });
 
   it("a base backup lands in site-a, confirmed by checksum, and bucket replication copies it to site-b", async () => {
-    psqlAt(`${root}/var/run/postgresql`, pgPort, "CREATE TABLE orders AS SELECT generate_series(1, 100) AS id", "billing");
+    psqlAt(
+      `${root}/var/run/postgresql`,
+      pgPort,
+      "CREATE TABLE orders AS SELECT generate_series(1, 100) AS id",
+      "billing",
+    );
     const base = await runAsync(`${scripts()}/backup-base`);
     expect(base.status, base.stderr).toBe(0);
     backupId = /base backup (\d{8}T\d{6}Z) complete/.exec(base.stderr)![1];
@@ -170,10 +224,14 @@ describe("pulumi up ships off-site: two provisioned MinIO sites, replication A -
     const inA = await keysIn("a/drkit-billing/billing/base/");
     expect(inA).toEqual(expect.arrayContaining([`${backupId}/backup_manifest`, `${backupId}/drkit-backup.env`]));
     expect((await keysIn("a/drkit-billing/billing/wal/")).length).toBeGreaterThan(0);
-    const inB = await waitFor("replication of the base backup to site-b", async () => {
-      const keys = await keysIn("b/drkit-billing-replica/billing/base/");
-      return inA.every((k) => keys.includes(k)) ? keys : undefined;
-    }, 120);
+    const inB = await waitFor(
+      "replication of the base backup to site-b",
+      async () => {
+        const keys = await keysIn("b/drkit-billing-replica/billing/base/");
+        return inA.every((k) => keys.includes(k)) ? keys : undefined;
+      },
+      120,
+    );
     expect(inB).toEqual(expect.arrayContaining([`${backupId}/drkit-backup.env`]));
     const status = await runAsync(`${scripts()}/ship-offsite`, ["status"]);
     expect(status.stdout).toContain(`site-a base ${backupId} confirmed`);
@@ -203,7 +261,9 @@ describe("pulumi up ships off-site: two provisioned MinIO sites, replication A -
     // Local backups, and the objects in both sites' data directories (MinIO keeps one directory per object).
     expect(fs.readdirSync(`${root}/var/lib/billing/backups/postgresql/base`)).toContain(backupId);
     expect(fs.existsSync(`${site.a.dir}/data/drkit-billing/billing/base/${backupId}/drkit-backup.env`)).toBe(true);
-    expect(fs.existsSync(`${site.b.dir}/data/drkit-billing-replica/billing/base/${backupId}/drkit-backup.env`)).toBe(true);
+    expect(fs.existsSync(`${site.b.dir}/data/drkit-billing-replica/billing/base/${backupId}/drkit-backup.env`)).toBe(
+      true,
+    );
     // The credentials file is gone with the rest of what up placed.
     expect(fs.existsSync(`${root}/etc/drkit/billing/offsite-site-a.env`)).toBe(false);
   });

@@ -7,7 +7,8 @@ const policyPack = path.join(repoDir, "policies");
 
 describe("pulumi preview --policy-pack policies with the real CLI", () => {
   let project: EngineProject;
-  const preview = (stack: string, extra: string[] = []) => project.pulumi(["preview", "--stack", stack, "--policy-pack", policyPack, ...extra]);
+  const preview = (stack: string, extra: string[] = []) =>
+    project.pulumi(["preview", "--stack", stack, "--policy-pack", policyPack, ...extra]);
 
   beforeAll(async () => {
     project = engineProject("policy");
@@ -19,9 +20,13 @@ describe("pulumi preview --policy-pack policies with the real CLI", () => {
     const shortRetention = fs
       .readFileSync(path.join(repoDir, "stacks", "Pulumi.local.yaml"), "utf8")
       .replace(/^encryptionsalt:.*$/m, "")
-      .replace("      rpo: 5m\n", "      rpo: 5m\n      retention: { dailyDays: 3, weeklyWeeks: 12, offsiteDays: 30 }\n");
+      .replace(
+        "      rpo: 5m\n",
+        "      rpo: 5m\n      retention: { dailyDays: 3, weeklyWeeks: 12, offsiteDays: 30 }\n",
+      );
     project.writeStack("short-retention", shortRetention);
-    for (const stack of ["local", "production", "short-retention"]) expect((await project.pulumi(["stack", "init", stack])).status).toBe(0);
+    for (const stack of ["local", "production", "short-retention"])
+      expect((await project.pulumi(["stack", "init", stack])).status).toBe(0);
   });
   afterAll(() => project?.remove());
 

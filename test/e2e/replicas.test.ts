@@ -17,12 +17,15 @@ describe("pulumi up provisions a primary and a synchronous standby; the replicat
     [port, standbyPort] = [await freePort(), await freePort()];
     project.writeStack(
       "replicas",
-      sandboxStackYaml(root, `    billing:
+      sandboxStackYaml(
+        root,
+        `    billing:
       host: sandbox
       postgres: { port: ${port}, databases: [billing], manager: { type: pg_ctl }, provision: true }
       standbys:
         - { name: replica_a, host: sandbox, port: ${standbyPort}, synchronous: true }
-`),
+`,
+      ),
     );
     expect((await pulumi(["stack", "init", "replicas"])).status).toBe(0);
   });
@@ -37,7 +40,9 @@ describe("pulumi up provisions a primary and a synchronous standby; the replicat
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toContain("random:index:RandomPassword");
     const sock = `${root}/var/run/postgresql`;
-    expect(psqlAt(sock, port, "SELECT application_name || '=' || sync_state FROM pg_stat_replication")).toBe("replica_a=sync");
+    expect(psqlAt(sock, port, "SELECT application_name || '=' || sync_state FROM pg_stat_replication")).toBe(
+      "replica_a=sync",
+    );
     psqlAt(sock, port, "CREATE TABLE t AS SELECT generate_series(1, 100) AS id", "billing");
     expect(psqlAt(sock, standbyPort, "SELECT count(*) FROM t", "billing")).toBe("100");
   });

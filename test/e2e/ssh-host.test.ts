@@ -34,7 +34,15 @@ describe("an SSH host: the same components provision a sandbox through remote co
 `,
     );
     expect((await pulumi(["stack", "init", "remote"])).status).toBe(0);
-    const set = await pulumi(["config", "set", "--secret", "--path", "drkit:hosts.db-remote.connection.privateKey", "--", sshd.privateKey]);
+    const set = await pulumi([
+      "config",
+      "set",
+      "--secret",
+      "--path",
+      "drkit:hosts.db-remote.connection.privateKey",
+      "--",
+      sshd.privateKey,
+    ]);
     expect(set.status, set.stderr).toBe(0);
   });
   afterAll(async () => {

@@ -66,7 +66,12 @@ export function engineProject(label: string): EngineProject {
   const env = engineEnv(stateDir);
   const outputs: string[] = [];
   const pulumi = async (args: string[]) => {
-    const r = await runAsync("bash", ["-c", `cd "$1" && shift && exec pulumi --non-interactive "$@"`, "pulumi", dir, ...args], env, 600_000);
+    const r = await runAsync(
+      "bash",
+      ["-c", `cd "$1" && shift && exec pulumi --non-interactive "$@"`, "pulumi", dir, ...args],
+      env,
+      600_000,
+    );
     outputs.push(r.stdout, r.stderr);
     return r;
   };

@@ -28,7 +28,8 @@ export interface MinioServer {
 export const minioBinary = () => path.join(toolchainBin(), "minio");
 export const mcBinary = () => path.join(toolchainBin(), "mc");
 
-export const mcHostValue = (endpoint: string, accessKey: string, secretKey: string): string => mcHostUrl("test", endpoint, accessKey, secretKey);
+export const mcHostValue = (endpoint: string, accessKey: string, secretKey: string): string =>
+  mcHostUrl("test", endpoint, accessKey, secretKey);
 
 export const mcEnvName = (alias: string) => `MC_HOST_${alias}`;
 
@@ -49,21 +50,45 @@ export async function startMinio(name: string): Promise<MinioServer> {
 
   const mcHostEnv = (alias = name) => ({ [mcEnvName(alias)]: mcHostValue(endpoint, accessKey, secretKey) });
   const mcEnv = { MC_CONFIG_DIR: path.join(dir, "mc"), MC_DISABLE_PAGER: "1", MC_NO_COLOR: "1" };
-  const mc = (args: string[], env: Record<string, string> = {}) => runAsync(mcBinary(), args, { ...mcEnv, ...mcHostEnv(), ...env }, 120_000);
+  const mc = (args: string[], env: Record<string, string> = {}) =>
+    runAsync(mcBinary(), args, { ...mcEnv, ...mcHostEnv(), ...env }, 120_000);
 
   const start = async () => {
     const log = fs.openSync(path.join(dir, "minio.log"), "a");
     child = spawn(
       minioBinary(),
-      ["server", "--quiet", "--certs-dir", path.join(dir, "certs"), "--address", `127.0.0.1:${port}`, "--console-address", `127.0.0.1:${consolePort}`, dataDirectory],
-      { env: { ...process.env, HOME: dir, MINIO_ROOT_USER: accessKey, MINIO_ROOT_PASSWORD: secretKey, MINIO_UPDATE: "off", MINIO_BROWSER: "off" }, stdio: ["ignore", log, log] },
+      [
+        "server",
+        "--quiet",
+        "--certs-dir",
+        path.join(dir, "certs"),
+        "--address",
+        `127.0.0.1:${port}`,
+        "--console-address",
+        `127.0.0.1:${consolePort}`,
+        dataDirectory,
+      ],
+      {
+        env: {
+          ...process.env,
+          HOME: dir,
+          MINIO_ROOT_USER: accessKey,
+          MINIO_ROOT_PASSWORD: secretKey,
+          MINIO_UPDATE: "off",
+          MINIO_BROWSER: "off",
+        },
+        stdio: ["ignore", log, log],
+      },
     );
     fs.closeSync(log);
     const exited = new Promise<void>((resolve) => child!.once("exit", () => resolve()));
     for (let i = 0; i < 120; i++) {
       const ready = await mc(["ready", name]);
       if (ready.status === 0) return;
-      const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 250))]);
+      const done = await Promise.race([
+        exited.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 250)),
+      ]);
       if (done) throw new Error(`minio ${name} exited:\n${fs.readFileSync(path.join(dir, "minio.log"), "utf8")}`);
     }
     throw new Error(`minio ${name} not ready after 30s:\n${fs.readFileSync(path.join(dir, "minio.log"), "utf8")}`);

@@ -31,10 +31,12 @@ export interface MockRecorder {
  * list is every URN the resource waits on (explicit dependsOn, a component expanded to its children, and
  * the sources of its inputs), which is what the engine orders operations by.
  */
-export function recordResources(options: {
-  state?: (args: pulumi.runtime.MockResourceArgs) => Record<string, unknown>;
-  call?: (args: pulumi.runtime.MockCallArgs) => Record<string, any>;
-} = {}): MockRecorder {
+export function recordResources(
+  options: {
+    state?: (args: pulumi.runtime.MockResourceArgs) => Record<string, unknown>;
+    call?: (args: pulumi.runtime.MockCallArgs) => Record<string, any>;
+  } = {},
+): MockRecorder {
   const registered: Registered[] = [];
   const dependencies = new Map<string, string[]>();
   pulumi.runtime.setMocks(
@@ -73,4 +75,5 @@ export function recordResources(options: {
 }
 
 /** Whether a recorded input value is a Pulumi secret. */
-export const isSecret = (v: any) => v !== null && typeof v === "object" && v[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
+export const isSecret = (v: any) =>
+  v !== null && typeof v === "object" && v[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;

@@ -1,4 +1,10 @@
-import { UnknownValueError, unknownCheckingProxy, type PolicyResource, type ResourceValidationPolicy, type StackValidationPolicy } from "@pulumi/policy";
+import {
+  UnknownValueError,
+  unknownCheckingProxy,
+  type PolicyResource,
+  type ResourceValidationPolicy,
+  type StackValidationPolicy,
+} from "@pulumi/policy";
 
 export interface FakeResource {
   readonly type: string;
@@ -14,7 +20,10 @@ export interface Diagnostic {
   readonly message: string;
 }
 
-export type PackConfig = Record<string, { enforcementLevel?: "advisory" | "mandatory" | "disabled"; [key: string]: unknown }>;
+export type PackConfig = Record<
+  string,
+  { enforcementLevel?: "advisory" | "mandatory" | "disabled"; [key: string]: unknown }
+>;
 
 export const urnOf = (r: FakeResource) => `urn:pulumi:test::drkit::${r.type}::${r.name}`;
 
@@ -34,7 +43,9 @@ export async function evaluate(
     const { enforcementLevel, ...overrides } = config[policy.name] ?? {};
     const level = enforcementLevel ?? policy.enforcementLevel ?? packLevel;
     if (level === "disabled") continue;
-    const defaults = Object.fromEntries(Object.entries(policy.configSchema?.properties ?? {}).map(([k, v]) => [k, (v as { default?: unknown }).default]));
+    const defaults = Object.fromEntries(
+      Object.entries(policy.configSchema?.properties ?? {}).map(([k, v]) => [k, (v as { default?: unknown }).default]),
+    );
     const policyConfig = { ...defaults, ...overrides };
     const report = (message: string) => diagnostics.push({ policy: policy.name, level, message });
     const notApplicable = (reason?: string): never => {
@@ -44,19 +55,53 @@ export async function evaluate(
       if ("validateResource" in policy) {
         for (const r of resources) {
           const props = unknownCheckingProxy(r.props);
-          const args = { type: r.type, props, urn: urnOf(r), name: r.name, opts: {} as any, stackTags: new Map(), getConfig: () => policyConfig as any, isType: () => false, asType: () => undefined, notApplicable };
-          const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource];
+          const args = {
+            type: r.type,
+            props,
+            urn: urnOf(r),
+            name: r.name,
+            opts: {} as any,
+            stackTags: new Map(),
+            getConfig: () => policyConfig as any,
+            isType: () => false,
+            asType: () => undefined,
+            notApplicable,
+          };
+          const validations = Array.isArray(policy.validateResource)
+            ? policy.validateResource
+            : [policy.validateResource];
           for (const v of validations) if (v) await v(args as any, report);
         }
       } else {
-        const built = resources.map((r) => ({ type: r.type, name: r.name, urn: urnOf(r), props: unknownCheckingProxy(r.props), opts: {} as any, dependencies: [], propertyDependencies: {}, isType: () => false, asType: () => undefined } as unknown as PolicyResource));
+        const built = resources.map(
+          (r) =>
+            ({
+              type: r.type,
+              name: r.name,
+              urn: urnOf(r),
+              props: unknownCheckingProxy(r.props),
+              opts: {} as any,
+              dependencies: [],
+              propertyDependencies: {},
+              isType: () => false,
+              asType: () => undefined,
+            }) as unknown as PolicyResource,
+        );
         resources.forEach((r, i) => {
           if (r.parent) (built[i] as any).parent = built.find((b) => b.urn === r.parent);
         });
-        await (policy as StackValidationPolicy).validateStack({ resources: built, getConfig: () => policyConfig as any, stackTags: new Map(), notApplicable } as any, report);
+        await (policy as StackValidationPolicy).validateStack(
+          { resources: built, getConfig: () => policyConfig as any, stackTags: new Map(), notApplicable } as any,
+          report,
+        );
       }
     } catch (error) {
-      if (error instanceof UnknownValueError) diagnostics.push({ policy: policy.name, level: "advisory", message: `can't run policy '${policy.name}' during preview: ${(error as Error).message}` });
+      if (error instanceof UnknownValueError)
+        diagnostics.push({
+          policy: policy.name,
+          level: "advisory",
+          message: `can't run policy '${policy.name}' during preview: ${(error as Error).message}`,
+        });
       else throw error;
     }
   }

@@ -10,7 +10,28 @@ import { runCommand, type CommandResult } from "../../drill/context";
 
 /** psql as the postgres OS user against a server's socket directory and port; trimmed stdout. */
 export function psqlAt(socketDirectory: string, port: number, query: string, db = "postgres"): string {
-  return execFileSync("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-X", "-v", "ON_ERROR_STOP=1", "-Atq", "-h", socketDirectory, "-p", String(port), "-d", db, "-c", query], { encoding: "utf8" }).trim();
+  return execFileSync(
+    "runuser",
+    [
+      "-u",
+      "postgres",
+      "--",
+      "/usr/lib/postgresql/15/bin/psql",
+      "-X",
+      "-v",
+      "ON_ERROR_STOP=1",
+      "-Atq",
+      "-h",
+      socketDirectory,
+      "-p",
+      String(port),
+      "-d",
+      db,
+      "-c",
+      query,
+    ],
+    { encoding: "utf8" },
+  ).trim();
 }
 
 const handedOut = new Set<number>();
@@ -74,18 +95,33 @@ export async function sandboxPlan(opts: SandboxOptions): Promise<ServicePlan> {
     postgres: { version: 15, port, databases: opts.databases ?? ["app"], manager: { type: "pg_ctl" }, provision: true },
     ...opts.service,
   };
-  const plan = buildPlan({ hosts: { sandbox: { connection: { type: "local", rootPrefix: root } } }, services: { svc: service }, objectStores: opts.objectStores }, { baseDir: root });
+  const plan = buildPlan(
+    {
+      hosts: { sandbox: { connection: { type: "local", rootPrefix: root } } },
+      services: { svc: service },
+      objectStores: opts.objectStores,
+    },
+    { baseDir: root },
+  );
   return plan.services[0];
 }
 
 export type RunResult = CommandResult;
 
 /** Runs a command without blocking the test worker's event loop. */
-export const runAsync = (command: string, args: string[] = [], env: Record<string, string> = {}, timeoutMs = 300_000): Promise<RunResult> =>
-  runCommand(command, args, timeoutMs, env);
+export const runAsync = (
+  command: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+  timeoutMs = 300_000,
+): Promise<RunResult> => runCommand(command, args, timeoutMs, env);
 
 /** Polls `probe` until it returns a value (not undefined); fails naming `what` after `seconds`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, seconds = 60): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  seconds = 60,
+): Promise<T> {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
     const v = await probe();
@@ -135,14 +171,15 @@ export function sandboxFor(plan: ServicePlan): Sandbox {
     plan,
     sql,
     script: (name) => path.join(plan.paths.scriptsDir, name),
-    run: (script, args = [], env = {}) => runAsync(script.startsWith("/") ? script : path.join(plan.paths.scriptsDir, script), args, env),
+    run: (script, args = [], env = {}) =>
+      runAsync(script.startsWith("/") ? script : path.join(plan.paths.scriptsDir, script), args, env),
     destroy() {
       spawnSync(agentPath(plan, "sandbox-postgres"), ["stop"], { encoding: "utf8" });
-      if (plan.redis?.provision) spawnSync(path.join(plan.paths.scriptsDir, "sandbox-redis"), ["stop"], { encoding: "utf8" });
+      if (plan.redis?.provision)
+        spawnSync(path.join(plan.paths.scriptsDir, "sandbox-redis"), ["stop"], { encoding: "utf8" });
       // stop anything a failed restore test may have left running from a moved-aside directory
       spawnSync("pkill", ["-f", `-D ${plan.rootPrefix}`]);
       fs.rmSync(plan.rootPrefix, { recursive: true, force: true });
     },
   };
 }
-

@@ -53,7 +53,9 @@ export async function startSshd(): Promise<Sshd> {
     ].join("\n"),
   );
   fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
-  const child: ChildProcess = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", path.join(dir, "sshd_config")], { stdio: "ignore" });
+  const child: ChildProcess = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", path.join(dir, "sshd_config")], {
+    stdio: "ignore",
+  });
   await waitForPort(port, 10_000);
   return {
     port,

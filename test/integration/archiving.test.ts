@@ -13,7 +13,9 @@ describe("WAL archiving through the rendered drop-in and archive command", () =>
   it("loads the drop-in: archiving on, archive_timeout derived from the RPO", async () => {
     expect(sb.sql("SHOW archive_mode")).toBe("on");
     expect(sb.sql("SHOW wal_level")).toBe("replica");
-    expect(sb.sql("SELECT setting FROM pg_settings WHERE name = 'archive_timeout'")).toBe(String(sb.plan.archiveTimeoutSeconds));
+    expect(sb.sql("SELECT setting FROM pg_settings WHERE name = 'archive_timeout'")).toBe(
+      String(sb.plan.archiveTimeoutSeconds),
+    );
     expect(sb.plan.archiveTimeoutSeconds).toBe(96);
     expect(sb.sql("SELECT count(*) FROM pg_settings WHERE pending_restart")).toBe("0");
   });
@@ -56,7 +58,9 @@ describe("WAL archiving through the rendered drop-in and archive command", () =>
 
   it("refuses names that are not WAL files and sources that do not exist", async () => {
     expect((await sb.run("archive-wal", ["/etc/passwd", "../../evil"])).status).not.toBe(0);
-    expect((await sb.run("archive-wal", ["/nonexistent", "000000010000000000000099"])).stderr).toContain("does not exist");
+    expect((await sb.run("archive-wal", ["/nonexistent", "000000010000000000000099"])).stderr).toContain(
+      "does not exist",
+    );
     expect((await sb.run("archive-wal", [])).status).not.toBe(0);
   });
 

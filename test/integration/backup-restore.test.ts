@@ -77,7 +77,9 @@ describe("base and logical backups, point-in-time and logical restore on a real 
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain("not a readable custom-format dump");
     expect(sb.sql("SELECT count(*) FROM orders")).toBe("500");
-    expect((await sb.run("restore-logical", [bogus, "--database", "other"])).stderr).toContain("not one of this service's databases");
+    expect((await sb.run("restore-logical", [bogus, "--database", "other"])).stderr).toContain(
+      "not one of this service's databases",
+    );
   });
 
   it("recovers to a time between two commits: exactly the rows committed before it", async () => {
@@ -102,7 +104,9 @@ describe("base and logical backups, point-in-time and logical restore on a real 
     sb.sql("INSERT INTO orders (id, note) VALUES (2001, 'after recovery')");
     await waitForArchived(sb);
     expect(fs.readdirSync(sb.plan.paths.walDir).some((f) => f.endsWith(".history"))).toBe(true);
-    const settings = sb.sql("SELECT count(*) FROM pg_file_settings WHERE name LIKE 'recovery_target%' OR name = 'restore_command'");
+    const settings = sb.sql(
+      "SELECT count(*) FROM pg_file_settings WHERE name LIKE 'recovery_target%' OR name = 'restore_command'",
+    );
     expect(settings).toBe("0");
   });
 

@@ -4,7 +4,12 @@ import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { overallVerdict, type DrillReport, type ScenarioResult, type TimelineEvent } from "../../components/drill/report";
+import {
+  overallVerdict,
+  type DrillReport,
+  type ScenarioResult,
+  type TimelineEvent,
+} from "../../components/drill/report";
 import { writeReports } from "../../components/drill/writeReports";
 
 // A drill of five scenarios as the runner reports it; the corrupted-backup scenario misses its RTO.
@@ -18,10 +23,21 @@ interface PageGlobals {
 
 const DAY = "2025-06-03T";
 const iso = (clock: string) => `${DAY}${clock}Z`;
-const ev = (clock: string, kind: TimelineEvent["kind"], label: string): TimelineEvent => ({ at: iso(clock), kind, label });
+const ev = (clock: string, kind: TimelineEvent["kind"], label: string): TimelineEvent => ({
+  at: iso(clock),
+  kind,
+  label,
+});
 const tables = (rows: Array<[string, number]>) => ({
   ok: true,
-  tables: rows.map(([table, n], i) => ({ table, expectedRows: n, actualRows: n, expectedChecksum: `9f2c4e${i}a17b`, actualChecksum: `9f2c4e${i}a17b`, ok: true })),
+  tables: rows.map(([table, n], i) => ({
+    table,
+    expectedRows: n,
+    actualRows: n,
+    expectedChecksum: `9f2c4e${i}a17b`,
+    actualChecksum: `9f2c4e${i}a17b`,
+    ok: true,
+  })),
 });
 const OBJ = { rto: 1800, rpo: 300 };
 
@@ -31,9 +47,23 @@ const scenarios: ScenarioResult[] = [
     title: "Accidental deletion, recovered by PITR",
     verdict: "PASS",
     reasons: ["recovery_target_time is the commit before the DROP TABLE, read from the workload's log"],
-    rto: { seconds: 46.6, objectiveSeconds: OBJ.rto, clock: "from the DROP TABLE until the restored server accepted a write" },
-    rpo: { lostCommits: 0, lostSpanSeconds: 0, objectiveSeconds: OBJ.rpo, recoveryPoint: iso("14:01:34.912"), lastAcknowledgedCommit: iso("14:01:34.904") },
-    integrity: tables([["orders", 1874], ["customers", 200], ["order_items", 5622]]),
+    rto: {
+      seconds: 46.6,
+      objectiveSeconds: OBJ.rto,
+      clock: "from the DROP TABLE until the restored server accepted a write",
+    },
+    rpo: {
+      lostCommits: 0,
+      lostSpanSeconds: 0,
+      objectiveSeconds: OBJ.rpo,
+      recoveryPoint: iso("14:01:34.912"),
+      lastAcknowledgedCommit: iso("14:01:34.904"),
+    },
+    integrity: tables([
+      ["orders", 1874],
+      ["customers", 200],
+      ["order_items", 5622],
+    ]),
     workload: { acknowledgedCommits: 1874, firstCommitAt: iso("14:00:00.020"), lastCommitAt: iso("14:01:34.904") },
     timeline: [
       ev("14:00:00.000", "writes-start", "4 writers, one order per commit"),
@@ -58,9 +88,23 @@ const scenarios: ScenarioResult[] = [
     title: "Host loss, restored from the off-site copy alone",
     verdict: "PASS",
     reasons: ["the last 212 s of WAL were not yet archived: archive_timeout is 240 s"],
-    rto: { seconds: 188.3, objectiveSeconds: OBJ.rto, clock: "from deleting the data directory and local backups until the server rebuilt from MinIO accepted a write" },
-    rpo: { lostCommits: 2301, lostSpanSeconds: 212.4, objectiveSeconds: OBJ.rpo, recoveryPoint: iso("14:06:07.600"), lastAcknowledgedCommit: iso("14:09:40.000") },
-    integrity: tables([["orders", 3911], ["customers", 200], ["order_items", 11733]]),
+    rto: {
+      seconds: 188.3,
+      objectiveSeconds: OBJ.rto,
+      clock: "from deleting the data directory and local backups until the server rebuilt from MinIO accepted a write",
+    },
+    rpo: {
+      lostCommits: 2301,
+      lostSpanSeconds: 212.4,
+      objectiveSeconds: OBJ.rpo,
+      recoveryPoint: iso("14:06:07.600"),
+      lastAcknowledgedCommit: iso("14:09:40.000"),
+    },
+    integrity: tables([
+      ["orders", 3911],
+      ["customers", 200],
+      ["order_items", 11733],
+    ]),
     workload: { acknowledgedCommits: 6212, firstCommitAt: iso("14:03:00.010"), lastCommitAt: iso("14:09:40.000") },
     timeline: [
       ev("14:03:00.000", "writes-start", "4 writers"),
@@ -84,9 +128,23 @@ const scenarios: ScenarioResult[] = [
     title: "Primary crash, failover to the synchronous standby",
     verdict: "PASS",
     reasons: [],
-    rto: { seconds: 7.9, objectiveSeconds: OBJ.rto, clock: "from kill -9 of the primary's postmaster until the promoted standby accepted a write" },
-    rpo: { lostCommits: 0, lostSpanSeconds: 0, objectiveSeconds: OBJ.rpo, recoveryPoint: iso("14:15:20.480"), lastAcknowledgedCommit: iso("14:15:20.480") },
-    integrity: tables([["orders", 2440], ["customers", 200], ["order_items", 7320]]),
+    rto: {
+      seconds: 7.9,
+      objectiveSeconds: OBJ.rto,
+      clock: "from kill -9 of the primary's postmaster until the promoted standby accepted a write",
+    },
+    rpo: {
+      lostCommits: 0,
+      lostSpanSeconds: 0,
+      objectiveSeconds: OBJ.rpo,
+      recoveryPoint: iso("14:15:20.480"),
+      lastAcknowledgedCommit: iso("14:15:20.480"),
+    },
+    integrity: tables([
+      ["orders", 2440],
+      ["customers", 200],
+      ["order_items", 7320],
+    ]),
     workload: { acknowledgedCommits: 2440, firstCommitAt: iso("14:14:00.000"), lastCommitAt: iso("14:15:35.000") },
     timeline: [
       ev("14:14:00.000", "writes-start", "4 writers, synchronous_commit = on"),
@@ -112,9 +170,23 @@ const scenarios: ScenarioResult[] = [
       "RTO 34 min 12 s is over the objective 30 min: the previous base backup is 26 h old and replaying its WAL took 29 min",
       "verification caught the corrupted backup as intended (pg_verifybackup: checksum mismatch)",
     ],
-    rto: { seconds: 2052, objectiveSeconds: OBJ.rto, clock: "from the server stop until the server restored from the previous backup accepted a write" },
-    rpo: { lostCommits: 0, lostSpanSeconds: 0, objectiveSeconds: OBJ.rpo, recoveryPoint: iso("14:20:00.000"), lastAcknowledgedCommit: iso("14:19:59.990") },
-    integrity: tables([["orders", 5120], ["customers", 200], ["order_items", 15360]]),
+    rto: {
+      seconds: 2052,
+      objectiveSeconds: OBJ.rto,
+      clock: "from the server stop until the server restored from the previous backup accepted a write",
+    },
+    rpo: {
+      lostCommits: 0,
+      lostSpanSeconds: 0,
+      objectiveSeconds: OBJ.rpo,
+      recoveryPoint: iso("14:20:00.000"),
+      lastAcknowledgedCommit: iso("14:19:59.990"),
+    },
+    integrity: tables([
+      ["orders", 5120],
+      ["customers", 200],
+      ["order_items", 15360],
+    ]),
     workload: { acknowledgedCommits: 5120, firstCommitAt: iso("14:17:00.000"), lastCommitAt: iso("14:19:59.990") },
     timeline: [
       ev("14:17:00.000", "writes-start", "4 writers"),
@@ -127,7 +199,12 @@ const scenarios: ScenarioResult[] = [
     ],
     steps: [
       { name: "corrupt the newest base backup", seconds: 0.2, ok: true },
-      { name: "verify the newest base backup", seconds: 2.5, ok: true, detail: "refused: checksum mismatch in base/16384/16402" },
+      {
+        name: "verify the newest base backup",
+        seconds: 2.5,
+        ok: true,
+        detail: "refused: checksum mismatch in base/16384/16402",
+      },
       { name: "restore base_20250602T120000Z", seconds: 290.0, ok: true },
       { name: "replay 26 h of WAL", seconds: 1744.0, ok: false, detail: "1,210 segments; RTO objective exceeded" },
       { name: "accept a write", seconds: 1.2, ok: true },
@@ -139,9 +216,31 @@ const scenarios: ScenarioResult[] = [
     title: "Redis loss, restored from the snapshot",
     verdict: "PASS",
     reasons: ["AOF off for the drill: the snapshot alone bounds the loss"],
-    rto: { seconds: 3.2, objectiveSeconds: OBJ.rto, clock: "from FLUSHALL and server stop until redis-server answered PING with the snapshot loaded" },
-    rpo: { lostCommits: 412, lostSpanSeconds: 41.0, objectiveSeconds: OBJ.rpo, recoveryPoint: iso("14:57:19.000"), lastAcknowledgedCommit: iso("14:58:00.000") },
-    integrity: { ok: true, tables: [{ table: "keys order:*", expectedRows: 3588, actualRows: 3588, expectedChecksum: "c01d9e", actualChecksum: "c01d9e", ok: true }] },
+    rto: {
+      seconds: 3.2,
+      objectiveSeconds: OBJ.rto,
+      clock: "from FLUSHALL and server stop until redis-server answered PING with the snapshot loaded",
+    },
+    rpo: {
+      lostCommits: 412,
+      lostSpanSeconds: 41.0,
+      objectiveSeconds: OBJ.rpo,
+      recoveryPoint: iso("14:57:19.000"),
+      lastAcknowledgedCommit: iso("14:58:00.000"),
+    },
+    integrity: {
+      ok: true,
+      tables: [
+        {
+          table: "keys order:*",
+          expectedRows: 3588,
+          actualRows: 3588,
+          expectedChecksum: "c01d9e",
+          actualChecksum: "c01d9e",
+          ok: true,
+        },
+      ],
+    },
     workload: { acknowledgedCommits: 4000, firstCommitAt: iso("14:56:00.000"), lastCommitAt: iso("14:58:00.000") },
     timeline: [
       ev("14:56:00.000", "writes-start", "SET order:N, 33 per second"),
@@ -167,7 +266,12 @@ const report: DrillReport = {
   provisionedBy: "pulumi",
   provisionNote: "pulumi up of the local stack through the Automation API",
   objectives: { rpoSeconds: OBJ.rpo, rtoSeconds: OBJ.rto },
-  environment: { postgres: "15.13 (Debian 15.13-0+deb12u1)", redis: "7.0.15", minio: "RELEASE.2025-04-22T22-12-26Z", host: "local (.sandbox/local)" },
+  environment: {
+    postgres: "15.13 (Debian 15.13-0+deb12u1)",
+    redis: "7.0.15",
+    minio: "RELEASE.2025-04-22T22-12-26Z",
+    host: "local (.sandbox/local)",
+  },
   scenarios,
   verdict: overallVerdict(scenarios),
 };
@@ -229,7 +333,10 @@ describe("the drill's HTML report in headless Chromium", () => {
   });
 
   it("shades lost writes only where commits were lost", async () => {
-    const lost = async (id: string) => page.locator(`[data-scenario="${id}"] svg [data-kind="lost"], [data-scenario="${id}"] svg [data-kind="lost-over"]`).count();
+    const lost = async (id: string) =>
+      page
+        .locator(`[data-scenario="${id}"] svg [data-kind="lost"], [data-scenario="${id}"] svg [data-kind="lost-over"]`)
+        .count();
     expect(await lost("host-loss")).toBe(1);
     expect(await lost("redis-loss")).toBe(1);
     expect(await lost("primary-crash")).toBe(0);
@@ -237,9 +344,14 @@ describe("the drill's HTML report in headless Chromium", () => {
 
   it("places markers left to right in the order of their times, and spans between their events", async () => {
     for (const s of scenarios) {
-      const marks = await page.locator(`section.scenario[data-scenario="${s.id}"] svg .marker`).evaluateAll((nodes) =>
-        nodes.map((n) => ({ at: Date.parse(n.getAttribute("data-at") ?? ""), x: n.querySelector("line")!.getBoundingClientRect().x })),
-      );
+      const marks = await page
+        .locator(`section.scenario[data-scenario="${s.id}"] svg .marker`)
+        .evaluateAll((nodes) =>
+          nodes.map((n) => ({
+            at: Date.parse(n.getAttribute("data-at") ?? ""),
+            x: n.querySelector("line")!.getBoundingClientRect().x,
+          })),
+        );
       expect(marks.length, s.id).toBeGreaterThanOrEqual(3);
       const byTime = [...marks].sort((a, b) => a.at - b.at);
       for (let i = 1; i < byTime.length; i++) {
@@ -248,8 +360,13 @@ describe("the drill's HTML report in headless Chromium", () => {
         else expect(next.x, `${s.id}: marker ${i}`).toBeGreaterThan(prev.x);
       }
     }
-    const box = async (sel: string) => (await page.locator(`[data-scenario="host-loss"] svg ${sel}`).first().boundingBox())!;
-    const [disaster, back, outage] = [await box('[data-kind="disaster"] line'), await box('[data-kind="service-back"] line'), await box(".band-rto")];
+    const box = async (sel: string) =>
+      (await page.locator(`[data-scenario="host-loss"] svg ${sel}`).first().boundingBox())!;
+    const [disaster, back, outage] = [
+      await box('[data-kind="disaster"] line'),
+      await box('[data-kind="service-back"] line'),
+      await box(".band-rto"),
+    ];
     expect(Math.abs(outage.x - disaster.x)).toBeLessThan(2);
     expect(Math.abs(outage.x + outage.width - back.x)).toBeLessThan(2);
   });
@@ -259,7 +376,10 @@ describe("the drill's HTML report in headless Chromium", () => {
       const boxes = await page.locator(`section.scenario[data-scenario="${s.id}"] svg`).evaluate((svg) => {
         const outer = svg.getBoundingClientRect();
         const labels = [...svg.querySelectorAll(".marker-label")].map((t) => t.getBoundingClientRect());
-        return { outer: { left: outer.left, right: outer.right }, labels: labels.map((r) => ({ left: r.left, right: r.right, top: r.top, bottom: r.bottom })) };
+        return {
+          outer: { left: outer.left, right: outer.right },
+          labels: labels.map((r) => ({ left: r.left, right: r.right, top: r.top, bottom: r.bottom })),
+        };
       });
       for (const l of boxes.labels) {
         expect(l.left, s.id).toBeGreaterThanOrEqual(boxes.outer.left);
@@ -277,16 +397,25 @@ describe("the drill's HTML report in headless Chromium", () => {
 
   it("shows the failed scenario red and the passed ones green", async () => {
     const color = (sel: string, prop: "backgroundColor" | "borderLeftColor") =>
-      page.locator(sel).first().evaluate((el, p) => (globalThis as unknown as PageGlobals).getComputedStyle(el)[p], prop);
-    expect(await color('section[data-scenario="corrupted-backup"] h2 .verdict', "backgroundColor")).toBe("rgb(207, 34, 46)");
+      page
+        .locator(sel)
+        .first()
+        .evaluate((el, p) => (globalThis as unknown as PageGlobals).getComputedStyle(el)[p], prop);
+    expect(await color('section[data-scenario="corrupted-backup"] h2 .verdict', "backgroundColor")).toBe(
+      "rgb(207, 34, 46)",
+    );
     expect(await color('section[data-scenario="corrupted-backup"]', "borderLeftColor")).toBe("rgb(207, 34, 46)");
-    expect(await color('section[data-scenario="primary-crash"] h2 .verdict', "backgroundColor")).toBe("rgb(26, 127, 55)");
+    expect(await color('section[data-scenario="primary-crash"] h2 .verdict', "backgroundColor")).toBe(
+      "rgb(26, 127, 55)",
+    );
     const reasons = page.locator('section[data-scenario="corrupted-backup"] .reasons');
     expect(await reasons.locator("li").first().textContent()).toContain("is over the objective 30 min");
   });
 
   it("fits 1280 px without horizontal scrolling and takes a full-page screenshot", async () => {
-    expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
+    expect(
+      await page.evaluate(() => (globalThis as unknown as PageGlobals).document.documentElement.scrollWidth),
+    ).toBeLessThanOrEqual(1280);
     const shot = path.join(dir, "report.png");
     await page.screenshot({ path: shot, fullPage: true });
     const png = fs.readFileSync(shot);

@@ -16,13 +16,27 @@ describe("failover to an asynchronous standby: the lost window is measured and r
   const on = (query: string) => psqlAt(solo.socketDirectory, solo.port, query, "app");
 
   beforeAll(async () => {
-    sb = await startSandbox({ label: "failover-async", service: { standbys: [{ name: "solo", host: "sandbox", port: await freePort() }] } });
+    sb = await startSandbox({
+      label: "failover-async",
+      service: { standbys: [{ name: "solo", host: "sandbox", port: await freePort() }] },
+    });
     solo = sb.plan.replication!.standbys[0];
     sb.sql("CREATE TABLE ledger (seq bigint PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())");
   });
   afterAll(() => {
     try {
-      execFileSync("runuser", ["-u", "postgres", "--", `${sb.plan.postgres.binDirectory}/pg_ctl`, "-D", solo.dataDirectory, "-m", "immediate", "-w", "stop"]);
+      execFileSync("runuser", [
+        "-u",
+        "postgres",
+        "--",
+        `${sb.plan.postgres.binDirectory}/pg_ctl`,
+        "-D",
+        solo.dataDirectory,
+        "-m",
+        "immediate",
+        "-w",
+        "stop",
+      ]);
     } catch {
       /* not running */
     }
@@ -45,18 +59,24 @@ describe("failover to an asynchronous standby: the lost window is measured and r
     execFileSync("pkill", ["-KILL", "-P", String(postmaster)]);
     process.kill(postmaster, "SIGKILL");
     const alive = processAlive;
-    for (let i = 0; i < 100 && (alive(postmaster) || alive(Number(sender))); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && (alive(postmaster) || alive(Number(sender))); i++)
+      await new Promise((r) => setTimeout(r, 50));
     await workload.stop();
 
     const r = await sb.run(agentPath(sb.plan, "failover"), ["--to", "solo"]);
     expect(r.status, r.stderr).toBe(0);
-    const report = /data-loss window: solo is asynchronous; it received WAL up to (\S+), its last replayed commit is from (.+?); commits/.exec(r.stderr);
+    const report =
+      /data-loss window: solo is asynchronous; it received WAL up to (\S+), its last replayed commit is from (.+?); commits/.exec(
+        r.stderr,
+      );
     expect(report, r.stderr).not.toBeNull();
     expect(on("SELECT pg_is_in_recovery()")).toBe("f");
 
     const present = on("SELECT seq FROM ledger ORDER BY seq").split("\n").filter(Boolean);
     const m = measureRecovery("ledger", workload.acks, present);
-    console.log(`asynchronous failover: ${workload.acks.length} acknowledged, ${m.lostCommits} lost over ${m.lostSpanSeconds.toFixed(3)}s; script: received up to ${report![1]}, last replayed commit ${report![2]}`);
+    console.log(
+      `asynchronous failover: ${workload.acks.length} acknowledged, ${m.lostCommits} lost over ${m.lostSpanSeconds.toFixed(3)}s; script: received up to ${report![1]}, last replayed commit ${report![2]}`,
+    );
     expect(m.check.ok).toBe(true); // what survived is a prefix of the log: no holes
     expect(m.lostCommits).toBeGreaterThanOrEqual(50 - 5); // the writes made while the receiver was paused (a few may have been in its buffers)
     expect(m.lostSpanSeconds).toBeGreaterThan(0.1);

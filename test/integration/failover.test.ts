@@ -17,7 +17,12 @@ describe("failover under a running write workload", () => {
     const [p1, p2] = [await freePort(), await freePort()];
     sb = await startSandbox({
       label: "failover",
-      service: { standbys: [{ name: "near", host: "sandbox", port: p1, synchronous: true }, { name: "far", host: "sandbox", port: p2 }] },
+      service: {
+        standbys: [
+          { name: "near", host: "sandbox", port: p1, synchronous: true },
+          { name: "far", host: "sandbox", port: p2 },
+        ],
+      },
     });
     standbys = sb.plan.replication!.standbys;
     sb.sql("CREATE TABLE ledger (id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())");
@@ -25,7 +30,18 @@ describe("failover under a running write workload", () => {
   afterAll(() => {
     for (const s of standbys ?? []) {
       try {
-        execFileSync("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D", s.dataDirectory, "-m", "immediate", "-w", "stop"]);
+        execFileSync("runuser", [
+          "-u",
+          "postgres",
+          "--",
+          "/usr/lib/postgresql/15/bin/pg_ctl",
+          "-D",
+          s.dataDirectory,
+          "-m",
+          "immediate",
+          "-w",
+          "stop",
+        ]);
       } catch {
         /* not running */
       }
@@ -38,7 +54,14 @@ describe("failover under a running write workload", () => {
     const acked = path.join(dir, "acked.log");
     const pg = sb.plan.postgres;
     // Each INSERT is its own transaction; an id is logged only after the server acknowledged its commit.
-    const workload = spawn("bash", ["-c", `for i in $(seq 1 100000); do runuser -u postgres -- ${pg.binDirectory}/psql -X -q -h ${pg.socketDirectory} -p ${pg.port} -d app -c "INSERT INTO ledger (id) VALUES ($i)" 2>/dev/null || exit 0; echo "$i" >> ${acked}; done`], { stdio: "ignore" });
+    const workload = spawn(
+      "bash",
+      [
+        "-c",
+        `for i in $(seq 1 100000); do runuser -u postgres -- ${pg.binDirectory}/psql -X -q -h ${pg.socketDirectory} -p ${pg.port} -d app -c "INSERT INTO ledger (id) VALUES ($i)" 2>/dev/null || exit 0; echo "$i" >> ${acked}; done`,
+      ],
+      { stdio: "ignore" },
+    );
     const exited = new Promise((res) => workload.once("exit", res));
     await sleep(3000);
     const far = standbys.find((s) => s.name === "far")!;
@@ -57,10 +80,16 @@ describe("failover under a running write workload", () => {
     const lost = ids.filter((id) => !present.has(id));
     console.log(`synchronous failover: ${ids.length} acknowledged commits, ${lost.length} lost`);
     expect(lost).toEqual([]);
-    console.log(r.stderr.split("\n").filter((l) => /data-loss window|done in/.test(l)).join("\n"));
+    console.log(
+      r.stderr
+        .split("\n")
+        .filter((l) => /data-loss window|done in/.test(l))
+        .join("\n"),
+    );
 
     // The asynchronous standby follows the new primary; what it had before catching up is the window it would have lost.
-    for (let i = 0; i < 100 && on(far, "SELECT count(*) FROM ledger") !== on(near, "SELECT count(*) FROM ledger"); i++) await sleep(100);
+    for (let i = 0; i < 100 && on(far, "SELECT count(*) FROM ledger") !== on(near, "SELECT count(*) FROM ledger"); i++)
+      await sleep(100);
     expect(on(far, "SELECT count(*) FROM ledger")).toBe(on(near, "SELECT count(*) FROM ledger"));
     expect(on(far, "SELECT status FROM pg_stat_wal_receiver")).toBe("streaming");
     expect(on(far, "SELECT sender_port FROM pg_stat_wal_receiver")).toBe(String(near.port));
@@ -76,7 +105,8 @@ describe("failover under a running write workload", () => {
     expect(sb.sql("SELECT sender_port FROM pg_stat_wal_receiver")).toBe(String(near.port));
     on(near, "INSERT INTO ledger (id) VALUES (1000000)");
     const lsn = on(near, "SELECT pg_current_wal_lsn()");
-    for (let i = 0; i < 100 && sb.sql(`SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn`) !== "t"; i++) await sleep(100);
+    for (let i = 0; i < 100 && sb.sql(`SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn`) !== "t"; i++)
+      await sleep(100);
     expect(sb.sql("SELECT count(*) FROM ledger WHERE id IN (999999, 1000000)")).toBe("2");
     expect(sb.sql("SELECT count(*) FROM ledger")).toBe(on(near, "SELECT count(*) FROM ledger"));
   });

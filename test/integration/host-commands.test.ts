@@ -11,7 +11,10 @@ const bash = (script: string, input = "") => spawnSync("bash", ["-c", script], {
 
 describe("the programs host components run", () => {
   const file = { path: "/srv/drkit/x y/file.conf", mode: "0640", owner: "postgres", group: "postgres" };
-  const dirs = [{ path: "/var/lib/svc/backups", mode: "0750", owner: "postgres" }, { path: "/var/lib/svc/backups/wal", mode: "0750", owner: "postgres" }];
+  const dirs = [
+    { path: "/var/lib/svc/backups", mode: "0750", owner: "postgres" },
+    { path: "/var/lib/svc/backups/wal", mode: "0750", owner: "postgres" },
+  ];
   const programs = {
     placeFile: cmd.placeFileScript(file),
     removeFile: cmd.removeFileScript(file.path),
@@ -25,7 +28,10 @@ describe("the programs host components run", () => {
   };
   for (const [name, program] of Object.entries(programs)) {
     it(`${name} passes shellcheck`, () => {
-      const r = spawnSync("shellcheck", ["--shell=bash", "-"], { input: `#!/usr/bin/env bash\n${program}\n`, encoding: "utf8" });
+      const r = spawnSync("shellcheck", ["--shell=bash", "-"], {
+        input: `#!/usr/bin/env bash\n${program}\n`,
+        encoding: "utf8",
+      });
       expect(r.status, r.stdout).toBe(0);
     });
   }
@@ -49,7 +55,11 @@ describe("the programs host components run", () => {
   it("creates backup directories with owner and mode, and on delete keeps any that hold backups", () => {
     const root = tempRoot("dirs");
     roots.push(root);
-    const specs = [{ path: `${root}/b`, mode: "0750", owner: "postgres" }, { path: `${root}/b/wal`, mode: "0700", owner: "postgres" }, { path: `${root}/b/empty`, mode: "0750", owner: "root" }];
+    const specs = [
+      { path: `${root}/b`, mode: "0750", owner: "postgres" },
+      { path: `${root}/b/wal`, mode: "0700", owner: "postgres" },
+      { path: `${root}/b/empty`, mode: "0750", owner: "root" },
+    ];
     expect(bash(cmd.makeDirectoriesScript(specs)).status).toBe(0);
     expect(fs.statSync(`${root}/b/wal`).mode & 0o777).toBe(0o700);
     fs.writeFileSync(`${root}/b/wal/000000010000000000000001`, "wal");

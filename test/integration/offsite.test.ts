@@ -3,7 +3,12 @@ import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildPlan } from "../../components/plan/plan";
-import { MINIO_REPLICA_ALIAS, MINIO_SOURCE_ALIAS, minioIlmJson, renderMinioTargetScript } from "../../components/objectstore/minioScripts";
+import {
+  MINIO_REPLICA_ALIAS,
+  MINIO_SOURCE_ALIAS,
+  minioIlmJson,
+  renderMinioTargetScript,
+} from "../../components/objectstore/minioScripts";
 import { placeBackupDirectories } from "../../components/host/applyLocal";
 import { toolchainBin } from "../helpers/engine";
 import { mcHostValue, startMinio, type MinioServer } from "../helpers/minio";
@@ -18,19 +23,41 @@ let sb: Sandbox;
 const scratch = tempRoot("offsite-scripts");
 
 const stores = () => ({
-  "site-a": { type: "minio", endpoint: siteA.endpoint, bucket: "drkit-backups", accessKey: siteA.accessKey, secretKey: siteA.secretKey, replicateTo: "site-b" },
-  "site-b": { type: "minio", endpoint: siteB.endpoint, bucket: "drkit-replica", accessKey: siteB.accessKey, secretKey: siteB.secretKey },
+  "site-a": {
+    type: "minio",
+    endpoint: siteA.endpoint,
+    bucket: "drkit-backups",
+    accessKey: siteA.accessKey,
+    secretKey: siteA.secretKey,
+    replicateTo: "site-b",
+  },
+  "site-b": {
+    type: "minio",
+    endpoint: siteB.endpoint,
+    bucket: "drkit-replica",
+    accessKey: siteB.accessKey,
+    secretKey: siteB.secretKey,
+  },
 });
 
 /** Runs the rendered MinIO target script the way the MinioTarget component does: keys only in the environment. */
 async function applyTarget(storeName: "site-a" | "site-b", args: string[] = []) {
-  const plan = buildPlan({ hosts: { h: { connection: { type: "local", rootPrefix: scratch } } }, services: { svc: { host: "h", postgres: { databases: ["app"] }, offsite: { targets: ["site-a"] } } }, objectStores: stores() }, { baseDir: scratch });
+  const plan = buildPlan(
+    {
+      hosts: { h: { connection: { type: "local", rootPrefix: scratch } } },
+      services: { svc: { host: "h", postgres: { databases: ["app"] }, offsite: { targets: ["site-a"] } } },
+      objectStores: stores(),
+    },
+    { baseDir: scratch },
+  );
   const store = plan.objectStores.find((s) => s.name === storeName)!;
   const replica = store.replicateTo ? plan.objectStores.find((s) => s.name === store.replicateTo) : undefined;
   const file = path.join(scratch, `minio-target-${storeName}`);
   fs.writeFileSync(file, renderMinioTargetScript(store, replica), { mode: 0o755 });
   const server = storeName === "site-a" ? siteA : siteB;
-  const env: Record<string, string> = { [`MC_HOST_${MINIO_SOURCE_ALIAS}`]: mcHostValue(server.endpoint, server.accessKey, server.secretKey) };
+  const env: Record<string, string> = {
+    [`MC_HOST_${MINIO_SOURCE_ALIAS}`]: mcHostValue(server.endpoint, server.accessKey, server.secretKey),
+  };
   if (replica) env[`MC_HOST_${MINIO_REPLICA_ALIAS}`] = mcHostValue(siteB.endpoint, siteB.accessKey, siteB.secretKey);
   return { result: await runAsync(file, args, env), store };
 }
@@ -38,7 +65,10 @@ async function applyTarget(storeName: "site-a" | "site-b", args: string[] = []) 
 const objectKeys = async (server: MinioServer, bucketPath: string) => {
   const r = await server.mc(["ls", "--recursive", "--json", `${server.name}/${bucketPath}`]);
   expect(r.status, r.stderr).toBe(0);
-  return r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l).key as string);
+  return r.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l).key as string);
 };
 
 const rowCount = () => Number(sb.sql("SELECT count(*) FROM orders"));
@@ -76,7 +106,10 @@ afterAll(async () => {
 
 describe("MinIO targets as rendered", () => {
   it("turns versioning on at both sites, applies drkit's lifecycle and replicates A -> B", async () => {
-    for (const [server, bucket] of [[siteA, "drkit-backups"], [siteB, "drkit-replica"]] as const) {
+    for (const [server, bucket] of [
+      [siteA, "drkit-backups"],
+      [siteB, "drkit-replica"],
+    ] as const) {
       const v = await server.mc(["version", "info", `${server.name}/${bucket}`, "--json"]);
       expect(v.stdout).toContain('"status":"Enabled"');
     }
@@ -125,7 +158,11 @@ describe("shipping from a real PostgreSQL", () => {
     const segment = await switchAndArchive();
     expect(await objectKeys(siteA, "drkit-backups/svc/wal/")).toContain(segment);
     // Bucket replication copies it to the second site.
-    await waitFor("replication of the segment to site B", async () => ((await objectKeys(siteB, "drkit-replica/svc/wal/")).includes(segment) ? true : undefined), 120);
+    await waitFor(
+      "replication of the segment to site B",
+      async () => ((await objectKeys(siteB, "drkit-replica/svc/wal/")).includes(segment) ? true : undefined),
+      120,
+    );
   });
 
   it("restores a fresh data directory to a point in time from the object store alone (local backups gone)", async () => {
@@ -158,8 +195,12 @@ describe("shipping from a real PostgreSQL", () => {
     // WAL written meanwhile: archive-wal fails, so PostgreSQL keeps the segment (.ready) and retries.
     sb.sql("INSERT INTO orders (id) SELECT g FROM generate_series(1001, 1020) g");
     const pending = sb.sql("SELECT pg_walfile_name(pg_switch_wal())", "postgres");
-    await waitFor("a failed archive attempt", () => (Number(sb.sql("SELECT failed_count FROM pg_stat_archiver", "postgres")) > 0 ? true : undefined));
-    expect(fs.existsSync(path.join(sb.plan.postgres.dataDirectory, "pg_wal/archive_status", `${pending}.ready`))).toBe(true);
+    await waitFor("a failed archive attempt", () =>
+      Number(sb.sql("SELECT failed_count FROM pg_stat_archiver", "postgres")) > 0 ? true : undefined,
+    );
+    expect(fs.existsSync(path.join(sb.plan.postgres.dataDirectory, "pg_wal/archive_status", `${pending}.ready`))).toBe(
+      true,
+    );
 
     // Ten days later retention would drop it, but it is not confirmed off-site: kept, WAL kept with it.
     const future = String(Math.floor(Date.now() / 1000) + 10 * 86400);
@@ -180,7 +221,11 @@ describe("shipping from a real PostgreSQL", () => {
   it("never overwrites an object that differs: a WAL name already there with other content fails the upload", async () => {
     const fake = path.join(scratch, "000000010000000000000099");
     fs.writeFileSync(fake, "one");
-    const put = spawn(path.join(toolchainBin(), "mc"), ["cp", "--attr", "drkit-sha256=0000", fake, "site_a/drkit-backups/svc/wal/000000010000000000000099"], { env: { ...process.env, ...siteA.mcHostEnv(), MC_CONFIG_DIR: scratch } });
+    const put = spawn(
+      path.join(toolchainBin(), "mc"),
+      ["cp", "--attr", "drkit-sha256=0000", fake, "site_a/drkit-backups/svc/wal/000000010000000000000099"],
+      { env: { ...process.env, ...siteA.mcHostEnv(), MC_CONFIG_DIR: scratch } },
+    );
     await new Promise((r) => put.on("close", r));
     fs.chownSync(scratch, 0, 0);
     fs.chmodSync(fake, 0o644);
@@ -195,7 +240,8 @@ describe("shipping from a real PostgreSQL", () => {
     const id = /snapshot dump_(\d{8}T\d{6}Z)\.rdb/.exec(first.stderr)![1];
     const dir = sb.plan.redis!.backupDir;
     const old = "20200101T000000Z"; // far beyond the 1-day snapshot retention
-    for (const ext of [".rdb", ".rdb.sha256", ".meta"]) fs.copyFileSync(path.join(dir, `dump_${id}${ext}`), path.join(dir, `dump_${old}${ext}`));
+    for (const ext of [".rdb", ".rdb.sha256", ".meta"])
+      fs.copyFileSync(path.join(dir, `dump_${id}${ext}`), path.join(dir, `dump_${old}${ext}`));
     await new Promise((r) => setTimeout(r, 1100));
     const second = await sb.run("backup-redis");
     expect(second.status, second.stderr).toBe(0);
@@ -206,7 +252,9 @@ describe("shipping from a real PostgreSQL", () => {
     expect(ship.status, ship.stderr).toBe(0);
     expect(ship.stderr).toContain(`valkey ${id} confirmed on site-a (3 file(s))`);
     expect(ship.stderr).toContain(`valkey ${old} confirmed on site-a (3 file(s))`);
-    expect(await objectKeys(siteA, "drkit-backups/svc/valkey/")).toEqual(expect.arrayContaining([`dump_${id}.rdb`, `dump_${id}.rdb.sha256`, `dump_${id}.meta`, `dump_${old}.rdb`]));
+    expect(await objectKeys(siteA, "drkit-backups/svc/valkey/")).toEqual(
+      expect.arrayContaining([`dump_${id}.rdb`, `dump_${id}.rdb.sha256`, `dump_${id}.meta`, `dump_${old}.rdb`]),
+    );
     expect((await sb.run("ship-offsite", ["status"])).stdout).toContain(`site-a valkey ${id} confirmed`);
 
     await new Promise((r) => setTimeout(r, 1100));

@@ -7,14 +7,36 @@ import { freePort, runAsync, startSandbox, type Sandbox } from "../helpers/sandb
 
 describe("Redis/Valkey persistence, snapshot and restore against a real redis-server", () => {
   let sb: Sandbox;
-  const cli = (...args: string[]) => execFileSync("redis-cli", ["-s", sb.plan.redis!.socket!, ...args], { encoding: "utf8" }).trim();
-  const snapshots = () => fs.readdirSync(sb.plan.redis!.backupDir).filter((f) => /^dump_\d{8}T\d{6}Z\.rdb$/.test(f)).sort();
+  const cli = (...args: string[]) =>
+    execFileSync("redis-cli", ["-s", sb.plan.redis!.socket!, ...args], { encoding: "utf8" }).trim();
+  const snapshots = () =>
+    fs
+      .readdirSync(sb.plan.redis!.backupDir)
+      .filter((f) => /^dump_\d{8}T\d{6}Z\.rdb$/.test(f))
+      .sort();
 
   beforeAll(async () => {
     const port = await freePort();
     sb = await startSandbox({
       label: "redis",
-      service: { redis: { port, manager: { type: "process" }, provision: true, persistence: { savePoints: [[600, 5], [120, 100]], appendonly: true, appendfsync: "everysec", autoAofRewritePercentage: 150, autoAofRewriteMinSize: "32mb" }, snapshot: { timeout: "30s" } } },
+      service: {
+        redis: {
+          port,
+          manager: { type: "process" },
+          provision: true,
+          persistence: {
+            savePoints: [
+              [600, 5],
+              [120, 100],
+            ],
+            appendonly: true,
+            appendfsync: "everysec",
+            autoAofRewritePercentage: 150,
+            autoAofRewriteMinSize: "32mb",
+          },
+          snapshot: { timeout: "30s" },
+        },
+      },
     });
   });
   afterAll(() => {

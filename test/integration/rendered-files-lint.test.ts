@@ -17,21 +17,69 @@ afterAll(() => roots.forEach((r) => fs.rmSync(r, { recursive: true, force: true 
 function variants(): readonly ServicePlan[] {
   const root = tempRoot("lint");
   roots.push(root);
-  const pg = (version: number, manager: object, extra: object = {}) => ({ version, databases: ["app", "audit_log"], manager, ...extra });
+  const pg = (version: number, manager: object, extra: object = {}) => ({
+    version,
+    databases: ["app", "audit_log"],
+    manager,
+    ...extra,
+  });
   const services = {
     v13: { host: "h", compression: "gzip", postgres: pg(13, { type: "systemd" }, { port: 5413 }) },
     v14: { host: "h", compression: "none", postgres: pg(14, { type: "pg_ctl" }, { port: 5414 }), rpo: "30s" },
-    v15: { host: "h", postgres: pg(15, { type: "pg_ctl" }, { port: 5415, provision: true }), configFiles: ["/etc/app/app.env"], redis: { port: 6415, manager: { type: "process" }, provision: true }, offsite: { targets: ["site-a"] } },
-    v16: { host: "h", compression: "zstd", postgres: pg(16, { type: "systemd", unit: "postgresql@16-main.service" }, { port: 5416 }), schedule: { base: "Mon..Fri *-*-* 01:30:00", randomizedDelay: "5m" }, redis: { configFile: "/etc/valkey/valkey.conf", manager: { type: "systemd", unit: "valkey-server.service" }, snapshot: { schedule: "*-*-* 00/6:00:00", retentionDays: 3 } } },
-    v17: { host: "h", postgres: pg(17, { type: "systemd" }, { port: 5417 }), standbys: [{ name: "s1", host: "h", port: 5517, synchronous: true }, { name: "s2", host: "h", port: 5518 }], retention: { dailyDays: 14, weeklyWeeks: 8, longTermMonths: 24, offsiteDays: 400 }, offsite: { targets: ["site-a", "aws"] } },
+    v15: {
+      host: "h",
+      postgres: pg(15, { type: "pg_ctl" }, { port: 5415, provision: true }),
+      configFiles: ["/etc/app/app.env"],
+      redis: { port: 6415, manager: { type: "process" }, provision: true },
+      offsite: { targets: ["site-a"] },
+    },
+    v16: {
+      host: "h",
+      compression: "zstd",
+      postgres: pg(16, { type: "systemd", unit: "postgresql@16-main.service" }, { port: 5416 }),
+      schedule: { base: "Mon..Fri *-*-* 01:30:00", randomizedDelay: "5m" },
+      redis: {
+        configFile: "/etc/valkey/valkey.conf",
+        manager: { type: "systemd", unit: "valkey-server.service" },
+        snapshot: { schedule: "*-*-* 00/6:00:00", retentionDays: 3 },
+      },
+    },
+    v17: {
+      host: "h",
+      postgres: pg(17, { type: "systemd" }, { port: 5417 }),
+      standbys: [
+        { name: "s1", host: "h", port: 5517, synchronous: true },
+        { name: "s2", host: "h", port: 5518 },
+      ],
+      retention: { dailyDays: 14, weeklyWeeks: 8, longTermMonths: 24, offsiteDays: 400 },
+      offsite: { targets: ["site-a", "aws"] },
+    },
   };
-  return buildPlan({ hosts: { h: { connection: { type: "local", rootPrefix: root } } }, services, objectStores }, { baseDir: root }).services;
+  return buildPlan(
+    { hosts: { h: { connection: { type: "local", rootPrefix: root } } }, services, objectStores },
+    { baseDir: root },
+  ).services;
 }
 
 const objectStores = {
-  "site-a": { type: "minio", endpoint: "http://127.0.0.1:9000", bucket: "drkit-a", accessKey: "k", secretKey: "s", replicateTo: "site-b", objectLock: { mode: "GOVERNANCE", days: 7 } },
+  "site-a": {
+    type: "minio",
+    endpoint: "http://127.0.0.1:9000",
+    bucket: "drkit-a",
+    accessKey: "k",
+    secretKey: "s",
+    replicateTo: "site-b",
+    objectLock: { mode: "GOVERNANCE", days: 7 },
+  },
   "site-b": { type: "minio", endpoint: "http://127.0.0.1:9100", bucket: "drkit-b", accessKey: "k", secretKey: "s" },
-  aws: { type: "s3", region: "eu-west-1", bucket: "acme-pg", accessKey: "k", secretKey: "s", transitions: { infrequentAccessDays: 30, archiveDays: 90 } },
+  aws: {
+    type: "s3",
+    region: "eu-west-1",
+    bucket: "acme-pg",
+    accessKey: "k",
+    secretKey: "s",
+    transitions: { infrequentAccessDays: 30, archiveDays: 90 },
+  },
 };
 const plans = variants();
 const shipped = ["local", "production"].flatMap((stack) => loadStackPlan(projectDir, stack).services);
@@ -45,13 +93,20 @@ describe("every rendered settings file and setup step is valid shell", () => {
       for (const f of settingsFiles) {
         if (f.kind !== "file") continue;
         // The agent sources it under set -u: it must parse and name the service.
-        const r = spawnSync("bash", ["-c", 'set -euo pipefail; eval "$(cat)"; [[ $SERVICE == "$1" ]]', "-", plan.name], { input: f.content, encoding: "utf8" });
+        const r = spawnSync(
+          "bash",
+          ["-c", 'set -euo pipefail; eval "$(cat)"; [[ $SERVICE == "$1" ]]', "-", plan.name],
+          { input: f.content, encoding: "utf8" },
+        );
         expect(r.status, `${f.path}\n${r.stderr}`).toBe(0);
       }
       const steps = artifacts.flatMap((a) => (a.kind === "step" ? [a.run, ...(a.undo ? [a.undo] : [])] : []));
       expect(steps.length).toBeGreaterThanOrEqual(3);
       for (const script of steps) {
-        const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], { input: `#!/usr/bin/env bash\n${script}\n`, encoding: "utf8" });
+        const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], {
+          input: `#!/usr/bin/env bash\n${script}\n`,
+          encoding: "utf8",
+        });
         expect(r.error).toBeUndefined();
         expect(r.status, `${script}\n${r.stdout}`).toBe(0);
       }
@@ -65,14 +120,23 @@ describe("every rendered settings file and setup step is valid shell", () => {
     const minio = stores.filter((s) => s.type === "minio");
     expect(minio).toHaveLength(2);
     for (const store of minio) {
-      const content = renderMinioTargetScript(store, stores.find((s) => s.name === store.replicateTo));
-      const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], { input: content, encoding: "utf8" });
+      const content = renderMinioTargetScript(
+        store,
+        stores.find((s) => s.name === store.replicateTo),
+      );
+      const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], {
+        input: content,
+        encoding: "utf8",
+      });
       expect(r.status, r.stdout).toBe(0);
     }
   });
 
   it("shellcheck is real: it fails a script with an unquoted expansion", () => {
-    const r = spawnSync("shellcheck", ["--shell=bash", "-"], { input: "#!/usr/bin/env bash\nrm -rf $1/data\n", encoding: "utf8" });
+    const r = spawnSync("shellcheck", ["--shell=bash", "-"], {
+      input: "#!/usr/bin/env bash\nrm -rf $1/data\n",
+      encoding: "utf8",
+    });
     expect(r.status).not.toBe(0);
   });
 });
@@ -80,7 +144,9 @@ describe("every rendered settings file and setup step is valid shell", () => {
 describe("every rendered unit passes systemd-analyze verify", () => {
   for (const plan of plans) {
     it(`${plan.name}: services and timers`, () => {
-      const files = serviceArtifacts(plan).all.flatMap((a) => (a.kind === "file" && !a.secret && a.host.name === plan.host.name ? [a] : []));
+      const files = serviceArtifacts(plan).all.flatMap((a) =>
+        a.kind === "file" && !a.secret && a.host.name === plan.host.name ? [a] : [],
+      );
       files.filter((f) => f.role !== "unit").forEach(placeFile);
       const units = files.filter((f) => f.role === "unit");
       units.forEach(placeFile);
@@ -103,7 +169,9 @@ describe("every rendered unit passes systemd-analyze verify", () => {
 });
 
 describe("every calendar expression parses", () => {
-  const calendars = new Set([...plans, ...shipped].flatMap((p) => p.jobs.flatMap((j) => (j.calendar ? [j.calendar] : []))));
+  const calendars = new Set(
+    [...plans, ...shipped].flatMap((p) => p.jobs.flatMap((j) => (j.calendar ? [j.calendar] : []))),
+  );
   for (const calendar of calendars) {
     it(`"${calendar}"`, () => {
       const r = spawnSync("systemd-analyze", ["calendar", calendar], { encoding: "utf8" });
@@ -127,7 +195,12 @@ describe("the rendered drop-in is loaded by a real PostgreSQL of each supported 
       for (const name of ["archive_mode", "archive_timeout", "archive_command", "wal_level"]) {
         const r = asPg([`${plan.postgres.binDirectory}/postgres`, "-D", `${dataDir}/d`, "-C", name]);
         expect(r.status, r.stderr).toBe(0);
-        const expected = { archive_mode: "on", wal_level: "replica", archive_timeout: String(plan.archiveTimeoutSeconds), archive_command: `${plan.paths.scriptsDir}/archive-wal %p %f` }[name];
+        const expected = {
+          archive_mode: "on",
+          wal_level: "replica",
+          archive_timeout: String(plan.archiveTimeoutSeconds),
+          archive_command: `${plan.paths.scriptsDir}/archive-wal %p %f`,
+        }[name];
         expect(r.stdout.trim()).toBe(expected);
       }
     });

@@ -9,7 +9,19 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
   let sb: Sandbox;
   let standbys: readonly StandbyPlan[];
   const on = (s: StandbyPlan, query: string, db = "app") => psqlAt(s.socketDirectory, s.port, query, db);
-  const stopStandby = (s: StandbyPlan) => execFileSync("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D", s.dataDirectory, "-m", "fast", "-w", "stop"]);
+  const stopStandby = (s: StandbyPlan) =>
+    execFileSync("runuser", [
+      "-u",
+      "postgres",
+      "--",
+      "/usr/lib/postgresql/15/bin/pg_ctl",
+      "-D",
+      s.dataDirectory,
+      "-m",
+      "fast",
+      "-w",
+      "stop",
+    ]);
 
   beforeAll(async () => {
     const [p1, p2] = [await freePort(), await freePort()];
@@ -41,10 +53,20 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
     expect(sb.sql("SHOW max_replication_slots")).toBe("4");
     expect(sb.sql("SHOW max_slot_wal_keep_size")).toBe("96MB");
     expect(sb.sql("SHOW synchronous_standby_names")).toBe('FIRST 1 ("replica_sync")');
-    expect(sb.sql("SELECT string_agg(slot_name, ',' ORDER BY slot_name) FROM pg_replication_slots")).toBe("drkit_replica_async,drkit_replica_sync");
-    expect(sb.sql("SELECT string_agg(application_name || '=' || sync_state, ',' ORDER BY application_name) FROM pg_stat_replication")).toBe("replica_async=async,replica_sync=sync");
-    const hba = sb.sql("SELECT string_agg(type || ' ' || array_to_string(database, ',') || ' ' || array_to_string(user_name, ',') || ' ' || address || ' ' || auth_method, ';' ORDER BY line_number) FROM pg_hba_file_rules WHERE 'drkit_replicator' = ANY(user_name)");
-    expect(hba).toBe("host replication drkit_replicator 127.0.0.1 scram-sha-256;host replication drkit_replicator 127.0.0.1 scram-sha-256");
+    expect(sb.sql("SELECT string_agg(slot_name, ',' ORDER BY slot_name) FROM pg_replication_slots")).toBe(
+      "drkit_replica_async,drkit_replica_sync",
+    );
+    expect(
+      sb.sql(
+        "SELECT string_agg(application_name || '=' || sync_state, ',' ORDER BY application_name) FROM pg_stat_replication",
+      ),
+    ).toBe("replica_async=async,replica_sync=sync");
+    const hba = sb.sql(
+      "SELECT string_agg(type || ' ' || array_to_string(database, ',') || ' ' || array_to_string(user_name, ',') || ' ' || address || ' ' || auth_method, ';' ORDER BY line_number) FROM pg_hba_file_rules WHERE 'drkit_replicator' = ANY(user_name)",
+    );
+    expect(hba).toBe(
+      "host replication drkit_replicator 127.0.0.1 scram-sha-256;host replication drkit_replicator 127.0.0.1 scram-sha-256",
+    );
   });
 
   it("rows written on the primary are read on both standbys, with the lag measured", async () => {
@@ -53,10 +75,13 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
     const target = sb.sql("SELECT pg_current_wal_lsn()");
     for (const s of standbys) {
       const started = Date.now();
-      while (on(s, `SELECT pg_last_wal_replay_lsn() >= '${target}'::pg_lsn`) !== "t" && Date.now() - started < 30_000) await sleep(50);
+      while (on(s, `SELECT pg_last_wal_replay_lsn() >= '${target}'::pg_lsn`) !== "t" && Date.now() - started < 30_000)
+        await sleep(50);
       expect(on(s, "SELECT count(*) FROM events")).toBe("5000");
       expect(on(s, "SELECT pg_is_in_recovery()")).toBe("t");
-      console.log(`replication lag of ${s.name}: caught up ${Date.now() - started} ms after the commit; ${sb.sql(`SELECT coalesce(replay_lag::text, '0') FROM pg_stat_replication WHERE application_name = '${s.name}'`)} replay_lag reported by the primary`);
+      console.log(
+        `replication lag of ${s.name}: caught up ${Date.now() - started} ms after the commit; ${sb.sql(`SELECT coalesce(replay_lag::text, '0') FROM pg_stat_replication WHERE application_name = '${s.name}'`)} replay_lag reported by the primary`,
+      );
     }
     const lagBytes = sb.sql("SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)) FROM pg_stat_replication");
     expect(Number(lagBytes)).toBeGreaterThanOrEqual(0);
@@ -88,7 +113,9 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
     const writtenMb = Number(sb.sql(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${start}') / 1024 / 1024`));
     const walMb = Number(sb.sql("SELECT sum(size) / 1024 / 1024 FROM pg_ls_waldir()"));
     const status = sb.sql("SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'drkit_replica_async'");
-    console.log(`with replica_async stopped the primary wrote ${writtenMb.toFixed(0)} MB of WAL; pg_wal holds ${walMb.toFixed(0)} MB; the slot is ${status}`);
+    console.log(
+      `with replica_async stopped the primary wrote ${writtenMb.toFixed(0)} MB of WAL; pg_wal holds ${walMb.toFixed(0)} MB; the slot is ${status}`,
+    );
     expect(writtenMb).toBeGreaterThan(300);
     expect(status).toBe("lost");
     // at most the slot limit (96MB) plus max_wal_size (48MB) plus a few segments in flight

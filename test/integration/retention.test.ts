@@ -8,7 +8,11 @@ const ROWS_PER_DAY = 10;
 const DAYS = 40;
 const retention = { dailyDays: 7, weeklyWeeks: 3, longTermMonths: 2, offsiteDays: 30 };
 
-const idOf = (epoch: number) => new Date(epoch * 1000).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+const idOf = (epoch: number) =>
+  new Date(epoch * 1000)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}Z$/, "Z");
 const isoWeek = (epoch: number) => {
   const d = new Date(epoch * 1000);
   const target = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
@@ -16,7 +20,11 @@ const isoWeek = (epoch: number) => {
   target.setUTCDate(target.getUTCDate() - dayNr + 3);
   const year = target.getUTCFullYear();
   const firstThursday = new Date(Date.UTC(year, 0, 4));
-  const week = 1 + Math.round(((target.getTime() - firstThursday.getTime()) / 86400000 - 3 + ((firstThursday.getUTCDay() + 6) % 7)) / 7);
+  const week =
+    1 +
+    Math.round(
+      ((target.getTime() - firstThursday.getTime()) / 86400000 - 3 + ((firstThursday.getUTCDay() + 6) % 7)) / 7,
+    );
   return `${year}-${week}`;
 };
 
@@ -57,7 +65,9 @@ describe("retention over 40 simulated days keeps every retained backup restorabl
     for (let day = 0; day < DAYS; day++) {
       sb.sql(`INSERT INTO days (day, n) SELECT ${day}, g FROM generate_series(1, ${ROWS_PER_DAY}) g`);
       // taken after the INSERT's commit, so a target at this time includes that day's rows
-      insertedAt.push(sb.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'"));
+      insertedAt.push(
+        sb.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'"),
+      );
       const before = new Set(fs.readdirSync(sb.plan.paths.baseDir));
       const r = await sb.run("backup-base");
       expect(r.status, r.stderr).toBe(0);
@@ -68,7 +78,10 @@ describe("retention over 40 simulated days keeps every retained backup restorabl
       const logicalBefore = new Set(fs.readdirSync(sb.plan.paths.logicalDir));
       expect((await sb.run("backup-logical")).status).toBe(0);
       for (const f of fs.readdirSync(sb.plan.paths.logicalDir).filter((x) => !logicalBefore.has(x))) {
-        fs.renameSync(path.join(sb.plan.paths.logicalDir, f), path.join(sb.plan.paths.logicalDir, f.replace(/\d{8}T\d{6}Z/, idOf(epoch))));
+        fs.renameSync(
+          path.join(sb.plan.paths.logicalDir, f),
+          path.join(sb.plan.paths.logicalDir, f.replace(/\d{8}T\d{6}Z/, idOf(epoch))),
+        );
       }
     }
   });
@@ -76,7 +89,10 @@ describe("retention over 40 simulated days keeps every retained backup restorabl
 
   it("prunes to the daily, weekly and long-term sets and nothing else", async () => {
     const now = firstDay + DAYS * DAY + 3600;
-    const walBefore = fs.readdirSync(sb.plan.paths.walDir).filter((f) => /^[0-9A-F]{24}$/.test(f)).sort();
+    const walBefore = fs
+      .readdirSync(sb.plan.paths.walDir)
+      .filter((f) => /^[0-9A-F]{24}$/.test(f))
+      .sort();
     const dry = await sb.run("prune", ["--dry-run", "--now", String(now)]);
     expect(dry.status, dry.stderr).toBe(0);
     expect(fs.readdirSync(sb.plan.paths.baseDir)).toHaveLength(DAYS);
@@ -84,22 +100,38 @@ describe("retention over 40 simulated days keeps every retained backup restorabl
     const r = await sb.run("prune", ["--now", String(now)]);
     expect(r.status, r.stderr).toBe(0);
     const expected = [...expectedKept(simulated, now)].sort().map(idOf);
-    const kept = fs.readdirSync(sb.plan.paths.baseDir).filter((d) => /^\d{8}T\d{6}Z$/.test(d)).sort();
+    const kept = fs
+      .readdirSync(sb.plan.paths.baseDir)
+      .filter((d) => /^\d{8}T\d{6}Z$/.test(d))
+      .sort();
     expect(kept).toEqual(expected);
     expect(kept.length).toBeGreaterThan(7);
     expect(kept.length).toBeLessThan(DAYS);
-    const logicalIds = new Set(fs.readdirSync(sb.plan.paths.logicalDir).map((f) => f.match(/\d{8}T\d{6}Z/)?.[0]).filter(Boolean));
+    const logicalIds = new Set(
+      fs
+        .readdirSync(sb.plan.paths.logicalDir)
+        .map((f) => f.match(/\d{8}T\d{6}Z/)?.[0])
+        .filter(Boolean),
+    );
     expect([...logicalIds].sort()).toEqual(expected);
 
-    const oldestStart = fs.readFileSync(path.join(sb.plan.paths.baseDir, kept[0], "drkit-backup.env"), "utf8").match(/^start_wal=(\w+)$/m)![1];
-    const walAfter = fs.readdirSync(sb.plan.paths.walDir).filter((f) => /^[0-9A-F]{24}$/.test(f)).sort();
+    const oldestStart = fs
+      .readFileSync(path.join(sb.plan.paths.baseDir, kept[0], "drkit-backup.env"), "utf8")
+      .match(/^start_wal=(\w+)$/m)![1];
+    const walAfter = fs
+      .readdirSync(sb.plan.paths.walDir)
+      .filter((f) => /^[0-9A-F]{24}$/.test(f))
+      .sort();
     expect(walAfter[0]).toBe(oldestStart);
     expect(walAfter).toEqual(walBefore.filter((f) => f >= oldestStart));
     expect(walAfter.length).toBeLessThan(walBefore.length);
   });
 
   it("every retained backup still restores, with its WAL chain, into a scratch instance", async () => {
-    const kept = fs.readdirSync(sb.plan.paths.baseDir).filter((d) => /^\d{8}T\d{6}Z$/.test(d)).sort();
+    const kept = fs
+      .readdirSync(sb.plan.paths.baseDir)
+      .filter((d) => /^\d{8}T\d{6}Z$/.test(d))
+      .sort();
     for (const id of kept) {
       const r = await sb.run("verify-backup", ["--backup", id]);
       expect(r.status, `${id}: ${r.stderr}`).toBe(0);
@@ -108,7 +140,10 @@ describe("retention over 40 simulated days keeps every retained backup restorabl
   });
 
   it("recovers to a point after the oldest retained backup", async () => {
-    const kept = fs.readdirSync(sb.plan.paths.baseDir).filter((d) => /^\d{8}T\d{6}Z$/.test(d)).sort();
+    const kept = fs
+      .readdirSync(sb.plan.paths.baseDir)
+      .filter((d) => /^\d{8}T\d{6}Z$/.test(d))
+      .sort();
     const oldestDay = simulated.map(idOf).indexOf(kept[0]);
     const targetDay = oldestDay + 2;
     const r = await sb.run("restore-pitr", ["--backup", kept[0], "--target-time", insertedAt[targetDay]]);

@@ -12,7 +12,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lifecycleRules, toMinioIlmJson, toS3LifecycleConfiguration, type LifecyclePolicy } from "../../components/objectstore/lifecycle";
+import {
+  lifecycleRules,
+  toMinioIlmJson,
+  toS3LifecycleConfiguration,
+  type LifecyclePolicy,
+} from "../../components/objectstore/lifecycle";
 import { mcBinary, startMinio, type MinioServer } from "../helpers/minio";
 import type { RunResult } from "../helpers/sandbox";
 
@@ -34,7 +39,12 @@ let mcConfigDir: string;
 beforeAll(async () => {
   server = await startMinio("s3a");
   mcConfigDir = fs.mkdtempSync(path.join(os.tmpdir(), "drkit-mc-ilm-"));
-  s3 = new S3Client({ endpoint: server.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: server.accessKey, secretAccessKey: server.secretKey } });
+  s3 = new S3Client({
+    endpoint: server.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKey, secretAccessKey: server.secretKey },
+  });
 });
 
 afterAll(async () => {
@@ -57,7 +67,13 @@ async function readBack(bucket: string): Promise<SdkLifecycleRule[]> {
 function mcWithStdin(args: string[], stdin: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(mcBinary(), args, {
-      env: { ...process.env, ...server.mcHostEnv(), MC_CONFIG_DIR: mcConfigDir, MC_DISABLE_PAGER: "1", MC_NO_COLOR: "1" },
+      env: {
+        ...process.env,
+        ...server.mcHostEnv(),
+        MC_CONFIG_DIR: mcConfigDir,
+        MC_DISABLE_PAGER: "1",
+        MC_NO_COLOR: "1",
+      },
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";
@@ -79,7 +95,12 @@ describe("the lifecycle model against a real MinIO", () => {
     await versionedBucket("drkit-lifecycle-sdk");
     // Typed as the SDK's own input: the model's shape must be assignable to it.
     const configuration: BucketLifecycleConfiguration = toS3LifecycleConfiguration(rules);
-    await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket: "drkit-lifecycle-sdk", LifecycleConfiguration: configuration }));
+    await s3.send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: "drkit-lifecycle-sdk",
+        LifecycleConfiguration: configuration,
+      }),
+    );
 
     const stored = await readBack("drkit-lifecycle-sdk");
     expect(stored.map((r) => r.ID)).toEqual(configuration.Rules!.map((r) => r.ID));
@@ -93,13 +114,32 @@ describe("the lifecycle model against a real MinIO", () => {
       expect(got.AbortIncompleteMultipartUpload, want.ID).toBeUndefined();
     }
     expect(stored.find((r) => r.ID === "billing/wal/")!.Expiration).toEqual({ Days: 36 });
-    expect(stored.find((r) => r.ID === "noncurrent-versions")!.NoncurrentVersionExpiration).toEqual({ NoncurrentDays: 30, NewerNoncurrentVersions: 3 });
+    expect(stored.find((r) => r.ID === "noncurrent-versions")!.NoncurrentVersionExpiration).toEqual({
+      NoncurrentDays: 30,
+      NewerNoncurrentVersions: 3,
+    });
   });
 
   it("needs the delete-marker rule on its own: Days and ExpiredObjectDeleteMarker together are refused", async () => {
     await versionedBucket("drkit-lifecycle-combined");
-    const combined = { Rules: [{ ID: "both", Status: "Enabled" as const, Filter: { Prefix: "" }, Expiration: { Days: 5, ExpiredObjectDeleteMarker: true } }] };
-    await expect(s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket: "drkit-lifecycle-combined", LifecycleConfiguration: combined }))).rejects.toThrow(/Delete marker cannot be specified/);
+    const combined = {
+      Rules: [
+        {
+          ID: "both",
+          Status: "Enabled" as const,
+          Filter: { Prefix: "" },
+          Expiration: { Days: 5, ExpiredObjectDeleteMarker: true },
+        },
+      ],
+    };
+    await expect(
+      s3.send(
+        new PutBucketLifecycleConfigurationCommand({
+          Bucket: "drkit-lifecycle-combined",
+          LifecycleConfiguration: combined,
+        }),
+      ),
+    ).rejects.toThrow(/Delete marker cannot be specified/);
   });
 
   it("is imported by `mc ilm import` from stdin and exported back unchanged", async () => {

@@ -26,7 +26,11 @@ describe("backup verification against a scratch instance", () => {
   });
 
   it("catches a corrupted backup and records the failure", async () => {
-    const id = fs.readdirSync(sb.plan.paths.baseDir).filter((d) => /^\d{8}T\d{6}Z$/.test(d)).sort().pop()!;
+    const id = fs
+      .readdirSync(sb.plan.paths.baseDir)
+      .filter((d) => /^\d{8}T\d{6}Z$/.test(d))
+      .sort()
+      .pop()!;
     const tar = path.join(sb.plan.paths.baseDir, id, "base.tar.zst");
     const bytes = fs.readFileSync(tar);
     const corrupt = Buffer.from(bytes);
@@ -40,10 +44,17 @@ describe("backup verification against a scratch instance", () => {
   });
 
   it("catches a backup whose files were changed without breaking the archive", async () => {
-    const id = fs.readdirSync(sb.plan.paths.baseDir).filter((d) => /^\d{8}T\d{6}Z$/.test(d)).sort().pop()!;
+    const id = fs
+      .readdirSync(sb.plan.paths.baseDir)
+      .filter((d) => /^\d{8}T\d{6}Z$/.test(d))
+      .sort()
+      .pop()!;
     const manifest = path.join(sb.plan.paths.baseDir, id, "backup_manifest");
     const original = fs.readFileSync(manifest, "utf8");
-    fs.writeFileSync(manifest, original.replace(/"Size": (\d+)/, (_m, n) => `"Size": ${Number(n) + 1}`));
+    fs.writeFileSync(
+      manifest,
+      original.replace(/"Size": (\d+)/, (_m, n) => `"Size": ${Number(n) + 1}`),
+    );
     const r = await sb.run("verify-backup");
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("does not match its manifest");
@@ -55,7 +66,10 @@ describe("backup verification against a scratch instance", () => {
 describe("config and secret file backup", () => {
   let sb: Sandbox;
   beforeAll(async () => {
-    sb = await startSandbox({ label: "config", service: { configFiles: ["/etc/svc/svc.env", "/etc/svc/tls/key.pem"] } });
+    sb = await startSandbox({
+      label: "config",
+      service: { configFiles: ["/etc/svc/svc.env", "/etc/svc/tls/key.pem"] },
+    });
   });
   afterAll(() => sb?.destroy());
 
@@ -71,7 +85,9 @@ describe("config and secret file backup", () => {
     expect(fs.readFileSync(copy, "utf8")).toBe("DB_PASSWORD=s3cret\n");
     expect(fs.statSync(copy).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(sb.plan.paths.configDir, set, path.dirname(env))).mode & 0o777).toBe(0o700);
-    expect(fs.statSync(path.join(sb.plan.paths.configDir, set, sb.plan.rootPrefix, "etc/svc/tls/key.pem")).mode & 0o777).toBe(0o600);
+    expect(
+      fs.statSync(path.join(sb.plan.paths.configDir, set, sb.plan.rootPrefix, "etc/svc/tls/key.pem")).mode & 0o777,
+    ).toBe(0o600);
   });
 
   it("fails loudly when a listed file is missing, publishing nothing", async () => {

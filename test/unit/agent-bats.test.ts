@@ -8,7 +8,10 @@ import { describe, expect, it } from "vitest";
  * (TAP output) while the file is collected, and every case reports its own result here.
  */
 const dir = path.resolve(__dirname, "../agent");
-const files = fs.readdirSync(dir).filter((f) => f.endsWith(".bats")).sort();
+const files = fs
+  .readdirSync(dir)
+  .filter((f) => f.endsWith(".bats"))
+  .sort();
 
 interface Case {
   readonly name: string;
@@ -22,7 +25,8 @@ function runBats(file: string): { cases: Case[]; output: string; status: number 
   const cases: Case[] = [];
   for (const line of (r.stdout ?? "").split("\n")) {
     const m = /^(ok|not ok) \d+ (.*)$/.exec(line);
-    if (m) cases.push({ name: m[2]!.replace(/ # skip.*$/, ""), ok: m[1] === "ok" && !/ # skip/.test(m[2]!), detail: "" });
+    if (m)
+      cases.push({ name: m[2]!.replace(/ # skip.*$/, ""), ok: m[1] === "ok" && !/ # skip/.test(m[2]!), detail: "" });
     else if (line.startsWith("#") && cases.length > 0) {
       const last = cases[cases.length - 1]!;
       cases[cases.length - 1] = { ...last, detail: `${last.detail}${line}\n` };

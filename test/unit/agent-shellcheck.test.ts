@@ -9,7 +9,9 @@ describe("every agent file", () => {
   for (const name of names) {
     const file = `${agentDirectory()}/${name}`;
     it(`${name} passes shellcheck`, () => {
-      const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-x", "-P", "SCRIPTDIR", file], { encoding: "utf8" });
+      const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-x", "-P", "SCRIPTDIR", file], {
+        encoding: "utf8",
+      });
       expect(r.error).toBeUndefined();
       expect(r.status, r.stdout).toBe(0);
     });

@@ -20,7 +20,17 @@ beforeAll(async () => {
 
 function planFor(connection: object, service: object = {}): ServicePlan {
   return buildPlan(
-    { hosts: { db1: { connection } }, services: { billing: { host: "db1", postgres: { databases: ["billing"] }, configFiles: ["/etc/billing/billing.env"], ...service } } },
+    {
+      hosts: { db1: { connection } },
+      services: {
+        billing: {
+          host: "db1",
+          postgres: { databases: ["billing"] },
+          configFiles: ["/etc/billing/billing.env"],
+          ...service,
+        },
+      },
+    },
     { baseDir: "/tmp" },
   ).services[0];
 }
@@ -31,7 +41,10 @@ describe("PostgresBackup under Pulumi's mocks", () => {
   let mine: Registered[];
 
   beforeAll(async () => {
-    component = new PostgresBackup("billing", { plan: planFor({ type: "ssh", host: "db1.internal" }), privateKey: "-----BEGIN KEY-----" });
+    component = new PostgresBackup("billing", {
+      plan: planFor({ type: "ssh", host: "db1.internal" }),
+      privateKey: "-----BEGIN KEY-----",
+    });
     await promiseOf(component.timers);
     await promiseOf(component.urn);
     await new Promise((r) => setTimeout(r, 50));
@@ -49,15 +62,36 @@ describe("PostgresBackup under Pulumi's mocks", () => {
     for (const r of mine) expect(r.name.startsWith("billing")).toBe(true);
     const names = mine.map((r) => `${r.type}/${r.name}`);
     expect(new Set(names).size).toBe(names.length);
-    expect(mine.map((r) => r.name)).toEqual(expect.arrayContaining(["billing-dirs", "billing-archiving", "billing-base", "billing-prune", "billing-verify", "billing-archiving-dropin", "billing-base-enable"]));
+    expect(mine.map((r) => r.name)).toEqual(
+      expect.arrayContaining([
+        "billing-dirs",
+        "billing-archiving",
+        "billing-base",
+        "billing-prune",
+        "billing-verify",
+        "billing-archiving-dropin",
+        "billing-base-enable",
+      ]),
+    );
   });
 
   it("exposes the plan's objectives to policies as component inputs, and nothing secret", () => {
     const top = mine.find((r) => r.type === "drkit:postgres:PostgresBackup")!;
-    expect(top.inputs).toMatchObject({ service: "billing", rpoSeconds: 300, rtoSeconds: 1800, baseBackupMaxIntervalHours: 24, retention: { dailyDays: 7, weeklyWeeks: 12, offsiteDays: 30 } });
+    expect(top.inputs).toMatchObject({
+      service: "billing",
+      rpoSeconds: 300,
+      rtoSeconds: 1800,
+      baseBackupMaxIntervalHours: 24,
+      retention: { dailyDays: 7, weeklyWeeks: 12, offsiteDays: 30 },
+    });
     expect(JSON.stringify(top.inputs)).not.toContain("BEGIN KEY");
     const archiving = mine.find((r) => r.type === "drkit:postgres:WalArchiving")!;
-    expect(archiving.inputs).toMatchObject({ archiveMode: "on", walLevel: "replica", archiveTimeoutSeconds: 240, rpoSeconds: 300 });
+    expect(archiving.inputs).toMatchObject({
+      archiveMode: "on",
+      walLevel: "replica",
+      archiveTimeoutSeconds: 240,
+      rpoSeconds: 300,
+    });
   });
 
   it("parents every child under the component (URNs carry the parent chain)", async () => {
@@ -98,7 +132,12 @@ describe("PostgresBackup under Pulumi's mocks", () => {
   });
 
   it("installs a timer per scheduled job and enables it", async () => {
-    expect(await promiseOf(component.timers)).toEqual(["drkit-billing-base.timer", "drkit-billing-logical.timer", "drkit-billing-verify.timer", "drkit-billing-config.timer"]);
+    expect(await promiseOf(component.timers)).toEqual([
+      "drkit-billing-base.timer",
+      "drkit-billing-logical.timer",
+      "drkit-billing-verify.timer",
+      "drkit-billing-config.timer",
+    ]);
     const enable = mine.find((r) => r.name === "billing-base-enable")!;
     expect(enable.inputs.create).toContain("systemctl enable drkit-billing-base.timer");
     expect(enable.inputs.delete).toContain("systemctl disable --now drkit-billing-base.timer");
@@ -119,7 +158,12 @@ describe("PostgresBackup under Pulumi's mocks", () => {
 describe("sandbox hosts and argument errors", () => {
   it("runs local commands for a sandbox and provisions its server", async () => {
     const before = registered.length;
-    const c = new PostgresBackup("sbx", { plan: planFor({ type: "local", rootPrefix: "/tmp/drkit-unit-sbx" }, { postgres: { databases: ["billing"], manager: { type: "pg_ctl" }, provision: true } }) });
+    const c = new PostgresBackup("sbx", {
+      plan: planFor(
+        { type: "local", rootPrefix: "/tmp/drkit-unit-sbx" },
+        { postgres: { databases: ["billing"], manager: { type: "pg_ctl" }, provision: true } },
+      ),
+    });
     await promiseOf(c.timers);
     await new Promise((r) => setTimeout(r, 50));
     const mine = registered.slice(before);
@@ -135,13 +179,21 @@ describe("sandbox hosts and argument errors", () => {
   it("RedisBackup places the drop-in, applies it with CONFIG SET on change, and schedules snapshots", async () => {
     const { RedisBackup } = await import("../../components/redis/redisBackup");
     const before = registered.length;
-    const plan = planFor({ type: "ssh", host: "cache1" }, { redis: { snapshot: { schedule: "*-*-* *:00:00", retentionDays: 7 } } });
+    const plan = planFor(
+      { type: "ssh", host: "cache1" },
+      { redis: { snapshot: { schedule: "*-*-* *:00:00", retentionDays: 7 } } },
+    );
     const c = new RedisBackup("billing-redis", { plan });
     await promiseOf(c.restoreScript);
     await new Promise((r) => setTimeout(r, 50));
     const mine = registered.slice(before);
     const top = mine.find((r) => r.type === "drkit:redis:RedisBackup")!;
-    expect(top.inputs).toMatchObject({ appendonly: true, appendfsync: "everysec", snapshotMaxIntervalHours: 1, snapshotRetentionDays: 7 });
+    expect(top.inputs).toMatchObject({
+      appendonly: true,
+      appendfsync: "everysec",
+      snapshotMaxIntervalHours: 1,
+      snapshotRetentionDays: 7,
+    });
     const dropIn = mine.find((r) => r.name === "billing-redis-dropin-redis")!;
     expect(dropIn.inputs.stdin).toContain("appendonly yes");
     expect(dropIn.inputs.stdin).toContain("save 900 1");
@@ -153,15 +205,31 @@ describe("sandbox hosts and argument errors", () => {
 
   it("provisions replicas: a random password kept secret into 0600 pgpass files, the primary setup, one Standby each", async () => {
     const before = registered.length;
-    const plan = planFor({ type: "local", rootPrefix: "/tmp/drkit-unit-repl" }, { postgres: { databases: ["billing"], manager: { type: "pg_ctl" }, provision: true }, standbys: [{ name: "s1", host: "db1", port: 5433, synchronous: true }, { name: "s2", host: "db1", port: 5434 }] });
+    const plan = planFor(
+      { type: "local", rootPrefix: "/tmp/drkit-unit-repl" },
+      {
+        postgres: { databases: ["billing"], manager: { type: "pg_ctl" }, provision: true },
+        standbys: [
+          { name: "s1", host: "db1", port: 5433, synchronous: true },
+          { name: "s2", host: "db1", port: 5434 },
+        ],
+      },
+    );
     const c = new PostgresBackup("repl", { plan });
     await promiseOf(c.timers);
     await new Promise((r) => setTimeout(r, 100));
     const mine = registered.slice(before);
     const top = mine.find((r) => r.type === "drkit:postgres:PostgresBackup")!;
     expect(top.inputs.synchronousStandbys).toBe(1);
-    expect(mine.find((r) => r.type === "drkit:postgres:ReplicationPrimary")!.inputs).toMatchObject({ standbys: 2, synchronousStandbys: 1, maxSlotWalKeepSizeMb: 2048 });
-    expect(mine.find((r) => r.type === "random:index/randomPassword:RandomPassword")!.inputs).toMatchObject({ length: 32, special: false });
+    expect(mine.find((r) => r.type === "drkit:postgres:ReplicationPrimary")!.inputs).toMatchObject({
+      standbys: 2,
+      synchronousStandbys: 1,
+      maxSlotWalKeepSizeMb: 2048,
+    });
+    expect(mine.find((r) => r.type === "random:index/randomPassword:RandomPassword")!.inputs).toMatchObject({
+      length: 32,
+      special: false,
+    });
     expect(mine.filter((r) => r.type === "drkit:postgres:Standby").map((r) => r.name)).toEqual(["repl-s1", "repl-s2"]);
     const file = mine.find((r) => r.name === "repl-replication-pgpass")!;
     expect(file.inputs.stdin[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
@@ -177,6 +245,8 @@ describe("sandbox hosts and argument errors", () => {
   });
 
   it("rejects a private key for a local host, naming the field", () => {
-    expect(() => new PostgresBackup("bad", { plan: planFor({ type: "local" }), privateKey: "k" })).toThrow(/privateKey is only for SSH hosts/);
+    expect(() => new PostgresBackup("bad", { plan: planFor({ type: "local" }), privateKey: "k" })).toThrow(
+      /privateKey is only for SSH hosts/,
+    );
   });
 });

@@ -24,42 +24,178 @@ function problemsOf(mutate: (c: ReturnType<typeof base>) => void): string[] {
 describe("stack config validation names the field, the value and the rule", () => {
   const cases: Array<[string, (c: ReturnType<typeof base>) => void, RegExp]> = [
     ["RPO of zero", (c) => (c.services.billing.rpo = "0s"), /^services\.billing\.rpo: "0s" must be at least 1s$/],
-    ["RPO that is not a duration", (c) => (c.services.billing.rpo = "five minutes"), /^services\.billing\.rpo: "five minutes" must be a duration/],
-    ["RTO below a minute", (c) => (c.services.billing.rto = "30s"), /^services\.billing\.rto: "30s" must be at least 1m/],
-    ["unsupported PostgreSQL version", (c) => (c.services.billing.postgres.version = 12), /^services\.billing\.postgres\.version: 12 must be at least 13$/],
-    ["PostgreSQL version too new", (c) => (c.services.billing.postgres.version = 18), /^services\.billing\.postgres\.version: 18 must be at most 17$/],
-    ["database name with SQL in it", (c) => (c.services.billing.postgres.databases = ["billing; DROP TABLE x"]), /^services\.billing\.postgres\.databases\[0\]: "billing; DROP TABLE x" must be a database name/],
-    ["no databases", (c) => (c.services.billing.postgres.databases = []), /^services\.billing\.postgres\.databases: \[\] must list at least one database$/],
-    ["service name that would break a unit name", (c) => { c.services["Billing Svc"] = c.services.billing; delete c.services.billing; }, /^services\.Billing Svc: "Billing Svc" must be a service name/],
-    ["relative backup path", (c) => (c.services.billing.paths = { backupRoot: "backups" }), /^services\.billing\.paths\.backupRoot: "backups" must be an absolute path/],
-    ["path with a shell character", (c) => (c.services.billing.paths = { backupRoot: "/var/lib/$(reboot)" }), /^services\.billing\.paths\.backupRoot: "\/var\/lib\/\$\(reboot\)" must be an absolute path/],
-    ["path with ..", (c) => (c.services.billing.postgres.dataDirectory = "/var/lib/../../etc"), /^services\.billing\.postgres\.dataDirectory: "\/var\/lib\/\.\.\/\.\.\/etc" must not contain/],
-    ["unknown host", (c) => (c.services.billing.host = "db9"), /^services\.billing\.host: "db9" is not a declared host \(declared: db1\)$/],
-    ["misspelled field", (c) => (c.services.billing.retenton = { dailyDays: 3 }), /^services\.billing: unknown field "retenton"/],
-    ["negative retention", (c) => (c.services.billing.retention = { dailyDays: 0 }), /^services\.billing\.retention\.dailyDays: 0 must be at least 1$/],
-    ["off-site shorter than local", (c) => (c.services.billing.retention = { dailyDays: 14, offsiteDays: 7 }), /^services\.billing\.retention\.offsiteDays: 7 must be at least retention\.dailyDays \(14\)/],
-    ["zstd before PostgreSQL 15", (c) => { c.services.billing.postgres.version = 14; c.services.billing.compression = "zstd"; }, /^services\.billing\.compression: "zstd" needs PostgreSQL 15 or later/],
-    ["calendar with shell characters", (c) => (c.services.billing.schedule = { base: "daily; rm -rf /" }), /^services\.billing\.schedule\.base: "daily; rm -rf \/" must be a systemd OnCalendar expression/],
-    ["randomized delay of a day", (c) => (c.services.billing.schedule = { randomizedDelay: "1d" }), /^services\.billing\.schedule\.randomizedDelay: "1d" must be less than 1d/],
-    ["unknown connection type", (c) => ((c.hosts.db1.connection as any).type = "telnet"), /^hosts\.db1\.connection\.type: "telnet" must say how to reach the host/],
-    ["port out of range", (c) => (c.services.billing.postgres.port = 70000), /^services\.billing\.postgres\.port: 70000 must be at most 65535$/],
-    ["provision on a real host", (c) => (c.services.billing.postgres.provision = true), /^services\.billing\.postgres\.provision: true is only allowed on a sandbox host \(host "db1" has no connection\.rootPrefix\)/],
-    ["relative root prefix on an SSH host", (c) => ((c.hosts.db1.connection as any).rootPrefix = "sandbox"), /^hosts\.db1\.connection\.rootPrefix: "sandbox" must be an absolute path/],
-    ["missing postgres section", (c) => delete c.services.billing.postgres, /^services\.billing\.postgres: is required$/],
-    ["two services on one data directory", (c) => (c.services.ledger = { host: "db1", postgres: { databases: ["ledger"], port: 5433 } }), /^services\.ledger\.postgres\.dataDirectory: "\/var\/lib\/postgresql\/15\/main" on host "db1" is already used by service "billing"$/],
-    ["Redis sandbox on a real host", (c) => (c.services.billing.redis = { manager: { type: "process" }, provision: true }), /^services\.billing\.redis\.provision: true is only allowed on a sandbox host/],
-    ["Redis appendfsync typo", (c) => (c.services.billing.redis = { persistence: { appendfsync: "every-second" } }), /^services\.billing\.redis\.persistence\.appendfsync: "every-second" must be one of "always", "everysec", "no"$/],
-    ["Redis save point that is not a pair", (c) => (c.services.billing.redis = { persistence: { savePoints: [[900]] } }), /^services\.billing\.redis\.persistence\.savePoints\[0\]/],
-    ["standby on an undeclared host", (c) => (c.services.billing.standbys = [{ name: "s1", host: "db9" }]), /^services\.billing\.standbys\[0\]\.host: "db9" is not a declared host/],
-    ["standby on the primary's port", (c) => (c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5432 }]), /^services\.billing\.standbys\[0\]\.port: 5432 on host "db1" is the primary's port$/],
-    ["standby reached by name without an address", (c) => (c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5433 }]), /^services\.billing\.standbys\[0\]\.address: is required when host "db1" is reached by name/],
-    ["failover order naming no standby", (c) => { c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5433, address: "10.0.0.2" }]; c.services.billing.replication = { failoverOrder: ["s9"] }; }, /^services\.billing\.replication\.failoverOrder\[0\]: "s9" is not a standby of billing \(standbys: s1\)$/],
-    ["role name with a quote", (c) => (c.services.billing.postgres.role = "o'brien"), /^services\.billing\.postgres\.role: "o'brien" must be a database role name/],
+    [
+      "RPO that is not a duration",
+      (c) => (c.services.billing.rpo = "five minutes"),
+      /^services\.billing\.rpo: "five minutes" must be a duration/,
+    ],
+    [
+      "RTO below a minute",
+      (c) => (c.services.billing.rto = "30s"),
+      /^services\.billing\.rto: "30s" must be at least 1m/,
+    ],
+    [
+      "unsupported PostgreSQL version",
+      (c) => (c.services.billing.postgres.version = 12),
+      /^services\.billing\.postgres\.version: 12 must be at least 13$/,
+    ],
+    [
+      "PostgreSQL version too new",
+      (c) => (c.services.billing.postgres.version = 18),
+      /^services\.billing\.postgres\.version: 18 must be at most 17$/,
+    ],
+    [
+      "database name with SQL in it",
+      (c) => (c.services.billing.postgres.databases = ["billing; DROP TABLE x"]),
+      /^services\.billing\.postgres\.databases\[0\]: "billing; DROP TABLE x" must be a database name/,
+    ],
+    [
+      "no databases",
+      (c) => (c.services.billing.postgres.databases = []),
+      /^services\.billing\.postgres\.databases: \[\] must list at least one database$/,
+    ],
+    [
+      "service name that would break a unit name",
+      (c) => {
+        c.services["Billing Svc"] = c.services.billing;
+        delete c.services.billing;
+      },
+      /^services\.Billing Svc: "Billing Svc" must be a service name/,
+    ],
+    [
+      "relative backup path",
+      (c) => (c.services.billing.paths = { backupRoot: "backups" }),
+      /^services\.billing\.paths\.backupRoot: "backups" must be an absolute path/,
+    ],
+    [
+      "path with a shell character",
+      (c) => (c.services.billing.paths = { backupRoot: "/var/lib/$(reboot)" }),
+      /^services\.billing\.paths\.backupRoot: "\/var\/lib\/\$\(reboot\)" must be an absolute path/,
+    ],
+    [
+      "path with ..",
+      (c) => (c.services.billing.postgres.dataDirectory = "/var/lib/../../etc"),
+      /^services\.billing\.postgres\.dataDirectory: "\/var\/lib\/\.\.\/\.\.\/etc" must not contain/,
+    ],
+    [
+      "unknown host",
+      (c) => (c.services.billing.host = "db9"),
+      /^services\.billing\.host: "db9" is not a declared host \(declared: db1\)$/,
+    ],
+    [
+      "misspelled field",
+      (c) => (c.services.billing.retenton = { dailyDays: 3 }),
+      /^services\.billing: unknown field "retenton"/,
+    ],
+    [
+      "negative retention",
+      (c) => (c.services.billing.retention = { dailyDays: 0 }),
+      /^services\.billing\.retention\.dailyDays: 0 must be at least 1$/,
+    ],
+    [
+      "off-site shorter than local",
+      (c) => (c.services.billing.retention = { dailyDays: 14, offsiteDays: 7 }),
+      /^services\.billing\.retention\.offsiteDays: 7 must be at least retention\.dailyDays \(14\)/,
+    ],
+    [
+      "zstd before PostgreSQL 15",
+      (c) => {
+        c.services.billing.postgres.version = 14;
+        c.services.billing.compression = "zstd";
+      },
+      /^services\.billing\.compression: "zstd" needs PostgreSQL 15 or later/,
+    ],
+    [
+      "calendar with shell characters",
+      (c) => (c.services.billing.schedule = { base: "daily; rm -rf /" }),
+      /^services\.billing\.schedule\.base: "daily; rm -rf \/" must be a systemd OnCalendar expression/,
+    ],
+    [
+      "randomized delay of a day",
+      (c) => (c.services.billing.schedule = { randomizedDelay: "1d" }),
+      /^services\.billing\.schedule\.randomizedDelay: "1d" must be less than 1d/,
+    ],
+    [
+      "unknown connection type",
+      (c) => ((c.hosts.db1.connection as any).type = "telnet"),
+      /^hosts\.db1\.connection\.type: "telnet" must say how to reach the host/,
+    ],
+    [
+      "port out of range",
+      (c) => (c.services.billing.postgres.port = 70000),
+      /^services\.billing\.postgres\.port: 70000 must be at most 65535$/,
+    ],
+    [
+      "provision on a real host",
+      (c) => (c.services.billing.postgres.provision = true),
+      /^services\.billing\.postgres\.provision: true is only allowed on a sandbox host \(host "db1" has no connection\.rootPrefix\)/,
+    ],
+    [
+      "relative root prefix on an SSH host",
+      (c) => ((c.hosts.db1.connection as any).rootPrefix = "sandbox"),
+      /^hosts\.db1\.connection\.rootPrefix: "sandbox" must be an absolute path/,
+    ],
+    [
+      "missing postgres section",
+      (c) => delete c.services.billing.postgres,
+      /^services\.billing\.postgres: is required$/,
+    ],
+    [
+      "two services on one data directory",
+      (c) => (c.services.ledger = { host: "db1", postgres: { databases: ["ledger"], port: 5433 } }),
+      /^services\.ledger\.postgres\.dataDirectory: "\/var\/lib\/postgresql\/15\/main" on host "db1" is already used by service "billing"$/,
+    ],
+    [
+      "Redis sandbox on a real host",
+      (c) => (c.services.billing.redis = { manager: { type: "process" }, provision: true }),
+      /^services\.billing\.redis\.provision: true is only allowed on a sandbox host/,
+    ],
+    [
+      "Redis appendfsync typo",
+      (c) => (c.services.billing.redis = { persistence: { appendfsync: "every-second" } }),
+      /^services\.billing\.redis\.persistence\.appendfsync: "every-second" must be one of "always", "everysec", "no"$/,
+    ],
+    [
+      "Redis save point that is not a pair",
+      (c) => (c.services.billing.redis = { persistence: { savePoints: [[900]] } }),
+      /^services\.billing\.redis\.persistence\.savePoints\[0\]/,
+    ],
+    [
+      "standby on an undeclared host",
+      (c) => (c.services.billing.standbys = [{ name: "s1", host: "db9" }]),
+      /^services\.billing\.standbys\[0\]\.host: "db9" is not a declared host/,
+    ],
+    [
+      "standby on the primary's port",
+      (c) => (c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5432 }]),
+      /^services\.billing\.standbys\[0\]\.port: 5432 on host "db1" is the primary's port$/,
+    ],
+    [
+      "standby reached by name without an address",
+      (c) => (c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5433 }]),
+      /^services\.billing\.standbys\[0\]\.address: is required when host "db1" is reached by name/,
+    ],
+    [
+      "failover order naming no standby",
+      (c) => {
+        c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5433, address: "10.0.0.2" }];
+        c.services.billing.replication = { failoverOrder: ["s9"] };
+      },
+      /^services\.billing\.replication\.failoverOrder\[0\]: "s9" is not a standby of billing \(standbys: s1\)$/,
+    ],
+    [
+      "role name with a quote",
+      (c) => (c.services.billing.postgres.role = "o'brien"),
+      /^services\.billing\.postgres\.role: "o'brien" must be a database role name/,
+    ],
   ];
   for (const [what, mutate, expected] of cases) {
     it(`rejects ${what}`, () => {
       const problems = problemsOf(mutate);
-      expect(problems.some((p) => expected.test(p)), problems.join("\n")).toBe(true);
+      expect(
+        problems.some((p) => expected.test(p)),
+        problems.join("\n"),
+      ).toBe(true);
     });
   }
 
@@ -95,7 +231,12 @@ describe("defaults from the seeds and values derived in one place", () => {
     expect(at("1m")).toBe(48);
     expect(at("1h")).toBe(3540);
     expect(at("1s")).toBe(1);
-    for (const [rpo, seconds] of [["2s", 2], ["30s", 30], ["10m", 600], ["1d", 86400]] as const) {
+    for (const [rpo, seconds] of [
+      ["2s", 2],
+      ["30s", 30],
+      ["10m", 600],
+      ["1d", 86400],
+    ] as const) {
       expect(at(rpo)).toBeLessThan(seconds);
       expect(at(rpo)).toBeGreaterThanOrEqual(seconds - 60);
     }

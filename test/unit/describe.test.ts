@@ -6,7 +6,15 @@ describe("drkit plan: objective -> setting", () => {
   const plan = buildPlan(
     {
       hosts: { h: { connection: { type: "local", rootPrefix: "/tmp/x" } } },
-      services: { billing: { host: "h", rpo: "2m", postgres: { databases: ["b"] }, standbys: [{ name: "s1", host: "h", port: 5433, synchronous: true }], redis: {} } },
+      services: {
+        billing: {
+          host: "h",
+          rpo: "2m",
+          postgres: { databases: ["b"] },
+          standbys: [{ name: "s1", host: "h", port: 5433, synchronous: true }],
+          redis: {},
+        },
+      },
     },
     { baseDir: "/tmp" },
   ).services[0];

@@ -3,9 +3,20 @@ import { buildPlan } from "../../components/plan/plan";
 import { judge, measureRecovery, ScenarioRecorder } from "../../drill/context";
 import type { Ack } from "../../drill/workload";
 
-const acks: Ack[] = Array.from({ length: 10 }, (_, i) => ({ seq: i + 1, key: String(i + 1), at: new Date(Date.UTC(2026, 10, 22, 5, 0, i)).toISOString(), ackedAt: 0 }));
+const acks: Ack[] = Array.from({ length: 10 }, (_, i) => ({
+  seq: i + 1,
+  key: String(i + 1),
+  at: new Date(Date.UTC(2026, 10, 22, 5, 0, i)).toISOString(),
+  ackedAt: 0,
+}));
 const keys = (...n: number[]) => n.map(String);
-const plan = buildPlan({ hosts: { h: { connection: { type: "local", rootPrefix: "/tmp/drkit-unit" } } }, services: { svc: { host: "h", rpo: "5s", rto: "1m", postgres: { databases: ["app"] } } } }, { baseDir: "/tmp" }).services[0];
+const plan = buildPlan(
+  {
+    hosts: { h: { connection: { type: "local", rootPrefix: "/tmp/drkit-unit" } } },
+    services: { svc: { host: "h", rpo: "5s", rto: "1m", postgres: { databases: ["app"] } } },
+  },
+  { baseDir: "/tmp" },
+).services[0];
 
 describe("measuring a recovery against the workload's log", () => {
   it("everything recovered: nothing lost, checksums equal", () => {
@@ -42,7 +53,12 @@ describe("judging a scenario against the stack's objectives", () => {
   const disasterAt = new Date(Date.UTC(2026, 10, 22, 5, 0, 10));
   const recorder = new ScenarioRecorder(() => undefined, "x");
   const outcome = (back: number, recovered: number[]) => ({
-    recorder, disasterAt, acks, clock: "test", serviceBackAt: new Date(disasterAt.getTime() + back * 1000), measure: measureRecovery("t", acks, keys(...recovered)),
+    recorder,
+    disasterAt,
+    acks,
+    clock: "test",
+    serviceBackAt: new Date(disasterAt.getTime() + back * 1000),
+    measure: measureRecovery("t", acks, keys(...recovered)),
   });
 
   it("passes within RPO and RTO", () => {
@@ -65,13 +81,21 @@ describe("judging a scenario against the stack's objectives", () => {
   });
 
   it("a FAIL: reason from a preflight check fails a scenario that recovered fine", () => {
-    const r = judge("x", "X", plan, outcome(10, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), ["FAIL: archive_timeout is 3600s on the live server"]);
+    const r = judge("x", "X", plan, outcome(10, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), [
+      "FAIL: archive_timeout is 3600s on the live server",
+    ]);
     expect(r.verdict).toBe("FAIL");
     expect(r.reasons).toContain("archive_timeout is 3600s on the live server");
   });
 
   it("a recovery that threw fails with its error first", () => {
-    const r = judge("x", "X", plan, { recorder, disasterAt, acks, clock: "test", error: new Error("restore-pitr exited 1") });
+    const r = judge("x", "X", plan, {
+      recorder,
+      disasterAt,
+      acks,
+      clock: "test",
+      error: new Error("restore-pitr exited 1"),
+    });
     expect(r.verdict).toBe("FAIL");
     expect(r.reasons[0]).toBe("recovery failed: restore-pitr exited 1");
   });

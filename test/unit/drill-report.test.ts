@@ -4,7 +4,13 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { escapeHtml, renderHtml } from "../../components/drill/html";
 import { mdText, renderMarkdown } from "../../components/drill/markdown";
-import { formatSeconds, formatTime, overallVerdict, type DrillReport, type ScenarioResult } from "../../components/drill/report";
+import {
+  formatSeconds,
+  formatTime,
+  overallVerdict,
+  type DrillReport,
+  type ScenarioResult,
+} from "../../components/drill/report";
 import { writeFileAtomic, writeReports } from "../../components/drill/writeReports";
 
 const at = (clock: string) => `2025-06-03T${clock}Z`;
@@ -16,13 +22,37 @@ function pitr(): ScenarioResult {
     title: "Accidental deletion, recovered by PITR",
     verdict: "PASS",
     reasons: ["target is the commit before the DROP TABLE"],
-    rto: { seconds: 46.6, objectiveSeconds: 1800, clock: "from the DROP TABLE until the restored server accepted a write" },
-    rpo: { lostCommits: 0, lostSpanSeconds: 0, objectiveSeconds: 300, recoveryPoint: at("14:01:34.912"), lastAcknowledgedCommit: at("14:01:34.904") },
+    rto: {
+      seconds: 46.6,
+      objectiveSeconds: 1800,
+      clock: "from the DROP TABLE until the restored server accepted a write",
+    },
+    rpo: {
+      lostCommits: 0,
+      lostSpanSeconds: 0,
+      objectiveSeconds: 300,
+      recoveryPoint: at("14:01:34.912"),
+      lastAcknowledgedCommit: at("14:01:34.904"),
+    },
     integrity: {
       ok: true,
       tables: [
-        { table: "orders", expectedRows: 1874, actualRows: 1874, expectedChecksum: "9f2c4e0a", actualChecksum: "9f2c4e0a", ok: true },
-        { table: "customers", expectedRows: 200, actualRows: 200, expectedChecksum: "41aa07c3", actualChecksum: "41aa07c3", ok: true },
+        {
+          table: "orders",
+          expectedRows: 1874,
+          actualRows: 1874,
+          expectedChecksum: "9f2c4e0a",
+          actualChecksum: "9f2c4e0a",
+          ok: true,
+        },
+        {
+          table: "customers",
+          expectedRows: 200,
+          actualRows: 200,
+          expectedChecksum: "41aa07c3",
+          actualChecksum: "41aa07c3",
+          ok: true,
+        },
       ],
     },
     workload: { acknowledgedCommits: 1874, firstCommitAt: at("14:00:00.020"), lastCommitAt: at("14:01:34.904") },
@@ -46,9 +76,31 @@ function hostLoss(): ScenarioResult {
     title: "Host loss, restored from the off-site copy alone",
     verdict: "PASS",
     reasons: [],
-    rto: { seconds: 188.3, objectiveSeconds: 1800, clock: "from deleting the host's data until the rebuilt server accepted a write" },
-    rpo: { lostCommits: 2301, lostSpanSeconds: 212.4, objectiveSeconds: 300, recoveryPoint: at("14:06:07.600"), lastAcknowledgedCommit: at("14:09:40.000") },
-    integrity: { ok: true, tables: [{ table: "orders", expectedRows: 3911, actualRows: 3911, expectedChecksum: "77aa", actualChecksum: "77aa", ok: true }] },
+    rto: {
+      seconds: 188.3,
+      objectiveSeconds: 1800,
+      clock: "from deleting the host's data until the rebuilt server accepted a write",
+    },
+    rpo: {
+      lostCommits: 2301,
+      lostSpanSeconds: 212.4,
+      objectiveSeconds: 300,
+      recoveryPoint: at("14:06:07.600"),
+      lastAcknowledgedCommit: at("14:09:40.000"),
+    },
+    integrity: {
+      ok: true,
+      tables: [
+        {
+          table: "orders",
+          expectedRows: 3911,
+          actualRows: 3911,
+          expectedChecksum: "77aa",
+          actualChecksum: "77aa",
+          ok: true,
+        },
+      ],
+    },
     workload: { acknowledgedCommits: 6212, firstCommitAt: at("14:03:00.010"), lastCommitAt: at("14:09:40.000") },
     timeline: [
       { at: at("14:03:00.000"), kind: "writes-start", label: "4 writers" },
@@ -65,13 +117,31 @@ function corruptedBackup(): ScenarioResult {
     title: "Corrupted newest backup, recovery from the previous one",
     verdict: "FAIL",
     reasons: ["RTO 34 min 12 s is over the objective 30 min", "table order_items | 3 rows missing"],
-    rto: { seconds: 2052, objectiveSeconds: 1800, clock: "from the server stop until the server restored from the previous backup accepted a write" },
+    rto: {
+      seconds: 2052,
+      objectiveSeconds: 1800,
+      clock: "from the server stop until the server restored from the previous backup accepted a write",
+    },
     rpo: { lostCommits: 0, lostSpanSeconds: 0, objectiveSeconds: 300 },
     integrity: {
       ok: false,
       tables: [
-        { table: "orders", expectedRows: 5120, actualRows: 5120, expectedChecksum: "aa01", actualChecksum: "aa01", ok: true },
-        { table: "order_items", expectedRows: 15360, actualRows: 15357, expectedChecksum: "bb02", actualChecksum: "cc03", ok: false },
+        {
+          table: "orders",
+          expectedRows: 5120,
+          actualRows: 5120,
+          expectedChecksum: "aa01",
+          actualChecksum: "aa01",
+          ok: true,
+        },
+        {
+          table: "order_items",
+          expectedRows: 15360,
+          actualRows: 15357,
+          expectedChecksum: "bb02",
+          actualChecksum: "cc03",
+          ok: false,
+        },
       ],
     },
     workload: { acknowledgedCommits: 5120 },
@@ -185,7 +255,9 @@ describe("renderMarkdown", () => {
     expect(md).toContain("| 2 | replay WAL to the target | 27.9 | ok | 14 segments |");
     expect(md).toContain("| 2 | replay 26 h of WAL | 1744.0 | **FAILED** | RTO objective exceeded |");
     expect(md).toContain("| `order_items` | 15,360 | 15,357 | `bb02` | `cc03` | **FAILED** |");
-    expect(md).toContain("- Recovery point 2025-06-03 14:01:34.912 UTC; last acknowledged commit 2025-06-03 14:01:34.904 UTC.");
+    expect(md).toContain(
+      "- Recovery point 2025-06-03 14:01:34.912 UTC; last acknowledged commit 2025-06-03 14:01:34.904 UTC.",
+    );
     expect(md).toContain("- 2025-06-03 14:01:37.400 UTC (+1 min 37 s) recovery starts: pitr.sh");
   });
 
@@ -203,7 +275,9 @@ describe("renderHtml", () => {
     expect(html).not.toContain(XSS);
     expect(html.match(/<script/gi)).toBeNull();
     expect(html).toContain(escapeHtml(`DROP TABLE orders ${XSS}`));
-    expect(escapeHtml(`<a href="x" onclick='y'>&</a>`)).toBe("&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;");
+    expect(escapeHtml(`<a href="x" onclick='y'>&</a>`)).toBe(
+      "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;",
+    );
   });
 
   it("escapes the report's own fields too (service, stack, table names)", () => {
@@ -240,7 +314,13 @@ describe("renderHtml", () => {
   });
 
   it("renders a scenario without timeline, steps or tables", () => {
-    const bare: ScenarioResult = { ...hostLoss(), timeline: [], steps: [], integrity: { ok: false, tables: [] }, workload: { acknowledgedCommits: 0 } };
+    const bare: ScenarioResult = {
+      ...hostLoss(),
+      timeline: [],
+      steps: [],
+      integrity: { ok: false, tables: [] },
+      workload: { acknowledgedCommits: 0 },
+    };
     bare.rpo = { lostCommits: 0, lostSpanSeconds: 0, objectiveSeconds: 300 };
     const report = { ...sampleReport(), scenarios: [bare] };
     const page = renderHtml(report);
@@ -265,7 +345,11 @@ describe("writeReports", () => {
     const dir = path.join(tempDir(), "drill", "2025-06-03");
     const report = sampleReport();
     const paths = writeReports(report, dir);
-    expect(paths).toEqual({ markdown: path.join(dir, "report.md"), json: path.join(dir, "report.json"), html: path.join(dir, "report.html") });
+    expect(paths).toEqual({
+      markdown: path.join(dir, "report.md"),
+      json: path.join(dir, "report.json"),
+      html: path.join(dir, "report.html"),
+    });
     expect(fs.readdirSync(dir).sort()).toEqual(["report.html", "report.json", "report.md"]);
     expect(JSON.parse(fs.readFileSync(paths.json, "utf8"))).toEqual(report);
     expect(fs.readFileSync(paths.markdown, "utf8")).toBe(renderMarkdown(report));

@@ -35,17 +35,38 @@ describe("argument validation", () => {
   });
 
   it.each([
-    [{ name: "Billing" }, `name: "Billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', starting and ending with a letter or digit`],
-    [{ name: "1billing" }, `name: "1billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', starting and ending with a letter or digit`],
-    [{ name: "b".repeat(45) }, `name: "${"b".repeat(45)}" must be at most 44 characters, so that "${"b".repeat(45)}-standby" fits the StatefulSet limit of 52`],
-    [{ namespace: "team_db" }, `namespace: "team_db" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters`],
+    [
+      { name: "Billing" },
+      `name: "Billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', starting and ending with a letter or digit`,
+    ],
+    [
+      { name: "1billing" },
+      `name: "1billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', starting and ending with a letter or digit`,
+    ],
+    [
+      { name: "b".repeat(45) },
+      `name: "${"b".repeat(45)}" must be at most 44 characters, so that "${"b".repeat(45)}-standby" fits the StatefulSet limit of 52`,
+    ],
+    [
+      { namespace: "team_db" },
+      `namespace: "team_db" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters`,
+    ],
     [{ postgresVersion: 12 }, "postgresVersion: 12 must be at least 13"],
     [{ postgresVersion: 18 }, "postgresVersion: 18 must be at most 17"],
     [{ image: "postgres:16.2" }, `image: "postgres:16.2" is PostgreSQL 16 but postgresVersion is 15`],
-    [{ image: "registry local/postgres" }, `image: "registry local/postgres" must be an image reference without spaces`],
+    [
+      { image: "registry local/postgres" },
+      `image: "registry local/postgres" must be an image reference without spaces`,
+    ],
     [{ databases: [] }, "databases: [] must list at least one database"],
-    [{ databases: ["Billing"] }, `databases[0]: "Billing" must be a database name: lowercase letters, digits and '_', not starting with a digit, at most 40 characters`],
-    [{ databases: ["a", "template1"] }, `databases[1]: "template1" is a PostgreSQL template database, not one of yours`],
+    [
+      { databases: ["Billing"] },
+      `databases[0]: "Billing" must be a database name: lowercase letters, digits and '_', not starting with a digit, at most 40 characters`,
+    ],
+    [
+      { databases: ["a", "template1"] },
+      `databases[1]: "template1" is a PostgreSQL template database, not one of yours`,
+    ],
     [{ databases: ["a", "a"] }, `databases[1]: "a" is listed twice`],
     [{ rpoSeconds: 0 }, "rpoSeconds: 0 must be at least 1"],
     [{ rpoSeconds: 2.5 }, "rpoSeconds: 2.5 must be a whole number"],
@@ -55,18 +76,45 @@ describe("argument validation", () => {
     [{ synchronous: true }, "synchronous: true needs at least 1 standby"],
     [{ storage: { size: "10GB" } }, `storage.size: "10GB" must be a quantity such as "10Gi"`],
     [{ storage: { size: "512Mi" } }, `storage.size: "512Mi" must be at least 1Gi`],
-    [{ storage: { size: "10Gi", storageClassName: "Fast_SSD" } }, `storage.storageClassName: "Fast_SSD" must be a StorageClass name: lowercase letters, digits and '-', starting and ending with a letter or digit, dot-separated`],
+    [
+      { storage: { size: "10Gi", storageClassName: "Fast_SSD" } },
+      `storage.storageClassName: "Fast_SSD" must be a StorageClass name: lowercase letters, digits and '-', starting and ending with a letter or digit, dot-separated`,
+    ],
     [{ backupStorage: undefined }, `backupStorage.size: (missing) must be a quantity such as "50Gi"`],
-    [{ backupStorage: { size: "50Gi", accessMode: "ReadOnlyMany" } }, `backupStorage.accessMode: "ReadOnlyMany" must be "ReadWriteOnce" or "ReadWriteMany"`],
-    [{ schedule: { backup: "61 * * * *" } }, `schedule.backup: "61 * * * *" must be a 5-field cron expression (minute 61 is outside 0-59)`],
-    [{ schedule: { verify: "@daily" } }, `schedule.verify: "@daily" must be a 5-field cron expression (it has 1 fields)`],
+    [
+      { backupStorage: { size: "50Gi", accessMode: "ReadOnlyMany" } },
+      `backupStorage.accessMode: "ReadOnlyMany" must be "ReadWriteOnce" or "ReadWriteMany"`,
+    ],
+    [
+      { schedule: { backup: "61 * * * *" } },
+      `schedule.backup: "61 * * * *" must be a 5-field cron expression (minute 61 is outside 0-59)`,
+    ],
+    [
+      { schedule: { verify: "@daily" } },
+      `schedule.verify: "@daily" must be a 5-field cron expression (it has 1 fields)`,
+    ],
     [{ retention: { backups: 0 } }, "retention.backups: 0 must be at least 1"],
     [{ resources: { requests: { cpu: "fast" } } }, `resources.requests.cpu: "fast" must be a quantity such as "500m"`],
-    [{ resources: { requests: { memory: "2Gi" }, limits: { memory: "1Gi" } } }, `resources.limits.memory: "1Gi" must be at least resources.requests.memory ("2Gi")`],
-    [{ restore: { fromBackup: "yesterday" } }, `restore.fromBackup: "yesterday" must be "latest" or a backup id such as "20240115T020000Z"`],
-    [{ restore: { fromBackup: "latest", targetTime: "2024-01-15 14:30" } }, `restore.targetTime: "2024-01-15 14:30" must be an ISO 8601 time with a zone, such as "2024-01-15T14:30:00Z"`],
-    [{ restore: { fromBackup: "latest", targetTime: "2024-01-15T14:30:00" } }, `restore.targetTime: "2024-01-15T14:30:00" must be an ISO 8601 time with a zone, such as "2024-01-15T14:30:00Z"`],
-    [{ restore: { fromBackup: "20240115T020000Z", targetTime: "2024-01-15T01:00:00Z" } }, `restore.targetTime: "2024-01-15T01:00:00Z" is not after backup 20240115T020000Z started`],
+    [
+      { resources: { requests: { memory: "2Gi" }, limits: { memory: "1Gi" } } },
+      `resources.limits.memory: "1Gi" must be at least resources.requests.memory ("2Gi")`,
+    ],
+    [
+      { restore: { fromBackup: "yesterday" } },
+      `restore.fromBackup: "yesterday" must be "latest" or a backup id such as "20240115T020000Z"`,
+    ],
+    [
+      { restore: { fromBackup: "latest", targetTime: "2024-01-15 14:30" } },
+      `restore.targetTime: "2024-01-15 14:30" must be an ISO 8601 time with a zone, such as "2024-01-15T14:30:00Z"`,
+    ],
+    [
+      { restore: { fromBackup: "latest", targetTime: "2024-01-15T14:30:00" } },
+      `restore.targetTime: "2024-01-15T14:30:00" must be an ISO 8601 time with a zone, such as "2024-01-15T14:30:00Z"`,
+    ],
+    [
+      { restore: { fromBackup: "20240115T020000Z", targetTime: "2024-01-15T01:00:00Z" } },
+      `restore.targetTime: "2024-01-15T01:00:00Z" is not after backup 20240115T020000Z started`,
+    ],
   ])("%j -> %s", (patch, line) => {
     expect(problems(patch)).toEqual([line]);
   });
@@ -96,7 +144,12 @@ describe("argument validation", () => {
 });
 
 describe("off-site shipping arguments", () => {
-  const offsite = { endpoint: "https://s3.example.com:9000", bucket: "dr-copies", accessKey: "AKIAOFFSITE", secretKey: "wJalr/XUtn+FEMI=K7MDENG" };
+  const offsite = {
+    endpoint: "https://s3.example.com:9000",
+    bucket: "dr-copies",
+    accessKey: "AKIAOFFSITE",
+    secretKey: "wJalr/XUtn+FEMI=K7MDENG",
+  };
   const offsiteProblems = (patch: object) => problems({ offsite: { ...offsite, ...patch } });
 
   it("accepts valid arguments and fills in the prefix and the mc image, keeping the keys out of the spec", () => {
@@ -111,20 +164,27 @@ describe("off-site shipping arguments", () => {
     });
     expect(JSON.stringify(spec)).not.toContain("AKIAOFFSITE");
     expect(JSON.stringify(spec)).not.toContain("wJalr");
-    expect(resolveCluster({ ...valid, offsite: { ...offsite, prefix: "prod/eu-1/billing/" } }).offsite?.target).toBe("offsite/dr-copies/prod/eu-1/billing/");
+    expect(resolveCluster({ ...valid, offsite: { ...offsite, prefix: "prod/eu-1/billing/" } }).offsite?.target).toBe(
+      "offsite/dr-copies/prod/eu-1/billing/",
+    );
     expect(resolveCluster(valid).offsite).toBeUndefined();
-    for (const endpoint of ["http://minio:9000", "https://s3.eu-west-1.amazonaws.com", "http://10.0.0.5:9000/"]) expect(offsiteProblems({ endpoint })).toEqual([]);
+    for (const endpoint of ["http://minio:9000", "https://s3.eu-west-1.amazonaws.com", "http://10.0.0.5:9000/"])
+      expect(offsiteProblems({ endpoint })).toEqual([]);
     for (const bucket of ["abc", "dr.copies-2", "a".repeat(63)]) expect(offsiteProblems({ bucket })).toEqual([]);
   });
 
   const ENDPOINT = 'must be an http(s) URL of a host and optional port, such as "https://minio.example.com:9000"';
-  const BUCKET = "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address";
+  const BUCKET =
+    "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address";
   const PREFIX = `must be folder names of letters, digits, '.', '_' and '-', each ending in '/', such as "billing/" (at most 256 characters)`;
   it.each([
     [{ endpoint: "s3.example.com" }, `offsite.endpoint: "s3.example.com" ${ENDPOINT}`],
     [{ endpoint: "ftp://s3.example.com" }, `offsite.endpoint: "ftp://s3.example.com" ${ENDPOINT}`],
     [{ endpoint: "https://s3.example.com/bucket" }, `offsite.endpoint: "https://s3.example.com/bucket" ${ENDPOINT}`],
-    [{ endpoint: "https://key:secret@s3.example.com" }, `offsite.endpoint: "https://key:secret@s3.example.com" ${ENDPOINT}`],
+    [
+      { endpoint: "https://key:secret@s3.example.com" },
+      `offsite.endpoint: "https://key:secret@s3.example.com" ${ENDPOINT}`,
+    ],
     [{ endpoint: "https://s3.example.com:99999" }, `offsite.endpoint: "https://s3.example.com:99999" ${ENDPOINT}`],
     [{ endpoint: "https://s3.example.com?x=1" }, `offsite.endpoint: "https://s3.example.com?x=1" ${ENDPOINT}`],
     [{ endpoint: undefined }, `offsite.endpoint: (missing) ${ENDPOINT}`],
@@ -154,9 +214,15 @@ describe("off-site shipping arguments", () => {
       "offsite.accessKey: (secret) must not contain ':' (mc splits MC_HOST_* at ':' and takes the keys literally)",
       "offsite.secretKey: (secret) must not contain ':' (mc splits MC_HOST_* at ':' and takes the keys literally)",
     ]);
-    expect(offsiteProblems({ secretKey: "line\nbreak" })).toEqual(["offsite.secretKey: (secret) must not contain whitespace or control characters"]);
-    expect(offsiteProblems({ secretKey: 12345 })).toEqual(["offsite.secretKey: (secret) must be text or an output of another resource"]);
-    expect(problems({ offsite: "https://s3.example.com" })).toEqual([`offsite: "https://s3.example.com" must be an object with endpoint, bucket, accessKey and secretKey`]);
+    expect(offsiteProblems({ secretKey: "line\nbreak" })).toEqual([
+      "offsite.secretKey: (secret) must not contain whitespace or control characters",
+    ]);
+    expect(offsiteProblems({ secretKey: 12345 })).toEqual([
+      "offsite.secretKey: (secret) must be text or an output of another resource",
+    ]);
+    expect(problems({ offsite: "https://s3.example.com" })).toEqual([
+      `offsite: "https://s3.example.com" must be an object with endpoint, bucket, accessKey and secretKey`,
+    ]);
   });
 
   it("lets keys that are outputs of other resources through, to be checked once known", () => {
@@ -165,14 +231,22 @@ describe("off-site shipping arguments", () => {
   });
 
   it("reports off-site problems after the others, all at once", () => {
-    expect(problems({ standbys: 9, offsite: { ...offsite, bucket: "x", prefix: "a" } })).toEqual(["standbys: 9 must be at most 8", `offsite.bucket: "x" ${BUCKET}`, `offsite.prefix: "a" ${PREFIX}`]);
+    expect(problems({ standbys: 9, offsite: { ...offsite, bucket: "x", prefix: "a" } })).toEqual([
+      "standbys: 9 must be at most 8",
+      `offsite.bucket: "x" ${BUCKET}`,
+      `offsite.prefix: "a" ${PREFIX}`,
+    ]);
   });
 
   it("builds MC_HOST_offsite with the keys as they are (the one rule, mcHostUrl): mc does not URL-decode them", () => {
-    expect(mcHostUrl("offsite", "https://s3.example.com:9000", "AKIAOFFSITE", "wJalr/XUtn+FEMI=K7MDENG@x")).toBe("https://AKIAOFFSITE:wJalr/XUtn+FEMI=K7MDENG@x@s3.example.com:9000");
+    expect(mcHostUrl("offsite", "https://s3.example.com:9000", "AKIAOFFSITE", "wJalr/XUtn+FEMI=K7MDENG@x")).toBe(
+      "https://AKIAOFFSITE:wJalr/XUtn+FEMI=K7MDENG@x@s3.example.com:9000",
+    );
     expect(mcHostUrl("offsite", "http://minio:9000/", "a", "b")).toBe("http://a:b@minio:9000");
     expect(mcHostUrl("offsite", "https://s3.amazonaws.com:443", "a", "b")).toBe("https://a:b@s3.amazonaws.com");
-    expect(() => mcHostUrl("offsite", "https://s3.example.com", "a", "bad:secret")).toThrow(/^object store offsite: the secret key \(secret\) must not contain ':'/);
+    expect(() => mcHostUrl("offsite", "https://s3.example.com", "a", "bad:secret")).toThrow(
+      /^object store offsite: the secret key \(secret\) must not contain ':'/,
+    );
     try {
       mcHostUrl("offsite", "https://s3.example.com", "a", "bad:secret");
     } catch (e) {
@@ -182,7 +256,14 @@ describe("off-site shipping arguments", () => {
 });
 
 describe("cron expressions", () => {
-  it.each(["0 2 * * *", "*/15 * * * *", "0 2 * * MON-FRI", "0 0 1 jan,jul ?", "5,35 0-23/2 1-31 1-12 0-6", "0 3 ? * sun"])("accepts %s", (schedule) => {
+  it.each([
+    "0 2 * * *",
+    "*/15 * * * *",
+    "0 2 * * MON-FRI",
+    "0 0 1 jan,jul ?",
+    "5,35 0-23/2 1-31 1-12 0-6",
+    "0 3 ? * sun",
+  ])("accepts %s", (schedule) => {
     expect(cronProblem(schedule)).toBeUndefined();
   });
   it.each([
@@ -206,25 +287,38 @@ describe("quantities", () => {
     ["2e9", 2e9],
     ["100", 100],
   ])("%s = %d", (text, value) => expect(parseQuantity(text)).toBe(value));
-  it.each(["10GB", "-1Gi", "Gi", "1 Gi", ""])("%j is not a quantity", (text) => expect(parseQuantity(text)).toBeUndefined());
+  it.each(["10GB", "-1Gi", "Gi", "1 Gi", ""])("%j is not a quantity", (text) =>
+    expect(parseQuantity(text)).toBeUndefined(),
+  );
 });
 
 describe("derived settings", () => {
   it("archive_timeout comes from the RPO through the one derivation the host flavour uses", () => {
-    for (const rpo of [1, 30, 300, 3600]) expect(resolveCluster({ ...valid, rpoSeconds: rpo }).derived.archiveTimeoutSeconds).toBe(deriveArchiveTimeout(rpo));
+    for (const rpo of [1, 30, 300, 3600])
+      expect(resolveCluster({ ...valid, rpoSeconds: rpo }).derived.archiveTimeoutSeconds).toBe(
+        deriveArchiveTimeout(rpo),
+      );
     expect(resolveCluster(valid).derived.archiveTimeoutSeconds).toBe(240);
   });
 
   it("sizes replication for the standbys and caps slot WAL at a quarter of the volume", () => {
     const d = resolveCluster({ ...valid, standbys: 3, synchronous: true, storage: { size: "20Gi" } }).derived;
-    expect(d).toMatchObject({ maxWalSenders: 7, maxReplicationSlots: 5, maxSlotWalKeepSizeMb: 5120, slots: ["drkit_standby_0", "drkit_standby_1", "drkit_standby_2"] });
+    expect(d).toMatchObject({
+      maxWalSenders: 7,
+      maxReplicationSlots: 5,
+      maxSlotWalKeepSizeMb: 5120,
+      slots: ["drkit_standby_0", "drkit_standby_1", "drkit_standby_2"],
+    });
     expect(d.synchronousStandbyNames).toBe('FIRST 1 ("billing-standby-0", "billing-standby-1", "billing-standby-2")');
     expect(resolveCluster({ ...valid, standbys: 3 }).derived.synchronousStandbyNames).toBe("");
   });
 
   it("compresses base backups with zstd on the server from 15 on, gzip below", () => {
     expect(resolveCluster(valid).derived.baseBackupArgs).toEqual(["--compress=server-zstd:level=1"]);
-    expect(resolveCluster({ ...valid, postgresVersion: 14 }).derived.baseBackupArgs).toEqual(["--gzip", "--compress=6"]);
+    expect(resolveCluster({ ...valid, postgresVersion: 14 }).derived.baseBackupArgs).toEqual([
+      "--gzip",
+      "--compress=6",
+    ]);
   });
 
   it("gives servers at least ten minutes to start, more when the RTO allows it", () => {
@@ -233,12 +327,17 @@ describe("derived settings", () => {
   });
 
   it("normalises a restore target to UTC for recovery_target_time and names the request", () => {
-    expect(resolveCluster({ ...valid, restore: { fromBackup: "latest", targetTime: "2024-01-15T16:30:00+02:00" } }).restore).toEqual({
+    expect(
+      resolveCluster({ ...valid, restore: { fromBackup: "latest", targetTime: "2024-01-15T16:30:00+02:00" } }).restore,
+    ).toEqual({
       fromBackup: "latest",
       targetTime: "2024-01-15 14:30:00.000+00",
       targetEpoch: Date.UTC(2024, 0, 15, 14, 30) / 1000,
       requestId: "latest@2024-01-15T14:30:00.000Z",
     });
-    expect(resolveCluster({ ...valid, restore: { fromBackup: "20240115T020000Z" } }).restore).toEqual({ fromBackup: "20240115T020000Z", requestId: "20240115T020000Z@end-of-archive" });
+    expect(resolveCluster({ ...valid, restore: { fromBackup: "20240115T020000Z" } }).restore).toEqual({
+      fromBackup: "20240115T020000Z",
+      requestId: "20240115T020000Z@end-of-archive",
+    });
   });
 });

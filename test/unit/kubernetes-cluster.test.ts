@@ -11,7 +11,10 @@ import { evaluate, type FakeResource } from "../helpers/policyHarness";
 const passwordOf = (name: string) => `mockpw${name.replace(/[^a-z]/g, "")}0123456789`;
 
 const { registered, settle } = recordResources({
-  state: (args) => (args.type === "random:index/randomPassword:RandomPassword" ? { ...args.inputs, result: passwordOf(args.name) } : args.inputs),
+  state: (args) =>
+    args.type === "random:index/randomPassword:RandomPassword"
+      ? { ...args.inputs, result: passwordOf(args.name) }
+      : args.inputs,
 });
 
 let PostgresCluster: typeof import("../../components/kubernetes/postgresCluster").PostgresCluster;
@@ -24,7 +27,6 @@ beforeAll(async () => {
 });
 
 const promiseOf = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => output.apply(resolve));
-
 
 const baseArgs: PostgresClusterArgs = {
   name: "billing",
@@ -62,10 +64,12 @@ const isSecretValue = isSecret;
 function unwrap(value: any): any {
   if (isSecretValue(value)) return unwrap(value.value);
   if (Array.isArray(value)) return value.map(unwrap);
-  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrap(v)]));
+  if (value !== null && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrap(v)]));
   return value;
 }
-const manifestsOf = (rs: Registered[]) => rs.filter((r) => r.type.startsWith("kubernetes:")).map((r) => unwrap(r.inputs));
+const manifestsOf = (rs: Registered[]) =>
+  rs.filter((r) => r.type.startsWith("kubernetes:")).map((r) => unwrap(r.inputs));
 
 const one = (rs: Registered[], type: string, name: string) => {
   const found = rs.filter((r) => r.type === type && r.inputs.metadata?.name === name);
@@ -74,11 +78,14 @@ const one = (rs: Registered[], type: string, name: string) => {
 };
 const podTemplates = (rs: Registered[]) =>
   rs.flatMap((r) => {
-    if (r.type === K.statefulSet || r.type === K.job) return [{ owner: r.inputs.metadata.name, labels: r.inputs.spec.template.metadata.labels }];
-    if (r.type === K.cronJob) return [{ owner: r.inputs.metadata.name, labels: r.inputs.spec.jobTemplate.spec.template.metadata.labels }];
+    if (r.type === K.statefulSet || r.type === K.job)
+      return [{ owner: r.inputs.metadata.name, labels: r.inputs.spec.template.metadata.labels }];
+    if (r.type === K.cronJob)
+      return [{ owner: r.inputs.metadata.name, labels: r.inputs.spec.jobTemplate.spec.template.metadata.labels }];
     return [];
   });
-const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+const selects = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 describe("PostgresCluster under Pulumi's mocks", () => {
   let mine: Registered[];
@@ -92,19 +99,31 @@ describe("PostgresCluster under Pulumi's mocks", () => {
     const count = (type: string) => mine.filter((r) => r.type === type).length;
     expect(count("drkit:kubernetes:PostgresCluster")).toBe(1);
     expect(count("random:index/randomPassword:RandomPassword")).toBe(2);
-    expect([K.configMap, K.secret, K.service, K.claim, K.statefulSet, K.cronJob, K.job].map(count)).toEqual([1, 1, 3, 2, 2, 2, 0]);
+    expect([K.configMap, K.secret, K.service, K.claim, K.statefulSet, K.cronJob, K.job].map(count)).toEqual([
+      1, 1, 3, 2, 2, 2, 0,
+    ]);
     expect(mine).toHaveLength(14);
     for (const r of mine) expect(r.name.startsWith("billing")).toBe(true);
     for (const r of mine.filter((x) => x.type.startsWith("kubernetes:"))) {
       expect(r.inputs.metadata.namespace).toBe("payments");
-      expect(r.inputs.metadata.labels).toMatchObject({ "app.kubernetes.io/name": "postgresql", "app.kubernetes.io/instance": "billing", "app.kubernetes.io/managed-by": "drkit" });
+      expect(r.inputs.metadata.labels).toMatchObject({
+        "app.kubernetes.io/name": "postgresql",
+        "app.kubernetes.io/instance": "billing",
+        "app.kubernetes.io/managed-by": "drkit",
+      });
     }
   });
 
   it("backs up on the schedule with a CronJob that never overlaps, labelled for the policy pack", () => {
     const backup = one(mine, K.cronJob, "billing-backup");
     expect(backup.metadata.labels["app.kubernetes.io/component"]).toBe("backup");
-    expect(backup.spec).toMatchObject({ schedule: "15 2 * * *", timeZone: "Etc/UTC", concurrencyPolicy: "Forbid", successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
+    expect(backup.spec).toMatchObject({
+      schedule: "15 2 * * *",
+      timeZone: "Etc/UTC",
+      concurrencyPolicy: "Forbid",
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+    });
     expect(backup.spec.startingDeadlineSeconds).toBeGreaterThan(0);
     const pod = backup.spec.jobTemplate.spec.template.spec;
     expect(pod.restartPolicy).toBe("Never");
@@ -113,14 +132,30 @@ describe("PostgresCluster under Pulumi's mocks", () => {
     expect(pod.containers[0].env).toContainEqual({ name: "DRKIT_ENV", value: "/etc/drkit/config/backup.env" });
     expect(pod.volumes).toContainEqual({ name: "backups", persistentVolumeClaim: { claimName: "billing-backups" } });
     // A ReadWriteOnce backup volume is attached beside the primary, so the job must run there.
-    expect(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels["app.kubernetes.io/component"]).toBe("primary");
+    expect(
+      pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels[
+        "app.kubernetes.io/component"
+      ],
+    ).toBe("primary");
 
     const config = one(mine, K.configMap, "billing-config").data;
     // The agent verbatim, and the backup settings: the primary's service as the replication role, keep the newest N.
     expect(config["backup-base"]).toBe(agentFile("backup-base"));
     expect(config["lib.sh"]).toBe(agentFile("lib.sh"));
     const settings = config["backup.env"];
-    for (const line of ["COMPRESS_ARGS=(--compress=server-zstd:level=1)", "RETAIN_NEWEST=5", "RETAIN_DAILY_DAYS=0", "RETAIN_WEEKLY_WEEKS=0", "RETAIN_MONTHS=0", "PGHOST=billing-rw", "PGUSER=drkit_replicator", "BASE_DIR=/backups/base", "WAL_DIR=/backups/wal", "LOCK_DIR=/backups/locks", "OFFSITE_STORES=()"]) {
+    for (const line of [
+      "COMPRESS_ARGS=(--compress=server-zstd:level=1)",
+      "RETAIN_NEWEST=5",
+      "RETAIN_DAILY_DAYS=0",
+      "RETAIN_WEEKLY_WEEKS=0",
+      "RETAIN_MONTHS=0",
+      "PGHOST=billing-rw",
+      "PGUSER=drkit_replicator",
+      "BASE_DIR=/backups/base",
+      "WAL_DIR=/backups/wal",
+      "LOCK_DIR=/backups/locks",
+      "OFFSITE_STORES=()",
+    ]) {
       expect(settings.split("\n")).toContain(line);
     }
   });
@@ -136,7 +171,8 @@ describe("PostgresCluster under Pulumi's mocks", () => {
     expect(pod.containers[0].command).toEqual(["/etc/drkit/agent/verify-backup", "--end-of-archive"]);
     expect(pod.containers[0].env).toContainEqual({ name: "DRKIT_ENV", value: "/etc/drkit/config/restore-test.env" });
     const settings = one(mine, K.configMap, "billing-config").data["restore-test.env"].split("\n");
-    for (const line of ["VERIFY_DIR=/scratch", "PGDATA_DIR=/scratch/pgdata", "WAL_DIR=/backups/wal"]) expect(settings).toContain(line);
+    for (const line of ["VERIFY_DIR=/scratch", "PGDATA_DIR=/scratch/pgdata", "WAL_DIR=/backups/wal"])
+      expect(settings).toContain(line);
   });
 
   it("runs one primary and the standbys as StatefulSets with claims, probes and no root", () => {
@@ -144,38 +180,56 @@ describe("PostgresCluster under Pulumi's mocks", () => {
     const standby = one(mine, K.statefulSet, "billing-standby");
     expect(primary.spec.replicas).toBe(1);
     expect(standby.spec.replicas).toBe(2);
-    for (const [sts, component] of [[primary, "primary"], [standby, "standby"]] as const) {
+    for (const [sts, component] of [
+      [primary, "primary"],
+      [standby, "standby"],
+    ] as const) {
       expect(sts.metadata.labels["app.kubernetes.io/managed-by"]).toBe("drkit");
       expect(sts.spec.serviceName).toBe("billing-headless");
       expect(sts.spec.volumeClaimTemplates).toEqual([
         {
           metadata: { name: "data", labels: expect.objectContaining({ "app.kubernetes.io/component": component }) },
-          spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "10Gi" } }, storageClassName: "fast-ssd" },
+          spec: {
+            accessModes: ["ReadWriteOnce"],
+            resources: { requests: { storage: "10Gi" } },
+            storageClassName: "fast-ssd",
+          },
         },
       ]);
       const pod = sts.spec.template.spec;
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 999, runAsGroup: 999, fsGroup: 999 });
       expect(pod.automountServiceAccountToken).toBe(false);
       for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) {
-        expect(c.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+        expect(c.securityContext).toMatchObject({
+          runAsNonRoot: true,
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ["ALL"] },
+        });
         expect(c.resources).toEqual({ requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "1Gi" } });
       }
       const server = pod.containers[0];
-      for (const probe of [server.startupProbe, server.readinessProbe, server.livenessProbe]) expect(probe.exec.command.join(" ")).toMatch(/pg_isready|pg_stat_wal_receiver/);
+      for (const probe of [server.startupProbe, server.readinessProbe, server.livenessProbe])
+        expect(probe.exec.command.join(" ")).toMatch(/pg_isready|pg_stat_wal_receiver/);
       expect(server.livenessProbe.exec.command.join(" ")).toContain("pg_isready");
       expect(server.startupProbe.periodSeconds * server.startupProbe.failureThreshold).toBeGreaterThanOrEqual(1800);
     }
     expect(primary.spec.template.spec.containers[0].readinessProbe.exec.command[0]).toBe("pg_isready");
     // A standby that no longer streams answers with stale data: it must leave the read-only Service.
     expect(standby.spec.template.spec.containers[0].readinessProbe.exec.command.join(" ")).toContain("= streaming");
-    expect(standby.spec.template.spec.initContainers[0].command).toEqual(["/etc/drkit/agent/pod-standby-clone", "$(DRKIT_POD_NAME)"]);
+    expect(standby.spec.template.spec.initContainers[0].command).toEqual([
+      "/etc/drkit/agent/pod-standby-clone",
+      "$(DRKIT_POD_NAME)",
+    ]);
     expect(primary.spec.template.spec.containers[0].command).toEqual(["/etc/drkit/agent/pod-primary"]);
     expect(standby.spec.template.spec.containers[0].command).toEqual(["/etc/drkit/agent/pod-standby"]);
     // Every agent file, executable, at one directory in every drkit pod; archive_command is the agent's archive-wal.
     const agentVolume = primary.spec.template.spec.volumes.find((v: any) => v.name === "agent");
     expect(agentVolume.configMap.items.map((i: any) => i.key)).toEqual(agentFileNames());
     for (const item of agentVolume.configMap.items) expect(item.mode).toBe(0o555);
-    expect(one(mine, K.configMap, "billing-config").data["drkit.conf"]).toContain("archive_command = '/etc/drkit/agent/archive-wal %p %f'");
+    expect(one(mine, K.configMap, "billing-config").data["drkit.conf"]).toContain(
+      "archive_command = '/etc/drkit/agent/archive-wal %p %f'",
+    );
     expect(primary.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: "Retain", whenScaled: "Retain" });
   });
 
@@ -184,24 +238,39 @@ describe("PostgresCluster under Pulumi's mocks", () => {
     const claimName = `${primary.spec.volumeClaimTemplates[0].metadata.name}-${primary.metadata.name}-0`;
     const claim = one(mine, K.claim, claimName);
     expect(claim.spec).toEqual(primary.spec.volumeClaimTemplates[0].spec);
-    expect(one(mine, K.claim, "billing-backups").spec).toEqual({ accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "50Gi" } } });
+    expect(one(mine, K.claim, "billing-backups").spec).toEqual({
+      accessModes: ["ReadWriteOnce"],
+      resources: { requests: { storage: "50Gi" } },
+    });
   });
 
   it("routes read-write to the primary, read-only to the standbys, and the headless Service to database pods only", () => {
     const templates = podTemplates(mine);
-    const selected = (name: string) => templates.filter((t) => selects(one(mine, K.service, name).spec.selector, t.labels)).map((t) => t.owner);
+    const selected = (name: string) =>
+      templates.filter((t) => selects(one(mine, K.service, name).spec.selector, t.labels)).map((t) => t.owner);
     expect(selected("billing-rw")).toEqual(["billing-primary"]);
     expect(selected("billing-ro")).toEqual(["billing-standby"]);
     expect(selected("billing-headless").sort()).toEqual(["billing-primary", "billing-standby"]);
-    expect(one(mine, K.service, "billing-headless").spec).toMatchObject({ clusterIP: "None", publishNotReadyAddresses: true });
-    for (const sts of mine.filter((r) => r.type === K.statefulSet)) expect(selects(sts.inputs.spec.selector.matchLabels, sts.inputs.spec.template.metadata.labels)).toBe(true);
+    expect(one(mine, K.service, "billing-headless").spec).toMatchObject({
+      clusterIP: "None",
+      publishNotReadyAddresses: true,
+    });
+    for (const sts of mine.filter((r) => r.type === K.statefulSet))
+      expect(selects(sts.inputs.spec.selector.matchLabels, sts.inputs.spec.template.metadata.labels)).toBe(true);
   });
 
   it("keeps the generated passwords secret: in the Secret only, never in plain text", async () => {
     const secret = one(mine, K.secret, "billing-credentials");
     expect(isSecretValue(secret.stringData)).toBe(true);
-    expect(secret.stringData.value).toEqual({ "superuser-password": passwordOf("billing-superuser-password"), "replication-password": passwordOf("billing-replication-password") });
-    const plain = JSON.stringify(mine.filter((r) => r.type !== K.secret && r.type !== "random:index/randomPassword:RandomPassword").map((r) => r.inputs));
+    expect(secret.stringData.value).toEqual({
+      "superuser-password": passwordOf("billing-superuser-password"),
+      "replication-password": passwordOf("billing-replication-password"),
+    });
+    const plain = JSON.stringify(
+      mine
+        .filter((r) => r.type !== K.secret && r.type !== "random:index/randomPassword:RandomPassword")
+        .map((r) => r.inputs),
+    );
     expect(plain).not.toContain(passwordOf("billing-superuser-password"));
     expect(plain).not.toContain(passwordOf("billing-replication-password"));
     expect(await (cluster.superuserPassword as any).isSecret).toBe(true);
@@ -225,9 +294,13 @@ describe("PostgresCluster under Pulumi's mocks", () => {
       const m = buildClusterManifests(resolveCluster(args), { superuserPassword: "x", replicationPassword: "y" });
       return (m.primary.spec as any).template.metadata.annotations["drkit.io/config-hash"];
     };
-    expect(configHash(baseArgs)).toBe(one(mine, K.statefulSet, "billing-primary").spec.template.metadata.annotations["drkit.io/config-hash"]);
+    expect(configHash(baseArgs)).toBe(
+      one(mine, K.statefulSet, "billing-primary").spec.template.metadata.annotations["drkit.io/config-hash"],
+    );
     // Job scripts change with retention and schedules; the servers need not restart for that.
-    expect(configHash({ ...baseArgs, retention: { backups: 9 }, schedule: { backup: "0 3 * * *" } })).toBe(configHash(baseArgs));
+    expect(configHash({ ...baseArgs, retention: { backups: 9 }, schedule: { backup: "0 3 * * *" } })).toBe(
+      configHash(baseArgs),
+    );
     expect(configHash({ ...baseArgs, rpoSeconds: 60 })).not.toBe(configHash(baseArgs));
     expect(configHash({ ...baseArgs, standbys: 3 })).not.toBe(configHash(baseArgs));
   });
@@ -249,24 +322,41 @@ describe("PostgresCluster under Pulumi's mocks", () => {
       'batch/v1/CronJob "billing-backup": data/spec/concurrencyPolicy must be equal to one of the allowed values',
       'apps/v1/StatefulSet "billing-primary": data/spec/replicas must be integer, data/spec/template/spec must have required property containers',
     ]);
-    expect(validateManifests([{ apiVersion: "v1", kind: "Pod", metadata: { name: "x" } }])[0]).toContain("no OpenAPI model");
+    expect(validateManifests([{ apiVersion: "v1", kind: "Pod", metadata: { name: "x" } }])[0]).toContain(
+      "no OpenAPI model",
+    );
   });
 
   it("passes the drkit policy pack, whose Kubernetes rules do see these resources", async () => {
-    const asPolicyInput = (rs: Registered[]): FakeResource[] => rs.map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
+    const asPolicyInput = (rs: Registered[]): FakeResource[] =>
+      rs.map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
     expect(await evaluate(drPolicies, asPolicyInput(mine))).toEqual([]);
 
-    const overlapping = mine.map((r) => (r.type === K.cronJob && r.name === "billing-backup" ? { ...r, inputs: { ...r.inputs, spec: { ...r.inputs.spec, concurrencyPolicy: "Allow" } } } : r));
-    expect((await evaluate(drPolicies, asPolicyInput(overlapping))).map((d) => d.policy)).toEqual(["k8s-backup-cronjob-forbids-overlap"]);
+    const overlapping = mine.map((r) =>
+      r.type === K.cronJob && r.name === "billing-backup"
+        ? { ...r, inputs: { ...r.inputs, spec: { ...r.inputs.spec, concurrencyPolicy: "Allow" } } }
+        : r,
+    );
+    expect((await evaluate(drPolicies, asPolicyInput(overlapping))).map((d) => d.policy)).toEqual([
+      "k8s-backup-cronjob-forbids-overlap",
+    ]);
     const withoutBackups = mine.filter((r) => !(r.type === K.cronJob && r.name === "billing-backup"));
-    expect((await evaluate(drPolicies, asPolicyInput(withoutBackups))).map((d) => d.policy)).toEqual(["k8s-backup-cronjob-exists"]);
+    expect((await evaluate(drPolicies, asPolicyInput(withoutBackups))).map((d) => d.policy)).toEqual([
+      "k8s-backup-cronjob-exists",
+    ]);
   });
 });
 
 describe("PostgresCluster with a restore request", () => {
   let mine: Registered[];
   beforeAll(async () => {
-    ({ mine } = await deploy("ledger", { ...baseArgs, name: "ledger", standbys: 0, synchronous: false, restore: { fromBackup: "latest", targetTime: "2024-01-15T16:30:00+02:00" } }));
+    ({ mine } = await deploy("ledger", {
+      ...baseArgs,
+      name: "ledger",
+      standbys: 0,
+      synchronous: false,
+      restore: { fromBackup: "latest", targetTime: "2024-01-15T16:30:00+02:00" },
+    }));
   });
 
   it("adds a restore Job that fills the primary's claim, labelled restore, re-run by the next up if it failed", () => {
@@ -277,13 +367,22 @@ describe("PostgresCluster with a restore request", () => {
     const pod = job.spec.template.spec;
     expect(pod.volumes).toContainEqual({ name: "data", persistentVolumeClaim: { claimName: "data-ledger-primary-0" } });
     expect(pod.affinity).toBeUndefined();
-    expect(pod.containers[0].command).toEqual(["/etc/drkit/agent/pod-restore", "--target-time", "2024-01-15 14:30:00.000+00"]);
+    expect(pod.containers[0].command).toEqual([
+      "/etc/drkit/agent/pod-restore",
+      "--target-time",
+      "2024-01-15 14:30:00.000+00",
+    ]);
     // In the Job's spec, so that a new request replaces (re-runs) the Job.
-    expect(pod.containers[0].env).toContainEqual({ name: "DRKIT_RESTORE_REQUEST", value: "latest@2024-01-15T14:30:00.000Z" });
+    expect(pod.containers[0].env).toContainEqual({
+      name: "DRKIT_RESTORE_REQUEST",
+      value: "latest@2024-01-15T14:30:00.000Z",
+    });
     const settings = one(mine, K.configMap, "ledger-config").data["restore.env"].split("\n");
     expect(settings).toContain("RESTORE_REQUEST=latest@2024-01-15T14:30:00.000Z");
     expect(settings).toContain("PG_MANAGER=foreground");
-    expect(one(mine, K.statefulSet, "ledger-primary").spec.template.metadata.annotations["drkit.io/restore-request"]).toBe("latest@2024-01-15T14:30:00.000Z");
+    expect(
+      one(mine, K.statefulSet, "ledger-primary").spec.template.metadata.annotations["drkit.io/restore-request"],
+    ).toBe("latest@2024-01-15T14:30:00.000Z");
     expect(validateManifests(manifestsOf(mine))).toEqual([]);
   });
 
@@ -302,7 +401,12 @@ describe("PostgresCluster with off-site shipping", () => {
     ...baseArgs,
     name: "vault",
     // One key plain, one an output of another resource (a secret one).
-    offsite: { endpoint: "https://s3.example.com:9000", bucket: "dr-copies", accessKey: ACCESS, secretKey: pulumi.secret(SECRET) },
+    offsite: {
+      endpoint: "https://s3.example.com:9000",
+      bucket: "dr-copies",
+      accessKey: ACCESS,
+      secretKey: pulumi.secret(SECRET),
+    },
   };
   beforeAll(async () => {
     ({ mine } = await deploy("vault", offsiteArgs));
@@ -310,40 +414,67 @@ describe("PostgresCluster with off-site shipping", () => {
   const backupPod = () => one(mine, K.cronJob, "vault-backup").spec.jobTemplate.spec.template.spec;
 
   it("adds one Secret holding the credentials file (MC_HOST_offsite), as a Pulumi secret with the keys as mc reads them", () => {
-    expect(mine.filter((r) => r.type === K.secret).map((r) => r.inputs.metadata.name).sort()).toEqual(["vault-credentials", "vault-offsite"]);
+    expect(
+      mine
+        .filter((r) => r.type === K.secret)
+        .map((r) => r.inputs.metadata.name)
+        .sort(),
+    ).toEqual(["vault-credentials", "vault-offsite"]);
     expect(mine).toHaveLength(15);
     const secret = one(mine, K.secret, "vault-offsite");
     expect(secret.type).toBe("Opaque");
     expect(secret.metadata.labels["app.kubernetes.io/component"]).toBe("backup");
     expect(isSecretValue(secret.stringData)).toBe(true);
-    expect(unwrap(secret.stringData)).toEqual({ credentials: expect.stringContaining(`\nMC_HOST_offsite=https://${ACCESS}:${SECRET}@s3.example.com:9000\n`) });
+    expect(unwrap(secret.stringData)).toEqual({
+      credentials: expect.stringContaining(`\nMC_HOST_offsite=https://${ACCESS}:${SECRET}@s3.example.com:9000\n`),
+    });
     expect(secret.data).toBeUndefined();
   });
 
   it("copies mc from the mc image in an init container, then runs the agent's backup and shipping in the postgres image", () => {
     const pod = backupPod();
     expect(pod.restartPolicy).toBe("Never");
-    expect(pod.initContainers.map((c: any) => [c.name, c.image])).toEqual([["mc", "minio/mc:RELEASE.2025-08-13T08-35-41Z"]]);
+    expect(pod.initContainers.map((c: any) => [c.name, c.image])).toEqual([
+      ["mc", "minio/mc:RELEASE.2025-08-13T08-35-41Z"],
+    ]);
     expect(pod.initContainers[0].command.join(" ")).toContain("/opt/drkit/bin/mc");
     const [backup] = pod.containers;
     expect(backup.command).toEqual(["/etc/drkit/agent/pod-backup"]);
     expect(pod.volumes).toContainEqual({ name: "tools", emptyDir: { sizeLimit: "256Mi" } });
     expect(backup.volumeMounts).toContainEqual({ name: "tools", mountPath: "/opt/drkit/bin", readOnly: false });
-    expect(backup.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    expect(backup.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+    });
     const settings = one(mine, K.configMap, "vault-config").data["backup.env"].split("\n");
-    for (const line of ["OFFSITE_STORES=(offsite)", "OFFSITE_ALIASES=(offsite)", "OFFSITE_BUCKETS=(dr-copies)", "OFFSITE_PREFIX=vault/", "OFFSITE_CREDENTIALS=(/etc/drkit/offsite/credentials)", "MC=/opt/drkit/bin/mc"]) {
+    for (const line of [
+      "OFFSITE_STORES=(offsite)",
+      "OFFSITE_ALIASES=(offsite)",
+      "OFFSITE_BUCKETS=(dr-copies)",
+      "OFFSITE_PREFIX=vault/",
+      "OFFSITE_CREDENTIALS=(/etc/drkit/offsite/credentials)",
+      "MC=/opt/drkit/bin/mc",
+    ]) {
       expect(settings).toContain(line);
     }
     // The servers never ship (no mc there): their archive stays on the backup volume until the backup run ships it.
     expect(one(mine, K.configMap, "vault-config").data["server.env"].split("\n")).toContain("OFFSITE_STORES=()");
     const cron = one(mine, K.cronJob, "vault-backup");
-    expect(cron.spec).toMatchObject({ concurrencyPolicy: "Forbid", successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
+    expect(cron.spec).toMatchObject({
+      concurrencyPolicy: "Forbid",
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+    });
   });
 
   it("gives the backup the credentials only as a file from the offsite Secret, never in its environment", () => {
     const pod = backupPod();
     const [backup] = pod.containers;
-    expect(pod.volumes).toContainEqual({ name: "offsite", secret: { secretName: "vault-offsite", defaultMode: 0o440, items: [{ key: "credentials", path: "credentials" }] } });
+    expect(pod.volumes).toContainEqual({
+      name: "offsite",
+      secret: { secretName: "vault-offsite", defaultMode: 0o440, items: [{ key: "credentials", path: "credentials" }] },
+    });
     expect(backup.volumeMounts).toContainEqual({ name: "offsite", mountPath: "/etc/drkit/offsite", readOnly: true });
     expect(JSON.stringify(backup.env)).not.toContain("MC_HOST");
     expect(backup.env.filter((e: any) => e.valueFrom?.secretKeyRef)).toEqual([]);
@@ -355,43 +486,66 @@ describe("PostgresCluster with off-site shipping", () => {
     const withoutSecretValues = (value: any): any => {
       if (isSecretValue(value)) return "[secret]";
       if (Array.isArray(value)) return value.map(withoutSecretValues);
-      if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutSecretValues(v)]));
+      if (value !== null && typeof value === "object")
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutSecretValues(v)]));
       return value;
     };
     const plain = JSON.stringify(mine.map((r) => withoutSecretValues(r.inputs)));
     for (const form of forms) expect(plain).not.toContain(form);
     const component = mine.find((r) => r.type === "drkit:kubernetes:PostgresCluster")!;
-    expect(component.inputs.offsite).toEqual({ endpoint: "https://s3.example.com:9000", bucket: "dr-copies", prefix: "vault/", shipsWal: true });
+    expect(component.inputs.offsite).toEqual({
+      endpoint: "https://s3.example.com:9000",
+      bucket: "dr-copies",
+      prefix: "vault/",
+      shipsWal: true,
+    });
   });
 
   it("ships with the agent's ship-offsite (archived WAL included), and without shipping names no store", () => {
     const config = one(mine, K.configMap, "vault-config").data;
     expect(config["pod-backup"]).toContain('"$AGENT_DIR/ship-offsite" wal-pending');
     expect(config["ship-offsite"]).toBe(agentFile("ship-offsite"));
-    const without = buildClusterManifests(resolveCluster(baseArgs), { superuserPassword: "x", replicationPassword: "y" }).config.data as Record<string, string>;
+    const without = buildClusterManifests(resolveCluster(baseArgs), {
+      superuserPassword: "x",
+      replicationPassword: "y",
+    }).config.data as Record<string, string>;
     expect(without["backup.env"].split("\n")).toContain("OFFSITE_STORES=()");
     expect(without["backup.env"]).not.toContain("OFFSITE_BUCKETS");
   });
 
   it("leaves the server pods as they are without shipping, so turning it on restarts nothing", () => {
-    const build = (args: PostgresClusterArgs) => buildClusterManifests(resolveCluster(args), { superuserPassword: "x", replicationPassword: "y", offsiteMcHost: "z" });
+    const build = (args: PostgresClusterArgs) =>
+      buildClusterManifests(resolveCluster(args), {
+        superuserPassword: "x",
+        replicationPassword: "y",
+        offsiteMcHost: "z",
+      });
     const withShipping = build(offsiteArgs);
     const without = build({ ...offsiteArgs, offsite: undefined });
     expect(withShipping.primary).toEqual(without.primary);
     expect(withShipping.standby).toEqual(without.standby);
     expect(withShipping.verifyJob).toEqual(without.verifyJob);
     expect(without.offsite).toBeUndefined();
-    expect(() => buildClusterManifests(resolveCluster(offsiteArgs), { superuserPassword: "x", replicationPassword: "y" })).toThrow("no MC_HOST value");
+    expect(() =>
+      buildClusterManifests(resolveCluster(offsiteArgs), { superuserPassword: "x", replicationPassword: "y" }),
+    ).toThrow("no MC_HOST value");
   });
 
   it("every manifest still passes the Kubernetes OpenAPI schema, and the policy pack still passes", async () => {
     const manifests = manifestsOf(mine);
     expect(manifests).toHaveLength(12);
     expect(validateManifests(manifests)).toEqual([]);
-    const asPolicyInput = (rs: Registered[]): FakeResource[] => rs.map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
+    const asPolicyInput = (rs: Registered[]): FakeResource[] =>
+      rs.map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
     expect(await evaluate(drPolicies, asPolicyInput(mine))).toEqual([]);
-    const overlapping = mine.map((r) => (r.type === K.cronJob && r.name === "vault-backup" ? { ...r, inputs: { ...r.inputs, spec: { ...r.inputs.spec, concurrencyPolicy: "Allow" } } } : r));
-    expect((await evaluate(drPolicies, asPolicyInput(overlapping))).map((d) => d.policy)).toEqual(["k8s-backup-cronjob-forbids-overlap"]);
+    const overlapping = mine.map((r) =>
+      r.type === K.cronJob && r.name === "vault-backup"
+        ? { ...r, inputs: { ...r.inputs, spec: { ...r.inputs.spec, concurrencyPolicy: "Allow" } } }
+        : r,
+    );
+    expect((await evaluate(drPolicies, asPolicyInput(overlapping))).map((d) => d.policy)).toEqual([
+      "k8s-backup-cronjob-forbids-overlap",
+    ]);
   });
 });
 
@@ -399,18 +553,35 @@ describe("argument errors", () => {
   it("throws every problem at once, one 'field: value rule' line each, before registering anything", async () => {
     await settle();
     const before = registered.length;
-    const bad = { ...baseArgs, namespace: "Payments", standbys: 9, schedule: { backup: "61 * * * *" }, storage: { size: "10GB" } };
+    const bad = {
+      ...baseArgs,
+      namespace: "Payments",
+      standbys: 9,
+      schedule: { backup: "61 * * * *" },
+      storage: { size: "10GB" },
+    };
     expect(() => new PostgresCluster("bad", bad)).toThrow(
       [
         'invalid arguments for PostgresCluster "billing":',
-        'namespace: "Payments" must be a DNS-1123 label: lowercase letters, digits and \'-\', starting and ending with a letter or digit, at most 63 characters',
+        "namespace: \"Payments\" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
         "standbys: 9 must be at most 8",
         'storage.size: "10GB" must be a quantity such as "10Gi"',
         'schedule.backup: "61 * * * *" must be a 5-field cron expression (minute 61 is outside 0-59)',
       ].join("\n"),
     );
-    expect(() => new PostgresCluster("bad", { ...baseArgs, standbys: 0 })).toThrow(/^invalid arguments[^\n]*\nsynchronous: true needs at least 1 standby$/);
-    const badOffsite = { ...baseArgs, offsite: { endpoint: "s3.example.com", bucket: "DR", prefix: "billing", accessKey: "AKIA:X", secretKey: "s3cr3t" } };
+    expect(() => new PostgresCluster("bad", { ...baseArgs, standbys: 0 })).toThrow(
+      /^invalid arguments[^\n]*\nsynchronous: true needs at least 1 standby$/,
+    );
+    const badOffsite = {
+      ...baseArgs,
+      offsite: {
+        endpoint: "s3.example.com",
+        bucket: "DR",
+        prefix: "billing",
+        accessKey: "AKIA:X",
+        secretKey: "s3cr3t",
+      },
+    };
     expect(() => new PostgresCluster("bad", badOffsite)).toThrow(
       [
         'invalid arguments for PostgresCluster "billing":',

@@ -18,7 +18,14 @@ import { startMinio, type MinioServer } from "../helpers/minio";
  * there; PostgreSQL's tools stubbed where a server would be needed), and shipping against a real MinIO.
  */
 
-const base: PostgresClusterArgs = { name: "billing", namespace: "payments", databases: ["billing", "audit"], rpoSeconds: 300, storage: { size: "10Gi" }, backupStorage: { size: "20Gi" } };
+const base: PostgresClusterArgs = {
+  name: "billing",
+  namespace: "payments",
+  databases: ["billing", "audit"],
+  rpoSeconds: 300,
+  storage: { size: "10Gi" },
+  backupStorage: { size: "20Gi" },
+};
 const AGENT = agentDirectory();
 
 const work = mkdtempSync(join(tmpdir(), "drkit-k8s-scripts-"));
@@ -51,15 +58,20 @@ function pod(role: PodRole, args: Partial<PostgresClusterArgs> = {}, paths: Part
 }
 
 function run(verb: string, envFile: string, args: string[] = [], env: Record<string, string> = {}) {
-  return spawnSync(join(AGENT, verb), args, { encoding: "utf8", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", DRKIT_ENV: envFile, TMPDIR: work, ...env } });
+  return spawnSync(join(AGENT, verb), args, {
+    encoding: "utf8",
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", DRKIT_ENV: envFile, TMPDIR: work, ...env },
+  });
 }
 
 describe("the ConfigMap carries the agent verbatim and one settings file per pod role", () => {
   it("holds every agent file as it is in agent/, and no rendered script", () => {
     const data = configData(resolveCluster(base));
-    for (const name of readdirSync(AGENT).filter((n) => !n.startsWith("."))) expect(data[name]).toBe(readFileSync(join(AGENT, name), "utf8"));
+    for (const name of readdirSync(AGENT).filter((n) => !n.startsWith(".")))
+      expect(data[name]).toBe(readFileSync(join(AGENT, name), "utf8"));
     expect(Object.keys(data).filter((k) => k.endsWith(".sh") && k !== "lib.sh")).toEqual([]);
-    for (const role of ["server", "backup", "restore-test", "restore"]) expect(data[`${role}.env`]).toContain("SERVICE=billing");
+    for (const role of ["server", "backup", "restore-test", "restore"])
+      expect(data[`${role}.env`]).toContain("SERVICE=billing");
   });
 });
 
@@ -104,13 +116,16 @@ describe("the restore Job (pod-restore, then restore-pitr) guards", () => {
     writeFileSync(join(p.paths.dataMount, "pgdata", "PG_VERSION"), "15\n");
     return p;
   };
-  const restore = (envFile: string, request = REQUEST) => run("pod-restore", envFile, [], { DRKIT_RESTORE_REQUEST: request });
+  const restore = (envFile: string, request = REQUEST) =>
+    run("pod-restore", envFile, [], { DRKIT_RESTORE_REQUEST: request });
 
   it("refuses when the job asks for another request than the settings (from a stale ConfigMap) carry", () => {
     const { paths, envFile } = setup(2);
     const result = restore(envFile, "20240115T020000Z@end-of-archive");
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain(`this script restores ${REQUEST} but the job asks for 20240115T020000Z@end-of-archive`);
+    expect(result.stderr).toContain(
+      `this script restores ${REQUEST} but the job asks for 20240115T020000Z@end-of-archive`,
+    );
     expect(readdirSync(paths.dataMount)).toEqual(["pgdata"]);
   });
 
@@ -133,7 +148,9 @@ describe("the restore Job (pod-restore, then restore-pitr) guards", () => {
     const { paths, envFile } = setup(0);
     const result = restore(envFile);
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain("the primary answers at billing-primary-0.billing-headless; scale its StatefulSet to 0");
+    expect(result.stderr).toContain(
+      "the primary answers at billing-primary-0.billing-headless; scale its StatefulSet to 0",
+    );
     expect(existsSync(join(paths.dataMount, "pgdata", "PG_VERSION"))).toBe(true);
   });
 
@@ -196,21 +213,34 @@ describe("the backup pod's shipping (ship-offsite) against MinIO", () => {
 
   it("ships the backup set and every archived WAL file with sha256 checks, in the hosts' layout, and never overwrites", async () => {
     const creds = join(dir("offsite"), "credentials");
-    writeFileSync(creds, credentialsFileContent("offsite", "offsite", minio.endpoint, user.access, user.secret), { mode: 0o600 });
+    writeFileSync(creds, credentialsFileContent("offsite", "offsite", minio.endpoint, user.access, user.secret), {
+      mode: 0o600,
+    });
     const shipping = { offsite: { endpoint: minio.endpoint, bucket: "dr-copies", accessKey: "a", secretKey: "b" } };
     const { paths, envFile } = pod("backup", shipping, { offsiteCredentials: creds, mc: join(toolchain, "mc") });
     const backup = join(paths.backupRoot, "base", BACKUP_ID);
     mkdirSync(backup, { recursive: true });
-    for (const [f, text] of [["base.tar.zst", "base archive bytes"], ["pg_wal.tar.zst", "wal archive"], ["backup_manifest", "{}"], ["drkit-backup.env", "id=x\nend_epoch=1705284000\n"]]) writeFileSync(join(backup, f), text);
+    for (const [f, text] of [
+      ["base.tar.zst", "base archive bytes"],
+      ["pg_wal.tar.zst", "wal archive"],
+      ["backup_manifest", "{}"],
+      ["drkit-backup.env", "id=x\nend_epoch=1705284000\n"],
+    ])
+      writeFileSync(join(backup, f), text);
     mkdirSync(join(paths.backupRoot, "wal"));
-    for (const segment of ["000000010000000000000001", "000000010000000000000002", "00000002.history"]) writeFileSync(join(paths.backupRoot, "wal", segment), `wal ${segment}`);
+    for (const segment of ["000000010000000000000001", "000000010000000000000002", "00000002.history"])
+      writeFileSync(join(paths.backupRoot, "wal", segment), `wal ${segment}`);
     writeFileSync(join(paths.backupRoot, "wal", ".000000010000000000000003.Xa1b2c"), "being archived");
     for (const args of [["base", BACKUP_ID], ["wal-pending"]]) {
       const r = run("ship-offsite", envFile, args);
       expect(r.status, r.stderr).toBe(0);
     }
     const listed = await minio.mc(["ls", "--recursive", "--json", "k8soffsite/dr-copies/"]);
-    const keys = listed.stdout.trim().split("\n").map((l) => JSON.parse(l).key).sort();
+    const keys = listed.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).key)
+      .sort();
     expect(keys).toEqual([
       `billing/base/${BACKUP_ID}/backup_manifest`,
       `billing/base/${BACKUP_ID}/base.tar.zst`,
@@ -221,22 +251,33 @@ describe("the backup pod's shipping (ship-offsite) against MinIO", () => {
       "billing/wal/00000002.history",
     ]);
     // Marked once confirmed: the next run uploads nothing; a segment pruned locally loses its marker.
-    expect(readdirSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal")).sort()).toEqual(["000000010000000000000001", "000000010000000000000002", "00000002.history"]);
+    expect(readdirSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal")).sort()).toEqual([
+      "000000010000000000000001",
+      "000000010000000000000002",
+      "00000002.history",
+    ]);
     rmSync(join(paths.backupRoot, "wal", "000000010000000000000001"));
     expect(run("ship-offsite", envFile, ["wal-pending"]).status).toBe(0);
-    expect(readdirSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal")).sort()).toEqual(["000000010000000000000002", "00000002.history"]);
+    expect(readdirSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal")).sort()).toEqual([
+      "000000010000000000000002",
+      "00000002.history",
+    ]);
     // Another segment of the same name with other content is never overwritten.
     rmSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal", "000000010000000000000002"));
     writeFileSync(join(paths.backupRoot, "wal", "000000010000000000000002"), "other content");
     const clash = run("ship-offsite", envFile, ["wal-pending"]);
     expect(clash.status).toBe(1);
     expect(clash.stderr).toContain("refusing to overwrite it");
-    expect((await minio.mc(["cat", "k8soffsite/dr-copies/billing/wal/000000010000000000000002"])).stdout).toBe("wal 000000010000000000000002");
+    expect((await minio.mc(["cat", "k8soffsite/dr-copies/billing/wal/000000010000000000000002"])).stdout).toBe(
+      "wal 000000010000000000000002",
+    );
   });
 
   it("mc takes MC_HOST_ keys literally: URL-encoded ones are other keys", async () => {
     const encoded = `${minio.endpoint.replace("://", `://${encodeURIComponent(user.access)}:${encodeURIComponent(user.secret)}@`)}`;
-    const literal = credentialsFileContent("offsite", "offsite", minio.endpoint, user.access, user.secret).split("\n")[1]!.replace("MC_HOST_offsite=", "");
+    const literal = credentialsFileContent("offsite", "offsite", minio.endpoint, user.access, user.secret)
+      .split("\n")[1]!
+      .replace("MC_HOST_offsite=", "");
     expect((await minio.mc(["ls", "offsite/dr-copies/"], { MC_HOST_offsite: literal })).status).toBe(0);
     const refused = await minio.mc(["ls", "offsite/dr-copies/"], { MC_HOST_offsite: encoded });
     expect(refused.status).toBe(1);

@@ -59,7 +59,12 @@ describe("lifecycleRules", () => {
 
   it("ends with a whole-bucket noncurrent/multipart rule and a delete-marker rule of its own", () => {
     const [noncurrent, markers] = rules.slice(-2);
-    expect(noncurrent).toEqual({ id: NONCURRENT_RULE_ID, transitions: [], noncurrentExpiration: { days: 30, newerNoncurrentVersions: 3 }, abortIncompleteMultipartDays: 7 });
+    expect(noncurrent).toEqual({
+      id: NONCURRENT_RULE_ID,
+      transitions: [],
+      noncurrentExpiration: { days: 30, newerNoncurrentVersions: 3 },
+      abortIncompleteMultipartDays: 7,
+    });
     expect(markers).toEqual({ id: DELETE_MARKER_RULE_ID, expiredObjectDeleteMarker: true, transitions: [] });
     expect(rules.filter((r) => r.expiredObjectDeleteMarker && r.expirationDays !== undefined)).toEqual([]);
     expect(new Set(rules.map((r) => r.id)).size).toBe(rules.length);
@@ -85,7 +90,12 @@ describe("toS3LifecycleConfiguration", () => {
         { Days: 180, StorageClass: "DEEP_ARCHIVE" },
       ],
     });
-    expect(Rules[3]).toEqual({ ID: "billing/valkey/", Status: "Enabled", Filter: { Prefix: "billing/valkey/" }, Expiration: { Days: 14 } });
+    expect(Rules[3]).toEqual({
+      ID: "billing/valkey/",
+      Status: "Enabled",
+      Filter: { Prefix: "billing/valkey/" },
+      Expiration: { Days: 14 },
+    });
   });
 
   it("puts noncurrent expiry and multipart abort on the whole bucket, and the delete marker alone in its Expiration", () => {
@@ -97,7 +107,12 @@ describe("toS3LifecycleConfiguration", () => {
         NoncurrentVersionExpiration: { NoncurrentDays: 30, NewerNoncurrentVersions: 3 },
         AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
       },
-      { ID: DELETE_MARKER_RULE_ID, Status: "Enabled", Filter: { Prefix: "" }, Expiration: { ExpiredObjectDeleteMarker: true } },
+      {
+        ID: DELETE_MARKER_RULE_ID,
+        Status: "Enabled",
+        Filter: { Prefix: "" },
+        Expiration: { ExpiredObjectDeleteMarker: true },
+      },
     ]);
   });
 });
@@ -107,9 +122,22 @@ describe("toMinioIlmJson", () => {
 
   it("keeps the S3 rules without transitions, multipart aborts and empty filters", () => {
     expect(parsed.Rules).toHaveLength(10);
-    expect(parsed.Rules[1]).toEqual({ ID: "billing/logical/", Status: "Enabled", Filter: { Prefix: "billing/logical/" }, Expiration: { Days: 365 } });
-    expect(parsed.Rules[8]).toEqual({ ID: NONCURRENT_RULE_ID, Status: "Enabled", NoncurrentVersionExpiration: { NoncurrentDays: 30, NewerNoncurrentVersions: 3 } });
-    expect(parsed.Rules[9]).toEqual({ ID: DELETE_MARKER_RULE_ID, Status: "Enabled", Expiration: { ExpiredObjectDeleteMarker: true } });
+    expect(parsed.Rules[1]).toEqual({
+      ID: "billing/logical/",
+      Status: "Enabled",
+      Filter: { Prefix: "billing/logical/" },
+      Expiration: { Days: 365 },
+    });
+    expect(parsed.Rules[8]).toEqual({
+      ID: NONCURRENT_RULE_ID,
+      Status: "Enabled",
+      NoncurrentVersionExpiration: { NoncurrentDays: 30, NewerNoncurrentVersions: 3 },
+    });
+    expect(parsed.Rules[9]).toEqual({
+      ID: DELETE_MARKER_RULE_ID,
+      Status: "Enabled",
+      Expiration: { ExpiredObjectDeleteMarker: true },
+    });
     expect(JSON.stringify(parsed)).not.toMatch(/Transition|AbortIncompleteMultipartUpload/);
   });
 });
@@ -123,7 +151,10 @@ describe("shortestExpiry", () => {
 describe("validateLifecyclePolicy", () => {
   const errorsOf = (p: Partial<LifecyclePolicy>) => validateLifecyclePolicy(policy(p), "lifecycle");
   const withBilling = (days: Partial<LifecyclePolicy["services"][number]["days"]>) =>
-    errorsOf({ services: [{ prefix: "billing/", days: { base: 7, logical: 30, wal: 8, ...days } }], transitions: undefined });
+    errorsOf({
+      services: [{ prefix: "billing/", days: { base: 7, logical: 30, wal: 8, ...days } }],
+      transitions: undefined,
+    });
 
   it("accepts a sound policy", () => {
     expect(validateLifecyclePolicy(policy(), "lifecycle")).toEqual([]);
@@ -148,7 +179,9 @@ describe("validateLifecyclePolicy", () => {
       "lifecycle.noncurrentVersions.days: 0 must be a positive whole number of days",
       "lifecycle.abortIncompleteMultipartDays: 2.5 must be a positive whole number of days",
     ]);
-    expect(errorsOf({ transitions: { infrequentAccessDays: 30.5 } })).toEqual(["lifecycle.transitions.infrequentAccessDays: 30.5 must be a positive whole number of days"]);
+    expect(errorsOf({ transitions: { infrequentAccessDays: 30.5 } })).toEqual([
+      "lifecycle.transitions.infrequentAccessDays: 30.5 must be a positive whole number of days",
+    ]);
   });
 
   it("refuses a transition on or after the expiry of every set", () => {
@@ -169,7 +202,9 @@ describe("validateLifecyclePolicy", () => {
   });
 
   it("refuses an archive transition not later than infrequent access", () => {
-    expect(errorsOf({ transitions: { infrequentAccessDays: 60, archiveDays: 60 } })).toEqual(["lifecycle.transitions.archiveDays: 60 must be later than infrequentAccessDays (60)"]);
+    expect(errorsOf({ transitions: { infrequentAccessDays: 60, archiveDays: 60 } })).toEqual([
+      "lifecycle.transitions.archiveDays: 60 must be later than infrequentAccessDays (60)",
+    ]);
     expect(errorsOf({ transitions: { infrequentAccessDays: 60, archiveDays: 45 } })).toHaveLength(1);
     expect(errorsOf({ transitions: { archiveStorageClass: "STANDARD" as "GLACIER" } })).toEqual([
       'lifecycle.transitions.archiveStorageClass: "STANDARD" must be GLACIER, DEEP_ARCHIVE or GLACIER_IR',
@@ -178,19 +213,57 @@ describe("validateLifecyclePolicy", () => {
 
   it("refuses duplicate and overlapping prefixes", () => {
     const days = { base: 7, logical: 7, wal: 8 };
-    expect(errorsOf({ services: [{ prefix: "billing/", days }, { prefix: "billing/", days }], transitions: undefined })).toEqual([
+    expect(
+      errorsOf({
+        services: [
+          { prefix: "billing/", days },
+          { prefix: "billing/", days },
+        ],
+        transitions: undefined,
+      }),
+    ).toEqual([
       'lifecycle.services[1].prefix: "billing/" duplicates services[0].prefix; each service needs its own prefix',
     ]);
-    expect(errorsOf({ services: [{ prefix: "billing/", days }, { prefix: "billing/eu/", days }], transitions: undefined })).toEqual([
+    expect(
+      errorsOf({
+        services: [
+          { prefix: "billing/", days },
+          { prefix: "billing/eu/", days },
+        ],
+        transitions: undefined,
+      }),
+    ).toEqual([
       'lifecycle.services[1].prefix: "billing/eu/" overlaps services[0].prefix "billing/"; one service\'s rules would expire the other\'s objects',
     ]);
-    expect(errorsOf({ services: [{ prefix: "", days }, { prefix: "search/", days }], transitions: undefined })).toHaveLength(1);
-    expect(errorsOf({ services: [{ prefix: "billing/", days }, { prefix: "billing-eu/", days }], transitions: undefined })).toEqual([]);
+    expect(
+      errorsOf({
+        services: [
+          { prefix: "", days },
+          { prefix: "search/", days },
+        ],
+        transitions: undefined,
+      }),
+    ).toHaveLength(1);
+    expect(
+      errorsOf({
+        services: [
+          { prefix: "billing/", days },
+          { prefix: "billing-eu/", days },
+        ],
+        transitions: undefined,
+      }),
+    ).toEqual([]);
   });
 
   it("refuses prefixes that are not folder paths", () => {
     const days = { base: 7, logical: 7, wal: 8 };
-    const errors = errorsOf({ services: [{ prefix: "billing", days }, { prefix: "/search/", days }], transitions: undefined });
+    const errors = errorsOf({
+      services: [
+        { prefix: "billing", days },
+        { prefix: "/search/", days },
+      ],
+      transitions: undefined,
+    });
     expect(errors).toEqual([
       `lifecycle.services[0].prefix: "billing" must be "" or folder names (letters, digits, '.', '_', '-') each ending in '/'`,
       `lifecycle.services[1].prefix: "/search/" must be "" or folder names (letters, digits, '.', '_', '-') each ending in '/'`,
@@ -199,13 +272,20 @@ describe("validateLifecyclePolicy", () => {
 
   it("refuses a policy without services and a kept-version count S3 does not allow", () => {
     expect(errorsOf({ services: [] })).toEqual(["lifecycle.services: [] must list at least one service"]);
-    expect(errorsOf({ noncurrentVersions: { days: 30, keep: 101 } })).toEqual(["lifecycle.noncurrentVersions.keep: 101 must be a whole number from 1 to 100"]);
+    expect(errorsOf({ noncurrentVersions: { days: 30, keep: 101 } })).toEqual([
+      "lifecycle.noncurrentVersions.keep: 101 must be a whole number from 1 to 100",
+    ]);
     expect(errorsOf({ noncurrentVersions: { days: 30, keep: 0 } })).toHaveLength(1);
   });
 
   it("reports every problem at once", () => {
     const errors = validateLifecyclePolicy(
-      { services: [{ prefix: "x/", days: { base: 10, logical: 0, wal: 10 } }], transitions: { infrequentAccessDays: 10 }, noncurrentVersions: { days: -1 }, abortIncompleteMultipartDays: 0 },
+      {
+        services: [{ prefix: "x/", days: { base: 10, logical: 0, wal: 10 } }],
+        transitions: { infrequentAccessDays: 10 },
+        noncurrentVersions: { days: -1 },
+        abortIncompleteMultipartDays: 0,
+      },
       "p",
     );
     expect(errors.map((e) => e.split(":")[0])).toEqual([

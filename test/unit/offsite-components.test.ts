@@ -14,7 +14,8 @@ const mocks = recordResources({
   state: (args) => {
     const state: Record<string, unknown> = { ...args.inputs };
     // The engine keeps RandomPassword.result secret (additionalSecretOutputs); the mocks must say so themselves.
-    if (args.type === "random:index/randomPassword:RandomPassword") state.result = pulumi.secret(`generated-${args.name}`);
+    if (args.type === "random:index/randomPassword:RandomPassword")
+      state.result = pulumi.secret(`generated-${args.name}`);
     return state;
   },
 });
@@ -34,10 +35,10 @@ const T = {
 const plainPart = (v: any): any => {
   if (isSecret(v)) return "[secret]";
   if (Array.isArray(v)) return v.map(plainPart);
-  if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainPart(x)]));
+  if (v !== null && typeof v === "object")
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainPart(x)]));
   return v;
 };
-
 
 const one = (type: string, name: string) => {
   const found = registered.filter((r) => r.type === type && r.name === name);
@@ -90,14 +91,24 @@ describe("MinioTarget", () => {
     new m.minio.MinioTarget("direct-a", {
       store: store(local, "site-a"),
       keys: { accessKey: "drkit-site-a", secretKey: pulumi.secret(SECRET) },
-      replica: { store: store(local, "site-b"), keys: { accessKey: "drkit-site-b", secretKey: pulumi.secret("site-b-secret") } },
+      replica: {
+        store: store(local, "site-b"),
+        keys: { accessKey: "drkit-site-b", secretKey: pulumi.secret("site-b-secret") },
+      },
     });
     await settle();
   });
 
   it("shows the policy pack versioning, the expiry and the replication target, and nothing secret", () => {
     const target = one(T.minioTarget, "direct-a");
-    expect(target.inputs).toMatchObject({ store: "site-a", endpoint: "http://127.0.0.1:59000", bucket: "drkit-billing", versioning: true, expireDays: 30, replicationTarget: "site-b" });
+    expect(target.inputs).toMatchObject({
+      store: "site-a",
+      endpoint: "http://127.0.0.1:59000",
+      bucket: "drkit-billing",
+      versioning: true,
+      expireDays: 30,
+      replicationTarget: "site-b",
+    });
     expect(target.inputs.objectLockMode).toBeUndefined();
     expect(JSON.stringify(target.inputs)).not.toContain("secret");
   });
@@ -127,17 +138,29 @@ describe("MinioTarget", () => {
   });
 
   it("refuses keys mc cannot parse, naming the store but not the key", () => {
-    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "a:b", "x")).toThrow("object store site-a: the access key (secret) must not contain ':'");
-    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "a@b", "x")).toThrow("object store site-a: the access key (secret) must not contain '@'");
-    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "ab", "x y")).toThrow(/^object store site-a: the secret key \(secret\) must not contain whitespace[^y]*$/);
+    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "a:b", "x")).toThrow(
+      "object store site-a: the access key (secret) must not contain ':'",
+    );
+    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "a@b", "x")).toThrow(
+      "object store site-a: the access key (secret) must not contain '@'",
+    );
+    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "ab", "x y")).toThrow(
+      /^object store site-a: the secret key \(secret\) must not contain whitespace[^y]*$/,
+    );
     // A ':' in the secret key would be read as the start of a session token: refused on hosts as in pods.
-    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "ab", "x:q")).toThrow(/^object store site-a: the secret key \(secret\) must not contain ':' [^q]*$/);
-    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "", "x")).toThrow("object store site-a: the access key (secret) must not be empty");
+    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "ab", "x:q")).toThrow(
+      /^object store site-a: the secret key \(secret\) must not contain ':' [^q]*$/,
+    );
+    expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "", "x")).toThrow(
+      "object store site-a: the access key (secret) must not be empty",
+    );
     expect(mcHostUrl("site-a", "http://127.0.0.1:9000", "ab", "x@y/z+1")).toBe("http://ab:x@y/z+1@127.0.0.1:9000");
   });
 
   it("a provisioned store with keys in the stack config starts its server with those keys, still secret", async () => {
-    const explicit = localPlan((raw) => Object.assign(raw.objectStores["site-a"], { accessKey: "ops-site-a", secretKey: SECRET }));
+    const explicit = localPlan((raw) =>
+      Object.assign(raw.objectStores["site-a"], { accessKey: "ops-site-a", secretKey: SECRET }),
+    );
     const sandbox = new m.minio.SandboxMinio("explicit-a", { store: store(explicit, "site-a") });
     await settle();
     const server = one(T.command, "explicit-a-server");
@@ -146,19 +169,35 @@ describe("MinioTarget", () => {
     expect(await (sandbox.keys.secretKey as any).isSecret).toBe(true);
     expect(await new Promise((r) => sandbox.keys.accessKey.apply(r))).toBe("ops-site-a");
     expect(JSON.stringify(one(T.sandboxMinio, "explicit-a").inputs)).not.toContain(SECRET);
-    expect(() => new m.minio.SandboxMinio("not-provisioned", { store: { ...store(explicit, "site-a"), provision: undefined } })).toThrow(/has no provision section/);
+    expect(
+      () =>
+        new m.minio.SandboxMinio("not-provisioned", { store: { ...store(explicit, "site-a"), provision: undefined } }),
+    ).toThrow(/has no provision section/);
   });
 
   it("refuses a replica that is not the one the plan replicates to", () => {
     const keys = { accessKey: "a", secretKey: "s" };
-    expect(() => new m.minio.MinioTarget("wrong-a", { store: store(local, "site-a"), keys })).toThrow(/replicates site-a to site-b, but the replica given is none/);
-    expect(() => new m.minio.MinioTarget("wrong-b", { store: store(local, "site-b"), keys, replica: { store: store(local, "site-a"), keys } })).toThrow(/replicates site-b to nothing, but the replica given is site-a/);
+    expect(() => new m.minio.MinioTarget("wrong-a", { store: store(local, "site-a"), keys })).toThrow(
+      /replicates site-a to site-b, but the replica given is none/,
+    );
+    expect(
+      () =>
+        new m.minio.MinioTarget("wrong-b", {
+          store: store(local, "site-b"),
+          keys,
+          replica: { store: store(local, "site-a"), keys },
+        }),
+    ).toThrow(/replicates site-b to nothing, but the replica given is site-a/);
   });
 });
 
 describe("the policy pack's minio rule on a MinioTarget of the local stack", () => {
   const rule = drPolicies.filter((p) => p.name === "minio-target-versioned-and-replicated");
-  const asPolicySees = (name: string): FakeResource => ({ type: T.minioTarget, name, props: one(T.minioTarget, name).inputs });
+  const asPolicySees = (name: string): FakeResource => ({
+    type: T.minioTarget,
+    name,
+    props: one(T.minioTarget, name).inputs,
+  });
 
   it("passes for site-a as configured", async () => {
     expect(rule).toHaveLength(1);
@@ -167,11 +206,16 @@ describe("the policy pack's minio rule on a MinioTarget of the local stack", () 
 
   it("fails for site-a without replicateTo, naming the missing second site", async () => {
     const alone = localPlan((raw) => delete raw.objectStores["site-a"].replicateTo);
-    new m.minio.MinioTarget("alone-a", { store: store(alone, "site-a"), keys: { accessKey: "a", secretKey: pulumi.secret("s") } });
+    new m.minio.MinioTarget("alone-a", {
+      store: store(alone, "site-a"),
+      keys: { accessKey: "a", secretKey: pulumi.secret("s") },
+    });
     await settle();
     expect(one(T.minioTarget, "alone-a").inputs.replicationTarget).toBeUndefined();
     const d = await evaluate(rule, [asPolicySees("alone-a")]);
-    expect(d.map((x) => x.message)).toEqual(['MinioTarget "alone-a": has no replication target and no store replicates into it; the rule requires a second site']);
+    expect(d.map((x) => x.message)).toEqual([
+      'MinioTarget "alone-a": has no replication target and no store replicates into it; the rule requires a second site',
+    ]);
     expect(d[0].level).toBe("mandatory");
   });
 });
@@ -184,7 +228,10 @@ describe("objectStores() and PostgresBackup with off-site copies, on the local s
     const targets = service().offsite!.targets.map((t) => [t.store, stores.get(t.store)!] as const);
     new m.backup.PostgresBackup("billing", {
       plan: service(),
-      offsite: { keys: Object.fromEntries(targets.map(([n, s]) => [n, s.keys])), stores: targets.map(([, s]) => s.ready) },
+      offsite: {
+        keys: Object.fromEntries(targets.map(([n, s]) => [n, s.keys])),
+        stores: targets.map(([, s]) => s.ready),
+      },
     });
     await settle();
   });
@@ -197,9 +244,14 @@ describe("objectStores() and PostgresBackup with off-site copies, on the local s
       expect(server.inputs.create).toBe("bash -s -- start");
       expect(server.inputs.delete).toBe("bash -s -- stop");
       expect(isSecret(server.inputs.environment)).toBe(true);
-      expect(server.inputs.environment.value).toEqual({ MINIO_ROOT_USER: `drkit-${name}`, MINIO_ROOT_PASSWORD: `generated-store-${name}-server-secret-key` });
+      expect(server.inputs.environment.value).toEqual({
+        MINIO_ROOT_USER: `drkit-${name}`,
+        MINIO_ROOT_PASSWORD: `generated-store-${name}-server-secret-key`,
+      });
     }
-    expect(one(T.command, "store-site-a-bucket").inputs.environment.value.MC_HOST_drkit_dst).toBe("http://drkit-site-b:generated-store-site-b-server-secret-key@127.0.0.1:59100");
+    expect(one(T.command, "store-site-a-bucket").inputs.environment.value.MC_HOST_drkit_dst).toBe(
+      "http://drkit-site-b:generated-store-site-b-server-secret-key@127.0.0.1:59100",
+    );
   });
 
   it("creates the replica site's target before the one that replicates to it (dependsOn), each after its server", () => {
@@ -211,13 +263,19 @@ describe("objectStores() and PostgresBackup with off-site copies, on the local s
     const b = depsOf(T.minioTarget, "store-site-b");
     expect(b).toContain(keyOf(T.command, "store-site-b-server-server"));
     expect(b.some((d) => d.includes("site-a"))).toBe(false);
-    expect(one(T.minioTarget, "store-site-b").inputs).toMatchObject({ bucket: "drkit-billing-replica", versioning: true, expireDays: 30 });
+    expect(one(T.minioTarget, "store-site-b").inputs).toMatchObject({
+      bucket: "drkit-billing-replica",
+      versioning: true,
+      expireDays: 30,
+    });
   });
 
   it("OffsiteShipping places the credentials file as a secret, 0600; the agent's fetch-offsite is in plain", () => {
     const creds = one(T.command, "billing-offsite-credentials-site-a");
     expect(isSecret(creds.inputs.stdin)).toBe(true);
-    expect(creds.inputs.stdin.value).toBe("# drkit: credentials of object store site-a for mc; keep this file mode 0600\nMC_HOST_drkit_site_a=http://drkit-site-a:generated-store-site-a-server-secret-key@127.0.0.1:59000\n");
+    expect(creds.inputs.stdin.value).toBe(
+      "# drkit: credentials of object store site-a for mc; keep this file mode 0600\nMC_HOST_drkit_site_a=http://drkit-site-a:generated-store-site-a-server-secret-key@127.0.0.1:59000\n",
+    );
     expect(creds.inputs.create).toContain("chmod 0600");
     expect(creds.inputs.create).toContain(service().offsite!.targets[0].credentialsFile);
     expect(JSON.stringify(plainPart(creds.inputs))).not.toContain("generated-");
@@ -239,7 +297,9 @@ describe("objectStores() and PostgresBackup with off-site copies, on the local s
     expect(archiving).toContain(keyOf(T.command, "billing-offsite-enable"));
     expect(archiving).toContain(keyOf(T.command, "billing-agent-archive-wal"));
     // And not the other way round.
-    expect(shipping.some((d) => d.includes("billing-archiving") || d === keyOf(T.command, "billing-offsite-enable"))).toBe(false);
+    expect(
+      shipping.some((d) => d.includes("billing-archiving") || d === keyOf(T.command, "billing-offsite-enable")),
+    ).toBe(false);
     expect(shipJob.some((d) => d.includes("billing-archiving"))).toBe(false);
   });
 
@@ -249,7 +309,10 @@ describe("objectStores() and PostgresBackup with off-site copies, on the local s
     expect(unit.inputs.stdin).toContain("ship-offsite");
     expect(unit.inputs.stdin).not.toMatch(/^User=(?!root)/m);
     expect(one(T.command, "billing-offsite-unit-offsite-timer").inputs.stdin).toContain("OnCalendar=*-*-* *:20:00");
-    expect(one(T.archiving, "billing-archiving").inputs).toMatchObject({ offsiteShipIntervalSeconds: 0, offsiteTargets: ["site-a"] });
+    expect(one(T.archiving, "billing-archiving").inputs).toMatchObject({
+      offsiteShipIntervalSeconds: 0,
+      offsiteTargets: ["site-a"],
+    });
     expect(one(T.backup, "billing").inputs.offsiteTargets).toEqual(["site-a"]);
   });
 
@@ -262,7 +325,11 @@ describe("objectStores() and PostgresBackup with off-site copies, on the local s
   });
 
   it("refuses a service with off-site targets but no keys for them", () => {
-    expect(() => new m.backup.PostgresBackup("nokeys", { plan: service() })).toThrow(/ships off-site; give the target stores' keys/);
-    expect(() => new m.shipping.OffsiteShipping("nokeys", { host: { plan: service().host }, plan: service(), keys: {} })).toThrow(/no keys given for object store\(s\) site-a/);
+    expect(() => new m.backup.PostgresBackup("nokeys", { plan: service() })).toThrow(
+      /ships off-site; give the target stores' keys/,
+    );
+    expect(
+      () => new m.shipping.OffsiteShipping("nokeys", { host: { plan: service().host }, plan: service(), keys: {} }),
+    ).toThrow(/no keys given for object store\(s\) site-a/);
   });
 });

@@ -17,7 +17,14 @@ const minio = (bucket: string, extra: Record<string, unknown> = {}) => ({
   secretKey: "minio-secret",
   ...extra,
 });
-const s3 = (bucket: string, extra: Record<string, unknown> = {}) => ({ type: "s3", region: "eu-west-1", bucket, accessKey: "AKIAS3", secretKey: "s3-secret", ...extra });
+const s3 = (bucket: string, extra: Record<string, unknown> = {}) => ({
+  type: "s3",
+  region: "eu-west-1",
+  bucket,
+  accessKey: "AKIAS3",
+  secretKey: "s3-secret",
+  ...extra,
+});
 
 /** One SSH host, service billing shipping to site-a, two MinIO sites (site-a replicates to site-b). */
 const base = (): Config => ({
@@ -49,64 +56,277 @@ const planOf = (mutate: (c: Config) => void = () => {}, baseDir = "/srv/project"
 
 describe("off-site validation names the field, the value and the rule", () => {
   const cases: Array<[string, (c: Config) => void, RegExp]> = [
-    ["a target that is no declared store", (c) => (c.services.billing.offsite.targets = ["site-x"]), /^services\.billing\.offsite\.targets\[0\]: "site-x" is not a declared object store \(declared: site-a, site-b\)$/],
-    ["a target listed twice", (c) => (c.services.billing.offsite.targets = ["site-a", "site-a"]), /^services\.billing\.offsite\.targets: lists "site-a" twice$/],
-    ["no targets", (c) => (c.services.billing.offsite.targets = []), /^services\.billing\.offsite\.targets: \[\] must list at least one object store$/],
-    ["a target name with shell characters", (c) => (c.services.billing.offsite.targets = ["a;b"]), /^services\.billing\.offsite\.targets\[0\]: "a;b" must be a object store name/],
-    ["replication to the store itself", (c) => (c.objectStores["site-a"].replicateTo = "site-a"), /^objectStores\.site-a\.replicateTo: "site-a" is the store itself; replication needs a second site$/],
-    ["replication to an s3 store", (c) => { c.objectStores["site-a"].replicateTo = "aws"; c.objectStores.aws = s3("acme-billing"); }, /^objectStores\.site-a\.replicateTo: "aws" is an s3 store; MinIO replicates to another minio store$/],
-    ["replication to an undeclared store", (c) => (c.objectStores["site-a"].replicateTo = "site-z"), /^objectStores\.site-a\.replicateTo: "site-z" is not a declared object store \(declared: site-a, site-b\)$/],
-    ["a replication loop a -> b -> a", (c) => (c.objectStores["site-b"].replicateTo = "site-a"), /^objectStores\.site-a\.replicateTo: "site-b" replicates back to "site-a"; replication chains must not loop$/],
-    ["a provisioned server that is not on loopback", (c) => (c.objectStores["site-a"].provision = { dataDirectory: ".sandbox/minio/a" }), /^objectStores\.site-a\.endpoint: "https:\/\/minio-a\.example\.com:9000" must be http:\/\/127\.0\.0\.1:<port> when provision is set/],
-    ["a provisioned server without a port", (c) => { c.objectStores["site-a"].endpoint = "http://127.0.0.1"; c.objectStores["site-a"].provision = { dataDirectory: "a" }; }, /^objectStores\.site-a\.endpoint: "http:\/\/127\.0\.0\.1" must be http:\/\/127\.0\.0\.1:<port>/],
-    ["a provisioned server over https (the sandbox serves http)", (c) => { c.objectStores["site-a"].endpoint = "https://127.0.0.1:59000"; c.objectStores["site-a"].provision = { dataDirectory: "a" }; }, /^objectStores\.site-a\.endpoint: "https:\/\/127\.0\.0\.1:59000" must be http:\/\/127\.0\.0\.1:<port>/],
-    ["a store without an access key that is not provisioned", (c) => delete c.objectStores["site-a"].accessKey, /^objectStores\.site-a\.accessKey: is required \(only a provisioned sandbox server gets generated keys\)$/],
-    ["a store without a secret key that is not provisioned", (c) => delete c.objectStores["site-b"].secretKey, /^objectStores\.site-b\.secretKey: is required \(only a provisioned sandbox server gets generated keys\)$/],
-    ["an s3 store without keys", (c) => { c.objectStores.aws = s3("acme-billing"); delete c.objectStores.aws.secretKey; }, /^objectStores\.aws\.secretKey: \(missing\) must be text or a Pulumi secret$/],
-    ["object lock longer than the shortest offsiteDays", (c) => {
-      c.objectStores["site-a"].objectLock = { mode: "GOVERNANCE", days: 40 };
-      c.services.ledger = { host: "db1", postgres: { databases: ["ledger"], port: 5433, dataDirectory: "/var/lib/postgresql/15/ledger" }, retention: { offsiteDays: 60 }, offsite: { targets: ["site-a"] } };
-    }, /^objectStores\.site-a\.objectLock\.days: 40 is longer than the shortest off-site retention of its services \(30 days, retention\.offsiteDays\): locked objects would outlive their expiry$/],
-    ["object lock on a replica site longer than what it receives", (c) => (c.objectStores["site-b"].objectLock = { mode: "COMPLIANCE", days: 31 }), /^objectStores\.site-b\.objectLock\.days: 31 is longer than the shortest off-site retention of its services \(30 days/],
-    ["an object lock mode that does not exist", (c) => (c.objectStores["site-a"].objectLock = { mode: "STRICT", days: 7 }), /^objectStores\.site-a\.objectLock\.mode: "STRICT" must be "GOVERNANCE" or "COMPLIANCE"$/],
-    ["s3 replication into the bucket's own region", (c) => { c.objectStores.aws = s3("acme-billing", { replication: { region: "eu-west-1" } }); c.services.billing.offsite.targets = ["aws"]; }, /^objectStores\.aws\.replication\.region: "eu-west-1" is the bucket's own region; cross-region replication needs another region$/],
-    ["infrequent access before day 30", (c) => { c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 10 } }); c.services.billing.offsite.targets = ["aws"]; }, /^objectStores\.aws\.transitions\.infrequentAccessDays: 10 must be at least 30 \(the S3 minimum for STANDARD_IA\)$/],
-    ["archive not after infrequent access", (c) => {
-      c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 60, archiveDays: 60 } });
-      c.services.billing.offsite.targets = ["aws"];
-      c.services.billing.retention = { offsiteDays: 365 };
-    }, /^objectStores\.aws\.transitions\.archiveDays: 60 must be later than infrequentAccessDays \(60\)$/],
-    ["a first transition after every expiry", (c) => { c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 31 } }); c.services.billing.offsite.targets = ["aws"]; }, /^objectStores\.aws\.transitions\.infrequentAccessDays: 31 is not before the expiry of any backup set \(the longest is 31 days\); retention is shorter than the transition$/],
-    ["an archive class that does not exist", (c) => { c.objectStores.aws = s3("acme-billing", { transitions: { archiveStorageClass: "TAPE" } }); }, /^objectStores\.aws\.transitions\.archiveStorageClass: "TAPE" must be "GLACIER", "DEEP_ARCHIVE" or "GLACIER_IR"$/],
-    ["an s3 region that is no region", (c) => (c.objectStores.aws = s3("acme-billing", { region: "Europe West" })), /^objectStores\.aws\.region: "Europe West" must be a region name such as "eu-west-1"$/],
-    ["an upper-case bucket name", (c) => (c.objectStores["site-a"].bucket = "Drkit_Billing"), /^objectStores\.site-a\.bucket: "Drkit_Billing" must be a bucket name: 3-63 lowercase letters, digits, '\.' and '-', starting and ending with a letter or digit, not an IP address$/],
-    ["a bucket name of two characters", (c) => (c.objectStores["site-a"].bucket = "ab"), /^objectStores\.site-a\.bucket: "ab" must be a bucket name: 3-63/],
-    ["a bucket name ending in '-'", (c) => (c.objectStores["site-a"].bucket = "backups-"), /^objectStores\.site-a\.bucket: "backups-" must be a bucket name/],
-    ["a bucket named like an IP address", (c) => (c.objectStores["site-a"].bucket = "192.168.1.10"), /^objectStores\.site-a\.bucket: "192\.168\.1\.10" must be a bucket name/],
-    ["a bucket name with '..'", (c) => (c.objectStores["site-a"].bucket = "drkit..billing"), /^objectStores\.site-a\.bucket: "drkit\.\.billing" must not contain '\.\.'$/],
-    ["a bucket name that is not text", (c) => (c.objectStores["site-a"].bucket = 42), /^objectStores\.site-a\.bucket: 42 must be a bucket name \(text\)$/],
-    ["one bucket for two stores on one server", (c) => { c.objectStores["site-b"].endpoint = "https://minio-a.example.com:9000/"; c.objectStores["site-b"].bucket = "drkit-billing"; }, /^objectStores\.site-b\.bucket: "drkit-billing" is already the bucket of object store "site-a"$/],
-    ["one AWS bucket name in two regions (one global namespace)", (c) => { c.objectStores.east = s3("acme-billing", { region: "us-east-1" }); c.objectStores.west = s3("acme-billing", { region: "us-west-2" }); }, /^objectStores\.west\.bucket: "acme-billing" is already the bucket of object store "east"$/],
-    ["an endpoint that is no URL", (c) => (c.objectStores["site-a"].endpoint = "minio.example.com"), /^objectStores\.site-a\.endpoint: "minio\.example\.com" must be an http\(s\) URL of a host and optional port/],
-    ["an unknown store type", (c) => (c.objectStores["site-a"].type = "gcs"), /^objectStores\.site-a\.type: "gcs" must say what kind of object store it is: type "minio" or "s3"$/],
-    ["a misspelled store field", (c) => (c.objectStores["site-a"].replicate_to = "site-b"), /^objectStores\.site-a: unknown field "replicate_to"/],
-    ["a store name with upper case", (c) => (c.objectStores.SiteC = minio("drkit-c")), /^objectStores\.SiteC: "SiteC" must be a object store name/],
-    ["a retry count of zero", (c) => (c.services.billing.offsite.retry = { attempts: 0 }), /^services\.billing\.offsite\.retry\.attempts: 0 must be at least 1$/],
-    ["a relative mc path", (c) => (c.services.billing.offsite.mc = "bin/mc"), /^services\.billing\.offsite\.mc: "bin\/mc" must be an absolute path/],
-    ["a catch-up schedule with shell characters", (c) => (c.services.billing.offsite.schedule = "hourly; reboot"), /^services\.billing\.offsite\.schedule: "hourly; reboot" must be a systemd OnCalendar expression/],
-    ["two sandbox servers whose ports overlap (port + 1 is the console)", (c) => {
-      c.objectStores["site-a"] = { ...minio("drkit-billing", { replicateTo: "site-b" }), endpoint: "http://127.0.0.1:59000", provision: { dataDirectory: "minio/a" } };
-      c.objectStores["site-b"] = { ...minio("drkit-billing-replica"), endpoint: "http://127.0.0.1:59001", provision: { dataDirectory: "minio/b" } };
-    }, /^objectStores\.site-b\.endpoint: "http:\/\/127\.0\.0\.1:59001" clashes with the sandbox server of object store "site-a" \(each uses its port and port \+ 1 for its console\)$/],
-    ["two sandbox servers in one data directory", (c) => {
-      c.objectStores["site-a"] = { ...minio("drkit-billing", { replicateTo: "site-b" }), endpoint: "http://127.0.0.1:59000", provision: { dataDirectory: "minio/a" } };
-      c.objectStores["site-b"] = { ...minio("drkit-billing-replica"), endpoint: "http://127.0.0.1:59100", provision: { dataDirectory: "minio/a/" } };
-    }, /^objectStores\.site-b\.provision\.dataDirectory: "minio\/a\/" is already the data directory of object store "site-a"$/],
+    [
+      "a target that is no declared store",
+      (c) => (c.services.billing.offsite.targets = ["site-x"]),
+      /^services\.billing\.offsite\.targets\[0\]: "site-x" is not a declared object store \(declared: site-a, site-b\)$/,
+    ],
+    [
+      "a target listed twice",
+      (c) => (c.services.billing.offsite.targets = ["site-a", "site-a"]),
+      /^services\.billing\.offsite\.targets: lists "site-a" twice$/,
+    ],
+    [
+      "no targets",
+      (c) => (c.services.billing.offsite.targets = []),
+      /^services\.billing\.offsite\.targets: \[\] must list at least one object store$/,
+    ],
+    [
+      "a target name with shell characters",
+      (c) => (c.services.billing.offsite.targets = ["a;b"]),
+      /^services\.billing\.offsite\.targets\[0\]: "a;b" must be a object store name/,
+    ],
+    [
+      "replication to the store itself",
+      (c) => (c.objectStores["site-a"].replicateTo = "site-a"),
+      /^objectStores\.site-a\.replicateTo: "site-a" is the store itself; replication needs a second site$/,
+    ],
+    [
+      "replication to an s3 store",
+      (c) => {
+        c.objectStores["site-a"].replicateTo = "aws";
+        c.objectStores.aws = s3("acme-billing");
+      },
+      /^objectStores\.site-a\.replicateTo: "aws" is an s3 store; MinIO replicates to another minio store$/,
+    ],
+    [
+      "replication to an undeclared store",
+      (c) => (c.objectStores["site-a"].replicateTo = "site-z"),
+      /^objectStores\.site-a\.replicateTo: "site-z" is not a declared object store \(declared: site-a, site-b\)$/,
+    ],
+    [
+      "a replication loop a -> b -> a",
+      (c) => (c.objectStores["site-b"].replicateTo = "site-a"),
+      /^objectStores\.site-a\.replicateTo: "site-b" replicates back to "site-a"; replication chains must not loop$/,
+    ],
+    [
+      "a provisioned server that is not on loopback",
+      (c) => (c.objectStores["site-a"].provision = { dataDirectory: ".sandbox/minio/a" }),
+      /^objectStores\.site-a\.endpoint: "https:\/\/minio-a\.example\.com:9000" must be http:\/\/127\.0\.0\.1:<port> when provision is set/,
+    ],
+    [
+      "a provisioned server without a port",
+      (c) => {
+        c.objectStores["site-a"].endpoint = "http://127.0.0.1";
+        c.objectStores["site-a"].provision = { dataDirectory: "a" };
+      },
+      /^objectStores\.site-a\.endpoint: "http:\/\/127\.0\.0\.1" must be http:\/\/127\.0\.0\.1:<port>/,
+    ],
+    [
+      "a provisioned server over https (the sandbox serves http)",
+      (c) => {
+        c.objectStores["site-a"].endpoint = "https://127.0.0.1:59000";
+        c.objectStores["site-a"].provision = { dataDirectory: "a" };
+      },
+      /^objectStores\.site-a\.endpoint: "https:\/\/127\.0\.0\.1:59000" must be http:\/\/127\.0\.0\.1:<port>/,
+    ],
+    [
+      "a store without an access key that is not provisioned",
+      (c) => delete c.objectStores["site-a"].accessKey,
+      /^objectStores\.site-a\.accessKey: is required \(only a provisioned sandbox server gets generated keys\)$/,
+    ],
+    [
+      "a store without a secret key that is not provisioned",
+      (c) => delete c.objectStores["site-b"].secretKey,
+      /^objectStores\.site-b\.secretKey: is required \(only a provisioned sandbox server gets generated keys\)$/,
+    ],
+    [
+      "an s3 store without keys",
+      (c) => {
+        c.objectStores.aws = s3("acme-billing");
+        delete c.objectStores.aws.secretKey;
+      },
+      /^objectStores\.aws\.secretKey: \(missing\) must be text or a Pulumi secret$/,
+    ],
+    [
+      "object lock longer than the shortest offsiteDays",
+      (c) => {
+        c.objectStores["site-a"].objectLock = { mode: "GOVERNANCE", days: 40 };
+        c.services.ledger = {
+          host: "db1",
+          postgres: { databases: ["ledger"], port: 5433, dataDirectory: "/var/lib/postgresql/15/ledger" },
+          retention: { offsiteDays: 60 },
+          offsite: { targets: ["site-a"] },
+        };
+      },
+      /^objectStores\.site-a\.objectLock\.days: 40 is longer than the shortest off-site retention of its services \(30 days, retention\.offsiteDays\): locked objects would outlive their expiry$/,
+    ],
+    [
+      "object lock on a replica site longer than what it receives",
+      (c) => (c.objectStores["site-b"].objectLock = { mode: "COMPLIANCE", days: 31 }),
+      /^objectStores\.site-b\.objectLock\.days: 31 is longer than the shortest off-site retention of its services \(30 days/,
+    ],
+    [
+      "an object lock mode that does not exist",
+      (c) => (c.objectStores["site-a"].objectLock = { mode: "STRICT", days: 7 }),
+      /^objectStores\.site-a\.objectLock\.mode: "STRICT" must be "GOVERNANCE" or "COMPLIANCE"$/,
+    ],
+    [
+      "s3 replication into the bucket's own region",
+      (c) => {
+        c.objectStores.aws = s3("acme-billing", { replication: { region: "eu-west-1" } });
+        c.services.billing.offsite.targets = ["aws"];
+      },
+      /^objectStores\.aws\.replication\.region: "eu-west-1" is the bucket's own region; cross-region replication needs another region$/,
+    ],
+    [
+      "infrequent access before day 30",
+      (c) => {
+        c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 10 } });
+        c.services.billing.offsite.targets = ["aws"];
+      },
+      /^objectStores\.aws\.transitions\.infrequentAccessDays: 10 must be at least 30 \(the S3 minimum for STANDARD_IA\)$/,
+    ],
+    [
+      "archive not after infrequent access",
+      (c) => {
+        c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 60, archiveDays: 60 } });
+        c.services.billing.offsite.targets = ["aws"];
+        c.services.billing.retention = { offsiteDays: 365 };
+      },
+      /^objectStores\.aws\.transitions\.archiveDays: 60 must be later than infrequentAccessDays \(60\)$/,
+    ],
+    [
+      "a first transition after every expiry",
+      (c) => {
+        c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 31 } });
+        c.services.billing.offsite.targets = ["aws"];
+      },
+      /^objectStores\.aws\.transitions\.infrequentAccessDays: 31 is not before the expiry of any backup set \(the longest is 31 days\); retention is shorter than the transition$/,
+    ],
+    [
+      "an archive class that does not exist",
+      (c) => {
+        c.objectStores.aws = s3("acme-billing", { transitions: { archiveStorageClass: "TAPE" } });
+      },
+      /^objectStores\.aws\.transitions\.archiveStorageClass: "TAPE" must be "GLACIER", "DEEP_ARCHIVE" or "GLACIER_IR"$/,
+    ],
+    [
+      "an s3 region that is no region",
+      (c) => (c.objectStores.aws = s3("acme-billing", { region: "Europe West" })),
+      /^objectStores\.aws\.region: "Europe West" must be a region name such as "eu-west-1"$/,
+    ],
+    [
+      "an upper-case bucket name",
+      (c) => (c.objectStores["site-a"].bucket = "Drkit_Billing"),
+      /^objectStores\.site-a\.bucket: "Drkit_Billing" must be a bucket name: 3-63 lowercase letters, digits, '\.' and '-', starting and ending with a letter or digit, not an IP address$/,
+    ],
+    [
+      "a bucket name of two characters",
+      (c) => (c.objectStores["site-a"].bucket = "ab"),
+      /^objectStores\.site-a\.bucket: "ab" must be a bucket name: 3-63/,
+    ],
+    [
+      "a bucket name ending in '-'",
+      (c) => (c.objectStores["site-a"].bucket = "backups-"),
+      /^objectStores\.site-a\.bucket: "backups-" must be a bucket name/,
+    ],
+    [
+      "a bucket named like an IP address",
+      (c) => (c.objectStores["site-a"].bucket = "192.168.1.10"),
+      /^objectStores\.site-a\.bucket: "192\.168\.1\.10" must be a bucket name/,
+    ],
+    [
+      "a bucket name with '..'",
+      (c) => (c.objectStores["site-a"].bucket = "drkit..billing"),
+      /^objectStores\.site-a\.bucket: "drkit\.\.billing" must not contain '\.\.'$/,
+    ],
+    [
+      "a bucket name that is not text",
+      (c) => (c.objectStores["site-a"].bucket = 42),
+      /^objectStores\.site-a\.bucket: 42 must be a bucket name \(text\)$/,
+    ],
+    [
+      "one bucket for two stores on one server",
+      (c) => {
+        c.objectStores["site-b"].endpoint = "https://minio-a.example.com:9000/";
+        c.objectStores["site-b"].bucket = "drkit-billing";
+      },
+      /^objectStores\.site-b\.bucket: "drkit-billing" is already the bucket of object store "site-a"$/,
+    ],
+    [
+      "one AWS bucket name in two regions (one global namespace)",
+      (c) => {
+        c.objectStores.east = s3("acme-billing", { region: "us-east-1" });
+        c.objectStores.west = s3("acme-billing", { region: "us-west-2" });
+      },
+      /^objectStores\.west\.bucket: "acme-billing" is already the bucket of object store "east"$/,
+    ],
+    [
+      "an endpoint that is no URL",
+      (c) => (c.objectStores["site-a"].endpoint = "minio.example.com"),
+      /^objectStores\.site-a\.endpoint: "minio\.example\.com" must be an http\(s\) URL of a host and optional port/,
+    ],
+    [
+      "an unknown store type",
+      (c) => (c.objectStores["site-a"].type = "gcs"),
+      /^objectStores\.site-a\.type: "gcs" must say what kind of object store it is: type "minio" or "s3"$/,
+    ],
+    [
+      "a misspelled store field",
+      (c) => (c.objectStores["site-a"].replicate_to = "site-b"),
+      /^objectStores\.site-a: unknown field "replicate_to"/,
+    ],
+    [
+      "a store name with upper case",
+      (c) => (c.objectStores.SiteC = minio("drkit-c")),
+      /^objectStores\.SiteC: "SiteC" must be a object store name/,
+    ],
+    [
+      "a retry count of zero",
+      (c) => (c.services.billing.offsite.retry = { attempts: 0 }),
+      /^services\.billing\.offsite\.retry\.attempts: 0 must be at least 1$/,
+    ],
+    [
+      "a relative mc path",
+      (c) => (c.services.billing.offsite.mc = "bin/mc"),
+      /^services\.billing\.offsite\.mc: "bin\/mc" must be an absolute path/,
+    ],
+    [
+      "a catch-up schedule with shell characters",
+      (c) => (c.services.billing.offsite.schedule = "hourly; reboot"),
+      /^services\.billing\.offsite\.schedule: "hourly; reboot" must be a systemd OnCalendar expression/,
+    ],
+    [
+      "two sandbox servers whose ports overlap (port + 1 is the console)",
+      (c) => {
+        c.objectStores["site-a"] = {
+          ...minio("drkit-billing", { replicateTo: "site-b" }),
+          endpoint: "http://127.0.0.1:59000",
+          provision: { dataDirectory: "minio/a" },
+        };
+        c.objectStores["site-b"] = {
+          ...minio("drkit-billing-replica"),
+          endpoint: "http://127.0.0.1:59001",
+          provision: { dataDirectory: "minio/b" },
+        };
+      },
+      /^objectStores\.site-b\.endpoint: "http:\/\/127\.0\.0\.1:59001" clashes with the sandbox server of object store "site-a" \(each uses its port and port \+ 1 for its console\)$/,
+    ],
+    [
+      "two sandbox servers in one data directory",
+      (c) => {
+        c.objectStores["site-a"] = {
+          ...minio("drkit-billing", { replicateTo: "site-b" }),
+          endpoint: "http://127.0.0.1:59000",
+          provision: { dataDirectory: "minio/a" },
+        };
+        c.objectStores["site-b"] = {
+          ...minio("drkit-billing-replica"),
+          endpoint: "http://127.0.0.1:59100",
+          provision: { dataDirectory: "minio/a/" },
+        };
+      },
+      /^objectStores\.site-b\.provision\.dataDirectory: "minio\/a\/" is already the data directory of object store "site-a"$/,
+    ],
   ];
   for (const [what, mutate, expected] of cases) {
     it(`rejects ${what}`, () => {
       const problems = problemsOf(mutate);
-      expect(problems.some((p) => expected.test(p)), problems.join("\n")).toBe(true);
+      expect(
+        problems.some((p) => expected.test(p)),
+        problems.join("\n"),
+      ).toBe(true);
     });
   }
 
@@ -117,7 +337,10 @@ describe("off-site validation names the field, the value and the rule", () => {
     ]);
     const feeding = problemsOf((c) => {
       c.objectStores["site-b"].replicateTo = "site-c";
-      c.objectStores["site-c"] = minio("drkit-billing-c", { endpoint: "https://minio-c.example.com:9000", replicateTo: "site-b" });
+      c.objectStores["site-c"] = minio("drkit-billing-c", {
+        endpoint: "https://minio-c.example.com:9000",
+        replicateTo: "site-b",
+      });
     });
     expect(feeding).toEqual([
       'objectStores.site-b.replicateTo: "site-c" replicates back to "site-b"; replication chains must not loop',
@@ -139,11 +362,18 @@ describe("off-site validation names the field, the value and the rule", () => {
     const plan = planOf((c) => {
       c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 90 } });
       c.services.billing.offsite.targets = ["aws"];
-      c.services.ledger = { host: "db1", postgres: { databases: ["ledger"], port: 5433, dataDirectory: "/var/lib/postgresql/15/ledger" }, retention: { offsiteDays: 365 }, offsite: { targets: ["aws"] } };
+      c.services.ledger = {
+        host: "db1",
+        postgres: { databases: ["ledger"], port: 5433, dataDirectory: "/var/lib/postgresql/15/ledger" },
+        retention: { offsiteDays: 365 },
+        offsite: { targets: ["aws"] },
+      };
     });
     const rules = lifecycleRules(plan.objectStores.find((s) => s.name === "aws")!.lifecycle);
     expect(rules.find((r) => r.id === "billing/base/")!.transitions).toEqual([]);
-    expect(rules.find((r) => r.id === "ledger/base/")!.transitions).toEqual([{ days: 90, storageClass: "STANDARD_IA" }]);
+    expect(rules.find((r) => r.id === "ledger/base/")!.transitions).toEqual([
+      { days: 90, storageClass: "STANDARD_IA" },
+    ]);
   });
 });
 
@@ -154,10 +384,20 @@ describe("the derived off-site plan", () => {
   const billing = plan.services[0];
 
   it("expires each backup set after offsiteDays, WAL one day later, in the store's lifecycle", () => {
-    expect(siteA.lifecycle.services).toEqual([{ prefix: "billing/", days: { base: 30, logical: 30, wal: 31, valkey: 30, config: 30 } }]);
+    expect(siteA.lifecycle.services).toEqual([
+      { prefix: "billing/", days: { base: 30, logical: 30, wal: 31, valkey: 30, config: 30 } },
+    ]);
     const rules = lifecycleRules(siteA.lifecycle);
-    const expiry = Object.fromEntries(rules.filter((r) => r.expirationDays !== undefined).map((r) => [r.id, r.expirationDays]));
-    expect(expiry).toEqual({ "billing/base/": 30, "billing/logical/": 30, "billing/wal/": 31, "billing/valkey/": 30, "billing/config/": 30 });
+    const expiry = Object.fromEntries(
+      rules.filter((r) => r.expirationDays !== undefined).map((r) => [r.id, r.expirationDays]),
+    );
+    expect(expiry).toEqual({
+      "billing/base/": 30,
+      "billing/logical/": 30,
+      "billing/wal/": 31,
+      "billing/valkey/": 30,
+      "billing/config/": 30,
+    });
     expect(shortestExpiry(siteA.lifecycle)?.days).toBe(30);
     expect(siteA.lifecycle.noncurrentVersions).toEqual({ days: 7, keep: 30 });
 
@@ -171,23 +411,42 @@ describe("the derived off-site plan", () => {
     expect(shortestExpiry(siteB.lifecycle)?.days).toBe(30);
     expect(siteA.replicateTo).toBe("site-b");
     expect(siteB.replicateTo).toBeUndefined();
-    const unused = planOf((c) => (c.objectStores["site-c"] = minio("drkit-unused", { endpoint: "https://minio-c.example.com:9000" })));
+    const unused = planOf(
+      (c) => (c.objectStores["site-c"] = minio("drkit-unused", { endpoint: "https://minio-c.example.com:9000" })),
+    );
     expect(unused.objectStores.find((s) => s.name === "site-c")!.lifecycle.services).toEqual([]);
     expect(shortestExpiry(unused.objectStores.find((s) => s.name === "site-c")!.lifecycle)).toBeUndefined();
   });
 
   it("puts each service under its own prefix, in the bucket and in the host's target list", () => {
     const two = planOf((c) => {
-      c.services.ledger = { host: "db1", postgres: { databases: ["ledger"], port: 5433, dataDirectory: "/var/lib/postgresql/15/ledger" }, retention: { offsiteDays: 60 }, offsite: { targets: ["site-a"] } };
+      c.services.ledger = {
+        host: "db1",
+        postgres: { databases: ["ledger"], port: 5433, dataDirectory: "/var/lib/postgresql/15/ledger" },
+        retention: { offsiteDays: 60 },
+        offsite: { targets: ["site-a"] },
+      };
     });
-    expect(two.objectStores[0].lifecycle.services.map((s) => [s.prefix, s.days.wal])).toEqual([["billing/", 31], ["ledger/", 61]]);
+    expect(two.objectStores[0].lifecycle.services.map((s) => [s.prefix, s.days.wal])).toEqual([
+      ["billing/", 31],
+      ["ledger/", 61],
+    ]);
     expect(two.services.map((s) => s.offsite!.targets[0].prefix)).toEqual(["billing/", "ledger/"]);
     expect(shortestExpiry(two.objectStores[0].lifecycle)?.days).toBe(30);
   });
 
   it("describes each target for the host: alias, endpoint, bucket, credentials file, keys", () => {
     expect(billing.offsite!.targets).toEqual([
-      { store: "site-a", alias: "drkit_site_a", endpoint: "https://minio-a.example.com:9000", bucket: "drkit-billing", prefix: "billing/", credentialsFile: "/etc/drkit/billing/offsite-site-a.env", accessKey: "AKMINIO", secretKey: "minio-secret" },
+      {
+        store: "site-a",
+        alias: "drkit_site_a",
+        endpoint: "https://minio-a.example.com:9000",
+        bucket: "drkit-billing",
+        prefix: "billing/",
+        credentialsFile: "/etc/drkit/billing/offsite-site-a.env",
+        accessKey: "AKMINIO",
+        secretKey: "minio-secret",
+      },
     ]);
     expect(billing.offsite!.mc).toBe("/usr/local/bin/mc");
     expect(billing.offsite!.retryAttempts).toBe(5);
@@ -198,7 +457,13 @@ describe("the derived off-site plan", () => {
   it("puts the credentials file and mc under a sandbox host's root prefix; resolves a provisioned store against the project", () => {
     const sandbox = planOf((c) => {
       c.hosts.db1 = { connection: { type: "local", rootPrefix: ".sandbox/local" } };
-      c.objectStores["site-a"] = { type: "minio", endpoint: "http://127.0.0.1:59000/", bucket: "drkit-billing", replicateTo: "site-b", provision: { dataDirectory: ".sandbox/minio/site-a" } };
+      c.objectStores["site-a"] = {
+        type: "minio",
+        endpoint: "http://127.0.0.1:59000/",
+        bucket: "drkit-billing",
+        replicateTo: "site-b",
+        provision: { dataDirectory: ".sandbox/minio/site-a" },
+      };
     });
     const target = sandbox.services[0].offsite!.targets[0];
     expect(target.credentialsFile).toBe("/srv/project/.sandbox/local/etc/drkit/billing/offsite-site-a.env");
@@ -228,7 +493,9 @@ describe("the derived off-site plan", () => {
     const none = planOf((c) => delete c.services.billing.offsite);
     expect(none.services[0].jobs.map((j) => j.id)).not.toContain("offsite");
     expect(none.services[0].offsite).toBeUndefined();
-    expect(none.services[0].jobs.find((j) => j.id === "base")!.readWritePaths.some((p) => p.includes(".offsite"))).toBe(false);
+    expect(none.services[0].jobs.find((j) => j.id === "base")!.readWritePaths.some((p) => p.includes(".offsite"))).toBe(
+      false,
+    );
   });
 
   it("triggers the off-site job after each Redis snapshot only when off-site is on", () => {
@@ -251,12 +518,20 @@ describe("the derived off-site plan", () => {
 
   it("describes s3 stores with the AWS endpoint of their region and their replication", () => {
     const aws = planOf((c) => {
-      c.objectStores.aws = s3("acme-billing", { replication: { region: "eu-central-1" }, transitions: { infrequentAccessDays: 30 } });
+      c.objectStores.aws = s3("acme-billing", {
+        replication: { region: "eu-central-1" },
+        transitions: { infrequentAccessDays: 30 },
+      });
       c.services.billing.offsite.targets = ["site-a", "aws"];
     });
     const store = aws.objectStores.find((s) => s.name === "aws")!;
     expect(store.endpoint).toBe("https://s3.eu-west-1.amazonaws.com");
-    expect(store.s3!.replication).toEqual({ region: "eu-central-1", expireDays: 90, deleteMarkerReplication: false, replicationTimeControl: false });
+    expect(store.s3!.replication).toEqual({
+      region: "eu-central-1",
+      expireDays: 90,
+      deleteMarkerReplication: false,
+      replicationTimeControl: false,
+    });
     expect(store.lifecycle.transitions).toEqual({ infrequentAccessDays: 30, archiveStorageClass: "GLACIER" });
     expect(aws.services[0].offsite!.targets.map((t) => [t.store, t.alias, t.endpoint])).toEqual([
       ["site-a", "drkit_site_a", "https://minio-a.example.com:9000"],
