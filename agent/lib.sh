@@ -159,22 +159,44 @@ pg_start_foreground() {
   wait_for_pid_file "$PGDATA_DIR"
   kill -0 "$PG_PID" 2>/dev/null || die "postgres exited while starting; its log is above"
 }
+# signal_foreground SIGNAL: the postmaster itself gets it. $! is the background job, a subshell (as_pg is a
+# function; as root also runuser) that has postgres as a child: a signal sent to it would never reach postgres.
+signal_foreground() {
+  local master
+  master=$(sed -n 1p "$PGDATA_DIR/postmaster.pid" 2>/dev/null || true)
+  if [[ $master =~ ^[0-9]+$ ]] && kill -0 "$master" 2>/dev/null; then
+    kill "-$1" "$master" 2>/dev/null || true
+  else
+    kill "-$1" "$PG_PID" 2>/dev/null || true
+  fi
+}
 pg_stop_foreground() {
+  [[ -n $PG_PID ]] || return 0
+  signal_foreground INT
   local pid=$PG_PID
-  [[ -n $pid ]] || return 0
   PG_PID=
-  kill -INT "$pid" 2>/dev/null || true
   wait "$pid" || die "postgres did not shut down cleanly; its log is above"
 }
 # pg_kill_foreground: for exit traps; an immediate stop of a foreground server still running.
 pg_kill_foreground() {
   if [[ -n ${PG_PID:-} ]]; then
-    kill -QUIT "$PG_PID" 2>/dev/null || true
+    signal_foreground QUIT
     wait "$PG_PID" 2>/dev/null || true
     PG_PID=
   fi
 }
 pg_ctl_() { as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" "$@"; }
+# The server's options for pg_ctl start/restart: the settings file's port and socket directory (PGHOST, when it
+# is one) win over the data directory's postgresql.conf, which may be another server's (a pod's base backup
+# carries initdb's, as pods pass config_file on the command line). pg_ctl hands -o to a shell: quoted.
+pg_ctl_server_opts() {
+  local opts="-p $PGPORT"
+  if [[ $PGHOST == /* ]]; then
+    [[ $PGHOST != *"'"* ]] || die "PGHOST '$PGHOST' must not contain a single quote"
+    opts+=" -k '$PGHOST'"
+  fi
+  printf '%s' "$opts"
+}
 # pg_ctl -W returns before the postmaster has written its pid file; status checks need it.
 wait_for_pid_file() {
   local _
@@ -189,7 +211,7 @@ pg_start() {
   case $PG_MANAGER in
     systemd) systemctl start "$PG_UNIT" ;;
     pg_ctl)
-      pg_ctl_ -l "$PG_LOG" -W start >/dev/null 8>&- 9>&-
+      pg_ctl_ -l "$PG_LOG" -W start -o "$(pg_ctl_server_opts)" >/dev/null 8>&- 9>&-
       wait_for_pid_file "$PGDATA_DIR"
       ;;
     foreground) pg_start_foreground ;;
@@ -205,7 +227,7 @@ pg_stop() {
 pg_restart() {
   case $PG_MANAGER in
     systemd) systemctl restart "$PG_UNIT" ;;
-    pg_ctl) pg_ctl_ -l "$PG_LOG" -m fast -w restart >/dev/null 8>&- 9>&- ;;
+    pg_ctl) pg_ctl_ -l "$PG_LOG" -m fast -w restart -o "$(pg_ctl_server_opts)" >/dev/null 8>&- 9>&- ;;
     foreground)
       pg_stop_foreground
       pg_start_foreground

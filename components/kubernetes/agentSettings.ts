@@ -132,4 +132,3 @@ function podSettings(spec: ClusterSpec, role: PodRole, paths: Partial<PodPaths> 
 /** The settings file of one pod role, as the ConfigMap holds it. */
 export const renderPodSettings = (spec: ClusterSpec, role: PodRole, paths: Partial<PodPaths> = {}) =>
   renderEnvFile(`drkit agent settings of the ${role} pods of cluster ${spec.name}`, podSettings(spec, role, paths));
-
