@@ -1,0 +1,102 @@
+#!/usr/bin/env bats
+# backup-base: arguments, settings, the lock, and that nothing is published unless pg_basebackup wrote a complete
+# set that pg_verifybackup accepts; a published backup carries its metadata file. pg_basebackup and
+# pg_verifybackup are stand-ins that write a small tar set (a real backup_label inside base.tar).
+load helpers
+load postgres-stubs
+
+setup() {
+  agent_setup
+  postgres_stubs
+  mkdir -p "$TMP/base"
+  setting BASE_DIR "$TMP/base"
+  setting VERIFY_AFTER_BACKUP yes
+  setting_array COMPRESS_ARGS
+  sql_answer "SHOW server_version_num" 150018
+  cat >"$TMP/bin/pg_basebackup" <<STUB
+#!/usr/bin/env bash
+echo "pg_basebackup \$*" >>"$TMP/calls"
+[[ ! -e "$TMP/stubs/fails.pg_basebackup" ]] || exit 1
+for arg in "\$@"; do [[ \$arg != --pgdata=* ]] || dir=\${arg#--pgdata=}; done
+src=\$(mktemp -d)
+printf 'START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nSTART TIME: 2026-11-30 02:00:00 UTC\nSTART TIMELINE: 1\n' >"\$src/backup_label"
+tar -cf "\$dir/base.tar" -C "\$src" backup_label
+tar -cf "\$dir/pg_wal.tar" -T /dev/null
+[[ -e "$TMP/stubs/fails.manifest" ]] || echo '{}' >"\$dir/backup_manifest"
+rm -rf -- "\$src"
+STUB
+  cat >"$TMP/bin/pg_verifybackup" <<STUB
+#!/usr/bin/env bash
+echo "pg_verifybackup \$*" >>"$TMP/calls"
+[[ ! -e "$TMP/stubs/fails.verify" ]]
+STUB
+  chmod +x "$TMP/bin/pg_basebackup" "$TMP/bin/pg_verifybackup"
+}
+teardown() { agent_teardown; }
+
+published() { find "$TMP/base" -mindepth 1 -maxdepth 1 -printf '%f\n'; }
+
+@test "publishes a verified backup under its id with the metadata file, and leaves no scratch copy" {
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  id=$(published)
+  [[ $id =~ ^[0-9]{8}T[0-9]{6}Z$ ]]
+  grep -qx "start_wal=000000010000000000000002" "$TMP/base/$id/drkit-backup.env"
+  grep -qx "timeline=1" "$TMP/base/$id/drkit-backup.env"
+  grep -qx "server_version=150018" "$TMP/base/$id/drkit-backup.env"
+  grep -q "pg_verifybackup" "$TMP/calls"
+  [[ $output == *"base backup $id complete"* ]]
+}
+
+@test "a failed pg_basebackup publishes nothing and leaves no partial directory" {
+  stub_fails pg_basebackup
+  run "$AGENT/backup-base"
+  [ "$status" -ne 0 ]
+  [ -z "$(published)" ]
+  [[ $output == *"FAILED"*"nothing was published"* ]]
+}
+
+@test "an incomplete set (no backup_manifest) is refused and not published" {
+  stub_fails manifest
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"did not write base.tar, pg_wal.tar and backup_manifest"* ]]
+  [ -z "$(published)" ]
+}
+
+@test "a backup that does not match its manifest is not published" {
+  stub_fails verify
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"does not match its manifest"* ]]
+  [ -z "$(published)" ]
+}
+
+@test "VERIFY_AFTER_BACKUP=no skips pg_verifybackup but still publishes a complete set" {
+  setting VERIFY_AFTER_BACKUP no
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  ! grep -q "pg_verifybackup" "$TMP/calls" || false
+  [ -n "$(published)" ]
+}
+
+@test "a second run while one holds the lock does not start" {
+  hold_lock base
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"another run holds $TMP/locks/base.lock"* ]]
+  ! grep -q pg_basebackup "$TMP/calls" || false
+}
+
+@test "arguments are a usage error (exit 2)" {
+  run "$AGENT/backup-base" --now
+  [ "$status" -eq 2 ]
+  [[ $output == *"usage: backup-base"* ]]
+}
+
+@test "a settings file without BASE_DIR fails naming the setting" {
+  grep -v '^BASE_DIR=' "$DRKIT_ENV" >"$TMP/env2"
+  DRKIT_ENV=$TMP/env2 run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"setting BASE_DIR is not set"* ]]
+}
