@@ -199,8 +199,10 @@ function rows(opts: ArchiveOptions, seg: PerSegment, k: KeepUp): ResultRow[] {
       drkitMedian: k.max,
       ratio: null,
       notes:
-        `${k.pass ? "PASS" : "FAIL"}: max backlog ${k.max} .ready, slope over the last half ${k.slopeLastHalf} segments/s (limit ${BACKLOG_SLOPE_LIMIT}), ` +
-        `${k.failedDuringRun} failures; WAL ${k.walSegmentsPerSecond} segments/s at ${k.tps ?? "?"} tps vs archive capacity ${capacity.toFixed(1)} segments/s (1 / drkit's cost per segment); ` +
+        `${k.pass ? "PASS" : "FAIL"}: max backlog ${k.max} .ready, slope over the last half ${k.slopeLastHalf} ` +
+        `segments/s (limit ${BACKLOG_SLOPE_LIMIT}), ` +
+        `${k.failedDuringRun} failures; WAL ${k.walSegmentsPerSecond} segments/s at ${k.tps ?? "?"} ` +
+        `tps vs archive capacity ${capacity.toFixed(1)} segments/s (1 / drkit's cost per segment); ` +
         `backlog drained ${k.drainSeconds} s after pgbench stopped`,
     },
   ];
@@ -212,7 +214,8 @@ export async function benchArchive(pool: SandboxPool, opts: ArchiveOptions): Pro
   const sb = await pool.acquire(opts.scale);
   const seg = await perSegmentCost(sb, opts);
   progress(
-    `archive: cp ${seg.cp.toFixed(1)} ms, cp + sync ${seg.cpSync.toFixed(1)} ms, drkit ${seg.drkit.toFixed(1)} ms per segment`,
+    `archive: cp ${seg.cp.toFixed(1)} ms, cp + sync ${seg.cpSync.toFixed(1)} ms, drkit ${seg.drkit.toFixed(1)} ` +
+      `ms per segment`,
   );
   const k = await keepsUp(sb, opts);
   const result = rows(opts, seg, k);

@@ -181,12 +181,15 @@ function baseSection(opts: BaseOptions, m: BaseMeasurements, t0: number): Sectio
     ratio: round(drkitMedian / bareMedian),
     notes:
       `extra ${extra.toFixed(2)} s, of which verification ${verification.toFixed(2)} s ` +
-      `(extract copy ${phases.extractCopy.toFixed(2)} + pg_verifybackup ${phases.pgVerifybackup.toFixed(2)} + remove copy ${phases.removeCopy.toFixed(2)}); ` +
-      `pg_basebackup inside drkit ${phases.pgBasebackup.toFixed(2)} s, publish (metadata, fsync, rename) ${phases.publish.toFixed(2)} s; ` +
+      `(extract copy ${phases.extractCopy.toFixed(2)} + pg_verifybackup ${phases.pgVerifybackup.toFixed(2)} ` +
+      `+ remove copy ${phases.removeCopy.toFixed(2)}); ` +
+      `pg_basebackup inside drkit ${phases.pgBasebackup.toFixed(2)} s, publish (metadata, fsync, ` +
+      `rename) ${phases.publish.toFixed(2)} s; ` +
       `backup ${m.drkitSize} MB (bare ${m.bareSize} MB); n=${m.bare.length}`,
   };
   progress(
-    `base backup: bare ${bareMedian.toFixed(2)} s, drkit ${drkitMedian.toFixed(2)} s, ratio ${row.ratio}; verification ${verification.toFixed(2)} s`,
+    `base backup: bare ${bareMedian.toFixed(2)} s, drkit ${drkitMedian.toFixed(2)} s, ratio ${row.ratio}; ` +
+      `verification ${verification.toFixed(2)} s`,
   );
   return {
     id: "base",

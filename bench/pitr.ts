@@ -140,7 +140,8 @@ async function benchSize(pool: SandboxPool, scale: number, reps: number): Promis
   const sb = await pool.acquire(scale);
   const setup = await prepare(sb);
   progress(
-    `PITR scale ${scale}: ${setup.dbMb} MB, backup ${setup.backupId}, ${setup.replayMb} MB of WAL to replay, target ${setup.target}`,
+    `PITR scale ${scale}: ${setup.dbMb} MB, backup ${setup.backupId}, ${setup.replayMb} MB of WAL to replay, ` +
+      `target ${setup.target}`,
   );
   const scriptFile = path.join(sb.plan.rootPrefix, "bench-manual-pitr");
   fs.writeFileSync(scriptFile, manualRestoreScript(sb, setup, `${sb.plan.postgres.dataDirectory}.manual-aside`), {
@@ -184,14 +185,18 @@ function sizeRow(r: SizeResult): ResultRow {
     baselineMedian: round(manual),
     drkitMedian: round(drkit),
     ratio: round(drkit / manual),
-    notes: `extra ${(drkit - manual).toFixed(2)} s; same backup and target, ${r.setup.replayMb} MB of WAL replayed; drkit polls for the end of recovery once a second, the manual loop every 0.1 s; n=${r.manual.length}`,
+    notes:
+      `extra ${(drkit - manual).toFixed(2)} s; same backup and target, ${r.setup.replayMb} ` +
+      `MB of WAL replayed; drkit polls for the end of recovery once a second, the manual loop every 0.1 s; ` +
+      `n=${r.manual.length}`,
   };
 }
 
 export async function benchPitr(pool: SandboxPool, opts: PitrOptions): Promise<Section> {
   const t0 = Date.now();
   progress(
-    `PITR: drkit restore-pitr vs the manual procedure at pgbench scales ${opts.scales.join(", ")}, ${opts.reps} rounds each`,
+    `PITR: drkit restore-pitr vs the manual procedure at pgbench scales ${opts.scales.join(", ")}, ${opts.reps} ` +
+      `rounds each`,
   );
   const sizes: SizeResult[] = [];
   for (const scale of [...opts.scales].sort((a, b) => a - b)) {

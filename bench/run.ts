@@ -22,7 +22,8 @@ export interface RunOptions {
 }
 
 const USAGE =
-  "usage: tsx bench/run.ts [--only base|pitr|archive] [--scale N] [--reps N] [--pitr-scales A,B,C] [--segments N] [--pgbench-seconds N]";
+  "usage: tsx bench/run.ts [--only base|pitr|archive] [--scale N] [--reps N] [--pitr-scales A,B,C] [--segments N] " +
+  "[--pgbench-seconds N]";
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -101,7 +102,8 @@ async function main(): Promise<void> {
   }
   const results = writeResults(sections);
   process.stdout.write(
-    `\n${markdownTable(results.sections.filter((s) => opts.only.includes(s.id)).flatMap((s) => s.rows))}\n\nwrote bench/results.md and bench/results.json\n`,
+    `\n${markdownTable(results.sections.filter((s) => opts.only.includes(s.id)).flatMap((s) => s.rows))}\n\nwrote ` +
+      `bench/results.md and bench/results.json\n`,
   );
 }
 

@@ -22,13 +22,15 @@ export function applyPlanLocally(plan: DrPlan, options: ApplyOptions): void {
   const remote = plan.services.filter((s) => s.host.connection.type !== "local");
   if (remote.length > 0) {
     throw new Error(
-      `drkit apply works on local hosts only; ${remote.map((s) => `${s.name} (host ${s.host.name})`).join(", ")} need pulumi up`,
+      `drkit apply works on local hosts only; ${remote.map((s) => `${s.name} (host ${s.host.name})`).join(", ")} ` +
+        `need pulumi up`,
     );
   }
   const storeKeys = applyObjectStoresLocally(plan);
   for (const service of plan.services) {
     console.error(
-      `drkit: ${service.name}: applying ${service.rootPrefix ? `the sandbox under ${service.rootPrefix}` : "to this machine"}`,
+      `drkit: ${service.name}: ` +
+        `applying ${service.rootPrefix ? `the sandbox under ${service.rootPrefix}` : "to this machine"}`,
     );
     applyServiceLocally(service, storeKeys);
   }

@@ -33,7 +33,8 @@ function engineEnv(projectDir: string, plan: DrPlan): Record<string, string> {
   if (!process.env.PULUMI_BACKEND_URL) {
     if (!sandboxOnly)
       throw new Error(
-        "set PULUMI_BACKEND_URL (or pulumi login): this stack has real hosts, so drkit will not pick a state backend for it",
+        "set PULUMI_BACKEND_URL (or pulumi login): this stack has real hosts, so drkit will not pick a state " +
+          "backend for it",
       );
     const state = path.join(projectDir, ".sandbox", "state");
     fs.mkdirSync(state, { recursive: true });

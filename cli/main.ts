@@ -82,7 +82,8 @@ engineCommand("destroy", "pulumi destroy of a stack (backups and data directorie
 program
   .command("drill")
   .description(
-    "break the stack's sandbox on purpose, recover, and report measured RTO and RPO (report.md, report.json, report.html)",
+    "break the stack's sandbox on purpose, recover, and report measured RTO and RPO (report.md, report.json, " +
+      "report.html)",
   )
   .addOption(stackOption())
   .option("--scenario <id...>", `scenarios to play (default: every one the stack supports): ${SCENARIO_IDS.join(", ")}`)
@@ -100,10 +101,13 @@ program
         enginePath();
       } catch (error) {
         provisionedBy = "direct-apply";
-        provisionNote = `the Pulumi engine is not available (${(error as Error).message}); the rendered files were applied directly`;
+        provisionNote =
+          `the Pulumi engine is not available (${(error as Error).message}); the rendered files ` +
+          `were applied directly`;
       }
       console.error(
-        `drkit: provisioning ${opts.stack} ${provisionedBy === "pulumi" ? "with pulumi up" : "by applying the rendered files"}`,
+        `drkit: provisioning ${opts.stack} ` +
+          `${provisionedBy === "pulumi" ? "with pulumi up" : "by applying the rendered files"}`,
       );
       if (provisionedBy === "pulumi") await runEngine(dir, opts.stack, plan, "up");
       else applyPlanLocally(plan, { check: false });
@@ -118,7 +122,9 @@ program
     console.log(`\ndrill of ${opts.stack}: ${report.verdict}`);
     for (const s of report.scenarios) {
       console.log(
-        `  ${s.verdict}  ${s.id.padEnd(20)} RTO ${s.rto.seconds.toFixed(1)}s / ${s.rto.objectiveSeconds}s   RPO ${s.rpo.lostCommits} commits, ${s.rpo.lostSpanSeconds.toFixed(1)}s / ${s.rpo.objectiveSeconds}s${s.verdict === "FAIL" ? `   ${s.reasons[0]}` : ""}`,
+        `  ${s.verdict}  ${s.id.padEnd(20)} RTO ${s.rto.seconds.toFixed(1)}s / ${s.rto.objectiveSeconds}s   ` +
+          `RPO ${s.rpo.lostCommits} commits, ${s.rpo.lostSpanSeconds.toFixed(1)}s ` +
+          `/ ${s.rpo.objectiveSeconds}s${s.verdict === "FAIL" ? `   ${s.reasons[0]}` : ""}`,
       );
     }
     console.log(`reports: ${paths.markdown}, ${paths.json}, ${paths.html}`);

@@ -45,7 +45,8 @@ export function renderPlanTo(plan: DrPlan, outDir: string): WrittenFile[] {
       const out = path.join(outDir, host, `ARTIFACTS-${service.name}.txt`);
       fs.writeFileSync(
         out,
-        `# what drkit places for ${service.name} on ${host}, in order (kind mode owner path [id])\n${lines.join("\n")}\n`,
+        `# what drkit places for ${service.name} on ${host}, in order (kind mode owner path ` +
+          `[id])\n${lines.join("\n")}\n`,
       );
     }
   }

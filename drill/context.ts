@@ -103,7 +103,8 @@ export class DrillContext {
       try {
         // A commit waiting for a missing synchronous standby never returns: each try is bounded and killed.
         await this.sql(
-          "CREATE TABLE IF NOT EXISTS drkit_drill_probe (at timestamptz); INSERT INTO drkit_drill_probe VALUES (clock_timestamp())",
+          "CREATE TABLE IF NOT EXISTS drkit_drill_probe (at timestamptz); INSERT INTO drkit_drill_probe VALUES " +
+            "(clock_timestamp())",
           { port, timeoutMs: 5000 },
         );
         return new Date();
@@ -247,11 +248,13 @@ export function judge(
   const m = o.measure;
   if (m && m.lostSpanSeconds > plan.rpoSeconds)
     reasons.unshift(
-      `${m.lostCommits} acknowledged commits over ${m.lostSpanSeconds.toFixed(1)}s were lost; the RPO is ${plan.rpoSeconds}s`,
+      `${m.lostCommits} acknowledged commits over ${m.lostSpanSeconds.toFixed(1)}s were lost; ` +
+        `the RPO is ${plan.rpoSeconds}s`,
     );
   if (m && !m.check.ok)
     reasons.unshift(
-      `integrity: the recovered rows of ${m.check.table} are not the workload's acknowledged writes up to the recovery point (${m.check.actualRows} rows, ${m.check.expectedRows} expected)`,
+      `integrity: the recovered rows of ${m.check.table} are not the workload's acknowledged writes up to the ` +
+        `recovery point (${m.check.actualRows} rows, ${m.check.expectedRows} expected)`,
     );
   if (m?.inFlight)
     reasons.push(

@@ -34,7 +34,8 @@ function drillService(plan: DrPlan): ServicePlan {
   const service = plan.services.find((s) => s.host.connection.type === "local" && s.rootPrefix && s.postgres.provision);
   if (!service)
     throw new Error(
-      "the drill breaks things on purpose and runs only on a sandbox service (a local host with connection.rootPrefix and postgres.provision: true)",
+      "the drill breaks things on purpose and runs only on a sandbox service (a local host with " +
+        "connection.rootPrefix and postgres.provision: true)",
     );
   return service;
 }
@@ -83,7 +84,8 @@ export async function runDrill(
   const scenarios = selectScenarios(options.scenarios, ctx);
   const startedAt = new Date().toISOString();
   progress(
-    `service ${service.name}: RPO ${service.rpoSeconds}s, RTO ${service.rtoSeconds}s; scenarios: ${scenarios.map((s) => s.id).join(", ")}`,
+    `service ${service.name}: RPO ${service.rpoSeconds}s, RTO ${service.rtoSeconds}s; ` +
+      `scenarios: ${scenarios.map((s) => s.id).join(", ")}`,
   );
   await startServers(ctx);
   const env = await environment(ctx);
@@ -111,7 +113,10 @@ export async function runDrill(
     }
     results.push(result);
     progress(
-      `=== ${scenario.id}: ${result.verdict} (RTO ${result.rto.seconds.toFixed(1)}s of ${result.rto.objectiveSeconds}s, ${result.rpo.lostCommits} commits lost over ${result.rpo.lostSpanSeconds.toFixed(1)}s)${result.verdict === "FAIL" ? `: ${result.reasons[0]}` : ""}`,
+      `=== ${scenario.id}: ${result.verdict} (RTO ${result.rto.seconds.toFixed(1)}s ` +
+        `of ${result.rto.objectiveSeconds}s, ${result.rpo.lostCommits} ` +
+        `commits lost ` +
+        `over ${result.rpo.lostSpanSeconds.toFixed(1)}s)${result.verdict === "FAIL" ? `: ${result.reasons[0]}` : ""}`,
     );
   }
   const report: DrillReport = {

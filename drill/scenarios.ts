@@ -27,7 +27,8 @@ const WRITES_BEFORE_DISASTER = 150;
 
 async function freshTable(ctx: DrillContext, table: string): Promise<void> {
   await ctx.sql(
-    `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())`,
+    `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (seq bigint PRIMARY KEY, at timestamptz NOT NULL ` +
+      `DEFAULT clock_timestamp())`,
   );
 }
 
@@ -164,11 +165,14 @@ async function archiveBoundReason(ctx: DrillContext): Promise<string[]> {
   );
   if (!(live > 0))
     return [
-      `FAIL: archive_timeout is ${live} on the live server: a quiet server never archives, so the RPO of ${ctx.plan.rpoSeconds}s is unbounded`,
+      `FAIL: archive_timeout is ${live} on the live server: a quiet server never archives, ` +
+        `so the RPO of ${ctx.plan.rpoSeconds}s is unbounded`,
     ];
   if (live > ctx.plan.rpoSeconds)
     return [
-      `FAIL: archive_timeout is ${live}s on the live server (expected ${ctx.plan.archiveTimeoutSeconds}s from drkit's drop-in; overridden?), above the RPO of ${ctx.plan.rpoSeconds}s: a quiet server can lose up to ${live}s of commits`,
+      `FAIL: archive_timeout is ${live}s on the live server (expected ${ctx.plan.archiveTimeoutSeconds}s from ` +
+        `drkit's drop-in; overridden?), above the RPO of ${ctx.plan.rpoSeconds}s: a quiet server can lose up ` +
+        `to ${live}s of commits`,
     ];
   return [
     `worst case on a quiet server: ${live}s of commits (archive_timeout), within the RPO of ${ctx.plan.rpoSeconds}s`,
@@ -202,7 +206,8 @@ const accidentalDeletion: Scenario = {
         disasterAt,
         workload,
         clock:
-          "from the DELETE until the restored server accepted a write (WAL switch and archive, restore-pitr, start); noticing the mistake is not included",
+          "from the DELETE until the restored server accepted a write (WAL switch and archive, restore-pitr, " +
+          "start); noticing the mistake is not included",
       },
       async (outcome) => {
         rec.event("recovery-start", "archive the WAL up to the DELETE, then restore-pitr");
@@ -255,7 +260,8 @@ const hostLoss: Scenario = {
         disasterAt,
         workload,
         clock:
-          "from the kill until the server restored from the object store accepted a write (directories rebuilt, base backup and WAL downloaded, replayed)",
+          "from the kill until the server restored from the object store accepted a write (directories rebuilt, " +
+          "base backup and WAL downloaded, replayed)",
         reasons: bound,
       },
       async (outcome) => {
@@ -308,7 +314,8 @@ const corruptNewestBackup: Scenario = {
         disasterAt,
         workload,
         clock:
-          "from the loss until the server restored from the previous backup accepted a write (verification of the newest backup included)",
+          "from the loss until the server restored from the previous backup accepted a write (verification of the " +
+          "newest backup included)",
         reasons: reasons,
       },
       async (outcome) => {
@@ -380,7 +387,8 @@ const redisLoss: Scenario = {
     const note =
       r.snapshotMaxIntervalHours !== null && r.snapshotMaxIntervalHours * 3600 > ctx.plan.rpoSeconds
         ? [
-            `snapshots run every ${r.snapshotMaxIntervalHours}h: losing the host loses up to that much (the AOF covers process crashes, not the loss of the disk)`,
+            `snapshots run every ${r.snapshotMaxIntervalHours}h: losing the host loses up to that much (the AOF ` +
+              `covers process crashes, not the loss of the disk)`,
           ]
         : [];
     return recoverAndJudge(
@@ -391,7 +399,8 @@ const redisLoss: Scenario = {
         disasterAt,
         workload,
         clock:
-          "from the loss until the restored server accepted a SET (empty server started, snapshot checked and loaded, AOF switched back on)",
+          "from the loss until the restored server accepted a SET (empty server started, snapshot checked and " +
+          "loaded, AOF switched back on)",
         reasons: note,
       },
       async (outcome) => {
@@ -447,7 +456,9 @@ const failover: Scenario = {
       {
         disasterAt,
         workload,
-        clock: `from the kill until ${standby.name} accepted a write (fence, promote, repoint); detection by monitoring is not included`,
+        clock:
+          `from the kill until ${standby.name} accepted a write (fence, promote, repoint); ` +
+          `detection by monitoring is not included`,
         reasons: [
           standby.synchronous
             ? `${standby.name} is synchronous: no acknowledged commit may be lost`

@@ -91,11 +91,13 @@ const walArchiving = resourcePolicy(
     const rpo = Number(p.rpoSeconds);
     if (!(timeout > 0))
       report(
-        `${what}: archive_timeout is ${p.archiveTimeoutSeconds}; it must be set (> 0) so a quiet server still archives within the RPO`,
+        `${what}: archive_timeout is ${p.archiveTimeoutSeconds}; it must be set (> 0) so a quiet server still ` +
+          `archives within the RPO`,
       );
     else if (timeout + ship > rpo)
       report(
-        `${what}: archive_timeout ${timeout}s + off-site shipping interval ${ship}s = ${timeout + ship}s exceeds the RPO of ${rpo}s`,
+        `${what}: archive_timeout ${timeout}s + off-site shipping interval ${ship}s = ${timeout + ship}s exceeds ` +
+          `the RPO of ${rpo}s`,
       );
   },
 );
@@ -110,7 +112,8 @@ const backupFrequency = resourcePolicy(
     const interval = p.baseBackupMaxIntervalHours;
     if (interval === null || interval === undefined)
       report(
-        `${what}: the base backup schedule is too unusual to tell how often it runs; the rule's maximum is every ${max}h`,
+        `${what}: the base backup schedule is too unusual to tell how often it runs; the rule's maximum is ` +
+          `every ${max}h`,
       );
     else if (Number(interval) > max)
       report(`${what}: base backups can be ${interval}h apart; the rule's maximum is ${max}h`);
@@ -119,7 +122,8 @@ const backupFrequency = resourcePolicy(
 
 const backupRetention = resourcePolicy(
   "postgres-backup-retention",
-  "Local daily retention, weekly retention and off-site retention meet the configured minimums (seeds: 7 days, 12 weeks, 30 days).",
+  "Local daily retention, weekly retention and off-site retention meet the configured minimums (seeds: 7 days, " +
+    "12 weeks, 30 days).",
   T.postgresBackup,
   schema({
     minLocalDays: integer(1, 7, "minimum days every backup is kept locally"),
@@ -136,7 +140,8 @@ const backupRetention = resourcePolicy(
     for (const [field, found, min, unit] of rules) {
       if (!(found >= min))
         report(
-          `${what}: ${field} is ${Number.isNaN(found) ? "not set" : `${found} ${unit}`}; the rule's minimum is ${min} ${unit}`,
+          `${what}: ${field} is ${Number.isNaN(found) ? "not set" : `${found} ${unit}`}; the rule's minimum ` +
+            `is ${min} ${unit}`,
         );
     }
   },
@@ -155,14 +160,16 @@ const rpoZeroNeedsSyncStandby = resourcePolicy(
 
 const slotWalLimit = resourcePolicy(
   "replica-slot-wal-limit",
-  "A primary with replication slots caps the WAL they may hold (max_slot_wal_keep_size), so a dead standby cannot fill its disk.",
+  "A primary with replication slots caps the WAL they may hold (max_slot_wal_keep_size), so a dead standby cannot " +
+    "fill its disk.",
   T.replicationPrimary,
   undefined,
   (p, _c, what, report) => {
     const size = Number(p.maxSlotWalKeepSizeMb);
     if (!(size > 0))
       report(
-        `${what}: max_slot_wal_keep_size is ${p.maxSlotWalKeepSizeMb ?? "unset (-1, unlimited)"}; it must be a positive size`,
+        `${what}: max_slot_wal_keep_size is ${p.maxSlotWalKeepSizeMb ?? "unset (-1, unlimited)"}; ` +
+          `it must be a positive size`,
       );
   },
 );
@@ -258,7 +265,8 @@ const s3TlsOnly = resourcePolicy(
 
 const s3Lifecycle = resourcePolicy(
   "s3-lifecycle-keeps-backups",
-  "No lifecycle rule expires current backups before the retention minimum, and noncurrent versions are kept long enough.",
+  "No lifecycle rule expires current backups before the retention minimum, and noncurrent versions are kept long " +
+    "enough.",
   T.lifecycle,
   schema({
     minRetentionDays: integer(1, 30, "minimum days before a current backup object may expire"),
@@ -273,12 +281,14 @@ const s3Lifecycle = resourcePolicy(
       const days = obj(rule.expiration).days;
       if (days !== undefined && days !== null && Number(days) < minRetention)
         report(
-          `${what}: rule "${id}" expires current objects after ${days} days; the rule's minimum is ${minRetention} days`,
+          `${what}: rule "${id}" expires current objects after ${days} days; the rule's minimum ` +
+            `is ${minRetention} days`,
         );
       const noncurrent = obj(rule.noncurrentVersionExpiration).noncurrentDays;
       if (noncurrent !== undefined && noncurrent !== null && Number(noncurrent) < minNoncurrent)
         report(
-          `${what}: rule "${id}" expires noncurrent versions after ${noncurrent} days; the rule's minimum is ${minNoncurrent} days`,
+          `${what}: rule "${id}" expires noncurrent versions after ${noncurrent} days; the rule's minimum ` +
+            `is ${minNoncurrent} days`,
         );
     }
   },
@@ -295,7 +305,8 @@ const s3ObjectLockRetention = resourcePolicy(
     const min = Number(c.minLockDays ?? 7);
     if (!(days >= min))
       report(
-        `${what}: default retention is ${Number.isNaN(days) ? "not set" : `${days} days`}; the rule's minimum is ${min} days`,
+        `${what}: default retention is ${Number.isNaN(days) ? "not set" : `${days} days`}; the rule's minimum ` +
+          `is ${min} days`,
       );
   },
 );
@@ -307,7 +318,8 @@ const bucketName = (r: PolicyResource) => (r.props.bucket ?? r.props.id ?? r.nam
 const s3BucketComplete: StackValidationPolicy = {
   name: "s3-backup-bucket-complete",
   description:
-    "Every bucket has versioning, encryption, a public access block, a TLS-only policy and a replication config; object lock too when the config requires it.",
+    "Every bucket has versioning, encryption, a public access block, a TLS-only policy and a replication config; " +
+    "object lock too when the config requires it.",
   configSchema: schema({
     requireObjectLock: { type: "boolean", default: false, description: "require object lock on every bucket" },
   }),
@@ -358,7 +370,8 @@ const s3CrossRegion: StackValidationPolicy = {
         const destination = regionOf(String(obj(obj(rule).destination).bucket ?? ""));
         if (source !== undefined && destination !== undefined && source === destination) {
           report(
-            `${label(config.name, config.type)}: replicates to a bucket in the same region (${source}); the rule requires a different region`,
+            `${label(config.name, config.type)}: replicates to a bucket in the same region (${source}); ` +
+              `the rule requires a different region`,
             config.urn,
           );
         }
@@ -393,7 +406,8 @@ const minioTarget = resourcePolicy(
 
 const redisPersistence = resourcePolicy(
   "redis-persistence-and-snapshots",
-  "Redis/Valkey keeps an append-only file, snapshots at least as often as the maximum interval, and keeps snapshots long enough.",
+  "Redis/Valkey keeps an append-only file, snapshots at least as often as the maximum interval, " +
+    "and keeps snapshots long enough.",
   "drkit:redis:RedisBackup",
   schema({
     requireAof: { type: "boolean", default: true, description: "require appendonly yes" },
@@ -447,7 +461,8 @@ const cronJobExists: StackValidationPolicy = {
     const backups = args.resources.filter((r) => r.type === T.cronJob && isDrkitBackupCronJob(r.props));
     if (databases.length > 0 && backups.length === 0) {
       report(
-        `${label(databases[0].name, databases[0].type)}: the stack runs ${databases.length} drkit PostgreSQL StatefulSet(s) and 0 backup CronJobs; the rule's minimum is 1`,
+        `${label(databases[0].name, databases[0].type)}: the stack runs ${databases.length} drkit PostgreSQL ` +
+          `StatefulSet(s) and 0 backup CronJobs; the rule's minimum is 1`,
         databases[0].urn,
       );
     }

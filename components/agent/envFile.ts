@@ -25,5 +25,8 @@ export function renderEnvFile(title: string, settings: Settings): string {
         ? `${name}=(${(value as readonly string[]).map(shq).join(" ")})`
         : `${name}=${shq(value as string | number)}`;
     });
-  return `# ${title}\n# Rendered by drkit from the stack config; the agent's verbs source it. Edit the stack config instead.\n${lines.join("\n")}\n`;
+  return (
+    `# ${title}\n# Rendered by drkit from the stack config; the agent's verbs source it. ` +
+    `Edit the stack config instead.\n${lines.join("\n")}\n`
+  );
 }

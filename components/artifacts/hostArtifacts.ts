@@ -178,7 +178,9 @@ const pgpass = (plan: ServicePlan, host: HostPlan, id: string, path: string): Fi
 
 const stopStandby = (plan: ServicePlan, s: StandbyPlan) => {
   if (s.manager.type === "systemd") return `systemctl stop ${shq(s.manager.unit)}`;
-  const pgCtl = `runuser -u ${shq(plan.postgres.osUser)} -- ${shq(`${plan.postgres.binDirectory}/pg_ctl`)} -D ${shq(s.dataDirectory)}`;
+  const pgCtl =
+    `runuser -u ${shq(plan.postgres.osUser)} -- ${shq(`${plan.postgres.binDirectory}/pg_ctl`)} ` +
+    `-D ${shq(s.dataDirectory)}`;
   return `if ${pgCtl} status >/dev/null 2>&1; then ${pgCtl} -m fast -w stop >&2; fi`;
 };
 

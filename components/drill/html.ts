@@ -224,11 +224,17 @@ function axis(scale: Scale, g: Geometry): string {
   const origin =
     `<text class="axis-origin" x="${PLOT_LEFT - 14}" y="${g.axisY + 18}" text-anchor="end">` +
     `<title>+0 s is ${e(full)}</title>${e(full.slice(11))}</text>`;
-  return `<line class="axis" x1="${PLOT_LEFT}" x2="${PLOT_RIGHT}" y1="${g.axisY}" y2="${g.axisY}"/>${ticks.join("")}${origin}`;
+  return (
+    `<line class="axis" x1="${PLOT_LEFT}" x2="${PLOT_RIGHT}" y1="${g.axisY}" ` +
+    `y2="${g.axisY}"/>${ticks.join("")}${origin}`
+  );
 }
 
 function laneLabel(text: string, y: number): string {
-  return `<text class="lane-label" x="${PLOT_LEFT - 10}" y="${y + LANE_HEIGHT / 2 + 4}" text-anchor="end">${e(text)}</text>`;
+  return (
+    `<text class="lane-label" x="${PLOT_LEFT - 10}" y="${y + LANE_HEIGHT / 2 + 4}" ` +
+    `text-anchor="end">${e(text)}</text>`
+  );
 }
 
 /** A text for a band: inside it when it fits, otherwise beside it on the side with room. */
@@ -236,7 +242,10 @@ function bandText(text: string, x0: number, x1: number, y: number, cls: string):
   const width = text.length * CHAR_WIDTH;
   const baseline = y + LANE_HEIGHT / 2 + 4;
   if (x1 - x0 >= width + 12)
-    return `<text class="band-text ${cls}" x="${((x0 + x1) / 2).toFixed(1)}" y="${baseline}" text-anchor="middle">${e(text)}</text>`;
+    return (
+      `<text class="band-text ${cls}" x="${((x0 + x1) / 2).toFixed(1)}" y="${baseline}" ` +
+      `text-anchor="middle">${e(text)}</text>`
+    );
   if (x1 + 6 + width <= PLOT_RIGHT)
     return `<text class="band-side" x="${(x1 + 6).toFixed(1)}" y="${baseline}">${e(text)}</text>`;
   return `<text class="band-side" x="${(x0 - 6).toFixed(1)}" y="${baseline}" text-anchor="end">${e(text)}</text>`;
@@ -247,7 +256,8 @@ function band(kind: string, span: Span, scale: Scale, y: number, tooltip: string
   const x0 = scale.x(span.from);
   const x1 = Math.max(scale.x(span.to), x0 + 2);
   return (
-    `<rect class="band band-${kind}" data-kind="${kind}"${fill} x="${x0.toFixed(1)}" y="${y}" width="${(x1 - x0).toFixed(1)}" height="${LANE_HEIGHT}" rx="3">` +
+    `<rect class="band band-${kind}" data-kind="${kind}"${fill} x="${x0.toFixed(1)}" y="${y}" ` +
+    `width="${(x1 - x0).toFixed(1)}" height="${LANE_HEIGHT}" rx="3">` +
     `<title>${e(tooltip)}</title></rect>`
   );
 }
@@ -286,7 +296,9 @@ function lostLane(s: ScenarioResult, scale: Scale, g: Geometry): string {
   const y = g.laneY(2);
   const span = lostSpan(s);
   const parts = [laneLabel("data lost (RPO)", y)];
-  const text = `${formatCount(s.rpo.lostCommits)} commits, ${formatSeconds(s.rpo.lostSpanSeconds)} (objective ${formatSeconds(s.rpo.objectiveSeconds)})`;
+  const text =
+    `${formatCount(s.rpo.lostCommits)} commits, ${formatSeconds(s.rpo.lostSpanSeconds)} ` +
+    `(objective ${formatSeconds(s.rpo.objectiveSeconds)})`;
   if (!span) {
     const rp = recoveryPointMs(s);
     const x = rp === undefined ? PLOT_LEFT : scale.x(rp) + 8;
@@ -324,11 +336,15 @@ function timelineSvg(s: ScenarioResult, index: number): string {
   const placed = placeLabels(marks, scale);
   const g = geometry(Math.max(1, ...placed.map((m) => m.row + 1)));
   return (
-    `<svg class="timeline" id="timeline-${index + 1}" data-scenario="${e(s.id)}" viewBox="0 0 ${SVG_WIDTH} ${g.height}" ` +
-    `width="${SVG_WIDTH}" height="${g.height}" role="img" aria-label="${e(title)}" xmlns="http://www.w3.org/2000/svg">` +
+    `<svg class="timeline" id="timeline-${index + 1}" data-scenario="${e(s.id)}" viewBox="0 ` +
+    `0 ${SVG_WIDTH} ${g.height}" ` +
+    `width="${SVG_WIDTH}" height="${g.height}" role="img" aria-label="${e(title)}" ` +
+    `xmlns="http://www.w3.org/2000/svg">` +
     `<title>${e(title)}</title>` +
-    `<defs><pattern id="${scale.hatchId}" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">` +
-    `<rect width="6" height="6" class="hatch-bg"/><line x1="0" y1="0" x2="0" y2="6" class="hatch-line"/></pattern></defs>` +
+    `<defs><pattern id="${scale.hatchId}" width="6" height="6" patternUnits="userSpaceOnUse" ` +
+    `patternTransform="rotate(45)">` +
+    `<rect width="6" height="6" class="hatch-bg"/><line x1="0" y1="0" x2="0" y2="6" ` +
+    `class="hatch-line"/></pattern></defs>` +
     writesLane(s, scale, g) +
     outageLane(s, scale, g) +
     lostLane(s, scale, g) +
@@ -341,11 +357,13 @@ function timelineSvg(s: ScenarioResult, index: number): string {
 // ---------------------------------------------------------------------------------------------------
 // Page
 
-const CSS = `
+const CSS =
+  `
 :root { --pass: #1a7f37; --pass-bg: #dafbe1; --fail: #cf222e; --fail-bg: #ffebe9; --ink: #1f2328; --muted: #59636e;
   --line: #d1d9e0; --panel: #f6f8fa; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "Helvetica Neue", Arial, sans-serif; color: var(--ink); background: #fff; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "Helvetica Neue", Arial, sans-serif; ` +
+  `color: var(--ink); background: #fff; }
 main { max-width: 1200px; margin: 0 auto; padding: 0 24px 48px; }
 header.banner { border-bottom: 4px solid var(--line); padding: 24px 0 16px; margin-bottom: 20px; }
 header.banner.pass { border-color: var(--pass); }
@@ -354,8 +372,10 @@ h1 { font-size: 26px; margin: 0; display: flex; align-items: center; gap: 14px; 
 h2 { font-size: 20px; margin: 32px 0 12px; }
 h3 { font-size: 16px; margin: 20px 0 8px; }
 .sub { color: var(--muted); margin: 6px 0 0; }
-code { font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: var(--panel); padding: 1px 5px; border-radius: 4px; }
-.verdict { display: inline-block; font-weight: 700; font-size: 14px; letter-spacing: .04em; padding: 2px 10px; border-radius: 999px; color: #fff; vertical-align: middle; }
+code { font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: var(--panel); ` +
+  `padding: 1px 5px; border-radius: 4px; }
+.verdict { display: inline-block; font-weight: 700; font-size: 14px; letter-spacing: .04em; padding: 2px 10px; ` +
+  `border-radius: 999px; color: #fff; vertical-align: middle; }
 .verdict.pass { background-color: var(--pass); }
 .verdict.fail { background-color: var(--fail); }
 .facts { display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 16px; }
@@ -375,7 +395,8 @@ td.bad { color: var(--fail); font-weight: 700; }
 tr.fail td { background: var(--fail-bg); }
 .within { color: var(--pass); font-weight: 600; }
 .over { color: var(--fail); font-weight: 700; }
-section.scenario { border: 1px solid var(--line); border-left: 6px solid var(--line); border-radius: 8px; padding: 4px 20px 16px; margin: 24px 0; }
+section.scenario { border: 1px solid var(--line); border-left: 6px solid var(--line); border-radius: 8px; ` +
+  `padding: 4px 20px 16px; margin: 24px 0; }
 section.scenario.pass { border-left-color: var(--pass); }
 section.scenario.fail { border-left-color: var(--fail); }
 section.scenario > h2 { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; }
@@ -388,7 +409,8 @@ section.scenario > h2 { display: flex; align-items: center; gap: 12px; flex-wrap
 .clock { color: var(--muted); font-size: 13px; }
 figure { margin: 12px 0; }
 figcaption { color: var(--muted); font-size: 13px; }
-svg.timeline { width: 100%; height: auto; display: block; font-family: system-ui, -apple-system, "Segoe UI", Arial, sans-serif; }
+svg.timeline { width: 100%; height: auto; display: block; font-family: system-ui, -apple-system, "Segoe UI", ` +
+  `Arial, sans-serif; }
 svg .lane-label { font-size: 12px; fill: var(--muted); }
 svg .band { stroke-width: 1; }
 svg .band-writes { fill: #ddf4ff; stroke: #54aeff; }
@@ -405,7 +427,8 @@ svg .tick-label, svg .axis-origin { font-size: 11px; fill: var(--muted); }
 svg .marker { --c: #818b98; }
 svg .marker-line { stroke: var(--c); stroke-width: 1.5; stroke-dasharray: 4 3; fill: none; }
 svg .marker-dot { fill: var(--c); stroke: #fff; stroke-width: 1.5; }
-svg .marker-label { font-size: 12px; fill: var(--ink); paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
+svg .marker-label { font-size: 12px; fill: var(--ink); paint-order: stroke; stroke: #fff; stroke-width: 3px; ` +
+  `stroke-linejoin: round; }
 svg .marker-kind { font-weight: 700; fill: var(--c); }
 svg .k-disaster { --c: #b42318; }
 svg .k-recovery-start { --c: #9a6700; }
@@ -423,7 +446,8 @@ function headerHtml(report: DrillReport, verdict: Verdict): string {
   return (
     `<header class="banner ${verdict === "PASS" ? "pass" : "fail"}">` +
     `<h1>Drill report: ${e(report.service)} ${badge(verdict)}</h1>` +
-    `<p class="sub">Stack <code>${e(report.stack)}</code> · ${e(formatTime(report.startedAt))} to ${e(formatTime(report.finishedAt))}${e(took)} · ` +
+    `<p class="sub">Stack <code>${e(report.stack)}</code> · ${e(formatTime(report.startedAt))} ` +
+    `to ${e(formatTime(report.finishedAt))}${e(took)} · ` +
     `provisioned by ${e(report.provisionedBy)}${note}</p></header>`
   );
 }
@@ -443,9 +467,11 @@ function factsHtml(report: DrillReport): string {
     .join("");
   return (
     `<section class="facts">` +
-    `<div class="card"><h3>Scenarios</h3><div class="big">${report.scenarios.length - failed} of ${report.scenarios.length} passed</div>` +
+    `<div class="card"><h3>Scenarios</h3><div class="big">${report.scenarios.length - failed} ` +
+    `of ${report.scenarios.length} passed</div>` +
     `<p>${failed === 0 ? "every scenario recovered within its objectives" : `${failed} failed, see below`}</p></div>` +
-    `<div class="card"><h3>Objectives</h3><dl><dt>RPO</dt><dd>${e(formatSeconds(report.objectives.rpoSeconds))} of data at most</dd>` +
+    `<div class="card"><h3>Objectives</h3><dl><dt>RPO</dt><dd>${e(formatSeconds(report.objectives.rpoSeconds))} ` +
+    `of data at most</dd>` +
     `<dt>RTO</dt><dd>${e(formatSeconds(report.objectives.rtoSeconds))} of downtime at most</dd></dl></div>` +
     `<div class="card"><h3>Environment</h3><dl>${dl}</dl></div></section>`
   );
@@ -454,7 +480,8 @@ function factsHtml(report: DrillReport): string {
 function summaryRow(s: ScenarioResult, index: number): string {
   const cls = s.verdict === "PASS" ? "pass" : "fail";
   return (
-    `<tr class="${cls}" data-scenario="${e(s.id)}"><td><a href="#${anchor(s.id, index)}">${e(s.title)}</a></td><td>${badge(s.verdict)}</td>` +
+    `<tr class="${cls}" data-scenario="${e(s.id)}"><td><a ` +
+    `href="#${anchor(s.id, index)}">${e(s.title)}</a></td><td>${badge(s.verdict)}</td>` +
     `<td class="num">${e(formatSeconds(s.rto.seconds))} / ${e(formatSeconds(s.rto.objectiveSeconds))}</td>` +
     `<td class="num">${e(formatCount(s.rpo.lostCommits))}</td>` +
     `<td class="num">${e(formatSeconds(s.rpo.lostSpanSeconds))} / ${e(formatSeconds(s.rpo.objectiveSeconds))}</td>` +
@@ -464,10 +491,13 @@ function summaryRow(s: ScenarioResult, index: number): string {
 
 function summaryHtml(report: DrillReport): string {
   return (
-    `<h2>Summary</h2><table class="summary"><thead><tr><th>Scenario</th><th>Verdict</th><th class="num">RTO measured / objective</th>` +
-    `<th class="num">RPO lost commits</th><th class="num">RPO lost span / objective</th><th>Integrity</th></tr></thead>` +
+    `<h2>Summary</h2><table class="summary"><thead><tr><th>Scenario</th><th>Verdict</th><th class="num">RTO ` +
+    `measured / objective</th>` +
+    `<th class="num">RPO lost commits</th><th class="num">RPO lost span / ` +
+    `objective</th><th>Integrity</th></tr></thead>` +
     `<tbody>${report.scenarios.map(summaryRow).join("")}</tbody></table>` +
-    `<p class="clock">RTO: how long the service was unavailable (each scenario says where its clock starts and stops). ` +
+    `<p class="clock">RTO: how long the service was unavailable (each scenario says where its clock starts and ` +
+    `stops). ` +
     `RPO lost commits: commits acknowledged to the workload before the disaster that are missing after recovery; ` +
     `lost span: from the recovery point to the last acknowledged commit.</p>`
   );
@@ -477,7 +507,10 @@ function reasonsHtml(s: ScenarioResult): string {
   if (s.reasons.length === 0) return "";
   const fail = s.verdict === "FAIL";
   const items = s.reasons.map((r) => `<li>${e(r)}</li>`).join("");
-  return `<div class="reasons ${fail ? "fail" : "notes"}"><h3>${fail ? "Why it failed" : "Notes"}</h3><ul>${items}</ul></div>`;
+  return (
+    `<div class="reasons ${fail ? "fail" : "notes"}"><h3>${fail ? "Why it failed" : "Notes"}</h3>` +
+    `<ul>${items}</ul></div>`
+  );
 }
 
 function metricsHtml(s: ScenarioResult): string {
@@ -489,11 +522,16 @@ function metricsHtml(s: ScenarioResult): string {
   return (
     `<div class="metrics">` +
     `<div class="card rto"><h3>Recovery time (RTO)</h3><div class="big">${e(formatSeconds(s.rto.seconds))}</div>` +
-    `<p>objective ${e(formatSeconds(s.rto.objectiveSeconds))}: ${objectiveNote(rtoWithinObjective(s))}</p><p class="clock">clock: ${e(s.rto.clock)}</p></div>` +
-    `<div class="card rpo"><h3>Data lost (RPO)</h3><div class="big">${e(formatCount(s.rpo.lostCommits))} commits</div>` +
-    `<p>of ${e(formatCount(s.workload.acknowledgedCommits))} acknowledged; span ${e(formatSeconds(s.rpo.lostSpanSeconds))}, ` +
-    `objective ${e(formatSeconds(s.rpo.objectiveSeconds))}: ${objectiveNote(rpoWithinObjective(s))}</p>${rpoTimes}</div>` +
-    `<div class="card integrity"><h3>Integrity</h3><div class="big ${s.integrity.ok ? "within" : "over"}">${s.integrity.ok ? "intact" : "damaged"}</div>` +
+    `<p>objective ${e(formatSeconds(s.rto.objectiveSeconds))}: ${objectiveNote(rtoWithinObjective(s))}</p><p ` +
+    `class="clock">clock: ${e(s.rto.clock)}</p></div>` +
+    `<div class="card rpo"><h3>Data lost (RPO)</h3><div class="big">${e(formatCount(s.rpo.lostCommits))} ` +
+    `commits</div>` +
+    `<p>of ${e(formatCount(s.workload.acknowledgedCommits))} acknowledged; ` +
+    `span ${e(formatSeconds(s.rpo.lostSpanSeconds))}, ` +
+    `objective ${e(formatSeconds(s.rpo.objectiveSeconds))}: ${objectiveNote(rpoWithinObjective(s))}</` +
+    `p>${rpoTimes}</div>` +
+    `<div class="card integrity"><h3>Integrity</h3><div ` +
+    `class="big ${s.integrity.ok ? "within" : "over"}">${s.integrity.ok ? "intact" : "damaged"}</div>` +
     `<p>${e(integritySummary(s))}</p></div></div>`
   );
 }
@@ -508,23 +546,28 @@ function stepRow(step: StepResult, index: number): string {
 function stepsHtml(steps: StepResult[]): string {
   if (steps.length === 0) return `<h3>Steps</h3><p class="empty">No steps recorded.</p>`;
   return (
-    `<h3>Steps</h3><table class="steps"><thead><tr><th class="num">#</th><th>Step</th><th class="num">Seconds</th><th>Result</th><th>Detail</th></tr></thead>` +
+    `<h3>Steps</h3><table class="steps"><thead><tr><th class="num">#</th><th>Step</th><th ` +
+    `class="num">Seconds</th><th>Result</th><th>Detail</th></tr></thead>` +
     `<tbody>${steps.map(stepRow).join("")}</tbody></table>`
   );
 }
 
 function tableRow(t: TableCheck): string {
   return (
-    `<tr class="${t.ok ? "pass" : "fail"}"><td><code>${e(t.table)}</code></td><td class="num">${e(formatCount(t.expectedRows))}</td>` +
-    `<td class="num">${e(formatCount(t.actualRows))}</td><td><code>${e(t.expectedChecksum)}</code></td><td><code>${e(t.actualChecksum)}</code></td>${okCell(t.ok)}</tr>`
+    `<tr class="${t.ok ? "pass" : "fail"}"><td><code>${e(t.table)}</code></td><td ` +
+    `class="num">${e(formatCount(t.expectedRows))}</td>` +
+    `<td class="num">${e(formatCount(t.actualRows))}</td><td><code>${e(t.expectedChecksum)}</code></td><td>` +
+    `<code>${e(t.actualChecksum)}</code></td>${okCell(t.ok)}</tr>`
   );
 }
 
 function integrityHtml(tables: TableCheck[]): string {
   if (tables.length === 0) return `<h3>Integrity</h3><p class="empty">No tables compared.</p>`;
   return (
-    `<h3>Integrity</h3><table class="integrity"><thead><tr><th>Table</th><th class="num">Rows expected</th><th class="num">Rows actual</th>` +
-    `<th>Checksum expected</th><th>Checksum actual</th><th>Result</th></tr></thead><tbody>${tables.map(tableRow).join("")}</tbody></table>`
+    `<h3>Integrity</h3><table class="integrity"><thead><tr><th>Table</th><th class="num">Rows expected</th><th ` +
+    `class="num">Rows actual</th>` +
+    `<th>Checksum expected</th><th>Checksum ` +
+    `actual</th><th>Result</th></tr></thead><tbody>${tables.map(tableRow).join("")}</tbody></table>`
   );
 }
 
@@ -533,10 +576,15 @@ function eventsHtml(events: TimelineEvent[]): string {
   const start = events[0].at;
   const rows = events.map((ev) => {
     const offset = secondsBetween(start, ev.at);
-    return `<tr><td>${e(formatTime(ev.at))}</td><td class="num">${offset === undefined ? "" : `+${e(formatSeconds(offset))}`}</td><td>${e(KIND_NAMES[ev.kind] ?? ev.kind)}</td><td>${e(ev.label)}</td></tr>`;
+    return (
+      `<tr><td>${e(formatTime(ev.at))}</td><td ` +
+      `class="num">${offset === undefined ? "" : `+${e(formatSeconds(offset))}`}</td>` +
+      `<td>${e(KIND_NAMES[ev.kind] ?? ev.kind)}</td><td>${e(ev.label)}</td></tr>`
+    );
   });
   return (
-    `<details><summary>Timeline events (${events.length})</summary><table class="events"><thead><tr><th>Time</th><th class="num">Offset</th><th>Event</th><th>Label</th></tr></thead>` +
+    `<details><summary>Timeline events (${events.length})</summary><table ` +
+    `class="events"><thead><tr><th>Time</th><th class="num">Offset</th><th>Event</th><th>Label</th></tr></thead>` +
     `<tbody>${rows.join("")}</tbody></table></details>`
   );
 }
@@ -544,11 +592,13 @@ function eventsHtml(events: TimelineEvent[]): string {
 function scenarioHtml(s: ScenarioResult, index: number): string {
   const cls = s.verdict === "PASS" ? "pass" : "fail";
   return (
-    `<section class="scenario ${cls}" id="${anchor(s.id, index)}" data-scenario="${e(s.id)}" data-verdict="${s.verdict}">` +
+    `<section class="scenario ${cls}" id="${anchor(s.id, index)}" data-scenario="${e(s.id)}" ` +
+    `data-verdict="${s.verdict}">` +
     `<h2>${e(s.title)} ${badge(s.verdict)} <code>${e(s.id)}</code></h2>` +
     (s.verdict === "FAIL" ? reasonsHtml(s) : "") +
     metricsHtml(s) +
-    `<figure>${timelineSvg(s, index)}<figcaption>Writes, the outage the RTO measures and the writes the recovery lost, on one time axis; ` +
+    `<figure>${timelineSvg(s, index)}<figcaption>Writes, the outage the RTO measures and the writes the recovery ` +
+    `lost, on one time axis; ` +
     `dashed lines mark the events.</figcaption></figure>` +
     stepsHtml(s.steps) +
     integrityHtml(s.integrity.tables) +

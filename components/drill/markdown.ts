@@ -46,17 +46,24 @@ function mark(ok: boolean): string {
 }
 
 function rtoCell(s: ScenarioResult): string {
-  return `${formatSeconds(s.rto.seconds)} / ${formatSeconds(s.rto.objectiveSeconds)}${rtoWithinObjective(s) ? "" : " (over)"}`;
+  return (
+    `${formatSeconds(s.rto.seconds)} ` +
+    `/ ${formatSeconds(s.rto.objectiveSeconds)}${rtoWithinObjective(s) ? "" : " (over)"}`
+  );
 }
 
 function rpoCell(s: ScenarioResult): string {
   const over = rpoWithinObjective(s) ? "" : " (over)";
-  return `${formatCount(s.rpo.lostCommits)} commits, ${formatSeconds(s.rpo.lostSpanSeconds)} / ${formatSeconds(s.rpo.objectiveSeconds)}${over}`;
+  return (
+    `${formatCount(s.rpo.lostCommits)} commits, ${formatSeconds(s.rpo.lostSpanSeconds)} ` +
+    `/ ${formatSeconds(s.rpo.objectiveSeconds)}${over}`
+  );
 }
 
 function header(report: DrillReport): string[] {
   const env = report.environment;
-  const provision = `provisioned by ${report.provisionedBy}${report.provisionNote ? ` (${mdText(report.provisionNote)})` : ""}`;
+  const provision =
+    `provisioned by ${report.provisionedBy}` + `${report.provisionNote ? ` (${mdText(report.provisionNote)})` : ""}`;
   const envParts = [`PostgreSQL ${mdText(env.postgres)}`];
   if (env.redis) envParts.push(`Redis ${mdText(env.redis)}`);
   if (env.minio) envParts.push(`MinIO ${mdText(env.minio)}`);
@@ -64,7 +71,8 @@ function header(report: DrillReport): string[] {
     `# Drill report: ${mdText(report.service)} on stack ${mdText(report.stack)}: ${displayedVerdict(report)}`,
     "",
     `- Ran from ${formatTime(report.startedAt)} to ${formatTime(report.finishedAt)}, ${provision}.`,
-    `- Objectives: RPO ${formatSeconds(report.objectives.rpoSeconds)}, RTO ${formatSeconds(report.objectives.rtoSeconds)}.`,
+    `- Objectives: RPO ${formatSeconds(report.objectives.rpoSeconds)}, ` +
+      `RTO ${formatSeconds(report.objectives.rtoSeconds)}.`,
     `- Host ${mdText(env.host)}: ${envParts.join(", ")}.`,
   ];
 }
@@ -86,8 +94,10 @@ function clocksLegend(): string[] {
     "## How to read the clocks",
     "",
     "- **RTO** is the time the service was unavailable; each scenario says where its clock starts and stops.",
-    "- **RPO lost commits** counts commits the workload saw acknowledged before the disaster that are missing after recovery.",
-    "- **RPO lost span** is the time from the recovery point (the newest data recovered) to the last acknowledged commit.",
+    "- **RPO lost commits** counts commits the workload saw acknowledged before the disaster that are missing " +
+      "after recovery.",
+    "- **RPO lost span** is the time from the recovery point (the newest data recovered) to the last acknowledged " +
+      "commit.",
   ];
 }
 
@@ -99,13 +109,17 @@ function reasonsBlock(s: ScenarioResult): string[] {
 
 function clocks(s: ScenarioResult): string[] {
   const lines = [
-    `- RTO: ${formatSeconds(s.rto.seconds)} measured, objective ${formatSeconds(s.rto.objectiveSeconds)} (${rtoWithinObjective(s) ? "within" : "**over**"}). Clock: ${mdText(s.rto.clock)}.`,
-    `- RPO: ${formatCount(s.rpo.lostCommits)} of ${formatCount(s.workload.acknowledgedCommits)} acknowledged commits lost, ` +
-      `span ${formatSeconds(s.rpo.lostSpanSeconds)}, objective ${formatSeconds(s.rpo.objectiveSeconds)} (${rpoWithinObjective(s) ? "within" : "**over**"}).`,
+    `- RTO: ${formatSeconds(s.rto.seconds)} measured, objective ${formatSeconds(s.rto.objectiveSeconds)} ` +
+      `(${rtoWithinObjective(s) ? "within" : "**over**"}). Clock: ${mdText(s.rto.clock)}.`,
+    `- RPO: ${formatCount(s.rpo.lostCommits)} of ${formatCount(s.workload.acknowledgedCommits)} ` +
+      `acknowledged commits lost, ` +
+      `span ${formatSeconds(s.rpo.lostSpanSeconds)}, objective ${formatSeconds(s.rpo.objectiveSeconds)} ` +
+      `(${rpoWithinObjective(s) ? "within" : "**over**"}).`,
   ];
   if (s.rpo.recoveryPoint !== undefined || s.rpo.lastAcknowledgedCommit !== undefined) {
     lines.push(
-      `- Recovery point ${formatTime(s.rpo.recoveryPoint)}; last acknowledged commit ${formatTime(s.rpo.lastAcknowledgedCommit)}.`,
+      `- Recovery point ${formatTime(s.rpo.recoveryPoint)}; last acknowledged ` +
+        `commit ${formatTime(s.rpo.lastAcknowledgedCommit)}.`,
     );
   }
   lines.push(`- Integrity: ${integritySummary(s)}.`);

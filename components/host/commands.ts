@@ -110,12 +110,15 @@ export function bashCommand(script: string): string {
  */
 export function installMcCommand(plan: { readonly offsite?: { readonly mc: string } }): string {
   if (!plan.offsite) throw new Error("installMcCommand: the service has no offsite section");
-  return `${strict}
-src=$(command -v mc) || { echo "mc is not on PATH: run toolchain/setup (it builds mc into ~/.cache/drkit-toolchain/bin)" >&2; exit 1; }
+  return (
+    `${strict}
+src=$(command -v mc) || { echo "mc is not on PATH: run toolchain/setup (it builds mc into ` +
+    `~/.cache/drkit-toolchain/bin)" >&2; exit 1; }
 dest=${shq(plan.offsite.mc)}
 if ! cmp -s -- "$src" "$dest"; then
   install -d -m 0755 -- "$(dirname -- "$dest")"
   install -m 0755 -- "$src" "$dest.drkit-tmp"
   mv -f -- "$dest.drkit-tmp" "$dest"
-fi`;
+fi`
+  );
 }

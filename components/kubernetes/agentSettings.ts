@@ -26,7 +26,7 @@ export interface PodPaths {
   readonly mc: string;
 }
 
-export const podPaths = (spec: ClusterSpec): PodPaths => ({
+const podPaths = (spec: ClusterSpec): PodPaths => ({
   pgOsUser: SUPERUSER,
   pgBin: `/usr/lib/postgresql/${spec.postgresVersion}/bin`,
   dataMount: LAYOUT.dataMount,

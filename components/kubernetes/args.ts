@@ -27,12 +27,18 @@ export interface OffsiteShipping {
   readonly endpoint: string;
   /** An existing bucket: 3-63 lowercase letters, digits, '.' and '-'. */
   readonly bucket: string;
-  /** Folder names each ending in "/", default "<name>/": one prefix per cluster (WAL file names of two clusters collide). */
+  /**
+   * Folder names each ending in "/", default "<name>/": one prefix per cluster (WAL file names of two clusters
+   * collide).
+   */
   readonly prefix?: string;
   /** Kept secret: they reach the backup pod only through a Secret, as mc's MC_HOST_offsite. Neither may contain ':'. */
   readonly accessKey: pulumi.Input<string>;
   readonly secretKey: pulumi.Input<string>;
-  /** Only its mc binary is used (copied by an init container; needs bash and coreutils). Default "minio/mc:RELEASE.2025-08-13T08-35-41Z". */
+  /**
+   * Only its mc binary is used (copied by an init container; needs bash and coreutils). Default
+   * "minio/mc:RELEASE.2025-08-13T08-35-41Z".
+   */
   readonly mcImage?: string;
 }
 

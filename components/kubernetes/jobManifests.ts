@@ -155,7 +155,10 @@ export function buildRestoreTestCronJob(spec: ClusterSpec): CronJobManifest {
   );
 }
 
-/** Only with a restore request: the agent's pod-restore (guards, then restore-pitr) fills the primary's volume before the primary StatefulSet exists. */
+/**
+ * Only with a restore request: the agent's pod-restore (guards, then restore-pitr) fills the primary's volume before
+ * the primary StatefulSet exists.
+ */
 export function buildRestoreJob(spec: ClusterSpec): JobManifest | undefined {
   if (!spec.restore) return undefined;
   const r = spec.restore;

@@ -21,7 +21,10 @@ export type JobManifest = Typed<batch.v1.JobArgs, "batch/v1", "Job">;
 export interface Credentials {
   readonly superuserPassword: pulumi.Input<string>;
   readonly replicationPassword: pulumi.Input<string>;
-  /** With off-site shipping: the credentials file the agent reads, `MC_HOST_offsite=<mcHostUrl>` (see credentialsFileContent), a secret. */
+  /**
+   * With off-site shipping: the credentials file the agent reads, `MC_HOST_offsite=<mcHostUrl>` (see
+   * credentialsFileContent), a secret.
+   */
   readonly offsiteMcHost?: pulumi.Input<string>;
 }
 

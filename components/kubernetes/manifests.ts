@@ -42,7 +42,10 @@ export type { Credentials } from "./manifestTypes";
 
 const SKIP_AWAIT = { "pulumi.com/skipAwait": "true" };
 
-/** Configuration, the pod settings files and the agent (every file of agent/, verbatim), keyed as the ConfigMap holds them. */
+/**
+ * Configuration, the pod settings files and the agent (every file of agent/, verbatim), keyed as the ConfigMap holds
+ * them.
+ */
 export function configData(spec: ClusterSpec): Record<string, string> {
   return {
     [CONFIG_FILES.postgresql]: renderPostgresqlConf(spec),
@@ -81,7 +84,10 @@ const buildSecret = (spec: ClusterSpec, credentials: Credentials): SecretManifes
   },
 });
 
-/** Only with off-site shipping: the store's credentials file (its MC_HOST_offsite line, see mcHostUrl), which the backup pod mounts. */
+/**
+ * Only with off-site shipping: the store's credentials file (its MC_HOST_offsite line, see mcHostUrl), which the backup
+ * pod mounts.
+ */
 function buildOffsiteSecret(spec: ClusterSpec, credentials: Credentials): SecretManifest | undefined {
   if (!spec.offsite) return undefined;
   if (credentials.offsiteMcHost === undefined)
@@ -97,7 +103,9 @@ function buildOffsiteSecret(spec: ClusterSpec, credentials: Credentials): Secret
 
 const servicePorts = [{ name: "postgresql", port: POSTGRES_PORT, targetPort: "postgresql", protocol: "TCP" }];
 
-/** Governs the StatefulSets' pod DNS names; lists pods before they are ready, so standbys can find a starting primary. */
+/**
+ * Governs the StatefulSets' pod DNS names; lists pods before they are ready, so standbys can find a starting primary.
+ */
 const buildHeadlessService = (spec: ClusterSpec): ServiceManifest => ({
   apiVersion: "v1",
   kind: "Service",

@@ -149,7 +149,8 @@ const streaming: inputs.core.v1.ExecAction = {
   command: [
     "bash",
     "-c",
-    `[ "$(psql -X -Atq -h ${LAYOUT.socketDir} -p ${POSTGRES_PORT} -U postgres -d postgres -c 'SELECT status FROM pg_stat_wal_receiver')" = streaming ]`,
+    `[ "$(psql -X -Atq -h ${LAYOUT.socketDir} -p ${POSTGRES_PORT} -U postgres -d postgres -c 'SELECT status FROM ` +
+      `pg_stat_wal_receiver')" = streaming ]`,
   ],
 };
 const PROBE_PERIOD = 10;

@@ -21,7 +21,9 @@ include ${quoted(`${LAYOUT.configDir}/${CONFIG_FILES.dr}`)}
 /** The drop-in derived from the objectives: archiving within the RPO, replication sized for the standbys. */
 export function renderDrSettings(spec: ClusterSpec): string {
   const d = spec.derived;
-  return `# DR settings of ${spec.name}, derived by drkit: RPO ${spec.rpoSeconds}s, ${spec.standbys} standby(s)${spec.synchronous ? ", synchronous" : ""}.
+  return (
+    `# DR settings of ${spec.name}, derived by drkit: RPO ${spec.rpoSeconds}s, ${spec.standbys} ` +
+    `standby(s)${spec.synchronous ? ", synchronous" : ""}.
 wal_level = replica
 archive_mode = on
 # The agent's archive-wal, with the settings file the server's environment names (DRKIT_ENV).
@@ -36,7 +38,8 @@ hot_standby = on
 hot_standby_feedback = on
 wal_log_hints = on
 synchronous_standby_names = ${quoted(d.synchronousStandbyNames)}
-`;
+`
+  );
 }
 
 /** Peer on the socket; everything over the network needs a SCRAM password, replication only as drkit's role. */

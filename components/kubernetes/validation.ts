@@ -68,7 +68,8 @@ function checkName(p: Problems, name: unknown): void {
     p.add(
       "name",
       name,
-      `must be at most ${MAX_CLUSTER_NAME_LENGTH} characters, so that "${name}-standby" fits the StatefulSet limit of ${STATEFULSET_NAME_LIMIT}`,
+      `must be at most ${MAX_CLUSTER_NAME_LENGTH} characters, so that "${name}-standby" fits the StatefulSet ` +
+        `limit of ${STATEFULSET_NAME_LIMIT}`,
     );
   }
 }
@@ -185,14 +186,16 @@ function checkOffsite(p: Problems, offsite: unknown): void {
     p.add(
       "offsite.bucket",
       bucket,
-      "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address",
+      "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or " +
+        "digit, without '..', not an IP address",
     );
   }
   if (prefix !== undefined && (typeof prefix !== "string" || !PREFIX.test(prefix) || prefix.length > 256)) {
     p.add(
       "offsite.prefix",
       prefix,
-      `must be folder names of letters, digits, '.', '_' and '-', each ending in '/', such as "billing/" (at most 256 characters)`,
+      `must be folder names of letters, digits, '.', '_' and '-', each ending in '/', such as "billing/" ` +
+        `(at most 256 characters)`,
     );
   }
   checkKey(p, "offsite.accessKey", "access", accessKey);

@@ -94,7 +94,9 @@ export function lifecycleRules(policy: LifecyclePolicy): LifecycleRule[] {
 
 // ---- renderings ---------------------------------------------------------------------------------
 
-/** The shape of @aws-sdk/client-s3's `LifecycleRule` this model produces (declared here: the SDK is a dev dependency). */
+/**
+ * The shape of @aws-sdk/client-s3's `LifecycleRule` this model produces (declared here: the SDK is a dev dependency).
+ */
 export interface S3LifecycleRule {
   ID: string;
   Status: "Enabled";
@@ -180,7 +182,8 @@ function validatePrefixes(services: ServiceRetention[], path: string, errors: st
   services.forEach((s, i) => {
     if (typeof s.prefix !== "string" || !PREFIX_PATTERN.test(s.prefix)) {
       errors.push(
-        `${path}.services[${i}].prefix: ${describeValue(s.prefix)} must be "" or folder names (letters, digits, '.', '_', '-') each ending in '/'`,
+        `${path}.services[${i}].prefix: ${describeValue(s.prefix)} must be "" or folder names (letters, digits, ` +
+          `'.', '_', '-') each ending in '/'`,
       );
     }
   });
@@ -190,11 +193,13 @@ function validatePrefixes(services: ServiceRetention[], path: string, errors: st
       if (typeof a !== "string" || typeof b !== "string") continue;
       if (a === b)
         errors.push(
-          `${path}.services[${i}].prefix: ${describeValue(a)} duplicates services[${j}].prefix; each service needs its own prefix`,
+          `${path}.services[${i}].prefix: ${describeValue(a)} duplicates services[${j}].prefix; ` +
+            `each service needs its own prefix`,
         );
       else if (a.startsWith(b) || b.startsWith(a))
         errors.push(
-          `${path}.services[${i}].prefix: ${describeValue(a)} overlaps services[${j}].prefix ${describeValue(b)}; one service's rules would expire the other's objects`,
+          `${path}.services[${i}].prefix: ${describeValue(a)} overlaps services[${j}].prefix ${describeValue(b)}; ` +
+            `one service's rules would expire the other's objects`,
         );
     }
   }
@@ -211,7 +216,8 @@ function validateServiceDays(service: ServiceRetention, path: string, errors: st
   // backup finishes: keeping WAL only as long as base backups breaks PITR from the oldest one.
   if (base && wal && d.wal <= d.base) {
     errors.push(
-      `${path}.days.wal: ${d.wal} must be greater than days.base (${d.base}): PITR from the oldest base backup needs the WAL uploaded before it finished`,
+      `${path}.days.wal: ${d.wal} must be greater than days.base (${d.base}): PITR from the oldest base backup ` +
+        `needs the WAL uploaded before it finished`,
     );
   }
 }
@@ -231,7 +237,9 @@ function longestExpiry(policy: LifecyclePolicy): number | undefined {
   return days.length ? Math.max(...days) : undefined;
 }
 
-/** The transition rules alone ("path.transitions.field: value rule"): what a stack's s3 store config is checked against. */
+/**
+ * The transition rules alone ("path.transitions.field: value rule"): what a stack's s3 store config is checked against.
+ */
 export function transitionProblems(policy: LifecyclePolicy, path: string): string[] {
   const errors: string[] = [];
   validateTransitions(policy, path, errors);
@@ -245,12 +253,14 @@ function validateTransitions(policy: LifecyclePolicy, path: string, errors: stri
   const archive = checkDays(t.archiveDays, `${path}.transitions.archiveDays`, errors, true);
   if (ia && t.infrequentAccessDays! < INFREQUENT_ACCESS_MIN_DAYS) {
     errors.push(
-      `${path}.transitions.infrequentAccessDays: ${t.infrequentAccessDays} must be at least ${INFREQUENT_ACCESS_MIN_DAYS} (the S3 minimum for STANDARD_IA)`,
+      `${path}.transitions.infrequentAccessDays: ${t.infrequentAccessDays} ` +
+        `must be at least ${INFREQUENT_ACCESS_MIN_DAYS} (the S3 minimum for STANDARD_IA)`,
     );
   }
   if (ia && archive && t.archiveDays! <= t.infrequentAccessDays!) {
     errors.push(
-      `${path}.transitions.archiveDays: ${t.archiveDays} must be later than infrequentAccessDays (${t.infrequentAccessDays})`,
+      `${path}.transitions.archiveDays: ${t.archiveDays} must be later than infrequentAccessDays ` +
+        `(${t.infrequentAccessDays})`,
     );
   }
   if (
@@ -258,7 +268,8 @@ function validateTransitions(policy: LifecyclePolicy, path: string, errors: stri
     !["GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"].includes(t.archiveStorageClass)
   ) {
     errors.push(
-      `${path}.transitions.archiveStorageClass: ${describeValue(t.archiveStorageClass)} must be GLACIER, DEEP_ARCHIVE or GLACIER_IR`,
+      `${path}.transitions.archiveStorageClass: ${describeValue(t.archiveStorageClass)} must be GLACIER, ` +
+        `DEEP_ARCHIVE or GLACIER_IR`,
     );
   }
   const longest = longestExpiry(policy);
@@ -270,7 +281,8 @@ function validateTransitions(policy: LifecyclePolicy, path: string, errors: stri
     const day = t[field]!;
     if (ok && day >= longest)
       errors.push(
-        `${path}.transitions.${field}: ${day} is not before the expiry of any backup set (the longest is ${longest} days); retention is shorter than the transition`,
+        `${path}.transitions.${field}: ${day} is not before the expiry of any backup set (the longest ` +
+          `is ${longest} days); retention is shorter than the transition`,
       );
   }
 }
@@ -280,7 +292,8 @@ function validateNoncurrent(policy: LifecyclePolicy, path: string, errors: strin
   checkDays(n.days, `${path}.noncurrentVersions.days`, errors);
   if (n.keep !== undefined && !(isPositiveInteger(n.keep) && n.keep <= MAX_NEWER_NONCURRENT_VERSIONS)) {
     errors.push(
-      `${path}.noncurrentVersions.keep: ${describeValue(n.keep)} must be a whole number from 1 to ${MAX_NEWER_NONCURRENT_VERSIONS}`,
+      `${path}.noncurrentVersions.keep: ${describeValue(n.keep)} must be a whole number from 1 ` +
+        `to ${MAX_NEWER_NONCURRENT_VERSIONS}`,
     );
   }
   checkDays(policy.abortIncompleteMultipartDays, `${path}.abortIncompleteMultipartDays`, errors);

@@ -40,5 +40,8 @@ export function credentialsFileContent(
   accessKey: string,
   secretKey: string,
 ): string {
-  return `# drkit: credentials of object store ${store} for mc; keep this file mode 0600\nMC_HOST_${alias}=${mcHostUrl(store, endpoint, accessKey, secretKey)}\n`;
+  return (
+    `# drkit: credentials of object store ${store} for mc; keep this file mode ` +
+    `0600\nMC_HOST_${alias}=${mcHostUrl(store, endpoint, accessKey, secretKey)}\n`
+  );
 }

@@ -104,7 +104,8 @@ export class MinioTarget extends pulumi.ComponentResource {
       throw new Error(`MinioTarget ${name}: replica ${replica.store.name} is not a minio store`);
     if (store.replicateTo !== replica?.store.name) {
       throw new Error(
-        `MinioTarget ${name}: the plan replicates ${store.name} to ${store.replicateTo ?? "nothing"}, but the replica given is ${replica?.store.name ?? "none"}`,
+        `MinioTarget ${name}: the plan replicates ${store.name} to ${store.replicateTo ?? "nothing"}, ` +
+          `but the replica given is ${replica?.store.name ?? "none"}`,
       );
     }
     const environment: Record<string, pulumi.Input<string>> = {

@@ -38,11 +38,14 @@ export const minioIlmJson = (store: ObjectStorePlan) => toMinioIlmJson(lifecycle
  * every object (a destroy never deletes backups). Runs where Pulumi runs, with `mc` on PATH.
  */
 export function renderMinioTargetScript(store: ObjectStorePlan, replica?: ObjectStorePlan): string {
-  return `${header({
-    job: `drkit-minio-target-${store.name}`,
-    purpose: `Configures MinIO bucket ${store.bucket} (${store.name}): versioning, lifecycle${store.objectLock ? ", object lock" : ""}${replica ? `, replication to ${replica.name}` : ""}.`,
-    usage: "minio-target [--remove]   (env: MC_HOST_drkit_src, and MC_HOST_drkit_dst for replication)",
-  })}
+  return (
+    `${header({
+      job: `drkit-minio-target-${store.name}`,
+      purpose:
+        `Configures MinIO bucket ${store.bucket} (${store.name}): versioning, ` +
+        `lifecycle${store.objectLock ? ", object lock" : ""}${replica ? `, replication to ${replica.name}` : ""}.`,
+      usage: "minio-target [--remove]   (env: MC_HOST_drkit_src, and MC_HOST_drkit_dst for replication)",
+    })}
 ${settings({
   SRC: `${MINIO_SOURCE_ALIAS}/${store.bucket}`,
   LOCK_MODE: store.objectLock?.mode ?? "",
@@ -85,16 +88,20 @@ ${minioIlmJson(store)}
 ILM
 if [[ -n $DST ]]; then
   [[ -n \${MC_HOST_${MINIO_REPLICA_ALIAS}:-} ]] || die "MC_HOST_${MINIO_REPLICA_ALIAS} is not set"
-  mc version info "$DST" --json | grep -q '"status":"Enabled"' || die "the replica bucket $DST must exist with versioning on (its own target first)"
+  mc version info "$DST" --json | grep -q '"status":"Enabled"' || die "the replica bucket $DST must exist with ` +
+    `versioning on (its own target first)"
   if mc replicate ls "$SRC" --json 2>/dev/null | grep -q '"Status":"Enabled"'; then
     log "replication from $SRC is already configured"
   else
-    mc replicate add "$SRC" --remote-bucket "$DST" --priority 1 --replicate "delete,delete-marker,existing-objects" >/dev/null
+    mc replicate add "$SRC" --remote-bucket "$DST" --priority 1 --replicate "delete,delete-marker,` +
+    `existing-objects" >/dev/null
     log "replication $SRC -> $DST added"
   fi
 fi
-log "$SRC: versioning $(mc version info "$SRC" --json | sed -n 's/.*"status":"\\([A-Za-z]*\\)".*/\\1/p'), $(mc ilm rule ls "$SRC" --json | grep -c '"ID"' || true) lifecycle rule(s)"
-`;
+log "$SRC: versioning $(mc version info "$SRC" --json | sed -n 's/.*"status":"\\([A-Za-z]*\\)".*/\\1/p'), ` +
+    `$(mc ilm rule ls "$SRC" --json | grep -c '"ID"' || true) lifecycle rule(s)"
+`
+  );
 }
 
 /**
@@ -105,17 +112,21 @@ log "$SRC: versioning $(mc version info "$SRC" --json | sed -n 's/.*"status":"\\
 export function renderSandboxMinioScript(store: ObjectStorePlan): string {
   if (!store.provision) throw new Error(`object store ${store.name} has no provision section`);
   const dir = store.provision.dataDirectory;
-  return `${header({
-    job: `drkit-sandbox-minio-${store.name}`,
-    purpose: `Starts or stops the sandbox MinIO server of object store ${store.name} on 127.0.0.1:${store.provision.port}.`,
-    usage: "sandbox-minio start|stop   (env: MINIO_ROOT_USER, MINIO_ROOT_PASSWORD)",
-  })}
+  return (
+    `${header({
+      job: `drkit-sandbox-minio-${store.name}`,
+      purpose:
+        `Starts or stops the sandbox MinIO server of object store ${store.name} ` +
+        `on 127.0.0.1:${store.provision.port}.`,
+      usage: "sandbox-minio start|stop   (env: MINIO_ROOT_USER, MINIO_ROOT_PASSWORD)",
+    })}
 ${settings({ DIR: dir, PORT: store.provision.port, PID_FILE: `${dir}/minio.pid` })}
 running() { [[ -f $PID_FILE ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
 
 case \${1:-} in
   start)
-    [[ -n \${MINIO_ROOT_USER:-} && -n \${MINIO_ROOT_PASSWORD:-} ]] || die "MINIO_ROOT_USER and MINIO_ROOT_PASSWORD must be set"
+    [[ -n \${MINIO_ROOT_USER:-} && -n \${MINIO_ROOT_PASSWORD:-} ]] || die "MINIO_ROOT_USER and ` +
+    `MINIO_ROOT_PASSWORD must be set"
     minio=$(command -v minio) || die "minio is not on PATH: run toolchain/setup"
     if running; then
       log "MinIO is already running (pid $(cat "$PID_FILE"))"
@@ -152,5 +163,6 @@ case \${1:-} in
     ;;
   *) die "usage: sandbox-minio start|stop" ;;
 esac
-`;
+`
+  );
 }

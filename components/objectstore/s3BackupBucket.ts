@@ -238,7 +238,8 @@ export class S3BackupBucket extends pulumi.ComponentResource {
     const replicaProvider = new aws.Provider(`${name}-replica-provider`, { region: r.region }, { parent: this });
     const replicaOpts = { parent: this, provider: replicaProvider };
     const objectLock = args.objectLock !== undefined;
-    // S3 replicates objects under object lock only into a bucket with object lock enabled; replicas keep their retention.
+    // S3 replicates objects under object lock only into a bucket with object lock enabled; replicas keep their
+    // retention.
     const replica = hardenedBucket(
       `${name}-replica`,
       {
@@ -322,7 +323,8 @@ export class S3BackupBucket extends pulumi.ComponentResource {
   /** The alias ARN of the AWS-managed S3 key in `region`: arn:<partition>:kms:<region>:<account>:alias/aws/s3. */
   private awsManagedKeyAlias(region: string, provider: aws.Provider): pulumi.Output<string> {
     const identity = aws.getCallerIdentityOutput({}, { parent: this, provider });
-    return pulumi.interpolate`arn:${identity.arn.apply((arn) => arn.split(":")[1])}:kms:${region}:${identity.accountId}:alias/aws/s3`;
+    const partition = identity.arn.apply((arn) => arn.split(":")[1]);
+    return pulumi.interpolate`arn:${partition}:kms:${region}:${identity.accountId}:alias/aws/s3`;
   }
 }
 

@@ -86,13 +86,15 @@ function validateObjectLock(args: S3BackupBucketArgs, errors: string[]): void {
   const shortest = shortestExpiry(args.lifecycle);
   if (shortest && lock.days > shortest.days) {
     errors.push(
-      `objectLock.days: ${lock.days} is longer than the shortest expiry (lifecycle.${shortest.field} = ${shortest.days}); the lock would keep objects past their retention`,
+      `objectLock.days: ${lock.days} is longer than the shortest expiry (lifecycle.${shortest.field} ` +
+        `= ${shortest.days}); the lock would keep objects past their retention`,
     );
   }
   const replicaDays = args.replication?.expireDays;
   if (isPositiveInteger(replicaDays) && lock.days > replicaDays) {
     errors.push(
-      `objectLock.days: ${lock.days} is longer than replication.expireDays (${replicaDays}); replicas keep the lock and would outlive their retention`,
+      `objectLock.days: ${lock.days} is longer than replication.expireDays (${replicaDays}); replicas keep the ` +
+        `lock and would outlive their retention`,
     );
   }
 }
@@ -103,7 +105,8 @@ function validateReplication(args: S3BackupBucketArgs, errors: string[]): void {
   if (validateRegion(r.region, "replication.region", errors)) {
     if (r.region === args.region)
       errors.push(
-        `replication.region: ${describeValue(r.region)} equals region; cross-region replication needs a different region`,
+        `replication.region: ${describeValue(r.region)} equals region; cross-region replication needs a different ` +
+          `region`,
       );
     validateKmsKey(r.kmsKeyArn, r.region, "replication.kmsKeyArn", errors);
   }

@@ -12,7 +12,9 @@ export function describeServicePlan(plan: ServicePlan): PlanRow[] {
   const rows: PlanRow[] = [
     {
       objective: `RPO ${formatDuration(plan.rpoSeconds)}`,
-      setting: `archive_timeout = ${plan.archiveTimeoutSeconds}s (${formatDuration(plan.rpoSeconds - plan.archiveTimeoutSeconds)} left for the copy to the archive)`,
+      setting:
+        `archive_timeout = ${plan.archiveTimeoutSeconds}s ` +
+        `(${formatDuration(plan.rpoSeconds - plan.archiveTimeoutSeconds)} left for the copy to the archive)`,
     },
     {
       objective: "WAL archiving",
@@ -27,7 +29,8 @@ export function describeServicePlan(plan: ServicePlan): PlanRow[] {
     rows.push({
       objective: job.description,
       setting: job.calendar
-        ? `${job.unit}.timer: OnCalendar=${job.calendar}, RandomizedDelaySec=${plan.randomizedDelaySeconds}, Persistent=true, as ${job.runAs}`
+        ? `${job.unit}.timer: OnCalendar=${job.calendar}, RandomizedDelaySec=${plan.randomizedDelaySeconds}, ` +
+          `Persistent=true, as ${job.runAs}`
         : `${job.unit}.service: runs after each successful base backup, as ${job.runAs}`,
     });
   }
@@ -53,7 +56,10 @@ export function describeServicePlan(plan: ServicePlan): PlanRow[] {
     { objective: `off-site retention ${r.offsiteDays}d`, setting: "applies to object-store targets" },
     {
       objective: "compression",
-      setting: `${plan.compression.method}: pg_basebackup ${plan.compression.baseBackupArgs.join(" ") || "(none)"}, pg_dump ${plan.compression.dumpArgs.join(" ")}`,
+      setting:
+        `${plan.compression.method}: ` +
+        `pg_basebackup ${plan.compression.baseBackupArgs.join(" ") || "(none)"}, ` +
+        `pg_dump ${plan.compression.dumpArgs.join(" ")}`,
     },
     { objective: "backup location", setting: `${plan.paths.backupRoot} on ${plan.host.name}` },
   );
@@ -63,7 +69,9 @@ export function describeServicePlan(plan: ServicePlan): PlanRow[] {
     rows.push(
       {
         objective: `${repl.standbys.length} standby(s)`,
-        setting: `max_wal_senders = ${repl.maxWalSenders}, max_replication_slots = ${repl.maxReplicationSlots}, one slot each (${repl.standbys.map((s) => s.slot).join(", ")})`,
+        setting:
+          `max_wal_senders = ${repl.maxWalSenders}, max_replication_slots = ${repl.maxReplicationSlots}, ` +
+          `one slot each (${repl.standbys.map((s) => s.slot).join(", ")})`,
       },
       {
         objective: sync.length ? `synchronous: ${sync.join(", ")}` : "asynchronous standbys only",
@@ -81,11 +89,15 @@ export function describeServicePlan(plan: ServicePlan): PlanRow[] {
     rows.push(
       {
         objective: "Redis/Valkey persistence",
-        setting: `save ${p.savePoints.map(([a, b]) => `${a} ${b}`).join(", ")}; appendonly ${p.appendonly ? "yes" : "no"}, appendfsync ${p.appendfsync}`,
+        setting:
+          `save ${p.savePoints.map(([a, b]) => `${a} ${b}`).join(", ")}; ` +
+          `appendonly ${p.appendonly ? "yes" : "no"}, appendfsync ${p.appendfsync}`,
       },
       {
         objective: "Redis/Valkey snapshots",
-        setting: `OnCalendar=${plan.redis.snapshotCalendar}, kept ${plan.redis.snapshotRetentionDays} days, BGSAVE timeout ${plan.redis.snapshotTimeoutSeconds}s`,
+        setting:
+          `OnCalendar=${plan.redis.snapshotCalendar}, kept ${plan.redis.snapshotRetentionDays} days, ` +
+          `BGSAVE timeout ${plan.redis.snapshotTimeoutSeconds}s`,
       },
     );
   }

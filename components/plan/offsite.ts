@@ -175,7 +175,8 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
     svc.offsite?.targets.forEach((t, i) => {
       if (!stores[t])
         problems.push(
-          `services.${svcName}.offsite.targets[${i}]: "${t}" is not a declared object store (declared: ${names.join(", ") || "none"})`,
+          `services.${svcName}.offsite.targets[${i}]: "${t}" is not a declared object store ` +
+            `(declared: ${names.join(", ") || "none"})`,
         );
     });
     const dupes = (svc.offsite?.targets ?? []).filter((t, i, all) => all.indexOf(t) !== i);
@@ -199,7 +200,8 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
     const shortestHeld = Math.min(...holders.map(([, s]) => s.retention.offsiteDays));
     if (store.objectLock && holders.length && store.objectLock.days > shortestHeld) {
       problems.push(
-        `${at}.objectLock.days: ${store.objectLock.days} is longer than the shortest off-site retention of its services (${shortestHeld} days, retention.offsiteDays): locked objects would outlive their expiry`,
+        `${at}.objectLock.days: ${store.objectLock.days} is longer than the shortest off-site retention of its ` +
+          `services (${shortestHeld} days, retention.offsiteDays): locked objects would outlive their expiry`,
       );
     }
     if (store.type === "minio") {
@@ -213,7 +215,8 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
           problems.push(`${at}.replicateTo: "${name}" is the store itself; replication needs a second site`);
         else if (target.type !== "minio")
           problems.push(
-            `${at}.replicateTo: "${store.replicateTo}" is an ${target.type} store; MinIO replicates to another minio store`,
+            `${at}.replicateTo: "${store.replicateTo}" is an ${target.type} store; MinIO replicates to another ` +
+              `minio store`,
           );
         else if (replicationChain(stores, name).loopsBack)
           problems.push(
@@ -222,35 +225,40 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
       }
       if (!store.provision && (store.accessKey === undefined || store.secretKey === undefined)) {
         problems.push(
-          `${at}.${store.accessKey === undefined ? "accessKey" : "secretKey"}: is required (only a provisioned sandbox server gets generated keys)`,
+          `${at}.${store.accessKey === undefined ? "accessKey" : "secretKey"}: is required (only a provisioned ` +
+            `sandbox server gets generated keys)`,
         );
       }
       if (store.provision) {
         const url = new URL(store.endpoint);
         if (url.protocol !== "http:" || !["127.0.0.1", "localhost"].includes(url.hostname) || !url.port) {
           problems.push(
-            `${at}.endpoint: "${store.endpoint}" must be http://127.0.0.1:<port> when provision is set (drkit starts that sandbox server on loopback)`,
+            `${at}.endpoint: "${store.endpoint}" must be http://127.0.0.1:<port> when provision is set (drkit ` +
+              `starts that sandbox server on loopback)`,
           );
         } else {
           const port = Number(url.port);
           const clash = [port, port + 1].map((p) => sandboxPorts.get(p)).find((other) => other !== undefined);
           if (clash)
             problems.push(
-              `${at}.endpoint: "${store.endpoint}" clashes with the sandbox server of object store "${clash}" (each uses its port and port + 1 for its console)`,
+              `${at}.endpoint: "${store.endpoint}" clashes with the sandbox server of object store "${clash}" ` +
+                `(each uses its port and port + 1 for its console)`,
             );
           else [port, port + 1].forEach((p) => sandboxPorts.set(p, name));
         }
         const dir = path.posix.normalize(store.provision.dataDirectory).replace(/\/$/, "");
         if (sandboxDirs.has(dir))
           problems.push(
-            `${at}.provision.dataDirectory: "${store.provision.dataDirectory}" is already the data directory of object store "${sandboxDirs.get(dir)}"`,
+            `${at}.provision.dataDirectory: "${store.provision.dataDirectory}" is already the data directory of ` +
+              `object store "${sandboxDirs.get(dir)}"`,
           );
         else sandboxDirs.set(dir, name);
       }
     } else {
       if (store.replication && store.replication.region === store.region) {
         problems.push(
-          `${at}.replication.region: "${store.region}" is the bucket's own region; cross-region replication needs another region`,
+          `${at}.replication.region: "${store.region}" is the bucket's own region; cross-region replication needs ` +
+            `another region`,
         );
       }
       problems.push(...transitionProblems(lifecycleOf(config, name, store), at));

@@ -180,7 +180,10 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   const where = issue.path.length ? formatPath(issue.path) : "(stack config)";
   if (issue.code === "unrecognized_keys") {
     const keys = issue.keys.map((k) => `"${k}"`).join(", ");
-    return `${where}: unknown field${issue.keys.length > 1 ? "s" : ""} ${keys} (check the spelling against the README's stack config reference)`;
+    return (
+      `${where}: unknown field${issue.keys.length > 1 ? "s" : ""} ${keys} (check the spelling against the ` +
+      `README's stack config reference)`
+    );
   }
   if (issue.code === "invalid_key") {
     const key = issue.path[issue.path.length - 1];
@@ -207,12 +210,14 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
     const pg = svc.postgres;
     if (svc.compression === "zstd" && pg.version < 15) {
       problems.push(
-        `${at}.compression: "zstd" needs PostgreSQL 15 or later (postgres.version is ${pg.version}); use "gzip" or "auto"`,
+        `${at}.compression: "zstd" needs PostgreSQL 15 or later (postgres.version is ${pg.version}); use "gzip" ` +
+          `or "auto"`,
       );
     }
     if (pg.provision && !host.connection.rootPrefix) {
       problems.push(
-        `${at}.postgres.provision: true is only allowed on a sandbox host (host "${svc.host}" has no connection.rootPrefix)`,
+        `${at}.postgres.provision: true is only allowed on a sandbox host (host "${svc.host}" ` +
+          `has no connection.rootPrefix)`,
       );
     }
     if (pg.provision && pg.manager.type !== "pg_ctl") {
@@ -222,11 +227,16 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
       const r = svc.redis;
       if (r.provision && !host.connection.rootPrefix)
         problems.push(
-          `${at}.redis.provision: true is only allowed on a sandbox host (host "${svc.host}" has no connection.rootPrefix)`,
+          `${at}.redis.provision: true is only allowed on a sandbox host (host "${svc.host}" ` +
+            `has no connection.rootPrefix)`,
         );
       if (r.provision !== (r.manager.type === "process"))
         problems.push(
-          `${at}.redis.manager.type: "${r.manager.type}" ${r.provision ? 'must be "process" when redis.provision is true' : '"process" needs redis.provision: true (drkit starts the sandbox server)'}`,
+          `${at}.redis.manager.type: ` +
+            `"${r.manager.type}" ` +
+            (r.provision
+              ? 'must be "process" when redis.provision is true'
+              : '"process" needs redis.provision: true (drkit starts the sandbox server)'),
         );
       if (r.port === pg.port) problems.push(`${at}.redis.port: ${r.port} is already postgres.port`);
     }
@@ -245,14 +255,16 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
         problems.push(`${sat}.port: ${standby.port} on host "${standby.host}" is the primary's port`);
       if (sHost.connection.type === "ssh" && !standby.address && !/^[0-9.]+$|:/.test(sHost.connection.host)) {
         problems.push(
-          `${sat}.address: is required when host "${standby.host}" is reached by name (${sHost.connection.host}); pg_hba needs an IP address`,
+          `${sat}.address: is required when host "${standby.host}" is reached by name (${sHost.connection.host}); ` +
+            `pg_hba needs an IP address`,
         );
       }
     });
     for (const [i, n] of (svc.replication.failoverOrder ?? []).entries()) {
       if (!standbyNames.has(n))
         problems.push(
-          `${at}.replication.failoverOrder[${i}]: "${n}" is not a standby of ${name} (standbys: ${[...standbyNames].join(", ") || "none"})`,
+          `${at}.replication.failoverOrder[${i}]: "${n}" is not a standby of ${name} ` +
+            `(standbys: ${[...standbyNames].join(", ") || "none"})`,
         );
     }
     const dupes = pg.databases.filter((db, i) => pg.databases.indexOf(db) !== i);
@@ -260,13 +272,15 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
       problems.push(`${at}.postgres.databases: ${describeValue(pg.databases)} lists "${dupes[0]}" twice`);
     if (svc.retention.offsiteDays < svc.retention.dailyDays) {
       problems.push(
-        `${at}.retention.offsiteDays: ${svc.retention.offsiteDays} must be at least retention.dailyDays (${svc.retention.dailyDays}): the off-site copy must outlive the local one`,
+        `${at}.retention.offsiteDays: ${svc.retention.offsiteDays} must be at least retention.dailyDays ` +
+          `(${svc.retention.dailyDays}): the off-site copy must outlive the local one`,
       );
     }
     const delay = parseDuration(svc.schedule.randomizedDelay)!;
     if (delay >= 86400) {
       problems.push(
-        `${at}.schedule.randomizedDelay: ${describeValue(svc.schedule.randomizedDelay)} must be less than 1d, or daily runs could be skipped`,
+        `${at}.schedule.randomizedDelay: ${describeValue(svc.schedule.randomizedDelay)} must be less than 1d, ` +
+          `or daily runs could be skipped`,
       );
     }
     const rto = parseDuration(svc.rto)!;
@@ -276,7 +290,8 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
     const dataKey = `${svc.host}:${dataDir}`;
     if (seenDataDirs.has(dataKey)) {
       problems.push(
-        `${at}.postgres.dataDirectory: "${dataDir}" on host "${svc.host}" is already used by service "${seenDataDirs.get(dataKey)}"`,
+        `${at}.postgres.dataDirectory: "${dataDir}" on host "${svc.host}" is already used by service ` +
+          `"${seenDataDirs.get(dataKey)}"`,
       );
     } else seenDataDirs.set(dataKey, name);
     const portKey = `${svc.host}:${pg.port}`;
@@ -289,7 +304,8 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
     const rootKey = `${svc.host}:${root}`;
     if (seenRoots.has(rootKey)) {
       problems.push(
-        `${at}.paths.backupRoot: "${root}" on host "${svc.host}" is already used by service "${seenRoots.get(rootKey)}"`,
+        `${at}.paths.backupRoot: "${root}" on host "${svc.host}" is already used by service ` +
+          `"${seenRoots.get(rootKey)}"`,
       );
     } else seenRoots.set(rootKey, name);
   }
@@ -481,8 +497,19 @@ function redisPlan(
 
 function jobPlans(service: string, svc: ParsedService, paths: BackupPaths, pg: PostgresPlan): JobPlan[] {
   const unit = (id: JobId) => `drkit-${service}-${id}`;
-  const script = (id: JobId) =>
-    `${paths.scriptsDir}/${id === "base" ? "backup-base" : id === "logical" ? "backup-logical" : id === "config" ? "backup-config" : id === "prune" ? "prune" : "verify-backup"}`;
+  const script = (id: JobId) => {
+    const name =
+      id === "base"
+        ? "backup-base"
+        : id === "logical"
+          ? "backup-logical"
+          : id === "config"
+            ? "backup-config"
+            : id === "prune"
+              ? "prune"
+              : "verify-backup";
+    return `${paths.scriptsDir}/${name}`;
+  };
   const rw = (...dirs: string[]) => [...dirs, paths.lockDir];
   const offsiteDirs = svc.offsite ? [`${paths.backupRoot}/.offsite`] : [];
   const jobs: JobPlan[] = [

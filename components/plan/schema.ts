@@ -235,17 +235,16 @@ const bucketName = z
   .string({ error: "must be a bucket name (text)" })
   .regex(BUCKET_NAME, {
     error:
-      "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, not an IP address",
+      "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or " +
+      "digit, not an IP address",
   })
   .refine((b) => !b.includes(".."), { error: "must not contain '..'" });
 const region = z
   .string({ error: "must be a region name (text)" })
   .regex(/^[a-z]{2}(-[a-z]+)+-[0-9]$|^[a-z0-9-]{2,32}$/, { error: 'must be a region name such as "eu-west-1"' });
-const endpointUrl = z
-  .string({ error: "must be a URL (text)" })
-  .regex(/^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/?$/, {
-    error: 'must be an http(s) URL of a host and optional port, e.g. "https://minio.example.com:9000"',
-  });
+const endpointUrl = z.string({ error: "must be a URL (text)" }).regex(/^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/?$/, {
+  error: 'must be an http(s) URL of a host and optional port, e.g. "https://minio.example.com:9000"',
+});
 
 const objectLockSchema = z.strictObject({
   mode: z.enum(["GOVERNANCE", "COMPLIANCE"], { error: 'must be "GOVERNANCE" or "COMPLIANCE"' }),

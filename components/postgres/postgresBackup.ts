@@ -56,7 +56,8 @@ export class PostgresBackup extends pulumi.ComponentResource {
     );
     if (args.privateKey !== undefined && plan.host.connection.type !== "ssh") {
       throw new Error(
-        `PostgresBackup ${name}: privateKey is only for SSH hosts; host "${plan.host.name}" is ${plan.host.connection.type}`,
+        `PostgresBackup ${name}: privateKey is only for SSH hosts; host "${plan.host.name}" ` +
+          `is ${plan.host.connection.type}`,
       );
     }
     if (plan.jobs.length === 0) throw new Error(`PostgresBackup ${name}: the plan of service ${plan.name} has no jobs`);

@@ -62,7 +62,9 @@ export interface StandbyArgs {
   readonly pgpass: pulumi.Input<string>;
 }
 
-/** One standby: its passfile, the agent and its settings on its host, and the clone; destroy stops it, keeps its data. */
+/**
+ * One standby: its passfile, the agent and its settings on its host, and the clone; destroy stops it, keeps its data.
+ */
 export class Standby extends pulumi.ComponentResource {
   readonly port: pulumi.Output<number>;
 

@@ -138,70 +138,73 @@ describe("pulumi up ships off-site: two provisioned MinIO sites, replication A -
     expect(text).toMatch(/secretKey:\s*\n?\s*secure: v1:/);
   });
 
-  it("pulumi up starts both servers and configures both buckets: versioning, drkit's lifecycle, replication A -> B", async () => {
-    const up = await project.pulumi(["up", "--yes", "--skip-preview"]);
-    expect(up.status, `${up.stdout}\n${up.stderr}`).toBe(0);
-    for (const s of [site.a, site.b]) {
-      const pid = pidIn(`${s.dir}/minio.pid`);
-      expect(pid && alive(pid), `${s.dir}/minio.pid`).toBe(true);
-      minioPids.push(pid!);
-    }
-    // The servers' own directories are private; the sandbox root they share with PostgreSQL stays traversable.
-    for (const s of [site.a, site.b]) expect(fs.statSync(s.dir).mode & 0o777).toBe(0o700);
-    for (const dir of [root, path.dirname(site.a.dir)]) expect(fs.statSync(dir).mode & 0o777, dir).toBe(0o755);
-    // site-b's generated key is only in the encrypted state: read it the way an operator would.
-    const exported = path.join(path.dirname(project.dir), "export.json");
-    const exp = await runAsync(
-      "bash",
-      ["-c", `cd "$1" && pulumi stack export --show-secrets --file "$2"`, "export", project.dir, exported],
-      project.env,
-    );
-    expect(exp.status, exp.stderr).toBe(0);
-    const resources = JSON.parse(fs.readFileSync(exported, "utf8")).deployment.resources as Array<{
-      type: string;
-      urn: string;
-      outputs?: Record<string, any>;
-    }>;
-    fs.rmSync(exported);
-    const generated = resources.find(
-      (r) =>
-        r.type === "random:index/randomPassword:RandomPassword" && r.urn.endsWith("::store-site-b-server-secret-key"),
-    )!;
-    const result = generated.outputs!.result;
-    // --show-secrets writes a secret as {<secret signature>, plaintext: <JSON text>}.
-    site.b.keys.secretKey = typeof result === "string" ? result : JSON.parse(result.plaintext);
-    expect(site.b.keys.secretKey).toMatch(/^[A-Za-z0-9]{40}$/);
-
-    const plans = stores();
-    for (const [alias, bucket, store] of [
-      ["a", "drkit-billing", plans["site-a"]],
-      ["b", "drkit-billing-replica", plans["site-b"]],
-    ] as const) {
-      expect(JSON.parse(await mcOk(["version", "info", `${alias}/${bucket}`, "--json"])).versioning?.status ?? "").toBe(
-        "Enabled",
+  it(
+    "pulumi up starts both servers and configures both buckets: versioning, drkit's lifecycle, " + "replication A -> B",
+    async () => {
+      const up = await project.pulumi(["up", "--yes", "--skip-preview"]);
+      expect(up.status, `${up.stdout}\n${up.stderr}`).toBe(0);
+      for (const s of [site.a, site.b]) {
+        const pid = pidIn(`${s.dir}/minio.pid`);
+        expect(pid && alive(pid), `${s.dir}/minio.pid`).toBe(true);
+        minioPids.push(pid!);
+      }
+      // The servers' own directories are private; the sandbox root they share with PostgreSQL stays traversable.
+      for (const s of [site.a, site.b]) expect(fs.statSync(s.dir).mode & 0o777).toBe(0o700);
+      for (const dir of [root, path.dirname(site.a.dir)]) expect(fs.statSync(dir).mode & 0o777, dir).toBe(0o755);
+      // site-b's generated key is only in the encrypted state: read it the way an operator would.
+      const exported = path.join(path.dirname(project.dir), "export.json");
+      const exp = await runAsync(
+        "bash",
+        ["-c", `cd "$1" && pulumi stack export --show-secrets --file "$2"`, "export", project.dir, exported],
+        project.env,
       );
-      const ilm = JSON.parse(await mcOk(["ilm", "export", `${alias}/${bucket}`]));
-      expect(ilm).toEqual(JSON.parse(minioIlmJson(store)));
-    }
-    const rules = JSON.parse(minioIlmJson(plans["site-a"])).Rules as Array<{
-      ID: string;
-      Expiration?: { Days?: number };
-    }>;
-    expect(rules.find((r) => r.ID === "billing/wal/")?.Expiration?.Days).toBe(31);
-    const replication = (await mcOk(["replicate", "ls", "a/drkit-billing", "--json"]))
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l));
-    const enabled = replication.filter((r) => r.rule?.Status === "Enabled");
-    expect(enabled, JSON.stringify(replication)).toHaveLength(1);
-    expect(JSON.stringify(enabled[0])).toContain("drkit-billing-replica");
-    // The host side: 0600 credentials for the postgres user, mc in the sandbox.
-    const creds = `${root}/etc/drkit/billing/offsite-site-a.env`;
-    expect(fs.statSync(creds).mode & 0o777).toBe(0o600);
-    expect(fs.readFileSync(creds, "utf8")).toContain(`MC_HOST_drkit_site_a=http://${ACCESS_KEY}:`);
-    expect(fs.existsSync(`${root}/usr/local/bin/mc`)).toBe(true);
-    expect(fs.readdirSync(`${root}/etc/systemd/system/timers.target.wants`)).toContain("drkit-billing-offsite.timer");
-  });
+      expect(exp.status, exp.stderr).toBe(0);
+      const resources = JSON.parse(fs.readFileSync(exported, "utf8")).deployment.resources as Array<{
+        type: string;
+        urn: string;
+        outputs?: Record<string, any>;
+      }>;
+      fs.rmSync(exported);
+      const generated = resources.find(
+        (r) =>
+          r.type === "random:index/randomPassword:RandomPassword" && r.urn.endsWith("::store-site-b-server-secret-key"),
+      )!;
+      const result = generated.outputs!.result;
+      // --show-secrets writes a secret as {<secret signature>, plaintext: <JSON text>}.
+      site.b.keys.secretKey = typeof result === "string" ? result : JSON.parse(result.plaintext);
+      expect(site.b.keys.secretKey).toMatch(/^[A-Za-z0-9]{40}$/);
+
+      const plans = stores();
+      for (const [alias, bucket, store] of [
+        ["a", "drkit-billing", plans["site-a"]],
+        ["b", "drkit-billing-replica", plans["site-b"]],
+      ] as const) {
+        expect(
+          JSON.parse(await mcOk(["version", "info", `${alias}/${bucket}`, "--json"])).versioning?.status ?? "",
+        ).toBe("Enabled");
+        const ilm = JSON.parse(await mcOk(["ilm", "export", `${alias}/${bucket}`]));
+        expect(ilm).toEqual(JSON.parse(minioIlmJson(store)));
+      }
+      const rules = JSON.parse(minioIlmJson(plans["site-a"])).Rules as Array<{
+        ID: string;
+        Expiration?: { Days?: number };
+      }>;
+      expect(rules.find((r) => r.ID === "billing/wal/")?.Expiration?.Days).toBe(31);
+      const replication = (await mcOk(["replicate", "ls", "a/drkit-billing", "--json"]))
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
+      const enabled = replication.filter((r) => r.rule?.Status === "Enabled");
+      expect(enabled, JSON.stringify(replication)).toHaveLength(1);
+      expect(JSON.stringify(enabled[0])).toContain("drkit-billing-replica");
+      // The host side: 0600 credentials for the postgres user, mc in the sandbox.
+      const creds = `${root}/etc/drkit/billing/offsite-site-a.env`;
+      expect(fs.statSync(creds).mode & 0o777).toBe(0o600);
+      expect(fs.readFileSync(creds, "utf8")).toContain(`MC_HOST_drkit_site_a=http://${ACCESS_KEY}:`);
+      expect(fs.existsSync(`${root}/usr/local/bin/mc`)).toBe(true);
+      expect(fs.readdirSync(`${root}/etc/systemd/system/timers.target.wants`)).toContain("drkit-billing-offsite.timer");
+    },
+  );
 
   it("a second pulumi up reports no changes", async () => {
     const r = await project.pulumi(["up", "--yes", "--expect-no-changes"]);

@@ -61,26 +61,29 @@ describe("base and logical backups, point-in-time and logical restore on a real 
     expect(fs.statSync(path.join(sb.plan.paths.logicalDir, dump!)).mode & 0o077).toBe(0);
   });
 
-  it("restores a dump, keeping a safety dump of what was there, and leaves the live database alone on failure", async () => {
-    const dump = fs.readdirSync(sb.plan.paths.logicalDir).find((f) => f.endsWith(".custom.dump"))!;
-    sb.sql("DELETE FROM orders WHERE id > 100");
-    expect(sb.sql("SELECT count(*) FROM orders")).toBe("100");
-    const r = await sb.run("restore-logical", [path.join(sb.plan.paths.logicalDir, dump)]);
-    expect(r.status, r.stderr).toBe(0);
-    expect(sb.sql("SELECT count(*) FROM orders")).toBe("500");
-    const safety = fs.readdirSync(path.join(sb.plan.paths.logicalDir, "safety"));
-    expect(safety.some((f) => /^app_before-restore_\d{8}T\d{6}Z\.custom\.dump$/.test(f))).toBe(true);
+  it(
+    "restores a dump, keeping a safety dump of what was there, and leaves the live database alone on " + "failure",
+    async () => {
+      const dump = fs.readdirSync(sb.plan.paths.logicalDir).find((f) => f.endsWith(".custom.dump"))!;
+      sb.sql("DELETE FROM orders WHERE id > 100");
+      expect(sb.sql("SELECT count(*) FROM orders")).toBe("100");
+      const r = await sb.run("restore-logical", [path.join(sb.plan.paths.logicalDir, dump)]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(sb.sql("SELECT count(*) FROM orders")).toBe("500");
+      const safety = fs.readdirSync(path.join(sb.plan.paths.logicalDir, "safety"));
+      expect(safety.some((f) => /^app_before-restore_\d{8}T\d{6}Z\.custom\.dump$/.test(f))).toBe(true);
 
-    const bogus = path.join(sb.plan.rootPrefix, "bogus.custom.dump");
-    fs.writeFileSync(bogus, "not a dump");
-    const bad = await sb.run("restore-logical", [bogus, "--database", "app"]);
-    expect(bad.status).not.toBe(0);
-    expect(bad.stderr).toContain("not a readable custom-format dump");
-    expect(sb.sql("SELECT count(*) FROM orders")).toBe("500");
-    expect((await sb.run("restore-logical", [bogus, "--database", "other"])).stderr).toContain(
-      "not one of this service's databases",
-    );
-  });
+      const bogus = path.join(sb.plan.rootPrefix, "bogus.custom.dump");
+      fs.writeFileSync(bogus, "not a dump");
+      const bad = await sb.run("restore-logical", [bogus, "--database", "app"]);
+      expect(bad.status).not.toBe(0);
+      expect(bad.stderr).toContain("not a readable custom-format dump");
+      expect(sb.sql("SELECT count(*) FROM orders")).toBe("500");
+      expect((await sb.run("restore-logical", [bogus, "--database", "other"])).stderr).toContain(
+        "not one of this service's databases",
+      );
+    },
+  );
 
   it("recovers to a time between two commits: exactly the rows committed before it", async () => {
     sb.sql("INSERT INTO orders (id, note) VALUES (1001, 'committed before the target')");

@@ -167,7 +167,8 @@ const scenarios: ScenarioResult[] = [
     title: "Corrupted newest backup, recovery from the previous one",
     verdict: "FAIL",
     reasons: [
-      "RTO 34 min 12 s is over the objective 30 min: the previous base backup is 26 h old and replaying its WAL took 29 min",
+      "RTO 34 min 12 s is over the objective 30 min: the previous base backup is 26 h old and replaying its WAL " +
+        "took 29 min",
       "verification caught the corrupted backup as intended (pg_verifybackup: checksum mismatch)",
     ],
     rto: {
@@ -344,14 +345,12 @@ describe("the drill's HTML report in headless Chromium", () => {
 
   it("places markers left to right in the order of their times, and spans between their events", async () => {
     for (const s of scenarios) {
-      const marks = await page
-        .locator(`section.scenario[data-scenario="${s.id}"] svg .marker`)
-        .evaluateAll((nodes) =>
-          nodes.map((n) => ({
-            at: Date.parse(n.getAttribute("data-at") ?? ""),
-            x: n.querySelector("line")!.getBoundingClientRect().x,
-          })),
-        );
+      const marks = await page.locator(`section.scenario[data-scenario="${s.id}"] svg .marker`).evaluateAll((nodes) =>
+        nodes.map((n) => ({
+          at: Date.parse(n.getAttribute("data-at") ?? ""),
+          x: n.querySelector("line")!.getBoundingClientRect().x,
+        })),
+      );
       expect(marks.length, s.id).toBeGreaterThanOrEqual(3);
       const byTime = [...marks].sort((a, b) => a.at - b.at);
       for (let i = 1; i < byTime.length; i++) {

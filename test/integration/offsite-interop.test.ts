@@ -356,7 +356,7 @@ describe("host -> pod: a host's backup and WAL, shipped by the host, restore in 
     expect(stop.status, stop.stderr).toBe(0);
   });
 
-  it("the pod fetches it into its backup volume (fetch-offsite) and the restore Job (pod-restore) recovers it", async () => {
+  it("the pod fetches it into its backup volume, the restore Job (pod-restore) recovers it", async () => {
     expect(expected).not.toBe("");
     pod = await podWorld("interop-pod-b", bucket, { restore: { fromBackup: "latest" } });
     // Only the backup role has mc and the store's credentials: it fetches into the backup volume's layout.

@@ -136,131 +136,147 @@ describe("MinIO targets as rendered", () => {
 describe("shipping from a real PostgreSQL", () => {
   let target = "";
 
-  it("lands a base backup and the live WAL stream in the bucket, each object with its checksum, and B gets a copy", async () => {
-    sb.sql("INSERT INTO orders (id) SELECT g FROM generate_series(1, 100) g");
-    const base = await sb.run("backup-base");
-    expect(base.status, base.stderr).toBe(0);
-    const id = /base backup (\d{8}T\d{6}Z) complete/.exec(base.stderr)![1];
-    expect(base.stderr).toContain(`base ${id} confirmed on site-a`);
-    expect(fs.existsSync(path.join(sb.plan.paths.backupRoot, ".offsite/site-a/base", id))).toBe(true);
-    const keys = await objectKeys(siteA, "drkit-backups/svc/base/");
-    expect(keys).toEqual(expect.arrayContaining([`${id}/backup_manifest`, `${id}/drkit-backup.env`]));
-    const stat = await siteA.mc(["stat", "--json", `site_a/drkit-backups/svc/base/${id}/backup_manifest`]);
-    const local = fs.readFileSync(path.join(sb.plan.paths.baseDir, id, "backup_manifest"));
-    const sha = (await import("node:crypto")).createHash("sha256").update(local).digest("hex");
-    expect(JSON.parse(stat.stdout).metadata["X-Amz-Meta-Drkit-Sha256"]).toBe(sha);
+  it(
+    "lands a base backup and the live WAL stream in the bucket, each object with its checksum, " + "and B gets a copy",
+    async () => {
+      sb.sql("INSERT INTO orders (id) SELECT g FROM generate_series(1, 100) g");
+      const base = await sb.run("backup-base");
+      expect(base.status, base.stderr).toBe(0);
+      const id = /base backup (\d{8}T\d{6}Z) complete/.exec(base.stderr)![1];
+      expect(base.stderr).toContain(`base ${id} confirmed on site-a`);
+      expect(fs.existsSync(path.join(sb.plan.paths.backupRoot, ".offsite/site-a/base", id))).toBe(true);
+      const keys = await objectKeys(siteA, "drkit-backups/svc/base/");
+      expect(keys).toEqual(expect.arrayContaining([`${id}/backup_manifest`, `${id}/drkit-backup.env`]));
+      const stat = await siteA.mc(["stat", "--json", `site_a/drkit-backups/svc/base/${id}/backup_manifest`]);
+      const local = fs.readFileSync(path.join(sb.plan.paths.baseDir, id, "backup_manifest"));
+      const sha = (await import("node:crypto")).createHash("sha256").update(local).digest("hex");
+      expect(JSON.parse(stat.stdout).metadata["X-Amz-Meta-Drkit-Sha256"]).toBe(sha);
 
-    sb.sql("INSERT INTO orders (id) SELECT g FROM generate_series(101, 150) g");
-    await new Promise((r) => setTimeout(r, 1100));
-    target = sb.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
-    await new Promise((r) => setTimeout(r, 1100));
-    sb.sql("INSERT INTO orders (id) SELECT g FROM generate_series(151, 180) g");
-    const segment = await switchAndArchive();
-    expect(await objectKeys(siteA, "drkit-backups/svc/wal/")).toContain(segment);
-    // Bucket replication copies it to the second site.
-    await waitFor(
-      "replication of the segment to site B",
-      async () => ((await objectKeys(siteB, "drkit-replica/svc/wal/")).includes(segment) ? true : undefined),
-      120,
-    );
-  });
+      sb.sql("INSERT INTO orders (id) SELECT g FROM generate_series(101, 150) g");
+      await new Promise((r) => setTimeout(r, 1100));
+      target = sb.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
+      await new Promise((r) => setTimeout(r, 1100));
+      sb.sql("INSERT INTO orders (id) SELECT g FROM generate_series(151, 180) g");
+      const segment = await switchAndArchive();
+      expect(await objectKeys(siteA, "drkit-backups/svc/wal/")).toContain(segment);
+      // Bucket replication copies it to the second site.
+      await waitFor(
+        "replication of the segment to site B",
+        async () => ((await objectKeys(siteB, "drkit-replica/svc/wal/")).includes(segment) ? true : undefined),
+        120,
+      );
+    },
+  );
 
-  it("restores a fresh data directory to a point in time from the object store alone (local backups gone)", async () => {
-    expect(target).not.toBe("");
-    const stop = await sb.run("sandbox-postgres", ["stop"]);
-    expect(stop.status, stop.stderr).toBe(0);
-    fs.rmSync(sb.plan.postgres.dataDirectory, { recursive: true, force: true });
-    fs.rmSync(path.join(sb.plan.paths.backupRoot, "postgresql"), { recursive: true, force: true });
-    fs.rmSync(sb.plan.paths.walDir, { recursive: true, force: true });
-    const r = await sb.run("restore-pitr", ["--from-offsite", "--target-time", target, "--timeout", "120"]);
-    const log = sb.plan.postgres.manager.type === "pg_ctl" ? sb.plan.postgres.manager.logFile : "";
-    expect(r.status, `${r.stderr}\n${fs.existsSync(log) ? fs.readFileSync(log, "utf8").slice(-3000) : ""}`).toBe(0);
-    // The host is rebuilt (pulumi up would do this): its backup directories exist again, empty.
-    placeBackupDirectories(sb.plan);
-    expect(r.stderr).toContain("fetched base backup");
-    expect(r.stderr).toContain("fetch-offsite wal");
-    expect(rowCount()).toBe(150);
-    expect(fs.existsSync(path.join(sb.plan.paths.backupRoot, ".restore-staging"))).toBe(false);
-  });
+  it(
+    "restores a fresh data directory to a point in time from the object store alone (local backups " + "gone)",
+    async () => {
+      expect(target).not.toBe("");
+      const stop = await sb.run("sandbox-postgres", ["stop"]);
+      expect(stop.status, stop.stderr).toBe(0);
+      fs.rmSync(sb.plan.postgres.dataDirectory, { recursive: true, force: true });
+      fs.rmSync(path.join(sb.plan.paths.backupRoot, "postgresql"), { recursive: true, force: true });
+      fs.rmSync(sb.plan.paths.walDir, { recursive: true, force: true });
+      const r = await sb.run("restore-pitr", ["--from-offsite", "--target-time", target, "--timeout", "120"]);
+      const log = sb.plan.postgres.manager.type === "pg_ctl" ? sb.plan.postgres.manager.logFile : "";
+      expect(r.status, `${r.stderr}\n${fs.existsSync(log) ? fs.readFileSync(log, "utf8").slice(-3000) : ""}`).toBe(0);
+      // The host is rebuilt (pulumi up would do this): its backup directories exist again, empty.
+      placeBackupDirectories(sb.plan);
+      expect(r.stderr).toContain("fetched base backup");
+      expect(r.stderr).toContain("fetch-offsite wal");
+      expect(rowCount()).toBe(150);
+      expect(fs.existsSync(path.join(sb.plan.paths.backupRoot, ".restore-staging"))).toBe(false);
+    },
+  );
 
-  it("with MinIO down a backup fails loudly and is not pruned; once it is back a retry ships it and nothing was lost", async () => {
-    await siteA.stop();
-    const base = await sb.run("backup-base");
-    expect(base.status).not.toBe(0);
-    expect(base.stderr).toMatch(/failed after 2 attempt\(s\)/);
-    const id = /base backup (\d{8}T\d{6}Z) complete/.exec(base.stderr)![1];
-    expect(fs.existsSync(path.join(sb.plan.paths.baseDir, id, "drkit-backup.env"))).toBe(true);
-    expect(fs.existsSync(path.join(sb.plan.paths.backupRoot, ".offsite/site-a/base", id))).toBe(false);
+  it(
+    "with MinIO down a backup fails loudly and is not pruned; once it is back a retry ships it and nothing " +
+      "was lost",
+    async () => {
+      await siteA.stop();
+      const base = await sb.run("backup-base");
+      expect(base.status).not.toBe(0);
+      expect(base.stderr).toMatch(/failed after 2 attempt\(s\)/);
+      const id = /base backup (\d{8}T\d{6}Z) complete/.exec(base.stderr)![1];
+      expect(fs.existsSync(path.join(sb.plan.paths.baseDir, id, "drkit-backup.env"))).toBe(true);
+      expect(fs.existsSync(path.join(sb.plan.paths.backupRoot, ".offsite/site-a/base", id))).toBe(false);
 
-    // WAL written meanwhile: archive-wal fails, so PostgreSQL keeps the segment (.ready) and retries.
-    sb.sql("INSERT INTO orders (id) SELECT g FROM generate_series(1001, 1020) g");
-    const pending = sb.sql("SELECT pg_walfile_name(pg_switch_wal())", "postgres");
-    await waitFor("a failed archive attempt", () =>
-      Number(sb.sql("SELECT failed_count FROM pg_stat_archiver", "postgres")) > 0 ? true : undefined,
-    );
-    expect(fs.existsSync(path.join(sb.plan.postgres.dataDirectory, "pg_wal/archive_status", `${pending}.ready`))).toBe(
-      true,
-    );
+      // WAL written meanwhile: archive-wal fails, so PostgreSQL keeps the segment (.ready) and retries.
+      sb.sql("INSERT INTO orders (id) SELECT g FROM generate_series(1001, 1020) g");
+      const pending = sb.sql("SELECT pg_walfile_name(pg_switch_wal())", "postgres");
+      await waitFor("a failed archive attempt", () =>
+        Number(sb.sql("SELECT failed_count FROM pg_stat_archiver", "postgres")) > 0 ? true : undefined,
+      );
+      expect(
+        fs.existsSync(path.join(sb.plan.postgres.dataDirectory, "pg_wal/archive_status", `${pending}.ready`)),
+      ).toBe(true);
 
-    // Ten days later retention would drop it, but it is not confirmed off-site: kept, WAL kept with it.
-    const future = String(Math.floor(Date.now() / 1000) + 10 * 86400);
-    const prune = await sb.run("prune", ["--now", future]);
-    expect(prune.status, prune.stderr).toBe(0);
-    expect(fs.existsSync(path.join(sb.plan.paths.baseDir, id))).toBe(true);
+      // Ten days later retention would drop it, but it is not confirmed off-site: kept, WAL kept with it.
+      const future = String(Math.floor(Date.now() / 1000) + 10 * 86400);
+      const prune = await sb.run("prune", ["--now", future]);
+      expect(prune.status, prune.stderr).toBe(0);
+      expect(fs.existsSync(path.join(sb.plan.paths.baseDir, id))).toBe(true);
 
-    await siteA.start();
-    const ship = await sb.run("ship-offsite", ["pending"]);
-    expect(ship.status, ship.stderr).toBe(0);
-    expect(fs.existsSync(path.join(sb.plan.paths.backupRoot, ".offsite/site-a/base", id))).toBe(true);
-    sb.sql("SELECT pg_reload_conf()", "postgres"); // wakes the archiver instead of waiting out its 60 s pause
-    await waitFor(`archiving of ${pending}`, () => (archivedUpTo() >= pending ? true : undefined), 120);
-    expect(await objectKeys(siteA, "drkit-backups/svc/wal/")).toContain(pending);
-    expect(await objectKeys(siteA, "drkit-backups/svc/base/")).toContain(`${id}/drkit-backup.env`);
-  });
+      await siteA.start();
+      const ship = await sb.run("ship-offsite", ["pending"]);
+      expect(ship.status, ship.stderr).toBe(0);
+      expect(fs.existsSync(path.join(sb.plan.paths.backupRoot, ".offsite/site-a/base", id))).toBe(true);
+      sb.sql("SELECT pg_reload_conf()", "postgres"); // wakes the archiver instead of waiting out its 60 s pause
+      await waitFor(`archiving of ${pending}`, () => (archivedUpTo() >= pending ? true : undefined), 120);
+      expect(await objectKeys(siteA, "drkit-backups/svc/wal/")).toContain(pending);
+      expect(await objectKeys(siteA, "drkit-backups/svc/base/")).toContain(`${id}/drkit-backup.env`);
+    },
+  );
 
-  it("never overwrites an object that differs: a WAL name already there with other content fails the upload", async () => {
-    const fake = path.join(scratch, "000000010000000000000099");
-    fs.writeFileSync(fake, "one");
-    const put = spawn(
-      path.join(toolchainBin(), "mc"),
-      ["cp", "--attr", "drkit-sha256=0000", fake, "site_a/drkit-backups/svc/wal/000000010000000000000099"],
-      { env: { ...process.env, ...siteA.mcHostEnv(), MC_CONFIG_DIR: scratch } },
-    );
-    await new Promise((r) => put.on("close", r));
-    fs.chownSync(scratch, 0, 0);
-    fs.chmodSync(fake, 0o644);
-    const r = await sb.run("ship-offsite", ["wal", fake, "000000010000000000000099"]);
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain("refusing to overwrite");
-  });
+  it(
+    "never overwrites an object that differs: a WAL name already there with other content fails the " + "upload",
+    async () => {
+      const fake = path.join(scratch, "000000010000000000000099");
+      fs.writeFileSync(fake, "one");
+      const put = spawn(
+        path.join(toolchainBin(), "mc"),
+        ["cp", "--attr", "drkit-sha256=0000", fake, "site_a/drkit-backups/svc/wal/000000010000000000000099"],
+        { env: { ...process.env, ...siteA.mcHostEnv(), MC_CONFIG_DIR: scratch } },
+      );
+      await new Promise((r) => put.on("close", r));
+      fs.chownSync(scratch, 0, 0);
+      fs.chmodSync(fake, 0o644);
+      const r = await sb.run("ship-offsite", ["wal", fake, "000000010000000000000099"]);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain("refusing to overwrite");
+    },
+  );
 
-  it("ships Redis snapshots too, and retention keeps a snapshot past its age until it is confirmed off-site", async () => {
-    const first = await sb.run("backup-redis");
-    expect(first.status, first.stderr).toBe(0);
-    const id = /snapshot dump_(\d{8}T\d{6}Z)\.rdb/.exec(first.stderr)![1];
-    const dir = sb.plan.redis!.backupDir;
-    const old = "20200101T000000Z"; // far beyond the 1-day snapshot retention
-    for (const ext of [".rdb", ".rdb.sha256", ".meta"])
-      fs.copyFileSync(path.join(dir, `dump_${id}${ext}`), path.join(dir, `dump_${old}${ext}`));
-    await new Promise((r) => setTimeout(r, 1100));
-    const second = await sb.run("backup-redis");
-    expect(second.status, second.stderr).toBe(0);
-    expect(second.stderr).toContain(`keeping snapshot dump_${old}.rdb: not yet confirmed off-site`);
-    expect(fs.existsSync(path.join(dir, `dump_${old}.rdb`))).toBe(true);
+  it(
+    "ships Redis snapshots too, and retention keeps a snapshot past its age until it is confirmed " + "off-site",
+    async () => {
+      const first = await sb.run("backup-redis");
+      expect(first.status, first.stderr).toBe(0);
+      const id = /snapshot dump_(\d{8}T\d{6}Z)\.rdb/.exec(first.stderr)![1];
+      const dir = sb.plan.redis!.backupDir;
+      const old = "20200101T000000Z"; // far beyond the 1-day snapshot retention
+      for (const ext of [".rdb", ".rdb.sha256", ".meta"])
+        fs.copyFileSync(path.join(dir, `dump_${id}${ext}`), path.join(dir, `dump_${old}${ext}`));
+      await new Promise((r) => setTimeout(r, 1100));
+      const second = await sb.run("backup-redis");
+      expect(second.status, second.stderr).toBe(0);
+      expect(second.stderr).toContain(`keeping snapshot dump_${old}.rdb: not yet confirmed off-site`);
+      expect(fs.existsSync(path.join(dir, `dump_${old}.rdb`))).toBe(true);
 
-    const ship = await sb.run("ship-offsite"); // what the offsite unit runs after each snapshot (OnSuccess=)
-    expect(ship.status, ship.stderr).toBe(0);
-    expect(ship.stderr).toContain(`valkey ${id} confirmed on site-a (3 file(s))`);
-    expect(ship.stderr).toContain(`valkey ${old} confirmed on site-a (3 file(s))`);
-    expect(await objectKeys(siteA, "drkit-backups/svc/valkey/")).toEqual(
-      expect.arrayContaining([`dump_${id}.rdb`, `dump_${id}.rdb.sha256`, `dump_${id}.meta`, `dump_${old}.rdb`]),
-    );
-    expect((await sb.run("ship-offsite", ["status"])).stdout).toContain(`site-a valkey ${id} confirmed`);
+      const ship = await sb.run("ship-offsite"); // what the offsite unit runs after each snapshot (OnSuccess=)
+      expect(ship.status, ship.stderr).toBe(0);
+      expect(ship.stderr).toContain(`valkey ${id} confirmed on site-a (3 file(s))`);
+      expect(ship.stderr).toContain(`valkey ${old} confirmed on site-a (3 file(s))`);
+      expect(await objectKeys(siteA, "drkit-backups/svc/valkey/")).toEqual(
+        expect.arrayContaining([`dump_${id}.rdb`, `dump_${id}.rdb.sha256`, `dump_${id}.meta`, `dump_${old}.rdb`]),
+      );
+      expect((await sb.run("ship-offsite", ["status"])).stdout).toContain(`site-a valkey ${id} confirmed`);
 
-    await new Promise((r) => setTimeout(r, 1100));
-    const third = await sb.run("backup-redis");
-    expect(third.status, third.stderr).toBe(0);
-    expect(third.stderr).toContain(`removed snapshot dump_${old}.rdb`);
-    expect(fs.existsSync(path.join(dir, `dump_${old}.rdb`))).toBe(false);
-  });
+      await new Promise((r) => setTimeout(r, 1100));
+      const third = await sb.run("backup-redis");
+      expect(third.status, third.stderr).toBe(0);
+      expect(third.stderr).toContain(`removed snapshot dump_${old}.rdb`);
+      expect(fs.existsSync(path.join(dir, `dump_${old}.rdb`))).toBe(false);
+    },
+  );
 });

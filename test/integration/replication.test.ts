@@ -58,14 +58,18 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
     );
     expect(
       sb.sql(
-        "SELECT string_agg(application_name || '=' || sync_state, ',' ORDER BY application_name) FROM pg_stat_replication",
+        "SELECT string_agg(application_name || '=' || sync_state, ',' ORDER BY application_name) " +
+          "FROM pg_stat_replication",
       ),
     ).toBe("replica_async=async,replica_sync=sync");
     const hba = sb.sql(
-      "SELECT string_agg(type || ' ' || array_to_string(database, ',') || ' ' || array_to_string(user_name, ',') || ' ' || address || ' ' || auth_method, ';' ORDER BY line_number) FROM pg_hba_file_rules WHERE 'drkit_replicator' = ANY(user_name)",
+      "SELECT string_agg(type || ' ' || array_to_string(database, ',') || ' ' || array_to_string(user_name, ',') " +
+        "|| ' ' || address || ' ' || auth_method, ';' ORDER BY line_number) FROM pg_hba_file_rules WHERE " +
+        "'drkit_replicator' = ANY(user_name)",
     );
     expect(hba).toBe(
-      "host replication drkit_replicator 127.0.0.1 scram-sha-256;host replication drkit_replicator 127.0.0.1 scram-sha-256",
+      "host replication drkit_replicator 127.0.0.1 scram-sha-256;host replication drkit_replicator 127.0.0.1 " +
+        "scram-sha-256",
     );
   });
 
@@ -79,8 +83,11 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
         await sleep(50);
       expect(on(s, "SELECT count(*) FROM events")).toBe("5000");
       expect(on(s, "SELECT pg_is_in_recovery()")).toBe("t");
+      const lagQuery =
+        "SELECT coalesce(replay_lag::text, '0') FROM pg_stat_replication " + `WHERE application_name = '${s.name}'`;
       console.log(
-        `replication lag of ${s.name}: caught up ${Date.now() - started} ms after the commit; ${sb.sql(`SELECT coalesce(replay_lag::text, '0') FROM pg_stat_replication WHERE application_name = '${s.name}'`)} replay_lag reported by the primary`,
+        `replication lag of ${s.name}: caught up ${Date.now() - started} ` +
+          `ms after the commit; ${sb.sql(lagQuery)} replay_lag reported by the primary`,
       );
     }
     const lagBytes = sb.sql("SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)) FROM pg_stat_replication");
@@ -114,7 +121,8 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
     const walMb = Number(sb.sql("SELECT sum(size) / 1024 / 1024 FROM pg_ls_waldir()"));
     const status = sb.sql("SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'drkit_replica_async'");
     console.log(
-      `with replica_async stopped the primary wrote ${writtenMb.toFixed(0)} MB of WAL; pg_wal holds ${walMb.toFixed(0)} MB; the slot is ${status}`,
+      `with replica_async stopped the primary wrote ${writtenMb.toFixed(0)} MB of WAL; ` +
+        `pg_wal holds ${walMb.toFixed(0)} MB; the slot is ${status}`,
     );
     expect(writtenMb).toBeGreaterThan(300);
     expect(status).toBe("lost");

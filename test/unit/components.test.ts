@@ -203,46 +203,53 @@ describe("sandbox hosts and argument errors", () => {
     expect(() => new RedisBackup("none", { plan: planFor({ type: "local" }) })).toThrow(/has no redis section/);
   });
 
-  it("provisions replicas: a random password kept secret into 0600 pgpass files, the primary setup, one Standby each", async () => {
-    const before = registered.length;
-    const plan = planFor(
-      { type: "local", rootPrefix: "/tmp/drkit-unit-repl" },
-      {
-        postgres: { databases: ["billing"], manager: { type: "pg_ctl" }, provision: true },
-        standbys: [
-          { name: "s1", host: "db1", port: 5433, synchronous: true },
-          { name: "s2", host: "db1", port: 5434 },
-        ],
-      },
-    );
-    const c = new PostgresBackup("repl", { plan });
-    await promiseOf(c.timers);
-    await new Promise((r) => setTimeout(r, 100));
-    const mine = registered.slice(before);
-    const top = mine.find((r) => r.type === "drkit:postgres:PostgresBackup")!;
-    expect(top.inputs.synchronousStandbys).toBe(1);
-    expect(mine.find((r) => r.type === "drkit:postgres:ReplicationPrimary")!.inputs).toMatchObject({
-      standbys: 2,
-      synchronousStandbys: 1,
-      maxSlotWalKeepSizeMb: 2048,
-    });
-    expect(mine.find((r) => r.type === "random:index/randomPassword:RandomPassword")!.inputs).toMatchObject({
-      length: 32,
-      special: false,
-    });
-    expect(mine.filter((r) => r.type === "drkit:postgres:Standby").map((r) => r.name)).toEqual(["repl-s1", "repl-s2"]);
-    const file = mine.find((r) => r.name === "repl-replication-pgpass")!;
-    expect(file.inputs.stdin[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
-    expect(file.inputs.create).toContain("chmod 0600");
-    // Standbys on the primary's host read the primary's pgpass file (same path): it is placed once.
-    expect(mine.filter((r) => r.name.endsWith("-pgpass")).map((r) => r.name)).toEqual(["repl-replication-pgpass"]);
-    // Each standby gets its settings file; the agent itself is shared with the primary on one host.
-    const settings = mine.find((r) => r.name === "repl-s1-agent-settings")!;
-    expect(settings.inputs.stdin).toContain("STANDBY=s1");
-    expect(settings.inputs.create).toContain("/tmp/drkit-unit-repl/usr/local/lib/drkit/billing/standby-s1.env");
-    expect(mine.find((r) => r.name === "repl-s1-clone")!.inputs.create).toContain("clone-standby s1");
-    expect(mine.find((r) => r.name === "repl-s1-clone")!.inputs.delete).toContain("pg_ctl");
-  });
+  it(
+    "provisions replicas: a random password kept secret into 0600 pgpass files, the primary setup, " +
+      "one Standby each",
+    async () => {
+      const before = registered.length;
+      const plan = planFor(
+        { type: "local", rootPrefix: "/tmp/drkit-unit-repl" },
+        {
+          postgres: { databases: ["billing"], manager: { type: "pg_ctl" }, provision: true },
+          standbys: [
+            { name: "s1", host: "db1", port: 5433, synchronous: true },
+            { name: "s2", host: "db1", port: 5434 },
+          ],
+        },
+      );
+      const c = new PostgresBackup("repl", { plan });
+      await promiseOf(c.timers);
+      await new Promise((r) => setTimeout(r, 100));
+      const mine = registered.slice(before);
+      const top = mine.find((r) => r.type === "drkit:postgres:PostgresBackup")!;
+      expect(top.inputs.synchronousStandbys).toBe(1);
+      expect(mine.find((r) => r.type === "drkit:postgres:ReplicationPrimary")!.inputs).toMatchObject({
+        standbys: 2,
+        synchronousStandbys: 1,
+        maxSlotWalKeepSizeMb: 2048,
+      });
+      expect(mine.find((r) => r.type === "random:index/randomPassword:RandomPassword")!.inputs).toMatchObject({
+        length: 32,
+        special: false,
+      });
+      expect(mine.filter((r) => r.type === "drkit:postgres:Standby").map((r) => r.name)).toEqual([
+        "repl-s1",
+        "repl-s2",
+      ]);
+      const file = mine.find((r) => r.name === "repl-replication-pgpass")!;
+      expect(file.inputs.stdin[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
+      expect(file.inputs.create).toContain("chmod 0600");
+      // Standbys on the primary's host read the primary's pgpass file (same path): it is placed once.
+      expect(mine.filter((r) => r.name.endsWith("-pgpass")).map((r) => r.name)).toEqual(["repl-replication-pgpass"]);
+      // Each standby gets its settings file; the agent itself is shared with the primary on one host.
+      const settings = mine.find((r) => r.name === "repl-s1-agent-settings")!;
+      expect(settings.inputs.stdin).toContain("STANDBY=s1");
+      expect(settings.inputs.create).toContain("/tmp/drkit-unit-repl/usr/local/lib/drkit/billing/standby-s1.env");
+      expect(mine.find((r) => r.name === "repl-s1-clone")!.inputs.create).toContain("clone-standby s1");
+      expect(mine.find((r) => r.name === "repl-s1-clone")!.inputs.delete).toContain("pg_ctl");
+    },
+  );
 
   it("rejects a private key for a local host, naming the field", () => {
     expect(() => new PostgresBackup("bad", { plan: planFor({ type: "local" }), privateKey: "k" })).toThrow(

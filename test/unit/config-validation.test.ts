@@ -128,6 +128,7 @@ describe("stack config validation names the field, the value and the rule", () =
     [
       "provision on a real host",
       (c) => (c.services.billing.postgres.provision = true),
+      // eslint-disable-next-line max-len
       /^services\.billing\.postgres\.provision: true is only allowed on a sandbox host \(host "db1" has no connection\.rootPrefix\)/,
     ],
     [
@@ -143,6 +144,7 @@ describe("stack config validation names the field, the value and the rule", () =
     [
       "two services on one data directory",
       (c) => (c.services.ledger = { host: "db1", postgres: { databases: ["ledger"], port: 5433 } }),
+      // eslint-disable-next-line max-len
       /^services\.ledger\.postgres\.dataDirectory: "\/var\/lib\/postgresql\/15\/main" on host "db1" is already used by service "billing"$/,
     ],
     [

@@ -24,11 +24,15 @@ describe("how often a calendar runs at most", () => {
 });
 
 describe("synchronousStandbyNames", () => {
-  it("is FIRST 1 over the quoted names, the form the agent's failover writes too (test/agent/failover.bats), and empty without standbys", async () => {
-    const { synchronousStandbyNames } = await import("../../components/plan/derive");
-    expect(synchronousStandbyNames(["replica_a", "billing-standby-0"])).toBe(
-      'FIRST 1 ("replica_a", "billing-standby-0")',
-    );
-    expect(synchronousStandbyNames([])).toBe("");
-  });
+  it(
+    "is FIRST 1 over the quoted names, the form the agent's failover writes too (test/agent/failover.bats), " +
+      "and empty without standbys",
+    async () => {
+      const { synchronousStandbyNames } = await import("../../components/plan/derive");
+      expect(synchronousStandbyNames(["replica_a", "billing-standby-0"])).toBe(
+        'FIRST 1 ("replica_a", "billing-standby-0")',
+      );
+      expect(synchronousStandbyNames([])).toBe("");
+    },
+  );
 });

@@ -223,13 +223,16 @@ describe("renderMarkdown", () => {
       "| Scenario | Verdict | RTO measured / objective | RPO lost commits, span / objective | Integrity |",
     );
     expect(md).toContain(
-      "| Accidental deletion, recovered by PITR (`accidental-deletion`) | PASS | 46.6 s / 30 min | 0 commits, 0 s / 5 min | 2/2 tables match |",
+      "| Accidental deletion, recovered by PITR (`accidental-deletion`) | PASS | 46.6 s / 30 min | 0 commits, " +
+        "0 s / 5 min | 2/2 tables match |",
     );
     expect(md).toContain(
-      "| Host loss, restored from the off-site copy alone (`host-loss`) | PASS | 3 min 8 s / 30 min | 2,301 commits, 3 min 32 s / 5 min | 1/1 tables match |",
+      "| Host loss, restored from the off-site copy alone (`host-loss`) | PASS | 3 min 8 s / 30 min | 2,301 " +
+        "commits, 3 min 32 s / 5 min | 1/1 tables match |",
     );
     expect(md).toContain(
-      "| Corrupted newest backup, recovery from the previous one (`corrupted-backup`) | **FAIL** | 34 min 12 s / 30 min (over) | 0 commits, 0 s / 5 min | FAILED: 1/2 tables match |",
+      "| Corrupted newest backup, recovery from the previous one (`corrupted-backup`) | **FAIL** | 34 min 12 s / " +
+        "30 min (over) | 0 commits, 0 s / 5 min | FAILED: 1/2 tables match |",
     );
   });
 

@@ -37,19 +37,23 @@ describe("argument validation", () => {
   it.each([
     [
       { name: "Billing" },
-      `name: "Billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', starting and ending with a letter or digit`,
+      `name: "Billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', ` +
+        `starting and ending with a letter or digit`,
     ],
     [
       { name: "1billing" },
-      `name: "1billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', starting and ending with a letter or digit`,
+      `name: "1billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', ` +
+        `starting and ending with a letter or digit`,
     ],
     [
       { name: "b".repeat(45) },
-      `name: "${"b".repeat(45)}" must be at most 44 characters, so that "${"b".repeat(45)}-standby" fits the StatefulSet limit of 52`,
+      `name: "${"b".repeat(45)}" must be at most 44 characters, so that "${"b".repeat(45)}-standby" ` +
+        `fits the StatefulSet limit of 52`,
     ],
     [
       { namespace: "team_db" },
-      `namespace: "team_db" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters`,
+      `namespace: "team_db" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with ` +
+        `a letter or digit, at most 63 characters`,
     ],
     [{ postgresVersion: 12 }, "postgresVersion: 12 must be at least 13"],
     [{ postgresVersion: 18 }, "postgresVersion: 18 must be at most 17"],
@@ -61,7 +65,8 @@ describe("argument validation", () => {
     [{ databases: [] }, "databases: [] must list at least one database"],
     [
       { databases: ["Billing"] },
-      `databases[0]: "Billing" must be a database name: lowercase letters, digits and '_', not starting with a digit, at most 40 characters`,
+      `databases[0]: "Billing" must be a database name: lowercase letters, digits and '_', not starting with a ` +
+        `digit, at most 40 characters`,
     ],
     [
       { databases: ["a", "template1"] },
@@ -78,7 +83,8 @@ describe("argument validation", () => {
     [{ storage: { size: "512Mi" } }, `storage.size: "512Mi" must be at least 1Gi`],
     [
       { storage: { size: "10Gi", storageClassName: "Fast_SSD" } },
-      `storage.storageClassName: "Fast_SSD" must be a StorageClass name: lowercase letters, digits and '-', starting and ending with a letter or digit, dot-separated`,
+      `storage.storageClassName: "Fast_SSD" must be a StorageClass name: lowercase letters, digits and '-', ` +
+        `starting and ending with a letter or digit, dot-separated`,
     ],
     [{ backupStorage: undefined }, `backupStorage.size: (missing) must be a quantity such as "50Gi"`],
     [
@@ -122,7 +128,8 @@ describe("argument validation", () => {
   it("reports all problems at once in argument order, and resolveCluster throws them as one error", () => {
     const args = { ...valid, name: "Billing", standbys: 9, synchronous: true, backupStorage: { size: "lots" } };
     expect(problems(args)).toEqual([
-      `name: "Billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', starting and ending with a letter or digit`,
+      `name: "Billing" must be a DNS-1123 label starting with a letter: lowercase letters, digits and '-', ` +
+        `starting and ending with a letter or digit`,
       "standbys: 9 must be at most 8",
       `backupStorage.size: "lots" must be a quantity such as "50Gi"`,
     ]);
@@ -175,8 +182,11 @@ describe("off-site shipping arguments", () => {
 
   const ENDPOINT = 'must be an http(s) URL of a host and optional port, such as "https://minio.example.com:9000"';
   const BUCKET =
-    "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address";
-  const PREFIX = `must be folder names of letters, digits, '.', '_' and '-', each ending in '/', such as "billing/" (at most 256 characters)`;
+    "must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or " +
+    "digit, without '..', not an IP address";
+  const PREFIX =
+    `must be folder names of letters, digits, '.', '_' and '-', each ending in '/', ` +
+    `such as "billing/" (at most 256 characters)`;
   it.each([
     [{ endpoint: "s3.example.com" }, `offsite.endpoint: "s3.example.com" ${ENDPOINT}`],
     [{ endpoint: "ftp://s3.example.com" }, `offsite.endpoint: "ftp://s3.example.com" ${ENDPOINT}`],

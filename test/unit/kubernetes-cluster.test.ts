@@ -233,31 +233,38 @@ describe("PostgresCluster under Pulumi's mocks", () => {
     expect(primary.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: "Retain", whenScaled: "Retain" });
   });
 
-  it("creates the primary's claim under the name its StatefulSet template resolves to, so the StatefulSet adopts it", () => {
-    const primary = one(mine, K.statefulSet, "billing-primary");
-    const claimName = `${primary.spec.volumeClaimTemplates[0].metadata.name}-${primary.metadata.name}-0`;
-    const claim = one(mine, K.claim, claimName);
-    expect(claim.spec).toEqual(primary.spec.volumeClaimTemplates[0].spec);
-    expect(one(mine, K.claim, "billing-backups").spec).toEqual({
-      accessModes: ["ReadWriteOnce"],
-      resources: { requests: { storage: "50Gi" } },
-    });
-  });
+  it(
+    "creates the primary's claim under the name its StatefulSet template resolves to, so the StatefulSet " +
+      "adopts it",
+    () => {
+      const primary = one(mine, K.statefulSet, "billing-primary");
+      const claimName = `${primary.spec.volumeClaimTemplates[0].metadata.name}-${primary.metadata.name}-0`;
+      const claim = one(mine, K.claim, claimName);
+      expect(claim.spec).toEqual(primary.spec.volumeClaimTemplates[0].spec);
+      expect(one(mine, K.claim, "billing-backups").spec).toEqual({
+        accessModes: ["ReadWriteOnce"],
+        resources: { requests: { storage: "50Gi" } },
+      });
+    },
+  );
 
-  it("routes read-write to the primary, read-only to the standbys, and the headless Service to database pods only", () => {
-    const templates = podTemplates(mine);
-    const selected = (name: string) =>
-      templates.filter((t) => selects(one(mine, K.service, name).spec.selector, t.labels)).map((t) => t.owner);
-    expect(selected("billing-rw")).toEqual(["billing-primary"]);
-    expect(selected("billing-ro")).toEqual(["billing-standby"]);
-    expect(selected("billing-headless").sort()).toEqual(["billing-primary", "billing-standby"]);
-    expect(one(mine, K.service, "billing-headless").spec).toMatchObject({
-      clusterIP: "None",
-      publishNotReadyAddresses: true,
-    });
-    for (const sts of mine.filter((r) => r.type === K.statefulSet))
-      expect(selects(sts.inputs.spec.selector.matchLabels, sts.inputs.spec.template.metadata.labels)).toBe(true);
-  });
+  it(
+    "routes read-write to the primary, read-only to the standbys, and the headless Service to database " + "pods only",
+    () => {
+      const templates = podTemplates(mine);
+      const selected = (name: string) =>
+        templates.filter((t) => selects(one(mine, K.service, name).spec.selector, t.labels)).map((t) => t.owner);
+      expect(selected("billing-rw")).toEqual(["billing-primary"]);
+      expect(selected("billing-ro")).toEqual(["billing-standby"]);
+      expect(selected("billing-headless").sort()).toEqual(["billing-primary", "billing-standby"]);
+      expect(one(mine, K.service, "billing-headless").spec).toMatchObject({
+        clusterIP: "None",
+        publishNotReadyAddresses: true,
+      });
+      for (const sts of mine.filter((r) => r.type === K.statefulSet))
+        expect(selects(sts.inputs.spec.selector.matchLabels, sts.inputs.spec.template.metadata.labels)).toBe(true);
+    },
+  );
 
   it("keeps the generated passwords secret: in the Secret only, never in plain text", async () => {
     const secret = one(mine, K.secret, "billing-credentials");
@@ -320,7 +327,8 @@ describe("PostgresCluster under Pulumi's mocks", () => {
     delete sts.spec.template.spec.containers;
     expect(validateManifests([cron, sts])).toEqual([
       'batch/v1/CronJob "billing-backup": data/spec/concurrencyPolicy must be equal to one of the allowed values',
-      'apps/v1/StatefulSet "billing-primary": data/spec/replicas must be integer, data/spec/template/spec must have required property containers',
+      'apps/v1/StatefulSet "billing-primary": data/spec/replicas must be integer, data/spec/template/spec must ' +
+        "have required property containers",
     ]);
     expect(validateManifests([{ apiVersion: "v1", kind: "Pod", metadata: { name: "x" } }])[0]).toContain(
       "no OpenAPI model",
@@ -413,60 +421,68 @@ describe("PostgresCluster with off-site shipping", () => {
   });
   const backupPod = () => one(mine, K.cronJob, "vault-backup").spec.jobTemplate.spec.template.spec;
 
-  it("adds one Secret holding the credentials file (MC_HOST_offsite), as a Pulumi secret with the keys as mc reads them", () => {
-    expect(
-      mine
-        .filter((r) => r.type === K.secret)
-        .map((r) => r.inputs.metadata.name)
-        .sort(),
-    ).toEqual(["vault-credentials", "vault-offsite"]);
-    expect(mine).toHaveLength(15);
-    const secret = one(mine, K.secret, "vault-offsite");
-    expect(secret.type).toBe("Opaque");
-    expect(secret.metadata.labels["app.kubernetes.io/component"]).toBe("backup");
-    expect(isSecretValue(secret.stringData)).toBe(true);
-    expect(unwrap(secret.stringData)).toEqual({
-      credentials: expect.stringContaining(`\nMC_HOST_offsite=https://${ACCESS}:${SECRET}@s3.example.com:9000\n`),
-    });
-    expect(secret.data).toBeUndefined();
-  });
+  it(
+    "adds one Secret holding the credentials file (MC_HOST_offsite), as a Pulumi secret with the keys as mc " +
+      "reads them",
+    () => {
+      expect(
+        mine
+          .filter((r) => r.type === K.secret)
+          .map((r) => r.inputs.metadata.name)
+          .sort(),
+      ).toEqual(["vault-credentials", "vault-offsite"]);
+      expect(mine).toHaveLength(15);
+      const secret = one(mine, K.secret, "vault-offsite");
+      expect(secret.type).toBe("Opaque");
+      expect(secret.metadata.labels["app.kubernetes.io/component"]).toBe("backup");
+      expect(isSecretValue(secret.stringData)).toBe(true);
+      expect(unwrap(secret.stringData)).toEqual({
+        credentials: expect.stringContaining(`\nMC_HOST_offsite=https://${ACCESS}:${SECRET}@s3.example.com:9000\n`),
+      });
+      expect(secret.data).toBeUndefined();
+    },
+  );
 
-  it("copies mc from the mc image in an init container, then runs the agent's backup and shipping in the postgres image", () => {
-    const pod = backupPod();
-    expect(pod.restartPolicy).toBe("Never");
-    expect(pod.initContainers.map((c: any) => [c.name, c.image])).toEqual([
-      ["mc", "minio/mc:RELEASE.2025-08-13T08-35-41Z"],
-    ]);
-    expect(pod.initContainers[0].command.join(" ")).toContain("/opt/drkit/bin/mc");
-    const [backup] = pod.containers;
-    expect(backup.command).toEqual(["/etc/drkit/agent/pod-backup"]);
-    expect(pod.volumes).toContainEqual({ name: "tools", emptyDir: { sizeLimit: "256Mi" } });
-    expect(backup.volumeMounts).toContainEqual({ name: "tools", mountPath: "/opt/drkit/bin", readOnly: false });
-    expect(backup.securityContext).toMatchObject({
-      runAsNonRoot: true,
-      readOnlyRootFilesystem: true,
-      allowPrivilegeEscalation: false,
-    });
-    const settings = one(mine, K.configMap, "vault-config").data["backup.env"].split("\n");
-    for (const line of [
-      "OFFSITE_STORES=(offsite)",
-      "OFFSITE_ALIASES=(offsite)",
-      "OFFSITE_BUCKETS=(dr-copies)",
-      "OFFSITE_PREFIX=vault/",
-      "OFFSITE_CREDENTIALS=(/etc/drkit/offsite/credentials)",
-      "MC=/opt/drkit/bin/mc",
-    ]) {
-      expect(settings).toContain(line);
-    }
-    // The servers never ship (no mc there): their archive stays on the backup volume until the backup run ships it.
-    expect(one(mine, K.configMap, "vault-config").data["server.env"].split("\n")).toContain("OFFSITE_STORES=()");
-    const cron = one(mine, K.cronJob, "vault-backup");
-    expect(cron.spec).toMatchObject({
-      concurrencyPolicy: "Forbid",
-      successfulJobsHistoryLimit: 3,
-      failedJobsHistoryLimit: 3,
-    });
-  });
+  it(
+    "copies mc from the mc image in an init container, then runs the agent's backup and shipping in the postgres " +
+      "image",
+    () => {
+      const pod = backupPod();
+      expect(pod.restartPolicy).toBe("Never");
+      expect(pod.initContainers.map((c: any) => [c.name, c.image])).toEqual([
+        ["mc", "minio/mc:RELEASE.2025-08-13T08-35-41Z"],
+      ]);
+      expect(pod.initContainers[0].command.join(" ")).toContain("/opt/drkit/bin/mc");
+      const [backup] = pod.containers;
+      expect(backup.command).toEqual(["/etc/drkit/agent/pod-backup"]);
+      expect(pod.volumes).toContainEqual({ name: "tools", emptyDir: { sizeLimit: "256Mi" } });
+      expect(backup.volumeMounts).toContainEqual({ name: "tools", mountPath: "/opt/drkit/bin", readOnly: false });
+      expect(backup.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+      });
+      const settings = one(mine, K.configMap, "vault-config").data["backup.env"].split("\n");
+      for (const line of [
+        "OFFSITE_STORES=(offsite)",
+        "OFFSITE_ALIASES=(offsite)",
+        "OFFSITE_BUCKETS=(dr-copies)",
+        "OFFSITE_PREFIX=vault/",
+        "OFFSITE_CREDENTIALS=(/etc/drkit/offsite/credentials)",
+        "MC=/opt/drkit/bin/mc",
+      ]) {
+        expect(settings).toContain(line);
+      }
+      // The servers never ship (no mc there): their archive stays on the backup volume until the backup run ships it.
+      expect(one(mine, K.configMap, "vault-config").data["server.env"].split("\n")).toContain("OFFSITE_STORES=()");
+      const cron = one(mine, K.cronJob, "vault-backup");
+      expect(cron.spec).toMatchObject({
+        concurrencyPolicy: "Forbid",
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+      });
+    },
+  );
 
   it("gives the backup the credentials only as a file from the offsite Secret, never in its environment", () => {
     const pod = backupPod();
@@ -563,7 +579,8 @@ describe("argument errors", () => {
     expect(() => new PostgresCluster("bad", bad)).toThrow(
       [
         'invalid arguments for PostgresCluster "billing":',
-        "namespace: \"Payments\" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+        "namespace: \"Payments\" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending " +
+          "with a letter or digit, at most 63 characters",
         "standbys: 9 must be at most 8",
         'storage.size: "10GB" must be a quantity such as "10Gi"',
         'schedule.backup: "61 * * * *" must be a 5-field cron expression (minute 61 is outside 0-59)',
@@ -585,9 +602,12 @@ describe("argument errors", () => {
     expect(() => new PostgresCluster("bad", badOffsite)).toThrow(
       [
         'invalid arguments for PostgresCluster "billing":',
-        'offsite.endpoint: "s3.example.com" must be an http(s) URL of a host and optional port, such as "https://minio.example.com:9000"',
-        "offsite.bucket: \"DR\" must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address",
-        `offsite.prefix: "billing" must be folder names of letters, digits, '.', '_' and '-', each ending in '/', such as "billing/" (at most 256 characters)`,
+        'offsite.endpoint: "s3.example.com" must be an http(s) URL of a host and optional port, ' +
+          'such as "https://minio.example.com:9000"',
+        "offsite.bucket: \"DR\" must be a bucket name: 3-63 lowercase letters, digits, '.' and '-', " +
+          "starting and ending with a letter or digit, without '..', not an IP address",
+        `offsite.prefix: "billing" must be folder names of letters, digits, '.', '_' and '-', each ending in '/', ` +
+          `such as "billing/" (at most 256 characters)`,
         "offsite.accessKey: (secret) must not contain ':' (mc splits MC_HOST_* at ':' and takes the keys literally)",
       ].join("\n"),
     );

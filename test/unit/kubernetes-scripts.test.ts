@@ -78,16 +78,19 @@ describe("the ConfigMap carries the agent verbatim and one settings file per pod
 describe("archive_command: the agent's archive-wal with the server settings", () => {
   const segment = "000000010000000000000001";
 
-  it("copies a WAL file into WAL_DIR on the backup volume, and treats an identical copy already there as success", () => {
-    const { paths, envFile } = pod("server");
-    mkdirSync(join(paths.backupRoot, "wal"));
-    const src = join(dir("pg_wal"), segment);
-    writeFileSync(src, "wal bytes");
-    expect(run("archive-wal", envFile, [src, segment]).status).toBe(0);
-    expect(readFileSync(join(paths.backupRoot, "wal", segment), "utf8")).toBe("wal bytes");
-    expect(run("archive-wal", envFile, [src, segment]).status).toBe(0);
-    expect(readdirSync(join(paths.backupRoot, "wal"))).toEqual([segment]);
-  });
+  it(
+    "copies a WAL file into WAL_DIR on the backup volume, and treats an identical copy already there as " + "success",
+    () => {
+      const { paths, envFile } = pod("server");
+      mkdirSync(join(paths.backupRoot, "wal"));
+      const src = join(dir("pg_wal"), segment);
+      writeFileSync(src, "wal bytes");
+      expect(run("archive-wal", envFile, [src, segment]).status).toBe(0);
+      expect(readFileSync(join(paths.backupRoot, "wal", segment), "utf8")).toBe("wal bytes");
+      expect(run("archive-wal", envFile, [src, segment]).status).toBe(0);
+      expect(readdirSync(join(paths.backupRoot, "wal"))).toEqual([segment]);
+    },
+  );
 
   it("never overwrites a different file of the same name, and refuses unexpected names", () => {
     const { paths, envFile } = pod("server");
@@ -211,70 +214,75 @@ describe("the backup pod's shipping (ship-offsite) against MinIO", () => {
   }, 60_000);
   afterAll(async () => minio?.destroy());
 
-  it("ships the backup set and every archived WAL file with sha256 checks, in the hosts' layout, and never overwrites", async () => {
-    const creds = join(dir("offsite"), "credentials");
-    writeFileSync(creds, credentialsFileContent("offsite", "offsite", minio.endpoint, user.access, user.secret), {
-      mode: 0o600,
-    });
-    const shipping = { offsite: { endpoint: minio.endpoint, bucket: "dr-copies", accessKey: "a", secretKey: "b" } };
-    const { paths, envFile } = pod("backup", shipping, { offsiteCredentials: creds, mc: join(toolchain, "mc") });
-    const backup = join(paths.backupRoot, "base", BACKUP_ID);
-    mkdirSync(backup, { recursive: true });
-    for (const [f, text] of [
-      ["base.tar.zst", "base archive bytes"],
-      ["pg_wal.tar.zst", "wal archive"],
-      ["backup_manifest", "{}"],
-      ["drkit-backup.env", "id=x\nend_epoch=1705284000\n"],
-    ])
-      writeFileSync(join(backup, f), text);
-    mkdirSync(join(paths.backupRoot, "wal"));
-    for (const segment of ["000000010000000000000001", "000000010000000000000002", "00000002.history"])
-      writeFileSync(join(paths.backupRoot, "wal", segment), `wal ${segment}`);
-    writeFileSync(join(paths.backupRoot, "wal", ".000000010000000000000003.Xa1b2c"), "being archived");
-    for (const args of [["base", BACKUP_ID], ["wal-pending"]]) {
-      const r = run("ship-offsite", envFile, args);
-      expect(r.status, r.stderr).toBe(0);
-    }
-    const listed = await minio.mc(["ls", "--recursive", "--json", "k8soffsite/dr-copies/"]);
-    const keys = listed.stdout
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l).key)
-      .sort();
-    expect(keys).toEqual([
-      `billing/base/${BACKUP_ID}/backup_manifest`,
-      `billing/base/${BACKUP_ID}/base.tar.zst`,
-      `billing/base/${BACKUP_ID}/drkit-backup.env`,
-      `billing/base/${BACKUP_ID}/pg_wal.tar.zst`,
-      "billing/wal/000000010000000000000001",
-      "billing/wal/000000010000000000000002",
-      "billing/wal/00000002.history",
-    ]);
-    // Marked once confirmed: the next run uploads nothing; a segment pruned locally loses its marker.
-    expect(readdirSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal")).sort()).toEqual([
-      "000000010000000000000001",
-      "000000010000000000000002",
-      "00000002.history",
-    ]);
-    rmSync(join(paths.backupRoot, "wal", "000000010000000000000001"));
-    expect(run("ship-offsite", envFile, ["wal-pending"]).status).toBe(0);
-    expect(readdirSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal")).sort()).toEqual([
-      "000000010000000000000002",
-      "00000002.history",
-    ]);
-    // Another segment of the same name with other content is never overwritten.
-    rmSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal", "000000010000000000000002"));
-    writeFileSync(join(paths.backupRoot, "wal", "000000010000000000000002"), "other content");
-    const clash = run("ship-offsite", envFile, ["wal-pending"]);
-    expect(clash.status).toBe(1);
-    expect(clash.stderr).toContain("refusing to overwrite it");
-    expect((await minio.mc(["cat", "k8soffsite/dr-copies/billing/wal/000000010000000000000002"])).stdout).toBe(
-      "wal 000000010000000000000002",
-    );
-  });
+  it(
+    "ships the backup set and every archived WAL file with sha256 checks, in the hosts' layout, " +
+      "and never overwrites",
+    async () => {
+      const creds = join(dir("offsite"), "credentials");
+      writeFileSync(creds, credentialsFileContent("offsite", "offsite", minio.endpoint, user.access, user.secret), {
+        mode: 0o600,
+      });
+      const shipping = { offsite: { endpoint: minio.endpoint, bucket: "dr-copies", accessKey: "a", secretKey: "b" } };
+      const { paths, envFile } = pod("backup", shipping, { offsiteCredentials: creds, mc: join(toolchain, "mc") });
+      const backup = join(paths.backupRoot, "base", BACKUP_ID);
+      mkdirSync(backup, { recursive: true });
+      for (const [f, text] of [
+        ["base.tar.zst", "base archive bytes"],
+        ["pg_wal.tar.zst", "wal archive"],
+        ["backup_manifest", "{}"],
+        ["drkit-backup.env", "id=x\nend_epoch=1705284000\n"],
+      ])
+        writeFileSync(join(backup, f), text);
+      mkdirSync(join(paths.backupRoot, "wal"));
+      for (const segment of ["000000010000000000000001", "000000010000000000000002", "00000002.history"])
+        writeFileSync(join(paths.backupRoot, "wal", segment), `wal ${segment}`);
+      writeFileSync(join(paths.backupRoot, "wal", ".000000010000000000000003.Xa1b2c"), "being archived");
+      for (const args of [["base", BACKUP_ID], ["wal-pending"]]) {
+        const r = run("ship-offsite", envFile, args);
+        expect(r.status, r.stderr).toBe(0);
+      }
+      const listed = await minio.mc(["ls", "--recursive", "--json", "k8soffsite/dr-copies/"]);
+      const keys = listed.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).key)
+        .sort();
+      expect(keys).toEqual([
+        `billing/base/${BACKUP_ID}/backup_manifest`,
+        `billing/base/${BACKUP_ID}/base.tar.zst`,
+        `billing/base/${BACKUP_ID}/drkit-backup.env`,
+        `billing/base/${BACKUP_ID}/pg_wal.tar.zst`,
+        "billing/wal/000000010000000000000001",
+        "billing/wal/000000010000000000000002",
+        "billing/wal/00000002.history",
+      ]);
+      // Marked once confirmed: the next run uploads nothing; a segment pruned locally loses its marker.
+      expect(readdirSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal")).sort()).toEqual([
+        "000000010000000000000001",
+        "000000010000000000000002",
+        "00000002.history",
+      ]);
+      rmSync(join(paths.backupRoot, "wal", "000000010000000000000001"));
+      expect(run("ship-offsite", envFile, ["wal-pending"]).status).toBe(0);
+      expect(readdirSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal")).sort()).toEqual([
+        "000000010000000000000002",
+        "00000002.history",
+      ]);
+      // Another segment of the same name with other content is never overwritten.
+      rmSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal", "000000010000000000000002"));
+      writeFileSync(join(paths.backupRoot, "wal", "000000010000000000000002"), "other content");
+      const clash = run("ship-offsite", envFile, ["wal-pending"]);
+      expect(clash.status).toBe(1);
+      expect(clash.stderr).toContain("refusing to overwrite it");
+      expect((await minio.mc(["cat", "k8soffsite/dr-copies/billing/wal/000000010000000000000002"])).stdout).toBe(
+        "wal 000000010000000000000002",
+      );
+    },
+  );
 
   it("mc takes MC_HOST_ keys literally: URL-encoded ones are other keys", async () => {
-    const encoded = `${minio.endpoint.replace("://", `://${encodeURIComponent(user.access)}:${encodeURIComponent(user.secret)}@`)}`;
+    const auth = `${encodeURIComponent(user.access)}:${encodeURIComponent(user.secret)}@`;
+    const encoded = `${minio.endpoint.replace("://", `://${auth}`)}`;
     const literal = credentialsFileContent("offsite", "offsite", minio.endpoint, user.access, user.secret)
       .split("\n")[1]!
       .replace("MC_HOST_offsite=", "");

@@ -98,23 +98,27 @@ describe("toS3LifecycleConfiguration", () => {
     });
   });
 
-  it("puts noncurrent expiry and multipart abort on the whole bucket, and the delete marker alone in its Expiration", () => {
-    expect(Rules.slice(-2)).toEqual([
-      {
-        ID: NONCURRENT_RULE_ID,
-        Status: "Enabled",
-        Filter: { Prefix: "" },
-        NoncurrentVersionExpiration: { NoncurrentDays: 30, NewerNoncurrentVersions: 3 },
-        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
-      },
-      {
-        ID: DELETE_MARKER_RULE_ID,
-        Status: "Enabled",
-        Filter: { Prefix: "" },
-        Expiration: { ExpiredObjectDeleteMarker: true },
-      },
-    ]);
-  });
+  it(
+    "puts noncurrent expiry and multipart abort on the whole bucket, and the delete marker alone in its " +
+      "Expiration",
+    () => {
+      expect(Rules.slice(-2)).toEqual([
+        {
+          ID: NONCURRENT_RULE_ID,
+          Status: "Enabled",
+          Filter: { Prefix: "" },
+          NoncurrentVersionExpiration: { NoncurrentDays: 30, NewerNoncurrentVersions: 3 },
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+        },
+        {
+          ID: DELETE_MARKER_RULE_ID,
+          Status: "Enabled",
+          Filter: { Prefix: "" },
+          Expiration: { ExpiredObjectDeleteMarker: true },
+        },
+      ]);
+    },
+  );
 });
 
 describe("toMinioIlmJson", () => {
@@ -162,7 +166,8 @@ describe("validateLifecyclePolicy", () => {
 
   it("refuses WAL kept no longer than base backups", () => {
     expect(withBilling({ wal: 7 })).toEqual([
-      "lifecycle.services[0].days.wal: 7 must be greater than days.base (7): PITR from the oldest base backup needs the WAL uploaded before it finished",
+      "lifecycle.services[0].days.wal: 7 must be greater than days.base (7): PITR from the oldest base backup " +
+        "needs the WAL uploaded before it finished",
     ]);
     expect(withBilling({ wal: 3 })).toHaveLength(1);
     expect(withBilling({ wal: 8 })).toEqual([]);
@@ -187,10 +192,12 @@ describe("validateLifecyclePolicy", () => {
   it("refuses a transition on or after the expiry of every set", () => {
     const services = [{ prefix: "a/", days: { base: 30, logical: 60, wal: 31 } }];
     expect(errorsOf({ services, transitions: { infrequentAccessDays: 60 } })).toEqual([
-      "lifecycle.transitions.infrequentAccessDays: 60 is not before the expiry of any backup set (the longest is 60 days); retention is shorter than the transition",
+      "lifecycle.transitions.infrequentAccessDays: 60 is not before the expiry of any backup set (the longest is " +
+        "60 days); retention is shorter than the transition",
     ]);
     expect(errorsOf({ services, transitions: { infrequentAccessDays: 30, archiveDays: 90 } })).toEqual([
-      "lifecycle.transitions.archiveDays: 90 is not before the expiry of any backup set (the longest is 60 days); retention is shorter than the transition",
+      "lifecycle.transitions.archiveDays: 90 is not before the expiry of any backup set (the longest is 60 days); " +
+        "retention is shorter than the transition",
     ]);
     expect(errorsOf({ services, transitions: { infrequentAccessDays: 59 } })).toEqual([]);
   });
@@ -233,7 +240,8 @@ describe("validateLifecyclePolicy", () => {
         transitions: undefined,
       }),
     ).toEqual([
-      'lifecycle.services[1].prefix: "billing/eu/" overlaps services[0].prefix "billing/"; one service\'s rules would expire the other\'s objects',
+      'lifecycle.services[1].prefix: "billing/eu/" overlaps services[0].prefix "billing/"; one service\'s rules ' +
+        "would expire the other's objects",
     ]);
     expect(
       errorsOf({
@@ -265,8 +273,10 @@ describe("validateLifecyclePolicy", () => {
       transitions: undefined,
     });
     expect(errors).toEqual([
-      `lifecycle.services[0].prefix: "billing" must be "" or folder names (letters, digits, '.', '_', '-') each ending in '/'`,
-      `lifecycle.services[1].prefix: "/search/" must be "" or folder names (letters, digits, '.', '_', '-') each ending in '/'`,
+      `lifecycle.services[0].prefix: "billing" must be "" or folder names (letters, digits, '.', '_', '-') ` +
+        `each ending in '/'`,
+      `lifecycle.services[1].prefix: "/search/" must be "" or folder names (letters, digits, '.', '_', '-') ` +
+        `each ending in '/'`,
     ]);
   });
 

@@ -129,13 +129,16 @@ describe("MinioTarget", () => {
     expect(plain).not.toContain("site-b-secret");
   });
 
-  it("keeps even plain-text keys secret in the environment, written verbatim as mc reads them (no URL encoding)", async () => {
-    // Imported on its own, in the `.then((m) => m.name)` form ts-unused-exports sees (it cannot follow `m.minio.x`).
-    const mcHostSecret = await import("../../components/objectstore/minio").then((minio) => minio.mcHostSecret);
-    const url = mcHostSecret("s", "https://minio.example.com:9000/", { accessKey: "AK", secretKey: "s/k+1" });
-    expect(await (url as any).isSecret).toBe(true);
-    expect(await new Promise((r) => url.apply(r))).toBe("https://AK:s/k+1@minio.example.com:9000");
-  });
+  it(
+    "keeps even plain-text keys secret in the environment, written verbatim as mc reads them (no URL " + "encoding)",
+    async () => {
+      // Imported on its own, in the `.then((m) => m.name)` form ts-unused-exports sees (it cannot follow `m.minio.x`).
+      const mcHostSecret = await import("../../components/objectstore/minio").then((minio) => minio.mcHostSecret);
+      const url = mcHostSecret("s", "https://minio.example.com:9000/", { accessKey: "AK", secretKey: "s/k+1" });
+      expect(await (url as any).isSecret).toBe(true);
+      expect(await new Promise((r) => url.apply(r))).toBe("https://AK:s/k+1@minio.example.com:9000");
+    },
+  );
 
   it("refuses keys mc cannot parse, naming the store but not the key", () => {
     expect(() => mcHostUrl("site-a", "http://127.0.0.1:9000", "a:b", "x")).toThrow(
@@ -214,7 +217,8 @@ describe("the policy pack's minio rule on a MinioTarget of the local stack", () 
     expect(one(T.minioTarget, "alone-a").inputs.replicationTarget).toBeUndefined();
     const d = await evaluate(rule, [asPolicySees("alone-a")]);
     expect(d.map((x) => x.message)).toEqual([
-      'MinioTarget "alone-a": has no replication target and no store replicates into it; the rule requires a second site',
+      'MinioTarget "alone-a": has no replication target and no store replicates into it; the rule requires a ' +
+        "second site",
     ]);
     expect(d[0].level).toBe("mandatory");
   });
@@ -254,27 +258,33 @@ describe("objectStores() and PostgresBackup with off-site copies, on the local s
     );
   });
 
-  it("creates the replica site's target before the one that replicates to it (dependsOn), each after its server", () => {
-    const order = registered.filter((r) => r.type === T.minioTarget && r.name.startsWith("store-")).map((r) => r.name);
-    expect(order).toEqual(["store-site-b", "store-site-a"]);
-    const a = depsOf(T.minioTarget, "store-site-a");
-    expect(a).toContain(keyOf(T.command, "store-site-b-bucket"));
-    expect(a).toContain(keyOf(T.command, "store-site-a-server-server"));
-    const b = depsOf(T.minioTarget, "store-site-b");
-    expect(b).toContain(keyOf(T.command, "store-site-b-server-server"));
-    expect(b.some((d) => d.includes("site-a"))).toBe(false);
-    expect(one(T.minioTarget, "store-site-b").inputs).toMatchObject({
-      bucket: "drkit-billing-replica",
-      versioning: true,
-      expireDays: 30,
-    });
-  });
+  it(
+    "creates the replica site's target before the one that replicates to it (dependsOn), " + "each after its server",
+    () => {
+      const order = registered
+        .filter((r) => r.type === T.minioTarget && r.name.startsWith("store-"))
+        .map((r) => r.name);
+      expect(order).toEqual(["store-site-b", "store-site-a"]);
+      const a = depsOf(T.minioTarget, "store-site-a");
+      expect(a).toContain(keyOf(T.command, "store-site-b-bucket"));
+      expect(a).toContain(keyOf(T.command, "store-site-a-server-server"));
+      const b = depsOf(T.minioTarget, "store-site-b");
+      expect(b).toContain(keyOf(T.command, "store-site-b-server-server"));
+      expect(b.some((d) => d.includes("site-a"))).toBe(false);
+      expect(one(T.minioTarget, "store-site-b").inputs).toMatchObject({
+        bucket: "drkit-billing-replica",
+        versioning: true,
+        expireDays: 30,
+      });
+    },
+  );
 
   it("OffsiteShipping places the credentials file as a secret, 0600; the agent's fetch-offsite is in plain", () => {
     const creds = one(T.command, "billing-offsite-credentials-site-a");
     expect(isSecret(creds.inputs.stdin)).toBe(true);
     expect(creds.inputs.stdin.value).toBe(
-      "# drkit: credentials of object store site-a for mc; keep this file mode 0600\nMC_HOST_drkit_site_a=http://drkit-site-a:generated-store-site-a-server-secret-key@127.0.0.1:59000\n",
+      "# drkit: credentials of object store site-a for mc; keep this file mode 0600\nMC_HOST_drkit_site_a=http://" +
+        "drkit-site-a:generated-store-site-a-server-secret-key@127.0.0.1:59000\n",
     );
     expect(creds.inputs.create).toContain("chmod 0600");
     expect(creds.inputs.create).toContain(service().offsite!.targets[0].credentialsFile);

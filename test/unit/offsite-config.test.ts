@@ -59,6 +59,7 @@ describe("off-site validation names the field, the value and the rule", () => {
     [
       "a target that is no declared store",
       (c) => (c.services.billing.offsite.targets = ["site-x"]),
+      // eslint-disable-next-line max-len
       /^services\.billing\.offsite\.targets\[0\]: "site-x" is not a declared object store \(declared: site-a, site-b\)$/,
     ],
     [
@@ -102,6 +103,7 @@ describe("off-site validation names the field, the value and the rule", () => {
     [
       "a provisioned server that is not on loopback",
       (c) => (c.objectStores["site-a"].provision = { dataDirectory: ".sandbox/minio/a" }),
+      // eslint-disable-next-line max-len
       /^objectStores\.site-a\.endpoint: "https:\/\/minio-a\.example\.com:9000" must be http:\/\/127\.0\.0\.1:<port> when provision is set/,
     ],
     [
@@ -149,11 +151,13 @@ describe("off-site validation names the field, the value and the rule", () => {
           offsite: { targets: ["site-a"] },
         };
       },
+      // eslint-disable-next-line max-len
       /^objectStores\.site-a\.objectLock\.days: 40 is longer than the shortest off-site retention of its services \(30 days, retention\.offsiteDays\): locked objects would outlive their expiry$/,
     ],
     [
       "object lock on a replica site longer than what it receives",
       (c) => (c.objectStores["site-b"].objectLock = { mode: "COMPLIANCE", days: 31 }),
+      // eslint-disable-next-line max-len
       /^objectStores\.site-b\.objectLock\.days: 31 is longer than the shortest off-site retention of its services \(30 days/,
     ],
     [
@@ -167,6 +171,7 @@ describe("off-site validation names the field, the value and the rule", () => {
         c.objectStores.aws = s3("acme-billing", { replication: { region: "eu-west-1" } });
         c.services.billing.offsite.targets = ["aws"];
       },
+      // eslint-disable-next-line max-len
       /^objectStores\.aws\.replication\.region: "eu-west-1" is the bucket's own region; cross-region replication needs another region$/,
     ],
     [
@@ -175,6 +180,7 @@ describe("off-site validation names the field, the value and the rule", () => {
         c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 10 } });
         c.services.billing.offsite.targets = ["aws"];
       },
+      // eslint-disable-next-line max-len
       /^objectStores\.aws\.transitions\.infrequentAccessDays: 10 must be at least 30 \(the S3 minimum for STANDARD_IA\)$/,
     ],
     [
@@ -192,6 +198,7 @@ describe("off-site validation names the field, the value and the rule", () => {
         c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 31 } });
         c.services.billing.offsite.targets = ["aws"];
       },
+      // eslint-disable-next-line max-len
       /^objectStores\.aws\.transitions\.infrequentAccessDays: 31 is not before the expiry of any backup set \(the longest is 31 days\); retention is shorter than the transition$/,
     ],
     [
@@ -209,6 +216,7 @@ describe("off-site validation names the field, the value and the rule", () => {
     [
       "an upper-case bucket name",
       (c) => (c.objectStores["site-a"].bucket = "Drkit_Billing"),
+      // eslint-disable-next-line max-len
       /^objectStores\.site-a\.bucket: "Drkit_Billing" must be a bucket name: 3-63 lowercase letters, digits, '\.' and '-', starting and ending with a letter or digit, not an IP address$/,
     ],
     [
@@ -301,6 +309,7 @@ describe("off-site validation names the field, the value and the rule", () => {
           provision: { dataDirectory: "minio/b" },
         };
       },
+      // eslint-disable-next-line max-len
       /^objectStores\.site-b\.endpoint: "http:\/\/127\.0\.0\.1:59001" clashes with the sandbox server of object store "site-a" \(each uses its port and port \+ 1 for its console\)$/,
     ],
     [
@@ -317,6 +326,7 @@ describe("off-site validation names the field, the value and the rule", () => {
           provision: { dataDirectory: "minio/a/" },
         };
       },
+      // eslint-disable-next-line max-len
       /^objectStores\.site-b\.provision\.dataDirectory: "minio\/a\/" is already the data directory of object store "site-a"$/,
     ],
   ];
@@ -357,24 +367,30 @@ describe("off-site validation names the field, the value and the rule", () => {
     expect(problems).toHaveLength(3);
   });
 
-  it("accepts what the rules allow: a lock as long as the retention, a transition that only the longer-kept service reaches", () => {
-    expect(() => planOf((c) => (c.objectStores["site-a"].objectLock = { mode: "GOVERNANCE", days: 30 }))).not.toThrow();
-    const plan = planOf((c) => {
-      c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 90 } });
-      c.services.billing.offsite.targets = ["aws"];
-      c.services.ledger = {
-        host: "db1",
-        postgres: { databases: ["ledger"], port: 5433, dataDirectory: "/var/lib/postgresql/15/ledger" },
-        retention: { offsiteDays: 365 },
-        offsite: { targets: ["aws"] },
-      };
-    });
-    const rules = lifecycleRules(plan.objectStores.find((s) => s.name === "aws")!.lifecycle);
-    expect(rules.find((r) => r.id === "billing/base/")!.transitions).toEqual([]);
-    expect(rules.find((r) => r.id === "ledger/base/")!.transitions).toEqual([
-      { days: 90, storageClass: "STANDARD_IA" },
-    ]);
-  });
+  it(
+    "accepts what the rules allow: a lock as long as the retention, a transition that only the longer-kept " +
+      "service reaches",
+    () => {
+      expect(() =>
+        planOf((c) => (c.objectStores["site-a"].objectLock = { mode: "GOVERNANCE", days: 30 })),
+      ).not.toThrow();
+      const plan = planOf((c) => {
+        c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 90 } });
+        c.services.billing.offsite.targets = ["aws"];
+        c.services.ledger = {
+          host: "db1",
+          postgres: { databases: ["ledger"], port: 5433, dataDirectory: "/var/lib/postgresql/15/ledger" },
+          retention: { offsiteDays: 365 },
+          offsite: { targets: ["aws"] },
+        };
+      });
+      const rules = lifecycleRules(plan.objectStores.find((s) => s.name === "aws")!.lifecycle);
+      expect(rules.find((r) => r.id === "billing/base/")!.transitions).toEqual([]);
+      expect(rules.find((r) => r.id === "ledger/base/")!.transitions).toEqual([
+        { days: 90, storageClass: "STANDARD_IA" },
+      ]);
+    },
+  );
 });
 
 describe("the derived off-site plan", () => {
@@ -406,17 +422,21 @@ describe("the derived off-site plan", () => {
     expect(walRule.expirationDays).toBe(91);
   });
 
-  it("gives the replica site the same expiry rules as the store replicating into it (MinIO does not replicate expirations)", () => {
-    expect(siteB.lifecycle.services).toEqual(siteA.lifecycle.services);
-    expect(shortestExpiry(siteB.lifecycle)?.days).toBe(30);
-    expect(siteA.replicateTo).toBe("site-b");
-    expect(siteB.replicateTo).toBeUndefined();
-    const unused = planOf(
-      (c) => (c.objectStores["site-c"] = minio("drkit-unused", { endpoint: "https://minio-c.example.com:9000" })),
-    );
-    expect(unused.objectStores.find((s) => s.name === "site-c")!.lifecycle.services).toEqual([]);
-    expect(shortestExpiry(unused.objectStores.find((s) => s.name === "site-c")!.lifecycle)).toBeUndefined();
-  });
+  it(
+    "gives the replica site the same expiry rules as the store replicating into it (MinIO does not replicate " +
+      "expirations)",
+    () => {
+      expect(siteB.lifecycle.services).toEqual(siteA.lifecycle.services);
+      expect(shortestExpiry(siteB.lifecycle)?.days).toBe(30);
+      expect(siteA.replicateTo).toBe("site-b");
+      expect(siteB.replicateTo).toBeUndefined();
+      const unused = planOf(
+        (c) => (c.objectStores["site-c"] = minio("drkit-unused", { endpoint: "https://minio-c.example.com:9000" })),
+      );
+      expect(unused.objectStores.find((s) => s.name === "site-c")!.lifecycle.services).toEqual([]);
+      expect(shortestExpiry(unused.objectStores.find((s) => s.name === "site-c")!.lifecycle)).toBeUndefined();
+    },
+  );
 
   it("puts each service under its own prefix, in the bucket and in the host's target list", () => {
     const two = planOf((c) => {
@@ -454,28 +474,34 @@ describe("the derived off-site plan", () => {
     expect(billing.offsite!.markerDir).toBe("/var/lib/billing/backups/.offsite");
   });
 
-  it("puts the credentials file and mc under a sandbox host's root prefix; resolves a provisioned store against the project", () => {
-    const sandbox = planOf((c) => {
-      c.hosts.db1 = { connection: { type: "local", rootPrefix: ".sandbox/local" } };
-      c.objectStores["site-a"] = {
-        type: "minio",
-        endpoint: "http://127.0.0.1:59000/",
-        bucket: "drkit-billing",
-        replicateTo: "site-b",
-        provision: { dataDirectory: ".sandbox/minio/site-a" },
-      };
-    });
-    const target = sandbox.services[0].offsite!.targets[0];
-    expect(target.credentialsFile).toBe("/srv/project/.sandbox/local/etc/drkit/billing/offsite-site-a.env");
-    expect(target.endpoint).toBe("http://127.0.0.1:59000");
-    expect(target.accessKey).toBeUndefined();
-    expect(sandbox.services[0].offsite!.mc).toBe("/srv/project/.sandbox/local/usr/local/bin/mc");
-    expect(sandbox.services[0].offsite!.markerDir).toBe("/srv/project/.sandbox/local/var/lib/billing/backups/.offsite");
-    const store = sandbox.objectStores.find((s) => s.name === "site-a")!;
-    expect(store.provision).toEqual({ dataDirectory: "/srv/project/.sandbox/minio/site-a", port: 59000 });
-    expect(store.endpoint).toBe("http://127.0.0.1:59000");
-    expect(store.accessKey).toBeUndefined();
-  });
+  it(
+    "puts the credentials file and mc under a sandbox host's root prefix; resolves a provisioned store against " +
+      "the project",
+    () => {
+      const sandbox = planOf((c) => {
+        c.hosts.db1 = { connection: { type: "local", rootPrefix: ".sandbox/local" } };
+        c.objectStores["site-a"] = {
+          type: "minio",
+          endpoint: "http://127.0.0.1:59000/",
+          bucket: "drkit-billing",
+          replicateTo: "site-b",
+          provision: { dataDirectory: ".sandbox/minio/site-a" },
+        };
+      });
+      const target = sandbox.services[0].offsite!.targets[0];
+      expect(target.credentialsFile).toBe("/srv/project/.sandbox/local/etc/drkit/billing/offsite-site-a.env");
+      expect(target.endpoint).toBe("http://127.0.0.1:59000");
+      expect(target.accessKey).toBeUndefined();
+      expect(sandbox.services[0].offsite!.mc).toBe("/srv/project/.sandbox/local/usr/local/bin/mc");
+      expect(sandbox.services[0].offsite!.markerDir).toBe(
+        "/srv/project/.sandbox/local/var/lib/billing/backups/.offsite",
+      );
+      const store = sandbox.objectStores.find((s) => s.name === "site-a")!;
+      expect(store.provision).toEqual({ dataDirectory: "/srv/project/.sandbox/minio/site-a", port: 59000 });
+      expect(store.endpoint).toBe("http://127.0.0.1:59000");
+      expect(store.accessKey).toBeUndefined();
+    },
+  );
 
   it("adds the off-site catch-up job: ship-offsite as root on its calendar", () => {
     const job = billing.jobs.find((j) => j.id === "offsite")!;
@@ -509,12 +535,16 @@ describe("the derived off-site plan", () => {
     expect(without.services[0].jobs.find((j) => j.id === "redis")!.onSuccess).toBeUndefined();
   });
 
-  it("gives the agent the stores archive-wal ships each segment to before it succeeds (test/agent/archive-wal.bats)", () => {
-    const settings = serviceSettings(billing);
-    expect(settings.OFFSITE_STORES).toEqual(billing.offsite!.targets.map((t) => t.store));
-    expect(settings.OFFSITE_CREDENTIALS).toEqual(billing.offsite!.targets.map((t) => t.credentialsFile));
-    expect(settings.OFFSITE_PREFIX).toBe("billing/");
-  });
+  it(
+    "gives the agent the stores archive-wal ships each segment to before it succeeds " +
+      "(test/agent/archive-wal.bats)",
+    () => {
+      const settings = serviceSettings(billing);
+      expect(settings.OFFSITE_STORES).toEqual(billing.offsite!.targets.map((t) => t.store));
+      expect(settings.OFFSITE_CREDENTIALS).toEqual(billing.offsite!.targets.map((t) => t.credentialsFile));
+      expect(settings.OFFSITE_PREFIX).toBe("billing/");
+    },
+  );
 
   it("describes s3 stores with the AWS endpoint of their region and their replication", () => {
     const aws = planOf((c) => {

@@ -138,7 +138,8 @@ describe("PostgreSQL rules", () => {
       archiving({ archiveTimeoutSeconds: 240, offsiteShipIntervalSeconds: 120 }),
     ]);
     expect(slow[0].message).toBe(
-      'WalArchiving "billing-archiving": archive_timeout 240s + off-site shipping interval 120s = 360s exceeds the RPO of 300s',
+      'WalArchiving "billing-archiving": archive_timeout 240s + off-site shipping interval 120s = 360s exceeds ' +
+        "the RPO of 300s",
     );
     expect(slow[0].level).toBe("mandatory");
   });
@@ -256,8 +257,10 @@ describe("S3 backup bucket rules (AWS v7 side resources)", () => {
     expect(await evaluate(only("s3-lifecycle-keeps-backups"), [s3.lifecycle("b", 30, 30)])).toEqual([]);
     const bad = await evaluate(only("s3-lifecycle-keeps-backups"), [s3.lifecycle("b", 7, 3)]);
     expect(bad.map((d) => d.message)).toEqual([
-      'BucketLifecycleConfiguration "b-lifecycle": rule "base" expires current objects after 7 days; the rule\'s minimum is 30 days',
-      'BucketLifecycleConfiguration "b-lifecycle": rule "base" expires noncurrent versions after 3 days; the rule\'s minimum is 30 days',
+      'BucketLifecycleConfiguration "b-lifecycle": rule "base" expires current objects after 7 days; ' +
+        "the rule's minimum is 30 days",
+      'BucketLifecycleConfiguration "b-lifecycle": rule "base" expires noncurrent versions after 3 days; ' +
+        "the rule's minimum is 30 days",
     ]);
     expect(
       await evaluate(only("s3-lifecycle-keeps-backups"), [s3.lifecycle("b", 7, 7)], {
@@ -303,7 +306,8 @@ describe("S3 backup bucket rules (AWS v7 side resources)", () => {
       s3.replication("backups", "backups-replica"),
     ];
     expect((await evaluate(only("s3-replication-cross-region"), same))[0].message).toBe(
-      'BucketReplicationConfig "backups-replication": replicates to a bucket in the same region (eu-west-1); the rule requires a different region',
+      'BucketReplicationConfig "backups-replication": replicates to a bucket in the same region (eu-west-1); ' +
+        "the rule requires a different region",
     );
   });
 });
@@ -332,7 +336,8 @@ describe("MinIO and Kubernetes rules", () => {
     expect(bad.map((d) => d.message)).toEqual([
       'MinioTarget "site-a": versioning is false; the rule requires true',
       'MinioTarget "site-a": lifecycle expires objects after 5 days; the rule\'s minimum is 30 days',
-      'MinioTarget "site-a": has no replication target and no store replicates into it; the rule requires a second site',
+      'MinioTarget "site-a": has no replication target and no store replicates into it; the rule requires a ' +
+        "second site",
     ]);
   });
 

@@ -234,37 +234,40 @@ describe("S3BackupBucket with object lock and cross-region replication", () => {
     });
   });
 
-  it("expires each backup set under its prefix, with transitions, noncurrent versions, aborts and delete markers", () => {
-    const rules = built.one("billing-lifecycle").inputs.rules as any[];
-    expect(rules.map((r) => [r.id, r.filter.prefix, r.expiration?.days])).toEqual([
-      ["billing/base/", "billing/base/", 35],
-      ["billing/logical/", "billing/logical/", 90],
-      ["billing/wal/", "billing/wal/", 36],
-      ["billing/config/", "billing/config/", 90],
-      ["noncurrent-versions", "", undefined],
-      ["expired-delete-markers", "", undefined],
-    ]);
-    expect(rules.every((r) => r.status === "Enabled")).toBe(true);
-    // Base backups expire on day 35: the day-60 archive transition applies only to the longer-lived sets.
-    expect(rules[0].transitions).toEqual([{ days: 30, storageClass: "STANDARD_IA" }]);
-    expect(rules[1].transitions).toEqual([
-      { days: 30, storageClass: "STANDARD_IA" },
-      { days: 60, storageClass: "GLACIER" },
-    ]);
-    expect(rules[4]).toEqual({
-      id: "noncurrent-versions",
-      status: "Enabled",
-      filter: { prefix: "" },
-      noncurrentVersionExpiration: { noncurrentDays: 30, newerNoncurrentVersions: 3 },
-      abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
-    });
-    expect(rules[5]).toEqual({
-      id: "expired-delete-markers",
-      status: "Enabled",
-      filter: { prefix: "" },
-      expiration: { expiredObjectDeleteMarker: true },
-    });
-  });
+  it(
+    "expires each backup set under its prefix, with transitions, noncurrent versions, aborts and delete " + "markers",
+    () => {
+      const rules = built.one("billing-lifecycle").inputs.rules as any[];
+      expect(rules.map((r) => [r.id, r.filter.prefix, r.expiration?.days])).toEqual([
+        ["billing/base/", "billing/base/", 35],
+        ["billing/logical/", "billing/logical/", 90],
+        ["billing/wal/", "billing/wal/", 36],
+        ["billing/config/", "billing/config/", 90],
+        ["noncurrent-versions", "", undefined],
+        ["expired-delete-markers", "", undefined],
+      ]);
+      expect(rules.every((r) => r.status === "Enabled")).toBe(true);
+      // Base backups expire on day 35: the day-60 archive transition applies only to the longer-lived sets.
+      expect(rules[0].transitions).toEqual([{ days: 30, storageClass: "STANDARD_IA" }]);
+      expect(rules[1].transitions).toEqual([
+        { days: 30, storageClass: "STANDARD_IA" },
+        { days: 60, storageClass: "GLACIER" },
+      ]);
+      expect(rules[4]).toEqual({
+        id: "noncurrent-versions",
+        status: "Enabled",
+        filter: { prefix: "" },
+        noncurrentVersionExpiration: { noncurrentDays: 30, newerNoncurrentVersions: 3 },
+        abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
+      });
+      expect(rules[5]).toEqual({
+        id: "expired-delete-markers",
+        status: "Enabled",
+        filter: { prefix: "" },
+        expiration: { expiredObjectDeleteMarker: true },
+      });
+    },
+  );
 
   it("expires the replica's copies on its own schedule, WAL a day later, without transitions", () => {
     const rules = built.one("billing-replica-lifecycle").inputs.rules as any[];
@@ -353,19 +356,22 @@ describe("S3BackupBucket with object lock and cross-region replication", () => {
     ]);
   });
 
-  it("orders replication after both versionings and the role's policy, and the source lifecycle after replication", () => {
-    expect(mocks.dependencyNames("billing-replication")).toEqual(
-      expect.arrayContaining(["billing-versioning", "billing-replica-versioning", "billing-replication-policy"]),
-    );
-    expect(mocks.dependencyNames("billing-lifecycle")).toEqual(
-      expect.arrayContaining(["billing-replication", "billing-versioning", "billing-object-lock"]),
-    );
-    expect(mocks.dependencyNames("billing-object-lock")).toContain("billing-versioning");
-    expect(mocks.dependencyNames("billing-replica-lifecycle")).toContain("billing-replica-versioning");
-    expect(mocks.dependencyNames("billing-tls-only")).toContain("billing-public-access");
-    // The control: nothing at the source waits on the lifecycle.
-    expect(mocks.dependencyNames("billing-replication")).not.toContain("billing-lifecycle");
-  });
+  it(
+    "orders replication after both versionings and the role's policy, and the source lifecycle after " + "replication",
+    () => {
+      expect(mocks.dependencyNames("billing-replication")).toEqual(
+        expect.arrayContaining(["billing-versioning", "billing-replica-versioning", "billing-replication-policy"]),
+      );
+      expect(mocks.dependencyNames("billing-lifecycle")).toEqual(
+        expect.arrayContaining(["billing-replication", "billing-versioning", "billing-object-lock"]),
+      );
+      expect(mocks.dependencyNames("billing-object-lock")).toContain("billing-versioning");
+      expect(mocks.dependencyNames("billing-replica-lifecycle")).toContain("billing-replica-versioning");
+      expect(mocks.dependencyNames("billing-tls-only")).toContain("billing-public-access");
+      // The control: nothing at the source waits on the lifecycle.
+      expect(mocks.dependencyNames("billing-replication")).not.toContain("billing-lifecycle");
+    },
+  );
 
   it("exposes both buckets and the role, and registers its outputs", async () => {
     expect(built.outputs).toEqual([
@@ -419,60 +425,66 @@ describe("S3BackupBucket with AWS-managed keys", () => {
     expect(outputs.slice(2)).toEqual([undefined, undefined, undefined]);
   });
 
-  it("with replication: the replica region's aws/s3 key, KMS scoped by service and bucket, delete markers and RTC off", async () => {
-    const { one } = await build("managed", {
-      bucketName: "acme-managed-backups",
-      region: "eu-west-1",
-      lifecycle,
-      replication: { region: "eu-central-1", bucketName: "acme-managed-replica", expireDays: 60 },
-    });
-    const rule = one("managed-replication").inputs.rules[0];
-    expect(rule.deleteMarkerReplication).toEqual({ status: "Disabled" });
-    expect(rule.destination).toEqual({
-      bucket: "arn:aws:s3:::acme-managed-replica",
-      encryptionConfiguration: { replicaKmsKeyId: `arn:aws:kms:eu-central-1:${ACCOUNT}:alias/aws/s3` },
-    });
-    const statements = JSON.parse(one("managed-replication-policy").inputs.policy).Statement as any[];
-    expect(statements[1].Action).toEqual([
-      "s3:GetObjectVersionForReplication",
-      "s3:GetObjectVersionAcl",
-      "s3:GetObjectVersionTagging",
-    ]);
-    expect(statements.slice(3)).toEqual([
-      {
-        Effect: "Allow",
-        Action: ["kms:Decrypt"],
-        Resource: "*",
-        Condition: {
-          StringEquals: { "kms:ViaService": "s3.eu-west-1.amazonaws.com" },
-          StringLike: {
-            "kms:EncryptionContext:aws:s3:arn": [
-              "arn:aws:s3:::acme-managed-backups",
-              "arn:aws:s3:::acme-managed-backups/*",
-            ],
+  it(
+    "with replication: the replica region's aws/s3 key, KMS scoped by service and bucket, delete markers and " +
+      "RTC off",
+    async () => {
+      const { one } = await build("managed", {
+        bucketName: "acme-managed-backups",
+        region: "eu-west-1",
+        lifecycle,
+        replication: { region: "eu-central-1", bucketName: "acme-managed-replica", expireDays: 60 },
+      });
+      const rule = one("managed-replication").inputs.rules[0];
+      expect(rule.deleteMarkerReplication).toEqual({ status: "Disabled" });
+      expect(rule.destination).toEqual({
+        bucket: "arn:aws:s3:::acme-managed-replica",
+        encryptionConfiguration: { replicaKmsKeyId: `arn:aws:kms:eu-central-1:${ACCOUNT}:alias/aws/s3` },
+      });
+      const statements = JSON.parse(one("managed-replication-policy").inputs.policy).Statement as any[];
+      expect(statements[1].Action).toEqual([
+        "s3:GetObjectVersionForReplication",
+        "s3:GetObjectVersionAcl",
+        "s3:GetObjectVersionTagging",
+      ]);
+      expect(statements.slice(3)).toEqual([
+        {
+          Effect: "Allow",
+          Action: ["kms:Decrypt"],
+          Resource: "*",
+          Condition: {
+            StringEquals: { "kms:ViaService": "s3.eu-west-1.amazonaws.com" },
+            StringLike: {
+              "kms:EncryptionContext:aws:s3:arn": [
+                "arn:aws:s3:::acme-managed-backups",
+                "arn:aws:s3:::acme-managed-backups/*",
+              ],
+            },
           },
         },
-      },
-      {
-        Effect: "Allow",
-        Action: ["kms:Encrypt"],
-        Resource: "*",
-        Condition: {
-          StringEquals: { "kms:ViaService": "s3.eu-central-1.amazonaws.com" },
-          StringLike: {
-            "kms:EncryptionContext:aws:s3:arn": [
-              "arn:aws:s3:::acme-managed-replica",
-              "arn:aws:s3:::acme-managed-replica/*",
-            ],
+        {
+          Effect: "Allow",
+          Action: ["kms:Encrypt"],
+          Resource: "*",
+          Condition: {
+            StringEquals: { "kms:ViaService": "s3.eu-central-1.amazonaws.com" },
+            StringLike: {
+              "kms:EncryptionContext:aws:s3:arn": [
+                "arn:aws:s3:::acme-managed-replica",
+                "arn:aws:s3:::acme-managed-replica/*",
+              ],
+            },
           },
         },
-      },
-    ]);
-    expect(one("managed-replica-bucket").inputs.objectLockEnabled).toBe(false);
-    expect(one("managed-replica-lifecycle").inputs.rules.find((r: any) => r.id === "billing/wal/").expiration).toEqual({
-      days: 61,
-    });
-  });
+      ]);
+      expect(one("managed-replica-bucket").inputs.objectLockEnabled).toBe(false);
+      expect(
+        one("managed-replica-lifecycle").inputs.rules.find((r: any) => r.id === "billing/wal/").expiration,
+      ).toEqual({
+        days: 61,
+      });
+    },
+  );
 });
 
 describe("S3BackupBucket validation", () => {
@@ -516,7 +528,8 @@ describe("S3BackupBucket validation", () => {
 
   it("refuses an object lock that outlives the shortest expiry", async () => {
     expect(await rejected({ objectLock: { mode: "COMPLIANCE", days: 40 } })).toEqual([
-      "objectLock.days: 40 is longer than the shortest expiry (lifecycle.services[0].days.base = 35); the lock would keep objects past their retention",
+      "objectLock.days: 40 is longer than the shortest expiry (lifecycle.services[0].days.base = 35); " +
+        "the lock would keep objects past their retention",
     ]);
     expect(
       await rejected({
@@ -524,7 +537,8 @@ describe("S3BackupBucket validation", () => {
         replication: { ...fullArgs.replication!, expireDays: 5 },
       }),
     ).toEqual([
-      "objectLock.days: 10 is longer than replication.expireDays (5); replicas keep the lock and would outlive their retention",
+      "objectLock.days: 10 is longer than replication.expireDays (5); replicas keep the lock and would outlive " +
+        "their retention",
     ]);
     expect(await rejected({ objectLock: { mode: "FOREVER" as "GOVERNANCE", days: 0 } })).toEqual([
       'objectLock.mode: "FOREVER" must be GOVERNANCE or COMPLIANCE',
@@ -577,9 +591,11 @@ describe("S3BackupBucket validation", () => {
       }),
     ).toEqual([
       'region: "US East" must be an AWS region name such as us-east-1',
-      `replication.kmsKeyArn: "arn:aws:kms:us-east-1:${ACCOUNT}:key/3333" is in us-east-1; S3 needs the key in the bucket's region us-west-2`,
+      `replication.kmsKeyArn: "arn:aws:kms:us-east-1:${ACCOUNT}:key/3333" is in us-east-1; S3 needs the key in ` +
+        `the bucket's region us-west-2`,
       "replication.expireDays: 1.5 must be a positive whole number of days",
-      'replication.storageClass: "COLD" must be one of STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER, GLACIER_IR, DEEP_ARCHIVE',
+      'replication.storageClass: "COLD" must be one of STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, ' +
+        "GLACIER, GLACIER_IR, DEEP_ARCHIVE",
     ]);
     expect(await rejected({ kmsKeyArn: "alias/backups" })).toEqual([
       'kmsKeyArn: "alias/backups" must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)',
@@ -598,7 +614,8 @@ describe("S3BackupBucket validation", () => {
     });
     expect(errors).toEqual([
       `bucketName: "UPPER" may contain only lowercase letters, digits, '.' and '-'`,
-      "lifecycle.services[0].days.wal: 35 must be greater than days.base (35): PITR from the oldest base backup needs the WAL uploaded before it finished",
+      "lifecycle.services[0].days.wal: 35 must be greater than days.base (35): PITR from the oldest base backup " +
+        "needs the WAL uploaded before it finished",
       "lifecycle.transitions.infrequentAccessDays: 20 must be at least 30 (the S3 minimum for STANDARD_IA)",
     ]);
   });
