@@ -7,7 +7,7 @@ import type {
 
 /**
  * drkit's DR rules. Each message names the resource, the value found and the rule's minimum. Minimums
- * come from the seeds and can be raised or lowered per team through the pack's config; every rule's
+ * are drkit's defaults and can be raised or lowered per team through the pack's config; every rule's
  * enforcement level can be set to advisory, mandatory or disabled the same way.
  */
 
@@ -122,7 +122,7 @@ const backupFrequency = resourcePolicy(
 
 const backupRetention = resourcePolicy(
   "postgres-backup-retention",
-  "Local daily retention, weekly retention and off-site retention meet the configured minimums (seeds: 7 days, " +
+  "Local daily retention, weekly retention and off-site retention meet the configured minimums (defaults: 7 days, " +
     "12 weeks, 30 days).",
   T.postgresBackup,
   schema({
@@ -412,7 +412,7 @@ const redisPersistence = resourcePolicy(
   schema({
     requireAof: { type: "boolean", default: true, description: "require appendonly yes" },
     maxSnapshotIntervalHours: integer(1, 24, "longest allowed gap between snapshots, in hours"),
-    minSnapshotRetentionDays: integer(1, 3, "minimum days a snapshot is kept (seed 000: 3)"),
+    minSnapshotRetentionDays: integer(1, 3, "minimum days a snapshot is kept (default 3)"),
   }),
   (p, c, what, report) => {
     if ((c.requireAof ?? true) && p.appendonly !== true)

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared setup of the agent's bats tests: a temporary directory, a settings file in it (DRKIT_ENV) and the
 # path of the agent. Tests append the settings they need with `setting NAME VALUE` / `setting_array NAME V...`.
+# shellcheck disable=SC2034 # AGENT is used by the .bats files that load this one
 AGENT=$(cd -- "$BATS_TEST_DIRNAME/../../agent" && pwd)
 
 agent_setup() {
