@@ -210,10 +210,10 @@ describe("stack config validation names the field, the value and the rule", () =
   });
 });
 
-describe("defaults from the seeds and values derived in one place", () => {
+describe("defaults and values derived in one place", () => {
   const plan = buildPlan(base(), { baseDir: "/tmp" }).services[0];
 
-  it("uses the seeds' objectives, schedule and retention", () => {
+  it("uses the default objectives, schedule and retention", () => {
     expect(plan.rpoSeconds).toBe(300);
     expect(plan.rtoSeconds).toBe(1800);
     expect(plan.jobs.find((j) => j.id === "base")!.calendar).toBe("*-*-* 02:00:00");

@@ -170,7 +170,7 @@ describe("PostgreSQL rules", () => {
     expect(unknown[0].message).toContain("too unusual to tell");
   });
 
-  it("retention meets the seeds' minimums; each shortfall is named", async () => {
+  it("retention meets the default minimums; each shortfall is named", async () => {
     expect(await evaluate(only("postgres-backup-retention"), [backup()])).toEqual([]);
     const short = await evaluate(only("postgres-backup-retention"), [
       backup({ retention: { dailyDays: 3, weeklyWeeks: 4, offsiteDays: 14 } }),
