@@ -38,6 +38,8 @@ readonly BACKUP_ID_PATTERN='[0-9]{8}T[0-9]{6}Z'
 readonly BACKUP_ID_RE="^${BACKUP_ID_PATTERN}\$"
 # Recorded beside every complete base backup, and uploaded last: off-site it marks a complete backup.
 readonly BACKUP_META=drkit-backup.env
+# An archived WAL file waiting for the shipper has an empty entry <prefix><name> beside it in the archive.
+readonly SHIP_QUEUE_PREFIX=.to-ship.
 new_backup_id() { date -u +%Y%m%dT%H%M%SZ; }
 is_wal_name() { [[ $1 =~ $WAL_NAME_RE ]]; }
 is_backup_id() { [[ $1 =~ $BACKUP_ID_RE ]]; }
@@ -87,6 +89,42 @@ write_atomically() {
   fi
   sync -- "$tmp"
   mv -f -- "$tmp" "$dest"
+}
+# remove_leftovers DIR GLOB...: removes what a run of this job that was killed (SIGKILL, power loss) left in DIR:
+# the entries directly in DIR whose names match a GLOB, each logged. Call it under the job's lock (take_lock),
+# so a running job's files are never taken from under it.
+remove_leftovers() {
+  local dir=$1 glob path
+  shift
+  [[ -d $dir ]] || return 0
+  for glob in "$@"; do
+    while IFS= read -r -d '' path; do
+      rm -rf -- "$path"
+      log "removed $path, left by an earlier run that did not finish"
+    done < <(find "$dir" -mindepth 1 -maxdepth 1 -name "$glob" -print0)
+  done
+}
+# require_space DIR BYTES WHAT: fails, before anything is written, when the filesystem of DIR has fewer than
+# BYTES bytes available to this user for WHAT (an estimate the caller makes), naming both numbers.
+require_space() {
+  local dir=$1 need=$2 what=$3 avail
+  [[ $need =~ ^[0-9]+$ ]] || die "cannot estimate the space $what needs (got '$need')"
+  avail=$(df -B1 --output=avail -- "$dir" | awk 'NR == 2 { print $1 }') || true
+  [[ $avail =~ ^[0-9]+$ ]] || die "cannot tell the free space in $dir"
+  if ((avail < need)); then
+    die "not enough space in $dir for $what: needs about $need bytes ($(numfmt --to=iec -- "$need")), $avail bytes" \
+      "($(numfmt --to=iec -- "$avail")) are available; nothing was written"
+  fi
+}
+# tar_content_size ARCHIVE: the bytes a tar archive of pg_basebackup's holds once decompressed.
+tar_content_size() {
+  case $1 in
+    *.tar.zst) zstd -q -d -c -- "$1" | wc -c ;;
+    *.tar.gz) gzip -d -c -- "$1" | wc -c ;;
+    *.tar.lz4) lz4 -q -d -c -- "$1" | wc -c ;;
+    *.tar) stat -c %s -- "$1" ;;
+    *) die "unknown archive type: $1" ;;
+  esac
 }
 # Extracts a tar archive written by pg_basebackup, whatever its compression.
 extract_tar() {
@@ -315,6 +353,50 @@ wait_until_streaming() {
   [[ $(sql -c "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null) == streaming ]]
 }
 
+# ---- timelines --------------------------------------------------------------------------------------------
+# Timeline N's history file (history_name N) lists every ancestor of N, one line each: "<parent> <switch LSN>
+# <reason>", the switch LSN being where the branch towards N left that parent. A base backup can be recovered
+# along timeline N when it was taken on N, or on an ancestor of N before the branch left that ancestor.
+history_name() { printf '%08X.history' "$1"; }
+# lsn_number LSN: a WAL location (X/Y, hexadecimal) as one integer, for comparisons; fails on anything else.
+lsn_number() {
+  [[ $1 =~ ^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$ ]] || return 1
+  echo $((16#${BASH_REMATCH[1]} * 4294967296 + 16#${BASH_REMATCH[2]}))
+}
+# switch_point HISTORY_FILE TLI: the LSN where the history leaves timeline TLI; fails when TLI is no ancestor.
+switch_point() {
+  [[ -f $1 ]] || return 1
+  awk -v tli="$2" '$1 ~ /^[0-9]+$/ && $1 + 0 == tli + 0 { print $2; found = 1; exit } END { exit !found }' "$1"
+}
+# reaches_timeline HISTORY_DIR TARGET TLI START_LSN [END_LSN]: true when a base backup taken on timeline TLI,
+# starting at START_LSN (and consistent at END_LSN, when known), lies on the path to timeline TARGET: TLI is
+# TARGET, or an ancestor listed in TARGET's history file (in HISTORY_DIR) whose switch point comes after the
+# backup's start and not before its end.
+reaches_timeline() {
+  local dir=$1 target=$2 tli=$3 start end switch
+  [[ $target =~ ^[0-9]+$ && $tli =~ ^[0-9]+$ ]] || return 1
+  ((tli == target)) && return 0
+  ((tli < target)) || return 1
+  start=$(lsn_number "$4") || return 1
+  end=$start
+  if [[ -n ${5:-} && $5 != - ]]; then end=$(lsn_number "$5") || return 1; fi
+  switch=$(switch_point "$dir/$(history_name "$target")" "$tli") || return 1
+  switch=$(lsn_number "$switch") || return 1
+  ((start < switch && end <= switch))
+}
+# newest_timeline FROM EXISTS_COMMAND...: PostgreSQL's "latest": starting at timeline FROM, the highest timeline
+# reached while the next one's history file exists (EXISTS_COMMAND <history file name> succeeds). Fails past
+# 1000 timelines above FROM: an archive that answers yes to everything.
+newest_timeline() {
+  local from=$1 tli=$1 next
+  shift
+  while printf -v next '%08X.history' $((tli + 1)) && "$@" "$next"; do
+    tli=$((tli + 1))
+    ((tli - from < 1000)) || die "more than 1000 timelines above timeline $from in the archive: not believable"
+  done
+  echo "$tli"
+}
+
 # ---- retention --------------------------------------------------------------------------------------------
 id_epoch() {
   local id=$1
@@ -397,6 +479,33 @@ mc_init() {
   export MC_CONFIG_DIR=$MC_HOME MC_DISABLE_PAGER=1 MC_NO_COLOR=1
 }
 mc_cleanup() { if [[ -n ${MC_HOME:-} ]]; then rm -rf -- "$MC_HOME"; fi; }
+# mc_call TIMEOUT ARG...: mc with a bound (mc itself has none: an endpoint that swallows packets would hang it).
+# TERM after TIMEOUT seconds, KILL 5 s later. A refusal because of the host's clock is reported as such.
+mc_call() {
+  local limit=$1 out status=0
+  shift
+  out=$(timeout --kill-after=5 "$limit" "$MC" "$@" 2>&1) || status=$?
+  if ((status == 0)); then
+    [[ -z $out ]] || printf '%s\n' "$out"
+  elif ((status == 124 || status == 137)); then
+    printf 'mc %s gave no answer within %ss (timed out)\n' "$1" "$limit" >&2
+  elif grep -qiE 'RequestTimeTooSkewed|time.*too (large|skewed)' <<<"$out"; then
+    printf 'the store refused the request because this host'"'"'s clock (%s) differs too much from its own: %s\n' \
+      "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${out##*$'\n'}" >&2
+  else
+    printf '%s\n' "$out" >&2
+  fi
+  return "$status"
+}
+# mc_quick ARG...: an mc call that moves no data (list, stat, cat of a small object).
+mc_quick() { mc_call "${OFFSITE_CALL_TIMEOUT:-60}" "$@"; }
+# transfer_timeout FILE: the bound of one upload or download of FILE: OFFSITE_CALL_TIMEOUT plus one second per
+# MiB (a store slower than 1 MiB/s counts as failing).
+transfer_timeout() {
+  local size=0
+  [[ ! -e $1 ]] || size=$(stat -c %s -- "$1")
+  echo $((${OFFSITE_CALL_TIMEOUT:-60} + size / 1048576))
+}
 # store_url STORE_INDEX KEY
 store_url() { printf '%s/%s/%s%s' "${OFFSITE_ALIASES[$1]}" "${OFFSITE_BUCKETS[$1]}" "${OFFSITE_PREFIX:-}" "$2"; }
 # retry DESCRIPTION COMMAND...: runs COMMAND until it succeeds, backing off exponentially.
@@ -421,18 +530,208 @@ retry() {
 # remote_sha STORE_INDEX KEY: prints the object's recorded sha256, "missing" if there is none;
 # fails when the store cannot be asked (mc stat alone reports an unreachable server as a missing object).
 remote_sha() {
-  local url listing stat sha
+  local url listing
   url=$(store_url "$1" "$2")
-  listing=$(retry "listing $url" "$MC" ls --json "$url") || return 1
+  listing=$(retry "listing $url" mc_quick ls --json "$url") || return 1
   if ! grep -qF "\"key\":\"${2##*/}\"" <<<"$listing"; then
     echo missing
     return 0
   fi
-  stat=$(retry "stat of $url" "$MC" stat --json "$url") || return 1
-  # mc stat also reports objects the key is a prefix of (000...02 and 000...02.00000028.backup): pick ours.
-  sha=$(grep -F "\"name\":\"${2##*/}\"" <<<"$stat" |
-    sed -n 's/.*"X-Amz-Meta-Drkit-Sha256":"\([0-9a-f]*\)".*/\1/p' | head -n1) || true
+  stat_sha "$1" "$2"
+}
+
+# store_queue STORE: the shipper's queue for one store: an empty entry per WAL file it has not confirmed yet.
+store_queue() { printf '%s/%s/wal-queue' "$OFFSITE_MARKS" "$1"; }
+# oldest_unshipped_wal: the oldest WAL segment not yet on every store (empty when none); prune keeps it.
+oldest_unshipped_wal() {
+  local store
+  offsite_enabled || return 0
+  {
+    find "$WAL_DIR" -mindepth 1 -maxdepth 1 -type f -name "$SHIP_QUEUE_PREFIX*" -printf '%f\n'
+    if offsite_enabled && [[ -n ${OFFSITE_MARKS:-} ]]; then
+      for store in "${OFFSITE_STORES[@]}"; do
+        find "$(store_queue "$store")" -mindepth 1 -maxdepth 1 -type f -printf '%f\n' 2>/dev/null || true
+      done
+    fi
+  } | sed "s/^${SHIP_QUEUE_PREFIX//./\\.}//" | grep -E "$WAL_SEGMENT_RE" | sort -k1.9 | head -n1 || true
+}
+# record_gap FILE FIRST LAST COUNT REASON: appends one line (one write, so lines never interleave) to a gap log:
+# "<time> <first file> <last file> <count> <reason>".
+record_gap() {
+  printf '%s %s %s %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$3" "$4" "$5" >>"$1"
+}
+# remote_checksums URL: "<name> <sha256 hex>" for every object under URL (a key or a key prefix), from one
+# `mc stat --recursive`: the drkit-sha256 metadata, or else the store's own SHA256 checksum (uploads with
+# --checksum SHA256, which the store verified against the body); "unknown" when an object has neither.
+remote_checksums() {
+  local out line name sha
+  out=$(retry "stat of $1" mc_quick stat --recursive --json "$1") || return 1
+  while IFS= read -r line; do
+    [[ $line =~ \"name\":\"([^\"]+)\" ]] || continue
+    name=${BASH_REMATCH[1]}
+    if [[ $line =~ \"X-Amz-Meta-Drkit-Sha256\":\"([0-9a-f]{64})\" ]]; then
+      sha=${BASH_REMATCH[1]}
+    elif [[ $line =~ \"SHA256\":\"([A-Za-z0-9+/]{43}=)\" ]]; then
+      sha=$(printf '%s' "${BASH_REMATCH[1]}" | basenc --base64 -d | basenc --base16 | tr 'A-F' 'a-f')
+    else
+      sha=unknown
+    fi
+    printf '%s %s\n' "${name##*/}" "$sha"
+  done <<<"$out"
+}
+# stat_sha STORE_INDEX KEY: the recorded sha256 of an object known to exist ("unknown" when it has none).
+stat_sha() {
+  local sha
+  # A key is also the prefix of longer ones (000...02 and 000...02.00000028.backup): pick ours.
+  sha=$(remote_checksums "$(store_url "$1" "$2")" | sed -n "s/^${2##*/} //p" | head -n1) || return 1
   echo "${sha:-unknown}"
+}
+# upload_object STORE_INDEX FILE KEY: FILE to KEY with its sha256 as metadata, confirmed by reading it back. An
+# object already there with the same sha256 counts as uploaded; a different one is never overwritten.
+upload_object() {
+  local i=$1 file=$2 key=$3 sha remote url
+  url=$(store_url "$i" "$key")
+  sha=$(sha256sum -- "$file" | cut -d' ' -f1)
+  remote=$(remote_sha "$i" "$key") || return 1
+  if [[ $remote == "$sha" ]]; then
+    return 0
+  elif [[ $remote != missing ]]; then
+    log "$url exists with sha256 $remote, not $sha; refusing to overwrite it"
+    return 1
+  fi
+  retry "upload of $file to $url" mc_call "$(transfer_timeout "$file")" cp --quiet --checksum SHA256 \
+    --attr "drkit-sha256=$sha" -- "$file" "$url" >/dev/null || return 1
+  remote=$(stat_sha "$i" "$key") || return 1
+  if [[ $remote != "$sha" ]]; then
+    log "$url reads back sha256 $remote after the upload, expected $sha"
+    return 1
+  fi
+}
+
+# ---- archive ownership and epochs -------------------------------------------------------------------------
+# An archive location holds the WAL and base backups of ONE PostgreSQL cluster: the local archive (WAL_DIR and
+# BASE_DIR, with the record ARCHIVE_RECORD beside them) and <bucket>/<OFFSITE_PREFIX> in each object store (the
+# record <prefix>drkit-archive.env). The first cluster to use a location records itself there (claim-archive, at
+# provisioning); WAL of any other cluster is refused. A record is key=value lines: SYSTEM_IDENTIFIER (every WAL
+# page header carries it too), PG_MAJOR, TIMELINE and HISTORY_FILES (when claimed), SERVICE, EPOCH, LOCATION,
+# CLAIMED_AT. The stack config's archive.epoch starts a new, empty location; the older epochs stay untouched, for
+# restores (the ARCHIVE_OLDER_* settings, newest first; use_archive_epoch).
+readonly ARCHIVE_OWNER=drkit-archive.env
+# record_field FILE KEY: one field of a key=value file, empty when it has none.
+record_field() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n1; }
+# controldata DIR: pg_controldata of the cluster in DIR, in English whatever the locale.
+controldata() { as_pg env LC_ALL=C "$PG_BIN/pg_controldata" -D "$1"; }
+# data_dir_sysid DIR: the system identifier of the cluster in DIR; fails when there is none.
+data_dir_sysid() {
+  local sysid
+  sysid=$(controldata "$1" | sed -n 's/^Database system identifier: *\([0-9][0-9]*\)$/\1/p') || return 1
+  [[ -n $sysid ]] || return 1
+  printf '%s\n' "$sysid"
+}
+# wal_sysid FILE: the system identifier in a WAL segment's first page header, without PostgreSQL: the long page
+# header's xlp_sysid, a uint64 little-endian at byte 24 (after the 24-byte standard header). Nothing when the file
+# does not start with a long page header (magic 0xD1xx, XLP_LONG_HEADER set in xlp_info): it is no WAL segment.
+wal_sysid() {
+  local magic info
+  read -r magic info < <(od -An -v -t u2 --endian=little -N 4 -- "$1") || return 0
+  [[ $magic =~ ^[0-9]+$ && $info =~ ^[0-9]+$ ]] && ((magic >> 8 == 0xD1 && (info & 2) != 0)) || return 0
+  od -An -v -t u8 --endian=little -j 24 -N 8 -- "$1" | tr -d ' \n'
+}
+# foreign_archive LOCATION RECORDED OURS: the error for a location that holds another cluster's archive.
+foreign_archive() {
+  printf '%s holds the archive of another PostgreSQL cluster (system identifier %s); this cluster is system' "$1" "$2"
+  printf ' identifier %s. Nothing is archived there: start a new archive epoch (services.%s.archive.epoch: %s)' \
+    "$3" "$SERVICE" "$((${ARCHIVE_EPOCH:-1} + 1))"
+  printf ' or clean the location (docs/runbook.md, "The archive belongs to another cluster")\n'
+}
+# archive_owner: the system identifier that owns the local archive (ARCHIVE_RECORD), empty while it is unclaimed
+# (or where the settings name no record: pods).
+archive_owner() {
+  [[ -n ${ARCHIVE_RECORD:-} && -e $ARCHIVE_RECORD ]] || return 0
+  [[ -r $ARCHIVE_RECORD ]] || die "cannot read the archive's owner record $ARCHIVE_RECORD"
+  record_field "$ARCHIVE_RECORD" SYSTEM_IDENTIFIER
+}
+# control_sysid PGDATA: the system identifier in PGDATA's global/pg_control (its first field, a uint64), without
+# pg_controldata; nothing when the file cannot be read.
+control_sysid() { od -An -v -t u8 --endian=little -N 8 -- "$1/global/pg_control" 2>/dev/null | tr -d ' \n' || true; }
+# check_segment_owner FILE NAME: a WAL file is this archive's, against the local record, with no network and no
+# pg_controldata: a segment by its page header; a history or backup history file (no header) by the pg_control of
+# the data directory whose pg_wal it comes from (archive_command's %p), when that is readable. A file that is no
+# WAL segment at all is not judged, and an unclaimed archive has no owner to compare with: both pass.
+check_segment_owner() {
+  local owner sysid
+  owner=$(archive_owner)
+  [[ -n $owner ]] || return 0
+  if [[ $2 =~ ^[0-9A-F]{24}(\.partial)?$ ]]; then
+    sysid=$(wal_sysid "$1")
+  elif [[ $(basename -- "$(dirname -- "$1")") == pg_wal ]]; then
+    sysid=$(control_sysid "$(dirname -- "$1")/..")
+  fi
+  [[ -z ${sysid:-} || $sysid == "$owner" ]] && return 0
+  log "ERROR: WAL $2 is from the cluster with system identifier $sysid, but" \
+    "$(foreign_archive "the local archive $WAL_DIR" "$owner" "$sysid")"
+  return 1
+}
+# store_location STORE_INDEX: how messages name a store's location.
+store_location() {
+  printf 'object store %s (%s/%s)' "${OFFSITE_STORES[$1]}" "${OFFSITE_BUCKETS[$1]}" "${OFFSITE_PREFIX:-}"
+}
+# store_owner STORE_INDEX: the system identifier recorded in the store's location, "none" when it has no record,
+# "unreadable" when its record names none; fails when the store cannot be asked.
+store_owner() {
+  local url listing record sysid
+  url=$(store_url "$1" "$ARCHIVE_OWNER")
+  listing=$(retry "listing $url" mc_call "${OFFSITE_CALL_TIMEOUT:-60}" ls --json "$url") || return 1
+  if ! grep -qF "\"key\":\"$ARCHIVE_OWNER\"" <<<"$listing"; then
+    echo none
+    return 0
+  fi
+  record=$(retry "reading $url" mc_call "${OFFSITE_CALL_TIMEOUT:-60}" cat "$url") || return 1
+  sysid=$(sed -n 's/^SYSTEM_IDENTIFIER=\([0-9][0-9]*\)$/\1/p' <<<"$record" | head -n1)
+  echo "${sysid:-unreadable}"
+}
+# check_store_owner STORE_INDEX SYSID: 0 when the store's location belongs to SYSID (or is not claimed yet, or
+# SYSID is empty: an unclaimed local archive, `check_store_owner "$i" "$(archive_owner)"`), 1 when it belongs to
+# another cluster (logged, naming both), 2 when the store cannot be asked. Call it in the main shell, not in $(...):
+# a location found to be SYSID's, or unclaimed, is not asked again by this process (a long-running shipper asks
+# once per store; claim-archive claims at provisioning, and a shipper started again asks again).
+STORE_OWNER_CONFIRMED=()
+STORE_OWNER_UNCLAIMED=()
+check_store_owner() {
+  local i=$1 sysid=$2 owner
+  [[ -n $sysid && ${STORE_OWNER_CONFIRMED[$i]:-} != "$sysid" && -z ${STORE_OWNER_UNCLAIMED[$i]:-} ]] || return 0
+  owner=$(store_owner "$i") || {
+    log "cannot ask $(store_location "$i") which cluster its archive belongs to"
+    return 2
+  }
+  case $owner in
+    "$sysid") STORE_OWNER_CONFIRMED[i]=$sysid ;;
+    none) STORE_OWNER_UNCLAIMED[i]=yes ;;
+    *)
+      log "ERROR: $(foreign_archive "$(store_location "$i")" "$owner" "$sysid")"
+      return 1
+      ;;
+  esac
+}
+# use_archive_epoch N: BASE_DIR, WAL_DIR, ARCHIVE_RECORD, OFFSITE_PREFIX and OFFSITE_MARKS of archive epoch N (the
+# current one, or one of ARCHIVE_OLDER_EPOCHS); a usage error for any other N.
+use_archive_epoch() {
+  local n=$1 i
+  [[ $n =~ ^[1-9][0-9]*$ ]] || usage_error "an archive epoch is a whole number from 1, not '$n'"
+  [[ $n != "${ARCHIVE_EPOCH:-1}" ]] || return 0
+  if declare -p ARCHIVE_OLDER_EPOCHS >/dev/null 2>&1; then
+    for i in "${!ARCHIVE_OLDER_EPOCHS[@]}"; do
+      [[ ${ARCHIVE_OLDER_EPOCHS[$i]} == "$n" ]] || continue
+      BASE_DIR=${ARCHIVE_OLDER_BASE_DIRS[$i]}
+      WAL_DIR=${ARCHIVE_OLDER_WAL_DIRS[$i]}
+      ARCHIVE_RECORD=${ARCHIVE_OLDER_RECORDS[$i]}
+      OFFSITE_PREFIX=${ARCHIVE_OLDER_PREFIXES[$i]}
+      OFFSITE_MARKS=${ARCHIVE_OLDER_MARKS[$i]}
+      return 0
+    done
+  fi
+  usage_error "archive epoch $n is neither the current one (${ARCHIVE_EPOCH:-1}) nor an older one of this" \
+    "service (${ARCHIVE_OLDER_EPOCHS[*]:-none})"
 }
 
 # ---- Redis/Valkey -----------------------------------------------------------------------------------------
@@ -478,9 +777,15 @@ redis_stop() {
     systemd) systemctl stop "$REDIS_UNIT" ;;
     process)
       rcli SHUTDOWN NOSAVE >/dev/null 2>&1 || true
-      local _
+      local _ pid
       for _ in $(seq 1 100); do
         [[ -f $REDIS_PID_FILE ]] || return 0
+        # A pid file whose process is gone (a server killed, a host that lost power) is stale.
+        pid=$(cat -- "$REDIS_PID_FILE" 2>/dev/null || true)
+        if [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null && [[ ! -e /proc/$pid ]]; then
+          rm -f -- "$REDIS_PID_FILE"
+          return 0
+        fi
         sleep 0.1
       done
       die "the server did not stop ($REDIS_PID_FILE is still there)"
@@ -492,4 +797,38 @@ redis_stop() {
 snapshot_files() {
   local f
   for f in "dump_$1.rdb" "dump_$1.rdb.sha256" "dump_$1.meta"; do printf '%s\n' "$REDIS_BACKUP_DIR/$f"; done
+}
+# redis_restore_lock: restore-redis's lock, in the data directory (root and the server's OS user can both write
+# there). apply-redis-settings takes it too, so it never switches AOF back on under a restore in progress.
+redis_restore_lock() {
+  [[ -d $REDIS_DATA_DIR ]] || die "the data directory $REDIS_DATA_DIR does not exist"
+  LOCK_DIR=$REDIS_DATA_DIR take_lock .drkit-restore
+  if [[ $(id -u) -eq 0 ]]; then chown -- "$REDIS_OS_USER" "$REDIS_DATA_DIR/.drkit-restore.lock" 2>/dev/null || true; fi
+}
+# set_drop_in_appendonly yes|no: the drop-in's `appendonly` line set to that value, rewritten atomically (temp
+# file, fsync, rename) and only if it differs; prints "changed" when it did.
+set_drop_in_appendonly() {
+  local want=$1 tmp
+  grep -qxE 'appendonly (yes|no)' -- "$REDIS_DROP_IN" || die "$REDIS_DROP_IN has no 'appendonly yes|no' line"
+  ! grep -qx "appendonly $want" -- "$REDIS_DROP_IN" || return 0
+  tmp=$(mktemp "$(dirname -- "$REDIS_DROP_IN")/.$(basename -- "$REDIS_DROP_IN").XXXXXX")
+  sed -E "s/^appendonly (yes|no)\$/appendonly $want/" -- "$REDIS_DROP_IN" >"$tmp"
+  chmod --reference="$REDIS_DROP_IN" -- "$tmp"
+  if [[ $(id -u) -eq 0 ]]; then chown --reference="$REDIS_DROP_IN" -- "$tmp"; fi
+  sync -- "$tmp"
+  mv -f -- "$tmp" "$REDIS_DROP_IN"
+  echo changed
+}
+# redis_drop_in_as_configured: the drop-in's AOF setting as configured (REDIS_AOF) again. restore-redis switches
+# it off while it restores; a restore that was killed leaves it off, and the next restore-redis or
+# apply-redis-settings puts it back (under redis_restore_lock), with the temp files such a run may have left.
+redis_drop_in_as_configured() {
+  local want=no
+  ! is_true "$REDIS_AOF" || want=yes
+  remove_leftovers "$(dirname -- "$REDIS_DROP_IN")" ".$(basename -- "$REDIS_DROP_IN").??????"
+  local changed
+  changed=$(set_drop_in_appendonly "$want")
+  if [[ $changed == changed ]]; then
+    log "set 'appendonly $want' in $REDIS_DROP_IN again, as configured: a restore that did not finish had changed it"
+  fi
 }

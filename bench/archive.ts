@@ -1,8 +1,9 @@
 /**
  * Benchmark 3: the archive_command. (a) Cost per 16 MB WAL segment of drkit's rendered archive-wal
- * (temp file, fsync, link, directory fsync) against a plain `cp` loop, and against `cp` followed by the
- * same fsyncs; (b) whether it keeps up with pgbench -c 4 at full speed: the archiver's backlog
- * (pg_wal/archive_status/*.ready), sampled every second.
+ * (checks, temp file, fsync, link, directory fsync) against a plain `cp` loop, and against `cp` followed by
+ * the same fsyncs; (b) whether it keeps up with pgbench -c 4 at full speed: the archiver's backlog
+ * (pg_wal/archive_status/*.ready), sampled every second. archive-wal is local only: uploads are the
+ * shipper's (benchmark 4, shipper.ts), so neither part waits on an object store.
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -65,7 +66,8 @@ async function perSegmentCost(sb: Sandbox, opts: ArchiveOptions): Promise<PerSeg
   progress(`archive: generating ${opts.segments} segments of 16 MB`);
   generateSegments(src, opts.segments, fs.statSync(src).uid);
   const walDir = sb.plan.paths.walDir;
-  const notOurs = (name: string) => !name.replace(/^\./, "").startsWith(BENCH_TIMELINE);
+  // ours: the segments, archive-wal's temp files (.<name>.XXXXXX) and queue entries (.to-ship.<name>)
+  const notOurs = (name: string) => !name.replace(/^\.(to-ship\.)?/, "").startsWith(BENCH_TIMELINE);
   const perSegmentMs = (seconds: number) => (seconds * 1000) / opts.segments;
   const samples = await interleave(
     opts.reps,
@@ -189,7 +191,9 @@ function rows(opts: ArchiveOptions, seg: PerSegment, k: KeepUp): ResultRow[] {
       baselineMedian: round(seg.cpSync, 2),
       drkitMedian: round(seg.drkit, 2),
       ratio: round(seg.drkit / seg.cpSync),
-      notes: `the cost of drkit's checks (name, existing file, temp + link) over the same fsyncs; ${n}`,
+      notes:
+        `the cost of drkit's checks (name, the archive's owner in the page header, free space, existing ` +
+        `file) and of its temp + link over the same fsyncs; no network; ${n}`,
     },
     {
       benchmark: `archiving keeps up with pgbench -c 4 for ${opts.pgbenchSeconds} s (scale ${opts.scale})`,

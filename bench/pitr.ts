@@ -161,8 +161,15 @@ async function benchSize(pool: SandboxPool, scale: number, reps: number): Promis
       {
         name: "drkit restore-pitr",
         run: async () =>
-          (await mustExec(sb.script("restore-pitr"), ["--target-time", setup.target, "--backup", setup.backupId]))
-            .seconds,
+          (
+            await mustExec(sb.script("restore-pitr"), [
+              "--force",
+              "--target-time",
+              setup.target,
+              "--backup",
+              setup.backupId,
+            ])
+          ).seconds,
         after: async () => {
           checkRestored(sb, "restore-pitr");
           await resetAfterRestore(sb);

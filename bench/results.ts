@@ -7,8 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-export type BenchId = "base" | "pitr" | "archive";
-export const BENCH_IDS: readonly BenchId[] = ["base", "archive", "pitr"];
+export type BenchId = "base" | "pitr" | "archive" | "shipper";
+export const BENCH_IDS: readonly BenchId[] = ["base", "archive", "shipper", "pitr"];
 
 /** Seconds, milliseconds per WAL segment, or a count of segments waiting to be archived. */
 export type Unit = "s" | "ms/segment" | "segments";
@@ -33,6 +33,8 @@ export interface Section {
   readonly rows: readonly ResultRow[];
   /** Every sample and intermediate value, for anyone who wants to recompute the table. */
   readonly details: Record<string, unknown>;
+  /** The machine's 1-minute load average when the benchmark started and when it ended (other work on it). */
+  readonly load?: readonly [number, number];
 }
 
 export interface Results {
@@ -99,7 +101,9 @@ export function markdownTable(rows: readonly ResultRow[]): string {
 function renderMarkdown(results: Results): string {
   const m = results.machine;
   const runs = results.sections.map(
-    (s) => `- \`${s.id}\`: ${s.ranAt}, ${Math.round(s.seconds)} s, options ${JSON.stringify(s.options)}`,
+    (s) =>
+      `- \`${s.id}\`: ${s.ranAt}, ${Math.round(s.seconds)} s, options ${JSON.stringify(s.options)}` +
+      (s.load ? `, load average ${s.load[0].toFixed(1)} at the start, ${s.load[1].toFixed(1)} at the end` : ""),
   );
   return `# drkit benchmark results
 

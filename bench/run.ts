@@ -1,29 +1,32 @@
 /**
  * drkit benchmarks: each of drkit's jobs as a ratio of the bare tool on the same data in the same run.
  *
- *   tsx bench/run.ts [--only base|pitr|archive] [--scale N] [--reps N] [--pitr-scales A,B,C]
- *                    [--segments N] [--pgbench-seconds N]
+ *   tsx bench/run.ts [--only base|pitr|archive|shipper] [--scale N] [--reps N] [--pitr-scales A,B,C]
+ *                    [--segments N] [--pgbench-seconds N] [--ship-segments N]
  *
  * Writes bench/results.md and bench/results.json. Runs as root (PostgreSQL runs as `postgres`).
  */
+import * as os from "node:os";
 import { parseArgs } from "node:util";
 import { benchArchive, type ArchiveOptions } from "./archive";
 import { benchBase, type BaseOptions } from "./base";
 import { SandboxPool } from "./db";
-import { cleanupAll, installExitHandlers, progress } from "./lib";
+import { cleanupAll, installExitHandlers, progress, round } from "./lib";
 import { benchPitr, type PitrOptions } from "./pitr";
 import { BENCH_IDS, markdownTable, writeResults, type BenchId, type Section } from "./results";
+import { benchShipper, SEGMENT_BYTES, type ShipperOptions } from "./shipper";
 
 export interface RunOptions {
   readonly only: readonly BenchId[];
   readonly base: BaseOptions;
   readonly pitr: PitrOptions;
   readonly archive: ArchiveOptions;
+  readonly shipper: ShipperOptions;
 }
 
 const USAGE =
-  "usage: tsx bench/run.ts [--only base|pitr|archive] [--scale N] [--reps N] [--pitr-scales A,B,C] [--segments N] " +
-  "[--pgbench-seconds N]";
+  "usage: tsx bench/run.ts [--only base|pitr|archive|shipper] [--scale N] [--reps N] [--pitr-scales A,B,C] " +
+  "[--segments N] [--pgbench-seconds N] [--ship-segments N]";
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -48,6 +51,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
       "pitr-scales": { type: "string" },
       segments: { type: "string" },
       "pgbench-seconds": { type: "string" },
+      "ship-segments": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -73,6 +77,11 @@ function parseOptions(argv: readonly string[]): RunOptions {
       segments: positiveInt("segments", values.segments, 24),
       pgbenchSeconds: positiveInt("pgbench-seconds", values["pgbench-seconds"], 60),
     },
+    shipper: {
+      reps,
+      segments: positiveInt("ship-segments", values["ship-segments"], 64),
+      segmentBytes: SEGMENT_BYTES,
+    },
   };
 }
 
@@ -84,6 +93,8 @@ async function runBenchmark(id: BenchId, pool: SandboxPool, opts: RunOptions): P
       return benchArchive(pool, opts.archive);
     case "pitr":
       return benchPitr(pool, opts.pitr);
+    case "shipper":
+      return benchShipper(opts.shipper);
   }
 }
 
@@ -96,7 +107,12 @@ async function main(): Promise<void> {
   const pool = new SandboxPool();
   const sections: Section[] = [];
   try {
-    for (const id of opts.only) sections.push(await runBenchmark(id, pool, opts));
+    for (const id of opts.only) {
+      // the load says how much else ran on the machine meanwhile (on 2 cores, anything above 2 waits for a core)
+      const before = os.loadavg()[0];
+      const section = await runBenchmark(id, pool, opts);
+      sections.push({ ...section, load: [round(before, 1), round(os.loadavg()[0], 1)] });
+    }
   } finally {
     cleanupAll();
   }

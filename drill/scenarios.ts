@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import * as os from "node:os";
 import { agentPath } from "../components/artifacts/hostArtifacts";
 import * as path from "node:path";
 import type { ScenarioResult } from "../components/drill/report";
@@ -62,7 +63,7 @@ async function recoverAndJudge(
   rec: ScenarioRecorder,
   frame: {
     readonly disasterAt: Date;
-    readonly workload: Workload;
+    readonly workload: Pick<Workload, "acks">;
     readonly clock: string;
     readonly reasons?: string[];
   },
@@ -103,19 +104,18 @@ function recordRecovery(
   Object.assign(outcome, { serviceBackAt: r.back, measure, recoveryPoint: point.at });
 }
 
-/** After a restore of the primary: standbys rebuilt (writes wait for a synchronous one), then the first write. */
+/**
+ * After a restore of the primary: the first write (restore-pitr cleared synchronous_standby_names, so it does
+ * not wait for a standby), then the standbys rebuilt and made synchronous again (the runbook's way back).
+ */
 async function postgresBack(
   ctx: DrillContext,
   rec: ScenarioRecorder,
   table: string,
-  workload: Workload,
+  workload: Pick<Workload, "acks">,
   outcome: Outcome,
   point?: { at: string; label: string },
 ): Promise<void> {
-  if (ctx.plan.replication)
-    await rec.step("rebuild the standbys from the restored primary (writes wait for the synchronous one)", () =>
-      recloneStandbys(ctx),
-    );
   const back = await rec.step("first write accepted", () => ctx.waitForWrites(ctx.plan.rtoSeconds));
   recordRecovery(rec, outcome, {
     back,
@@ -125,13 +125,41 @@ async function postgresBack(
     keys: await recoveredKeys(ctx, table),
     point,
   });
+  if (ctx.plan.replication) {
+    await rec.step("rebuild the standbys from the restored primary", () => recloneStandbys(ctx));
+    await rec.step("synchronous standbys again: ALTER SYSTEM RESET synchronous_standby_names", () =>
+      synchronousAgain(ctx),
+    );
+  }
+}
+
+/**
+ * The way back once standbys stream again (after a restore, which clears synchronous_standby_names, or a fail
+ * back, which inherits the promoted standby's setting): the configured value applies again, and a synchronous
+ * standby is waited for.
+ */
+async function synchronousAgain(ctx: DrillContext): Promise<void> {
+  for (const q of ["ALTER SYSTEM RESET synchronous_standby_names", "SELECT pg_reload_conf()"])
+    await ctx.sql(q, { db: "postgres" });
+  if (!ctx.plan.replication?.standbys.some((s) => s.synchronous)) return;
+  for (let i = 0; i < 300; i++) {
+    const n = await ctx.sql("SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')", {
+      db: "postgres",
+    });
+    if (n !== "0") return;
+    await sleep(100);
+  }
+  throw new Error("no synchronous standby streams 30s after ALTER SYSTEM RESET synchronous_standby_names");
 }
 
 /** Archives the WAL written so far (what a quiet server does within archive_timeout). */
-async function archiveNow(ctx: DrillContext): Promise<string> {
-  const segment = await ctx.sql("SELECT pg_walfile_name(pg_switch_wal())", { db: "postgres" });
+async function archiveNow(ctx: DrillContext, port = ctx.plan.postgres.port): Promise<string> {
+  const segment = await ctx.sql("SELECT pg_walfile_name(pg_switch_wal())", { db: "postgres", port });
   for (let i = 0; i < 600; i++) {
-    const last = await ctx.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver", { db: "postgres" });
+    const last = await ctx.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver", {
+      db: "postgres",
+      port,
+    });
     if (last >= segment) return segment;
     await sleep(100);
   }
@@ -217,7 +245,7 @@ const accidentalDeletion: Scenario = {
           (s) => s,
         );
         await rec.step("restore-pitr to just before the DELETE", () =>
-          ctx.runScript("restore-pitr", ["--target-time", target]),
+          ctx.runScript("restore-pitr", ["--force", "--target-time", target]),
         );
         await postgresBack(ctx, rec, table, workload, outcome, {
           at: targetIso,
@@ -241,6 +269,8 @@ const hostLoss: Scenario = {
     await baseBackup(ctx, rec, "take a base backup (shipped off-site)");
     const workload = await startWrites(ctx, rec, table);
     const disasterAt = new Date();
+    // The host is gone with everything on it, its WAL shipper too: what it had not uploaded yet is lost.
+    await runCommand(ctx.script("shipper"), ["stop"], 30_000);
     await crashAndLoseDataDirectory(ctx);
     fs.rmSync(path.join(ctx.plan.paths.backupRoot, "postgresql"), { recursive: true, force: true });
     fs.rmSync(ctx.plan.paths.walDir, { recursive: true, force: true });
@@ -266,8 +296,13 @@ const hostLoss: Scenario = {
       },
       async (outcome) => {
         rec.event("recovery-start", "rebuild the host's directories, restore from the object store");
-        await rec.step("rebuild the backup directories (what pulumi up does on a new host)", async () =>
-          placeBackupDirectories(ctx.plan),
+        await rec.step(
+          "rebuild the backup directories and start the WAL shipper (what pulumi up does on a new host)",
+          async () => {
+            placeBackupDirectories(ctx.plan);
+            const r = await runCommand(ctx.script("shipper"), ["start"], 30_000);
+            if (r.status !== 0) throw new Error(`shipper start failed: ${r.stderr}`);
+          },
         );
         const r = await rec.step("restore-pitr --from-offsite (base backup and WAL from the object store)", () =>
           ctx.runScript("restore-pitr", ["--from-offsite"]),
@@ -509,7 +544,130 @@ async function failBack(
   ])
     await ctx.sql(q, { db: "postgres" });
   await recloneStandbys(ctx);
+  // The rewound old primary carries the promoted standby's synchronous_standby_names (set by failover).
+  await synchronousAgain(ctx);
 }
+
+/**
+ * Waits until the object store holds these WAL files (archive-wal queues what it archives; the shipper uploads
+ * it), asking through fetch-offsite, the restore's own path. Where no shipper runs in the background, one pass
+ * of it is made.
+ */
+async function shippedOffsite(ctx: DrillContext, names: readonly string[]): Promise<void> {
+  const probe = path.join(os.tmpdir(), `drkit-drill-offsite-probe-${process.pid}`);
+  try {
+    for (let attempt = 0; attempt < 120; attempt++) {
+      let missing = "";
+      for (const name of names) {
+        const r = await runCommand(ctx.script("fetch-offsite"), ["wal", name, probe], 60_000);
+        if (r.status !== 0) {
+          missing = name;
+          break;
+        }
+      }
+      if (!missing) return;
+      if (attempt === 5) await runCommand(ctx.script("shipper"), ["once"], 120_000);
+      if (attempt === 119) throw new Error(`${missing} is not in the object store after 60s (see shipper status)`);
+      await sleep(500);
+    }
+  } finally {
+    fs.rmSync(probe, { force: true });
+  }
+}
+
+const pitrAfterFailover: Scenario = {
+  id: "pitr-after-failover",
+  title:
+    "Point in time after a failover: rows deleted on the promoted standby, restored from the object store alone " +
+    "to just before, from a base backup of the old timeline",
+  unavailable: (ctx) =>
+    !ctx.plan.replication?.standbys.length
+      ? "the service has no standbys (services.<name>.standbys)"
+      : !ctx.plan.offsite
+        ? "the service has no offsite targets (services.<name>.offsite)"
+        : undefined,
+  async run(ctx) {
+    const rec = new ScenarioRecorder(ctx.progress, this.id);
+    const table = "drkit_drill_timelines";
+    const standby = ctx.plan.replication!.standbys.find((s) => s.synchronous) ?? ctx.plan.replication!.standbys[0];
+    await freshTable(ctx, table);
+    const backupId = await baseBackup(ctx, rec, "take a base backup on the current timeline (shipped off-site)");
+    const before = await startWrites(ctx, rec, table, WRITES_BEFORE_DISASTER / 2);
+    await before.stop();
+    await rec.step(`failover --to ${standby.name}`, () => ctx.runScript("failover", ["--to", standby.name]));
+    const after = postgresWorkload(ctx.psqlArgs(standby.port), table, 20, before.acks.length);
+    after.start();
+    rec.event("writes-start", `writes go on on ${standby.name}, on its new timeline`);
+    await after.waitForAcks(WRITES_BEFORE_DISASTER / 2);
+    await after.stop();
+    const acks = [...before.acks, ...after.acks];
+    rec.event("writes-end", `${acks.length} commits acknowledged, ${after.acks.length} of them after the failover`);
+    const target = await ctx.sql(
+      `SELECT ${"to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"} || '+00'`,
+      { port: standby.port },
+    );
+    const targetIso = new Date(target.replace(" ", "T").replace("+00", "Z")).toISOString();
+    // Committed after the target: never to come back.
+    const late = [1_000_001, 1_000_002, 1_000_003];
+    for (const seq of late) await ctx.sql(`INSERT INTO ${table} (seq) VALUES (${seq})`, { port: standby.port });
+    const disasterAt = new Date();
+    await ctx.sql(`DELETE FROM ${table}`, { port: standby.port });
+    rec.event("disaster", `DELETE FROM ${table} (all rows) on ${standby.name}, the primary since the failover`);
+    const reasons: string[] = [];
+    return recoverAndJudge(
+      this,
+      ctx,
+      rec,
+      {
+        disasterAt,
+        workload: { acks },
+        clock:
+          "from the DELETE until the server restored from the object store accepted a write (WAL switch, " +
+          "archive and upload, restore-pitr --from-offsite, start); noticing the mistake is not included",
+        reasons,
+      },
+      async (outcome) => {
+        rec.event("recovery-start", `archive and ship ${standby.name}'s WAL, then restore-pitr --from-offsite`);
+        const segment = await rec.step(
+          `archive the WAL that holds the DELETE (on ${standby.name})`,
+          () => archiveNow(ctx, standby.port),
+          (s) => s,
+        );
+        const history = `${segment.slice(0, 8)}.history`;
+        await rec.step(`wait until the object store holds ${history} and ${segment}`, () =>
+          shippedOffsite(ctx, [history, segment]),
+        );
+        await rec.step(`stop ${standby.name} (it holds the DELETE)`, () =>
+          ctx.pgCtl(["stop", "-m", "fast", "-w"], standby.dataDirectory),
+        );
+        const r = await rec.step(
+          "restore-pitr --from-offsite --target-time <just before the DELETE> --target-timeline latest",
+          () =>
+            ctx.runScript("restore-pitr", ["--from-offsite", "--target-time", target, "--target-timeline", "latest"]),
+        );
+        const followed = /restoring base backup (\S+) \(timeline (\d+)\).* along (timeline \d+)/.exec(r.stderr);
+        if (!/fetched base backup/.test(r.stderr) || !followed)
+          throw new Error("restore-pitr did not fetch a base backup from the object store");
+        reasons.push(
+          `restored base backup ${followed[1]} (timeline ${followed[2]}; taken before the failover: ` +
+            `${followed[1] === backupId ? "yes" : "no"}), then WAL along ${followed[3]}, from the object store`,
+        );
+        await postgresBack(ctx, rec, table, { acks }, outcome, {
+          at: targetIso,
+          label: "recovery target (just before the DELETE, on the new timeline)",
+        });
+        const keys = await recoveredKeys(ctx, table);
+        const back = late.filter((seq) => keys.includes(String(seq)));
+        if (back.length) reasons.push(`FAIL: rows committed after the target came back: ${back.join(", ")}`);
+        if (outcome.measure?.lostCommits)
+          reasons.push(
+            `FAIL: ${outcome.measure.lostCommits} commits acknowledged before the target were not recovered`,
+          );
+        await baseBackup(ctx, rec, "take a base backup on the new timeline");
+      },
+    );
+  },
+};
 
 export const ALL_SCENARIOS: readonly Scenario[] = [
   accidentalDeletion,
@@ -517,4 +675,5 @@ export const ALL_SCENARIOS: readonly Scenario[] = [
   redisLoss,
   hostLoss,
   failover,
+  pitrAfterFailover,
 ];

@@ -91,19 +91,23 @@ export class Workload {
 
 const ISO_UTC = `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
-/** A PostgreSQL writer: one INSERT per write into the drill's table, RETURNING its id and commit clock. */
+/**
+ * A PostgreSQL writer: one INSERT per write into the drill's table, RETURNING its id and commit clock. The ids
+ * are 1, 2, ... after `firstAfter` (a second writer continues the first one's ids).
+ */
 export function postgresWorkload(
   psql: { command: string; args: readonly string[] },
   table: string,
   intervalMs = 20,
+  firstAfter = 0,
 ): Workload {
   return new Workload({
     ...psql,
     intervalMs,
-    statement: (seq) => `INSERT INTO ${table} (seq) VALUES (${seq}) RETURNING seq, ${ISO_UTC};`,
+    statement: (seq) => `INSERT INTO ${table} (seq) VALUES (${seq + firstAfter}) RETURNING seq, ${ISO_UTC};`,
     parse: (line, seq) => {
       const [key, at] = line.split("|");
-      return key === String(seq) && at ? { key, at } : undefined;
+      return key === String(seq + firstAfter) && at ? { key, at } : undefined;
     },
   });
 }

@@ -78,7 +78,7 @@ function resourcePolicy(
 
 const walArchiving = resourcePolicy(
   "postgres-wal-archiving-within-rpo",
-  "Every PostgreSQL service archives WAL, and archive_timeout plus the off-site shipping interval fits in its RPO.",
+  "Every PostgreSQL service archives WAL, and archive_timeout plus the off-site shipping lag budget fits in its RPO.",
   T.walArchiving,
   undefined,
   (p, _c, what, report) => {
@@ -96,7 +96,7 @@ const walArchiving = resourcePolicy(
       );
     else if (timeout + ship > rpo)
       report(
-        `${what}: archive_timeout ${timeout}s + off-site shipping interval ${ship}s = ${timeout + ship}s exceeds ` +
+        `${what}: archive_timeout ${timeout}s + off-site shipping lag budget ${ship}s = ${timeout + ship}s exceeds ` +
           `the RPO of ${rpo}s`,
       );
   },

@@ -1,5 +1,6 @@
 import type { ServicePlan, StandbyPlan } from "../plan/plan";
 import { renderEnvFile, type Settings } from "./envFile";
+import { archiveSettings } from "./env/archive";
 import { offsiteSettings } from "./env/offsite";
 import { postgresSettings } from "./env/postgres";
 import { redisSettings } from "./env/redis";
@@ -7,7 +8,13 @@ import { replicationSettings, standbySettings } from "./env/replication";
 
 /** Every setting the agent's verbs read for one service, on the service's host. */
 export function serviceSettings(plan: ServicePlan): Settings {
-  return { ...postgresSettings(plan), ...offsiteSettings(plan), ...redisSettings(plan), ...replicationSettings(plan) };
+  return {
+    ...postgresSettings(plan),
+    ...archiveSettings(plan),
+    ...offsiteSettings(plan),
+    ...redisSettings(plan),
+    ...replicationSettings(plan),
+  };
 }
 
 /** The settings file of a service: drkit.env beside the agent on its host. */

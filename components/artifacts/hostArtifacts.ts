@@ -6,7 +6,13 @@ import {
   standbyAgentDir,
   standbyEnvPath,
 } from "../agent/serviceEnv";
-import { disableTimerScript, enableTimerScript, installMcCommand } from "../host/commands";
+import {
+  disableDaemonScript,
+  disableTimerScript,
+  enableDaemonScript,
+  enableTimerScript,
+  installMcCommand,
+} from "../host/commands";
 import { shq } from "../agent/envFile";
 import type { HostPlan, ServicePlan, StandbyPlan } from "../plan/plan";
 import { archiveDropInPath, renderArchiveDropIn, renderReplicationDropIn, replicationDropInPath } from "./postgresConf";
@@ -64,9 +70,12 @@ function directories(plan: ServicePlan): DirectoryArtifact[] {
     mode,
     owner: o,
   });
+  // A later archive epoch has a folder of its own under the backup root (epoch 1's is the backup root itself).
+  const epoch = plan.archive.epoch > 1 ? plan.archive.current.root : undefined;
   return [
     dir("root", p.backupRoot, "0750"),
     dir("postgresql", `${p.backupRoot}/postgresql`, "0750"),
+    ...(epoch ? [dir("archive", epoch, "0750"), dir("archive-postgresql", `${epoch}/postgresql`, "0750")] : []),
     dir("base", p.baseDir, "0750"),
     dir("logical", p.logicalDir, "0750"),
     dir("wal", p.walDir, "0750"),
@@ -125,18 +134,27 @@ function jobArtifacts(plan: ServicePlan): Artifact[] {
   return plan.jobs.flatMap((job) => {
     const timer = job.calendar ? `${job.unit}.timer` : undefined;
     const target = { rootPrefix: plan.rootPrefix, timer };
+    const daemon = { rootPrefix: plan.rootPrefix, unit: job.unit, script: job.script };
     return [
       rootFile(plan.host, `unit:${job.id}.service`, serviceUnitPath(plan, job), renderServiceUnit(plan, job), "unit"),
       ...(job.calendar
         ? [rootFile(plan.host, `unit:${job.id}.timer`, timerUnitPath(plan, job), renderTimerUnit(plan, job), "unit")]
         : []),
-      step(
-        plan.host,
-        `step:enable:${job.id}`,
-        `enable ${timer ?? `${job.unit}.service`}`,
-        enableTimerScript(target),
-        disableTimerScript(target),
-      ),
+      job.daemon
+        ? step(
+            plan.host,
+            `step:enable:${job.id}`,
+            `start ${job.unit}.service`,
+            enableDaemonScript(daemon),
+            disableDaemonScript(daemon),
+          )
+        : step(
+            plan.host,
+            `step:enable:${job.id}`,
+            `enable ${timer ?? `${job.unit}.service`}`,
+            enableTimerScript(target),
+            disableTimerScript(target),
+          ),
     ];
   });
 }
@@ -218,6 +236,18 @@ function replicationArtifacts(plan: ServicePlan): Artifact[] {
           ? []
           : [pgpass(plan, s.host, `pgpass:${s.name}`, s.passFile)]),
         rootFile(s.host, `standby:${s.name}:settings`, standbyEnvPath(plan, s), renderStandbyEnv(plan, s), "settings"),
+        // A standby shares its primary's cluster: it never claims, but an existing data directory of another
+        // cluster (left alone by clone-standby) is refused. Only where the primary's archive is readable.
+        ...(s.host.name === plan.host.name
+          ? [
+              step(
+                plan.host,
+                `step:check-archive:${s.name}`,
+                `check that standby ${s.name}'s cluster is the archive's`,
+                `${shq(agentPath(plan, "claim-archive"))} --check --pgdata ${shq(s.dataDirectory)} >&2`,
+              ),
+            ]
+          : []),
         step(
           s.host,
           `step:clone:${s.name}`,
@@ -260,8 +290,22 @@ function redisArtifacts(plan: ServicePlan): Artifact[] {
 }
 
 /**
+ * The archive locations (local archive, each store's prefix) must belong to this cluster: claimed on first use,
+ * refused when another cluster's archive is there. Runs once PostgreSQL's data directory exists and before
+ * archive_command points at the archive, so a refused location never receives a single segment.
+ */
+const claimArchiveStep = (plan: ServicePlan): StepArtifact =>
+  step(
+    plan.host,
+    "step:claim-archive",
+    "check that the archive locations belong to this cluster, and claim them on first use",
+    `${shq(agentPath(plan, "claim-archive"))} >&2`,
+  );
+
+/**
  * Everything one service puts on its hosts, in the order `drkit apply` places it: directories, the agent and
- * its settings file, secrets, the sandbox server, WAL archiving, the jobs, replication, Redis/Valkey. The
+ * its settings file, secrets, the sandbox server, the archive's claim, WAL archiving, the jobs, replication,
+ * Redis/Valkey. The
  * components pick from this list by id and order with dependsOn; `drkit render` writes it whole.
  */
 export function serviceArtifacts(plan: ServicePlan): ServiceArtifacts {
@@ -284,6 +328,7 @@ export function serviceArtifacts(plan: ServicePlan): ServiceArtifacts {
           ),
         ]
       : []),
+    claimArchiveStep(plan),
     {
       ...rootFile(plan.host, "dropin:archiving", archiveDropInPath(plan), renderArchiveDropIn(plan), "postgres-conf"),
       ...pgConf,

@@ -13,6 +13,9 @@ const postgresUnit = (plan: ServicePlan) =>
  */
 export function renderServiceUnit(plan: ServicePlan, job: JobPlan): string {
   const pgUnit = postgresUnit(plan);
+  const kind = job.daemon
+    ? ["Type=exec", `ExecStart=${job.script} run`, "Restart=always", "RestartSec=5"]
+    : ["Type=oneshot", `ExecStart=${job.script}`, `TimeoutStartSec=${plan.jobTimeoutSeconds}`];
   const lines = [
     "[Unit]",
     `Description=${job.description}`,
@@ -22,11 +25,9 @@ export function renderServiceUnit(plan: ServicePlan, job: JobPlan): string {
     ...(job.onSuccess ? [`OnSuccess=${job.onSuccess}`] : []),
     "",
     "[Service]",
-    "Type=oneshot",
+    ...kind,
     `User=${job.runAs}`,
-    `ExecStart=${job.script}`,
     `SyslogIdentifier=${job.unit}`,
-    `TimeoutStartSec=${plan.jobTimeoutSeconds}`,
     "Nice=10",
     "IOSchedulingClass=best-effort",
     "IOSchedulingPriority=7",
@@ -43,6 +44,7 @@ export function renderServiceUnit(plan: ServicePlan, job: JobPlan): string {
     "RestrictSUIDSGID=yes",
     "RestrictRealtime=yes",
     "LockPersonality=yes",
+    ...(job.daemon ? ["", "[Install]", "WantedBy=multi-user.target"] : []),
     "",
   ];
   return lines.join("\n");

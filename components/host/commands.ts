@@ -87,6 +87,39 @@ export function disableTimerScript(t: TimerTarget): string {
     : `${strict}\nsystemctl daemon-reload`;
 }
 
+export interface DaemonTarget {
+  /** Sandbox root; empty on a real host. */
+  readonly rootPrefix: string;
+  readonly unit: string;
+  /** The agent verb that runs it (start and stop it where no systemd runs the host). */
+  readonly script: string;
+}
+
+/**
+ * Starts (or restarts, to pick up changed files) a long-running service: systemd on a real host; on a sandbox,
+ * which no systemd runs, the agent verb's own start/stop.
+ */
+export function enableDaemonScript(t: DaemonTarget): string {
+  if (t.rootPrefix)
+    return `${strict}
+${shq(t.script)} stop >&2
+${shq(t.script)} start >&2`;
+  const unit = shq(`${t.unit}.service`);
+  return `${strict}
+systemctl daemon-reload
+systemctl enable ${unit}
+systemctl restart ${unit}`;
+}
+
+export function disableDaemonScript(t: DaemonTarget): string {
+  if (t.rootPrefix)
+    return `${strict}
+${shq(t.script)} stop >&2 || true`;
+  return `${strict}
+systemctl disable --now ${shq(`${t.unit}.service`)} || true
+systemctl daemon-reload`;
+}
+
 /** Places the drop-in from stdin, then makes PostgreSQL load it (reload, restart only if needed). */
 export function applyDropInScript(f: FileMeta, applyScript: string): string {
   return `${placeFileScript(f)}

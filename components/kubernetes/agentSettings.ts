@@ -97,7 +97,14 @@ function podSettings(spec: ClusterSpec, role: PodRole, paths: Partial<PodPaths> 
   const base = common(spec, p);
   switch (role) {
     case "server":
-      return { ...base, REPL_SLOTS: spec.derived.slots, REPL_PRIMARY_ADDRESS: spec.names.primaryHost };
+      return {
+        ...base,
+        REPL_SLOTS: spec.derived.slots,
+        REPL_PRIMARY_ADDRESS: spec.names.primaryHost,
+        // archive-wal always queues what it archives: the backup job ships the queue when the cluster has a
+        // store and drains it otherwise, so turning shipping on or off leaves the servers' settings alone.
+        WAL_SHIP: "yes",
+      };
     case "backup":
       return {
         ...base,

@@ -13,6 +13,11 @@ export type BackupSet = (typeof BACKUP_SETS)[number];
 export interface ServiceRetention {
   /** e.g. "billing/"; "" puts the sets at the bucket's root. */
   prefix: string;
+  /**
+   * Folders under the prefix that hold the same sets again, with the same days: a service's later archive
+   * epochs ("epoch-2/"). The sets right under the prefix (epoch 1) always get their rules.
+   */
+  epochFolders?: string[];
   /** Days after upload that each set's objects expire; an absent set gets no rule. */
   days: { base: number; logical: number; wal: number; valkey?: number; config?: number };
 }
@@ -72,12 +77,14 @@ function transitionsFor(policy: LifecyclePolicy, expirationDays: number): Lifecy
  */
 export function lifecycleRules(policy: LifecyclePolicy): LifecycleRule[] {
   const expiries = policy.services.flatMap((service) =>
-    serviceSets(service).map(({ set, days }) => ({
-      id: `${service.prefix}${set}/`,
-      prefix: `${service.prefix}${set}/`,
-      expirationDays: days,
-      transitions: transitionsFor(policy, days),
-    })),
+    ["", ...(service.epochFolders ?? [])].flatMap((folder) =>
+      serviceSets(service).map(({ set, days }) => ({
+        id: `${service.prefix}${folder}${set}/`,
+        prefix: `${service.prefix}${folder}${set}/`,
+        expirationDays: days,
+        transitions: transitionsFor(policy, days),
+      })),
+    ),
   );
   const { days, keep } = policy.noncurrentVersions;
   return [
@@ -186,6 +193,10 @@ function validatePrefixes(services: ServiceRetention[], path: string, errors: st
           `'.', '_', '-') each ending in '/'`,
       );
     }
+    (s.epochFolders ?? []).forEach((f, j) => {
+      if (typeof f !== "string" || !/^epoch-[1-9][0-9]*\/$/.test(f))
+        errors.push(`${path}.services[${i}].epochFolders[${j}]: ${describeValue(f)} must look like "epoch-2/"`);
+    });
   });
   for (let i = 0; i < services.length; i++) {
     for (let j = 0; j < i; j++) {

@@ -62,6 +62,7 @@ export function replicaLifecyclePolicy(policy: LifecyclePolicy, expireDays: numb
   return {
     services: policy.services.map((s) => ({
       prefix: s.prefix,
+      ...(s.epochFolders ? { epochFolders: s.epochFolders } : {}),
       days: Object.fromEntries(
         BACKUP_SETS.filter((set) => s.days[set] !== undefined).map((set) => [
           set,

@@ -5,10 +5,11 @@
 /**
  * archive_timeout bounds how long a committed change can sit in an unfinished WAL segment.
  * The copy to the archive takes time too, so leave headroom below the RPO:
- * a fifth of it, at most a minute, at least a second.
+ * a fifth of it, at most a minute, at least a second; and at least the off-site lag budget, when WAL is
+ * shipped, so archive_timeout plus the shipping lag fits in the RPO.
  */
-export function deriveArchiveTimeout(rpoSeconds: number): number {
-  const headroom = Math.min(60, Math.ceil(rpoSeconds / 5));
+export function deriveArchiveTimeout(rpoSeconds: number, offsiteLagSeconds = 0): number {
+  const headroom = Math.max(offsiteLagSeconds, Math.min(60, Math.ceil(rpoSeconds / 5)));
   return Math.max(1, rpoSeconds - headroom);
 }
 

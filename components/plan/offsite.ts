@@ -1,8 +1,10 @@
 import * as path from "node:path";
 import { transitionProblems, type LifecyclePolicy, type ServiceRetention } from "../objectstore/lifecycle";
 import { parseDuration } from "./duration";
+import { parseSize } from "./size";
 import type { ParsedObjectStore, ParsedService, ParsedStackConfig } from "./schema";
-import type { BackupPaths, SecretText } from "./types";
+import type { SecretText } from "./types";
+import { epochFolder, type ArchivePlan } from "./archive";
 
 export type { SecretText };
 
@@ -57,6 +59,12 @@ export interface OffsitePlan {
   readonly retryInitialDelaySeconds: number;
   /** Confirmation markers: <markerDir>/<store>/<kind>/<id> exists once every file of it is confirmed remote. */
   readonly markerDir: string;
+  /** The WAL shipper: uploads at once per store, the bound of one call, the backlog cap per store. */
+  readonly parallel: number;
+  readonly callTimeoutSeconds: number;
+  readonly maxBacklogBytes: number;
+  /** How long after archiving a segment is off-site in normal operation (the RPO allows for it). */
+  readonly lagBudgetSeconds: number;
 }
 
 /** Days each backup set of a service lives off-site. WAL one day longer: see walDaysFor. */
@@ -108,6 +116,10 @@ function lifecycleOf(config: ParsedStackConfig, name: string, store: ParsedObjec
   return {
     services: servicesStoring(config, name).map(([svc, s]) => ({
       prefix: `${svc}/`,
+      // Every archive epoch after the first has its own folder; the older ones expire like the current one.
+      ...(s.archive.epoch > 1
+        ? { epochFolders: Array.from({ length: s.archive.epoch - 1 }, (_, i) => epochFolder(i + 2)) }
+        : {}),
       days: offsiteDays(s.retention.offsiteDays),
     })),
     transitions: store.type === "s3" && store.transitions ? store.transitions : undefined,
@@ -275,7 +287,7 @@ export function offsitePlan(
   offsite: NonNullable<ParsedService["offsite"]>,
   stores: Record<string, ParsedObjectStore>,
   onHost: (p: string) => string,
-  paths: BackupPaths,
+  archive: ArchivePlan,
 ): OffsitePlan {
   return {
     targets: offsite.targets.map((name) => {
@@ -287,7 +299,7 @@ export function offsitePlan(
         alias: aliasOf(name),
         endpoint: endpoint.replace(/\/$/, ""),
         bucket: store.bucket,
-        prefix: `${service}/`,
+        prefix: archive.current.prefix,
         credentialsFile: onHost(`/etc/drkit/${service}/offsite-${name}.env`),
         accessKey: store.accessKey,
         secretKey: store.secretKey,
@@ -296,6 +308,10 @@ export function offsitePlan(
     mc: onHost(offsite.mc),
     retryAttempts: offsite.retry.attempts,
     retryInitialDelaySeconds: parseDuration(offsite.retry.initialDelay)!,
-    markerDir: `${paths.backupRoot}/.offsite`,
+    parallel: offsite.parallel,
+    callTimeoutSeconds: parseDuration(offsite.callTimeout)!,
+    maxBacklogBytes: parseSize(offsite.maxBacklog)!,
+    lagBudgetSeconds: parseDuration(offsite.lagBudget)!,
+    markerDir: archive.current.markerDir,
   };
 }

@@ -18,6 +18,8 @@ import {
   type CompressionPlan,
 } from "./derive";
 import type { BackupPaths, SecretText } from "./types";
+import { parseSize } from "./size";
+import { archivePlan, type ArchivePlan } from "./archive";
 
 export type Connection =
   | { type: "local"; rootPrefix: string }
@@ -44,7 +46,7 @@ export interface PostgresPlan {
   readonly provision: boolean;
 }
 
-export type JobId = "base" | "logical" | "prune" | "verify" | "config" | "redis" | "offsite";
+export type JobId = "base" | "logical" | "prune" | "verify" | "config" | "redis" | "offsite" | "shipper";
 
 export interface RedisPlan {
   readonly port: number;
@@ -82,6 +84,8 @@ export interface JobPlan {
   readonly runAs: string;
   readonly readWritePaths: readonly string[];
   readonly onSuccess?: string;
+  /** A long-running service (restarted when it stops) rather than a oneshot job; its ExecStart adds `run`. */
+  readonly daemon?: boolean;
 }
 
 export interface RetentionPlan {
@@ -104,6 +108,10 @@ export interface ServicePlan {
   readonly jobTimeoutSeconds: number;
   readonly retention: RetentionPlan;
   readonly paths: BackupPaths;
+  /** The archive epoch: where WAL and base backups go (paths.walDir and paths.baseDir are the current epoch's). */
+  readonly archive: ArchivePlan;
+  /** What keeps the primary running when the local archive cannot grow: a free-space reserve, an optional cap. */
+  readonly archiveLimits: { readonly minFreeBytes: number; readonly maxBytes?: number };
   readonly compression: CompressionPlan;
   readonly configFiles: readonly string[];
   readonly verifyAfterBackup: boolean;
@@ -351,11 +359,12 @@ function servicePlan(
       : { type: "pg_ctl" as const, logFile: onHost(pg.manager.logFile ?? `/var/log/postgresql/drkit-${name}.log`) };
   const backupRoot = onHost(svc.paths.backupRoot ?? defaultBackupRoot(name));
   const scriptsDir = onHost(svc.paths.scripts ?? `/usr/local/lib/drkit/${name}`);
+  const archive = archivePlan(name, backupRoot, svc.archive.epoch);
   const paths: BackupPaths = {
     backupRoot,
-    baseDir: `${backupRoot}/postgresql/base`,
+    baseDir: archive.current.baseDir,
     logicalDir: `${backupRoot}/postgresql/logical`,
-    walDir: `${backupRoot}/wal`,
+    walDir: archive.current.walDir,
     configDir: `${backupRoot}/config`,
     lockDir: `${backupRoot}/.locks`,
     verifyDir: `${backupRoot}/verify`,
@@ -381,7 +390,7 @@ function servicePlan(
     provision: pg.provision,
   };
   const rpoSeconds = parseDuration(svc.rpo)!;
-  const jobs = jobPlans(name, svc, paths, postgres);
+  const jobs = jobPlans(name, svc, paths, postgres, archive);
   return {
     name,
     host,
@@ -389,11 +398,16 @@ function servicePlan(
     postgres,
     rpoSeconds,
     rtoSeconds: parseDuration(svc.rto)!,
-    archiveTimeoutSeconds: deriveArchiveTimeout(rpoSeconds),
+    archiveTimeoutSeconds: deriveArchiveTimeout(rpoSeconds, svc.offsite ? parseDuration(svc.offsite.lagBudget)! : 0),
     randomizedDelaySeconds: parseDuration(svc.schedule.randomizedDelay)!,
     jobTimeoutSeconds: parseDuration(svc.jobTimeout)!,
     retention: svc.retention,
     paths,
+    archive,
+    archiveLimits: {
+      minFreeBytes: parseSize(svc.archive.minFreeSpace)!,
+      ...(svc.archive.maxSize ? { maxBytes: parseSize(svc.archive.maxSize)! } : {}),
+    },
     compression: deriveCompression(svc.compression, pg.version),
     configFiles: svc.configFiles.map(onHost),
     verifyAfterBackup: svc.verifyAfterBackup,
@@ -401,7 +415,7 @@ function servicePlan(
     baseBackupMaxIntervalHours: calendarMaxIntervalHours(svc.schedule.base) ?? null,
     redis: svc.redis ? redisPlan(name, svc.redis, onHost, paths) : undefined,
     replication: svc.standbys.length > 0 ? replicationPlan(name, svc, host, postgres, hosts) : undefined,
-    offsite: svc.offsite ? offsitePlan(name, svc.offsite, stores, onHost, paths) : undefined,
+    offsite: svc.offsite ? offsitePlan(name, svc.offsite, stores, onHost, archive) : undefined,
   };
 }
 
@@ -495,7 +509,13 @@ function redisPlan(
   };
 }
 
-function jobPlans(service: string, svc: ParsedService, paths: BackupPaths, pg: PostgresPlan): JobPlan[] {
+function jobPlans(
+  service: string,
+  svc: ParsedService,
+  paths: BackupPaths,
+  pg: PostgresPlan,
+  archive: ArchivePlan,
+): JobPlan[] {
   const unit = (id: JobId) => `drkit-${service}-${id}`;
   const script = (id: JobId) => {
     const name =
@@ -511,7 +531,7 @@ function jobPlans(service: string, svc: ParsedService, paths: BackupPaths, pg: P
     return `${paths.scriptsDir}/${name}`;
   };
   const rw = (...dirs: string[]) => [...dirs, paths.lockDir];
-  const offsiteDirs = svc.offsite ? [`${paths.backupRoot}/.offsite`] : [];
+  const offsiteDirs = svc.offsite ? [archive.current.markerDir] : [];
   const jobs: JobPlan[] = [
     {
       id: "base",
@@ -572,6 +592,18 @@ function jobPlans(service: string, svc: ParsedService, paths: BackupPaths, pg: P
       calendar: svc.offsite.schedule,
       runAs: "root",
       readWritePaths: rw(...offsiteDirs),
+    });
+  }
+  if (svc.offsite) {
+    jobs.push({
+      id: "shipper",
+      unit: unit("shipper"),
+      description: `drkit WAL shipper of ${service} (uploads every archived WAL file to each object store)`,
+      script: `${paths.scriptsDir}/shipper`,
+      runAs: pg.osUser,
+      // It removes the queue entries archive-wal leaves in the archive; it never removes WAL.
+      readWritePaths: rw(paths.walDir, ...offsiteDirs),
+      daemon: true,
     });
   }
   if (svc.configFiles.length > 0) {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "./duration";
+import { SIZE } from "./size";
 
 /** Names that become parts of unit names, paths and shell words. */
 const SAFE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
@@ -45,6 +46,10 @@ const duration = (min: number, minText: string) =>
       error: 'must be a duration such as "30s", "5m", "1h" or "7d"',
     })
     .refine((v) => (parseDuration(v) ?? 0) >= min, { error: `must be at least ${minText}` });
+
+const size = z
+  .string({ error: 'must be a size such as "512MB" or "4GB"' })
+  .regex(SIZE, { error: 'must be a size such as "512MB", "4GB" or "1TB"' });
 
 const calendar = z
   .string({ error: "must be a systemd OnCalendar expression (text)" })
@@ -330,6 +335,27 @@ const offsiteSchema = z.strictObject({
     .default({ attempts: 5, initialDelay: "2s" }),
   /** Catch-up run that ships whatever is not yet confirmed off-site (and Redis snapshots). */
   schedule: calendar.default("*-*-* *:20:00"),
+  /** Uploads at once to one store. */
+  parallel: count(1, 32).default(4),
+  /** Bound of one call to a store that moves no data; an upload gets one more second per MiB. */
+  callTimeout: duration(1, "1s").default("30s"),
+  /** Unshipped WAL per store beyond which its oldest is given up off-site (kept locally, and recorded). */
+  maxBacklog: size.default("8GB"),
+  /** How long after archiving a segment is off-site in normal operation; the RPO must allow for it. */
+  lagBudget: duration(1, "1s").default("10s"),
+});
+
+/** The service's WAL archive: its epoch, and the bounds that keep the primary running when it cannot grow. */
+const archiveSchema = z.strictObject({
+  /**
+   * The archive epoch. Starting a new one (a higher number) gives the service's archive a new local folder and
+   * object-store prefix, for a re-created cluster whose old archive must stay restorable.
+   */
+  epoch: count(1, 9999).default(1),
+  /** Free space the local archive's filesystem keeps: below it a segment is not archived (and that is recorded). */
+  minFreeSpace: size.default("1GB"),
+  /** Cap on the local WAL archive; none by default (retention and the backlog cap bound it). */
+  maxSize: size.optional(),
 });
 
 const serviceSchema = z.strictObject({
@@ -353,6 +379,7 @@ const serviceSchema = z.strictObject({
     .default([]),
   replication: replicationSchema.default({ role: "drkit_replicator", maxSlotWalKeepSize: "2GB" }),
   offsite: offsiteSchema.optional(),
+  archive: archiveSchema.default({ epoch: 1, minFreeSpace: "1GB" }),
 });
 
 export const stackConfigSchema = z.strictObject({

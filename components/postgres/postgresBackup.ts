@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { agentPath, serviceArtifacts } from "../artifacts/hostArtifacts";
 import { BackupDirectories } from "../host/backupDirectories";
 import { HostAgent } from "../host/hostAgent";
-import type { HostRef } from "../host/hostCommand";
+import { hostCommand, type HostRef } from "../host/hostCommand";
 import type { ServicePlan } from "../plan/plan";
 import type { StoreKeys } from "../objectstore/minio";
 import { OffsiteShipping } from "../objectstore/offsiteShipping";
@@ -78,7 +78,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
       throw new Error(
         `PostgresBackup ${name}: service ${plan.name} ships off-site; give the target stores' keys (args.offsite)`,
       );
-    // Off-site first: once archiving is on, archive-wal calls ship-offsite for every segment.
+    // Off-site first: once archiving is on, archive-wal queues every segment for the shipper.
     const shipping =
       plan.offsite && args.offsite
         ? [
@@ -89,16 +89,27 @@ export class PostgresBackup extends pulumi.ComponentResource {
             ),
           ]
         : [];
+    // The shipper runs before archive_command queues anything for it; the catch-up timer beside it.
     const shipJob = plan.jobs
-      .filter((job) => job.id === "offsite")
+      .filter((job) => job.id === "offsite" || job.id === "shipper")
       .map(
         (job) =>
           new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [agent, ...shipping] }),
       );
+    // The archive locations are checked (and claimed on first use) before archive_command points at them: a
+    // location holding another cluster's archive stops the deployment here. Settings changes (a new archive
+    // epoch) check again.
+    const claimStep = artifacts.step("step:claim-archive");
+    const claim = hostCommand(
+      `${name}-claim-archive`,
+      host,
+      { create: claimStep.run, update: claimStep.run, triggers: [artifacts.file("settings").content] },
+      { parent: this, dependsOn: [agent, ...server, ...shipping] },
+    );
     const archiving = new WalArchiving(
       `${name}-archiving`,
       { host, plan },
-      { parent: this, dependsOn: [agent, ...server, ...shipJob] },
+      { parent: this, dependsOn: [agent, ...server, ...shipJob, claim] },
     );
     const restore = { pitr: agentPath(plan, "restore-pitr"), logical: agentPath(plan, "restore-logical") };
     if (plan.replication) {
@@ -119,7 +130,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
     const jobs = [
       ...shipJob,
       ...plan.jobs
-        .filter((job) => job.id !== "redis" && job.id !== "offsite")
+        .filter((job) => job.id !== "redis" && job.id !== "offsite" && job.id !== "shipper")
         .map(
           (job) =>
             new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [agent, archiving] }),

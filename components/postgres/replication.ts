@@ -86,12 +86,24 @@ export class Standby extends pulumi.ComponentResource {
       { host, files: [...artifacts.matching(`${own}agent:`, "file"), artifacts.file(`${own}settings`)] },
       { parent: this },
     );
+    // A standby on the primary's host is checked against the archive first (it never claims it).
+    const checkId = `step:check-archive:${standby.name}`;
+    const check = artifacts.has(checkId)
+      ? [
+          hostCommand(
+            `${name}-check-archive`,
+            host,
+            { create: artifacts.step(checkId).run },
+            { parent: this, dependsOn: [agent] },
+          ),
+        ]
+      : [];
     const clone = artifacts.step(`step:clone:${standby.name}`);
     hostCommand(
       `${name}-clone`,
       host,
       { create: clone.run, delete: clone.undo },
-      { parent: this, dependsOn: [...passFile, agent] },
+      { parent: this, dependsOn: [...passFile, agent, ...check] },
     );
     this.port = pulumi.output(standby.port);
     this.registerOutputs({ port: this.port });

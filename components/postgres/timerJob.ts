@@ -26,8 +26,10 @@ export class TimerJob extends pulumi.ComponentResource {
       .filter((id) => artifacts.has(id))
       .map((id) => artifacts.file(id));
     const placed = units.map((f) => hostFile(artifactResourceName(name, f.id), host, f, { parent: this }));
+    // A long-running service also restarts when its agent files or its settings change.
+    const inputs = job.daemon ? [...units, artifacts.file("settings"), ...artifacts.matching("agent:", "file")] : units;
     const digest = createHash("sha256")
-      .update(units.map((u) => u.content).join("\0"))
+      .update(inputs.map((u) => u.content).join("\0"))
       .digest("hex")
       .slice(0, 16);
     const enable = artifacts.step(`step:enable:${job.id}`);

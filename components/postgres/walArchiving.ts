@@ -33,8 +33,8 @@ export class WalArchiving extends pulumi.ComponentResource {
         walLevel: "replica",
         archiveMode: "on",
         archiveTimeoutSeconds: plan.archiveTimeoutSeconds,
-        // archive-wal uploads each segment before it reports success, so off-site lags by no interval.
-        offsiteShipIntervalSeconds: 0,
+        // The shipper uploads each archived segment within its lag budget in normal operation.
+        offsiteShipIntervalSeconds: plan.offsite?.lagBudgetSeconds ?? 0,
         offsiteTargets: plan.offsite?.targets.map((t) => t.store) ?? [],
       },
       opts,

@@ -60,3 +60,38 @@ teardown() { redis_teardown; }
   [ "$status" -eq 1 ]
   [[ $output == *"CONFIG SET appendfsync failed: "* ]]
 }
+
+@test "a drop-in a killed restore left at 'appendonly no' is put back as configured, and AOF is on again" {
+  start_server
+  cli CONFIG SET appendonly no >/dev/null
+  sed -i 's/^appendonly yes$/appendonly no/' "$TMP/etc/drkit-testsvc.conf"
+  before=$(stat -c '%a %U' "$TMP/etc/drkit-testsvc.conf")
+  run "$AGENT/apply-redis-settings"
+  [ "$status" -eq 0 ]
+  [[ $output == *"set 'appendonly yes' in $TMP/etc/drkit-testsvc.conf again, as configured"* ]]
+  grep -qx "appendonly yes" "$TMP/etc/drkit-testsvc.conf"
+  [ "$(grep -c appendonly "$TMP/etc/drkit-testsvc.conf")" -eq 1 ]
+  [ "$(stat -c '%a %U' "$TMP/etc/drkit-testsvc.conf")" = "$before" ]
+  [ "$(cli CONFIG GET appendonly | sed -n 2p)" = yes ]
+}
+
+@test "with REDIS_AOF=no the drop-in is left at 'appendonly no'" {
+  setting REDIS_AOF no
+  sed -i 's/^appendonly yes$/appendonly no/' "$TMP/etc/drkit-testsvc.conf"
+  run "$AGENT/apply-redis-settings"
+  [ "$status" -eq 0 ]
+  grep -qx "appendonly no" "$TMP/etc/drkit-testsvc.conf"
+  [[ $output != *"as configured"* ]]
+}
+
+@test "while a restore runs (it holds its lock) the drop-in is not touched" {
+  mkdir -p "$TMP/data"
+  sed -i 's/^appendonly yes$/appendonly no/' "$TMP/etc/drkit-testsvc.conf"
+  exec 8>>"$TMP/data/.drkit-restore.lock"
+  flock -n 8
+  run "$AGENT/apply-redis-settings"
+  exec 8>&-
+  [ "$status" -eq 1 ]
+  [[ $output == *"another run holds $TMP/data/.drkit-restore.lock"* ]]
+  grep -qx "appendonly no" "$TMP/etc/drkit-testsvc.conf"
+}

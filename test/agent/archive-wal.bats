@@ -75,26 +75,53 @@ teardown() { agent_teardown; }
   [[ $output == *"setting WAL_DIR is not set"* ]]
 }
 
-@test "with object stores, the segment is shipped after the local copy, and a failed shipment fails archiving" {
-  load postgres-stubs
-  agent_copy archive-wal
-  setting_array OFFSITE_STORES site-a
-  sibling_stub ship-offsite 'exit 0'
+@test "with shipping on, the archived file is queued for the shipper beside it, and nothing touches the network" {
+  setting WAL_SHIP yes
+  setting MC /nonexistent/mc
   run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
   [ "$status" -eq 0 ]
-  grep -qxF "ship-offsite wal $TMP/pg_wal/000000010000000000000001 000000010000000000000001" "$TMP/calls"
   [ -f "$TMP/wal/000000010000000000000001" ]
-  sibling_stub ship-offsite 'exit 1'
-  cp "$TMP/pg_wal/000000010000000000000001" "$TMP/pg_wal/000000010000000000000002"
-  run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000002" 000000010000000000000002
-  [ "$status" -ne 0 ]
+  [ -f "$TMP/wal/.to-ship.000000010000000000000001" ]
+  [ ! -s "$TMP/wal/.to-ship.000000010000000000000001" ]
 }
 
-@test "without object stores nothing is shipped" {
-  load postgres-stubs
-  agent_copy archive-wal
-  sibling_stub ship-offsite 'exit 1'
+@test "re-archiving an identical file queues it again (a crash may have lost the entry)" {
+  "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
+  [ ! -e "$TMP/wal/.to-ship.000000010000000000000001" ]
+  setting WAL_SHIP yes
   run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
   [ "$status" -eq 0 ]
-  [ ! -e "$TMP/calls" ]
+  [ -f "$TMP/wal/.to-ship.000000010000000000000001" ]
+}
+
+@test "without shipping nothing is queued" {
+  setting WAL_SHIP no
+  run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
+  [ "$status" -eq 0 ]
+  [ -z "$(find "$TMP/wal" -name '.to-ship.*')" ]
+}
+
+@test "below the free-space reserve the file is not archived but reported archived, and the gap is recorded" {
+  setting WAL_SHIP yes
+  setting WAL_ARCHIVE_MIN_FREE_BYTES 999999999999999999
+  run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
+  [ "$status" -eq 0 ]
+  [[ $output == *"NOT ARCHIVED: 000000010000000000000001"*"below its reserve"*"primary keeps running"* ]]
+  [ ! -e "$TMP/wal/000000010000000000000001" ]
+  [ ! -e "$TMP/wal/.to-ship.000000010000000000000001" ]
+  grep -E '^[0-9TZ:-]+ 000000010000000000000001 000000010000000000000001 1 local archive full: ' "$TMP/wal/drkit-gaps.log"
+}
+
+@test "over the archive's size cap the file is not archived, and the gap is recorded" {
+  head -c $((2 * 1048576)) /dev/urandom >"$TMP/pg_wal/000000010000000000000001"
+  cp "$TMP/pg_wal/000000010000000000000001" "$TMP/pg_wal/000000010000000000000002"
+  setting WAL_ARCHIVE_MAX_BYTES $((3 * 1048576))
+  run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
+  [ "$status" -eq 0 ]
+  [ -f "$TMP/wal/000000010000000000000001" ]
+  run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000002" 000000010000000000000002
+  [ "$status" -eq 0 ]
+  [[ $output == *"NOT ARCHIVED: 000000010000000000000002"*"over its cap of 3145728 bytes"* ]]
+  [ ! -e "$TMP/wal/000000010000000000000002" ]
+  grep -q ' 000000010000000000000002 000000010000000000000002 1 local archive full' "$TMP/wal/drkit-gaps.log"
 }

@@ -13,6 +13,7 @@ setup() {
   setting VERIFY_AFTER_BACKUP yes
   setting_array COMPRESS_ARGS
   sql_answer "SHOW server_version_num" 150018
+  sql_answer "*pg_database_size*" 1048576
   cat >"$TMP/bin/pg_basebackup" <<STUB
 #!/usr/bin/env bash
 echo "pg_basebackup \$*" >>"$TMP/calls"
@@ -22,7 +23,8 @@ src=\$(mktemp -d)
 printf 'START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nSTART TIME: 2026-11-30 02:00:00 UTC\nSTART TIMELINE: 1\n' >"\$src/backup_label"
 tar -cf "\$dir/base.tar" -C "\$src" backup_label
 tar -cf "\$dir/pg_wal.tar" -T /dev/null
-[[ -e "$TMP/stubs/fails.manifest" ]] || echo '{}' >"\$dir/backup_manifest"
+[[ -e "$TMP/stubs/fails.manifest" ]] ||
+  printf '{"WAL-Ranges": [\n{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000138" }\n]}\n' >"\$dir/backup_manifest"
 rm -rf -- "\$src"
 STUB
   cat >"$TMP/bin/pg_verifybackup" <<STUB
@@ -35,6 +37,11 @@ STUB
 teardown() { agent_teardown; }
 
 published() { find "$TMP/base" -mindepth 1 -maxdepth 1 -printf '%f\n'; }
+# space_needed BYTES: what the server's size query answers (the space check asks twice that and more).
+space_needed() {
+  sed -i '/pg_database_size/d' "$STUBS/answers"
+  sql_answer "*pg_database_size*" "$1"
+}
 
 @test "publishes a verified backup under its id with the metadata file, and leaves no scratch copy" {
   run "$AGENT/backup-base"
@@ -43,6 +50,9 @@ published() { find "$TMP/base" -mindepth 1 -maxdepth 1 -printf '%f\n'; }
   [[ $id =~ ^[0-9]{8}T[0-9]{6}Z$ ]]
   grep -qx "start_wal=000000010000000000000002" "$TMP/base/$id/drkit-backup.env"
   grep -qx "timeline=1" "$TMP/base/$id/drkit-backup.env"
+  # where the backup starts (backup_label) and where it is consistent (the manifest's WAL range)
+  grep -qx "start_lsn=0/2000028" "$TMP/base/$id/drkit-backup.env"
+  grep -qx "end_lsn=0/2000138" "$TMP/base/$id/drkit-backup.env"
   grep -qx "server_version=150018" "$TMP/base/$id/drkit-backup.env"
   grep -q "pg_verifybackup" "$TMP/calls"
   [[ $output == *"base backup $id complete"* ]]
@@ -99,4 +109,57 @@ published() { find "$TMP/base" -mindepth 1 -maxdepth 1 -printf '%f\n'; }
   DRKIT_ENV=$TMP/env2 run "$AGENT/backup-base"
   [ "$status" -eq 1 ]
   [[ $output == *"setting BASE_DIR is not set"* ]]
+}
+
+@test "not enough space: fails naming the directory, the bytes needed and available, before writing anything" {
+  space_needed 1000000000000000000
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output =~ "not enough space in $TMP/base for base backup "[0-9]{8}T[0-9]{6}Z": needs about 1000000000000000000 bytes (889P), "[0-9]+" bytes ("[^\)]+") are available; nothing was written" ]]
+  ! grep -q pg_basebackup "$TMP/calls" || false
+  [ -z "$(ls -A "$TMP/base")" ]
+}
+
+@test "the space check asks the server for the size of every database, pg_global and the WAL segment" {
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  grep -q "sum(pg_database_size(oid)) FROM pg_database.*pg_tablespace_size('pg_global').*wal_segment_size" \
+    "$TMP/calls"
+}
+
+@test "a server that cannot say how large it is: fails before writing anything" {
+  sed -i '/pg_database_size/d' "$STUBS/answers"
+  sql_fails "*pg_database_size*"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"cannot ask the server how large its databases are"* ]]
+  ! grep -q pg_basebackup "$TMP/calls" || false
+  [ -z "$(ls -A "$TMP/base")" ]
+}
+
+@test "what a killed run left (.partial-*, .verify-*) is removed by the next run, which publishes its own" {
+  mkdir -p "$TMP/base/.partial-20240101T000000Z" "$TMP/base/.verify-20240101T000000Z.Ab12Cd/pg_wal"
+  echo half >"$TMP/base/.partial-20240101T000000Z/base.tar"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  [[ $output == *"removed $TMP/base/.partial-20240101T000000Z, left by an earlier run that did not finish"* ]]
+  [[ $output == *"removed $TMP/base/.verify-20240101T000000Z.Ab12Cd, left by an earlier run"* ]]
+  [[ $(published) =~ ^[0-9]{8}T[0-9]{6}Z$ ]]
+}
+
+@test "a run that cannot take the lock leaves the running job's partial directory alone" {
+  mkdir -p "$TMP/base/.partial-20240101T000000Z"
+  hold_lock base
+  run "$AGENT/backup-base"
+  exec 7>&-
+  [ "$status" -eq 1 ]
+  [ -d "$TMP/base/.partial-20240101T000000Z" ]
+}
+
+@test "a run in the same second as a published backup waits for the next second instead of failing" {
+  taken=$(date -u +%Y%m%dT%H%M%SZ)
+  mkdir -p "$TMP/base/$taken"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  [ "$(published | grep -cv "^$taken\$")" -eq 1 ]
 }

@@ -12,6 +12,7 @@ setup() {
   setting LOGICAL_DIR "$TMP/logical"
   setting_array PG_DATABASES app reports
   setting_array DUMP_ARGS --compress=zstd:3
+  sql_answer "*pg_database_size*" 1048576
 }
 teardown() { agent_teardown; }
 
@@ -99,4 +100,44 @@ set_id() { find "$TMP/logical" -name 'globals_*.sql' -printf '%f\n' | grep -oE '
   DRKIT_ENV=$TMP/env2 run "$AGENT/backup-logical"
   [ "$status" -eq 1 ]
   [[ $output == *"setting DUMP_ARGS is not set as a list"* ]]
+}
+
+@test "not enough space: fails naming the directory, the bytes needed and available, before dumping anything" {
+  sed -i '/pg_database_size/d' "$STUBS/answers"
+  sql_answer "*pg_database_size*" 1000000000000000000
+  run "$AGENT/backup-logical"
+  [ "$status" -eq 1 ]
+  [[ $output =~ "not enough space in $TMP/logical for logical backup "[0-9]{8}T[0-9]{6}Z": needs about 1000000000000000000 bytes (889P), "[0-9]+" bytes" ]]
+  [[ $output == *"are available; nothing was written"* ]]
+  grep -q "pg_database_size(datname)).*WHERE datname IN ('app','reports')" "$TMP/calls"
+  ! grep -qE "^pg_dump" "$TMP/calls" || false
+  [ -z "$(ls -A "$TMP/logical")" ]
+}
+
+@test "what a killed run left is removed by the next run: partial dumps and a set without its globals file" {
+  echo half >"$TMP/logical/.partial-app-20240101T000000Z.dump"
+  echo dump >"$TMP/logical/app_20240101T000000Z.custom.dump"
+  echo dump >"$TMP/logical/app_20231231T000000Z.custom.dump"
+  echo dump >"$TMP/logical/reports_20231231T000000Z.custom.dump"
+  echo roles >"$TMP/logical/globals_20231231T000000Z.sql"
+  run "$AGENT/backup-logical"
+  [ "$status" -eq 0 ]
+  [[ $output == *"removed $TMP/logical/.partial-app-20240101T000000Z.dump, left by an earlier run"* ]]
+  [[ $output == *"removed the incomplete logical backup set 20240101T000000Z (no globals_20240101T000000Z.sql)"* ]]
+  [ ! -e "$TMP/logical/app_20240101T000000Z.custom.dump" ]
+  # The complete set stays.
+  [ -f "$TMP/logical/app_20231231T000000Z.custom.dump" ]
+  [ -f "$TMP/logical/reports_20231231T000000Z.custom.dump" ]
+  [ "$(find "$TMP/logical" -name 'globals_*.sql' | wc -l)" -eq 2 ]
+}
+
+@test "a run that cannot take the lock leaves the running job's files alone" {
+  echo half >"$TMP/logical/.partial-app-20240101T000000Z.dump"
+  echo dump >"$TMP/logical/app_20240101T000000Z.custom.dump"
+  hold_lock logical
+  run "$AGENT/backup-logical"
+  exec 7>&-
+  [ "$status" -eq 1 ]
+  [ -f "$TMP/logical/.partial-app-20240101T000000Z.dump" ]
+  [ -f "$TMP/logical/app_20240101T000000Z.custom.dump" ]
 }

@@ -104,3 +104,47 @@ teardown() { redis_teardown; }
   [[ $output == *"removed snapshot dump_$old.rdb"* ]]
   [ ! -e "$TMP/backups/dump_$old.rdb" ]
 }
+
+@test "not enough space for the copy: fails naming the directory and the bytes, nothing written" {
+  start_server
+  fill 20
+  free_space 100
+  run "$AGENT/backup-redis"
+  [ "$status" -eq 1 ]
+  [[ $output =~ "not enough space in $TMP/backups for snapshot dump_"[0-9]{8}T[0-9]{6}Z".rdb: needs about "[0-9]+" bytes" ]]
+  [[ $output == *", 100 bytes (100) are available; nothing was written"* ]]
+  [ -z "$(find "$TMP/backups" -name 'dump_*' -o -name '.partial-*' -o -name '.dump_*')" ]
+}
+
+@test "what a killed run left is removed by the next run: a partial copy, temp files, a snapshot without .meta" {
+  start_server
+  fill 4
+  echo half >"$TMP/backups/.partial-20240101T000000Z.rdb"
+  echo half >"$TMP/backups/.dump_20240101T000001Z.meta.Ab12Cd"
+  echo x >"$TMP/backups/dump_20240101T000001Z.rdb"
+  echo x >"$TMP/backups/dump_20240101T000001Z.rdb.sha256"
+  echo x >"$TMP/backups/dump_20240101T000002Z.rdb.sha256"
+  run "$AGENT/backup-redis"
+  [ "$status" -eq 0 ]
+  [[ $output == *"removed $TMP/backups/.partial-20240101T000000Z.rdb, left by an earlier run that did not finish"* ]]
+  [[ $output == *"removed the incomplete snapshot dump_20240101T000001Z.rdb (no dump_20240101T000001Z.meta)"* ]]
+  [[ $output == *"removed the incomplete snapshot dump_20240101T000002Z.rdb"* ]]
+  [ -z "$(find "$TMP/backups" -name '*20240101T00000*')" ]
+  [ "$(find "$TMP/backups" -name 'dump_*.meta' | wc -l)" -eq 1 ]
+}
+
+@test "retention removes a snapshot's .meta first, so a killed run leaves it incomplete, never complete-looking" {
+  start_server
+  fill 2
+  old=20200101T000000Z
+  for ext in .rdb .rdb.sha256 .meta; do echo x >"$TMP/backups/dump_$old$ext"; done
+  # rm records the order of its arguments, then removes them.
+  mkdir -p "$TMP/rmbin"
+  printf '#!/usr/bin/env bash\necho "rm $*" >>"%s/calls"\nexec /bin/rm "$@"\n' "$TMP" >"$TMP/rmbin/rm"
+  chmod +x "$TMP/rmbin/rm"
+  : >"$TMP/calls"
+  PATH="$TMP/rmbin:$PATH" run "$AGENT/backup-redis"
+  [ "$status" -eq 0 ]
+  grep -q "^rm -f -- $TMP/backups/dump_$old.meta $TMP/backups/dump_$old.rdb.sha256 $TMP/backups/dump_$old.rdb$" \
+    "$TMP/calls"
+}

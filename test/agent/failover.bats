@@ -25,6 +25,31 @@ setup() {
     answer "$port" received 0/3000060
     answer "$port" replayed 0/3000028
     answer "$port" last_commit "2024-05-01 10:00:00.123+00"
+    answer "$port" archive_mode on
+  done
+}
+
+# with_archive_stub [FAILING_NAME]: failover beside lib.sh in $TMP/agent, with an archive-wal that logs its
+# arguments and the user it runs as, and copies into $TMP/archive (failing for FAILING_NAME).
+with_archive_stub() {
+  mkdir -p "$TMP/agent" "$TMP/archive"
+  cp -- "$AGENT/lib.sh" "$AGENT/failover" "$TMP/agent/"
+  cat >"$TMP/agent/archive-wal" <<STUB
+#!/usr/bin/env bash
+echo "archive-wal \$* as \$(id -un)" >>"$TMP/calls"
+[[ \$2 != "${1:-none}" ]] || { echo "archive-wal: cannot archive \$2" >&2; exit 1; }
+cp -- "\$1" "$TMP/archive/\$2"
+STUB
+  chmod +x "$TMP/agent/archive-wal"
+  AGENT=$TMP/agent
+}
+# ready NAME...: WAL files in the old primary's pg_wal that its archiver had not archived yet.
+ready() {
+  mkdir -p "$TMP/primary/pg_wal/archive_status"
+  local name
+  for name in "$@"; do
+    echo "wal $name" >"$TMP/primary/pg_wal/$name"
+    touch "$TMP/primary/pg_wal/archive_status/$name.ready"
   done
 }
 teardown() { agent_teardown; }
@@ -151,4 +176,59 @@ teardown() { agent_teardown; }
   [ "$status" -eq 1 ]
   [[ $output == *"promotion of near failed"* ]]
   ! grep -qF "synchronous_standby_names" "$TMP/calls" || false
+}
+
+@test "the old primary's unarchived WAL (.ready) is archived by archive-wal before the promotion, marked .done" {
+  with_archive_stub
+  ready 000000010000000000000003 000000010000000000000004
+  touch "$TMP/primary/pg_wal/archive_status/000000010000000000000002.done"
+  echo "wal 000000010000000000000005" >"$TMP/primary/pg_wal/000000010000000000000005" # being written: no status
+  run "$AGENT/failover" --to near
+  [ "$status" -eq 0 ]
+  [[ $output == *"archived 2 WAL file(s) the old primary had not archived: 000000010000000000000003"\
+" 000000010000000000000004"* ]]
+  grep -qxF "archive-wal $TMP/primary/pg_wal/000000010000000000000003 000000010000000000000003 as $(id -un)" \
+    "$TMP/calls"
+  [ "$(cat "$TMP/archive/000000010000000000000004")" = "wal 000000010000000000000004" ]
+  [ ! -e "$TMP/archive/000000010000000000000002" ]
+  [ ! -e "$TMP/archive/000000010000000000000005" ]
+  [ -f "$TMP/primary/pg_wal/archive_status/000000010000000000000003.done" ]
+  [ -z "$(find "$TMP/primary/pg_wal/archive_status" -name '*.ready')" ]
+  # fenced first, archived next, promoted last
+  fence=$(grep -n 'immediate -w stop' "$TMP/calls" | cut -d: -f1)
+  archived=$(grep -n '^archive-wal' "$TMP/calls" | tail -n1 | cut -d: -f1)
+  promoted=$(grep -n ' promote' "$TMP/calls" | cut -d: -f1)
+  [ "$fence" -lt "$archived" ]
+  [ "$archived" -lt "$promoted" ]
+}
+
+@test "a WAL file archive-wal refuses is reported, stays .ready, and the failover goes on" {
+  with_archive_stub 000000010000000000000003
+  ready 000000010000000000000003 000000010000000000000004
+  run "$AGENT/failover" --to near
+  [ "$status" -eq 0 ]
+  [[ $output == *"archive-wal: cannot archive 000000010000000000000003"* ]]
+  [[ $output == *"WARNING: could not archive 000000010000000000000003 from the old primary"* ]]
+  [[ $output == *"archived 1 WAL file(s) the old primary had not archived: 000000010000000000000004"* ]]
+  [ -f "$TMP/primary/pg_wal/archive_status/000000010000000000000003.ready" ]
+  grep -qF "pg_ctl -D $TMP/near -w -t 120 promote" "$TMP/calls"
+}
+
+@test "an old primary whose pg_wal cannot be reached: a warning, and the failover goes on" {
+  with_archive_stub
+  run "$AGENT/failover" --to near
+  [ "$status" -eq 0 ]
+  [[ $output == *"WARNING: the old primary's $TMP/primary/pg_wal/archive_status is not reachable"* ]]
+  ! grep -q "^archive-wal" "$TMP/calls" || false
+  [[ $output == *"failover to near done in"* ]]
+}
+
+@test "a standby that will not archive once promoted is named before the promotion" {
+  answer 5433 archive_mode off
+  run "$AGENT/failover" --to near
+  [ "$status" -eq 0 ]
+  [[ $output == *"WARNING: near has archive_mode=off: once promoted it archives nothing"* ]]
+  answer 5434 archive_mode always
+  run "$AGENT/failover" --to far
+  [[ $output != *"archive_mode="* ]]
 }

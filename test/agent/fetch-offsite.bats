@@ -1,22 +1,28 @@
 #!/usr/bin/env bats
 # fetch-offsite: arguments, choosing a base backup by recovery target, fetching a base backup and single WAL
 # files checked against their recorded sha256, and restore_command's exit codes (1 = not archived, 126 = store
-# unreachable). Objects are put in place with ship-offsite, so the two verbs share one layout; mc is
+# unreachable). Objects are put in place with ship-offsite and the shipper, so the verbs share one layout; mc is
 # test/agent/fake-mc, and a real mc is used against a closed port when the toolchain has built one.
 load offsite-helpers
 
 setup() { offsite_setup; }
 teardown() { agent_teardown; }
 
+# ship_wal NAME: a WAL file archived (a copy kept at $TMP/NAME), queued and shipped by the shipper.
 ship_wal() {
   make_wal "$1"
-  "$AGENT/ship-offsite" wal "$TMP/$1" "$1" 2>/dev/null
+  mkdir -p "$TMP/wal"
+  setting WAL_DIR "$TMP/wal"
+  setting PG_OS_USER "$(id -un)"
+  cp "$TMP/$1" "$TMP/wal/$1"
+  : >"$TMP/wal/.to-ship.$1"
+  "$AGENT/shipper" once 2>/dev/null
 }
 
 @test "no sub-command or an unknown one is a usage error (exit 2)" {
   run "$AGENT/fetch-offsite"
   [ "$status" -eq 2 ]
-  [[ $output == *"usage: fetch-offsite choose-base [TARGET_EPOCH] | base <id> <dir> | wal <name> <path>"* ]]
+  [[ $output == *"usage: fetch-offsite choose-base [TARGET_EPOCH] | list-bases | base <id> <dir> | wal <name> <path>"* ]]
   run "$AGENT/fetch-offsite" restore
   [ "$status" -eq 2 ]
 }
@@ -146,6 +152,24 @@ ship_wal() {
   run "$AGENT/fetch-offsite" choose-base 1000
   [ "$status" -eq 1 ]
   [[ $output == *"no complete base backup on site-a finished before 1000"* ]]
+}
+
+@test "list-bases: every complete base backup, newest first, with its timeline and where it starts and ends" {
+  make_base 20240101T000000Z 1000
+  make_base 20240102T000000Z 2000
+  printf 'timeline=2\nstart_lsn=0/9000028\nend_lsn=0/9000100\n' >>"$TMP/base/20240102T000000Z/drkit-backup.env"
+  make_base 20240103T000000Z 3000 no-meta # incomplete: not listed
+  for id in 20240101T000000Z 20240102T000000Z 20240103T000000Z; do
+    mkdir -p "$(dirname "$(object a "base/$id/x")")"
+    cp "$TMP/base/$id"/* "$(dirname "$(object a "base/$id/x")")/"
+  done
+  run "$AGENT/fetch-offsite" list-bases
+  [ "$status" -eq 0 ]
+  [ "$output" = "20240102T000000Z 2000 2 0/9000028 0/9000100
+20240101T000000Z 1000 - - -" ]
+  run "$AGENT/fetch-offsite" list-bases extra
+  [ "$status" -eq 2 ]
+  [[ $output == *"usage: fetch-offsite list-bases (no other arguments)"* ]]
 }
 
 @test "base: fetches every file of the set into the directory, checked" {

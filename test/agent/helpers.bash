@@ -23,3 +23,11 @@ setting_array() {
   [[ $# -eq 0 ]] || printf '%q ' "$@" >>"$DRKIT_ENV"
   printf ')\n' >>"$DRKIT_ENV"
 }
+# free_space BYTES: from here on the verbs see BYTES available on every filesystem (a stand-in df first in
+# PATH), as on a full disk.
+free_space() {
+  mkdir -p "$TMP/fakebin"
+  printf '#!/usr/bin/env bash\nprintf "Avail\\n%s\\n"\n' "$1" >"$TMP/fakebin/df"
+  chmod +x "$TMP/fakebin/df"
+  export PATH="$TMP/fakebin:$PATH"
+}

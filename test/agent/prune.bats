@@ -195,3 +195,33 @@ list() { printf '%s ' "$@"; }
   [[ $output == *"setting RETAIN_MONTHS is not set"* ]]
   [ "$(base_ids)" = "$(list "${IDS[@]}")" ]
 }
+
+@test "a base backup is renamed out of sight before it is deleted; a killed prune's .pruned-* is removed next run" {
+  mkdir -p "$TMP/base/.pruned-20260210T020000Z"
+  echo half >"$TMP/base/.pruned-20260210T020000Z/pg_wal.tar"
+  run "$AGENT/prune" --now "$NOW"
+  [ "$status" -eq 0 ]
+  [[ $output == *"removed $TMP/base/.pruned-20260210T020000Z, left by an earlier run that did not finish"* ]]
+  [ "$(base_ids)" = "$(list "${KEPT[@]}")" ]
+  [ -z "$(find "$TMP/base" -maxdepth 1 -name '.pruned-*')" ]
+}
+
+@test "a logical set loses its globals file first; a set without one is not a set retention counts or keeps" {
+  # A newer set without its globals file (a killed backup-logical): not counted as the newest set.
+  echo dump >"$TMP/logical/app_20260304T030000Z.custom.dump"
+  sed -i 's/^RETAIN_DAILY_DAYS=.*/RETAIN_DAILY_DAYS=0/; s/^RETAIN_WEEKLY_WEEKS=.*/RETAIN_WEEKLY_WEEKS=0/;
+    s/^RETAIN_MONTHS=.*/RETAIN_MONTHS=0/' "$DRKIT_ENV"
+  run "$AGENT/prune" --now "$NOW"
+  [ "$status" -eq 0 ]
+  [ -f "$TMP/logical/globals_20260304T020000Z.sql" ]
+  [ -f "$TMP/logical/app_20260304T020000Z.custom.dump" ]
+  [[ $output != *"set 20260304T030000Z"* ]]
+  [ ! -e "$TMP/logical/globals_20260303T020000Z.sql" ]
+  [ ! -e "$TMP/logical/app_20260303T020000Z.custom.dump" ]
+}
+
+@test "--dry-run lists a logical set's globals file first" {
+  run "$AGENT/prune" --dry-run --now "$NOW"
+  [ "$status" -eq 0 ]
+  [[ $output == *"would remove $TMP/logical/globals_20260210T020000Z.sql $TMP/logical/"*"_20260210T020000Z.custom.dump"* ]]
+}

@@ -118,3 +118,31 @@ teardown() { agent_teardown; }
   [[ $output == *"pg_rewind: Done!"* ]]
   [[ $output == *"the old primary now streams from near through slot $slot"* ]]
 }
+
+@test "WAL the old primary recycled after the divergence is read from the archive: pg_rewind --restore-target-wal" {
+  mkdir -p "$TMP/wal"
+  setting WAL_DIR "$TMP/wal"
+  # what the old primary's configuration says while pg_rewind runs
+  sed -i "s|^echo \"pg_rewind: rewinding\"|cp \"$TMP/primary/postgresql.auto.conf\" \"$TMP/conf-at-rewind\"\\n&|" \
+    "$TMP/bin/pg_rewind"
+  run "$AGENT/rejoin-as-standby" --primary near
+  [ "$status" -eq 0 ]
+  grep -qE "^pg_rewind --target-pgdata=$TMP/primary .* --progress --restore-target-wal$" "$TMP/calls"
+  grep -qxF "restore_command = 'cp $TMP/wal/%f %p'" "$TMP/conf-at-rewind"
+  # Debian's layout: the main configuration file beside the conf.d, none in the data directory.
+  mkdir -p "$TMP/etc/conf.d"
+  echo "# main" >"$TMP/etc/postgresql.conf"
+  setting PG_CONF_DIR "$TMP/etc/conf.d"
+  rm -f "$TMP/primary/postmaster.pid" "$TMP/primary/standby.signal"
+  run "$AGENT/rejoin-as-standby" --primary near
+  [ "$status" -eq 0 ]
+  grep -qE "^pg_rewind .* --restore-target-wal --config-file=$TMP/etc/postgresql.conf$" "$TMP/calls"
+}
+
+@test "without a readable archive pg_rewind runs on the old primary's pg_wal alone" {
+  setting WAL_DIR "$TMP/no-such-archive"
+  run "$AGENT/rejoin-as-standby" --primary near
+  [ "$status" -eq 0 ]
+  grep -qE "^pg_rewind .* --progress$" "$TMP/calls"
+  ! grep -q "restore_command" "$TMP/primary/postgresql.auto.conf" || false
+}

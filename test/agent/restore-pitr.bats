@@ -1,7 +1,10 @@
 #!/usr/bin/env bats
-# restore-pitr: arguments (a malformed --target-time, --timeout, --action, --backup), the choice of base
-# backup by the target, then with pg_ctl/psql stubbed: the old data directory moved aside, the backup extracted,
-# the recovery settings written, the wait bounded by the timeout, and --from-offsite through fetch-offsite.
+# restore-pitr: arguments (a malformed --target-time, --target-timeline, --timeout, --action, --backup), a running
+# primary left alone without --force, the choice of base backup by the target time and by the timeline's path
+# (synthetic history files), then with pg_ctl/psql stubbed: the old data directory moved aside, the backup
+# extracted, the recovery settings written, the old data directory's unarchived WAL copied for a restore to the
+# end, synchronous_standby_names cleared when no standby streams, the wait bounded by the timeout, and
+# --from-offsite through fetch-offsite.
 load helpers
 load postgres-stubs
 
@@ -18,7 +21,17 @@ setup() {
   # Finished 2024-01-01 00:10 and 2024-01-02 00:10 UTC.
   fake_base "$TMP/base" 20240101T000000Z 1704067800 first
   fake_base "$TMP/base" 20240102T000000Z 1704154200 second
+  # The running server is a primary; recovery (the wait loop's query) ends at once.
+  sql_answer 'SELECT pg_is_in_recovery()' f
   sql_answer '*pg_is_in_recovery*' ended
+  # pg_controldata: the system identifier a data directory's file "sysid" holds.
+  cat >"$TMP/bin/pg_controldata" <<STUB
+#!/usr/bin/env bash
+echo "pg_controldata \$*" >>"$TMP/calls"
+[[ -f \$2/sysid ]] || exit 1
+echo "Database system identifier:           \$(cat "\$2/sysid")"
+STUB
+  chmod +x "$TMP/bin/pg_controldata"
 }
 teardown() { agent_teardown; }
 
@@ -29,56 +42,309 @@ untouched() {
   [ -z "$(aside)" ]
   ! grep -q '^pg_ctl .* stop' "$TMP/calls"
 }
+conf() { grep -qxF "$1" "$TMP/data/postgresql.auto.conf"; }
+
+# tl_base ID END_EPOCH TIMELINE START_LSN END_LSN [SYSID]: a base backup taken on TIMELINE from START_LSN,
+# consistent at END_LSN, whose data directory has "marker" (the id) and "sysid" (default 7001).
+tl_base() {
+  local dir=$TMP/base/$1 src start_wal
+  src=$(mktemp -d "$TMP/src.XXXXXX")
+  mkdir -p "$dir" "$src/pg_wal"
+  start_wal=$(printf '%08X%08X%08X' "$3" "$((16#${4%/*}))" "$((16#${4#*/} / 16777216))")
+  echo 15 >"$src/PG_VERSION"
+  echo "$1" >"$src/marker"
+  echo "${6:-7001}" >"$src/sysid"
+  echo "# the source's postgresql.auto.conf" >"$src/postgresql.auto.conf"
+  tar -cf "$dir/base.tar" -C "$src" PG_VERSION marker sysid postgresql.auto.conf
+  echo "from the backup" >"$src/pg_wal/$start_wal"
+  tar -cf "$dir/pg_wal.tar" -C "$src/pg_wal" "$start_wal"
+  echo '{"PostgreSQL-Backup-Manifest-Version": 1}' >"$dir/backup_manifest"
+  printf 'id=%s\nstart_wal=%s\ntimeline=%s\nstart_lsn=%s\nend_lsn=%s\nend_epoch=%s\n' \
+    "$1" "$start_wal" "$3" "$4" "$5" "$2" >"$dir/drkit-backup.env"
+  rm -rf -- "$src"
+}
+# history TIMELINE LINE...: timeline TIMELINE's history file in the archive, one "<parent> <switch LSN>" per LINE.
+history() {
+  local file
+  file=$TMP/wal/$(printf '%08X.history' "$1")
+  shift
+  printf '%s\tno recovery target specified\n' "$@" >"$file"
+}
+# Timeline 1 branched to 2 at 0/5000000, and 2 to 3 at 0/8000000; backups on each side of the switches.
+timelines() {
+  rm -rf "$TMP/base"/*
+  history 2 "1	0/5000000"
+  history 3 "1	0/5000000" "2	0/8000000"
+  tl_base 20240101T000000Z 1704067800 1 0/2000028 0/2000100 # TL1, before the switch to 2
+  tl_base 20240102T000000Z 1704154200 1 0/4FFFF00 0/5000100 # TL1, consistent only after the switch
+  tl_base 20240103T000000Z 1704240600 1 0/9000028 0/9000100 # TL1 after the switch: the abandoned branch
+  tl_base 20240104T000000Z 1704327000 2 0/6000028 0/6000100 # TL2, before the switch to 3
+  tl_base 20240105T000000Z 1704413400 2 0/9000028 0/9000100 # TL2 after the switch to 3
+}
 
 @test "restores the newest backup that finished before the target, to the target" {
-  run "$AGENT/restore-pitr" --target-time "2024-01-02 00:05:00+00"
+  run "$AGENT/restore-pitr" --force --target-time "2024-01-02 00:05:00+00"
   [ "$status" -eq 0 ]
   [ "$(cat "$TMP/data/marker")" = first ]
   [ -f "$TMP/data/pg_wal/000000010000000000000002" ]
   [ -f "$TMP/data/recovery.signal" ]
-  grep -qxF "restore_command = 'cp $TMP/wal/%f %p'" "$TMP/data/postgresql.auto.conf"
-  grep -qxF "recovery_target_time = '2024-01-02 00:05:00+00'" "$TMP/data/postgresql.auto.conf"
-  grep -qxF "recovery_target_action = 'promote'" "$TMP/data/postgresql.auto.conf"
+  conf "restore_command = 'cp $TMP/wal/%f %p'"
+  conf "recovery_target_time = '2024-01-02 00:05:00+00'"
+  conf "recovery_target_action = 'promote'"
+  conf "recovery_target_timeline = '1'"
   old=$(aside)
   [ "$(cat "$old/PG_VERSION")" = "the old cluster" ]
   [[ $output == *"moved the old data directory aside to $old"* ]]
-  [[ $output == *"restoring base backup 20240101T000000Z, then WAL (cp $TMP/wal/%f %p) to 2024-01-02 00:05:00+00"* ]]
+  [[ $output == *"restoring base backup 20240101T000000Z (timeline 1), then WAL (cp $TMP/wal/%f %p) along timeline 1"\
+" (the newest) to 2024-01-02 00:05:00+00"* ]]
   grep -q "^pg_ctl -D $TMP/data -m fast -w stop" "$TMP/calls"
   grep -q "^pg_ctl -D $TMP/data -l $TMP/log/postgresql.log -W start" "$TMP/calls"
   grep -q "ALTER SYSTEM RESET restore_command ; ALTER SYSTEM RESET recovery_target_time" "$TMP/calls"
+  grep -q "ALTER SYSTEM RESET recovery_target_timeline" "$TMP/calls"
   [[ $output == *"recovery ended after"* ]]
+}
+
+@test "a running primary is not stopped without --force: the data directory and the flag are named" {
+  run "$AGENT/restore-pitr" --target-time "2024-01-02 00:05:00+00"
+  [ "$status" -eq 1 ]
+  [[ $output == *"PostgreSQL runs as a primary on $TMP/data (port 5432); restore-pitr would stop it and move that"\
+" data directory aside. Stop it yourself first, or run restore-pitr again with --force"* ]]
+  untouched
+  # A server that does not answer may be a primary too.
+  sed -i '1d' "$STUBS/answers"
+  sql_fails 'SELECT pg_is_in_recovery()'
+  run "$AGENT/restore-pitr"
+  [ "$status" -eq 1 ]
+  [[ $output == *"runs as a primary on $TMP/data"* ]]
+  untouched
+}
+
+@test "a server in recovery is no primary: it is stopped without --force; a stopped one needs nothing" {
+  sed -i '1d' "$STUBS/answers"
+  sed -i '1i answer\tSELECT pg_is_in_recovery()\tt' "$STUBS/answers"
+  run "$AGENT/restore-pitr"
+  [ "$status" -eq 0 ]
+  grep -q "^pg_ctl -D $TMP/data -m fast -w stop" "$TMP/calls"
+  rm -rf "$TMP/data" && mkdir "$TMP/data"
+  run "$AGENT/restore-pitr"
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/data/marker")" = second ]
 }
 
 @test "without a target the newest complete backup is restored to the end of the archive" {
   fake_base "$TMP/base" 20240103T000000Z 1704240600 incomplete
   rm "$TMP/base/20240103T000000Z/drkit-backup.env"
-  run "$AGENT/restore-pitr"
+  run "$AGENT/restore-pitr" --force
   [ "$status" -eq 0 ]
   [ "$(cat "$TMP/data/marker")" = second ]
-  ! grep -q recovery_target "$TMP/data/postgresql.auto.conf"
+  ! grep -q '^recovery_target_time =' "$TMP/data/postgresql.auto.conf" || false
   [[ $output == *"to the end of the archive"* ]]
 }
 
 @test "--backup and --action pause: that backup, and the recovery settings stay for the operator" {
-  run "$AGENT/restore-pitr" --backup 20240102T000000Z --action pause --target-time "2024-01-05 10:00:00Z"
+  run "$AGENT/restore-pitr" --force --backup 20240102T000000Z --action pause --target-time "2024-01-05 10:00:00Z"
   [ "$status" -eq 0 ]
   [ "$(cat "$TMP/data/marker")" = second ]
-  grep -qxF "recovery_target_action = 'pause'" "$TMP/data/postgresql.auto.conf"
+  conf "recovery_target_action = 'pause'"
   grep -q "pg_is_wal_replay_paused" "$TMP/calls"
   ! grep -q "ALTER SYSTEM RESET" "$TMP/calls"
 }
 
 @test "no backup finished before the target: fails before touching the server" {
-  run "$AGENT/restore-pitr" --target-time "2023-12-31 23:00:00+00"
+  run "$AGENT/restore-pitr" --force --target-time "2023-12-31 23:00:00+00"
   [ "$status" -eq 1 ]
   [[ $output == *"no complete base backup in $TMP/base finished before 2023-12-31 23:00:00+00"* ]]
   untouched
 }
 
+@test "latest: the newest timeline in the archive, from the newest backup on its path" {
+  timelines
+  run "$AGENT/restore-pitr" --force
+  [ "$status" -eq 0 ] || { echo "$output"; false; }
+  [ "$(cat "$TMP/data/marker")" = 20240104T000000Z ]
+  conf "recovery_target_timeline = '3'"
+  [[ $output == *"restoring base backup 20240104T000000Z (timeline 2)"*"along timeline 3 (the newest)"* ]]
+  # With a target time before that backup ended, the newest one before it on the path: on timeline 1 before
+  # the first switch (the one consistent only after the switch does not count).
+  rm -rf "$TMP/data" && mkdir "$TMP/data"
+  run "$AGENT/restore-pitr" --target-time "2024-01-04 00:00:00+00"
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/data/marker")" = 20240101T000000Z ]
+  conf "recovery_target_timeline = '3'"
+}
+
+@test "--target-timeline N: the newest backup on N's path; 1 is the first timeline, with no history file" {
+  timelines
+  run "$AGENT/restore-pitr" --force --target-timeline 2
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/data/marker")" = 20240105T000000Z ]
+  conf "recovery_target_timeline = '2'"
+  rm -rf "$TMP/data" && mkdir "$TMP/data"
+  run "$AGENT/restore-pitr" --target-timeline 1
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/data/marker")" = 20240103T000000Z ]
+  conf "recovery_target_timeline = '1'"
+  [[ $output == *"along timeline 1 to the end of the archive"* ]]
+}
+
+@test "--target-timeline current: the newest backup whatever its timeline, recovered along its own" {
+  timelines
+  run "$AGENT/restore-pitr" --force --target-timeline current --target-time "2024-01-03 12:00:00+00"
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/data/marker")" = 20240103T000000Z ]
+  conf "recovery_target_timeline = 'current'"
+  [[ $output == *"along timeline 1 (the backup's)"* ]]
+}
+
+@test "a timeline the archive does not know fails before touching the server" {
+  timelines
+  run "$AGENT/restore-pitr" --force --target-timeline 4
+  [ "$status" -eq 1 ]
+  [[ $output == *"timeline 4 is not in the archive: $TMP/wal has no history file 00000004.history"* ]]
+  untouched
+}
+
+@test "no backup on the timeline's path: fails naming the backups left out" {
+  timelines
+  rm -rf "$TMP/base/20240101T000000Z" "$TMP/base/20240104T000000Z"
+  run "$AGENT/restore-pitr" --force --target-timeline 3 --target-time "2024-01-04 12:00:00+00"
+  [ "$status" -eq 1 ]
+  [[ $output == *"no complete base backup in $TMP/base finished before 2024-01-04 12:00:00+00 on the path to"\
+" timeline 3 (not on it: 20240103T000000Z (timeline 1) 20240102T000000Z (timeline 1))"* ]]
+  untouched
+}
+
+@test "--backup off the timeline's path is refused" {
+  timelines
+  run "$AGENT/restore-pitr" --force --backup 20240105T000000Z
+  [ "$status" -eq 1 ]
+  [[ $output == *"base backup 20240105T000000Z (timeline 2, from 0/9000028) is not on the path to timeline 3"* ]]
+  untouched
+  run "$AGENT/restore-pitr" --force --backup 20240105T000000Z --target-timeline 2
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/data/marker")" = 20240105T000000Z ]
+}
+
+@test "the chain logic: a backup reaches a timeline when taken on it, or on an ancestor before the branch left" {
+  history 2 "1	0/5000000"
+  history 3 "1	0/5000000" "2	0/8000000"
+  history 5 "1	0/5000000" "3	1/0"
+  reaches() { bash -c '. "$1/lib.sh"; shift; reaches_timeline "$@"' _ "$AGENT" "$TMP/wal" "$@"; }
+  refuses() {
+    if reaches "$@"; then
+      echo "a backup on timeline $2 from $3 reaches timeline $1" >&2
+      return 1
+    fi
+  }
+  reaches 3 3 X
+  reaches 3 1 0/2000028 0/2000100
+  reaches 3 1 0/4FFFFFF 0/5000000 # consistent exactly at the switch
+  refuses 3 1 0/4FFFFFF 0/5000001
+  refuses 3 1 0/5000000
+  reaches 3 2 0/7000000 -
+  refuses 3 2 0/8000028 0/8000100
+  reaches 5 3 0/FFFFFFFF
+  refuses 5 3 1/0
+  refuses 5 2 0/6000000 # 2 is no ancestor of 5
+  refuses 2 3 0/1000000 # a later timeline never is
+  refuses 4 1 0/1000000 # no history file for 4
+  refuses 3 1 garbage
+  run bash -c '. "$1/lib.sh"; lsn_number 1/0; lsn_number 0/FF; lsn_number A/B0000028; history_name 26' _ "$AGENT"
+  [ "$output" = "4294967296
+255
+45902463016
+0000001A.history" ]
+  newest() { bash -c '. "$1/lib.sh"; exists() { [[ -f $1/$2 ]]; }; newest_timeline "$3" exists "$2"' _ "$AGENT" "$TMP/wal" "$1"; }
+  [ "$(newest 1)" = 3 ]
+  [ "$(newest 3)" = 3 ]
+  [ "$(newest 5)" = 5 ]
+  # An archive that answers yes to every history file is not believed.
+  run bash -c '. "$1/lib.sh"; newest_timeline 1 true' _ "$AGENT"
+  [ "$status" -eq 1 ]
+  [[ $output == *"more than 1000 timelines above timeline 1 in the archive: not believable"* ]]
+}
+
+@test "to the end: the old data directory's WAL the archive lacks is copied into the new pg_wal" {
+  rm -rf "$TMP/base"/*
+  tl_base 20240101T000000Z 1704067800 1 0/3000028 0/3000100
+  echo 7001 >"$TMP/data/sysid"
+  mkdir -p "$TMP/data/pg_wal/archive_status"
+  for seg in 000000010000000000000002 000000010000000000000003 000000010000000000000004 \
+    000000010000000000000005; do
+    echo "live $seg" >"$TMP/data/pg_wal/$seg"
+  done
+  echo "archived" >"$TMP/wal/000000010000000000000004"
+  echo "1	0/1000000	x" >"$TMP/data/pg_wal/00000001.history" # harmless: not a WAL file of timeline 1
+  touch "$TMP/data/pg_wal/archive_status/000000010000000000000004.done"
+  run "$AGENT/restore-pitr" --force
+  [ "$status" -eq 0 ]
+  # 2: before the backup; 4: archived. 3 (in the backup too) and 5 come from the live directory.
+  [ ! -e "$TMP/data/pg_wal/000000010000000000000002" ]
+  [ "$(cat "$TMP/data/pg_wal/000000010000000000000003")" = "live 000000010000000000000003" ]
+  [ ! -e "$TMP/data/pg_wal/000000010000000000000004" ]
+  [ "$(cat "$TMP/data/pg_wal/000000010000000000000005")" = "live 000000010000000000000005" ]
+  [ -f "$TMP/data/pg_wal/00000001.history" ]
+  [ -z "$(find "$TMP/data/pg_wal" -name '.*copy')" ]
+  [[ $output == *"replaying the old data directory's unarchived tail: 3 WAL file(s), "*", copied from $(aside)/pg_wal"* ]]
+  # The old directory keeps its files.
+  [ "$(cat "$(aside)/pg_wal/000000010000000000000005")" = "live 000000010000000000000005" ]
+}
+
+@test "the tail is not copied with a target time, from another cluster, or from another timeline" {
+  rm -rf "$TMP/base"/*
+  tl_base 20240101T000000Z 1704067800 1 0/3000028 0/3000100
+  mkdir -p "$TMP/data/pg_wal"
+  echo "live" >"$TMP/data/pg_wal/000000010000000000000005"
+  echo 7001 >"$TMP/data/sysid"
+  run "$AGENT/restore-pitr" --force --target-time "2024-01-05 00:00:00+00"
+  [ "$status" -eq 0 ]
+  [ ! -e "$TMP/data/pg_wal/000000010000000000000005" ]
+  [[ $output != *"unarchived tail"* ]]
+
+  rm -rf "$TMP/data" && mv "$(aside)" "$TMP/data"
+  echo 7002 >"$TMP/data/sysid"
+  run "$AGENT/restore-pitr"
+  [ "$status" -eq 0 ]
+  [ ! -e "$TMP/data/pg_wal/000000010000000000000005" ]
+  [[ $output == *"the old data directory is not the restored cluster (system identifier 7002, the backup's 7001):"\
+" its WAL is not replayed"* ]]
+
+  rm -rf "$TMP/data" && mv "$(aside)" "$TMP/data"
+  echo 7001 >"$TMP/data/sysid"
+  echo "live" >"$TMP/data/pg_wal/000000020000000000000006"
+  run "$AGENT/restore-pitr"
+  [ "$status" -eq 0 ]
+  [ ! -e "$TMP/data/pg_wal/000000020000000000000006" ]
+  [[ $output == *"the old data directory's WAL is on timeline 2, the restore follows timeline 1: not replayed"* ]]
+}
+
+@test "synchronous_standby_names is cleared, loudly, when no standby streams from the restored server" {
+  sql_answer 'SHOW synchronous_standby_names' 'FIRST 1 ("replica_a")'
+  sql_answer '*FROM pg_stat_replication*' 0
+  run "$AGENT/restore-pitr" --force
+  [ "$status" -eq 0 ]
+  grep -qF "ALTER SYSTEM SET synchronous_standby_names = '' ; SELECT pg_reload_conf()" "$TMP/calls"
+  [[ $output == *"WARNING: synchronous_standby_names was 'FIRST 1 (\"replica_a\")' and no standby streams from the"\
+" restored server"*"ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();"* ]]
+}
+
+@test "synchronous_standby_names is left alone when empty or when a synchronous standby streams" {
+  run "$AGENT/restore-pitr" --force
+  [ "$status" -eq 0 ]
+  ! grep -q "ALTER SYSTEM SET synchronous_standby_names" "$TMP/calls" || false
+  rm -rf "$TMP/data" && mkdir "$TMP/data"
+  sql_answer 'SHOW synchronous_standby_names' 'FIRST 1 ("replica_a")'
+  sql_answer '*FROM pg_stat_replication*' 1
+  run "$AGENT/restore-pitr"
+  [ "$status" -eq 0 ]
+  ! grep -q "ALTER SYSTEM SET synchronous_standby_names" "$TMP/calls" || false
+  [[ $output != *WARNING* ]]
+}
+
 @test "recovery that does not end within the timeout fails naming the old data directory" {
   sed -i '/pg_is_in_recovery/d' "$STUBS/answers"
   sql_answer '*pg_is_in_recovery*' recovering
-  run "$AGENT/restore-pitr" --timeout 1
+  run "$AGENT/restore-pitr" --force --timeout 1
   [ "$status" -eq 1 ]
   [[ $output == *"recovery did not end within 1s; PostgreSQL is still replaying, see $TMP/log/postgresql.log."* ]]
   [[ $output == *"The old data directory is at $(aside)"* ]]
@@ -88,39 +354,95 @@ untouched() {
   stub_fails start
   sed -i '/pg_is_in_recovery/d' "$STUBS/answers"
   sql_fails '*pg_is_in_recovery*'
-  run "$AGENT/restore-pitr" --timeout 30
+  run "$AGENT/restore-pitr" --force --timeout 30
   [ "$status" -eq 1 ]
   [[ $output == *"PostgreSQL stopped during recovery"*"see $TMP/log/postgresql.log"* ]]
   [[ $output == *"The old data directory is at $(aside)"* ]]
 }
 
-@test "--from-offsite fetches the base backup and restores WAL through fetch-offsite" {
+# offsite_stub: fetch-offsite beside a copy of restore-pitr, serving $TMP/remote/base/<id>/ and
+# $TMP/remote/wal/<name> (a missing file: exit 1; $TMP/remote/down: exit 126).
+offsite_stub() {
   agent_copy restore-pitr
-  sibling_stub fetch-offsite "case \$1 in
-  choose-base) echo 20240102T000000Z ;;
-  base) mkdir -p \"\$3\" && cp -- '$TMP/remote'/* \"\$3\"/ ;;
+  sibling_stub fetch-offsite "remote='$TMP/remote'
+case \$1 in
+  list-bases)
+    for meta in \$(ls -r \"\$remote\"/base/*/drkit-backup.env); do
+      get() { sed -n \"s/^\$1=//p\" \"\$meta\"; }
+      echo \"\$(get id) \$(get end_epoch) \$(get timeline) \$(get start_lsn) \$(get end_lsn)\"
+    done ;;
+  base) mkdir -p \"\$3\" && cp -- \"\$remote/base/\$2\"/* \"\$3\"/ ;;
+  wal)
+    [[ ! -e \$remote/down ]] || exit 126
+    [[ -f \$remote/wal/\$2 ]] || exit 1
+    cp -- \"\$remote/wal/\$2\" \"\$3\" ;;
 esac"
   setting_array OFFSITE_STORES site-a site-b
-  mv "$TMP/base/20240102T000000Z" "$TMP/remote"
+  mkdir -p "$TMP/remote/wal"
+}
+
+@test "--from-offsite fetches the base backup and restores WAL through fetch-offsite" {
+  offsite_stub
+  mkdir -p "$TMP/remote/base"
+  mv "$TMP/base/20240102T000000Z" "$TMP/remote/base/"
   rm -rf "$TMP/base"
-  run "$AGENT/restore-pitr" --from-offsite --store site-b --target-time "2024-01-05 10:00:00+00"
+  run "$AGENT/restore-pitr" --force --from-offsite --store site-b --target-time "2024-01-05 10:00:00+00"
   [ "$status" -eq 0 ]
   [ "$(cat "$TMP/data/marker")" = second ]
-  grep -qxF "fetch-offsite choose-base 1704448800 --store site-b" "$TMP/calls"
+  grep -qxF "fetch-offsite list-bases --store site-b" "$TMP/calls"
   grep -qxF "fetch-offsite base 20240102T000000Z $TMP/root/.restore-staging/20240102T000000Z --store site-b" \
     "$TMP/calls"
-  grep -qxF "restore_command = 'DRKIT_ENV=$DRKIT_ENV $TMP/agent/fetch-offsite wal %f %p --store site-b'" \
-    "$TMP/data/postgresql.auto.conf"
+  conf "restore_command = 'DRKIT_ENV=$DRKIT_ENV $TMP/agent/fetch-offsite wal %f %p --store site-b'"
   [ ! -e "$TMP/root/.restore-staging" ]
 }
 
-@test "--from-offsite fails when fetch-offsite finds no base backup" {
+@test "--from-offsite follows the newest timeline in the store, its history files fetched from there" {
+  offsite_stub
+  timelines
+  mkdir -p "$TMP/remote/base"
+  mv "$TMP/base"/* "$TMP/remote/base/"
+  mv "$TMP/wal"/*.history "$TMP/remote/wal/"
+  run "$AGENT/restore-pitr" --force --from-offsite
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/data/marker")" = 20240104T000000Z ]
+  conf "recovery_target_timeline = '3'"
+  grep -qxF "fetch-offsite wal 00000003.history $TMP/root/.restore-staging/history/00000003.history" "$TMP/calls"
+  grep -qxF "fetch-offsite wal 00000004.history $TMP/root/.restore-staging/history/00000004.history" "$TMP/calls"
+  [ ! -e "$TMP/root/.restore-staging" ]
+}
+
+@test "--from-offsite: a history file counts only once fetched, not on a bare success" {
+  offsite_stub
+  # wal exits 0 for every name and writes nothing
+  sibling_stub fetch-offsite "case \$1 in
+  list-bases) echo '20240102T000000Z 1704154200 1 - -' ;;
+  base) mkdir -p \"\$3\" && cp -- '$TMP/base/20240102T000000Z'/* \"\$3\"/ ;;
+esac"
+  run "$AGENT/restore-pitr" --force --from-offsite
+  [ "$status" -eq 0 ]
+  conf "recovery_target_timeline = '1'"
+}
+
+@test "--from-offsite: a store that cannot be read while looking for history files fails, untouched" {
+  offsite_stub
+  timelines
+  mkdir -p "$TMP/remote/base"
+  mv "$TMP/base"/* "$TMP/remote/base/"
+  touch "$TMP/remote/down"
+  run "$AGENT/restore-pitr" --force --from-offsite
+  [ "$status" -eq 1 ]
+  [[ $output == *"cannot read 00000003.history from the object store (fetch-offsite exit 126)"* ]]
+  untouched
+  [ ! -e "$TMP/root/.restore-staging" ]
+}
+
+@test "--from-offsite fails when fetch-offsite cannot list the base backups" {
   agent_copy restore-pitr
   sibling_stub fetch-offsite "exit 1"
   setting_array OFFSITE_STORES site-a
-  run "$AGENT/restore-pitr" --from-offsite
+  run "$AGENT/restore-pitr" --force --from-offsite
   [ "$status" -eq 1 ]
-  [[ $output == *"no usable base backup off-site"* ]]
+  [[ $output == *"cannot list the base backups in the object store"* ]]
   untouched
 }
 
@@ -143,6 +465,18 @@ esac"
   run "$AGENT/restore-pitr" --target-time
   [ "$status" -eq 2 ]
   [[ $output == *"--target-time needs a value"* ]]
+  untouched
+}
+
+@test "a malformed --target-timeline is a usage error (exit 2) before anything is touched" {
+  for bad in 0 -1 two 1.5 "2 " 0x2 99999999999 4294967296 newest; do
+    run "$AGENT/restore-pitr" --force --target-timeline "$bad"
+    [ "$status" -eq 2 ]
+    [[ $output == *"--target-timeline must be a timeline number, latest or current, got '$bad'"* ]]
+  done
+  run "$AGENT/restore-pitr" --force --target-timeline
+  [ "$status" -eq 2 ]
+  [[ $output == *"--target-timeline needs a value"* ]]
   untouched
 }
 
@@ -175,7 +509,7 @@ esac"
 
 @test "--backup naming a backup that is not complete fails" {
   rm "$TMP/base/20240102T000000Z/drkit-backup.env"
-  run "$AGENT/restore-pitr" --backup 20240102T000000Z
+  run "$AGENT/restore-pitr" --force --backup 20240102T000000Z
   [ "$status" -eq 1 ]
   [[ $output == *"no complete base backup 20240102T000000Z in $TMP/base"* ]]
   untouched
@@ -183,7 +517,7 @@ esac"
 
 @test "a second restore while one holds the lock fails" {
   hold_lock restore
-  run "$AGENT/restore-pitr"
+  run "$AGENT/restore-pitr" --force
   exec 7>&-
   [ "$status" -eq 1 ]
   [[ $output == *"not starting a second one"* ]]

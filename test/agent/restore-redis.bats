@@ -105,3 +105,84 @@ snapshot() { "$AGENT/backup-redis" 2>&1 | sed -n 's/.*snapshot \(dump_[0-9]\{8\}
   [ "$status" -eq 1 ]
   [[ $output == *"restored 5 keys, the snapshot recorded 6"* ]]
 }
+
+@test "not enough space in the data directory: fails naming it and the bytes, the server and its data untouched" {
+  start_server
+  fill 5
+  snap=$(snapshot)
+  cli SET written:after 1 >/dev/null
+  size=$(stat -c %s "$TMP/backups/$snap")
+  free_space 10
+  run "$AGENT/restore-redis" "$TMP/backups/$snap" 3>&-
+  [ "$status" -eq 1 ]
+  # AOF is on: the RDB and the AOF rewritten from it.
+  [[ $output == *"not enough space in $TMP/data for restoring $snap: needs about $((2 * size)) bytes"*", 10 bytes (10) are available; nothing was written"* ]]
+  [[ $output != *"stopping the server"* ]]
+  [ "$(cli DBSIZE)" = 6 ]
+  [ -z "$(find "$TMP/data" -maxdepth 1 -name 'before-restore-*')" ]
+  grep -qx "appendonly yes" "$TMP/etc/drkit-testsvc.conf"
+}
+
+@test "a restore killed with the drop-in at 'appendonly no': the next run puts it back and removes its leftovers" {
+  start_server
+  fill 7
+  snap=$(snapshot)
+  # What a run killed after switching AOF off leaves: the drop-in, a half-copied RDB, a temp drop-in, an empty
+  # folder for the previous data.
+  sed -i 's/^appendonly yes$/appendonly no/' "$TMP/etc/drkit-testsvc.conf"
+  echo half >"$TMP/data/.drkit-restore.rdb"
+  echo half >"$TMP/etc/.drkit-testsvc.conf.Ab12Cd"
+  mkdir "$TMP/data/before-restore-20240101T000000Z.Xy12Zw"
+  run "$AGENT/restore-redis" "$TMP/backups/$snap" 3>&-
+  [ "$status" -eq 0 ]
+  [[ $output == *"set 'appendonly yes' in $TMP/etc/drkit-testsvc.conf again, as configured: a restore that did not finish had changed it"* ]]
+  [[ $output == *"removed $TMP/etc/.drkit-testsvc.conf.Ab12Cd, left by an earlier run that did not finish"* ]]
+  [[ $output == *"removed $TMP/data/.drkit-restore.rdb, left by an earlier run"* ]]
+  grep -qx "appendonly yes" "$TMP/etc/drkit-testsvc.conf"
+  [ ! -e "$TMP/etc/.drkit-testsvc.conf.Ab12Cd" ]
+  [ ! -e "$TMP/data/before-restore-20240101T000000Z.Xy12Zw" ]
+  [ "$(cli DBSIZE)" = 7 ]
+  [ "$(cli CONFIG GET appendonly | sed -n 2p)" = yes ]
+}
+
+@test "two restores never overlap: a second one does not start, and leaves the first one's drop-in alone" {
+  start_server
+  snap=$(snapshot)
+  sed -i 's/^appendonly yes$/appendonly no/' "$TMP/etc/drkit-testsvc.conf"
+  exec 8>>"$TMP/data/.drkit-restore.lock"
+  flock -n 8
+  run "$AGENT/restore-redis" "$TMP/backups/$snap" 3>&-
+  exec 8>&-
+  [ "$status" -eq 1 ]
+  [[ $output == *"another run holds $TMP/data/.drkit-restore.lock"* ]]
+  grep -qx "appendonly no" "$TMP/etc/drkit-testsvc.conf"
+}
+
+@test "a server that was killed (its pid file left behind) does not hold a restore up" {
+  start_server
+  fill 3
+  snap=$(snapshot)
+  kill -9 "$(cat "$TMP/run/redis.pid")"
+  sleep 0.2
+  [ -f "$TMP/run/redis.pid" ]
+  run "$AGENT/restore-redis" "$TMP/backups/$snap" 3>&-
+  # A pid file whose process is gone is not a server that will not stop.
+  [ "$status" -eq 0 ]
+  [[ $output != *"did not stop"* ]]
+  [ "$(cli DBSIZE)" = 3 ]
+}
+
+@test "with no previous data to move aside (a killed restore had moved it) no empty folder is left" {
+  start_server
+  fill 4
+  snap=$(snapshot)
+  "$AGENT/sandbox-redis" stop 2>/dev/null
+  mkdir "$TMP/data/before-restore-20240101T000000Z.Ab12Cd"
+  mv "$TMP/data/dump.rdb" "$TMP/data/appendonlydir" "$TMP/data/before-restore-20240101T000000Z.Ab12Cd/"
+  run "$AGENT/restore-redis" "$TMP/backups/$snap" 3>&-
+  [ "$status" -eq 0 ]
+  [[ $output == *"the data directory holds no previous data to move aside"* ]]
+  [[ $output == *"restored $snap: 4 keys"* && $output != *"previous data in"* ]]
+  [ "$(find "$TMP/data" -maxdepth 1 -name 'before-restore-*' | wc -l)" -eq 1 ]
+  [ "$(cli DBSIZE)" = 4 ]
+}

@@ -9,13 +9,9 @@ teardown() { agent_teardown; }
 @test "an unknown sub-command is a usage error (exit 2)" {
   run "$AGENT/ship-offsite" upload
   [ "$status" -eq 2 ]
-  [[ $output == *"usage: ship-offsite wal <path> <name> | base <id>"* ]]
-}
-
-@test "wal needs exactly a path and a name (exit 2)" {
-  run "$AGENT/ship-offsite" wal "$TMP/000000010000000000000001"
+  [[ $output == *"usage: ship-offsite base <id> | logical <id> | valkey <id> | pending | status"* ]]
+  run "$AGENT/ship-offsite" wal "$TMP/seg" 000000010000000000000001
   [ "$status" -eq 2 ]
-  [[ $output == *"usage: ship-offsite wal <path> <name>"* ]]
 }
 
 @test "base, logical and valkey refuse an id that is not a backup id (exit 2), before touching a store" {
@@ -36,20 +32,6 @@ teardown() { agent_teardown; }
   [ "$status" -eq 2 ]
   run "$AGENT/ship-offsite" status all
   [ "$status" -eq 2 ]
-}
-
-@test "refuses a WAL name that is not a WAL file, uploading nothing" {
-  make_wal seg
-  run "$AGENT/ship-offsite" wal "$TMP/seg" ../../etc/passwd
-  [ "$status" -eq 1 ]
-  [[ $output == *"refusing to ship unexpected WAL file name '../../etc/passwd'"* ]]
-  [ ! -s "$FAKE_MC_ROOT/.calls" ]
-}
-
-@test "a WAL file that does not exist fails naming it" {
-  run "$AGENT/ship-offsite" wal "$TMP/nope" 000000010000000000000001
-  [ "$status" -eq 1 ]
-  [[ $output == *"WAL file $TMP/nope does not exist"* ]]
 }
 
 @test "a service without object stores has nothing to ship (exit 1)" {
@@ -170,24 +152,6 @@ teardown() { agent_teardown; }
   [ ! -e "$(object a "base/$BASE_ID/base.tar")" ]
 }
 
-@test "wal: the file lands at wal/<name> on every store" {
-  make_wal seg
-  run "$AGENT/ship-offsite" wal "$TMP/seg" 000000010000000000000007
-  [ "$status" -eq 0 ]
-  cmp "$TMP/seg" "$(object a wal/000000010000000000000007)"
-  cmp "$TMP/seg" "$(object b wal/000000010000000000000007)"
-}
-
-@test "wal: an unreachable store is retried RETRY_ATTEMPTS times, then fails so PostgreSQL keeps the segment" {
-  make_wal seg
-  credentials b "http://drkit:secret-of-b@down:9001"
-  run "$AGENT/ship-offsite" wal "$TMP/seg" 000000010000000000000007
-  [ "$status" -eq 1 ]
-  [[ $output == *"(attempt 1 of 2)"* ]]
-  [[ $output == *"failed after 2 attempt(s)"* ]]
-  [[ $output == *"WAL 000000010000000000000007 is not off-site on site-b; PostgreSQL keeps it and retries"* ]]
-}
-
 @test "logical and valkey sets land under logical/ and valkey/, the file that marks them complete last" {
   id=20240105T000000Z
   echo dump >"$TMP/logical/app_$id.custom.dump"
@@ -244,4 +208,15 @@ teardown() { agent_teardown; }
   run "$AGENT/ship-offsite" status
   [ "$status" -eq 0 ]
   [ "$output" = "site-a base $BASE_ID confirmed 2024-01-02T03:04:05Z" ]
+}
+
+@test "run as root, the marker folders it makes belong to the PostgreSQL user (whose jobs write there too)" {
+  [ "$(id -u)" -eq 0 ]
+  setting PG_OS_USER postgres
+  make_base "$BASE_ID" 100
+  run "$AGENT/ship-offsite" base "$BASE_ID"
+  [ "$status" -eq 0 ]
+  [ "$(stat -c %U "$TMP/marks/site-a")" = postgres ]
+  [ "$(stat -c %U "$TMP/marks/site-a/base")" = postgres ]
+  [ "$(stat -c %a "$TMP/marks/site-a/base")" = 750 ]
 }

@@ -136,3 +136,47 @@ no_scratch() { [ -z "$(find "$TMP/verify" -maxdepth 1 -name 'scratch*')" ]; }
   [ "$status" -eq 1 ]
   [[ $output == *"setting VERIFY_DIR is not set"* ]]
 }
+
+@test "not enough space for the restored copy: FAILs naming the directory and the bytes, before extracting" {
+  fake_base "$TMP/base" 20240102T030405Z 1704164645
+  free_space 4096
+  run "$AGENT/verify-backup"
+  [ "$status" -eq 1 ]
+  # Nothing in the manifest, the WAL tar's bytes and 64 MiB for the WAL replayed.
+  need=$(($(stat -c %s "$TMP/base/20240102T030405Z/pg_wal.tar") + 67108864))
+  [[ $output == *"not enough space in $TMP/verify for the restore test of 20240102T030405Z: needs about $need bytes"*", 4096 bytes (4.0K) are available; nothing was written"* ]]
+  [ "$(field result)" = FAIL ]
+  [[ $(field reason) == "not enough space in $TMP/verify for the restore test of 20240102T030405Z: needs about $need"* ]]
+  no_scratch
+}
+
+@test "the sizes the manifest lists count towards the space needed" {
+  fake_base "$TMP/base" 20240102T030405Z 1704164645
+  printf '{"Files": [\n{ "Path": "a", "Size": 1000 },\n{ "Path": "b", "Size": 24 }\n]}\n' \
+    >"$TMP/base/20240102T030405Z/backup_manifest"
+  free_space 4096
+  run "$AGENT/verify-backup"
+  need=$((1024 + $(stat -c %s "$TMP/base/20240102T030405Z/pg_wal.tar") + 67108864))
+  [[ $output == *"needs about $need bytes"* ]]
+}
+
+@test "what a killed run left (its scratch copy, a temp result file) is removed by the next run" {
+  fake_base "$TMP/base" 20240102T030405Z 1704164645
+  mkdir -p "$TMP/verify/scratch.Ab12Cd/data"
+  echo half >"$TMP/verify/.last-result.Xy34Zw"
+  run "$AGENT/verify-backup"
+  [[ $output == *"removed $TMP/verify/scratch.Ab12Cd, left by an earlier run that did not finish"* ]]
+  [[ $output == *"removed $TMP/verify/.last-result.Xy34Zw, left by an earlier run"* ]]
+  no_scratch
+  [ ! -e "$TMP/verify/.last-result.Xy34Zw" ]
+}
+
+@test "a run that cannot take the lock leaves the running job's scratch copy alone" {
+  fake_base "$TMP/base" 20240102T030405Z 1704164645
+  mkdir -p "$TMP/verify/scratch.Ab12Cd/data"
+  hold_lock verify
+  run "$AGENT/verify-backup"
+  exec 7>&-
+  [ "$status" -eq 1 ]
+  [ -d "$TMP/verify/scratch.Ab12Cd/data" ]
+}

@@ -7,8 +7,9 @@ import type { DrillReport } from "../../components/drill/report";
 import { engineProject, repoDir, sandboxStackYaml, type EngineProject } from "../helpers/engine";
 import { freePort, freePortPair, psqlAt, runAsync } from "../helpers/sandbox";
 
-// The main job end to end: `drkit drill` provisions a sandbox stack like `local` through the real engine
-// (PostgreSQL + a synchronous standby, Redis, two MinIO sites), breaks it five ways, recovers and reports.
+// `drkit drill` end to end on a sandbox stack like `local` but its own (free ports, RTO 10m, a project copy):
+// provisioned through the real engine (PostgreSQL + a synchronous standby, Redis, two MinIO sites), broken,
+// recovered and reported; and a stack broken on the live server fails the drill, saying why.
 
 const STACK = "drill";
 
@@ -73,59 +74,47 @@ describe("drkit drill on a sandbox stack", () => {
     project.remove();
   });
 
-  it("provisions through pulumi up, plays every scenario and passes, with progress and three reports", async () => {
-    const r = await drkit(["drill", "--stack", STACK, "--report-dir", reportDir()]);
+  // Every scenario, judged in detail, is the main job's (test/main-job/report.test.ts checks the report of
+  // .ci/run's `drkit drill --stack local`); here one scenario on a stack with other ports, another RTO and its
+  // own project directory, so the drill's expensive part runs once per CI run.
+  it("provisions through pulumi up and fails over to the synchronous standby: PASS, nothing lost", async () => {
+    const r = await drkit(["drill", "--stack", STACK, "--scenario", "primary-crash", "--report-dir", reportDir()]);
     expect(r.status, `${r.stdout}\n${r.stderr.slice(-6000)}`).toBe(0);
     expect(r.stderr).toContain(`drkit: up of ${STACK}: succeeded`);
-    expect(r.stderr).toMatch(/drill: \[host-loss\] restore-pitr --from-offsite .*: done in/);
+    expect(r.stderr).toMatch(/drill: \[primary-crash\] failover --to replica_a: done in/);
     expect(r.stdout).toContain(`drill of ${STACK}: PASS`);
     const rep = report();
     expect(rep.provisionedBy).toBe("pulumi");
     expect(rep.verdict).toBe("PASS");
-    expect(rep.scenarios.map((s) => s.id)).toEqual([
-      "accidental-deletion",
-      "corrupt-backup",
-      "redis-loss",
-      "host-loss",
-      "primary-crash",
-    ]);
-    for (const s of rep.scenarios) {
-      expect(s.verdict, `${s.id}: ${s.reasons.join("; ")}`).toBe("PASS");
-      expect(s.workload.acknowledgedCommits, s.id).toBeGreaterThanOrEqual(150);
-      expect(s.integrity.ok, s.id).toBe(true);
-      expect(s.rto.seconds, s.id).toBeGreaterThan(0);
-      expect(s.rto.seconds, s.id).toBeLessThanOrEqual(600);
-      expect(
-        s.timeline.map((e) => e.kind),
-        s.id,
-      ).toEqual(expect.arrayContaining(["disaster", "service-back"]));
-    }
-    const byId = Object.fromEntries(rep.scenarios.map((s) => [s.id, s]));
-    // PITR to just before the DELETE and failover to a synchronous standby lose no acknowledged commit.
-    expect(byId["accidental-deletion"].rpo.lostCommits).toBe(0);
-    expect(byId["primary-crash"].rpo.lostCommits).toBe(0);
-    // Host loss loses what was not yet archived: measured, and inside the RPO.
-    expect(byId["host-loss"].rpo.lostSpanSeconds).toBeLessThanOrEqual(300);
-    expect(byId["corrupt-backup"].reasons.join(" ")).toMatch(/verification refused/);
-    const md = fs.readFileSync(path.join(reportDir(), "report.md"), "utf8");
-    expect(md).toContain("host-loss");
+    expect(rep.objectives).toEqual({ rpoSeconds: 300, rtoSeconds: 600 });
+    expect(rep.scenarios.map((s) => s.id)).toEqual(["primary-crash"]);
+    const s = rep.scenarios[0];
+    expect(s.verdict, s.reasons.join("; ")).toBe("PASS");
+    expect(s.workload.acknowledgedCommits).toBeGreaterThanOrEqual(150);
+    expect(s.integrity.ok).toBe(true);
+    expect(s.rto.seconds).toBeGreaterThan(0);
+    expect(s.rto.seconds).toBeLessThanOrEqual(600);
+    expect(s.timeline.map((e) => e.kind)).toEqual(expect.arrayContaining(["disaster", "service-back"]));
+    // A synchronous standby loses no acknowledged commit.
+    expect(s.rpo.lostCommits).toBe(0);
+    expect(fs.readFileSync(path.join(reportDir(), "report.md"), "utf8")).toContain("primary-crash");
     // The sandbox is back in its declared shape: the standby streams from the primary again.
     expect(
       psqlAt(`${root}/var/run/postgresql`, pgPort, "SELECT application_name || ':' || state FROM pg_stat_replication"),
     ).toBe("replica_a:streaming");
   });
 
-  it("the HTML report opens in headless Chromium with a timeline per scenario", async () => {
+  it("the HTML report opens in headless Chromium with the scenario's timeline", async () => {
     const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
       await page.goto(`file://${path.join(reportDir(), "report.html")}`);
-      expect(await page.locator("svg").count()).toBeGreaterThanOrEqual(5);
-      expect(await page.locator('[data-kind="disaster"]').count()).toBeGreaterThanOrEqual(5);
+      expect(await page.locator("svg").count()).toBeGreaterThanOrEqual(1);
+      expect(await page.locator('[data-kind="disaster"]').count()).toBeGreaterThanOrEqual(1);
       const shot = await page.screenshot({ fullPage: true, path: path.join(reportDir(), "report.png") });
-      expect(shot.length).toBeGreaterThan(50_000);
+      expect(shot.length).toBeGreaterThan(20_000);
       expect(errors).toEqual([]);
     } finally {
       await browser.close();

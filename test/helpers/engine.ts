@@ -23,6 +23,8 @@ export function engineEnv(stateDir: string): Record<string, string> {
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    // the program is type-checked by `npm run typecheck`; the engine only transpiles it (as drkit's CLI does)
+    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     NO_COLOR: "1",
   };
 }

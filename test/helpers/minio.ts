@@ -23,6 +23,17 @@ export interface MinioServer {
   start(): Promise<void>;
   /** Stops the server and removes its directory. */
   destroy(): Promise<void>;
+  /** Kills the server (SIGKILL) and removes its directory, synchronously: for exit and signal handlers. */
+  kill(): void;
+}
+
+export interface MinioOptions {
+  /** The address it listens on (its console too); 127.0.0.1 by default. */
+  readonly host?: string;
+  /** A command the server runs under, e.g. `["ip", "netns", "exec", "<namespace>"]`; it must exec the server. */
+  readonly wrapper?: readonly string[];
+  /** The directory its own (data, certs, log) is made in; os.tmpdir() by default. */
+  readonly parent?: string;
 }
 
 export const minioBinary = () => path.join(toolchainBin(), "minio");
@@ -34,9 +45,10 @@ export const mcHostValue = (endpoint: string, accessKey: string, secretKey: stri
 export const mcEnvName = (alias: string) => `MC_HOST_${alias}`;
 
 /** Starts MinIO as `name` (used as the mc alias) and waits until it serves requests. */
-export async function startMinio(name: string): Promise<MinioServer> {
+export async function startMinio(name: string, options: MinioOptions = {}): Promise<MinioServer> {
+  const host = options.host ?? "127.0.0.1";
   if (!/^[a-z][a-z0-9_]*$/.test(name)) throw new Error(`minio alias ${name} must be lowercase letters, digits and _`);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `drkit-minio-${name}-`));
+  const dir = fs.mkdtempSync(path.join(options.parent ?? os.tmpdir(), `drkit-minio-${name}-`));
   const dataDirectory = path.join(dir, "data");
   fs.mkdirSync(dataDirectory);
   fs.mkdirSync(path.join(dir, "certs"));
@@ -45,7 +57,7 @@ export async function startMinio(name: string): Promise<MinioServer> {
   const consolePort = await freePort();
   const accessKey = `drkit-${name}`;
   const secretKey = `secret-${name}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `http://${host}:${port}`;
   let child: ChildProcess | undefined;
 
   const mcHostEnv = (alias = name) => ({ [mcEnvName(alias)]: mcHostValue(endpoint, accessKey, secretKey) });
@@ -55,17 +67,19 @@ export async function startMinio(name: string): Promise<MinioServer> {
 
   const start = async () => {
     const log = fs.openSync(path.join(dir, "minio.log"), "a");
+    const [command, ...wrapperArgs] = [...(options.wrapper ?? []), minioBinary()];
     child = spawn(
-      minioBinary(),
+      command,
       [
+        ...wrapperArgs,
         "server",
         "--quiet",
         "--certs-dir",
         path.join(dir, "certs"),
         "--address",
-        `127.0.0.1:${port}`,
+        `${host}:${port}`,
         "--console-address",
-        `127.0.0.1:${consolePort}`,
+        `${host}:${consolePort}`,
         dataDirectory,
       ],
       {
@@ -119,6 +133,11 @@ export async function startMinio(name: string): Promise<MinioServer> {
     start,
     destroy: async () => {
       await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+    kill: () => {
+      if (child?.exitCode === null) child.kill("SIGKILL");
+      child = undefined;
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -36,30 +36,38 @@ export function psqlAt(socketDirectory: string, port: number, query: string, db 
 
 const handedOut = new Set<number>();
 
-/** A free loopback port, never one this process handed out before (the OS may offer a just-closed port again). */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = net.createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => {
-        const p = (server.address() as net.AddressInfo).port;
-        server.close(() => resolve(p));
-      });
-    });
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-}
-
 const canListen = (port: number) =>
   new Promise<boolean>((resolve) => {
     const server = net.createServer();
     server.once("error", () => resolve(false));
     server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
+
+/**
+ * Test servers take ports from 20000 to 31999: below the kernel's ephemeral range (32768 and up), so no outgoing
+ * connection and no fixed port of the `local` stack (55432, 59000, ...) holds one; and each vitest worker
+ * (VITEST_POOL_ID) has its own slice of 3000, so files running side by side never pick the same port.
+ */
+const PORT_SLICES = 4;
+const PORT_SLICE_SIZE = 3000;
+const portSlice = () => {
+  const worker = Number(process.env.VITEST_POOL_ID ?? "1");
+  const slice = Number.isInteger(worker) && worker > 0 ? (worker - 1) % PORT_SLICES : 0;
+  return 20_000 + slice * PORT_SLICE_SIZE;
+};
+
+/** A free loopback port in this worker's slice, never one this process handed out before. */
+export async function freePort(): Promise<number> {
+  const base = portSlice();
+  const start = Math.floor(Math.random() * PORT_SLICE_SIZE);
+  for (let i = 0; i < PORT_SLICE_SIZE; i++) {
+    const port = base + ((start + i) % PORT_SLICE_SIZE);
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port left in ${base}-${base + PORT_SLICE_SIZE - 1} on 127.0.0.1`);
+}
 
 /** A free port whose port + 1 (the MinIO console) is free too, away from the ports already taken. */
 export async function freePortPair(taken: number[]): Promise<number> {
@@ -175,6 +183,7 @@ export function sandboxFor(plan: ServicePlan): Sandbox {
       runAsync(script.startsWith("/") ? script : path.join(plan.paths.scriptsDir, script), args, env),
     destroy() {
       spawnSync(agentPath(plan, "sandbox-postgres"), ["stop"], { encoding: "utf8" });
+      if (plan.offsite) spawnSync(agentPath(plan, "shipper"), ["stop"], { encoding: "utf8" });
       if (plan.redis?.provision)
         spawnSync(path.join(plan.paths.scriptsDir, "sandbox-redis"), ["stop"], { encoding: "utf8" });
       // stop anything a failed restore test may have left running from a moved-aside directory

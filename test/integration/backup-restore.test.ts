@@ -94,7 +94,7 @@ describe("base and logical backups, point-in-time and logical restore on a real 
     sb.sql("DELETE FROM orders WHERE id <= 250");
     await waitForArchived(sb);
 
-    const r = await sb.run("restore-pitr", ["--target-time", target]);
+    const r = await sb.run("restore-pitr", ["--force", "--target-time", target]);
     expect(r.status, r.stderr).toBe(0);
     expect(sb.sql("SELECT count(*) FROM orders")).toBe("501");
     expect(sb.sql("SELECT string_agg(id::text, ',') FROM orders WHERE id > 1000")).toBe("1001");
@@ -114,7 +114,7 @@ describe("base and logical backups, point-in-time and logical restore on a real 
   });
 
   it("fails clearly, within its timeout, when the target cannot be reached", async () => {
-    const r = await sb.run("restore-pitr", ["--target-time", "2099-01-01 00:00:00+00", "--timeout", "60"]);
+    const r = await sb.run("restore-pitr", ["--force", "--target-time", "2099-01-01 00:00:00+00", "--timeout", "60"]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/stopped during recovery|did not end within/);
     expect(r.stderr).toContain("old data directory is at");

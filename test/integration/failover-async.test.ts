@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { agentPath } from "../../components/artifacts/hostArtifacts";
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StandbyPlan } from "../../components/plan/plan";
 import { DrillContext, measureRecovery } from "../../drill/context";
@@ -9,10 +9,21 @@ import { freePort, processAlive, psqlAt, startSandbox, type Sandbox } from "../h
 
 // Promoting an asynchronous standby loses what it had not received. Here the primary's WAL sender is
 // frozen for 50 writes before the primary crashes, so the window is real, then measured against the
-// workload's log and compared with what the failover script reports.
+// workload's log and compared with what the failover script reports. The primary completes a checkpoint after
+// the divergence, which recycles the WAL pg_rewind later needs: the old primary still rejoins, from the archive.
 describe("failover to an asynchronous standby: the lost window is measured and reported", () => {
   let sb: Sandbox;
   let solo: StandbyPlan;
+  let divergence = "";
+  /** Switches WAL and waits until the primary archived that segment. */
+  const switchAndArchive = async () => {
+    const segment = sb.sql("SELECT pg_walfile_name(pg_switch_wal())", "postgres");
+    for (let i = 0; i < 200; i++) {
+      if (sb.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver", "postgres") >= segment) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${segment} was not archived within 20s`);
+  };
   const on = (query: string) => psqlAt(solo.socketDirectory, solo.port, query, "app");
 
   beforeAll(async () => {
@@ -50,6 +61,9 @@ describe("failover to an asynchronous standby: the lost window is measured and r
       const workload = postgresWorkload(ctx.psqlArgs(), "ledger", 5);
       workload.start();
       await workload.waitForAcks(100);
+      // The last checkpoint before the divergence, two segments before it.
+      sb.sql("CHECKPOINT", "postgres");
+      for (let i = 0; i < 2; i++) await switchAndArchive();
       // Freeze the primary's WAL sender (commits are still acknowledged: the standby is asynchronous), then
       // crash the whole primary with SIGKILL: what was not sent never reaches the standby.
       const sender = sb.sql("SELECT pid FROM pg_stat_replication WHERE application_name = 'solo'");
@@ -57,6 +71,9 @@ describe("failover to an asynchronous standby: the lost window is measured and r
       process.kill(Number(sender), "SIGSTOP");
       const pausedAt = workload.acks.length;
       await workload.waitForAcks(pausedAt + 50);
+      // After the divergence: a checkpoint that removes the archived segments before it (the slot keeps the
+      // standby's from its restart point on). No WAL switch: the standby would replay it from the archive.
+      sb.sql("CHECKPOINT", "postgres");
       const postmaster = Number(
         readFileSync(`${sb.plan.postgres.dataDirectory}/postmaster.pid`, "utf8").split("\n")[0],
       );
@@ -94,6 +111,23 @@ describe("failover to an asynchronous standby: the lost window is measured and r
       const firstLost = Date.parse(workload.acks[m.check.expectedRows].at);
       expect(lastReplayed).toBeGreaterThanOrEqual(lastKept);
       expect(lastReplayed).toBeLessThan(firstLost);
+      divergence = report![1];
     },
   );
+
+  it("the old primary rejoins although its WAL before the divergence was recycled: read from the archive", async () => {
+    const segment = on(`SELECT '00000001' || substr(pg_walfile_name('${divergence}'::pg_lsn), 9)`);
+    const tl1 = readdirSync(`${sb.plan.postgres.dataDirectory}/pg_wal`).filter((f) => /^00000001[0-9A-F]{16}$/.test(f));
+    // The precondition: the old primary kept nothing of timeline 1 before the divergence's segment; the archive did.
+    expect(
+      tl1.every((f) => f >= segment),
+      tl1.join(" "),
+    ).toBe(true);
+    const before = `00000001${(BigInt(`0x${segment.slice(8)}`) - 1n).toString(16).toUpperCase().padStart(16, "0")}`;
+    expect(existsSync(`${sb.plan.paths.walDir}/${before}`)).toBe(true);
+    const r = await sb.run(agentPath(sb.plan, "rejoin-as-standby"), ["--primary", "solo"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(sb.sql("SELECT pg_is_in_recovery()")).toBe("t");
+    expect(sb.sql("SELECT sender_port FROM pg_stat_wal_receiver")).toBe(String(solo.port));
+  });
 });

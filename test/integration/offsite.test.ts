@@ -74,7 +74,7 @@ const objectKeys = async (server: MinioServer, bucketPath: string) => {
 const rowCount = () => Number(sb.sql("SELECT count(*) FROM orders"));
 const archivedUpTo = () => sb.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver", "postgres");
 
-/** Switches WAL and waits until that segment is archived (archive-wal succeeds only once it is off-site). */
+/** Switches WAL and waits until that segment is archived locally. */
 async function switchAndArchive(): Promise<string> {
   const segment = sb.sql("SELECT pg_walfile_name(pg_switch_wal())", "postgres");
   return waitFor(`archiving of ${segment}`, () => (archivedUpTo() >= segment ? segment : undefined));
@@ -158,7 +158,12 @@ describe("shipping from a real PostgreSQL", () => {
       await new Promise((r) => setTimeout(r, 1100));
       sb.sql("INSERT INTO orders (id) SELECT g FROM generate_series(151, 180) g");
       const segment = await switchAndArchive();
-      expect(await objectKeys(siteA, "drkit-backups/svc/wal/")).toContain(segment);
+      // archive-wal only queues it; the shipper (started by the provisioning) uploads it within seconds.
+      await waitFor(
+        `upload of ${segment} by the shipper`,
+        async () => ((await objectKeys(siteA, "drkit-backups/svc/wal/")).includes(segment) ? true : undefined),
+        60,
+      );
       // Bucket replication copies it to the second site.
       await waitFor(
         "replication of the segment to site B",
@@ -201,49 +206,68 @@ describe("shipping from a real PostgreSQL", () => {
       expect(fs.existsSync(path.join(sb.plan.paths.baseDir, id, "drkit-backup.env"))).toBe(true);
       expect(fs.existsSync(path.join(sb.plan.paths.backupRoot, ".offsite/site-a/base", id))).toBe(false);
 
-      // WAL written meanwhile: archive-wal fails, so PostgreSQL keeps the segment (.ready) and retries.
+      // WAL written meanwhile is archived locally all the same (archiving never waits on the store) and queued.
       sb.sql("INSERT INTO orders (id) SELECT g FROM generate_series(1001, 1020) g");
-      const pending = sb.sql("SELECT pg_walfile_name(pg_switch_wal())", "postgres");
-      await waitFor("a failed archive attempt", () =>
-        Number(sb.sql("SELECT failed_count FROM pg_stat_archiver", "postgres")) > 0 ? true : undefined,
-      );
-      expect(
-        fs.existsSync(path.join(sb.plan.postgres.dataDirectory, "pg_wal/archive_status", `${pending}.ready`)),
-      ).toBe(true);
+      const pending = await switchAndArchive();
+      expect(Number(sb.sql("SELECT failed_count FROM pg_stat_archiver", "postgres"))).toBe(0);
+      expect(fs.existsSync(path.join(sb.plan.paths.walDir, pending))).toBe(true);
+      const queued = path.join(sb.plan.offsite!.markerDir, "site-a/wal-queue", pending);
+      await waitFor(`${pending} queued for site-a`, () => (fs.existsSync(queued) ? true : undefined), 30);
 
-      // Ten days later retention would drop it, but it is not confirmed off-site: kept, WAL kept with it.
+      // Ten days later retention would drop the backup and the WAL, but neither is confirmed off-site: kept.
       const future = String(Math.floor(Date.now() / 1000) + 10 * 86400);
-      const prune = await sb.run("prune", ["--now", future]);
+      const prune = await runAsync("runuser", ["-u", "postgres", "--", sb.script("prune"), "--now", future]);
       expect(prune.status, prune.stderr).toBe(0);
       expect(fs.existsSync(path.join(sb.plan.paths.baseDir, id))).toBe(true);
+      expect(fs.existsSync(path.join(sb.plan.paths.walDir, pending))).toBe(true);
 
       await siteA.start();
       const ship = await sb.run("ship-offsite", ["pending"]);
       expect(ship.status, ship.stderr).toBe(0);
       expect(fs.existsSync(path.join(sb.plan.paths.backupRoot, ".offsite/site-a/base", id))).toBe(true);
-      sb.sql("SELECT pg_reload_conf()", "postgres"); // wakes the archiver instead of waiting out its 60 s pause
-      await waitFor(`archiving of ${pending}`, () => (archivedUpTo() >= pending ? true : undefined), 120);
-      expect(await objectKeys(siteA, "drkit-backups/svc/wal/")).toContain(pending);
+      // The shipper retries on its own (its back-off is at most a minute).
+      await waitFor(
+        `upload of ${pending} once the store is back`,
+        async () => ((await objectKeys(siteA, "drkit-backups/svc/wal/")).includes(pending) ? true : undefined),
+        120,
+      );
+      expect(fs.existsSync(queued)).toBe(false);
       expect(await objectKeys(siteA, "drkit-backups/svc/base/")).toContain(`${id}/drkit-backup.env`);
     },
   );
 
   it(
-    "never overwrites an object that differs: a WAL name already there with other content fails the " + "upload",
+    "never overwrites an object that differs: a WAL name already there with other content stays queued, and " +
+      "the shipper's state says why",
     async () => {
-      const fake = path.join(scratch, "000000010000000000000099");
+      const name = "000000010000000000000099";
+      const fake = path.join(scratch, name);
       fs.writeFileSync(fake, "one");
       const put = spawn(
         path.join(toolchainBin(), "mc"),
-        ["cp", "--attr", "drkit-sha256=0000", fake, "site_a/drkit-backups/svc/wal/000000010000000000000099"],
+        ["cp", "--attr", "drkit-sha256=0000", fake, `site_a/drkit-backups/svc/wal/${name}`],
         { env: { ...process.env, ...siteA.mcHostEnv(), MC_CONFIG_DIR: scratch } },
       );
       await new Promise((r) => put.on("close", r));
       fs.chownSync(scratch, 0, 0);
-      fs.chmodSync(fake, 0o644);
-      const r = await sb.run("ship-offsite", ["wal", fake, "000000010000000000000099"]);
-      expect(r.status).not.toBe(0);
-      expect(r.stderr).toContain("refusing to overwrite");
+      // The same name archived here with other content, as archive-wal leaves it.
+      const archived = path.join(sb.plan.paths.walDir, name);
+      fs.writeFileSync(archived, "two");
+      fs.writeFileSync(path.join(sb.plan.paths.walDir, `.to-ship.${name}`), "");
+      const state = path.join(sb.plan.offsite!.markerDir, "site-a/shipper.state");
+      try {
+        await waitFor(
+          "the shipper's refusal",
+          () => (fs.readFileSync(state, "utf8").includes("refusing\\ to\\ overwrite") ? true : undefined),
+          60,
+        );
+        expect(fs.existsSync(path.join(sb.plan.offsite!.markerDir, "site-a/wal-queue", name))).toBe(true);
+        const stored = await siteA.mc(["cat", `site_a/drkit-backups/svc/wal/${name}`]);
+        expect(stored.stdout).toBe("one");
+      } finally {
+        fs.rmSync(path.join(sb.plan.offsite!.markerDir, "site-a/wal-queue", name), { force: true });
+        fs.rmSync(archived, { force: true });
+      }
     },
   );
 

@@ -146,7 +146,7 @@ describe("retention over 40 simulated days keeps every retained backup restorabl
       .sort();
     const oldestDay = simulated.map(idOf).indexOf(kept[0]);
     const targetDay = oldestDay + 2;
-    const r = await sb.run("restore-pitr", ["--backup", kept[0], "--target-time", insertedAt[targetDay]]);
+    const r = await sb.run("restore-pitr", ["--force", "--backup", kept[0], "--target-time", insertedAt[targetDay]]);
     expect(r.status, r.stderr).toBe(0);
     expect(sb.sql("SELECT max(day) FROM days")).toBe(String(targetDay));
     expect(sb.sql("SELECT count(*) FROM days")).toBe(String((targetDay + 1) * ROWS_PER_DAY));

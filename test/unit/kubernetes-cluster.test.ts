@@ -517,9 +517,9 @@ describe("PostgresCluster with off-site shipping", () => {
     });
   });
 
-  it("ships with the agent's ship-offsite (archived WAL included), and without shipping names no store", () => {
+  it("ships with the agent's shipper and ship-offsite, and without shipping names no store", () => {
     const config = one(mine, K.configMap, "vault-config").data;
-    expect(config["pod-backup"]).toContain('"$AGENT_DIR/ship-offsite" wal-pending');
+    expect(config["pod-backup"]).toContain('"$AGENT_DIR/shipper" once');
     expect(config["ship-offsite"]).toBe(agentFile("ship-offsite"));
     const without = buildClusterManifests(resolveCluster(baseArgs), {
       superuserPassword: "x",

@@ -88,7 +88,8 @@ describe("archive_command: the agent's archive-wal with the server settings", ()
       expect(run("archive-wal", envFile, [src, segment]).status).toBe(0);
       expect(readFileSync(join(paths.backupRoot, "wal", segment), "utf8")).toBe("wal bytes");
       expect(run("archive-wal", envFile, [src, segment]).status).toBe(0);
-      expect(readdirSync(join(paths.backupRoot, "wal"))).toEqual([segment]);
+      // The copy, and its entry in the queue the backup job's shipper pass empties.
+      expect(readdirSync(join(paths.backupRoot, "wal")).sort()).toEqual([`.to-ship.${segment}`, segment]);
     },
   );
 
@@ -234,11 +235,17 @@ describe("the backup pod's shipping (ship-offsite) against MinIO", () => {
       ])
         writeFileSync(join(backup, f), text);
       mkdirSync(join(paths.backupRoot, "wal"));
-      for (const segment of ["000000010000000000000001", "000000010000000000000002", "00000002.history"])
+      // As the server's archive-wal leaves them: each archived file with its queue entry beside it.
+      for (const segment of ["000000010000000000000001", "000000010000000000000002", "00000002.history"]) {
         writeFileSync(join(paths.backupRoot, "wal", segment), `wal ${segment}`);
+        writeFileSync(join(paths.backupRoot, "wal", `.to-ship.${segment}`), "");
+      }
       writeFileSync(join(paths.backupRoot, "wal", ".000000010000000000000003.Xa1b2c"), "being archived");
-      for (const args of [["base", BACKUP_ID], ["wal-pending"]]) {
-        const r = run("ship-offsite", envFile, args);
+      for (const [verb, args] of [
+        ["ship-offsite", ["base", BACKUP_ID]],
+        ["shipper", ["once"]],
+      ] as const) {
+        const r = run(verb, envFile, [...args]);
         expect(r.status, r.stderr).toBe(0);
       }
       const listed = await minio.mc(["ls", "--recursive", "--json", "k8soffsite/dr-copies/"]);
@@ -256,28 +263,23 @@ describe("the backup pod's shipping (ship-offsite) against MinIO", () => {
         "billing/wal/000000010000000000000002",
         "billing/wal/00000002.history",
       ]);
-      // Marked once confirmed: the next run uploads nothing; a segment pruned locally loses its marker.
-      expect(readdirSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal")).sort()).toEqual([
-        "000000010000000000000001",
-        "000000010000000000000002",
-        "00000002.history",
-      ]);
-      rmSync(join(paths.backupRoot, "wal", "000000010000000000000001"));
-      expect(run("ship-offsite", envFile, ["wal-pending"]).status).toBe(0);
-      expect(readdirSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal")).sort()).toEqual([
-        "000000010000000000000002",
-        "00000002.history",
-      ]);
-      // Another segment of the same name with other content is never overwritten.
-      rmSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal", "000000010000000000000002"));
+      // Confirmed: the queue is empty, so the next pass uploads nothing.
+      expect(readdirSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal-queue"))).toEqual([]);
+      expect(readdirSync(join(paths.backupRoot, "wal")).filter((f) => f.startsWith(".to-ship."))).toEqual([]);
+      // Another file of the same name with other content is never overwritten, and stays queued.
       writeFileSync(join(paths.backupRoot, "wal", "000000010000000000000002"), "other content");
-      const clash = run("ship-offsite", envFile, ["wal-pending"]);
+      writeFileSync(join(paths.backupRoot, "wal", ".to-ship.000000010000000000000002"), "");
+      const clash = run("shipper", envFile, ["once"]);
       expect(clash.status).toBe(1);
       expect(clash.stderr).toContain("refusing to overwrite it");
+      expect(readdirSync(join(paths.backupRoot, "offsite-marks", "offsite", "wal-queue"))).toEqual([
+        "000000010000000000000002",
+      ]);
       expect((await minio.mc(["cat", "k8soffsite/dr-copies/billing/wal/000000010000000000000002"])).stdout).toBe(
         "wal 000000010000000000000002",
       );
     },
+    120_000,
   );
 
   it("mc takes MC_HOST_ keys literally: URL-encoded ones are other keys", async () => {

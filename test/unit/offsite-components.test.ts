@@ -319,10 +319,21 @@ describe("objectStores() and PostgresBackup with off-site copies, on the local s
     expect(unit.inputs.stdin).toContain("ship-offsite");
     expect(unit.inputs.stdin).not.toMatch(/^User=(?!root)/m);
     expect(one(T.command, "billing-offsite-unit-offsite-timer").inputs.stdin).toContain("OnCalendar=*-*-* *:20:00");
+    // The shipper's lag budget (offsite.lagBudget, 10s by default) is what the RPO rule adds to archive_timeout.
     expect(one(T.archiving, "billing-archiving").inputs).toMatchObject({
-      offsiteShipIntervalSeconds: 0,
+      offsiteShipIntervalSeconds: 10,
       offsiteTargets: ["site-a"],
     });
+  });
+
+  it("runs the WAL shipper as a long-running service of the PostgreSQL user, started before archiving", () => {
+    const unit = one(T.command, "billing-shipper-unit-shipper-service");
+    expect(unit.inputs.stdin).toMatch(/^Type=exec$/m);
+    expect(unit.inputs.stdin).toMatch(/^ExecStart=\S+\/shipper run$/m);
+    expect(unit.inputs.stdin).toMatch(/^Restart=always$/m);
+    expect(unit.inputs.stdin).toMatch(/^User=postgres$/m);
+    expect(unit.inputs.stdin).toMatch(/^WantedBy=multi-user.target$/m);
+    expect(unit.inputs.stdin).not.toContain("TimeoutStartSec");
     expect(one(T.backup, "billing").inputs.offsiteTargets).toEqual(["site-a"]);
   });
 

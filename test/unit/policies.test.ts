@@ -138,7 +138,7 @@ describe("PostgreSQL rules", () => {
       archiving({ archiveTimeoutSeconds: 240, offsiteShipIntervalSeconds: 120 }),
     ]);
     expect(slow[0].message).toBe(
-      'WalArchiving "billing-archiving": archive_timeout 240s + off-site shipping interval 120s = 360s exceeds ' +
+      'WalArchiving "billing-archiving": archive_timeout 240s + off-site shipping lag budget 120s = 360s exceeds ' +
         "the RPO of 300s",
     );
     expect(slow[0].level).toBe("mandatory");

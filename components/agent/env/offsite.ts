@@ -14,5 +14,12 @@ export function offsiteSettings(plan: ServicePlan): Settings {
     MC: o?.mc ?? "",
     RETRY_ATTEMPTS: o?.retryAttempts ?? 3,
     RETRY_FIRST_DELAY: o?.retryInitialDelaySeconds ?? 1,
+    // archive-wal queues every archived file for the shipper when there are stores.
+    WAL_SHIP: o ? "yes" : "no",
+    OFFSITE_PARALLEL: o?.parallel ?? 4,
+    OFFSITE_CALL_TIMEOUT: o?.callTimeoutSeconds ?? 30,
+    OFFSITE_MAX_BACKLOG_BYTES: o?.maxBacklogBytes ?? 0,
+    SHIPPER_POLL_SECONDS: 1,
+    SHIPPER_BACKOFF_MAX: 60,
   };
 }

@@ -30,6 +30,8 @@ export function postgresSettings(plan: ServicePlan): Settings {
     BASE_DIR: p.baseDir,
     LOGICAL_DIR: p.logicalDir,
     WAL_DIR: p.walDir,
+    WAL_ARCHIVE_MIN_FREE_BYTES: plan.archiveLimits.minFreeBytes,
+    WAL_ARCHIVE_MAX_BYTES: plan.archiveLimits.maxBytes ?? 0,
     CONFIG_BACKUP_DIR: p.configDir,
     LOCK_DIR: p.lockDir,
     VERIFY_DIR: p.verifyDir,

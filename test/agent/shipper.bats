@@ -1,0 +1,227 @@
+#!/usr/bin/env bats
+# shipper: arguments, intake of archive-wal's queue entries, batches confirmed by reading checksums back, never
+# overwriting, one store failing without holding back the other, time bounds on every call, the backlog cap and
+# its gap record, the state file; mc is test/agent/fake-mc.
+load offsite-helpers
+
+setup() {
+  offsite_setup
+  mkdir -p "$TMP/wal"
+  setting WAL_DIR "$TMP/wal"
+  setting PG_OS_USER "$(id -un)"
+  setting OFFSITE_CALL_TIMEOUT 60
+}
+teardown() {
+  [[ ! -f $TMP/marks/shipper.pid ]] || kill "$(cat "$TMP/marks/shipper.pid")" 2>/dev/null || true
+  agent_teardown
+}
+
+# archived N...: WAL segments 00000001000000000000000N archived and queued, as archive-wal leaves them.
+archived() {
+  local n name
+  for n in "$@"; do
+    name=$(printf '0000000100000000000000%02X' "$n")
+    head -c 16384 /dev/urandom >"$TMP/wal/$name"
+    : >"$TMP/wal/.to-ship.$name"
+  done
+}
+seg() { printf '0000000100000000000000%02X' "$1"; }
+
+@test "usage: one of run, once, start, stop, status (exit 2)" {
+  run "$AGENT/shipper"
+  [ "$status" -eq 2 ]
+  [[ $output == *"usage: shipper run | once | start | stop | status"* ]]
+  run "$AGENT/shipper" ship
+  [ "$status" -eq 2 ]
+  run "$AGENT/shipper" once extra
+  [ "$status" -eq 2 ]
+}
+
+@test "a service without object stores has nothing to ship (exit 1)" {
+  setting_array OFFSITE_STORES
+  run "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  [[ $output == *"service testsvc has no object stores"* ]]
+}
+
+@test "once: every queued file lands at wal/<name> on every store, confirmed; the queues are empty" {
+  archived 1 2 3
+  run "$AGENT/shipper" once
+  [ "$status" -eq 0 ]
+  [[ $output == *"every archived WAL file is confirmed off-site"* ]]
+  for n in 1 2 3; do
+    cmp "$TMP/wal/$(seg "$n")" "$(object a "wal/$(seg "$n")")"
+    cmp "$TMP/wal/$(seg "$n")" "$(object b "wal/$(seg "$n")")"
+  done
+  [ -z "$(find "$TMP/wal" -name '.to-ship.*')" ]
+  [ -z "$(ls -A "$TMP/marks/site-a/wal-queue")" ]
+  [ -z "$(ls -A "$TMP/marks/site-b/wal-queue")" ]
+  # the local archive is untouched
+  [ "$(find "$TMP/wal" -type f | wc -l)" -eq 3 ]
+}
+
+@test "a batch costs three mc calls per store whatever its size: list, one upload, one read-back" {
+  archived 1 2 3 4 5 6
+  run "$AGENT/shipper" once
+  [ "$status" -eq 0 ]
+  [ "$(mc_calls | grep -c 'site_a/')" -eq 3 ]
+  [ "$(mc_calls | grep -c '^cp .*site_a/bucket-a/svc/wal/$')" -eq 1 ]
+  mc_calls | grep -q '^cp --quiet --checksum SHA256 --max-workers 4 '
+}
+
+@test "the store's SHA256 checksum is read back and compared (a corrupted upload is not confirmed)" {
+  archived 1
+  # the store reports a checksum other than the one of the file sent
+  printf '#!/usr/bin/env bash\nif [[ $1 == cp ]]; then "%s" "$@"; echo "checksum=%s=" >"%s"; exit 0; fi\n%s\n' \
+    "$FAKE_MC" "$(printf 'A%.0s' {1..43})" "$FAKE_MC_ROOT/.meta/site_a/bucket-a/svc/wal/$(seg 1)" \
+    "exec \"$FAKE_MC\" \"\$@\"" \
+    >"$TMP/corrupting-mc"
+  chmod +x "$TMP/corrupting-mc"
+  setting MC "$TMP/corrupting-mc"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  [[ $output == *"reads back sha256"*"after the upload, expected $(sha_of "$TMP/wal/$(seg 1)")"* ]]
+  [ -f "$TMP/marks/site-a/wal-queue/$(seg 1)" ]
+}
+
+@test "an object already there with the same content counts as shipped, without an upload" {
+  archived 1
+  "$AGENT/shipper" once
+  : >"$FAKE_MC_ROOT/.calls"
+  : >"$TMP/wal/.to-ship.$(seg 1)"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 0 ]
+  ! mc_calls | grep -q '^cp '
+  [ -z "$(ls -A "$TMP/marks/site-a/wal-queue")" ]
+}
+
+@test "an object there with different content is never overwritten; the entry stays and the error says why" {
+  archived 1
+  mkdir -p "$(dirname "$(object a "wal/$(seg 1)")")"
+  echo "another cluster" >"$(object a "wal/$(seg 1)")"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  [[ $output == *"refusing to overwrite it (does the location hold another cluster's archive?)"* ]]
+  [ "$(cat "$(object a "wal/$(seg 1)")")" = "another cluster" ]
+  [ -f "$TMP/marks/site-a/wal-queue/$(seg 1)" ]
+  # the other store is not held back
+  cmp "$TMP/wal/$(seg 1)" "$(object b "wal/$(seg 1)")"
+  [ ! -e "$TMP/marks/site-b/wal-queue/$(seg 1)" ]
+}
+
+@test "a store that is down keeps its entries and its failure in the state; the other store is shipped" {
+  archived 1 2
+  credentials b "http://drkit:secret-of-b@down:9001"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  [ -f "$(object a "wal/$(seg 2)")" ]
+  [ -f "$TMP/marks/site-b/wal-queue/$(seg 1)" ]
+  [ -f "$TMP/marks/site-b/wal-queue/$(seg 2)" ]
+  grep -qx 'backlog_files=2' "$TMP/marks/site-b/shipper.state"
+  grep -qx 'consecutive_failures=1' "$TMP/marks/site-b/shipper.state"
+  grep -q '^last_error=.*connection' "$TMP/marks/site-b/shipper.state"
+  grep -qx 'backlog_files=0' "$TMP/marks/site-a/shipper.state"
+  grep -qx "last_confirmed_wal=$(seg 2)" "$TMP/marks/site-a/shipper.state"
+  # back up: the backlog ships
+  credentials b "http://drkit:secret-of-b@127.0.0.1:9001"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 0 ]
+  cmp "$TMP/wal/$(seg 1)" "$(object b "wal/$(seg 1)")"
+}
+
+@test "a store that never answers is given up within the call's time bound, not after mc's own wait" {
+  archived 1
+  setting_array OFFSITE_STORES site-b
+  setting_array OFFSITE_ALIASES site_b
+  setting_array OFFSITE_BUCKETS bucket-b
+  setting_array OFFSITE_CREDENTIALS "$TMP/creds-b"
+  setting OFFSITE_CALL_TIMEOUT 2
+  credentials b "http://drkit:secret-of-b@hang:9001"
+  start=$SECONDS
+  run "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  [[ $output == *"mc ls gave no answer within 2s (timed out)"* ]]
+  # the stand-in never answers within 300 s; two bounded attempts end long before
+  ((SECONDS - start < 150))
+  [ -f "$TMP/marks/site-b/wal-queue/$(seg 1)" ]
+}
+
+@test "a store refusing the host's clock says so, and keeps the entries" {
+  archived 1
+  credentials b "http://drkit:secret-of-b@skewed:9001"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  [[ $output == *"refused the request because this host's clock"*"differs too much from its own"* ]]
+  [ -f "$TMP/marks/site-b/wal-queue/$(seg 1)" ]
+}
+
+@test "over the backlog cap the oldest entries are given up down to half the cap, loudly, and recorded" {
+  archived 1 2 3 4 5 6 7 8
+  setting OFFSITE_MAX_BACKLOG_BYTES $((4 * 16384))
+  credentials b "http://drkit:secret-of-b@down:9001"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  [[ $output == *"OFF-SITE CONTINUITY LOST on site-b"*"giving up 6 file(s) from $(seg 1) to $(seg 6)"* ]]
+  grep -E "^[0-9TZ:-]+ $(seg 1) $(seg 6) 6 backlog over 65536 bytes$" "$TMP/marks/site-b/gaps.log"
+  [ "$(ls "$TMP/marks/site-b/wal-queue")" = "$(printf '%s\n' "$(seg 7)" "$(seg 8)")" ]
+  # the files stay in the local archive; site-a, under its cap, got everything
+  [ "$(find "$TMP/wal" -type f -name '0*' | wc -l)" -eq 8 ]
+  [ -f "$(object a "wal/$(seg 1)")" ]
+  run "$AGENT/shipper" status
+  [[ $output == *"site-b: gap since "*": $(seg 1) to $(seg 6) (6 file(s), backlog over 65536 bytes): OPEN until"* ]]
+  # a base backup starting after the gap, confirmed on site-b, closes it
+  setting BASE_DIR "$TMP/base"
+  mkdir -p "$TMP/base/20240102T000000Z" "$TMP/marks/site-b/base"
+  printf 'start_wal=%s\n' "$(seg 7)" >"$TMP/base/20240102T000000Z/drkit-backup.env"
+  : >"$TMP/marks/site-b/base/20240102T000000Z"
+  run "$AGENT/shipper" status
+  [[ $output == *"$(seg 1) to $(seg 6) (6 file(s), backlog over 65536 bytes): closed by base backup 2024"* ]]
+}
+
+@test "a queued file no longer in the archive is reported lost off-site and recorded, not retried forever" {
+  archived 1 2
+  rm "$TMP/wal/$(seg 1)"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 0 ]
+  [[ $output == *"$(seg 1) is queued for site-a but no longer in $TMP/wal; it is lost off-site"* ]]
+  grep -q " $(seg 1) $(seg 1) 1 removed locally before shipping" "$TMP/marks/site-a/gaps.log"
+}
+
+@test "status reads the state files only (no mc, no credentials)" {
+  archived 1
+  "$AGENT/shipper" once
+  setting MC /nonexistent
+  rm "$TMP/creds-a"
+  run "$AGENT/shipper" status
+  [ "$status" -eq 0 ]
+  [[ $output == *"site-a: backlog 0 file(s) (0 bytes), lag 0s, last confirmed $(seg 1), failures 0"* ]]
+}
+
+@test "start runs the loop in the background and ships what arrives; stop ends it" {
+  setting SHIPPER_POLL_SECONDS 0.2
+  run "$AGENT/shipper" start
+  [ "$status" -eq 0 ]
+  pid=$(cat "$TMP/marks/shipper.pid")
+  kill -0 "$pid"
+  run "$AGENT/shipper" start
+  [[ $output == *"already runs (pid $pid)"* ]]
+  archived 1
+  for _ in $(seq 1 50); do
+    [[ -f $(object b "wal/$(seg 1)") && -z $(ls -A "$TMP/marks/site-b/wal-queue") ]] && break
+    sleep 0.2
+  done
+  cmp "$TMP/wal/$(seg 1)" "$(object b "wal/$(seg 1)")"
+  run "$AGENT/shipper" stop
+  [ "$status" -eq 0 ]
+  for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  ! kill -0 "$pid" 2>/dev/null
+}
+
+@test "two shippers never run at once (the lock)" {
+  mkdir -p "$TMP/locks"
+  exec 8>>"$TMP/locks/shipper.lock"
+  flock -n 8
+  run "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  [[ $output == *"another run holds $TMP/locks/shipper.lock"* ]]
+}
