@@ -6,7 +6,7 @@
  */
 
 /** The owner record of an archive location (in the local archive's folder and under each store's prefix). */
-export const ARCHIVE_RECORD = "drkit-archive.env";
+const ARCHIVE_RECORD = "drkit-archive.env";
 
 export interface ArchiveEpochPlan {
   readonly epoch: number;
@@ -32,7 +32,7 @@ export interface ArchivePlan {
 /** The part of an epoch's paths and keys below the service's own: "" for epoch 1, "epoch-<n>/" after it. */
 export const epochFolder = (epoch: number): string => (epoch === 1 ? "" : `epoch-${epoch}/`);
 
-export function archiveEpochPlan(service: string, backupRoot: string, epoch: number): ArchiveEpochPlan {
+function archiveEpochPlan(service: string, backupRoot: string, epoch: number): ArchiveEpochPlan {
   const root = `${backupRoot}/${epochFolder(epoch)}`.replace(/\/$/, "");
   return {
     epoch,
