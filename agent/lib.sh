@@ -105,15 +105,22 @@ remove_leftovers() {
   done
 }
 # require_space DIR BYTES WHAT: fails, before anything is written, when the filesystem of DIR has fewer than
-# BYTES bytes available to this user for WHAT (an estimate the caller makes), naming both numbers.
+# BYTES bytes available to this user for WHAT (an estimate the caller makes), naming both numbers. On the WAL
+# archive's filesystem the archive's reserve (WAL_ARCHIVE_MIN_FREE_BYTES) must stay free as well: below it,
+# archive-wal stops archiving.
 require_space() {
-  local dir=$1 need=$2 what=$3 avail
+  local dir=$1 need=$2 what=$3 avail reserve=0 also=
   [[ $need =~ ^[0-9]+$ ]] || die "cannot estimate the space $what needs (got '$need')"
   avail=$(df -B1 --output=avail -- "$dir" | awk 'NR == 2 { print $1 }') || true
   [[ $avail =~ ^[0-9]+$ ]] || die "cannot tell the free space in $dir"
-  if ((avail < need)); then
-    die "not enough space in $dir for $what: needs about $need bytes ($(numfmt --to=iec -- "$need")), $avail bytes" \
-      "($(numfmt --to=iec -- "$avail")) are available; nothing was written"
+  if [[ ${WAL_ARCHIVE_MIN_FREE_BYTES:-0} =~ ^[1-9][0-9]*$ && -n ${WAL_DIR:-} && -d ${WAL_DIR:-} ]] &&
+    [[ $(stat -c %d -- "$dir") == "$(stat -c %d -- "$WAL_DIR")" ]]; then
+    reserve=$WAL_ARCHIVE_MIN_FREE_BYTES
+    also=" plus the WAL archive's reserve of $reserve bytes ($(numfmt --to=iec -- "$reserve"))"
+  fi
+  if ((avail < need + reserve)); then
+    die "not enough space in $dir for $what: needs about $need bytes ($(numfmt --to=iec -- "$need"))$also," \
+      "$avail bytes ($(numfmt --to=iec -- "$avail")) are available; nothing was written"
   fi
 }
 # tar_content_size ARCHIVE: the bytes a tar archive of pg_basebackup's holds once decompressed.

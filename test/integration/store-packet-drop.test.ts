@@ -74,7 +74,7 @@ const onSignal = (signal: NodeJS.Signals) => {
   process.exit(signal === "SIGINT" ? 130 : 143);
 };
 
-/** One `shipper once` as the PostgreSQL OS user, timed (stdout and stderr together, in order). */
+/** One `shipper once` as the PostgreSQL OS user, timed (stdout and stderr together, in order), 90 s at most. */
 function shipperOnce(): Promise<{ status: number; output: string; seconds: number }> {
   const [command, args] = host!.shipperCommand("once");
   const t0 = process.hrtime.bigint();
@@ -85,11 +85,14 @@ function shipperOnce(): Promise<{ status: number; output: string; seconds: numbe
       detached: true,
     });
     shipperPid = child.pid;
+    // a shipper without its time bounds would wait on the dropped packets for minutes: end it well before
+    const guard = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), 90_000);
     let output = "";
     child.stdout.on("data", (d: Buffer) => (output += d));
     child.stderr.on("data", (d: Buffer) => (output += d));
     child.on("error", reject);
     child.on("close", (code) => {
+      clearTimeout(guard);
       shipperPid = undefined;
       resolve({ status: code ?? -1, output, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
     });
