@@ -163,3 +163,16 @@ space_needed() {
   [ "$status" -eq 0 ]
   [ "$(published | grep -cv "^$taken\$")" -eq 1 ]
 }
+
+@test "on the WAL archive's filesystem the archive's reserve must stay free too" {
+  mkdir -p "$TMP/wal"
+  setting WAL_DIR "$TMP/wal"
+  setting WAL_ARCHIVE_MIN_FREE_BYTES 1000000000000000000
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"needs about 1048576 bytes (1.0M) plus the WAL archive's reserve of 1000000000000000000 bytes (889P), "*" are available; nothing was written"* ]]
+  ! grep -q pg_basebackup "$TMP/calls" || false
+  setting WAL_ARCHIVE_MIN_FREE_BYTES 1048576
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+}

@@ -274,8 +274,9 @@ describe("a backup root that fills (a 256 MiB tmpfs)", () => {
       expect(base.status).toBe(1);
       expect(base.log).toMatch(
         new RegExp(
-          `not enough space in ${baseDir()} for base backup \\d{8}T\\d{6}Z: needs about \\d+ bytes \\([^)]+\\), ` +
-            `\\d+ bytes \\([^)]+\\) are available; nothing was written`,
+          `not enough space in ${baseDir()} for base backup \\d{8}T\\d{6}Z: needs about \\d+ bytes \\([^)]+\\) ` +
+            `plus the WAL archive's reserve of 1048576 bytes \\(1\\.0M\\), \\d+ bytes \\([^)]+\\) are available; ` +
+            "nothing was written",
         ),
       );
       expect(entries(baseDir())).toEqual([]);
