@@ -547,6 +547,25 @@ remote_sha() {
   stat_sha "$1" "$2"
 }
 
+# base64_hex BASE64 VAR: sets VAR to the bytes' lowercase hex. Decoded in the shell: a batch reads back dozens of
+# checksums, and a process or two for each costs more than the upload of a small segment.
+base64_hex() {
+  local in=${1%%=*} alphabet=ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/ out='' c v
+  local -i bits=0 n=0 k
+  for ((k = 0; k < ${#in}; k++)); do
+    c=${in:k:1}
+    v=${alphabet%%"$c"*}
+    bits=$(((bits << 6) | ${#v}))
+    n+=6
+    if ((n >= 8)); then
+      n+=-8
+      printf -v out '%s%02x' "$out" $(((bits >> n) & 255))
+      bits=$((bits & ((1 << n) - 1)))
+    fi
+  done
+  printf -v "$2" '%s' "$out"
+}
+
 # store_queue STORE: the shipper's queue for one store: an empty entry per WAL file it has not confirmed yet.
 store_queue() { printf '%s/%s/wal-queue' "$OFFSITE_MARKS" "$1"; }
 # oldest_unshipped_wal: the oldest WAL segment not yet on every store (empty when none); prune keeps it.
@@ -579,7 +598,7 @@ remote_checksums() {
     if [[ $line =~ \"X-Amz-Meta-Drkit-Sha256\":\"([0-9a-f]{64})\" ]]; then
       sha=${BASH_REMATCH[1]}
     elif [[ $line =~ \"SHA256\":\"([A-Za-z0-9+/]{43}=)\" ]]; then
-      sha=$(printf '%s' "${BASH_REMATCH[1]}" | basenc --base64 -d | basenc --base16 | tr 'A-F' 'a-f')
+      base64_hex "${BASH_REMATCH[1]}" sha
     else
       sha=unknown
     fi

@@ -97,13 +97,17 @@ export class PostgresBackup extends pulumi.ComponentResource {
           new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [agent, ...shipping] }),
       );
     // The archive locations are checked (and claimed on first use) before archive_command points at them: a
-    // location holding another cluster's archive stops the deployment here. Settings changes (a new archive
-    // epoch) check again.
+    // location holding another cluster's archive stops the deployment here. A new location (another epoch, store,
+    // bucket or prefix) is checked again; other settings, such as the RPO, leave the claim alone.
     const claimStep = artifacts.step("step:claim-archive");
+    const locations = {
+      local: plan.archive.current.root,
+      stores: plan.offsite?.targets.map((t) => `${t.endpoint}/${t.bucket}/${t.prefix}`) ?? [],
+    };
     const claim = hostCommand(
       `${name}-claim-archive`,
       host,
-      { create: claimStep.run, update: claimStep.run, triggers: [artifacts.file("settings").content] },
+      { create: claimStep.run, update: claimStep.run, triggers: [JSON.stringify(locations)] },
       { parent: this, dependsOn: [agent, ...server, ...shipping] },
     );
     const archiving = new WalArchiving(

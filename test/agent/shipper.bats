@@ -217,6 +217,40 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   ! kill -0 "$pid" 2>/dev/null
 }
 
+@test "a checksum read-back that fails is a failed batch, never an upload over objects already there" {
+  archived 1 2
+  "$AGENT/shipper" once
+  : >"$TMP/wal/.to-ship.$(seg 1)"
+  : >"$TMP/wal/.to-ship.$(seg 2)"
+  printf '#!/usr/bin/env bash\nif [[ $1 == stat ]]; then echo "stat: connection reset" >&2; exit 1; fi\n%s\n' \
+    "exec \"$FAKE_MC\" \"\$@\"" >"$TMP/no-stat-mc"
+  chmod +x "$TMP/no-stat-mc"
+  setting MC "$TMP/no-stat-mc"
+  setting RETRY_ATTEMPTS 1
+  : >"$FAKE_MC_ROOT/.calls"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  [[ $output == *"connection reset"* ]]
+  ! mc_calls | grep -q '^cp '
+  [ -f "$TMP/marks/site-a/wal-queue/$(seg 1)" ]
+  [ -f "$TMP/marks/site-a/wal-queue/$(seg 2)" ]
+}
+
+@test "while the queues stay empty, the state is rewritten every SHIPPER_IDLE_STATE_SECONDS, not every poll" {
+  setting SHIPPER_POLL_SECONDS 0.2
+  setting SHIPPER_IDLE_STATE_SECONDS 2
+  "$AGENT/shipper" start
+  for _ in $(seq 1 50); do [[ -f $TMP/marks/site-a/shipper.state ]] && break; sleep 0.1; done
+  first=$(sed -n 's/^updated_epoch=//p' "$TMP/marks/site-a/shipper.state")
+  : >"$FAKE_MC_ROOT/.calls"
+  sleep 1
+  [ "$(sed -n 's/^updated_epoch=//p' "$TMP/marks/site-a/shipper.state")" = "$first" ]
+  [ ! -s "$FAKE_MC_ROOT/.calls" ]
+  sleep 2.5
+  "$AGENT/shipper" stop
+  [ "$(sed -n 's/^updated_epoch=//p' "$TMP/marks/site-a/shipper.state")" -gt "$first" ]
+}
+
 @test "two shippers never run at once (the lock)" {
   mkdir -p "$TMP/locks"
   exec 8>>"$TMP/locks/shipper.lock"

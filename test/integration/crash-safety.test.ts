@@ -82,6 +82,7 @@ function job(argv: string[], killAfterMs?: number): Promise<JobRun> {
 }
 
 const asPg = (name: string, ...args: string[]) => ["runuser", "-u", "postgres", "--", sb.script(name), ...args];
+/** restore-redis as root (with AOF on, the drop-in it switches is root's); backup-redis as the Redis test runs it. */
 const asRoot = (name: string, ...args: string[]) => [sb.script(name), ...args];
 
 async function ok(argv: string[]): Promise<JobRun> {

@@ -282,6 +282,8 @@ describe("pod -> host: a pod's backup and WAL, shipped by the backup CronJob, re
     // whatever it may have archived is removed.
     const stop = await host.run("sandbox-postgres", ["stop"]);
     expect(stop.status, stop.stderr).toBe(0);
+    const shipper = await host.run("shipper", ["stop"]);
+    expect(shipper.status, shipper.stderr).toBe(0);
     await minio.mc(["rm", "--recursive", "--force", `${ALIAS}/${bucket}/`]);
     pod = await podWorld("interop-pod-a", bucket);
     expect(pod.spec.offsite?.prefix).toBe("svc/");
@@ -302,7 +304,8 @@ describe("pod -> host: a pod's backup and WAL, shipped by the backup CronJob, re
     pod.sql("UPDATE orders SET note = 'changed' WHERE id <= 10");
     const segment = await switchAndArchive(pod.sql);
     expect(fs.existsSync(path.join(pod.paths.backupRoot, "wal", segment))).toBe(true);
-    const ship = await pod.run("ship-offsite", "backup", ["wal-pending"]);
+    // The backup role's shipper pass (the CronJob runs one after each backup) uploads the queued segment.
+    const ship = await pod.run("shipper", "backup", ["once"]);
     expect(ship.status, ship.stderr).toBe(0);
     expected = pod.sql(FINGERPRINT);
     expect(expected.startsWith("150:")).toBe(true);
@@ -349,6 +352,15 @@ describe("host -> pod: a host's backup and WAL, shipped by the host, restore in 
     const segment = await switchAndArchive((q, db) => host.sql(q, db));
     expected = host.sql(FINGERPRINT);
     expect(expected.startsWith("165:")).toBe(true);
+    // archive-wal only queues the segment; the host's shipper service uploads it within seconds.
+    const shipperLog = path.join(host.plan.offsite!.markerDir, "shipper.log");
+    await waitFor(
+      `the shipper's upload of ${segment}`,
+      async () => ((await keys(`${bucket}/`)).includes(`svc/wal/${segment}`) ? true : undefined),
+      60,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; ${shipperLog}:\n${fs.readFileSync(shipperLog, "utf8")}`);
+    });
     expect(await keys(`${bucket}/`)).toEqual(
       expect.arrayContaining([`svc/base/${id}/drkit-backup.env`, `svc/wal/${segment}`]),
     );
