@@ -18,7 +18,7 @@ function runJob(service: ServicePlan, script: string, what: string): void {
  * Applies a stack's rendered files straight to its local hosts, without the Pulumi engine: for
  * sandboxes and machines where the engine is not installed. SSH hosts need `pulumi up`.
  */
-export function applyPlanLocally(plan: DrPlan, options: ApplyOptions): void {
+export async function applyPlanLocally(plan: DrPlan, options: ApplyOptions): Promise<void> {
   const remote = plan.services.filter((s) => s.host.connection.type !== "local");
   if (remote.length > 0) {
     throw new Error(
@@ -32,7 +32,7 @@ export function applyPlanLocally(plan: DrPlan, options: ApplyOptions): void {
       `drkit: ${service.name}: ` +
         `applying ${service.rootPrefix ? `the sandbox under ${service.rootPrefix}` : "to this machine"}`,
     );
-    applyServiceLocally(service, storeKeys);
+    await applyServiceLocally(service, storeKeys);
   }
   if (options.check) checkPlanLocally(plan);
 }

@@ -56,8 +56,8 @@ program
   .description("apply a stack's files straight to its local hosts, without the Pulumi engine (sandboxes)")
   .addOption(stackOption())
   .option("--check", "then take a base backup and restore-test it in a scratch instance", false)
-  .action((opts: { stack: string; check: boolean }) => {
-    applyPlanLocally(loadStackPlan(projectDir(), opts.stack), { check: opts.check });
+  .action(async (opts: { stack: string; check: boolean }) => {
+    await applyPlanLocally(loadStackPlan(projectDir(), opts.stack), { check: opts.check });
     console.error("drkit: done");
   });
 
@@ -110,7 +110,7 @@ program
           `${provisionedBy === "pulumi" ? "with pulumi up" : "by applying the rendered files"}`,
       );
       if (provisionedBy === "pulumi") await runEngine(dir, opts.stack, plan, "up");
-      else applyPlanLocally(plan, { check: false });
+      else await applyPlanLocally(plan, { check: false });
     }
     const { report, paths } = await runDrill(plan, {
       stack: opts.stack,

@@ -257,6 +257,32 @@ const accidentalDeletion: Scenario = {
   },
 };
 
+/** The host is gone with everything on it, its WAL shipper too: what it had not uploaded yet is lost. */
+async function loseHost(ctx: DrillContext): Promise<void> {
+  await runCommand(ctx.script("shipper"), ["stop"], 30_000);
+  await crashAndLoseDataDirectory(ctx);
+  fs.rmSync(path.join(ctx.plan.paths.backupRoot, "postgresql"), { recursive: true, force: true });
+  fs.rmSync(ctx.plan.paths.walDir, { recursive: true, force: true });
+  fs.rmSync(ctx.plan.offsite!.markerDir, { recursive: true, force: true });
+}
+
+/** A new host: its directories and WAL shipper as pulumi up makes them, then the newest backup from the store. */
+async function restoreFromStore(ctx: DrillContext, rec: ScenarioRecorder): Promise<void> {
+  await rec.step(
+    "rebuild the backup directories and start the WAL shipper (what pulumi up does on a new host)",
+    async () => {
+      await placeBackupDirectories(ctx.plan);
+      const r = await runCommand(ctx.script("shipper"), ["start"], 30_000);
+      if (r.status !== 0) throw new Error(`shipper start failed: ${r.stderr}`);
+    },
+  );
+  const r = await rec.step("restore-pitr --from-offsite (base backup and WAL from the object store)", () =>
+    ctx.runScript("restore-pitr", ["--from-offsite"]),
+  );
+  if (!/fetched base backup/.test(r.stderr))
+    throw new Error("restore-pitr did not fetch the base backup from the object store");
+}
+
 const hostLoss: Scenario = {
   id: "host-loss",
   title: "Host loss: data directory and every local backup gone, restored from the off-site copy alone",
@@ -269,12 +295,7 @@ const hostLoss: Scenario = {
     await baseBackup(ctx, rec, "take a base backup (shipped off-site)");
     const workload = await startWrites(ctx, rec, table);
     const disasterAt = new Date();
-    // The host is gone with everything on it, its WAL shipper too: what it had not uploaded yet is lost.
-    await runCommand(ctx.script("shipper"), ["stop"], 30_000);
-    await crashAndLoseDataDirectory(ctx);
-    fs.rmSync(path.join(ctx.plan.paths.backupRoot, "postgresql"), { recursive: true, force: true });
-    fs.rmSync(ctx.plan.paths.walDir, { recursive: true, force: true });
-    fs.rmSync(ctx.plan.offsite!.markerDir, { recursive: true, force: true });
+    await loseHost(ctx);
     rec.event("disaster", "host lost: server killed, data directory and local backups deleted", disasterAt);
     await workload.stop();
     rec.event(
@@ -296,20 +317,8 @@ const hostLoss: Scenario = {
       },
       async (outcome) => {
         rec.event("recovery-start", "rebuild the host's directories, restore from the object store");
-        await rec.step(
-          "rebuild the backup directories and start the WAL shipper (what pulumi up does on a new host)",
-          async () => {
-            placeBackupDirectories(ctx.plan);
-            const r = await runCommand(ctx.script("shipper"), ["start"], 30_000);
-            if (r.status !== 0) throw new Error(`shipper start failed: ${r.stderr}`);
-          },
-        );
-        const r = await rec.step("restore-pitr --from-offsite (base backup and WAL from the object store)", () =>
-          ctx.runScript("restore-pitr", ["--from-offsite"]),
-        );
+        await restoreFromStore(ctx, rec);
         await postgresBack(ctx, rec, table, workload, outcome);
-        if (!/fetched base backup/.test(r.stderr))
-          throw new Error("restore-pitr did not fetch the base backup from the object store");
         await baseBackup(ctx, rec, "take a base backup on the new timeline");
       },
     );
@@ -550,8 +559,7 @@ async function failBack(
 
 /**
  * Waits until the object store holds these WAL files (archive-wal queues what it archives; the shipper uploads
- * it), asking through fetch-offsite, the restore's own path. Where no shipper runs in the background, one pass
- * of it is made.
+ * it within seconds), asking through fetch-offsite, the restore's own path.
  */
 async function shippedOffsite(ctx: DrillContext, names: readonly string[]): Promise<void> {
   const probe = path.join(os.tmpdir(), `drkit-drill-offsite-probe-${process.pid}`);
@@ -566,7 +574,6 @@ async function shippedOffsite(ctx: DrillContext, names: readonly string[]): Prom
         }
       }
       if (!missing) return;
-      if (attempt === 5) await runCommand(ctx.script("shipper"), ["once"], 120_000);
       if (attempt === 119) throw new Error(`${missing} is not in the object store after 60s (see shipper status)`);
       await sleep(500);
     }
@@ -669,6 +676,148 @@ const pitrAfterFailover: Scenario = {
   },
 };
 
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+/** The process listening on a loopback port (the sandbox's MinIO), from `ss`. */
+async function listener(port: string): Promise<number> {
+  const r = await runCommand("ss", ["-Hltnp", `sport = :${port}`], 10_000);
+  const pid = /pid=(\d+)/.exec(r.stdout)?.[1];
+  if (!pid) throw new Error(`no process listens on port ${port} (ss: ${r.stdout.trim() || r.stderr.trim()})`);
+  return Number(pid);
+}
+
+async function archiverFailures(ctx: DrillContext): Promise<number> {
+  return Number(await ctx.sql("SELECT failed_count FROM pg_stat_archiver", { db: "postgres" }));
+}
+
+/** Waits until the shipper's state for a store records a failed attempt (bounded by the call timeout). */
+async function shipperReportsFailure(ctx: DrillContext, store: string): Promise<string> {
+  const state = path.join(ctx.plan.offsite!.markerDir, store, "shipper.state");
+  const seconds = ctx.plan.offsite!.callTimeoutSeconds + 30;
+  for (let i = 0; i < seconds * 4; i++) {
+    const text = fs.existsSync(state) ? fs.readFileSync(state, "utf8") : "";
+    const failures = Number(/^consecutive_failures=(\d+)$/m.exec(text)?.[1] ?? 0);
+    if (failures > 0)
+      return `${failures} failed attempt(s), backlog ${/^backlog_files=(\d+)$/m.exec(text)?.[1]} file(s)`;
+    await sleep(250);
+  }
+  throw new Error(`the shipper recorded no failure of ${store} within ${seconds}s (see ${state})`);
+}
+
+const OUTAGE_SEGMENTS = 3;
+
+const storeOutage: Scenario = {
+  id: "store-outage",
+  title:
+    "Object store outage: the primary keeps committing and archiving, the shipper reports the store and ships " +
+    "the backlog when it is back, and a restore from the store alone loses nothing",
+  unavailable: (ctx) => {
+    const target = ctx.plan.offsite?.targets[0];
+    if (!target) return "the service has no offsite targets (services.<name>.offsite)";
+    return LOOPBACK.has(new URL(target.endpoint).hostname)
+      ? undefined
+      : `object store ${target.store} is not on this machine (${target.endpoint}): the drill cannot make it hang`;
+  },
+  async run(ctx) {
+    const rec = new ScenarioRecorder(ctx.progress, this.id);
+    const table = "drkit_drill_store_outage";
+    const target = ctx.plan.offsite!.targets[0];
+    const reasons = await archiveBoundReason(ctx);
+    await freshTable(ctx, table);
+    await baseBackup(ctx, rec, "take a base backup (shipped off-site)");
+    const workload = await startWrites(ctx, rec, table);
+    const pid = await listener(new URL(target.endpoint).port);
+    const failedBefore = await archiverFailures(ctx);
+    const disasterAt = new Date();
+    // Stopped, not killed: connections are accepted and never answered, the hardest outage for a client.
+    process.kill(pid, "SIGSTOP");
+    rec.event("disaster", `object store ${target.store} hangs (its MinIO process stopped: no answers)`, disasterAt);
+    const segments: string[] = [];
+    let resumedAt = disasterAt;
+    try {
+      for (let i = 1; i <= OUTAGE_SEGMENTS; i++)
+        segments.push(
+          await rec.step(
+            `archive WAL segment ${i} of ${OUTAGE_SEGMENTS} during the outage (local archive only)`,
+            () => archiveNow(ctx),
+            (s) => s,
+          ),
+        );
+      reasons.push(
+        `the shipper reported the outage: ${await rec.step(`shipper state records ${target.store} failing`, () =>
+          shipperReportsFailure(ctx, target.store),
+        )}`,
+      );
+    } finally {
+      process.kill(pid, "SIGCONT");
+      resumedAt = new Date();
+    }
+    const during = workload.acks.filter((a) => a.ackedAt > disasterAt.getTime() && a.ackedAt < resumedAt.getTime());
+    rec.event("recovery-start", `object store ${target.store} answers again`, resumedAt);
+    return recoverAndJudge(
+      this,
+      ctx,
+      rec,
+      {
+        disasterAt,
+        workload,
+        clock:
+          "from the store's outage until the primary acknowledged the next commit (it never waits on the store); " +
+          "then the backlog shipped and the host lost and restored from the store alone",
+        reasons,
+      },
+      async (outcome) => {
+        const failed = (await archiverFailures(ctx)) - failedBefore;
+        if (failed > 0) reasons.push(`FAIL: archive_command failed ${failed} time(s) during the outage`);
+        if (!during.length) reasons.push("FAIL: no commit was acknowledged while the store was out");
+        else
+          reasons.push(
+            `${during.length} commits acknowledged and ${segments.length} WAL segments archived during the outage`,
+          );
+        await rec.step(`the backlog (${segments.join(", ")}) is in the object store again`, async () => {
+          await shippedOffsite(ctx, segments);
+          const lag = (Date.now() - resumedAt.getTime()) / 1000;
+          reasons.push(`the backlog was off-site ${lag.toFixed(1)}s after the store answered again`);
+        });
+        await workload.stop();
+        rec.event("writes-end", `${workload.acks.length} commits acknowledged`);
+        const last = await rec.step(
+          "archive and ship the last writes",
+          async () => {
+            const segment = await archiveNow(ctx);
+            await shippedOffsite(ctx, [segment]);
+            return segment;
+          },
+          (x) => x,
+        );
+        await loseHost(ctx);
+        rec.event("note", `host lost after ${last} was shipped: every commit is in the object store`);
+        await restoreFromStore(ctx, rec);
+        await rec.step("the restored server accepts writes", () => ctx.waitForWrites(ctx.plan.rtoSeconds));
+        const back = during[0] ? new Date(during[0].ackedAt) : new Date();
+        recordRecovery(rec, outcome, {
+          back,
+          backLabel: "first commit acknowledged during the outage",
+          table,
+          acks: workload.acks,
+          keys: await recoveredKeys(ctx, table),
+        });
+        if (outcome.measure?.lostCommits)
+          reasons.push(
+            `FAIL: ${outcome.measure.lostCommits} acknowledged commits are not in the restore from the store`,
+          );
+        if (ctx.plan.replication) {
+          await rec.step("rebuild the standbys from the restored primary", () => recloneStandbys(ctx));
+          await rec.step("synchronous standbys again: ALTER SYSTEM RESET synchronous_standby_names", () =>
+            synchronousAgain(ctx),
+          );
+        }
+        await baseBackup(ctx, rec, "take a base backup on the new timeline");
+      },
+    );
+  },
+};
+
 export const ALL_SCENARIOS: readonly Scenario[] = [
   accidentalDeletion,
   corruptNewestBackup,
@@ -676,4 +825,5 @@ export const ALL_SCENARIOS: readonly Scenario[] = [
   hostLoss,
   failover,
   pitrAfterFailover,
+  storeOutage,
 ];

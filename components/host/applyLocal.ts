@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -63,7 +63,18 @@ function secretContent(plan: ServicePlan, file: FileArtifact, storeKeys: PlainSt
   return `*:*:*:${r.role}:${password}\n`;
 }
 
-function applyArtifact(plan: ServicePlan, a: Artifact, storeKeys: PlainStoreKeys): void {
+/** A step's script under bash, its output passed through; asynchronous, so a caller's event loop keeps running. */
+function runStep(id: string, script: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", ["-c", `set -euo pipefail\n${script}`], { stdio: "inherit" });
+    child.on("error", reject);
+    child.on("close", (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`${id} failed (${signal ?? `exit ${code}`}):\n${script}`)),
+    );
+  });
+}
+
+async function applyArtifact(plan: ServicePlan, a: Artifact, storeKeys: PlainStoreKeys): Promise<void> {
   if (a.host.connection.type !== "local")
     throw new Error(`service ${plan.name}: ${a.id} is for host ${a.host.name}, which is not local; use pulumi up`);
   if (a.kind === "directory") {
@@ -73,7 +84,7 @@ function applyArtifact(plan: ServicePlan, a: Artifact, storeKeys: PlainStoreKeys
   } else if (a.kind === "file") {
     placeFile(a.secret ? { ...a, content: secretContent(plan, a, storeKeys) } : a);
   } else {
-    execFileSync("bash", ["-c", `set -euo pipefail\n${a.run}`], { stdio: "inherit" });
+    await runStep(a.id, a.run);
   }
 }
 
@@ -81,13 +92,13 @@ function applyArtifact(plan: ServicePlan, a: Artifact, storeKeys: PlainStoreKeys
  * Applies a service's artifacts straight to this machine, without the Pulumi engine, in list order: what the
  * components do, for sandboxes, tests and the drill's fallback. Only for local hosts.
  */
-export function applyServiceLocally(plan: ServicePlan, storeKeys: PlainStoreKeys = {}): void {
+export async function applyServiceLocally(plan: ServicePlan, storeKeys: PlainStoreKeys = {}): Promise<void> {
   if (plan.host.connection.type !== "local")
     throw new Error(`service ${plan.name}: applyServiceLocally needs a local host`);
-  for (const a of serviceArtifacts(plan).all) applyArtifact(plan, a, storeKeys);
+  for (const a of serviceArtifacts(plan).all) await applyArtifact(plan, a, storeKeys);
 }
 
 /** Only the backup directories, with their owners and modes (idempotent). */
-export function placeBackupDirectories(plan: ServicePlan): void {
-  for (const dir of serviceArtifacts(plan).directories()) applyArtifact(plan, dir, {});
+export async function placeBackupDirectories(plan: ServicePlan): Promise<void> {
+  for (const dir of serviceArtifacts(plan).directories()) await applyArtifact(plan, dir, {});
 }

@@ -86,6 +86,8 @@ function offsite(spec: ClusterSpec, p: PodPaths): Settings {
     OFFSITE_PREFIX: o.prefix,
     OFFSITE_MARKS: `${p.backupRoot}/offsite-marks`,
     MC: p.mc,
+    // The shipper Deployment uploads the WAL queue continuously: the backup job ships its backup sets only.
+    SHIPPER_SERVICE: "yes",
     RETRY_ATTEMPTS: 3,
     RETRY_FIRST_DELAY: 1,
   };

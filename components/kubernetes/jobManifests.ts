@@ -1,6 +1,6 @@
 import type * as inputs from "@pulumi/kubernetes/types/input";
 import { restoreTimeoutSeconds } from "./agentSettings";
-import { LAYOUT, SETTINGS_FILES, agentCommand } from "./layout";
+import { SETTINGS_FILES, agentCommand } from "./layout";
 import { meta, type CronJobManifest, type JobManifest, type Meta } from "./manifestTypes";
 import { componentLabels, type ClusterComponent } from "./names";
 import {
@@ -12,6 +12,7 @@ import {
   claimVolume,
   containerSecurityContext,
   env,
+  mcCopyContainer,
   mounts,
   offsiteVolume,
   podBase,
@@ -85,21 +86,6 @@ function cronJob(
       failedJobsHistoryLimit: 3,
       jobTemplate: { metadata: { labels }, spec: { backoffLimit, activeDeadlineSeconds: deadline, template: pod } },
     },
-  };
-}
-
-/**
- * mc is not in the postgres image: an init container in the mc image copies its binary into an emptyDir that
- * the agent finds at MC (the mc image has bash and coreutils).
- */
-function mcCopyContainer(spec: ClusterSpec): Container {
-  return {
-    name: "mc",
-    image: spec.offsite!.mcImage,
-    command: ["bash", "-c", `cp -- "$(command -v mc)" ${LAYOUT.toolsDir}/mc`],
-    resources: JOB_RESOURCES,
-    securityContext: containerSecurityContext,
-    volumeMounts: mounts(VOLUMES.tools),
   };
 }
 

@@ -15,6 +15,7 @@ export type SecretManifest = Typed<core.v1.SecretArgs, "v1", "Secret">;
 export type ServiceManifest = Typed<core.v1.ServiceArgs, "v1", "Service">;
 export type ClaimManifest = Typed<core.v1.PersistentVolumeClaimArgs, "v1", "PersistentVolumeClaim">;
 export type StatefulSetManifest = Typed<apps.v1.StatefulSetArgs, "apps/v1", "StatefulSet">;
+export type DeploymentManifest = Typed<apps.v1.DeploymentArgs, "apps/v1", "Deployment">;
 export type CronJobManifest = Typed<batch.v1.CronJobArgs, "batch/v1", "CronJob">;
 export type JobManifest = Typed<batch.v1.JobArgs, "batch/v1", "Job">;
 

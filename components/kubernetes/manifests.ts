@@ -3,6 +3,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { agentFile } from "../agent/agentFiles";
 import { renderPodSettings } from "./agentSettings";
 import { buildBackupCronJob, buildRestoreJob, buildRestoreTestCronJob } from "./jobManifests";
+import { buildShipperDeployment } from "./shipperManifest";
 import { CONFIG_FILES, OFFSITE, SECRET_KEYS, SERVER_FILES, SETTINGS_FILES, agentCommand, agentFiles } from "./layout";
 import {
   meta,
@@ -10,6 +11,7 @@ import {
   type ConfigMapManifest,
   type CronJobManifest,
   type Credentials,
+  type DeploymentManifest,
   type JobManifest,
   type SecretManifest,
   type ServiceManifest,
@@ -263,6 +265,8 @@ export interface ClusterManifests {
   readonly primary: StatefulSetManifest;
   readonly standby?: StatefulSetManifest;
   readonly backupJob: CronJobManifest;
+  /** With off-site shipping: the WAL shipper beside the primary. */
+  readonly shipper?: DeploymentManifest;
   readonly verifyJob: CronJobManifest;
   readonly restoreJob?: JobManifest;
 }
@@ -283,6 +287,7 @@ export function buildClusterManifests(spec: ClusterSpec, credentials: Credential
     primary: buildStatefulSet(spec, "primary", data),
     ...(spec.standbys > 0 ? { standby: buildStatefulSet(spec, "standby", data) } : {}),
     backupJob: buildBackupCronJob(spec),
+    ...(spec.offsite ? { shipper: buildShipperDeployment(spec) } : {}),
     verifyJob: buildRestoreTestCronJob(spec),
     ...(spec.restore ? { restoreJob: buildRestoreJob(spec) } : {}),
   };

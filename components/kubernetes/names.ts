@@ -1,6 +1,6 @@
 /** Object names, labels and in-cluster addresses of one drkit PostgreSQL cluster, derived from its name. */
 
-export type ClusterComponent = "primary" | "standby" | "backup" | "verify" | "restore";
+export type ClusterComponent = "primary" | "standby" | "backup" | "shipper" | "verify" | "restore";
 
 export const POSTGRES_PORT = 5432;
 export const REPLICATION_ROLE = "drkit_replicator";
@@ -22,6 +22,8 @@ export interface ClusterNames {
   readonly primaryData: string;
   readonly backups: string;
   readonly backupJob: string;
+  /** The WAL shipper Deployment (only with off-site shipping). */
+  readonly shipper: string;
   readonly verifyJob: string;
   readonly restoreJob: string;
   /** How pods in the namespace reach the primary pod itself, ready or not (the headless Service publishes it). */
@@ -46,6 +48,7 @@ export function clusterNames(name: string): ClusterNames {
     primaryData: `${DATA_TEMPLATE}-${primary}-0`,
     backups: `${name}-backups`,
     backupJob: `${name}-backup`,
+    shipper: `${name}-shipper`,
     verifyJob: `${name}-verify`,
     restoreJob: `${name}-restore`,
     primaryHost: `${primary}-0.${headless}`,

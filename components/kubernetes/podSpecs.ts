@@ -243,3 +243,18 @@ export function podBase(
 }
 
 export const JOB_RESOURCES = { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } };
+
+/**
+ * mc is not in the postgres image: an init container in the mc image copies its binary into an emptyDir that
+ * the agent finds at MC (the mc image has bash and coreutils).
+ */
+export function mcCopyContainer(spec: ClusterSpec): Container {
+  return {
+    name: "mc",
+    image: spec.offsite!.mcImage,
+    command: ["bash", "-c", `cp -- "$(command -v mc)" ${LAYOUT.toolsDir}/mc`],
+    resources: JOB_RESOURCES,
+    securityContext: containerSecurityContext,
+    volumeMounts: mounts(VOLUMES.tools),
+  };
+}

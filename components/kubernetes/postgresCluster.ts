@@ -140,6 +140,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
     if (m.standby) new k8s.apps.v1.StatefulSet(`${name}-standby`, m.standby, { ...server, dependsOn: [primary] });
     const offsite = m.offsite ? [new k8s.core.v1.Secret(`${name}-offsite`, m.offsite, parent)] : [];
     new k8s.batch.v1.CronJob(`${name}-backup`, m.backupJob, { ...parent, dependsOn: [primary, readWrite, ...offsite] });
+    if (m.shipper)
+      new k8s.apps.v1.Deployment(`${name}-shipper`, m.shipper, { ...parent, dependsOn: [backups, ...offsite] });
     new k8s.batch.v1.CronJob(`${name}-verify`, m.verifyJob, { ...parent, dependsOn: [primary] });
 
     this.readWriteHost = pulumi.output(`${spec.names.readWrite}.${spec.namespace}.svc`);

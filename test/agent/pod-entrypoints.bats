@@ -143,3 +143,47 @@ teardown() { agent_teardown; }
   DRKIT_RESTORE_REQUEST=latest@end-of-archive run "$AGENT/pod-restore" --now
   [ "$status" -eq 2 ]
 }
+
+# A copy of the agent whose verbs pod-backup runs are stubs recording their arguments.
+stub_backup_verbs() {
+  cp -r "$AGENT" "$TMP/agent"
+  for verb in backup-base shipper ship-offsite prune; do
+    printf '#!/bin/sh\necho "%s $*" >>"%s/verbs"\n' "$verb" "$TMP" >"$TMP/agent/$verb"
+  done
+  setting LOCK_DIR "$TMP/locks"
+}
+
+@test "pod-backup: the backup, one shipper pass, the pending sets, then prune; the Deployment's shipper takes the WAL" {
+  stub_backup_verbs
+  setting_array OFFSITE_STORES offsite
+  run "$TMP/agent/pod-backup"
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/verbs")" = "$(printf 'backup-base \nshipper once\nship-offsite pending\nprune ')" ]
+  [ "$(stat -c %a "$TMP/run/pgpass")" = 600 ]
+  : >"$TMP/verbs"
+  setting SHIPPER_SERVICE yes
+  run "$TMP/agent/pod-backup"
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/verbs")" = "$(printf 'backup-base \nship-offsite pending\nprune ')" ]
+}
+
+@test "pod-backup without a store drains the queue archive-wal left, and ships nothing" {
+  stub_backup_verbs
+  mkdir -p "$TMP/backups/wal"
+  : >"$TMP/backups/wal/.to-ship.000000010000000000000001"
+  : >"$TMP/backups/wal/000000010000000000000001"
+  run "$TMP/agent/pod-backup"
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/verbs")" = "$(printf 'backup-base \nprune ')" ]
+  [ ! -e "$TMP/backups/wal/.to-ship.000000010000000000000001" ]
+  [ -f "$TMP/backups/wal/000000010000000000000001" ]
+}
+
+@test "pod-backup stops at a failed backup: nothing shipped, nothing pruned" {
+  stub_backup_verbs
+  setting_array OFFSITE_STORES offsite
+  printf '#!/bin/sh\necho "backup-base" >>"%s/verbs"\nexit 1\n' "$TMP" >"$TMP/agent/backup-base"
+  run "$TMP/agent/pod-backup"
+  [ "$status" -ne 0 ]
+  [ "$(cat "$TMP/verbs")" = "backup-base" ]
+}

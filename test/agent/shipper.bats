@@ -251,6 +251,18 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   [ "$(sed -n 's/^updated_epoch=//p' "$TMP/marks/site-a/shipper.state")" -gt "$first" ]
 }
 
+@test "on a fresh volume (no marker folder, no lock folder yet) start makes them and runs" {
+  rm -rf "$TMP/marks" "$TMP/locks"
+  setting SHIPPER_POLL_SECONDS 0.2
+  run "$AGENT/shipper" start
+  [ "$status" -eq 0 ]
+  archived 1
+  for _ in $(seq 1 50); do [[ -f $(object a "wal/$(seg 1)") ]] && break; sleep 0.2; done
+  "$AGENT/shipper" stop
+  cmp "$TMP/wal/$(seg 1)" "$(object a "wal/$(seg 1)")"
+  [ -f "$TMP/marks/shipper.log" ]
+}
+
 @test "two shippers never run at once (the lock)" {
   mkdir -p "$TMP/locks"
   exec 8>>"$TMP/locks/shipper.lock"

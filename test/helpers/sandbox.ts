@@ -164,7 +164,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const plan = await sandboxPlan(opts);
   const sandbox = sandboxFor(plan);
   try {
-    applyServiceLocally(plan);
+    await applyServiceLocally(plan);
   } catch (error) {
     sandbox.destroy();
     throw error;

@@ -114,7 +114,7 @@ afterAll(async () => {
 
 describe("an archive location belongs to one cluster", () => {
   it("the first cluster claims the empty archive and bucket prefix at provisioning and archives there", async () => {
-    applyServiceLocally(first);
+    await applyServiceLocally(first);
     oldSysid = systemIdentifier(first);
     expect(oldSysid).toMatch(/^\d{15,20}$/);
     const record = fs.readFileSync(first.archive.current.record, "utf8");
@@ -147,7 +147,7 @@ describe("an archive location belongs to one cluster", () => {
     const walBefore = files(first.paths.walDir);
     const storeBefore = await keys("svc/");
 
-    expect(() => applyServiceLocally(first)).toThrow(/claim-archive/);
+    await expect(applyServiceLocally(first)).rejects.toThrow(/claim-archive/);
     newSysid = systemIdentifier(first); // the new cluster runs (initdb'd by the sandbox step), not archiving
     expect(newSysid).not.toBe(oldSysid);
     expect(sql(first, "SHOW archive_mode", "postgres")).toBe("off");
@@ -179,7 +179,7 @@ describe("an archive location belongs to one cluster", () => {
   it("with archive.epoch: 2 the new cluster gets its own folder and prefix; the old archive is untouched", async () => {
     const walBefore = files(first.paths.walDir);
     const storeBefore = (await keys("svc/")).filter((k) => !k.startsWith("epoch-2/"));
-    applyServiceLocally(second);
+    await applyServiceLocally(second);
     expect(second.paths.walDir).toBe(path.join(first.paths.backupRoot, "epoch-2", "wal"));
     expect(recordOf(fs.readFileSync(second.archive.current.record, "utf8"))).toBe(newSysid);
     expect(recordOf(await object("svc/epoch-2/drkit-archive.env"))).toBe(newSysid);

@@ -237,7 +237,7 @@ beforeAll(async () => {
   fs.mkdirSync(plan.paths.backupRoot, { recursive: true });
   execFileSync("mount", ["-t", "tmpfs", "-o", "size=256m,mode=0750", "tmpfs", plan.paths.backupRoot]);
   mounted = plan.paths.backupRoot;
-  applyServiceLocally(plan);
+  await applyServiceLocally(plan);
   sb.sql("CREATE TABLE items (id int PRIMARY KEY, note text)");
   sb.sql("INSERT INTO items SELECT g, 'row ' || g FROM generate_series(1, 1000) g");
   timings.push(`setup (MinIO, sandbox PostgreSQL and Redis on a tmpfs backup root): ${Date.now() - started} ms`);

@@ -258,6 +258,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const pod of pods) {
     await pod.stopPrimary().catch(() => undefined);
+    await pod.run("shipper", "backup", ["stop"]).catch(() => undefined);
     // A server a failed restore left running on the pod's volume.
     const pidFile = path.join(pod.paths.dataMount, "pgdata", "postmaster.pid");
     if (fs.existsSync(pidFile)) {
@@ -270,7 +271,7 @@ afterAll(async () => {
   await minio?.destroy();
 }, 120_000);
 
-describe("pod -> host: a pod's backup and WAL, shipped by the backup CronJob, restore on a host", () => {
+describe("pod -> host: a pod's backup and WAL, shipped by the backup CronJob and the shipper, restore on a host", () => {
   const bucket = "drkit-pod-to-host";
   let host: Sandbox;
   let pod: PodWorld;
@@ -290,8 +291,11 @@ describe("pod -> host: a pod's backup and WAL, shipped by the backup CronJob, re
     expect(host.plan.offsite?.targets.map((t) => [t.bucket, t.prefix])).toEqual([[bucket, pod.spec.offsite?.prefix]]);
   });
 
-  it("the pod's primary archives through archive-wal, and pod-backup ships the base backup and the WAL", async () => {
+  it("the pod's primary archives through archive-wal, pod-backup ships the base backup, the shipper the WAL", async () => {
     await pod.startPrimary();
+    // The shipper Deployment's command (shipper run), in the background as the pod runs it.
+    const shipper = await pod.run("shipper", "backup", ["start"]);
+    expect(shipper.status, shipper.stderr).toBe(0);
     pod.sql("CREATE TABLE orders (id int PRIMARY KEY, note text NOT NULL)");
     pod.sql("INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 100) g");
     const backup = await pod.run("pod-backup", "backup");
@@ -304,9 +308,15 @@ describe("pod -> host: a pod's backup and WAL, shipped by the backup CronJob, re
     pod.sql("UPDATE orders SET note = 'changed' WHERE id <= 10");
     const segment = await switchAndArchive(pod.sql);
     expect(fs.existsSync(path.join(pod.paths.backupRoot, "wal", segment))).toBe(true);
-    // The backup role's shipper pass (the CronJob runs one after each backup) uploads the queued segment.
-    const ship = await pod.run("shipper", "backup", ["once"]);
-    expect(ship.status, ship.stderr).toBe(0);
+    // The backup job left the WAL to the shipper, which uploads the queued segment within seconds.
+    expect(backup.stderr).not.toContain("drkit-svc-shipper");
+    await waitFor(
+      `the pod shipper's upload of ${segment}`,
+      async () => ((await keys(`${bucket}/`)).includes(`svc/wal/${segment}`) ? true : undefined),
+      60,
+    );
+    const stopped = await pod.run("shipper", "backup", ["stop"]);
+    expect(stopped.status, stopped.stderr).toBe(0);
     expected = pod.sql(FINGERPRINT);
     expect(expected.startsWith("150:")).toBe(true);
 

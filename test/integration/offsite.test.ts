@@ -186,7 +186,7 @@ describe("shipping from a real PostgreSQL", () => {
       const log = sb.plan.postgres.manager.type === "pg_ctl" ? sb.plan.postgres.manager.logFile : "";
       expect(r.status, `${r.stderr}\n${fs.existsSync(log) ? fs.readFileSync(log, "utf8").slice(-3000) : ""}`).toBe(0);
       // The host is rebuilt (pulumi up would do this): its backup directories exist again, empty.
-      placeBackupDirectories(sb.plan);
+      await placeBackupDirectories(sb.plan);
       expect(r.stderr).toContain("fetched base backup");
       expect(r.stderr).toContain("fetch-offsite wal");
       expect(rowCount()).toBe(150);

@@ -45,6 +45,7 @@ describe("the main job's drill of the local stack", () => {
       "host-loss",
       "primary-crash",
       "pitr-after-failover",
+      "store-outage",
     ]);
     for (const s of rep.scenarios) {
       expect(s.verdict, `${s.id}: ${s.reasons.join("; ")}`).toBe("PASS");
@@ -72,6 +73,13 @@ describe("the main job's drill of the local stack", () => {
     // Host loss loses what was not yet archived: measured, and inside the RPO.
     expect(byId["host-loss"].rpo.lostSpanSeconds).toBeLessThanOrEqual(300);
     expect(byId["corrupt-backup"].reasons.join(" ")).toMatch(/verification refused/);
+    // A hung object store never stops the primary: commits and local archiving go on, the shipper reports it,
+    // the backlog ships once the store answers, and the store alone restores every acknowledged commit.
+    const outage = byId["store-outage"].reasons.join("; ");
+    expect(outage).toMatch(/the shipper reported the outage: [1-9]\d* failed attempt/);
+    expect(outage).toMatch(/[1-9]\d* commits acknowledged and 3 WAL segments archived during the outage/);
+    expect(outage).toMatch(/the backlog was off-site [\d.]+s after the store answered again/);
+    expect(byId["store-outage"].rpo.lostCommits).toBe(0);
     expect(fs.readFileSync(path.join(reportDir, "report.md"), "utf8")).toContain("host-loss");
   });
 

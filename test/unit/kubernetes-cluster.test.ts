@@ -55,6 +55,7 @@ const K = {
   service: "kubernetes:core/v1:Service",
   claim: "kubernetes:core/v1:PersistentVolumeClaim",
   statefulSet: "kubernetes:apps/v1:StatefulSet",
+  deployment: "kubernetes:apps/v1:Deployment",
   cronJob: "kubernetes:batch/v1:CronJob",
   job: "kubernetes:batch/v1:Job",
 };
@@ -431,7 +432,8 @@ describe("PostgresCluster with off-site shipping", () => {
           .map((r) => r.inputs.metadata.name)
           .sort(),
       ).toEqual(["vault-credentials", "vault-offsite"]);
-      expect(mine).toHaveLength(15);
+      // the shipper Deployment is the one object beyond the Secret that shipping adds
+      expect(mine).toHaveLength(16);
       const secret = one(mine, K.secret, "vault-offsite");
       expect(secret.type).toBe("Opaque");
       expect(secret.metadata.labels["app.kubernetes.io/component"]).toBe("backup");
@@ -517,9 +519,48 @@ describe("PostgresCluster with off-site shipping", () => {
     });
   });
 
+  it(
+    "runs the agent's shipper continuously in a one-pod Deployment beside the primary, with the backup role's " +
+      "settings and mc, and the backup job leaves the WAL queue to it",
+    () => {
+      const shipper = one(mine, K.deployment, "vault-shipper");
+      expect(shipper.spec.replicas).toBe(1);
+      expect(shipper.spec.strategy).toEqual({ type: "Recreate" });
+      const pod = shipper.spec.template.spec;
+      expect(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector).toEqual({
+        matchLabels: {
+          "app.kubernetes.io/name": "postgresql",
+          "app.kubernetes.io/instance": "vault",
+          "app.kubernetes.io/component": "primary",
+        },
+      });
+      expect(pod.initContainers.map((c: any) => c.name)).toEqual(["mc"]);
+      const [container] = pod.containers;
+      expect(container.command).toEqual(["/etc/drkit/agent/shipper", "run"]);
+      expect(container.env).toContainEqual({ name: "DRKIT_ENV", value: "/etc/drkit/config/backup.env" });
+      expect(container.volumeMounts).toContainEqual({
+        name: "backups",
+        mountPath: "/backups",
+        readOnly: false,
+      });
+      expect(container.volumeMounts).toContainEqual({
+        name: "offsite",
+        mountPath: "/etc/drkit/offsite",
+        readOnly: true,
+      });
+      expect(container.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
+      expect(JSON.stringify(container.env)).not.toContain("MC_HOST");
+      // Selected by no Service: the shipper is not a server.
+      for (const svc of mine.filter((r) => r.type === K.service))
+        expect(svc.inputs.spec.selector["app.kubernetes.io/component"] ?? "servers").not.toBe("shipper");
+      const settings = one(mine, K.configMap, "vault-config").data["backup.env"].split("\n");
+      expect(settings).toContain("SHIPPER_SERVICE=yes");
+    },
+  );
+
   it("ships with the agent's shipper and ship-offsite, and without shipping names no store", () => {
     const config = one(mine, K.configMap, "vault-config").data;
-    expect(config["pod-backup"]).toContain('"$AGENT_DIR/shipper" once');
+    expect(config["pod-backup"]).toContain('is_true "${SHIPPER_SERVICE:-no}" || "$AGENT_DIR/shipper" once');
     expect(config["ship-offsite"]).toBe(agentFile("ship-offsite"));
     const without = buildClusterManifests(resolveCluster(baseArgs), {
       superuserPassword: "x",
@@ -542,6 +583,7 @@ describe("PostgresCluster with off-site shipping", () => {
     expect(withShipping.standby).toEqual(without.standby);
     expect(withShipping.verifyJob).toEqual(without.verifyJob);
     expect(without.offsite).toBeUndefined();
+    expect(without.shipper).toBeUndefined();
     expect(() =>
       buildClusterManifests(resolveCluster(offsiteArgs), { superuserPassword: "x", replicationPassword: "y" }),
     ).toThrow("no MC_HOST value");
@@ -549,7 +591,7 @@ describe("PostgresCluster with off-site shipping", () => {
 
   it("every manifest still passes the Kubernetes OpenAPI schema, and the policy pack still passes", async () => {
     const manifests = manifestsOf(mine);
-    expect(manifests).toHaveLength(12);
+    expect(manifests).toHaveLength(13);
     expect(validateManifests(manifests)).toEqual([]);
     const asPolicyInput = (rs: Registered[]): FakeResource[] =>
       rs.map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
