@@ -271,7 +271,7 @@ afterAll(async () => {
   await minio?.destroy();
 }, 120_000);
 
-describe("pod -> host: a pod's backup and WAL, shipped by the backup CronJob and the shipper, restore on a host", () => {
+describe("pod -> host: a pod's backup and WAL, shipped by its backup job and shipper, restore on a host", () => {
   const bucket = "drkit-pod-to-host";
   let host: Sandbox;
   let pod: PodWorld;
@@ -291,7 +291,7 @@ describe("pod -> host: a pod's backup and WAL, shipped by the backup CronJob and
     expect(host.plan.offsite?.targets.map((t) => [t.bucket, t.prefix])).toEqual([[bucket, pod.spec.offsite?.prefix]]);
   });
 
-  it("the pod's primary archives through archive-wal, pod-backup ships the base backup, the shipper the WAL", async () => {
+  it("the pod primary archives with archive-wal; pod-backup ships the base backup, the shipper the WAL", async () => {
     await pod.startPrimary();
     // The shipper Deployment's command (shipper run), in the background as the pod runs it.
     const shipper = await pod.run("shipper", "backup", ["start"]);
