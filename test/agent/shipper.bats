@@ -263,6 +263,23 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   [ -f "$TMP/marks/shipper.log" ]
 }
 
+@test "run as a container's first process (PID 1 of its namespace) ends on SIGTERM" {
+  setting SHIPPER_POLL_SECONDS 0.2
+  unshare --pid --fork "$AGENT/shipper" run 2>"$TMP/run.log" &
+  outer=$!
+  inner=
+  for _ in $(seq 1 50); do
+    inner=$(pgrep -P "$outer" || true)
+    [[ -n $inner ]] && grep -q "shipping" "$TMP/run.log" && break
+    sleep 0.1
+  done
+  [ -n "$inner" ]
+  kill -TERM "$inner"
+  for _ in $(seq 1 50); do kill -0 "$outer" 2>/dev/null || break; sleep 0.1; done
+  ! kill -0 "$outer" 2>/dev/null
+  grep -q "stopping (signal)" "$TMP/run.log"
+}
+
 @test "two shippers never run at once (the lock)" {
   mkdir -p "$TMP/locks"
   exec 8>>"$TMP/locks/shipper.lock"
