@@ -58,6 +58,8 @@ async function switchAndArchive(): Promise<string> {
 const readyFiles = () =>
   fs.readdirSync(path.join(sb.plan.postgres.dataDirectory, "pg_wal/archive_status")).filter((f) => f.endsWith(".ready"))
     .length;
+/** How long the store stays away under pgbench. */
+const OUTAGE_SECONDS = 150;
 /** Segment number of a WAL file name (log id * 256 + segment, 16 MiB segments). */
 const segmentNumber = (name: string) => parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16, 24), 16);
 
@@ -109,7 +111,7 @@ afterAll(async () => {
 });
 
 describe("the WAL pipeline when the object store fails", () => {
-  it("with the store down under pgbench, archiving keeps up locally, pg_wal stays bounded, nothing fails", async () => {
+  it("with the store down for minutes under pgbench, archiving keeps up locally, pg_wal stays bounded", async () => {
     await store.stop();
     const bench = runAsync("runuser", [
       "-u",
@@ -122,7 +124,10 @@ describe("the WAL pipeline when the object store fails", () => {
       "-j",
       "1",
       "-T",
-      "25",
+      String(OUTAGE_SECONDS),
+      // A steady rate: the point is minutes of WAL with the store away, not the machine's peak.
+      "-R",
+      "50",
       "-h",
       sb.plan.postgres.socketDirectory,
       "-p",
@@ -131,11 +136,15 @@ describe("the WAL pipeline when the object store fails", () => {
     ]);
     const startedAt = lastArchived();
     let maxReady = 0;
-    const until = Date.now() + 25_000;
-    for (let round = 0; Date.now() < until; round++) {
+    const until = Date.now() + OUTAGE_SECONDS * 1000;
+    let switched = Date.now();
+    while (Date.now() < until) {
       ack();
-      // A segment switch every few rounds too, so the outage spans many segments whatever pgbench manages.
-      if (round % 10 === 9) pg("SELECT pg_switch_wal()");
+      // A segment switch every 5 s too, so the outage spans many segments whatever pgbench manages.
+      if (Date.now() - switched >= 5000) {
+        pg("SELECT pg_switch_wal()");
+        switched = Date.now();
+      }
       maxReady = Math.max(maxReady, readyFiles());
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -152,7 +161,7 @@ describe("the WAL pipeline when the object store fails", () => {
       .filter((f) => /^[0-9A-F]{24}$/.test(f))
       .map(segmentNumber)
       .sort((a, b) => a - b);
-    expect(segments.length).toBeGreaterThan(3);
+    expect(segments.length).toBeGreaterThanOrEqual(OUTAGE_SECONDS / 10);
     expect(segments[segments.length - 1] - segments[0] + 1).toBe(segments.length);
     expect(segments[segments.length - 1]).toBe(segmentNumber(last));
     // The backlog is recorded, with the failures.
@@ -166,7 +175,7 @@ describe("the WAL pipeline when the object store fails", () => {
     expect(queued.length).toBeGreaterThan(3);
     const status = await sb.run("shipper", ["status"]);
     expect(status.stdout).toMatch(/^site: backlog \d+ file\(s\) \(\d+ bytes\), lag \d+s, .*failures [1-9]/m);
-  }, 180_000);
+  }, 400_000);
 
   it("once the store is back, the backlog ships within seconds, in order, confirmed", async () => {
     await store.start();
