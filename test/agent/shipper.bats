@@ -280,6 +280,26 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   grep -q "stopping (signal)" "$TMP/run.log"
 }
 
+@test "once: an upload the store rejects mid-batch is tried again from a fresh listing, and the pass succeeds" {
+  archived 1 2
+  # the first cp is rejected after one file landed (as a signature mismatch under load did), the next ones pass
+  printf '#!/usr/bin/env bash\nif [[ $1 == cp && ! -e %s ]]; then : >%s; "%s" cp --quiet --checksum SHA256 -- "%s" "%s"\n' \
+    "$TMP/rejected-once" "$TMP/rejected-once" "$FAKE_MC" "$TMP/wal/$(seg 1)" "site_a/bucket-a/svc/wal/" >"$TMP/flaky-mc"
+  printf 'echo "mc: <ERROR> The request signature we calculated does not match" >&2; exit 1; fi\n%s\n' \
+    "exec \"$FAKE_MC\" \"\$@\"" >>"$TMP/flaky-mc"
+  chmod +x "$TMP/flaky-mc"
+  setting MC "$TMP/flaky-mc"
+  : >"$FAKE_MC_ROOT/.calls"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 0 ]
+  [[ $output == *"shipping to site-a failed (attempt 1 of 2)"* ]]
+  cmp "$TMP/wal/$(seg 1)" "$(object a "wal/$(seg 1)")"
+  cmp "$TMP/wal/$(seg 2)" "$(object a "wal/$(seg 2)")"
+  [ -z "$(ls -A "$TMP/marks/site-a/wal-queue")" ]
+  # the retry uploaded to site-a only what had not landed
+  [ "$(mc_calls | grep "^cp .*site_a/" | grep -c "$(seg 1)")" -eq 1 ]
+}
+
 @test "two shippers never run at once (the lock)" {
   mkdir -p "$TMP/locks"
   exec 8>>"$TMP/locks/shipper.lock"
