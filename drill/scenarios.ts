@@ -125,12 +125,16 @@ async function postgresBack(
     keys: await recoveredKeys(ctx, table),
     point,
   });
-  if (ctx.plan.replication) {
-    await rec.step("rebuild the standbys from the restored primary", () => recloneStandbys(ctx));
-    await rec.step("synchronous standbys again: ALTER SYSTEM RESET synchronous_standby_names", () =>
-      synchronousAgain(ctx),
-    );
-  }
+  await standbysBack(ctx, rec);
+}
+
+/** The standbys rebuilt from a restored primary and made synchronous again (the runbook's way back). */
+async function standbysBack(ctx: DrillContext, rec: ScenarioRecorder): Promise<void> {
+  if (!ctx.plan.replication) return;
+  await rec.step("rebuild the standbys from the restored primary", () => recloneStandbys(ctx));
+  await rec.step("synchronous standbys again: ALTER SYSTEM RESET synchronous_standby_names", () =>
+    synchronousAgain(ctx),
+  );
 }
 
 /**
@@ -806,12 +810,7 @@ const storeOutage: Scenario = {
           reasons.push(
             `FAIL: ${outcome.measure.lostCommits} acknowledged commits are not in the restore from the store`,
           );
-        if (ctx.plan.replication) {
-          await rec.step("rebuild the standbys from the restored primary", () => recloneStandbys(ctx));
-          await rec.step("synchronous standbys again: ALTER SYSTEM RESET synchronous_standby_names", () =>
-            synchronousAgain(ctx),
-          );
-        }
+        await standbysBack(ctx, rec);
         await baseBackup(ctx, rec, "take a base backup on the new timeline");
       },
     );
