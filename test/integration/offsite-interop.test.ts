@@ -240,6 +240,17 @@ const keys = async (prefix: string) => {
     .filter(Boolean)
     .map((l) => JSON.parse(l).key as string);
 };
+
+/** Waits until a shipper has uploaded the segment (archive-wal only queues it); on a timeout, its log if given. */
+async function shipped(bucket: string, segment: string, shipperLog?: string): Promise<void> {
+  await waitFor(
+    `the shipper's upload of ${segment}`,
+    async () => ((await keys(`${bucket}/`)).includes(`svc/wal/${segment}`) ? true : undefined),
+    60,
+  ).catch((e: Error) => {
+    throw new Error(shipperLog ? `${e.message}; ${shipperLog}:\n${fs.readFileSync(shipperLog, "utf8")}` : e.message);
+  });
+}
 const backupId = (stderr: string) => /base backup (\d{8}T\d{6}Z) complete/.exec(stderr)?.[1];
 const pgLog = (sb: Sandbox) => {
   const m = sb.plan.postgres.manager;
@@ -310,11 +321,7 @@ describe("pod -> host: a pod's backup and WAL, shipped by its backup job and shi
     expect(fs.existsSync(path.join(pod.paths.backupRoot, "wal", segment))).toBe(true);
     // The backup job left the WAL to the shipper, which uploads the queued segment within seconds.
     expect(backup.stderr).not.toContain("drkit-svc-shipper");
-    await waitFor(
-      `the pod shipper's upload of ${segment}`,
-      async () => ((await keys(`${bucket}/`)).includes(`svc/wal/${segment}`) ? true : undefined),
-      60,
-    );
+    await shipped(bucket, segment);
     const stopped = await pod.run("shipper", "backup", ["stop"]);
     expect(stopped.status, stopped.stderr).toBe(0);
     expected = pod.sql(FINGERPRINT);
@@ -364,13 +371,7 @@ describe("host -> pod: a host's backup and WAL, shipped by the host, restore in 
     expect(expected.startsWith("165:")).toBe(true);
     // archive-wal only queues the segment; the host's shipper service uploads it within seconds.
     const shipperLog = path.join(host.plan.offsite!.markerDir, "shipper.log");
-    await waitFor(
-      `the shipper's upload of ${segment}`,
-      async () => ((await keys(`${bucket}/`)).includes(`svc/wal/${segment}`) ? true : undefined),
-      60,
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}; ${shipperLog}:\n${fs.readFileSync(shipperLog, "utf8")}`);
-    });
+    await shipped(bucket, segment, shipperLog);
     expect(await keys(`${bucket}/`)).toEqual(
       expect.arrayContaining([`svc/base/${id}/drkit-backup.env`, `svc/wal/${segment}`]),
     );
