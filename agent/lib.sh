@@ -90,6 +90,22 @@ write_atomically() {
   sync -- "$tmp"
   mv -f -- "$tmp" "$dest"
 }
+# on_exit FUNCTION: FUNCTION runs when the verb exits, after those registered before it, with $? and EXIT_STATUS
+# the verb's exit status. Verbs register their clean-ups here rather than with trap, so that several compose.
+EXIT_HANDLERS=()
+EXIT_STATUS=0
+on_exit() {
+  EXIT_HANDLERS+=("$1")
+  trap run_exit_handlers EXIT
+}
+status_is() { return "$1"; }
+run_exit_handlers() {
+  EXIT_STATUS=$?
+  local handler
+  for handler in "${EXIT_HANDLERS[@]}"; do
+    if ((EXIT_STATUS == 0)); then "$handler" || true; else status_is "$EXIT_STATUS" || "$handler" || true; fi
+  done
+}
 # remove_leftovers DIR GLOB...: removes what a run of this job that was killed (SIGKILL, power loss) left in DIR:
 # the entries directly in DIR whose names match a GLOB, each logged. Call it under the job's lock (take_lock),
 # so a running job's files are never taken from under it.
@@ -156,6 +172,132 @@ complete_backups() {
 }
 # backup_field DIR ID KEY: one field of a backup's metadata, empty when it records none.
 backup_field() { sed -n "s/^$3=//p" "$1/$2/$BACKUP_META" 2>/dev/null | head -n1; }
+
+# ---- metrics ----------------------------------------------------------------------------------------------
+# With METRICS_DIR set (a node_exporter textfile collector directory), verbs publish Prometheus text-format
+# metrics there: one file per writer, drkit_<service>_<name>.prom, replaced by a rename so that it is never read
+# half-written. Every series carries service="<service>". Publishing never fails a job; it is logged instead
+# (the alert on absent or stale metrics then tells).
+metrics_enabled() { [[ -n ${METRICS_DIR:-} ]]; }
+metrics_path() { printf '%s/drkit_%s_%s.prom' "$METRICS_DIR" "$SERVICE" "$1"; }
+# publish_metrics NAME: stdin becomes NAME's metrics file.
+publish_metrics() {
+  local dest tmp=
+  if ! metrics_enabled; then
+    cat >/dev/null
+    return 0
+  fi
+  dest=$(metrics_path "$1")
+  if tmp=$(mktemp "$METRICS_DIR/.drkit_${SERVICE}_$1.XXXXXX" 2>/dev/null) && cat >"$tmp" && chmod 0644 -- "$tmp" &&
+    mv -f -- "$tmp" "$dest"; then
+    return 0
+  fi
+  [[ -z $tmp ]] || rm -f -- "$tmp"
+  log "WARNING: cannot publish metrics to $dest"
+}
+# metric_value FILE NAME: the value of the (first) series NAME in a metrics file, empty when there is none.
+metric_value() { awk -v m="$2" 'index($0, m "{") == 1 || index($0, m " ") == 1 { print $NF; exit }' "$1" 2>/dev/null; }
+# metric_help NAME TYPE HELP: a metric's HELP and TYPE lines.
+metric_help() { printf '# HELP %s %s\n# TYPE %s %s\n' "$1" "$3" "$1" "$2"; }
+
+# Job results. track_job JOB after the verb's lock: at exit, drkit_<service>_job_<JOB>.prom records the run
+# (label drkit_job="JOB"; not job, which Prometheus sets to the scrape target's): last success and failure
+# times, duration, runs and failures so far; for a backup, the verb sets BACKUP_SIZE (bytes) and BACKUP_TYPE
+# before it ends, and the size of the backup before is kept.
+JOB_LABEL=
+JOB_STARTED=
+BACKUP_SIZE=
+BACKUP_TYPE=
+track_job() {
+  JOB_LABEL=$1
+  printf -v JOB_STARTED '%(%s)T' -1
+  on_exit publish_job_metrics
+}
+publish_job_metrics() {
+  local status=$EXIT_STATUS file now labels success=0 failure=0 runs failures size previous
+  metrics_enabled || return 0
+  file=$(metrics_path "job_$JOB_LABEL")
+  printf -v now '%(%s)T' -1
+  labels="service=\"$SERVICE\",drkit_job=\"$JOB_LABEL\""
+  success=$(metric_value "$file" drkit_job_last_success_timestamp_seconds)
+  failure=$(metric_value "$file" drkit_job_last_failure_timestamp_seconds)
+  runs=$(metric_value "$file" drkit_job_runs_total)
+  failures=$(metric_value "$file" drkit_job_failures_total)
+  size=$(metric_value "$file" drkit_backup_size_bytes)
+  previous=$(metric_value "$file" drkit_backup_previous_size_bytes)
+  if ((status == 0)); then
+    success=$now
+    if [[ -n $BACKUP_SIZE ]]; then
+      previous=${size:-$BACKUP_SIZE}
+      size=$BACKUP_SIZE
+    fi
+  else
+    failure=$now
+    failures=$((${failures:-0} + 1))
+  fi
+  {
+    metric_help drkit_job_last_success_timestamp_seconds gauge "When the job last ended successfully (0: never)."
+    printf 'drkit_job_last_success_timestamp_seconds{%s} %s\n' "$labels" "${success:-0}"
+    metric_help drkit_job_last_failure_timestamp_seconds gauge "When the job last failed (0: never)."
+    printf 'drkit_job_last_failure_timestamp_seconds{%s} %s\n' "$labels" "${failure:-0}"
+    metric_help drkit_job_last_duration_seconds gauge "How long the job's last run took."
+    printf 'drkit_job_last_duration_seconds{%s} %s\n' "$labels" "$((now - JOB_STARTED))"
+    metric_help drkit_job_last_exit_code gauge "The exit status of the job's last run."
+    printf 'drkit_job_last_exit_code{%s} %s\n' "$labels" "$status"
+    metric_help drkit_job_runs_total counter "Runs of the job recorded here."
+    printf 'drkit_job_runs_total{%s} %s\n' "$labels" "$((${runs:-0} + 1))"
+    metric_help drkit_job_failures_total counter "Failed runs of the job recorded here."
+    printf 'drkit_job_failures_total{%s} %s\n' "$labels" "${failures:-0}"
+    if [[ -n $size ]]; then
+      metric_help drkit_backup_size_bytes gauge "Size of the newest backup the job made."
+      printf 'drkit_backup_size_bytes{%s} %s\n' "$labels" "$size"
+      metric_help drkit_backup_previous_size_bytes gauge "Size of the backup the job made before the newest."
+      printf 'drkit_backup_previous_size_bytes{%s} %s\n' "$labels" "${previous:-$size}"
+    fi
+    if [[ -n $BACKUP_TYPE ]]; then
+      metric_help drkit_backup_info gauge "The kind of backup the job makes (label type)."
+      printf 'drkit_backup_info{%s,type="%s"} 1\n' "$labels" "$BACKUP_TYPE"
+    fi
+  } | publish_metrics "job_$JOB_LABEL"
+}
+
+# ---- long-running verbs (the shipper, the metrics collector) on hosts without systemd -------------------
+# daemon_pid PID_FILE: the pid of this verb's instance recorded there, if it still runs.
+daemon_pid() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && grep -qa "$VERB" "/proc/$pid/cmdline" && echo "$pid"
+}
+# start_daemon PID_FILE LOG_FILE: `<verb> run` in the background as this user, unless it already runs.
+start_daemon() {
+  local pid
+  if pid=$(daemon_pid "$1"); then
+    log "$VERB already runs (pid $pid)"
+    return 0
+  fi
+  setsid "$0" run </dev/null >>"$2" 2>&1 &
+  echo "$!" >"$1"
+  log "started $VERB (pid $!, log $2)"
+}
+# stop_daemon PID_FILE: TERM, ten seconds, then KILL.
+stop_daemon() {
+  local pid
+  if pid=$(daemon_pid "$1"); then
+    kill "$pid"
+    for _ in {1..100}; do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    ! kill -0 "$pid" 2>/dev/null || kill -KILL "$pid"
+    log "stopped $VERB (pid $pid)"
+  fi
+  rm -f -- "$1"
+}
+# A handler, not the default action: a container's first process (PID 1) gets SIGTERM only through one.
+stop_on_signal() {
+  log "stopping (signal)"
+  exit 0
+}
 
 # ---- PostgreSQL -------------------------------------------------------------------------------------------
 # Connection settings: PGHOST (socket directory or address), PGPORT and PGUSER come from the settings file.

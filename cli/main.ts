@@ -8,6 +8,7 @@ import { applyPlanLocally, checkPlanLocally } from "./apply";
 import { runDrill, SCENARIO_IDS } from "../drill/run";
 import { enginePath, runEngine, toolchainBinDir, type EngineAction } from "./engine";
 import { renderPlanTo } from "./render";
+import { formatStatus, stackStatus } from "./status";
 
 // The toolchain's minio and mc (toolchain/setup) are found on PATH by the sandbox and target scripts.
 if (fs.existsSync(toolchainBinDir())) process.env.PATH = `${toolchainBinDir()}:${process.env.PATH ?? ""}`;
@@ -129,6 +130,20 @@ program
     }
     console.log(`reports: ${paths.markdown}, ${paths.json}, ${paths.html}`);
     if (report.verdict !== "PASS") process.exitCode = 1;
+  });
+
+program
+  .command("status")
+  .description(
+    "one table of every monitored service: backup ages, archiving, off-site lag, the last restore test and replica " +
+      "lag, each against its objective (exit status 1 when anything breaks one)",
+  )
+  .addOption(stackOption())
+  .option("--prometheus <url>", "read the metrics from this Prometheus server instead of the local hosts' files")
+  .action(async (opts: { stack: string; prometheus?: string }) => {
+    const rows = await stackStatus(loadStackPlan(projectDir(), opts.stack), opts.prometheus);
+    console.log(formatStatus(rows));
+    if (rows.some((r) => r.verdict === "ALERT")) process.exitCode = 1;
   });
 
 export async function main(argv: string[]): Promise<void> {

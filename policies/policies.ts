@@ -174,6 +174,24 @@ const slotWalLimit = resourcePolicy(
   },
 );
 
+const monitoringConfigured: ResourceValidationPolicy = {
+  ...resourcePolicy(
+    "postgres-monitoring-configured",
+    "A service with recovery objectives publishes metrics and has alert rules (a monitoring section): a backup that " +
+      "silently stopped is otherwise noticed only at restore time. Advisory unless a team raises it.",
+    T.postgresBackup,
+    undefined,
+    (p, _c, what, report) => {
+      if (p.monitoring !== true)
+        report(
+          `${what}: has an RPO of ${p.rpoSeconds}s and an RTO of ${p.rtoSeconds}s but no monitoring section; ` +
+            `nothing alerts when its backups or archiving stop`,
+        );
+    },
+  ),
+  enforcementLevel: "advisory",
+};
+
 const archivingPresent: StackValidationPolicy = {
   name: "postgres-archiving-present",
   description: "Every drkit PostgreSQL service in the stack has WAL archiving.",
@@ -476,6 +494,7 @@ export const drPolicies: DrPolicy[] = [
   backupRetention,
   rpoZeroNeedsSyncStandby,
   slotWalLimit,
+  monitoringConfigured,
   s3Versioning,
   s3Encryption,
   s3PublicAccess,

@@ -1,6 +1,7 @@
 import type { ServicePlan, StandbyPlan } from "../plan/plan";
 import { renderEnvFile, type Settings } from "./envFile";
 import { archiveSettings } from "./env/archive";
+import { monitoringSettings } from "./env/monitoring";
 import { offsiteSettings } from "./env/offsite";
 import { postgresSettings } from "./env/postgres";
 import { redisSettings } from "./env/redis";
@@ -14,6 +15,7 @@ export function serviceSettings(plan: ServicePlan): Settings {
     ...offsiteSettings(plan),
     ...redisSettings(plan),
     ...replicationSettings(plan),
+    ...monitoringSettings(plan),
   };
 }
 

@@ -17,6 +17,8 @@ import { shq } from "../agent/envFile";
 import type { HostPlan, ServicePlan, StandbyPlan } from "../plan/plan";
 import { archiveDropInPath, renderArchiveDropIn, renderReplicationDropIn, replicationDropInPath } from "./postgresConf";
 import { renderRedisDropIn } from "./redisConf";
+import { objectivesPath, renderObjectives } from "../monitoring/objectives";
+import { renderAlertRules } from "../monitoring/rules";
 import type { Artifact, DirectoryArtifact, FileArtifact, StepArtifact } from "./types";
 import { renderServiceUnit, renderTimerUnit, serviceUnitPath, timerUnitPath } from "./units";
 
@@ -290,6 +292,35 @@ function redisArtifacts(plan: ServicePlan): Artifact[] {
 }
 
 /**
+ * Metrics and alerts: the textfile directory, writable by the group every job's user is in (the jobs run as
+ * different users: PostgreSQL's, Redis's, root), the objectives beside the jobs' metrics, and the alert rules.
+ */
+function monitoringArtifacts(plan: ServicePlan): Artifact[] {
+  const m = plan.monitoring;
+  if (!m) return [];
+  const users = [plan.postgres.osUser, ...(plan.redis ? [plan.redis.osUser] : [])];
+  const group = shq(m.group);
+  const run = [
+    "set -euo pipefail",
+    `getent group ${group} >/dev/null || groupadd --system ${group}`,
+    ...[...new Set(users)].map(
+      (u) => `id -nG ${shq(u)} | tr ' ' '\n' | grep -qx ${group} || usermod -a -G ${group} ${shq(u)}`,
+    ),
+    `install -d -m 2775 -o root -g ${group} -- ${shq(m.textfileDirectory)}`,
+  ].join("\n");
+  return [
+    step(
+      plan.host,
+      "step:metrics-directory",
+      `the metrics directory ${m.textfileDirectory}, writable by group ${m.group}`,
+      run,
+    ),
+    rootFile(plan.host, "metrics:objectives", objectivesPath(plan), renderObjectives(plan), "monitoring"),
+    rootFile(plan.host, "metrics:rules", m.rulesFile, renderAlertRules(plan), "monitoring"),
+  ];
+}
+
+/**
  * The archive locations (local archive, each store's prefix) must belong to this cluster: claimed on first use,
  * refused when another cluster's archive is there. Runs once PostgreSQL's data directory exists and before
  * archive_command points at the archive, so a refused location never receives a single segment.
@@ -317,6 +348,7 @@ export function serviceArtifacts(plan: ServicePlan): ServiceArtifacts {
     ...agentFiles(plan.host, plan.paths.scriptsDir, ""),
     rootFile(plan.host, "settings", serviceEnvPath(plan), renderServiceEnv(plan), "settings"),
     ...offsiteArtifacts(plan),
+    ...monitoringArtifacts(plan),
     ...(plan.postgres.provision
       ? [
           step(

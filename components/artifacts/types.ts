@@ -1,7 +1,7 @@
 import type { HostPlan } from "../plan/plan";
 
 /** What a placed file is for: components and `drkit apply` treat secrets and drop-ins specially. */
-export type FileRole = "agent" | "settings" | "unit" | "postgres-conf" | "redis-conf" | "secret";
+export type FileRole = "agent" | "settings" | "unit" | "postgres-conf" | "redis-conf" | "secret" | "monitoring";
 
 /** Where a secret file's content comes from; the artifact's own `content` is then a placeholder. */
 export type SecretSource =

@@ -18,7 +18,7 @@ export function placeFileScript(f: FileMeta): string {
   return `${strict}
 dest=${shq(f.path)}
 dir=$(dirname -- "$dest")
-install -d -m 0755 -- "$dir"
+[[ -d $dir ]] || install -d -m 0755 -- "$dir"
 tmp=$(mktemp "$dir/.drkit-tmp.XXXXXX")
 trap 'rm -f -- "$tmp"' EXIT
 cat >"$tmp"

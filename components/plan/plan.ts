@@ -20,6 +20,7 @@ import {
 import type { BackupPaths, SecretText } from "./types";
 import { parseSize } from "./size";
 import { archivePlan, type ArchivePlan } from "./archive";
+import { monitoringPlan, type MonitoringPlan } from "./monitoring";
 
 export type Connection =
   | { type: "local"; rootPrefix: string }
@@ -46,7 +47,7 @@ export interface PostgresPlan {
   readonly provision: boolean;
 }
 
-export type JobId = "base" | "logical" | "prune" | "verify" | "config" | "redis" | "offsite" | "shipper";
+export type JobId = "base" | "logical" | "prune" | "verify" | "config" | "redis" | "offsite" | "shipper" | "metrics";
 
 export interface RedisPlan {
   readonly port: number;
@@ -121,6 +122,7 @@ export interface ServicePlan {
   readonly redis?: RedisPlan;
   readonly replication?: ReplicationPlan;
   readonly offsite?: OffsitePlan;
+  readonly monitoring?: MonitoringPlan;
 }
 
 export interface StandbyPlan {
@@ -390,7 +392,9 @@ function servicePlan(
     provision: pg.provision,
   };
   const rpoSeconds = parseDuration(svc.rpo)!;
-  const jobs = jobPlans(name, svc, paths, postgres, archive);
+  const randomizedDelaySeconds = parseDuration(svc.schedule.randomizedDelay)!;
+  const monitoring = monitoringPlan(name, svc, onHost, rpoSeconds, randomizedDelaySeconds);
+  const jobs = jobPlans(name, svc, paths, postgres, archive, monitoring);
   return {
     name,
     host,
@@ -399,7 +403,7 @@ function servicePlan(
     rpoSeconds,
     rtoSeconds: parseDuration(svc.rto)!,
     archiveTimeoutSeconds: deriveArchiveTimeout(rpoSeconds, svc.offsite ? parseDuration(svc.offsite.lagBudget)! : 0),
-    randomizedDelaySeconds: parseDuration(svc.schedule.randomizedDelay)!,
+    randomizedDelaySeconds,
     jobTimeoutSeconds: parseDuration(svc.jobTimeout)!,
     retention: svc.retention,
     paths,
@@ -416,6 +420,7 @@ function servicePlan(
     redis: svc.redis ? redisPlan(name, svc.redis, onHost, paths) : undefined,
     replication: svc.standbys.length > 0 ? replicationPlan(name, svc, host, postgres, hosts) : undefined,
     offsite: svc.offsite ? offsitePlan(name, svc.offsite, stores, onHost, archive) : undefined,
+    monitoring,
   };
 }
 
@@ -515,6 +520,7 @@ function jobPlans(
   paths: BackupPaths,
   pg: PostgresPlan,
   archive: ArchivePlan,
+  monitoring: MonitoringPlan | undefined,
 ): JobPlan[] {
   const unit = (id: JobId) => `drkit-${service}-${id}`;
   const script = (id: JobId) => {
@@ -530,7 +536,8 @@ function jobPlans(
               : "verify-backup";
     return `${paths.scriptsDir}/${name}`;
   };
-  const rw = (...dirs: string[]) => [...dirs, paths.lockDir];
+  const metricsDirs = monitoring ? [monitoring.textfileDirectory] : [];
+  const rw = (...dirs: string[]) => [...dirs, paths.lockDir, ...metricsDirs];
   const offsiteDirs = svc.offsite ? [archive.current.markerDir] : [];
   const jobs: JobPlan[] = [
     {
@@ -578,7 +585,7 @@ function jobPlans(
       script: `${paths.scriptsDir}/backup-redis`,
       calendar: svc.redis.snapshot.schedule,
       runAs: svc.redis.osUser,
-      readWritePaths: [`${paths.backupRoot}/valkey`],
+      readWritePaths: [`${paths.backupRoot}/valkey`, ...metricsDirs],
       onSuccess: svc.offsite ? `${unit("offsite")}.service` : undefined,
     });
   }
@@ -603,6 +610,17 @@ function jobPlans(
       runAs: pg.osUser,
       // It removes the queue entries archive-wal leaves in the archive; it never removes WAL.
       readWritePaths: rw(paths.walDir, ...offsiteDirs),
+      daemon: true,
+    });
+  }
+  if (monitoring) {
+    jobs.push({
+      id: "metrics",
+      unit: unit("metrics"),
+      description: `drkit metrics collector of ${service} (archiving, replication, recovery window)`,
+      script: `${paths.scriptsDir}/collect-metrics`,
+      runAs: pg.osUser,
+      readWritePaths: rw(),
       daemon: true,
     });
   }

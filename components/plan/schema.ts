@@ -358,6 +358,34 @@ const archiveSchema = z.strictObject({
   maxSize: size.optional(),
 });
 
+/** Metrics from every job and alert rules derived from the objectives. */
+const monitoringSchema = z.strictObject({
+  /** node_exporter's textfile collector directory (Debian's default): every drkit job publishes metrics there. */
+  textfileDirectory: absolutePath.default("/var/lib/prometheus/node-exporter"),
+  /** The Prometheus rules file on the service's host; default /etc/prometheus/rules/drkit-<service>.yml. */
+  rulesFile: absolutePath.optional(),
+  /** A backup whose size differs from the one before by more than this fraction alerts. */
+  sizeChangeRatio: z
+    .number({ error: "must be a number such as 0.5 (50 %)" })
+    .gt(0, { error: "must be more than 0" })
+    .max(10, { error: "must be at most 10 (1000 %)" })
+    .default(0.5),
+  /** Replication lag by bytes that alerts: on an idle primary the lag by time says nothing. */
+  replicationLagBytes: size.default("256MB"),
+  /** Where each alert's runbook_url points: this base plus "#<alert name in lowercase>". */
+  runbookBaseUrl: z
+    .string({ error: "must be a URL or a path (text)" })
+    .regex(/^[A-Za-z0-9._~:/?@!$&'()*+,;=%-]+$/, { error: "must be a URL or a path without spaces or '#'" })
+    .default("docs/alerts.md"),
+  /** Configure Debian's exporters on the service's host to serve the metrics. */
+  exporters: z
+    .strictObject({
+      node: z.boolean({ error: "must be true or false" }).default(false),
+      postgres: z.boolean({ error: "must be true or false" }).default(false),
+    })
+    .default({ node: false, postgres: false }),
+});
+
 const serviceSchema = z.strictObject({
   host: name("host name"),
   postgres: postgresSchema,
@@ -380,6 +408,7 @@ const serviceSchema = z.strictObject({
   replication: replicationSchema.default({ role: "drkit_replicator", maxSlotWalKeepSize: "2GB" }),
   offsite: offsiteSchema.optional(),
   archive: archiveSchema.default({ epoch: 1, minFreeSpace: "1GB" }),
+  monitoring: monitoringSchema.optional(),
 });
 
 export const stackConfigSchema = z.strictObject({

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { agentPath, serviceArtifacts } from "../artifacts/hostArtifacts";
 import { BackupDirectories } from "../host/backupDirectories";
+import { ServiceMonitoring } from "../monitoring/serviceMonitoring";
 import { HostAgent } from "../host/hostAgent";
 import { hostCommand, type HostRef } from "../host/hostCommand";
 import type { ServicePlan } from "../plan/plan";
@@ -51,6 +52,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
         verifyScheduled: plan.jobs.some((j) => j.id === "verify" && j.calendar !== undefined),
         synchronousStandbys: plan.replication?.standbys.filter((s) => s.synchronous).length ?? 0,
         offsiteTargets: plan.offsite?.targets.map((t) => t.store) ?? [],
+        monitoring: plan.monitoring !== undefined,
       },
       opts,
     );
@@ -71,6 +73,10 @@ export class PostgresBackup extends pulumi.ComponentResource {
     );
     const agentFiles = [...artifacts.matching("agent:", "file"), artifacts.file("settings")];
     const agent = new HostAgent(`${name}-agent`, { host, files: agentFiles }, { parent: this, dependsOn: [dirs] });
+    // The metrics directory exists before any job that writes to it is enabled.
+    const monitoring = plan.monitoring
+      ? [new ServiceMonitoring(`${name}-monitoring`, { host, plan }, { parent: this, dependsOn: [agent] })]
+      : [];
     const server = plan.postgres.provision
       ? [new SandboxPostgres(`${name}-sandbox`, { host, plan }, { parent: this, dependsOn: [agent] })]
       : [];
@@ -94,7 +100,11 @@ export class PostgresBackup extends pulumi.ComponentResource {
       .filter((job) => job.id === "offsite" || job.id === "shipper")
       .map(
         (job) =>
-          new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [agent, ...shipping] }),
+          new TimerJob(
+            `${name}-${job.id}`,
+            { host, plan, job },
+            { parent: this, dependsOn: [agent, ...monitoring, ...shipping] },
+          ),
       );
     // The archive locations are checked (and claimed on first use) before archive_command points at them: a
     // location holding another cluster's archive stops the deployment here. A new location (another epoch, store,
@@ -137,7 +147,11 @@ export class PostgresBackup extends pulumi.ComponentResource {
         .filter((job) => job.id !== "redis" && job.id !== "offsite" && job.id !== "shipper")
         .map(
           (job) =>
-            new TimerJob(`${name}-${job.id}`, { host, plan, job }, { parent: this, dependsOn: [agent, archiving] }),
+            new TimerJob(
+              `${name}-${job.id}`,
+              { host, plan, job },
+              { parent: this, dependsOn: [agent, ...monitoring, archiving] },
+            ),
         ),
     ];
 

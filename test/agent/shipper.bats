@@ -309,3 +309,32 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   [ "$status" -eq 1 ]
   [[ $output == *"another run holds $TMP/locks/shipper.lock"* ]]
 }
+
+@test "with METRICS_DIR, each store's backlog, oldest unshipped time, failures and gaps are published" {
+  mkdir -p "$TMP/metrics"
+  setting METRICS_DIR "$TMP/metrics"
+  archived 1 2
+  credentials b "http://drkit:secret-of-b@down:9001"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  file=$TMP/metrics/drkit_testsvc_offsite.prom
+  a='service="testsvc",store="site-a"' b='service="testsvc",store="site-b"'
+  grep -qx "drkit_offsite_backlog_files{$a} 0" "$file"
+  grep -qx "drkit_offsite_backlog_files{$b} 2" "$file"
+  grep -qx "drkit_offsite_oldest_unshipped_timestamp_seconds{$a} 0" "$file"
+  oldest=$(awk -v m="drkit_offsite_oldest_unshipped_timestamp_seconds{$b}" '$1 == m { print $2 }' "$file")
+  ((oldest > 0))
+  grep -qx "drkit_offsite_consecutive_failures{$b} 1" "$file"
+  grep -qx "drkit_offsite_gaps_open{$b} 0" "$file"
+  confirmed=$(awk -v m="drkit_offsite_last_confirmed_timestamp_seconds{$a}" '$1 == m { print $2 }' "$file")
+  (($(date +%s) - confirmed <= 10))
+  grep -q '^# TYPE drkit_offsite_backlog_bytes gauge$' "$file"
+  # A recorded gap that no base backup closed is open.
+  printf '%s %s %s 1 cap\n' "$(date -u +%FT%TZ)" "$(seg 1)" "$(seg 1)" >>"$TMP/marks/site-b/gaps.log"
+  credentials b "http://drkit:secret-of-b@127.0.0.1:9001"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 0 ]
+  grep -qx "drkit_offsite_backlog_files{$b} 0" "$file"
+  grep -qx "drkit_offsite_gaps_open{$b} 1" "$file"
+  grep -qx "drkit_offsite_consecutive_failures{$b} 0" "$file"
+}

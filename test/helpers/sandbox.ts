@@ -184,6 +184,7 @@ export function sandboxFor(plan: ServicePlan): Sandbox {
     destroy() {
       spawnSync(agentPath(plan, "sandbox-postgres"), ["stop"], { encoding: "utf8" });
       if (plan.offsite) spawnSync(agentPath(plan, "shipper"), ["stop"], { encoding: "utf8" });
+      if (plan.monitoring) spawnSync(agentPath(plan, "collect-metrics"), ["stop"], { encoding: "utf8" });
       if (plan.redis?.provision)
         spawnSync(path.join(plan.paths.scriptsDir, "sandbox-redis"), ["stop"], { encoding: "utf8" });
       // stop anything a failed restore test may have left running from a moved-aside directory

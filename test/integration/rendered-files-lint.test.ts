@@ -32,6 +32,7 @@ function variants(): readonly ServicePlan[] {
       configFiles: ["/etc/app/app.env"],
       redis: { port: 6415, manager: { type: "process" }, provision: true },
       offsite: { targets: ["site-a"] },
+      monitoring: {},
     },
     v16: {
       host: "h",
@@ -53,6 +54,7 @@ function variants(): readonly ServicePlan[] {
       ],
       retention: { dailyDays: 14, weeklyWeeks: 8, longTermMonths: 24, offsiteDays: 400 },
       offsite: { targets: ["site-a", "aws"] },
+      monitoring: { textfileDirectory: "/var/lib/node-exporter/textfile", replicationLagBytes: "64MB" },
     },
   };
   return buildPlan(

@@ -186,6 +186,31 @@ describe("stack config validation names the field, the value and the rule", () =
       /^services\.billing\.replication\.failoverOrder\[0\]: "s9" is not a standby of billing \(standbys: s1\)$/,
     ],
     [
+      "a size change ratio of zero",
+      (c) => (c.services.billing.monitoring = { sizeChangeRatio: 0 }),
+      /^services\.billing\.monitoring\.sizeChangeRatio: 0 must be more than 0$/,
+    ],
+    [
+      "a relative textfile directory",
+      (c) => (c.services.billing.monitoring = { textfileDirectory: "metrics" }),
+      /^services\.billing\.monitoring\.textfileDirectory: "metrics" must be an absolute path/,
+    ],
+    [
+      "a replication lag that is not a size",
+      (c) => (c.services.billing.monitoring = { replicationLagBytes: "lots" }),
+      /^services\.billing\.monitoring\.replicationLagBytes: "lots" must be a size/,
+    ],
+    [
+      "a runbook URL with a fragment",
+      (c) => (c.services.billing.monitoring = { runbookBaseUrl: "https://wiki/x#y" }),
+      /^services\.billing\.monitoring\.runbookBaseUrl: "https:\/\/wiki\/x#y" must be a URL or a path/,
+    ],
+    [
+      "an unknown monitoring field",
+      (c) => (c.services.billing.monitoring = { alertmanager: true }),
+      /^services\.billing\.monitoring: unknown field "alertmanager"/,
+    ],
+    [
       "role name with a quote",
       (c) => (c.services.billing.postgres.role = "o'brien"),
       /^services\.billing\.postgres\.role: "o'brien" must be a database role name/,
@@ -258,6 +283,35 @@ describe("defaults and values derived in one place", () => {
     for (const p of Object.values(local.paths)) expect(p.startsWith(`${prefix}/`)).toBe(true);
     expect(local.postgres.dataDirectory.startsWith(prefix)).toBe(true);
     expect(local.postgres.binDirectory).toBe("/usr/lib/postgresql/15/bin");
+  });
+
+  it("derives the monitoring thresholds: 26 h for a daily backup, lags from the RPO, paths under the sandbox", () => {
+    const config = base();
+    config.hosts.db1 = { connection: { type: "local", rootPrefix: "/sandbox" } } as never;
+    config.services.billing.rpo = "5m";
+    config.services.billing.monitoring = {};
+    const plan = buildPlan(config, { baseDir: "/tmp" }).services[0];
+    const m = plan.monitoring!;
+    expect(m.textfileDirectory).toBe("/sandbox/var/lib/prometheus/node-exporter");
+    expect(m.rulesFile).toBe("/sandbox/etc/prometheus/rules/drkit-billing.yml");
+    expect(m.collectIntervalSeconds).toBe(30);
+    expect(m.thresholds).toMatchObject({
+      maxAgeSeconds: { base: 93600, verify: 93600, logical: 168 * 3600 + 14 * 3600 },
+      pendingSeconds: 30,
+      rpoSeconds: 300,
+      replicationLagSeconds: 180,
+      replicationLagBytes: 256 * 1024 ** 2,
+      metricsStaleSeconds: 150,
+      shipperStaleSeconds: 300,
+      retentionSeconds: 7 * 86400,
+      sizeChangeRatio: 0.5,
+    });
+    // Every job may write its metrics (ProtectSystem=strict), and the collector runs as a service.
+    for (const job of plan.jobs) expect(job.readWritePaths).toContain(m.textfileDirectory);
+    expect(plan.jobs.find((j) => j.id === "metrics")).toMatchObject({ daemon: true, runAs: "postgres" });
+    const without = buildPlan(base(), { baseDir: "/tmp" }).services[0];
+    expect(without.monitoring).toBeUndefined();
+    expect(without.jobs.some((j) => j.id === "metrics")).toBe(false);
   });
 
   it("loads the shipped production example", () => {

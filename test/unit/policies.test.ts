@@ -198,6 +198,18 @@ describe("PostgreSQL rules", () => {
     ).toEqual([]);
   });
 
+  it("a service with objectives and no monitoring section is reported, advisory unless raised", async () => {
+    expect(await evaluate(only("postgres-monitoring-configured"), [backup({ monitoring: true })])).toEqual([]);
+    const found = await evaluate(only("postgres-monitoring-configured"), [backup({ monitoring: false })]);
+    expect(found).toHaveLength(1);
+    expect(found[0].level).toBe("advisory");
+    expect(found[0].message).toContain("RPO of 300s and an RTO of 1800s but no monitoring section");
+    const raised = await evaluate(only("postgres-monitoring-configured"), [backup()], {
+      "postgres-monitoring-configured": { enforcementLevel: "mandatory" },
+    });
+    expect(raised[0].level).toBe("mandatory");
+  });
+
   it("zero RPO needs a synchronous standby; a slot WAL limit must be set", async () => {
     expect(
       await evaluate(only("postgres-zero-rpo-needs-synchronous-standby"), [

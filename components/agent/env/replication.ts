@@ -13,6 +13,7 @@ export function replicationSettings(plan: ServicePlan): Settings {
     REPL_PASS_FILE: r.passFile,
     REPL_HBA_FILE: r.hbaFile,
     REPL_SLOTS: r.standbys.map((s) => s.slot),
+    REPL_STANDBY_NAMES: r.standbys.map((s) => s.name),
     REPL_HBA_LINES: r.standbys.map((s) => `host replication ${r.role} ${cidr(s.address)} scram-sha-256`),
     REPL_PRIMARY_ADDRESS: r.primaryAddress,
     REPL_PRIMARY_PORT: r.primaryPort,
