@@ -39,6 +39,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** What every scenario works with: the service's plan, its scripts, SQL as its OS user, and progress output. */
 export class DrillContext {
   readonly database: string;
+  /** Set when the service has monitoring: the scenarios wait for the alert that watches their disaster. */
+  alerts?: AlertWatch;
 
   constructor(
     readonly plan: ServicePlan,
@@ -141,11 +143,17 @@ export async function streamingStandbys(ctx: DrillContext): Promise<string[]> {
 
 const lastLines = (text: string, n = 4) => text.trim().split("\n").slice(-n).join(" | ");
 
+/** What the drill asks whether an alert fired (drill/detection.ts's Detector, when the service has monitoring). */
+export interface AlertWatch {
+  firing(alerts: readonly string[], boundSeconds: number): Promise<{ alert: string; firedAt: Date } | undefined>;
+}
+
 /** Collects one scenario's steps and timeline while it runs. */
 export class ScenarioRecorder {
   readonly steps: StepResult[] = [];
   readonly timeline: TimelineEvent[] = [];
   readonly reasons: string[] = [];
+  detection?: NonNullable<ScenarioResult["detection"]>;
 
   constructor(
     private readonly progress: (line: string) => void,
@@ -260,7 +268,12 @@ export function judge(
     reasons.push(
       `${m.inFlight} write(s) in flight at the disaster were recovered although never acknowledged (allowed)`,
     );
+  const detection = o.recorder.detection;
+  if (detection && detection.watchedBy.length > 0 && detection.alert === undefined)
+    reasons.unshift(`detection: ${detection.note}`);
+  if (detection?.alert) reasons.push(detection.note);
   const failed =
+    (detection !== undefined && detection.watchedBy.length > 0 && detection.alert === undefined) ||
     o.error !== undefined ||
     !o.serviceBackAt ||
     !m ||
@@ -283,6 +296,7 @@ export function judge(
       ...(m?.lastAcknowledged ? { lastAcknowledgedCommit: m.lastAcknowledged } : {}),
     },
     integrity: { ok: m?.check.ok ?? false, tables: m ? [m.check] : [] },
+    ...(detection ? { detection } : {}),
     workload: { acknowledgedCommits: acks.length, firstCommitAt: acks[0]?.at, lastCommitAt: acks[acks.length - 1]?.at },
     timeline: [...o.recorder.timeline].sort((a, b) => Date.parse(a.at) - Date.parse(b.at)),
     steps: o.recorder.steps,

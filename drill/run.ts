@@ -4,6 +4,7 @@ import { overallVerdict, type DrillReport, type ScenarioResult } from "../compon
 import { writeReports, type ReportPaths } from "../components/drill/writeReports";
 import type { DrPlan, ServicePlan } from "../components/plan/plan";
 import { DrillContext, recloneStandbys, runCommand, streamingStandbys } from "./context";
+import { Detector } from "./detection";
 import { ALL_SCENARIOS, type Scenario } from "./scenarios";
 
 export interface DrillOptions {
@@ -74,22 +75,9 @@ async function environment(ctx: DrillContext): Promise<DrillReport["environment"
   };
 }
 
-export async function runDrill(
-  plan: DrPlan,
-  options: DrillOptions,
-): Promise<{ report: DrillReport; paths: ReportPaths }> {
-  const progress = options.progress ?? ((line: string) => console.error(`drill: ${line}`));
-  const service = drillService(plan);
-  const ctx = new DrillContext(service, progress);
-  const scenarios = selectScenarios(options.scenarios, ctx);
-  const startedAt = new Date().toISOString();
-  progress(
-    `service ${service.name}: RPO ${service.rpoSeconds}s, RTO ${service.rtoSeconds}s; ` +
-      `scenarios: ${scenarios.map((s) => s.id).join(", ")}`,
-  );
-  await startServers(ctx);
-  const env = await environment(ctx);
-  const results: ScenarioResult[] = [];
+/** Plays the scenarios in order; one that cannot even set up its disaster is reported as failed. */
+async function playScenarios(ctx: DrillContext, scenarios: readonly Scenario[], results: ScenarioResult[]) {
+  const { progress, plan: service } = ctx;
   for (const scenario of scenarios) {
     progress(`=== ${scenario.id}: ${scenario.title}`);
     let result: ScenarioResult;
@@ -118,6 +106,31 @@ export async function runDrill(
         `commits lost ` +
         `over ${result.rpo.lostSpanSeconds.toFixed(1)}s)${result.verdict === "FAIL" ? `: ${result.reasons[0]}` : ""}`,
     );
+  }
+}
+
+export async function runDrill(
+  plan: DrPlan,
+  options: DrillOptions,
+): Promise<{ report: DrillReport; paths: ReportPaths }> {
+  const progress = options.progress ?? ((line: string) => console.error(`drill: ${line}`));
+  const service = drillService(plan);
+  const ctx = new DrillContext(service, progress);
+  const scenarios = selectScenarios(options.scenarios, ctx);
+  const startedAt = new Date().toISOString();
+  progress(
+    `service ${service.name}: RPO ${service.rpoSeconds}s, RTO ${service.rtoSeconds}s; ` +
+      `scenarios: ${scenarios.map((s) => s.id).join(", ")}`,
+  );
+  await startServers(ctx);
+  const env = await environment(ctx);
+  const detector = service.monitoring ? await Detector.start(service, progress) : undefined;
+  ctx.alerts = detector;
+  const results: ScenarioResult[] = [];
+  try {
+    await playScenarios(ctx, scenarios, results);
+  } finally {
+    await detector?.stop();
   }
   const report: DrillReport = {
     stack: options.stack,

@@ -84,6 +84,45 @@ async function recoverAndJudge(
   );
 }
 
+/**
+ * With monitoring, recovery starts as it would on a watched host: once the alert that watches the disaster fires.
+ * The wait is bounded by the time the collector's metrics take to go stale plus the alerts' `for:` and a minute;
+ * an alert that does not fire within it fails the scenario (recovery still runs, to leave the sandbox whole).
+ */
+async function detect(
+  ctx: DrillContext,
+  rec: ScenarioRecorder,
+  alerts: readonly string[],
+  disasterAt: Date,
+): Promise<void> {
+  const watch = ctx.alerts;
+  const t = ctx.plan.monitoring?.thresholds;
+  if (!watch || !t) return;
+  const bound = t.metricsStaleSeconds + t.pendingSeconds + 60;
+  const found = await rec.step(
+    `wait for ${alerts.join(" or ")} to fire (at most ${bound}s)`,
+    () => watch.firing(alerts, bound),
+    (d) => (d ? `${d.alert} fired` : "nothing fired"),
+  );
+  if (!found) {
+    rec.detection = { watchedBy: [...alerts], note: `none of ${alerts.join(", ")} fired within ${bound}s` };
+    return;
+  }
+  const seconds = (found.firedAt.getTime() - disasterAt.getTime()) / 1000;
+  rec.event("detected", `${found.alert} fired`, found.firedAt);
+  rec.detection = {
+    watchedBy: [...alerts],
+    alert: found.alert,
+    seconds,
+    note: `detected by ${found.alert} ${seconds.toFixed(1)}s after the disaster; the RTO includes that wait`,
+  };
+}
+
+/** With monitoring: the disaster is one no alert can see (a DELETE is a valid write); the report says so. */
+function unwatched(ctx: DrillContext, rec: ScenarioRecorder, why: string): void {
+  if (ctx.alerts) rec.detection = { watchedBy: [], note: `no alert watches this disaster: ${why}` };
+}
+
 /** Service is back: the RTO clock stops, and what came back is measured against the workload's log. */
 function recordRecovery(
   rec: ScenarioRecorder,
@@ -230,6 +269,7 @@ const accidentalDeletion: Scenario = {
     const disasterAt = new Date();
     await ctx.sql(`DELETE FROM ${table}`);
     rec.event("disaster", `DELETE FROM ${table} (all rows)`, disasterAt);
+    unwatched(ctx, rec, "a DELETE is a valid write, no metric tells it from an intended one");
     return recoverAndJudge(
       this,
       ctx,
@@ -307,6 +347,7 @@ const hostLoss: Scenario = {
       `${workload.acks.length} commits acknowledged before the loss`,
       new Date(workload.acks[workload.acks.length - 1]?.ackedAt ?? Date.now()),
     );
+    await detect(ctx, rec, ["DrkitPostgresDown"], disasterAt);
     return recoverAndJudge(
       this,
       ctx,
@@ -353,6 +394,7 @@ const corruptNewestBackup: Scenario = {
     const disasterAt = new Date();
     await crashAndLoseDataDirectory(ctx);
     rec.event("disaster", "data directory lost; the newest backup is corrupt", disasterAt);
+    await detect(ctx, rec, ["DrkitPostgresDown"], disasterAt);
     const reasons: string[] = [];
     return recoverAndJudge(
       this,
@@ -426,6 +468,11 @@ const redisLoss: Scenario = {
     for (const f of ["dump.rdb", "appendonlydir", "appendonly.aof"])
       fs.rmSync(path.join(r.dataDirectory, f), { recursive: true, force: true });
     rec.event("disaster", "server stopped, RDB and AOF deleted", disasterAt);
+    unwatched(
+      ctx,
+      rec,
+      "no metric tells whether Redis runs; its snapshot age alerts only after the schedule's interval",
+    );
     await workload.stop();
     rec.event(
       "writes-end",
@@ -497,6 +544,7 @@ const failover: Scenario = {
       `${workload.acks.length} commits acknowledged`,
       new Date(workload.acks[workload.acks.length - 1].ackedAt),
     );
+    await detect(ctx, rec, ["DrkitPostgresDown"], disasterAt);
     return recoverAndJudge(
       this,
       ctx,
@@ -505,8 +553,8 @@ const failover: Scenario = {
         disasterAt,
         workload,
         clock:
-          `from the kill until ${standby.name} accepted a write (fence, promote, repoint); ` +
-          `detection by monitoring is not included`,
+          `from the kill until ${standby.name} accepted a write (fence, promote, repoint)` +
+          (ctx.alerts ? ", the wait for the alert included" : "; detection by monitoring is not included"),
         reasons: [
           standby.synchronous
             ? `${standby.name} is synchronous: no acknowledged commit may be lost`
@@ -624,6 +672,7 @@ const pitrAfterFailover: Scenario = {
     const disasterAt = new Date();
     await ctx.sql(`DELETE FROM ${table}`, { port: standby.port });
     rec.event("disaster", `DELETE FROM ${table} (all rows) on ${standby.name}, the primary since the failover`);
+    unwatched(ctx, rec, "a DELETE is a valid write, no metric tells it from an intended one");
     const reasons: string[] = [];
     return recoverAndJudge(
       this,
@@ -736,6 +785,12 @@ const storeOutage: Scenario = {
     // Stopped, not killed: connections are accepted and never answered, the hardest outage for a client.
     process.kill(pid, "SIGSTOP");
     rec.event("disaster", `object store ${target.store} hangs (its MinIO process stopped: no answers)`, disasterAt);
+    unwatched(
+      ctx,
+      rec,
+      `DrkitOffsiteLagHigh fires only once the unshipped WAL is older than the RPO (${ctx.plan.rpoSeconds}s), ` +
+        "longer than this outage: nothing is at risk before that",
+    );
     const segments: string[] = [];
     let resumedAt = disasterAt;
     try {

@@ -431,6 +431,7 @@ svg .marker-label { font-size: 12px; fill: var(--ink); paint-order: stroke; stro
   `stroke-linejoin: round; }
 svg .marker-kind { font-weight: 700; fill: var(--c); }
 svg .k-disaster { --c: #b42318; }
+svg .k-detected { --c: #bc4c00; }
 svg .k-recovery-start { --c: #9a6700; }
 svg .k-service-back { --c: #1a7f37; }
 svg .k-recovery-point { --c: #8250df; }
@@ -523,7 +524,9 @@ function metricsHtml(s: ScenarioResult): string {
     `<div class="metrics">` +
     `<div class="card rto"><h3>Recovery time (RTO)</h3><div class="big">${e(formatSeconds(s.rto.seconds))}</div>` +
     `<p>objective ${e(formatSeconds(s.rto.objectiveSeconds))}: ${objectiveNote(rtoWithinObjective(s))}</p><p ` +
-    `class="clock">clock: ${e(s.rto.clock)}</p></div>` +
+    `class="clock">clock: ${e(s.rto.clock)}</p>` +
+    (s.detection ? `<p class="clock">detection: ${e(s.detection.note)}</p>` : "") +
+    `</div>` +
     `<div class="card rpo"><h3>Data lost (RPO)</h3><div class="big">${e(formatCount(s.rpo.lostCommits))} ` +
     `commits</div>` +
     `<p>of ${e(formatCount(s.workload.acknowledgedCommits))} acknowledged; ` +

@@ -52,6 +52,18 @@ function rtoCell(s: ScenarioResult): string {
   );
 }
 
+/** "DrkitPostgresDown after 42 s (RTO without it 3 s)", "not watched", or "" without monitoring. */
+function detectionCell(s: ScenarioResult): string {
+  const d = s.detection;
+  if (!d) return "";
+  if (d.alert && d.seconds !== undefined)
+    return (
+      `${mdCode(d.alert)} after ${formatSeconds(d.seconds)} ` +
+      `(RTO without it ${formatSeconds(s.rto.seconds - d.seconds)})`
+    );
+  return d.watchedBy.length ? "**not detected**" : "not watched";
+}
+
 function rpoCell(s: ScenarioResult): string {
   const over = rpoWithinObjective(s) ? "" : " (over)";
   return (
@@ -78,14 +90,23 @@ function header(report: DrillReport): string[] {
 }
 
 function summary(report: DrillReport): string[] {
+  const monitored = report.scenarios.some((s) => s.detection);
   const rows = report.scenarios.map((s) => [
     `${mdText(s.title)} (${mdCode(s.id)})`,
     s.verdict === "PASS" ? "PASS" : "**FAIL**",
     rtoCell(s),
+    ...(monitored ? [detectionCell(s)] : []),
     rpoCell(s),
     integritySummary(s),
   ]);
-  const head = ["Scenario", "Verdict", "RTO measured / objective", "RPO lost commits, span / objective", "Integrity"];
+  const head = [
+    "Scenario",
+    "Verdict",
+    "RTO measured / objective",
+    ...(monitored ? ["Detected by"] : []),
+    "RPO lost commits, span / objective",
+    "Integrity",
+  ];
   return ["## Summary", "", ...table(head, rows)];
 }
 
@@ -111,6 +132,7 @@ function clocks(s: ScenarioResult): string[] {
   const lines = [
     `- RTO: ${formatSeconds(s.rto.seconds)} measured, objective ${formatSeconds(s.rto.objectiveSeconds)} ` +
       `(${rtoWithinObjective(s) ? "within" : "**over**"}). Clock: ${mdText(s.rto.clock)}.`,
+    ...(s.detection ? [`- Detection: ${mdText(s.detection.note)}.`] : []),
     `- RPO: ${formatCount(s.rpo.lostCommits)} of ${formatCount(s.workload.acknowledgedCommits)} ` +
       `acknowledged commits lost, ` +
       `span ${formatSeconds(s.rpo.lostSpanSeconds)}, objective ${formatSeconds(s.rpo.objectiveSeconds)} ` +

@@ -7,7 +7,14 @@
 export type Verdict = "PASS" | "FAIL";
 
 export type TimelineKind =
-  "writes-start" | "disaster" | "recovery-start" | "service-back" | "recovery-point" | "writes-end" | "note";
+  | "writes-start"
+  | "disaster"
+  | "detected"
+  | "recovery-start"
+  | "service-back"
+  | "recovery-point"
+  | "writes-end"
+  | "note";
 
 export interface TimelineEvent {
   /** ISO 8601 time. */
@@ -54,6 +61,11 @@ export interface ScenarioResult {
     lastAcknowledgedCommit?: string;
   };
   integrity: { ok: boolean; tables: TableCheck[] };
+  /**
+   * With monitoring: the alerts that watch this disaster, which one fired and how long after the disaster (the
+   * recovery then started, so the RTO includes it); a note when no alert watches it or none fired.
+   */
+  detection?: { watchedBy: string[]; alert?: string; seconds?: number; note: string };
   workload: { acknowledgedCommits: number; firstCommitAt?: string; lastCommitAt?: string };
   timeline: TimelineEvent[];
   steps: StepResult[];
@@ -87,6 +99,7 @@ export function displayedVerdict(report: DrillReport): Verdict {
 export const KIND_NAMES: Readonly<Record<TimelineKind, string>> = {
   "writes-start": "writes start",
   disaster: "disaster",
+  detected: "alert fired",
   "recovery-start": "recovery starts",
   "service-back": "service back",
   "recovery-point": "recovery point",

@@ -80,6 +80,31 @@ describe("judging a scenario against the stack's objectives", () => {
     expect(r.reasons[0]).toMatch(/^8 acknowledged commits over 7.0s were lost; the RPO is 5s/);
   });
 
+  it("with monitoring, a watched disaster no alert caught fails; a caught one is reported in the result", () => {
+    const missed = outcome(30, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    missed.recorder.detection = {
+      watchedBy: ["DrkitPostgresDown"],
+      note: "none of DrkitPostgresDown fired within 210s",
+    };
+    const r = judge("x", "X", plan, missed);
+    expect(r.verdict).toBe("FAIL");
+    expect(r.reasons[0]).toBe("detection: none of DrkitPostgresDown fired within 210s");
+    const caught = outcome(30, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    caught.recorder.detection = {
+      watchedBy: ["DrkitPostgresDown"],
+      alert: "DrkitPostgresDown",
+      seconds: 20,
+      note: "n",
+    };
+    const ok = judge("x", "X", plan, caught);
+    expect(ok.verdict).toBe("PASS");
+    expect(ok.detection).toMatchObject({ alert: "DrkitPostgresDown", seconds: 20 });
+    const unwatched = outcome(30, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    unwatched.recorder.detection = { watchedBy: [], note: "no alert watches this disaster" };
+    expect(judge("x", "X", plan, unwatched).verdict).toBe("PASS");
+    recorder.detection = undefined;
+  });
+
   it("a FAIL: reason from a preflight check fails a scenario that recovered fine", () => {
     const r = judge("x", "X", plan, outcome(10, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), [
       "FAIL: archive_timeout is 3600s on the live server",

@@ -236,6 +236,33 @@ describe("renderMarkdown", () => {
     );
   });
 
+  it("with monitoring, a column says which alert detected each disaster, and the RTO without the wait", () => {
+    const report = sampleReport();
+    report.scenarios[1].detection = {
+      watchedBy: ["DrkitPostgresDown"],
+      alert: "DrkitPostgresDown",
+      seconds: 48.3,
+      note: "detected by DrkitPostgresDown 48.3s after the disaster; the RTO includes that wait",
+    };
+    report.scenarios[0].detection = {
+      watchedBy: [],
+      note: "no alert watches this disaster: a DELETE is a valid write",
+    };
+    report.scenarios[2].detection = { watchedBy: ["DrkitPostgresDown"], note: "none of DrkitPostgresDown fired" };
+    const text = renderMarkdown(report);
+    expect(text).toContain(
+      "| Scenario | Verdict | RTO measured / objective | Detected by | RPO lost commits, span / objective | " +
+        "Integrity |",
+    );
+    expect(text).toContain("| 3 min 8 s / 30 min | `DrkitPostgresDown` after 48.3 s (RTO without it 2 min 20 s) |");
+    expect(text).toContain("| 46.6 s / 30 min | not watched |");
+    expect(text).toContain("(over) | **not detected** |");
+    expect(text).toContain("- Detection: detected by DrkitPostgresDown 48.3s after the disaster; the RTO includes");
+    expect(renderHtml(report)).toContain("detection: detected by DrkitPostgresDown 48.3s after the disaster");
+    // Without monitoring there is no such column.
+    expect(md).not.toContain("Detected by");
+  });
+
   it("puts a failed scenario's reasons first, escaping the pipe that would break a table", () => {
     const section = md.slice(md.indexOf("### Corrupted newest backup"));
     const reasons = section.indexOf("**Why it failed:**");
