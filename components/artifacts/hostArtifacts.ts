@@ -17,6 +17,13 @@ import { shq } from "../agent/envFile";
 import type { HostPlan, ServicePlan, StandbyPlan } from "../plan/plan";
 import { archiveDropInPath, renderArchiveDropIn, renderReplicationDropIn, replicationDropInPath } from "./postgresConf";
 import { renderRedisDropIn } from "./redisConf";
+import {
+  EXPORTER_ROLE_SQL,
+  nodeExporterDropInPath,
+  postgresExporterDropInPath,
+  renderNodeExporterDropIn,
+  renderPostgresExporterDropIn,
+} from "../monitoring/exporters";
 import { objectivesPath, renderObjectives } from "../monitoring/objectives";
 import { renderAlertRules } from "../monitoring/rules";
 import type { Artifact, DirectoryArtifact, FileArtifact, StepArtifact } from "./types";
@@ -304,7 +311,7 @@ function monitoringArtifacts(plan: ServicePlan): Artifact[] {
     "set -euo pipefail",
     `getent group ${group} >/dev/null || groupadd --system ${group}`,
     ...[...new Set(users)].map(
-      (u) => `id -nG ${shq(u)} | tr ' ' '\n' | grep -qx ${group} || usermod -a -G ${group} ${shq(u)}`,
+      (u) => `id -nG ${shq(u)} | tr ' ' '\\n' | grep -qx ${group} || usermod -a -G ${group} ${shq(u)}`,
     ),
     `install -d -m 2775 -o root -g ${group} -- ${shq(m.textfileDirectory)}`,
   ].join("\n");
@@ -317,7 +324,54 @@ function monitoringArtifacts(plan: ServicePlan): Artifact[] {
     ),
     rootFile(plan.host, "metrics:objectives", objectivesPath(plan), renderObjectives(plan), "monitoring"),
     rootFile(plan.host, "metrics:rules", m.rulesFile, renderAlertRules(plan), "monitoring"),
+    ...exporterArtifacts(plan),
   ];
+}
+
+/** Debian's exporters on the service's host, when asked for: a drop-in each, restarted; postgres_exporter's role. */
+function exporterArtifacts(plan: ServicePlan): Artifact[] {
+  const m = plan.monitoring!;
+  const restart = (unit: string) =>
+    ["set -euo pipefail", "systemctl daemon-reload", `systemctl enable ${unit}`, `systemctl restart ${unit}`].join(
+      "\n",
+    );
+  const reload = (unit: string) => `systemctl daemon-reload\nsystemctl try-restart ${unit} || true`;
+  const pg = plan.postgres;
+  const psql =
+    `runuser -u ${shq(pg.osUser)} -- ${shq(`${pg.binDirectory}/psql`)} -X -q -v ON_ERROR_STOP=1 ` +
+    `-h ${shq(pg.socketDirectory)} -p ${pg.port} -d postgres -c ${shq(EXPORTER_ROLE_SQL)}`;
+  const node = m.exporters.node
+    ? [
+        rootFile(plan.host, "exporter:node", nodeExporterDropInPath(), renderNodeExporterDropIn(plan), "unit"),
+        step(
+          plan.host,
+          "step:exporter:node",
+          "restart node_exporter with the textfile directory",
+          restart("prometheus-node-exporter.service"),
+          reload("prometheus-node-exporter.service"),
+        ),
+      ]
+    : [];
+  const postgres = m.exporters.postgres
+    ? [
+        step(plan.host, "step:exporter:postgres-role", "the role postgres_exporter logs in as (pg_monitor)", psql),
+        rootFile(
+          plan.host,
+          "exporter:postgres",
+          postgresExporterDropInPath(plan),
+          renderPostgresExporterDropIn(plan),
+          "unit",
+        ),
+        step(
+          plan.host,
+          "step:exporter:postgres",
+          "restart postgres_exporter connected to the service's server",
+          restart("prometheus-postgres-exporter.service"),
+          reload("prometheus-postgres-exporter.service"),
+        ),
+      ]
+    : [];
+  return [...node, ...postgres];
 }
 
 /**

@@ -29,6 +29,15 @@ export class ServiceMonitoring extends pulumi.ComponentResource {
     for (const id of ["metrics:objectives", "metrics:rules"]) {
       hostFile(artifactResourceName(name, id), args.host, artifacts.file(id), { parent: this, dependsOn: [placed] });
     }
+    // The exporters, in list order: the role before the exporter that logs in with it, a drop-in before its restart.
+    let previous: pulumi.Resource = placed;
+    for (const a of artifacts.all.filter((x) => x.id.startsWith("exporter:") || x.id.startsWith("step:exporter:"))) {
+      const resource = artifactResourceName(name, a.id);
+      const opts = { parent: this, dependsOn: [previous] };
+      if (a.kind === "file") previous = hostFile(resource, args.host, a, opts);
+      else if (a.kind === "step")
+        previous = hostCommand(resource, args.host, { create: a.run, update: a.run, delete: a.undo }, opts);
+    }
     this.rulesFile = pulumi.output(m.rulesFile);
     this.textfileDirectory = pulumi.output(m.textfileDirectory);
     this.registerOutputs({ rulesFile: this.rulesFile, textfileDirectory: this.textfileDirectory });

@@ -277,6 +277,14 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
             `(standbys: ${[...standbyNames].join(", ") || "none"})`,
         );
     }
+    const exporters = svc.monitoring?.exporters;
+    for (const which of ["node", "postgres"] as const) {
+      if (exporters?.[which] && host.connection.rootPrefix)
+        problems.push(
+          `${at}.monitoring.exporters.${which}: true configures Debian's exporter under systemd, which a sandbox ` +
+            `host (connection.rootPrefix) does not have; run the exporter yourself there`,
+        );
+    }
     const dupes = pg.databases.filter((db, i) => pg.databases.indexOf(db) !== i);
     if (dupes.length)
       problems.push(`${at}.postgres.databases: ${describeValue(pg.databases)} lists "${dupes[0]}" twice`);
