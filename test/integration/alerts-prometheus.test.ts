@@ -164,6 +164,9 @@ describe("alerts derived from the objectives, in a real Prometheus", () => {
       JSON.stringify(rows),
     ).toEqual([]);
     expect(rows.map((r) => r.what)).toEqual(expect.arrayContaining(["base backup", "WAL archiving", "off-site site"]));
+    // The same from the host's own files, without Prometheus.
+    const local = await stackStatus({ services: [sb.plan] } as unknown as DrPlan);
+    expect(local.map((r) => [r.what, r.verdict])).toEqual(rows.map((r) => [r.what, r.verdict]));
   }, 60_000);
 
   it("store gone: the off-site lag alert goes pending, then fires; it clears once the store is back", async () => {
