@@ -83,6 +83,25 @@ describe("the main job's drill of the local stack", () => {
     expect(fs.readFileSync(path.join(reportDir, "report.md"), "utf8")).toContain("host-loss");
   });
 
+  it("with monitoring, a Prometheus beside the sandbox detected each watched disaster before recovery", () => {
+    const byId = Object.fromEntries(report().scenarios.map((s) => [s.id, s]));
+    const t = loadStackPlan(repoDir, "local").services[0].monitoring!.thresholds;
+    for (const id of ["host-loss", "corrupt-backup", "primary-crash"]) {
+      const d = byId[id].detection;
+      expect(d, id).toMatchObject({ watchedBy: ["DrkitPostgresDown"], alert: "DrkitPostgresDown" });
+      // Not before the alert's `for:` has passed, and within the bound the drill allows.
+      expect(d!.seconds!, id).toBeGreaterThanOrEqual(t.pendingSeconds);
+      expect(d!.seconds!, id).toBeLessThanOrEqual(t.metricsStaleSeconds + t.pendingSeconds + 60);
+      // The RTO includes the wait: recovery started only once the alert fired.
+      expect(byId[id].rto.seconds, id).toBeGreaterThan(d!.seconds!);
+      const kinds = byId[id].timeline.map((e) => e.kind);
+      expect(kinds.indexOf("detected"), id).toBeGreaterThan(kinds.indexOf("disaster"));
+    }
+    for (const id of ["accidental-deletion", "redis-loss", "pitr-after-failover", "store-outage"])
+      expect(byId[id].detection, id).toMatchObject({ watchedBy: [], note: expect.stringMatching(/^no alert watches/) });
+    expect(fs.readFileSync(path.join(reportDir, "report.md"), "utf8")).toContain("| Detected by |");
+  });
+
   it("leaves the sandbox in its declared shape: the standby streams from the primary again", () => {
     const pg = loadStackPlan(repoDir, "local").services[0].postgres;
     expect(
