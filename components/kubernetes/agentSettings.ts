@@ -1,6 +1,6 @@
 import { renderEnvFile, type Settings } from "../agent/envFile";
 import { LAYOUT, OFFSITE } from "./layout";
-import { POSTGRES_PORT, REPLICATION_ROLE, SUPERUSER } from "./names";
+import { POSTGRES_PORT, REPLICATION_ROLE, SUPERUSER, standbyPodName } from "./names";
 import type { ClusterSpec } from "./spec";
 
 /**
@@ -72,6 +72,9 @@ function common(spec: ClusterSpec, p: PodPaths): Settings {
     POD_SLOT_PREFIX: spec.names.slotPrefix,
     // No object stores unless the role ships (only the backup CronJob has mc and the store's credentials).
     OFFSITE_STORES: [],
+    ...(spec.monitoring
+      ? { METRICS_DIR: `${p.backupRoot}/metrics`, METRICS_INTERVAL: spec.monitoring.collectIntervalSeconds }
+      : {}),
   };
 }
 
@@ -102,6 +105,10 @@ function podSettings(spec: ClusterSpec, role: PodRole, paths: Partial<PodPaths> 
       return {
         ...base,
         REPL_SLOTS: spec.derived.slots,
+        // The collector beside the primary reports each standby (its application_name is its pod's name).
+        ...(spec.monitoring
+          ? { REPL_STANDBY_NAMES: Array.from({ length: spec.standbys }, (_, i) => standbyPodName(spec.name, i)) }
+          : {}),
         REPL_PRIMARY_ADDRESS: spec.names.primaryHost,
         // archive-wal always queues what it archives: the backup job ships the queue when the cluster has a
         // store and drains it otherwise, so turning shipping on or off leaves the servers' settings alone.

@@ -43,6 +43,25 @@ export interface OffsiteShipping {
 }
 
 /**
+ * Metrics and alerts. The backup and restore-test jobs write their results, and a collector beside the primary
+ * writes archiving, replication and the recovery window, as Prometheus text files on the backup volume
+ * (`/backups/metrics`); a node_exporter beside the primary serves them on port 9100 (pod annotations
+ * `prometheus.io/scrape`, `prometheus.io/port`), and a PrometheusRule holds the alerts derived from the objectives.
+ */
+export interface ClusterMonitoring {
+  /** node_exporter's image. Default "quay.io/prometheus/node-exporter:v1.8.2". */
+  readonly exporterImage?: string;
+  /** Each alert's runbook_url is this plus "#<alert name in lowercase>". Default "docs/alerts.md". */
+  readonly runbookBaseUrl?: string;
+  /** A backup whose size differs from the one before by more than this fraction alerts. Default 0.5. */
+  readonly sizeChangeRatio?: number;
+  /** Replication lag in bytes that alerts. Default 256 MiB. */
+  readonly replicationLagBytes?: number;
+  /** A PrometheusRule (the Prometheus Operator's resource) with the alerts. Default true. */
+  readonly prometheusRule?: boolean;
+}
+
+/**
  * Arguments of `drkit:kubernetes:PostgresCluster`. Everything that ends up in names, scripts or settings
  * is a plain value, validated in the constructor before any resource exists; only values passed through
  * untouched (image, storage classes) may be outputs of other resources.
@@ -83,6 +102,7 @@ export interface PostgresClusterArgs {
   readonly resources?: ContainerResources;
   readonly restore?: RestoreRequest;
   readonly offsite?: OffsiteShipping;
+  readonly monitoring?: ClusterMonitoring;
 }
 
 export const DEFAULTS = {
@@ -96,6 +116,7 @@ export const DEFAULTS = {
   backupAccessMode: "ReadWriteOnce",
   resources: { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "1Gi" } },
   mcImage: "minio/mc:RELEASE.2025-08-13T08-35-41Z",
+  exporterImage: "quay.io/prometheus/node-exporter:v1.8.2",
 } as const;
 
 export const defaultOffsitePrefix = (name: string) => `${name}/`;

@@ -57,3 +57,37 @@ export function cronProblem(schedule: string): string | undefined {
   }
   return undefined;
 }
+
+/** Expands one field ("*", "3", "1,5", "1-5", "*\/6", "mon-fri") to its values; undefined for what it cannot. */
+function expand(text: string, field: Field): number[] | undefined {
+  const values = new Set<number>();
+  for (const element of text.split(",")) {
+    const [range, stepText] = element.split("/");
+    const step = stepText === undefined ? 1 : Number(stepText);
+    const [from, to] =
+      range === "*" || range === "?" ? [field.min, field.max] : range.split("-").map((v) => value(v, field));
+    const end = to ?? (stepText === undefined ? from : field.max);
+    if (from === undefined || end === undefined || !(step >= 1)) return undefined;
+    for (let v = from; v <= end; v += step) values.add(field.name === "day of week" ? v % 7 : v);
+  }
+  return [...values].sort((a, b) => a - b);
+}
+
+const maxCyclicGap = (points: readonly number[], cycle: number) =>
+  Math.max(...points.map((p, i) => (i + 1 < points.length ? points[i + 1] - p : points[0] + cycle - p)));
+
+/**
+ * The longest gap between two runs of a CronJob schedule, in hours, for schedules that run on every day of the
+ * month and every month ("0 2 * * *", "30 *\/6 * * *", "0 3 * * 0"); undefined for the others.
+ */
+export function cronMaxIntervalHours(schedule: string): number | undefined {
+  const parts = schedule.trim().split(/\s+/);
+  if (parts.length !== 5 || cronProblem(schedule)) return undefined;
+  const [minute, hour, dayOfMonth, month, dayOfWeek] = parts;
+  if (!/^[0-9]+$/.test(minute) || !["*", "?"].includes(dayOfMonth) || month !== "*") return undefined;
+  const hours = expand(hour, FIELDS[1]);
+  const days = expand(dayOfWeek, FIELDS[4]);
+  if (!hours?.length || !days?.length) return undefined;
+  const hourGap = maxCyclicGap(hours, 24);
+  return days.length === 7 ? hourGap : (maxCyclicGap(days, 7) - 1) * 24 + hourGap;
+}

@@ -4,6 +4,12 @@ import { agentFile } from "../agent/agentFiles";
 import { renderPodSettings } from "./agentSettings";
 import { buildBackupCronJob, buildRestoreJob, buildRestoreTestCronJob } from "./jobManifests";
 import { buildShipperDeployment } from "./shipperManifest";
+import {
+  buildPrometheusRule,
+  monitoringSidecars,
+  scrapeAnnotations,
+  type PrometheusRuleManifest,
+} from "./monitoringManifests";
 import { CONFIG_FILES, OFFSITE, SECRET_KEYS, SERVER_FILES, SETTINGS_FILES, agentCommand, agentFiles } from "./layout";
 import {
   meta,
@@ -216,14 +222,17 @@ function buildStatefulSet(
 ): StatefulSetManifest {
   const primary = component === "primary";
   const labels = componentLabels(spec.name, component);
-  const annotations: Record<string, string> = { "drkit.io/config-hash": configHash(data) };
+  const annotations: Record<string, string> = {
+    "drkit.io/config-hash": configHash(data),
+    ...(primary ? scrapeAnnotations(spec) : {}),
+  };
   // A changed restore request rolls the primary once the restore job has run.
   if (primary && spec.restore) annotations["drkit.io/restore-request"] = spec.restore.requestId;
   const pod: PodSpec = {
     ...podBase(spreadServers(spec)),
     terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
     ...(primary ? {} : { initContainers: [cloneContainer(spec)] }),
-    containers: [serverContainer(spec, component)],
+    containers: [serverContainer(spec, component), ...(primary ? monitoringSidecars(spec) : [])],
     volumes: [
       ...baseVolumes(spec),
       secretsVolume(spec),
@@ -269,6 +278,8 @@ export interface ClusterManifests {
   readonly shipper?: DeploymentManifest;
   readonly verifyJob: CronJobManifest;
   readonly restoreJob?: JobManifest;
+  /** With monitoring: the alerts derived from the objectives. */
+  readonly prometheusRule?: PrometheusRuleManifest;
 }
 
 /** Every object of the cluster, as plain manifests. */
@@ -290,5 +301,6 @@ export function buildClusterManifests(spec: ClusterSpec, credentials: Credential
     ...(spec.offsite ? { shipper: buildShipperDeployment(spec) } : {}),
     verifyJob: buildRestoreTestCronJob(spec),
     ...(spec.restore ? { restoreJob: buildRestoreJob(spec) } : {}),
+    ...(spec.monitoring?.prometheusRule ? { prometheusRule: buildPrometheusRule(spec) } : {}),
   };
 }

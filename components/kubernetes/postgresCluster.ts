@@ -143,6 +143,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     if (m.shipper)
       new k8s.apps.v1.Deployment(`${name}-shipper`, m.shipper, { ...parent, dependsOn: [backups, ...offsite] });
     new k8s.batch.v1.CronJob(`${name}-verify`, m.verifyJob, { ...parent, dependsOn: [primary] });
+    if (m.prometheusRule) new k8s.apiextensions.CustomResource(`${name}-alerts`, m.prometheusRule, parent);
 
     this.readWriteHost = pulumi.output(`${spec.names.readWrite}.${spec.namespace}.svc`);
     this.readOnlyHost = pulumi.output(`${spec.names.readOnly}.${spec.namespace}.svc`);

@@ -1,5 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { deriveArchiveTimeout, deriveCompression, synchronousStandbyNames } from "../plan/derive";
+import { collectIntervalSeconds, deriveThresholds, type AlertThresholds } from "../plan/monitoring";
+import { cronMaxIntervalHours } from "./cron";
 import {
   DEFAULTS,
   defaultImage,
@@ -7,7 +9,7 @@ import {
   type ContainerResources,
   type PostgresClusterArgs,
 } from "./args";
-import { OFFSITE } from "./layout";
+import { LAYOUT, OFFSITE } from "./layout";
 import { MIB, parseQuantity } from "./formats";
 import { clusterNames, standbyPodName, type ClusterNames } from "./names";
 import { ClusterArgsError, clusterArgProblems } from "./validation";
@@ -29,6 +31,16 @@ export interface ResolvedOffsite {
   readonly mcImage: string;
   /** "offsite/<bucket>/<prefix>": where mc puts base/ and wal/. */
   readonly target: string;
+}
+
+/** Metrics on the backup volume, served by a node_exporter beside the primary; alerts from the objectives. */
+export interface ResolvedMonitoring {
+  readonly exporterImage: string;
+  readonly prometheusRule: boolean;
+  readonly metricsDir: string;
+  readonly collectIntervalSeconds: number;
+  readonly runbookBaseUrl: string;
+  readonly thresholds: AlertThresholds;
 }
 
 /** The cluster with defaults applied and every setting derived: what the builders read. */
@@ -54,6 +66,7 @@ export interface ClusterSpec {
   readonly resources: ContainerResources;
   readonly restore?: ResolvedRestore;
   readonly offsite?: ResolvedOffsite;
+  readonly monitoring?: ResolvedMonitoring;
   readonly derived: DerivedSettings;
 }
 
@@ -119,6 +132,35 @@ function resolveOffsite(name: string, offsite: PostgresClusterArgs["offsite"]): 
   };
 }
 
+/**
+ * The thresholds from the objectives and the CronJob schedules; local retention keeps the newest N base backups,
+ * so the recovery window it promises is N backup intervals.
+ */
+function resolveMonitoring(
+  args: PostgresClusterArgs,
+  schedule: ClusterSpec["schedule"],
+  backupsKept: number,
+): ResolvedMonitoring | undefined {
+  const m = args.monitoring;
+  if (!m) return undefined;
+  const base = cronMaxIntervalHours(schedule.backup);
+  return {
+    exporterImage: m.exporterImage ?? DEFAULTS.exporterImage,
+    prometheusRule: m.prometheusRule ?? true,
+    metricsDir: `${LAYOUT.backupRoot}/metrics`,
+    collectIntervalSeconds: collectIntervalSeconds(args.rpoSeconds),
+    runbookBaseUrl: m.runbookBaseUrl ?? "docs/alerts.md",
+    thresholds: deriveThresholds({
+      rpoSeconds: args.rpoSeconds,
+      intervalHours: { base, verify: cronMaxIntervalHours(schedule.verify) },
+      randomizedDelaySeconds: 0,
+      retentionSeconds: backupsKept * (base ?? 24) * 3600,
+      sizeChangeRatio: m.sizeChangeRatio ?? 0.5,
+      replicationLagBytes: m.replicationLagBytes ?? 256 * 1024 ** 2,
+    }),
+  };
+}
+
 /** Validates the arguments (throwing every problem at once) and derives the cluster's settings. */
 export function resolveCluster(args: PostgresClusterArgs): ClusterSpec {
   const problems = clusterArgProblems(args);
@@ -131,6 +173,12 @@ export function resolveCluster(args: PostgresClusterArgs): ClusterSpec {
     standbys: args.standbys ?? DEFAULTS.standbys,
     synchronous: args.synchronous ?? DEFAULTS.synchronous,
   };
+  const schedule = {
+    backup: args.schedule?.backup ?? DEFAULTS.backupSchedule,
+    verify: args.schedule?.verify ?? DEFAULTS.verifySchedule,
+  };
+  const backupsKept = args.retention?.backups ?? DEFAULTS.backupsKept;
+  const monitoring = resolveMonitoring(args, schedule, backupsKept);
   return {
     ...core,
     namespace: args.namespace,
@@ -139,14 +187,12 @@ export function resolveCluster(args: PostgresClusterArgs): ClusterSpec {
     databases: [...args.databases],
     storage: { ...args.storage },
     backupStorage: { ...args.backupStorage, accessMode: args.backupStorage.accessMode ?? DEFAULTS.backupAccessMode },
-    schedule: {
-      backup: args.schedule?.backup ?? DEFAULTS.backupSchedule,
-      verify: args.schedule?.verify ?? DEFAULTS.verifySchedule,
-    },
-    backupsKept: args.retention?.backups ?? DEFAULTS.backupsKept,
+    schedule,
+    backupsKept,
     resources: args.resources ?? DEFAULTS.resources,
     restore: resolveRestore(args.restore),
     ...(args.offsite ? { offsite: resolveOffsite(args.name, args.offsite) } : {}),
+    ...(monitoring ? { monitoring } : {}),
     derived: derive(core, args.storage.size),
   };
 }

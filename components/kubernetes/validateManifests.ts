@@ -1,5 +1,6 @@
 /**
- * Checks manifests against the Kubernetes OpenAPI schema, with the models of `kubernetes-models`
+ * Checks manifests against the Kubernetes OpenAPI schema, with the models of `kubernetes-models` (and the
+ * Prometheus Operator's CRD schema for PrometheusRule)
  * (a devDependency: this module is for tests and CI, and nothing in the component imports it).
  * The schema catches wrong types, missing required fields and values outside an enum; unknown field
  * names it lets through, which the builders' TypeScript types (closed object types) catch instead.
@@ -12,6 +13,7 @@ import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { StatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
 import { CronJob } from "kubernetes-models/batch/v1/CronJob";
 import { Job } from "kubernetes-models/batch/v1/Job";
+import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
 
 interface Validatable {
   validate(): void;
@@ -27,6 +29,7 @@ const MODELS: Record<string, ModelClass> = {
   "apps/v1/Deployment": Deployment,
   "batch/v1/CronJob": CronJob,
   "batch/v1/Job": Job,
+  "monitoring.coreos.com/v1/PrometheusRule": PrometheusRule,
 };
 
 const supportedKinds = () => Object.keys(MODELS);

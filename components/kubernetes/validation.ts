@@ -204,6 +204,25 @@ function checkOffsite(p: Problems, offsite: unknown): void {
     p.add("offsite.mcImage", mcImage, "must be an image reference without spaces");
 }
 
+function checkMonitoring(p: Problems, monitoring: unknown): void {
+  if (monitoring === undefined) return;
+  if (monitoring === null || typeof monitoring !== "object" || Array.isArray(monitoring)) {
+    p.add("monitoring", monitoring, "must be an object (every field optional)");
+    return;
+  }
+  const m = monitoring as Record<string, unknown>;
+  if (m.exporterImage !== undefined && (typeof m.exporterImage !== "string" || !/^[^\s]+$/.test(m.exporterImage)))
+    p.add("monitoring.exporterImage", m.exporterImage, "must be an image reference without spaces");
+  if (m.runbookBaseUrl !== undefined && (typeof m.runbookBaseUrl !== "string" || !/^[^\s#]+$/.test(m.runbookBaseUrl)))
+    p.add("monitoring.runbookBaseUrl", m.runbookBaseUrl, "must be a URL or a path without spaces or '#'");
+  const ratio = m.sizeChangeRatio;
+  if (ratio !== undefined && !(typeof ratio === "number" && ratio > 0 && ratio <= 10))
+    p.add("monitoring.sizeChangeRatio", ratio, "must be a number more than 0 and at most 10");
+  if (m.replicationLagBytes !== undefined) integerIn(p, "monitoring.replicationLagBytes", m.replicationLagBytes, 1);
+  if (m.prometheusRule !== undefined && typeof m.prometheusRule !== "boolean")
+    p.add("monitoring.prometheusRule", m.prometheusRule, "must be true or false");
+}
+
 /** Start time (ms since the epoch) of a backup from its id, "YYYYMMDDTHHMMSSZ". */
 function backupIdTime(id: string): number {
   const [, y, mo, d, h, mi, s] = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(id)!;
@@ -244,5 +263,6 @@ export function clusterArgProblems(args: PostgresClusterArgs): string[] {
   checkResources(p, args.resources);
   checkRestore(p, args.restore);
   checkOffsite(p, args.offsite);
+  checkMonitoring(p, args.monitoring);
   return p.lines;
 }

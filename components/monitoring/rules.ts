@@ -1,7 +1,20 @@
 import { Document } from "yaml";
 import { formatDuration } from "../plan/duration";
-import type { AlertThresholds, WatchedJob } from "../plan/monitoring";
-import type { JobId, ServicePlan } from "../plan/plan";
+import type { AlertThresholds, MonitoringPlan, WatchedJob } from "../plan/monitoring";
+import type { JobId, JobPlan } from "../plan/plan";
+
+/**
+ * What the rules are derived from: a host service's plan, or a Kubernetes cluster's (which has no Redis, no
+ * logical or config backups). The optional parts add their alerts when present.
+ */
+export interface RulesSubject {
+  readonly name: string;
+  readonly monitoring?: Pick<MonitoringPlan, "thresholds" | "runbookBaseUrl">;
+  readonly jobs: readonly Pick<JobPlan, "id" | "calendar">[];
+  readonly redis?: unknown;
+  readonly offsite?: unknown;
+  readonly replication?: unknown;
+}
 
 export interface AlertRule {
   readonly alert: string;
@@ -42,7 +55,7 @@ function formatBytes(bytes: number): string {
 }
 
 /** The alert rules for a service, with every threshold from `plan.monitoring.thresholds` written into its expr. */
-export function alertRules(plan: ServicePlan): AlertRule[] {
+export function alertRules(plan: RulesSubject): AlertRule[] {
   const monitoring = plan.monitoring;
   if (!monitoring)
     throw new Error(`service ${plan.name} has no monitoring: alert rules need services.<svc>.monitoring`);
@@ -334,8 +347,8 @@ export function alertRules(plan: ServicePlan): AlertRule[] {
   return rules;
 }
 
-/** The Prometheus rules file of a service: one group, drkit-<service>. */
-export function renderAlertRules(plan: ServicePlan): string {
+/** The rule group of a service, as Prometheus (and the Prometheus Operator's PrometheusRule) reads it. */
+export function alertRuleGroup(plan: RulesSubject) {
   const rules = alertRules(plan).map((r) => ({
     alert: r.alert,
     expr: r.expr,
@@ -343,7 +356,12 @@ export function renderAlertRules(plan: ServicePlan): string {
     labels: { severity: r.severity, service: plan.name },
     annotations: { summary: r.summary, description: r.description, runbook_url: r.runbook },
   }));
-  const doc = new Document({ groups: [{ name: `drkit-${plan.name}`, rules }] });
+  return { name: `drkit-${plan.name}`, rules };
+}
+
+/** The Prometheus rules file of a service: one group, drkit-<service>. */
+export function renderAlertRules(plan: RulesSubject): string {
+  const doc = new Document({ groups: [alertRuleGroup(plan)] });
   doc.commentBefore = ` Prometheus alert rules of drkit service ${plan.name}, rendered from its plan.`;
   return doc.toString({ lineWidth: 0 });
 }

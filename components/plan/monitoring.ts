@@ -51,9 +51,38 @@ function maxAgeSeconds(intervalHours: number, randomizedDelaySeconds: number): n
 }
 
 /** The collector runs ten times per RPO, every 5 s to 60 s. */
-const collectIntervalSeconds = (rpoSeconds: number) => clamp(Math.floor(rpoSeconds / 10), 5, 60);
+export const collectIntervalSeconds = (rpoSeconds: number) => clamp(Math.floor(rpoSeconds / 10), 5, 60);
 /** Alerts wait a tenth of the RPO (5 s to 5 min) before firing: long enough to ride out one slow scrape. */
 const pendingSeconds = (rpoSeconds: number) => clamp(Math.round(rpoSeconds / 10), 5, 300);
+
+export interface ThresholdInputs {
+  readonly rpoSeconds: number;
+  /** The longest interval of each scheduled job, in hours (undefined: too unusual to tell, counted as a week). */
+  readonly intervalHours: Readonly<Partial<Record<WatchedJob, number | undefined>>>;
+  readonly randomizedDelaySeconds: number;
+  readonly retentionSeconds: number;
+  readonly sizeChangeRatio: number;
+  readonly replicationLagBytes: number;
+}
+
+/** Every alert threshold from the objectives and the schedules: the one place they are derived. */
+export function deriveThresholds(i: ThresholdInputs): AlertThresholds {
+  const interval = collectIntervalSeconds(i.rpoSeconds);
+  const maxAge: Partial<Record<WatchedJob, number>> = {};
+  for (const [job, hours] of Object.entries(i.intervalHours) as Array<[WatchedJob, number | undefined]>)
+    maxAge[job] = maxAgeSeconds(hours ?? UNKNOWN_INTERVAL_HOURS, i.randomizedDelaySeconds);
+  return {
+    maxAgeSeconds: maxAge,
+    pendingSeconds: pendingSeconds(i.rpoSeconds),
+    rpoSeconds: i.rpoSeconds,
+    replicationLagSeconds: Math.max(1, Math.round(i.rpoSeconds * 0.6)),
+    replicationLagBytes: i.replicationLagBytes,
+    metricsStaleSeconds: 5 * interval,
+    shipperStaleSeconds: Math.max(i.rpoSeconds, 300),
+    retentionSeconds: i.retentionSeconds,
+    sizeChangeRatio: i.sizeChangeRatio,
+  };
+}
 
 export function monitoringPlan(
   service: string,
@@ -64,33 +93,28 @@ export function monitoringPlan(
 ): MonitoringPlan | undefined {
   const m = svc.monitoring;
   if (!m) return undefined;
-  const age = (calendar: string) =>
-    maxAgeSeconds(calendarMaxIntervalHours(calendar) ?? UNKNOWN_INTERVAL_HOURS, randomizedDelaySeconds);
-  const maxAge: Partial<Record<WatchedJob, number>> = {
-    base: age(svc.schedule.base),
-    logical: age(svc.schedule.logical),
-    verify: age(svc.schedule.verify),
-    ...(svc.configFiles.length ? { config: age(svc.schedule.config) } : {}),
-    ...(svc.redis ? { redis: age(svc.redis.snapshot.schedule) } : {}),
+  const hours = (calendar: string) => calendarMaxIntervalHours(calendar);
+  const intervalHours: Partial<Record<WatchedJob, number | undefined>> = {
+    base: hours(svc.schedule.base),
+    logical: hours(svc.schedule.logical),
+    verify: hours(svc.schedule.verify),
+    ...(svc.configFiles.length ? { config: hours(svc.schedule.config) } : {}),
+    ...(svc.redis ? { redis: hours(svc.redis.snapshot.schedule) } : {}),
   };
-  const interval = collectIntervalSeconds(rpoSeconds);
   return {
     textfileDirectory: onHost(m.textfileDirectory),
     rulesFile: onHost(m.rulesFile ?? `/etc/prometheus/rules/drkit-${service}.yml`),
     group: METRICS_GROUP,
-    collectIntervalSeconds: interval,
+    collectIntervalSeconds: collectIntervalSeconds(rpoSeconds),
     runbookBaseUrl: m.runbookBaseUrl,
     exporters: m.exporters,
-    thresholds: {
-      maxAgeSeconds: maxAge,
-      pendingSeconds: pendingSeconds(rpoSeconds),
+    thresholds: deriveThresholds({
       rpoSeconds,
-      replicationLagSeconds: Math.max(1, Math.round(rpoSeconds * 0.6)),
-      replicationLagBytes: parseSize(m.replicationLagBytes)!,
-      metricsStaleSeconds: 5 * interval,
-      shipperStaleSeconds: Math.max(rpoSeconds, 300),
+      intervalHours,
+      randomizedDelaySeconds,
       retentionSeconds: svc.retention.dailyDays * 86400,
       sizeChangeRatio: m.sizeChangeRatio,
-    },
+      replicationLagBytes: parseSize(m.replicationLagBytes)!,
+    }),
   };
 }

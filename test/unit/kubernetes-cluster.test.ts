@@ -1,3 +1,7 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { agentFile, agentFileNames } from "../../components/agent/agentFiles";
@@ -604,6 +608,84 @@ describe("PostgresCluster with off-site shipping", () => {
     expect((await evaluate(drPolicies, asPolicyInput(overlapping))).map((d) => d.policy)).toEqual([
       "k8s-backup-cronjob-forbids-overlap",
     ]);
+  });
+});
+
+describe("PostgresCluster with monitoring", () => {
+  let mine: Registered[];
+  const monitored: PostgresClusterArgs = { ...baseArgs, name: "watched", monitoring: {} };
+  beforeAll(async () => {
+    ({ mine } = await deploy("watched", monitored));
+  });
+  const rule = () => one(mine, "kubernetes:monitoring.coreos.com/v1:PrometheusRule", "watched-drkit-alerts");
+
+  it("runs the collector and a node_exporter beside the primary, on the backup volume's metrics folder", () => {
+    const pod = one(mine, K.statefulSet, "watched-primary").spec.template;
+    expect(pod.spec.containers.map((c: { name: string }) => c.name)).toEqual(["postgres", "metrics", "exporter"]);
+    const [, collector, exporter] = pod.spec.containers;
+    expect(collector.command).toEqual(["/etc/drkit/agent/collect-metrics", "run"]);
+    expect(collector.image).toBe("postgres:15");
+    expect(exporter.image).toBe("quay.io/prometheus/node-exporter:v1.8.2");
+    expect(exporter.args).toContain("--collector.textfile.directory=/backups/metrics");
+    expect(exporter.ports).toEqual([{ name: "metrics", containerPort: 9100 }]);
+    expect(exporter.volumeMounts).toEqual([{ name: "backups", mountPath: "/backups", readOnly: true }]);
+    expect(pod.metadata.annotations).toMatchObject({ "prometheus.io/scrape": "true", "prometheus.io/port": "9100" });
+    // The standbys have no sidecars: their metrics are the primary's view of them.
+    const standby = one(mine, K.statefulSet, "watched-standby").spec.template.spec;
+    expect(standby.containers.map((c: { name: string }) => c.name)).toEqual(["postgres"]);
+  });
+
+  it("every pod role publishes into the metrics folder; the collector knows the standbys' names", () => {
+    const config = one(mine, K.configMap, "watched-config").data;
+    for (const role of ["server", "backup", "restore-test", "restore"])
+      expect(config[`${role}.env`].split("\n"), role).toEqual(
+        expect.arrayContaining(["METRICS_DIR=/backups/metrics", "METRICS_INTERVAL=30"]),
+      );
+    expect(config["server.env"].split("\n")).toContain("REPL_STANDBY_NAMES=(watched-standby-0 watched-standby-1)");
+    const without = buildClusterManifests(resolveCluster(baseArgs), {
+      superuserPassword: "x",
+      replicationPassword: "y",
+    });
+    expect((without.config.data as Record<string, string>)["backup.env"]).not.toContain("METRICS_DIR");
+    expect(without.prometheusRule).toBeUndefined();
+  });
+
+  it("a PrometheusRule with the alerts derived from the objectives and the CronJob schedules", () => {
+    const groups = rule().spec.groups;
+    expect(groups).toHaveLength(1);
+    expect(groups[0].name).toBe("drkit-watched");
+    const byName = (name: string) => groups[0].rules.filter((r: { alert: string }) => r.alert === name);
+    // A daily backup ("15 2 * * *") may be 26 h old.
+    expect(byName("DrkitBackupTooOld")[0].expr).toBe(
+      'time() - drkit_job_last_success_timestamp_seconds{service="watched",drkit_job="base"} > 93600',
+    );
+    expect(byName("DrkitReplicaNotStreaming")).toHaveLength(1);
+    expect(byName("DrkitReplicationLagHigh")[0].expr).toContain("> 180");
+    expect(byName("DrkitOffsiteLagHigh")).toHaveLength(0);
+    expect(byName("DrkitRedisSnapshotTooOld")).toHaveLength(0);
+  });
+
+  it("the PrometheusRule passes the Prometheus Operator's schema and promtool", () => {
+    const manifests = manifestsOf(mine);
+    expect(validateManifests(manifests)).toEqual([]);
+    expect(validateManifests([{ ...rule(), spec: { groups: [{ rules: [{ alert: 1 }] }] } }])[0]).toMatch(
+      /^monitoring\.coreos\.com\/v1\/PrometheusRule "watched-drkit-alerts": /,
+    );
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "drkit-k8s-rules-"));
+    try {
+      fs.writeFileSync(path.join(dir, "rules.json"), JSON.stringify(rule().spec));
+      const r = spawnSync("promtool", ["check", "rules", path.join(dir, "rules.json")], { encoding: "utf8" });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/SUCCESS: \d+ rules found/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("bad monitoring arguments fail, naming the field", () => {
+    const bad = () => resolveCluster({ ...baseArgs, monitoring: { sizeChangeRatio: 0, exporterImage: "a b" } });
+    expect(bad).toThrow(/monitoring\.exporterImage: .*must be an image reference without spaces/);
+    expect(bad).toThrow(/monitoring\.sizeChangeRatio: 0 must be a number more than 0 and at most 10/);
   });
 });
 

@@ -75,6 +75,25 @@ describe("the ConfigMap carries the agent verbatim and one settings file per pod
   });
 });
 
+describe("metrics in the pods: the collector beside the primary, with the server settings", () => {
+  it("makes the metrics folder on the backup volume and publishes there, drkit_postgres_up 0 without a server", () => {
+    const { paths, envFile } = pod("server", { monitoring: {} });
+    mkdirSync(join(paths.backupRoot, "wal"));
+    const r = run("collect-metrics", envFile, ["once"]);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toContain("PostgreSQL did not answer");
+    const text = readFileSync(join(paths.backupRoot, "metrics", "drkit_billing_collector.prom"), "utf8");
+    expect(text.split("\n")).toEqual(
+      expect.arrayContaining([
+        'drkit_postgres_up{service="billing"} 0',
+        'drkit_archive_ready_segments{service="billing"} 0',
+      ]),
+    );
+    // No claim record in a pod: the WAL folder's age stands for the archive's.
+    expect(text).toMatch(/^drkit_archive_created_timestamp_seconds\{service="billing"\} [1-9]\d+$/m);
+  });
+});
+
 describe("archive_command: the agent's archive-wal with the server settings", () => {
   const segment = "000000010000000000000001";
 
