@@ -6,7 +6,7 @@ import { VOLUMES, agentEnv, containerSecurityContext, env, mounts, type Containe
 import type { ClusterSpec } from "./spec";
 
 /** The port node_exporter serves the metrics on, beside the primary. */
-export const METRICS_PORT = 9100;
+const METRICS_PORT = 9100;
 const SIDECAR_RESOURCES = { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } };
 
 /**
