@@ -23,6 +23,11 @@ export function renderObjectives(plan: ServicePlan): string {
     ["", m.thresholds.retentionSeconds],
   ]);
   metric(
+    "drkit_schedule_interval_seconds",
+    "The longest interval between two scheduled runs of a job.",
+    Object.entries(m.thresholds.intervalSeconds).map(([job, s]) => [`,drkit_job="${job}"`, s] as const),
+  );
+  metric(
     "drkit_schedule_max_age_seconds",
     "How old a scheduled job's last success may be before it alerts.",
     Object.entries(m.thresholds.maxAgeSeconds).map(([job, s]) => [`,drkit_job="${job}"`, s] as const),

@@ -7,6 +7,8 @@ export type WatchedJob = "base" | "logical" | "verify" | "config" | "redis";
 
 /** Alert thresholds, derived from the objectives and the schedules (all in seconds). */
 export interface AlertThresholds {
+  /** The longest interval of each scheduled job whose calendar tells it. */
+  readonly intervalSeconds: Readonly<Partial<Record<WatchedJob, number>>>;
   /** How old each scheduled job's last success may be: its longest interval plus a margin (26 h for daily). */
   readonly maxAgeSeconds: Readonly<Partial<Record<WatchedJob, number>>>;
   /** How long a condition holds before most alerts fire (Prometheus `for:`). */
@@ -69,9 +71,13 @@ export interface ThresholdInputs {
 export function deriveThresholds(i: ThresholdInputs): AlertThresholds {
   const interval = collectIntervalSeconds(i.rpoSeconds);
   const maxAge: Partial<Record<WatchedJob, number>> = {};
-  for (const [job, hours] of Object.entries(i.intervalHours) as Array<[WatchedJob, number | undefined]>)
+  const intervals: Partial<Record<WatchedJob, number>> = {};
+  for (const [job, hours] of Object.entries(i.intervalHours) as Array<[WatchedJob, number | undefined]>) {
     maxAge[job] = maxAgeSeconds(hours ?? UNKNOWN_INTERVAL_HOURS, i.randomizedDelaySeconds);
+    if (hours !== undefined) intervals[job] = hours * 3600;
+  }
   return {
+    intervalSeconds: intervals,
     maxAgeSeconds: maxAge,
     pendingSeconds: pendingSeconds(i.rpoSeconds),
     rpoSeconds: i.rpoSeconds,

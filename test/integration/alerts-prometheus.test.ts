@@ -158,6 +158,7 @@ describe("alerts derived from the objectives, in a real Prometheus", () => {
     expect((await query('drkit_job_last_success_timestamp_seconds{service="svc",drkit_job="base"}')).length).toBe(1);
     expect((await query('drkit_offsite_backlog_files{service="svc",store="site"}'))[0]?.value[1]).toBe("0");
     expect((await query('drkit_objective_rpo_seconds{service="svc"}'))[0]?.value[1]).toBe("20");
+    expect((await query('drkit_schedule_interval_seconds{service="svc",drkit_job="base"}'))[0]?.value[1]).toBe("86400");
     const rows = await stackStatus({ services: [sb.plan] } as unknown as DrPlan, prometheusUrl);
     expect(
       rows.filter((r) => r.verdict === "ALERT"),

@@ -297,6 +297,7 @@ describe("defaults and values derived in one place", () => {
     expect(m.collectIntervalSeconds).toBe(30);
     expect(m.thresholds).toMatchObject({
       maxAgeSeconds: { base: 93600, verify: 93600, logical: 168 * 3600 + 14 * 3600 },
+      intervalSeconds: { base: 86400, verify: 86400, logical: 168 * 3600 },
       pendingSeconds: 30,
       rpoSeconds: 300,
       replicationLagSeconds: 180,
