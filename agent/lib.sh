@@ -624,7 +624,14 @@ mc_init() {
     line=$(grep -m1 "^MC_HOST_${OFFSITE_ALIASES[$i]}=" "$f") || die "$f has no MC_HOST_${OFFSITE_ALIASES[$i]}= line"
     export "${line%%=*}=${line#*=}"
   done
-  MC_HOME=$(mktemp -d "${TMPDIR:-/tmp}/drkit-mc.XXXXXX")
+  # mc's config folder, named after this process: one left by a run that was killed (its process gone) goes now.
+  local stale pid
+  for stale in "${TMPDIR:-/tmp}"/drkit-mc.*; do
+    pid=${stale##*/drkit-mc.}
+    pid=${pid%%.*}
+    if [[ -d $stale && -O $stale && $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then rm -rf -- "$stale"; fi
+  done
+  MC_HOME=$(mktemp -d "${TMPDIR:-/tmp}/drkit-mc.$$.XXXXXX")
   export MC_CONFIG_DIR=$MC_HOME MC_DISABLE_PAGER=1 MC_NO_COLOR=1
 }
 mc_cleanup() { if [[ -n ${MC_HOME:-} ]]; then rm -rf -- "$MC_HOME"; fi; }

@@ -315,6 +315,7 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   setting METRICS_DIR "$TMP/metrics"
   archived 1 2
   credentials b "http://drkit:secret-of-b@down:9001"
+  started=$(date +%s)
   run "$AGENT/shipper" once
   [ "$status" -eq 1 ]
   file=$TMP/metrics/drkit_testsvc_offsite.prom
@@ -327,7 +328,7 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   grep -qx "drkit_offsite_consecutive_failures{$b} 1" "$file"
   grep -qx "drkit_offsite_gaps_open{$b} 0" "$file"
   confirmed=$(awk -v m="drkit_offsite_last_confirmed_timestamp_seconds{$a}" '$1 == m { print $2 }' "$file")
-  (($(date +%s) - confirmed <= 10))
+  ((confirmed >= started && confirmed <= $(date +%s)))
   grep -q '^# TYPE drkit_offsite_backlog_bytes gauge$' "$file"
   # A recorded gap that no base backup closed is open.
   printf '%s %s %s 1 cap\n' "$(date -u +%FT%TZ)" "$(seg 1)" "$(seg 1)" >>"$TMP/marks/site-b/gaps.log"
@@ -337,4 +338,16 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   grep -qx "drkit_offsite_backlog_files{$b} 0" "$file"
   grep -qx "drkit_offsite_gaps_open{$b} 1" "$file"
   grep -qx "drkit_offsite_consecutive_failures{$b} 0" "$file"
+}
+
+@test "mc's config folder of a killed run (its process gone) is removed by the next run; a live one's stays" {
+  archived 1
+  mkdir -p "$TMP/tmp/drkit-mc.999999999.dead" "$TMP/tmp/drkit-mc.$$.alive" "$TMP/tmp/drkit-mc.oldname"
+  TMPDIR=$TMP/tmp run "$AGENT/shipper" once
+  [ "$status" -eq 0 ]
+  [ ! -e "$TMP/tmp/drkit-mc.999999999.dead" ]
+  [ -d "$TMP/tmp/drkit-mc.$$.alive" ]
+  [ -d "$TMP/tmp/drkit-mc.oldname" ]
+  # Its own folder is gone once it ends.
+  [ "$(find "$TMP/tmp" -maxdepth 1 -name 'drkit-mc.*' | wc -l)" -eq 2 ]
 }
