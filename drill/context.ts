@@ -145,7 +145,12 @@ const lastLines = (text: string, n = 4) => text.trim().split("\n").slice(-n).joi
 
 /** What the drill asks whether an alert fired (drill/detection.ts's Detector, when the service has monitoring). */
 export interface AlertWatch {
-  firing(alerts: readonly string[], boundSeconds: number): Promise<{ alert: string; firedAt: Date } | undefined>;
+  firing(
+    alerts: readonly string[],
+    boundSeconds: number,
+    since: Date,
+  ): Promise<{ alert: string; firedAt: Date } | undefined>;
+  quiet(alerts: readonly string[], boundSeconds: number): Promise<boolean>;
 }
 
 /** Collects one scenario's steps and timeline while it runs. */

@@ -97,17 +97,34 @@ export class Detector {
    * Waits until one of the alerts fires (its `for:` has passed) and reports which and since when; undefined when
    * none fired within the bound.
    */
-  async firing(alerts: readonly string[], boundSeconds: number): Promise<Detection | undefined> {
+  async firing(alerts: readonly string[], boundSeconds: number, since: Date): Promise<Detection | undefined> {
     const deadline = Date.now() + boundSeconds * 1000;
     while (Date.now() < deadline) {
-      const data = await this.get<{ alerts: Array<{ labels: Record<string, string>; state: string }> }>(
-        "/api/v1/alerts",
+      // Only an alert that became active after the disaster: one still firing from an earlier one does not count.
+      const fired = (await this.active(alerts)).find(
+        (a) => a.state === "firing" && Date.parse(a.activeAt) >= since.getTime(),
       );
-      const fired = data?.alerts.find((a) => a.state === "firing" && alerts.includes(a.labels.alertname));
       if (fired) return { alert: fired.labels.alertname, firedAt: new Date() };
       await sleep(500);
     }
     return undefined;
+  }
+
+  /** Waits until none of the alerts is pending or firing (monitoring sees the service back); false past the bound. */
+  async quiet(alerts: readonly string[], boundSeconds: number): Promise<boolean> {
+    const deadline = Date.now() + boundSeconds * 1000;
+    while (Date.now() < deadline) {
+      if ((await this.active(alerts)).length === 0) return true;
+      await sleep(500);
+    }
+    return false;
+  }
+
+  private async active(alerts: readonly string[]) {
+    const data = await this.get<{
+      alerts: Array<{ labels: Record<string, string>; state: string; activeAt: string }>;
+    }>("/api/v1/alerts");
+    return (data?.alerts ?? []).filter((a) => alerts.includes(a.labels.alertname));
   }
 
   /** Stops both servers (each is given 10 s) and removes Prometheus's data. */

@@ -101,7 +101,7 @@ async function detect(
   const bound = t.metricsStaleSeconds + t.pendingSeconds + 60;
   const found = await rec.step(
     `wait for ${alerts.join(" or ")} to fire (at most ${bound}s)`,
-    () => watch.firing(alerts, bound),
+    () => watch.firing(alerts, bound, disasterAt),
     (d) => (d ? `${d.alert} fired` : "nothing fired"),
   );
   if (!found) {
