@@ -19,7 +19,8 @@ export interface Detection {
  */
 export class Detector {
   private constructor(
-    private readonly url: string,
+    /** Prometheus's HTTP API, for callers that query it themselves. */
+    readonly url: string,
     private readonly children: readonly ChildProcess[],
     private readonly dir: string,
   ) {}

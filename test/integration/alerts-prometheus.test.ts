@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stackStatus } from "../../cli/status";
 import type { DrPlan } from "../../components/plan/plan";
+import { Detector } from "../../drill/detection";
 import { toolchainBin } from "../helpers/engine";
 import { startMinio, type MinioServer } from "../helpers/minio";
-import { freePort, runAsync, startSandbox, tempRoot, waitFor, type Sandbox } from "../helpers/sandbox";
+import { runAsync, startSandbox, waitFor, type Sandbox } from "../helpers/sandbox";
 
 // A sandbox with monitoring, scraped by a real node_exporter (textfile collector, as the prometheus user) and a
 // real Prometheus evaluating the rules drkit rendered for it: healthy, nothing fires; the object store goes away,
@@ -15,9 +14,8 @@ process.env.PATH = `${toolchainBin()}:${process.env.PATH}`;
 
 let store: MinioServer;
 let sb: Sandbox;
-let work: string;
 let prometheusUrl = "";
-const servers: ChildProcess[] = [];
+let detector: Detector | undefined;
 
 interface Alert {
   labels: Record<string, string>;
@@ -30,20 +28,6 @@ async function alerts(): Promise<Alert[]> {
 }
 const named = async (name: string, state?: Alert["state"]) =>
   (await alerts()).filter((a) => a.labels.alertname === name && (!state || a.state === state));
-/** Seconds since the last successful evaluation of every rule group (Prometheus's own view). */
-async function evaluated(): Promise<boolean> {
-  const response = await fetch(`${prometheusUrl}/api/v1/rules`, { signal: AbortSignal.timeout(5000) });
-  const body = (await response.json()) as { data: { groups: Array<{ lastEvaluation: string }> } };
-  return body.data.groups.length > 0 && body.data.groups.every((g) => Date.parse(g.lastEvaluation) > Date.now() - 3000);
-}
-/** Whether Prometheus answers and has scraped the exporter; false while it starts. */
-const scrapedUp = async () => {
-  try {
-    return (await query("up"))[0]?.value[1] === "1";
-  } catch {
-    return false;
-  }
-};
 const query = async (q: string) => {
   const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(q)}`);
   return ((await response.json()) as { data: { result: Array<{ value: [number, string] }> } }).data.result;
@@ -52,16 +36,7 @@ const asPostgres = (script: string, args: string[] = []) =>
   runAsync("runuser", ["-u", "postgres", "--", sb.script(script), ...args], {}, 600_000);
 const pg = (q: string) => sb.sql(q, "app");
 
-function startServer(command: string, args: string[], log: string): ChildProcess {
-  const out = fs.openSync(log, "a");
-  const child = spawn(command, args, { stdio: ["ignore", out, out] });
-  fs.closeSync(out);
-  servers.push(child);
-  return child;
-}
-
 beforeAll(async () => {
-  work = tempRoot("alerts");
   store = await startMinio("site");
   expect((await store.mc(["mb", "site/drkit-alerts"])).status).toBe(0);
   sb = await startSandbox({
@@ -85,67 +60,14 @@ beforeAll(async () => {
   const base = await asPostgres("backup-base");
   expect(base.status, base.stderr).toBe(0);
 
-  const m = sb.plan.monitoring!;
-  const exporterPort = await freePort();
-  startServer(
-    "runuser",
-    [
-      "-u",
-      "prometheus",
-      "--",
-      "prometheus-node-exporter",
-      `--web.listen-address=127.0.0.1:${exporterPort}`,
-      "--collector.disable-defaults",
-      "--collector.textfile",
-      `--collector.textfile.directory=${m.textfileDirectory}`,
-    ],
-    path.join(work, "node-exporter.log"),
-  );
-  const promPort = await freePort();
-  prometheusUrl = `http://127.0.0.1:${promPort}`;
-  fs.writeFileSync(
-    path.join(work, "prometheus.yml"),
-    [
-      "global:",
-      "  scrape_interval: 1s",
-      "  evaluation_interval: 1s",
-      "rule_files:",
-      `  - ${JSON.stringify(m.rulesFile)}`,
-      "scrape_configs:",
-      "  - job_name: node",
-      "    static_configs:",
-      `      - targets: ["127.0.0.1:${exporterPort}"]`,
-      "",
-    ].join("\n"),
-  );
-  fs.mkdirSync(path.join(work, "tsdb"));
-  startServer(
-    "prometheus",
-    [
-      `--config.file=${path.join(work, "prometheus.yml")}`,
-      `--storage.tsdb.path=${path.join(work, "tsdb")}`,
-      `--web.listen-address=127.0.0.1:${promPort}`,
-    ],
-    path.join(work, "prometheus.log"),
-  );
-  await waitFor(
-    "Prometheus scraping the node exporter",
-    async () => ((await scrapedUp()) ? true : undefined),
-    60,
-  ).catch((error) => {
-    const logs = ["prometheus.log", "node-exporter.log"].map((f) => fs.readFileSync(path.join(work, f), "utf8"));
-    throw new Error(`${error}\n${logs.map((l) => l.slice(-2000)).join("\n")}`);
-  });
-  await waitFor("the rules evaluated", async () => ((await evaluated()) ? true : undefined), 30).catch((error) => {
-    throw new Error(`${error}\n${fs.readFileSync(path.join(work, "prometheus.log"), "utf8").slice(-3000)}`);
-  });
+  detector = await Detector.start(sb.plan, () => undefined);
+  prometheusUrl = detector.url;
 }, 600_000);
 
 afterAll(async () => {
-  for (const child of servers) child.kill("SIGTERM");
+  await detector?.stop();
   sb?.destroy();
   await store?.destroy();
-  if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
 describe("alerts derived from the objectives, in a real Prometheus", () => {
