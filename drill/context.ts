@@ -153,6 +153,15 @@ export interface AlertWatch {
   quiet(alerts: readonly string[], boundSeconds: number): Promise<boolean>;
 }
 
+/**
+ * How long an alert may take to fire (or to clear): the collector's metrics going stale, the alerts' `for:`, and a
+ * minute for scrapes and evaluation.
+ */
+export const alertBoundSeconds = (plan: ServicePlan) => {
+  const t = plan.monitoring!.thresholds;
+  return t.metricsStaleSeconds + t.pendingSeconds + 60;
+};
+
 /** Collects one scenario's steps and timeline while it runs. */
 export class ScenarioRecorder {
   readonly steps: StepResult[] = [];

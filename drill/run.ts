@@ -3,9 +3,9 @@ import { agentPath } from "../components/artifacts/hostArtifacts";
 import { overallVerdict, type DrillReport, type ScenarioResult } from "../components/drill/report";
 import { writeReports, type ReportPaths } from "../components/drill/writeReports";
 import type { DrPlan, ServicePlan } from "../components/plan/plan";
-import { DrillContext, recloneStandbys, runCommand, streamingStandbys } from "./context";
+import { DrillContext, alertBoundSeconds, recloneStandbys, runCommand, streamingStandbys } from "./context";
 import { Detector } from "./detection";
-import { ALL_SCENARIOS, type Scenario } from "./scenarios";
+import { ALL_SCENARIOS, WATCHED_ALERTS, type Scenario } from "./scenarios";
 
 export interface DrillOptions {
   readonly stack: string;
@@ -75,18 +75,14 @@ async function environment(ctx: DrillContext): Promise<DrillReport["environment"
   };
 }
 
-/** The alerts the scenarios wait for (drill/scenarios.ts's detect). */
-const WATCHED_ALERTS = ["DrkitPostgresDown"];
-
 /** Plays the scenarios in order; one that cannot even set up its disaster is reported as failed. */
 async function playScenarios(ctx: DrillContext, scenarios: readonly Scenario[], results: ScenarioResult[]) {
   const { progress, plan: service } = ctx;
-  const t = service.monitoring?.thresholds;
   for (const scenario of scenarios) {
     progress(`=== ${scenario.id}: ${scenario.title}`);
     // The alert an earlier scenario's disaster fired must be over (monitoring sees the service back) before the
     // next disaster, or that disaster would look detected at once.
-    if (ctx.alerts && t && !(await ctx.alerts.quiet(WATCHED_ALERTS, t.metricsStaleSeconds + t.pendingSeconds + 60)))
+    if (ctx.alerts && !(await ctx.alerts.quiet(WATCHED_ALERTS, alertBoundSeconds(service))))
       progress(`monitoring still reports ${WATCHED_ALERTS.join(", ")} from before; detection may be late`);
     let result: ScenarioResult;
     try {

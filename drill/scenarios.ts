@@ -5,6 +5,7 @@ import * as path from "node:path";
 import type { ScenarioResult } from "../components/drill/report";
 import { placeBackupDirectories } from "../components/host/applyLocal";
 import {
+  alertBoundSeconds,
   type DrillContext,
   judge,
   measureRecovery,
@@ -84,6 +85,9 @@ async function recoverAndJudge(
   );
 }
 
+/** The alerts that watch the disasters the drill can detect: a server that does not answer. */
+export const WATCHED_ALERTS = ["DrkitPostgresDown"];
+
 /**
  * With monitoring, recovery starts as it would on a watched host: once the alert that watches the disaster fires.
  * The wait is bounded by the time the collector's metrics take to go stale plus the alerts' `for:` and a minute;
@@ -96,9 +100,8 @@ async function detect(
   disasterAt: Date,
 ): Promise<void> {
   const watch = ctx.alerts;
-  const t = ctx.plan.monitoring?.thresholds;
-  if (!watch || !t) return;
-  const bound = t.metricsStaleSeconds + t.pendingSeconds + 60;
+  if (!watch || !ctx.plan.monitoring) return;
+  const bound = alertBoundSeconds(ctx.plan);
   const found = await rec.step(
     `wait for ${alerts.join(" or ")} to fire (at most ${bound}s)`,
     () => watch.firing(alerts, bound, disasterAt),
@@ -347,7 +350,7 @@ const hostLoss: Scenario = {
       `${workload.acks.length} commits acknowledged before the loss`,
       new Date(workload.acks[workload.acks.length - 1]?.ackedAt ?? Date.now()),
     );
-    await detect(ctx, rec, ["DrkitPostgresDown"], disasterAt);
+    await detect(ctx, rec, WATCHED_ALERTS, disasterAt);
     return recoverAndJudge(
       this,
       ctx,
@@ -394,7 +397,7 @@ const corruptNewestBackup: Scenario = {
     const disasterAt = new Date();
     await crashAndLoseDataDirectory(ctx);
     rec.event("disaster", "data directory lost; the newest backup is corrupt", disasterAt);
-    await detect(ctx, rec, ["DrkitPostgresDown"], disasterAt);
+    await detect(ctx, rec, WATCHED_ALERTS, disasterAt);
     const reasons: string[] = [];
     return recoverAndJudge(
       this,
@@ -544,7 +547,7 @@ const failover: Scenario = {
       `${workload.acks.length} commits acknowledged`,
       new Date(workload.acks[workload.acks.length - 1].ackedAt),
     );
-    await detect(ctx, rec, ["DrkitPostgresDown"], disasterAt);
+    await detect(ctx, rec, WATCHED_ALERTS, disasterAt);
     return recoverAndJudge(
       this,
       ctx,
