@@ -99,7 +99,7 @@ export function monitoringPlan(
 ): MonitoringPlan | undefined {
   const m = svc.monitoring;
   if (!m) return undefined;
-  const hours = (calendar: string) => calendarMaxIntervalHours(calendar);
+  const hours = calendarMaxIntervalHours;
   const intervalHours: Partial<Record<WatchedJob, number | undefined>> = {
     base: hours(svc.schedule.base),
     logical: hours(svc.schedule.logical),
