@@ -193,15 +193,13 @@ export function alertRules(plan: RulesSubject): AlertRule[] {
   add({
     alert: "DrkitArchivingStale",
     expr:
-      `(time() - ${sel("drkit_archive_last_archived_timestamp_seconds")}) > ${t.rpoSeconds} and ` +
+      `(time() - ${sel("drkit_archive_oldest_ready_timestamp_seconds")}) > ${t.rpoSeconds} and ` +
       `${sel("drkit_archive_ready_segments")} > 0`,
     for: pending,
     severity: "critical",
-    summary:
-      "{{ $labels.service }}: WAL waits to be archived; the last segment was archived " +
-      "{{ $value | humanizeDuration }} ago",
+    summary: "{{ $labels.service }}: a WAL segment has waited {{ $value | humanizeDuration }} to be archived",
     description:
-      `Segments of ${service} wait for archive_command and none was archived for longer than the RPO ` +
+      `A WAL segment of ${service} has waited for archive_command for longer than the RPO ` +
       `(${formatDuration(t.rpoSeconds)}): the RPO is being missed.`,
   });
 

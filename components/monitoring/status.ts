@@ -80,14 +80,16 @@ export function serviceStatus(plan: ServicePlan, samples: readonly Sample[], now
     row(what, value, `within ${span(maxAge)}`, !failed && now - success.value <= maxAge ? "ok" : "ALERT");
   }
   const ready = find("drkit_archive_ready_segments");
+  const oldestReady = find("drkit_archive_oldest_ready_timestamp_seconds")?.value ?? 0;
   const archived = find("drkit_archive_last_archived_timestamp_seconds");
   const lastFailed = find("drkit_archive_last_failed_timestamp_seconds");
   if (ready && archived) {
     const failing = (lastFailed?.value ?? 0) > archived.value;
-    const stale = ready.value > 0 && now - archived.value > t.rpoSeconds;
+    const stale = ready.value > 0 && oldestReady > 0 && now - oldestReady > t.rpoSeconds;
     row(
       "WAL archiving",
-      `${ready.value} waiting; last archived ${archived.value ? ago(now - archived.value) : "never"}` +
+      `${ready.value} waiting${ready.value && oldestReady ? ` (oldest ready ${ago(now - oldestReady)})` : ""}; ` +
+        `last archived ${archived.value ? ago(now - archived.value) : "never"}` +
         (failing ? "; FAILING" : ""),
       `within ${span(t.rpoSeconds)} (RPO)`,
       failing || stale ? "ALERT" : "ok",

@@ -144,9 +144,9 @@ collector_settings() {
   sql_answer "*pg_stat_archiver*" "in_recovery 0 \narchived_total 42 \nfailed_total 3 \nlast_archived 1700000100 \n\
 last_failed 1700000000 \nstreaming 1 replica_a\nlag_seconds 2 replica_a\nlag_bytes 8192 replica_a\n\
 slot_active 1 drkit_replica_a\nslot_active 0 drkit_replica_b\nslot_retained_bytes 16777216 drkit_replica_b"
-  touch "$TMP/pgdata/pg_wal/archive_status/000000010000000000000007.ready" \
-    "$TMP/pgdata/pg_wal/archive_status/000000010000000000000008.ready" \
-    "$TMP/pgdata/pg_wal/archive_status/000000010000000000000006.done"
+  touch -d @1700000300 "$TMP/pgdata/pg_wal/archive_status/000000010000000000000007.ready"
+  touch -d @1700000200 "$TMP/pgdata/pg_wal/archive_status/000000010000000000000008.ready"
+  touch "$TMP/pgdata/pg_wal/archive_status/000000010000000000000006.done"
   for id in 20260101T000000Z 20260102T000000Z; do
     mkdir -p "$TMP/base/$id"
     echo "start_epoch=$(date -u -d "${id:0:8} ${id:9:2}:${id:11:2}" +%s)" >"$TMP/base/$id/drkit-backup.env"
@@ -159,6 +159,7 @@ slot_active 1 drkit_replica_a\nslot_active 0 drkit_replica_b\nslot_retained_byte
   grep -qx "drkit_postgres_up{$l} 1" "$file"
   grep -qx "drkit_postgres_in_recovery{$l} 0" "$file"
   grep -qx "drkit_archive_ready_segments{$l} 2" "$file"
+  grep -qx "drkit_archive_oldest_ready_timestamp_seconds{$l} 1700000200" "$file"
   grep -qx "drkit_archive_archived_total{$l} 42" "$file"
   grep -qx "drkit_archive_failed_total{$l} 3" "$file"
   grep -qx "drkit_archive_last_archived_timestamp_seconds{$l} 1700000100" "$file"
@@ -199,6 +200,7 @@ slot_active 1 drkit_replica_a\nslot_active 0 drkit_replica_b\nslot_retained_byte
   run "$AGENT/collect-metrics" once
   [ "$status" -eq 0 ]
   grep -qx 'drkit_postgres_in_recovery{service="testsvc"} 1' "$TMP/metrics/drkit_testsvc_collector.prom"
+  grep -qx 'drkit_archive_oldest_ready_timestamp_seconds{service="testsvc"} 0' "$TMP/metrics/drkit_testsvc_collector.prom"
   ! grep -q drkit_replication_ "$TMP/metrics/drkit_testsvc_collector.prom"
 }
 

@@ -246,7 +246,11 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   sleep 1
   [ "$(sed -n 's/^updated_epoch=//p' "$TMP/marks/site-a/shipper.state")" = "$first" ]
   [ ! -s "$FAKE_MC_ROOT/.calls" ]
-  sleep 2.5
+  # Due 2 s after the first write; a loaded host may run the loop late, so allow up to 15 s.
+  for _ in $(seq 1 75); do
+    (($(sed -n 's/^updated_epoch=//p' "$TMP/marks/site-a/shipper.state") > first)) && break
+    sleep 0.2
+  done
   "$AGENT/shipper" stop
   [ "$(sed -n 's/^updated_epoch=//p' "$TMP/marks/site-a/shipper.state")" -gt "$first" ]
 }

@@ -324,20 +324,24 @@ function scenarios(plan: ServicePlan, now: (alert: string) => number): Record<st
     DrkitArchivingStale: {
       fire: [
         {
-          what: "segments wait and nothing was archived for longer than the RPO",
-          series: [collector("archive_last_archived_timestamp_seconds", -100), collector("archive_ready_segments", 3)],
+          what: "a segment has waited for archive_command for longer than the RPO",
+          series: [collector("archive_oldest_ready_timestamp_seconds", -100), collector("archive_ready_segments", 3)],
           expect: [{ value: now("DrkitArchivingStale") + 100 }],
         },
       ],
       quiet: [
         {
           what: "an idle server: nothing archived for long, nothing waiting",
-          series: [collector("archive_last_archived_timestamp_seconds", -100), collector("archive_ready_segments", 0)],
+          series: [collector("archive_oldest_ready_timestamp_seconds", 0), collector("archive_ready_segments", 0)],
           expect: [],
         },
         {
-          what: "segments wait but archiving keeps up",
-          series: [collector("archive_last_archived_timestamp_seconds", FRESH), collector("archive_ready_segments", 3)],
+          what: "an idle server's first segment in a while: archived long ago, but it has only just become ready",
+          series: [
+            collector("archive_last_archived_timestamp_seconds", -100),
+            collector("archive_oldest_ready_timestamp_seconds", FRESH),
+            collector("archive_ready_segments", 1),
+          ],
           expect: [],
         },
       ],

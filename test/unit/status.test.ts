@@ -38,6 +38,7 @@ function metrics(overrides: Record<string, number> = {}): string {
     `drkit_job_last_success_timestamp_seconds{${l},drkit_job="verify"} ${now - 7200}`,
     `drkit_job_last_failure_timestamp_seconds{${l},drkit_job="verify"} 0`,
     `drkit_archive_ready_segments{${l}} ${v("ready", 0)}`,
+    `drkit_archive_oldest_ready_timestamp_seconds{${l}} ${v("oldestReady", 0)}`,
     `drkit_archive_last_archived_timestamp_seconds{${l}} ${v("archived", now - 60)}`,
     `drkit_archive_last_failed_timestamp_seconds{${l}} 0`,
     `drkit_offsite_oldest_unshipped_timestamp_seconds{${l},store="site"} ${v("unshipped", 0)}`,
@@ -82,10 +83,15 @@ describe("drkit status", () => {
     expect(verdicts(metrics({ baseFailed: now - 60 }))).toMatchObject({ "base backup": "ALERT" });
     expect(verdicts(metrics({ baseOk: now - 27 * 3600 }))).toMatchObject({ "base backup": "ALERT" });
     expect(verdicts(metrics({ collector: now - 600 }))).toMatchObject({ "metrics collector": "ALERT" });
-    expect(verdicts(metrics({ ready: 3, archived: now - 400 }))).toMatchObject({ "WAL archiving": "ALERT" });
+    expect(verdicts(metrics({ ready: 3, oldestReady: now - 400 }))).toMatchObject({ "WAL archiving": "ALERT" });
     expect(verdicts(metrics({ unshipped: now - 301, backlog: 4 }))).toMatchObject({ "off-site site": "ALERT" });
     expect(verdicts(metrics({ streaming: 0 }))).toMatchObject({ "replica replica_a": "ALERT" });
     expect(verdicts(metrics({ lag: 200 }))).toMatchObject({ "replica replica_a": "ALERT" });
+  });
+
+  it("an idle server's first segment in a while is not stale: only how long it has waited counts", () => {
+    const idle = metrics({ ready: 1, oldestReady: now - 2, archived: now - 3600 });
+    expect(verdicts(idle)).toMatchObject({ "WAL archiving": "ok" });
   });
 
   it("a service without monitoring is named", () => {
