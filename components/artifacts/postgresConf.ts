@@ -1,4 +1,5 @@
 import type { ServicePlan } from "../plan/plan";
+import { postgresFeatures } from "../plan/postgresVersion";
 
 /** How a setting takes effect: `postmaster` ones need a restart, `sighup` ones a reload. */
 export type SettingContext = "postmaster" | "sighup";
@@ -24,7 +25,8 @@ export function archiveSettings(plan: ServicePlan): PgSetting[] {
     { name: "archive_timeout", value: String(plan.archiveTimeoutSeconds), context: "sighup" },
   ];
   // From 15 on an archive_library wins over archive_command (and from 16 setting both is an error).
-  if (plan.postgres.version >= 15) list.push({ name: "archive_library", value: "", context: "sighup" });
+  if (postgresFeatures(plan.postgres.version).archiveLibrary)
+    list.push({ name: "archive_library", value: "", context: "sighup" });
   return list;
 }
 

@@ -72,7 +72,7 @@ export interface PostgresClusterArgs {
   readonly namespace: string;
   /** Default "postgres:<postgresVersion>" (the official image: bash, zstd, GNU tar, uid 999). */
   readonly image?: pulumi.Input<string>;
-  /** 13-17, default 15. */
+  /** 14-18, default 15. */
   readonly postgresVersion?: number;
   /** Created on the primary if missing, and checked by the restore test. */
   readonly databases: readonly string[];

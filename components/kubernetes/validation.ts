@@ -4,6 +4,7 @@ import { cronProblem } from "./cron";
 import { GIB, isDns1123Label, isDns1123Subdomain, parseQuantity } from "./formats";
 import { MAX_CLUSTER_NAME_LENGTH, STATEFULSET_NAME_LIMIT } from "./names";
 import { mcKeyProblem } from "../objectstore/mcHost";
+import { postgresVersionProblem } from "../plan/postgresVersion";
 
 /** Every problem with a PostgresCluster's arguments, one "field: value rule" line each. */
 export class ClusterArgsError extends Error {
@@ -236,7 +237,11 @@ export function clusterArgProblems(args: PostgresClusterArgs): string[] {
   if (typeof args.namespace !== "string" || !isDns1123Label(args.namespace)) {
     p.add("namespace", args.namespace, `must be a DNS-1123 label: ${DNS_LABEL_RULE}, at most 63 characters`);
   }
-  if (args.postgresVersion !== undefined) integerIn(p, "postgresVersion", args.postgresVersion, 13, 17);
+  if (args.postgresVersion !== undefined) {
+    const version = args.postgresVersion;
+    const problem = typeof version === "number" ? postgresVersionProblem(version) : "must be a whole number";
+    if (problem) p.add("postgresVersion", version, problem);
+  }
   checkImage(p, args.image, args.postgresVersion ?? 15);
   checkDatabases(p, args.databases);
   integerIn(p, "rpoSeconds", args.rpoSeconds, 1);

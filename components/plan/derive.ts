@@ -2,6 +2,8 @@
  * Values derived from the stated objectives, in one place.
  */
 
+import { postgresFeatures } from "./postgresVersion";
+
 /**
  * archive_timeout bounds how long a committed change can sit in an unfinished WAL segment.
  * The copy to the archive takes time too, so leave headroom below the RPO:
@@ -24,21 +26,18 @@ export interface CompressionPlan {
 }
 
 export function deriveCompression(requested: "auto" | CompressionMethod, version: number): CompressionPlan {
-  const method: CompressionMethod = requested === "auto" ? (version >= 15 ? "zstd" : "gzip") : requested;
+  const can = postgresFeatures(version);
+  const method: CompressionMethod = requested === "auto" ? (can.serverZstd ? "zstd" : "gzip") : requested;
   const baseBackupArgs =
     method === "zstd"
       ? ["--compress=server-zstd:level=1"]
       : method === "gzip"
-        ? version >= 15
+        ? can.compressSpec
           ? ["--compress=client-gzip:6"]
           : ["--gzip", "--compress=6"]
         : [];
   const dumpArgs =
-    method === "zstd" && version >= 16
-      ? ["--compress=zstd:3"]
-      : method === "none"
-        ? ["--compress=0"]
-        : ["--compress=6"];
+    method === "zstd" && can.dumpZstd ? ["--compress=zstd:3"] : method === "none" ? ["--compress=0"] : ["--compress=6"];
   return { method, baseBackupArgs, dumpArgs };
 }
 

@@ -21,6 +21,7 @@ import type { BackupPaths, SecretText } from "./types";
 import { parseSize } from "./size";
 import { archivePlan, type ArchivePlan } from "./archive";
 import { monitoringPlan, type MonitoringPlan } from "./monitoring";
+import { postgresFeatures } from "./postgresVersion";
 
 export type Connection =
   | { type: "local"; rootPrefix: string }
@@ -218,7 +219,7 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
       continue;
     }
     const pg = svc.postgres;
-    if (svc.compression === "zstd" && pg.version < 15) {
+    if (svc.compression === "zstd" && !postgresFeatures(pg.version).serverZstd) {
       problems.push(
         `${at}.compression: "zstd" needs PostgreSQL 15 or later (postgres.version is ${pg.version}); use "gzip" ` +
           `or "auto"`,

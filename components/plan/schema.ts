@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parseDuration } from "./duration";
 import { SIZE } from "./size";
+import { postgresVersionProblem } from "./postgresVersion";
 
 /** Names that become parts of unit names, paths and shell words. */
 const SAFE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
@@ -104,7 +105,13 @@ const managerSchema = z.discriminatedUnion(
 );
 
 const postgresSchema = z.strictObject({
-  version: count(13, 17).default(15),
+  version: z
+    .number({ error: "must be a whole number" })
+    .superRefine((version, ctx) => {
+      const problem = postgresVersionProblem(version);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
+    .default(15),
   dataDirectory: absolutePath.optional(),
   configDirectory: absolutePath.optional(),
   binDirectory: absolutePath.optional(),

@@ -13,7 +13,7 @@ const projectDir = path.resolve(__dirname, "../..");
 const roots: string[] = [];
 afterAll(() => roots.forEach((r) => fs.rmSync(r, { recursive: true, force: true })));
 
-/** PostgreSQL 13-17, both managers, every compression: each variant rendered under a temp root. */
+/** PostgreSQL 14-18, both managers, every compression: each variant rendered under a temp root. */
 function variants(): readonly ServicePlan[] {
   const root = tempRoot("lint");
   roots.push(root);
@@ -24,7 +24,7 @@ function variants(): readonly ServicePlan[] {
     ...extra,
   });
   const services = {
-    v13: { host: "h", compression: "gzip", postgres: pg(13, { type: "systemd" }, { port: 5413 }) },
+    v18: { host: "h", compression: "gzip", postgres: pg(18, { type: "systemd" }, { port: 5418 }) },
     v14: { host: "h", compression: "none", postgres: pg(14, { type: "pg_ctl" }, { port: 5414 }), rpo: "30s" },
     v15: {
       host: "h",

@@ -35,14 +35,14 @@ describe("stack config validation names the field, the value and the rule", () =
       /^services\.billing\.rto: "30s" must be at least 1m/,
     ],
     [
-      "unsupported PostgreSQL version",
-      (c) => (c.services.billing.postgres.version = 12),
-      /^services\.billing\.postgres\.version: 12 must be at least 13$/,
+      "PostgreSQL version past its end of life",
+      (c) => (c.services.billing.postgres.version = 13),
+      /^services\.billing\.postgres\.version: 13 is past its end of life \(November 2025\); drkit supports .* 14-18$/,
     ],
     [
       "PostgreSQL version too new",
-      (c) => (c.services.billing.postgres.version = 18),
-      /^services\.billing\.postgres\.version: 18 must be at most 17$/,
+      (c) => (c.services.billing.postgres.version = 19),
+      /^services\.billing\.postgres\.version: 19 must be a PostgreSQL major version drkit supports \(14-18\)$/,
     ],
     [
       "database name with SQL in it",

@@ -31,7 +31,7 @@ describe("argument validation", () => {
       backupsKept: 7,
       backupStorage: { size: "50Gi", accessMode: "ReadWriteOnce" },
     });
-    expect(resolveCluster({ ...valid, postgresVersion: 13 }).image).toBe("postgres:13");
+    expect(resolveCluster({ ...valid, postgresVersion: 18 }).image).toBe("postgres:18");
   });
 
   it.each([
@@ -55,8 +55,12 @@ describe("argument validation", () => {
       `namespace: "team_db" must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with ` +
         `a letter or digit, at most 63 characters`,
     ],
-    [{ postgresVersion: 12 }, "postgresVersion: 12 must be at least 13"],
-    [{ postgresVersion: 18 }, "postgresVersion: 18 must be at most 17"],
+    [
+      { postgresVersion: 13 },
+      "postgresVersion: 13 is past its end of life (November 2025); drkit supports PostgreSQL 14-18",
+    ],
+    [{ postgresVersion: 19 }, "postgresVersion: 19 must be a PostgreSQL major version drkit supports (14-18)"],
+    [{ postgresVersion: 15.5 }, "postgresVersion: 15.5 must be a whole number"],
     [{ image: "postgres:16.2" }, `image: "postgres:16.2" is PostgreSQL 16 but postgresVersion is 15`],
     [
       { image: "registry local/postgres" },
