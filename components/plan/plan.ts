@@ -187,6 +187,9 @@ export function buildPlan(raw: unknown, options: BuildPlanOptions): DrPlan {
   return { hosts, services, objectStores: objectStorePlans(parsed.data, options.baseDir) };
 }
 
+/** Fields whose values an error never shows. */
+const SECRET_FIELDS = new Set(["accessKey", "secretKey", "privateKey", "password"]);
+
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   const where = issue.path.length ? formatPath(issue.path) : "(stack config)";
   if (issue.code === "unrecognized_keys") {
@@ -202,14 +205,23 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   }
   const value = valueAt(raw, issue.path);
   if (value === undefined && issue.code === "invalid_type") return `${where}: is required`;
-  return `${where}: ${describeValue(value)} ${issue.message}`;
+  const field = String(issue.path[issue.path.length - 1] ?? "");
+  const shown = SECRET_FIELDS.has(field) && value !== undefined ? "(secret, not shown)" : describeValue(value);
+  return `${where}: ${shown} ${issue.message}`;
 }
 
 function crossFieldProblems(config: ParsedStackConfig): string[] {
   const problems: string[] = [];
   const hostNames = Object.keys(config.hosts);
   const seenDataDirs = new Map<string, string>();
-  const seenPorts = new Map<string, string>();
+  /** Every server's host:port in the stack (primaries, standbys, Redis), and which server it is. */
+  const seenEndpoints = new Map<string, string>();
+  const claimEndpoint = (field: string, host: string, port: number, server: string) => {
+    const key = `${host}:${port}`;
+    const holder = seenEndpoints.get(key);
+    if (holder) problems.push(`${field}: ${port} on host "${host}" is already the port of ${holder}`);
+    else seenEndpoints.set(key, server);
+  };
   const seenRoots = new Map<string, string>();
   for (const [name, svc] of Object.entries(config.services)) {
     const at = `services.${name}`;
@@ -234,6 +246,7 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
     if (pg.provision && pg.manager.type !== "pg_ctl") {
       problems.push(`${at}.postgres.provision: true needs postgres.manager.type "pg_ctl" (got "${pg.manager.type}")`);
     }
+    claimEndpoint(`${at}.postgres.port`, svc.host, pg.port, `the PostgreSQL primary of service "${name}"`);
     if (svc.redis) {
       const r = svc.redis;
       if (r.provision && !host.connection.rootPrefix)
@@ -249,7 +262,7 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
               ? 'must be "process" when redis.provision is true'
               : '"process" needs redis.provision: true (drkit starts the sandbox server)'),
         );
-      if (r.port === pg.port) problems.push(`${at}.redis.port: ${r.port} is already postgres.port`);
+      claimEndpoint(`${at}.redis.port`, svc.host, r.port, `the Redis of service "${name}"`);
     }
     const standbyNames = new Set<string>();
     svc.standbys.forEach((standby, i) => {
@@ -262,8 +275,7 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
       if (standbyNames.has(standby.name))
         problems.push(`${sat}.name: "${standby.name}" is used by another standby of ${name}`);
       standbyNames.add(standby.name);
-      if (standby.host === svc.host && standby.port === pg.port)
-        problems.push(`${sat}.port: ${standby.port} on host "${standby.host}" is the primary's port`);
+      claimEndpoint(`${sat}.port`, standby.host, standby.port, `standby "${standby.name}" of service "${name}"`);
       if (sHost.connection.type === "ssh" && !standby.address && !/^[0-9.]+$|:/.test(sHost.connection.host)) {
         problems.push(
           `${sat}.address: is required when host "${standby.host}" is reached by name (${sHost.connection.host}); ` +
@@ -313,12 +325,6 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
           `"${seenDataDirs.get(dataKey)}"`,
       );
     } else seenDataDirs.set(dataKey, name);
-    const portKey = `${svc.host}:${pg.port}`;
-    if (seenPorts.has(portKey)) {
-      problems.push(
-        `${at}.postgres.port: ${pg.port} on host "${svc.host}" is already used by service "${seenPorts.get(portKey)}"`,
-      );
-    } else seenPorts.set(portKey, name);
     const root = svc.paths.backupRoot ?? defaultBackupRoot(name);
     const rootKey = `${svc.host}:${root}`;
     if (seenRoots.has(rootKey)) {

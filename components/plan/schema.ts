@@ -1,4 +1,6 @@
+import { isIP } from "node:net";
 import { z } from "zod";
+import { calendarProblem } from "./calendar";
 import { parseDuration } from "./duration";
 import { SIZE } from "./size";
 import { postgresVersionProblem } from "./postgresVersion";
@@ -40,13 +42,15 @@ const rootPrefix = z
   })
   .refine((p) => p.split("/").every((s) => s !== ".."), { error: "must not contain '..' segments" });
 
-const duration = (min: number, minText: string) =>
+const duration = (min: number, minText: string, max?: { seconds: number; text: string }) =>
   z
     .union([z.string(), z.number()], { error: 'must be a duration such as "30s", "5m", "1h" or "7d"' })
     .refine((v) => parseDuration(v) !== undefined, {
       error: 'must be a duration such as "30s", "5m", "1h" or "7d"',
     })
-    .refine((v) => (parseDuration(v) ?? 0) >= min, { error: `must be at least ${minText}` });
+    .refine((v) => (parseDuration(v) ?? 0) >= min, { error: `must be at least ${minText}` })
+    .refine((v) => !max || (parseDuration(v) ?? 0) <= max.seconds, { error: `must be at most ${max?.text}` });
+const WEEK = { seconds: 7 * 86400, text: "7d" };
 
 const size = z
   .string({ error: 'must be a size such as "512MB" or "4GB"' })
@@ -54,7 +58,11 @@ const size = z
 
 const calendar = z
   .string({ error: "must be a systemd OnCalendar expression (text)" })
-  .regex(CALENDAR_CHARS, { error: 'must be a systemd OnCalendar expression, e.g. "*-*-* 02:00:00"' });
+  .regex(CALENDAR_CHARS, { error: 'must be a systemd OnCalendar expression, e.g. "*-*-* 02:00:00"' })
+  .superRefine((text, ctx) => {
+    const problem = calendarProblem(text);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
 
 const count = (min: number, max: number) =>
   z
@@ -67,6 +75,17 @@ const count = (min: number, max: number) =>
 const secretString = z.union([z.string(), z.strictObject({ secure: z.string() })], {
   error: "must be text or a Pulumi secret",
 });
+/** An object-store key: one line of printable characters, written into credential files and mc's environment. */
+const storeKey = z.union(
+  [
+    z
+      .string()
+      .min(1, { error: "must not be empty" })
+      .regex(/^[\x21-\x7e]+$/, { error: "must be one line of printable characters, without spaces" }),
+    z.strictObject({ secure: z.string() }),
+  ],
+  { error: "must be text or a Pulumi secret" },
+);
 
 const localConnectionSchema = z.strictObject({
   type: z.literal("local"),
@@ -222,8 +241,8 @@ const standbySchema = z.strictObject({
   dataDirectory: absolutePath.optional(),
   /** The address the primary sees this standby connect from (pg_hba); defaults to its host's address. */
   address: z
-    .string()
-    .regex(/^[0-9a-fA-F.:]+$/, { error: "must be an IP address" })
+    .string({ error: "must be an IP address (text)" })
+    .refine((a) => isIP(a) !== 0, { error: "must be an IP address (IPv4 or IPv6), as pg_hba needs" })
     .optional(),
 });
 
@@ -276,8 +295,8 @@ const minioStoreSchema = z.strictObject({
     .regex(/^[a-z0-9-]{2,32}$/, { error: 'must be a region name such as "us-east-1"' })
     .default("us-east-1"),
   /** Optional for a provisioned sandbox server: drkit then generates the keys (random, Pulumi secrets). */
-  accessKey: secretString.optional(),
-  secretKey: secretString.optional(),
+  accessKey: storeKey.optional(),
+  secretKey: storeKey.optional(),
   /** Another minio store that receives a copy of every object (bucket replication). */
   replicateTo: name("object store name").optional(),
   objectLock: objectLockSchema.optional(),
@@ -292,8 +311,8 @@ const s3StoreSchema = z.strictObject({
   bucket: bucketName,
   endpoint: endpointUrl.optional(),
   /** Keys the hosts upload with (the Pulumi side uses the AWS provider's own credentials). */
-  accessKey: secretString,
-  secretKey: secretString,
+  accessKey: storeKey,
+  secretKey: storeKey,
   kmsKeyArn: z
     .string()
     .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)\/[A-Za-z0-9/_-]+$/, {
@@ -396,8 +415,8 @@ const monitoringSchema = z.strictObject({
 const serviceSchema = z.strictObject({
   host: name("host name"),
   postgres: postgresSchema,
-  rpo: duration(1, "1s").default("5m"),
-  rto: duration(1, "1s").default("30m"),
+  rpo: duration(1, "1s", WEEK).default("5m"),
+  rto: duration(1, "1s", WEEK).default("30m"),
   schedule: scheduleSchema.default(scheduleSchema.parse({})),
   retention: retentionSchema.default(retentionSchema.parse({})),
   paths: pathsSchema.default(pathsSchema.parse({})),
@@ -406,7 +425,7 @@ const serviceSchema = z.strictObject({
     .default("auto"),
   configFiles: z.array(absolutePath, { error: "must be a list of absolute paths" }).default([]),
   verifyAfterBackup: z.boolean({ error: "must be true or false" }).default(true),
-  jobTimeout: duration(60, "1m").default("6h"),
+  jobTimeout: duration(60, "1m", { seconds: 2 * 86400, text: "2d" }).default("6h"),
   redis: redisSchema.optional(),
   standbys: z
     .array(standbySchema, { error: "must be a list of standbys" })

@@ -170,7 +170,56 @@ describe("stack config validation names the field, the value and the rule", () =
     [
       "standby on the primary's port",
       (c) => (c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5432 }]),
-      /^services\.billing\.standbys\[0\]\.port: 5432 on host "db1" is the primary's port$/,
+      // eslint-disable-next-line max-len
+      /^services\.billing\.standbys\[0\]\.port: 5432 on host "db1" is already the port of the PostgreSQL primary of service "billing"$/,
+    ],
+    [
+      "standby on another service's primary port",
+      (c) => {
+        c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5433 }];
+        c.services.ledger = {
+          host: "db1",
+          postgres: { databases: ["ledger"], port: 5433, dataDirectory: "/srv/ledger" },
+          paths: { backupRoot: "/srv/ledger-backups" },
+        };
+      },
+      /^services\.ledger\.postgres\.port: 5433 on host "db1" is already the port of standby "s1" of service "billing"$/,
+    ],
+    [
+      "two standbys on one port",
+      (c) =>
+        (c.services.billing.standbys = [
+          { name: "s1", host: "db1", port: 5433 },
+          { name: "s2", host: "db1", port: 5433 },
+        ]),
+      /^services\.billing\.standbys\[1\]\.port: 5433 on host "db1" is already the port of standby "s1" of service/,
+    ],
+    [
+      "Redis on the PostgreSQL port",
+      (c) => (c.services.billing.redis = { port: 5432 }),
+      /^services\.billing\.redis\.port: 5432 on host "db1" is already the port of the PostgreSQL primary of service/,
+    ],
+    [
+      "standby address that is not an IP address",
+      (c) => (c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5433, address: "10.0.0.300" }]),
+      /^services\.billing\.standbys\[0\]\.address: "10\.0\.0\.300" must be an IP address \(IPv4 or IPv6\), as pg_hba/,
+    ],
+    ["RPO above a week", (c) => (c.services.billing.rpo = "8d"), /^services\.billing\.rpo: "8d" must be at most 7d$/],
+    ["RTO above a week", (c) => (c.services.billing.rto = "30d"), /^services\.billing\.rto: "30d" must be at most 7d$/],
+    [
+      "job timeout above two days",
+      (c) => (c.services.billing.jobTimeout = "3d"),
+      /^services\.billing\.jobTimeout: "3d" must be at most 2d$/,
+    ],
+    [
+      "a calendar that never elapses",
+      (c) => (c.services.billing.schedule = { base: "*-02-30 02:00:00" }),
+      /^services\.billing\.schedule\.base: "\*-02-30 02:00:00" never elapses: Feb has no day 30$/,
+    ],
+    [
+      "a calendar hour out of range",
+      (c) => (c.services.billing.schedule = { verify: "*-*-* 25:00:00" }),
+      /^services\.billing\.schedule\.verify: "\*-\*-\* 25:00:00" has hour 25, outside 0-23$/,
     ],
     [
       "standby reached by name without an address",

@@ -128,6 +128,16 @@ describe("off-site validation names the field, the value and the rule", () => {
       /^objectStores\.site-a\.accessKey: is required \(only a provisioned sandbox server gets generated keys\)$/,
     ],
     [
+      "an empty access key, without showing it",
+      (c) => (c.objectStores["site-a"].accessKey = ""),
+      /^objectStores\.site-a\.accessKey: \(secret, not shown\) must not be empty$/,
+    ],
+    [
+      "a secret key of two lines, without showing it",
+      (c) => (c.objectStores["site-b"].secretKey = "first-half\nsecond-half"),
+      /^objectStores\.site-b\.secretKey: \(secret, not shown\) must be one line of printable characters, without/,
+    ],
+    [
       "a store without a secret key that is not provisioned",
       (c) => delete c.objectStores["site-b"].secretKey,
       /^objectStores\.site-b\.secretKey: is required \(only a provisioned sandbox server gets generated keys\)$/,
