@@ -37,6 +37,9 @@ class Problems {
 
 const isWhole = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
 
+/** The longest RPO and RTO accepted: a week (the stack config's bound too). */
+const WEEK_SECONDS = 7 * 86400;
+
 function integerIn(p: Problems, field: string, value: unknown, min: number, max?: number): void {
   if (!isWhole(value)) p.add(field, value, "must be a whole number");
   else if (value < min) p.add(field, value, `must be at least ${min}`);
@@ -244,8 +247,8 @@ export function clusterArgProblems(args: PostgresClusterArgs): string[] {
   }
   checkImage(p, args.image, args.postgresVersion ?? 15);
   checkDatabases(p, args.databases);
-  integerIn(p, "rpoSeconds", args.rpoSeconds, 1);
-  if (args.rtoSeconds !== undefined) integerIn(p, "rtoSeconds", args.rtoSeconds, 60);
+  integerIn(p, "rpoSeconds", args.rpoSeconds, 1, WEEK_SECONDS);
+  if (args.rtoSeconds !== undefined) integerIn(p, "rtoSeconds", args.rtoSeconds, 60, WEEK_SECONDS);
   if (args.standbys !== undefined) integerIn(p, "standbys", args.standbys, 0, 8);
   if (args.synchronous !== undefined && typeof args.synchronous !== "boolean")
     p.add("synchronous", args.synchronous, "must be true or false");

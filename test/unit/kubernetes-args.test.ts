@@ -61,6 +61,8 @@ describe("argument validation", () => {
     ],
     [{ postgresVersion: 19 }, "postgresVersion: 19 must be a PostgreSQL major version drkit supports (14-18)"],
     [{ postgresVersion: 15.5 }, "postgresVersion: 15.5 must be a whole number"],
+    [{ rpoSeconds: 604801 }, "rpoSeconds: 604801 must be at most 604800"],
+    [{ rtoSeconds: 700000 }, "rtoSeconds: 700000 must be at most 604800"],
     [{ image: "postgres:16.2" }, `image: "postgres:16.2" is PostgreSQL 16 but postgresVersion is 15`],
     [
       { image: "registry local/postgres" },
