@@ -193,6 +193,19 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
     });
     const dupes = (svc.offsite?.targets ?? []).filter((t, i, all) => all.indexOf(t) !== i);
     if (dupes.length) problems.push(`services.${svcName}.offsite.targets: lists "${dupes[0]}" twice`);
+    // Keys and backups cross the network to the store: only a sandbox host may use plain HTTP, and a real host
+    // only to a store on its own loopback.
+    const connection = config.hosts[svc.host]?.connection;
+    const sandbox = connection?.type === "local" && Boolean(connection.rootPrefix);
+    for (const t of sandbox ? [] : (svc.offsite?.targets ?? [])) {
+      const endpoint = stores[t]?.endpoint;
+      if (endpoint?.startsWith("http://") && !isLoopbackUrl(endpoint))
+        problems.push(
+          `objectStores.${t}.endpoint: ${JSON.stringify(endpoint)} must be https:// for service ${svcName} on host ` +
+            `"${svc.host}": the store's keys and every backup would cross the network in clear text ` +
+            `(plain http is only for a store on the host's loopback, or for sandbox hosts)`,
+        );
+    }
   }
   const seenBuckets = new Map<string, string>();
   // Sandbox servers of provisioned stores: each listens on its port and its console on port + 1.
@@ -314,4 +327,10 @@ export function offsitePlan(
     lagBudgetSeconds: parseDuration(offsite.lagBudget)!,
     markerDir: archive.current.markerDir,
   };
+}
+
+/** An http(s) URL whose host is a loopback address (127.0.0.0/8) or localhost. */
+function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

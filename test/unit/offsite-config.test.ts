@@ -350,6 +350,22 @@ describe("off-site validation names the field, the value and the rule", () => {
     });
   }
 
+  it("a real host ships over https, or plain http only to its own loopback; a sandbox host may use plain http", () => {
+    expect(problemsOf((c) => (c.objectStores["site-a"].endpoint = "http://minio-a.example.com:9000"))).toEqual([
+      'objectStores.site-a.endpoint: "http://minio-a.example.com:9000" must be https:// for service billing on host ' +
+        '"db1": the store\'s keys and every backup would cross the network in clear text (plain http is only for a ' +
+        "store on the host's loopback, or for sandbox hosts)",
+    ]);
+    for (const loopback of ["http://127.0.0.1:9000", "http://127.0.2.1:9000", "http://localhost:9000"]) {
+      expect(() => planOf((c) => (c.objectStores["site-a"].endpoint = loopback)), loopback).not.toThrow();
+    }
+    const sandbox = planOf((c) => {
+      c.hosts.db1 = { connection: { type: "local", rootPrefix: "/srv/sandbox" } } as never;
+      c.objectStores["site-a"].endpoint = "http://10.200.0.2:9000";
+    });
+    expect(sandbox.services[0].offsite?.targets).toBeDefined();
+  });
+
   it("a loop a -> b -> a names both stores; a store that only feeds a loop b -> c -> b is not blamed for it", () => {
     expect(problemsOf((c) => (c.objectStores["site-b"].replicateTo = "site-a"))).toEqual([
       'objectStores.site-a.replicateTo: "site-b" replicates back to "site-a"; replication chains must not loop',
