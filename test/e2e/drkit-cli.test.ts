@@ -57,7 +57,9 @@ describe("drkit up / destroy drive the engine through the Automation API", () =>
     const r = await drkit(["up", "--stack", "broken"]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('services.ledger.rpo: "0s" must be at least 1s');
-    expect(r.stderr).toContain("services.ledger.postgres.version: 12 must be at least 13");
+    expect(r.stderr).toContain(
+      "services.ledger.postgres.version: 12 is past its end of life (November 2024); drkit supports PostgreSQL 14-18",
+    );
     expect(r.stdout).not.toContain("Previewing");
     expect(fs.existsSync(`${root}-broken`)).toBe(false);
   });
