@@ -1,6 +1,4 @@
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 
 const DEBIAN_VERSION = 15;
@@ -35,33 +33,21 @@ function embeddedPackage(version: number): string {
 const SAME_MAJOR_ONLY = ["postmaster", "pg_rewind", "pg_resetwal", "pg_checksums", "pg_upgrade", "pg_waldump"];
 
 /**
- * A bin directory for a PostgreSQL major version: Debian's for 15. For the others, the embedded server programs
- * beside Debian's 15 client programs, as on a host whose client tools are another major's: psql serves any
- * supported server, pg_controldata reads the fields drkit uses (system identifier, state, the latest checkpoint's
- * timeline: they lead pg_control unchanged in 14-18); pg_basebackup serves 14 and 15, and drkit's jobs refuse
- * pg_basebackup and pg_verifybackup of another major.
+ * A bin directory for a PostgreSQL major version: Debian's for 15. For the others, one made in `parent` (a
+ * sandbox's root, removed with it): the embedded server programs beside Debian's 15 client programs, as on a
+ * host whose client tools are another major's. psql serves any supported server; pg_controldata reads the fields
+ * drkit uses (system identifier, state, the latest checkpoint's timeline: they lead pg_control unchanged in
+ * 14-18); pg_basebackup serves 14 and 15; drkit's jobs refuse pg_basebackup and pg_verifybackup of another major.
  */
-export function postgresBinDirectory(version: number): string {
+export function postgresBinDirectory(version: number, parent: string): string {
   if (version === DEBIAN_VERSION) return debianBin(version);
   const embedded = embeddedPackage(version);
-  const programs = fs.readdirSync(debianBin(DEBIAN_VERSION));
-  // Named after what it links, so a folder another layout left behind is never reused.
-  const layout = createHash("sha256")
-    .update(JSON.stringify([embedded, programs, SAME_MAJOR_ONLY]))
-    .digest("hex");
-  const dir = path.join(os.tmpdir(), `drkit-postgres-${version}-bin-${layout.slice(0, 12)}`);
-  if (fs.existsSync(dir)) return dir;
-  const staging = fs.mkdtempSync(`${dir}.`);
-  for (const name of SERVER_PROGRAMS) fs.symlinkSync(path.join(embedded, "bin", name), path.join(staging, name));
-  for (const name of programs) {
+  const dir = path.join(parent, `postgres-${version}-bin`);
+  fs.mkdirSync(dir, { mode: 0o755 });
+  for (const name of SERVER_PROGRAMS) fs.symlinkSync(path.join(embedded, "bin", name), path.join(dir, name));
+  for (const name of fs.readdirSync(debianBin(DEBIAN_VERSION))) {
     if (SERVER_PROGRAMS.includes(name) || SAME_MAJOR_ONLY.includes(name)) continue;
-    fs.symlinkSync(path.join(debianBin(DEBIAN_VERSION), name), path.join(staging, name));
-  }
-  fs.chmodSync(staging, 0o755);
-  try {
-    fs.renameSync(staging, dir);
-  } catch {
-    fs.rmSync(staging, { recursive: true, force: true }); // another test file made it first
+    fs.symlinkSync(path.join(debianBin(DEBIAN_VERSION), name), path.join(dir, name));
   }
   return dir;
 }

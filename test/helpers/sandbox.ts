@@ -107,7 +107,7 @@ export async function sandboxPlan(opts: SandboxOptions): Promise<ServicePlan> {
     host: "sandbox",
     postgres: {
       version: opts.postgresVersion ?? 15,
-      binDirectory: postgresBinDirectory(opts.postgresVersion ?? 15),
+      binDirectory: postgresBinDirectory(opts.postgresVersion ?? 15, root),
       port,
       databases: opts.databases ?? ["app"],
       manager: { type: "pg_ctl" },
