@@ -86,7 +86,14 @@ export function alertRules(plan: RulesSubject): AlertRule[] {
     if (watched.length === 0) return;
     add({
       alert: "DrkitBackupTooOld",
-      expr: watched.map((job) => `${successAge(job)} > ${t.maxAgeSeconds[job]}`).join(" or "),
+      // A job that never succeeded (0) is DrkitBackupNeverSucceeded's, not an age of 56 years.
+      expr: watched
+        .map(
+          (job) =>
+            `(${successAge(job)} > ${t.maxAgeSeconds[job]} and ` +
+            `${sel("drkit_job_last_success_timestamp_seconds", job)} != 0)`,
+        )
+        .join(" or "),
       for: pending,
       severity,
       summary:

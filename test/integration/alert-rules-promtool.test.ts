@@ -177,6 +177,12 @@ function scenarios(plan: ServicePlan, now: (alert: string) => number): Record<st
           series: ["base", "logical", "config"].map((j) => job(j, "last_success_timestamp_seconds", 60)),
           expect: [],
         },
+        {
+          what: "backups that never succeeded (0), long after every maximum age: DrkitBackupNeverSucceeded's",
+          at: Math.ceil((Math.max(base, maxAge("logical"), maxAge("config")) + 600) / STEP) * STEP,
+          series: ["base", "logical", "config"].map((j) => job(j, "last_success_timestamp_seconds", 0)),
+          expect: [],
+        },
       ],
     },
     DrkitBackupNeverSucceeded: {

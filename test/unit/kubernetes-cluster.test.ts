@@ -657,7 +657,8 @@ describe("PostgresCluster with monitoring", () => {
     const byName = (name: string) => groups[0].rules.filter((r: { alert: string }) => r.alert === name);
     // A daily backup ("15 2 * * *") may be 26 h old.
     expect(byName("DrkitBackupTooOld")[0].expr).toBe(
-      'time() - drkit_job_last_success_timestamp_seconds{service="watched",drkit_job="base"} > 93600',
+      '(time() - drkit_job_last_success_timestamp_seconds{service="watched",drkit_job="base"} > 93600 and ' +
+        'drkit_job_last_success_timestamp_seconds{service="watched",drkit_job="base"} != 0)',
     );
     expect(byName("DrkitReplicaNotStreaming")).toHaveLength(1);
     expect(byName("DrkitReplicationLagHigh")[0].expr).toContain("> 180");
