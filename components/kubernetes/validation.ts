@@ -5,6 +5,7 @@ import { GIB, isDns1123Label, isDns1123Subdomain, parseQuantity } from "./format
 import { MAX_CLUSTER_NAME_LENGTH, STATEFULSET_NAME_LIMIT } from "./names";
 import { mcKeyProblem } from "../objectstore/mcHost";
 import { postgresVersionProblem } from "../plan/postgresVersion";
+import { LONGEST_OBJECTIVE_SECONDS } from "../plan/duration";
 
 /** Every problem with a PostgresCluster's arguments, one "field: value rule" line each. */
 export class ClusterArgsError extends Error {
@@ -36,9 +37,6 @@ class Problems {
 }
 
 const isWhole = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
-
-/** The longest RPO and RTO accepted: a week (the stack config's bound too). */
-const WEEK_SECONDS = 7 * 86400;
 
 function integerIn(p: Problems, field: string, value: unknown, min: number, max?: number): void {
   if (!isWhole(value)) p.add(field, value, "must be a whole number");
@@ -247,8 +245,8 @@ export function clusterArgProblems(args: PostgresClusterArgs): string[] {
   }
   checkImage(p, args.image, args.postgresVersion ?? 15);
   checkDatabases(p, args.databases);
-  integerIn(p, "rpoSeconds", args.rpoSeconds, 1, WEEK_SECONDS);
-  if (args.rtoSeconds !== undefined) integerIn(p, "rtoSeconds", args.rtoSeconds, 60, WEEK_SECONDS);
+  integerIn(p, "rpoSeconds", args.rpoSeconds, 1, LONGEST_OBJECTIVE_SECONDS);
+  if (args.rtoSeconds !== undefined) integerIn(p, "rtoSeconds", args.rtoSeconds, 60, LONGEST_OBJECTIVE_SECONDS);
   if (args.standbys !== undefined) integerIn(p, "standbys", args.standbys, 0, 8);
   if (args.synchronous !== undefined && typeof args.synchronous !== "boolean")
     p.add("synchronous", args.synchronous, "must be true or false");

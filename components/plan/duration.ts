@@ -3,6 +3,9 @@ const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w
 const DURATION = /^(\d+(?:s|m|h|d|w))+$/;
 const PART = /(\d+)(s|m|h|d|w)/g;
 
+/** The longest RPO or RTO drkit accepts, in stack configs and PostgresCluster args alike. */
+export const LONGEST_OBJECTIVE_SECONDS = 7 * 86400;
+
 /** Parses a duration into whole seconds; returns undefined when the text is not a duration. */
 export function parseDuration(value: string | number): number | undefined {
   if (typeof value === "number") {

@@ -29,7 +29,6 @@ export function postgresVersionProblem(version: number): string | undefined {
 }
 
 export interface PostgresFeatures {
-  readonly version: number;
   /** `archive_library` exists and wins over `archive_command`, so drkit clears it (15+). */
   readonly archiveLibrary: boolean;
   /** pg_basebackup compresses on the server with zstd (15+). */
@@ -42,7 +41,6 @@ export interface PostgresFeatures {
 
 export function postgresFeatures(version: number): PostgresFeatures {
   return {
-    version,
     archiveLibrary: version >= 15,
     serverZstd: version >= 15,
     compressSpec: version >= 15,

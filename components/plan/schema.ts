@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { calendarProblem } from "./calendar";
-import { parseDuration } from "./duration";
+import { formatDuration, LONGEST_OBJECTIVE_SECONDS, parseDuration } from "./duration";
 import { SIZE } from "./size";
 import { postgresVersionProblem } from "./postgresVersion";
 
@@ -42,15 +42,24 @@ const rootPrefix = z
   })
   .refine((p) => p.split("/").every((s) => s !== ".."), { error: "must not contain '..' segments" });
 
-const duration = (min: number, minText: string, max?: { seconds: number; text: string }) =>
+const duration = (min: number, minText: string, maxSeconds?: number) =>
   z
     .union([z.string(), z.number()], { error: 'must be a duration such as "30s", "5m", "1h" or "7d"' })
     .refine((v) => parseDuration(v) !== undefined, {
       error: 'must be a duration such as "30s", "5m", "1h" or "7d"',
     })
     .refine((v) => (parseDuration(v) ?? 0) >= min, { error: `must be at least ${minText}` })
-    .refine((v) => !max || (parseDuration(v) ?? 0) <= max.seconds, { error: `must be at most ${max?.text}` });
-const WEEK = { seconds: 7 * 86400, text: "7d" };
+    .refine((v) => maxSeconds === undefined || (parseDuration(v) ?? 0) <= maxSeconds, {
+      error: `must be at most ${formatDuration(maxSeconds ?? 0)}`,
+    });
+
+/** A check whose problem function (undefined: fine) names the rule a value breaks. */
+const ruleOf =
+  <T>(problemOf: (value: T) => string | undefined) =>
+  (value: T, ctx: z.RefinementCtx) => {
+    const problem = problemOf(value);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  };
 
 const size = z
   .string({ error: 'must be a size such as "512MB" or "4GB"' })
@@ -59,10 +68,7 @@ const size = z
 const calendar = z
   .string({ error: "must be a systemd OnCalendar expression (text)" })
   .regex(CALENDAR_CHARS, { error: 'must be a systemd OnCalendar expression, e.g. "*-*-* 02:00:00"' })
-  .superRefine((text, ctx) => {
-    const problem = calendarProblem(text);
-    if (problem) ctx.addIssue({ code: "custom", message: problem });
-  });
+  .superRefine(ruleOf(calendarProblem));
 
 const count = (min: number, max: number) =>
   z
@@ -124,13 +130,7 @@ const managerSchema = z.discriminatedUnion(
 );
 
 const postgresSchema = z.strictObject({
-  version: z
-    .number({ error: "must be a whole number" })
-    .superRefine((version, ctx) => {
-      const problem = postgresVersionProblem(version);
-      if (problem) ctx.addIssue({ code: "custom", message: problem });
-    })
-    .default(15),
+  version: z.number({ error: "must be a whole number" }).superRefine(ruleOf(postgresVersionProblem)).default(15),
   dataDirectory: absolutePath.optional(),
   configDirectory: absolutePath.optional(),
   binDirectory: absolutePath.optional(),
@@ -415,8 +415,8 @@ const monitoringSchema = z.strictObject({
 const serviceSchema = z.strictObject({
   host: name("host name"),
   postgres: postgresSchema,
-  rpo: duration(1, "1s", WEEK).default("5m"),
-  rto: duration(1, "1s", WEEK).default("30m"),
+  rpo: duration(1, "1s", LONGEST_OBJECTIVE_SECONDS).default("5m"),
+  rto: duration(1, "1s", LONGEST_OBJECTIVE_SECONDS).default("30m"),
   schedule: scheduleSchema.default(scheduleSchema.parse({})),
   retention: retentionSchema.default(retentionSchema.parse({})),
   paths: pathsSchema.default(pathsSchema.parse({})),
@@ -425,7 +425,7 @@ const serviceSchema = z.strictObject({
     .default("auto"),
   configFiles: z.array(absolutePath, { error: "must be a list of absolute paths" }).default([]),
   verifyAfterBackup: z.boolean({ error: "must be true or false" }).default(true),
-  jobTimeout: duration(60, "1m", { seconds: 2 * 86400, text: "2d" }).default("6h"),
+  jobTimeout: duration(60, "1m", 2 * 86400).default("6h"),
   redis: redisSchema.optional(),
   standbys: z
     .array(standbySchema, { error: "must be a list of standbys" })
