@@ -1,7 +1,8 @@
 /**
- * Checks of systemd OnCalendar expressions that systemd itself only reports when the timer is loaded: values out
- * of range, and dates that never come ("Feb 30"), which would leave a job that never runs. Forms this does not
- * understand pass; systemd-analyze verifies the units.
+ * systemd OnCalendar expressions, read for what drkit derives and checks: the longest gap between two runs, and
+ * what systemd itself only reports when the timer is loaded (values out of range, dates that never come, such as
+ * "Feb 30", which would leave a job that never runs). Forms these do not understand pass; systemd-analyze
+ * verifies the units.
  */
 
 const SHORTHANDS = new Set([
@@ -74,4 +75,52 @@ export function calendarProblem(expression: string, year = new Date().getUTCFull
     return undefined; // a form this check does not read: systemd's own parsing judges it
   }
   return undefined;
+}
+
+const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+function weekdaySet(spec: string): Set<number> | undefined {
+  const days = new Set<number>();
+  for (const part of spec.toLowerCase().split(",")) {
+    const [from, to] = part.split("..").map((d) => WEEKDAYS.indexOf(d.slice(0, 3)));
+    if (from < 0 || (to !== undefined && to < 0)) return undefined;
+    for (let d = from; ; d = (d + 1) % 7) {
+      days.add(d);
+      if (to === undefined || d === to) break;
+    }
+  }
+  return days;
+}
+
+function maxCyclicGap(points: number[], cycle: number): number {
+  const sorted = [...new Set(points)].sort((a, b) => a - b);
+  return Math.max(...sorted.map((p, i) => (i + 1 < sorted.length ? sorted[i + 1] - p : sorted[0] + cycle - p)));
+}
+
+/**
+ * The longest gap between two runs of a systemd calendar, in hours, for the common forms
+ * ("daily", "hourly", "weekly", "[Mon..Fri] *-*-* HH[,HH]:MM[:SS]"); undefined for anything else,
+ * which policies treat as "cannot tell".
+ */
+export function calendarMaxIntervalHours(calendar: string): number | undefined {
+  const shorthand: Record<string, number> = { hourly: 1, daily: 24, weekly: 168 };
+  const text = calendar.trim();
+  if (shorthand[text.toLowerCase()] !== undefined) return shorthand[text.toLowerCase()];
+  const parts = text.split(/\s+/);
+  const [weekdays, date, time] = parts.length === 3 ? parts : parts.length === 2 ? [undefined, ...parts] : [];
+  if (date !== "*-*-*" || !time) return undefined;
+  const hourSpec = time.split(":")[0];
+  let hours: number[];
+  if (hourSpec === "*") hours = Array.from({ length: 24 }, (_, h) => h);
+  else if (/^\d{1,2}(,\d{1,2})*$/.test(hourSpec)) hours = hourSpec.split(",").map(Number);
+  else if (/^\d{1,2}\/\d{1,2}$/.test(hourSpec)) {
+    const [start, step] = hourSpec.split("/").map(Number);
+    hours = [];
+    for (let h = start; h < 24; h += step) hours.push(h);
+  } else return undefined;
+  const hourGap = maxCyclicGap(hours, 24);
+  if (weekdays === undefined) return hourGap;
+  const days = weekdaySet(weekdays);
+  if (!days) return undefined;
+  return days.size === 7 ? hourGap : (maxCyclicGap([...days], 7) - 1) * 24 + hourGap;
 }

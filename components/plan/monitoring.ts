@@ -1,4 +1,4 @@
-import { calendarMaxIntervalHours } from "./derive";
+import { calendarMaxIntervalHours } from "./calendar";
 import type { ParsedService } from "./schema";
 import { parseSize } from "./size";
 

@@ -10,18 +10,13 @@ import {
   type ParsedStackConfig,
 } from "./schema";
 import { objectStorePlans, offsitePlan, offsiteProblems, type ObjectStorePlan, type OffsitePlan } from "./offsite";
-import {
-  calendarMaxIntervalHours,
-  deriveArchiveTimeout,
-  deriveCompression,
-  synchronousStandbyNames,
-  type CompressionPlan,
-} from "./derive";
+import { deriveArchiveTimeout, deriveCompression, synchronousStandbyNames, type CompressionPlan } from "./derive";
 import type { BackupPaths, SecretText } from "./types";
 import { parseSize } from "./size";
 import { archivePlan, type ArchivePlan } from "./archive";
 import { monitoringPlan, type MonitoringPlan } from "./monitoring";
 import { postgresFeatures } from "./postgresVersion";
+import { calendarMaxIntervalHours } from "./calendar";
 
 export type Connection =
   | { type: "local"; rootPrefix: string }

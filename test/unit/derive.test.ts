@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { calendarMaxIntervalHours } from "../../components/plan/derive";
+import { calendarMaxIntervalHours } from "../../components/plan/calendar";
 
 describe("how often a calendar runs at most", () => {
   it.each([
