@@ -44,6 +44,17 @@ describe.each(SUPPORTED_POSTGRES_VERSIONS)("PostgreSQL %i", (version) => {
     return segment;
   }
 
+  /** Commits `before`, then `after` a second later; returns a time between them, once `after` is archived. */
+  async function commitsAroundTarget(before: string, after: string): Promise<string> {
+    sb.sql(`INSERT INTO ledger (note) VALUES ('${before}')`);
+    await new Promise((r) => setTimeout(r, 1100));
+    const target = sb.sql("SELECT clock_timestamp()");
+    await new Promise((r) => setTimeout(r, 1100));
+    sb.sql(`INSERT INTO ledger (note) VALUES ('${after}')`);
+    await archiveCurrentSegment();
+    return target;
+  }
+
   /**
    * clone-standby's pg_basebackup (Debian's 15) refuses servers newer than 15: there the standby starts from a cold
    * copy, with the settings clone-standby writes after its clone. Before any commit, which waits for it.
@@ -157,12 +168,7 @@ describe.each(SUPPORTED_POSTGRES_VERSIONS)("PostgreSQL %i", (version) => {
   it("archived WAL replays onto a cold copy up to a target time, and not past it", async () => {
     const cold = path.join(sb.plan.rootPrefix, "cold-copy");
     await coldCopy(cold);
-    sb.sql("INSERT INTO ledger (note) VALUES ('before the target')");
-    await new Promise((r) => setTimeout(r, 1100));
-    const target = sb.sql("SELECT clock_timestamp()");
-    await new Promise((r) => setTimeout(r, 1100));
-    sb.sql("INSERT INTO ledger (note) VALUES ('after the target')");
-    await archiveCurrentSegment();
+    const target = await commitsAroundTarget("before the target", "after the target");
 
     const port = await freePort();
     fs.appendFileSync(
@@ -187,12 +193,7 @@ describe.each(SUPPORTED_POSTGRES_VERSIONS)("PostgreSQL %i", (version) => {
     it("a base backup is taken and verified; restore-pitr restores it with the archive to a target", async () => {
       const base = await asPostgres([sb.script("backup-base")]);
       expect(base.status, base.stderr).toBe(0);
-      sb.sql("INSERT INTO ledger (note) VALUES ('kept')");
-      await new Promise((r) => setTimeout(r, 1100));
-      const target = sb.sql("SELECT clock_timestamp()");
-      await new Promise((r) => setTimeout(r, 1100));
-      sb.sql("INSERT INTO ledger (note) VALUES ('past the target')");
-      await archiveCurrentSegment();
+      const target = await commitsAroundTarget("kept", "past the target");
       const verify = await asPostgres([sb.script("verify-backup")]);
       expect(verify.status, verify.stderr).toBe(0);
       const restore = await runAsync(sb.script("restore-pitr"), ["--target-time", target, "--force"], {}, 300_000);
