@@ -60,6 +60,7 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
+          globalSetup: ["test/reapTestHosts.ts"],
           testTimeout: 600_000,
           hookTimeout: 600_000,
         },

@@ -71,18 +71,20 @@ export class ServiceArtifacts {
 function directories(plan: ServicePlan): DirectoryArtifact[] {
   const owner = plan.postgres.osUser;
   const p = plan.paths;
-  const dir = (id: string, path: string, mode: string, o = owner): DirectoryArtifact => ({
+  const dir = (id: string, path: string, mode: string, o = owner, groupOf?: string): DirectoryArtifact => ({
     kind: "directory",
     id: `dir:${id}`,
     host: plan.host,
     path,
     mode,
     owner: o,
+    ...(groupOf ? { groupOf } : {}),
   });
   // A later archive epoch has a folder of its own under the backup root (epoch 1's is the backup root itself).
   const epoch = plan.archive.epoch > 1 ? plan.archive.current.root : undefined;
   return [
-    dir("root", p.backupRoot, "0750"),
+    // The Redis/Valkey user's group may only pass through the root to its own folder, not list it.
+    plan.redis ? dir("root", p.backupRoot, "0710", owner, plan.redis.osUser) : dir("root", p.backupRoot, "0750"),
     dir("postgresql", `${p.backupRoot}/postgresql`, "0750"),
     ...(epoch ? [dir("archive", epoch, "0750"), dir("archive-postgresql", `${epoch}/postgresql`, "0750")] : []),
     dir("base", p.baseDir, "0750"),

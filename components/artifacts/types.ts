@@ -18,6 +18,8 @@ export interface DirectoryArtifact extends ArtifactBase {
   readonly path: string;
   readonly mode: string;
   readonly owner: string;
+  /** The user whose primary group owns the directory (default: the owner's). */
+  readonly groupOf?: string;
 }
 
 export interface FileArtifact extends ArtifactBase {

@@ -80,7 +80,7 @@ async function applyArtifact(plan: ServicePlan, a: Artifact, storeKeys: PlainSto
   if (a.kind === "directory") {
     fs.mkdirSync(a.path, { recursive: true });
     fs.chmodSync(a.path, parseInt(a.mode, 8));
-    fs.chownSync(a.path, idOf("-u", a.owner), idOf("-g", a.owner));
+    fs.chownSync(a.path, idOf("-u", a.owner), idOf("-g", a.groupOf ?? a.owner));
   } else if (a.kind === "file") {
     placeFile(a.secret ? { ...a, content: secretContent(plan, a, storeKeys) } : a);
   } else {

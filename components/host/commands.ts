@@ -38,6 +38,8 @@ export interface DirectorySpec {
   readonly path: string;
   readonly mode: string;
   readonly owner: string;
+  /** The user whose primary group owns the directory (default: the owner's). */
+  readonly groupOf?: string;
 }
 
 /** Creates directories with owner and mode; on delete only empty ones go: backups are never removed. */
@@ -45,7 +47,8 @@ export function makeDirectoriesScript(dirs: readonly DirectorySpec[]): string {
   return [
     strict,
     ...dirs.map(
-      (d) => `install -d -m ${shq(d.mode)} -o ${shq(d.owner)} -g "$(id -gn ${shq(d.owner)})" -- ${shq(d.path)}`,
+      (d) =>
+        `install -d -m ${shq(d.mode)} -o ${shq(d.owner)} -g "$(id -gn ${shq(d.groupOf ?? d.owner)})" -- ${shq(d.path)}`,
     ),
   ].join("\n");
 }

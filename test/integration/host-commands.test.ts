@@ -62,6 +62,17 @@ describe("the programs host components run", () => {
     ];
     expect(bash(cmd.makeDirectoriesScript(specs)).status).toBe(0);
     expect(fs.statSync(`${root}/b/wal`).mode & 0o777).toBe(0o700);
+    // the Redis user's group may pass through a postgres-owned root to its own folder, and nothing more
+    const shared = [
+      { path: `${root}/s`, mode: "0710", owner: "postgres", groupOf: "redis" },
+      { path: `${root}/s/valkey`, mode: "0750", owner: "redis" },
+      { path: `${root}/s/wal`, mode: "0750", owner: "postgres" },
+    ];
+    expect(bash(cmd.makeDirectoriesScript(shared)).status).toBe(0);
+    const asRedis = (script: string) => spawnSync("runuser", ["-u", "redis", "--", "bash", "-c", script]).status;
+    expect(asRedis(`touch ${root}/s/valkey/dump.rdb`)).toBe(0);
+    expect(asRedis(`ls ${root}/s`)).not.toBe(0);
+    expect(asRedis(`ls ${root}/s/wal`)).not.toBe(0);
     fs.writeFileSync(`${root}/b/wal/000000010000000000000001`, "wal");
     expect(bash(cmd.removeEmptyDirectoriesScript(specs)).status).toBe(0);
     expect(fs.existsSync(`${root}/b/empty`)).toBe(false);
