@@ -1,16 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engineProject, type EngineProject } from "../helpers/engine";
-import { waitFor } from "../helpers/sandbox";
+import { engineProject, repoDir, type EngineProject } from "../helpers/engine";
+import { runAsync, waitFor } from "../helpers/sandbox";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { mcBinary, mcHostValue } from "../helpers/minio";
+import { startMinioService, type MinioService } from "../helpers/minioHost";
+import { makeTestCa } from "../helpers/testCa";
 import { bootTestHosts, type TestHost, type TestNetwork } from "../helpers/testHosts";
 
 /**
- * A real host: Debian's PostgreSQL and Redis run under systemd in a booted container reached over SSH, and
- * every drkit job is started by systemd as its unit's user, under its hardening.
+ * Real hosts: Debian's PostgreSQL and Redis run under systemd on a booted container reached over SSH, MinIO
+ * serves HTTPS (a test CA in each host's trust store) as a systemd service on another, and every drkit job is
+ * started by systemd as its unit's user, under its hardening.
  */
 describe("a booted systemd host over SSH: pulumi up, then every job run by systemd as its unit's user", () => {
   let network: TestNetwork;
   let db1: TestHost;
   let project: EngineProject;
+  let minio: MinioService;
   const pulumi = (args: string[]) => project.pulumi(args);
   const onHost = async (script: string) => {
     const r = await db1.ssh(script);
@@ -39,10 +46,34 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     };
   };
   const uidOf = (user: string) => onHost(`id -u ${user}`);
+  /** The keys in the bucket, listed from this machine over HTTPS. */
+  const bucketKeys = async () => {
+    const r = await runAsync(mcBinary(), ["ls", "--recursive", "--json", "s3/drkit-billing"], {
+      MC_HOST_s3: mcHostValue(minio.endpoint, minio.accessKey, minio.secretKey),
+      MC_CONFIG_DIR: path.join(project.dir, "..", "mc"),
+      SSL_CERT_FILE: project.env.SSL_CERT_FILE,
+    });
+    if (r.status !== 0) throw new Error(`mc ls: ${r.stderr}`);
+    return r.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { key: string }).key);
+  };
 
   beforeAll(async () => {
-    network = await bootTestHosts([{ name: "db1", postgres: true, redis: true }]);
+    network = await bootTestHosts([
+      { name: "db1", postgres: true, redis: true },
+      { name: "s3", postgres: false },
+    ]);
     db1 = network.host("db1");
+    const s3 = network.host("s3");
+    project = engineProject("hosts");
+    const ca = makeTestCa(path.join(project.dir, "..", "ca"));
+    for (const host of network.hosts) ca.trustIn(host.root);
+    // the machine running pulumi trusts the CA too: it configures the bucket
+    project.env.SSL_CERT_FILE = ca.bundleWithSystem();
+    minio = await startMinioService(s3, ca.issue("s3", { ips: [s3.address], dns: ["s3"] }));
+    fs.copyFileSync(mcBinary(), path.join(db1.root, "usr/local/bin/mc"));
     // What a real host has before drkit: its database, and Redis's main config including drkit's drop-in.
     await onHost(
       [
@@ -51,27 +82,15 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
         "install -d -m 0750 /etc/billing && echo 'API_TOKEN=token-on-db1' > /etc/billing/billing.env",
       ].join(" && "),
     );
-    project = engineProject("hosts");
+    // the shipped example as it is, on the test hosts' addresses
+    const example = fs.readFileSync(path.join(repoDir, "stacks", "Pulumi.hosts.yaml"), "utf8");
+    expect(example).toContain("host: 10.231.0.10\n");
+    expect(example).toContain("endpoint: https://10.231.0.11:9000\n");
     project.writeStack(
       "hosts",
-      `config:
-  drkit:hosts:
-    db1:
-      connection: { type: ssh, host: ${db1.address}, user: root }
-  drkit:services:
-    billing:
-      host: db1
-      rpo: 5m
-      postgres:
-        databases: [billing]
-        manager: { type: systemd, unit: postgresql@15-main.service }
-      redis:
-        manager: { type: systemd, unit: redis-server.service }
-        snapshot: { schedule: "*-*-* *:*:00" }
-      configFiles: [/etc/billing/billing.env]
-      schedule: { randomizedDelay: 0s }
-      monitoring: {}
-`,
+      example
+        .replace("host: 10.231.0.10\n", `host: ${db1.address}\n`)
+        .replace("https://10.231.0.11:", `https://${s3.address}:`),
     );
     expect((await pulumi(["stack", "init", "hosts"])).status).toBe(0);
     const set = await pulumi([
@@ -84,6 +103,21 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
       network.privateKey,
     ]);
     expect(set.status, set.stderr).toBe(0);
+    // sooner than the example's hourly snapshot, so a timer fires during the test; no random delay
+    for (const [key, value] of [
+      ["drkit:services.billing.redis.snapshot.schedule", "*-*-* *:*:00"],
+      ["drkit:services.billing.schedule.randomizedDelay", "0s"],
+    ]) {
+      const r = await pulumi(["config", "set", "--path", key, "--", value]);
+      expect(r.status, r.stderr).toBe(0);
+    }
+    for (const [key, value] of [
+      ["accessKey", minio.accessKey],
+      ["secretKey", minio.secretKey],
+    ]) {
+      const r = await pulumi(["config", "set", "--secret", "--path", `drkit:objectStores.site-s3.${key}`, "--", value]);
+      expect(r.status, r.stderr).toBe(0);
+    }
   });
   afterAll(() => {
     network?.teardown();
@@ -134,6 +168,37 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     const r = await runJob("redis");
     expect(r, `${r.journal}\n${r.stderr}`).toMatchObject({ started: 0, result: "success", status: "0" });
     expect([...r.uids]).toEqual([await uidOf("redis")]);
+  });
+
+  it("off-site over HTTPS: shipper (postgres) and catch-up (root) upload; postgres jobs still run after", async () => {
+    const shipperPid = await unitProperty("drkit-billing-shipper.service", "MainPID");
+    expect(await unitProperty("drkit-billing-shipper.service", "ActiveState")).toBe("active");
+    expect(await onHost(`ps -o user= -p ${shipperPid}`)).toBe("postgres");
+    const catchUp = await runJob("offsite");
+    expect(catchUp, `${catchUp.journal}\n${catchUp.stderr}`).toMatchObject({ started: 0, result: "success" });
+    expect([...catchUp.uids]).toEqual(["0"]);
+    let listed: string[] = [];
+    const complete = (all: string[]) =>
+      [/^billing\/wal\/[0-9A-F]{24}/, /^billing\/base\/[^/]+\/drkit-backup\.env$/, /^billing\/valkey\//].every((re) =>
+        all.some((k) => re.test(k)),
+      );
+    await waitFor("WAL, the base backup and the Redis snapshot in the bucket", async () => {
+      listed = await bucketKeys();
+      return complete(listed) ? true : undefined;
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}; the bucket holds: ${listed.join(" ")}`);
+    });
+    const keys = listed;
+    expect(keys.some((k) => k.startsWith("billing/logical/"))).toBe(true);
+    // what root made for its markers must not lock the postgres jobs out
+    for (const job of ["base", "logical"]) {
+      const r = await runJob(job);
+      expect(r, `${job} after the catch-up: ${r.journal}`).toMatchObject({ started: 0, result: "success" });
+    }
+    await waitFor("the prune after the second base backup", async () =>
+      (await unitProperty("drkit-billing-prune.service", "ActiveState")) === "inactive" ? true : undefined,
+    );
+    expect(await unitProperty("drkit-billing-prune.service", "Result")).toBe("success");
   });
 
   it("a timer starts its job by itself at its OnCalendar time", async () => {

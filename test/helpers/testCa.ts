@@ -1,0 +1,70 @@
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export interface IssuedCertificate {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+export interface TestCa {
+  /** The CA's certificate (PEM): what a client trusts. */
+  readonly certFile: string;
+  /** A server certificate for these names and IP addresses, signed by the CA, valid for two days. */
+  issue(name: string, altNames: { ips?: string[]; dns?: string[] }): IssuedCertificate;
+  /** The system's CA bundle plus this CA, for SSL_CERT_FILE. */
+  bundleWithSystem(): string;
+  /** Adds the CA to the system bundle of the root filesystem at `root` (a test host's), so its clients trust it. */
+  trustIn(root: string): void;
+}
+
+const openssl = (args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "pipe", "pipe"] });
+
+/** A private certificate authority in `dir` (P-256 keys), for servers that tests reach over TLS. */
+export function makeTestCa(dir: string, label = "drkit test CA"): TestCa {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const certFile = path.join(dir, "ca.crt");
+  const keyFile = path.join(dir, "ca.key");
+  const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  openssl(["req", "-x509", ...ecKey, "-keyout", keyFile, "-out", certFile, "-days", "2", "-subj", `/CN=${label}`]);
+  return {
+    certFile,
+    issue(name, altNames) {
+      if (!/^[a-z0-9][a-z0-9.-]*$/.test(name)) throw new Error(`certificate name "${name}" is not a host name`);
+      const base = path.join(dir, name);
+      openssl(["req", ...ecKey, "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${name}`]);
+      const san = [...(altNames.ips ?? []).map((ip) => `IP:${ip}`), ...(altNames.dns ?? []).map((d) => `DNS:${d}`)];
+      if (san.length === 0) throw new Error(`certificate ${name}: give at least one IP address or DNS name`);
+      fs.writeFileSync(
+        `${base}.ext`,
+        [
+          `subjectAltName=${san.join(",")}`,
+          "basicConstraints=CA:FALSE",
+          "keyUsage=digitalSignature",
+          "extendedKeyUsage=serverAuth",
+          "",
+        ].join("\n"),
+      );
+      openssl(
+        ["x509", "-req", "-in", `${base}.csr`, "-CA", certFile, "-CAkey", keyFile, "-CAcreateserial"].concat([
+          "-out",
+          `${base}.crt`,
+          "-days",
+          "2",
+          "-extfile",
+          `${base}.ext`,
+        ]),
+      );
+      return { certFile: `${base}.crt`, keyFile: `${base}.key` };
+    },
+    bundleWithSystem() {
+      const bundle = path.join(dir, "bundle.crt");
+      const system = fs.readFileSync("/etc/ssl/certs/ca-certificates.crt", "utf8");
+      fs.writeFileSync(bundle, `${system}\n${fs.readFileSync(certFile, "utf8")}`);
+      return bundle;
+    },
+    trustIn(root) {
+      fs.appendFileSync(path.join(root, "etc/ssl/certs/ca-certificates.crt"), fs.readFileSync(certFile, "utf8"));
+    },
+  };
+}
