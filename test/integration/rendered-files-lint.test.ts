@@ -84,7 +84,7 @@ const objectStores = {
   },
 };
 const plans = variants();
-const shipped = ["local", "production", "hosts"].flatMap((stack) => loadStackPlan(projectDir, stack).services);
+const shipped = ["local", "production"].flatMap((stack) => loadStackPlan(projectDir, stack).services);
 
 describe("every rendered settings file and setup step is valid shell", () => {
   for (const plan of [...plans, ...shipped]) {
