@@ -188,6 +188,9 @@ function prepareRoot(merged: string, spec: TestHostSpec, clientPublicKey: string
   // root's user manager stays up between SSH sessions instead of starting (about a second) for each one
   fs.mkdirSync(path.join(merged, "var", "lib", "systemd", "linger"), { recursive: true });
   fs.writeFileSync(path.join(merged, "var", "lib", "systemd", "linger", "root"), "");
+  // a fresh host's root shell files, not this machine's: bash sources .bashrc for every SSH command
+  for (const file of [".bashrc", ".profile"])
+    fs.copyFileSync(path.join("/etc/skel", file), path.join(merged, "root", file));
   const sshDir = path.join(merged, "root", ".ssh");
   fs.mkdirSync(sshDir, { recursive: true, mode: 0o700 });
   fs.writeFileSync(path.join(sshDir, "authorized_keys"), clientPublicKey, { mode: 0o600 });
