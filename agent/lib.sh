@@ -6,6 +6,10 @@
 # what two or more of them need.
 set -euo pipefail
 umask 077
+# PostgreSQL runs archive_command and restore_command with the environment it was started with, and Debian's
+# pg_ctlcluster starts it without PATH. Bash then uses a default PATH that it does not export, and mc (which
+# looks the user up with getent) fails: export one.
+export PATH=${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}
 
 AGENT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 readonly AGENT_DIR

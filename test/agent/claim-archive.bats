@@ -147,6 +147,15 @@ store_record() {
   [ "$(record_of "$(object b drkit-archive.env)")" = "$THEIRS" ]
 }
 
+@test "a store of another cluster leaves every location unclaimed, the empty local archive too (a rebuilt host)" {
+  store_record a
+  run "$AGENT/claim-archive"
+  [ "$status" -eq 1 ]
+  [[ $output == *"nothing was claimed"* ]]
+  [ ! -e "$TMP/backups/drkit-archive.env" ]
+  [ ! -e "$(object b drkit-archive.env)" ]
+}
+
 @test "an unclaimed store holding another cluster's WAL is refused; its header is read, not the whole segment" {
   mkdir -p "$(dirname -- "$(object a wal/x)")"
   segment "$(object a wal/000000010000000000000007)" "$THEIRS"

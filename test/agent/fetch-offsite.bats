@@ -96,6 +96,14 @@ ship_wal() {
   [ ! -e "$TMP/pg_wal_RECOVERYXLOG.fetching" ]
 }
 
+@test "wal: as restore_command of a server started without PATH (Debian's pg_ctlcluster), it still fetches" {
+  ship_wal 000000010000000000000003
+  run env -i DRKIT_ENV="$DRKIT_ENV" FAKE_MC_ROOT="$FAKE_MC_ROOT" \
+    "$AGENT/fetch-offsite" wal 000000010000000000000003 "$TMP/pg_wal_RECOVERYXLOG"
+  [ "$status" -eq 0 ]
+  cmp "$TMP/000000010000000000000003" "$TMP/pg_wal_RECOVERYXLOG"
+}
+
 @test "wal: a file that is not archived is exit 1 (the normal end of recovery)" {
   run "$AGENT/fetch-offsite" wal 000000010000000000000004 "$TMP/out"
   [ "$status" -eq 1 ]

@@ -39,7 +39,7 @@ describe("drkit up / destroy drive the engine through the Automation API", () =>
     );
   });
   afterAll(() => {
-    spawnSync("pkill", ["-f", `-D ${root}`]);
+    spawnSync("pkill", ["-f", "--", `-D ${root}`]);
     project?.remove();
   });
 

@@ -45,7 +45,7 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
   });
   afterAll(async () => {
     await project?.pulumi(["destroy", "--yes"]);
-    spawnSync("pkill", ["-f", `-D ${root}`]);
+    spawnSync("pkill", ["-f", "--", `-D ${root}`]);
     project?.remove();
   });
 

@@ -31,7 +31,7 @@ describe("pulumi up provisions a primary and a synchronous standby; the replicat
   });
   afterAll(async () => {
     await project?.pulumi(["destroy", "--yes"]);
-    spawnSync("pkill", ["-f", `-D ${root}`]);
+    spawnSync("pkill", ["-f", "--", `-D ${root}`]);
     project?.remove();
   });
 

@@ -47,7 +47,7 @@ describe("an SSH host: the same components provision a sandbox through remote co
   });
   afterAll(async () => {
     await project?.pulumi(["destroy", "--yes"]);
-    spawnSync("pkill", ["-f", `-D ${root}`]);
+    spawnSync("pkill", ["-f", "--", `-D ${root}`]);
     sshd?.stop();
     project?.remove();
   });

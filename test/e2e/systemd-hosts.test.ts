@@ -16,13 +16,29 @@ import { bootTestHosts, type TestHost, type TestNetwork } from "../helpers/testH
 describe("a booted systemd host over SSH: pulumi up, then every job run by systemd as its unit's user", () => {
   let network: TestNetwork;
   let db1: TestHost;
+  let db2: TestHost;
   let project: EngineProject;
   let minio: MinioService;
   const pulumi = (args: string[]) => project.pulumi(args);
-  const onHost = async (script: string) => {
-    const r = await db1.ssh(script);
-    if (r.status !== 0) throw new Error(`on ${db1.name}: ${script}\n${r.stdout}\n${r.stderr}`);
+  const on = async (host: TestHost, script: string) => {
+    const r = await host.ssh(script);
+    if (r.status !== 0) throw new Error(`on ${host.name}: ${script}\n${r.stdout}\n${r.stderr}`);
     return r.stdout.trim();
+  };
+  const onHost = (script: string) => on(db1, script);
+  const psql = (host: TestHost, query: string, db = "billing") =>
+    on(host, `runuser -u postgres -- psql -X -Atq -v ON_ERROR_STOP=1 -d ${db} -c ${JSON.stringify(query)}`);
+  /** What a real host has before drkit: its database, Redis including drkit's drop-in, mc, a config file. */
+  const preparedHost = async (host: TestHost) => {
+    fs.copyFileSync(mcBinary(), path.join(host.root, "usr/local/bin/mc"));
+    await on(
+      host,
+      [
+        "runuser -u postgres -- psql -X -q -c 'CREATE DATABASE billing'",
+        "echo 'include /etc/redis/drkit-billing.conf' >> /etc/redis/redis.conf",
+        `install -d -m 0750 /etc/billing && echo 'API_TOKEN=token-on-${host.name}' > /etc/billing/billing.env`,
+      ].join(" && "),
+    );
   };
   const unitProperty = async (unit: string, property: string) =>
     onHost(`systemctl show --value -p ${property} ${unit}`);
@@ -60,12 +76,51 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
       .map((line) => (JSON.parse(line) as { key: string }).key);
   };
 
+  /**
+   * A stack of the shipped example (as it is) with db1 at `address`, MinIO on s3, its secrets set, and two
+   * schedules shortened: sooner than the example's hourly snapshot, so a timer fires during the test.
+   */
+  const hostsStack = async (stack: string, address: string) => {
+    const example = fs.readFileSync(path.join(repoDir, "stacks", "Pulumi.hosts.yaml"), "utf8");
+    expect(example).toContain("host: 10.231.0.10\n");
+    expect(example).toContain("endpoint: https://10.231.0.11:9000\n");
+    project.writeStack(
+      stack,
+      example
+        .replace("host: 10.231.0.10\n", `host: ${address}\n`)
+        .replace("https://10.231.0.11:", `https://${network.host("s3").address}:`),
+    );
+    expect((await pulumi(["stack", "init", stack])).status).toBe(0);
+    for (const [key, value, secret] of [
+      ["drkit:hosts.db1.connection.privateKey", network.privateKey, true],
+      ["drkit:objectStores.site-s3.accessKey", minio.accessKey, true],
+      ["drkit:objectStores.site-s3.secretKey", minio.secretKey, true],
+      ["drkit:services.billing.redis.snapshot.schedule", "*-*-* *:*:00", false],
+      ["drkit:services.billing.schedule.randomizedDelay", "0s", false],
+    ] as const) {
+      const r = await pulumi([
+        "config",
+        "set",
+        "--stack",
+        stack,
+        ...(secret ? ["--secret"] : []),
+        "--path",
+        key,
+        "--",
+        value,
+      ]);
+      expect(r.status, r.stderr).toBe(0);
+    }
+  };
+
   beforeAll(async () => {
     network = await bootTestHosts([
       { name: "db1", postgres: true, redis: true },
       { name: "s3", postgres: false },
+      { name: "db2", postgres: true, redis: true },
     ]);
     db1 = network.host("db1");
+    db2 = network.host("db2");
     const s3 = network.host("s3");
     project = engineProject("hosts");
     const ca = makeTestCa(path.join(project.dir, "..", "ca"));
@@ -73,51 +128,11 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     // the machine running pulumi trusts the CA too: it configures the bucket
     project.env.SSL_CERT_FILE = ca.bundleWithSystem();
     minio = await startMinioService(s3, ca.issue("s3", { ips: [s3.address], dns: ["s3"] }));
-    fs.copyFileSync(mcBinary(), path.join(db1.root, "usr/local/bin/mc"));
-    // What a real host has before drkit: its database, and Redis's main config including drkit's drop-in.
-    await onHost(
-      [
-        "runuser -u postgres -- psql -X -q -c 'CREATE DATABASE billing'",
-        "echo 'include /etc/redis/drkit-billing.conf' >> /etc/redis/redis.conf",
-        "install -d -m 0750 /etc/billing && echo 'API_TOKEN=token-on-db1' > /etc/billing/billing.env",
-      ].join(" && "),
-    );
-    // the shipped example as it is, on the test hosts' addresses
-    const example = fs.readFileSync(path.join(repoDir, "stacks", "Pulumi.hosts.yaml"), "utf8");
-    expect(example).toContain("host: 10.231.0.10\n");
-    expect(example).toContain("endpoint: https://10.231.0.11:9000\n");
-    project.writeStack(
-      "hosts",
-      example
-        .replace("host: 10.231.0.10\n", `host: ${db1.address}\n`)
-        .replace("https://10.231.0.11:", `https://${s3.address}:`),
-    );
-    expect((await pulumi(["stack", "init", "hosts"])).status).toBe(0);
-    const set = await pulumi([
-      "config",
-      "set",
-      "--secret",
-      "--path",
-      "drkit:hosts.db1.connection.privateKey",
-      "--",
-      network.privateKey,
-    ]);
-    expect(set.status, set.stderr).toBe(0);
-    // sooner than the example's hourly snapshot, so a timer fires during the test; no random delay
-    for (const [key, value] of [
-      ["drkit:services.billing.redis.snapshot.schedule", "*-*-* *:*:00"],
-      ["drkit:services.billing.schedule.randomizedDelay", "0s"],
-    ]) {
-      const r = await pulumi(["config", "set", "--path", key, "--", value]);
-      expect(r.status, r.stderr).toBe(0);
-    }
-    for (const [key, value] of [
-      ["accessKey", minio.accessKey],
-      ["secretKey", minio.secretKey],
-    ]) {
-      const r = await pulumi(["config", "set", "--secret", "--path", `drkit:objectStores.site-s3.${key}`, "--", value]);
-      expect(r.status, r.stderr).toBe(0);
-    }
+    await preparedHost(db1);
+    // db2 stands by as the replacement of a lost db1: a cluster of its own (another system identifier)
+    await on(db2, "pg_dropcluster --stop 15 main && pg_createcluster 15 main --start >/dev/null");
+    await preparedHost(db2);
+    await hostsStack("hosts", db1.address);
   });
   afterAll(() => {
     network?.teardown();
@@ -216,5 +231,39 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
       (await unitProperty("drkit-billing-redis.service", "ActiveState")) !== "activating" ? true : undefined,
     );
     expect(await unitProperty("drkit-billing-redis.service", "Result")).toBe("success");
+  });
+
+  it("host loss: db1 gone, a stack for db2 places the agent, db2 restores from the object store alone", async () => {
+    await psql(db1, "CREATE TABLE survived (v text); INSERT INTO survived VALUES ('committed before the loss')");
+    const segment = await psql(db1, "SELECT pg_walfile_name(pg_current_wal_lsn())");
+    await psql(db1, "SELECT pg_switch_wal()");
+    await waitFor(`WAL segment ${segment} in the bucket`, async () =>
+      (await bucketKeys()).includes(`billing/wal/${segment}`) ? true : undefined,
+    );
+    await db1.powerOff();
+
+    // A second stack, the example with db2 in db1's place: its up places the agent and stops where the
+    // archive is found to belong to another cluster (db1's), before archive_command points at it.
+    await hostsStack("hosts-b", db2.address);
+    const refused = await pulumi(["up", "--stack", "hosts-b", "--yes", "--skip-preview"]);
+    expect(refused.status).not.toBe(0);
+    expect(`${refused.stdout}\n${refused.stderr}`).toMatch(/belongs to another cluster|system identifier/);
+    const dataSystemId = () =>
+      on(db2, "/usr/lib/postgresql/15/bin/pg_controldata /var/lib/postgresql/15/main | grep -i 'system identifier'");
+    const before = await dataSystemId();
+
+    const restore = await db2.ssh("/usr/local/lib/drkit/billing/restore-pitr --from-offsite --force", 600_000);
+    const serverLog = async () =>
+      (await db2.ssh("journalctl -u postgresql@15-main --no-pager -n 30; tail -n 40 /var/log/postgresql/*.log")).stdout;
+    expect(restore.status, `${restore.stderr}\n${restore.status === 0 ? "" : await serverLog()}`).toBe(0);
+    expect(restore.stderr).toMatch(/fetched base backup/);
+    expect(await dataSystemId()).not.toBe(before);
+    expect(await psql(db2, "SELECT v FROM survived")).toBe("committed before the loss");
+
+    const up = await pulumi(["up", "--stack", "hosts-b", "--yes", "--skip-preview"]);
+    expect(up.status, `${up.stdout}\n${up.stderr}`).toBe(0);
+    const base = await db2.ssh("systemctl start drkit-billing-base.service", 600_000);
+    expect(base.status, base.stderr).toBe(0);
+    expect(await on(db2, "systemctl show --value -p Result drkit-billing-base.service")).toBe("success");
   });
 });

@@ -200,7 +200,7 @@ export function sandboxFor(plan: ServicePlan): Sandbox {
       if (plan.redis?.provision)
         spawnSync(path.join(plan.paths.scriptsDir, "sandbox-redis"), ["stop"], { encoding: "utf8" });
       // stop anything a failed restore test may have left running from a moved-aside directory
-      spawnSync("pkill", ["-f", `-D ${plan.rootPrefix}`]);
+      spawnSync("pkill", ["-f", "--", `-D ${plan.rootPrefix}`]);
       fs.rmSync(plan.rootPrefix, { recursive: true, force: true });
     },
   };

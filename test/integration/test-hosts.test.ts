@@ -1,0 +1,70 @@
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import { describe, expect, it } from "vitest";
+import { repoDir } from "../helpers/engine";
+import { processAlive, waitFor } from "../helpers/sandbox";
+import { bootTestHosts, reapStaleTestHosts } from "../helpers/testHosts";
+
+const mounted = (dir: string) => fs.readFileSync("/proc/mounts", "utf8").includes(` ${dir} `);
+const namespaces = () =>
+  spawnSync("ip", ["netns", "list"], { encoding: "utf8" })
+    .stdout.split("\n")
+    .map((line) => line.split(" ")[0])
+    .filter(Boolean);
+
+describe("booted test hosts", () => {
+  it("are separate hosts on a private network, and teardown leaves no mount, namespace or process", async () => {
+    const before = new Set(namespaces());
+    const network = await bootTestHosts([
+      { name: "alpha", postgres: false },
+      { name: "beta", postgres: false },
+    ]);
+    const [alpha, beta] = network.hosts;
+    const made = namespaces().filter((n) => !before.has(n));
+    expect(made).toHaveLength(2);
+    try {
+      expect((await alpha.ssh("hostname")).stdout.trim()).toBe("alpha");
+      expect((await beta.ssh("systemctl is-system-running")).stdout.trim()).toBe("running");
+      // each host has its own SSH key, and the pinned known_hosts refuses a host under another's name
+      expect(alpha.hostKey).not.toBe(beta.hostKey);
+      const reach = await alpha.exec(`timeout 5 bash -c '</dev/tcp/${beta.address}/22' && echo open`);
+      expect(reach.stdout.trim()).toBe("open");
+      // no route anywhere but the test network
+      expect((await alpha.exec("ip route")).stdout.trim().split("\n")).toHaveLength(1);
+    } finally {
+      network.teardown();
+    }
+    expect(mounted(alpha.root)).toBe(false);
+    expect(namespaces().filter((n) => made.includes(n))).toEqual([]);
+    expect(spawnSync("pgrep", ["-f", "--", `-D ${alpha.root}`]).status).toBe(1);
+  });
+
+  it("left behind by a killed test process are removed by the next run's reaper", async () => {
+    const child = spawn(
+      "npx",
+      [
+        "tsx",
+        "-e",
+        `import { bootTestHosts } from "./test/helpers/testHosts";
+         bootTestHosts([{ name: "orphan", postgres: false }]).then((n) => {
+           console.log(JSON.stringify({ root: n.hosts[0].root, pid: process.pid }));
+           setInterval(() => {}, 1000);
+         });`,
+      ],
+      { cwd: repoDir, stdio: ["ignore", "pipe", "inherit"], detached: true },
+    );
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const booted = await waitFor("the orphan host to boot", () => (out.includes("\n") ? out.trim() : undefined), 120);
+    const { root, pid } = JSON.parse(booted) as { root: string; pid: number };
+    expect(mounted(root)).toBe(true);
+    process.kill(-child.pid!, "SIGKILL");
+    await waitFor("the booting process to be gone", () => (processAlive(pid) ? undefined : true));
+    // killed: its exit handler never ran, so the host is still there until a reaper removes it
+    expect(mounted(root)).toBe(true);
+    expect(reapStaleTestHosts()).toBeGreaterThanOrEqual(1);
+    expect(mounted(root)).toBe(false);
+    expect(spawnSync("pgrep", ["-f", "--", `-D ${root}`]).status).toBe(1);
+    expect(fs.existsSync(root)).toBe(false);
+  });
+});
