@@ -47,6 +47,18 @@ const MASKED_UNITS = [
   "systemd-network-generator.service",
 ];
 
+/** The units a host cannot do without: its services and what SSH and the journal need. */
+function essentialUnits(spec: TestHostSpec): string[] {
+  return [
+    "ssh.service",
+    "dbus.service",
+    "systemd-journald.service",
+    "systemd-logind.service",
+    ...(spec.postgres === false ? [] : ["postgresql@15-main.service"]),
+    ...(spec.redis ? ["redis-server.service"] : []),
+  ];
+}
+
 export interface TestHostSpec {
   readonly name: string;
   /** Debian's postgresql@15-main starts at boot (default true). */
@@ -339,8 +351,17 @@ export async function bootTestHosts(specs: TestHostSpec[]): Promise<TestNetwork>
         120,
       );
       if (state !== "running") {
-        const failed = await host.exec("systemctl --failed --no-legend --plain");
-        throw new Error(`host ${host.name} booted ${state}; failed units:\n${failed.stdout}`);
+        const failed = (await host.exec("systemctl --failed --no-legend --plain")).stdout
+          .split("\n")
+          .map((line) => line.trim().split(/\s+/)[0])
+          .filter(Boolean);
+        const spec = specs.find((sp) => sp.name === host.name)!;
+        const needed = failed.filter((unit) => essentialUnits(spec).includes(unit));
+        // A machine may carry packages whose units fail in a container; only the host's own services count.
+        if (state !== "degraded" || needed.length > 0 || failed.length === 0)
+          throw new Error(`host ${host.name} booted ${state}; failed units: ${failed.join(" ") || "none"}`);
+        process.stderr.write(`test host ${host.name}: units not needed here failed at boot: ${failed.join(" ")}\n`);
+        await host.exec("systemctl reset-failed");
       }
       await waitFor(`sshd on ${host.name}`, async () => ((await portOpen(host.address, 22)) ? true : undefined), 30);
     }
