@@ -151,11 +151,12 @@ export async function waitFor<T>(
   }
 }
 
-/** Whether a process with this pid exists. */
-export function processAlive(pid: number): boolean {
+/** Whether a process with this pid runs; a zombie (exited, not yet reaped by a busy event loop) does not. */
+export function processAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }

@@ -3,7 +3,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { runAsync, tempRoot, waitFor, type RunResult } from "./sandbox";
+import { processAlive, runAsync, tempRoot, waitFor, type RunResult } from "./sandbox";
 
 /**
  * Booted Debian hosts for tests: each one is systemd-nspawn running systemd as PID 1 on an overlay of this
@@ -102,25 +102,14 @@ interface HostsRecord {
 const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
 const quiet = (cmd: string, args: string[]) => spawnSync(cmd, args, { stdio: "ignore" });
 
-/** Whether the process runs; a zombie (exited, not yet reaped by a busy event loop) does not. */
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
-
 /** Everything a record names, removed; each step runs even when an earlier one failed. */
 function removeRecorded(record: HostsRecord): void {
   for (const host of record.hosts) {
-    if (alive(host.nspawnPid)) {
+    if (processAlive(host.nspawnPid)) {
       process.kill(host.nspawnPid!, "SIGTERM");
       const deadline = Date.now() + 15_000;
-      while (alive(host.nspawnPid) && Date.now() < deadline) quiet("sleep", ["0.2"]);
-      if (alive(host.nspawnPid)) {
+      while (processAlive(host.nspawnPid) && Date.now() < deadline) quiet("sleep", ["0.2"]);
+      if (processAlive(host.nspawnPid)) {
         quiet("pkill", ["-KILL", "-P", String(host.nspawnPid)]);
         process.kill(host.nspawnPid!, "SIGKILL");
       }
@@ -145,7 +134,7 @@ export function reapStaleTestHosts(): number {
   for (const file of fs.readdirSync(REGISTRY)) {
     const full = path.join(REGISTRY, file);
     const record = JSON.parse(fs.readFileSync(full, "utf8")) as HostsRecord;
-    if (alive(record.owner)) continue;
+    if (processAlive(record.owner)) continue;
     removeRecorded(record);
     fs.rmSync(full, { force: true });
     reaped++;
@@ -329,9 +318,9 @@ export async function bootTestHosts(specs: TestHostSpec[]): Promise<TestNetwork>
         exec,
         ssh,
         powerOff: async () => {
-          if (!alive(child.pid)) return;
+          if (!processAlive(child.pid)) return;
           process.kill(child.pid!, "SIGTERM");
-          await waitFor(`host ${spec.name} to power off`, () => (alive(child.pid) ? undefined : true), 30);
+          await waitFor(`host ${spec.name} to power off`, () => (processAlive(child.pid) ? undefined : true), 30);
         },
       });
       knownHosts.push(`${address} ${hostKey}`, `${spec.name} ${hostKey}`);
