@@ -232,3 +232,21 @@ teardown() { agent_teardown; }
   run "$AGENT/failover" --to far
   [[ $output != *"archive_mode="* ]]
 }
+
+@test "an old primary that vanishes between status and stop (a crashed postmaster reaped) counts as fenced" {
+  touch "$STUBS/stop-finds-no-process"
+  run "$AGENT/failover" --to near
+  [ "$status" -eq 0 ]
+  grep -qF "pg_ctl -D $TMP/near -w -t 120 promote" "$TMP/calls"
+  [[ $output == *"failover to near done in"* ]]
+}
+
+@test "an old primary that cannot be stopped is not fenced: nothing is promoted" {
+  touch "$STUBS/stop-fails"
+  run "$AGENT/failover" --to near
+  [ "$status" -eq 1 ]
+  [[ $output == *"cannot stop the old primary ($TMP/primary), so it is not fenced and nothing was promoted"* ]]
+  [[ $output == *"server does not shut down"* ]]
+  ! grep -qF "promote" "$TMP/calls" || false
+  [ -f "$TMP/primary/postmaster.pid" ]
+}

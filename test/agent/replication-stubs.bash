@@ -48,7 +48,17 @@ dir=\$2
 case " \$* " in
   *" status "*) [[ -f \$dir/postmaster.pid ]] || exit 3 ;;
   *" start "*) echo 4242 >"\$dir/postmaster.pid" ;;
-  *" stop "*) rm -f -- "\$dir/postmaster.pid" ;;
+  *" stop "*)
+    if [[ -e "$STUBS/stop-fails" ]]; then
+      echo "pg_ctl: server does not shut down" >&2
+      exit 1
+    fi
+    rm -f -- "\$dir/postmaster.pid"
+    if [[ -e "$STUBS/stop-finds-no-process" ]]; then
+      echo "pg_ctl: could not send stop signal (PID: 4242): No such process" >&2
+      exit 1
+    fi
+    ;;
   *" promote "*) [[ ! -e "$STUBS/promote-fails" ]] || exit 1 ;;
 esac
 exit 0
