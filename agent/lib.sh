@@ -16,7 +16,13 @@ readonly AGENT_DIR
 VERB=$(basename -- "$0")
 readonly VERB
 
-log() { printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${JOB:-drkit-$VERB}" "$*" >&2; }
+# utc_time VAR FORMAT: the current time in UTC, strftime FORMAT, into VAR (a builtin: no process started).
+utc_time() { TZ=UTC0 printf -v "$1" "%($2)T" -1; }
+log() {
+  local at
+  utc_time at '%Y-%m-%dT%H:%M:%SZ'
+  printf '%s %s: %s\n' "$at" "${JOB:-drkit-$VERB}" "$*" >&2
+}
 die() {
   log "ERROR: $*"
   exit 1
@@ -44,7 +50,11 @@ readonly BACKUP_ID_RE="^${BACKUP_ID_PATTERN}\$"
 readonly BACKUP_META=drkit-backup.env
 # An archived WAL file waiting for the shipper has an empty entry <prefix><name> beside it in the archive.
 readonly SHIP_QUEUE_PREFIX=.to-ship.
-new_backup_id() { date -u +%Y%m%dT%H%M%SZ; }
+new_backup_id() {
+  local id
+  utc_time id '%Y%m%dT%H%M%SZ'
+  printf '%s\n' "$id"
+}
 is_wal_name() { [[ $1 =~ $WAL_NAME_RE ]]; }
 is_backup_id() { [[ $1 =~ $BACKUP_ID_RE ]]; }
 
@@ -579,11 +589,12 @@ retention_plan() {
   local now=$1 daily=$2 weekly=$3 months=$4 newest=${5:-1} id epoch age week month now_month n=0
   local -A kept_weeks=() kept_months=()
   ((newest >= 1)) || newest=1
-  now_month=$(($(date -u -d "@$now" +%Y) * 12 + 10#$(date -u -d "@$now" +%m)))
+  TZ=UTC0 printf -v now_month '%(%Y)T %(%m)T' "$now" "$now"
+  now_month=$((${now_month% *} * 12 + 10#${now_month#* }))
   while read -r id; do
     epoch=$(id_epoch "$id")
     age=$((now - epoch))
-    week=$(date -u -d "@$epoch" +%G-W%V)
+    TZ=UTC0 printf -v week '%(%G-W%V)T' "$epoch"
     month=$((${id:0:4} * 12 + 10#${id:4:2}))
     n=$((n + 1))
     if ((n <= newest)); then
@@ -753,7 +764,9 @@ oldest_unshipped_wal() {
 # record_gap FILE FIRST LAST COUNT REASON: appends one line (one write, so lines never interleave) to a gap log:
 # "<time> <first file> <last file> <count> <reason>".
 record_gap() {
-  printf '%s %s %s %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$3" "$4" "$5" >>"$1"
+  local at
+  utc_time at '%Y-%m-%dT%H:%M:%SZ'
+  printf '%s %s %s %s %s\n' "$at" "$2" "$3" "$4" "$5" >>"$1"
 }
 # remote_checksums URL: "<name> <sha256 hex>" for every object under URL (a key or a key prefix), from one
 # `mc stat --recursive`: the drkit-sha256 metadata, or else the store's own SHA256 checksum (uploads with

@@ -18,12 +18,24 @@ export function sshConnection(
 ): command.types.input.remote.ConnectionArgs {
   if (host.connection.type !== "ssh") throw new Error(`host ${host.name} is not reached over SSH`);
   const key = privateKey ?? (typeof host.connection.privateKey === "string" ? host.connection.privateKey : undefined);
+  if (host.connection.hostKey === undefined) warnOnce(host.name);
   return {
     host: host.connection.host,
     port: host.connection.port,
     user: host.connection.user,
+    ...(host.connection.hostKey !== undefined ? { hostKey: host.connection.hostKey } : {}),
     ...(key !== undefined ? { privateKey: pulumi.secret(key) } : {}),
   };
+}
+
+const warned = new Set<string>();
+function warnOnce(hostName: string): void {
+  if (warned.has(hostName)) return;
+  warned.add(hostName);
+  void pulumi.log.warn(
+    `host ${hostName}: acceptAnyHostKey is true, so its SSH host key is not checked: whoever answers at its ` +
+      "address receives drkit's commands and the secrets they carry. Pin it with hosts.<name>.connection.hostKey.",
+  );
 }
 
 export interface HostRef {

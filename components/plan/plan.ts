@@ -17,10 +17,21 @@ import { archivePlan, type ArchivePlan } from "./archive";
 import { monitoringPlan, type MonitoringPlan } from "./monitoring";
 import { postgresFeatures } from "./postgresVersion";
 import { calendarMaxIntervalHours } from "./calendar";
+import { parseSshHostKey } from "./sshHostKey";
 
 export type Connection =
   | { type: "local"; rootPrefix: string }
-  | { type: "ssh"; host: string; port: number; user: string; privateKey?: SecretText; rootPrefix: string };
+  | {
+      type: "ssh";
+      host: string;
+      port: number;
+      user: string;
+      privateKey?: SecretText;
+      /** "<type> <base64>"; absent only with acceptAnyHostKey. */
+      hostKey?: string;
+      acceptAnyHostKey: boolean;
+      rootPrefix: string;
+    };
 
 export interface HostPlan {
   readonly name: string;
@@ -349,6 +360,8 @@ function hostPlan(name: string, host: ParsedHost, baseDir: string): HostPlan {
       port: c.port,
       user: c.user,
       privateKey: c.privateKey,
+      ...(c.hostKey !== undefined ? { hostKey: (parseSshHostKey(c.hostKey) as { key: string }).key } : {}),
+      acceptAnyHostKey: c.acceptAnyHostKey,
       rootPrefix: (c.rootPrefix ?? "").replace(/\/+$/, ""),
     },
   };

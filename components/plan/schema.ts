@@ -4,6 +4,7 @@ import { calendarProblem } from "./calendar";
 import { formatDuration, LONGEST_OBJECTIVE_SECONDS, parseDuration } from "./duration";
 import { SIZE } from "./size";
 import { postgresVersionProblem } from "./postgresVersion";
+import { parseSshHostKey } from "./sshHostKey";
 
 /** Names that become parts of unit names, paths and shell words. */
 const SAFE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
@@ -98,15 +99,44 @@ const localConnectionSchema = z.strictObject({
   rootPrefix: rootPrefix.optional(),
 });
 
-const sshConnectionSchema = z.strictObject({
-  type: z.literal("ssh"),
-  host: z.string().regex(HOSTNAME, { error: "must be a host name or IP address" }),
-  port: count(1, 65535).default(22),
-  user: name("user name").default("root"),
-  privateKey: secretString.optional(),
-  /** A sandbox on the remote host: every host path lives under this absolute directory there. */
-  rootPrefix: absolutePath.optional(),
-});
+const sshHostKey = z.string().superRefine(
+  ruleOf((text: string) => {
+    const parsed = parseSshHostKey(text);
+    return "problem" in parsed ? parsed.problem : undefined;
+  }),
+);
+
+const sshConnectionSchema = z
+  .strictObject({
+    type: z.literal("ssh"),
+    host: z.string().regex(HOSTNAME, { error: "must be a host name or IP address" }),
+    port: count(1, 65535).default(22),
+    user: name("user name").default("root"),
+    privateKey: secretString.optional(),
+    /** The host's public key: the connection is refused before anything is sent when the host shows another. */
+    hostKey: sshHostKey.optional(),
+    /** No host key check at all: whoever answers at the address receives the commands and their secrets. */
+    acceptAnyHostKey: z.boolean().default(false),
+    /** A sandbox on the remote host: every host path lives under this absolute directory there. */
+    rootPrefix: absolutePath.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.hostKey === undefined && !c.acceptAnyHostKey)
+      ctx.addIssue({
+        code: "custom",
+        path: ["hostKey"],
+        message:
+          "is required for an SSH host: its public key (the line of /etc/ssh/ssh_host_ed25519_key.pub, taken " +
+          "from the host over a channel you trust), so that a machine answering in its place is refused before " +
+          "it receives anything; acceptAnyHostKey: true turns the check off",
+      });
+    if (c.hostKey !== undefined && c.acceptAnyHostKey)
+      ctx.addIssue({
+        code: "custom",
+        path: ["acceptAnyHostKey"],
+        message: "cannot be true when hostKey pins the host's key: remove one of them",
+      });
+  });
 
 const hostSchema = z.strictObject({
   connection: z.discriminatedUnion("type", [localConnectionSchema, sshConnectionSchema], {

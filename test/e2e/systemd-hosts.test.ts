@@ -80,19 +80,20 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
    * A stack of the shipped example (as it is) with db1 at `address`, MinIO on s3, its secrets set, and two
    * schedules shortened: sooner than the example's hourly snapshot, so a timer fires during the test.
    */
-  const hostsStack = async (stack: string, address: string) => {
+  const hostsStack = async (stack: string, host: TestHost, hostKey = host.hostKey) => {
     const example = fs.readFileSync(path.join(repoDir, "stacks", "Pulumi.hosts.yaml"), "utf8");
     expect(example).toContain("host: 10.231.0.10\n");
     expect(example).toContain("endpoint: https://10.231.0.11:9000\n");
     project.writeStack(
       stack,
       example
-        .replace("host: 10.231.0.10\n", `host: ${address}\n`)
+        .replace("host: 10.231.0.10\n", `host: ${host.address}\n`)
         .replace("https://10.231.0.11:", `https://${network.host("s3").address}:`),
     );
     expect((await pulumi(["stack", "init", stack])).status).toBe(0);
     for (const [key, value, secret] of [
       ["drkit:hosts.db1.connection.privateKey", network.privateKey, true],
+      ["drkit:hosts.db1.connection.hostKey", hostKey, false],
       ["drkit:objectStores.site-s3.accessKey", minio.accessKey, true],
       ["drkit:objectStores.site-s3.secretKey", minio.secretKey, true],
       ["drkit:services.billing.redis.snapshot.schedule", "*-*-* *:*:00", false],
@@ -132,7 +133,7 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     // db2 stands by as the replacement of a lost db1: a cluster of its own (another system identifier)
     await on(db2, "pg_dropcluster --stop 15 main && pg_createcluster 15 main --start >/dev/null");
     await preparedHost(db2);
-    await hostsStack("hosts", db1.address);
+    await hostsStack("hosts", db1);
   });
   afterAll(() => {
     network?.teardown();
@@ -150,6 +151,22 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
   it("a second up is a no-op", async () => {
     const r = await pulumi(["up", "--yes", "--expect-no-changes"]);
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+  });
+
+  it("the SSH key and the store's keys are secrets: encrypted in the stack file, absent from state and output", () => {
+    const stackFile = fs.readFileSync(path.join(project.dir, "stacks", "Pulumi.hosts.yaml"), "utf8");
+    expect(stackFile).toMatch(/privateKey:\s*\{?\s*secure:\s*'?v1:/);
+    // a line from the middle of the key, and the store's secret key
+    const keyLine = network.privateKey.split("\n")[2];
+    expect(keyLine.length).toBeGreaterThan(30);
+    expect(stackFile).not.toContain(minio.secretKey);
+    const state = project.stateText();
+    expect(state).toContain("4dabf18193072939515e22adb298388d");
+    for (const text of [state, ...project.outputs]) {
+      expect(text).not.toContain(keyLine);
+      expect(text).not.toContain("BEGIN OPENSSH PRIVATE KEY");
+      expect(text).not.toContain(minio.secretKey);
+    }
   });
 
   it("the base backup runs as postgres, logs to the journal, and its OnSuccess= prune runs after it", async () => {
@@ -233,6 +250,27 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     expect(await unitProperty("drkit-billing-redis.service", "Result")).toBe("success");
   });
 
+  it("a host that shows another key than the pinned one is refused before anything is sent to it", async () => {
+    // db2 at db1's place in a stack that pins db1's key: as a machine answering at a hijacked address would.
+    await hostsStack("hosts-wrong-key", db2, db1.hostKey);
+    const logins = "journalctl -u ssh --no-pager -q | grep -c 'Accepted publickey' || true";
+    // this command's own login is counted too
+    const before = Number(await on(db2, logins));
+    const started = Date.now();
+    const r = await pulumi(["up", "--stack", "hosts-wrong-key", "--yes", "--skip-preview"]);
+    const out = `${r.stdout}\n${r.stderr}`;
+    expect(r.status, out).not.toBe(0);
+    expect(out).toMatch(/host key mismatch at \S+: the server presented ssh-ed25519 SHA256:\S+, connection\.hostKey/);
+    expect(out).toContain("nothing was sent to it");
+    expect(out).not.toMatch(/failed attempts/);
+    expect(Date.now() - started).toBeLessThan(120_000);
+    // one more login: the check's own; the refused up never authenticated
+    expect(await on(db2, `test -e /usr/local/lib/drkit && echo present || echo absent; ${logins}`)).toBe(
+      `absent\n${before + 1}`,
+    );
+    expect((await pulumi(["stack", "rm", "--stack", "hosts-wrong-key", "--yes", "--force"])).status).toBe(0);
+  });
+
   it("host loss: db1 gone, a stack for db2 places the agent, db2 restores from the object store alone", async () => {
     await psql(db1, "CREATE TABLE survived (v text); INSERT INTO survived VALUES ('committed before the loss')");
     const segment = await psql(db1, "SELECT pg_walfile_name(pg_current_wal_lsn())");
@@ -244,7 +282,7 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
 
     // A second stack, the example with db2 in db1's place: its up places the agent and stops where the
     // archive is found to belong to another cluster (db1's), before archive_command points at it.
-    await hostsStack("hosts-b", db2.address);
+    await hostsStack("hosts-b", db2);
     const refused = await pulumi(["up", "--stack", "hosts-b", "--yes", "--skip-preview"]);
     expect(refused.status).not.toBe(0);
     expect(`${refused.stdout}\n${refused.stderr}`).toMatch(/belongs to another cluster|system identifier/);
@@ -265,5 +303,15 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     const base = await db2.ssh("systemctl start drkit-billing-base.service", 600_000);
     expect(base.status, base.stderr).toBe(0);
     expect(await on(db2, "systemctl show --value -p Result drkit-billing-base.service")).toBe("success");
+  });
+
+  it("destroy over SSH removes drkit's units and scripts and keeps the data, the backups and the archive", async () => {
+    const r = await pulumi(["destroy", "--stack", "hosts-b", "--yes", "--skip-preview"]);
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(await on(db2, "find /usr/local/lib/drkit/billing -type f | wc -l")).toBe("0");
+    expect(await on(db2, "systemctl list-unit-files 'drkit-*' --no-legend | wc -l")).toBe("0");
+    expect(await on(db2, "cat /var/lib/postgresql/15/main/PG_VERSION")).toBe("15");
+    expect(await psql(db2, "SELECT v FROM survived")).toBe("committed before the loss");
+    expect(Number(await on(db2, "ls /var/lib/billing/backups/base | wc -l"))).toBeGreaterThanOrEqual(1);
   });
 });

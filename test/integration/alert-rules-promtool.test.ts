@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { alertRules, renderAlertRules, type AlertRule } from "../../components/monitoring/rules";
 import { buildPlan, type ServicePlan } from "../../components/plan/plan";
+import { HOST_KEY } from "../helpers/hostKeys";
 
 // The rendered rules under Prometheus's own tools: `promtool check rules`, then `promtool test rules` with, for every
 // alert, input series that make it fire (labels and annotations checked) and healthy ones that keep it quiet.
@@ -19,8 +20,8 @@ function planWithEverything(): ServicePlan {
   return buildPlan(
     {
       hosts: {
-        db1: { connection: { type: "ssh", host: "10.0.0.1" } },
-        db2: { connection: { type: "ssh", host: "10.0.0.2" } },
+        db1: { connection: { type: "ssh", host: "10.0.0.1", hostKey: HOST_KEY } },
+        db2: { connection: { type: "ssh", host: "10.0.0.2", hostKey: HOST_KEY } },
       },
       services: {
         [SERVICE]: {

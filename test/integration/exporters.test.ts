@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serviceArtifacts } from "../../components/artifacts/hostArtifacts";
 import { buildPlan, type ServicePlan } from "../../components/plan/plan";
 import { freePort, startSandbox, tempRoot, waitFor, type Sandbox } from "../helpers/sandbox";
+import { HOST_KEY } from "../helpers/hostKeys";
 
 // Debian's exporters as drkit configures them on a host (monitoring.exporters): each drop-in passes
 // systemd-analyze verify beside Debian's own unit, and the command it sets runs, as the unit's user, against a
@@ -23,7 +24,7 @@ beforeAll(async () => {
   // The host as a real one (no sandbox prefix), with the sandbox server's socket and port.
   plan = buildPlan(
     {
-      hosts: { db1: { connection: { type: "ssh", host: "10.0.0.5" } } },
+      hosts: { db1: { connection: { type: "ssh", host: "10.0.0.5", hostKey: HOST_KEY } } },
       services: {
         svc: {
           host: "db1",

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { DrillReport } from "../../components/drill/report";
 import { loadStackPlan } from "../../components/plan/stackFile";
 import { repoDir } from "../helpers/engine";
-import { psqlAt } from "../helpers/sandbox";
+import { psqlAt, runAsync, tempRoot } from "../helpers/sandbox";
 
 // The main job as .ci/run just ran it: `drkit drill --stack local` on the shipped local stack, provisioned by
 // pulumi up, broken every way it supports and recovered. .ci/run passes where its reports and its output are,
@@ -125,4 +125,38 @@ describe("the main job's drill of the local stack", () => {
       await browser.close();
     }
   });
+
+  // Last: it changes the live server (and puts it back).
+  it("a stack broken on the live server fails the drill and says why: archive_timeout above the RPO", async () => {
+    const pg = loadStackPlan(repoDir, "local").services[0].postgres;
+    const sql = (query: string) => psqlAt(pg.socketDirectory, pg.port, query);
+    const brokenReport = tempRoot("main-job-broken");
+    sql("ALTER SYSTEM SET archive_timeout = '1h'");
+    sql("SELECT pg_reload_conf()");
+    try {
+      const r = await runAsync(
+        process.execPath,
+        [path.join(repoDir, "bin/drkit.js"), "-C", repoDir, "drill", "--stack", "local", "--no-provision"].concat([
+          "--scenario",
+          "host-loss",
+          "--report-dir",
+          brokenReport,
+        ]),
+        {},
+        600_000,
+      );
+      expect(r.status, r.stderr.slice(-4000)).toBe(1);
+      expect(r.stdout).toContain("drill of local: FAIL");
+      const rep: DrillReport = JSON.parse(fs.readFileSync(path.join(brokenReport, "report.json"), "utf8"));
+      expect(rep.scenarios.map((s) => s.id)).toEqual(["host-loss"]);
+      expect(rep.scenarios[0].verdict).toBe("FAIL");
+      expect(rep.scenarios[0].reasons[0]).toMatch(
+        /archive_timeout is 3600s on the live server .* above the RPO of 300s/,
+      );
+    } finally {
+      sql("ALTER SYSTEM RESET archive_timeout");
+      sql("SELECT pg_reload_conf()");
+      fs.rmSync(brokenReport, { recursive: true, force: true });
+    }
+  }, 600_000);
 });

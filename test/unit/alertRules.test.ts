@@ -4,14 +4,15 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { alertRules, renderAlertRules } from "../../components/monitoring/rules";
 import { buildPlan, type ServicePlan } from "../../components/plan/plan";
+import { HOST_KEY } from "../helpers/hostKeys";
 
 type Config = { hosts: Record<string, any>; services: Record<string, any>; objectStores: Record<string, any> };
 
 /** Service billing on one SSH host, with monitoring and nothing optional. */
 const minimal = (): Config => ({
   hosts: {
-    db1: { connection: { type: "ssh", host: "10.0.0.1" } },
-    db2: { connection: { type: "ssh", host: "10.0.0.2" } },
+    db1: { connection: { type: "ssh", host: "10.0.0.1", hostKey: HOST_KEY } },
+    db2: { connection: { type: "ssh", host: "10.0.0.2", hostKey: HOST_KEY } },
   },
   services: { billing: { host: "db1", postgres: { databases: ["billing"] }, monitoring: {} } },
   objectStores: {},

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { ServicePlan } from "../../components/plan/plan";
 import { recordResources, type Registered } from "../helpers/mocks";
+import { HOST_KEY } from "../helpers/hostKeys";
 
 const { registered } = recordResources();
 
@@ -42,7 +43,7 @@ describe("PostgresBackup under Pulumi's mocks", () => {
 
   beforeAll(async () => {
     component = new PostgresBackup("billing", {
-      plan: planFor({ type: "ssh", host: "db1.internal" }),
+      plan: planFor({ type: "ssh", host: "db1.internal", hostKey: HOST_KEY }),
       privateKey: "-----BEGIN KEY-----",
     });
     await promiseOf(component.timers);
@@ -109,9 +110,28 @@ describe("PostgresBackup under Pulumi's mocks", () => {
       expect(c.inputs.connection[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
       expect(c.inputs.connection.value.host).toBe("db1.internal");
       expect(c.inputs.connection.value.privateKey).toBe("-----BEGIN KEY-----");
+      expect(c.inputs.connection.value.hostKey).toBe(HOST_KEY);
     }
-    const connection = sshConnection(planFor({ type: "ssh", host: "db1.internal" }).host, "-----BEGIN KEY-----");
+    const connection = sshConnection(
+      planFor({ type: "ssh", host: "db1.internal", hostKey: HOST_KEY }).host,
+      "-----BEGIN KEY-----",
+    );
     expect(await (pulumi.output(connection.privateKey) as any).isSecret).toBe(true);
+  });
+
+  it("with acceptAnyHostKey pins no key and warns, once per host, that any machine at the address is trusted", () => {
+    const warnings: string[] = [];
+    const warn = vi.spyOn(pulumi.log, "warn").mockImplementation(async (message: string) => {
+      warnings.push(message);
+    });
+    try {
+      const host = planFor({ type: "ssh", host: "db9.internal", acceptAnyHostKey: true }).host;
+      for (let i = 0; i < 3; i++) expect(sshConnection(host, "-----BEGIN KEY-----")).not.toHaveProperty("hostKey");
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^host db1: acceptAnyHostKey is true, so its SSH host key is not checked/);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it("places each file atomically with its mode and owner, and removes it on delete", () => {
@@ -180,7 +200,7 @@ describe("sandbox hosts and argument errors", () => {
     const { RedisBackup } = await import("../../components/redis/redisBackup");
     const before = registered.length;
     const plan = planFor(
-      { type: "ssh", host: "cache1" },
+      { type: "ssh", host: "cache1", hostKey: HOST_KEY },
       { redis: { snapshot: { schedule: "*-*-* *:00:00", retentionDays: 7 } } },
     );
     const c = new RedisBackup("billing-redis", { plan });

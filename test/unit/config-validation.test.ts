@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../components/plan/errors";
 import { buildPlan } from "../../components/plan/plan";
-import { loadStackPlan } from "../../components/plan/stackFile";
+import { loadStackPlan, readStackConfig } from "../../components/plan/stackFile";
+import { parseSshHostKey } from "../../components/plan/sshHostKey";
 import * as path from "node:path";
+import { HOST_KEY } from "../helpers/hostKeys";
 
 const base = () => ({
-  hosts: { db1: { connection: { type: "ssh", host: "db1.internal" } } },
+  hosts: { db1: { connection: { type: "ssh", host: "db1.internal", hostKey: HOST_KEY } } },
   services: { billing: { host: "db1", postgres: { databases: ["billing"] } } } as Record<string, any>,
 });
 
@@ -33,6 +35,31 @@ describe("stack config validation names the field, the value and the rule", () =
       "RTO below a minute",
       (c) => (c.services.billing.rto = "30s"),
       /^services\.billing\.rto: "30s" must be at least 1m/,
+    ],
+    [
+      "SSH host without a host key",
+      (c) => delete (c.hosts.db1.connection as { hostKey?: string }).hostKey,
+      /^hosts\.db1\.connection\.hostKey: .*is required for an SSH host: its public key .* turns the check off$/,
+    ],
+    [
+      "SSH host key and acceptAnyHostKey together",
+      (c) => Object.assign(c.hosts.db1.connection, { acceptAnyHostKey: true }),
+      /^hosts\.db1\.connection\.acceptAnyHostKey: true cannot be true when hostKey pins the host's key/,
+    ],
+    [
+      "SSH host key that is a private key's first line",
+      (c) => (c.hosts.db1.connection.hostKey = "-----BEGIN OPENSSH PRIVATE KEY-----"),
+      /^hosts\.db1\.connection\.hostKey: .* must be the host's public key: a line of its \/etc\/ssh\/ssh_host_ed25519/,
+    ],
+    [
+      "SSH host key whose data is another type's",
+      (c) => (c.hosts.db1.connection.hostKey = HOST_KEY.replace("ssh-ed25519", "ssh-rsa")),
+      /^hosts\.db1\.connection\.hostKey: .* says ssh-rsa but its key data is a ssh-ed25519 key: the line is mixed up$/,
+    ],
+    [
+      "SSH host key cut short",
+      (c) => (c.hosts.db1.connection.hostKey = HOST_KEY.slice(0, 30)),
+      /^hosts\.db1\.connection\.hostKey: .* the key data after ssh-ed25519 is cut short$/,
     ],
     [
       "PostgreSQL version past its end of life",
@@ -368,5 +395,42 @@ describe("defaults and values derived in one place", () => {
     const prod = loadStackPlan(path.resolve(__dirname, "../.."), "production");
     expect(prod.services.map((s) => s.name)).toEqual(["billing", "ledger", "catalog"]);
     expect(prod.services.find((s) => s.name === "ledger")!.archiveTimeoutSeconds).toBe(48);
+  });
+});
+
+describe("SSH host keys", () => {
+  const connectionOf = (connection: object) =>
+    buildPlan(
+      { hosts: { db1: { connection } }, services: { billing: { host: "db1", postgres: { databases: ["billing"] } } } },
+      { baseDir: "/tmp" },
+    ).services[0].host.connection;
+
+  it("takes the host's .pub line or a known_hosts line, and pins '<type> <base64>'", () => {
+    const [type, data] = HOST_KEY.split(" ");
+    for (const line of [`${HOST_KEY} root@db1`, `db1.internal,10.0.0.1 ${HOST_KEY}`, `  ${type}   ${data}  `])
+      expect(connectionOf({ type: "ssh", host: "db1.internal", hostKey: line })).toMatchObject({
+        hostKey: HOST_KEY,
+        acceptAnyHostKey: false,
+      });
+  });
+
+  it("acceptAnyHostKey: true stands instead of a key, and then no key is pinned", () => {
+    const c = connectionOf({ type: "ssh", host: "db1.internal", acceptAnyHostKey: true });
+    expect(c).toMatchObject({ acceptAnyHostKey: true });
+    expect(c).not.toHaveProperty("hostKey");
+  });
+
+  it("the shipped stacks pin every SSH host's key", () => {
+    const repo = path.resolve(__dirname, "../..");
+    let pinned = 0;
+    for (const stack of ["production", "hosts"]) {
+      const hosts = readStackConfig(repo, stack).hosts as Record<string, any>;
+      for (const [name, host] of Object.entries(hosts)) {
+        if (host.connection.type !== "ssh") continue;
+        expect(parseSshHostKey(host.connection.hostKey ?? ""), `${stack}: ${name}`).toHaveProperty("key");
+        pinned++;
+      }
+    }
+    expect(pinned).toBe(4);
   });
 });

@@ -3,6 +3,7 @@ import { lifecycleRules, shortestExpiry } from "../../components/objectstore/lif
 import { serviceSettings } from "../../components/agent/serviceEnv";
 import { ConfigError } from "../../components/plan/errors";
 import { buildPlan, type DrPlan } from "../../components/plan/plan";
+import { HOST_KEY } from "../helpers/hostKeys";
 
 // Off-site copies in the stack config: drkit:objectStores and services.<svc>.offsite. Every rule gives its
 // "path: value rule" message through buildPlan, and the plan derives lifecycle, prefixes, credentials and jobs.
@@ -28,7 +29,7 @@ const s3 = (bucket: string, extra: Record<string, unknown> = {}) => ({
 
 /** One SSH host, service billing shipping to site-a, two MinIO sites (site-a replicates to site-b). */
 const base = (): Config => ({
-  hosts: { db1: { connection: { type: "ssh", host: "10.0.0.1" } } },
+  hosts: { db1: { connection: { type: "ssh", host: "10.0.0.1", hostKey: HOST_KEY } } },
   services: { billing: { host: "db1", postgres: { databases: ["billing"] }, offsite: { targets: ["site-a"] } } },
   objectStores: {
     "site-a": minio("drkit-billing", { replicateTo: "site-b" }),

@@ -68,7 +68,7 @@ func (c *connectionBase) clientConfig() (*ssh.ClientConfig, func(), error) {
 		if err != nil {
 			return nil, closer, fmt.Errorf("parsing hostKey: %w", err)
 		}
-		config.HostKeyCallback = ssh.FixedHostKey(key)
+		config.HostKeyCallback = pinnedHostKey(key)
 		config.HostKeyAlgorithms = hostKeyAlgorithms(key.Type())
 	} else {
 		config.HostKeyCallback = ssh.InsecureIgnoreHostKey() //nolint:gosec // as upstream: no hostKey, no check
@@ -121,6 +121,24 @@ func (c *connectionBase) clientConfig() (*ssh.ClientConfig, func(), error) {
 	return config, closer, nil
 }
 
+// permanentError is a dial error that another attempt would meet again: retry gives up on it at once.
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+// pinnedHostKey accepts only the pinned key. A mismatch is refused during the key exchange, before
+// authentication: the server receives neither credentials nor commands.
+func pinnedHostKey(want ssh.PublicKey) ssh.HostKeyCallback {
+	return func(hostname string, _ net.Addr, got ssh.PublicKey) error {
+		if bytes.Equal(got.Marshal(), want.Marshal()) {
+			return nil
+		}
+		return permanentError{fmt.Errorf("host key mismatch at %s: the server presented %s %s, "+
+			"connection.hostKey pins %s %s; nothing was sent to it (if the host was rebuilt, pin its new key)",
+			hostname, got.Type(), ssh.FingerprintSHA256(got), want.Type(), ssh.FingerprintSHA256(want))}
+	}
+}
+
 // hostKeyAlgorithms lists the signature algorithms a host key of the given type may use, so that
 // the server presents the key that hostKey pins.
 func hostKeyAlgorithms(keyType string) []string {
@@ -138,6 +156,9 @@ func retry[T any](ctx context.Context, what string, limit int, f func() (T, erro
 		v, err := f()
 		if err == nil {
 			return v, nil
+		}
+		if permanent := (permanentError{}); errors.As(err, &permanent) {
+			return v, fmt.Errorf("%s: %w", what, err)
 		}
 		if limit >= 0 && attempt > limit {
 			return v, fmt.Errorf("%s: after %d failed attempts: %w", what, attempt, err)

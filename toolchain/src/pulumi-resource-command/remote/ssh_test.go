@@ -2,9 +2,17 @@ package remote
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
+	"net"
 	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 )
 
 func TestShellQuote(t *testing.T) {
@@ -31,5 +39,106 @@ func TestRetryLimit(t *testing.T) {
 	cancel()
 	if _, err := retry(ctx, "Dial", -1, func() (int, error) { return 0, errors.New("no") }); !errors.Is(err, context.Canceled) {
 		t.Errorf("unlimited retry with a cancelled context: %v", err)
+	}
+}
+
+// serveSSH accepts SSH connections on loopback with the given host key and password "pw"; each
+// accepted connection counts one authentication attempt.
+func serveSSH(t *testing.T, hostKey ssh.Signer) (addr string, auths *atomic.Int32) {
+	t.Helper()
+	auths = &atomic.Int32{}
+	config := &ssh.ServerConfig{PasswordCallback: func(_ ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+		auths.Add(1)
+		if string(pw) == "pw" {
+			return nil, nil
+		}
+		return nil, errors.New("wrong password")
+	}}
+	config.AddHostKey(hostKey)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				sc, chans, reqs, err := ssh.NewServerConn(conn, config)
+				if err != nil {
+					_ = conn.Close()
+					return
+				}
+				go ssh.DiscardRequests(reqs)
+				go func() {
+					for ch := range chans {
+						_ = ch.Reject(ssh.Prohibited, "no channels here")
+					}
+				}()
+				_ = sc.Close()
+			}()
+		}
+	}()
+	return l.Addr().String(), auths
+}
+
+func newSigner(t *testing.T) ssh.Signer {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer
+}
+
+func TestPinnedHostKey(t *testing.T) {
+	server, other := newSigner(t), newSigner(t)
+	addr, auths := serveSSH(t, server)
+	host, port, _ := net.SplitHostPort(addr)
+	portNumber, _ := strconv.ParseFloat(port, 64)
+	password := "pw"
+	connect := func(pin ssh.PublicKey) error {
+		hostKey := string(ssh.MarshalAuthorizedKey(pin))
+		limit := 3
+		c := &Connection{connectionBase: connectionBase{
+			Host: &host, Port: &portNumber, Password: &password, HostKey: &hostKey, DialErrorLimit: &limit,
+		}}
+		client, closeAll, err := c.dial(context.Background())
+		if err == nil {
+			_ = client.Close()
+			closeAll()
+		}
+		return err
+	}
+
+	if err := connect(server.PublicKey()); err != nil {
+		t.Fatalf("the pinned key: %v", err)
+	}
+	if auths.Load() != 1 {
+		t.Fatalf("the pinned key: %d authentications, want 1", auths.Load())
+	}
+
+	err := connect(other.PublicKey())
+	if err == nil {
+		t.Fatal("another key was pinned, and the connection was made")
+	}
+	for _, want := range []string{"host key mismatch", ssh.FingerprintSHA256(server.PublicKey()),
+		ssh.FingerprintSHA256(other.PublicKey()), "nothing was sent"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the mismatch error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "failed attempts") {
+		t.Errorf("a mismatch was retried: %v", err)
+	}
+	if auths.Load() != 1 {
+		t.Errorf("the server with another key saw %d authentication(s): credentials were sent", auths.Load()-1)
 	}
 }
