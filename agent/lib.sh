@@ -664,6 +664,14 @@ mc_init() {
   done
   MC_HOME=$(mktemp -d "${TMPDIR:-/tmp}/drkit-mc.$$.XXXXXX")
   export MC_CONFIG_DIR=$MC_HOME MC_DISABLE_PAGER=1 MC_NO_COLOR=1
+  # A store's own CA: mc trusts every certificate in <config dir>/certs/CAs besides the system's.
+  for i in "${!OFFSITE_STORES[@]}"; do
+    f=${OFFSITE_CA_FILES[$i]:-}
+    [[ -n $f ]] || continue
+    [[ -r $f ]] || die "cannot read the CA certificate of object store ${OFFSITE_STORES[$i]} ($f)"
+    mkdir -p -- "$MC_HOME/certs/CAs"
+    cp -- "$f" "$MC_HOME/certs/CAs/${OFFSITE_ALIASES[$i]}.crt"
+  done
 }
 mc_cleanup() { if [[ -n ${MC_HOME:-} ]]; then rm -rf -- "$MC_HOME"; fi; }
 # mc_call TIMEOUT ARG...: mc with a bound (mc itself has none: an endpoint that swallows packets would hang it).

@@ -185,11 +185,29 @@ function offsiteArtifacts(plan: ServicePlan): Artifact[] {
     role: "secret",
     secret: { of: "offsite-credentials", store: t.store },
   }));
+  // Public certificates, readable by every job's user (the catch-up, the shipper, backup-redis's restore).
+  const cas: FileArtifact[] = o.targets.flatMap((t) =>
+    t.ca
+      ? [
+          {
+            kind: "file" as const,
+            id: `ca:${t.store}`,
+            host: plan.host,
+            path: t.ca.file,
+            content: t.ca.pem.trim() + "\n",
+            mode: "0644",
+            owner: "root",
+            group: "root",
+            role: "settings" as const,
+          },
+        ]
+      : [],
+  );
   const mc =
     plan.rootPrefix && plan.host.connection.type === "local"
       ? [step(plan.host, "step:install-mc", "copy mc into the sandbox", installMcCommand(plan))]
       : [];
-  return [...credentials, ...mc];
+  return [...credentials, ...cas, ...mc];
 }
 
 const pgpass = (plan: ServicePlan, host: HostPlan, id: string, path: string): FileArtifact => ({

@@ -37,6 +37,16 @@ export const minioIlmJson = (store: ObjectStorePlan) => toMinioIlmJson(lifecycle
  * site's bucket. Idempotent; `--remove` takes drkit's ILM and replication off again but keeps the bucket and
  * every object (a destroy never deletes backups). Runs where Pulumi runs, with `mc` on PATH.
  */
+/** Lines that put each store's own CA into mc's certs/CAs folder (mc trusts them besides the system's). */
+function trustedCas(stores: ObjectStorePlan[]): string {
+  const withCa = stores.filter((s) => s.caCertificate);
+  if (withCa.length === 0) return "";
+  return (
+    'mkdir -p -- "$mc_home/certs/CAs"\n' +
+    withCa.map((s) => `cat >"$mc_home/certs/CAs/${s.name}.crt" <<'CA'\n${s.caCertificate!.trim()}\nCA\n`).join("")
+  );
+}
+
 export function renderMinioTargetScript(store: ObjectStorePlan, replica?: ObjectStorePlan): string {
   return (
     `${header({
@@ -55,7 +65,7 @@ ${settings({
 mc_home=$(mktemp -d "\${TMPDIR:-/tmp}/drkit-mc.XXXXXX")
 trap 'rm -rf -- "$mc_home"' EXIT
 export MC_CONFIG_DIR=$mc_home MC_DISABLE_PAGER=1 MC_NO_COLOR=1
-command -v mc >/dev/null || die "mc is not on PATH"
+${trustedCas([store, ...(replica ? [replica] : [])])}command -v mc >/dev/null || die "mc is not on PATH"
 [[ -n \${MC_HOST_${MINIO_SOURCE_ALIAS}:-} ]] || die "MC_HOST_${MINIO_SOURCE_ALIAS} is not set"
 
 if [[ \${1:-} == --remove ]]; then

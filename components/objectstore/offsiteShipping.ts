@@ -15,7 +15,8 @@ export interface OffsiteShippingArgs {
 
 /**
  * The host side of the off-site copies that is not a job: the 0600 credentials file of each target (a secret
- * end to end) and on a sandbox host the mc binary the agent calls. The uploads themselves are the agent's
+ * end to end), the CA certificate of a target that has its own, and on a sandbox host the mc binary the agent
+ * calls. The uploads themselves are the agent's
  * (archive-wal and the backup jobs call ship-offsite; restores call fetch-offsite).
  */
 export class OffsiteShipping extends pulumi.ComponentResource {
@@ -46,6 +47,10 @@ export class OffsiteShipping extends pulumi.ComponentResource {
       );
       const file = artifacts.file(`credentials:${target.store}`);
       hostFile(artifactResourceName(name, file.id), host, file, { parent: this }, content);
+      if (target.ca) {
+        const ca = artifacts.file(`ca:${target.store}`);
+        hostFile(artifactResourceName(name, ca.id), host, ca, { parent: this });
+      }
     }
     if (artifacts.has("step:install-mc")) {
       const install = artifacts.step("step:install-mc").run;

@@ -22,6 +22,8 @@ export interface ObjectStorePlan {
   /** Expiry per service prefix, derived from each service's retention.offsiteDays. */
   readonly lifecycle: LifecyclePolicy;
   readonly replicateTo?: string;
+  /** PEM: the CA mc trusts for this store, besides the system's. */
+  readonly caCertificate?: string;
   /** A sandbox MinIO server drkit starts (data directory resolved against the project). */
   readonly provision?: { readonly dataDirectory: string; readonly port: number };
   readonly s3?: {
@@ -50,6 +52,8 @@ export interface OffsiteTargetPlan {
   readonly credentialsFile: string;
   readonly accessKey?: SecretText;
   readonly secretKey?: SecretText;
+  /** The store's CA (PEM) and the file on the host that holds it, when the store has one. */
+  readonly ca?: { readonly file: string; readonly pem: string };
 }
 
 export interface OffsitePlan {
@@ -137,6 +141,7 @@ export function objectStorePlans(config: ParsedStackConfig, baseDir: string): Ob
       accessKey: store.accessKey,
       secretKey: store.secretKey,
       objectLock: store.objectLock,
+      caCertificate: store.caCertificate,
       lifecycle,
     };
     if (store.type === "minio") {
@@ -213,6 +218,10 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
   const sandboxDirs = new Map<string, string>();
   for (const [name, store] of Object.entries(stores)) {
     const at = `objectStores.${name}`;
+    if (store.caCertificate && store.endpoint?.startsWith("http://"))
+      problems.push(
+        `${at}.caCertificate: is only for an https:// endpoint; ${JSON.stringify(store.endpoint)} is plain http`,
+      );
     // One bucket namespace per server; AWS S3 (no endpoint) has one global namespace for every region.
     const server =
       store.type === "minio" || store.endpoint !== undefined ? store.endpoint!.replace(/\/$/, "") : "aws-s3";
@@ -316,6 +325,9 @@ export function offsitePlan(
         credentialsFile: onHost(`/etc/drkit/${service}/offsite-${name}.env`),
         accessKey: store.accessKey,
         secretKey: store.secretKey,
+        ...(store.caCertificate
+          ? { ca: { file: onHost(`/etc/drkit/${service}/ca-${name}.crt`), pem: store.caCertificate } }
+          : {}),
       };
     }),
     mc: onHost(offsite.mc),

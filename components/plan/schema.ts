@@ -307,6 +307,15 @@ const endpointUrl = z.string({ error: "must be a URL (text)" }).regex(/^https?:\
   error: 'must be an http(s) URL of a host and optional port, e.g. "https://minio.example.com:9000"',
 });
 
+/** PEM certificates of the CA that signed a store's TLS certificate: trusted by mc for that store. */
+const caCertificate = z
+  .string({ error: "must be PEM text (one or more -----BEGIN CERTIFICATE----- blocks)" })
+  .regex(/^\s*(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+$/, {
+    error:
+      "must be PEM text: one or more -----BEGIN CERTIFICATE----- blocks (the CA that signed the store's " +
+      "certificate, never a private key)",
+  });
+
 const objectLockSchema = z.strictObject({
   mode: z.enum(["GOVERNANCE", "COMPLIANCE"], { error: 'must be "GOVERNANCE" or "COMPLIANCE"' }),
   days: count(1, 36500),
@@ -327,6 +336,8 @@ const minioStoreSchema = z.strictObject({
   /** Optional for a provisioned sandbox server: drkit then generates the keys (random, Pulumi secrets). */
   accessKey: storeKey.optional(),
   secretKey: storeKey.optional(),
+  /** The CA of the server's certificate, when no system trust store holds it (https endpoints only). */
+  caCertificate: caCertificate.optional(),
   /** Another minio store that receives a copy of every object (bucket replication). */
   replicateTo: name("object store name").optional(),
   objectLock: objectLockSchema.optional(),
@@ -340,6 +351,8 @@ const s3StoreSchema = z.strictObject({
   region,
   bucket: bucketName,
   endpoint: endpointUrl.optional(),
+  /** The CA of an S3-compatible endpoint's certificate, when no system trust store holds it. */
+  caCertificate: caCertificate.optional(),
   /** Keys the hosts upload with (the Pulumi side uses the AWS provider's own credentials). */
   accessKey: storeKey,
   secretKey: storeKey,

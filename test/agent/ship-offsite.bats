@@ -220,3 +220,22 @@ teardown() { agent_teardown; }
   [ "$(stat -c %U "$TMP/marks/site-a/base")" = postgres ]
   [ "$(stat -c %a "$TMP/marks/site-a/base")" = 750 ]
 }
+
+@test "a store's own CA certificate is in mc's certs/CAs folder for every call; the other store has none" {
+  make_base "$BASE_ID" 1700000000
+  printf -- '-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n' >"$TMP/ca-a.crt"
+  setting_array OFFSITE_CA_FILES "$TMP/ca-a.crt" ""
+  run "$AGENT/ship-offsite" base "$BASE_ID"
+  [ "$status" -eq 0 ]
+  [ -s "$FAKE_MC_ROOT/.cas" ]
+  [ "$(sort -u "$FAKE_MC_ROOT/.cas")" = "site_a.crt $(sha_of "$TMP/ca-a.crt")" ]
+}
+
+@test "a store's CA certificate that cannot be read fails naming the store and the file, before any upload" {
+  make_base "$BASE_ID" 1700000000
+  setting_array OFFSITE_CA_FILES "" "$TMP/missing-ca.crt"
+  run "$AGENT/ship-offsite" base "$BASE_ID"
+  [ "$status" -eq 1 ]
+  [[ $output == *"cannot read the CA certificate of object store site-b ($TMP/missing-ca.crt)"* ]]
+  [ ! -s "$FAKE_MC_ROOT/.calls" ]
+}

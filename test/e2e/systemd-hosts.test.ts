@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { mcBinary, mcHostValue } from "../helpers/minio";
 import { startMinioService, type MinioService } from "../helpers/minioHost";
-import { makeTestCa } from "../helpers/testCa";
+import { makeTestCa, type TestCa } from "../helpers/testCa";
 import { bootTestHosts, type TestHost, type TestNetwork } from "../helpers/testHosts";
 
 /**
@@ -19,6 +19,7 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
   let db2: TestHost;
   let project: EngineProject;
   let minio: MinioService;
+  let ca: TestCa;
   const pulumi = (args: string[]) => project.pulumi(args);
   const on = async (host: TestHost, script: string) => {
     const r = await host.ssh(script);
@@ -67,7 +68,7 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     const r = await runAsync(mcBinary(), ["ls", "--recursive", "--json", "s3/drkit-billing"], {
       MC_HOST_s3: mcHostValue(minio.endpoint, minio.accessKey, minio.secretKey),
       MC_CONFIG_DIR: path.join(project.dir, "..", "mc"),
-      SSL_CERT_FILE: project.env.SSL_CERT_FILE,
+      SSL_CERT_FILE: ca.bundleWithSystem(),
     });
     if (r.status !== 0) throw new Error(`mc ls: ${r.stderr}`);
     return r.stdout
@@ -94,6 +95,7 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     for (const [key, value, secret] of [
       ["drkit:hosts.db1.connection.privateKey", network.privateKey, true],
       ["drkit:hosts.db1.connection.hostKey", hostKey, false],
+      ["drkit:objectStores.site-s3.caCertificate", fs.readFileSync(ca.certFile, "utf8"), false],
       ["drkit:objectStores.site-s3.accessKey", minio.accessKey, true],
       ["drkit:objectStores.site-s3.secretKey", minio.secretKey, true],
       ["drkit:services.billing.redis.snapshot.schedule", "*-*-* *:*:00", false],
@@ -124,11 +126,9 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     db2 = network.host("db2");
     const s3 = network.host("s3");
     project = engineProject("hosts");
-    const ca = makeTestCa(path.join(project.dir, "..", "ca"));
-    for (const host of network.hosts) ca.trustIn(host.root);
-    // the machine running pulumi trusts the CA too: it configures the bucket
-    project.env.SSL_CERT_FILE = ca.bundleWithSystem();
-    minio = await startMinioService(s3, ca.issue("s3", { ips: [s3.address], dns: ["s3"] }));
+    // No host trusts this CA system-wide: the stack gives it as the store's own (caCertificate).
+    ca = makeTestCa(path.join(project.dir, "..", "ca"));
+    minio = await startMinioService(s3, ca.issue("s3", { ips: [s3.address], dns: ["s3"] }), ca.certFile);
     await preparedHost(db1);
     // db2 stands by as the replacement of a lost db1: a cluster of its own (another system identifier)
     await on(db2, "pg_dropcluster --stop 15 main && pg_createcluster 15 main --start >/dev/null");
@@ -233,6 +233,26 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     expect(await unitProperty("drkit-billing-prune.service", "Result")).toBe("success");
   });
 
+  it("mc trusts the store's CA from the stack, and no other: with another CA nothing is uploaded", async () => {
+    // the host's system trust store does not hold the CA (a line from the middle of its PEM)
+    const caLine = fs.readFileSync(ca.certFile, "utf8").split("\n")[2];
+    expect(caLine).toMatch(/^[A-Za-z0-9+/=]{40,}$/);
+    expect(await onHost(`grep -cF '${caLine}' /etc/ssl/certs/ca-certificates.crt || true`)).toBe("0");
+    const other = makeTestCa(path.join(project.dir, "..", "other-ca"), "another CA");
+    fs.copyFileSync(other.certFile, path.join(db1.root, "tmp", "other-ca.crt"));
+    const settings = "/usr/local/lib/drkit/billing/drkit.env";
+    const r = await db1.ssh(
+      `{ cat ${settings}; echo "OFFSITE_CA_FILES=('/tmp/other-ca.crt')"; } > /tmp/other-ca.env && ` +
+        "chmod 0644 /tmp/other-ca.env /tmp/other-ca.crt && " +
+        "runuser -u postgres -- env DRKIT_ENV=/tmp/other-ca.env /usr/local/lib/drkit/billing/fetch-offsite list-bases",
+    );
+    expect(r.status, r.stderr).not.toBe(0);
+    expect(r.stderr).toMatch(/x509: certificate signed by unknown authority/);
+    const ok = await db1.ssh("runuser -u postgres -- /usr/local/lib/drkit/billing/fetch-offsite list-bases");
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/\d{8}T\d{6}Z/);
+  });
+
   it("a timer starts its job by itself at its OnCalendar time", async () => {
     // a manual start leaves the timer's last trigger unset: only the timer itself sets it
     const fired = await waitFor(
@@ -312,6 +332,7 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     expect(await on(db2, "systemctl list-unit-files 'drkit-*' --no-legend | wc -l")).toBe("0");
     expect(await on(db2, "cat /var/lib/postgresql/15/main/PG_VERSION")).toBe("15");
     expect(await psql(db2, "SELECT v FROM survived")).toBe("committed before the loss");
-    expect(Number(await on(db2, "ls /var/lib/billing/backups/base | wc -l"))).toBeGreaterThanOrEqual(1);
+    const base = "/var/lib/billing/backups/postgresql/base";
+    expect(Number(await on(db2, `test -d ${base} && ls ${base} | wc -l`))).toBeGreaterThanOrEqual(1);
   });
 });

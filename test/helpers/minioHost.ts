@@ -13,14 +13,19 @@ export interface MinioService {
 
 /**
  * MinIO as a systemd service (`minio.service`, its own system user) on a booted test host, serving HTTPS on
- * port 9000 with the given certificate (its CA must be in the host's trust store). The root credentials live
- * in a 0600 environment file, not in argv.
+ * port 9000 with the given certificate; `caFile` is the CA that signed it (MinIO's certs/CAs, and what the
+ * readiness check trusts). The root credentials live in a 0600 environment file, not in argv.
  */
-export async function startMinioService(host: TestHost, certificate: IssuedCertificate): Promise<MinioService> {
+export async function startMinioService(
+  host: TestHost,
+  certificate: IssuedCertificate,
+  caFile: string,
+): Promise<MinioService> {
   const accessKey = `drkit-${host.name}`;
   const secretKey = `secret-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
   const at = (p: string) => path.join(host.root, p);
-  fs.mkdirSync(at("/etc/minio/certs"), { recursive: true });
+  fs.mkdirSync(at("/etc/minio/certs/CAs"), { recursive: true });
+  fs.copyFileSync(caFile, at("/etc/minio/certs/CAs/ca.crt"));
   fs.copyFileSync(certificate.certFile, at("/etc/minio/certs/public.crt"));
   fs.copyFileSync(certificate.keyFile, at("/etc/minio/certs/private.key"));
   fs.copyFileSync(minioBinary(), at("/usr/local/bin/minio"));
@@ -60,7 +65,9 @@ export async function startMinioService(host: TestHost, certificate: IssuedCerti
   if (r.status !== 0) throw new Error(`minio.service on ${host.name} did not start: ${r.stderr}`);
   const endpoint = `https://${host.address}:9000`;
   await waitFor(`minio.service on ${host.name} to be ready`, async () => {
-    const ready = await host.exec("curl -fsS -o /dev/null " + `https://${host.address}:9000/minio/health/ready`);
+    const ready = await host.exec(
+      `curl -fsS --cacert /etc/minio/certs/CAs/ca.crt -o /dev/null https://${host.address}:9000/minio/health/ready`,
+    );
     return ready.status === 0 ? true : undefined;
   });
   return { endpoint, accessKey, secretKey };

@@ -14,8 +14,6 @@ export interface TestCa {
   issue(name: string, altNames: { ips?: string[]; dns?: string[] }): IssuedCertificate;
   /** The system's CA bundle plus this CA, for SSL_CERT_FILE. */
   bundleWithSystem(): string;
-  /** Adds the CA to the system bundle of the root filesystem at `root` (a test host's), so its clients trust it. */
-  trustIn(root: string): void;
 }
 
 const openssl = (args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -62,9 +60,6 @@ export function makeTestCa(dir: string, label = "drkit test CA"): TestCa {
       const system = fs.readFileSync("/etc/ssl/certs/ca-certificates.crt", "utf8");
       fs.writeFileSync(bundle, `${system}\n${fs.readFileSync(certFile, "utf8")}`);
       return bundle;
-    },
-    trustIn(root) {
-      fs.appendFileSync(path.join(root, "etc/ssl/certs/ca-certificates.crt"), fs.readFileSync(certFile, "utf8"));
     },
   };
 }

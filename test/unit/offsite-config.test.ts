@@ -4,6 +4,23 @@ import { serviceSettings } from "../../components/agent/serviceEnv";
 import { ConfigError } from "../../components/plan/errors";
 import { buildPlan, type DrPlan } from "../../components/plan/plan";
 import { HOST_KEY } from "../helpers/hostKeys";
+import { serviceArtifacts } from "../../components/artifacts/hostArtifacts";
+import { renderMinioTargetScript } from "../../components/objectstore/minioScripts";
+
+/** A CA certificate (PEM) that signed nothing here: what a store's caCertificate holds. */
+const TEST_CA = [
+  "-----BEGIN CERTIFICATE-----",
+  "MIIBgDCCASWgAwIBAgIUKFrFaJK3Iqg3gZ/mNEWuMaa5fwQwCgYIKoZIzj0EAwIw",
+  "FTETMBEGA1UEAwwKZXhhbXBsZS1jYTAeFw0yNjEyMDIwNzEwMTVaFw0zNjExMjkw",
+  "NzEwMTVaMBUxEzARBgNVBAMMCmV4YW1wbGUtY2EwWTATBgcqhkjOPQIBBggqhkjO",
+  "PQMBBwNCAARcK261XM7syVpZ7CLnUz71wsMOeqQkr85hkI8Wl+tNuPy77OFsyZQQ",
+  "/uCYMGt+QhRxdWIFG1f3XYKRKkH5A8Xio1MwUTAdBgNVHQ4EFgQUHoWqV7bYNDXY",
+  "UxO1xVGxeB4tVdAwHwYDVR0jBBgwFoAUHoWqV7bYNDXYUxO1xVGxeB4tVdAwDwYD",
+  "VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNJADBGAiEA/tZr+7jqloAs3x9KXVEq",
+  "4l8Sa/y9ikzWeOHk12hzYZUCIQDYOBfsy60vJSRNmoS0BMep9srKWNpywFQJ8NlK",
+  "nsEGyQ==",
+  "-----END CERTIFICATE-----",
+].join("\n");
 
 // Off-site copies in the stack config: drkit:objectStores and services.<svc>.offsite. Every rule gives its
 // "path: value rule" message through buildPlan, and the plan derives lifecycle, prefixes, credentials and jobs.
@@ -62,6 +79,19 @@ describe("off-site validation names the field, the value and the rule", () => {
       (c) => (c.services.billing.offsite.targets = ["site-x"]),
       // eslint-disable-next-line max-len
       /^services\.billing\.offsite\.targets\[0\]: "site-x" is not a declared object store \(declared: site-a, site-b\)$/,
+    ],
+    [
+      "a CA certificate that is not PEM",
+      (c) => (c.objectStores["site-a"].caCertificate = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"),
+      /^objectStores\.site-a\.caCertificate: .* must be PEM text: one or more -----BEGIN CERTIFICATE----- blocks/,
+    ],
+    [
+      "a CA certificate for a plain http endpoint",
+      (c) => {
+        c.objectStores["site-b"].endpoint = "http://127.0.0.1:9001";
+        c.objectStores["site-b"].caCertificate = TEST_CA;
+      },
+      /^objectStores\.site-b\.caCertificate: is only for an https:\/\/ endpoint; "http:\/\/127\.0\.0\.1:9001" is plain/,
     ],
     [
       "a target listed twice",
@@ -418,6 +448,33 @@ describe("off-site validation names the field, the value and the rule", () => {
       ]);
     },
   );
+});
+
+describe("a store's own CA certificate", () => {
+  const plan = planOf((c) => (c.objectStores["site-a"].caCertificate = TEST_CA));
+  const billing = plan.services[0];
+
+  it("is a file on the host, readable by every job, named in the settings beside its store", () => {
+    expect(billing.offsite!.targets[0].ca).toEqual({ file: "/etc/drkit/billing/ca-site-a.crt", pem: TEST_CA });
+    const ca = serviceArtifacts(billing).file("ca:site-a");
+    expect(ca).toMatchObject({ path: "/etc/drkit/billing/ca-site-a.crt", mode: "0644", owner: "root" });
+    expect(ca.content).toBe(`${TEST_CA}\n`);
+    expect(ca.secret).toBeUndefined();
+    expect(serviceSettings(billing).OFFSITE_CA_FILES).toEqual(["/etc/drkit/billing/ca-site-a.crt"]);
+    expect(serviceSettings(planOf().services[0]).OFFSITE_CA_FILES).toEqual([""]);
+    expect(serviceArtifacts(planOf().services[0]).has("ca:site-a")).toBe(false);
+  });
+
+  it("is trusted by the bucket configuration's mc too (its certs/CAs folder), for the store and its replica", () => {
+    const siteA = plan.objectStores.find((s) => s.name === "site-a")!;
+    const script = renderMinioTargetScript(
+      siteA,
+      plan.objectStores.find((s) => s.name === "site-b"),
+    );
+    expect(script).toContain(`cat >"$mc_home/certs/CAs/site-a.crt" <<'CA'\n${TEST_CA}\nCA\n`);
+    expect(script).not.toContain("site-b.crt");
+    expect(renderMinioTargetScript(planOf().objectStores[0])).not.toContain("certs/CAs");
+  });
 });
 
 describe("the derived off-site plan", () => {

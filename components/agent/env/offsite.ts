@@ -9,6 +9,8 @@ export function offsiteSettings(plan: ServicePlan): Settings {
     OFFSITE_ALIASES: o?.targets.map((t) => t.alias) ?? [],
     OFFSITE_BUCKETS: o?.targets.map((t) => t.bucket) ?? [],
     OFFSITE_CREDENTIALS: o?.targets.map((t) => t.credentialsFile) ?? [],
+    // "" for a store whose certificate the system trust store vouches for
+    OFFSITE_CA_FILES: o?.targets.map((t) => t.ca?.file ?? "") ?? [],
     OFFSITE_PREFIX: o?.targets[0]?.prefix ?? "",
     OFFSITE_MARKS: o?.markerDir ?? "",
     MC: o?.mc ?? "",
