@@ -233,18 +233,20 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     expect(await unitProperty("drkit-billing-prune.service", "Result")).toBe("success");
   });
 
-  it("mc trusts the store's CA from the stack, and no other: with another CA nothing is uploaded", async () => {
+  it("mc on the host trusts the store's CA from the stack and no other: another CA is refused", async () => {
     // the host's system trust store does not hold the CA (a line from the middle of its PEM)
     const caLine = fs.readFileSync(ca.certFile, "utf8").split("\n")[2];
     expect(caLine).toMatch(/^[A-Za-z0-9+/=]{40,}$/);
     expect(await onHost(`grep -cF '${caLine}' /etc/ssl/certs/ca-certificates.crt || true`)).toBe("0");
     const other = makeTestCa(path.join(project.dir, "..", "other-ca"), "another CA");
-    fs.copyFileSync(other.certFile, path.join(db1.root, "tmp", "other-ca.crt"));
+    // under /etc: the host's /tmp is a tmpfs of its own
+    fs.copyFileSync(other.certFile, path.join(db1.root, "etc", "drkit-other-ca.crt"));
     const settings = "/usr/local/lib/drkit/billing/drkit.env";
     const r = await db1.ssh(
-      `{ cat ${settings}; echo "OFFSITE_CA_FILES=('/tmp/other-ca.crt')"; } > /tmp/other-ca.env && ` +
-        "chmod 0644 /tmp/other-ca.env /tmp/other-ca.crt && " +
-        "runuser -u postgres -- env DRKIT_ENV=/tmp/other-ca.env /usr/local/lib/drkit/billing/fetch-offsite list-bases",
+      `{ cat ${settings}; echo "OFFSITE_CA_FILES=('/etc/drkit-other-ca.crt')"; } > /etc/drkit-other-ca.env && ` +
+        "chmod 0644 /etc/drkit-other-ca.env /etc/drkit-other-ca.crt && " +
+        "runuser -u postgres -- env DRKIT_ENV=/etc/drkit-other-ca.env /usr/local/lib/drkit/billing/fetch-offsite " +
+        "list-bases",
     );
     expect(r.status, r.stderr).not.toBe(0);
     expect(r.stderr).toMatch(/x509: certificate signed by unknown authority/);
