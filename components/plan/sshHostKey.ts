@@ -21,11 +21,11 @@ export function parseSshHostKey(text: string): { key: string } | { problem: stri
   const expected =
     'must be the host\'s public key: a line of its /etc/ssh/ssh_host_ed25519_key.pub ("ssh-ed25519 AAAA...") ' +
     "or a known_hosts line for it";
+  if (fields[0].startsWith("@")) {
+    return { problem: `${expected}; a known_hosts marker (${fields[0]}) is not a key to pin` };
+  }
   if (at < 0 || at > 1 || fields.length < at + 2) {
     return { problem: `${expected}; key types: ${[...KEY_TYPES].join(", ")}` };
-  }
-  if (at === 1 && fields[0].startsWith("@")) {
-    return { problem: `${expected}; a known_hosts marker (${fields[0]}) is not a key to pin` };
   }
   const [type, data] = [fields[at], fields[at + 1]];
   if (!BASE64.test(data)) return { problem: `${expected}; the part after ${type} is not base64` };

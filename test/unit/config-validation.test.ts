@@ -57,6 +57,11 @@ describe("stack config validation names the field, the value and the rule", () =
       /^hosts\.db1\.connection\.hostKey: .* says ssh-rsa but its key data is a ssh-ed25519 key: the line is mixed up$/,
     ],
     [
+      "SSH host key line of a certificate authority",
+      (c) => (c.hosts.db1.connection.hostKey = `@cert-authority *.internal ${HOST_KEY}`),
+      /^hosts\.db1\.connection\.hostKey: .* a known_hosts marker \(@cert-authority\) is not a key to pin$/,
+    ],
+    [
       "SSH host key cut short",
       (c) => (c.hosts.db1.connection.hostKey = HOST_KEY.slice(0, 30)),
       /^hosts\.db1\.connection\.hostKey: .* the key data after ssh-ed25519 is cut short$/,
