@@ -17,7 +17,8 @@ const files = fs
 
 /** How many bats files run at once: bats is mostly process start-up, so one per core and one more. */
 const JOBS = Math.max(2, os.availableParallelism() + 1);
-const FILE_TIMEOUT_MS = 600_000;
+/** A file that takes longer is stopped and fails: a whole CI run on two loaded cores took ten minutes for one. */
+const FILE_TIMEOUT_MS = 1_500_000;
 
 interface Case {
   readonly name: string;
@@ -27,6 +28,10 @@ interface Case {
 
 interface Run {
   readonly cases: Case[];
+  /** The plan line's count ("1..N"), or undefined when bats printed none. */
+  readonly planned?: number;
+  /** Set when bats was stopped or could not run: the reason. */
+  readonly error: string;
   readonly output: string;
   readonly status: number | null;
 }
@@ -61,7 +66,14 @@ function runBats(file: string): Promise<Run> {
     child.on("error", (e) => (error += `\n${String(e)}`));
     child.on("close", (status) => {
       clearTimeout(timer);
-      resolve({ cases: parseTap(stdout), output: `${stdout}${stderr}${error}`, status });
+      const plan = /^1\.\.(\d+)$/m.exec(stdout);
+      resolve({
+        cases: parseTap(stdout),
+        planned: plan ? Number(plan[1]) : undefined,
+        error,
+        output: `${stdout}${stderr}${error}`,
+        status,
+      });
     });
   });
 }
@@ -84,9 +96,11 @@ describe("agent bats tests", async () => {
   for (const file of files) {
     const run = runs.get(file)!;
     describe(file, () => {
-      it("runs and reports cases", () => {
+      it("runs to its end and reports every case it planned", () => {
         expect(run.cases.length, run.output).toBeGreaterThan(0);
         expect(run.output).not.toMatch(/bats: command not found|ENOENT/);
+        expect(run.error, run.output).toBe("");
+        expect(run.cases.length, run.output).toBe(run.planned);
       });
       for (const c of run.cases) it(c.name, () => expect(c.ok, c.detail).toBe(true));
     });
