@@ -16,8 +16,8 @@ readonly AGENT_DIR
 VERB=$(basename -- "$0")
 readonly VERB
 
-# utc_time VAR FORMAT: the current time in UTC, strftime FORMAT, into VAR (a builtin: no process started).
-utc_time() { TZ=UTC0 printf -v "$1" "%($2)T" -1; }
+# utc_time VAR FORMAT [EPOCH]: EPOCH (default: now) in UTC, strftime FORMAT, into VAR (a builtin: no process).
+utc_time() { TZ=UTC0 printf -v "$1" "%($2)T" "${3:--1}"; }
 log() {
   local at
   utc_time at '%Y-%m-%dT%H:%M:%SZ'
@@ -589,12 +589,12 @@ retention_plan() {
   local now=$1 daily=$2 weekly=$3 months=$4 newest=${5:-1} id epoch age week month now_month n=0
   local -A kept_weeks=() kept_months=()
   ((newest >= 1)) || newest=1
-  TZ=UTC0 printf -v now_month '%(%Y)T %(%m)T' "$now" "$now"
+  utc_time now_month '%Y %m' "$now"
   now_month=$((${now_month% *} * 12 + 10#${now_month#* }))
   while read -r id; do
     epoch=$(id_epoch "$id")
     age=$((now - epoch))
-    TZ=UTC0 printf -v week '%(%G-W%V)T' "$epoch"
+    utc_time week '%G-W%V' "$epoch"
     month=$((${id:0:4} * 12 + 10#${id:4:2}))
     n=$((n + 1))
     if ((n <= newest)); then

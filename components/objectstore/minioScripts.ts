@@ -31,12 +31,6 @@ export const MINIO_REPLICA_ALIAS = "drkit_dst";
 /** The ILM rules drkit applies to a MinIO bucket (transitions need MinIO tiers and are left out). */
 export const minioIlmJson = (store: ObjectStorePlan) => toMinioIlmJson(lifecycleRules(store.lifecycle));
 
-/**
- * Brings a MinIO bucket to the plan: exists (with object lock when asked, which MinIO allows only at
- * creation), versioning on, default retention, ILM rules replaced by drkit's, and replication to the replica
- * site's bucket. Idempotent; `--remove` takes drkit's ILM and replication off again but keeps the bucket and
- * every object (a destroy never deletes backups). Runs where Pulumi runs, with `mc` on PATH.
- */
 /** Lines that put each store's own CA into mc's certs/CAs folder (mc trusts them besides the system's). */
 function trustedCas(stores: ObjectStorePlan[]): string {
   const withCa = stores.filter((s) => s.caCertificate);
@@ -47,6 +41,12 @@ function trustedCas(stores: ObjectStorePlan[]): string {
   );
 }
 
+/**
+ * Brings a MinIO bucket to the plan: exists (with object lock when asked, which MinIO allows only at
+ * creation), versioning on, default retention, ILM rules replaced by drkit's, and replication to the replica
+ * site's bucket. Idempotent; `--remove` takes drkit's ILM and replication off again but keeps the bucket and
+ * every object (a destroy never deletes backups). Runs where Pulumi runs, with `mc` on PATH.
+ */
 export function renderMinioTargetScript(store: ObjectStorePlan, replica?: ObjectStorePlan): string {
   return (
     `${header({

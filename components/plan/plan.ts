@@ -17,7 +17,6 @@ import { archivePlan, type ArchivePlan } from "./archive";
 import { monitoringPlan, type MonitoringPlan } from "./monitoring";
 import { postgresFeatures } from "./postgresVersion";
 import { calendarMaxIntervalHours } from "./calendar";
-import { parseSshHostKey } from "./sshHostKey";
 
 export type Connection =
   | { type: "local"; rootPrefix: string }
@@ -360,7 +359,7 @@ function hostPlan(name: string, host: ParsedHost, baseDir: string): HostPlan {
       port: c.port,
       user: c.user,
       privateKey: c.privateKey,
-      ...(c.hostKey !== undefined ? { hostKey: (parseSshHostKey(c.hostKey) as { key: string }).key } : {}),
+      ...(c.hostKey !== undefined ? { hostKey: c.hostKey } : {}),
       acceptAnyHostKey: c.acceptAnyHostKey,
       rootPrefix: (c.rootPrefix ?? "").replace(/\/+$/, ""),
     },

@@ -99,12 +99,13 @@ const localConnectionSchema = z.strictObject({
   rootPrefix: rootPrefix.optional(),
 });
 
-const sshHostKey = z.string().superRefine(
-  ruleOf((text: string) => {
-    const parsed = parseSshHostKey(text);
-    return "problem" in parsed ? parsed.problem : undefined;
-  }),
-);
+/** Parsed once, here: the plan receives the key as the command provider takes it ("<type> <base64>"). */
+const sshHostKey = z.string().transform((text, ctx) => {
+  const parsed = parseSshHostKey(text);
+  if ("key" in parsed) return parsed.key;
+  ctx.addIssue({ code: "custom", message: parsed.problem });
+  return z.NEVER;
+});
 
 const sshConnectionSchema = z
   .strictObject({
