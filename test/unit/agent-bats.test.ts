@@ -55,8 +55,15 @@ function runBats(file: string): Promise<Run> {
     let stdout = "";
     let stderr = "";
     let error = "";
+    // A temp folder per file, removed at the end: bats's own and its cases' (mktemp) are inside it, so a file
+    // stopped by the timeout leaves nothing behind either.
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "drkit-bats-"));
     // detached: the timeout ends bats and every process it started (its process group), not bats alone
-    const child = spawn("bats", ["--tap", path.join(dir, file)], { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bats", ["--tap", path.join(dir, file)], {
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, TMPDIR: tmp },
+    });
     const timer = setTimeout(() => {
       error = `\nbats ${file} did not finish within ${FILE_TIMEOUT_MS / 1000}s`;
       if (child.pid) process.kill(-child.pid, "SIGKILL");
@@ -66,6 +73,7 @@ function runBats(file: string): Promise<Run> {
     child.on("error", (e) => (error += `\n${String(e)}`));
     child.on("close", (status) => {
       clearTimeout(timer);
+      fs.rmSync(tmp, { recursive: true, force: true });
       const plan = /^1\.\.(\d+)$/m.exec(stdout);
       resolve({
         cases: parseTap(stdout),
