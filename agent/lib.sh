@@ -329,6 +329,35 @@ as_pg() {
   fi
 }
 sql() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -Atq "$@"; }
+# scram_verifier SALT_BASE64 ITERATIONS: the SCRAM-SHA-256 verifier (RFC 5802/7677, PostgreSQL's stored
+# format) of the password read on stdin. SASLprep leaves the alphanumeric passwords drkit accepts unchanged.
+scram_verifier() {
+  perl -MDigest::SHA=hmac_sha256,sha256 -MMIME::Base64 -e '
+    my ($salt64, $iterations) = @ARGV;
+    my $password = <STDIN> // ""; chomp $password;
+    my $salt = decode_base64($salt64);
+    my $u = hmac_sha256($salt . pack("N", 1), $password);
+    my $salted = $u;
+    for (2 .. $iterations) { $u = hmac_sha256($u, $password); $salted ^= $u; }
+    my $stored = sha256(hmac_sha256("Client Key", $salted));
+    my $server = hmac_sha256("Server Key", $salted);
+    print "SCRAM-SHA-256\$$iterations:", encode_base64($salt, ""), "\$", encode_base64($stored, ""), ":",
+      encode_base64($server, ""), "\n";' "$1" "$2"
+}
+# role_password_sql ROLE: an ALTER ROLE that stores the password read on stdin as a SCRAM verifier computed
+# here, so neither the server nor its statement log ever sees the password; nothing when the stored verifier
+# already belongs to this password (a rerun changes nothing).
+role_password_sql() {
+  local role=$1 password='' stored verifier
+  IFS= read -r password || true
+  stored=$(sql -d postgres -c "SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = '$role'")
+  if [[ $stored =~ ^SCRAM-SHA-256\$([0-9]+):([A-Za-z0-9+/=]+)\$ ]]; then
+    verifier=$(scram_verifier "${BASH_REMATCH[2]}" "${BASH_REMATCH[1]}" <<<"$password")
+    [[ $verifier != "$stored" ]] || return 0
+  fi
+  verifier=$(scram_verifier "$(head -c 16 /dev/urandom | base64)" 4096 <<<"$password")
+  printf "ALTER ROLE \"%s\" PASSWORD '%s';\n" "$role" "$verifier"
+}
 # Jobs that only touch backups run as the PostgreSQL OS user; started as root, they switch to it.
 become_pg_user() {
   if [[ $(id -u) -eq 0 && $PG_OS_USER != root ]]; then

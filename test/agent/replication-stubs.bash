@@ -36,6 +36,7 @@ case \$q in
   *pg_last_xact_replay_timestamp*) key=last_commit ;;
   *"SELECT slot_name FROM pg_replication_slots"*) key=slots ;;
   *pg_hba_file_rules*) key=hba_errors ;;
+  *pg_authid*) key=stored_password ;;
   *"SHOW archive_mode"*) key=archive_mode ;;
   *) key=other ;;
 esac

@@ -85,12 +85,15 @@ teardown() { agent_teardown; }
   answer 5432 slots "$(printf '%s\n' drkit_near drkit_gone)"
   run "$AGENT/setup-replication"
   [ "$status" -eq 0 ]
-  # role and password: on stdin (logged by the stub from stdin, not from -c), with synchronous_commit=local
+  # role and password: on stdin (logged by the stub from stdin, not from -c), with synchronous_commit=local;
+  # the password itself never reaches psql, only its SCRAM verifier
   grep -qF "options=-c synchronous_commit=local via=stdin: SELECT format('CREATE ROLE %I WITH LOGIN REPLICATION'," \
     "$TMP/calls"
   grep -qF "via=stdin: SELECT format('CREATE ROLE %I WITH LOGIN REPLICATION', 'drkit_replicator')" "$TMP/calls"
-  grep -qF "PASSWORD %L', 'drkit_replicator', 'Abcdefgh12345678XYZ')" "$TMP/calls"
-  ! grep -F "via=-c" "$TMP/calls" | grep -qF Abcdefgh12345678XYZ || false
+  grep -qF 'ALTER ROLE "drkit_replicator" WITH LOGIN REPLICATION;' "$TMP/calls"
+  grep -qE "via=stdin: .*ALTER ROLE \"drkit_replicator\" PASSWORD 'SCRAM-SHA-256\\\$4096:[A-Za-z0-9+/]{22}==\\\$" \
+    "$TMP/calls"
+  ! grep -qF Abcdefgh12345678XYZ "$TMP/calls" || false
   grep -qF "pg_create_physical_replication_slot('drkit_near')" "$TMP/calls"
   grep -qF "pg_create_physical_replication_slot('drkit_far')" "$TMP/calls"
   grep -qF "pg_drop_replication_slot('drkit_gone')" "$TMP/calls"
@@ -108,6 +111,23 @@ teardown() { agent_teardown; }
   [ "$(stat -c %a "$TMP/pg_hba.conf")" = 640 ]
   [[ $output == *"role drkit_replicator, 2 slot(s) and pg_hba entries for 2 standby address(es) are in place"* ]]
   [ -z "$(find "$TMP" -maxdepth 1 -name 'pg_hba.conf.*')" ]
+}
+
+@test "a stored verifier of the same password is kept; another password's verifier is replaced" {
+  "$AGENT/setup-replication"
+  verifier=$(grep -oE "SCRAM-SHA-256[^']+" "$TMP/calls")
+  answer 5432 stored_password "$verifier"
+  : >"$TMP/calls"
+  run "$AGENT/setup-replication"
+  [ "$status" -eq 0 ]
+  grep -qF "pg_authid WHERE rolname = 'drkit_replicator'" "$TMP/calls"
+  ! grep -qF "PASSWORD" "$TMP/calls" || false
+  echo '*:*:*:drkit_replicator:Zyxwvuts87654321ABC' >"$TMP/pgpass"
+  : >"$TMP/calls"
+  run "$AGENT/setup-replication"
+  [ "$status" -eq 0 ]
+  grep -qF "PASSWORD 'SCRAM-SHA-256" "$TMP/calls"
+  ! grep -qF "$verifier" "$TMP/calls" || false
 }
 
 @test "a second run replaces drkit's pg_hba block instead of adding another" {

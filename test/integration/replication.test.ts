@@ -1,4 +1,5 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StandbyPlan } from "../../components/plan/plan";
 import { freePort, startSandbox, type Sandbox, psqlAt } from "../helpers/sandbox";
@@ -100,6 +101,64 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
       expect(conninfo).toContain(`passfile=${s.passFile}`);
       expect(conninfo).not.toMatch(/password=/);
     }
+  });
+
+  it("the password reaches the server only as a SCRAM verifier: not in its statement log, and logins work", async () => {
+    const r = sb.plan.replication!;
+    const password = fs.readFileSync(r.passFile, "utf8").trim().split(":")[4];
+    const pg = sb.plan.postgres;
+    if (pg.manager.type !== "pg_ctl") throw new Error("the sandbox runs its server with pg_ctl");
+    const logFile = pg.manager.logFile;
+    sb.sql("ALTER SYSTEM SET log_statement = 'all'");
+    sb.sql("SELECT pg_reload_conf()");
+    sb.sql(`ALTER ROLE ${r.role} PASSWORD NULL`);
+    const logged = fs.statSync(logFile).size;
+    const first = await sb.run("setup-replication");
+    expect(first.status, first.stderr).toBe(0);
+    const stored = sb.sql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${r.role}'`, "postgres");
+    expect(stored).toMatch(/^SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/);
+    // a rerun with the same password leaves the verifier (and its salt) alone
+    expect((await sb.run("setup-replication")).status).toBe(0);
+    expect(sb.sql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${r.role}'`, "postgres")).toBe(stored);
+    sb.sql("ALTER SYSTEM RESET log_statement");
+    sb.sql("SELECT pg_reload_conf()");
+    const log = fs.readFileSync(logFile, "utf8").slice(logged);
+    expect(log).toContain(`ALTER ROLE "${r.role}" PASSWORD 'SCRAM-SHA-256$4096:`);
+    expect(log).not.toContain(password);
+    // the verifier is the password's: a new replication connection authenticates with the passfile
+    const login = spawnSync(
+      "runuser",
+      [
+        "-u",
+        "postgres",
+        "--",
+        "/usr/lib/postgresql/15/bin/psql",
+        "-X",
+        "-Atq",
+        "-c",
+        "IDENTIFY_SYSTEM",
+        `host=127.0.0.1 port=${pg.port} user=${r.role} dbname=replication replication=true passfile=${r.passFile}`,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(login.status, login.stderr).toBe(0);
+    expect(login.stdout).toMatch(/^\d+\|1\|/);
+    const wrong = spawnSync(
+      "runuser",
+      [
+        "-u",
+        "postgres",
+        "--",
+        "/usr/lib/postgresql/15/bin/psql",
+        "-X",
+        "-Atq",
+        "-c",
+        "IDENTIFY_SYSTEM",
+        `host=127.0.0.1 port=${pg.port} user=${r.role} dbname=replication replication=true password=Wrong0123456789abc`,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(wrong.stderr).toContain(`password authentication failed for user "${r.role}"`);
   });
 
   it("a stopped standby cannot make the primary's pg_wal grow past max_slot_wal_keep_size", async () => {
