@@ -103,7 +103,7 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
     }
   });
 
-  it("the password reaches the server only as a SCRAM verifier: not in its statement log, and logins work", async () => {
+  it("the password reaches the server only as a SCRAM verifier: not in its statement log; logins work", async () => {
     const r = sb.plan.replication!;
     const password = fs.readFileSync(r.passFile, "utf8").trim().split(":")[4];
     const pg = sb.plan.postgres;
