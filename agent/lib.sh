@@ -980,16 +980,47 @@ use_archive_epoch() {
 }
 
 # ---- Redis/Valkey -----------------------------------------------------------------------------------------
-# redis-cli against the service's server: REDIS_TARGET is "-s SOCKET" or "-h ADDRESS -p PORT".
-redis_env() { require_settings REDIS_CLI REDIS_TARGET; }
-rcli() { "$REDIS_CLI" "${REDIS_TARGET[@]}" "$@"; }
+# redis-cli against the service's server: REDIS_TARGET is "-s SOCKET" or "-h ADDRESS -p PORT". With
+# REDIS_AUTH_FILE (a 0600 file holding the password; REDIS_AUTH_USER names an ACL user, else the default user)
+# the password reaches redis-cli in REDISCLI_AUTH, never in its arguments.
+redis_env() {
+  require_settings REDIS_CLI REDIS_TARGET
+  REDIS_AUTH=
+  [[ -n ${REDIS_AUTH_FILE:-} ]] || return 0
+  [[ -r $REDIS_AUTH_FILE ]] || die "cannot read the Redis credentials file $REDIS_AUTH_FILE as $(id -un)"
+  IFS= read -r REDIS_AUTH <"$REDIS_AUTH_FILE" || true
+  [[ -n $REDIS_AUTH ]] || die "the Redis credentials file $REDIS_AUTH_FILE holds no password"
+}
+rcli() {
+  if [[ -n ${REDIS_AUTH:-} ]]; then
+    REDISCLI_AUTH=$REDIS_AUTH "$REDIS_CLI" ${REDIS_AUTH_USER:+--user "$REDIS_AUTH_USER"} "${REDIS_TARGET[@]}" "$@"
+  else
+    "$REDIS_CLI" "${REDIS_TARGET[@]}" "$@"
+  fi
+}
+# redis_ping: true when the server answers PING, false when nothing does; a refused login is an error naming
+# the credentials, never taken for a stopped server.
+redis_ping() {
+  local reply
+  reply=$(rcli PING 2>&1) || true
+  case $reply in
+    *PONG) return 0 ;;
+    *NOAUTH* | *WRONGPASS* | *"invalid password"* | *"invalid username-password"*)
+      [[ -n ${REDIS_AUTH_FILE:-} ]] || die "the server requires authentication: set redis.auth (its password," \
+        "and user for an ACL user) in the stack config"
+      die "the server refused the credentials in $REDIS_AUTH_FILE${REDIS_AUTH_USER:+ (user $REDIS_AUTH_USER)}:" \
+        "${reply//$'\n'/ }"
+      ;;
+    *) return 1 ;;
+  esac
+}
 # info_field SECTION FIELD: one field of INFO, without the trailing carriage return.
 info_field() { rcli INFO "$1" | tr -d '\r' | sed -n "s/^$2://p"; }
 # wait_for_ping TRIES: true once the server answers PING (TRIES times 0.2 s at most).
 wait_for_ping() {
   local _
   for _ in $(seq 1 "$1"); do
-    [[ $(rcli PING 2>/dev/null) == PONG ]] && return 0
+    redis_ping && return 0
     sleep 0.2
   done
   return 1

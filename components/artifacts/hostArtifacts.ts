@@ -298,6 +298,23 @@ function redisArtifacts(plan: ServicePlan): Artifact[] {
       ...rootFile(plan.host, "dropin:redis", r.dropIn, renderRedisDropIn(plan), "redis-conf", "0640"),
       group: r.osUser,
     },
+    // Read by the jobs (as the Redis user, or root) before they talk to the server; never by the server.
+    ...(r.auth
+      ? [
+          {
+            kind: "file" as const,
+            id: "credentials:redis",
+            host: plan.host,
+            path: r.auth.file,
+            content: SECRET_PLACEHOLDER,
+            mode: "0600",
+            owner: r.osUser,
+            group: r.osUser,
+            role: "secret" as const,
+            secret: { of: "redis-auth" as const },
+          },
+        ]
+      : []),
     ...(r.provision
       ? [
           step(

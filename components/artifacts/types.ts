@@ -5,7 +5,9 @@ export type FileRole = "agent" | "settings" | "unit" | "postgres-conf" | "redis-
 
 /** Where a secret file's content comes from; the artifact's own `content` is then a placeholder. */
 export type SecretSource =
-  { readonly of: "offsite-credentials"; readonly store: string } | { readonly of: "replication-pgpass" };
+  | { readonly of: "offsite-credentials"; readonly store: string }
+  | { readonly of: "replication-pgpass" }
+  | { readonly of: "redis-auth" };
 
 interface ArtifactBase {
   /** Stable within a service, e.g. "agent:backup-base", "unit:base.timer", "step:apply-settings". */

@@ -55,6 +55,12 @@ function secretContent(plan: ServicePlan, file: FileArtifact, storeKeys: PlainSt
     const keys = storeKeys[t.store] ?? { accessKey: plain(t.accessKey), secretKey: plain(t.secretKey) };
     return credentialsFileContent(t.store, t.alias, t.endpoint, keys.accessKey, keys.secretKey);
   }
+  if (secret.of === "redis-auth") {
+    const password = plan.redis!.auth!.password;
+    if (typeof password !== "string")
+      throw new Error(`service ${plan.name}: applying without the engine needs a plain redis.auth.password`);
+    return `${password}\n`;
+  }
   // Without the engine there is no RandomPassword: make one, once, and keep it in the primary's 0600 pgpass file.
   const r = plan.replication!;
   const password = fs.existsSync(r.passFile)

@@ -67,6 +67,8 @@ export interface RedisPlan {
   readonly server: string;
   readonly manager: { type: "systemd"; unit: string } | { type: "process"; pidFile: string; logFile: string };
   readonly provision: boolean;
+  /** Credentials the jobs authenticate with; the password reaches them only through a 0600 file. */
+  readonly auth?: { readonly user?: string; readonly password: SecretText; readonly file: string };
   readonly persistence: {
     readonly savePoints: ReadonlyArray<readonly [number, number]>;
     readonly appendonly: boolean;
@@ -527,6 +529,7 @@ function redisPlan(
             logFile: onHost(`/var/log/redis/drkit-${service}.log`),
           },
     provision: r.provision,
+    auth: r.auth && { user: r.auth.user, password: r.auth.password, file: onHost(`/etc/drkit/${service}/redis.auth`) },
     persistence: { ...r.persistence, savePoints: r.persistence.savePoints.map(([s, c]) => [s, c] as const) },
     snapshotCalendar: r.snapshot.schedule,
     snapshotRetentionDays: r.snapshot.retentionDays,

@@ -216,6 +216,24 @@ const savePoint = z.tuple([count(1, 86400 * 7), count(1, 100_000_000)], {
   error: "must be a [seconds, changes] pair, e.g. [900, 1]",
 });
 
+/** How the jobs authenticate to Redis/Valkey: the default user's password, or an ACL user's. */
+const redisAuthSchema = z.strictObject({
+  user: z
+    .string({ error: "must be an ACL user name (text)" })
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: "must be an ACL user name: letters, digits, '_', '.', '-', at most 64" })
+    .optional(),
+  password: z.union(
+    [
+      z
+        .string()
+        .min(16, { error: "must be at least 16 characters" })
+        .regex(/^[\x21-\x7e]+$/, { error: "must be one line of printable characters, without spaces" }),
+      z.strictObject({ secure: z.string() }),
+    ],
+    { error: "must be text or a Pulumi secret" },
+  ),
+});
+
 const redisSchema = z.strictObject({
   port: count(1, 65535).default(6379),
   dataDirectory: absolutePath.default("/var/lib/redis"),
@@ -226,6 +244,7 @@ const redisSchema = z.strictObject({
   cli: absolutePath.default("/usr/bin/redis-cli"),
   server: absolutePath.default("/usr/bin/redis-server"),
   manager: redisManagerSchema.default({ type: "systemd", unit: "redis-server.service" }),
+  auth: redisAuthSchema.optional(),
   provision: z.boolean({ error: "must be true or false" }).default(false),
   persistence: z
     .strictObject({

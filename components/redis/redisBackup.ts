@@ -2,7 +2,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { agentPath, serviceArtifacts } from "../artifacts/hostArtifacts";
 import { hostCommand, type HostRef } from "../host/hostCommand";
 import { artifactResourceName, hostFile } from "../host/hostFile";
+import type { FileArtifact } from "../artifacts/types";
 import type { ServicePlan } from "../plan/plan";
+import type { SecretText } from "../plan/types";
 import { TimerJob } from "../postgres/timerJob";
 
 export interface RedisBackupArgs {
@@ -40,13 +42,14 @@ export class RedisBackup extends pulumi.ComponentResource {
     const artifacts = serviceArtifacts(plan);
     const dropIn = artifacts.file("dropin:redis");
     const placedDropIn = hostFile(artifactResourceName(name, dropIn.id), host, dropIn, { parent: this });
+    const auth = r.auth ? [this.placeAuth(name, host, r.auth.password, artifacts.file("credentials:redis"))] : [];
     const server = artifacts.has("step:sandbox-redis")
       ? [artifacts.step("step:sandbox-redis")].map((s) =>
           hostCommand(
             `${name}-server`,
             host,
             { create: s.run, delete: s.undo },
-            { parent: this, dependsOn: [placedDropIn] },
+            { parent: this, dependsOn: [placedDropIn, ...auth] },
           ),
         )
       : [];
@@ -56,12 +59,18 @@ export class RedisBackup extends pulumi.ComponentResource {
       `${name}-apply`,
       host,
       { create: apply.run, triggers: [dropIn.content] },
-      { parent: this, dependsOn: [placedDropIn, ...server] },
+      { parent: this, dependsOn: [placedDropIn, ...auth, ...server] },
     );
     const job = plan.jobs.find((j) => j.id === "redis")!;
-    new TimerJob(`${name}-snapshot`, { host, plan, job }, { parent: this });
+    new TimerJob(`${name}-snapshot`, { host, plan, job }, { parent: this, dependsOn: auth });
     this.backupDirectory = pulumi.output(r.backupDir);
     this.restoreScript = pulumi.output(agentPath(plan, "restore-redis"));
     this.registerOutputs({ backupDirectory: this.backupDirectory, restoreScript: this.restoreScript });
+  }
+
+  private placeAuth(name: string, host: HostRef, password: SecretText, file: FileArtifact) {
+    if (typeof password !== "string")
+      throw new Error(`RedisBackup ${name}: redis.auth.password must be set in the stack config (a Pulumi secret)`);
+    return hostFile(artifactResourceName(name, file.id), host, file, { parent: this }, pulumi.secret(`${password}\n`));
   }
 }

@@ -103,3 +103,38 @@ describe("Redis/Valkey persistence, snapshot and restore against a real redis-se
     expect(took).toBeLessThan(30_000);
   });
 });
+
+describe("Redis/Valkey with redis.auth: the placed credentials file is what the jobs log in with", () => {
+  let sb: Sandbox;
+  const password = "Valkey0123456789abcdefXYZ";
+
+  beforeAll(async () => {
+    sb = await startSandbox({
+      label: "redis-auth",
+      service: { redis: { port: await freePort(), manager: { type: "process" }, provision: true, auth: { password } } },
+    });
+  });
+  afterAll(() => {
+    if (sb) execFileSync(agentPath(sb.plan, "sandbox-redis"), ["stop"]);
+    sb?.destroy();
+  });
+
+  it("the file is 0600 for the Redis user, the server requires it, and backup-redis (as redis) logs in", async () => {
+    const r = sb.plan.redis!;
+    const file = r.auth!.file;
+    const st = fs.statSync(file);
+    expect((st.mode & 0o777).toString(8)).toBe("600");
+    expect(execFileSync("id", ["-u", r.osUser], { encoding: "utf8" }).trim()).toBe(String(st.uid));
+    expect(fs.readFileSync(file, "utf8")).toBe(`${password}\n`);
+    const unauthenticated = execFileSync("redis-cli", ["-s", r.socket!, "PING"], { encoding: "utf8" });
+    expect(unauthenticated).toContain("NOAUTH");
+    const backup = await runAsync("runuser", ["-u", r.osUser, "--", agentPath(sb.plan, "backup-redis")]);
+    expect(backup.status, backup.stderr).toBe(0);
+    expect(backup.stderr).toMatch(/snapshot dump_\d{8}T\d{6}Z\.rdb: 0 keys/);
+    expect(backup.stderr).not.toContain(password);
+    // the settings file names the credentials file, never the password
+    const settings = fs.readFileSync(path.join(sb.plan.paths.scriptsDir, "drkit.env"), "utf8");
+    expect(settings).toContain(`REDIS_AUTH_FILE=${file}`);
+    expect(settings).not.toContain(password);
+  });
+});

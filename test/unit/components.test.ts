@@ -223,6 +223,34 @@ describe("sandbox hosts and argument errors", () => {
     expect(() => new RedisBackup("none", { plan: planFor({ type: "local" }) })).toThrow(/has no redis section/);
   });
 
+  it("RedisBackup places redis.auth's password as a secret 0600 file, before the settings are applied", async () => {
+    const { RedisBackup } = await import("../../components/redis/redisBackup");
+    const before = registered.length;
+    const password = "Cache0123456789abcdef";
+    const plan = planFor(
+      { type: "ssh", host: "cache1", hostKey: HOST_KEY },
+      { redis: { auth: { user: "drkit-jobs", password } } },
+    );
+    const c = new RedisBackup("authed", { plan });
+    await promiseOf(c.restoreScript);
+    await new Promise((r) => setTimeout(r, 50));
+    const mine = registered.slice(before);
+    const file = mine.find((r) => r.name === "authed-credentials-redis")!;
+    expect(file.inputs.stdin[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
+    expect(file.inputs.create).toContain("chmod 0600");
+    expect(file.inputs.create).toContain("/etc/drkit/billing/redis.auth");
+    expect(file.inputs.create).not.toContain(password);
+    expect(JSON.stringify(mine.find((r) => r.type === "drkit:redis:RedisBackup")!.inputs)).not.toContain(password);
+    expect(JSON.stringify(mine.find((r) => r.name === "authed-apply")!.inputs)).not.toContain(password);
+    const secretPlan = planFor(
+      { type: "ssh", host: "cache1", hostKey: HOST_KEY },
+      { redis: { auth: { password: { secure: "v1:abc" } } } },
+    );
+    expect(() => new RedisBackup("undecrypted", { plan: secretPlan })).toThrow(
+      /redis\.auth\.password must be set in the stack config/,
+    );
+  });
+
   it(
     "provisions replicas: a random password kept secret into 0600 pgpass files, the primary setup, " +
       "one Standby each",

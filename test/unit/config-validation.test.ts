@@ -190,6 +190,21 @@ describe("stack config validation names the field, the value and the rule", () =
       /^services\.billing\.redis\.persistence\.appendfsync: "every-second" must be one of "always", "everysec", "no"$/,
     ],
     [
+      "Redis password that is too short",
+      (c) => (c.services.billing.redis = { auth: { password: "short" } }),
+      /^services\.billing\.redis\.auth\.password: .*must be at least 16 characters/,
+    ],
+    [
+      "Redis password with a space or a line break",
+      (c) => (c.services.billing.redis = { auth: { password: "0123456789abcdef\nrequirepass x" } }),
+      /^services\.billing\.redis\.auth\.password: .*must be one line of printable characters, without spaces/,
+    ],
+    [
+      "Redis ACL user with a space",
+      (c) => (c.services.billing.redis = { auth: { user: "drkit jobs", password: "0123456789abcdefgh" } }),
+      /^services\.billing\.redis\.auth\.user: "drkit jobs" must be an ACL user name/,
+    ],
+    [
       "Redis save point that is not a pair",
       (c) => (c.services.billing.redis = { persistence: { savePoints: [[900]] } }),
       /^services\.billing\.redis\.persistence\.savePoints\[0\]/,

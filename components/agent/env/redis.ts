@@ -27,6 +27,8 @@ export function redisSettings(plan: ServicePlan): Settings {
     REDIS_PORT: r.port,
     REDIS_SOCKET: r.socket ?? "",
     REDIS_OS_USER: r.osUser,
+    REDIS_AUTH_FILE: r.auth?.file ?? "",
+    REDIS_AUTH_USER: r.auth?.user ?? "",
     REDIS_DATA_DIR: r.dataDirectory,
     REDIS_CONFIG: r.configFile,
     REDIS_DROP_IN: r.dropIn,
