@@ -93,14 +93,16 @@ take_lock() {
   eval "exec $fd>>\"\$LOCK_DIR/\$name.lock\""
   flock -n "$fd" || die "another run holds $LOCK_DIR/$name.lock; not starting a second one"
 }
-# write_atomically FILE: stdin into FILE through a temp file in the same directory, fsynced, then renamed.
+# write_atomically FILE [MODE]: stdin into FILE through a temp file in the same directory (mode 0600, or MODE),
+# fsynced, then renamed.
 write_atomically() {
-  local dest=$1 tmp
+  local dest=$1 mode=${2:-} tmp
   tmp=$(mktemp "$(dirname -- "$dest")/.$(basename -- "$dest").XXXXXX")
   if ! cat >"$tmp"; then
     rm -f -- "$tmp"
     return 1
   fi
+  [[ -z $mode ]] || chmod "$mode" -- "$tmp"
   sync -- "$tmp"
   mv -f -- "$tmp" "$dest"
 }
@@ -783,6 +785,9 @@ base64_hex() {
   printf -v "$2" '%s' "$out"
 }
 
+# marks_mkdir DIR...: folders under OFFSITE_MARKS, group-readable whatever the unit's umask: with Redis on the
+# host the marker folder hands its group (Redis's) down, and backup-redis's retention reads the markers.
+marks_mkdir() { (umask 0027 && mkdir -p -- "$@"); }
 # store_queue STORE: the shipper's queue for one store: an empty entry per WAL file it has not confirmed yet.
 store_queue() { printf '%s/%s/wal-queue' "$OFFSITE_MARKS" "$1"; }
 # oldest_unshipped_wal: the oldest WAL segment not yet on every store (empty when none); prune keeps it.

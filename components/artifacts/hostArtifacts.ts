@@ -80,6 +80,15 @@ function directories(plan: ServicePlan): DirectoryArtifact[] {
     owner: o,
     ...(groupOf ? { groupOf } : {}),
   });
+  // The off-site catch-up runs as the PostgreSQL user and reads the Redis snapshots through their group; the
+  // Redis job reads the confirmation markers through theirs. Neither is a member of the other's group: the
+  // directories hand their group down (setgid).
+  const shared = (d: DirectoryArtifact): DirectoryArtifact => ({
+    ...d,
+    mode: `2${d.mode.slice(1)}`,
+    groupReadsTree: true,
+  });
+  const redis = plan.redis;
   // A later archive epoch has a folder of its own under the backup root (epoch 1's is the backup root itself).
   const epoch = plan.archive.epoch > 1 ? plan.archive.current.root : undefined;
   return [
@@ -93,8 +102,20 @@ function directories(plan: ServicePlan): DirectoryArtifact[] {
     dir("config", p.configDir, "0700", "root"),
     dir("locks", p.lockDir, "0770"),
     dir("verify", p.verifyDir, "0750"),
-    ...(plan.redis ? [dir("valkey", plan.redis.backupDir, "0750", plan.redis.osUser)] : []),
-    ...(plan.offsite ? [dir("offsite-marks", plan.offsite.markerDir, "0750")] : []),
+    ...(redis
+      ? [
+          plan.offsite
+            ? shared(dir("valkey", redis.backupDir, "0750", redis.osUser, owner))
+            : dir("valkey", redis.backupDir, "0750", redis.osUser),
+        ]
+      : []),
+    ...(plan.offsite
+      ? [
+          redis
+            ? shared(dir("offsite-marks", plan.offsite.markerDir, "0750", owner, redis.osUser))
+            : dir("offsite-marks", plan.offsite.markerDir, "0750"),
+        ]
+      : []),
   ];
 }
 

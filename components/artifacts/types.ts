@@ -22,6 +22,8 @@ export interface DirectoryArtifact extends ArtifactBase {
   readonly owner: string;
   /** The user whose primary group owns the directory (default: the owner's). */
   readonly groupOf?: string;
+  /** See DirectorySpec.groupReadsTree. */
+  readonly groupReadsTree?: boolean;
 }
 
 export interface FileArtifact extends ArtifactBase {

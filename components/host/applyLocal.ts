@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { serviceArtifacts } from "../artifacts/hostArtifacts";
 import type { Artifact, FileArtifact } from "../artifacts/types";
 import { credentialsFileContent } from "../objectstore/mcHost";
+import { makeDirectoriesScript } from "./commands";
 import type { ServicePlan } from "../plan/plan";
 
 const ids = new Map<string, number>();
@@ -87,6 +88,7 @@ async function applyArtifact(plan: ServicePlan, a: Artifact, storeKeys: PlainSto
     fs.mkdirSync(a.path, { recursive: true });
     fs.chmodSync(a.path, parseInt(a.mode, 8));
     fs.chownSync(a.path, idOf("-u", a.owner), idOf("-g", a.groupOf ?? a.owner));
+    if (a.groupReadsTree) await runStep(a.id, makeDirectoriesScript([a]));
   } else if (a.kind === "file") {
     placeFile(a.secret ? { ...a, content: secretContent(plan, a, storeKeys) } : a);
   } else {

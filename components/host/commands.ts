@@ -40,16 +40,30 @@ export interface DirectorySpec {
   readonly owner: string;
   /** The user whose primary group owns the directory (default: the owner's). */
   readonly groupOf?: string;
+  /**
+   * The group reads the whole tree: what is already inside gets the directory's group and group read access,
+   * and every directory in it hands its group down to what is made there later (setgid).
+   */
+  readonly groupReadsTree?: boolean;
 }
 
 /** Creates directories with owner and mode; on delete only empty ones go: backups are never removed. */
 export function makeDirectoriesScript(dirs: readonly DirectorySpec[]): string {
   return [
     strict,
-    ...dirs.map(
-      (d) =>
-        `install -d -m ${shq(d.mode)} -o ${shq(d.owner)} -g "$(id -gn ${shq(d.groupOf ?? d.owner)})" -- ${shq(d.path)}`,
-    ),
+    ...dirs.flatMap((d) => {
+      const group = `"$(id -gn ${shq(d.groupOf ?? d.owner)})"`;
+      const made = `install -d -m ${shq(d.mode)} -o ${shq(d.owner)} -g ${group} -- ${shq(d.path)}`;
+      // -R changes neither what a symbolic link points to nor anything reached through one.
+      return d.groupReadsTree
+        ? [
+            made,
+            `chgrp -R -P ${group} -- ${shq(d.path)}`,
+            `chmod -R g+rX -- ${shq(d.path)}`,
+            `find ${shq(d.path)} -type d -exec chmod g+s -- {} +`,
+          ]
+        : [made];
+    }),
   ].join("\n");
 }
 

@@ -615,14 +615,15 @@ function jobPlans(
     });
   }
   if (svc.offsite) {
-    // Root: it reads the PostgreSQL and the Redis backups alike (the jobs that make them ship their own).
+    // The PostgreSQL user's: it reads the Redis snapshots through their folder's group, never as root (root
+    // reading folders that other users write would follow their symbolic links).
     jobs.push({
       id: "offsite",
       unit: unit("offsite"),
       description: `drkit off-site catch-up for ${service} (uploads whatever is not yet confirmed)`,
       script: `${paths.scriptsDir}/ship-offsite`,
       calendar: svc.offsite.schedule,
-      runAs: "root",
+      runAs: pg.osUser,
       readWritePaths: rw(...offsiteDirs),
     });
   }

@@ -22,6 +22,7 @@ offsite_setup() {
   setting OFFSITE_PREFIX svc/
   setting OFFSITE_MARKS "$TMP/marks"
   setting MC "$FAKE_MC"
+  setting PG_OS_USER "$(id -un)"
   setting RETRY_ATTEMPTS 2
   setting RETRY_FIRST_DELAY 0
   setting BASE_DIR "$TMP/base"

@@ -210,14 +210,33 @@ teardown() { agent_teardown; }
   [ "$output" = "site-a base $BASE_ID confirmed 2024-01-02T03:04:05Z" ]
 }
 
-@test "run as root, the marker folders it makes belong to the PostgreSQL user (whose jobs write there too)" {
+@test "started as root it runs as the PostgreSQL user: a set's link to a root-only file is not followed" {
   [ "$(id -u)" -eq 0 ]
   setting PG_OS_USER postgres
   make_base "$BASE_ID" 100
+  echo "root-only-$RANDOM" >"$TMP/root-only"
+  chmod 0600 "$TMP/root-only"
+  mv "$TMP/base/$BASE_ID/drkit-backup.env" "$TMP/meta"
+  ln -s "$TMP/root-only" "$TMP/base/$BASE_ID/drkit-backup.env"
+  chown -R postgres "$TMP"
+  chown -h root "$TMP/root-only"
+  chmod 0600 "$TMP/creds-a" "$TMP/creds-b"
+  dir=$TMP
+  while [[ $dir != / ]]; do
+    dir=$(dirname "$dir")
+    chmod o+x "$dir"
+  done
+  run "$AGENT/ship-offsite" base "$BASE_ID"
+  [ "$status" -eq 1 ]
+  ! grep -rqF "$(cat "$TMP/root-only")" "$FAKE_MC_ROOT" || false
+  [ ! -e "$TMP/marks/site-a/base/$BASE_ID" ]
+  # the set as the backup job leaves it ships, and the marker folders are the PostgreSQL user's
+  rm "$TMP/base/$BASE_ID/drkit-backup.env"
+  mv "$TMP/meta" "$TMP/base/$BASE_ID/drkit-backup.env"
   run "$AGENT/ship-offsite" base "$BASE_ID"
   [ "$status" -eq 0 ]
-  [ "$(stat -c %U "$TMP/marks/site-a")" = postgres ]
   [ "$(stat -c %U "$TMP/marks/site-a/base")" = postgres ]
+  [ "$(stat -c %U "$TMP/marks/site-a/base/$BASE_ID")" = postgres ]
   [ "$(stat -c %a "$TMP/marks/site-a/base")" = 750 ]
 }
 

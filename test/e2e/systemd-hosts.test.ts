@@ -202,13 +202,13 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     expect([...r.uids]).toEqual([await uidOf("redis")]);
   });
 
-  it("off-site over HTTPS: shipper (postgres) and catch-up (root) upload; postgres jobs still run after", async () => {
+  it("off-site over HTTPS: shipper and catch-up upload as postgres; each job reads the other's files", async () => {
     const shipperPid = await unitProperty("drkit-billing-shipper.service", "MainPID");
     expect(await unitProperty("drkit-billing-shipper.service", "ActiveState")).toBe("active");
     expect(await onHost(`ps -o user= -p ${shipperPid}`)).toBe("postgres");
     const catchUp = await runJob("offsite");
     expect(catchUp, `${catchUp.journal}\n${catchUp.stderr}`).toMatchObject({ started: 0, result: "success" });
-    expect([...catchUp.uids]).toEqual(["0"]);
+    expect([...catchUp.uids]).toEqual([await uidOf("postgres")]);
     let listed: string[] = [];
     const complete = (all: string[]) =>
       [/^billing\/wal\/[0-9A-F]{24}/, /^billing\/base\/[^/]+\/drkit-backup\.env$/, /^billing\/valkey\//].every((re) =>
@@ -222,8 +222,13 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     });
     const keys = listed;
     expect(keys.some((k) => k.startsWith("billing/logical/"))).toBe(true);
-    // what root made for its markers must not lock the postgres jobs out
-    for (const job of ["base", "logical"]) {
+    // the Redis job sees the confirmation of its snapshot (retention keeps unconfirmed ones forever)
+    const marks = "/var/lib/billing/backups/.offsite/site-s3/valkey";
+    const snapshot = await onHost(`ls ${marks} | head -n 1`);
+    expect(snapshot).toMatch(/^\d{8}T\d{6}Z$/);
+    expect(await onHost(`runuser -u redis -- test -e ${marks}/${snapshot} && echo seen`)).toBe("seen");
+    // every job still runs after the catch-up
+    for (const job of ["base", "logical", "redis"]) {
       const r = await runJob(job);
       expect(r, `${job} after the catch-up: ${r.journal}`).toMatchObject({ started: 0, result: "success" });
     }

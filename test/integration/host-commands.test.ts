@@ -73,6 +73,18 @@ describe("the programs host components run", () => {
     expect(asRedis(`touch ${root}/s/valkey/dump.rdb`)).toBe(0);
     expect(asRedis(`ls ${root}/s`)).not.toBe(0);
     expect(asRedis(`ls ${root}/s/wal`)).not.toBe(0);
+    // a folder whose group reads the whole tree: what was there gets the group, what is made later inherits it
+    fs.mkdirSync(`${root}/s/marks/site-a/base`, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(`${root}/s/marks/site-a/base/20240102T030405Z`, "x", { mode: 0o600 });
+    fs.symlinkSync("/etc/shadow", `${root}/s/marks/planted`);
+    const shadow = fs.statSync("/etc/shadow");
+    const tree = [{ path: `${root}/s/marks`, mode: "2750", owner: "postgres", groupOf: "redis", groupReadsTree: true }];
+    expect(bash(cmd.makeDirectoriesScript(tree)).status).toBe(0);
+    expect(asRedis(`cat ${root}/s/marks/site-a/base/20240102T030405Z`)).toBe(0);
+    expect(spawnSync("runuser", ["-u", "postgres", "--", "mkdir", `${root}/s/marks/site-b`]).status).toBe(0);
+    expect(asRedis(`ls ${root}/s/marks/site-b`)).toBe(0);
+    // a link planted in the tree changes nothing where it points
+    expect(fs.statSync("/etc/shadow")).toMatchObject({ gid: shadow.gid, mode: shadow.mode });
     fs.writeFileSync(`${root}/b/wal/000000010000000000000001`, "wal");
     expect(bash(cmd.removeEmptyDirectoriesScript(specs)).status).toBe(0);
     expect(fs.existsSync(`${root}/b/empty`)).toBe(false);
