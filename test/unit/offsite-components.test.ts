@@ -313,11 +313,11 @@ describe("objectStores() and PostgresBackup with off-site copies, on the local s
     expect(shipJob.some((d) => d.includes("billing-archiving"))).toBe(false);
   });
 
-  it("schedules ship-offsite as root and shows the off-site settings to policies", () => {
+  it("schedules ship-offsite as the PostgreSQL user and shows the off-site settings to policies", () => {
     const unit = one(T.command, "billing-offsite-unit-offsite-service");
     expect(unit.inputs.stdin).toContain("ExecStart=");
     expect(unit.inputs.stdin).toContain("ship-offsite");
-    expect(unit.inputs.stdin).not.toMatch(/^User=(?!root)/m);
+    expect(unit.inputs.stdin).toMatch(/^User=postgres$/m);
     expect(one(T.command, "billing-offsite-unit-offsite-timer").inputs.stdin).toContain("OnCalendar=*-*-* *:20:00");
     // The shipper's lag budget (offsite.lagBudget, 10s by default) is what the RPO rule adds to archive_timeout.
     expect(one(T.archiving, "billing-archiving").inputs).toMatchObject({

@@ -587,13 +587,13 @@ describe("the derived off-site plan", () => {
     },
   );
 
-  it("adds the off-site catch-up job: ship-offsite as root on its calendar", () => {
+  it("adds the off-site catch-up job: ship-offsite as the PostgreSQL user on its calendar", () => {
     const job = billing.jobs.find((j) => j.id === "offsite")!;
     expect(job).toMatchObject({
       unit: "drkit-billing-offsite",
       script: "/usr/local/lib/drkit/billing/ship-offsite",
       calendar: "*-*-* *:20:00",
-      runAs: "root",
+      runAs: "postgres",
     });
     expect(job.readWritePaths).toEqual(["/var/lib/billing/backups/.offsite", "/var/lib/billing/backups/.locks"]);
     const custom = planOf((c) => (c.services.billing.offsite.schedule = "*-*-* *:05,35:00"));
