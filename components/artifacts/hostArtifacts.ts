@@ -26,7 +26,7 @@ import {
 } from "../monitoring/exporters";
 import { objectivesPath, renderObjectives } from "../monitoring/objectives";
 import { renderAlertRules } from "../monitoring/rules";
-import type { Artifact, DirectoryArtifact, FileArtifact, StepArtifact } from "./types";
+import type { Artifact, DirectoryArtifact, FileArtifact, SecretSource, StepArtifact } from "./types";
 import { renderServiceUnit, renderTimerUnit, serviceUnitPath, timerUnitPath } from "./units";
 
 /** An agent verb's path on the service's host. */
@@ -36,6 +36,20 @@ const standbyAgentPath = (plan: ServicePlan, standby: StandbyPlan, verb: string)
 
 /** Text of a secret file before the engine (or `drkit apply`) fills it in: never the secret itself. */
 const SECRET_PLACEHOLDER = "# secret: filled in at deployment\n";
+
+/** A 0600 file of one user whose content is a secret, filled in at deployment. */
+const secretFile = (host: HostPlan, id: string, path: string, owner: string, secret: SecretSource): FileArtifact => ({
+  kind: "file",
+  id,
+  host,
+  path,
+  content: SECRET_PLACEHOLDER,
+  mode: "0600",
+  owner,
+  group: owner,
+  role: "secret",
+  secret,
+});
 
 /** Every artifact of a service, by id; `get` fails loudly for an id the service does not have. */
 export class ServiceArtifacts {
@@ -81,19 +95,15 @@ function directories(plan: ServicePlan): DirectoryArtifact[] {
     ...(groupOf ? { groupOf } : {}),
   });
   // The off-site catch-up runs as the PostgreSQL user and reads the Redis snapshots through their group; the
-  // Redis job reads the confirmation markers through theirs. Neither is a member of the other's group: the
-  // directories hand their group down (setgid).
-  const shared = (d: DirectoryArtifact): DirectoryArtifact => ({
-    ...d,
-    mode: `2${d.mode.slice(1)}`,
-    groupReadsTree: true,
-  });
+  // Redis job reads the confirmation markers through theirs. Neither is a member of the other's group.
+  const readByGroupOf = (id: string, path: string, o: string, reader?: string): DirectoryArtifact =>
+    reader ? { ...dir(id, path, "0750", o, reader), groupReadsTree: true } : dir(id, path, "0750", o);
   const redis = plan.redis;
   // A later archive epoch has a folder of its own under the backup root (epoch 1's is the backup root itself).
   const epoch = plan.archive.epoch > 1 ? plan.archive.current.root : undefined;
   return [
     // The Redis/Valkey user's group may only pass through the root to its own folder, not list it.
-    plan.redis ? dir("root", p.backupRoot, "0710", owner, plan.redis.osUser) : dir("root", p.backupRoot, "0750"),
+    redis ? dir("root", p.backupRoot, "0710", owner, redis.osUser) : dir("root", p.backupRoot, "0750"),
     dir("postgresql", `${p.backupRoot}/postgresql`, "0750"),
     ...(epoch ? [dir("archive", epoch, "0750"), dir("archive-postgresql", `${epoch}/postgresql`, "0750")] : []),
     dir("base", p.baseDir, "0750"),
@@ -102,20 +112,8 @@ function directories(plan: ServicePlan): DirectoryArtifact[] {
     dir("config", p.configDir, "0700", "root"),
     dir("locks", p.lockDir, "0770"),
     dir("verify", p.verifyDir, "0750"),
-    ...(redis
-      ? [
-          plan.offsite
-            ? shared(dir("valkey", redis.backupDir, "0750", redis.osUser, owner))
-            : dir("valkey", redis.backupDir, "0750", redis.osUser),
-        ]
-      : []),
-    ...(plan.offsite
-      ? [
-          redis
-            ? shared(dir("offsite-marks", plan.offsite.markerDir, "0750", owner, redis.osUser))
-            : dir("offsite-marks", plan.offsite.markerDir, "0750"),
-        ]
-      : []),
+    ...(redis ? [readByGroupOf("valkey", redis.backupDir, redis.osUser, plan.offsite ? owner : undefined)] : []),
+    ...(plan.offsite ? [readByGroupOf("offsite-marks", plan.offsite.markerDir, owner, redis?.osUser)] : []),
   ];
 }
 
@@ -194,18 +192,12 @@ function jobArtifacts(plan: ServicePlan): Artifact[] {
 function offsiteArtifacts(plan: ServicePlan): Artifact[] {
   const o = plan.offsite;
   if (!o) return [];
-  const credentials: FileArtifact[] = o.targets.map((t) => ({
-    kind: "file",
-    id: `credentials:${t.store}`,
-    host: plan.host,
-    path: t.credentialsFile,
-    content: SECRET_PLACEHOLDER,
-    mode: "0600",
-    owner: plan.postgres.osUser,
-    group: plan.postgres.osUser,
-    role: "secret",
-    secret: { of: "offsite-credentials", store: t.store },
-  }));
+  const credentials = o.targets.map((t) =>
+    secretFile(plan.host, `credentials:${t.store}`, t.credentialsFile, plan.postgres.osUser, {
+      of: "offsite-credentials",
+      store: t.store,
+    }),
+  );
   // Public certificates, readable by every job's user (the catch-up, the shipper, backup-redis's restore).
   const cas: FileArtifact[] = o.targets.flatMap((t) =>
     t.ca
@@ -231,18 +223,8 @@ function offsiteArtifacts(plan: ServicePlan): Artifact[] {
   return [...credentials, ...cas, ...mc];
 }
 
-const pgpass = (plan: ServicePlan, host: HostPlan, id: string, path: string): FileArtifact => ({
-  kind: "file",
-  id,
-  host,
-  path,
-  content: SECRET_PLACEHOLDER,
-  mode: "0600",
-  owner: plan.postgres.osUser,
-  group: plan.postgres.osUser,
-  role: "secret",
-  secret: { of: "replication-pgpass" },
-});
+const pgpass = (plan: ServicePlan, host: HostPlan, id: string, path: string): FileArtifact =>
+  secretFile(host, id, path, plan.postgres.osUser, { of: "replication-pgpass" });
 
 const stopStandby = (plan: ServicePlan, s: StandbyPlan) => {
   if (s.manager.type === "systemd") return `systemctl stop ${shq(s.manager.unit)}`;
@@ -320,22 +302,7 @@ function redisArtifacts(plan: ServicePlan): Artifact[] {
       group: r.osUser,
     },
     // Read by the jobs (as the Redis user, or root) before they talk to the server; never by the server.
-    ...(r.auth
-      ? [
-          {
-            kind: "file" as const,
-            id: "credentials:redis",
-            host: plan.host,
-            path: r.auth.file,
-            content: SECRET_PLACEHOLDER,
-            mode: "0600",
-            owner: r.osUser,
-            group: r.osUser,
-            role: "secret" as const,
-            secret: { of: "redis-auth" as const },
-          },
-        ]
-      : []),
+    ...(r.auth ? [secretFile(plan.host, "credentials:redis", r.auth.file, r.osUser, { of: "redis-auth" })] : []),
     ...(r.provision
       ? [
           step(

@@ -41,27 +41,23 @@ export function placeFile(file: PlacedFile): void {
 
 export type PlainStoreKeys = Readonly<Record<string, { accessKey: string; secretKey: string }>>;
 
-/** Resolves a secret file's content without the engine: store keys as given, one replication password per service. */
+/** Resolves a secret file's content without the engine: values as given, one replication password per service. */
 function secretContent(plan: ServicePlan, file: FileArtifact, storeKeys: PlainStoreKeys): string {
   const secret = file.secret!;
+  const plain = (value: unknown, what: string) => {
+    if (typeof value !== "string")
+      throw new Error(`service ${plan.name}: applying without the engine needs a plain ${what} (no Pulumi secret)`);
+    return value;
+  };
   if (secret.of === "offsite-credentials") {
     const t = plan.offsite!.targets.find((x) => x.store === secret.store)!;
-    const plain = (s: unknown) => {
-      if (typeof s !== "string")
-        throw new Error(
-          `service ${plan.name}: applying without the engine needs plain object-store keys (no Pulumi secrets)`,
-        );
-      return s;
+    const keys = storeKeys[t.store] ?? {
+      accessKey: plain(t.accessKey, "object-store access key"),
+      secretKey: plain(t.secretKey, "object-store secret key"),
     };
-    const keys = storeKeys[t.store] ?? { accessKey: plain(t.accessKey), secretKey: plain(t.secretKey) };
     return credentialsFileContent(t.store, t.alias, t.endpoint, keys.accessKey, keys.secretKey);
   }
-  if (secret.of === "redis-auth") {
-    const password = plan.redis!.auth!.password;
-    if (typeof password !== "string")
-      throw new Error(`service ${plan.name}: applying without the engine needs a plain redis.auth.password`);
-    return `${password}\n`;
-  }
+  if (secret.of === "redis-auth") return `${plain(plan.redis!.auth!.password, "redis.auth.password")}\n`;
   // Without the engine there is no RandomPassword: make one, once, and keep it in the primary's 0600 pgpass file.
   const r = plan.replication!;
   const password = fs.existsSync(r.passFile)
@@ -84,11 +80,12 @@ function runStep(id: string, script: string): Promise<void> {
 async function applyArtifact(plan: ServicePlan, a: Artifact, storeKeys: PlainStoreKeys): Promise<void> {
   if (a.host.connection.type !== "local")
     throw new Error(`service ${plan.name}: ${a.id} is for host ${a.host.name}, which is not local; use pulumi up`);
-  if (a.kind === "directory") {
+  if (a.kind === "directory" && a.groupReadsTree) {
+    await runStep(a.id, makeDirectoriesScript([a]));
+  } else if (a.kind === "directory") {
     fs.mkdirSync(a.path, { recursive: true });
     fs.chmodSync(a.path, parseInt(a.mode, 8));
     fs.chownSync(a.path, idOf("-u", a.owner), idOf("-g", a.groupOf ?? a.owner));
-    if (a.groupReadsTree) await runStep(a.id, makeDirectoriesScript([a]));
   } else if (a.kind === "file") {
     placeFile(a.secret ? { ...a, content: secretContent(plan, a, storeKeys) } : a);
   } else {

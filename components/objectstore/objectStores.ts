@@ -1,6 +1,7 @@
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import type { DrPlan } from "../plan/plan";
-import { storesInCreationOrder, type ObjectStorePlan, type SecretText } from "../plan/offsite";
+import { stackSecret } from "../host/stackSecret";
+import { storesInCreationOrder, type ObjectStorePlan } from "../plan/offsite";
 import { MinioTarget, SandboxMinio, type StoreKeys } from "./minio";
 import { S3BackupBucket } from "./s3BackupBucket";
 
@@ -9,11 +10,6 @@ export interface ObjectStoreResources {
   /** What a host must wait for before it ships to the store. */
   readonly ready: pulumi.Resource;
 }
-
-const secretOf = (value: SecretText | undefined, what: string): pulumi.Output<string> => {
-  if (typeof value !== "string") throw new Error(`${what} must be set in the stack config (a Pulumi secret)`);
-  return pulumi.secret(value);
-};
 
 /**
  * Every object store of the plan: sandbox MinIO servers started, MinIO buckets configured (a replica site's
@@ -24,8 +20,8 @@ export function objectStores(plan: DrPlan, parent?: pulumi.Resource): ReadonlyMa
   const opts: pulumi.ComponentResourceOptions = { parent };
   const made = new Map<string, ObjectStoreResources>();
   const configuredKeys = (store: ObjectStorePlan): StoreKeys => ({
-    accessKey: secretOf(store.accessKey, `objectStores.${store.name}.accessKey`),
-    secretKey: secretOf(store.secretKey, `objectStores.${store.name}.secretKey`),
+    accessKey: stackSecret(store.accessKey, `objectStores.${store.name}.accessKey`),
+    secretKey: stackSecret(store.secretKey, `objectStores.${store.name}.secretKey`),
   });
   for (const store of storesInCreationOrder(plan.objectStores)) {
     if (store.type === "s3") {

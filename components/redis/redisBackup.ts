@@ -2,9 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { agentPath, serviceArtifacts } from "../artifacts/hostArtifacts";
 import { hostCommand, type HostRef } from "../host/hostCommand";
 import { artifactResourceName, hostFile } from "../host/hostFile";
-import type { FileArtifact } from "../artifacts/types";
+import { stackSecret } from "../host/stackSecret";
 import type { ServicePlan } from "../plan/plan";
-import type { SecretText } from "../plan/types";
 import { TimerJob } from "../postgres/timerJob";
 
 export interface RedisBackupArgs {
@@ -42,7 +41,11 @@ export class RedisBackup extends pulumi.ComponentResource {
     const artifacts = serviceArtifacts(plan);
     const dropIn = artifacts.file("dropin:redis");
     const placedDropIn = hostFile(artifactResourceName(name, dropIn.id), host, dropIn, { parent: this });
-    const auth = r.auth ? [this.placeAuth(name, host, r.auth.password, artifacts.file("credentials:redis"))] : [];
+    const auth = (artifacts.has("credentials:redis") ? [artifacts.file("credentials:redis")] : []).map((file) => {
+      const password = stackSecret(r.auth?.password, `services.${plan.name}.redis.auth.password`);
+      const content = password.apply((p) => `${p}\n`);
+      return hostFile(artifactResourceName(name, file.id), host, file, { parent: this }, content);
+    });
     const server = artifacts.has("step:sandbox-redis")
       ? [artifacts.step("step:sandbox-redis")].map((s) =>
           hostCommand(
@@ -66,11 +69,5 @@ export class RedisBackup extends pulumi.ComponentResource {
     this.backupDirectory = pulumi.output(r.backupDir);
     this.restoreScript = pulumi.output(agentPath(plan, "restore-redis"));
     this.registerOutputs({ backupDirectory: this.backupDirectory, restoreScript: this.restoreScript });
-  }
-
-  private placeAuth(name: string, host: HostRef, password: SecretText, file: FileArtifact) {
-    if (typeof password !== "string")
-      throw new Error(`RedisBackup ${name}: redis.auth.password must be set in the stack config (a Pulumi secret)`);
-    return hostFile(artifactResourceName(name, file.id), host, file, { parent: this }, pulumi.secret(`${password}\n`));
   }
 }

@@ -78,9 +78,10 @@ describe("the programs host components run", () => {
     fs.writeFileSync(`${root}/s/marks/site-a/base/20240102T030405Z`, "x", { mode: 0o600 });
     fs.symlinkSync("/etc/shadow", `${root}/s/marks/planted`);
     const shadow = fs.statSync("/etc/shadow");
-    const tree = [{ path: `${root}/s/marks`, mode: "2750", owner: "postgres", groupOf: "redis", groupReadsTree: true }];
+    const tree = [{ path: `${root}/s/marks`, mode: "0750", owner: "postgres", groupOf: "redis", groupReadsTree: true }];
     expect(bash(cmd.makeDirectoriesScript(tree)).status).toBe(0);
     expect(asRedis(`cat ${root}/s/marks/site-a/base/20240102T030405Z`)).toBe(0);
+    expect(fs.statSync(`${root}/s/marks`).mode & 0o7777).toBe(0o2750);
     expect(spawnSync("runuser", ["-u", "postgres", "--", "mkdir", `${root}/s/marks/site-b`]).status).toBe(0);
     expect(asRedis(`ls ${root}/s/marks/site-b`)).toBe(0);
     // a link planted in the tree changes nothing where it points

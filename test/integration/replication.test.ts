@@ -115,49 +115,30 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
     const logged = fs.statSync(logFile).size;
     const first = await sb.run("setup-replication");
     expect(first.status, first.stderr).toBe(0);
-    const stored = sb.sql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${r.role}'`, "postgres");
+    const storedVerifier = () => sb.sql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${r.role}'`, "postgres");
+    const stored = storedVerifier();
     expect(stored).toMatch(/^SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/);
     // a rerun with the same password leaves the verifier (and its salt) alone
     expect((await sb.run("setup-replication")).status).toBe(0);
-    expect(sb.sql(`SELECT rolpassword FROM pg_authid WHERE rolname = '${r.role}'`, "postgres")).toBe(stored);
+    expect(storedVerifier()).toBe(stored);
     sb.sql("ALTER SYSTEM RESET log_statement");
     sb.sql("SELECT pg_reload_conf()");
     const log = fs.readFileSync(logFile, "utf8").slice(logged);
     expect(log).toContain(`ALTER ROLE "${r.role}" PASSWORD 'SCRAM-SHA-256$4096:`);
     expect(log).not.toContain(password);
     // the verifier is the password's: a new replication connection authenticates with the passfile
-    const login = spawnSync(
-      "runuser",
-      [
-        "-u",
-        "postgres",
-        "--",
-        "/usr/lib/postgresql/15/bin/psql",
-        "-X",
-        "-Atq",
-        "-c",
-        "IDENTIFY_SYSTEM",
-        `host=127.0.0.1 port=${pg.port} user=${r.role} dbname=replication replication=true passfile=${r.passFile}`,
-      ],
-      { encoding: "utf8" },
-    );
+    const identify = (auth: string) =>
+      spawnSync(
+        "runuser",
+        ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-X", "-Atq", "-c", "IDENTIFY_SYSTEM"].concat(
+          `host=127.0.0.1 port=${pg.port} user=${r.role} dbname=replication replication=true ${auth}`,
+        ),
+        { encoding: "utf8" },
+      );
+    const login = identify(`passfile=${r.passFile}`);
     expect(login.status, login.stderr).toBe(0);
     expect(login.stdout).toMatch(/^\d+\|1\|/);
-    const wrong = spawnSync(
-      "runuser",
-      [
-        "-u",
-        "postgres",
-        "--",
-        "/usr/lib/postgresql/15/bin/psql",
-        "-X",
-        "-Atq",
-        "-c",
-        "IDENTIFY_SYSTEM",
-        `host=127.0.0.1 port=${pg.port} user=${r.role} dbname=replication replication=true password=Wrong0123456789abc`,
-      ],
-      { encoding: "utf8" },
-    );
+    const wrong = identify("password=Wrong0123456789abc");
     expect(wrong.stderr).toContain(`password authentication failed for user "${r.role}"`);
   });
 
