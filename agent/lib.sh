@@ -553,6 +553,13 @@ record_result() {
 
 # sql_at_port PORT QUERY: one query to the server on PORT behind the same socket directory (a local standby).
 sql_at_port() { as_pg env PGPORT="$1" PGHOST="$PGHOST" "$PG_BIN/psql" -X -Atq -d postgres -c "$2"; }
+# repl_conninfo PORT APPLICATION_NAME: how a standby here reaches the primary (REPL_PRIMARY_ADDRESS) on PORT, the
+# password from REPL_PASS_FILE, the primary's certificate verified against REPL_TLS_CA when replication uses TLS.
+repl_conninfo() {
+  printf 'host=%s port=%s user=%s passfile=%s application_name=%s' "$REPL_PRIMARY_ADDRESS" "$1" "$REPL_ROLE" \
+    "$REPL_PASS_FILE" "$2"
+  [[ -z ${REPL_TLS_CA:-} ]] || printf ' sslmode=verify-full sslrootcert=%s' "$REPL_TLS_CA"
+}
 # wait_until_streaming: true once this server (a standby) streams from its primary, within about 30 seconds.
 wait_until_streaming() {
   local _

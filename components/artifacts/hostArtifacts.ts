@@ -14,7 +14,7 @@ import {
   installMcCommand,
 } from "../host/commands";
 import { shq } from "../agent/envFile";
-import type { HostPlan, ServicePlan, StandbyPlan } from "../plan/plan";
+import type { HostPlan, ReplicationPlan, ServicePlan, StandbyPlan } from "../plan/plan";
 import { archiveDropInPath, renderArchiveDropIn, renderReplicationDropIn, replicationDropInPath } from "./postgresConf";
 import { renderRedisDropIn } from "./redisConf";
 import {
@@ -50,6 +50,9 @@ const secretFile = (host: HostPlan, id: string, path: string, owner: string, sec
   role: "secret",
   secret,
 });
+
+/** Certificates as placed: the PEM blocks, one final newline. */
+const pemText = (pem: string) => pem.trim() + "\n";
 
 /** Every artifact of a service, by id; `get` fails loudly for an id the service does not have. */
 export class ServiceArtifacts {
@@ -207,7 +210,7 @@ function offsiteArtifacts(plan: ServicePlan): Artifact[] {
             id: `ca:${t.store}`,
             host: plan.host,
             path: t.ca.file,
-            content: t.ca.pem.trim() + "\n",
+            content: pemText(t.ca.pem),
             mode: "0644",
             owner: "root",
             group: "root",
@@ -245,6 +248,7 @@ function replicationArtifacts(plan: ServicePlan): Artifact[] {
   const primaryAgentDir = plan.paths.scriptsDir;
   return [
     pgpass(plan, plan.host, "pgpass:primary", r.passFile),
+    ...replicationTlsArtifacts(plan, r),
     pgFile("dropin:replication", replicationDropInPath(plan), renderReplicationDropIn(plan)),
     step(
       plan.host,
@@ -267,6 +271,9 @@ function replicationArtifacts(plan: ServicePlan): Artifact[] {
         ...(s.passFile === r.passFile && s.host.name === plan.host.name
           ? []
           : [pgpass(plan, s.host, `pgpass:${s.name}`, s.passFile)]),
+        ...(r.tls && !r.tls.generate && s.tlsCaFile && !(s.tlsCaFile === r.tls.caFile && s.host.name === plan.host.name)
+          ? [rootFile(s.host, `standby:${s.name}:tls-ca`, s.tlsCaFile, pemText(r.tls.ca!), "settings")]
+          : []),
         rootFile(s.host, `standby:${s.name}:settings`, standbyEnvPath(plan, s), renderStandbyEnv(plan, s), "settings"),
         // A standby shares its primary's cluster: it never claims, but an existing data directory of another
         // cluster (left alone by clone-standby) is refused. Only where the primary's archive is readable.
@@ -289,6 +296,29 @@ function replicationArtifacts(plan: ServicePlan): Artifact[] {
         ),
       ];
     }),
+  ];
+}
+
+/**
+ * The primary's TLS files for replication: made on its host (generate: the CA key never leaves it), or placed
+ * from the stack config (the key as a secret file of the PostgreSQL user, which the server requires).
+ */
+function replicationTlsArtifacts(plan: ServicePlan, r: ReplicationPlan): Artifact[] {
+  const tls = r.tls;
+  if (!tls) return [];
+  if (tls.generate)
+    return [
+      step(
+        plan.host,
+        "step:replication-tls",
+        "the replication CA and the primary's certificate",
+        `${shq(agentPath(plan, "make-replication-tls"))} >&2`,
+      ),
+    ];
+  return [
+    rootFile(plan.host, "tls:ca", tls.caFile, pemText(tls.ca!), "settings"),
+    rootFile(plan.host, "tls:certificate", tls.certFile, pemText(tls.certificate!), "settings"),
+    secretFile(plan.host, "tls:key", tls.keyFile, plan.postgres.osUser, { of: "replication-tls-key" }),
   ];
 }
 

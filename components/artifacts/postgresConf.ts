@@ -1,4 +1,4 @@
-import type { ServicePlan } from "../plan/plan";
+import type { ReplicationTlsPlan, ServicePlan } from "../plan/plan";
 import { postgresFeatures } from "../plan/postgresVersion";
 
 /** How a setting takes effect: `postmaster` ones need a restart, `sighup` ones a reload. */
@@ -54,5 +54,15 @@ wal_log_hints = on
 hot_standby = on
 hot_standby_feedback = on
 synchronous_standby_names = '${r.synchronousStandbyNames}'
-`;
+${r.tls ? tlsSettings(r.tls) : ""}`;
 }
+
+/** The server side of replication TLS: standbys verify this certificate; pg_hba admits them only over TLS. */
+const tlsSettings = (
+  tls: ReplicationTlsPlan,
+) => `# Standbys connect with sslmode=verify-full; pg_hba admits them only over TLS (hostssl).
+ssl = on
+ssl_cert_file = '${tls.certFile}'
+ssl_key_file = '${tls.keyFile}'
+ssl_min_protocol_version = 'TLSv1.2'
+`;

@@ -7,6 +7,7 @@ export type FileRole = "agent" | "settings" | "unit" | "postgres-conf" | "redis-
 export type SecretSource =
   | { readonly of: "offsite-credentials"; readonly store: string }
   | { readonly of: "replication-pgpass" }
+  | { readonly of: "replication-tls-key" }
   | { readonly of: "redis-auth" };
 
 interface ArtifactBase {

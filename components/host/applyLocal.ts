@@ -57,6 +57,8 @@ function secretContent(plan: ServicePlan, file: FileArtifact, storeKeys: PlainSt
     };
     return credentialsFileContent(t.store, t.alias, t.endpoint, keys.accessKey, keys.secretKey);
   }
+  if (secret.of === "replication-tls-key")
+    return `${plain(plan.replication!.tls!.key, "replication.tls.key").trim()}\n`;
   if (secret.of === "redis-auth") return `${plain(plan.redis!.auth!.password, "redis.auth.password")}\n`;
   // Without the engine there is no RandomPassword: make one, once, and keep it in the primary's 0600 pgpass file.
   const r = plan.replication!;

@@ -17,6 +17,7 @@ import { archivePlan, type ArchivePlan } from "./archive";
 import { monitoringPlan, type MonitoringPlan } from "./monitoring";
 import { postgresFeatures } from "./postgresVersion";
 import { calendarMaxIntervalHours } from "./calendar";
+import { replicationTlsProblems } from "./replicationTls";
 
 export type Connection =
   | { type: "local"; rootPrefix: string }
@@ -146,6 +147,21 @@ export interface StandbyPlan {
   readonly address: string;
   readonly slot: string;
   readonly passFile: string;
+  /** The CA file standbys verify the primary's certificate with, on this standby's host (replication TLS). */
+  readonly tlsCaFile?: string;
+}
+
+/** TLS of replication connections: the primary's files (on its host) and where their content comes from. */
+export interface ReplicationTlsPlan {
+  /** drkit makes the CA and the certificate on the primary's host (every standby is on it). */
+  readonly generate: boolean;
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Given in the stack config (absent when generated). */
+  readonly ca?: string;
+  readonly certificate?: string;
+  readonly key?: SecretText;
 }
 
 export interface ReplicationPlan {
@@ -161,6 +177,7 @@ export interface ReplicationPlan {
   readonly passFile: string;
   readonly failoverOrder: readonly string[];
   readonly standbys: readonly StandbyPlan[];
+  readonly tls?: ReplicationTlsPlan;
 }
 
 export interface DrPlan {
@@ -195,7 +212,7 @@ export function buildPlan(raw: unknown, options: BuildPlanOptions): DrPlan {
 }
 
 /** Fields whose values an error never shows. */
-const SECRET_FIELDS = new Set(["accessKey", "secretKey", "privateKey", "password"]);
+const SECRET_FIELDS = new Set(["accessKey", "secretKey", "privateKey", "password", "key"]);
 
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   const where = issue.path.length ? formatPath(issue.path) : "(stack config)";
@@ -213,7 +230,9 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   const value = valueAt(raw, issue.path);
   if (value === undefined && issue.code === "invalid_type") return `${where}: is required`;
   const field = String(issue.path[issue.path.length - 1] ?? "");
-  const shown = SECRET_FIELDS.has(field) && value !== undefined ? "(secret, not shown)" : describeValue(value);
+  // A private key pasted into the wrong field is still a secret.
+  const secret = SECRET_FIELDS.has(field) || (typeof value === "string" && value.includes("PRIVATE KEY"));
+  const shown = secret && value !== undefined ? "(secret, not shown)" : describeValue(value);
   return `${where}: ${shown} ${issue.message}`;
 }
 
@@ -290,6 +309,15 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
         );
       }
     });
+    if (svc.standbys.length > 0)
+      problems.push(
+        ...replicationTlsProblems(svc.replication.tls, {
+          at: `${at}.replication`,
+          primaryAddress: svc.replication.primaryAddress ?? connectionAddress(host.connection),
+          remoteStandbys: svc.standbys.filter((s) => s.host !== svc.host).map((s) => `${s.name} (${s.host})`),
+          now: new Date(),
+        }),
+      );
     for (const [i, n] of (svc.replication.failoverOrder ?? []).entries()) {
       if (!standbyNames.has(n))
         problems.push(
@@ -448,7 +476,9 @@ function servicePlan(
   };
 }
 
-const hostAddress = (h: HostPlan) => (h.connection.type === "local" ? "127.0.0.1" : h.connection.host);
+const connectionAddress = (c: HostPlan["connection"] | ParsedHost["connection"]) =>
+  c.type === "local" ? "127.0.0.1" : c.host;
+const hostAddress = (h: HostPlan) => connectionAddress(h.connection);
 
 function replicationPlan(
   service: string,
@@ -458,6 +488,8 @@ function replicationPlan(
   hosts: ReadonlyMap<string, HostPlan>,
 ): ReplicationPlan {
   const passFilePath = `/etc/drkit/${service}/replication.pgpass`;
+  const tlsDir = `/etc/drkit/${service}/tls`;
+  const tls = svc.replication.tls;
   const standbys: StandbyPlan[] = svc.standbys.map((s) => {
     const sHost = hosts.get(s.host)!;
     const prefix = sHost.connection.rootPrefix;
@@ -479,10 +511,12 @@ function replicationPlan(
       address: s.address ?? hostAddress(sHost),
       slot: `drkit_${s.name}`,
       passFile: onHost(passFilePath),
+      tlsCaFile: tls ? onHost(`${tlsDir}/replication-ca.crt`) : undefined,
     };
   });
   const sync = standbys.filter((s) => s.synchronous).map((s) => s.name);
   const prefix = host.connection.rootPrefix;
+  const onPrimary = (p: string) => (prefix ? path.posix.join(prefix, p) : p);
   return {
     role: svc.replication.role,
     maxSlotWalKeepSizeMb: parseSizeMb(svc.replication.maxSlotWalKeepSize),
@@ -492,9 +526,18 @@ function replicationPlan(
     primaryAddress: svc.replication.primaryAddress ?? hostAddress(host),
     primaryPort: pg.port,
     hbaFile: `${path.posix.dirname(pg.configDirectory)}/pg_hba.conf`,
-    passFile: prefix ? path.posix.join(prefix, passFilePath) : passFilePath,
+    passFile: onPrimary(passFilePath),
     failoverOrder: svc.replication.failoverOrder ?? standbys.map((s) => s.name),
     standbys,
+    tls: tls && {
+      generate: tls.generate,
+      caFile: onPrimary(`${tlsDir}/replication-ca.crt`),
+      certFile: onPrimary(`${tlsDir}/server.crt`),
+      keyFile: onPrimary(`${tlsDir}/server.key`),
+      ca: tls.ca,
+      certificate: tls.certificate,
+      key: tls.key,
+    },
   };
 }
 

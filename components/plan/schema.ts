@@ -296,6 +296,62 @@ const standbySchema = z.strictObject({
     .optional(),
 });
 
+const PEM_CERTIFICATES = /^\s*(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+$/;
+/** PEM text of one or more certificates, never a private key; `what` says which certificates. */
+const pemCertificates = (what: string) =>
+  z.string({ error: "must be PEM text (one or more -----BEGIN CERTIFICATE----- blocks)" }).regex(PEM_CERTIFICATES, {
+    error: `must be PEM text: one or more -----BEGIN CERTIFICATE----- blocks (${what}, never a private key)`,
+  });
+/** PEM certificates of the CA that signed a store's TLS certificate: trusted by mc for that store. */
+const caCertificate = pemCertificates("the CA that signed the store's certificate");
+
+/** A PEM private key: text (checked here) or a Pulumi secret (checked where it is placed). */
+const pemPrivateKey = z.union(
+  [
+    z
+      .string()
+      .regex(
+        /^\s*-----BEGIN ([A-Z]+ )?PRIVATE KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END ([A-Z]+ )?PRIVATE KEY-----\s*$/,
+        {
+          error: "must be one PEM private key (-----BEGIN PRIVATE KEY----- ... -----END PRIVATE KEY-----)",
+        },
+      ),
+    z.strictObject({ secure: z.string() }),
+  ],
+  { error: "must be a PEM private key (text) or a Pulumi secret" },
+);
+
+/**
+ * TLS for replication connections: standbys verify the primary's certificate (sslmode=verify-full) and pg_hba
+ * admits them only over TLS. Either drkit generates a CA and the certificate (every standby on the primary's
+ * host), or the stack gives the CA, the primary's certificate and its key.
+ */
+const replicationTlsSchema = z
+  .strictObject({
+    generate: z.boolean({ error: "must be true or false" }).default(false),
+    /** The CA that signed the primary's certificate: what standbys trust. */
+    ca: pemCertificates("the CA that signed the primary's certificate").optional(),
+    /** The primary's server certificate (then any intermediates), naming the address standbys connect to. */
+    certificate: pemCertificates("the primary's server certificate, then any intermediates").optional(),
+    key: pemPrivateKey.optional(),
+  })
+  .superRefine((t, ctx) => {
+    const given = (["ca", "certificate", "key"] as const).filter((k) => t[k] !== undefined);
+    if (t.generate && given.length > 0)
+      ctx.addIssue({
+        code: "custom",
+        path: [given[0]],
+        message: "must not be set with generate: true (drkit makes the CA, the certificate and the key)",
+      });
+    if (!t.generate)
+      for (const k of (["ca", "certificate", "key"] as const).filter((k) => t[k] === undefined))
+        ctx.addIssue({
+          code: "custom",
+          path: [k],
+          message: "is required unless generate is true (give ca, certificate and key, or generate: true)",
+        });
+  });
+
 const replicationSchema = z.strictObject({
   role: identifier("replication role name").default("drkit_replicator"),
   maxSlotWalKeepSize: z
@@ -309,6 +365,7 @@ const replicationSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9.:-]+$/, { error: "must be a host name or IP address" })
     .optional(),
+  tls: replicationTlsSchema.optional(),
 });
 
 const BUCKET_NAME = /^(?!\d+\.\d+\.\d+\.\d+$)(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -326,15 +383,6 @@ const region = z
 const endpointUrl = z.string({ error: "must be a URL (text)" }).regex(/^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/?$/, {
   error: 'must be an http(s) URL of a host and optional port, e.g. "https://minio.example.com:9000"',
 });
-
-/** PEM certificates of the CA that signed a store's TLS certificate: trusted by mc for that store. */
-const caCertificate = z
-  .string({ error: "must be PEM text (one or more -----BEGIN CERTIFICATE----- blocks)" })
-  .regex(/^\s*(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+$/, {
-    error:
-      "must be PEM text: one or more -----BEGIN CERTIFICATE----- blocks (the CA that signed the store's " +
-      "certificate, never a private key)",
-  });
 
 const objectLockSchema = z.strictObject({
   mode: z.enum(["GOVERNANCE", "COMPLIANCE"], { error: 'must be "GOVERNANCE" or "COMPLIANCE"' }),

@@ -4,6 +4,7 @@ import { agentPath, serviceArtifacts } from "../artifacts/hostArtifacts";
 import { HostAgent } from "../host/hostAgent";
 import { hostCommand, type HostRef } from "../host/hostCommand";
 import { hostFile } from "../host/hostFile";
+import { stackSecret } from "../host/stackSecret";
 import type { ServicePlan, StandbyPlan } from "../plan/plan";
 import { postgresDropIn } from "./postgresDropIn";
 
@@ -39,19 +40,46 @@ export class ReplicationPrimary extends pulumi.ComponentResource {
     this.pgpass = pulumi.secret(pulumi.interpolate`*:*:*:${r.role}:${password.result}\n`);
     const artifacts = serviceArtifacts(plan);
     const passFile = hostFile(`${name}-pgpass`, host, artifacts.file("pgpass:primary"), { parent: this }, this.pgpass);
+    const tls = replicationTls(name, plan, host, this);
     const dropIn = artifacts.file("dropin:replication");
-    const applied = postgresDropIn(`${name}-dropin`, host, dropIn, agentPath(plan, "apply-settings"), { parent: this });
+    const applied = postgresDropIn(`${name}-dropin`, host, dropIn, agentPath(plan, "apply-settings"), {
+      parent: this,
+      dependsOn: tls,
+    });
     // Re-run when the standbys, the settings or the password change. The agent (failover and rejoin included)
     // is placed by the service's PostgresBackup.
     const setup = artifacts.step("step:setup-replication");
     hostCommand(
       `${name}-setup`,
       host,
-      { create: setup.run, triggers: [dropIn.content, this.pgpass] },
+      // A new certificate from the stack config reaches the server with setup's reload.
+      {
+        create: setup.run,
+        triggers: [dropIn.content, this.pgpass, ...(r.tls?.certificate ? [r.tls.certificate] : [])],
+      },
       { parent: this, dependsOn: [passFile, applied] },
     );
     this.registerOutputs({ pgpass: this.pgpass });
   }
+}
+
+/** The primary's replication TLS files, placed from the stack config or made on its host; none without TLS. */
+function replicationTls(name: string, plan: ServicePlan, host: HostRef, parent: pulumi.Resource): pulumi.Resource[] {
+  const tls = plan.replication!.tls;
+  if (!tls) return [];
+  const artifacts = serviceArtifacts(plan);
+  if (tls.generate) {
+    const make = artifacts.step("step:replication-tls");
+    return [
+      hostCommand(`${name}-tls`, host, { create: make.run, triggers: [plan.replication!.primaryAddress] }, { parent }),
+    ];
+  }
+  const key = stackSecret(tls.key, `services.${plan.name}.replication.tls.key`).apply((k) => `${k.trim()}\n`);
+  return [
+    hostFile(`${name}-tls-ca`, host, artifacts.file("tls:ca"), { parent }),
+    hostFile(`${name}-tls-certificate`, host, artifacts.file("tls:certificate"), { parent }),
+    hostFile(`${name}-tls-key`, host, artifacts.file("tls:key"), { parent }, key),
+  ];
 }
 
 export interface StandbyArgs {
@@ -81,6 +109,9 @@ export class Standby extends pulumi.ComponentResource {
     const passFile = artifacts.has(`pgpass:${standby.name}`)
       ? [hostFile(`${name}-pgpass`, host, artifacts.file(`pgpass:${standby.name}`), { parent: this }, args.pgpass)]
       : [];
+    const tlsCa = artifacts.has(`${own}tls-ca`)
+      ? [hostFile(`${name}-tls-ca`, host, artifacts.file(`${own}tls-ca`), { parent: this })]
+      : [];
     const agent = new HostAgent(
       `${name}-agent`,
       { host, files: [...artifacts.matching(`${own}agent:`, "file"), artifacts.file(`${own}settings`)] },
@@ -103,7 +134,7 @@ export class Standby extends pulumi.ComponentResource {
       `${name}-clone`,
       host,
       { create: clone.run, delete: clone.undo },
-      { parent: this, dependsOn: [...passFile, agent, ...check] },
+      { parent: this, dependsOn: [...passFile, ...tlsCa, agent, ...check] },
     );
     this.port = pulumi.output(standby.port);
     this.registerOutputs({ port: this.port });

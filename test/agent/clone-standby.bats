@@ -94,13 +94,12 @@ teardown() { agent_teardown; }
 @test "clones through the slot with the passfile, configures the standby, starts it and waits for streaming" {
   run "$AGENT/clone-standby" near
   [ "$status" -eq 0 ]
-  grep -qF "pg_basebackup PGPASSFILE=$TMP/pgpass-near --host=10.0.0.1 --port=5432 --username=drkit_replicator" \
-    "$TMP/calls"
+  conninfo="host=10.0.0.1 port=5432 user=drkit_replicator passfile=$TMP/pgpass-near application_name=near"
+  grep -qF "pg_basebackup PGPASSFILE= --dbname=$conninfo --pgdata=$TMP/near --wal-method=stream" "$TMP/calls"
   grep -qF -- "--pgdata=$TMP/near --wal-method=stream --slot=drkit_near --checkpoint=fast --no-password" "$TMP/calls"
   conf=$TMP/near/postgresql.auto.conf
   grep -qxF "# drkit standby near" "$conf"
   grep -qxF "port = 5433" "$conf"
-  conninfo="host=10.0.0.1 port=5432 user=drkit_replicator passfile=$TMP/pgpass-near application_name=near"
   grep -qxF "primary_conninfo = '$conninfo'" "$conf"
   grep -qxF "primary_slot_name = 'drkit_near'" "$conf"
   grep -qxF "hot_standby = on" "$conf"
@@ -111,6 +110,16 @@ teardown() { agent_teardown; }
   grep -qF "pg_ctl -D $TMP/near -l $TMP/postgresql.log -W start" "$TMP/calls"
   [[ $output == *"cloning 10.0.0.1:5432 into $TMP/near through slot drkit_near"* ]]
   [[ $output == *"standby near is streaming from 10.0.0.1:5432 on port 5433"* ]]
+}
+
+@test "with replication TLS the clone and the standby verify the primary's certificate against the CA" {
+  setting REPL_TLS_CA /etc/drkit/testsvc/tls/replication-ca.crt
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  tls="sslmode=verify-full sslrootcert=/etc/drkit/testsvc/tls/replication-ca.crt"
+  conninfo="host=10.0.0.1 port=5432 user=drkit_replicator passfile=$TMP/pgpass-near application_name=near $tls"
+  grep -qF "pg_basebackup PGPASSFILE= --dbname=$conninfo --pgdata=" "$TMP/calls"
+  grep -qxF "primary_conninfo = '$conninfo'" "$TMP/near/postgresql.auto.conf"
 }
 
 @test "without a readable archive there is no restore_command" {

@@ -138,6 +138,15 @@ teardown() { agent_teardown; }
   [ "$(grep -n 'immediate -w stop' "$TMP/calls" | cut -d: -f1)" -lt "$(grep -n ' promote' "$TMP/calls" | cut -d: -f1)" ]
 }
 
+@test "with replication TLS the repointed standby verifies the new primary's certificate" {
+  setting REPL_TLS_CA /etc/drkit/testsvc/tls/replication-ca.crt
+  run "$AGENT/failover" --to near
+  [ "$status" -eq 0 ]
+  conninfo="host=127.0.0.1 port=5433 user=drkit_replicator passfile=$TMP/pgpass application_name=far"
+  tls="sslmode=verify-full sslrootcert=/etc/drkit/testsvc/tls/replication-ca.crt"
+  grep -qF "psql port=5434 options= via=-c: ALTER SYSTEM SET primary_conninfo = '$conninfo $tls'" "$TMP/calls"
+}
+
 @test "the other synchronous standbys stay synchronous as FIRST 1 (...)" {
   setting_array STANDBY_NAMES a b c
   setting_array STANDBY_PORTS 5433 5434 5435

@@ -119,6 +119,15 @@ teardown() { agent_teardown; }
   [[ $output == *"the old primary now streams from near through slot $slot"* ]]
 }
 
+@test "with replication TLS the rejoined node verifies the new primary's certificate" {
+  setting REPL_TLS_CA /etc/drkit/testsvc/tls/replication-ca.crt
+  run "$AGENT/rejoin-as-standby" --primary near
+  [ "$status" -eq 0 ]
+  conninfo="host=127.0.0.1 port=5433 user=drkit_replicator passfile=$TMP/pgpass application_name=former_primary"
+  tls="sslmode=verify-full sslrootcert=/etc/drkit/testsvc/tls/replication-ca.crt"
+  grep -qxF "primary_conninfo = '$conninfo $tls'" "$TMP/primary/postgresql.auto.conf"
+}
+
 @test "WAL the old primary recycled after the divergence is read from the archive: pg_rewind --restore-target-wal" {
   mkdir -p "$TMP/wal"
   setting WAL_DIR "$TMP/wal"

@@ -109,7 +109,7 @@ teardown() { agent_teardown; }
   [ "$(sed -n 6p "$TMP/pg_hba.conf")" = "host all all 127.0.0.1/32 scram-sha-256" ]
   [ "$(wc -l <"$TMP/pg_hba.conf")" -eq 6 ]
   [ "$(stat -c %a "$TMP/pg_hba.conf")" = 640 ]
-  [[ $output == *"role drkit_replicator, 2 slot(s) and pg_hba entries for 2 standby address(es) are in place"* ]]
+  [[ $output == *"role drkit_replicator, 2 slot(s) and 2 pg_hba line(s) are in place"* ]]
   [ -z "$(find "$TMP" -maxdepth 1 -name 'pg_hba.conf.*')" ]
 }
 

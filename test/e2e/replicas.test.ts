@@ -3,12 +3,14 @@ import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineProject, sandboxStackYaml, type EngineProject } from "../helpers/engine";
 import { freePort, psqlAt } from "../helpers/sandbox";
+import { serverTlsPems, type ServerTlsPems } from "../helpers/testCa";
 
 describe("pulumi up provisions a primary and a synchronous standby; the replication password stays secret", () => {
   let project: EngineProject;
   let root: string;
   let port: number;
   let standbyPort: number;
+  let tls: ServerTlsPems;
   const pulumi = (args: string[]) => project.pulumi(args);
 
   beforeAll(async () => {
@@ -28,6 +30,17 @@ describe("pulumi up provisions a primary and a synchronous standby; the replicat
       ),
     );
     expect((await pulumi(["stack", "init", "replicas"])).status).toBe(0);
+    // Replication TLS from certificates the stack config gives, the key a Pulumi secret.
+    tls = serverTlsPems({ ips: ["127.0.0.1"] });
+    for (const [field, secret] of [
+      ["ca", false],
+      ["certificate", false],
+      ["key", true],
+    ] as const) {
+      const at = `drkit:services.billing.replication.tls.${field}`;
+      const set = await pulumi(["config", "set", ...(secret ? ["--secret"] : []), "--path", at, "--", tls[field]]);
+      expect(set.status, set.stderr).toBe(0);
+    }
   });
   afterAll(async () => {
     await project?.pulumi(["destroy", "--yes"]);
@@ -45,6 +58,8 @@ describe("pulumi up provisions a primary and a synchronous standby; the replicat
     );
     psqlAt(sock, port, "CREATE TABLE t AS SELECT generate_series(1, 100) AS id", "billing");
     expect(psqlAt(sock, standbyPort, "SELECT count(*) FROM t", "billing")).toBe("100");
+    expect(psqlAt(sock, port, "SELECT ssl FROM pg_stat_ssl JOIN pg_stat_replication USING (pid)")).toBe("t");
+    expect(psqlAt(sock, standbyPort, "SHOW primary_conninfo")).toContain("sslmode=verify-full");
   });
 
   it("a second up is a no-op", async () => {
@@ -52,12 +67,15 @@ describe("pulumi up provisions a primary and a synchronous standby; the replicat
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
   });
 
-  it("the generated password is only in the 0600 pgpass files: never in state or output", () => {
+  it("the generated password and the TLS key are only in 0600 files: never in state or output", () => {
     const passFile = `${root}/etc/drkit/billing/replication.pgpass`;
     expect(fs.statSync(passFile).mode & 0o777).toBe(0o600);
     const password = fs.readFileSync(passFile, "utf8").trim().split(":")[4];
     expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
     expect(project.stateText()).not.toContain(password);
+    const keyBody = tls.key.split("\n")[1];
+    expect(project.stateText()).not.toContain(keyBody);
+    expect(fs.readFileSync(`${root}/etc/drkit/billing/tls/server.key`, "utf8")).toContain(keyBody);
     for (const out of project.outputs) expect(out).not.toContain(password);
   });
 

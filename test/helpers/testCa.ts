@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 export interface IssuedCertificate {
@@ -62,4 +63,23 @@ export function makeTestCa(dir: string, label = "drkit test CA"): TestCa {
       return bundle;
     },
   };
+}
+
+export interface ServerTlsPems {
+  readonly ca: string;
+  readonly certificate: string;
+  readonly key: string;
+}
+
+/** PEM texts of a fresh CA and a server certificate and key it signed for these names (a stack's TLS block). */
+export function serverTlsPems(altNames: { ips?: string[]; dns?: string[] }, label = "drkit test CA"): ServerTlsPems {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "drkit-test-ca-"));
+  try {
+    const ca = makeTestCa(path.join(dir, "ca"), label);
+    const issued = ca.issue("server", altNames);
+    const read = (file: string) => fs.readFileSync(file, "utf8");
+    return { ca: read(ca.certFile), certificate: read(issued.certFile), key: read(issued.keyFile) };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -7,6 +7,7 @@ import { parse, stringify } from "yaml";
 import { alertRules, renderAlertRules, type AlertRule } from "../../components/monitoring/rules";
 import { buildPlan, type ServicePlan } from "../../components/plan/plan";
 import { HOST_KEY } from "../helpers/hostKeys";
+import { serverTlsPems } from "../helpers/testCa";
 
 // The rendered rules under Prometheus's own tools: `promtool check rules`, then `promtool test rules` with, for every
 // alert, input series that make it fire (labels and annotations checked) and healthy ones that keep it quiet.
@@ -33,6 +34,7 @@ function planWithEverything(): ServicePlan {
           configFiles: ["/etc/billing/app.env"],
           redis: {},
           standbys: [{ name: "s1", host: "db2" }],
+          replication: { tls: serverTlsPems({ ips: ["10.0.0.1"] }) },
           offsite: { targets: ["site-a"] },
           monitoring: {},
         },

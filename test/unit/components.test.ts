@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { ServicePlan } from "../../components/plan/plan";
 import { recordResources, type Registered } from "../helpers/mocks";
 import { HOST_KEY } from "../helpers/hostKeys";
+import { serverTlsPems } from "../helpers/testCa";
 
 const { registered } = recordResources();
 
@@ -298,6 +299,30 @@ describe("sandbox hosts and argument errors", () => {
       expect(mine.find((r) => r.name === "repl-s1-clone")!.inputs.delete).toContain("pg_ctl");
     },
   );
+
+  it("places replication TLS: given files (the key a secret) or made on the host", async () => {
+    const tls = serverTlsPems({ ips: ["127.0.0.1"] });
+    const before = registered.length;
+    const standbys = [{ name: "s1", host: "db1", port: 5433 }];
+    const sandbox = { type: "local", rootPrefix: "/tmp/drkit-unit-tls" };
+    const pg = { databases: ["billing"], manager: { type: "pg_ctl" }, provision: true };
+    new PostgresBackup("given", { plan: planFor(sandbox, { postgres: pg, standbys, replication: { tls } }) });
+    new PostgresBackup("made", {
+      plan: planFor(sandbox, { postgres: pg, standbys, replication: { tls: { generate: true } } }),
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const mine = registered.slice(before);
+    const named = (n: string) => mine.find((r) => r.name === n)!;
+    const key = named("given-replication-tls-key");
+    expect(key.inputs.stdin[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
+    expect(key.inputs.create).toContain("/tmp/drkit-unit-tls/etc/drkit/billing/tls/server.key");
+    expect(key.inputs.create).toContain("chmod 0600");
+    expect(named("given-replication-tls-certificate").inputs.stdin).toBe(tls.certificate.trim() + "\n");
+    expect(named("given-replication-tls-ca").inputs.stdin).toBe(tls.ca.trim() + "\n");
+    expect(mine.some((r) => r.name === "given-replication-tls")).toBe(false);
+    expect(named("made-replication-tls").inputs.create).toContain("make-replication-tls");
+    expect(mine.some((r) => r.name === "made-replication-tls-key")).toBe(false);
+  });
 
   it("rejects a private key for a local host, naming the field", () => {
     expect(() => new PostgresBackup("bad", { plan: planFor({ type: "local" }), privateKey: "k" })).toThrow(

@@ -14,7 +14,16 @@ export function replicationSettings(plan: ServicePlan): Settings {
     REPL_HBA_FILE: r.hbaFile,
     REPL_SLOTS: r.standbys.map((s) => s.slot),
     REPL_STANDBY_NAMES: r.standbys.map((s) => s.name),
-    REPL_HBA_LINES: r.standbys.map((s) => `host replication ${r.role} ${cidr(s.address)} scram-sha-256`),
+    // With TLS the role never replicates over plain TCP, whatever later lines (initdb's among them) allow.
+    REPL_HBA_LINES: [
+      ...r.standbys.map((s) => `${r.tls ? "hostssl" : "host"} replication ${r.role} ${cidr(s.address)} scram-sha-256`),
+      ...(r.tls ? [`hostnossl replication ${r.role} all reject`] : []),
+    ],
+    // Failover and rejoin point standbys on this host at a primary here: they verify it with the same CA.
+    REPL_TLS_CA: r.tls?.caFile ?? "",
+    REPL_TLS_CERT: r.tls?.certFile ?? "",
+    REPL_TLS_KEY: r.tls?.keyFile ?? "",
+    REPL_TLS_GENERATE: r.tls?.generate ? "yes" : "no",
     REPL_PRIMARY_ADDRESS: r.primaryAddress,
     REPL_PRIMARY_PORT: r.primaryPort,
     STANDBY_NAMES: local.map((s) => s.name),
@@ -50,6 +59,7 @@ export function standbySettings(plan: ServicePlan, standby: StandbyPlan): Settin
     REPL_ROLE: r.role,
     REPL_PRIMARY_ADDRESS: r.primaryAddress,
     REPL_PRIMARY_PORT: r.primaryPort,
+    REPL_TLS_CA: standby.tlsCaFile ?? "",
     // The archive is a fallback source of WAL only where this host can read it.
     STANDBY_RESTORE_COMMAND: standby.host.name === plan.host.name ? `cp ${plan.paths.walDir}/%f %p` : "",
   };

@@ -1,0 +1,124 @@
+#!/usr/bin/env bats
+# make-replication-tls: arguments and settings, then with real openssl and a stubbed server: the CA and the
+# primary's certificate for the address, kept while current, remade when they no longer fit, a reload only then.
+load helpers
+load postgres-stubs
+
+setup() {
+  agent_setup
+  postgres_stubs
+  export PATH="$TMP/bin:$PATH"
+  setting REPL_PRIMARY_ADDRESS 10.0.0.1
+  setting REPL_TLS_GENERATE yes
+  setting REPL_TLS_CA "$TMP/etc/tls/replication-ca.crt"
+  setting REPL_TLS_CERT "$TMP/etc/tls/server.crt"
+  setting REPL_TLS_KEY "$TMP/etc/tls/server.key"
+  mkdir -p "$TMP/data"
+}
+teardown() { agent_teardown; }
+
+san() { openssl x509 -in "$TMP/etc/tls/server.crt" -noout -ext subjectAltName | tail -n 1 | tr -d ' '; }
+
+@test "an argument is a usage error (exit 2)" {
+  run "$AGENT/make-replication-tls" now
+  [ "$status" -eq 2 ]
+  [[ $output == *"usage: make-replication-tls (no arguments)"* ]]
+  [ ! -e "$TMP/etc" ]
+}
+
+@test "a settings file without REPL_TLS_KEY fails naming the setting" {
+  grep -v '^REPL_TLS_KEY=' "$DRKIT_ENV" >"$TMP/env2"
+  DRKIT_ENV=$TMP/env2 run "$AGENT/make-replication-tls"
+  [ "$status" -eq 1 ]
+  [[ $output == *"setting REPL_TLS_KEY is not set"* ]]
+}
+
+@test "certificates given in the stack config are never replaced" {
+  setting REPL_TLS_GENERATE no
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 1 ]
+  [[ $output == *"replication.tls.generate is not true for testsvc"* ]]
+  [ ! -e "$TMP/etc" ]
+}
+
+@test "makes a CA and a certificate for the address that chains to it; the keys are 0600" {
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 0 ]
+  openssl verify -CAfile "$TMP/etc/tls/replication-ca.crt" "$TMP/etc/tls/server.crt"
+  [ "$(san)" = "IPAddress:10.0.0.1" ]
+  [ "$(stat -c %a "$TMP/etc/tls/replication-ca.key")" = 600 ]
+  [ "$(stat -c %a "$TMP/etc/tls/server.key")" = 600 ]
+  [ "$(stat -c %a "$TMP/etc/tls/server.crt")" = 644 ]
+  [ "$(stat -c %a "$TMP/etc/tls")" = 755 ]
+  [[ $output == *"made the replication CA"* && $output == *"made the primary's certificate"* ]]
+  # no server runs: nothing to reload
+  ! grep -q pg_reload_conf "$TMP/calls" || false
+  # no work files are left
+  [ "$(find "$TMP/etc/tls" -name '.tls.*' | wc -l)" -eq 0 ]
+}
+
+@test "a host name gets a DNS name" {
+  setting REPL_PRIMARY_ADDRESS db1.internal
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 0 ]
+  [ "$(san)" = "DNS:db1.internal" ]
+}
+
+@test "a second run keeps what is current and reloads nothing" {
+  "$AGENT/make-replication-tls"
+  before=$(sha256sum "$TMP/etc/tls/"*)
+  running "$TMP/data"
+  : >"$TMP/calls"
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 0 ]
+  [[ $output == *"are current; kept"* ]]
+  [ "$(sha256sum "$TMP/etc/tls/"*)" = "$before" ]
+  ! grep -q pg_reload_conf "$TMP/calls" || false
+}
+
+@test "a new address gets a new certificate from the same CA, and a running server reloads it" {
+  "$AGENT/make-replication-tls"
+  ca=$(sha256sum <"$TMP/etc/tls/replication-ca.crt")
+  setting REPL_PRIMARY_ADDRESS 10.0.0.9
+  running "$TMP/data"
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 0 ]
+  [ "$(san)" = "IPAddress:10.0.0.9" ]
+  [ "$(sha256sum <"$TMP/etc/tls/replication-ca.crt")" = "$ca" ]
+  grep -qF "SELECT pg_reload_conf()" "$TMP/calls"
+  [[ $output == *"PostgreSQL reloaded the certificate"* ]]
+}
+
+@test "a key that is not the certificate's is replaced with the certificate" {
+  "$AGENT/make-replication-tls"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/etc/tls/server.key" 2>/dev/null
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 0 ]
+  [[ $output == *"made the primary's certificate"* ]]
+  [ "$(openssl x509 -in "$TMP/etc/tls/server.crt" -noout -pubkey)" = \
+    "$(openssl pkey -in "$TMP/etc/tls/server.key" -pubout)" ]
+}
+
+@test "a lost CA key makes a new CA and a new certificate" {
+  "$AGENT/make-replication-tls"
+  ca=$(sha256sum <"$TMP/etc/tls/replication-ca.crt")
+  rm "$TMP/etc/tls/replication-ca.key"
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 0 ]
+  [ "$(sha256sum <"$TMP/etc/tls/replication-ca.crt")" != "$ca" ]
+  openssl verify -CAfile "$TMP/etc/tls/replication-ca.crt" "$TMP/etc/tls/server.crt"
+}
+
+@test "an openssl failure fails the run and leaves the files as they were" {
+  "$AGENT/make-replication-tls"
+  before=$(sha256sum "$TMP/etc/tls/"*)
+  setting REPL_PRIMARY_ADDRESS 10.0.0.9
+  printf '#!/usr/bin/env bash\n[[ $1 == x509 && $2 == -req ]] && exit 1\nexec /usr/bin/openssl "$@"\n' \
+    >"$TMP/bin/openssl"
+  chmod +x "$TMP/bin/openssl"
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 1 ]
+  [[ $output == *"openssl could not sign the primary's certificate"* ]]
+  [ "$(sha256sum "$TMP/etc/tls/"*)" = "$before" ]
+  [ "$(find "$TMP/etc/tls" -name '.tls.*' | wc -l)" -eq 0 ]
+}
