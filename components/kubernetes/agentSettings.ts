@@ -86,6 +86,7 @@ function offsite(spec: ClusterSpec, p: PodPaths): Settings {
     OFFSITE_ALIASES: [OFFSITE.alias],
     OFFSITE_BUCKETS: [o.bucket],
     OFFSITE_CREDENTIALS: [p.offsiteCredentials],
+    OFFSITE_CA_FILES: [o.caCertificate ? `${LAYOUT.offsiteDir}/${OFFSITE.caKey}` : ""],
     OFFSITE_PREFIX: o.prefix,
     OFFSITE_MARKS: `${p.backupRoot}/offsite-marks`,
     MC: p.mc,

@@ -35,6 +35,8 @@ export interface OffsiteShipping {
   /** Kept secret: they reach the backup pod only through a Secret, as mc's MC_HOST_offsite. Neither may contain ':'. */
   readonly accessKey: pulumi.Input<string>;
   readonly secretKey: pulumi.Input<string>;
+  /** PEM of the CA that signed the store's certificate (https only), when no system trust store holds it. */
+  readonly caCertificate?: string;
   /**
    * Only its mc binary is used (copied by an init container; needs bash and coreutils). Default
    * "minio/mc:RELEASE.2025-08-13T08-35-41Z".

@@ -40,12 +40,14 @@ export const SETTINGS_FILES = {
 export const agentCommand = (verb: string, ...args: string[]) => [`${LAYOUT.agentDir}/${verb}`, ...args];
 
 /**
- * Off-site shipping: the mc alias the agent uploads through and the key of the Secret that holds the
- * credentials file (its MC_HOST_offsite line).
+ * Off-site shipping: the mc alias the agent uploads through and the keys of the Secret that holds the
+ * credentials file (its MC_HOST_offsite line) and the store's CA.
  */
 export const OFFSITE = {
   alias: "offsite",
   credentialsKey: "credentials",
+  /** The store's CA (PEM), in the same Secret, when the cluster gives one. */
+  caKey: "ca.crt",
 } as const;
 
 /** The agent files the servers run: a change to any of these (or to their settings) restarts them. */

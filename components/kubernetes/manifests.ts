@@ -105,7 +105,10 @@ function buildOffsiteSecret(spec: ClusterSpec, credentials: Credentials): Secret
     kind: "Secret",
     metadata: meta(spec, spec.names.offsite, componentLabels(spec.name, "backup")),
     type: "Opaque",
-    stringData: { [OFFSITE.credentialsKey]: credentials.offsiteMcHost },
+    stringData: {
+      [OFFSITE.credentialsKey]: credentials.offsiteMcHost,
+      ...(spec.offsite.caCertificate ? { [OFFSITE.caKey]: spec.offsite.caCertificate } : {}),
+    },
   };
 }
 

@@ -83,7 +83,10 @@ export const offsiteVolume = (spec: ClusterSpec): Volume => ({
   secret: {
     secretName: spec.names.offsite,
     defaultMode: 0o440,
-    items: [{ key: OFFSITE.credentialsKey, path: OFFSITE.credentialsKey }],
+    items: [OFFSITE.credentialsKey, ...(spec.offsite?.caCertificate ? [OFFSITE.caKey] : [])].map((key) => ({
+      key,
+      path: key,
+    })),
   },
 });
 

@@ -29,6 +29,7 @@ export interface ResolvedOffsite {
   readonly bucket: string;
   readonly prefix: string;
   readonly mcImage: string;
+  readonly caCertificate?: string;
   /** "offsite/<bucket>/<prefix>": where mc puts base/ and wal/. */
   readonly target: string;
 }
@@ -128,6 +129,7 @@ function resolveOffsite(name: string, offsite: PostgresClusterArgs["offsite"]): 
     bucket: offsite.bucket,
     prefix,
     mcImage: offsite.mcImage ?? DEFAULTS.mcImage,
+    ...(offsite.caCertificate ? { caCertificate: offsite.caCertificate.trim() + "\n" } : {}),
     target: `${OFFSITE.alias}/${offsite.bucket}/${prefix}`,
   };
 }

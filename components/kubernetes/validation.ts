@@ -6,6 +6,7 @@ import { MAX_CLUSTER_NAME_LENGTH, STATEFULSET_NAME_LIMIT } from "./names";
 import { mcKeyProblem } from "../objectstore/mcHost";
 import { postgresVersionProblem } from "../plan/postgresVersion";
 import { LONGEST_OBJECTIVE_SECONDS } from "../plan/duration";
+import { PEM_CERTIFICATES } from "../plan/schema";
 
 /** Every problem with a PostgresCluster's arguments, one "field: value rule" line each. */
 export class ClusterArgsError extends Error {
@@ -177,7 +178,7 @@ function checkOffsite(p: Problems, offsite: unknown): void {
     p.add("offsite", offsite, "must be an object with endpoint, bucket, accessKey and secretKey");
     return;
   }
-  const { endpoint, bucket, prefix, accessKey, secretKey, mcImage } = offsite as Record<string, unknown>;
+  const { endpoint, bucket, prefix, accessKey, secretKey, mcImage, caCertificate } = offsite as Record<string, unknown>;
   if (typeof endpoint !== "string" || !isEndpoint(endpoint))
     p.add(
       "offsite.endpoint",
@@ -202,8 +203,21 @@ function checkOffsite(p: Problems, offsite: unknown): void {
   }
   checkKey(p, "offsite.accessKey", "access", accessKey);
   checkKey(p, "offsite.secretKey", "secret", secretKey);
+  checkCaCertificate(p, caCertificate, endpoint);
   if (mcImage !== undefined && (typeof mcImage !== "string" || !/^[^\s]+$/.test(mcImage)))
     p.add("offsite.mcImage", mcImage, "must be an image reference without spaces");
+}
+
+/** The store's CA: PEM certificates for an https endpoint; a pasted private key is never shown. */
+function checkCaCertificate(p: Problems, ca: unknown, endpoint: unknown): void {
+  if (ca === undefined) return;
+  const rule =
+    "must be PEM text: one or more -----BEGIN CERTIFICATE----- blocks (the CA that signed the store's " +
+    "certificate, never a private key)";
+  if (typeof ca === "string" && ca.includes("PRIVATE KEY")) p.addSecret("offsite.caCertificate", rule);
+  else if (typeof ca !== "string" || !PEM_CERTIFICATES.test(ca)) p.add("offsite.caCertificate", ca, rule);
+  else if (typeof endpoint === "string" && endpoint.startsWith("http://"))
+    p.lines.push(`offsite.caCertificate: is only for an https:// endpoint; ${endpoint} is plain http`);
 }
 
 function checkMonitoring(p: Problems, monitoring: unknown): void {

@@ -296,7 +296,8 @@ const standbySchema = z.strictObject({
     .optional(),
 });
 
-const PEM_CERTIFICATES = /^\s*(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+$/;
+export const PEM_CERTIFICATES =
+  /^\s*(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+$/;
 /** PEM text of one or more certificates, never a private key; `what` says which certificates. */
 const pemCertificates = (what: string) =>
   z.string({ error: "must be PEM text (one or more -----BEGIN CERTIFICATE----- blocks)" }).regex(PEM_CERTIFICATES, {

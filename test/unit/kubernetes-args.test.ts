@@ -6,6 +6,7 @@ import { mcHostUrl } from "../../components/objectstore/mcHost";
 import { resolveCluster } from "../../components/kubernetes/spec";
 import { ClusterArgsError, clusterArgProblems } from "../../components/kubernetes/validation";
 import { deriveArchiveTimeout } from "../../components/plan/derive";
+import { serverTlsPems } from "../helpers/testCa";
 
 const valid: PostgresClusterArgs = {
   name: "billing",
@@ -222,6 +223,24 @@ describe("off-site shipping arguments", () => {
     [{ mcImage: "minio/mc latest" }, `offsite.mcImage: "minio/mc latest" must be an image reference without spaces`],
   ])("%j -> %s", (patch, line) => {
     expect(offsiteProblems(patch)).toEqual([line]);
+  });
+
+  it("takes the store's CA as PEM certificates for an https endpoint only, and never shows a pasted key", () => {
+    const pem = serverTlsPems({ dns: ["s3.example.com"] });
+    expect(offsiteProblems({ caCertificate: pem.ca })).toEqual([]);
+    const rule =
+      "must be PEM text: one or more -----BEGIN CERTIFICATE----- blocks (the CA that signed the store's " +
+      "certificate, never a private key)";
+    expect(offsiteProblems({ caCertificate: "not a certificate" })).toEqual([
+      `offsite.caCertificate: "not a certificate" ${rule}`,
+    ]);
+    const pasted = offsiteProblems({ caCertificate: pem.key });
+    expect(pasted).toEqual([`offsite.caCertificate: (secret) ${rule}`]);
+    expect(offsiteProblems({ endpoint: "http://minio:9000", caCertificate: pem.ca })).toEqual([
+      "offsite.caCertificate: is only for an https:// endpoint; http://minio:9000 is plain http",
+    ]);
+    const spec = resolveCluster({ ...valid, offsite: { ...offsite, caCertificate: pem.ca.trim() } });
+    expect(spec.offsite?.caCertificate).toBe(pem.ca.trim() + "\n");
   });
 
   it("never shows a key in a message", () => {

@@ -11,6 +11,7 @@ import { validateManifests } from "../../components/kubernetes/validateManifests
 import { drPolicies } from "../../policies/policies";
 import { isSecret, recordResources, type Registered } from "../helpers/mocks";
 import { evaluate, type FakeResource } from "../helpers/policyHarness";
+import { serverTlsPems } from "../helpers/testCa";
 
 const passwordOf = (name: string) => `mockpw${name.replace(/[^a-z]/g, "")}0123456789`;
 
@@ -521,6 +522,32 @@ describe("PostgresCluster with off-site shipping", () => {
       prefix: "vault/",
       shipsWal: true,
     });
+  });
+
+  it("mounts the store's CA beside the credentials for mc, when the cluster gives one", async () => {
+    const ca = serverTlsPems({ dns: ["s3.example.com"] }).ca;
+    const { mine: withCa } = await deploy("vaultca", {
+      ...offsiteArgs,
+      name: "vaultca",
+      offsite: { ...offsiteArgs.offsite!, caCertificate: ca },
+    });
+    expect(unwrap(one(withCa, K.secret, "vaultca-offsite").stringData)).toMatchObject({ "ca.crt": ca.trim() + "\n" });
+    const pod = one(withCa, K.cronJob, "vaultca-backup").spec.jobTemplate.spec.template.spec;
+    expect(pod.volumes).toContainEqual({
+      name: "offsite",
+      secret: {
+        secretName: "vaultca-offsite",
+        defaultMode: 0o440,
+        items: [
+          { key: "credentials", path: "credentials" },
+          { key: "ca.crt", path: "ca.crt" },
+        ],
+      },
+    });
+    const settings = one(withCa, K.configMap, "vaultca-config").data["backup.env"].split("\n");
+    expect(settings).toContain("OFFSITE_CA_FILES=(/etc/drkit/offsite/ca.crt)");
+    // without a CA the agent is told there is none
+    expect(one(mine, K.configMap, "vault-config").data["backup.env"].split("\n")).toContain("OFFSITE_CA_FILES=('')");
   });
 
   it(
