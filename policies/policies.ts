@@ -449,6 +449,23 @@ const redisPersistence = resourcePolicy(
   },
 );
 
+// ---- Hosts --------------------------------------------------------------------------------------
+
+const sshHostKeyPinned = resourcePolicy(
+  "ssh-host-key-pinned",
+  "Every command run over SSH checks the host's key: no commands or secrets go to whoever answers at the address.",
+  "command:remote:Command",
+  undefined,
+  (p, _c, what, report) => {
+    const c = obj(p.connection);
+    if (typeof c.hostKey === "string" && c.hostKey.trim() !== "") return;
+    report(
+      `${what}: connects to ${String(c.host ?? "?")}:${String(c.port ?? 22)} without a pinned host key ` +
+        `(acceptAnyHostKey); the rule requires the host's key (hosts.<name>.connection.hostKey)`,
+    );
+  },
+);
+
 // ---- Kubernetes ---------------------------------------------------------------------------------
 
 const isDrkitBackupCronJob = (p: Props) => {
@@ -505,6 +522,7 @@ export const drPolicies: DrPolicy[] = [
   s3CrossRegion,
   minioTarget,
   redisPersistence,
+  sshHostKeyPinned,
   cronJobForbidsOverlap,
   cronJobExists,
 ];

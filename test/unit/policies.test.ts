@@ -414,3 +414,24 @@ describe("the pack", () => {
     for (const p of drPolicies) expect(p.description.length).toBeGreaterThan(20);
   });
 });
+
+describe("host rules", () => {
+  const messages = (ds: Array<{ message: string }>) => ds.map((d) => d.message);
+  it("ssh-host-key-pinned: a command over SSH without the host's key is a violation", async () => {
+    const remote = (connection: Record<string, unknown>): FakeResource => ({
+      type: "command:remote:Command",
+      name: "billing-db1-agent",
+      props: { create: "true", connection: { host: "10.0.0.1", port: 22, user: "root", ...connection } },
+    });
+    const pinned = remote({ hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ" });
+    expect(await evaluate(only("ssh-host-key-pinned"), [pinned])).toEqual([]);
+    const expected = [
+      'Command "billing-db1-agent": connects to 10.0.0.1:22 without a pinned host key (acceptAnyHostKey); the ' +
+        "rule requires the host's key (hosts.<name>.connection.hostKey)",
+    ];
+    expect(messages(await evaluate(only("ssh-host-key-pinned"), [remote({})]))).toEqual(expected);
+    expect(messages(await evaluate(only("ssh-host-key-pinned"), [remote({ hostKey: " " })]))).toEqual(expected);
+    // local commands have no host key to check
+    expect(await evaluate(only("ssh-host-key-pinned"), [{ ...remote({}), type: "command:local:Command" }])).toEqual([]);
+  });
+});
