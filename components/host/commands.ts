@@ -34,6 +34,13 @@ export function removeFileScript(path: string): string {
 rm -f -- ${shq(path)}`;
 }
 
+/** Removes these folders and then their parents named "drkit", each only when empty. */
+export function removeEmptyFoldersScript(folders: readonly string[]): string {
+  const parents = [...new Set(folders.map((f) => f.replace(/\/[^/]+$/, "")))].filter((p) => p.endsWith("/drkit"));
+  return `${strict}
+${[...folders, ...parents].map((d) => `rmdir --ignore-fail-on-non-empty -- ${shq(d)} 2>/dev/null || true`).join("\n")}`;
+}
+
 export interface DirectorySpec {
   readonly path: string;
   readonly mode: string;

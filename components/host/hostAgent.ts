@@ -1,6 +1,8 @@
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { FileArtifact } from "../artifacts/types";
-import type { HostRef } from "./hostCommand";
+import { removeEmptyFoldersScript } from "./commands";
+import { hostCommand, type HostRef } from "./hostCommand";
 import { artifactResourceName, hostFile } from "./hostFile";
 
 export interface HostAgentArgs {
@@ -19,9 +21,20 @@ export class HostAgent extends pulumi.ComponentResource {
     const bad = args.files.filter((f) => f.role !== "agent" && f.role !== "settings");
     if (bad.length)
       throw new Error(`HostAgent ${name}: ${bad.map((f) => f.id).join(", ")} are not agent or settings files`);
+    // The agent's folders go on destroy, after their files, when nothing else is left in them.
+    const folders = [...new Set(args.files.map((f) => path.posix.dirname(f.path)))];
+    const folder = hostCommand(
+      `${name}-folders`,
+      args.host,
+      { create: "true", delete: removeEmptyFoldersScript(folders) },
+      { parent: this },
+    );
     // Named by the part of the id after its last ":": "archive-wal", "lib.sh", "settings".
     for (const f of args.files)
-      hostFile(artifactResourceName(name, f.id.slice(f.id.lastIndexOf(":") + 1)), args.host, f, { parent: this });
+      hostFile(artifactResourceName(name, f.id.slice(f.id.lastIndexOf(":") + 1)), args.host, f, {
+        parent: this,
+        dependsOn: [folder],
+      });
     this.paths = pulumi.output(args.files.map((f) => f.path));
     this.registerOutputs({ paths: this.paths });
   }

@@ -147,7 +147,8 @@ describe("the real Pulumi engine: preview, up, no-op up, an RPO change and destr
   it("pulumi destroy removes what up created, keeps the data directory and the backups", async () => {
     const r = await project.pulumi(["destroy", "--yes"]);
     expect(r.status, r.stderr).toBe(0);
-    expect(fs.existsSync(`${root}/usr/local/lib/drkit/billing/archive-wal`)).toBe(false);
+    // the agent's folder goes with its files (and drkit's folder, now empty)
+    expect(fs.existsSync(`${root}/usr/local/lib/drkit`)).toBe(false);
     expect(fs.readdirSync(`${root}/etc/systemd/system`).filter((f) => f.startsWith("drkit-"))).toEqual([]);
     expect(fs.existsSync(`${root}/var/lib/postgresql/15/main/PG_VERSION`)).toBe(true);
     expect(fs.readdirSync(`${root}/var/lib/billing/backups/postgresql/base`).length).toBe(1);
