@@ -560,6 +560,20 @@ repl_conninfo() {
     "$REPL_PASS_FILE" "$2"
   [[ -z ${REPL_TLS_CA:-} ]] || printf ' sslmode=verify-full sslrootcert=%s' "$REPL_TLS_CA"
 }
+# check_replication_tls: with replication TLS (REPL_TLS_CA), a replication connection to the primary as standbys
+# make it gets through the TLS handshake with the certificate verified. pg_hba may then turn this host away (it
+# admits standbys' addresses only): that answer comes after the handshake and counts. Dies naming what failed,
+# e.g. nothing listening at the address, or a certificate or key the server could not load or the CA refuses.
+check_replication_tls() {
+  [[ -n ${REPL_TLS_CA:-} ]] || return 0
+  local out
+  out=$(as_pg "$PG_BIN/psql" -X -Atq -c IDENTIFY_SYSTEM "host=$REPL_PRIMARY_ADDRESS port=$REPL_PRIMARY_PORT \
+user=$REPL_ROLE dbname=replication replication=true passfile=$REPL_PASS_FILE sslmode=verify-full \
+sslrootcert=$REPL_TLS_CA connect_timeout=10" 2>&1) && return 0
+  [[ $out == *"pg_hba.conf"*"SSL encryption"* || $out == *"password authentication failed"* ]] && return 0
+  die "standbys cannot connect to the primary at $REPL_PRIMARY_ADDRESS:$REPL_PRIMARY_PORT over verified TLS" \
+    "(CA $REPL_TLS_CA): ${out#*error: }"
+}
 # wait_until_streaming: true once this server (a standby) streams from its primary, within about 30 seconds.
 wait_until_streaming() {
   local _

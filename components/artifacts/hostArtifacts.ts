@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import { agentFile, agentFileNames, AGENT_LIBRARY } from "../agent/agentFiles";
 import {
   renderServiceEnv,
@@ -271,7 +272,7 @@ function replicationArtifacts(plan: ServicePlan): Artifact[] {
         ...(s.passFile === r.passFile && s.host.name === plan.host.name
           ? []
           : [pgpass(plan, s.host, `pgpass:${s.name}`, s.passFile)]),
-        ...(r.tls && !r.tls.generate && s.tlsCaFile && !(s.tlsCaFile === r.tls.caFile && s.host.name === plan.host.name)
+        ...(r.tls && s.tlsCaFile && s.host.name !== plan.host.name
           ? [rootFile(s.host, `standby:${s.name}:tls-ca`, s.tlsCaFile, pemText(r.tls.ca!), "settings")]
           : []),
         rootFile(s.host, `standby:${s.name}:settings`, standbyEnvPath(plan, s), renderStandbyEnv(plan, s), "settings"),
@@ -313,6 +314,8 @@ function replicationTlsArtifacts(plan: ServicePlan, r: ReplicationPlan): Artifac
         "step:replication-tls",
         "the replication CA and the primary's certificate",
         `${shq(agentPath(plan, "make-replication-tls"))} >&2`,
+        // Made by drkit, so drkit's to remove (after the drop-in that names them).
+        `rm -rf -- ${shq(path.posix.dirname(tls.certFile))}`,
       ),
     ];
   return [

@@ -488,8 +488,9 @@ function replicationPlan(
   hosts: ReadonlyMap<string, HostPlan>,
 ): ReplicationPlan {
   const passFilePath = `/etc/drkit/${service}/replication.pgpass`;
-  const tlsDir = `/etc/drkit/${service}/tls`;
   const tls = svc.replication.tls;
+  // Made and given files live apart: switching between the two never removes the files in use.
+  const tlsDir = `/etc/drkit/${service}/tls${tls?.generate ? "/generated" : ""}`;
   const standbys: StandbyPlan[] = svc.standbys.map((s) => {
     const sHost = hosts.get(s.host)!;
     const prefix = sHost.connection.rootPrefix;
@@ -511,7 +512,12 @@ function replicationPlan(
       address: s.address ?? hostAddress(sHost),
       slot: `drkit_${s.name}`,
       passFile: onHost(passFilePath),
-      tlsCaFile: tls ? onHost(`${tlsDir}/replication-ca.crt`) : undefined,
+      // On the primary's host its CA file; elsewhere one per standby, which goes only with its standby.
+      tlsCaFile: !tls
+        ? undefined
+        : s.host === svc.host
+          ? onHost(`${tlsDir}/replication-ca.crt`)
+          : onHost(`${tlsDir}/${s.name}-ca.crt`),
     };
   });
   const sync = standbys.filter((s) => s.synchronous).map((s) => s.name);

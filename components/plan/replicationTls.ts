@@ -30,17 +30,37 @@ function parseCertificates(pem: string): X509Certificate[] | string {
   }
 }
 
-/** Whether `leaf` chains up to one of `roots`, through `intermediates`, each link signed by the next. */
-function chainsTo(leaf: X509Certificate, intermediates: X509Certificate[], roots: X509Certificate[]): boolean {
+const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+const selfSigned = (c: X509Certificate) => c.checkIssued(c) && c.verify(c.publicKey);
+
+/**
+ * The issuers from `leaf` up to a self-signed root in `roots` (libpq accepts no partial chain), each link signed
+ * by the next and a CA; undefined when there is no such path.
+ */
+function chainTo(
+  leaf: X509Certificate,
+  intermediates: X509Certificate[],
+  roots: X509Certificate[],
+): X509Certificate[] | undefined {
+  const issuers: X509Certificate[] = [];
   let current = leaf;
   for (let depth = 0; depth < 8; depth++) {
-    const signedBy = (c: X509Certificate) => current.checkIssued(c) && current.verify(c.publicKey);
-    if (roots.some(signedBy)) return true;
+    const signedBy = (c: X509Certificate) => c.ca && current.checkIssued(c) && current.verify(c.publicKey);
+    const root = roots.find((c) => signedBy(c) && selfSigned(c));
+    if (root) return [...issuers, root];
     const next = intermediates.find((c) => c !== current && signedBy(c));
-    if (!next) return false;
+    if (!next) return undefined;
+    issuers.push(next);
     current = next;
   }
-  return false;
+  return undefined;
+}
+
+/** What makes a certificate unusable on `now`: not yet valid, or expired. */
+function validityProblem(c: X509Certificate, now: Date): string | undefined {
+  if (new Date(c.validFrom) > now) return `not valid before ${c.validFrom}`;
+  if (new Date(c.validTo) <= now) return `expired on ${c.validTo}`;
+  return undefined;
 }
 
 /**
@@ -72,8 +92,18 @@ export function replicationTlsProblems(tls: ReplicationTlsInput | undefined, ctx
   if (typeof chain === "string") return [`${at}.certificate: ${chain}`];
   const [leaf, ...intermediates] = chain;
   const problems: string[] = [];
-  if (!chainsTo(leaf, intermediates, cas))
-    problems.push(`${at}.certificate: is not signed by tls.ca (subject ${leaf.subject.replace(/\n/g, ", ")})`);
+  const issuers = chainTo(leaf, intermediates, cas);
+  if (!issuers)
+    problems.push(
+      `${at}.certificate: does not chain to a self-signed CA in tls.ca (subject ${leaf.subject.replace(/\n/g, ", ")})`,
+    );
+  for (const c of issuers ?? []) {
+    const problem = validityProblem(c, ctx.now);
+    if (problem) problems.push(`${at}.ca: ${c.subject.replace(/\n/g, ", ")} is ${problem}`);
+  }
+  const usages = leaf.keyUsage;
+  if (usages && !usages.includes(SERVER_AUTH))
+    problems.push(`${at}.certificate: its extended key usage (${usages.join(", ")}) does not allow a TLS server`);
   const address = ctx.primaryAddress;
   const names = isIP(address) ? leaf.checkIP(address) : leaf.checkHost(address);
   if (names === undefined)
@@ -81,7 +111,8 @@ export function replicationTlsProblems(tls: ReplicationTlsInput | undefined, ctx
       `${at}.certificate: does not name the primary's address ${address} (subjectAltName: ` +
         `${leaf.subjectAltName ?? "none"}); standbys verify it with sslmode=verify-full`,
     );
-  if (new Date(leaf.validTo) <= ctx.now) problems.push(`${at}.certificate: expired on ${leaf.validTo}`);
+  const leafValidity = validityProblem(leaf, ctx.now);
+  if (leafValidity) problems.push(`${at}.certificate: ${leafValidity}`);
   if (typeof tls.key === "string") {
     const problem = keyProblem(leaf, tls.key);
     if (problem) problems.push(`${at}.key: ${problem}`);

@@ -71,7 +71,12 @@ function replicationTls(name: string, plan: ServicePlan, host: HostRef, parent: 
   if (tls.generate) {
     const make = artifacts.step("step:replication-tls");
     return [
-      hostCommand(`${name}-tls`, host, { create: make.run, triggers: [plan.replication!.primaryAddress] }, { parent }),
+      hostCommand(
+        `${name}-tls`,
+        host,
+        { create: make.run, delete: make.undo, triggers: [plan.replication!.primaryAddress] },
+        { parent },
+      ),
     ];
   }
   const key = stackSecret(tls.key, `services.${plan.name}.replication.tls.key`).apply((k) => `${k.trim()}\n`);
@@ -133,7 +138,9 @@ export class Standby extends pulumi.ComponentResource {
     hostCommand(
       `${name}-clone`,
       host,
-      { create: clone.run, delete: clone.undo },
+      // The standby's settings as stdin (unread): when they change (TLS turned on, another primary address) the
+      // clone step runs again in place and brings an existing standby's primary_conninfo up to date.
+      { create: clone.run, update: clone.run, delete: clone.undo, stdin: artifacts.file(`${own}settings`).content },
       { parent: this, dependsOn: [...passFile, ...tlsCa, agent, ...check] },
     );
     this.port = pulumi.output(standby.port);

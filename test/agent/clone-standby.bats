@@ -149,3 +149,85 @@ teardown() { agent_teardown; }
   ! grep -qF -- "-W start" "$TMP/calls" || false
   [ ! -e "$TMP/near/standby.signal" ]
 }
+
+@test "an existing standby with an old primary_conninfo is brought up to date: ALTER SYSTEM while it runs" {
+  mkdir -m 0700 "$TMP/near"
+  echo 15 >"$TMP/near/PG_VERSION"
+  touch "$TMP/near/standby.signal"
+  echo "primary_conninfo = 'host=10.0.0.1 port=5432 user=drkit_replicator'" >"$TMP/near/postgresql.auto.conf"
+  running "$TMP/near"
+  setting REPL_TLS_CA /etc/drkit/testsvc/tls/near-ca.crt
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  conninfo="host=10.0.0.1 port=5432 user=drkit_replicator passfile=$TMP/pgpass-near application_name=near"
+  conninfo+=" sslmode=verify-full sslrootcert=/etc/drkit/testsvc/tls/near-ca.crt"
+  grep -qF "ALTER SYSTEM SET primary_conninfo = '$conninfo'" "$TMP/calls"
+  [ "$(grep -n 'ALTER SYSTEM' "$TMP/calls" | cut -d: -f1)" -lt "$(grep -n 'pg_reload_conf' "$TMP/calls" | cut -d: -f1)" ]
+  [[ $output == *"standby near now connects with: $conninfo"* ]]
+  ! grep -qF "pg_basebackup" "$TMP/calls" || false
+}
+
+@test "a stopped standby gets the new primary_conninfo in postgresql.auto.conf; a current one is left alone" {
+  mkdir -m 0700 "$TMP/near"
+  echo 15 >"$TMP/near/PG_VERSION"
+  touch "$TMP/near/standby.signal"
+  echo "primary_conninfo = 'host=10.0.0.9 port=5432 user=drkit_replicator'" >"$TMP/near/postgresql.auto.conf"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  conninfo="host=10.0.0.1 port=5432 user=drkit_replicator passfile=$TMP/pgpass-near application_name=near"
+  [ "$(tail -n 1 "$TMP/near/postgresql.auto.conf")" = "primary_conninfo = '$conninfo'" ]
+  : >"$TMP/calls"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  [[ $output != *"now connects with"* ]]
+  ! grep -q "ALTER SYSTEM" "$TMP/calls" || false
+}
+
+# debian_host: the standby runs as Debian's postgresql@15-near under systemd (stubbed, as is pg_createcluster;
+# their calls go to $TMP/calls), its cluster folders under $TMP/etc-postgresql.
+debian_host() {
+  setting PG_MANAGER systemd
+  setting PG_UNIT postgresql@15-near.service
+  export PG_CLUSTER_CONF_ROOT=$TMP/etc-postgresql
+  mkdir -p "$TMP/path"
+  printf '#!/usr/bin/env bash\necho "systemctl $*" >>"%s/calls"\n[[ $1 != is-active ]]\n' "$TMP" >"$TMP/path/systemctl"
+  cat >"$TMP/path/pg_createcluster" <<STUB
+#!/usr/bin/env bash
+echo "pg_createcluster \$* (config: \$(cd "$TMP/near" && ls -- *.conf | tr '\n' ' '))" >>"$TMP/calls"
+[[ ! -e "$TMP/createcluster-fails" ]]
+STUB
+  chmod +x "$TMP/path"/*
+  export PATH="$TMP/path:$PATH"
+}
+
+@test "on Debian the clone is registered as the unit's cluster, with the stock configuration, before it starts" {
+  debian_host
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  conf="pg_hba.conf pg_ident.conf postgresql.auto.conf postgresql.conf"
+  grep -qxF "pg_createcluster 15 near --datadir=$TMP/near --port=5433 (config: $conf )" "$TMP/calls"
+  [ "$(grep -n '^pg_createcluster' "$TMP/calls" | cut -d: -f1)" -lt \
+    "$(grep -n '^systemctl start postgresql@15-near.service' "$TMP/calls" | cut -d: -f1)" ]
+  grep -qxF "local all all peer" "$TMP/near/pg_hba.conf"
+  [ "$(stat -c %a "$TMP/near/postgresql.conf")" = 600 ]
+  [[ $output == *"registered $TMP/near as Debian's cluster 15/near (stock configuration, port 5433)"* ]]
+}
+
+@test "on Debian a cluster already registered is left alone" {
+  debian_host
+  mkdir -p "$TMP/etc-postgresql/15/near"
+  echo "port = 5433" >"$TMP/etc-postgresql/15/near/postgresql.conf"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  ! grep -q pg_createcluster "$TMP/calls" || false
+  [ ! -e "$TMP/near/pg_hba.conf" ]
+}
+
+@test "on Debian a failed registration fails the run before the unit is started" {
+  debian_host
+  touch "$TMP/createcluster-fails"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 1 ]
+  [[ $output == *"pg_createcluster could not register $TMP/near as cluster 15/near"* ]]
+  ! grep -q "systemctl start" "$TMP/calls" || false
+}

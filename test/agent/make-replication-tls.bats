@@ -122,3 +122,21 @@ san() { openssl x509 -in "$TMP/etc/tls/server.crt" -noout -ext subjectAltName | 
   [ "$(sha256sum "$TMP/etc/tls/"*)" = "$before" ]
   [ "$(find "$TMP/etc/tls" -name '.tls.*' | wc -l)" -eq 0 ]
 }
+
+@test "a CA key that is not the CA certificate's (a run cut short) makes a new CA, not a failing one" {
+  "$AGENT/make-replication-tls"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/etc/tls/replication-ca.key" 2>/dev/null
+  setting REPL_PRIMARY_ADDRESS 10.0.0.9
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 0 ]
+  [[ $output == *"made the replication CA"* ]]
+  openssl verify -CAfile "$TMP/etc/tls/replication-ca.crt" "$TMP/etc/tls/server.crt"
+  [ ! -e "$TMP/etc/tls/server.crt.new" ]
+}
+
+@test "a folder left 0700 is opened to 0755 for the PostgreSQL user" {
+  mkdir -p -m 0700 "$TMP/etc/tls"
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 0 ]
+  [ "$(stat -c %a "$TMP/etc/tls")" = 755 ]
+}

@@ -11,6 +11,7 @@ pg_stubs() {
   : >"$TMP/calls"
   cat >"$TMP/bin/psql" <<STUB
 #!/usr/bin/env bash
+all="\$*"
 q=
 while [[ \$# -gt 0 ]]; do
   case \$1 in
@@ -38,6 +39,12 @@ case \$q in
   *pg_hba_file_rules*) key=hba_errors ;;
   *pg_authid*) key=stored_password ;;
   *"SHOW archive_mode"*) key=archive_mode ;;
+  IDENTIFY_SYSTEM)
+    # a replication connection: its arguments are logged; \`identify_fails TEXT\` makes it fail with TEXT
+    echo "replication connection: \$all" >>"$TMP/calls"
+    if [[ -f "$STUBS/identify-error" ]]; then cat "$STUBS/identify-error" >&2; exit 2; fi
+    key=identify
+    ;;
   *) key=other ;;
 esac
 if [[ -f "$STUBS/answer.\$PGPORT.\$key" ]]; then cat "$STUBS/answer.\$PGPORT.\$key"; fi
@@ -91,3 +98,4 @@ STUB
 answer() { printf '%s\n' "$3" >"$STUBS/answer.$1.$2"; }
 down() { touch "$STUBS/down.$1"; }
 running() { echo 4242 >"$1/postmaster.pid"; }
+identify_fails() { printf '%s\n' "$1" >"$STUBS/identify-error"; }

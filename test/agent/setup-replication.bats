@@ -156,3 +156,46 @@ teardown() { agent_teardown; }
   [ "$status" -ne 0 ]
   [ "$(cat "$TMP/pg_hba.conf")" = "$before" ]
 }
+
+# tls: replication TLS on, the primary at 10.0.0.1:5432.
+tls() {
+  setting REPL_TLS_CA /etc/drkit/testsvc/tls/replication-ca.crt
+  setting REPL_PRIMARY_ADDRESS 10.0.0.1
+  setting REPL_PRIMARY_PORT 5432
+}
+
+@test "with TLS a replication connection to the primary's address verifies its certificate" {
+  tls
+  run "$AGENT/setup-replication"
+  [ "$status" -eq 0 ]
+  grep -qF "replication connection: -X -Atq -c IDENTIFY_SYSTEM host=10.0.0.1 port=5432 user=drkit_replicator" \
+    "$TMP/calls"
+  grep -qF "sslmode=verify-full sslrootcert=/etc/drkit/testsvc/tls/replication-ca.crt" "$TMP/calls"
+  # after pg_hba is in place and reloaded
+  reloaded=$(grep -n 'pg_reload_conf' "$TMP/calls" | cut -d: -f1)
+  [ "$reloaded" -lt "$(grep -n '^replication connection' "$TMP/calls" | cut -d: -f1)" ]
+}
+
+@test "with TLS pg_hba turning this host away after the handshake counts as verified" {
+  tls
+  identify_fails 'psql: error: connection to server at "10.0.0.1", port 5432 failed: FATAL:  no pg_hba.conf entry
+ for replication connection from host "10.0.0.1", user "drkit_replicator", SSL encryption'
+  run "$AGENT/setup-replication"
+  [ "$status" -eq 0 ]
+}
+
+@test "with TLS a certificate the CA does not verify fails the run, naming the address and the CA" {
+  tls
+  identify_fails 'psql: error: connection to server at "10.0.0.1", port 5432 failed: SSL error: certificate verify
+ failed'
+  run "$AGENT/setup-replication"
+  [ "$status" -eq 1 ]
+  [[ $output == *"standbys cannot connect to the primary at 10.0.0.1:5432 over verified TLS"* ]]
+  [[ $output == *"(CA /etc/drkit/testsvc/tls/replication-ca.crt): connection to server at"*"certificate verify"* ]]
+}
+
+@test "without TLS no connection is tried" {
+  run "$AGENT/setup-replication"
+  [ "$status" -eq 0 ]
+  ! grep -q IDENTIFY_SYSTEM "$TMP/calls" || false
+}

@@ -7,6 +7,7 @@ import { mcBinary, mcHostValue } from "../helpers/minio";
 import { startMinioService, type MinioService } from "../helpers/minioHost";
 import { makeTestCa, type TestCa } from "../helpers/testCa";
 import { bootTestHosts, type TestHost, type TestNetwork } from "../helpers/testHosts";
+import { parse, stringify } from "yaml";
 
 /**
  * Real hosts: Debian's PostgreSQL and Redis run under systemd on a booted container reached over SSH, MinIO
@@ -78,21 +79,40 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
   };
 
   /**
-   * A stack of the shipped example (as it is) with db1 at `address`, MinIO on s3, its secrets set, and two
-   * schedules shortened: sooner than the example's hourly snapshot, so a timer fires during the test.
+   * A stack of the shipped example (as it is) with db1 at `host`'s address, MinIO on s3, its secrets set, and
+   * two schedules shortened: sooner than the example's hourly snapshot, so a timer fires during the test. With
+   * `standby`, db2 runs the example's standby and replication uses db1's certificate from the test CA; without,
+   * the stack has neither (the stacks that put db2 at db1's place).
    */
-  const hostsStack = async (stack: string, host: TestHost, hostKey = host.hostKey) => {
+  const hostsStack = async (stack: string, host: TestHost, hostKey = host.hostKey, standby = false) => {
     const example = fs.readFileSync(path.join(repoDir, "stacks", "Pulumi.hosts.yaml"), "utf8");
-    expect(example).toContain("host: 10.231.0.10\n");
-    expect(example).toContain("endpoint: https://10.231.0.11:9000\n");
-    project.writeStack(
-      stack,
-      example
-        .replace("host: 10.231.0.10\n", `host: ${host.address}\n`)
-        .replace("https://10.231.0.11:", `https://${network.host("s3").address}:`),
-    );
+    for (const address of ["host: 10.231.0.10\n", "host: 10.231.0.12\n", "endpoint: https://10.231.0.11:9000\n"])
+      expect(example).toContain(address);
+    let text = example
+      .replace("host: 10.231.0.10\n", `host: ${host.address}\n`)
+      .replace("host: 10.231.0.12\n", `host: ${db2.address}\n`)
+      .replace("https://10.231.0.11:", `https://${network.host("s3").address}:`);
+    if (!standby) {
+      const doc = parse(text);
+      delete doc.config["drkit:hosts"].db2;
+      delete doc.config["drkit:services"].billing.standbys;
+      text = stringify(doc);
+    }
+    project.writeStack(stack, text);
     expect((await pulumi(["stack", "init", stack])).status).toBe(0);
+    const primaryTls = standby ? ca.issue("db1", { ips: [host.address] }) : undefined;
+    const read = (file: string) => fs.readFileSync(file, "utf8");
+    const standbySettings = primaryTls
+      ? ([
+          ["drkit:hosts.db2.connection.privateKey", network.privateKey, true],
+          ["drkit:hosts.db2.connection.hostKey", db2.hostKey, false],
+          ["drkit:services.billing.replication.tls.ca", read(ca.certFile), false],
+          ["drkit:services.billing.replication.tls.certificate", read(primaryTls.certFile), false],
+          ["drkit:services.billing.replication.tls.key", read(primaryTls.keyFile), true],
+        ] as const)
+      : [];
     for (const [key, value, secret] of [
+      ...standbySettings,
       ["drkit:hosts.db1.connection.privateKey", network.privateKey, true],
       ["drkit:hosts.db1.connection.hostKey", hostKey, false],
       ["drkit:objectStores.site-s3.caCertificate", fs.readFileSync(ca.certFile, "utf8"), false],
@@ -130,10 +150,16 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     ca = makeTestCa(path.join(project.dir, "..", "ca"));
     minio = await startMinioService(s3, ca.issue("s3", { ips: [s3.address], dns: ["s3"] }), ca.certFile);
     await preparedHost(db1);
+    // The standby on db2 connects to db1's address: the server listens there too.
+    await on(
+      db1,
+      `echo "listen_addresses = 'localhost,${db1.address}'" > /etc/postgresql/15/main/conf.d/listen.conf && ` +
+        "systemctl restart postgresql@15-main",
+    );
     // db2 stands by as the replacement of a lost db1: a cluster of its own (another system identifier)
     await on(db2, "pg_dropcluster --stop 15 main && pg_createcluster 15 main --start >/dev/null");
     await preparedHost(db2);
-    await hostsStack("hosts", db1);
+    await hostsStack("hosts", db1, db1.hostKey, true);
   });
   afterAll(() => {
     network?.teardown();
@@ -151,6 +177,42 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
   it("a second up is a no-op", async () => {
     const r = await pulumi(["up", "--yes", "--expect-no-changes"]);
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+  });
+
+  it("db2's standby, a Debian cluster drkit registered, streams from db1 over verified TLS", async () => {
+    expect(await on(db2, "systemctl is-active postgresql@15-replica.service")).toBe("active");
+    const replica = (query: string) =>
+      on(db2, `runuser -u postgres -- psql -X -Atq -p 5433 -d billing -c ${JSON.stringify(query)}`);
+    expect(await replica("SHOW primary_conninfo")).toContain(
+      "sslmode=verify-full sslrootcert=/etc/drkit/billing/tls/replica-ca.crt",
+    );
+    const walsender =
+      "SELECT r.client_addr || ' ' || s.ssl || ' ' || s.version FROM pg_stat_replication r JOIN pg_stat_ssl s " +
+      "USING (pid) WHERE r.application_name = 'replica'";
+    expect(await psql(db1, walsender)).toBe(`${db2.address}/32 true TLSv1.3`);
+    await psql(db1, "CREATE TABLE replicated (v text); INSERT INTO replicated VALUES ('over TLS')");
+    await waitFor("the row on db2's standby", async () =>
+      (
+        await db2.ssh(`runuser -u postgres -- psql -X -Atq -p 5433 -d billing -c 'SELECT v FROM replicated'`)
+      ).stdout.trim() === "over TLS"
+        ? true
+        : undefined,
+    );
+    // From db2, as the standby would: without TLS pg_hba refuses; trusting another CA the client refuses db1.
+    const identify = (words: string) =>
+      db2.ssh(
+        "runuser -u postgres -- psql -X -Atq -c IDENTIFY_SYSTEM " +
+          `"host=${db1.address} user=drkit_replicator dbname=replication replication=true ` +
+          `passfile=/etc/drkit/billing/replication.pgpass ${words}"`,
+      );
+    const plain = await identify("sslmode=disable");
+    expect(plain.status).not.toBe(0);
+    expect(plain.stderr).toMatch(/pg_hba\.conf rejects replication connection .* no encryption/);
+    const otherCa = await identify("sslmode=verify-full sslrootcert=/etc/ssl/certs/ssl-cert-snakeoil.pem");
+    expect(otherCa.status).not.toBe(0);
+    expect(otherCa.stderr).toContain("certificate verify failed");
+    const good = await identify("sslmode=verify-full sslrootcert=/etc/drkit/billing/tls/replica-ca.crt");
+    expect(good.status, good.stderr).toBe(0);
   });
 
   it("the SSH key and the store's keys are secrets: encrypted in the stack file, absent from state and output", () => {
@@ -292,9 +354,10 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     expect(out).not.toMatch(/failed attempts/);
     expect(Date.now() - started).toBeLessThan(120_000);
     // one more login: the check's own; the refused up never authenticated
-    expect(await on(db2, `test -e /usr/local/lib/drkit && echo present || echo absent; ${logins}`)).toBe(
-      `absent\n${before + 1}`,
-    );
+    // db2's standby agent is there (the main stack's); a primary's settings file would be this stack's
+    expect(
+      await on(db2, `test -e /usr/local/lib/drkit/billing/drkit.env && echo present || echo absent; ${logins}`),
+    ).toBe(`absent\n${before + 1}`);
     expect((await pulumi(["stack", "rm", "--stack", "hosts-wrong-key", "--yes", "--force"])).status).toBe(0);
   });
 
@@ -335,7 +398,8 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
   it("destroy over SSH removes drkit's units and scripts and keeps the data, the backups and the archive", async () => {
     const r = await pulumi(["destroy", "--stack", "hosts-b", "--yes", "--skip-preview"]);
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
-    expect(await on(db2, "test -e /usr/local/lib/drkit && echo left || echo gone")).toBe("gone");
+    // what is left in the folder is the main stack's standby settings: this stack's files are gone
+    expect(await on(db2, "ls /usr/local/lib/drkit/billing")).toBe("standby-replica.env");
     expect(await on(db2, "systemctl list-unit-files 'drkit-*' --no-legend | wc -l")).toBe("0");
     expect(await on(db2, "cat /var/lib/postgresql/15/main/PG_VERSION")).toBe("15");
     expect(await psql(db2, "SELECT v FROM survived")).toBe("committed before the loss");

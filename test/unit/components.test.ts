@@ -297,6 +297,9 @@ describe("sandbox hosts and argument errors", () => {
       expect(settings.inputs.create).toContain("/tmp/drkit-unit-repl/usr/local/lib/drkit/billing/standby-s1.env");
       expect(mine.find((r) => r.name === "repl-s1-clone")!.inputs.create).toContain("clone-standby s1");
       expect(mine.find((r) => r.name === "repl-s1-clone")!.inputs.delete).toContain("pg_ctl");
+      // a change of the standby's settings runs the clone step again in place (no stop, no re-clone)
+      expect(mine.find((r) => r.name === "repl-s1-clone")!.inputs.update).toContain("clone-standby s1");
+      expect(mine.find((r) => r.name === "repl-s1-clone")!.inputs.stdin).toContain("STANDBY=s1");
     },
   );
 

@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { renderStandbyEnv, serviceSettings } from "../../components/agent/serviceEnv";
 import { renderReplicationDropIn } from "../../components/artifacts/postgresConf";
@@ -23,6 +27,43 @@ const config = (replication: Record<string, unknown>, primaryHost = "10.0.0.1") 
     },
   },
 });
+
+/** A root CA, an intermediate it signed, and a certificate for `ips` the intermediate signed, as PEM. */
+function intermediateChain(ips: string[], usage: "serverAuth" | "clientAuth") {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "drkit-chain-"));
+  const at = (f: string) => path.join(dir, f);
+  const ssl = (args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "pipe", "pipe"] });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  try {
+    fs.writeFileSync(at("ca.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n");
+    fs.writeFileSync(
+      at("leaf.ext"),
+      `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(",")}\nextendedKeyUsage=${usage}\n`,
+    );
+    ssl(["req", "-x509", ...ec, "-keyout", at("root.key"), "-out", at("root.crt"), "-days", "2", "-subj", "/CN=root"]);
+    ssl(["req", ...ec, "-keyout", at("mid.key"), "-out", at("mid.csr"), "-subj", "/CN=intermediate"]);
+    ssl(
+      ["x509", "-req", "-in", at("mid.csr"), "-CA", at("root.crt"), "-CAkey", at("root.key"), "-CAcreateserial"].concat(
+        ["-days", "2", "-extfile", at("ca.ext"), "-out", at("mid.crt")],
+      ),
+    );
+    ssl(["req", ...ec, "-keyout", at("leaf.key"), "-out", at("leaf.csr"), "-subj", "/CN=primary"]);
+    ssl(
+      ["x509", "-req", "-in", at("leaf.csr"), "-CA", at("mid.crt"), "-CAkey", at("mid.key"), "-CAcreateserial"].concat([
+        "-days",
+        "2",
+        "-extfile",
+        at("leaf.ext"),
+        "-out",
+        at("leaf.crt"),
+      ]),
+    );
+    const read = (f: string) => fs.readFileSync(at(f), "utf8");
+    return { root: read("root.crt"), intermediate: read("mid.crt"), leaf: read("leaf.crt"), key: read("leaf.key") };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 function problemsOf(replication: Record<string, unknown>, primaryHost?: string): string[] {
   try {
@@ -72,7 +113,9 @@ describe("replication TLS in the stack config", () => {
   it("refuses a certificate standbys would refuse, naming the rule; never shows the key", () => {
     const signedByAnother = problemsOf({ tls: { ...good, certificate: otherCa.certificate, key: otherCa.key } });
     expect(signedByAnother).toEqual([
-      expect.stringMatching(/^services\.billing\.replication\.tls\.certificate: is not signed by tls\.ca/),
+      expect.stringMatching(
+        /^services\.billing\.replication\.tls\.certificate: does not chain to a self-signed CA in tls\.ca/,
+      ),
     ]);
     const otherName = problemsOf({ tls: byName });
     expect(otherName).toEqual([
@@ -96,6 +139,25 @@ describe("replication TLS in the stack config", () => {
     ]);
   });
 
+  it("refuses what libpq would: an intermediate given as the CA, a certificate not for TLS servers", () => {
+    const chain = intermediateChain(["10.0.0.1"], "serverAuth");
+    // the whole chain: the intermediate after the certificate, the root as the CA
+    const whole = { ca: chain.root, certificate: chain.leaf + chain.intermediate, key: chain.key };
+    expect(buildPlan(config({ tls: whole }), { baseDir: "/tmp" }).services[0].replication!.tls!.certificate).toBe(
+      whole.certificate,
+    );
+    expect(problemsOf({ tls: { ca: chain.intermediate, certificate: chain.leaf, key: chain.key } })).toEqual([
+      expect.stringMatching(/^services\.billing\.replication\.tls\.certificate: does not chain to a self-signed CA/),
+    ]);
+    const client = intermediateChain(["10.0.0.1"], "clientAuth");
+    expect(
+      problemsOf({ tls: { ca: client.root, certificate: client.leaf + client.intermediate, key: client.key } }),
+    ).toEqual([
+      "services.billing.replication.tls.certificate: its extended key usage (1.3.6.1.5.5.7.3.2) does not allow a " +
+        "TLS server",
+    ]);
+  });
+
   it("refuses an expired certificate", () => {
     const problems = replicationTlsProblems(
       { generate: false, ...good },
@@ -106,7 +168,22 @@ describe("replication TLS in the stack config", () => {
         now: new Date("2200-01-01"),
       },
     );
-    expect(problems).toEqual([expect.stringMatching(/^services\.billing\.replication\.tls\.certificate: expired on /)]);
+    expect(problems).toEqual([
+      expect.stringMatching(/^services\.billing\.replication\.tls\.ca: CN=drkit test CA is expired on /),
+      expect.stringMatching(/^services\.billing\.replication\.tls\.certificate: expired on /),
+    ]);
+    const early = replicationTlsProblems(
+      { generate: false, ...good },
+      {
+        at: "services.billing.replication",
+        primaryAddress: "10.0.0.1",
+        remoteStandbys: [],
+        now: new Date("2001-01-01"),
+      },
+    );
+    expect(early).toContainEqual(
+      expect.stringMatching(/^services\.billing\.replication\.tls\.certificate: not valid before /),
+    );
   });
 
   it("accepts a certificate naming the primary by host name, and a secret key it cannot read", () => {
@@ -135,7 +212,7 @@ describe("replication TLS in the stack config", () => {
     it("places the CA on the standby's host and the key as a secret of the PostgreSQL user", () => {
       const artifacts = serviceArtifacts(plan);
       const ca = artifacts.file("standby:s1:tls-ca");
-      expect([ca.host.name, ca.path, ca.mode]).toEqual(["db2", "/etc/drkit/billing/tls/replication-ca.crt", "0644"]);
+      expect([ca.host.name, ca.path, ca.mode]).toEqual(["db2", "/etc/drkit/billing/tls/s1-ca.crt", "0644"]);
       expect(ca.content).toBe(good.ca.trim() + "\n");
       const key = artifacts.file("tls:key");
       expect([key.host.name, key.mode, key.owner, key.secret]).toEqual([
@@ -147,7 +224,7 @@ describe("replication TLS in the stack config", () => {
       expect(key.content).not.toContain("PRIVATE KEY");
       expect(artifacts.has("step:replication-tls")).toBe(false);
       expect(renderStandbyEnv(plan, plan.replication!.standbys[0])).toContain(
-        "REPL_TLS_CA=/etc/drkit/billing/tls/replication-ca.crt",
+        "REPL_TLS_CA=/etc/drkit/billing/tls/s1-ca.crt",
       );
     });
 
