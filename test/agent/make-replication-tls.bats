@@ -140,3 +140,24 @@ san() { openssl x509 -in "$TMP/etc/tls/server.crt" -noout -ext subjectAltName | 
   [ "$status" -eq 0 ]
   [ "$(stat -c %a "$TMP/etc/tls")" = 755 ]
 }
+
+@test "a server serving the remade files is checked over verified TLS; one still serving others is not yet" {
+  "$AGENT/make-replication-tls"
+  setting REPL_PRIMARY_ADDRESS 10.0.0.9
+  setting REPL_PRIMARY_PORT 5432
+  setting REPL_ROLE drkit_replicator
+  setting REPL_PASS_FILE "$TMP/pgpass"
+  running "$TMP/data"
+  sql_answer "SHOW ssl" on
+  sql_answer "SHOW ssl_cert_file" "$TMP/etc/old/server.crt"
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 0 ]
+  ! grep -q IDENTIFY_SYSTEM "$TMP/calls" || false
+  setting REPL_PRIMARY_ADDRESS 10.0.0.8
+  : >"$STUBS/answers"
+  sql_answer "SHOW ssl" on
+  sql_answer "SHOW ssl_cert_file" "$TMP/etc/tls/server.crt"
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 0 ]
+  grep -q "IDENTIFY_SYSTEM" "$TMP/calls"
+}
