@@ -5,6 +5,7 @@ import { parse } from "yaml";
 import { alertRules, renderAlertRules } from "../../components/monitoring/rules";
 import { buildPlan, type ServicePlan } from "../../components/plan/plan";
 import { HOST_KEY } from "../helpers/hostKeys";
+import { serverTlsPems } from "../helpers/testCa";
 
 type Config = { hosts: Record<string, any>; services: Record<string, any>; objectStores: Record<string, any> };
 
@@ -18,6 +19,9 @@ const minimal = (): Config => ({
   objectStores: {},
 });
 
+/** Replication to db2 crosses a network: TLS with a certificate for db1's address. */
+const PRIMARY_TLS = serverTlsPems({ ips: ["10.0.0.1"] });
+
 /** Each optional part of a service, added to a config. */
 const ADD: Record<"offsite" | "replication" | "redis", (c: Config) => void> = {
   offsite: (c) => {
@@ -30,7 +34,10 @@ const ADD: Record<"offsite" | "replication" | "redis", (c: Config) => void> = {
       secretKey: "s",
     };
   },
-  replication: (c) => (c.services.billing.standbys = [{ name: "s1", host: "db2" }]),
+  replication: (c) => {
+    c.services.billing.standbys = [{ name: "s1", host: "db2" }];
+    c.services.billing.replication = { tls: PRIMARY_TLS };
+  },
   redis: (c) => (c.services.billing.redis = {}),
 };
 const withEverything = (c: Config) => {
