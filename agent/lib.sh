@@ -567,9 +567,9 @@ repl_conninfo() {
 check_replication_tls() {
   [[ -n ${REPL_TLS_CA:-} ]] || return 0
   local out
-  out=$(as_pg "$PG_BIN/psql" -X -Atq -c IDENTIFY_SYSTEM "host=$REPL_PRIMARY_ADDRESS port=$REPL_PRIMARY_PORT \
-user=$REPL_ROLE dbname=replication replication=true passfile=$REPL_PASS_FILE sslmode=verify-full \
-sslrootcert=$REPL_TLS_CA connect_timeout=10" 2>&1) && return 0
+  out=$(as_pg "$PG_BIN/psql" -X -Atq -c IDENTIFY_SYSTEM \
+    "$(repl_conninfo "$REPL_PRIMARY_PORT" drkit_check) dbname=replication replication=true connect_timeout=10" 2>&1) &&
+    return 0
   [[ $out == *"pg_hba.conf"*"SSL encryption"* || $out == *"password authentication failed"* ]] && return 0
   die "standbys cannot connect to the primary at $REPL_PRIMARY_ADDRESS:$REPL_PRIMARY_PORT over verified TLS" \
     "(CA $REPL_TLS_CA): ${out#*error: }"

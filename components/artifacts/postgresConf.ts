@@ -58,11 +58,11 @@ ${r.tls ? tlsSettings(r.tls) : ""}`;
 }
 
 /** The server side of replication TLS: standbys verify this certificate; pg_hba admits them only over TLS. */
-const tlsSettings = (
-  tls: ReplicationTlsPlan,
-) => `# Standbys connect with sslmode=verify-full; pg_hba admits them only over TLS (hostssl).
+function tlsSettings(tls: ReplicationTlsPlan): string {
+  return `# Standbys connect with sslmode=verify-full; pg_hba admits them only over TLS (hostssl).
 ssl = on
 ssl_cert_file = '${tls.certFile}'
 ssl_key_file = '${tls.keyFile}'
 ssl_min_protocol_version = 'TLSv1.2'
 `;
+}

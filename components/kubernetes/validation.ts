@@ -6,7 +6,7 @@ import { MAX_CLUSTER_NAME_LENGTH, STATEFULSET_NAME_LIMIT } from "./names";
 import { mcKeyProblem } from "../objectstore/mcHost";
 import { postgresVersionProblem } from "../plan/postgresVersion";
 import { LONGEST_OBJECTIVE_SECONDS } from "../plan/duration";
-import { PEM_CERTIFICATES } from "../plan/schema";
+import { PEM_CERTIFICATES, pemCertificatesRule } from "../plan/schema";
 
 /** Every problem with a PostgresCluster's arguments, one "field: value rule" line each. */
 export class ClusterArgsError extends Error {
@@ -211,9 +211,7 @@ function checkOffsite(p: Problems, offsite: unknown): void {
 /** The store's CA: PEM certificates for an https endpoint; a pasted private key is never shown. */
 function checkCaCertificate(p: Problems, ca: unknown, endpoint: unknown): void {
   if (ca === undefined) return;
-  const rule =
-    "must be PEM text: one or more -----BEGIN CERTIFICATE----- blocks (the CA that signed the store's " +
-    "certificate, never a private key)";
+  const rule = pemCertificatesRule("the CA that signed the store's certificate");
   if (typeof ca === "string" && ca.includes("PRIVATE KEY")) p.addSecret("offsite.caCertificate", rule);
   else if (typeof ca !== "string" || !PEM_CERTIFICATES.test(ca)) p.add("offsite.caCertificate", ca, rule);
   else if (typeof endpoint === "string" && endpoint.startsWith("http://"))

@@ -513,11 +513,7 @@ function replicationPlan(
       slot: `drkit_${s.name}`,
       passFile: onHost(passFilePath),
       // On the primary's host its CA file; elsewhere one per standby, which goes only with its standby.
-      tlsCaFile: !tls
-        ? undefined
-        : s.host === svc.host
-          ? onHost(`${tlsDir}/replication-ca.crt`)
-          : onHost(`${tlsDir}/${s.name}-ca.crt`),
+      tlsCaFile: tls && onHost(`${tlsDir}/${s.host === svc.host ? "replication" : s.name}-ca.crt`),
     };
   });
   const sync = standbys.filter((s) => s.synchronous).map((s) => s.name);

@@ -298,11 +298,14 @@ const standbySchema = z.strictObject({
 
 export const PEM_CERTIFICATES =
   /^\s*(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+$/;
-/** PEM text of one or more certificates, never a private key; `what` says which certificates. */
+/** The rule PEM certificates follow; `what` says which certificates. */
+export const pemCertificatesRule = (what: string) =>
+  `must be PEM text: one or more -----BEGIN CERTIFICATE----- blocks (${what}, never a private key)`;
+/** PEM text of one or more certificates, never a private key. */
 const pemCertificates = (what: string) =>
-  z.string({ error: "must be PEM text (one or more -----BEGIN CERTIFICATE----- blocks)" }).regex(PEM_CERTIFICATES, {
-    error: `must be PEM text: one or more -----BEGIN CERTIFICATE----- blocks (${what}, never a private key)`,
-  });
+  z
+    .string({ error: "must be PEM text (one or more -----BEGIN CERTIFICATE----- blocks)" })
+    .regex(PEM_CERTIFICATES, { error: pemCertificatesRule(what) });
 /** PEM certificates of the CA that signed a store's TLS certificate: trusted by mc for that store. */
 const caCertificate = pemCertificates("the CA that signed the store's certificate");
 
