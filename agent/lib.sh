@@ -774,14 +774,15 @@ retry() {
     delay=$((delay * 2))
   done
 }
-# remote_sha STORE_INDEX KEY: prints the object's recorded sha256, "missing" if there is none;
-# fails when the store cannot be asked (mc stat alone reports an unreachable server as a missing object).
+# remote_sha STORE_INDEX KEY: prints the object's recorded sha256 and plaintext sha256 (stat_sha), "missing -"
+# if there is none; fails when the store cannot be asked (mc stat alone reports an unreachable server as a missing
+# object).
 remote_sha() {
   local url listing
   url=$(store_url "$1" "$2")
   listing=$(retry "listing $url" mc_quick ls --json "$url") || return 1
   if ! grep -qF "\"key\":\"${2##*/}\"" <<<"$listing"; then
-    echo missing
+    echo missing -
     return 0
   fi
   stat_sha "$1" "$2"
@@ -831,11 +832,12 @@ record_gap() {
   utc_time at '%Y-%m-%dT%H:%M:%SZ'
   printf '%s %s %s %s %s\n' "$at" "$2" "$3" "$4" "$5" >>"$1"
 }
-# remote_checksums URL: "<name> <sha256 hex>" for every object under URL (a key or a key prefix), from one
-# `mc stat --recursive`: the drkit-sha256 metadata, or else the store's own SHA256 checksum (uploads with
-# --checksum SHA256, which the store verified against the body); "unknown" when an object has neither.
+# remote_checksums URL: "<name> <sha256 hex> <plaintext sha256 hex>" for every object under URL (a key or a key
+# prefix), from one `mc stat --recursive`. The sha256 is the drkit-sha256 metadata, or else the store's own SHA256
+# checksum (uploads with --checksum SHA256, which the store verified against the body); "unknown" when an object
+# has neither. The plaintext's is the drkit-plain-sha256 metadata of an encrypted object, "-" without it.
 remote_checksums() {
-  local out line name sha
+  local out line name sha plain
   out=$(retry "stat of $1" mc_quick stat --recursive --json "$1") || return 1
   while IFS= read -r line; do
     [[ $line =~ \"name\":\"([^\"]+)\" ]] || continue
@@ -847,36 +849,94 @@ remote_checksums() {
     else
       sha=unknown
     fi
-    printf '%s %s\n' "${name##*/}" "$sha"
+    plain=-
+    if [[ $line =~ \"X-Amz-Meta-Drkit-Plain-Sha256\":\"([0-9a-f]{64})\" ]]; then plain=${BASH_REMATCH[1]}; fi
+    printf '%s %s %s\n' "${name##*/}" "$sha" "$plain"
   done <<<"$out"
 }
-# stat_sha STORE_INDEX KEY: the recorded sha256 of an object known to exist ("unknown" when it has none).
+# stat_sha STORE_INDEX KEY: "<sha256> <plaintext sha256>" of an object known to exist (remote_checksums' fields).
 stat_sha() {
-  local sha
+  local sums
   # A key is also the prefix of longer ones (000...02 and 000...02.00000028.backup): pick ours.
-  sha=$(remote_checksums "$(store_url "$1" "$2")" | sed -n "s/^${2##*/} //p" | head -n1) || return 1
-  echo "${sha:-unknown}"
+  sums=$(remote_checksums "$(store_url "$1" "$2")" | sed -n "s/^${2##*/} //p" | head -n1) || return 1
+  echo "${sums:-unknown -}"
 }
-# upload_object STORE_INDEX FILE KEY: FILE to KEY with its sha256 as metadata, confirmed by reading it back. An
-# object already there with the same sha256 counts as uploaded; a different one is never overwritten.
+# upload_object STORE_INDEX FILE KEY: FILE to KEY, encrypted when the service seals its objects, with the sha256
+# of what is stored (and of the plaintext) as metadata, confirmed by reading it back. An object already there with
+# the same content counts as uploaded (age never encrypts alike twice: its plaintext sha256 says what it holds); a
+# different one is never overwritten.
 upload_object() {
-  local i=$1 file=$2 key=$3 sha remote url
+  local i=$1 file=$2 key=$3 sha sums remote plain url body attrs want status=0
   url=$(store_url "$i" "$key")
   sha=$(sha256sum -- "$file" | cut -d' ' -f1)
-  remote=$(remote_sha "$i" "$key") || return 1
-  if [[ $remote == "$sha" ]]; then
+  sums=$(remote_sha "$i" "$key") || return 1
+  read -r remote plain <<<"$sums"
+  if [[ $remote == "$sha" || $plain == "$sha" ]]; then
     return 0
   elif [[ $remote != missing ]]; then
-    log "$url exists with sha256 $remote, not $sha; refusing to overwrite it"
+    log "$url exists with sha256 $remote (plaintext ${plain/#-/not recorded}), not $sha; refusing to overwrite it"
     return 1
   fi
-  retry "upload of $file to $url" mc_call "$(transfer_timeout "$file")" cp --quiet --checksum SHA256 \
-    --attr "drkit-sha256=$sha" -- "$file" "$url" >/dev/null || return 1
-  remote=$(stat_sha "$i" "$key") || return 1
-  if [[ $remote != "$sha" ]]; then
-    log "$url reads back sha256 $remote after the upload, expected $sha"
+  body=$file want=$sha attrs="drkit-sha256=$sha"
+  if offsite_sealed; then
+    body=$(seal_tmp) || return 1
+    seal "$file" "$body" || return 1
+    want=$(sha256sum -- "$body" | cut -d' ' -f1)
+    attrs="drkit-sha256=$want;drkit-plain-sha256=$sha"
+  fi
+  retry "upload of $file to $url" mc_call "$(transfer_timeout "$body")" cp --quiet --checksum SHA256 \
+    --attr "$attrs" -- "$body" "$url" >/dev/null || status=1
+  [[ $body == "$file" ]] || rm -f -- "$body"
+  ((status == 0)) || return 1
+  sums=$(stat_sha "$i" "$key") || return 1
+  read -r remote _ <<<"$sums"
+  if [[ $remote != "$want" ]]; then
+    log "$url reads back sha256 $remote after the upload, expected $want"
     return 1
   fi
+}
+
+# ---- client-side encryption (age) ---------------------------------------------------------------------------
+# With OFFSITE_AGE_RECIPIENTS (a file of age public keys) every object is encrypted on the host before it leaves;
+# the identity that opens them is never on the host: restores are given it (--identity FILE).
+readonly AGE_HEADER=age-encryption.org/v1
+offsite_sealed() { [[ -n ${OFFSITE_AGE_RECIPIENTS:-} ]]; }
+# seal FILE OUT: FILE encrypted to the recipients, into OUT.
+seal() {
+  command -v age >/dev/null || die "age is not installed: it encrypts this service's off-site copies"
+  [[ -r $OFFSITE_AGE_RECIPIENTS ]] || die "cannot read the age recipients $OFFSITE_AGE_RECIPIENTS"
+  age --encrypt --recipients-file "$OFFSITE_AGE_RECIPIENTS" --output "$2" "$1"
+}
+# is_sealed FILE: FILE is an age-encrypted file.
+is_sealed() { [[ $(head -c ${#AGE_HEADER} -- "$1" 2>/dev/null) == "$AGE_HEADER" ]]; }
+# unseal FILE OUT IDENTITY_FILE WHAT: decrypts FILE (WHAT, for messages) into OUT; fails naming the identity and
+# age's reason when it does not open FILE.
+unseal() {
+  local out
+  command -v age >/dev/null || die "age is not installed: it decrypts this service's off-site copies"
+  if ! out=$(age --decrypt --identity "$3" --output "$2" "$1" 2>&1); then
+    rm -f -- "$2"
+    out=$(grep -m1 'error:' <<<"$out" || echo "$out")
+    log "cannot decrypt $4 with the identity in $3: ${out#age: error: }"
+    return 1
+  fi
+}
+# require_identity FILE: a readable age identity file (given to a restore: the hosts hold none).
+require_identity() {
+  [[ -r $1 ]] || die "cannot read the age identity $1"
+  grep -q '^AGE-SECRET-KEY-1' -- "$1" || die "$1 holds no age identity (a line AGE-SECRET-KEY-1...)"
+}
+# seal_tmp: a new file beside the markers for one encrypted upload, named after this process (upload_object
+# removes it; those of a process that is gone, killed mid-upload, go here first).
+seal_tmp() {
+  local stale pid
+  for stale in "$OFFSITE_MARKS"/.sealing.*; do
+    pid=${stale##*/.sealing.}
+    pid=${pid%%.*}
+    if [[ -f $stale && $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then rm -f -- "$stale"; fi
+  done
+  marks_mkdir "$OFFSITE_MARKS"
+  mktemp "$OFFSITE_MARKS/.sealing.$$.XXXXXX"
 }
 
 # ---- archive ownership and epochs -------------------------------------------------------------------------

@@ -74,3 +74,16 @@ export async function runEngine(
     console.error(`drkit: destroy of ${stackName}: ${r.summary.result}`);
   }
 }
+
+/** A secret of the stack's config (a `--path` key such as `drkit:services.x.y`), decrypted by the CLI. */
+export async function stackSecretValue(
+  projectDir: string,
+  stackName: string,
+  plan: DrPlan,
+  configPath: string,
+): Promise<string> {
+  const envVars = engineEnv(projectDir, plan);
+  process.env.PATH = envVars.PATH;
+  const stack = await LocalWorkspace.selectStack({ stackName, workDir: projectDir }, { envVars });
+  return (await stack.getConfig(configPath, true)).value;
+}

@@ -5,8 +5,8 @@ import { describeServicePlan, formatTable } from "../components/plan/describe";
 import { ConfigError } from "../components/plan/errors";
 import { findProjectDir, loadStackPlan } from "../components/plan/stackFile";
 import { applyPlanLocally, checkPlanLocally } from "./apply";
-import { runDrill, SCENARIO_IDS } from "../drill/run";
-import { enginePath, runEngine, toolchainBinDir, type EngineAction } from "./engine";
+import { drillService, runDrill, SCENARIO_IDS } from "../drill/run";
+import { enginePath, runEngine, stackSecretValue, toolchainBinDir, type EngineAction } from "./engine";
 import { renderPlanTo } from "./render";
 import { formatStatus, stackStatus } from "./status";
 
@@ -113,7 +113,14 @@ program
       if (provisionedBy === "pulumi") await runEngine(dir, opts.stack, plan, "up");
       else await applyPlanLocally(plan, { check: false });
     }
+    const service = drillService(plan);
+    const identity = service.offsite?.encryption?.identity;
+    const offsiteIdentity =
+      identity === undefined || typeof identity === "string"
+        ? identity
+        : await stackSecretValue(dir, opts.stack, plan, `drkit:services.${service.name}.offsite.encryption.identity`);
     const { report, paths } = await runDrill(plan, {
+      offsiteIdentity,
       stack: opts.stack,
       scenarios: opts.scenario,
       reportDir: path.resolve(opts.reportDir),

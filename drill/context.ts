@@ -41,12 +41,19 @@ export class DrillContext {
   readonly database: string;
   /** Set when the service has monitoring: the scenarios wait for the alert that watches their disaster. */
   alerts?: AlertWatch;
+  /** The age identity (a 0600 file) that opens encrypted off-site copies, when the service encrypts them. */
+  offsiteIdentityFile?: string;
 
   constructor(
     readonly plan: ServicePlan,
     readonly progress: (line: string) => void,
   ) {
     this.database = plan.postgres.databases[0];
+  }
+
+  /** The arguments that give restores and fetches from the object stores the identity, if there is one. */
+  identityArgs(): string[] {
+    return this.offsiteIdentityFile ? ["--identity", this.offsiteIdentityFile] : [];
   }
 
   script(name: string): string {

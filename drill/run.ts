@@ -1,4 +1,6 @@
+import * as fs from "node:fs";
 import * as os from "node:os";
+import * as path from "node:path";
 import { agentPath } from "../components/artifacts/hostArtifacts";
 import { overallVerdict, type DrillReport, type ScenarioResult } from "../components/drill/report";
 import { writeReports, type ReportPaths } from "../components/drill/writeReports";
@@ -14,6 +16,8 @@ export interface DrillOptions {
   readonly provisionedBy: DrillReport["provisionedBy"];
   readonly provisionNote?: string;
   readonly progress?: (line: string) => void;
+  /** The age identity that opens the service's encrypted off-site copies (decrypted from the stack config). */
+  readonly offsiteIdentity?: string;
 }
 
 export const SCENARIO_IDS = ALL_SCENARIOS.map((s) => s.id);
@@ -31,7 +35,7 @@ function selectScenarios(ids: readonly string[] | undefined, ctx: DrillContext):
 }
 
 /** The drill's service: the first one on a sandbox (local host with a root prefix). */
-function drillService(plan: DrPlan): ServicePlan {
+export function drillService(plan: DrPlan): ServicePlan {
   const service = plan.services.find((s) => s.host.connection.type === "local" && s.rootPrefix && s.postgres.provision);
   if (!service)
     throw new Error(
@@ -113,6 +117,13 @@ async function playScenarios(ctx: DrillContext, scenarios: readonly Scenario[], 
   }
 }
 
+/** A private folder holding the identity in a 0600 file, for the restores' --identity. */
+function identityFolder(identity: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "drkit-drill-identity-"));
+  fs.writeFileSync(path.join(dir, "identity"), `${identity.trim()}\n`, { mode: 0o600 });
+  return dir;
+}
+
 export async function runDrill(
   plan: DrPlan,
   options: DrillOptions,
@@ -120,6 +131,11 @@ export async function runDrill(
   const progress = options.progress ?? ((line: string) => console.error(`drill: ${line}`));
   const service = drillService(plan);
   const ctx = new DrillContext(service, progress);
+  if (service.offsite?.encryption && options.offsiteIdentity === undefined)
+    throw new Error(
+      `services.${service.name}.offsite.encryption.identity: the drill restores from the object stores, which ` +
+        `hold only encrypted copies; set the identity that opens them (a Pulumi secret)`,
+    );
   const scenarios = selectScenarios(options.scenarios, ctx);
   const startedAt = new Date().toISOString();
   progress(
@@ -131,10 +147,13 @@ export async function runDrill(
   const detector = service.monitoring ? await Detector.start(service, progress) : undefined;
   ctx.alerts = detector;
   const results: ScenarioResult[] = [];
+  const identityDir = options.offsiteIdentity === undefined ? undefined : identityFolder(options.offsiteIdentity);
+  ctx.offsiteIdentityFile = identityDir && path.join(identityDir, "identity");
   try {
     await playScenarios(ctx, scenarios, results);
   } finally {
     await detector?.stop();
+    if (identityDir) fs.rmSync(identityDir, { recursive: true, force: true });
   }
   const report: DrillReport = {
     stack: options.stack,

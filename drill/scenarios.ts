@@ -324,7 +324,7 @@ async function restoreFromStore(ctx: DrillContext, rec: ScenarioRecorder): Promi
     },
   );
   const r = await rec.step("restore-pitr --from-offsite (base backup and WAL from the object store)", () =>
-    ctx.runScript("restore-pitr", ["--from-offsite"]),
+    ctx.runScript("restore-pitr", ["--from-offsite", ...ctx.identityArgs()]),
   );
   if (!/fetched base backup/.test(r.stderr))
     throw new Error("restore-pitr did not fetch the base backup from the object store");
@@ -622,7 +622,7 @@ async function shippedOffsite(ctx: DrillContext, names: readonly string[]): Prom
     for (let attempt = 0; attempt < 120; attempt++) {
       let missing = "";
       for (const name of names) {
-        const r = await runCommand(ctx.script("fetch-offsite"), ["wal", name, probe], 60_000);
+        const r = await runCommand(ctx.script("fetch-offsite"), ["wal", name, probe, ...ctx.identityArgs()], 60_000);
         if (r.status !== 0) {
           missing = name;
           break;
@@ -706,7 +706,11 @@ const pitrAfterFailover: Scenario = {
         const r = await rec.step(
           "restore-pitr --from-offsite --target-time <just before the DELETE> --target-timeline latest",
           () =>
-            ctx.runScript("restore-pitr", ["--from-offsite", "--target-time", target, "--target-timeline", "latest"]),
+            ctx.runScript("restore-pitr", [
+              "--from-offsite",
+              ...ctx.identityArgs(),
+              ...["--target-time", target, "--target-timeline", "latest"],
+            ]),
         );
         const followed = /restoring base backup (\S+) \(timeline (\d+)\).* along (timeline \d+)/.exec(r.stderr);
         if (!/fetched base backup/.test(r.stderr) || !followed)

@@ -224,7 +224,19 @@ function offsiteArtifacts(plan: ServicePlan): Artifact[] {
     plan.rootPrefix && plan.host.connection.type === "local"
       ? [step(plan.host, "step:install-mc", "copy mc into the sandbox", installMcCommand(plan))]
       : [];
-  return [...credentials, ...cas, ...mc];
+  // Public keys only: the identity that opens the objects never reaches a host.
+  const recipients = o.encryption
+    ? [
+        rootFile(
+          plan.host,
+          "offsite:recipients",
+          o.encryption.recipientsFile,
+          o.encryption.recipients.map((r) => `${r}\n`).join(""),
+          "settings",
+        ),
+      ]
+    : [];
+  return [...credentials, ...cas, ...recipients, ...mc];
 }
 
 const pgpass = (plan: ServicePlan, host: HostPlan, id: string, path: string): FileArtifact =>

@@ -69,6 +69,12 @@ export interface OffsitePlan {
   readonly maxBacklogBytes: number;
   /** How long after archiving a segment is off-site in normal operation (the RPO allows for it). */
   readonly lagBudgetSeconds: number;
+  /** age encryption: the recipients file on the host (public keys); the identity stays off the hosts. */
+  readonly encryption?: {
+    readonly recipientsFile: string;
+    readonly recipients: readonly string[];
+    readonly identity?: SecretText;
+  };
 }
 
 /** Days each backup set of a service lives off-site. WAL one day longer: see walDaysFor. */
@@ -338,6 +344,15 @@ export function offsitePlan(
     maxBacklogBytes: parseSize(offsite.maxBacklog)!,
     lagBudgetSeconds: parseDuration(offsite.lagBudget)!,
     markerDir: archive.current.markerDir,
+    ...(offsite.encryption
+      ? {
+          encryption: {
+            recipientsFile: onHost(`/etc/drkit/${service}/offsite-recipients.txt`),
+            recipients: offsite.encryption.recipients,
+            identity: offsite.encryption.identity,
+          },
+        }
+      : {}),
   };
 }
 

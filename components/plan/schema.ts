@@ -464,6 +464,31 @@ const objectStoreSchema = z.discriminatedUnion("type", [minioStoreSchema, s3Stor
   error: 'must say what kind of object store it is: type "minio" or "s3"',
 });
 
+/** An age X25519 recipient (public key): "age1" and 58 bech32 characters. */
+const ageRecipient = z
+  .string({ error: "must be an age recipient (text)" })
+  .regex(/^age1[02-9ac-hj-np-z]{58}$/, { error: 'must be an age recipient: "age1" and 58 characters (age-keygen -y)' });
+/** The age identity (private key) that opens the off-site copies: only restores need it. */
+const ageIdentity = z.union(
+  [
+    z.string().regex(/^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/, {
+      error: 'must be an age identity: "AGE-SECRET-KEY-1" and 58 characters (age-keygen)',
+    }),
+    z.strictObject({ secure: z.string() }),
+  ],
+  { error: "must be an age identity (text) or a Pulumi secret" },
+);
+/** Client-side encryption of everything a service sends to its object stores. */
+const offsiteEncryptionSchema = z.strictObject({
+  /** Public keys: every object is encrypted to each of them on the host, before it leaves. */
+  recipients: z
+    .array(ageRecipient, { error: "must be a list of age recipients" })
+    .min(1, { error: "must list at least one age recipient" })
+    .max(16, { error: "must list at most 16 age recipients" }),
+  /** The identity restores run by drkit (the drill) use; never placed on a host. */
+  identity: ageIdentity.optional(),
+});
+
 const offsiteSchema = z.strictObject({
   /** Object stores (names under drkit:objectStores) every backup and WAL segment is uploaded to. */
   targets: z
@@ -484,6 +509,8 @@ const offsiteSchema = z.strictObject({
   maxBacklog: size.default("8GB"),
   /** How long after archiving a segment is off-site in normal operation; the RPO must allow for it. */
   lagBudget: duration(1, "1s").default("10s"),
+  /** age encryption of every object before it leaves the host; without it objects are stored as they are. */
+  encryption: offsiteEncryptionSchema.optional(),
 });
 
 /** The service's WAL archive: its epoch, and the bounds that keep the primary running when it cannot grow. */

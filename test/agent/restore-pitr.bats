@@ -396,6 +396,40 @@ esac"
   [ ! -e "$TMP/root/.restore-staging" ]
 }
 
+@test "--from-offsite --identity: the identity goes, as a copy only the PostgreSQL user reads, to every fetch" {
+  offsite_stub
+  mkdir -p "$TMP/remote/base"
+  mv "$TMP/base/20240102T000000Z" "$TMP/remote/base/"
+  age-keygen -o "$TMP/identity" 2>/dev/null
+  # The stub keeps a copy of what it is given, with its mode, to show what restore_command would read.
+  sed -i "2i all=\"\$*\"; id=\${all##*--identity }; id=\${id%% *}
+    2i stat -c %a \$id >$TMP/identity-mode; cp \$id $TMP/identity-seen" "$TMP/agent/fetch-offsite"
+  run "$AGENT/restore-pitr" --force --from-offsite --identity "$TMP/identity" --target-time "2024-01-05 10:00:00+00"
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/data/marker")" = second ]
+  staged=$TMP/root/.restore-staging/identity
+  grep -qxF "fetch-offsite list-bases --identity $staged" "$TMP/calls"
+  grep -qxF "fetch-offsite base 20240102T000000Z $TMP/root/.restore-staging/20240102T000000Z --identity $staged" \
+    "$TMP/calls"
+  conf "restore_command = 'DRKIT_ENV=$DRKIT_ENV $TMP/agent/fetch-offsite wal %f %p --identity $staged'"
+  cmp "$TMP/identity" "$TMP/identity-seen"
+  [ "$(cat "$TMP/identity-mode")" = 600 ]
+  # Removed with the staging folder once the restore is done.
+  [ ! -e "$TMP/root/.restore-staging" ]
+}
+
+@test "--identity goes with --from-offsite and must name a readable age identity; nothing is touched" {
+  age-keygen -o "$TMP/identity" 2>/dev/null
+  run "$AGENT/restore-pitr" --identity "$TMP/identity"
+  [ "$status" -eq 2 ]
+  [[ $output == *"--identity goes with --from-offsite"* ]]
+  setting_array OFFSITE_STORES site-a
+  run "$AGENT/restore-pitr" --force --from-offsite --identity "$TMP/nothing"
+  [ "$status" -eq 1 ]
+  [[ $output == *"cannot read the age identity $TMP/nothing"* ]]
+  untouched
+}
+
 @test "--from-offsite follows the newest timeline in the store, its history files fetched from there" {
   offsite_stub
   timelines

@@ -11,6 +11,8 @@ export function offsiteSettings(plan: ServicePlan): Settings {
     OFFSITE_CREDENTIALS: o?.targets.map((t) => t.credentialsFile) ?? [],
     // "" for a store whose certificate the system trust store vouches for
     OFFSITE_CA_FILES: o?.targets.map((t) => t.ca?.file ?? "") ?? [],
+    // age recipients (public keys) every object is encrypted to before it leaves; "" stores objects as they are
+    OFFSITE_AGE_RECIPIENTS: o?.encryption?.recipientsFile ?? "",
     OFFSITE_PREFIX: o?.targets[0]?.prefix ?? "",
     OFFSITE_MARKS: o?.markerDir ?? "",
     MC: o?.mc ?? "",

@@ -1,0 +1,184 @@
+#!/usr/bin/env bats
+# Client-side encryption of off-site copies with age (OFFSITE_AGE_RECIPIENTS): ship-offsite and the shipper store
+# only age files, with the sha256 of what is stored and of the plaintext; an upload interrupted after the store
+# got it is recognised without the plaintext being encrypted again; fetch-offsite opens them only with
+# --identity, checks the plaintext against its recorded sha256, and says what is missing or wrong. mc is
+# test/agent/fake-mc.
+load offsite-helpers
+
+setup() {
+  offsite_setup
+  mkdir -p "$TMP/wal"
+  setting WAL_DIR "$TMP/wal"
+  setting OFFSITE_CALL_TIMEOUT 60
+  age-keygen -o "$TMP/identity" 2>/dev/null
+  age-keygen -y "$TMP/identity" >"$TMP/recipients"
+  age-keygen -o "$TMP/other-identity" 2>/dev/null
+  setting OFFSITE_AGE_RECIPIENTS "$TMP/recipients"
+}
+teardown() { agent_teardown; }
+
+is_age() { [ "$(head -c 21 "$1")" = "age-encryption.org/v1" ]; }
+meta_of() { cat "$FAKE_MC_ROOT/.meta/site_$1/bucket-$1/svc/$2"; }
+# queued NAME: a WAL file archived (a copy kept at $TMP/NAME) and queued for the shipper.
+queued() {
+  make_wal "$1"
+  cp "$TMP/$1" "$TMP/wal/$1"
+  : >"$TMP/wal/.to-ship.$1"
+}
+
+@test "ship-offsite stores every file of a set as an age file, with the stored and the plaintext sha256" {
+  make_base "$BASE_ID" 100
+  run "$AGENT/ship-offsite" base "$BASE_ID"
+  [ "$status" -eq 0 ]
+  for f in base.tar pg_wal.tar backup_manifest drkit-backup.env; do
+    is_age "$(object a "base/$BASE_ID/$f")"
+    ! cmp -s "$TMP/base/$BASE_ID/$f" "$(object a "base/$BASE_ID/$f")"
+    meta_of a "base/$BASE_ID/$f" | grep -qx "drkit-sha256=$(sha_of "$(object a "base/$BASE_ID/$f")")"
+    meta_of a "base/$BASE_ID/$f" | grep -qx "drkit-plain-sha256=$(sha_of "$TMP/base/$BASE_ID/$f")"
+    age --decrypt -i "$TMP/identity" "$(object a "base/$BASE_ID/$f")" | cmp - "$TMP/base/$BASE_ID/$f"
+  done
+  # The encrypted copies made for the uploads are gone.
+  [ -z "$(find "$TMP/marks" -name '.sealing.*')" ]
+}
+
+@test "a set shipped again is recognised by its plaintext sha256: nothing is uploaded twice" {
+  make_base "$BASE_ID" 100
+  "$AGENT/ship-offsite" base "$BASE_ID" 2>/dev/null
+  rm -r "$TMP/marks/site-a/base" "$TMP/marks/site-b/base"
+  : >"$FAKE_MC_ROOT/.calls"
+  run "$AGENT/ship-offsite" base "$BASE_ID"
+  [ "$status" -eq 0 ]
+  ! mc_calls | grep -q '^cp '
+  [ -e "$TMP/marks/site-a/base/$BASE_ID" ]
+}
+
+@test "an object there with another plaintext is never overwritten" {
+  make_base "$BASE_ID" 100
+  "$AGENT/ship-offsite" base "$BASE_ID" 2>/dev/null
+  rm -r "$TMP/marks/site-a/base" "$TMP/marks/site-b/base"
+  echo changed >>"$TMP/base/$BASE_ID/backup_manifest"
+  run "$AGENT/ship-offsite" base "$BASE_ID"
+  [ "$status" -eq 1 ]
+  [[ $output == *"base/$BASE_ID/backup_manifest exists with sha256"*"refusing to overwrite it"* ]]
+}
+
+@test "unreadable recipients or no age: nothing is uploaded and the error names the cause" {
+  make_base "$BASE_ID" 100
+  chmod 000 "$TMP/recipients"
+  if [[ $(id -u) -eq 0 ]]; then setting OFFSITE_AGE_RECIPIENTS "$TMP/none"; fi
+  run "$AGENT/ship-offsite" base "$BASE_ID"
+  [ "$status" -eq 1 ]
+  [[ $output == *"cannot read the age recipients"* ]]
+  [ ! -e "$(object a "base/$BASE_ID/base.tar")" ]
+  chmod 644 "$TMP/recipients"
+  setting OFFSITE_AGE_RECIPIENTS "$TMP/recipients"
+  # Every command of the machine but age.
+  mkdir -p "$TMP/noage"
+  ln -s /usr/bin/* "$TMP/noage/"
+  rm "$TMP/noage/age"
+  PATH=$TMP/noage:/usr/sbin run "$AGENT/ship-offsite" base "$BASE_ID"
+  [ "$status" -eq 1 ]
+  [[ $output == *"age is not installed"* ]]
+}
+
+@test "the shipper uploads sealed WAL and forgets each sealed copy once its store holds it" {
+  queued 000000010000000000000003
+  run "$AGENT/shipper" once
+  [ "$status" -eq 0 ]
+  for site in a b; do
+    is_age "$(object "$site" wal/000000010000000000000003)"
+    age --decrypt -i "$TMP/identity" "$(object "$site" wal/000000010000000000000003)" |
+      cmp - "$TMP/000000010000000000000003"
+    [ -z "$(ls -A "$TMP/marks/site-$site/sealed")" ]
+  done
+}
+
+@test "a sealed copy the store got before a crash is confirmed on the next pass, not encrypted again" {
+  queued 000000010000000000000003
+  # A pass that stops after site-a's upload: the object is there, the entry and the sealed copy are kept.
+  setting_array OFFSITE_STORES site-a
+  setting_array OFFSITE_ALIASES site_a
+  setting_array OFFSITE_BUCKETS bucket-a
+  setting_array OFFSITE_CREDENTIALS "$TMP/creds-a"
+  "$AGENT/shipper" once 2>/dev/null
+  mkdir -p "$TMP/marks/site-a/sealed"
+  cp "$(object a wal/000000010000000000000003)" "$TMP/marks/site-a/sealed/000000010000000000000003"
+  : >"$TMP/marks/site-a/wal-queue/000000010000000000000003"
+  : >"$FAKE_MC_ROOT/.calls"
+  run "$AGENT/shipper" once
+  [ "$status" -eq 0 ]
+  ! mc_calls | grep -q '^cp '
+  [ ! -e "$TMP/marks/site-a/wal-queue/000000010000000000000003" ]
+  [ ! -e "$TMP/marks/site-a/sealed/000000010000000000000003" ]
+}
+
+@test "without --identity: an encrypted WAL file aborts recovery (126), a base backup fails; each says why" {
+  queued 000000010000000000000003
+  "$AGENT/shipper" once 2>/dev/null
+  run "$AGENT/fetch-offsite" wal 000000010000000000000003 "$TMP/RECOVERYXLOG"
+  [ "$status" -eq 126 ]
+  [[ $output == *"wal/000000010000000000000003 is encrypted with age: give the identity that opens it"* ]]
+  [[ $output == *"(--identity FILE)"* ]]
+  [ ! -e "$TMP/RECOVERYXLOG" ]
+  [ -z "$(find "$TMP" -maxdepth 1 -name 'RECOVERYXLOG.*')" ]
+  make_base "$BASE_ID" 100
+  "$AGENT/ship-offsite" base "$BASE_ID" 2>/dev/null
+  run "$AGENT/fetch-offsite" list-bases
+  [ "$status" -eq 1 ]
+  [[ $output == *"is encrypted with age"* ]]
+  [[ $output == *"cannot read drkit-backup.env of base backup $BASE_ID on site-a"* ]]
+}
+
+@test "fetch-offsite with --identity: WAL, a whole base backup and the catalogue come back as they were" {
+  queued 000000010000000000000003
+  "$AGENT/shipper" once 2>/dev/null
+  make_base "$BASE_ID" 100
+  "$AGENT/ship-offsite" base "$BASE_ID" 2>/dev/null
+  run "$AGENT/fetch-offsite" wal 000000010000000000000003 "$TMP/RECOVERYXLOG" --identity "$TMP/identity"
+  [ "$status" -eq 0 ]
+  cmp "$TMP/000000010000000000000003" "$TMP/RECOVERYXLOG"
+  run "$AGENT/fetch-offsite" list-bases --identity "$TMP/identity"
+  [ "$status" -eq 0 ]
+  [ "$output" = "$BASE_ID 100 - - -" ]
+  run "$AGENT/fetch-offsite" base "$BASE_ID" "$TMP/staging/$BASE_ID" --identity "$TMP/identity" --store site-b
+  [ "$status" -eq 0 ]
+  diff -r "$TMP/base/$BASE_ID" "$TMP/staging/$BASE_ID"
+}
+
+@test "fetch-offsite: an identity that does not open the objects fails naming it (126 for WAL)" {
+  queued 000000010000000000000003
+  "$AGENT/shipper" once 2>/dev/null
+  run "$AGENT/fetch-offsite" wal 000000010000000000000003 "$TMP/RECOVERYXLOG" --identity "$TMP/other-identity"
+  [ "$status" -eq 126 ]
+  [[ $output == *"cannot decrypt site_a/bucket-a/svc/wal/000000010000000000000003 with the identity in"* ]]
+  [[ $output == *"$TMP/other-identity: no identity matched any of the recipients"* ]]
+  [ -z "$(find "$TMP" -maxdepth 1 -name 'RECOVERYXLOG*')" ]
+}
+
+@test "fetch-offsite: content that decrypts to another plaintext than the one recorded is refused" {
+  make_base "$BASE_ID" 100
+  "$AGENT/ship-offsite" base "$BASE_ID" 2>/dev/null
+  # Whoever can write the bucket (not read it: they hold no identity) swaps in another file for the recipients.
+  obj=$(object a "base/$BASE_ID/backup_manifest")
+  echo '{"manifest": "forged"}' | age -R "$TMP/recipients" -o "$obj"
+  sed -i "s/^drkit-sha256=.*/drkit-sha256=$(sha_of "$obj")/" \
+    "$FAKE_MC_ROOT/.meta/site_a/bucket-a/svc/base/$BASE_ID/backup_manifest"
+  run "$AGENT/fetch-offsite" base "$BASE_ID" "$TMP/staging" --identity "$TMP/identity"
+  [ "$status" -eq 1 ]
+  recorded=$(sha_of "$TMP/base/$BASE_ID/backup_manifest")
+  [[ $output == *"base/$BASE_ID/backup_manifest decrypts to content with sha256"*"recorded $recorded"* ]]
+  [ ! -e "$TMP/staging/backup_manifest" ]
+}
+
+@test "--identity must name a readable age identity; the value is checked before any store is asked" {
+  run "$AGENT/fetch-offsite" list-bases --identity "$TMP/missing"
+  [ "$status" -eq 1 ]
+  [[ $output == *"cannot read the age identity $TMP/missing"* ]]
+  run "$AGENT/fetch-offsite" list-bases --identity "$TMP/recipients"
+  [ "$status" -eq 1 ]
+  [[ $output == *"$TMP/recipients holds no age identity"* ]]
+  run "$AGENT/fetch-offsite" list-bases --identity
+  [ "$status" -eq 2 ]
+  [ ! -s "$FAKE_MC_ROOT/.calls" ]
+}
