@@ -676,13 +676,13 @@ retention_plan() {
 # Every object carries its sha256 as metadata (drkit-sha256). A set every store confirmed has a marker
 # $OFFSITE_MARKS/<store>/<kind>/<id>, written by ship-offsite; retention reads it (confirmed_offsite).
 # offsite_key KIND [ID [FILE]]: the key of an object under <prefix>. base ID FILE, wal NAME, logical ID FILE,
-# valkey ID FILE; without FILE (or NAME) it is the folder to list: "base/", "base/<id>/", "wal/".
+# valkey ID FILE, config ID FILE; without FILE (or NAME) it is the folder to list: "base/", "base/<id>/", "wal/".
 offsite_key() {
   local kind=$1 id=${2:-} file=${3:-}
   case $kind in
     base) printf 'base/%s%s' "${id:+$id/}" "${file##*/}" ;;
     wal) printf 'wal/%s' "$id" ;;
-    logical | valkey) printf '%s/%s' "$kind" "${file##*/}" ;;
+    logical | valkey | config) printf '%s/%s' "$kind" "${file##*/}" ;;
     *) die "unknown kind of off-site object '$kind'" ;;
   esac
 }
@@ -878,7 +878,8 @@ upload_object() {
     return 1
   fi
   body=$file want=$sha attrs="drkit-sha256=$sha"
-  if offsite_sealed; then
+  # A file that is already an age file (config sets, sealed by their job) goes as it is.
+  if offsite_sealed && ! is_sealed "$file"; then
     body=$(seal_tmp) || return 1
     seal "$file" "$body" || return 1
     want=$(sha256sum -- "$body" | cut -d' ' -f1)
@@ -901,7 +902,7 @@ upload_object() {
 # the identity that opens them is never on the host: restores are given it (--identity FILE).
 readonly AGE_HEADER=age-encryption.org/v1
 offsite_sealed() { [[ -n ${OFFSITE_AGE_RECIPIENTS:-} ]]; }
-# seal FILE OUT: FILE encrypted to the recipients, into OUT.
+# seal FILE OUT: FILE ("-": standard input) encrypted to the recipients, into OUT.
 seal() {
   command -v age >/dev/null || die "age is not installed: it encrypts this service's off-site copies"
   [[ -r $OFFSITE_AGE_RECIPIENTS ]] || die "cannot read the age recipients $OFFSITE_AGE_RECIPIENTS"

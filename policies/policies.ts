@@ -120,6 +120,21 @@ const backupFrequency = resourcePolicy(
   },
 );
 
+const offsiteEncrypted = resourcePolicy(
+  "offsite-copies-encrypted",
+  "Every backup and WAL segment a service sends to an object store is encrypted on the host first (age).",
+  T.postgresBackup,
+  undefined,
+  (p, _c, what, report) => {
+    const stores = list(p.offsiteTargets);
+    if (stores.length === 0 || Number(p.offsiteEncryptionRecipients) > 0) return;
+    report(
+      `${what}: ships to ${stores.join(", ")} without encryption; the rule requires ` +
+        `services.${String(p.service ?? "<name>")}.offsite.encryption.recipients (age public keys)`,
+    );
+  },
+);
+
 const backupRetention = resourcePolicy(
   "postgres-backup-retention",
   "Local daily retention, weekly retention and off-site retention meet the configured minimums (defaults: 7 days, " +
@@ -509,6 +524,7 @@ export const drPolicies: DrPolicy[] = [
   archivingPresent,
   backupFrequency,
   backupRetention,
+  offsiteEncrypted,
   rpoZeroNeedsSyncStandby,
   slotWalLimit,
   monitoringConfigured,

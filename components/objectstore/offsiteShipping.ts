@@ -15,8 +15,8 @@ export interface OffsiteShippingArgs {
 
 /**
  * The host side of the off-site copies that is not a job: the 0600 credentials file of each target (a secret
- * end to end), the CA certificate of a target that has its own, and on a sandbox host the mc binary the agent
- * calls. The uploads themselves are the agent's (archive-wal and the backup jobs call ship-offsite; restores
+ * end to end), the CA certificate of a target that has its own, the age recipients of a service that encrypts,
+ * and on a sandbox host the mc binary the agent calls. The uploads themselves are the agent's (archive-wal and the backup jobs call ship-offsite; restores
  * call fetch-offsite).
  */
 export class OffsiteShipping extends pulumi.ComponentResource {
@@ -51,6 +51,11 @@ export class OffsiteShipping extends pulumi.ComponentResource {
         const ca = artifacts.file(`ca:${target.store}`);
         hostFile(artifactResourceName(name, ca.id), host, ca, { parent: this });
       }
+    }
+    // The age recipients: public keys, which every object is encrypted to before it leaves.
+    if (artifacts.has("offsite:recipients")) {
+      const recipients = artifacts.file("offsite:recipients");
+      hostFile(artifactResourceName(name, recipients.id), host, recipients, { parent: this });
     }
     if (artifacts.has("step:install-mc")) {
       const install = artifacts.step("step:install-mc").run;

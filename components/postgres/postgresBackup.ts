@@ -52,6 +52,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
         verifyScheduled: plan.jobs.some((j) => j.id === "verify" && j.calendar !== undefined),
         synchronousStandbys: plan.replication?.standbys.filter((s) => s.synchronous).length ?? 0,
         offsiteTargets: plan.offsite?.targets.map((t) => t.store) ?? [],
+        offsiteEncryptionRecipients: plan.offsite?.encryption?.recipients.length ?? 0,
         monitoring: plan.monitoring !== undefined,
       },
       opts,

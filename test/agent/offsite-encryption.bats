@@ -182,3 +182,78 @@ queued() {
   [ "$status" -eq 2 ]
   [ ! -s "$FAKE_MC_ROOT/.calls" ]
 }
+
+# config_setup: a service with two config files, as backup-config backs them up.
+config_setup() {
+  mkdir -p "$TMP/etc/svc"
+  echo "DB_PASSWORD=s3cret-$RANDOM" >"$TMP/etc/svc/svc.env"
+  echo "port = 5432" >"$TMP/etc/svc/main.conf"
+  setting CONFIG_BACKUP_DIR "$TMP/config"
+  setting_array CONFIG_FILES "$TMP/etc/svc/svc.env" "$TMP/etc/svc/main.conf"
+  setting LOCK_DIR "$TMP/locks"
+  setting RETAIN_DAILY_DAYS 7
+  setting RETAIN_WEEKLY_WEEKS 0
+  setting RETAIN_MONTHS 0
+  setting RETAIN_NEWEST 1
+}
+config_id() { find "$TMP/config" -mindepth 1 -maxdepth 1 -name '2*' -printf '%f\n' | sort | tail -n1; }
+
+@test "backup-config sends each set, sealed, to every store; fetch-offsite config gives the files back" {
+  config_setup
+  run "$AGENT/backup-config"
+  [ "$status" -eq 0 ]
+  id=$(config_id)
+  for site in a b; do
+    obj=$(object "$site" "config/config_$id.tar.age")
+    is_age "$obj"
+    ! grep -q s3cret "$obj"
+    [ -e "$TMP/config/.offsite/site-$site/$id" ]
+  done
+  [[ $output == *"config $id confirmed on site-a"* && $output == *"config $id confirmed on site-b"* ]]
+  # Confirmed everywhere: no sealed copy is kept.
+  [ ! -e "$TMP/config/.offsite/config_$id.tar.age" ]
+  run "$AGENT/fetch-offsite" list-configs --store site-b
+  [ "$status" -eq 0 ]
+  [ "$output" = "$id" ]
+  run "$AGENT/fetch-offsite" config "$id" "$TMP/restored.tar" --identity "$TMP/identity"
+  [ "$status" -eq 0 ]
+  mkdir "$TMP/restored"
+  tar -xf "$TMP/restored.tar" -C "$TMP/restored"
+  cmp "$TMP/etc/svc/svc.env" "$TMP/restored$TMP/etc/svc/svc.env"
+  cmp "$TMP/etc/svc/main.conf" "$TMP/restored$TMP/etc/svc/main.conf"
+  run "$AGENT/fetch-offsite" config "$id" "$TMP/again.tar"
+  [ "$status" -eq 1 ]
+  [[ $output == *"is encrypted with age: give the identity"* ]]
+}
+
+@test "backup-config: a store that is down fails the job and keeps the set; the next run sends only what is missing" {
+  config_setup
+  credentials b "http://drkit:secret-of-b@down:9001"
+  run "$AGENT/backup-config"
+  [ "$status" -eq 1 ]
+  [[ $output == *"some config sets are not on every object store yet"* ]]
+  id=$(config_id)
+  [ -e "$TMP/config/.offsite/site-a/$id" ]
+  [ ! -e "$TMP/config/.offsite/site-b/$id" ]
+  [ -f "$TMP/config/.offsite/config_$id.tar.age" ]
+  credentials b "http://drkit:secret-of-b@127.0.0.1:9001"
+  sleep 1
+  : >"$FAKE_MC_ROOT/.calls"
+  run "$AGENT/backup-config"
+  [ "$status" -eq 0 ]
+  [ -e "$TMP/config/.offsite/site-b/$id" ]
+  is_age "$(object b "config/config_$id.tar.age")"
+  # site-a already had the first set: only site-b was sent one, and both got the new set.
+  [ "$(mc_calls | grep -c "^cp .*site_a/bucket-a/svc/config/config_$id.tar.age")" -eq 0 ]
+  [ "$(mc_calls | grep -c "^cp .*site_b/bucket-b/svc/config/config_$id.tar.age")" -eq 1 ]
+}
+
+@test "backup-config without encryption keeps its sets on the host: secrets never leave in clear" {
+  config_setup
+  grep -v '^OFFSITE_AGE_RECIPIENTS=' "$DRKIT_ENV" >"$TMP/env2"
+  mv "$TMP/env2" "$DRKIT_ENV"
+  run "$AGENT/backup-config"
+  [ "$status" -eq 0 ]
+  [ -z "$(find "$FAKE_MC_ROOT" -path '*config*' -type f)" ]
+  [ ! -s "$FAKE_MC_ROOT/.calls" ]
+}

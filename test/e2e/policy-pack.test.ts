@@ -12,20 +12,23 @@ describe("pulumi preview --policy-pack policies with the real CLI", () => {
 
   beforeAll(async () => {
     project = engineProject("policy");
-    // The shipped files, minus the local stack's salt (it belongs to the sandbox's empty passphrase).
-    for (const stack of ["local", "production"]) {
-      const text = fs.readFileSync(path.join(repoDir, "stacks", `Pulumi.${stack}.yaml`), "utf8");
-      project.writeStack(stack, text.replace(/^encryptionsalt:.*$/m, ""));
-    }
-    const shortRetention = fs
-      .readFileSync(path.join(repoDir, "stacks", "Pulumi.local.yaml"), "utf8")
-      .replace(/^encryptionsalt:.*$/m, "")
-      .replace(
-        "      rpo: 5m\n",
-        "      rpo: 5m\n      retention: { dailyDays: 3, weeklyWeeks: 12, offsiteDays: 30 }\n",
-      );
+    // The shipped files, minus the local stack's salt (it belongs to the sandbox's empty passphrase) and the
+    // secret made with it (the off-site identity, which only restores use).
+    const shipped = (stack: string) =>
+      fs
+        .readFileSync(path.join(repoDir, "stacks", `Pulumi.${stack}.yaml`), "utf8")
+        .replace(/^encryptionsalt:.*$/m, "")
+        .replace(/^ +identity:\n +secure: .*\n/m, "");
+    for (const stack of ["local", "production"]) project.writeStack(stack, shipped(stack));
+    const shortRetention = shipped("local").replace(
+      "      rpo: 5m\n",
+      "      rpo: 5m\n      retention: { dailyDays: 3, weeklyWeeks: 12, offsiteDays: 30 }\n",
+    );
     project.writeStack("short-retention", shortRetention);
-    for (const stack of ["local", "production", "short-retention"])
+    const unencrypted = shipped("local").replace(/^ +encryption:\n +recipients: .*\n/m, "");
+    expect(unencrypted).not.toContain("encryption:");
+    project.writeStack("unencrypted", unencrypted);
+    for (const stack of ["local", "production", "short-retention", "unencrypted"])
       expect((await project.pulumi(["stack", "init", stack])).status).toBe(0);
   });
   afterAll(() => project?.remove());
@@ -49,6 +52,15 @@ describe("pulumi preview --policy-pack policies with the real CLI", () => {
     const out = `${r.stdout}\n${r.stderr}`;
     expect(out).toContain("postgres-backup-retention");
     expect(out).toContain("retention.dailyDays is 3 days; the rule's minimum is 7 days");
+    expect(out).toMatch(/mandatory/);
+  });
+
+  it("fails a stack whose off-site copies are not encrypted", async () => {
+    const r = await preview("unencrypted");
+    expect(r.status).not.toBe(0);
+    const out = `${r.stdout}\n${r.stderr}`;
+    expect(out).toContain("offsite-copies-encrypted");
+    expect(out).toContain("ships to site-a without encryption");
     expect(out).toMatch(/mandatory/);
   });
 

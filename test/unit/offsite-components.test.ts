@@ -296,6 +296,17 @@ describe("objectStores() and PostgresBackup with off-site copies, on the local s
     expect(one(T.shipping, "billing-offsite").inputs).toEqual({ service: "billing", targets: ["site-a"] });
   });
 
+  it("OffsiteShipping places the age recipients (public, 0644); the identity reaches no resource", () => {
+    const encryption = service().offsite!.encryption!;
+    const recipients = one(T.command, "billing-offsite-offsite-recipients");
+    expect(recipients.inputs.stdin).toBe(`${encryption.recipients.join("\n")}\n`);
+    expect(recipients.inputs.create).toContain("chmod 0644");
+    expect(recipients.inputs.create).toContain(encryption.recipientsFile);
+    const secure = (encryption.identity as { secure: string }).secure;
+    expect(JSON.stringify(registered.map((r) => r.inputs))).not.toContain(secure);
+    expect(JSON.stringify(registered.map((r) => r.inputs))).not.toMatch(/AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}/);
+  });
+
   it("orders OffsiteShipping -> the offsite TimerJob -> WalArchiving, and shipping after its store", () => {
     const shipping = depsOf(T.shipping, "billing-offsite");
     expect(shipping).toContain(keyOf(T.command, "store-site-a-bucket"));

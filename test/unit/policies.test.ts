@@ -240,6 +240,22 @@ describe("PostgreSQL rules", () => {
   });
 });
 
+describe("off-site encryption rule", () => {
+  it("offsite-copies-encrypted: a service shipping to a store without age recipients is a violation", async () => {
+    const rule = only("offsite-copies-encrypted");
+    const found = await evaluate(rule, [
+      backup({ offsiteTargets: ["site-a", "site-b"], offsiteEncryptionRecipients: 0 }),
+    ]);
+    expect(found.map((d) => d.message)).toEqual([
+      'PostgresBackup "billing": ships to site-a, site-b without encryption; the rule requires ' +
+        "services.billing.offsite.encryption.recipients (age public keys)",
+    ]);
+    expect(await evaluate(rule, [backup({ offsiteTargets: ["site-a"], offsiteEncryptionRecipients: 2 })])).toEqual([]);
+    // Nothing leaves the host: nothing to encrypt.
+    expect(await evaluate(rule, [backup({ offsiteTargets: [] })])).toEqual([]);
+  });
+});
+
 describe("S3 backup bucket rules (AWS v7 side resources)", () => {
   it("versioning, encryption, public access and TLS-only: compliant passes, each violation is named", async () => {
     expect(
