@@ -16,8 +16,8 @@ export interface OffsiteShippingArgs {
 /**
  * The host side of the off-site copies that is not a job: the 0600 credentials file of each target (a secret
  * end to end), the CA certificate of a target that has its own, the age recipients of a service that encrypts,
- * and on a sandbox host the mc binary the agent calls. The uploads themselves are the agent's (archive-wal and the backup jobs call ship-offsite; restores
- * call fetch-offsite).
+ * and on a sandbox host the mc binary the agent calls. The uploads themselves are the agent's (archive-wal and the
+ * backup jobs call ship-offsite; restores call fetch-offsite).
  */
 export class OffsiteShipping extends pulumi.ComponentResource {
   readonly targets: pulumi.Output<string[]>;

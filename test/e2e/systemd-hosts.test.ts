@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineProject, repoDir, type EngineProject } from "../helpers/engine";
 import { runAsync, waitFor } from "../helpers/sandbox";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { mcBinary, mcHostValue } from "../helpers/minio";
@@ -21,6 +22,8 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
   let project: EngineProject;
   let minio: MinioService;
   let ca: TestCa;
+  let identityFile: string;
+  let ageRecipient: string;
   const pulumi = (args: string[]) => project.pulumi(args);
   const on = async (host: TestHost, script: string) => {
     const r = await host.ssh(script);
@@ -65,12 +68,14 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
   };
   const uidOf = (user: string) => onHost(`id -u ${user}`);
   /** The keys in the bucket, listed from this machine over HTTPS. */
+  const mcEnv = () => ({
+    MC: mcBinary(),
+    MC_HOST_s3: mcHostValue(minio.endpoint, minio.accessKey, minio.secretKey),
+    MC_CONFIG_DIR: path.join(project.dir, "..", "mc"),
+    SSL_CERT_FILE: ca.bundleWithSystem(),
+  });
   const bucketKeys = async () => {
-    const r = await runAsync(mcBinary(), ["ls", "--recursive", "--json", "s3/drkit-billing"], {
-      MC_HOST_s3: mcHostValue(minio.endpoint, minio.accessKey, minio.secretKey),
-      MC_CONFIG_DIR: path.join(project.dir, "..", "mc"),
-      SSL_CERT_FILE: ca.bundleWithSystem(),
-    });
+    const r = await runAsync(mcBinary(), ["ls", "--recursive", "--json", "s3/drkit-billing"], mcEnv());
     if (r.status !== 0) throw new Error(`mc ls: ${r.stderr}`);
     return r.stdout
       .split("\n")
@@ -120,6 +125,7 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
       ["drkit:objectStores.site-s3.secretKey", minio.secretKey, true],
       ["drkit:services.billing.redis.snapshot.schedule", "*-*-* *:*:00", false],
       ["drkit:services.billing.schedule.randomizedDelay", "0s", false],
+      ["drkit:services.billing.offsite.encryption.recipients[0]", ageRecipient, false],
     ] as const) {
       const r = await pulumi([
         "config",
@@ -146,6 +152,10 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     db2 = network.host("db2");
     const s3 = network.host("s3");
     project = engineProject("hosts");
+    // The identity that opens the off-site copies: on this machine only; restores on the hosts get a copy.
+    identityFile = path.join(project.dir, "..", "age-identity");
+    execFileSync("age-keygen", ["-o", identityFile], { stdio: "ignore" });
+    ageRecipient = execFileSync("age-keygen", ["-y", identityFile], { encoding: "utf8" }).trim();
     // No host trusts this CA system-wide: the stack gives it as the store's own (caCertificate).
     ca = makeTestCa(path.join(project.dir, "..", "ca"));
     minio = await startMinioService(s3, ca.issue("s3", { ips: [s3.address], dns: ["s3"] }), ca.certFile);
@@ -273,9 +283,12 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     expect([...catchUp.uids]).toEqual([await uidOf("postgres")]);
     let listed: string[] = [];
     const complete = (all: string[]) =>
-      [/^billing\/wal\/[0-9A-F]{24}/, /^billing\/base\/[^/]+\/drkit-backup\.env$/, /^billing\/valkey\//].every((re) =>
-        all.some((k) => re.test(k)),
-      );
+      [
+        /^billing\/wal\/[0-9A-F]{24}/,
+        /^billing\/base\/[^/]+\/drkit-backup\.env$/,
+        /^billing\/valkey\//,
+        /^billing\/config\/config_\d{8}T\d{6}Z\.tar\.age$/,
+      ].every((re) => all.some((k) => re.test(k)));
     await waitFor("WAL, the base backup and the Redis snapshot in the bucket", async () => {
       listed = await bucketKeys();
       return complete(listed) ? true : undefined;
@@ -284,6 +297,11 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     });
     const keys = listed;
     expect(keys.some((k) => k.startsWith("billing/logical/"))).toBe(true);
+    // Every copy left db1 encrypted (the archive's owner record is no backup: it stays readable to every host).
+    for (const key of keys.filter((k) => k !== "billing/drkit-archive.env")) {
+      const head = await runAsync("bash", ["-c", `"$MC" cat "s3/drkit-billing/${key}" | head -c 21`], mcEnv());
+      expect(head.stdout, key).toBe("age-encryption.org/v1");
+    }
     // the Redis job sees the confirmation of its snapshot (retention keeps unconfirmed ones forever)
     const marks = "/var/lib/billing/backups/.offsite/site-s3/valkey";
     const snapshot = await onHost(`ls ${marks} | head -n 1`);
@@ -317,7 +335,14 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     );
     expect(r.status, r.stderr).not.toBe(0);
     expect(r.stderr).toMatch(/x509: certificate signed by unknown authority/);
-    const ok = await db1.ssh("runuser -u postgres -- /usr/local/lib/drkit/billing/fetch-offsite list-bases");
+    // The base backups' metadata is encrypted too: listing them takes the identity (a copy for this check).
+    fs.copyFileSync(identityFile, path.join(db1.root, "etc", "drkit-test-identity"));
+    const ok = await db1.ssh(
+      "chown postgres /etc/drkit-test-identity && chmod 0600 /etc/drkit-test-identity && " +
+        "runuser -u postgres -- /usr/local/lib/drkit/billing/fetch-offsite list-bases " +
+        "--identity /etc/drkit-test-identity; " +
+        "status=$?; rm -f /etc/drkit-test-identity; exit $status",
+    );
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/\d{8}T\d{6}Z/);
   });
@@ -380,7 +405,13 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
       on(db2, "/usr/lib/postgresql/15/bin/pg_controldata /var/lib/postgresql/15/main | grep -i 'system identifier'");
     const before = await dataSystemId();
 
-    const restore = await db2.ssh("/usr/local/lib/drkit/billing/restore-pitr --from-offsite --force", 600_000);
+    // The replacement host gets the identity for its restore only: the copies in the bucket are encrypted.
+    fs.copyFileSync(identityFile, path.join(db2.root, "root", "age-identity"));
+    fs.chmodSync(path.join(db2.root, "root", "age-identity"), 0o600);
+    const restore = await db2.ssh(
+      "/usr/local/lib/drkit/billing/restore-pitr --from-offsite --force --identity /root/age-identity",
+      600_000,
+    );
     const serverLog = async () =>
       (await db2.ssh("journalctl -u postgresql@15-main --no-pager -n 30; tail -n 40 /var/log/postgresql/*.log")).stdout;
     expect(restore.status, `${restore.stderr}\n${restore.status === 0 ? "" : await serverLog()}`).toBe(0);
