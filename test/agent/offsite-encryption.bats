@@ -257,3 +257,21 @@ config_id() { find "$TMP/config" -mindepth 1 -maxdepth 1 -name '2*' -printf '%f\
   [ -z "$(find "$FAKE_MC_ROOT" -path '*config*' -type f)" ]
   [ ! -s "$FAKE_MC_ROOT/.calls" ]
 }
+
+@test "backup-config: retention keeps a set past its time until every store has it, then drops it and its markers" {
+  config_setup
+  mkdir -p "$TMP/config/20200101T000000Z/etc"
+  echo old >"$TMP/config/20200101T000000Z/etc/old.conf"
+  credentials b "http://drkit:secret-of-b@down:9001"
+  run "$AGENT/backup-config"
+  [ "$status" -eq 1 ]
+  [[ $output == *"keeping config backup 20200101T000000Z past its retention: not on every object store yet"* ]]
+  [ -d "$TMP/config/20200101T000000Z" ]
+  credentials b "http://drkit:secret-of-b@127.0.0.1:9001"
+  run "$AGENT/backup-config"
+  [ "$status" -eq 0 ]
+  is_age "$(object b config/config_20200101T000000Z.tar.age)"
+  [[ $output == *"removed config backup 20200101T000000Z"* ]]
+  [ ! -e "$TMP/config/20200101T000000Z" ]
+  [ -z "$(find "$TMP/config/.offsite" -name '*20200101T000000Z*')" ]
+}

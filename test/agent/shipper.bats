@@ -66,7 +66,7 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   [ "$status" -eq 0 ]
   [ "$(mc_calls | grep -c 'site_a/')" -eq 3 ]
   [ "$(mc_calls | grep -c '^cp .*site_a/bucket-a/svc/wal/$')" -eq 1 ]
-  mc_calls | grep -q '^cp --quiet --checksum SHA256 --max-workers 4 '
+  mc_calls | grep -q '^cp --quiet --checksum SHA256 --disable-multipart --max-workers 4 '
 }
 
 @test "the store's SHA256 checksum is read back and compared (a corrupted upload is not confirmed)" {
