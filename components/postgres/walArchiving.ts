@@ -39,6 +39,14 @@ export class WalArchiving extends pulumi.ComponentResource {
       },
       opts,
     );
+    if (plan.archiveTimeoutSeconds < 10)
+      void pulumi.log.warn(
+        `services.${plan.name}.rpo: archive_timeout works out to ${plan.archiveTimeoutSeconds}s (the RPO of ` +
+          `${plan.rpoSeconds}s less the off-site lag budget); below 10s an idle server archives a WAL segment that ` +
+          `often, each of full size: the archive grows by gigabytes a day. A larger RPO or a synchronous standby ` +
+          `(RPO 0 on the primary's host) keeps less data at risk for less.`,
+        this,
+      );
     const dropIn = serviceArtifacts(plan).file("dropin:archiving");
     const apply = postgresDropIn(`${name}-dropin`, host, dropIn, agentPath(plan, "apply-settings"), { parent: this });
     const settings = archiveSettings(plan);

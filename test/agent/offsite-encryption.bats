@@ -275,3 +275,16 @@ config_id() { find "$TMP/config" -mindepth 1 -maxdepth 1 -name '2*' -printf '%f\
   [ ! -e "$TMP/config/20200101T000000Z" ]
   [ -z "$(find "$TMP/config/.offsite" -name '*20200101T000000Z*')" ]
 }
+
+@test "no process shows a store's secret key while the shipper and ship-offsite run" {
+  queued 000000010000000000000003
+  make_base "$BASE_ID" 100
+  export FAKE_MC_PS=yes
+  "$AGENT/shipper" once 2>/dev/null
+  "$AGENT/ship-offsite" base "$BASE_ID" 2>/dev/null
+  grep -q "shipper once" "$FAKE_MC_ROOT/.ps"
+  grep -q "ship-offsite base $BASE_ID" "$FAKE_MC_ROOT/.ps"
+  ! grep -qF "$SECRET_A" "$FAKE_MC_ROOT/.ps" || false
+  # The key did reach mc, through its environment.
+  grep -qF "MC_HOST_site_a=http://drkit:$SECRET_A@" "$FAKE_MC_ROOT/.calls"
+}

@@ -17,6 +17,8 @@ setup() {
   cat >"$TMP/wrap/redis-cli" <<WRAP
 #!/usr/bin/env bash
 printf 'args=%s auth=%s\n' "\$*" "\${REDISCLI_AUTH:+set}" >>"$TMP/cli-calls"
+# every process's command line, taken while the verb that called redis-cli runs
+ps -eo args >>"$TMP/ps-listing"
 exec "$(command -v redis-cli)" "\$@"
 WRAP
   chmod +x "$TMP/wrap/redis-cli"
@@ -43,6 +45,10 @@ authed() { REDISCLI_AUTH=$PASSWORD cli "$@" 2>/dev/null; }
   [[ $output == *"persistence settings applied: appendonly=yes"* ]]
   grep -q "auth=set" "$TMP/cli-calls"
   ! grep -q "auth=$" "$TMP/cli-calls" || false
+  # No process on the machine showed the password while the verbs ran (the listings include the verbs).
+  grep -q "backup-redis" "$TMP/ps-listing"
+  grep -q "apply-redis-settings" "$TMP/ps-listing"
+  ! grep -qF "$PASSWORD" "$TMP/ps-listing" || false
   ! grep -qF "0123" "$TMP/cli-calls" || false
   [[ $output != *"0123"* ]]
 }

@@ -135,6 +135,26 @@ describe("PostgresBackup under Pulumi's mocks", () => {
     }
   });
 
+  it("warns when the RPO leaves archive_timeout under 10s, naming the service's rpo and the value", async () => {
+    const warnings: string[] = [];
+    const warn = vi.spyOn(pulumi.log, "warn").mockImplementation(async (message: string) => {
+      warnings.push(message);
+    });
+    try {
+      const ssh = { type: "ssh", host: "db1.internal", hostKey: HOST_KEY };
+      const made = [
+        new PostgresBackup("tight", { plan: planFor(ssh, { rpo: "10s" }), privateKey: "-----BEGIN KEY-----" }),
+        new PostgresBackup("usual", { plan: planFor(ssh, { rpo: "5m" }), privateKey: "-----BEGIN KEY-----" }),
+      ];
+      // Settled here, so that their resources are not taken for those of the tests after this one.
+      for (const c of made) await promiseOf(c.timers);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(warnings).toEqual([expect.stringMatching(/^services\.billing\.rpo: archive_timeout works out to 8s /)]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it("places each file atomically with its mode and owner, and removes it on delete", () => {
     const archive = mine.find((r) => r.name === "billing-agent-archive-wal")!;
     expect(archive.inputs.create).toContain("/usr/local/lib/drkit/billing/archive-wal");
