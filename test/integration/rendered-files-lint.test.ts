@@ -90,7 +90,10 @@ describe("every rendered settings file and setup step is valid shell", () => {
   for (const plan of [...plans, ...shipped]) {
     it(`${plan.host.name}/${plan.name} (PostgreSQL ${plan.postgres.version}, ${plan.postgres.manager.type})`, () => {
       const artifacts = serviceArtifacts(plan).all;
-      const settingsFiles = artifacts.filter((a) => a.kind === "file" && a.role === "settings");
+      // The settings files (the service's and each standby's); certificates and age recipients share the role.
+      const settingsFiles = artifacts.filter(
+        (a) => a.kind === "file" && a.role === "settings" && (a.id === "settings" || a.id.endsWith(":settings")),
+      );
       expect(settingsFiles.length).toBe(1 + (plan.replication?.standbys.length ?? 0));
       for (const f of settingsFiles) {
         if (f.kind !== "file") continue;
