@@ -708,12 +708,7 @@ mc_init() {
     export "${line%%=*}=${line#*=}"
   done
   # mc's config folder, named after this process: one left by a run that was killed (its process gone) goes now.
-  local stale pid
-  for stale in "${TMPDIR:-/tmp}"/drkit-mc.*; do
-    pid=${stale##*/drkit-mc.}
-    pid=${pid%%.*}
-    if [[ -d $stale && -O $stale && $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then rm -rf -- "$stale"; fi
-  done
+  remove_dead_leftovers "${TMPDIR:-/tmp}/drkit-mc."
   MC_HOME=$(mktemp -d "${TMPDIR:-/tmp}/drkit-mc.$$.XXXXXX")
   export MC_CONFIG_DIR=$MC_HOME MC_DISABLE_PAGER=1 MC_NO_COLOR=1
   # A store's own CA: mc trusts every certificate in <config dir>/certs/CAs besides the system's.
@@ -726,6 +721,16 @@ mc_init() {
   done
 }
 mc_cleanup() { if [[ -n ${MC_HOME:-} ]]; then rm -rf -- "$MC_HOME"; fi; }
+# remove_dead_leftovers PREFIX: removes PREFIX<pid>.* (files or folders this user owns) whose process is gone: what
+# a run that was killed left behind in a place named after its process.
+remove_dead_leftovers() {
+  local stale pid
+  for stale in "$1"*; do
+    pid=${stale#"$1"}
+    pid=${pid%%.*}
+    if [[ -e $stale && -O $stale && $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then rm -rf -- "$stale"; fi
+  done
+}
 # mc_call TIMEOUT ARG...: mc with a bound (mc itself has none: an endpoint that swallows packets would hang it).
 # TERM after TIMEOUT seconds, KILL 5 s later. A refusal because of the host's clock is reported as such.
 mc_call() {
@@ -878,8 +883,7 @@ upload_object() {
     return 1
   fi
   body=$file want=$sha attrs="drkit-sha256=$sha"
-  # A file that is already an age file (config sets, sealed by their job) goes as it is.
-  if offsite_sealed && ! is_sealed "$file"; then
+  if offsite_sealed; then
     body=$(seal_tmp) || return 1
     seal "$file" "$body" || return 1
     want=$(sha256sum -- "$body" | cut -d' ' -f1)
@@ -902,7 +906,7 @@ upload_object() {
 # the identity that opens them is never on the host: restores are given it (--identity FILE).
 readonly AGE_HEADER=age-encryption.org/v1
 offsite_sealed() { [[ -n ${OFFSITE_AGE_RECIPIENTS:-} ]]; }
-# seal FILE OUT: FILE ("-": standard input) encrypted to the recipients, into OUT.
+# seal FILE OUT: FILE encrypted to the recipients, into OUT.
 seal() {
   command -v age >/dev/null || die "age is not installed: it encrypts this service's off-site copies"
   [[ -r $OFFSITE_AGE_RECIPIENTS ]] || die "cannot read the age recipients $OFFSITE_AGE_RECIPIENTS"
@@ -927,17 +931,13 @@ require_identity() {
   [[ -r $1 ]] || die "cannot read the age identity $1"
   grep -q '^AGE-SECRET-KEY-1' -- "$1" || die "$1 holds no age identity (a line AGE-SECRET-KEY-1...)"
 }
-# seal_tmp: a new file beside the markers for one encrypted upload, named after this process (upload_object
-# removes it; those of a process that is gone, killed mid-upload, go here first).
+# seal_tmp: a new file for one encrypted upload, named after this process, in SEAL_DIR (a folder of the job's
+# own; the markers' folder by default). upload_object removes it; those of a process killed mid-upload go here.
 seal_tmp() {
-  local stale pid
-  for stale in "$OFFSITE_MARKS"/.sealing.*; do
-    pid=${stale##*/.sealing.}
-    pid=${pid%%.*}
-    if [[ -f $stale && $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then rm -f -- "$stale"; fi
-  done
-  marks_mkdir "$OFFSITE_MARKS"
-  mktemp "$OFFSITE_MARKS/.sealing.$$.XXXXXX"
+  local dir=${SEAL_DIR:-$OFFSITE_MARKS}
+  remove_dead_leftovers "$dir/.sealing."
+  marks_mkdir "$dir"
+  mktemp "$dir/.sealing.$$.XXXXXX"
 }
 
 # ---- archive ownership and epochs -------------------------------------------------------------------------

@@ -211,7 +211,7 @@ config_id() { find "$TMP/config" -mindepth 1 -maxdepth 1 -name '2*' -printf '%f\
   done
   [[ $output == *"config $id confirmed on site-a"* && $output == *"config $id confirmed on site-b"* ]]
   # Confirmed everywhere: no sealed copy is kept.
-  [ ! -e "$TMP/config/.offsite/config_$id.tar.age" ]
+  [ ! -e "$TMP/config/.offsite/config_$id.tar" ]
   run "$AGENT/fetch-offsite" list-configs --store site-b
   [ "$status" -eq 0 ]
   [ "$output" = "$id" ]
@@ -235,7 +235,7 @@ config_id() { find "$TMP/config" -mindepth 1 -maxdepth 1 -name '2*' -printf '%f\
   id=$(config_id)
   [ -e "$TMP/config/.offsite/site-a/$id" ]
   [ ! -e "$TMP/config/.offsite/site-b/$id" ]
-  [ -f "$TMP/config/.offsite/config_$id.tar.age" ]
+  [ -f "$TMP/config/.offsite/config_$id.tar" ]
   credentials b "http://drkit:secret-of-b@127.0.0.1:9001"
   sleep 1
   : >"$FAKE_MC_ROOT/.calls"
