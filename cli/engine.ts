@@ -51,6 +51,14 @@ function engineEnv(projectDir: string, plan: DrPlan): Record<string, string> {
   return env;
 }
 
+/** The stack through the Automation API, with the engine's environment. */
+async function workspaceStack(projectDir: string, stackName: string, plan: DrPlan): Promise<Stack> {
+  const envVars = engineEnv(projectDir, plan);
+  // The workspace finds the CLI through this process's PATH; its child processes get envVars.
+  process.env.PATH = envVars.PATH;
+  return LocalWorkspace.createOrSelectStack({ stackName, workDir: projectDir }, { envVars });
+}
+
 /** Runs preview, up or destroy through the Automation API, streaming the engine's progress. */
 export async function runEngine(
   projectDir: string,
@@ -58,10 +66,7 @@ export async function runEngine(
   plan: DrPlan,
   action: EngineAction,
 ): Promise<void> {
-  const envVars = engineEnv(projectDir, plan);
-  // The workspace finds the CLI through this process's PATH; its child processes get envVars.
-  process.env.PATH = envVars.PATH;
-  const stack: Stack = await LocalWorkspace.createOrSelectStack({ stackName, workDir: projectDir }, { envVars });
+  const stack = await workspaceStack(projectDir, stackName, plan);
   const onOutput = (out: string) => process.stdout.write(out);
   if (action === "preview") {
     const r = await stack.preview({ onOutput, diff: true });
@@ -82,8 +87,6 @@ export async function stackSecretValue(
   plan: DrPlan,
   configPath: string,
 ): Promise<string> {
-  const envVars = engineEnv(projectDir, plan);
-  process.env.PATH = envVars.PATH;
-  const stack = await LocalWorkspace.selectStack({ stackName, workDir: projectDir }, { envVars });
+  const stack = await workspaceStack(projectDir, stackName, plan);
   return (await stack.getConfig(configPath, true)).value;
 }
