@@ -78,20 +78,17 @@ const count = (min: number, max: number) =>
     .min(min, { error: `must be at least ${min}` })
     .max(max, { error: `must be at most ${max}` });
 
+/** `plain` as given, or a Pulumi secret in the YAML file ({secure: ...}), which the engine decrypts. */
+const secretOr = (plain: z.ZodString, error = "must be text or a Pulumi secret") =>
+  z.union([plain, z.strictObject({ secure: z.string() })], { error });
 /** A value that may be a Pulumi secret in the YAML file ({secure: ...}) or already decrypted. */
-const secretString = z.union([z.string(), z.strictObject({ secure: z.string() })], {
-  error: "must be text or a Pulumi secret",
-});
+const secretString = secretOr(z.string());
 /** An object-store key: one line of printable characters, written into credential files and mc's environment. */
-const storeKey = z.union(
-  [
-    z
-      .string()
-      .min(1, { error: "must not be empty" })
-      .regex(/^[\x21-\x7e]+$/, { error: "must be one line of printable characters, without spaces" }),
-    z.strictObject({ secure: z.string() }),
-  ],
-  { error: "must be text or a Pulumi secret" },
+const storeKey = secretOr(
+  z
+    .string()
+    .min(1, { error: "must not be empty" })
+    .regex(/^[\x21-\x7e]+$/, { error: "must be one line of printable characters, without spaces" }),
 );
 
 const localConnectionSchema = z.strictObject({
@@ -222,15 +219,11 @@ const redisAuthSchema = z.strictObject({
     .string({ error: "must be an ACL user name (text)" })
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: "must be an ACL user name: letters, digits, '_', '.', '-', at most 64" })
     .optional(),
-  password: z.union(
-    [
-      z
-        .string()
-        .min(16, { error: "must be at least 16 characters" })
-        .regex(/^[\x21-\x7e]+$/, { error: "must be one line of printable characters, without spaces" }),
-      z.strictObject({ secure: z.string() }),
-    ],
-    { error: "must be text or a Pulumi secret" },
+  password: secretOr(
+    z
+      .string()
+      .min(16, { error: "must be at least 16 characters" })
+      .regex(/^[\x21-\x7e]+$/, { error: "must be one line of printable characters, without spaces" }),
   ),
 });
 
@@ -310,19 +303,13 @@ const pemCertificates = (what: string) =>
 const caCertificate = pemCertificates("the CA that signed the store's certificate");
 
 /** A PEM private key: text (checked here) or a Pulumi secret (checked where it is placed). */
-const pemPrivateKey = z.union(
-  [
-    z
-      .string()
-      .regex(
-        /^\s*-----BEGIN ([A-Z]+ )?PRIVATE KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END ([A-Z]+ )?PRIVATE KEY-----\s*$/,
-        {
-          error: "must be one PEM private key (-----BEGIN PRIVATE KEY----- ... -----END PRIVATE KEY-----)",
-        },
-      ),
-    z.strictObject({ secure: z.string() }),
-  ],
-  { error: "must be a PEM private key (text) or a Pulumi secret" },
+const pemPrivateKey = secretOr(
+  z
+    .string()
+    .regex(/^\s*-----BEGIN ([A-Z]+ )?PRIVATE KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END ([A-Z]+ )?PRIVATE KEY-----\s*$/, {
+      error: "must be one PEM private key (-----BEGIN PRIVATE KEY----- ... -----END PRIVATE KEY-----)",
+    }),
+  "must be a PEM private key (text) or a Pulumi secret",
 );
 
 /**
@@ -469,14 +456,11 @@ const ageRecipient = z
   .string({ error: "must be an age recipient (text)" })
   .regex(/^age1[02-9ac-hj-np-z]{58}$/, { error: 'must be an age recipient: "age1" and 58 characters (age-keygen -y)' });
 /** The age identity (private key) that opens the off-site copies: only restores need it. */
-const ageIdentity = z.union(
-  [
-    z.string().regex(/^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/, {
-      error: 'must be an age identity: "AGE-SECRET-KEY-1" and 58 characters (age-keygen)',
-    }),
-    z.strictObject({ secure: z.string() }),
-  ],
-  { error: "must be an age identity (text) or a Pulumi secret" },
+const ageIdentity = secretOr(
+  z.string().regex(/^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/, {
+    error: 'must be an age identity: "AGE-SECRET-KEY-1" and 58 characters (age-keygen)',
+  }),
+  "must be an age identity (text) or a Pulumi secret",
 );
 /** Client-side encryption of everything a service sends to its object stores. */
 const offsiteEncryptionSchema = z.strictObject({
