@@ -46,23 +46,25 @@ describe("pulumi preview --policy-pack policies with the real CLI", () => {
     expect(r.stdout).toMatch(/command:remote:Command/);
   });
 
-  it("fails a stack that breaks retention, naming the rule and the values", async () => {
-    const r = await preview("short-retention");
+  // A stack breaking a rule fails the preview, which names the rule and what broke it, as mandatory.
+  const failsWith = async (stack: string, rule: string, message: string) => {
+    const r = await preview(stack);
     expect(r.status).not.toBe(0);
     const out = `${r.stdout}\n${r.stderr}`;
-    expect(out).toContain("postgres-backup-retention");
-    expect(out).toContain("retention.dailyDays is 3 days; the rule's minimum is 7 days");
+    expect(out).toContain(rule);
+    expect(out).toContain(message);
     expect(out).toMatch(/mandatory/);
-  });
+  };
 
-  it("fails a stack whose off-site copies are not encrypted", async () => {
-    const r = await preview("unencrypted");
-    expect(r.status).not.toBe(0);
-    const out = `${r.stdout}\n${r.stderr}`;
-    expect(out).toContain("offsite-copies-encrypted");
-    expect(out).toContain("ships to site-a without encryption");
-    expect(out).toMatch(/mandatory/);
-  });
+  it("fails a stack that breaks retention, naming the rule and the values", () =>
+    failsWith(
+      "short-retention",
+      "postgres-backup-retention",
+      "retention.dailyDays is 3 days; the rule's minimum is 7 days",
+    ));
+
+  it("fails a stack whose off-site copies are not encrypted", () =>
+    failsWith("unencrypted", "offsite-copies-encrypted", "ships to site-a without encryption"));
 
   it("a team's policy config can lower the rule to advisory", async () => {
     const config = path.join(path.dirname(project.dir), "policy-config.json");
