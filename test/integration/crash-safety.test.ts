@@ -16,7 +16,11 @@ import { freePort, sandboxFor, sandboxPlan, tempRoot, type Sandbox } from "../he
 // mc comes from the toolchain; the sandbox copies it under its root from PATH.
 process.env.PATH = `${toolchainBin()}:${process.env.PATH}`;
 
-const KILLS = 20;
+/**
+ * Kill points are stratified: round i kills at a random moment within the i-th of KILLS equal slices of the
+ * job's measured run, so every phase of the job is hit once per pass, where uniform draws clump.
+ */
+const KILLS = 10;
 const BUCKET = "drkit-crash";
 const ID = /^\d{8}T\d{6}Z$/;
 const seed = Number(process.env.DRKIT_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -92,7 +96,7 @@ async function ok(argv: string[]): Promise<JobRun> {
 }
 
 /**
- * KILLS rounds of: a run killed after a random delay within the job's measured duration, the state checked,
+ * KILLS rounds of: a run killed at a random moment of its slice of the job's measured run, the state checked,
  * then a normal run that must succeed, the state checked again.
  */
 async function killRounds(
@@ -113,7 +117,7 @@ async function killRounds(
   const delays: number[] = [];
   for (let round = 0; round < KILLS; round++) {
     await opts.before?.(round);
-    const delay = Math.floor(random() * measured);
+    const delay = Math.floor(((round + random()) / KILLS) * measured);
     delays.push(delay);
     const k = await job(argv(), delay);
     if (k.killed) killed++;
