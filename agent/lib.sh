@@ -1067,9 +1067,10 @@ use_archive_epoch() {
 }
 
 # ---- Redis/Valkey -----------------------------------------------------------------------------------------
-# redis-cli against the service's server: REDIS_TARGET is "-s SOCKET" or "-h ADDRESS -p PORT". With
-# REDIS_AUTH_FILE (a 0600 file holding the password; REDIS_AUTH_USER names an ACL user, else the default user)
-# the password reaches redis-cli in REDISCLI_AUTH, never in its arguments.
+# redis-cli against the service's server: REDIS_TARGET is "-s SOCKET" or "-h ADDRESS -p PORT" (then, with TLS,
+# "--tls --cacert CA [--cert CERT --key KEY] [--sni NAME]"). With REDIS_AUTH_FILE (a 0600 file holding the
+# password; REDIS_AUTH_USER names an ACL user, else the default user) the password reaches redis-cli in
+# REDISCLI_AUTH, never in its arguments.
 redis_env() {
   require_settings REDIS_CLI REDIS_TARGET
   REDIS_AUTH=
@@ -1085,8 +1086,8 @@ rcli() {
     "$REDIS_CLI" "${REDIS_TARGET[@]}" "$@"
   fi
 }
-# redis_ping: true when the server answers PING, false when nothing does; a refused login is an error naming
-# the credentials, never taken for a stopped server.
+# redis_ping: true when the server answers PING, false when nothing does; a refused login or a failed TLS
+# handshake is an error naming what to check, never taken for a stopped server.
 redis_ping() {
   local reply
   reply=$(rcli PING 2>&1) || true
@@ -1097,6 +1098,10 @@ redis_ping() {
         "and user for an ACL user) in the stack config"
       die "the server refused the credentials in $REDIS_AUTH_FILE${REDIS_AUTH_USER:+ (user $REDIS_AUTH_USER)}:" \
         "${reply//$'\n'/ }"
+      ;;
+    *SSL_connect* | *"certificate verify failed"* | *"Failed to configure SSL"* | *"Invalid CA Certificate"*)
+      die "TLS to the server failed (check redis.tls: the CA that signed its certificate, the client" \
+        "certificate): ${reply//$'\n'/ }"
       ;;
     *) return 1 ;;
   esac

@@ -337,6 +337,28 @@ function replicationTlsArtifacts(plan: ServicePlan, r: ReplicationPlan): Artifac
   ];
 }
 
+/** The jobs' redis-cli over TLS: the CA it trusts and, for a server that asks for one, its client certificate. */
+function redisTlsArtifacts(plan: ServicePlan): Artifact[] {
+  const r = plan.redis!;
+  const tls = r.tls;
+  if (!tls) return [];
+  return [
+    rootFile(plan.host, "redis-tls:ca", tls.caFile, pemText(tls.ca), "settings"),
+    ...(tls.client
+      ? [
+          rootFile(
+            plan.host,
+            "redis-tls:certificate",
+            tls.client.certFile,
+            pemText(tls.client.certificate),
+            "settings",
+          ),
+          secretFile(plan.host, "redis-tls:key", tls.client.keyFile, r.osUser, { of: "redis-tls-key" }),
+        ]
+      : []),
+  ];
+}
+
 function redisArtifacts(plan: ServicePlan): Artifact[] {
   const r = plan.redis;
   if (!r) return [];
@@ -348,6 +370,7 @@ function redisArtifacts(plan: ServicePlan): Artifact[] {
     },
     // Read by the jobs (as the Redis user, or root) before they talk to the server; never by the server.
     ...(r.auth ? [secretFile(plan.host, "credentials:redis", r.auth.file, r.osUser, { of: "redis-auth" })] : []),
+    ...redisTlsArtifacts(plan),
     ...(r.provision
       ? [
           step(

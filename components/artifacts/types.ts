@@ -8,7 +8,8 @@ export type SecretSource =
   | { readonly of: "offsite-credentials"; readonly store: string }
   | { readonly of: "replication-pgpass" }
   | { readonly of: "replication-tls-key" }
-  | { readonly of: "redis-auth" };
+  | { readonly of: "redis-auth" }
+  | { readonly of: "redis-tls-key" };
 
 interface ArtifactBase {
   /** Stable within a service, e.g. "agent:backup-base", "unit:base.timer", "step:apply-settings". */

@@ -60,6 +60,7 @@ function secretContent(plan: ServicePlan, file: FileArtifact, storeKeys: PlainSt
   if (secret.of === "replication-tls-key")
     return `${plain(plan.replication!.tls!.key, "replication.tls.key").trim()}\n`;
   if (secret.of === "redis-auth") return `${plain(plan.redis!.auth!.password, "redis.auth.password")}\n`;
+  if (secret.of === "redis-tls-key") return `${plain(plan.redis!.tls!.client!.key, "redis.tls.key").trim()}\n`;
   // Without the engine there is no RandomPassword: make one, once, and keep it in the primary's 0600 pgpass file.
   const r = plan.replication!;
   const password = fs.existsSync(r.passFile)

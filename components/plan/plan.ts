@@ -56,6 +56,19 @@ export interface PostgresPlan {
 
 export type JobId = "base" | "logical" | "prune" | "verify" | "config" | "redis" | "offsite" | "shipper" | "metrics";
 
+export interface RedisTlsPlan {
+  readonly ca: string;
+  readonly caFile: string;
+  readonly serverName?: string;
+  readonly client?: {
+    readonly certificate: string;
+    readonly key: SecretText;
+    readonly certFile: string;
+    /** 0600, owned by the Redis user: read by the jobs, which run as that user or root. */
+    readonly keyFile: string;
+  };
+}
+
 export interface RedisPlan {
   readonly port: number;
   /** Unix socket of a sandbox server; real hosts are reached on 127.0.0.1:port. */
@@ -70,6 +83,8 @@ export interface RedisPlan {
   readonly provision: boolean;
   /** Credentials the jobs authenticate with; the password reaches them only through a 0600 file. */
   readonly auth?: { readonly user?: string; readonly password: SecretText; readonly file: string };
+  /** TLS to the server: the CA the jobs trust and, for servers that ask for one, their client certificate. */
+  readonly tls?: RedisTlsPlan;
   readonly persistence: {
     readonly savePoints: ReadonlyArray<readonly [number, number]>;
     readonly appendonly: boolean;
@@ -575,6 +590,20 @@ function redisPlan(
           },
     provision: r.provision,
     auth: r.auth && { user: r.auth.user, password: r.auth.password, file: onHost(`/etc/drkit/${service}/redis.auth`) },
+    tls: r.tls && {
+      ca: r.tls.ca,
+      caFile: onHost(`/etc/drkit/${service}/redis-tls/ca.crt`),
+      serverName: r.tls.serverName,
+      client:
+        r.tls.certificate !== undefined && r.tls.key !== undefined
+          ? {
+              certificate: r.tls.certificate,
+              key: r.tls.key,
+              certFile: onHost(`/etc/drkit/${service}/redis-tls/client.crt`),
+              keyFile: onHost(`/etc/drkit/${service}/redis-tls/client.key`),
+            }
+          : undefined,
+    },
     persistence: { ...r.persistence, savePoints: r.persistence.savePoints.map(([s, c]) => [s, c] as const) },
     snapshotCalendar: r.snapshot.schedule,
     snapshotRetentionDays: r.snapshot.retentionDays,

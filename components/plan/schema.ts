@@ -213,82 +213,6 @@ const savePoint = z.tuple([count(1, 86400 * 7), count(1, 100_000_000)], {
   error: "must be a [seconds, changes] pair, e.g. [900, 1]",
 });
 
-/** How the jobs authenticate to Redis/Valkey: the default user's password, or an ACL user's. */
-const redisAuthSchema = z.strictObject({
-  user: z
-    .string({ error: "must be an ACL user name (text)" })
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: "must be an ACL user name: letters, digits, '_', '.', '-', at most 64" })
-    .optional(),
-  password: secretOr(
-    z
-      .string()
-      .min(16, { error: "must be at least 16 characters" })
-      .regex(/^[\x21-\x7e]+$/, { error: "must be one line of printable characters, without spaces" }),
-  ),
-});
-
-const redisSchema = z.strictObject({
-  port: count(1, 65535).default(6379),
-  dataDirectory: absolutePath.default("/var/lib/redis"),
-  /** The server's main config file; it must `include` the drop-in (drkit checks, and the sandbox writes it). */
-  configFile: absolutePath.default("/etc/redis/redis.conf"),
-  socket: absolutePath.optional(),
-  osUser: name("system user name").default("redis"),
-  cli: absolutePath.default("/usr/bin/redis-cli"),
-  server: absolutePath.default("/usr/bin/redis-server"),
-  manager: redisManagerSchema.default({ type: "systemd", unit: "redis-server.service" }),
-  auth: redisAuthSchema.optional(),
-  provision: z.boolean({ error: "must be true or false" }).default(false),
-  persistence: z
-    .strictObject({
-      savePoints: z.array(savePoint, { error: "must be a list of [seconds, changes] pairs" }).default([
-        [900, 1],
-        [300, 10],
-        [60, 10000],
-      ]),
-      appendonly: z.boolean({ error: "must be true or false" }).default(true),
-      appendfsync: z
-        .enum(["always", "everysec", "no"], { error: 'must be one of "always", "everysec", "no"' })
-        .default("everysec"),
-      autoAofRewritePercentage: count(0, 10000).default(100),
-      autoAofRewriteMinSize: z
-        .string()
-        .regex(/^[0-9]+(kb|mb|gb)$/, { error: 'must be a size such as "64mb"' })
-        .default("64mb"),
-    })
-    .default({
-      savePoints: [
-        [900, 1],
-        [300, 10],
-        [60, 10000],
-      ],
-      appendonly: true,
-      appendfsync: "everysec",
-      autoAofRewritePercentage: 100,
-      autoAofRewriteMinSize: "64mb",
-    }),
-  snapshot: z
-    .strictObject({
-      schedule: calendar.default("*-*-* *:00:00"),
-      retentionDays: count(1, 3650).default(7),
-      timeout: duration(1, "1s").default("5m"),
-    })
-    .default({ schedule: "*-*-* *:00:00", retentionDays: 7, timeout: "5m" }),
-});
-
-const standbySchema = z.strictObject({
-  name: identifier("standby name"),
-  host: name("host name"),
-  synchronous: z.boolean({ error: "must be true or false" }).default(false),
-  port: count(1, 65535).default(5432),
-  dataDirectory: absolutePath.optional(),
-  /** The address the primary sees this standby connect from (pg_hba); defaults to its host's address. */
-  address: z
-    .string({ error: "must be an IP address (text)" })
-    .refine((a) => isIP(a) !== 0, { error: "must be an IP address (IPv4 or IPv6), as pg_hba needs" })
-    .optional(),
-});
-
 export const PEM_CERTIFICATES =
   /^\s*(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+$/;
 /** The rule PEM certificates follow; `what` says which certificates. */
@@ -311,6 +235,120 @@ const pemPrivateKey = secretOr(
     }),
   "must be a PEM private key (text) or a Pulumi secret",
 );
+
+/** How the jobs authenticate to Redis/Valkey: the default user's password, or an ACL user's. */
+const redisAuthSchema = z.strictObject({
+  user: z
+    .string({ error: "must be an ACL user name (text)" })
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: "must be an ACL user name: letters, digits, '_', '.', '-', at most 64" })
+    .optional(),
+  password: secretOr(
+    z
+      .string()
+      .min(16, { error: "must be at least 16 characters" })
+      .regex(/^[\x21-\x7e]+$/, { error: "must be one line of printable characters, without spaces" }),
+  ),
+});
+
+/**
+ * TLS to a Redis/Valkey server that takes only TLS connections (`tls-port`): the jobs' redis-cli verifies the
+ * server's certificate chain against `ca` (redis-cli does not check the name in it) and, for a server with
+ * `tls-auth-clients yes` (Redis's default), shows the client certificate and key.
+ */
+const redisTlsSchema = z
+  .strictObject({
+    ca: pemCertificates("the CA that signed the server's certificate"),
+    certificate: pemCertificates("the jobs' client certificate, then any intermediates").optional(),
+    key: pemPrivateKey.optional(),
+    /** Sent as SNI, for a server behind a proxy that routes by name. */
+    serverName: z.string().regex(HOSTNAME, { error: "must be a host name" }).optional(),
+  })
+  .superRefine((t, ctx) => {
+    if ((t.certificate === undefined) !== (t.key === undefined))
+      ctx.addIssue({
+        code: "custom",
+        path: [t.certificate === undefined ? "certificate" : "key"],
+        message:
+          "must be given with " +
+          (t.certificate === undefined ? "key" : "certificate") +
+          " (a client certificate and its key go together)",
+      });
+  });
+
+const redisSchema = z
+  .strictObject({
+    port: count(1, 65535).default(6379),
+    dataDirectory: absolutePath.default("/var/lib/redis"),
+    /** The server's main config file; it must `include` the drop-in (drkit checks, and the sandbox writes it). */
+    configFile: absolutePath.default("/etc/redis/redis.conf"),
+    socket: absolutePath.optional(),
+    osUser: name("system user name").default("redis"),
+    cli: absolutePath.default("/usr/bin/redis-cli"),
+    server: absolutePath.default("/usr/bin/redis-server"),
+    manager: redisManagerSchema.default({ type: "systemd", unit: "redis-server.service" }),
+    auth: redisAuthSchema.optional(),
+    tls: redisTlsSchema.optional(),
+    provision: z.boolean({ error: "must be true or false" }).default(false),
+    persistence: z
+      .strictObject({
+        savePoints: z.array(savePoint, { error: "must be a list of [seconds, changes] pairs" }).default([
+          [900, 1],
+          [300, 10],
+          [60, 10000],
+        ]),
+        appendonly: z.boolean({ error: "must be true or false" }).default(true),
+        appendfsync: z
+          .enum(["always", "everysec", "no"], { error: 'must be one of "always", "everysec", "no"' })
+          .default("everysec"),
+        autoAofRewritePercentage: count(0, 10000).default(100),
+        autoAofRewriteMinSize: z
+          .string()
+          .regex(/^[0-9]+(kb|mb|gb)$/, { error: 'must be a size such as "64mb"' })
+          .default("64mb"),
+      })
+      .default({
+        savePoints: [
+          [900, 1],
+          [300, 10],
+          [60, 10000],
+        ],
+        appendonly: true,
+        appendfsync: "everysec",
+        autoAofRewritePercentage: 100,
+        autoAofRewriteMinSize: "64mb",
+      }),
+    snapshot: z
+      .strictObject({
+        schedule: calendar.default("*-*-* *:00:00"),
+        retentionDays: count(1, 3650).default(7),
+        timeout: duration(1, "1s").default("5m"),
+      })
+      .default({ schedule: "*-*-* *:00:00", retentionDays: 7, timeout: "5m" }),
+  })
+  .superRefine((r, ctx) => {
+    if (!r.tls) return;
+    if (r.socket !== undefined)
+      ctx.addIssue({ code: "custom", path: ["socket"], message: "must not be set with tls (TLS runs over TCP: port)" });
+    if (r.provision)
+      ctx.addIssue({
+        code: "custom",
+        path: ["tls"],
+        message: "is for a server you run: the sandbox server (provision: true) listens on loopback without TLS",
+      });
+  });
+
+const standbySchema = z.strictObject({
+  name: identifier("standby name"),
+  host: name("host name"),
+  synchronous: z.boolean({ error: "must be true or false" }).default(false),
+  port: count(1, 65535).default(5432),
+  dataDirectory: absolutePath.optional(),
+  /** The address the primary sees this standby connect from (pg_hba); defaults to its host's address. */
+  address: z
+    .string({ error: "must be an IP address (text)" })
+    .refine((a) => isIP(a) !== 0, { error: "must be an IP address (IPv4 or IPv6), as pg_hba needs" })
+    .optional(),
+});
 
 /**
  * TLS for replication connections: standbys verify the primary's certificate (sslmode=verify-full) and pg_hba

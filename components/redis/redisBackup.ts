@@ -46,6 +46,7 @@ export class RedisBackup extends pulumi.ComponentResource {
       const content = password.apply((p) => `${p}\n`);
       return hostFile(artifactResourceName(name, file.id), host, file, { parent: this }, content);
     });
+    const tls = r.tls ? redisTlsFiles(name, host, plan, this) : [];
     const server = artifacts.has("step:sandbox-redis")
       ? [artifacts.step("step:sandbox-redis")].map((s) =>
           hostCommand(
@@ -62,12 +63,29 @@ export class RedisBackup extends pulumi.ComponentResource {
       `${name}-apply`,
       host,
       { create: apply.run, triggers: [dropIn.content] },
-      { parent: this, dependsOn: [placedDropIn, ...auth, ...server] },
+      { parent: this, dependsOn: [placedDropIn, ...auth, ...tls, ...server] },
     );
     const job = plan.jobs.find((j) => j.id === "redis")!;
-    new TimerJob(`${name}-snapshot`, { host, plan, job }, { parent: this, dependsOn: auth });
+    new TimerJob(`${name}-snapshot`, { host, plan, job }, { parent: this, dependsOn: [...auth, ...tls] });
     this.backupDirectory = pulumi.output(r.backupDir);
     this.restoreScript = pulumi.output(agentPath(plan, "restore-redis"));
     this.registerOutputs({ backupDirectory: this.backupDirectory, restoreScript: this.restoreScript });
   }
+}
+
+/** The CA the jobs trust for TLS to the server and, when given, their client certificate and its key. */
+function redisTlsFiles(name: string, host: HostRef, plan: ServicePlan, parent: pulumi.Resource): pulumi.Resource[] {
+  const artifacts = serviceArtifacts(plan);
+  const place = (id: string, content?: pulumi.Input<string>) =>
+    hostFile(artifactResourceName(name, id), host, artifacts.file(id), { parent }, content);
+  if (!plan.redis!.tls!.client) return [place("redis-tls:ca")];
+  const key = stackSecret(plan.redis!.tls!.client.key, `services.${plan.name}.redis.tls.key`);
+  return [
+    place("redis-tls:ca"),
+    place("redis-tls:certificate"),
+    place(
+      "redis-tls:key",
+      key.apply((k) => `${k.trim()}\n`),
+    ),
+  ];
 }

@@ -11,8 +11,12 @@ export interface IssuedCertificate {
 export interface TestCa {
   /** The CA's certificate (PEM): what a client trusts. */
   readonly certFile: string;
-  /** A server certificate for these names and IP addresses, signed by the CA, valid for two days. */
-  issue(name: string, altNames: { ips?: string[]; dns?: string[] }): IssuedCertificate;
+  /** A server (or client) certificate for these names and IP addresses, signed by the CA, valid for two days. */
+  issue(
+    name: string,
+    altNames: { ips?: string[]; dns?: string[] },
+    usage?: "serverAuth" | "clientAuth",
+  ): IssuedCertificate;
   /** The system's CA bundle plus this CA, for SSL_CERT_FILE. */
   bundleWithSystem(): string;
 }
@@ -28,7 +32,7 @@ export function makeTestCa(dir: string, label = "drkit test CA"): TestCa {
   openssl(["req", "-x509", ...ecKey, "-keyout", keyFile, "-out", certFile, "-days", "2", "-subj", `/CN=${label}`]);
   return {
     certFile,
-    issue(name, altNames) {
+    issue(name, altNames, usage = "serverAuth") {
       if (!/^[a-z0-9][a-z0-9.-]*$/.test(name)) throw new Error(`certificate name "${name}" is not a host name`);
       const base = path.join(dir, name);
       openssl(["req", ...ecKey, "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${name}`]);
@@ -40,7 +44,7 @@ export function makeTestCa(dir: string, label = "drkit test CA"): TestCa {
           `subjectAltName=${san.join(",")}`,
           "basicConstraints=CA:FALSE",
           "keyUsage=digitalSignature",
-          "extendedKeyUsage=serverAuth",
+          `extendedKeyUsage=${usage}`,
           "",
         ].join("\n"),
       );

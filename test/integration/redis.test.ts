@@ -1,9 +1,12 @@
-import { execFileSync } from "node:child_process";
-import { agentPath } from "../../components/artifacts/hostArtifacts";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, runAsync, startSandbox, type Sandbox } from "../helpers/sandbox";
+import { agentPath } from "../../components/artifacts/hostArtifacts";
+import type { RedisPlan } from "../../components/plan/plan";
+import { freePort, runAsync, startSandbox, waitFor, type Sandbox } from "../helpers/sandbox";
+import { makeTestCa } from "../helpers/testCa";
 
 describe("Redis/Valkey persistence, snapshot and restore against a real redis-server", () => {
   let sb: Sandbox;
@@ -136,5 +139,134 @@ describe("Redis/Valkey with redis.auth: the placed credentials file is what the 
     const settings = fs.readFileSync(path.join(sb.plan.paths.scriptsDir, "drkit.env"), "utf8");
     expect(settings).toContain(`REDIS_AUTH_FILE=${file}`);
     expect(settings).not.toContain(password);
+  });
+});
+
+describe("Redis/Valkey with redis.tls: a server that takes only TLS and asks for client certificates", () => {
+  let sb: Sandbox;
+  let caDir: string;
+  let otherCa: string;
+  const read = (file: string) => fs.readFileSync(file, "utf8");
+  const r = () => sb.plan.redis!;
+  const asRedis = (script: string) => runAsync("runuser", ["-u", r().osUser, "--", agentPath(sb.plan, script)]);
+
+  beforeAll(async () => {
+    caDir = fs.mkdtempSync(path.join(os.tmpdir(), "drkit-redis-tls-"));
+    const ca = makeTestCa(path.join(caDir, "ca"));
+    // the server's name is not checked by redis-cli: only the chain is, against the CA in the stack
+    const server = ca.issue("valkey", { dns: ["valkey.internal"] });
+    const client = ca.issue("drkit-jobs", { dns: ["drkit-jobs"] }, "clientAuth");
+    otherCa = makeTestCa(path.join(caDir, "other"), "another CA").certFile;
+    const port = await freePort();
+    sb = await startSandbox({
+      label: "redis-tls",
+      service: {
+        redis: {
+          port,
+          tls: { ca: read(ca.certFile), certificate: read(client.certFile), key: read(client.keyFile) },
+        },
+      },
+      // the server below starts once the drop-in it includes is placed; the settings are applied after that
+      skip: ["step:apply-redis-settings"],
+    });
+    const plan = r();
+    // The server's own files, readable by its user only: as a real host's /etc/redis would hold them.
+    const serverDir = path.join(path.dirname(plan.configFile), "tls");
+    fs.mkdirSync(serverDir, { recursive: true });
+    fs.copyFileSync(server.certFile, path.join(serverDir, "server.crt"));
+    fs.copyFileSync(server.keyFile, path.join(serverDir, "server.key"));
+    fs.copyFileSync(ca.certFile, path.join(serverDir, "ca.crt"));
+    for (const dir of [serverDir, plan.dataDirectory]) {
+      fs.mkdirSync(dir, { recursive: true });
+      execFileSync("chown", ["-R", `${plan.osUser}:`, dir]);
+    }
+    fs.writeFileSync(
+      plan.configFile,
+      [
+        "bind 127.0.0.1",
+        "port 0",
+        `tls-port ${port}`,
+        `tls-cert-file ${serverDir}/server.crt`,
+        `tls-key-file ${serverDir}/server.key`,
+        `tls-ca-cert-file ${serverDir}/ca.crt`,
+        "tls-auth-clients yes",
+        "daemonize yes",
+        `pidfile ${serverDir}/redis.pid`,
+        `logfile ${serverDir}/redis.log`,
+        `include ${plan.dropIn}`,
+        "",
+      ].join("\n"),
+    );
+    execFileSync("runuser", ["-u", plan.osUser, "--", "redis-server", plan.configFile]);
+    await waitFor("the TLS server to answer", () =>
+      spawnSync("redis-cli", redisTlsArgs(plan), { encoding: "utf8" }).stdout.includes("PONG") ? true : undefined,
+    );
+    const applied = await runAsync(agentPath(sb.plan, "apply-redis-settings"));
+    expect(applied.status, applied.stderr).toBe(0);
+  });
+  afterAll(() => {
+    const pidFile = sb && path.join(path.dirname(r().configFile), "tls", "redis.pid");
+    if (pidFile && fs.existsSync(pidFile)) spawnSync("kill", [read(pidFile).trim()]);
+    sb?.destroy();
+    if (caDir) fs.rmSync(caDir, { recursive: true, force: true });
+  });
+
+  const redisTlsArgs = (plan: RedisPlan, ...command: string[]) => [
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(plan.port),
+    "--tls",
+    "--cacert",
+    plan.tls!.caFile,
+    "--cert",
+    plan.tls!.client!.certFile,
+    "--key",
+    plan.tls!.client!.keyFile,
+    ...(command.length ? command : ["PING"]),
+  ];
+  const cli = (...command: string[]) =>
+    execFileSync("redis-cli", redisTlsArgs(r(), ...command), { encoding: "utf8" }).trim();
+
+  it("the server refuses plain clients and clients without a certificate; the jobs use the placed files", () => {
+    const plain = spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(r().port), "PING"], { encoding: "utf8" });
+    expect(plain.stdout).not.toContain("PONG");
+    const noCert = spawnSync(
+      "redis-cli",
+      ["-h", "127.0.0.1", "-p", String(r().port), "--tls", "--cacert", r().tls!.caFile, "PING"],
+      { encoding: "utf8" },
+    );
+    expect(`${noCert.stdout}${noCert.stderr}`).not.toContain("PONG");
+    const key = fs.statSync(r().tls!.client!.keyFile);
+    expect((key.mode & 0o777).toString(8)).toBe("600");
+    expect(execFileSync("id", ["-u", r().osUser], { encoding: "utf8" }).trim()).toBe(String(key.uid));
+    expect(cli("CONFIG", "GET", "appendonly").split("\n")[1]).toBe("yes");
+    const settings = fs.readFileSync(path.join(sb.plan.paths.scriptsDir, "drkit.env"), "utf8");
+    expect(settings).toContain(r().tls!.caFile);
+    expect(settings).not.toContain("PRIVATE KEY");
+  });
+
+  it("backup-redis (as redis) snapshots over TLS, with the key count the server has", async () => {
+    for (let i = 0; i < 50; i++) cli("SET", `order:${i}`, `value-${i}`);
+    const backup = await asRedis("backup-redis");
+    expect(backup.status, backup.stderr).toBe(0);
+    const snapshot = /snapshot (dump_\d{8}T\d{6}Z\.rdb): 50 keys/.exec(backup.stderr)?.[1];
+    expect(snapshot, backup.stderr).toBeDefined();
+    expect(fs.statSync(path.join(r().backupDir, snapshot!)).size).toBeGreaterThan(0);
+    const check = spawnSync("redis-check-rdb", [path.join(r().backupDir, snapshot!)], { encoding: "utf8" });
+    expect(check.status, check.stdout).toBe(0);
+  });
+
+  it("a CA that did not sign the server's certificate is refused with an error naming redis.tls", async () => {
+    const caFile = r().tls!.caFile;
+    const placed = read(caFile);
+    fs.writeFileSync(caFile, read(otherCa));
+    try {
+      const backup = await asRedis("backup-redis");
+      expect(backup.status).not.toBe(0);
+      expect(backup.stderr).toMatch(/TLS to the server failed \(check redis\.tls.*certificate verify failed/);
+    } finally {
+      fs.writeFileSync(caFile, placed);
+    }
   });
 });

@@ -272,6 +272,28 @@ describe("sandbox hosts and argument errors", () => {
     );
   });
 
+  it("RedisBackup places redis.tls's CA and client certificate, and the key only as a secret 0600 file", async () => {
+    const { RedisBackup } = await import("../../components/redis/redisBackup");
+    const before = registered.length;
+    const pems = serverTlsPems({ dns: ["valkey.internal"] });
+    const plan = planFor(
+      { type: "ssh", host: "cache1", hostKey: HOST_KEY },
+      { redis: { tls: { ca: pems.ca, certificate: pems.certificate, key: pems.key } } },
+    );
+    const c = new RedisBackup("tls", { plan });
+    await promiseOf(c.restoreScript);
+    await new Promise((r) => setTimeout(r, 50));
+    const mine = registered.slice(before);
+    const key = mine.find((r) => r.name === "tls-redis-tls-key")!;
+    expect(key.inputs.stdin[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
+    expect(key.inputs.create).toContain("chmod 0600");
+    expect(key.inputs.create).toContain("/etc/drkit/billing/redis-tls/client.key");
+    expect(mine.find((r) => r.name === "tls-redis-tls-ca")!.inputs.create).toContain("redis-tls/ca.crt");
+    expect(mine.find((r) => r.name === "tls-redis-tls-certificate")).toBeDefined();
+    const others = mine.filter((r) => r.name !== "tls-redis-tls-key");
+    expect(JSON.stringify(others.map((r) => r.inputs))).not.toContain("PRIVATE KEY");
+  });
+
   it(
     "provisions replicas: a random password kept secret into 0600 pgpass files, the primary setup, " +
       "one Standby each",

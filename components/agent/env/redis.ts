@@ -15,6 +15,22 @@ export function redisPersistence(r: RedisPlan): Array<[string, string]> {
   ];
 }
 
+/** redis-cli's arguments that reach the server: its socket, or loopback TCP (over TLS with redis.tls). */
+function redisTarget(r: RedisPlan): string[] {
+  if (r.socket) return ["-s", r.socket];
+  const tcp = ["-h", "127.0.0.1", "-p", String(r.port)];
+  const t = r.tls;
+  if (!t) return tcp;
+  return [
+    ...tcp,
+    "--tls",
+    "--cacert",
+    t.caFile,
+    ...(t.client ? ["--cert", t.client.certFile, "--key", t.client.keyFile] : []),
+    ...(t.serverName ? ["--sni", t.serverName] : []),
+  ];
+}
+
 /** The Redis/Valkey side of a service (nothing without a redis section). */
 export function redisSettings(plan: ServicePlan): Settings {
   const r = plan.redis;
@@ -23,7 +39,7 @@ export function redisSettings(plan: ServicePlan): Settings {
   return {
     REDIS_CLI: r.cli,
     REDIS_SERVER: r.server,
-    REDIS_TARGET: r.socket ? ["-s", r.socket] : ["-h", "127.0.0.1", "-p", String(r.port)],
+    REDIS_TARGET: redisTarget(r),
     REDIS_PORT: r.port,
     REDIS_SOCKET: r.socket ?? "",
     REDIS_OS_USER: r.osUser,
