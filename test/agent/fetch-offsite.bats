@@ -4,6 +4,7 @@
 # unreachable). Objects are put in place with ship-offsite and the shipper, so the verbs share one layout; mc is
 # test/agent/fake-mc, and a real mc is used against a closed port when the toolchain has built one.
 load offsite-helpers
+bats_require_minimum_version 1.5.0
 
 setup() { offsite_setup; }
 teardown() { agent_teardown; }
@@ -149,13 +150,18 @@ ship_wal() {
   "$AGENT/ship-offsite" base 20240102T000000Z 2>/dev/null
   mkdir -p "$(dirname "$(object a base/20240103T000000Z/base.tar)")"
   cp "$TMP/base/20240103T000000Z/base.tar" "$(object a base/20240103T000000Z/base.tar)"
-  run "$AGENT/fetch-offsite" choose-base
+  # the id on standard output; what the run logged is shown if a check fails
+  run --separate-stderr "$AGENT/fetch-offsite" choose-base
+  echo "choose-base: status $status, stdout '$output', stderr '${stderr:-}'"
   [ "$status" -eq 0 ]
   [ "$output" = 20240102T000000Z ]
-  run "$AGENT/fetch-offsite" choose-base 1500
+  run --separate-stderr "$AGENT/fetch-offsite" choose-base 1500
+  echo "choose-base 1500: status $status, stdout '$output', stderr '${stderr:-}'"
   [ "$status" -eq 0 ]
   [ "$output" = 20240101T000000Z ]
-  run "$AGENT/fetch-offsite" choose-base ""
+  run --separate-stderr "$AGENT/fetch-offsite" choose-base ""
+  echo "choose-base '': status $status, stdout '$output', stderr '${stderr:-}'"
+  [ "$status" -eq 0 ]
   [ "$output" = 20240102T000000Z ]
   run "$AGENT/fetch-offsite" choose-base 1000
   [ "$status" -eq 1 ]
