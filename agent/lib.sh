@@ -316,16 +316,24 @@ stop_on_signal() {
 }
 
 # ---- PostgreSQL -------------------------------------------------------------------------------------------
-# Connection settings: PGHOST (socket directory or address), PGPORT and PGUSER come from the settings file.
+# Connection settings: PGHOST (socket directory or address), PGPORT and PGUSER come from the settings file;
+# PG_SSLMODE and PG_SSLROOTCERT (pods with TLS) apply to connections over the network (libpq never uses TLS on a
+# socket).
 pg_env() {
   require_settings PG_BIN PG_OS_USER PGHOST PGPORT PGUSER
   export PGHOST PGPORT PGUSER PGDATABASE=${PGDATABASE:-postgres}
+  if [[ -n ${PG_SSLMODE:-} ]]; then
+    require_settings PG_SSLROOTCERT
+    # shellcheck disable=SC2153 # PG_SSLROOTCERT is a setting, not PGSSLROOTCERT misspelt
+    export PGSSLMODE=$PG_SSLMODE PGSSLROOTCERT=$PG_SSLROOTCERT
+  fi
 }
 # as_pg COMMAND...: runs a command as the PostgreSQL OS user whether this script runs as root or as that user.
 as_pg() {
   if [[ $(id -u) -eq 0 && $PG_OS_USER != root ]]; then
     runuser -u "$PG_OS_USER" -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \
-      PGOPTIONS="${PGOPTIONS:-}" ${PGPASSFILE:+PGPASSFILE="$PGPASSFILE"} "$@"
+      PGOPTIONS="${PGOPTIONS:-}" ${PGPASSFILE:+PGPASSFILE="$PGPASSFILE"} ${PGSSLMODE:+PGSSLMODE="$PGSSLMODE"} \
+      ${PGSSLROOTCERT:+PGSSLROOTCERT="$PGSSLROOTCERT"} "$@"
   else
     "$@"
   fi

@@ -1,5 +1,5 @@
 import { renderEnvFile, type Settings } from "../agent/envFile";
-import { LAYOUT, OFFSITE } from "./layout";
+import { LAYOUT, OFFSITE, TLS_FILES } from "./layout";
 import { POSTGRES_PORT, REPLICATION_ROLE, SUPERUSER, standbyPodName } from "./names";
 import type { ClusterSpec } from "./spec";
 
@@ -70,6 +70,9 @@ function common(spec: ClusterSpec, p: PodPaths): Settings {
     PGPASSFILE: `${p.runDir}/pgpass`,
     REPL_ROLE: REPLICATION_ROLE,
     POD_SLOT_PREFIX: spec.names.slotPrefix,
+    // Every connection to the primary over the network verifies its certificate: a standby's clone (pg_basebackup
+    // -R writes these into primary_conninfo) and the backup job's.
+    ...(spec.replicationTls ? { PG_SSLMODE: "verify-full", PG_SSLROOTCERT: `${p.configDir}/${TLS_FILES.ca}` } : {}),
     // No object stores unless the role ships (only the backup CronJob has mc and the store's credentials).
     OFFSITE_STORES: [],
     ...(spec.monitoring

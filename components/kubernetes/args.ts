@@ -64,6 +64,21 @@ export interface ClusterMonitoring {
 }
 
 /**
+ * TLS for every connection to the primary over the pod network (the standbys' replication and clones, the backup
+ * job): the primary serves `certificate`, clients verify it against `ca` (sslmode=verify-full), and pg_hba admits
+ * network connections only over TLS. The certificate must name what the pods connect to:
+ * `<name>-primary-0.<name>-headless` (the standbys) and `<name>-rw` (the backup job).
+ */
+export interface ClusterReplicationTls {
+  /** PEM: the CA that signed `certificate` (a self-signed root, and any intermediates after the certificate). */
+  readonly ca: string;
+  /** PEM: the primary's server certificate, then any intermediates. */
+  readonly certificate: string;
+  /** PEM private key of `certificate`; kept secret (it reaches the primary only through the credentials Secret). */
+  readonly key: pulumi.Input<string>;
+}
+
+/**
  * Arguments of `drkit:kubernetes:PostgresCluster`. Everything that ends up in names, scripts or settings
  * is a plain value, validated in the constructor before any resource exists; only values passed through
  * untouched (image, storage classes) may be outputs of other resources.
@@ -105,6 +120,7 @@ export interface PostgresClusterArgs {
   readonly restore?: RestoreRequest;
   readonly offsite?: OffsiteShipping;
   readonly monitoring?: ClusterMonitoring;
+  readonly replicationTls?: ClusterReplicationTls;
 }
 
 export const DEFAULTS = {

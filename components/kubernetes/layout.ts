@@ -24,7 +24,15 @@ export const LAYOUT = {
   tmp: "/tmp",
 } as const;
 
-export const SECRET_KEYS = { superuser: "superuser-password", replication: "replication-password" } as const;
+export const SECRET_KEYS = {
+  superuser: "superuser-password",
+  replication: "replication-password",
+  /** With replicationTls: the primary's private key (the secrets volume is 0440, root's, the postgres group's). */
+  tlsKey: "replication-tls.key",
+} as const;
+
+/** With replicationTls, in the ConfigMap: the CA clients verify the primary with, and the primary's certificate. */
+export const TLS_FILES = { ca: "replication-ca.crt", certificate: "replication-server.crt" } as const;
 
 export const CONFIG_FILES = { postgresql: "postgresql.conf", dr: "drkit.conf", hba: "pg_hba.conf" } as const;
 
@@ -62,6 +70,7 @@ const SERVER_AGENT_FILES: readonly string[] = [
 /** What the server pods read: a change to any of these restarts them, a change to a job's settings does not. */
 export const SERVER_FILES: readonly string[] = [
   ...Object.values(CONFIG_FILES),
+  ...Object.values(TLS_FILES),
   SETTINGS_FILES.server,
   ...SERVER_AGENT_FILES,
 ];

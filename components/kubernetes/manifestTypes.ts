@@ -27,6 +27,8 @@ export interface Credentials {
    * credentialsFileContent), a secret.
    */
   readonly offsiteMcHost?: pulumi.Input<string>;
+  /** With replicationTls: the primary's private key, a secret. */
+  readonly replicationTlsKey?: pulumi.Input<string>;
 }
 
 export const meta = (

@@ -10,7 +10,16 @@ import {
   scrapeAnnotations,
   type PrometheusRuleManifest,
 } from "./monitoringManifests";
-import { CONFIG_FILES, OFFSITE, SECRET_KEYS, SERVER_FILES, SETTINGS_FILES, agentCommand, agentFiles } from "./layout";
+import {
+  CONFIG_FILES,
+  OFFSITE,
+  SECRET_KEYS,
+  SERVER_FILES,
+  SETTINGS_FILES,
+  TLS_FILES,
+  agentCommand,
+  agentFiles,
+} from "./layout";
 import {
   meta,
   type ClaimManifest,
@@ -58,7 +67,10 @@ export function configData(spec: ClusterSpec): Record<string, string> {
   return {
     [CONFIG_FILES.postgresql]: renderPostgresqlConf(spec),
     [CONFIG_FILES.dr]: renderDrSettings(spec),
-    [CONFIG_FILES.hba]: renderPgHba(),
+    [CONFIG_FILES.hba]: renderPgHba(spec),
+    ...(spec.replicationTls
+      ? { [TLS_FILES.ca]: spec.replicationTls.ca, [TLS_FILES.certificate]: spec.replicationTls.certificate }
+      : {}),
     [SETTINGS_FILES.server]: renderPodSettings(spec, "server"),
     [SETTINGS_FILES.backup]: renderPodSettings(spec, "backup"),
     [SETTINGS_FILES.restoreTest]: renderPodSettings(spec, "restore-test"),
@@ -89,8 +101,15 @@ const buildSecret = (spec: ClusterSpec, credentials: Credentials): SecretManifes
   stringData: {
     [SECRET_KEYS.superuser]: credentials.superuserPassword,
     [SECRET_KEYS.replication]: credentials.replicationPassword,
+    ...(spec.replicationTls ? { [SECRET_KEYS.tlsKey]: tlsKey(spec, credentials) } : {}),
   },
 });
+
+function tlsKey(spec: ClusterSpec, credentials: Credentials): pulumi.Input<string> {
+  if (credentials.replicationTlsKey === undefined)
+    throw new Error(`cluster ${spec.name} has replicationTls but no key was given`);
+  return credentials.replicationTlsKey;
+}
 
 /**
  * Only with off-site shipping: the store's credentials file (its MC_HOST_offsite line, see mcHostUrl), which the backup

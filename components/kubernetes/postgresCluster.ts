@@ -107,6 +107,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
       superuserPassword: this.superuserPassword,
       replicationPassword: pulumi.secret(replication.result),
       ...(offsiteMcHost ? { offsiteMcHost } : {}),
+      ...(args.replicationTls
+        ? {
+            replicationTlsKey: pulumi.secret(pulumi.output(args.replicationTls.key).apply((k) => `${k.trim()}\n`)),
+          }
+        : {}),
     });
     const config = new k8s.core.v1.ConfigMap(`${name}-config`, m.config, parent);
     const secret = new k8s.core.v1.Secret(`${name}-credentials`, m.credentials, parent);

@@ -1,4 +1,4 @@
-import { CONFIG_FILES, LAYOUT } from "./layout";
+import { CONFIG_FILES, LAYOUT, SECRET_KEYS, TLS_FILES } from "./layout";
 import { POSTGRES_PORT, REPLICATION_ROLE } from "./names";
 import type { ClusterSpec } from "./spec";
 
@@ -14,9 +14,16 @@ hba_file = ${quoted(`${LAYOUT.configDir}/${CONFIG_FILES.hba}`)}
 password_encryption = 'scram-sha-256'
 logging_collector = off
 log_destination = 'stderr'
-include ${quoted(`${LAYOUT.configDir}/${CONFIG_FILES.dr}`)}
+${spec.replicationTls ? tlsSettings() : ""}include ${quoted(`${LAYOUT.configDir}/${CONFIG_FILES.dr}`)}
 `;
 }
+
+/** The primary's certificate and key (a standby serves them too, unused until it is promoted). */
+const tlsSettings = () => `ssl = on
+ssl_cert_file = ${quoted(`${LAYOUT.configDir}/${TLS_FILES.certificate}`)}
+ssl_key_file = ${quoted(`${LAYOUT.secretsDir}/${SECRET_KEYS.tlsKey}`)}
+ssl_min_protocol_version = 'TLSv1.2'
+`;
 
 /** The drop-in derived from the objectives: archiving within the RPO, replication sized for the standbys. */
 export function renderDrSettings(spec: ClusterSpec): string {
@@ -42,11 +49,15 @@ synchronous_standby_names = ${quoted(d.synchronousStandbyNames)}
   );
 }
 
-/** Peer on the socket; everything over the network needs a SCRAM password, replication only as drkit's role. */
-export function renderPgHba(): string {
+/**
+ * Peer on the socket; everything over the network needs a SCRAM password, replication only as drkit's role; with
+ * replicationTls, only over TLS (a plain connection from the network is rejected).
+ */
+export function renderPgHba(spec: Pick<ClusterSpec, "replicationTls">): string {
+  const network = spec.replicationTls ? "hostssl" : "host   ";
   return `# TYPE  DATABASE     USER                ADDRESS  METHOD
 local   all          all                          peer
-host    replication  ${REPLICATION_ROLE.padEnd(18)}  all      scram-sha-256
-host    all          all                 all      scram-sha-256
-`;
+${network} replication  ${REPLICATION_ROLE.padEnd(18)}  all      scram-sha-256
+${network} all          all                 all      scram-sha-256
+${spec.replicationTls ? "hostnossl all        all                 all      reject\n" : ""}`;
 }

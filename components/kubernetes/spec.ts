@@ -68,6 +68,8 @@ export interface ClusterSpec {
   readonly restore?: ResolvedRestore;
   readonly offsite?: ResolvedOffsite;
   readonly monitoring?: ResolvedMonitoring;
+  /** With replicationTls: the CA and the primary's certificate (PEM); the key goes to the Secret only. */
+  readonly replicationTls?: { readonly ca: string; readonly certificate: string };
   readonly derived: DerivedSettings;
 }
 
@@ -195,6 +197,14 @@ export function resolveCluster(args: PostgresClusterArgs): ClusterSpec {
     restore: resolveRestore(args.restore),
     ...(args.offsite ? { offsite: resolveOffsite(args.name, args.offsite) } : {}),
     ...(monitoring ? { monitoring } : {}),
+    ...(args.replicationTls
+      ? {
+          replicationTls: {
+            ca: args.replicationTls.ca.trim() + "\n",
+            certificate: args.replicationTls.certificate.trim() + "\n",
+          },
+        }
+      : {}),
     derived: derive(core, args.storage.size),
   };
 }

@@ -7,6 +7,8 @@ import { mcKeyProblem } from "../objectstore/mcHost";
 import { postgresVersionProblem } from "../plan/postgresVersion";
 import { LONGEST_OBJECTIVE_SECONDS } from "../plan/duration";
 import { PEM_CERTIFICATES, pemCertificatesRule } from "../plan/schema";
+import { replicationTlsProblems } from "../plan/replicationTls";
+import { clusterNames } from "./names";
 
 /** Every problem with a PostgresCluster's arguments, one "field: value rule" line each. */
 export class ClusterArgsError extends Error {
@@ -172,6 +174,45 @@ function checkKey(p: Problems, field: string, role: "access" | "secret", value: 
   } else if (typeof value !== "object") p.addSecret(field, "must be text or an output of another resource");
 }
 
+/**
+ * The CA and certificate as PEM; then, as for hosts, a certificate that chains to the CA, is valid, allows a TLS
+ * server, matches its key (when the key is plain text here) and names both addresses the pods connect to.
+ */
+function checkReplicationTls(p: Problems, tls: unknown, name: unknown): void {
+  if (tls === undefined) return;
+  if (tls === null || typeof tls !== "object" || Array.isArray(tls)) {
+    p.add("replicationTls", tls, "must be an object with ca, certificate and key");
+    return;
+  }
+  const { ca, certificate, key } = tls as Record<string, unknown>;
+  const before = p.lines.length;
+  for (const [field, value, what] of [
+    ["ca", ca, "the CA that signed the primary's certificate"],
+    ["certificate", certificate, "the primary's server certificate, then any intermediates"],
+  ] as const) {
+    const rule = pemCertificatesRule(what);
+    if (typeof value === "string" && value.includes("PRIVATE KEY")) p.addSecret(`replicationTls.${field}`, rule);
+    else if (typeof value !== "string" || !PEM_CERTIFICATES.test(value)) p.add(`replicationTls.${field}`, value, rule);
+  }
+  if (key === undefined || key === null || key === "")
+    p.addSecret("replicationTls.key", "must be the certificate's PEM private key");
+  if (p.lines.length > before || typeof name !== "string") return;
+  const names = clusterNames(name);
+  const found = new Set<string>();
+  for (const address of [names.primaryHost, names.readWrite])
+    for (const problem of replicationTlsProblems(
+      {
+        generate: false,
+        ca: ca as string,
+        certificate: certificate as string,
+        key: typeof key === "string" ? key : undefined,
+      },
+      { at: "replicationTls", primaryAddress: address, remoteStandbys: [], now: new Date() },
+    ))
+      found.add(problem);
+  p.lines.push(...found);
+}
+
 function checkOffsite(p: Problems, offsite: unknown): void {
   if (offsite === undefined) return;
   if (offsite === null || typeof offsite !== "object" || Array.isArray(offsite)) {
@@ -282,5 +323,6 @@ export function clusterArgProblems(args: PostgresClusterArgs): string[] {
   checkRestore(p, args.restore);
   checkOffsite(p, args.offsite);
   checkMonitoring(p, args.monitoring);
+  checkReplicationTls(p, args.replicationTls, args.name);
   return p.lines;
 }

@@ -327,7 +327,7 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
     if (svc.standbys.length > 0)
       problems.push(
         ...replicationTlsProblems(svc.replication.tls, {
-          at: `${at}.replication`,
+          at: `${at}.replication.tls`,
           primaryAddress: svc.replication.primaryAddress ?? connectionAddress(host.connection),
           remoteStandbys: svc.standbys.filter((s) => s.host !== svc.host).map((s) => `${s.name} (${s.host})`),
           now: new Date(),

@@ -11,7 +11,7 @@ export interface ReplicationTlsInput {
 
 /** Where a standby connects and which standbys connect across a network. */
 export interface ReplicationTlsContext {
-  /** The stack config path of the service's `replication` block, for messages. */
+  /** The path of the TLS block in the config or arguments, for messages. */
   readonly at: string;
   readonly primaryAddress: string;
   /** Standbys on another host than the primary's, as "name (host)". */
@@ -69,7 +69,7 @@ function validityProblem(c: X509Certificate, now: Date): string | undefined {
  * (not the CA's, not naming the primary's address, expired, not matching its key).
  */
 export function replicationTlsProblems(tls: ReplicationTlsInput | undefined, ctx: ReplicationTlsContext): string[] {
-  const at = `${ctx.at}.tls`;
+  const at = ctx.at;
   if (!tls) {
     return ctx.remoteStandbys.length === 0
       ? []
@@ -95,7 +95,7 @@ export function replicationTlsProblems(tls: ReplicationTlsInput | undefined, ctx
   const issuers = chainTo(leaf, intermediates, cas);
   if (!issuers)
     problems.push(
-      `${at}.certificate: does not chain to a self-signed CA in tls.ca (subject ${leaf.subject.replace(/\n/g, ", ")})`,
+      `${at}.certificate: does not chain to a self-signed CA in ca (subject ${leaf.subject.replace(/\n/g, ", ")})`,
     );
   for (const c of issuers ?? []) {
     const problem = validityProblem(c, ctx.now);
@@ -122,7 +122,7 @@ export function replicationTlsProblems(tls: ReplicationTlsInput | undefined, ctx
 
 function keyProblem(leaf: X509Certificate, pem: string): string | undefined {
   try {
-    return leaf.checkPrivateKey(createPrivateKey(pem)) ? undefined : "is not the private key of tls.certificate";
+    return leaf.checkPrivateKey(createPrivateKey(pem)) ? undefined : "is not the private key of the certificate";
   } catch {
     return "does not parse as a private key";
   }

@@ -1,41 +1,22 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentDirectory } from "../../components/agent/agentFiles";
-import { renderPodSettings, type PodPaths } from "../../components/kubernetes/agentSettings";
 import type { PostgresClusterArgs } from "../../components/kubernetes/args";
-import { LAYOUT } from "../../components/kubernetes/layout";
-import { POSTGRES_PORT } from "../../components/kubernetes/names";
-import { renderDrSettings, renderPgHba, renderPostgresqlConf } from "../../components/kubernetes/settings";
-import { resolveCluster, type ClusterSpec } from "../../components/kubernetes/spec";
-import { credentialsFileContent } from "../../components/objectstore/mcHost";
 import { toolchainBin } from "../helpers/engine";
-import { mcBinary, startMinio, type MinioServer } from "../helpers/minio";
-import {
-  freePort,
-  psqlAt,
-  runAsync,
-  startSandbox,
-  tempRoot,
-  waitFor,
-  type RunResult,
-  type Sandbox,
-} from "../helpers/sandbox";
+import { startMinio, type MinioServer } from "../helpers/minio";
+import { chownPostgres, podWorld, type PodWorld } from "../helpers/podWorld";
+import { startSandbox, waitFor, type Sandbox } from "../helpers/sandbox";
 
 /**
  * One off-site layout for hosts and pods: a pod's backups restore on a host, a host's backups restore in a pod.
- * The pod flavour runs locally: the agent verbatim, its settings rendered from a ClusterSpec with the paths moved
- * to temp directories, its PostgreSQL started by pod-primary, every pod command run as the postgres user (uid 999
- * in the image). The host flavour is a sandbox service. Both ship to one real MinIO bucket under the prefix
- * "svc/": the sandbox service is named svc, and so is the cluster (its default prefix is its name).
+ * The pod flavour runs locally (test/helpers/podWorld.ts); the host flavour is a sandbox service. Both ship to
+ * one real MinIO bucket under the prefix "svc/": the sandbox service is named svc, and so is the cluster (its
+ * default prefix is its name).
  */
 
 // The sandbox copies mc under its root from PATH.
 process.env.PATH = `${toolchainBin()}:${process.env.PATH}`;
 
-const AGENT = agentDirectory();
-const PG_BIN = "/usr/lib/postgresql/15/bin";
 const ALIAS = "interop";
 const CLUSTER = "svc";
 
@@ -43,167 +24,26 @@ let minio: MinioServer;
 const sandboxes: Sandbox[] = [];
 const pods: PodWorld[] = [];
 
-const password = () =>
-  Array.from(
-    { length: 24 },
-    () => "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"[Math.floor(Math.random() * 56)],
-  ).join("");
-const chownPostgres = (p: string) => spawnSync("chown", ["-R", "postgres:postgres", p]);
-
 /** What a table holds: its row count and a checksum of every row, in order. */
 const FINGERPRINT =
   "SELECT count(*) || ':' || coalesce(md5(string_agg(id || ',' || note, ';' ORDER BY id)), '') FROM orders";
 
-interface PodWorld {
-  readonly spec: ClusterSpec;
-  readonly root: string;
-  readonly paths: Required<
-    Pick<PodPaths, "dataMount" | "socketDir" | "configDir" | "secretsDir" | "runDir" | "backupRoot" | "scratch">
-  >;
-  readonly port: number;
-  readonly env: { server: string; backup: string; restore: string };
-  server?: ChildProcess;
-  sql(query: string, db?: string): string;
-  /** Runs an agent verb as the postgres user with one role's settings file. */
-  run(
-    verb: string,
-    role: "server" | "backup" | "restore",
-    args?: string[],
-    env?: Record<string, string>,
-  ): Promise<RunResult>;
-  startPrimary(): Promise<void>;
-  stopPrimary(): Promise<void>;
-}
-
-/** A pod's world in a temp directory: volumes, the ConfigMap's files and the Secret's, owned by the postgres user. */
-async function podWorld(label: string, bucket: string, extra: Partial<PostgresClusterArgs> = {}): Promise<PodWorld> {
-  const root = tempRoot(label);
-  const paths = {
-    dataMount: path.join(root, "data"),
-    socketDir: path.join(root, "socket"),
-    configDir: path.join(root, "config"),
-    secretsDir: path.join(root, "secrets"),
-    runDir: path.join(root, "run"),
-    backupRoot: path.join(root, "backups"),
-    scratch: path.join(root, "scratch"),
-  };
-  for (const d of Object.values(paths)) fs.mkdirSync(d, { recursive: true });
-  const tools = path.join(root, "tools");
-  fs.mkdirSync(tools);
-  fs.copyFileSync(mcBinary(), path.join(tools, "mc"));
-  fs.chmodSync(path.join(tools, "mc"), 0o755);
-  const spec = resolveCluster({
-    name: CLUSTER,
-    namespace: "dr",
-    databases: ["app"],
-    rpoSeconds: 300,
-    storage: { size: "10Gi" },
-    backupStorage: { size: "20Gi" },
-    offsite: { endpoint: minio.endpoint, bucket, accessKey: minio.accessKey, secretKey: minio.secretKey },
-    ...extra,
-  });
-  const offsiteCredentials = path.join(root, "offsite-credentials");
-  fs.writeFileSync(
-    offsiteCredentials,
-    credentialsFileContent("offsite", "offsite", minio.endpoint, minio.accessKey, minio.secretKey),
-    { mode: 0o600 },
+/** A pod world of the cluster "svc" that ships to `bucket`, and `extra` arguments. */
+async function pod_(label: string, bucket: string, extra: Partial<PostgresClusterArgs> = {}): Promise<PodWorld> {
+  const world = await podWorld(
+    label,
+    {
+      name: CLUSTER,
+      namespace: "dr",
+      databases: ["app"],
+      rpoSeconds: 300,
+      storage: { size: "10Gi" },
+      backupStorage: { size: "20Gi" },
+      offsite: { endpoint: minio.endpoint, bucket, accessKey: minio.accessKey, secretKey: minio.secretKey },
+      ...extra,
+    },
+    { store: minio },
   );
-  fs.writeFileSync(path.join(paths.secretsDir, "superuser-password"), password());
-  fs.writeFileSync(path.join(paths.secretsDir, "replication-password"), password());
-  const port = await freePort();
-  const podPaths: Partial<PodPaths> = {
-    ...paths,
-    pgOsUser: "postgres",
-    pgBin: PG_BIN,
-    offsiteCredentials,
-    mc: path.join(tools, "mc"),
-  };
-  // The port is fixed in pods (5432); here it is a free one. The backup job reaches the primary over TCP as
-  // the replication role (in a pod: the -rw service; here: 127.0.0.1).
-  const envFile = (role: "server" | "backup" | "restore", overrides: string) => {
-    const file = path.join(paths.configDir, `${role}.env`);
-    fs.writeFileSync(
-      file,
-      `${renderPodSettings(spec, role, podPaths)}\n# moved for a local test\nPGPORT=${port}\n${overrides}`,
-    );
-    return file;
-  };
-  const env = {
-    server: envFile("server", ""),
-    backup: envFile("backup", "PGHOST=127.0.0.1\n"),
-    restore: envFile("restore", ""),
-  };
-  // The server's configuration as the ConfigMap holds it, its paths moved the same way.
-  const moved = (text: string) =>
-    text
-      .replaceAll(LAYOUT.agentDir, AGENT)
-      .replaceAll(LAYOUT.configDir, paths.configDir)
-      .replaceAll(LAYOUT.socketDir, paths.socketDir)
-      .replace(`port = ${POSTGRES_PORT}`, `port = ${port}`)
-      .replace("listen_addresses = '*'", "listen_addresses = '127.0.0.1'");
-  fs.writeFileSync(path.join(paths.configDir, "postgresql.conf"), moved(renderPostgresqlConf(spec)));
-  fs.writeFileSync(path.join(paths.configDir, "drkit.conf"), moved(renderDrSettings(spec)));
-  fs.writeFileSync(path.join(paths.configDir, "pg_hba.conf"), renderPgHba());
-  chownPostgres(root);
-  const asPostgres = ["--reuid=postgres", "--regid=postgres", "--init-groups", "--"];
-  const world: PodWorld = {
-    spec,
-    root,
-    paths,
-    port,
-    env,
-    sql: (query, db = "app") => psqlAt(paths.socketDir, port, query, db),
-    run: (verb, role, args = [], extraEnv = {}) =>
-      runAsync(
-        "setpriv",
-        [...asPostgres, path.join(AGENT, verb), ...args],
-        { DRKIT_ENV: env[role], TMPDIR: paths.runDir, HOME: paths.runDir, ...extraEnv },
-        240_000,
-      ),
-    async startPrimary() {
-      const log = fs.openSync(path.join(root, "primary.log"), "a");
-      // setpriv and bash exec: the child's pid becomes postgres's.
-      const child = spawn("setpriv", [...asPostgres, path.join(AGENT, "pod-primary")], {
-        env: { ...process.env, DRKIT_ENV: env.server, TMPDIR: paths.runDir, HOME: paths.runDir },
-        stdio: ["ignore", log, log],
-      });
-      fs.closeSync(log);
-      world.server = child;
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      await waitFor(
-        `pod-primary to exec postgres (log ${path.join(root, "primary.log")})`,
-        () => {
-          if (child.exitCode !== null)
-            throw new Error(
-              `pod-primary exited ${child.exitCode}:\n${fs.readFileSync(path.join(root, "primary.log"), "utf8")}`,
-            );
-          const comm = fs.existsSync(`/proc/${child.pid}/comm`)
-            ? fs.readFileSync(`/proc/${child.pid}/comm`, "utf8").trim()
-            : "";
-          if (comm !== "postgres") return undefined;
-          try {
-            return psqlAt(paths.socketDir, port, "SELECT 1", "app") === "1" ? true : undefined;
-          } catch {
-            return undefined;
-          }
-        },
-        120,
-      ).catch((error) => {
-        throw new Error(`${error}\n${fs.readFileSync(path.join(root, "primary.log"), "utf8").slice(-3000)}`);
-      });
-      void exited;
-    },
-    async stopPrimary() {
-      const child = world.server;
-      world.server = undefined;
-      if (!child || child.exitCode !== null) return;
-      await new Promise<void>((resolve) => {
-        child.once("exit", () => resolve());
-        child.kill("SIGINT");
-        setTimeout(() => child.kill("SIGQUIT"), 30_000).unref();
-      });
-    },
-  };
   pods.push(world);
   return world;
 }
@@ -267,17 +107,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const pod of pods) {
-    await pod.stopPrimary().catch(() => undefined);
-    await pod.run("shipper", "backup", ["stop"]).catch(() => undefined);
-    // A server a failed restore left running on the pod's volume.
-    const pidFile = path.join(pod.paths.dataMount, "pgdata", "postmaster.pid");
-    if (fs.existsSync(pidFile)) {
-      const pid = Number(fs.readFileSync(pidFile, "utf8").split("\n")[0]);
-      if (pid > 0) spawnSync("kill", ["-QUIT", String(pid)]);
-    }
-    fs.rmSync(pod.root, { recursive: true, force: true });
-  }
+  for (const world of pods) await world.destroy();
   for (const sb of sandboxes) sb.destroy();
   await minio?.destroy();
 }, 120_000);
@@ -297,7 +127,7 @@ describe("pod -> host: a pod's backup and WAL, shipped by its backup job and shi
     const shipper = await host.run("shipper", ["stop"]);
     expect(shipper.status, shipper.stderr).toBe(0);
     await minio.mc(["rm", "--recursive", "--force", `${ALIAS}/${bucket}/`]);
-    pod = await podWorld("interop-pod-a", bucket);
+    pod = await pod_("interop-pod-a", bucket);
     expect(pod.spec.offsite?.prefix).toBe("svc/");
     expect(host.plan.offsite?.targets.map((t) => [t.bucket, t.prefix])).toEqual([[bucket, pod.spec.offsite?.prefix]]);
   });
@@ -381,7 +211,7 @@ describe("host -> pod: a host's backup and WAL, shipped by the host, restore in 
 
   it("the pod fetches it into its backup volume, the restore Job (pod-restore) recovers it", async () => {
     expect(expected).not.toBe("");
-    pod = await podWorld("interop-pod-b", bucket, { restore: { fromBackup: "latest" } });
+    pod = await pod_("interop-pod-b", bucket, { restore: { fromBackup: "latest" } });
     // Only the backup role has mc and the store's credentials: it fetches into the backup volume's layout.
     const chosen = await pod.run("fetch-offsite", "backup", ["choose-base"]);
     expect(chosen.status, chosen.stderr).toBe(0);

@@ -314,6 +314,42 @@ describe("cron expressions", () => {
   });
 });
 
+describe("replicationTls", () => {
+  const names = ["billing-primary-0.billing-headless", "billing-rw"];
+  const tlsProblems = (tls: unknown) => problems({ replicationTls: tls });
+
+  it("takes a certificate that chains to the CA, matches its key and names both addresses the pods use", () => {
+    const pems = serverTlsPems({ dns: names });
+    expect(tlsProblems({ ca: pems.ca, certificate: pems.certificate, key: pems.key })).toEqual([]);
+    // a key given as a Pulumi output is checked where the server loads it
+    expect(tlsProblems({ ca: pems.ca, certificate: pems.certificate, key: { promise: true } })).toEqual([]);
+  });
+
+  it("names each problem: not PEM, a pasted key, a missing key, a name the pods do not use, another key", () => {
+    const pems = serverTlsPems({ dns: names });
+    expect(tlsProblems({ ca: "ca.pem", certificate: pems.certificate, key: pems.key })[0]).toMatch(
+      /^replicationTls\.ca: "ca\.pem" must be PEM text/,
+    );
+    expect(tlsProblems({ ca: pems.ca, certificate: pems.key, key: pems.key })).toEqual([
+      expect.stringMatching(/^replicationTls\.certificate: \(secret\) must be PEM text/),
+    ]);
+    expect(tlsProblems({ ca: pems.ca, certificate: pems.certificate })).toEqual([
+      "replicationTls.key: (secret) must be the certificate's PEM private key",
+    ]);
+    const onlyRw = serverTlsPems({ dns: ["billing-rw"] });
+    expect(tlsProblems({ ca: onlyRw.ca, certificate: onlyRw.certificate, key: onlyRw.key })).toEqual([
+      expect.stringMatching(
+        /^replicationTls\.certificate: does not name the primary's address billing-primary-0\.billing-headless/,
+      ),
+    ]);
+    const other = serverTlsPems({ dns: names });
+    expect(tlsProblems({ ca: pems.ca, certificate: pems.certificate, key: other.key })).toEqual([
+      "replicationTls.key: is not the private key of the certificate",
+    ]);
+    expect(tlsProblems("yes")).toEqual(['replicationTls: "yes" must be an object with ca, certificate and key']);
+  });
+});
+
 describe("quantities", () => {
   it.each([
     ["10Gi", 10 * 2 ** 30],

@@ -767,3 +767,63 @@ describe("argument errors", () => {
     expect(registered.length).toBe(before);
   });
 });
+
+describe("PostgresCluster with replicationTls: every connection to the primary over the pod network verified", () => {
+  const pems = serverTlsPems({ dns: ["secure-primary-0.secure-headless", "secure-rw"] });
+  const args: PostgresClusterArgs = {
+    ...baseArgs,
+    name: "secure",
+    replicationTls: { ca: pems.ca, certificate: pems.certificate, key: pems.key },
+  };
+  let mine: Registered[];
+  beforeAll(async () => {
+    ({ mine } = await deploy("secure", args));
+  });
+
+  it("puts the key in the Secret only, the certificate and CA in the ConfigMap", () => {
+    const secret = one(mine, K.secret, "secure-credentials");
+    expect(isSecretValue(secret.stringData)).toBe(true);
+    expect(unwrap(secret.stringData)["replication-tls.key"]).toBe(`${pems.key.trim()}\n`);
+    const plain = JSON.stringify(mine.filter((r) => r.type !== K.secret).map((r) => unwrap(r.inputs)));
+    expect(plain).not.toContain(pems.key.trim().split("\n")[1]);
+    const config = one(mine, K.configMap, "secure-config").data;
+    expect(config["replication-ca.crt"]).toBe(`${pems.ca.trim()}\n`);
+    expect(config["replication-server.crt"]).toBe(`${pems.certificate.trim()}\n`);
+  });
+
+  it("serves TLS, admits network connections only over it, and every pod role verifies the primary", () => {
+    const config = one(mine, K.configMap, "secure-config").data;
+    expect(config["postgresql.conf"]).toContain("ssl = on\n");
+    expect(config["postgresql.conf"]).toContain("ssl_key_file = '/etc/drkit/secrets/replication-tls.key'");
+    expect(config["pg_hba.conf"].split("\n").filter((l: string) => /^host/.test(l))).toEqual([
+      "hostssl replication  drkit_replicator    all      scram-sha-256",
+      "hostssl all          all                 all      scram-sha-256",
+      "hostnossl all        all                 all      reject",
+    ]);
+    for (const role of ["server", "backup", "restore-test", "restore"])
+      expect(config[`${role}.env`].split("\n"), role).toEqual(
+        expect.arrayContaining(["PG_SSLMODE=verify-full", "PG_SSLROOTCERT=/etc/drkit/config/replication-ca.crt"]),
+      );
+    const without = buildClusterManifests(resolveCluster(baseArgs), {
+      superuserPassword: "x",
+      replicationPassword: "y",
+    });
+    expect((without.config.data as Record<string, string>)["postgresql.conf"]).not.toContain("ssl = on");
+  });
+
+  it("restarts the servers when the certificate changes; every manifest passes the OpenAPI schema", () => {
+    const hash = (a: PostgresClusterArgs) =>
+      (
+        buildClusterManifests(resolveCluster(a), {
+          superuserPassword: "x",
+          replicationPassword: "y",
+          replicationTlsKey: "k",
+        }).primary.spec as any
+      ).template.metadata.annotations["drkit.io/config-hash"];
+    const renewed = serverTlsPems({ dns: ["secure-primary-0.secure-headless", "secure-rw"] });
+    expect(
+      hash({ ...args, replicationTls: { ca: renewed.ca, certificate: renewed.certificate, key: renewed.key } }),
+    ).not.toBe(hash(args));
+    expect(validateManifests(manifestsOf(mine))).toEqual([]);
+  });
+});

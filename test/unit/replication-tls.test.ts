@@ -114,7 +114,7 @@ describe("replication TLS in the stack config", () => {
     const signedByAnother = problemsOf({ tls: { ...good, certificate: otherCa.certificate, key: otherCa.key } });
     expect(signedByAnother).toEqual([
       expect.stringMatching(
-        /^services\.billing\.replication\.tls\.certificate: does not chain to a self-signed CA in tls\.ca/,
+        /^services\.billing\.replication\.tls\.certificate: does not chain to a self-signed CA in ca/,
       ),
     ]);
     const otherName = problemsOf({ tls: byName });
@@ -123,7 +123,7 @@ describe("replication TLS in the stack config", () => {
         "(subjectAltName: DNS:db1.internal); standbys verify it with sslmode=verify-full",
     ]);
     expect(problemsOf({ tls: { ...good, key: otherCa.key } })).toEqual([
-      "services.billing.replication.tls.key: is not the private key of tls.certificate",
+      "services.billing.replication.tls.key: is not the private key of the certificate",
     ]);
     const notPem = problemsOf({ tls: { ...good, key: "hunter2-not-a-key" } });
     expect(notPem).toEqual([
@@ -163,7 +163,7 @@ describe("replication TLS in the stack config", () => {
     const problemsOn = (day: string) =>
       replicationTlsProblems(
         { generate: false, ...good },
-        { at: "services.billing.replication", primaryAddress: "10.0.0.1", remoteStandbys: [], now: new Date(day) },
+        { at: "services.billing.replication.tls", primaryAddress: "10.0.0.1", remoteStandbys: [], now: new Date(day) },
       );
     expect(problemsOn("2200-01-01")).toEqual([
       expect.stringMatching(/^services\.billing\.replication\.tls\.ca: CN=drkit test CA is expired on /),
