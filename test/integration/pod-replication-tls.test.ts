@@ -128,4 +128,24 @@ describe("replication between pods over verified TLS (PostgresCluster replicatio
     );
     expect(ssl).toMatch(/^true TLSv1\.[23]$/);
   });
+
+  it("the restore job refuses while the primary answers, even one whose certificate its CA refuses", async () => {
+    const env = path.join(caDir, "restore.env");
+    fs.writeFileSync(
+      env,
+      `${fs.readFileSync(standby.env.restore, "utf8")}\nPGPORT=${primary.port}\n` +
+        `RESTORE_REQUEST=latest@end-of-archive\nPG_SSLROOTCERT=${otherCa}\n`,
+    );
+    fs.chmodSync(env, 0o644);
+    const volume = () => fs.readdirSync(standby.paths.dataMount).filter((f) => f !== ".drkit-server.lock");
+    const before = volume();
+    const r = await standby.run("pod-restore", "restore", [], {
+      DRKIT_ENV: env,
+      DRKIT_RESTORE_REQUEST: "latest@end-of-archive",
+      PGHOSTADDR: "127.0.0.1",
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`the primary answers at ${names.primaryHost}; scale its StatefulSet to 0`);
+    expect(volume()).toEqual(before);
+  });
 });
