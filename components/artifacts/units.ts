@@ -15,7 +15,11 @@ export function renderServiceUnit(plan: ServicePlan, job: JobPlan): string {
   const pgUnit = postgresUnit(plan);
   const kind = job.daemon
     ? ["Type=exec", `ExecStart=${job.script} run`, "Restart=always", "RestartSec=5"]
-    : ["Type=oneshot", `ExecStart=${job.script}`, `TimeoutStartSec=${plan.jobTimeoutSeconds}`];
+    : [
+        "Type=oneshot",
+        `ExecStart=${[job.script, ...(job.args ?? [])].join(" ")}`,
+        `TimeoutStartSec=${plan.jobTimeoutSeconds}`,
+      ];
   const lines = [
     "[Unit]",
     `Description=${job.description}`,

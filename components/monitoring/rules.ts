@@ -312,6 +312,19 @@ export function alertRules(plan: RulesSubject): AlertRule[] {
     summary: "{{ $labels.service }}: the last restore test failed at {{ $value | humanizeTimestamp }}",
     description: `The newest base backup of ${service} could not be restored and checked: it may not be usable.`,
   });
+  if (plan.jobs.some((j) => j.id === "tls"))
+    add({
+      alert: "DrkitReplicationCertificateFailing",
+      expr: failedSinceSuccess("tls"),
+      for: 0,
+      severity: "warning",
+      summary:
+        "{{ $labels.service }}: the replication certificate check failed at {{ $value | humanizeTimestamp }}",
+      description:
+        `The daily check of ${service}'s replication certificate failed: a certificate given in the stack config ` +
+        "expires within 30 days or no longer fits (CA, address, key), or one drkit makes could not be remade. " +
+        "Standbys refuse the primary once it expires.",
+    });
   add({
     alert: "DrkitRestoreTestStale",
     expr: `${successAge("verify")} > ${t.maxAgeSeconds.verify!}`,

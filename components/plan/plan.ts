@@ -54,7 +54,8 @@ export interface PostgresPlan {
   readonly provision: boolean;
 }
 
-export type JobId = "base" | "logical" | "prune" | "verify" | "config" | "redis" | "offsite" | "shipper" | "metrics";
+export type JobId =
+  "base" | "logical" | "prune" | "verify" | "config" | "redis" | "offsite" | "shipper" | "metrics" | "tls";
 
 export interface RedisTlsPlan {
   readonly ca: string;
@@ -104,6 +105,8 @@ export interface JobPlan {
   readonly unit: string;
   readonly description: string;
   readonly script: string;
+  /** Arguments after the script in ExecStart. */
+  readonly args?: readonly string[];
   /** OnCalendar expression; absent when another job triggers this one. */
   readonly calendar?: string;
   readonly runAs: string;
@@ -461,7 +464,8 @@ function servicePlan(
   const rpoSeconds = parseDuration(svc.rpo)!;
   const randomizedDelaySeconds = parseDuration(svc.schedule.randomizedDelay)!;
   const monitoring = monitoringPlan(name, svc, onHost, rpoSeconds, randomizedDelaySeconds);
-  const jobs = jobPlans(name, svc, paths, postgres, archive, monitoring);
+  const replication = svc.standbys.length > 0 ? replicationPlan(name, svc, host, postgres, hosts) : undefined;
+  const jobs = jobPlans(name, svc, paths, postgres, archive, monitoring, replication);
   return {
     name,
     host,
@@ -485,7 +489,7 @@ function servicePlan(
     jobs,
     baseBackupMaxIntervalHours: calendarMaxIntervalHours(svc.schedule.base) ?? null,
     redis: svc.redis ? redisPlan(name, svc.redis, onHost, paths) : undefined,
-    replication: svc.standbys.length > 0 ? replicationPlan(name, svc, host, postgres, hosts) : undefined,
+    replication,
     offsite: svc.offsite ? offsitePlan(name, svc.offsite, stores, onHost, archive) : undefined,
     monitoring,
   };
@@ -613,6 +617,9 @@ function redisPlan(
   };
 }
 
+/** When the replication certificate is checked (and remade when drkit makes it): daily. */
+const TLS_CHECK_CALENDAR = "*-*-* 04:40:00";
+
 function jobPlans(
   service: string,
   svc: ParsedService,
@@ -620,6 +627,7 @@ function jobPlans(
   pg: PostgresPlan,
   archive: ArchivePlan,
   monitoring: MonitoringPlan | undefined,
+  replication: ReplicationPlan | undefined,
 ): JobPlan[] {
   const unit = (id: JobId) => `drkit-${service}-${id}`;
   const script = (id: JobId) => {
@@ -722,6 +730,22 @@ function jobPlans(
       runAs: pg.osUser,
       readWritePaths: rw(),
       daemon: true,
+    });
+  }
+  const tls = replication?.tls;
+  if (tls) {
+    // Root's: a made certificate is remade in root's folder and the server reloaded; a given one is only read.
+    jobs.push({
+      id: "tls",
+      unit: unit("tls"),
+      description:
+        `drkit replication certificate of ${service}: ` +
+        (tls.generate ? "remade within 30 days of expiry" : "fails 30 days before the given one expires"),
+      script: `${paths.scriptsDir}/make-replication-tls`,
+      args: ["--scheduled"],
+      calendar: TLS_CHECK_CALENDAR,
+      runAs: "root",
+      readWritePaths: rw(path.posix.dirname(tls.certFile)),
     });
   }
   if (svc.configFiles.length > 0) {

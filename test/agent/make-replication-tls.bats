@@ -22,7 +22,7 @@ san() { openssl x509 -in "$TMP/etc/tls/server.crt" -noout -ext subjectAltName | 
 @test "an argument is a usage error (exit 2)" {
   run "$AGENT/make-replication-tls" now
   [ "$status" -eq 2 ]
-  [[ $output == *"usage: make-replication-tls (no arguments)"* ]]
+  [[ $output == *"usage: make-replication-tls [--scheduled]"* ]]
   [ ! -e "$TMP/etc" ]
 }
 
@@ -33,12 +33,86 @@ san() { openssl x509 -in "$TMP/etc/tls/server.crt" -noout -ext subjectAltName | 
   [[ $output == *"setting REPL_TLS_KEY is not set"* ]]
 }
 
-@test "certificates given in the stack config are never replaced" {
+# given DAYS [KEY]: a CA and a certificate for 10.0.0.1 valid DAYS days, placed as pulumi up places given ones;
+# with KEY "other", the placed key is another one.
+given() {
+  local d=$TMP/given
+  mkdir -p "$d" "$TMP/etc/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/ca.key" -out "$d/ca.crt" \
+    -days 3650 -subj /CN=ca 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/server.key" -out "$d/server.csr" \
+    -subj /CN=primary 2>/dev/null
+  printf 'subjectAltName=IP:10.0.0.1\n' >"$d/ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days "$1" \
+    -extfile "$d/ext" -out "$TMP/etc/tls/server.crt" 2>/dev/null
+  cp "$d/ca.crt" "$TMP/etc/tls/replication-ca.crt"
+  if [[ ${2:-} == other ]]; then
+    openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/etc/tls/server.key" 2>/dev/null
+  else
+    cp "$d/server.key" "$TMP/etc/tls/server.key"
+  fi
   setting REPL_TLS_GENERATE no
+}
+
+@test "certificates given in the stack config are checked and never replaced" {
+  given 400
+  sums=$(sha256sum "$TMP/etc/tls/"*)
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 0 ]
+  [[ $output == *"given in the stack config, kept"* ]]
+  [ "$(sha256sum "$TMP/etc/tls/"*)" = "$sums" ]
+  [ ! -e "$TMP/etc/tls/replication-ca.key" ]
+  ! grep -q pg_reload_conf "$TMP/calls" || false
+}
+
+@test "a given certificate that expires within 30 days fails the run, naming it and what to do" {
+  given 20
+  sums=$(sha256sum "$TMP/etc/tls/"*)
   run "$AGENT/make-replication-tls"
   [ "$status" -eq 1 ]
-  [[ $output == *"replication.tls.generate is not true for testsvc"* ]]
-  [ ! -e "$TMP/etc" ]
+  [[ $output == *"the primary's certificate $TMP/etc/tls/server.crt (replication.tls, given in the stack config):"* ]]
+  [[ $output == *"it expires on "*", within 30 days. Put a renewed certificate and its key in replication.tls"* ]]
+  [ "$(sha256sum "$TMP/etc/tls/"*)" = "$sums" ]
+}
+
+@test "a given key that is not the certificate's, or another address, fails the run" {
+  given 400 other
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 1 ]
+  [[ $output == *"$TMP/etc/tls/server.key is not its key"* ]]
+  given 400
+  setting REPL_PRIMARY_ADDRESS 10.0.0.2
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 1 ]
+  [[ $output == *"it does not name 10.0.0.2"* ]]
+}
+
+@test "--scheduled records each run as job tls in the metrics; without it nothing is recorded" {
+  setting METRICS_DIR "$TMP/metrics"
+  mkdir -p "$TMP/metrics"
+  given 400
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 0 ]
+  [ -z "$(ls "$TMP/metrics")" ]
+  run "$AGENT/make-replication-tls" --scheduled
+  [ "$status" -eq 0 ]
+  grep -q '^drkit_job_last_success_timestamp_seconds{service="testsvc",drkit_job="tls"} [1-9]' \
+    "$TMP/metrics/drkit_testsvc_job_tls.prom"
+  given 20
+  run "$AGENT/make-replication-tls" --scheduled
+  [ "$status" -eq 1 ]
+  grep -q '^drkit_job_last_failure_timestamp_seconds{service="testsvc",drkit_job="tls"} [1-9]' \
+    "$TMP/metrics/drkit_testsvc_job_tls.prom"
+}
+
+@test "two runs never remake the files at once: the second waits for nothing and fails" {
+  given 400
+  exec 8>>"$TMP/etc/tls/.make-replication-tls.lock"
+  flock -n 8
+  run "$AGENT/make-replication-tls"
+  [ "$status" -eq 1 ]
+  [[ $output == *"another run holds $TMP/etc/tls/.make-replication-tls.lock"* ]]
+  exec 8>&-
 }
 
 @test "makes a CA and a certificate for the address that chains to it; the keys are 0600" {
@@ -113,6 +187,7 @@ san() { openssl x509 -in "$TMP/etc/tls/server.crt" -noout -ext subjectAltName | 
   "$AGENT/make-replication-tls"
   before=$(sha256sum "$TMP/etc/tls/"*)
   setting REPL_PRIMARY_ADDRESS 10.0.0.9
+  # shellcheck disable=SC2016 # expanded by the stub
   printf '#!/usr/bin/env bash\n[[ $1 == x509 && $2 == -req ]] && exit 1\nexec /usr/bin/openssl "$@"\n' \
     >"$TMP/bin/openssl"
   chmod +x "$TMP/bin/openssl"
@@ -135,7 +210,8 @@ san() { openssl x509 -in "$TMP/etc/tls/server.crt" -noout -ext subjectAltName | 
 }
 
 @test "a folder left 0700 is opened to 0755 for the PostgreSQL user" {
-  mkdir -p -m 0700 "$TMP/etc/tls"
+  mkdir -p "$TMP/etc"
+  mkdir -m 0700 "$TMP/etc/tls"
   run "$AGENT/make-replication-tls"
   [ "$status" -eq 0 ]
   [ "$(stat -c %a "$TMP/etc/tls")" = 755 ]

@@ -255,12 +255,13 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     expect(await unitProperty("drkit-billing-prune.service", "Result")).toBe("success");
   });
 
-  it("the logical backup, the restore test and the config backup succeed as their users", async () => {
+  it("the logical, restore test, config and certificate jobs succeed as their users", async () => {
     const postgres = await uidOf("postgres");
     for (const [job, uid] of [
       ["logical", postgres],
       ["verify", postgres],
       ["config", "0"],
+      ["tls", "0"],
     ] as const) {
       const r = await runJob(job);
       expect(r, `${job}: ${r.journal}\n${r.stderr}`).toMatchObject({ started: 0, result: "success", status: "0" });

@@ -492,6 +492,28 @@ function scenarios(plan: ServicePlan, now: (alert: string) => number): Record<st
         },
       ],
     },
+    DrkitReplicationCertificateFailing: {
+      fire: [
+        {
+          what: "the certificate check failed after its last success",
+          series: [
+            job("tls", "last_failure_timestamp_seconds", 200),
+            job("tls", "last_success_timestamp_seconds", 100),
+          ],
+          expect: [{ labels: { drkit_job: "tls" }, value: 200 }],
+        },
+      ],
+      quiet: [
+        {
+          what: "the check succeeded after its last failure",
+          series: [
+            job("tls", "last_failure_timestamp_seconds", 100),
+            job("tls", "last_success_timestamp_seconds", 200),
+          ],
+          expect: [],
+        },
+      ],
+    },
     DrkitRestoreTestStale: {
       fire: [
         {
