@@ -157,7 +157,8 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     execFileSync("age-keygen", ["-o", identityFile], { stdio: "ignore" });
     ageRecipient = execFileSync("age-keygen", ["-y", identityFile], { encoding: "utf8" }).trim();
     // No host trusts this CA system-wide: the stack gives it as the store's own (caCertificate).
-    ca = makeTestCa(path.join(project.dir, "..", "ca"));
+    // Longer than the 30 days of notice the certificate job gives before a given certificate expires.
+    ca = makeTestCa(path.join(project.dir, "..", "ca"), "drkit test CA", 90);
     minio = await startMinioService(s3, ca.issue("s3", { ips: [s3.address], dns: ["s3"] }), ca.certFile);
     await preparedHost(db1);
     // The standby on db2 connects to db1's address: the server listens there too.

@@ -11,7 +11,7 @@ export interface IssuedCertificate {
 export interface TestCa {
   /** The CA's certificate (PEM): what a client trusts. */
   readonly certFile: string;
-  /** A server (or client) certificate for these names and IP addresses, signed by the CA, valid for two days. */
+  /** A server (or client) certificate for these names and IP addresses, signed by the CA, valid as long as it. */
   issue(
     name: string,
     altNames: { ips?: string[]; dns?: string[] },
@@ -23,13 +23,28 @@ export interface TestCa {
 
 const openssl = (args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "pipe", "pipe"] });
 
-/** A private certificate authority in `dir` (P-256 keys), for servers that tests reach over TLS. */
-export function makeTestCa(dir: string, label = "drkit test CA"): TestCa {
+/**
+ * A private certificate authority in `dir` (P-256 keys), for servers that tests reach over TLS; it and what it
+ * issues are valid for `days` days.
+ */
+export function makeTestCa(dir: string, label = "drkit test CA", days = 2): TestCa {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const certFile = path.join(dir, "ca.crt");
   const keyFile = path.join(dir, "ca.key");
   const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  openssl(["req", "-x509", ...ecKey, "-keyout", keyFile, "-out", certFile, "-days", "2", "-subj", `/CN=${label}`]);
+  openssl([
+    "req",
+    "-x509",
+    ...ecKey,
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+    "-days",
+    String(days),
+    "-subj",
+    `/CN=${label}`,
+  ]);
   return {
     certFile,
     issue(name, altNames, usage = "serverAuth") {
@@ -53,7 +68,7 @@ export function makeTestCa(dir: string, label = "drkit test CA"): TestCa {
           "-out",
           `${base}.crt`,
           "-days",
-          "2",
+          String(days),
           "-extfile",
           `${base}.ext`,
         ]),
