@@ -318,8 +318,7 @@ export function alertRules(plan: RulesSubject): AlertRule[] {
       expr: failedSinceSuccess("tls"),
       for: 0,
       severity: "warning",
-      summary:
-        "{{ $labels.service }}: the replication certificate check failed at {{ $value | humanizeTimestamp }}",
+      summary: "{{ $labels.service }}: the replication certificate check failed at {{ $value | humanizeTimestamp }}",
       description:
         `The daily check of ${service}'s replication certificate failed: a certificate given in the stack config ` +
         "expires within 30 days or no longer fits (CA, address, key), or one drkit makes could not be remade. " +
