@@ -25,8 +25,15 @@ export class Detector {
     private readonly dir: string,
   ) {}
 
-  /** Starts both servers; resolves once Prometheus has scraped the exporter and evaluated the rules. */
-  static async start(plan: ServicePlan, progress: (line: string) => void): Promise<Detector> {
+  /**
+   * Starts both servers; resolves once Prometheus has scraped the exporter and evaluated the rules. `started`
+   * gets the detector as soon as its servers exist, so an interrupted wait can still stop them.
+   */
+  static async start(
+    plan: ServicePlan,
+    progress: (line: string) => void,
+    started?: (detector: Detector) => void,
+  ): Promise<Detector> {
     const m = plan.monitoring;
     if (!m) throw new Error(`service ${plan.name} has no monitoring section: nothing to detect a disaster with`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "drkit-drill-prometheus-"));
@@ -61,6 +68,7 @@ export class Detector {
     ];
     fs.closeSync(log);
     const detector = new Detector(`http://127.0.0.1:${prometheusPort}`, children, dir);
+    started?.(detector);
     try {
       for (let i = 0; ; i++) {
         if (await detector.ready()) break;
@@ -126,6 +134,12 @@ export class Detector {
       alerts: Array<{ labels: Record<string, string>; state: string; activeAt: string }>;
     }>("/api/v1/alerts");
     return (data?.alerts ?? []).filter((a) => alerts.includes(a.labels.alertname));
+  }
+
+  /** At once, for a process about to exit: both servers killed, Prometheus's data removed. */
+  kill(): void {
+    for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Stops both servers (each is given 10 s) and removes Prometheus's data. */

@@ -7,6 +7,7 @@ import { writeReports, type ReportPaths } from "../components/drill/writeReports
 import type { DrPlan, ServicePlan } from "../components/plan/plan";
 import { DrillContext, alertBoundSeconds, recloneStandbys, runCommand, streamingStandbys } from "./context";
 import { Detector } from "./detection";
+import { cleanUpOnInterrupt } from "./interrupt";
 import { ALL_SCENARIOS, WATCHED_ALERTS, type Scenario } from "./scenarios";
 
 export interface DrillOptions {
@@ -144,16 +145,24 @@ export async function runDrill(
   );
   await startServers(ctx);
   const env = await environment(ctx);
-  const detector = service.monitoring ? await Detector.start(service, progress) : undefined;
-  ctx.alerts = detector;
   const results: ScenarioResult[] = [];
+  let detector: Detector | undefined;
   const identityDir = options.offsiteIdentity === undefined ? undefined : identityFolder(options.offsiteIdentity);
+  const removeIdentity = () => identityDir && fs.rmSync(identityDir, { recursive: true, force: true });
   ctx.offsiteIdentityFile = identityDir && path.join(identityDir, "identity");
+  const interrupted = () => {
+    detector?.kill();
+    removeIdentity();
+  };
   try {
-    await playScenarios(ctx, scenarios, results);
+    await cleanUpOnInterrupt(interrupted, async () => {
+      if (service.monitoring) await Detector.start(service, progress, (d) => (detector = d));
+      ctx.alerts = detector;
+      await playScenarios(ctx, scenarios, results);
+    });
   } finally {
     await detector?.stop();
-    if (identityDir) fs.rmSync(identityDir, { recursive: true, force: true });
+    removeIdentity();
   }
   const report: DrillReport = {
     stack: options.stack,
