@@ -138,7 +138,11 @@ export class Detector {
 
   /** At once, for a process about to exit: both servers killed, Prometheus's data removed. */
   kill(): void {
-    for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    // runuser passes SIGTERM on to node_exporter (SIGKILL would orphan it); Prometheus must not write into its
+    // folder once that is removed.
+    for (const child of this.children)
+      if (child.exitCode === null && child.signalCode === null)
+        child.kill(child.spawnfile === "runuser" ? "SIGTERM" : "SIGKILL");
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
