@@ -328,6 +328,13 @@ pg_env() {
     export PGSSLMODE=$PG_SSLMODE PGSSLROOTCERT=$PG_SSLROOTCERT
   fi
 }
+# server_answers HOST [PG_ISREADY ARGS...]: the server at HOST:PGPORT answers, whatever certificate it shows
+# (PGSSLMODE=prefer): one the CA refuses is a server that is up, never taken for none at all.
+server_answers() {
+  local host=$1
+  shift
+  PGSSLMODE=prefer "$PG_BIN/pg_isready" -q -h "$host" -p "$PGPORT" "$@"
+}
 # as_pg COMMAND...: runs a command as the PostgreSQL OS user whether this script runs as root or as that user.
 as_pg() {
   if [[ $(id -u) -eq 0 && $PG_OS_USER != root ]]; then

@@ -186,14 +186,13 @@ function checkReplicationTls(p: Problems, tls: unknown, name: unknown): void {
   }
   const { ca, certificate, key } = tls as Record<string, unknown>;
   const before = p.lines.length;
-  for (const [field, value, what] of [
-    ["ca", ca, "the CA that signed the primary's certificate"],
-    ["certificate", certificate, "the primary's server certificate, then any intermediates"],
-  ] as const) {
-    const rule = pemCertificatesRule(what);
-    if (typeof value === "string" && value.includes("PRIVATE KEY")) p.addSecret(`replicationTls.${field}`, rule);
-    else if (typeof value !== "string" || !PEM_CERTIFICATES.test(value)) p.add(`replicationTls.${field}`, value, rule);
-  }
+  checkPemCertificates(p, "replicationTls.ca", ca, "the CA that signed the primary's certificate");
+  checkPemCertificates(
+    p,
+    "replicationTls.certificate",
+    certificate,
+    "the primary's server certificate, then any intermediates",
+  );
   if (key === undefined || key === null || key === "")
     p.addSecret("replicationTls.key", "must be the certificate's PEM private key");
   if (p.lines.length > before || typeof name !== "string") return;
@@ -249,13 +248,20 @@ function checkOffsite(p: Problems, offsite: unknown): void {
     p.add("offsite.mcImage", mcImage, "must be an image reference without spaces");
 }
 
-/** The store's CA: PEM certificates for an https endpoint; a pasted private key is never shown. */
+/** PEM certificates (`what` says which); false when they are not, and a pasted private key is never shown. */
+function checkPemCertificates(p: Problems, field: string, value: unknown, what: string): boolean {
+  const rule = pemCertificatesRule(what);
+  if (typeof value === "string" && value.includes("PRIVATE KEY")) p.addSecret(field, rule);
+  else if (typeof value !== "string" || !PEM_CERTIFICATES.test(value)) p.add(field, value, rule);
+  else return true;
+  return false;
+}
+
+/** The store's CA: PEM certificates for an https endpoint. */
 function checkCaCertificate(p: Problems, ca: unknown, endpoint: unknown): void {
   if (ca === undefined) return;
-  const rule = pemCertificatesRule("the CA that signed the store's certificate");
-  if (typeof ca === "string" && ca.includes("PRIVATE KEY")) p.addSecret("offsite.caCertificate", rule);
-  else if (typeof ca !== "string" || !PEM_CERTIFICATES.test(ca)) p.add("offsite.caCertificate", ca, rule);
-  else if (typeof endpoint === "string" && endpoint.startsWith("http://"))
+  if (!checkPemCertificates(p, "offsite.caCertificate", ca, "the CA that signed the store's certificate")) return;
+  if (typeof endpoint === "string" && endpoint.startsWith("http://"))
     p.lines.push(`offsite.caCertificate: is only for an https:// endpoint; ${endpoint} is plain http`);
 }
 
