@@ -13,13 +13,10 @@ const postgresUnit = (plan: ServicePlan) =>
  */
 export function renderServiceUnit(plan: ServicePlan, job: JobPlan): string {
   const pgUnit = postgresUnit(plan);
+  const execStart = `ExecStart=${[job.script, ...(job.args ?? [])].join(" ")}`;
   const kind = job.daemon
-    ? ["Type=exec", `ExecStart=${job.script} run`, "Restart=always", "RestartSec=5"]
-    : [
-        "Type=oneshot",
-        `ExecStart=${[job.script, ...(job.args ?? [])].join(" ")}`,
-        `TimeoutStartSec=${plan.jobTimeoutSeconds}`,
-      ];
+    ? ["Type=exec", execStart, "Restart=always", "RestartSec=5"]
+    : ["Type=oneshot", execStart, `TimeoutStartSec=${plan.jobTimeoutSeconds}`];
   const lines = [
     "[Unit]",
     `Description=${job.description}`,

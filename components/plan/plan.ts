@@ -112,7 +112,7 @@ export interface JobPlan {
   readonly runAs: string;
   readonly readWritePaths: readonly string[];
   readonly onSuccess?: string;
-  /** A long-running service (restarted when it stops) rather than a oneshot job; its ExecStart adds `run`. */
+  /** A long-running service (restarted when it stops) rather than a oneshot job. */
   readonly daemon?: boolean;
 }
 
@@ -718,6 +718,7 @@ function jobPlans(
       runAs: pg.osUser,
       // It removes the queue entries archive-wal leaves in the archive; it never removes WAL.
       readWritePaths: rw(paths.walDir, ...offsiteDirs),
+      args: ["run"],
       daemon: true,
     });
   }
@@ -729,6 +730,7 @@ function jobPlans(
       script: `${paths.scriptsDir}/collect-metrics`,
       runAs: pg.osUser,
       readWritePaths: rw(),
+      args: ["run"],
       daemon: true,
     });
   }
