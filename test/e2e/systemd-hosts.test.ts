@@ -424,7 +424,9 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     const up = await pulumi(["up", "--stack", "hosts-b", "--yes", "--skip-preview"]);
     expect(up.status, `${up.stdout}\n${up.stderr}`).toBe(0);
     const base = await db2.ssh("systemctl start drkit-billing-base.service", 600_000);
-    expect(base.status, base.stderr).toBe(0);
+    const baseLog = async () =>
+      (await db2.ssh("journalctl -u 'drkit-billing-*' --no-pager -n 60 -o cat; systemctl --failed --no-legend")).stdout;
+    expect(base.status, `${base.stderr}\n${base.status === 0 ? "" : await baseLog()}`).toBe(0);
     expect(await on(db2, "systemctl show --value -p Result drkit-billing-base.service")).toBe("success");
   });
 
