@@ -383,7 +383,7 @@ become_pg_user() {
 }
 pg_group() { id -gn "$PG_OS_USER"; }
 # require_tools_of MAJOR PROGRAM...: each program in PG_BIN is of PostgreSQL MAJOR. A pg_basebackup of another
-# major may copy a server's files, but pg_verifybackup (through pg_waldump) cannot parse another major's WAL.
+# major may copy a server's files, but pg_waldump (also inside pg_verifybackup) cannot parse another major's WAL.
 require_tools_of() {
   local major=$1 program version
   shift

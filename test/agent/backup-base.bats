@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # backup-base: arguments, settings, the lock, and that nothing is published unless pg_basebackup wrote a complete
-# set that pg_verifybackup accepts; a published backup carries its metadata file. pg_basebackup and
-# pg_verifybackup are stand-ins that write a small tar set (a real backup_label inside base.tar).
+# set whose every file matches its manifest; a published backup carries its metadata file. pg_basebackup is a
+# stand-in that writes a small tar set with a real manifest (fake-base-backup); pg_waldump and pg_verifybackup
+# are stand-ins that record their arguments. The check reads the tars with python3 (the real one); a host
+# without python3 checks an extracted copy with pg_verifybackup instead.
 load helpers
 load postgres-stubs
 
@@ -20,24 +22,27 @@ setup() {
 echo "pg_basebackup \$*" >>"$TMP/calls"
 [[ ! -e "$TMP/stubs/fails.pg_basebackup" ]] || exit 1
 for arg in "\$@"; do [[ \$arg != --pgdata=* ]] || dir=\${arg#--pgdata=}; done
-src=\$(mktemp -d)
-printf 'START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nSTART TIME: 2026-11-30 02:00:00 UTC\nSTART TIMELINE: 1\n' >"\$src/backup_label"
-tar -cf "\$dir/base.tar" -C "\$src" backup_label
-tar -cf "\$dir/pg_wal.tar" -T /dev/null
-[[ -e "$TMP/stubs/fails.manifest" ]] ||
-  printf '{"WAL-Ranges": [\n{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000138" }\n]}\n' >"\$dir/backup_manifest"
-rm -rf -- "\$src"
+"$BATS_TEST_DIRNAME/fake-base-backup" "\$dir" "$TMP/stubs"
 STUB
-  cat >"$TMP/bin/pg_verifybackup" <<STUB
+  for tool in pg_verifybackup pg_waldump; do
+    cat >"$TMP/bin/$tool" <<STUB
 #!/usr/bin/env bash
-[[ \$1 != --version ]] || { echo "pg_verifybackup (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"; exit; }
-echo "pg_verifybackup \$*" >>"$TMP/calls"
-[[ ! -e "$TMP/stubs/fails.verify" ]]
+[[ \$1 != --version ]] || { echo "$tool (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"; exit; }
+echo "$tool \$*" >>"$TMP/calls"
+[[ ! -e "$TMP/stubs/fails.$tool" ]]
 STUB
-  chmod +x "$TMP/bin/pg_basebackup" "$TMP/bin/pg_verifybackup"
+  done
+  chmod +x "$TMP/bin/pg_basebackup" "$TMP/bin/pg_verifybackup" "$TMP/bin/pg_waldump"
 }
 teardown() { agent_teardown; }
 
+# without_python: python3 fails, as on a host that has none.
+without_python() {
+  mkdir -p "$TMP/nopython"
+  printf '#!/bin/sh\nexit 127\n' >"$TMP/nopython/python3"
+  chmod +x "$TMP/nopython/python3"
+  export PATH="$TMP/nopython:$PATH"
+}
 published() { find "$TMP/base" -mindepth 1 -maxdepth 1 -printf '%f\n'; }
 # space_needed BYTES: what the server's size query answers (the space check asks twice that and more).
 space_needed() {
@@ -56,8 +61,39 @@ space_needed() {
   grep -qx "start_lsn=0/2000028" "$TMP/base/$id/drkit-backup.env"
   grep -qx "end_lsn=0/2000138" "$TMP/base/$id/drkit-backup.env"
   grep -qx "server_version=150018" "$TMP/base/$id/drkit-backup.env"
-  grep -q "pg_verifybackup" "$TMP/calls"
+  # the manifest carries SHA-256 checksums, which the stream check compares; pg_waldump parses its WAL range
+  grep -q "^pg_basebackup .*--manifest-checksums=SHA256" "$TMP/calls"
+  grep -q "^pg_waldump --quiet --path=$TMP/base/.verify-$id.*/pg_wal --timeline=1 --start=0/2000028 --end=0/2000138\$" \
+    "$TMP/calls"
+  ! grep -q "pg_verifybackup" "$TMP/calls" || false
   [[ $output == *"base backup $id complete"* ]]
+}
+
+@test "without python3: an extracted copy is checked by pg_verifybackup against CRC32C checksums" {
+  without_python
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  id=$(published)
+  grep -q "^pg_basebackup .*--manifest-checksums=CRC32C" "$TMP/calls"
+  grep -q "^pg_verifybackup --quiet --manifest-path=$TMP/base/.partial-$id/backup_manifest" "$TMP/calls"
+  grep -qx "start_wal=000000010000000000000002" "$TMP/base/$id/drkit-backup.env"
+  stub_fails pg_verifybackup
+  sleep 1
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"pg_verifybackup found the backup does not match its manifest"* ]]
+  [ "$(published)" = "$id" ]
+}
+
+@test "the space check counts the extracted copy only where one is made" {
+  space_needed 1000000
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  grep -q "SELECT (1 \* ((SELECT sum(pg_database_size" "$TMP/calls"
+  without_python
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  grep -q "SELECT (2 \* ((SELECT sum(pg_database_size" "$TMP/calls"
 }
 
 @test "a failed pg_basebackup publishes nothing and leaves no partial directory" {
@@ -76,20 +112,51 @@ space_needed() {
   [ -z "$(published)" ]
 }
 
-@test "a backup that does not match its manifest is not published" {
-  stub_fails verify
+@test "a file changed after the manifest was made: refused, naming the file, nothing published or left" {
+  touch "$STUBS/corrupt"
   run "$AGENT/backup-base"
   [ "$status" -eq 1 ]
-  [[ $output == *"does not match its manifest"* ]]
+  [[ $output == *'"PG_VERSION" does not match its checksum in the manifest'* ]]
+  [[ $output == *"the backup does not match its manifest"* ]]
+  [ -z "$(ls -A "$TMP/base")" ]
+}
+
+@test "a file the manifest does not list, or a listed file missing: refused, naming it" {
+  touch "$STUBS/extra"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *'"stray" is in the backup but not in the manifest'* ]]
+  rm "$STUBS/extra"
+  touch "$STUBS/short"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *'"PG_VERSION" is in the manifest but not in the backup'* ]]
   [ -z "$(published)" ]
 }
 
-@test "VERIFY_AFTER_BACKUP=no skips pg_verifybackup but still publishes a complete set" {
+@test "a manifest edited after it was written fails its own checksum" {
+  printf 'sed -i "s/2000138/2000140/" "$dir/backup_manifest"\n' >>"$TMP/bin/pg_basebackup"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"backup_manifest: its own checksum does not match its contents"* ]]
+  [ -z "$(published)" ]
+}
+
+@test "WAL that pg_waldump cannot parse: not published" {
+  stub_fails pg_waldump
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"pg_waldump cannot parse the backup's WAL from 0/2000028 to 0/2000138"* ]]
+  [ -z "$(published)" ]
+}
+
+@test "VERIFY_AFTER_BACKUP=no skips the checks but still publishes a complete set with its metadata" {
   setting VERIFY_AFTER_BACKUP no
+  touch "$STUBS/corrupt"
   run "$AGENT/backup-base"
   [ "$status" -eq 0 ]
-  ! grep -q "pg_verifybackup" "$TMP/calls" || false
-  [ -n "$(published)" ]
+  ! grep -q "pg_verifybackup\|pg_waldump --quiet" "$TMP/calls" || false
+  grep -qx "start_wal=000000010000000000000002" "$TMP/base/$(published)/drkit-backup.env"
 }
 
 @test "programs of another major than the server's: fails naming them and the fix, before any copy" {
@@ -99,8 +166,13 @@ space_needed() {
   [[ $output == *"pg_basebackup is PostgreSQL 14 but the server is PostgreSQL 15: point postgres.binDirectory at the PostgreSQL 15 programs"* ]]
   ! grep -q "^pg_basebackup --pgdata" "$TMP/calls"
   [ -z "$(published)" ]
-  rm "$TMP/bin/pg_verifybackup"
+  rm "$TMP/bin/pg_waldump"
   rm "$TMP/stubs/tools-major"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"pg_waldump is missing: install the PostgreSQL 15 programs"* ]]
+  rm "$TMP/bin/pg_verifybackup"
+  without_python
   run "$AGENT/backup-base"
   [ "$status" -eq 1 ]
   [[ $output == *"pg_verifybackup is missing: install the PostgreSQL 15 programs"* ]]

@@ -11,7 +11,7 @@ import { freePort, psqlAt, runAsync, startSandbox, waitFor, type Sandbox } from 
 // archived WAL replays to a target. Debian's 15 pg_basebackup serves 14 and 15, so there clone-standby clones the
 // standby; 16-18 refuse it, so the standby starts from a cold copy of the stopped primary. A base backup is taken,
 // verified and restored by restore-pitr on 15, whose own tools are here; on the others backup-base refuses the
-// tools of another major (pg_verifybackup cannot parse another major's WAL).
+// tools of another major (pg_waldump cannot parse another major's WAL).
 const withClientTools = (version: number) => version <= 15;
 const TOOLS_MAJOR = 15;
 const asPostgres = (args: string[]) => runAsync("runuser", ["-u", "postgres", "--", ...args], {}, 300_000);
