@@ -258,3 +258,28 @@ teardown() { agent_teardown; }
   [[ $output == *"cannot read the CA certificate of object store site-b ($TMP/missing-ca.crt)"* ]]
   [ ! -s "$FAKE_MC_ROOT/.calls" ]
 }
+
+@test "one shipment at a time: a second run waits for the first, then finds the set confirmed and uploads nothing" {
+  make_base "$BASE_ID" 100
+  mkdir -p "$TMP/locks"
+  exec 6>>"$TMP/locks/ship-offsite.lock"
+  flock -n 6
+  "$AGENT/ship-offsite" base "$BASE_ID" >"$TMP/waiting.log" 2>&1 6>&- &
+  waiting=$!
+  for _ in $(seq 1 50); do
+    grep -q "waiting for the shipment another run is making" "$TMP/waiting.log" && break
+    sleep 0.1
+  done
+  grep -q "waiting for the shipment another run is making ($TMP/locks/ship-offsite.lock)" "$TMP/waiting.log"
+  # nothing was sent while the lock was held
+  [ ! -s "$FAKE_MC_ROOT/.calls" ]
+  run "$AGENT/ship-offsite" status
+  [ "$status" -eq 0 ]
+  exec 6>&-
+  wait "$waiting"
+  [ -f "$TMP/marks/site-a/base/$BASE_ID" ]
+  uploads=$(mc_calls | grep -c "^cp ")
+  run "$AGENT/ship-offsite" base "$BASE_ID"
+  [ "$status" -eq 0 ]
+  [ "$(mc_calls | grep -c "^cp ")" -eq "$uploads" ]
+}
