@@ -85,13 +85,17 @@ require_arrays() {
 }
 
 # ---- locks and files --------------------------------------------------------------------------------------
-# take_lock NAME [FD]: two runs of one job never overlap; the lock lives as long as the process.
+# take_lock NAME [FD [WAITING]]: two runs of one job never overlap; the lock lives as long as the process. With
+# WAITING (what to log), a second run waits for the first instead of failing.
 take_lock() {
-  local name=$1 fd=${2:-9}
+  local name=$1 fd=${2:-9} waiting=${3:-}
   require_settings LOCK_DIR
   mkdir -p -- "$LOCK_DIR"
   eval "exec $fd>>\"\$LOCK_DIR/\$name.lock\""
-  flock -n "$fd" || die "another run holds $LOCK_DIR/$name.lock; not starting a second one"
+  flock -n "$fd" && return 0
+  [[ -n $waiting ]] || die "another run holds $LOCK_DIR/$name.lock; not starting a second one"
+  log "$waiting ($LOCK_DIR/$name.lock)"
+  flock "$fd"
 }
 # write_atomically FILE [MODE]: stdin into FILE through a temp file in the same directory (mode 0600, or MODE),
 # fsynced, then renamed.
