@@ -69,6 +69,25 @@ space_needed() {
   [[ $output == *"base backup $id complete"* ]]
 }
 
+@test "a compressed tar is read to its end: the decompressor is never cut off while it writes the padding" {
+  touch "$TMP/stubs/zstd"
+  for _ in 1 2 3; do
+    run "$AGENT/backup-base"
+    [ "$status" -eq 0 ]
+    [[ $output != *"failed with exit"* ]]
+    sleep 1
+  done
+  [ "$(published | wc -l)" -eq 3 ]
+}
+
+@test "data after the end of a tar archive: refused, nothing published" {
+  touch "$TMP/stubs/trailing"
+  run "$AGENT/backup-base"
+  [ "$status" -ne 0 ]
+  [[ $output == *"base.tar: data after the end of the tar archive"* ]]
+  [ -z "$(published)" ]
+}
+
 @test "without python3: an extracted copy is checked by pg_verifybackup against CRC32C checksums" {
   without_python
   run "$AGENT/backup-base"
