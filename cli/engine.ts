@@ -90,3 +90,30 @@ export async function stackSecretValue(
   const stack = await workspaceStack(projectDir, stackName, plan);
   return (await stack.getConfig(configPath, true)).value;
 }
+
+export interface PolicyPreview {
+  /** false when the preview failed: a mandatory policy violation, an error, or a change under expectNoChanges. */
+  readonly ok: boolean;
+  /** What the engine printed (progress, diff, the policy and resource summaries). */
+  readonly output: string;
+  /** Resources by operation ("create", "update", "same", ...), when the preview got that far. */
+  readonly changeSummary?: Record<string, number>;
+  readonly error?: string;
+}
+
+/** pulumi preview --diff with policy packs, its output kept (not streamed) for a report. */
+export async function previewWithPolicies(
+  projectDir: string,
+  stackName: string,
+  plan: DrPlan,
+  options: { policyPacks: string[]; policyPackConfigs: string[]; expectNoChanges: boolean },
+): Promise<PolicyPreview> {
+  const chunks: string[] = [];
+  try {
+    const stack = await workspaceStack(projectDir, stackName, plan);
+    const r = await stack.preview({ ...options, diff: true, color: "never", onOutput: (out) => chunks.push(out) });
+    return { ok: true, output: chunks.join(""), changeSummary: r.changeSummary };
+  } catch (error) {
+    return { ok: false, output: chunks.join(""), error: error instanceof Error ? error.message : String(error) };
+  }
+}

@@ -3,11 +3,17 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describeServicePlan, formatTable } from "../components/plan/describe";
 import { ConfigError } from "../components/plan/errors";
-import { findProjectDir, loadStackPlan } from "../components/plan/stackFile";
+import { findProjectDir, loadStackPlan, stackNames } from "../components/plan/stackFile";
 import { applyPlanLocally, checkPlanLocally } from "./apply";
 import { drillService, runDrill, SCENARIO_IDS } from "../drill/run";
 import { enginePath, runEngine, stackSecretValue, toolchainBinDir, type EngineAction } from "./engine";
+import { formatJson, formatMarkdown, formatPatch, formatSummary } from "./diff/formatDiff";
+import { revisionPlan, workingTreePlan } from "./diff/revisionPlan";
+import { diffPlans } from "./diff/stackDiff";
 import { renderPlanTo } from "./render";
+import { defaultPolicyPack } from "./review/policyPack";
+import { reviewStacks } from "./review/review";
+import { reviewComment, reviewFailed } from "./review/reviewComment";
 import { formatStatus, stackStatus } from "./status";
 
 // The toolchain's minio and mc (toolchain/setup) are found on PATH by the sandbox and target scripts.
@@ -23,6 +29,9 @@ const program = new Command()
     ),
   )
   .showHelpAfterError();
+
+/** `drkit diff` exits with this when anything changes (1 and 2 are errors, as for every command). */
+const DIFF_CHANGED_EXIT = 3;
 
 const stackOption = () =>
   new Option("-s, --stack <name>", "stack name (its config is stacks/Pulumi.<name>.yaml)").default("local");
@@ -51,6 +60,75 @@ program
     for (const file of written) console.log(`${file.host}:${file.hostPath}`);
     console.error(`rendered ${written.length} files for ${plan.services.length} service(s) into ${opts.out}`);
   });
+
+program
+  .command("diff")
+  .description(
+    "what a change of the stack's config does on each host: the files drkit places there as committed in --base " +
+      "against the working tree, the settings that change and whether a reload or a restart follows " +
+      `(exit status ${DIFF_CHANGED_EXIT} when anything changes, 0 when nothing does)`,
+  )
+  .addOption(stackOption())
+  .option("--base <revision>", "the git revision to compare the working tree with", "HEAD")
+  .addOption(new Option("--format <format>", "how to print it").choices(["text", "markdown", "json"]).default("text"))
+  .option("--summary", "only the summary, without the unified diff of the files", false)
+  .action((opts: { stack: string; base: string; format: "text" | "markdown" | "json"; summary: boolean }) => {
+    const dir = projectDir();
+    const after = workingTreePlan(dir, opts.stack);
+    const before = revisionPlan(dir, opts.base, opts.stack);
+    if (!before && !after) throw new Error(`stack "${opts.stack}" has no config file, neither in ${opts.base} nor now`);
+    const diff = diffPlans(opts.stack, opts.base, before, after);
+    if (opts.format === "json") console.log(formatJson(diff));
+    else if (opts.format === "markdown") console.log(formatMarkdown(diff, !opts.summary));
+    else {
+      console.log(formatSummary(diff));
+      const patch = formatPatch(diff);
+      if (!opts.summary && patch) console.log(`\n${patch.trimEnd()}`);
+    }
+    if (diff.changes.length > 0) process.exitCode = DIFF_CHANGED_EXIT;
+  });
+
+program
+  .command("review")
+  .description(
+    "the review of a pull request: per stack, drkit diff against --base and pulumi preview --diff with the policy " +
+      "packs, as one Markdown comment (exit status 1 when a stack fails: invalid config, a policy violation, a " +
+      "failed preview, or any change with --expect-no-changes)",
+  )
+  .option("--base <revision>", "the git revision the pull request goes into", "HEAD")
+  .option("--stack <name...>", "the stacks to review (default: every stack config file of the project)")
+  .option("--policy-pack <dir...>", "policy packs to run (default: the project's policies/, else drkit's own)")
+  .option("--policy-pack-config <file...>", "JSON config for the policy packs (minimums, enforcement levels)")
+  .option("--out <file>", "write the comment to this file instead of standard output")
+  .option("--expect-no-changes", "preview every stack and fail on any change (a drift check of the main branch)", false)
+  .action(
+    async (opts: {
+      base: string;
+      stack?: string[];
+      policyPack?: string[];
+      policyPackConfig?: string[];
+      out?: string;
+      expectNoChanges: boolean;
+    }) => {
+      const dir = projectDir();
+      const reviews = await reviewStacks(dir, {
+        base: opts.base,
+        stacks: opts.stack ?? stackNames(dir),
+        policyPacks: (opts.policyPack ?? [defaultPolicyPack(dir)]).map((p) => path.resolve(p)),
+        policyPackConfigs: (opts.policyPackConfig ?? []).map((p) => path.resolve(p)),
+        expectNoChanges: opts.expectNoChanges,
+        log: (line) => console.error(`drkit: ${line}`),
+      });
+      const comment = reviewComment(opts.base, reviews, opts.expectNoChanges);
+      if (opts.out) fs.writeFileSync(opts.out, comment);
+      else process.stdout.write(comment);
+      const failed = reviews.filter((r) => reviewFailed(r, opts.expectNoChanges)).map((r) => r.stack);
+      console.error(
+        `drkit: review against ${opts.base}: ${failed.length ? `FAILED (${failed.join(", ")})` : "passed"}`,
+      );
+      if (failed.length) process.exitCode = 1;
+    },
+  );
 
 program
   .command("apply")

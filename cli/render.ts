@@ -10,7 +10,7 @@ export interface WrittenFile {
 }
 
 /** The path a file has on its host, without the sandbox root prefix. */
-function hostPathOf(filePath: string, rootPrefix: string): string {
+export function hostPathOf(filePath: string, rootPrefix: string): string {
   return rootPrefix && filePath.startsWith(`${rootPrefix}/`) ? filePath.slice(rootPrefix.length) : filePath;
 }
 

@@ -10,6 +10,19 @@ export interface PgSetting {
   readonly context: SettingContext;
 }
 
+/** The settings drkit renders that PostgreSQL reads only at server start (pg_settings.context 'postmaster'). */
+const RESTART_SETTINGS = new Set([
+  "archive_mode",
+  "hot_standby",
+  "max_replication_slots",
+  "max_wal_senders",
+  "wal_level",
+  "wal_log_hints",
+]);
+
+/** How a change of the named setting takes effect; every other drkit setting is read on a reload. */
+export const settingContext = (name: string): SettingContext => (RESTART_SETTINGS.has(name) ? "postmaster" : "sighup");
+
 export const archiveCommandOf = (plan: ServicePlan) => `${plan.paths.scriptsDir}/archive-wal %p %f`;
 export const archiveDropInPath = (plan: ServicePlan) =>
   `${plan.postgres.configDirectory}/90-drkit-${plan.name}-archiving.conf`;
@@ -19,14 +32,14 @@ export const replicationDropInPath = (plan: ServicePlan) =>
 /** The WAL archiving settings, with the context each one needs to change. */
 export function archiveSettings(plan: ServicePlan): PgSetting[] {
   const list: PgSetting[] = [
-    { name: "wal_level", value: "replica", context: "postmaster" },
-    { name: "archive_mode", value: "on", context: "postmaster" },
-    { name: "archive_command", value: archiveCommandOf(plan), context: "sighup" },
-    { name: "archive_timeout", value: String(plan.archiveTimeoutSeconds), context: "sighup" },
-  ];
+    { name: "wal_level", value: "replica" },
+    { name: "archive_mode", value: "on" },
+    { name: "archive_command", value: archiveCommandOf(plan) },
+    { name: "archive_timeout", value: String(plan.archiveTimeoutSeconds) },
+  ].map((s) => ({ ...s, context: settingContext(s.name) }));
   // From 15 on an archive_library wins over archive_command (and from 16 setting both is an error).
   if (postgresFeatures(plan.postgres.version).archiveLibrary)
-    list.push({ name: "archive_library", value: "", context: "sighup" });
+    list.push({ name: "archive_library", value: "", context: settingContext("archive_library") });
   return list;
 }
 

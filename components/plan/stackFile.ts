@@ -16,20 +16,58 @@ export function findProjectDir(from: string): string {
   }
 }
 
-function stackFilePath(projectDir: string, stack: string): string {
+/** Reads a file of the project by its path relative to the project directory; undefined when it is missing. */
+export type ProjectFileReader = (relativePath: string) => string | undefined;
+
+export const workingTreeReader =
+  (projectDir: string): ProjectFileReader =>
+  (relativePath) => {
+    const file = path.join(projectDir, relativePath);
+    return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
+  };
+
+/** Where the stacks' config files are, relative to the project directory (Pulumi.yaml's stackConfigDir). */
+function stackConfigDir(read: ProjectFileReader): string {
+  const projectFile = read("Pulumi.yaml");
+  if (projectFile === undefined) throw new Error("the project has no Pulumi.yaml");
+  return ((parse(projectFile) ?? {}) as { stackConfigDir?: string }).stackConfigDir ?? ".";
+}
+
+/** The stack's config file, relative to the project directory. */
+function stackFilePath(read: ProjectFileReader, stack: string): string {
   if (!/^[A-Za-z0-9._-]+$/.test(stack))
-    throw new Error(`stack name "${stack}" may only hold letters, digits, '.', '_' and '-'`);
-  const project = parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { stackConfigDir?: string };
-  return path.join(projectDir, project.stackConfigDir ?? ".", `Pulumi.${stack}.yaml`);
+    throw new Error(`stack "${stack}" may only hold letters, digits, '.', '_' and '-'`);
+  return path.normalize(path.join(stackConfigDir(read), `Pulumi.${stack}.yaml`));
+}
+
+/** The project's stacks: every Pulumi.<stack>.yaml in its stack config directory, by name. */
+export function stackNames(projectDir: string): string[] {
+  const dir = path.join(projectDir, stackConfigDir(workingTreeReader(projectDir)));
+  return fs
+    .readdirSync(dir)
+    .flatMap((name) => /^Pulumi\.([A-Za-z0-9._-]+)\.yaml$/.exec(name)?.[1] ?? [])
+    .sort();
+}
+
+/** The stack's config file, relative to the project directory. */
+export const stackFileOf = (projectDir: string, stack: string) => stackFilePath(workingTreeReader(projectDir), stack);
+
+/** The drkit part of a stack's config, or undefined when the project has no config file for the stack. */
+export function readStackConfigFrom(read: ProjectFileReader, stack: string): Record<string, unknown> | undefined {
+  const text = read(stackFilePath(read, stack));
+  if (text === undefined) return undefined;
+  const doc = (parse(text) ?? {}) as { config?: Record<string, unknown> };
+  return rawConfigFromEntries(doc.config ?? {});
 }
 
 /** The drkit part of a stack's config (keys `drkit:hosts`, `drkit:services`), as written in the YAML file. */
 export function readStackConfig(projectDir: string, stack: string): Record<string, unknown> {
-  const file = stackFilePath(projectDir, stack);
-  if (!fs.existsSync(file))
+  const config = readStackConfigFrom(workingTreeReader(projectDir), stack);
+  if (config === undefined) {
+    const file = path.join(projectDir, stackFilePath(workingTreeReader(projectDir), stack));
     throw new Error(`stack "${stack}" has no config file ${path.relative(process.cwd(), file) || file}`);
-  const doc = (parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-  return rawConfigFromEntries(doc.config ?? {});
+  }
+  return config;
 }
 
 /** Picks `drkit:<key>` entries out of a flat Pulumi config map. */

@@ -1,7 +1,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { archiveSettings } from "../../components/artifacts/postgresConf";
+import {
+  archiveDropInPath,
+  archiveSettings,
+  replicationDropInPath,
+  settingContext,
+} from "../../components/artifacts/postgresConf";
+import { settingsOf } from "../../cli/diff/settingChanges";
 import type { StandbyPlan } from "../../components/plan/plan";
 import { SUPPORTED_POSTGRES_VERSIONS } from "../../components/plan/postgresVersion";
 import { freePort, psqlAt, runAsync, startSandbox, waitFor, type Sandbox } from "../helpers/sandbox";
@@ -123,6 +129,17 @@ describe.each(SUPPORTED_POSTGRES_VERSIONS)("PostgreSQL %i", (version) => {
       .split("\n")
       .filter((l) => /(WARNING|ERROR):|unrecognized configuration|invalid value|contains errors/.test(l));
     expect(complaints, complaints.join("\n")).toEqual([]);
+  });
+
+  it("every setting drkit renders needs a restart exactly when the server says so (what drkit diff reports)", () => {
+    const rendered = [archiveDropInPath(sb.plan), replicationDropInPath(sb.plan)].flatMap((file) => [
+      ...settingsOf("postgres-conf", fs.readFileSync(file, "utf8"))!.keys(),
+    ]);
+    expect(rendered).toEqual(expect.arrayContaining(["wal_level", "archive_timeout", "max_wal_senders"]));
+    for (const name of rendered) {
+      const context = sb.sql(`SELECT context FROM pg_settings WHERE name = '${name}'`, "postgres");
+      expect(`${name}: ${context === "postmaster" ? "postmaster" : "sighup"}`).toBe(`${name}: ${settingContext(name)}`);
+    }
   });
 
   it("archive_command archives real segments; the same file again succeeds, a different one is refused", async () => {
