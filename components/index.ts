@@ -31,6 +31,7 @@ export {
   type LifecyclePolicy,
 } from "./objectstore/lifecycle";
 export { objectStores } from "./objectstore/objectStores";
+export { drStack } from "./drStack";
 export { renderMarkdown } from "./drill/markdown";
 export { renderHtml } from "./drill/html";
 export { writeReports } from "./drill/writeReports";

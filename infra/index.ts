@@ -1,9 +1,7 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { objectStores } from "../components/objectstore/objectStores";
+import { drStack } from "../components/drStack";
 import { buildPlan } from "../components/plan/plan";
-import { PostgresBackup } from "../components/postgres/postgresBackup";
-import { RedisBackup } from "../components/redis/redisBackup";
 
 const config = new pulumi.Config("drkit");
 // Validate everything before any resource is registered: a bad field fails the whole preview.
@@ -16,20 +14,7 @@ const plan = buildPlan(
   { baseDir: path.resolve(__dirname, "..") },
 );
 
-const stores = objectStores(plan);
-
-const services = plan.services.map((service) => {
-  const key = service.host.connection.type === "ssh" ? service.host.connection.privateKey : undefined;
-  const privateKey = typeof key === "string" ? pulumi.secret(key) : undefined;
-  const targets = service.offsite?.targets.map((t) => [t.store, stores.get(t.store)!] as const) ?? [];
-  const offsite = service.offsite
-    ? { keys: Object.fromEntries(targets.map(([name, s]) => [name, s.keys])), stores: targets.map(([, s]) => s.ready) }
-    : undefined;
-  const postgres = new PostgresBackup(service.name, { plan: service, privateKey, offsite });
-  // The Redis part shares the backup root (its valkey/ directory) that PostgresBackup creates.
-  if (service.redis) new RedisBackup(`${service.name}-redis`, { plan: service, privateKey }, { dependsOn: [postgres] });
-  return postgres;
-});
+const services = drStack(plan);
 
 export const backups = Object.fromEntries(
   services.map((s, i) => [

@@ -429,9 +429,14 @@ const minioTarget = resourcePolicy(
       report(`${what}: has no lifecycle expiry; the rule requires one of at least ${min} days`);
     else if (Number(expiry) < min)
       report(`${what}: lifecycle expires objects after ${expiry} days; the rule's minimum is ${min} days`);
-    // A second site (the target other stores replicate into) is itself the copy.
-    if (!p.replicationTarget && !(Array.isArray(p.replicaOf) && p.replicaOf.length > 0))
-      report(`${what}: has no replication target and no store replicates into it; the rule requires a second site`);
+    // A second site (the target other stores replicate into) is itself the copy; so is a store that every
+    // service shipping here also ships to.
+    const some = (list: unknown) => Array.isArray(list) && list.length > 0;
+    if (!p.replicationTarget && !some(p.replicaOf) && !some(p.alongside))
+      report(
+        `${what}: has no replication target, no store replicates into it and no service ships to another store ` +
+          `beside it; the rule requires a second site`,
+      );
   },
 );
 

@@ -69,6 +69,8 @@ export interface MinioTargetArgs {
   readonly replica?: { readonly store: ObjectStorePlan; readonly keys: StoreKeys };
   /** The stores that replicate into this one: a second site needs no replication target of its own. */
   readonly replicaOf?: readonly string[];
+  /** The other stores that every service shipping here also ships to: each copy is already on two sites. */
+  readonly alongside?: readonly string[];
 }
 
 /**
@@ -95,6 +97,7 @@ export class MinioTarget extends pulumi.ComponentResource {
         objectLockMode: store.objectLock?.mode,
         replicationTarget: replica?.store.name,
         replicaOf: [...(args.replicaOf ?? [])],
+        alongside: [...(args.alongside ?? [])],
       },
       opts,
     );

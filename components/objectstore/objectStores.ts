@@ -53,10 +53,20 @@ export function objectStores(plan: DrPlan, parent?: pulumi.Resource): ReadonlyMa
         keys,
         replica: replica && replicaPlan ? { store: replicaPlan, keys: replica.keys } : undefined,
         replicaOf: plan.objectStores.filter((s) => s.replicateTo === store.name).map((s) => s.name),
+        alongside: storesAlongside(plan, store.name),
       },
       { ...opts, dependsOn: [...(sandbox ? [sandbox] : []), ...(replica ? [replica.ready] : [])] },
     );
     made.set(store.name, { keys, ready: target });
   }
   return made;
+}
+
+/** The other stores that every service shipping to `store` also ships to (none when no service ships there). */
+function storesAlongside(plan: DrPlan, store: string): string[] {
+  const targetLists = plan.services
+    .map((s) => s.offsite?.targets.map((t) => t.store) ?? [])
+    .filter((stores) => stores.includes(store));
+  if (targetLists.length === 0) return [];
+  return targetLists[0].filter((other) => other !== store && targetLists.every((list) => list.includes(other)));
 }

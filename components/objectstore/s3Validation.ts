@@ -36,16 +36,19 @@ function validateRegion(value: unknown, path: string, errors: string[]): boolean
   return false;
 }
 
+/** Why a KMS key given as text cannot encrypt a bucket in `region` (a key ARN in that region), or undefined. */
+export function kmsKeyProblem(value: string, region: string): string | undefined {
+  const match = KMS_KEY_ARN.exec(value);
+  if (!match) return `${describeValue(value)} must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)`;
+  if (match[1] !== region)
+    return `${describeValue(value)} is in ${match[1]}; S3 needs the key in the bucket's region ${region}`;
+  return undefined;
+}
+
 /** A KMS key given as a plain string must be a key ARN in the bucket's region; outputs are checked by AWS. */
 function validateKmsKey(value: unknown, region: string, path: string, errors: string[]): void {
-  if (typeof value !== "string") return;
-  const match = KMS_KEY_ARN.exec(value);
-  if (!match)
-    errors.push(`${path}: ${describeValue(value)} must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)`);
-  else if (match[1] !== region)
-    errors.push(
-      `${path}: ${describeValue(value)} is in ${match[1]}; S3 needs the key in the bucket's region ${region}`,
-    );
+  const problem = typeof value === "string" ? kmsKeyProblem(value, region) : undefined;
+  if (problem) errors.push(`${path}: ${problem}`);
 }
 
 const isPositiveInteger = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n > 0;

@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import { transitionProblems, type LifecyclePolicy, type ServiceRetention } from "../objectstore/lifecycle";
+import { kmsKeyProblem } from "../objectstore/s3Validation";
 import { parseDuration } from "./duration";
 import { parseSize } from "./size";
 import type { ParsedObjectStore, ParsedService, ParsedStackConfig } from "./schema";
@@ -300,6 +301,14 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
           `${at}.replication.region: "${store.region}" is the bucket's own region; cross-region replication needs ` +
             `another region`,
         );
+      }
+      const keys = [
+        ["kmsKeyArn", store.kmsKeyArn, store.region],
+        ["replication.kmsKeyArn", store.replication?.kmsKeyArn, store.replication?.region],
+      ] as const;
+      for (const [field, key, region] of keys) {
+        const problem = key && region ? kmsKeyProblem(key, region) : undefined;
+        if (problem) problems.push(`${at}.${field}: ${problem}`);
       }
       problems.push(...transitionProblems(lifecycleOf(config, name, store), at));
     }

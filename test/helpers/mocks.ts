@@ -19,6 +19,8 @@ export interface MockRecorder {
   readonly registered: Registered[];
   /** The "<type>::<name>"s a resource waits on (names alone collide across types). */
   dependencies(type: string, name: string): string[] | undefined;
+  /** The "<type>::<name>" of a resource's parent, when it has one (components register their children). */
+  parentOf(type: string, name: string): string | undefined;
   /** The names a resource waits on, for a resource whose name is unique. */
   dependencyNames(name: string): string[] | undefined;
   /** Resolves once no resource has been registered for a while: registration is asynchronous. */
@@ -39,6 +41,7 @@ export function recordResources(
 ): MockRecorder {
   const registered: Registered[] = [];
   const dependencies = new Map<string, string[]>();
+  const parents = new Map<string, string>();
   pulumi.runtime.setMocks(
     {
       newResource: (args) => {
@@ -55,11 +58,15 @@ export function recordResources(
   const registerResource = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) => {
     dependencies.set(keyOf(req.getType(), req.getName()), (req.getDependenciesList() as string[]).map(keyOfUrn));
+    const parent = req.getParent() as string;
+    if (parent && !parent.includes("::pulumi:pulumi:Stack::"))
+      parents.set(keyOf(req.getType(), req.getName()), keyOfUrn(parent));
     return registerResource(req, cb);
   };
   return {
     registered,
     dependencies: (type, name) => dependencies.get(keyOf(type, name)),
+    parentOf: (type, name) => parents.get(keyOf(type, name)),
     dependencyNames: (name) => {
       const found = [...dependencies.entries()].filter(([key]) => key.endsWith(`::${name}`));
       return found.length === 1 ? found[0][1].map((k) => k.split("::").pop()!) : undefined;

@@ -451,6 +451,6 @@ describe("SSH host keys", () => {
         pinned++;
       }
     }
-    expect(pinned).toBe(5);
+    expect(pinned).toBe(6);
   });
 });

@@ -217,8 +217,8 @@ describe("the policy pack's minio rule on a MinioTarget of the local stack", () 
     expect(one(T.minioTarget, "alone-a").inputs.replicationTarget).toBeUndefined();
     const d = await evaluate(rule, [asPolicySees("alone-a")]);
     expect(d.map((x) => x.message)).toEqual([
-      'MinioTarget "alone-a": has no replication target and no store replicates into it; the rule requires a ' +
-        "second site",
+      'MinioTarget "alone-a": has no replication target, no store replicates into it and no service ships to another ' +
+        "store beside it; the rule requires a second site",
     ]);
     expect(d[0].level).toBe("mandatory");
   });

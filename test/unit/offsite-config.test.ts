@@ -216,6 +216,24 @@ describe("off-site validation names the field, the value and the rule", () => {
       /^objectStores\.aws\.replication\.region: "eu-west-1" is the bucket's own region; cross-region replication needs another region$/,
     ],
     [
+      "a KMS alias instead of a key ARN (the bucket's encryption takes a key)",
+      (c) => {
+        c.objectStores.aws = s3("acme-billing", { kmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:alias/backups" });
+        c.services.billing.offsite.targets = ["aws"];
+      },
+      /^objectStores\.aws\.kmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:alias\/backups" must be a KMS key ARN /,
+    ],
+    [
+      "a replica's KMS key in another region than the replica",
+      (c) => {
+        const key = "arn:aws:kms:eu-west-1:123456789012:key/0f6c2d7e-8a51-4c1b-9e3d-5b7a2c9e4f10";
+        c.objectStores.aws = s3("acme-billing", { replication: { region: "eu-central-1", kmsKeyArn: key } });
+        c.services.billing.offsite.targets = ["aws"];
+      },
+      // eslint-disable-next-line max-len
+      /^objectStores\.aws\.replication\.kmsKeyArn: ".*" is in eu-west-1; S3 needs the key in the bucket's region eu-central-1$/,
+    ],
+    [
       "infrequent access before day 30",
       (c) => {
         c.objectStores.aws = s3("acme-billing", { transitions: { infrequentAccessDays: 10 } });

@@ -364,9 +364,15 @@ describe("MinIO and Kubernetes rules", () => {
     expect(bad.map((d) => d.message)).toEqual([
       'MinioTarget "site-a": versioning is false; the rule requires true',
       'MinioTarget "site-a": lifecycle expires objects after 5 days; the rule\'s minimum is 30 days',
-      'MinioTarget "site-a": has no replication target and no store replicates into it; the rule requires a ' +
-        "second site",
+      'MinioTarget "site-a": has no replication target, no store replicates into it and no service ships to another ' +
+        "store beside it; the rule requires a second site",
     ]);
+  });
+
+  it("a MinIO target is a second site when every service shipping to it ships to another store too", async () => {
+    const rule = only("minio-target-versioned-and-replicated");
+    expect(await evaluate(rule, [minio({ versioning: true, expireDays: 30, alongside: ["s3-eu"] })])).toEqual([]);
+    expect(await evaluate(rule, [minio({ versioning: true, expireDays: 30, alongside: [] })])).toHaveLength(1);
   });
 
   const labels = { "app.kubernetes.io/managed-by": "drkit", "app.kubernetes.io/component": "backup" };
