@@ -1,11 +1,14 @@
 /**
  * Benchmark 1: drkit's base backup job (rendered backup-base: pg_basebackup, every file of the tars checked
  * against the manifest as a stream, the WAL extracted and parsed by pg_waldump, metadata, fsync, publish by
- * rename) against bare pg_basebackup with the same flags and compression, on the same database.
+ * rename) against bare pg_basebackup with the same flags and compression, on the same database; pgBackRest and
+ * gzipped pg_basebackup beside them as anchors.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Sandbox } from "../test/helpers/sandbox";
+import { gzipBasebackup, pgBackRest } from "./anchors";
 import { databaseMb, pgClient, pgOwnedDir, type SandboxPool } from "./db";
 import { asUser, interleave, median, mustExec, progress, round, type ExecResult } from "./lib";
 import type { ResultRow, Section } from "./results";
@@ -132,8 +135,12 @@ export async function benchBase(pool: SandboxPool, opts: BaseOptions): Promise<S
   const sb = await pool.acquire(opts.scale);
   const bareRoot = pgOwnedDir(path.join(sb.plan.rootPrefix, "bench-bare-basebackup"), sb.plan.postgres.osUser);
   const bareTarget = path.join(bareRoot, "backup");
+  const gzipTarget = path.join(bareRoot, "gzip");
+  const backRest = await pgBackRest(sb, bareRoot);
   let bareSize = 0;
   let drkitSize = 0;
+  let gzipSize = 0;
+  let backRestSize = 0;
   let extractedMb = 0;
   removePublishedBackups(sb);
   const samples = await interleave<number | DrkitSample>(
@@ -157,11 +164,36 @@ export async function benchBase(pool: SandboxPool, opts: BaseOptions): Promise<S
           removePublishedBackups(sb);
         },
       },
+      {
+        name: "pgBackRest full",
+        run: () => backRest.backup(),
+        after: () => (backRestSize = backRest.newestBackupMb()),
+      },
+      {
+        name: "pg_basebackup -z",
+        run: () => gzipBasebackup(sb, gzipTarget),
+        after: () => {
+          gzipSize = backupMb(gzipTarget);
+          fs.rmSync(gzipTarget, { recursive: true, force: true });
+        },
+      },
     ],
     "base backup (s)",
   );
   const bare = samples.get("pg_basebackup") as number[];
   const drkit = samples.get("drkit backup-base") as DrkitSample[];
+  const anchors: Anchor[] = [
+    {
+      name: `pgBackRest ${pgBackRestVersion()} full backup (${backRest.settings.join(", ")})`,
+      seconds: samples.get("pgBackRest full") as number[],
+      mb: backRestSize,
+    },
+    {
+      name: "pg_basebackup -z (tar, client-side gzip)",
+      seconds: samples.get("pg_basebackup -z") as number[],
+      mb: gzipSize,
+    },
+  ];
   return baseSection(
     opts,
     {
@@ -172,10 +204,21 @@ export async function benchBase(pool: SandboxPool, opts: BaseOptions): Promise<S
       drkitSize,
       extractedMb,
       flags: bareBasebackupArgs(sb, "<dir>"),
+      anchors,
     },
     t0,
   );
 }
+
+/** Another tool's full backup of the same database, reported beside drkit's. */
+interface Anchor {
+  readonly name: string;
+  readonly seconds: readonly number[];
+  readonly mb: number;
+}
+
+const pgBackRestVersion = () =>
+  /pgBackRest (\S+)/.exec(spawnSync("pgbackrest", ["version"], { encoding: "utf8" }).stdout)?.[1] ?? "?";
 
 interface BaseMeasurements {
   readonly bare: readonly number[];
@@ -186,6 +229,7 @@ interface BaseMeasurements {
   /** What the check extracts beside the backup (its WAL), the peak extra disk. */
   readonly extractedMb: number;
   readonly flags: readonly string[];
+  readonly anchors: readonly Anchor[];
 }
 
 function baseSection(opts: BaseOptions, m: BaseMeasurements, t0: number): Section {
@@ -215,12 +259,21 @@ function baseSection(opts: BaseOptions, m: BaseMeasurements, t0: number): Sectio
     `base backup: bare ${bareMedian.toFixed(2)} s, drkit ${drkitMedian.toFixed(2)} s, ratio ${row.ratio}; ` +
       `verification ${verification.toFixed(2)} s`,
   );
+  const anchorRows = m.anchors.map((a): ResultRow => ({
+    benchmark: `base backup, pgbench scale ${opts.scale}: drkit beside ${a.name}`,
+    unit: "s",
+    baseline: a.name,
+    baselineMedian: round(median(a.seconds)),
+    drkitMedian: round(drkitMedian),
+    ratio: round(drkitMedian / median(a.seconds)),
+    notes: `an anchor: it does not check its backup as drkit does; its backup ${a.mb} MB; n=${a.seconds.length}`,
+  }));
   return {
     id: "base",
     ranAt: new Date(t0).toISOString(),
     seconds: (Date.now() - t0) / 1000,
     options: { ...opts },
-    rows: [row],
+    rows: [row, ...anchorRows],
     details: {
       databaseMb: m.dbMb,
       bareFlags: m.flags,
@@ -233,6 +286,7 @@ function baseSection(opts: BaseOptions, m: BaseMeasurements, t0: number): Sectio
       backupMb: { drkit: m.drkitSize, bare: m.bareSize },
       extractedMb: m.extractedMb,
       extraDiskPercent,
+      anchors: m.anchors.map((a) => ({ ...a, seconds: a.seconds.map((x) => round(x)) })),
     },
   };
 }

@@ -2,11 +2,13 @@
  * drkit benchmarks: each of drkit's jobs as a ratio of the bare tool on the same data in the same run.
  *
  *   tsx bench/run.ts [--only base|pitr|archive|shipper] [--scale N] [--reps N] [--pitr-scales A,B,C]
- *                    [--segments N] [--pgbench-seconds N] [--ship-segments N]
+ *                    [--segments N] [--pgbench-seconds N] [--ship-segments N] [--results-dir DIR]
  *
  * Writes bench/results.md and bench/results.json. Runs as root (PostgreSQL runs as `postgres`).
  */
+import * as fs from "node:fs";
 import * as os from "node:os";
+import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { benchArchive, type ArchiveOptions } from "./archive";
 import { benchBase, type BaseOptions } from "./base";
@@ -18,6 +20,8 @@ import { benchShipper, SEGMENT_BYTES, type ShipperOptions } from "./shipper";
 
 export interface RunOptions {
   readonly only: readonly BenchId[];
+  /** Where results.md and results.json go (default: bench/ itself). */
+  readonly resultsDir?: string;
   readonly base: BaseOptions;
   readonly pitr: PitrOptions;
   readonly archive: ArchiveOptions;
@@ -26,7 +30,7 @@ export interface RunOptions {
 
 const USAGE =
   "usage: tsx bench/run.ts [--only base|pitr|archive|shipper] [--scale N] [--reps N] [--pitr-scales A,B,C] " +
-  "[--segments N] [--pgbench-seconds N] [--ship-segments N]";
+  "[--segments N] [--pgbench-seconds N] [--ship-segments N] [--results-dir DIR]";
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -52,6 +56,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
       segments: { type: "string" },
       "pgbench-seconds": { type: "string" },
       "ship-segments": { type: "string" },
+      "results-dir": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -69,6 +74,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
     values["pitr-scales"]?.split(",").map((s) => positiveInt("pitr-scales", s, 1)) ?? defaultPitrScales(scale);
   return {
     only: BENCH_IDS.filter((id) => only.includes(id)),
+    resultsDir: values["results-dir"] ? path.resolve(values["results-dir"]) : undefined,
     base: { scale, reps },
     pitr: { scales: pitrScales, reps },
     archive: {
@@ -116,10 +122,11 @@ async function main(): Promise<void> {
   } finally {
     cleanupAll();
   }
-  const results = writeResults(sections);
+  if (opts.resultsDir) fs.mkdirSync(opts.resultsDir, { recursive: true });
+  const results = writeResults(sections, opts.resultsDir);
   process.stdout.write(
     `\n${markdownTable(results.sections.filter((s) => opts.only.includes(s.id)).flatMap((s) => s.rows))}\n\nwrote ` +
-      `bench/results.md and bench/results.json\n`,
+      `${path.relative(process.cwd(), opts.resultsDir ?? __dirname) || "."}/results.md and results.json\n`,
   );
 }
 

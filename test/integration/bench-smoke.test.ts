@@ -38,6 +38,17 @@ describe("bench/base.ts, bench/pitr.ts and bench/archive.ts at smoke size", () =
     expect(section.details.bareFlags).toContain("--manifest-checksums=SHA256");
     expect(section.details.extractedMb).toBeGreaterThan(0);
     expect(row.notes).toMatch(/peak extra disk \d+(\.\d+)? MB \(\d+(\.\d+)? % of the backup\)/);
+    // the anchors beside drkit: pgBackRest's full backup and gzipped pg_basebackup, each a real backup
+    const anchors = section.rows.slice(1);
+    expect(anchors.map((a) => a.baseline)).toEqual([
+      expect.stringMatching(/^pgBackRest 2\.\d+ full backup \(compress-type=zst, compress-level=1, process-max=2/),
+      "pg_basebackup -z (tar, client-side gzip)",
+    ]);
+    for (const a of anchors) {
+      expect(a.baselineMedian, a.baseline!).toBeGreaterThan(0);
+      expect(a.ratio).toBeCloseTo(drkit / a.baselineMedian!, 1);
+      expect(a.notes).toMatch(/its backup [1-9]\d*(\.\d+)? MB/);
+    }
   }, 300_000);
 
   it("pitr: restore-pitr against the manual procedure, both ending at the target", async () => {
