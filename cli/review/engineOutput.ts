@@ -36,8 +36,9 @@ export function policyViolations(output: string): PolicyViolation[] {
     const match = VIOLATION.exec(line);
     if (!match) return;
     const message: string[] = [];
+    // The message: the unindented lines after it, up to the next indented line or section header ("Resources:").
     for (const next of lines.slice(i + 1)) {
-      if (next.trim() === "" || /^\s/.test(next)) break;
+      if (next.trim() === "" || /^\s/.test(next) || /^[A-Z][A-Za-z ]*:$/.test(next)) break;
       message.push(next.trim());
     }
     const v = { pack: match[1], level: match[2], rule: match[3], resource: match[4], message: message.join(" ") };
