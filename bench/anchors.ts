@@ -3,11 +3,12 @@
  * pgBackRest (Debian's) with zstd level 1 and two processes, and pg_basebackup with client-side gzip (-z), the
  * manual procedure's habit. Neither checks its backup the way drkit's job does; they anchor the ratios.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Sandbox } from "../test/helpers/sandbox";
 import { pgClient, pgOwnedDir } from "./db";
-import { asUser, mustExec } from "./lib";
+import { asUser, directoryMb, mustExec } from "./lib";
 
 /** pg_basebackup as the manual procedure runs it: tar format, gzip on the client at its default level. */
 export async function gzipBasebackup(sb: Sandbox, target: string): Promise<number> {
@@ -28,7 +29,8 @@ export interface PgBackRest {
   backup(): Promise<number>;
   /** The size of the newest full backup in the repository, in MB. */
   newestBackupMb(): number;
-  readonly settings: readonly string[];
+  /** "pgBackRest <version> full backup (<settings>)". */
+  readonly description: string;
 }
 
 /**
@@ -75,8 +77,9 @@ export async function pgBackRest(sb: Sandbox, root: string): Promise<PgBackRest>
     mustExec(cmd, [...prefix, "pgbackrest", `--config=${conf}`, "--stanza=bench", ...args]);
   await run("stanza-create");
   const backups = path.join(dir, "repo", "backup", "bench");
+  const version = /pgBackRest (\S+)/.exec(spawnSync("pgbackrest", ["version"], { encoding: "utf8" }).stdout)?.[1];
   return {
-    settings,
+    description: `pgBackRest ${version ?? "?"} full backup (${settings.join(", ")})`,
     backup: async () => (await run("--type=full", "backup")).seconds,
     newestBackupMb: () => {
       const newest = fs
@@ -87,17 +90,4 @@ export async function pgBackRest(sb: Sandbox, root: string): Promise<PgBackRest>
       return newest ? directoryMb(path.join(backups, newest)) : 0;
     },
   };
-}
-
-function directoryMb(dir: string): number {
-  let bytes = 0;
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else bytes += fs.statSync(p).size;
-    }
-  };
-  walk(dir);
-  return Math.round((bytes / 2 ** 20) * 10) / 10;
 }

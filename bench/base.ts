@@ -4,13 +4,12 @@
  * rename) against bare pg_basebackup with the same flags and compression, on the same database; pgBackRest and
  * gzipped pg_basebackup beside them as anchors.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Sandbox } from "../test/helpers/sandbox";
 import { gzipBasebackup, pgBackRest } from "./anchors";
 import { databaseMb, pgClient, pgOwnedDir, type SandboxPool } from "./db";
-import { asUser, interleave, median, mustExec, progress, round, type ExecResult } from "./lib";
+import { asUser, directoryMb, interleave, median, mustExec, progress, round, type ExecResult } from "./lib";
 import type { ResultRow, Section } from "./results";
 
 export interface BaseOptions {
@@ -116,11 +115,6 @@ function walTarMb(dir: string): number {
   return wal ? round(fs.statSync(path.join(dir, wal)).size / 2 ** 20, 1) : 0;
 }
 
-function backupMb(dir: string): number {
-  const total = fs.readdirSync(dir).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
-  return round(total / 2 ** 20, 1);
-}
-
 const phaseKeys = (p: BasePhases) => Object.keys(p) as (keyof BasePhases)[];
 const roundPhases = (p: BasePhases): BasePhases =>
   Object.fromEntries(phaseKeys(p).map((k) => [k, round(p[k])])) as unknown as BasePhases;
@@ -150,7 +144,7 @@ export async function benchBase(pool: SandboxPool, opts: BaseOptions): Promise<S
         name: "pg_basebackup",
         run: () => bareRun(sb, bareTarget),
         after: () => {
-          bareSize = backupMb(bareTarget);
+          bareSize = directoryMb(bareTarget);
           fs.rmSync(bareTarget, { recursive: true, force: true });
         },
       },
@@ -159,7 +153,7 @@ export async function benchBase(pool: SandboxPool, opts: BaseOptions): Promise<S
         run: () => drkitRun(sb),
         after: () => {
           const [id] = fs.readdirSync(sb.plan.paths.baseDir);
-          drkitSize = backupMb(path.join(sb.plan.paths.baseDir, id));
+          drkitSize = directoryMb(path.join(sb.plan.paths.baseDir, id));
           extractedMb = walTarMb(path.join(sb.plan.paths.baseDir, id));
           removePublishedBackups(sb);
         },
@@ -173,7 +167,7 @@ export async function benchBase(pool: SandboxPool, opts: BaseOptions): Promise<S
         name: "pg_basebackup -z",
         run: () => gzipBasebackup(sb, gzipTarget),
         after: () => {
-          gzipSize = backupMb(gzipTarget);
+          gzipSize = directoryMb(gzipTarget);
           fs.rmSync(gzipTarget, { recursive: true, force: true });
         },
       },
@@ -184,7 +178,7 @@ export async function benchBase(pool: SandboxPool, opts: BaseOptions): Promise<S
   const drkit = samples.get("drkit backup-base") as DrkitSample[];
   const anchors: Anchor[] = [
     {
-      name: `pgBackRest ${pgBackRestVersion()} full backup (${backRest.settings.join(", ")})`,
+      name: backRest.description,
       seconds: samples.get("pgBackRest full") as number[],
       mb: backRestSize,
     },
@@ -216,9 +210,6 @@ interface Anchor {
   readonly seconds: readonly number[];
   readonly mb: number;
 }
-
-const pgBackRestVersion = () =>
-  /pgBackRest (\S+)/.exec(spawnSync("pgbackrest", ["version"], { encoding: "utf8" }).stdout)?.[1] ?? "?";
 
 interface BaseMeasurements {
   readonly bare: readonly number[];

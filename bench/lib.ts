@@ -3,6 +3,8 @@
  * measurement and the statistics the results report.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 
 // ---------------------------------------------------------------------------------------------
 // progress
@@ -213,3 +215,17 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
 }
 
 export const round = (value: number, digits = 3) => Number(value.toFixed(digits));
+
+/** Every file under `dir`, in MB to one decimal. */
+export function directoryMb(dir: string): number {
+  let bytes = 0;
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else bytes += fs.statSync(p).size;
+    }
+  };
+  walk(dir);
+  return round(bytes / 2 ** 20, 1);
+}

@@ -1,5 +1,5 @@
 import { EFFECT_TEXT, type SettingChange } from "./settingChanges";
-import { hostEffects, type ItemChange, type StackDiff } from "./stackDiff";
+import { hostEffects, type StackDiff } from "./stackDiff";
 
 const SETTINGS_SHOWN = 8;
 /** Past this many characters of patch a Markdown comment shows only the summary (GitHub stops near 65536). */
@@ -8,10 +8,13 @@ const MARKDOWN_PATCH_LIMIT = 50_000;
 const shown = (value: string | undefined) => (value === undefined ? "(unset)" : value === "" ? '""' : value);
 const settingText = (s: SettingChange) => `${s.name}: ${shown(s.from)} -> ${shown(s.to)}`;
 
-function counts(diff: StackDiff): string {
-  const by = (status: ItemChange["status"]) => diff.changes.filter((c) => c.status === status).length;
-  const hosts = new Set(diff.changes.map((c) => c.host)).size;
-  return `${by("added")} added, ${by("changed")} changed, ${by("removed")} removed on ${hosts} host(s)`;
+/** "2 added, 1 changed, 0 removed on 2 host(s)"; without the zero counts when `skipZero`. */
+export function changeCounts(diff: StackDiff, skipZero = false): string {
+  const counts = (["added", "changed", "removed"] as const)
+    .map((status) => [status, diff.changes.filter((c) => c.status === status).length] as const)
+    .filter(([, n]) => n > 0 || !skipZero)
+    .map(([status, n]) => `${n} ${status}`);
+  return `${counts.join(", ")} on ${new Set(diff.changes.map((c) => c.host)).size} host(s)`;
 }
 
 const effectLine = (e: ReturnType<typeof hostEffects>[number]) =>
@@ -22,7 +25,7 @@ const title = (diff: StackDiff) => `drkit diff of stack ${diff.stack}: ${diff.ba
 /** One screen: per host what changes, the settings that change, and what each change needs to take effect. */
 export function formatSummary(diff: StackDiff): string {
   if (diff.changes.length === 0) return `${title(diff)}\nno changes`;
-  const lines = [title(diff), counts(diff)];
+  const lines = [title(diff), changeCounts(diff)];
   for (const host of hostEffects(diff)) {
     lines.push("", `host ${host.host}: ${effectLine(host)}`);
     for (const c of diff.changes.filter((x) => x.host === host.host)) {
@@ -49,7 +52,7 @@ export const tableCell = (text: string) => text.replace(/\|/g, "\\|").replace(/\
 export function formatMarkdown(diff: StackDiff, withPatch = true): string {
   const lines = [`#### drkit diff: stack \`${diff.stack}\` against \`${diff.base}\``, ""];
   if (diff.changes.length === 0) return [...lines, "No file on any host changes."].join("\n");
-  lines.push(`${counts(diff)}.`, "");
+  lines.push(`${changeCounts(diff)}.`, "");
   for (const host of hostEffects(diff)) lines.push(`- **${host.host}**: ${effectLine(host)}`);
   lines.push("", "| host | path | change | settings | takes effect |", "| --- | --- | --- | --- | --- |");
   for (const c of diff.changes) {

@@ -30,19 +30,21 @@ export interface SettingChange {
   readonly effect: Effect;
 }
 
+/** How each kind of settings file writes a setting: `name = value`, `name value`, `NAME=value`, `Key=value`. */
+const SETTING_LINE: Partial<Record<FileRole, RegExp>> = {
+  "postgres-conf": /^\s*([A-Za-z_][\w.]*)\s*=?\s*(.*?)\s*$/,
+  "redis-conf": /^\s*([A-Za-z][\w-]*)\s+(.*?)\s*$/,
+  settings: /^([A-Za-z_]\w*)=(.*)$/,
+  unit: /^([A-Za-z]\w*)=(.*)$/,
+};
+
 /**
- * The settings a file holds, by name (repeated names joined with "; "): `name = value` in PostgreSQL drop-ins,
- * `name value` in Redis/Valkey config, `NAME=value` in agent settings, `[Section] Key=value` in systemd units.
- * Undefined for files that hold no settings (scripts, secrets, monitoring).
+ * The settings a file holds, by name (repeated names joined with "; "): PostgreSQL drop-ins, Redis/Valkey config,
+ * agent settings, and systemd units (`[Section] Key`), comments left out. Undefined for files that hold no
+ * settings (scripts, secrets, monitoring).
  */
 export function settingsOf(role: FileRole, content: string): Map<string, string> | undefined {
-  const pattern: Partial<Record<FileRole, RegExp>> = {
-    "postgres-conf": /^\s*([A-Za-z_][\w.]*)\s*=?\s*(.*?)\s*$/,
-    "redis-conf": /^\s*([A-Za-z][\w-]*)\s+(.*?)\s*$/,
-    settings: /^([A-Za-z_]\w*)=(.*)$/,
-    unit: /^([A-Za-z]\w*)=(.*)$/,
-  };
-  const line = pattern[role];
+  const line = SETTING_LINE[role];
   if (!line) return undefined;
   const settings = new Map<string, string>();
   let section = "";
@@ -81,10 +83,11 @@ export function settingChanges(role: FileRole, before: string | undefined, after
     .map((name) => ({ name, from: from.get(name), to: to.get(name), effect: settingEffect(role, name) }));
 }
 
-/** What a changed file needs: its settings' strongest effect, or the role's own for files without settings. */
-export function fileEffect(role: FileRole, changes: readonly SettingChange[], holdsSettings: boolean): Effect {
-  if (holdsSettings) return strongest(changes.map((c) => c.effect));
-  if (role === "unit") return "daemon-reload";
-  if (role === "monitoring") return "monitoring";
-  return "next-run";
+/**
+ * What a changed file needs: for a file of settings, its settings' strongest effect ("none" when only comments
+ * changed); Prometheus reads monitoring files; every other file is read by the next job run.
+ */
+export function fileEffect(role: FileRole, changes: readonly SettingChange[]): Effect {
+  if (SETTING_LINE[role]) return strongest(changes.map((c) => c.effect));
+  return role === "monitoring" ? "monitoring" : "next-run";
 }

@@ -1,6 +1,6 @@
 import type { DrPlan } from "../../components/plan/plan";
 import { hostState, type PlacedItem } from "./hostState";
-import { fileEffect, settingChanges, settingsOf, strongest, type Effect, type SettingChange } from "./settingChanges";
+import { fileEffect, settingChanges, strongest, type Effect, type SettingChange } from "./settingChanges";
 import { unifiedDiff } from "./unifiedDiff";
 
 export type ChangeStatus = "added" | "changed" | "removed";
@@ -47,10 +47,8 @@ function changeOf(key: string, before: PlacedItem | undefined, after: PlacedItem
   let settings: SettingChange[] = [];
   let effect: Effect = item.kind === "directory" ? "none" : "next-run";
   if (item.kind === "file") {
-    const role = item.role;
-    settings = settingChanges(role, textOf(before), textOf(after));
-    const holdsSettings = settingsOf(role, "") !== undefined;
-    effect = details.includes("content") || status !== "changed" ? fileEffect(role, settings, holdsSettings) : "none";
+    settings = settingChanges(item.role, textOf(before), textOf(after));
+    effect = details.includes("content") || status !== "changed" ? fileEffect(item.role, settings) : "none";
   }
   const diff = secretOf(item) !== undefined ? "" : unifiedDiff(key, textOf(before), textOf(after));
   return {

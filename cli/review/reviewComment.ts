@@ -1,5 +1,5 @@
 import type { PolicyPreview } from "../engine";
-import { codeBlock, formatMarkdown, tableCell } from "../diff/formatDiff";
+import { changeCounts, codeBlock, formatMarkdown, tableCell } from "../diff/formatDiff";
 import { EFFECT_TEXT } from "../diff/settingChanges";
 import { hostEffects, type StackDiff } from "../diff/stackDiff";
 import { engineErrorLines, outputSection, policyViolations } from "./engineOutput";
@@ -28,15 +28,7 @@ function hostsCell(r: StackReview): string {
   if (!r.diff) return "config invalid";
   if (r.diff.changes.length === 0) return "no file changes";
   const effects = hostEffects(r.diff).filter((h) => h.effect === "restart" || h.effect === "reload");
-  const counts = (["added", "changed", "removed"] as const)
-    .map((status) => [status, r.diff!.changes.filter((c) => c.status === status).length] as const)
-    .filter(([, n]) => n > 0)
-    .map(([status, n]) => `${n} ${status}`);
-  const hosts = new Set(r.diff.changes.map((c) => c.host)).size;
-  return [
-    `${counts.join(", ")} on ${hosts} host(s)`,
-    ...effects.map((h) => `${EFFECT_TEXT[h.effect]} on ${h.host}`),
-  ].join("; ");
+  return [changeCounts(r.diff, true), ...effects.map((h) => `${EFFECT_TEXT[h.effect]} on ${h.host}`)].join("; ");
 }
 
 function previewCell(r: StackReview): string {

@@ -36,7 +36,7 @@ function stackConfigDir(read: ProjectFileReader): string {
 /** The stack's config file, relative to the project directory. */
 function stackFilePath(read: ProjectFileReader, stack: string): string {
   if (!/^[A-Za-z0-9._-]+$/.test(stack))
-    throw new Error(`stack "${stack}" may only hold letters, digits, '.', '_' and '-'`);
+    throw new Error(`stack name "${stack}" may only hold letters, digits, '.', '_' and '-'`);
   return path.normalize(path.join(stackConfigDir(read), `Pulumi.${stack}.yaml`));
 }
 
@@ -62,9 +62,10 @@ export function readStackConfigFrom(read: ProjectFileReader, stack: string): Rec
 
 /** The drkit part of a stack's config (keys `drkit:hosts`, `drkit:services`), as written in the YAML file. */
 export function readStackConfig(projectDir: string, stack: string): Record<string, unknown> {
-  const config = readStackConfigFrom(workingTreeReader(projectDir), stack);
+  const read = workingTreeReader(projectDir);
+  const config = readStackConfigFrom(read, stack);
   if (config === undefined) {
-    const file = path.join(projectDir, stackFilePath(workingTreeReader(projectDir), stack));
+    const file = path.join(projectDir, stackFilePath(read, stack));
     throw new Error(`stack "${stack}" has no config file ${path.relative(process.cwd(), file) || file}`);
   }
   return config;
