@@ -193,6 +193,98 @@ complete_backups() {
 # backup_field DIR ID KEY: one field of a backup's metadata, empty when it records none.
 backup_field() { sed -n "s/^$3=//p" "$1/$2/$BACKUP_META" 2>/dev/null | head -n1; }
 
+# ---- incremental base backups (PostgreSQL 17+) -------------------------------------------------------------
+# An incremental backup records its parent (the backup it was taken against: parent=) and the full backup its
+# chain starts from (full=); a full backup records neither. A restore combines the whole chain, full first.
+# backup_chain DIR ID: the ids a restore of ID needs, its full backup first, one per line; fails naming the
+# first one missing from DIR.
+backup_chain() {
+  local dir=$1 id=$2 child='' chain=()
+  while [[ -n $id ]]; do
+    [[ -f $dir/$id/$BACKUP_META ]] ||
+      die "base backup $id${child:+, the parent of incremental backup $child,} is not complete in $dir"
+    chain=("$id" "${chain[@]}")
+    ((${#chain[@]} <= 10000)) || die "the chain of base backup $2 in $dir loops"
+    child=$id
+    id=$(backup_field "$dir" "$id" parent)
+  done
+  printf '%s\n' "${chain[@]}"
+}
+# chain_parents DIR: "ID PARENT" for every complete incremental backup in DIR.
+chain_parents() {
+  local id parent
+  while read -r id; do
+    parent=$(backup_field "$1" "$id" parent)
+    [[ -z $parent ]] || printf '%s %s\n' "$id" "$parent"
+  done < <(complete_backups "$1")
+}
+# keep_parents PARENTS_FILE: reads retention_plan's verdicts ("keep ID REASON", "drop ID") and prints them in
+# the same order, with every ancestor of a kept backup turned into "keep ID parent of incremental CHILD": a
+# kept incremental backup is worth nothing without its chain. PARENTS_FILE holds chain_parents' lines.
+keep_parents() {
+  local verdict id reason parent child lines=() kept_ids=()
+  local -A parent_of=() keep=() why=()
+  while read -r id parent; do [[ -z $id ]] || parent_of[$id]=$parent; done <"$1"
+  while read -r verdict id reason; do
+    lines+=("$verdict $id${reason:+ $reason}")
+    if [[ $verdict == keep ]]; then
+      keep[$id]=1
+      kept_ids+=("$id")
+    fi
+  done
+  for child in "${kept_ids[@]}"; do
+    parent=${parent_of[$child]:-}
+    while [[ -n $parent && -z ${keep[$parent]:-} ]]; do
+      keep[$parent]=1
+      why[$parent]="parent of incremental $child"
+      child=$parent
+      parent=${parent_of[$child]:-}
+    done
+  done
+  for reason in "${lines[@]}"; do
+    read -r verdict id _ <<<"$reason"
+    if [[ $verdict == drop && -n ${why[$id]:-} ]]; then
+      printf 'keep %s %s\n' "$id" "${why[$id]}"
+    else
+      printf '%s\n' "$reason"
+    fi
+  done
+}
+# restore_base DIR ID DEST WORK: makes the empty folder DEST the data directory of base backup ID, with the WAL
+# it needs in pg_wal, and prints the manifest that describes DEST. An incremental backup's chain is extracted
+# into the empty folder WORK (the caller removes it) and combined by pg_combinebackup (PostgreSQL 17+), which
+# writes DEST's own manifest.
+restore_base() {
+  local dir=$1 id=$2 dest=$3 work=$4 chain member tar wal_tar inputs=()
+  # Every step checks its own status: callers take the manifest's name with $(...), where set -e is off.
+  chain=$(backup_chain "$dir" "$id") || return 1
+  wal_tar=$(find "$dir/$id" -maxdepth 1 -name 'pg_wal.tar*' -print -quit)
+  [[ -n $wal_tar ]] || die "base backup $id has no pg_wal.tar"
+  if [[ $chain == "$id" ]]; then
+    tar=$(find "$dir/$id" -maxdepth 1 -name 'base.tar*' -print -quit)
+    [[ -n $tar ]] || die "base backup $id has no base.tar"
+    extract_tar "$tar" "$dest" || die "cannot extract $tar"
+    printf '%s\n' "$dir/$id/backup_manifest"
+  else
+    require_tools_of "$(($(backup_field "$dir" "$id" server_version) / 10000))" pg_combinebackup || return 1
+    while read -r member; do
+      tar=$(find "$dir/$member" -maxdepth 1 -name 'base.tar*' -print -quit)
+      [[ -n $tar ]] || die "base backup $member has no base.tar"
+      mkdir -m 0700 -- "$work/$member" || die "cannot create $work/$member"
+      extract_tar "$tar" "$work/$member" || die "cannot extract $tar"
+      cp -- "$dir/$member/backup_manifest" "$work/$member/" || die "cannot copy the manifest of $member"
+      inputs+=("$work/$member")
+    done <<<"$chain"
+    log "combining base backup $id with the backups it builds on (${chain//$'\n'/ }) by pg_combinebackup"
+    if [[ $(id -u) -eq 0 ]]; then chown -R "$PG_OS_USER:" -- "$work" "$dest" || die "cannot chown $work"; fi
+    as_pg "$PG_BIN/pg_combinebackup" --output="$dest" -- "${inputs[@]}" >&2 ||
+      die "pg_combinebackup could not combine base backup $id with its chain"
+    printf '%s\n' "$dest/backup_manifest"
+  fi
+  mkdir -p -- "$dest/pg_wal" || die "cannot create $dest/pg_wal"
+  extract_tar "$wal_tar" "$dest/pg_wal" || die "cannot extract $wal_tar"
+}
+
 # ---- metrics ----------------------------------------------------------------------------------------------
 # With METRICS_DIR set (a node_exporter textfile collector directory), verbs publish Prometheus text-format
 # metrics there: one file per writer, drkit_<service>_<name>.prom, replaced by a rename so that it is never read

@@ -40,6 +40,16 @@ export function archiveSettings(plan: ServicePlan): PgSetting[] {
   // From 15 on an archive_library wins over archive_command (and from 16 setting both is an error).
   if (postgresFeatures(plan.postgres.version).archiveLibrary)
     list.push({ name: "archive_library", value: "", context: settingContext("archive_library") });
+  // Incremental base backups read WAL summaries (17+); wal_summary_keep_time is in minutes.
+  if (plan.incremental)
+    list.push(
+      { name: "summarize_wal", value: "on", context: settingContext("summarize_wal") },
+      {
+        name: "wal_summary_keep_time",
+        value: String(Math.ceil(plan.incremental.walSummaryKeepSeconds / 60)),
+        context: settingContext("wal_summary_keep_time"),
+      },
+    );
   return list;
 }
 

@@ -116,6 +116,12 @@ export interface JobPlan {
   readonly daemon?: boolean;
 }
 
+export interface IncrementalPlan {
+  readonly fullEverySeconds: number;
+  /** wal_summary_keep_time: the WAL summaries an incremental backup reads outlive a whole chain. */
+  readonly walSummaryKeepSeconds: number;
+}
+
 export interface RetentionPlan {
   readonly dailyDays: number;
   readonly weeklyWeeks: number;
@@ -143,6 +149,8 @@ export interface ServicePlan {
   readonly compression: CompressionPlan;
   readonly configFiles: readonly string[];
   readonly verifyAfterBackup: boolean;
+  /** Incremental base backups (PostgreSQL 17+): a full one at least this often, incremental ones in between. */
+  readonly incremental?: IncrementalPlan;
   readonly jobs: readonly JobPlan[];
   /** Longest gap between base backups, in hours; null when the calendar is too unusual to tell. */
   readonly baseBackupMaxIntervalHours: number | null;
@@ -360,6 +368,20 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
           `(${svc.retention.dailyDays}): the off-site copy must outlive the local one`,
       );
     }
+    if (svc.incremental) {
+      if (!postgresFeatures(pg.version).incrementalBackups)
+        problems.push(
+          `${at}.incremental: needs PostgreSQL 17 or later (postgres.version is ${pg.version}): incremental ` +
+            `backups read the WAL summaries that 17 added`,
+        );
+      const fullEveryDays = parseDuration(svc.incremental.fullEvery)! / 86400;
+      if (svc.offsite && fullEveryDays >= svc.retention.offsiteDays)
+        problems.push(
+          `${at}.incremental.fullEvery: ${describeValue(svc.incremental.fullEvery)} must be shorter than ` +
+            `retention.offsiteDays (${svc.retention.offsiteDays} days): off-site objects expire by age, so an ` +
+            `incremental backup would outlive its full backup there`,
+        );
+    }
     const delay = parseDuration(svc.schedule.randomizedDelay)!;
     if (delay >= 86400) {
       problems.push(
@@ -486,6 +508,7 @@ function servicePlan(
     compression: deriveCompression(svc.compression, pg.version),
     configFiles: svc.configFiles.map(onHost),
     verifyAfterBackup: svc.verifyAfterBackup,
+    incremental: svc.incremental ? incrementalPlan(parseDuration(svc.incremental.fullEvery)!) : undefined,
     jobs,
     baseBackupMaxIntervalHours: calendarMaxIntervalHours(svc.schedule.base) ?? null,
     redis: svc.redis ? redisPlan(name, svc.redis, onHost, paths) : undefined,
@@ -494,6 +517,12 @@ function servicePlan(
     monitoring,
   };
 }
+
+/** WAL summaries kept for a whole chain plus a day, and never less than PostgreSQL's default of 10 days. */
+const incrementalPlan = (fullEverySeconds: number): IncrementalPlan => ({
+  fullEverySeconds,
+  walSummaryKeepSeconds: Math.max(10 * 86400, fullEverySeconds + 86400),
+});
 
 const connectionAddress = (c: HostPlan["connection"] | ParsedHost["connection"]) =>
   c.type === "local" ? "127.0.0.1" : c.host;

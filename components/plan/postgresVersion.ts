@@ -37,6 +37,8 @@ export interface PostgresFeatures {
   readonly compressSpec: boolean;
   /** pg_dump writes zstd (16+). */
   readonly dumpZstd: boolean;
+  /** WAL summaries (`summarize_wal`), `pg_basebackup --incremental` and `pg_combinebackup` (17+). */
+  readonly incrementalBackups: boolean;
 }
 
 export function postgresFeatures(version: number): PostgresFeatures {
@@ -45,5 +47,6 @@ export function postgresFeatures(version: number): PostgresFeatures {
     serverZstd: version >= 15,
     compressSpec: version >= 15,
     dumpZstd: version >= 16,
+    incrementalBackups: version >= 17,
   };
 }

@@ -582,6 +582,12 @@ const serviceSchema = z.strictObject({
     .default("auto"),
   configFiles: z.array(absolutePath, { error: "must be a list of absolute paths" }).default([]),
   verifyAfterBackup: z.boolean({ error: "must be true or false" }).default(true),
+  /** Incremental base backups between full ones (PostgreSQL 17+). */
+  incremental: z
+    .strictObject({
+      fullEvery: duration(86400, "1d", 90 * 86400),
+    })
+    .optional(),
   jobTimeout: duration(60, "1m", 2 * 86400).default("6h"),
   redis: redisSchema.optional(),
   standbys: z

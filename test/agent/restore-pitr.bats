@@ -396,6 +396,64 @@ esac"
   [ ! -e "$TMP/root/.restore-staging" ]
 }
 
+# incremental_chain: the newest backup (second) becomes a PostgreSQL 17 incremental one built on first, and
+# pg_combinebackup a stand-in that records its arguments and writes the newest input's files as the result.
+incremental_chain() {
+  printf 'server_version=170004\nparent=20240101T000000Z\nfull=20240101T000000Z\ntype=incremental\n' \
+    >>"$TMP/base/20240102T000000Z/drkit-backup.env"
+  cat >"$TMP/bin/pg_combinebackup" <<STUB
+#!/usr/bin/env bash
+[[ \$1 != --version ]] || { echo "pg_combinebackup (PostgreSQL) 17.4"; exit; }
+echo "pg_combinebackup \$*" >>"$TMP/calls"
+out=\${1#--output=}
+[[ -z \$(ls -A "\$out") ]] || { echo "pg_combinebackup: error: \$out is not empty" >&2; exit 1; }
+cp -r -- "\${@: -1}"/. "\$out"/
+STUB
+  chmod +x "$TMP/bin/pg_combinebackup"
+}
+
+@test "an incremental backup is combined with its chain, full backup first, and its WAL extracted" {
+  incremental_chain
+  run "$AGENT/restore-pitr" --force
+  [ "$status" -eq 0 ]
+  chain=$TMP/root/.restore-chain
+  grep -qxF "pg_combinebackup --output=$TMP/data -- $chain/20240101T000000Z $chain/20240102T000000Z" "$TMP/calls"
+  [ "$(cat "$TMP/data/marker")" = second ]
+  [ -f "$TMP/data/pg_wal/000000010000000000000002" ]
+  [ -f "$TMP/data/recovery.signal" ]
+  [[ $output == *"combining base backup 20240102T000000Z with the backups it builds on (20240101T000000Z"\
+" 20240102T000000Z) by pg_combinebackup"* ]]
+  [ ! -e "$chain" ]
+}
+
+@test "an incremental backup without its parent or without pg_combinebackup fails before the server is touched" {
+  incremental_chain
+  rm "$TMP/bin/pg_combinebackup"
+  run "$AGENT/restore-pitr" --force
+  [ "$status" -eq 1 ]
+  [[ $output == *"$TMP/bin/pg_combinebackup is missing: install the PostgreSQL 17 programs"* ]]
+  untouched
+  rm -r "$TMP/base/20240101T000000Z"
+  run "$AGENT/restore-pitr" --force
+  [ "$status" -eq 1 ]
+  [[ $output == *"base backup 20240101T000000Z, the parent of incremental backup 20240102T000000Z, is not"* ]]
+  untouched
+}
+
+@test "--from-offsite fetches an incremental backup with every backup it builds on" {
+  incremental_chain
+  offsite_stub
+  mv "$TMP/base" "$TMP/remote/base"
+  run "$AGENT/restore-pitr" --force --from-offsite --target-time "2024-01-05 10:00:00+00"
+  [ "$status" -eq 0 ]
+  staging=$TMP/root/.restore-staging
+  grep -qxF "fetch-offsite base 20240102T000000Z $staging/20240102T000000Z" "$TMP/calls"
+  grep -qxF "fetch-offsite base 20240101T000000Z $staging/20240101T000000Z" "$TMP/calls"
+  grep -q "^pg_combinebackup --output=$TMP/data -- .*/20240101T000000Z .*/20240102T000000Z\$" "$TMP/calls"
+  [ "$(cat "$TMP/data/marker")" = second ]
+  [ ! -e "$staging" ]
+}
+
 @test "--from-offsite --identity: the identity goes, as a copy only the PostgreSQL user reads, to every fetch" {
   offsite_stub
   mkdir -p "$TMP/remote/base"

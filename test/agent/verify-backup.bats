@@ -180,3 +180,29 @@ no_scratch() { [ -z "$(find "$TMP/verify" -maxdepth 1 -name 'scratch*')" ]; }
   [ "$status" -eq 1 ]
   [ -d "$TMP/verify/scratch.Ab12Cd/data" ]
 }
+
+# incremental ID PARENT: makes backup ID (PostgreSQL 17) an incremental one built on PARENT.
+incremental() {
+  printf 'server_version=170004\nparent=%s\nfull=%s\ntype=incremental\n' "$2" "$2" >>"$TMP/base/$1/drkit-backup.env"
+}
+
+@test "an incremental backup whose parent is gone FAILs naming it, before anything is extracted" {
+  fake_base "$TMP/base" 20240102T030405Z 1704164645
+  incremental 20240102T030405Z 20240101T030405Z
+  run "$AGENT/verify-backup"
+  [ "$status" -eq 1 ]
+  [ "$(field result)" = FAIL ]
+  [ "$(field reason)" = "base backup 20240101T030405Z, the parent of incremental backup 20240102T030405Z, is not\
+ complete in $TMP/base" ]
+  no_scratch
+}
+
+@test "an incremental backup FAILs naming pg_combinebackup when the PostgreSQL 17 programs are not installed" {
+  fake_base "$TMP/base" 20240101T030405Z 1704078245
+  fake_base "$TMP/base" 20240102T030405Z 1704164645
+  incremental 20240102T030405Z 20240101T030405Z
+  run "$AGENT/verify-backup"
+  [ "$status" -eq 1 ]
+  [[ "$(field reason)" == "/usr/lib/postgresql/15/bin/pg_combinebackup is missing: install the PostgreSQL 17 programs"* ]]
+  no_scratch
+}

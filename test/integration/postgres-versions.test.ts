@@ -20,6 +20,7 @@ import { freePort, psqlAt, runAsync, startSandbox, waitFor, type Sandbox } from 
 // tools of another major (pg_waldump cannot parse another major's WAL).
 const withClientTools = (version: number) => version <= 15;
 const TOOLS_MAJOR = 15;
+const withIncremental = (version: number) => version >= 17;
 const asPostgres = (args: string[]) => runAsync("runuser", ["-u", "postgres", "--", ...args], {}, 300_000);
 
 describe.each(SUPPORTED_POSTGRES_VERSIONS)("PostgreSQL %i", (version) => {
@@ -85,7 +86,12 @@ describe.each(SUPPORTED_POSTGRES_VERSIONS)("PostgreSQL %i", (version) => {
     sb = await startSandbox({
       label: `pg${version}`,
       postgresVersion: version,
-      service: { rpo: "1m", standbys: [{ name: "s1", host: "sandbox", port: standbyPort, synchronous: true }] },
+      service: {
+        rpo: "1m",
+        standbys: [{ name: "s1", host: "sandbox", port: standbyPort, synchronous: true }],
+        // 17+: the settings of incremental base backups load too
+        ...(withIncremental(version) && { incremental: { fullEvery: "7d" } }),
+      },
       skip: withClientTools(version) ? [] : ["step:clone:s1"],
     });
     standby = sb.plan.replication!.standbys[0];
@@ -130,6 +136,25 @@ describe.each(SUPPORTED_POSTGRES_VERSIONS)("PostgreSQL %i", (version) => {
       .filter((l) => /(WARNING|ERROR):|unrecognized configuration|invalid value|contains errors/.test(l));
     expect(complaints, complaints.join("\n")).toEqual([]);
   });
+
+  it.runIf(withIncremental(version))(
+    "with incremental backups on, the server summarizes WAL (what pg_basebackup --incremental reads)",
+    async () => {
+      expect(archiveSettings(sb.plan).map((s) => s.name)).toEqual(
+        expect.arrayContaining(["summarize_wal", "wal_summary_keep_time"]),
+      );
+      sb.sql("CHECKPOINT", "postgres");
+      await archiveCurrentSegment();
+      sb.sql("CHECKPOINT", "postgres");
+      const summaries = await waitFor(
+        "a WAL summary",
+        () => Number(sb.sql("SELECT count(*) FROM pg_available_wal_summaries()", "postgres")) || undefined,
+        60,
+      );
+      expect(summaries).toBeGreaterThan(0);
+      expect(sb.sql("SELECT summarized_lsn > '0/0' FROM pg_get_wal_summarizer_state()", "postgres")).toBe("t");
+    },
+  );
 
   it("every setting drkit renders needs a restart exactly when the server says so (what drkit diff reports)", () => {
     const rendered = [archiveDropInPath(sb.plan), replicationDropInPath(sb.plan)].flatMap((file) => [

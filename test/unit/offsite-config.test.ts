@@ -75,6 +75,15 @@ const planOf = (mutate: (c: Config) => void = () => {}, baseDir = "/srv/project"
 describe("off-site validation names the field, the value and the rule", () => {
   const cases: Array<[string, (c: Config) => void, RegExp]> = [
     [
+      "incremental chains longer than the off-site expiry",
+      (c) => {
+        c.services.billing.postgres.version = 17;
+        c.services.billing.incremental = { fullEvery: "30d" };
+      },
+      // eslint-disable-next-line max-len
+      /^services\.billing\.incremental\.fullEvery: "30d" must be shorter than retention\.offsiteDays \(30 days\): off-site objects expire by age, so an incremental backup would outlive its full backup there$/,
+    ],
+    [
       "a target that is no declared store",
       (c) => (c.services.billing.offsite.targets = ["site-x"]),
       // eslint-disable-next-line max-len

@@ -38,6 +38,7 @@ export function postgresSettings(plan: ServicePlan): Settings {
     COMPRESS_ARGS: plan.compression.baseBackupArgs,
     DUMP_ARGS: plan.compression.dumpArgs,
     VERIFY_AFTER_BACKUP: plan.verifyAfterBackup ? "yes" : "no",
+    INCREMENTAL_FULL_EVERY: plan.incremental?.fullEverySeconds ?? 0,
     VERIFY_TIMEOUT: verifyTimeoutSeconds(plan),
     RETAIN_DAILY_DAYS: plan.retention.dailyDays,
     RETAIN_WEEKLY_WEEKS: plan.retention.weeklyWeeks,
