@@ -55,6 +55,20 @@ new_backup_id() {
   utc_time id '%Y%m%dT%H%M%SZ'
   printf '%s\n' "$id"
 }
+# unused_backup_id PATH_FORMAT: a new backup id for which `printf PATH_FORMAT ID` names nothing yet. Ids are whole
+# seconds: a run in the same second as the one before waits for the next.
+unused_backup_id() {
+  local id path tries=0
+  while true; do
+    id=$(new_backup_id)
+    # shellcheck disable=SC2059 # the format is the caller's
+    printf -v path "$1" "$id"
+    [[ -e $path ]] || break
+    ((++tries <= 30)) || die "$path exists and no new backup id came free"
+    sleep 0.1
+  done
+  printf '%s\n' "$id"
+}
 is_wal_name() { [[ $1 =~ $WAL_NAME_RE ]]; }
 is_backup_id() { [[ $1 =~ $BACKUP_ID_RE ]]; }
 
@@ -977,6 +991,21 @@ stat_sha() {
   sums=$(remote_checksums "$(store_url "$1" "$2")" | sed -n "s/^${2##*/} //p" | head -n1) || return 1
   echo "${sums:-unknown -}"
 }
+# sha256_files FILE...: "<sha256>  <name>" per file, as sha256sum prints it: by OpenSSL where it is installed (it
+# uses the CPU's SHA instructions, several times coreutils' speed), by sha256sum otherwise.
+sha256_files() {
+  if command -v openssl >/dev/null; then
+    openssl dgst -sha256 -r -- "$@" | sed 's/^\([0-9a-f]\{64\}\) \*/\1  /'
+  else
+    sha256sum -- "$@"
+  fi
+}
+# sha256_of FILE: the file's sha256.
+sha256_of() {
+  local line
+  line=$(sha256_files "$1") || return 1
+  printf '%s\n' "${line%% *}"
+}
 # upload_object STORE_INDEX FILE KEY: FILE to KEY, encrypted when the service seals its objects, with the sha256
 # of what is stored (and of the plaintext) as metadata, confirmed by reading it back. An object already there with
 # the same content counts as uploaded (age never encrypts alike twice: its plaintext sha256 says what it holds); a
@@ -984,7 +1013,7 @@ stat_sha() {
 upload_object() {
   local i=$1 file=$2 key=$3 sha sums remote plain url body attrs want status=0
   url=$(store_url "$i" "$key")
-  sha=$(sha256sum -- "$file" | cut -d' ' -f1)
+  sha=$(sha256_of "$file")
   sums=$(remote_sha "$i" "$key") || return 1
   read -r remote plain <<<"$sums"
   if [[ $remote == "$sha" || $plain == "$sha" ]]; then
@@ -997,7 +1026,7 @@ upload_object() {
   if offsite_sealed; then
     body=$(seal_tmp) || return 1
     seal "$file" "$body" || return 1
-    want=$(sha256sum -- "$body" | cut -d' ' -f1)
+    want=$(sha256_of "$body")
     attrs="drkit-sha256=$want;drkit-plain-sha256=$sha"
   fi
   retry "upload of $file to $url" mc_call "$(transfer_timeout "$body")" cp --quiet --checksum SHA256 \

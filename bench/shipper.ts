@@ -158,7 +158,7 @@ function rows(opts: ShipperOptions, m: Medians): ResultRow[] {
   const n = `${opts.segments} segments × ${opts.reps} rounds`;
   const drkit =
     `drkit ${rate(m.shipper)} segments/s: one pass takes the queue, lists the store once, hashes every file ` +
-    `(sha256sum), uploads them in one mc cp --checksum SHA256 --max-workers ${m.parallel} and reads every ` +
+    `(sha256, by OpenSSL), uploads them in one mc cp --checksum SHA256 --max-workers ${m.parallel} and reads every ` +
     `checksum back (one mc stat)`;
   return [
     {
