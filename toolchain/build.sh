@@ -3,7 +3,7 @@
 # binary downloads), into a cache outside the repository:
 #
 #   $DRKIT_TOOLCHAIN_DIR (default ~/.cache/drkit-toolchain)
-#     bin/      pulumi, pulumi-language-nodejs, pulumi-resource-command, pulumi-resource-random,
+#     bin/      pulumi, pulumi-language-nodejs, pulumi-language-yaml, pulumi-resource-command, pulumi-resource-random,
 #               pulumi-analyzer-policy(-nodejs), pulumi-resource-pulumi-nodejs  <- put on PATH
 #     work/     generated wrapper Go modules, one per binary
 #     stamps/   one file per binary recording what it was built from
@@ -113,6 +113,24 @@ build_language_nodejs() {
 	stamp "$name" "$key"
 }
 
+# --- pulumi-language-yaml: the Pulumi YAML language host, at the pulumi pkg/sdk its own go.mod names --------
+build_language_yaml() {
+	local name=pulumi-language-yaml dir=$WORK/pulumi-language-yaml
+	local key="$name v$PULUMI_YAML_VERSION clipboard:v$CLIPBOARD_FORK_VERSION $GO_VERSION r$RECIPE"
+	if up_to_date "$name" "$key"; then
+		log "$name v$PULUMI_YAML_VERSION: up to date"
+		return
+	fi
+	log "$name v$PULUMI_YAML_VERSION: building"
+	new_module "$dir" "drkit.local/toolchain/$name"
+	printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/pulumi/pulumi-yaml/cmd/%s"\n' "$name" >"$dir/tools.go"
+	(cd "$dir" && go mod edit -require="github.com/pulumi/pulumi-yaml@v$PULUMI_YAML_VERSION" \
+		-replace="github.com/atotto/clipboard=github.com/tgummerer/clipboard@v$CLIPBOARD_FORK_VERSION")
+	go_build "$dir" "$BIN/$name" "github.com/pulumi/pulumi-yaml/cmd/$name" \
+		"-X github.com/pulumi/pulumi-yaml/pkg/version.Version=v$PULUMI_YAML_VERSION"
+	stamp "$name" "$key"
+}
+
 # --- pulumi-resource-command: local.Command, local.run, remote.Command (src/), on pulumi-go-provider
 build_command() {
 	local name=pulumi-resource-command dir=$WORK/pulumi-resource-command key
@@ -212,6 +230,7 @@ plugin_install() {
 
 build_pulumi
 build_language_nodejs
+build_language_yaml
 build_command
 build_random
 install_shims
@@ -221,7 +240,7 @@ plugin_install resource random "$RANDOM_VERSION"
 
 log "pulumi version: $("$BIN/pulumi" version)"
 "$BIN/pulumi" plugin ls
-for b in pulumi-language-nodejs pulumi-resource-command pulumi-resource-random; do
+for b in pulumi-language-nodejs pulumi-language-yaml pulumi-resource-command pulumi-resource-random; do
 	[[ -x $BIN/$b ]] || die "missing $BIN/$b"
 done
 log "done in $((SECONDS - started))s; add the toolchain to PATH with: export PATH=\"$BIN:\$PATH\""

@@ -50,6 +50,8 @@ func main() {
 	tracing := flag.String("tracing", "", "Emit tracing to a Zipkin-compatible tracing endpoint")
 	runtimeName := flag.String("runtime", "nodejs", "Runtime to use (only `nodejs` is supported)")
 	showVersion := flag.Bool("version", false, "Print the plugin version and exit")
+	// Older plugin hosts (pulumi-language-yaml's) pass the project root; the program's directory suffices here.
+	_ = flag.String("root", "", "The project's root directory (accepted and unused)")
 	flag.Parse()
 	if *showVersion {
 		fmt.Println(version.Version)
