@@ -20,9 +20,13 @@ export interface BaseOptions {
 /** Where drkit's time goes, from the script's own xtrace timestamps. */
 export interface BasePhases {
   readonly startup: number;
+  /** pg_basebackup, with the base tar checked while it is written. */
   readonly pgBasebackup: number;
+  /** What remains of the base tar's check once pg_basebackup has ended. */
+  readonly checkAfter: number;
   readonly extractWal: number;
-  readonly checkFiles: number;
+  /** Other tars, then every file's size and SHA-256 against the manifest. */
+  readonly compareManifest: number;
   readonly parseWal: number;
   readonly publish: number;
   readonly removeCopy: number;
@@ -82,22 +86,28 @@ function traceLines(stderr: string): TraceLine[] {
 /** The phases of one backup-base run, between the commands that start them. */
 function phasesFromTrace(r: Pick<ExecResult, "stderr" | "startEpoch" | "endEpoch">): BasePhases {
   const lines = traceLines(r.stderr);
-  const index = (re: RegExp) => {
-    const i = lines.findIndex((l) => re.test(l.command));
-    if (i < 0 || i + 1 >= lines.length) throw new Error(`backup-base trace has no command matching ${re}`);
-    return i;
+  const index = (re: RegExp, from = 0, nth = 1) => {
+    let found = 0;
+    for (let i = from; i < lines.length - 1; i++) if (re.test(lines[i].command) && ++found === nth) return i;
+    throw new Error(`backup-base trace has no command matching ${re}${nth > 1 ? ` (occurrence ${nth})` : ""}`);
   };
-  const basebackup = index(/\/pg_basebackup --pgdata=/);
-  const check = index(/^check_tars verify /);
-  const waldump = index(/\/pg_waldump --quiet /);
-  const label = index(/^label=/);
-  const removeCopy = index(/^rm -rf -- .*\/\.verify-/);
+  // basebackup() starts with followed=no, then starts pg_basebackup and the follower in the background (their
+  // trace lines may come in either order) and waits for each: the second wait begins once pg_basebackup ended.
+  const basebackup = index(/^followed=no$/);
+  const waitFollower = index(/^wait \d+$/, basebackup, 2);
+  const followed = index(/^followed=yes$/, waitFollower);
+  const extractWal = index(/^extract_tar .*pg_wal\.tar/, followed);
+  const compare = index(/^compare_manifest /, extractWal);
+  const waldump = index(/\/pg_waldump --quiet /, compare);
+  const label = index(/^label=/, waldump);
+  const removeCopy = index(/^rm -rf -- .*\/\.verify-/, label);
   const at = (i: number) => lines[i].at;
   return {
     startup: at(basebackup) - r.startEpoch,
-    pgBasebackup: at(basebackup + 1) - at(basebackup),
-    extractWal: at(check) - at(basebackup + 1),
-    checkFiles: at(waldump) - at(check),
+    pgBasebackup: at(waitFollower) - at(basebackup),
+    checkAfter: at(followed) - at(waitFollower),
+    extractWal: at(compare) - at(extractWal),
+    compareManifest: at(waldump) - at(compare),
     parseWal: at(label) - at(waldump),
     publish: at(removeCopy) - at(label),
     removeCopy: r.endEpoch - at(removeCopy),
@@ -227,7 +237,8 @@ function baseSection(opts: BaseOptions, m: BaseMeasurements, t0: number): Sectio
   const bareMedian = median(m.bare);
   const drkitMedian = median(m.drkit.map((s) => s.seconds));
   const phases = medianPhases(m.drkit);
-  const verification = phases.extractWal + phases.checkFiles + phases.parseWal + phases.removeCopy;
+  const verification =
+    phases.checkAfter + phases.extractWal + phases.compareManifest + phases.parseWal + phases.removeCopy;
   const extraDiskPercent = round((100 * m.extractedMb) / m.drkitSize, 1);
   const extra = drkitMedian - bareMedian;
   const row: ResultRow = {
@@ -239,11 +250,12 @@ function baseSection(opts: BaseOptions, m: BaseMeasurements, t0: number): Sectio
     ratio: round(drkitMedian / bareMedian),
     notes:
       `extra ${extra.toFixed(2)} s, of which verification ${verification.toFixed(2)} s ` +
-      `(extract WAL ${phases.extractWal.toFixed(2)} + stream check of every file ${phases.checkFiles.toFixed(2)} ` +
-      `+ pg_waldump ${phases.parseWal.toFixed(2)} + remove WAL copy ${phases.removeCopy.toFixed(2)}); ` +
+      `(base tar's check after pg_basebackup ${phases.checkAfter.toFixed(2)} + extract WAL ` +
+      `${phases.extractWal.toFixed(2)} + manifest comparison ${phases.compareManifest.toFixed(2)} + pg_waldump ` +
+      `${phases.parseWal.toFixed(2)} + remove WAL copy ${phases.removeCopy.toFixed(2)}); ` +
       `peak extra disk ${m.extractedMb} MB (${extraDiskPercent} % of the backup); ` +
-      `pg_basebackup inside drkit ${phases.pgBasebackup.toFixed(2)} s, publish (metadata, fsync, ` +
-      `rename) ${phases.publish.toFixed(2)} s; ` +
+      `pg_basebackup inside drkit, the base tar checked as it is written, ${phases.pgBasebackup.toFixed(2)} s; ` +
+      `publish (metadata, fsync, rename) ${phases.publish.toFixed(2)} s; ` +
       `backup ${m.drkitSize} MB (bare ${m.bareSize} MB); n=${m.bare.length}`,
   };
   progress(

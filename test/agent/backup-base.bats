@@ -67,6 +67,27 @@ space_needed() {
     "$TMP/calls"
   ! grep -q "pg_verifybackup" "$TMP/calls" || false
   [[ $output == *"base backup $id complete"* ]]
+  # the base tar was checked while pg_basebackup wrote it, not read a second time
+  [[ $output != *"reading $TMP/base/.partial-$id/base.tar again"* ]]
+}
+
+@test "the base tar is checked while it grows; a file written after the check would be caught by the second read" {
+  touch "$TMP/stubs/slow"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  [[ $output != *" again: following it"* ]]
+  [[ $output == *"base backup $(published) complete"* ]]
+  # With tail unable to follow, the finished file is read instead: the same check, a second read.
+  mkdir -p "$TMP/notail"
+  printf '#!/bin/sh\necho "tail: cannot follow" >&2\nexit 1\n' >"$TMP/notail/tail"
+  chmod +x "$TMP/notail/tail"
+  rm -rf "${TMP:?}/base"/*
+  touch "$TMP/stubs/corrupt"
+  PATH=$TMP/notail:$PATH run "$AGENT/backup-base"
+  [ "$status" -eq 1 ]
+  [[ $output == *"base.tar again: following it while pg_basebackup wrote it did not finish (tail: cannot follow)"* ]]
+  [[ $output == *'"PG_VERSION" does not match its checksum in the manifest'* ]]
+  [ -z "$(published)" ]
 }
 
 @test "a compressed tar is read to its end: the decompressor is never cut off while it writes the padding" {

@@ -27,7 +27,16 @@ describe("bench/base.ts, bench/pitr.ts and bench/archive.ts at smoke size", () =
     expect(row.ratio).toBeCloseTo(drkit / bare, 1);
     const phases = section.details.drkitPhaseMedians as Record<string, number>;
     expect(Object.keys(phases).sort()).toEqual(
-      ["checkFiles", "extractWal", "parseWal", "pgBasebackup", "publish", "removeCopy", "startup"].sort(),
+      [
+        "checkAfter",
+        "compareManifest",
+        "extractWal",
+        "parseWal",
+        "pgBasebackup",
+        "publish",
+        "removeCopy",
+        "startup",
+      ].sort(),
     );
     for (const [name, seconds] of Object.entries(phases)) {
       expect(seconds, name).toBeGreaterThanOrEqual(0);
