@@ -204,7 +204,7 @@ space_needed() {
   run "$AGENT/backup-base"
   [ "$status" -eq 1 ]
   [[ $output == *"pg_basebackup is PostgreSQL 14 but the server is PostgreSQL 15: point postgres.binDirectory at the PostgreSQL 15 programs"* ]]
-  ! grep -q "^pg_basebackup --pgdata" "$TMP/calls"
+  ! grep -q "^pg_basebackup --pgdata" "$TMP/calls" || false
   [ -z "$(published)" ]
   rm "$TMP/bin/pg_waldump"
   rm "$TMP/stubs/tools-major"

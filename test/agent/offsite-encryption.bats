@@ -33,7 +33,7 @@ queued() {
   [ "$status" -eq 0 ]
   for f in base.tar pg_wal.tar backup_manifest drkit-backup.env; do
     is_age "$(object a "base/$BASE_ID/$f")"
-    ! cmp -s "$TMP/base/$BASE_ID/$f" "$(object a "base/$BASE_ID/$f")"
+    ! cmp -s "$TMP/base/$BASE_ID/$f" "$(object a "base/$BASE_ID/$f")" || false
     meta_of a "base/$BASE_ID/$f" | grep -qx "drkit-sha256=$(sha_of "$(object a "base/$BASE_ID/$f")")"
     meta_of a "base/$BASE_ID/$f" | grep -qx "drkit-plain-sha256=$(sha_of "$TMP/base/$BASE_ID/$f")"
     age --decrypt -i "$TMP/identity" "$(object a "base/$BASE_ID/$f")" | cmp - "$TMP/base/$BASE_ID/$f"
@@ -49,7 +49,7 @@ queued() {
   : >"$FAKE_MC_ROOT/.calls"
   run "$AGENT/ship-offsite" base "$BASE_ID"
   [ "$status" -eq 0 ]
-  ! mc_calls | grep -q '^cp '
+  ! mc_calls | grep -q '^cp ' || false
   [ -e "$TMP/marks/site-a/base/$BASE_ID" ]
 }
 
@@ -108,7 +108,7 @@ queued() {
   : >"$FAKE_MC_ROOT/.calls"
   run "$AGENT/shipper" once
   [ "$status" -eq 0 ]
-  ! mc_calls | grep -q '^cp '
+  ! mc_calls | grep -q '^cp ' || false
   [ ! -e "$TMP/marks/site-a/wal-queue/000000010000000000000003" ]
   [ ! -e "$TMP/marks/site-a/sealed/000000010000000000000003" ]
 }
@@ -206,7 +206,7 @@ config_id() { find "$TMP/config" -mindepth 1 -maxdepth 1 -name '2*' -printf '%f\
   for site in a b; do
     obj=$(object "$site" "config/config_$id.tar.age")
     is_age "$obj"
-    ! grep -q s3cret "$obj"
+    ! grep -q s3cret "$obj" || false
     [ -e "$TMP/config/.offsite/site-$site/$id" ]
   done
   [[ $output == *"config $id confirmed on site-a"* && $output == *"config $id confirmed on site-b"* ]]

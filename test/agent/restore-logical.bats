@@ -43,14 +43,14 @@ teardown() { agent_teardown; }
   [ "$status" -eq 1 ]
   [[ $output == *"pg_restore failed; app was not touched"* ]]
   [ "$(grep -c 'DROP DATABASE IF EXISTS app__drkit_restore' "$TMP/calls")" -eq 2 ]
-  ! grep -q "RENAME\|ALLOW_CONNECTIONS\|pg_terminate_backend" "$TMP/calls"
+  ! grep -q "RENAME\|ALLOW_CONNECTIONS\|pg_terminate_backend" "$TMP/calls" || false
 }
 
 @test "a database that does not exist yet is created from the staging one, without a safety dump" {
   echo "PGDMP reports" >"$TMP/reports.dump"
   run "$AGENT/restore-logical" "$TMP/reports.dump" --database reports --jobs 4
   [ "$status" -eq 0 ]
-  ! grep -q "^pg_dump" "$TMP/calls"
+  ! grep -q "^pg_dump" "$TMP/calls" || false
   [ ! -e "$TMP/logical/safety" ]
   grep -q "jobs=4 --dbname=reports__drkit_restore" "$TMP/calls"
   grep -q "ALTER DATABASE reports__drkit_restore RENAME TO reports$" "$TMP/calls"

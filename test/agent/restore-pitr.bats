@@ -40,7 +40,7 @@ untouched() {
   [ "$(cat "$TMP/data/PG_VERSION")" = "the old cluster" ]
   [ -f "$TMP/data/postmaster.pid" ]
   [ -z "$(aside)" ]
-  ! grep -q '^pg_ctl .* stop' "$TMP/calls"
+  ! grep -q '^pg_ctl .* stop' "$TMP/calls" || false
 }
 conf() { grep -qxF "$1" "$TMP/data/postgresql.auto.conf"; }
 
@@ -147,7 +147,7 @@ timelines() {
   [ "$(cat "$TMP/data/marker")" = second ]
   conf "recovery_target_action = 'pause'"
   grep -q "pg_is_wal_replay_paused" "$TMP/calls"
-  ! grep -q "ALTER SYSTEM RESET" "$TMP/calls"
+  ! grep -q "ALTER SYSTEM RESET" "$TMP/calls" || false
 }
 
 @test "no backup finished before the target: fails before touching the server" {

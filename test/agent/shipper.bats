@@ -91,7 +91,7 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   : >"$TMP/wal/.to-ship.$(seg 1)"
   run "$AGENT/shipper" once
   [ "$status" -eq 0 ]
-  ! mc_calls | grep -q '^cp '
+  ! mc_calls | grep -q '^cp ' || false
   [ -z "$(ls -A "$TMP/marks/site-a/wal-queue")" ]
 }
 
@@ -214,7 +214,7 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   run "$AGENT/shipper" stop
   [ "$status" -eq 0 ]
   for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  ! kill -0 "$pid" 2>/dev/null
+  ! kill -0 "$pid" 2>/dev/null || false
 }
 
 @test "a checksum read-back that fails is a failed batch, never an upload over objects already there" {
@@ -231,7 +231,7 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   run "$AGENT/shipper" once
   [ "$status" -eq 1 ]
   [[ $output == *"connection reset"* ]]
-  ! mc_calls | grep -q '^cp '
+  ! mc_calls | grep -q '^cp ' || false
   [ -f "$TMP/marks/site-a/wal-queue/$(seg 1)" ]
   [ -f "$TMP/marks/site-a/wal-queue/$(seg 2)" ]
 }
@@ -282,7 +282,7 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   grep -q "shipping" "$TMP/run.log"
   kill -TERM "$inner"
   for _ in $(seq 1 50); do kill -0 "$outer" 2>/dev/null || break; sleep 0.1; done
-  ! kill -0 "$outer" 2>/dev/null
+  ! kill -0 "$outer" 2>/dev/null || false
 }
 
 @test "once: an upload the store rejects mid-batch is tried again from a fresh listing, and the pass succeeds" {

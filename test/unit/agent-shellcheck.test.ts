@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { agentDirectory, agentFileNames } from "../../components/agent/agentFiles";
 import { runAsync } from "../helpers/sandbox";
@@ -28,5 +29,34 @@ describe("every agent file", () => {
       expect(fs.statSync(file(name)).mode & 0o111).toBe(0o111);
       expect(fs.readFileSync(file(name), "utf8").split("\n")[0]).toBe("#!/usr/bin/env bash");
     });
+  }
+});
+
+// The agent's tests too: `! cmd` in the middle of a bats test can never fail it (SC2314), so each such line ends in
+// `|| false`. SC2140 is left out: it takes the line-continued "..."\ "..." patterns of long assertions for a typo.
+describe("every file of the agent's bats tests", () => {
+  const dir = path.resolve(__dirname, "../agent");
+  const files = fs.readdirSync(dir).filter((f) => /\.(bats|bash)$|^fake-/.test(f));
+  it("there are bats files to check", () =>
+    expect(files.filter((f) => f.endsWith(".bats")).length).toBeGreaterThan(10));
+  for (const name of files) {
+    it.concurrent(
+      `${name} passes shellcheck (warnings and errors)`,
+      async () => {
+        const args = [
+          "--shell=bash",
+          "--severity=warning",
+          "-e",
+          "SC2140",
+          "-x",
+          "-P",
+          "SCRIPTDIR",
+          path.join(dir, name),
+        ];
+        const r = await runAsync("shellcheck", args, {}, SHELLCHECK_TIMEOUT_MS);
+        expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+      },
+      SHELLCHECK_TIMEOUT_MS,
+    );
   }
 });
