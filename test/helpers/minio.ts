@@ -119,7 +119,15 @@ export async function startMinio(name: string, options: MinioOptions = {}): Prom
     });
   };
 
-  await start();
+  try {
+    await start();
+  } catch (error) {
+    // A server that never came up (or a binary that is missing) leaves nothing behind either.
+    // SIGKILL without waiting: a binary that could not be started never reports an exit.
+    child?.kill("SIGKILL");
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     name,
     endpoint,
