@@ -205,7 +205,7 @@ complete_backups() {
   done | sort -r
 }
 # backup_field DIR ID KEY: one field of a backup's metadata, empty when it records none.
-backup_field() { sed -n "s/^$3=//p" "$1/$2/$BACKUP_META" 2>/dev/null | head -n1; }
+backup_field() { { sed -n "s/^$3=//p" "$1/$2/$BACKUP_META" 2>/dev/null || true; } | head -n1; }
 
 # ---- incremental base backups (PostgreSQL 17+) -------------------------------------------------------------
 # An incremental backup records its parent (the backup it was taken against: parent=) and the full backup its
@@ -223,6 +223,11 @@ backup_chain() {
     id=$(backup_field "$dir" "$id" parent)
   done
   printf '%s\n' "${chain[@]}"
+}
+# manifest_files_size DIR ID: the bytes of every file backup ID's manifest lists (their sizes are exact).
+manifest_files_size() {
+  { grep -oE '"Size": *[0-9]+' "$1/$2/backup_manifest" 2>/dev/null || true; } |
+    awk -F': *' '{ n += $2 } END { print n + 0 }'
 }
 # chain_parents DIR: "ID PARENT" for every complete incremental backup in DIR.
 chain_parents() {
@@ -269,7 +274,7 @@ keep_parents() {
 # into the empty folder WORK (the caller removes it) and combined by pg_combinebackup (PostgreSQL 17+), which
 # writes DEST's own manifest.
 restore_base() {
-  local dir=$1 id=$2 dest=$3 work=$4 chain member tar wal_tar inputs=()
+  local dir=$1 id=$2 dest=$3 work=$4 chain member tar wal_tar algorithm inputs=()
   # Every step checks its own status: callers take the manifest's name with $(...), where set -e is off.
   chain=$(backup_chain "$dir" "$id") || return 1
   wal_tar=$(find "$dir/$id" -maxdepth 1 -name 'pg_wal.tar*' -print -quit)
@@ -291,7 +296,12 @@ restore_base() {
     done <<<"$chain"
     log "combining base backup $id with the backups it builds on (${chain//$'\n'/ }) by pg_combinebackup"
     if [[ $(id -u) -eq 0 ]]; then chown -R "$PG_OS_USER:" -- "$work" "$dest" || die "cannot chown $work"; fi
-    as_pg "$PG_BIN/pg_combinebackup" --output="$dest" -- "${inputs[@]}" >&2 ||
+    # The backups' own checksum type: pg_combinebackup then carries each unchanged file's checksum over from the
+    # backup that holds it, and pg_verifybackup checks the files against those rather than against new ones.
+    algorithm=$(grep -m1 -oE '"Checksum-Algorithm": *"[A-Z0-9-]+"' "$dir/$id/backup_manifest" | cut -d'"' -f4) ||
+      true
+    as_pg "$PG_BIN/pg_combinebackup" --output="$dest" --manifest-checksums="${algorithm:-CRC32C}" -- \
+      "${inputs[@]}" >&2 ||
       die "pg_combinebackup could not combine base backup $id with its chain"
     printf '%s\n' "$dest/backup_manifest"
   fi
@@ -340,7 +350,7 @@ track_job() {
   on_exit publish_job_metrics
 }
 publish_job_metrics() {
-  local status=$EXIT_STATUS file now labels success=0 failure=0 runs failures size previous
+  local status=$EXIT_STATUS file now labels success=0 failure=0 runs failures size previous previous_type
   metrics_enabled || return 0
   file=$(metrics_path "job_$JOB_LABEL")
   printf -v now '%(%s)T' -1
@@ -351,10 +361,13 @@ publish_job_metrics() {
   failures=$(metric_value "$file" drkit_job_failures_total)
   size=$(metric_value "$file" drkit_backup_size_bytes)
   previous=$(metric_value "$file" drkit_backup_previous_size_bytes)
+  previous_type=$(sed -n 's/^drkit_backup_info{.*type="\([a-z]*\)"} .*/\1/p' "$file" 2>/dev/null | head -n1 || true)
   if ((status == 0)); then
     success=$now
     if [[ -n $BACKUP_SIZE ]]; then
       previous=${size:-$BACKUP_SIZE}
+      # A full and an incremental base backup differ in size by nature: each is compared with its own kind.
+      [[ -z $previous_type || $previous_type == "$BACKUP_TYPE" ]] || previous=$BACKUP_SIZE
       size=$BACKUP_SIZE
     fi
   else
@@ -1013,7 +1026,7 @@ sha256_of() {
 upload_object() {
   local i=$1 file=$2 key=$3 sha sums remote plain url body attrs want status=0
   url=$(store_url "$i" "$key")
-  sha=$(sha256_of "$file")
+  sha=$(sha256_of "$file") || return 1
   sums=$(remote_sha "$i" "$key") || return 1
   read -r remote plain <<<"$sums"
   if [[ $remote == "$sha" || $plain == "$sha" ]]; then
@@ -1026,7 +1039,7 @@ upload_object() {
   if offsite_sealed; then
     body=$(seal_tmp) || return 1
     seal "$file" "$body" || return 1
-    want=$(sha256_of "$body")
+    want=$(sha256_of "$body") || return 1
     attrs="drkit-sha256=$want;drkit-plain-sha256=$sha"
   fi
   retry "upload of $file to $url" mc_call "$(transfer_timeout "$body")" cp --quiet --checksum SHA256 \

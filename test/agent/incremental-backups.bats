@@ -161,7 +161,8 @@ meta() { cat "$TMP/base/$1/drkit-backup.env"; }
   # The stand-in's backups started 2026-11-30 02:00 UTC: more than an hour ago.
   run "$AGENT/backup-base"
   [ "$status" -eq 0 ]
-  [[ $output == *"taking a full backup: the chain's full backup $(published | head -n1) is"*" s old, one is due every 3600 s"* ]]
+  first=$(published | head -n1)
+  [[ $output == *"taking a full backup: the chain's full backup $first is"*" s old, one is due every 3600 s"* ]]
   ! grep -q -- "--incremental" "$TMP/calls" || false
   meta "$(published | tail -n1)" | grep -qx "type=full"
 }
@@ -180,6 +181,75 @@ meta() { cat "$TMP/base/$1/drkit-backup.env"; }
   meta "$newest" | grep -qx "type=full"
   ! meta "$newest" | grep -q "^parent=" || false
   [ "$(grep -c "^pg_basebackup " "$TMP/calls")" -eq 3 ]
+}
+
+@test "backup-base: a full backup when a backup the newest builds on is gone" {
+  setting INCREMENTAL_FULL_EVERY "$WEEK"
+  run "$AGENT/backup-base"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  first=$(published | head -n1)
+  second=$(published | tail -n1)
+  rm -r "${TMP:?}/base/$first"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  [[ $output == *"taking a full backup: a backup that the newest, $second, builds on is gone"* ]]
+  meta "$(published | tail -n1)" | grep -qx "type=full"
+}
+
+@test "backup-base: a full and an incremental backup are compared in size only with their own kind" {
+  setting INCREMENTAL_FULL_EVERY "$WEEK"
+  setting METRICS_DIR "$TMP/metrics"
+  mkdir -p "$TMP/metrics"
+  metric() { sed -n "s/^$1{.*} //p" "$TMP/metrics/drkit_testsvc_job_base.prom"; }
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  grep -q 'drkit_backup_info{.*type="full"} 1' "$TMP/metrics/drkit_testsvc_job_base.prom"
+  # the incremental ones made larger than the full one, so that a comparison across kinds would show
+  mv "$TMP/bin/pg_basebackup" "$TMP/bin/pg_basebackup.orig"
+  cat >"$TMP/bin/pg_basebackup" <<STUB
+#!/usr/bin/env bash
+"$TMP/bin/pg_basebackup.orig" "\$@" || exit
+for arg in "\$@"; do
+  [[ \$arg != --pgdata=* ]] || head -c "\$(cat "$TMP/padding")" /dev/urandom >"\${arg#--pgdata=}/padding"
+done
+STUB
+  chmod +x "$TMP/bin/pg_basebackup"
+  echo 300000 >"$TMP/padding"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  grep -q 'drkit_backup_info{.*type="incremental"} 1' "$TMP/metrics/drkit_testsvc_job_base.prom"
+  [ "$(metric drkit_backup_previous_size_bytes)" = "$(metric drkit_backup_size_bytes)" ]
+  # the next incremental one, larger again, is compared with this one
+  size=$(metric drkit_backup_size_bytes)
+  echo 600000 >"$TMP/padding"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  [ "$(metric drkit_backup_previous_size_bytes)" = "$size" ]
+  [ "$(metric drkit_backup_size_bytes)" -gt "$size" ]
+}
+
+@test "prune keeps what a backup not yet on every object store builds on" {
+  two_chains
+  setting PG_BIN "$PG15"
+  setting PG_OS_USER "$(id -un)"
+  mkdir -p "$TMP/logical" "$TMP/wal" "$TMP/marks/site-a/base"
+  setting LOGICAL_DIR "$TMP/logical"
+  setting WAL_DIR "$TMP/wal"
+  setting OFFSITE_MARKS "$TMP/marks"
+  setting_array OFFSITE_STORES site-a
+  setting RETAIN_DAILY_DAYS 1
+  setting RETAIN_WEEKLY_WEEKS 0
+  setting RETAIN_MONTHS 0
+  setting RETAIN_NEWEST 1
+  # every backup confirmed but I2, which retention alone would drop
+  for id in "$F1" "$I1" "$F2" "$I3"; do touch "$TMP/marks/site-a/base/$id"; done
+  run "$AGENT/prune" --now 1768867200
+  [ "$status" -eq 0 ]
+  [[ $output == *"keeping base backup $I2: not yet confirmed on every object store"* ]]
+  [[ $output == *"keeping base backup $I1 (parent of incremental $I2)"* ]]
+  [[ $output == *"keeping base backup $F1 (parent of incremental $I1)"* ]]
+  [ "$(published | tr '\n' ' ')" = "$F1 $I1 $I2 $F2 $I3 " ]
 }
 
 @test "backup-base: the newest backup of another major version starts a new chain" {

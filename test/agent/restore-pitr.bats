@@ -417,7 +417,9 @@ STUB
   run "$AGENT/restore-pitr" --force
   [ "$status" -eq 0 ]
   chain=$TMP/root/.restore-chain
-  grep -qxF "pg_combinebackup --output=$TMP/data -- $chain/20240101T000000Z $chain/20240102T000000Z" "$TMP/calls"
+  # the backups record no checksum type (a manifest without files): pg_combinebackup's default
+  grep -qxF "pg_combinebackup --output=$TMP/data --manifest-checksums=CRC32C -- $chain/20240101T000000Z\
+ $chain/20240102T000000Z" "$TMP/calls"
   [ "$(cat "$TMP/data/marker")" = second ]
   [ -f "$TMP/data/pg_wal/000000010000000000000002" ]
   [ -f "$TMP/data/recovery.signal" ]
@@ -434,10 +436,31 @@ STUB
   [[ $output == *"$TMP/bin/pg_combinebackup is missing: install the PostgreSQL 17 programs"* ]]
   untouched
   rm -r "$TMP/base/20240101T000000Z"
-  run "$AGENT/restore-pitr" --force
+  run "$AGENT/restore-pitr" --force --backup 20240102T000000Z
   [ "$status" -eq 1 ]
   [[ $output == *"base backup 20240101T000000Z, the parent of incremental backup 20240102T000000Z, is not"* ]]
   untouched
+}
+
+@test "an incremental backup with a broken chain is passed over for the newest whole one; no room for a chain fails" {
+  incremental_chain
+  fake_base "$TMP/base" 20240103T000000Z 1704240600 third
+  printf 'server_version=170004\nparent=20240102T000000Z\nfull=20240101T000000Z\ntype=incremental\n' \
+    >>"$TMP/base/20240103T000000Z/drkit-backup.env"
+  # the chain's full backup and the newest backup's manifest both keep their sizes
+  echo '{"Files": [{ "Path": "base/1", "Size": 4096 }]}' >"$TMP/base/20240101T000000Z/backup_manifest"
+  free_space 1024
+  run "$AGENT/restore-pitr" --force
+  [ "$status" -eq 1 ]
+  [[ $output == *"not enough space in $TMP/root for the backups of the chain of 20240103T000000Z"* ]]
+  untouched
+  rm "$TMP/base/20240102T000000Z/drkit-backup.env"
+  rm "$TMP/base/20240101T000000Z/drkit-backup.env"
+  fake_base "$TMP/base" 20231231T000000Z 1703981400 oldest
+  run "$AGENT/restore-pitr" --force
+  [ "$status" -eq 0 ]
+  [[ $output == *"passing over base backup 20240103T000000Z: a backup it builds on is gone"* ]]
+  [ "$(cat "$TMP/data/marker")" = oldest ]
 }
 
 @test "--from-offsite fetches an incremental backup with every backup it builds on" {
@@ -449,7 +472,8 @@ STUB
   staging=$TMP/root/.restore-staging
   grep -qxF "fetch-offsite base 20240102T000000Z $staging/20240102T000000Z" "$TMP/calls"
   grep -qxF "fetch-offsite base 20240101T000000Z $staging/20240101T000000Z" "$TMP/calls"
-  grep -q "^pg_combinebackup --output=$TMP/data -- .*/20240101T000000Z .*/20240102T000000Z\$" "$TMP/calls"
+  grep -q "^pg_combinebackup --output=$TMP/data --manifest-checksums=CRC32C -- .*/20240101T000000Z .*/20240102T" \
+    "$TMP/calls"
   [ "$(cat "$TMP/data/marker")" = second ]
   [ ! -e "$staging" ]
 }
