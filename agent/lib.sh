@@ -224,9 +224,12 @@ backup_chain() {
   done
   printf '%s\n' "${chain[@]}"
 }
-# manifest_files_size DIR ID: the bytes of every file backup ID's manifest lists (their sizes are exact).
+# manifest_files_size DIR ID...: the bytes of every file the manifests of backups ID... list (their sizes are exact).
 manifest_files_size() {
-  { grep -oE '"Size": *[0-9]+' "$1/$2/backup_manifest" 2>/dev/null || true; } |
+  local dir=$1 id manifests=()
+  shift
+  for id in "$@"; do manifests+=("$dir/$id/backup_manifest"); done
+  { grep -ohE '"Size": *[0-9]+' "${manifests[@]}" 2>/dev/null || true; } |
     awk -F': *' '{ n += $2 } END { print n + 0 }'
 }
 # chain_parents DIR: "ID PARENT" for every complete incremental backup in DIR.
