@@ -10,29 +10,7 @@ load postgres-stubs
 setup() {
   agent_setup
   postgres_stubs
-  mkdir -p "$TMP/base"
-  setting BASE_DIR "$TMP/base"
-  setting VERIFY_AFTER_BACKUP yes
-  setting_array COMPRESS_ARGS
-  sql_answer "SHOW server_version_num" 150018
-  sql_answer "*pg_database_size*" 1048576
-  cat >"$TMP/bin/pg_basebackup" <<STUB
-#!/usr/bin/env bash
-[[ \$1 != --version ]] || { echo "pg_basebackup (PostgreSQL) \$(cat "$TMP/stubs/tools-major" 2>/dev/null || echo 15).14"; exit; }
-echo "pg_basebackup \$*" >>"$TMP/calls"
-[[ ! -e "$TMP/stubs/fails.pg_basebackup" ]] || exit 1
-for arg in "\$@"; do [[ \$arg != --pgdata=* ]] || dir=\${arg#--pgdata=}; done
-"$BATS_TEST_DIRNAME/fake-base-backup" "\$dir" "$TMP/stubs"
-STUB
-  for tool in pg_verifybackup pg_waldump; do
-    cat >"$TMP/bin/$tool" <<STUB
-#!/usr/bin/env bash
-[[ \$1 != --version ]] || { echo "$tool (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"; exit; }
-echo "$tool \$*" >>"$TMP/calls"
-[[ ! -e "$TMP/stubs/fails.$tool" ]]
-STUB
-  done
-  chmod +x "$TMP/bin/pg_basebackup" "$TMP/bin/pg_verifybackup" "$TMP/bin/pg_waldump"
+  base_backup_stubs 150018
 }
 teardown() { agent_teardown; }
 

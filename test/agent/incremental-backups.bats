@@ -18,27 +18,7 @@ I3=20260109T020000Z
 setup() {
   agent_setup
   postgres_stubs
-  mkdir -p "$TMP/base"
-  setting BASE_DIR "$TMP/base"
-  setting VERIFY_AFTER_BACKUP yes
-  setting_array COMPRESS_ARGS
-  sql_answer "SHOW server_version_num" 170004
-  sql_answer "*pg_database_size*" 1048576
-  cat >"$TMP/bin/pg_basebackup" <<STUB
-#!/usr/bin/env bash
-[[ \$1 != --version ]] || { echo "pg_basebackup (PostgreSQL) 17.4"; exit; }
-echo "pg_basebackup \$*" >>"$TMP/calls"
-[[ " \$* " != *" --incremental="* || ! -e "$TMP/stubs/fails.incremental" ]] ||
-  { echo "pg_basebackup: error: WAL summaries are required on timeline 1 from 0/2000028" >&2; exit 1; }
-for arg in "\$@"; do [[ \$arg != --pgdata=* ]] || dir=\${arg#--pgdata=}; done
-"$BATS_TEST_DIRNAME/fake-base-backup" "\$dir" "$TMP/stubs"
-STUB
-  cat >"$TMP/bin/pg_waldump" <<STUB
-#!/usr/bin/env bash
-[[ \$1 != --version ]] || { echo "pg_waldump (PostgreSQL) 17.4"; exit; }
-echo "pg_waldump \$*" >>"$TMP/calls"
-STUB
-  chmod +x "$TMP/bin/pg_basebackup" "$TMP/bin/pg_waldump"
+  base_backup_stubs 170004
 }
 teardown() { agent_teardown; }
 

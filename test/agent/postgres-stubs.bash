@@ -110,6 +110,42 @@ sibling_stub() {
   chmod +x "$TMP/agent/$1"
 }
 
+# base_backup_stubs SERVER_VERSION_NUM: backup-base's settings and stand-ins for a server of that version (e.g.
+# 150018): pg_basebackup writes a small tar set with a real manifest (fake-base-backup; its major is that of
+# $STUBS/tools-major when the file exists; `stub_fails pg_basebackup`, or `stub_fails incremental` for
+# --incremental runs, makes it fail), pg_verifybackup and pg_waldump record their arguments (and fail with
+# `stub_fails NAME`). Call after postgres_stubs.
+base_backup_stubs() {
+  local major=$(($1 / 10000)) tool
+  mkdir -p "$TMP/base"
+  setting BASE_DIR "$TMP/base"
+  setting VERIFY_AFTER_BACKUP yes
+  setting_array COMPRESS_ARGS
+  sql_answer "SHOW server_version_num" "$1"
+  sql_answer "*pg_database_size*" 1048576
+  cat >"$TMP/bin/pg_basebackup" <<STUB
+#!/usr/bin/env bash
+if [[ \$1 == --version ]]; then
+  echo "pg_basebackup (PostgreSQL) \$(cat "$STUBS/tools-major" 2>/dev/null || echo $major).4"
+  exit
+fi
+echo "pg_basebackup \$*" >>"$TMP/calls"
+[[ ! -e "$STUBS/fails.pg_basebackup" ]] || exit 1
+[[ " \$* " != *" --incremental="* || ! -e "$STUBS/fails.incremental" ]] ||
+  { echo "pg_basebackup: error: WAL summaries are required on timeline 1 from 0/2000028" >&2; exit 1; }
+for arg in "\$@"; do [[ \$arg != --pgdata=* ]] || dir=\${arg#--pgdata=}; done
+"$BATS_TEST_DIRNAME/fake-base-backup" "\$dir" "$STUBS"
+STUB
+  for tool in pg_verifybackup pg_waldump; do
+    cat >"$TMP/bin/$tool" <<STUB
+#!/usr/bin/env bash
+[[ \$1 != --version ]] || { echo "$tool (PostgreSQL) $major.4"; exit; }
+echo "$tool \$*" >>"$TMP/calls"
+[[ ! -e "$STUBS/fails.$tool" ]]
+STUB
+  done
+  chmod +x "$TMP/bin/pg_basebackup" "$TMP/bin/pg_verifybackup" "$TMP/bin/pg_waldump"
+}
 # fake_base DIR ID END_EPOCH [MARK]: a base backup as backup-base leaves it (tars, manifest, metadata), whose
 # data directory holds a file "marker" with MARK (default: the id).
 fake_base() {
