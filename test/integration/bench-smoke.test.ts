@@ -11,7 +11,9 @@ import { benchPitr } from "../../bench/pitr";
 // working between benchmark runs: each benchmark itself checks what the jobs left (a published backup, the
 // restored rows, every segment archived), and here every phase and ratio must be a real measurement.
 
-const leftovers = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith("drkit-bench-"));
+// bench-shipper.test.ts runs beside this file and checks its own folders
+const leftovers = () =>
+  fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith("drkit-bench-") && !f.startsWith("drkit-bench-shipper-"));
 const before = new Set(leftovers());
 const pool = new SandboxPool();
 
