@@ -48,6 +48,8 @@ readonly BACKUP_ID_PATTERN='[0-9]{8}T[0-9]{6}Z'
 readonly BACKUP_ID_RE="^${BACKUP_ID_PATTERN}\$"
 # Recorded beside every complete base backup, and uploaded last: off-site it marks a complete backup.
 readonly BACKUP_META=drkit-backup.env
+# In a data directory: written by fence-primary; only a fenced former primary is rewound into a standby.
+readonly FENCE_MARKER=drkit.fenced
 # An archived WAL file waiting for the shipper has an empty entry <prefix><name> beside it in the archive.
 readonly SHIP_QUEUE_PREFIX=.to-ship.
 new_backup_id() {
@@ -723,6 +725,38 @@ wait_until_streaming() {
     sleep 0.2
   done
   [[ $(sql -c "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null) == streaming ]]
+}
+
+# archive_leftovers: a fenced primary's segments (PGDATA_DIR) marked .ready, archived (each within
+# ARCHIVE_SECONDS) and marked .done, as its archiver would have. A failure is reported, not fatal: the failover
+# goes on.
+readonly ARCHIVE_SECONDS=60
+archive_leftovers() {
+  local status_dir=$PGDATA_DIR/pg_wal/archive_status ready name archived=() unarchived=()
+  if [[ ! -d $status_dir ]]; then
+    log "WARNING: the old primary's $status_dir is not reachable: WAL it had not archived stays unarchived," \
+      "and a point-in-time restore across this failover cannot replay it"
+    return 0
+  fi
+  for ready in "$status_dir"/*.ready; do
+    [[ -e $ready ]] || continue
+    name=${ready##*/}
+    name=${name%.ready}
+    is_wal_name "$name" || continue
+    if as_pg timeout --kill-after=5 "$ARCHIVE_SECONDS" "$AGENT_DIR/archive-wal" "$PGDATA_DIR/pg_wal/$name" "$name"; then
+      mv -f -- "$ready" "$status_dir/$name.done"
+      archived+=("$name")
+    else
+      unarchived+=("$name")
+    fi
+  done
+  if [[ ${#archived[@]} -gt 0 ]]; then
+    log "archived ${#archived[@]} WAL file(s) the old primary had not archived: ${archived[*]}"
+  fi
+  if [[ ${#unarchived[@]} -gt 0 ]]; then
+    log "WARNING: could not archive ${unarchived[*]} from the old primary (see archive-wal's errors above): a" \
+      "point-in-time restore across this failover stops before them until they are archived"
+  fi
 }
 
 # ---- timelines --------------------------------------------------------------------------------------------

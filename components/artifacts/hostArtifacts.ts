@@ -242,12 +242,18 @@ function offsiteArtifacts(plan: ServicePlan): Artifact[] {
 const pgpass = (plan: ServicePlan, host: HostPlan, id: string, path: string): FileArtifact =>
   secretFile(host, id, path, plan.postgres.osUser, { of: "replication-pgpass" });
 
+/** Removing a standby from the stack stops it, unless it was promoted: then it is the service's primary. */
 const stopStandby = (plan: ServicePlan, s: StandbyPlan) => {
-  if (s.manager.type === "systemd") return `systemctl stop ${shq(s.manager.unit)}`;
   const pgCtl =
     `runuser -u ${shq(plan.postgres.osUser)} -- ${shq(`${plan.postgres.binDirectory}/pg_ctl`)} ` +
     `-D ${shq(s.dataDirectory)}`;
-  return `if ${pgCtl} status >/dev/null 2>&1; then ${pgCtl} -m fast -w stop >&2; fi`;
+  const stop =
+    s.manager.type === "systemd"
+      ? `systemctl stop ${shq(s.manager.unit)}`
+      : `if ${pgCtl} status >/dev/null 2>&1; then ${pgCtl} -m fast -w stop >&2; fi`;
+  const promoted = `echo ${shq(`standby ${s.name} was promoted (no standby.signal): it keeps running`)} >&2`;
+  const file = (name: string) => shq(`${s.dataDirectory}/${name}`);
+  return `if test -e ${file("PG_VERSION")} && ! test -e ${file("standby.signal")}; then ${promoted}; else ${stop}; fi`;
 };
 
 function replicationArtifacts(plan: ServicePlan): Artifact[] {

@@ -192,6 +192,8 @@ export interface ReplicationTlsPlan {
 
 export interface ReplicationPlan {
   readonly role: string;
+  /** The role a former primary's pg_rewind connects as: login and the four file functions it needs, no more. */
+  readonly rewindRole: string;
   readonly maxSlotWalKeepSizeMb: number;
   readonly maxWalSenders: number;
   readonly maxReplicationSlots: number;
@@ -199,7 +201,7 @@ export interface ReplicationPlan {
   readonly primaryAddress: string;
   readonly primaryPort: number;
   readonly hbaFile: string;
-  /** pgpass line for the replication role, on the primary's host (mode 0600). */
+  /** pgpass lines for the replication and rewind roles, on the primary's host (mode 0600). */
   readonly passFile: string;
   readonly failoverOrder: readonly string[];
   readonly standbys: readonly StandbyPlan[];
@@ -392,7 +394,7 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
     const rto = parseDuration(svc.rto)!;
     if (rto < 60)
       problems.push(`${at}.rto: ${describeValue(svc.rto)} must be at least 1m: no restore can start a server faster`);
-    const dataDir = pg.dataDirectory ?? defaultDataDir(pg.version);
+    const dataDir = pg.dataDirectory ?? defaultDataDir(pg);
     const dataKey = `${svc.host}:${dataDir}`;
     if (seenDataDirs.has(dataKey)) {
       problems.push(
@@ -412,7 +414,12 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
   return problems;
 }
 
-const defaultDataDir = (version: number) => `/var/lib/postgresql/${version}/main`;
+/** Debian's cluster name of a postgresql@<version>-<cluster>.service unit; "main" for any other manager. */
+function debianCluster(pg: ParsedService["postgres"]): string {
+  const unit = pg.manager.type === "systemd" ? pg.manager.unit : undefined;
+  return unit?.match(/^postgresql@\d+-([A-Za-z0-9_.-]+)\.service$/)?.[1] ?? "main";
+}
+const defaultDataDir = (pg: ParsedService["postgres"]) => `/var/lib/postgresql/${pg.version}/${debianCluster(pg)}`;
 const defaultBackupRoot = (service: string) => `/var/lib/${service}/backups`;
 
 function hostPlan(name: string, host: ParsedHost, baseDir: string): HostPlan {
@@ -446,7 +453,7 @@ function servicePlan(
   const prefix = host.connection.rootPrefix;
   const onHost = (p: string) => (prefix ? path.posix.join(prefix, p) : p);
   const pg = svc.postgres;
-  const dataDirectory = onHost(pg.dataDirectory ?? defaultDataDir(pg.version));
+  const dataDirectory = onHost(pg.dataDirectory ?? defaultDataDir(pg));
   const manager =
     pg.manager.type === "systemd"
       ? { type: "systemd" as const, unit: pg.manager.unit ?? `postgresql@${pg.version}-main.service` }
@@ -471,8 +478,8 @@ function servicePlan(
     configDirectory: onHost(
       pg.configDirectory ??
         (prefix
-          ? `${pg.dataDirectory ?? defaultDataDir(pg.version)}/conf.d`
-          : `/etc/postgresql/${pg.version}/main/conf.d`),
+          ? `${pg.dataDirectory ?? defaultDataDir(pg)}/conf.d`
+          : `/etc/postgresql/${pg.version}/${debianCluster(pg)}/conf.d`),
     ),
     binDirectory: pg.binDirectory ?? `/usr/lib/postgresql/${pg.version}/bin`,
     port: pg.port,
@@ -559,7 +566,8 @@ function replicationPlan(
       manager,
       address: s.address ?? hostAddress(sHost),
       slot: `drkit_${s.name}`,
-      passFile: onHost(passFilePath),
+      // On another host a path of its own, apart from the primary's (see standbyAgentDir).
+      passFile: onHost(s.host === svc.host ? passFilePath : `/etc/drkit/${service}/standby-${s.name}.pgpass`),
       // On the primary's host its CA file; elsewhere one per standby, which goes only with its standby.
       tlsCaFile: tls && onHost(`${tlsDir}/${s.host === svc.host ? "replication" : s.name}-ca.crt`),
     };
@@ -569,6 +577,7 @@ function replicationPlan(
   const onPrimary = (p: string) => (prefix ? path.posix.join(prefix, p) : p);
   return {
     role: svc.replication.role,
+    rewindRole: svc.replication.rewindRole,
     maxSlotWalKeepSizeMb: parseSizeMb(svc.replication.maxSlotWalKeepSize),
     maxWalSenders: standbys.length + 4,
     maxReplicationSlots: standbys.length + 2,

@@ -381,21 +381,28 @@ const replicationTlsSchema = z
         });
   });
 
-const replicationSchema = z.strictObject({
-  role: identifier("replication role name").default("drkit_replicator"),
-  maxSlotWalKeepSize: z
-    .string()
-    .regex(/^[0-9]+(MB|GB)$/, { error: 'must be a size such as "2GB" or "512MB"' })
-    .default("2GB"),
-  /** Standby names in the order failover tries them; default: the order of `standbys`. */
-  failoverOrder: z.array(identifier("standby name")).optional(),
-  /** Where the primary is reached by standbys; defaults to its host's address (127.0.0.1 for local hosts). */
-  primaryAddress: z
-    .string()
-    .regex(/^[A-Za-z0-9.:-]+$/, { error: "must be a host name or IP address" })
-    .optional(),
-  tls: replicationTlsSchema.optional(),
-});
+const replicationSchema = z
+  .strictObject({
+    role: identifier("replication role name").default("drkit_replicator"),
+    /** What a former primary's pg_rewind logs in as when it rejoins: no replication, no superuser. */
+    rewindRole: identifier("rewind role name").default("drkit_rewind"),
+    maxSlotWalKeepSize: z
+      .string()
+      .regex(/^[0-9]+(MB|GB)$/, { error: 'must be a size such as "2GB" or "512MB"' })
+      .default("2GB"),
+    /** Standby names in the order failover tries them; default: the order of `standbys`. */
+    failoverOrder: z.array(identifier("standby name")).optional(),
+    /** Where the primary is reached by standbys; defaults to its host's address (127.0.0.1 for local hosts). */
+    primaryAddress: z
+      .string()
+      .regex(/^[A-Za-z0-9.:-]+$/, { error: "must be a host name or IP address" })
+      .optional(),
+    tls: replicationTlsSchema.optional(),
+  })
+  .refine((r) => r.rewindRole !== r.role, {
+    path: ["rewindRole"],
+    error: "must differ from role: the rewind role gets no replication right, the replication role no file access",
+  });
 
 const BUCKET_NAME = /^(?!\d+\.\d+\.\d+\.\d+$)(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const bucketName = z
@@ -594,7 +601,11 @@ const serviceSchema = z.strictObject({
     .array(standbySchema, { error: "must be a list of standbys" })
     .max(8, { error: "must list at most 8 standbys" })
     .default([]),
-  replication: replicationSchema.default({ role: "drkit_replicator", maxSlotWalKeepSize: "2GB" }),
+  replication: replicationSchema.default({
+    role: "drkit_replicator",
+    rewindRole: "drkit_rewind",
+    maxSlotWalKeepSize: "2GB",
+  }),
   offsite: offsiteSchema.optional(),
   archive: archiveSchema.default({ epoch: 1, minFreeSpace: "1GB" }),
   monitoring: monitoringSchema.optional(),

@@ -18,7 +18,7 @@ export interface ReplicationPrimaryArgs {
  * only to a 0600 pgpass file), the sized drop-in, and the role, slots and pg_hba entries.
  */
 export class ReplicationPrimary extends pulumi.ComponentResource {
-  /** The pgpass line `*:*:*:<role>:<password>`, secret. */
+  /** The pgpass lines `*:*:*:<role>:<password>` of the replication and rewind roles, secret. */
   readonly pgpass: pulumi.Output<string>;
 
   constructor(name: string, args: ReplicationPrimaryArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -37,7 +37,14 @@ export class ReplicationPrimary extends pulumi.ComponentResource {
       opts,
     );
     const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this });
-    this.pgpass = pulumi.secret(pulumi.interpolate`*:*:*:${r.role}:${password.result}\n`);
+    const rewindPassword = new random.RandomPassword(
+      `${name}-rewind-password`,
+      { length: 32, special: false },
+      { parent: this },
+    );
+    this.pgpass = pulumi.secret(
+      pulumi.interpolate`*:*:*:${r.role}:${password.result}\n*:*:*:${r.rewindRole}:${rewindPassword.result}\n`,
+    );
     const artifacts = serviceArtifacts(plan);
     const passFile = hostFile(`${name}-pgpass`, host, artifacts.file("pgpass:primary"), { parent: this }, this.pgpass);
     const tls = replicationTls(name, plan, host, this);

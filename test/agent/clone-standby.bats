@@ -231,3 +231,68 @@ STUB
   [[ $output == *"pg_createcluster could not register $TMP/near as cluster 15/near"* ]]
   ! grep -q "systemctl start" "$TMP/calls" || false
 }
+
+# fenced_primary: $TMP/near holds a stopped former primary that fence-primary marked, its archived WAL in $TMP/wal.
+fenced_primary() {
+  mkdir -m 0700 "$TMP/near" "$TMP/wal"
+  echo 15 >"$TMP/near/PG_VERSION"
+  echo "fenced by drkit's fence-primary" >"$TMP/near/drkit.fenced"
+  echo "# the old primary's own" >"$TMP/near/postgresql.auto.conf"
+  setting REWIND_ROLE drkit_rewind
+  setting STANDBY_REWIND_WAL_DIR "$TMP/wal"
+  setting STANDBY_RESTORE_COMMAND ""
+}
+
+@test "a fenced former primary is rewound as the rewind role over verified TLS, then streams as the standby" {
+  fenced_primary
+  setting REPL_TLS_CA /etc/drkit/testsvc/tls/near-ca.crt
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  source="host=10.0.0.1 port=5432 user=drkit_rewind passfile=$TMP/pgpass-near dbname=postgres connect_timeout=10"
+  source+=" sslmode=verify-full sslrootcert=/etc/drkit/testsvc/tls/near-ca.crt"
+  grep -qF "pg_rewind --target-pgdata=$TMP/near --source-server=$source --progress --restore-target-wal" "$TMP/calls"
+  ! grep -qF "pg_basebackup" "$TMP/calls" || false
+  conf=$TMP/near/postgresql.auto.conf
+  # the restore_command added for pg_rewind (unchanged by this stand-in) is taken out again
+  ! grep -q "restore_command" "$conf" || false
+  grep -qxF "primary_slot_name = 'drkit_near'" "$conf"
+  grep -qxF "port = 5433" "$conf"
+  [ -f "$TMP/near/standby.signal" ]
+  [ ! -e "$TMP/near/drkit.fenced" ]
+  [ "$(grep -n 'pg_rewind' "$TMP/calls" | cut -d: -f1)" -lt "$(grep -n -- '-W start' "$TMP/calls" | cut -d: -f1)" ]
+  [[ $output == *"rewinding the fenced former primary in $TMP/near to the timeline of 10.0.0.1:5432 as drkit_rewind"* ]]
+  [[ $output == *"standby near is streaming from 10.0.0.1:5432"* ]]
+}
+
+@test "a failed rewind leaves the former primary fenced and stopped" {
+  fenced_primary
+  touch "$STUBS/rewind-fails"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 1 ]
+  [[ $output == *"pg_rewind from 10.0.0.1:5432 failed: $TMP/near is left fenced as it was"* ]]
+  [ -e "$TMP/near/drkit.fenced" ]
+  [ ! -e "$TMP/near/standby.signal" ]
+  [ "$(cat "$TMP/near/postgresql.auto.conf")" = "# the old primary's own" ]
+  ! grep -qF -- "-W start" "$TMP/calls" || false
+}
+
+@test "a fenced former primary whose server runs is not rewound" {
+  fenced_primary
+  running "$TMP/near"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 1 ]
+  [[ $output == *"is marked fenced, yet its server runs"* ]]
+  ! grep -q "pg_rewind" "$TMP/calls" || false
+}
+
+@test "on Debian the rewind reads the cluster's postgresql.conf, and the masked unit is unmasked before it starts" {
+  fenced_primary
+  debian_host
+  mkdir -p "$TMP/etc-postgresql/15/near"
+  touch "$TMP/etc-postgresql/15/near/postgresql.conf"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  grep -qF -- "--restore-target-wal --config-file=$TMP/etc-postgresql/15/near/postgresql.conf" "$TMP/calls"
+  [ "$(grep -n '^systemctl unmask postgresql@15-near.service' "$TMP/calls" | cut -d: -f1)" -lt \
+    "$(grep -n '^systemctl start postgresql@15-near.service' "$TMP/calls" | cut -d: -f1)" ]
+}

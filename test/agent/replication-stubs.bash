@@ -39,6 +39,8 @@ case \$q in
   *pg_hba_file_rules*) key=hba_errors ;;
   *pg_authid*) key=stored_password ;;
   *"SHOW archive_mode"*) key=archive_mode ;;
+  *"SHOW synchronous_standby_names"*) key=sync_names ;;
+  *pg_control_checkpoint*) key=timeline ;;
   IDENTIFY_SYSTEM)
     # a replication connection: its arguments are logged; \`identify_fails TEXT\` makes it fail with TEXT
     echo "replication connection: \$all" >>"$TMP/calls"
@@ -99,3 +101,23 @@ answer() { printf '%s\n' "$3" >"$STUBS/answer.$1.$2"; }
 down() { touch "$STUBS/down.$1"; }
 running() { echo 4242 >"$1/postmaster.pid"; }
 identify_fails() { printf '%s\n' "$1" >"$STUBS/identify-error"; }
+# systemd_stubs UNIT: a stand-in systemctl first in PATH for PG_MANAGER=systemd with PG_UNIT=UNIT. The unit is
+# active while $STUBS/active exists (start creates it, stop removes it unless $STUBS/stop-hangs exists); mask
+# fails while $STUBS/mask-fails exists. Every call is appended to $TMP/calls.
+systemd_stubs() {
+  setting PG_MANAGER systemd
+  setting PG_UNIT "$1"
+  mkdir -p "$TMP/path"
+  cat >"$TMP/path/systemctl" <<STUB
+#!/usr/bin/env bash
+echo "systemctl \$*" >>"$TMP/calls"
+case \$1 in
+  is-active) [[ -e "$STUBS/active" ]] ;;
+  start) touch "$STUBS/active" ;;
+  stop) [[ -e "$STUBS/stop-hangs" ]] || rm -f "$STUBS/active" ;;
+  mask) [[ ! -e "$STUBS/mask-fails" ]] ;;
+esac
+STUB
+  chmod +x "$TMP/path/systemctl"
+  export PATH="$TMP/path:$PATH"
+}

@@ -62,7 +62,7 @@ teardown() { agent_teardown; }
   echo '*:*:*:drkit_replicator:short1234' >"$TMP/pgpass"
   run "$AGENT/setup-replication"
   [ "$status" -eq 1 ]
-  [[ $output == *"must hold one pgpass line with an alphanumeric password of 16 or more characters"* ]]
+  [[ $output == *"must hold a pgpass line for drkit_replicator with an alphanumeric password of 16 or more"* ]]
   [ ! -s "$TMP/calls" ]
 }
 
@@ -87,10 +87,11 @@ teardown() { agent_teardown; }
   [ "$status" -eq 0 ]
   # role and password: on stdin (logged by the stub from stdin, not from -c), with synchronous_commit=local;
   # the password itself never reaches psql, only its SCRAM verifier
-  grep -qF "options=-c synchronous_commit=local via=stdin: SELECT format('CREATE ROLE %I WITH LOGIN REPLICATION'," \
+  grep -qF "options=-c synchronous_commit=local via=stdin: SELECT format('CREATE ROLE %I', 'drkit_replicator')" \
     "$TMP/calls"
-  grep -qF "via=stdin: SELECT format('CREATE ROLE %I WITH LOGIN REPLICATION', 'drkit_replicator')" "$TMP/calls"
-  grep -qF 'ALTER ROLE "drkit_replicator" WITH LOGIN REPLICATION;' "$TMP/calls"
+  grep -qF 'ALTER ROLE "drkit_replicator" WITH LOGIN REPLICATION NOSUPERUSER;' "$TMP/calls"
+  # without REWIND_ROLE no rewind role
+  ! grep -qF "GRANT EXECUTE" "$TMP/calls" || false
   grep -qE "via=stdin: .*ALTER ROLE \"drkit_replicator\" PASSWORD 'SCRAM-SHA-256\\\$4096:[A-Za-z0-9+/]{22}==\\\$" \
     "$TMP/calls"
   ! grep -qF Abcdefgh12345678XYZ "$TMP/calls" || false
@@ -111,6 +112,29 @@ teardown() { agent_teardown; }
   [ "$(stat -c %a "$TMP/pg_hba.conf")" = 640 ]
   [[ $output == *"role drkit_replicator, 2 slot(s) and 2 pg_hba line(s) are in place"* ]]
   [ -z "$(find "$TMP" -maxdepth 1 -name 'pg_hba.conf.*')" ]
+}
+
+@test "the rewind role: its own password, login without replication, and only pg_rewind's four file functions" {
+  setting REWIND_ROLE drkit_rewind
+  echo '*:*:*:drkit_rewind:Rewind0123456789AB' >>"$TMP/pgpass"
+  run "$AGENT/setup-replication"
+  [ "$status" -eq 0 ]
+  grep -qF "SELECT format('CREATE ROLE %I', 'drkit_rewind')" "$TMP/calls"
+  grep -qF 'ALTER ROLE "drkit_rewind" WITH LOGIN NOREPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE;' "$TMP/calls"
+  grants=$(grep -oE 'GRANT EXECUTE ON FUNCTION pg_catalog\.[a-z_]+\([a-z, ]+\) TO "drkit_rewind";' "$TMP/calls")
+  [ "$(wc -l <<<"$grants")" -eq 4 ]
+  grep -qF 'GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO "drkit_rewind";' "$TMP/calls"
+  grep -qF 'pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO "drkit_rewind";' "$TMP/calls"
+  [ "$(grep -oF "PASSWORD 'SCRAM-SHA-256" "$TMP/calls" | wc -l)" -eq 2 ]
+  ! grep -qF Rewind0123456789AB "$TMP/calls" || false
+}
+
+@test "a rewind role without its pgpass line is refused before any SQL" {
+  setting REWIND_ROLE drkit_rewind
+  run "$AGENT/setup-replication"
+  [ "$status" -eq 1 ]
+  [[ $output == *"must hold a pgpass line for drkit_rewind with an alphanumeric password"* ]]
+  [ ! -s "$TMP/calls" ]
 }
 
 @test "a stored verifier of the same password is kept; another password's verifier is replaced" {

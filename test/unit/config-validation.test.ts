@@ -247,6 +247,14 @@ describe("stack config validation names the field, the value and the rule", () =
       /^services\.billing\.redis\.port: 5432 on host "db1" is already the port of the PostgreSQL primary of service/,
     ],
     [
+      "rewind role that is the replication role",
+      (c) => {
+        c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5433 }];
+        c.services.billing.replication = { rewindRole: "drkit_replicator" };
+      },
+      /^services\.billing\.replication\.rewindRole: "drkit_replicator" must differ from role: the rewind role gets/,
+    ],
+    [
       "standby address that is not an IP address",
       (c) => (c.services.billing.standbys = [{ name: "s1", host: "db1", port: 5433, address: "10.0.0.300" }]),
       /^services\.billing\.standbys\[0\]\.address: "10\.0\.0\.300" must be an IP address \(IPv4 or IPv6\), as pg_hba/,
@@ -342,6 +350,16 @@ describe("defaults and values derived in one place", () => {
     expect(plan.retention).toEqual({ dailyDays: 7, weeklyWeeks: 12, longTermMonths: 0, offsiteDays: 30 });
     expect(plan.paths.backupRoot).toBe("/var/lib/billing/backups");
     expect(plan.paths.walDir).toBe("/var/lib/billing/backups/wal");
+  });
+
+  it("takes the data and configuration folders from a Debian unit's cluster name", () => {
+    const config = base();
+    config.services.billing.postgres.manager = { type: "systemd", unit: "postgresql@15-replica.service" };
+    const pg = buildPlan(config, { baseDir: "/tmp" }).services[0].postgres;
+    expect(pg.dataDirectory).toBe("/var/lib/postgresql/15/replica");
+    expect(pg.configDirectory).toBe("/etc/postgresql/15/replica/conf.d");
+    expect(plan.postgres.dataDirectory).toBe("/var/lib/postgresql/15/main");
+    expect(plan.postgres.configDirectory).toBe("/etc/postgresql/15/main/conf.d");
   });
 
   it("derives archive_timeout below the RPO, leaving room for the copy", () => {

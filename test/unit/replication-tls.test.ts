@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { renderStandbyEnv, serviceSettings } from "../../components/agent/serviceEnv";
+import { renderStandbyEnv, serviceSettings, standbyEnvPath } from "../../components/agent/serviceEnv";
 import { renderReplicationDropIn } from "../../components/artifacts/postgresConf";
 import { serviceArtifacts } from "../../components/artifacts/hostArtifacts";
 import { ConfigError } from "../../components/plan/errors";
@@ -187,13 +187,15 @@ describe("replication TLS in the stack config", () => {
       plan = buildPlan(config({ tls: good }), { baseDir: "/tmp" }).services[0];
     });
 
-    it("makes the primary serve its certificate and admit the replication role only over TLS", () => {
+    it("makes the primary serve its certificate and admit the replication and rewind roles only over TLS", () => {
       const dropIn = renderReplicationDropIn(plan);
       expect(dropIn).toContain("ssl = on\nssl_cert_file = '/etc/drkit/billing/tls/server.crt'\n");
       expect(dropIn).toContain("ssl_key_file = '/etc/drkit/billing/tls/server.key'\n");
       expect(serviceSettings(plan).REPL_HBA_LINES).toEqual([
         "hostssl replication drkit_replicator 10.0.0.2/32 scram-sha-256",
+        "hostssl postgres drkit_rewind 10.0.0.2/32 scram-sha-256",
         "hostnossl replication drkit_replicator all reject",
+        "hostnossl all drkit_rewind all reject",
       ]);
     });
 
@@ -216,6 +218,21 @@ describe("replication TLS in the stack config", () => {
       );
     });
 
+    it("gives the standby on another host its own agent folder and pgpass file, apart from the primary's", () => {
+      const [s1] = plan.replication!.standbys;
+      expect(plan.replication!.rewindRole).toBe("drkit_rewind");
+      expect(plan.replication!.passFile).toBe("/etc/drkit/billing/replication.pgpass");
+      expect(s1.passFile).toBe("/etc/drkit/billing/standby-s1.pgpass");
+      expect(standbyEnvPath(plan, s1)).toBe("/usr/local/lib/drkit/billing/standby-s1/standby-s1.env");
+      const env = renderStandbyEnv(plan, s1);
+      expect(env).toContain("REWIND_ROLE=drkit_rewind");
+      expect(env).toContain("STANDBY_REWIND_WAL_DIR=/var/lib/billing/backups/wal");
+      // removing it from the stack stops it only while it is still a standby (not after a promotion)
+      const undo = serviceArtifacts(plan).step("step:clone:s1").undo!;
+      expect(undo).toMatch(/^if test -e '?\/var\/lib\/postgresql\/15\/s1\/PG_VERSION'? && ! test -e .*standby\.signal/);
+      expect(undo).toContain("was promoted (no standby.signal): it keeps running");
+    });
+
     it("without TLS nothing changes: plain host lines, no ssl settings", () => {
       const local = buildPlan(
         {
@@ -233,6 +250,7 @@ describe("replication TLS in the stack config", () => {
       expect(renderReplicationDropIn(local)).not.toContain("ssl");
       expect(serviceSettings(local).REPL_HBA_LINES).toEqual([
         "host replication drkit_replicator 127.0.0.1/32 scram-sha-256",
+        "host postgres drkit_rewind 127.0.0.1/32 scram-sha-256",
       ]);
       expect(serviceSettings(local).REPL_TLS_CA).toBe("");
     });

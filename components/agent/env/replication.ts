@@ -10,14 +10,19 @@ export function replicationSettings(plan: ServicePlan): Settings {
   const local = r.standbys.filter((s) => s.host.name === plan.host.name);
   return {
     REPL_ROLE: r.role,
+    REWIND_ROLE: r.rewindRole,
     REPL_PASS_FILE: r.passFile,
     REPL_HBA_FILE: r.hbaFile,
     REPL_SLOTS: r.standbys.map((s) => s.slot),
     REPL_STANDBY_NAMES: r.standbys.map((s) => s.name),
     // With TLS the role never replicates over plain TCP, whatever later lines (initdb's among them) allow.
+    // A former primary rewinds from here over an ordinary connection to the postgres database as the rewind role.
     REPL_HBA_LINES: [
-      ...r.standbys.map((s) => `${r.tls ? "hostssl" : "host"} replication ${r.role} ${cidr(s.address)} scram-sha-256`),
-      ...(r.tls ? [`hostnossl replication ${r.role} all reject`] : []),
+      ...r.standbys.flatMap((s) => [
+        `${r.tls ? "hostssl" : "host"} replication ${r.role} ${cidr(s.address)} scram-sha-256`,
+        `${r.tls ? "hostssl" : "host"} postgres ${r.rewindRole} ${cidr(s.address)} scram-sha-256`,
+      ]),
+      ...(r.tls ? [`hostnossl replication ${r.role} all reject`, `hostnossl all ${r.rewindRole} all reject`] : []),
     ],
     // Failover and rejoin point standbys on this host at a primary here: they verify it with the same CA.
     REPL_TLS_CA: r.tls?.caFile ?? "",
@@ -56,11 +61,15 @@ export function standbySettings(plan: ServicePlan, standby: StandbyPlan): Settin
     STANDBY: standby.name,
     STANDBY_SLOT: standby.slot,
     STANDBY_PASS_FILE: standby.passFile,
+    STANDBY_SYNCHRONOUS: standby.synchronous ? "yes" : "no",
     REPL_ROLE: r.role,
+    REWIND_ROLE: r.rewindRole,
     REPL_PRIMARY_ADDRESS: r.primaryAddress,
     REPL_PRIMARY_PORT: r.primaryPort,
     REPL_TLS_CA: standby.tlsCaFile ?? "",
     // The archive is a fallback source of WAL only where this host can read it.
     STANDBY_RESTORE_COMMAND: standby.host.name === plan.host.name ? `cp ${plan.paths.walDir}/%f %p` : "",
+    // A former primary on this host rewinds with the WAL it archived itself, where that folder is still here.
+    STANDBY_REWIND_WAL_DIR: plan.paths.walDir,
   };
 }

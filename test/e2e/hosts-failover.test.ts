@@ -1,0 +1,213 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse, stringify } from "yaml";
+import { engineProject, repoDir, type EngineProject } from "../helpers/engine";
+import { waitFor } from "../helpers/sandbox";
+import { makeTestCa, type TestCa } from "../helpers/testCa";
+import { bootTestHosts, type TestHost, type TestNetwork } from "../helpers/testHosts";
+
+/**
+ * Failover across two booted systemd hosts: db1's primary is fenced while commits arrive, db2's synchronous
+ * standby is promoted, the stack is changed to name db2 the primary, and `pulumi up` rewinds db1 (pg_rewind over
+ * verified TLS as the rewind role) into db2's synchronous standby.
+ */
+describe("failover across hosts: fence, promote, swap the roles in the stack, rejoin with pg_rewind", () => {
+  let network: TestNetwork;
+  let db1: TestHost;
+  let db2: TestHost;
+  let project: EngineProject;
+  let ca: TestCa;
+  const stack = "failover";
+  const stackFile = () => path.join(project.dir, "stacks", `Pulumi.${stack}.yaml`);
+  const pulumi = (args: string[]) => project.pulumi(args);
+  const on = async (host: TestHost, script: string, timeoutMs?: number) => {
+    const r = await host.ssh(script, timeoutMs);
+    if (r.status !== 0) throw new Error(`on ${host.name}: ${script}\n${r.stdout}\n${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const psql = (host: TestHost, port: number, query: string) =>
+    on(
+      host,
+      `runuser -u postgres -- psql -X -Atq -v ON_ERROR_STOP=1 -p ${port} -d billing -c ${JSON.stringify(query)}`,
+    );
+  const setConfig = async (key: string, value: string, secret = false) => {
+    const r = await pulumi([
+      "config",
+      "set",
+      "--stack",
+      stack,
+      ...(secret ? ["--secret"] : []),
+      "--path",
+      key,
+      "--",
+      value,
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+  };
+  /** Edits the stack's drkit settings in its file (secrets stay as they are, encrypted). */
+  const editStack = (edit: (config: Record<string, any>) => void) => {
+    const doc = parse(fs.readFileSync(stackFile(), "utf8"));
+    edit(doc.config);
+    fs.writeFileSync(stackFile(), stringify(doc));
+  };
+  const upOutput = (r: { stdout: string; stderr: string }) => `${r.stdout}\n${r.stderr}`;
+  let acknowledged: number[] = [];
+
+  beforeAll(async () => {
+    network = await bootTestHosts([
+      { name: "db1", postgres: true },
+      { name: "db2", postgres: true },
+    ]);
+    db1 = network.host("db1");
+    db2 = network.host("db2");
+    project = engineProject("failover");
+    ca = makeTestCa(path.join(project.dir, "..", "ca"), "drkit failover CA", 90);
+    await on(
+      db1,
+      "runuser -u postgres -- psql -X -q -c 'CREATE DATABASE billing' && " +
+        `echo "listen_addresses = 'localhost,${db1.address}'" > /etc/postgresql/15/main/conf.d/listen.conf && ` +
+        "systemctl restart postgresql@15-main",
+    );
+    // The shipped example, reduced to PostgreSQL and its standby on db2, made synchronous.
+    const example = parse(fs.readFileSync(path.join(repoDir, "stacks", "Pulumi.hosts.yaml"), "utf8"));
+    const config = example.config;
+    config["drkit:hosts"].db1.connection.host = db1.address;
+    config["drkit:hosts"].db2.connection.host = db2.address;
+    delete config["drkit:objectStores"];
+    const billing = config["drkit:services"].billing;
+    for (const key of ["redis", "configFiles", "monitoring", "offsite"]) delete billing[key];
+    billing.standbys = [{ name: "replica", host: "db2", port: 5433, synchronous: true }];
+    billing.schedule = { randomizedDelay: "0s" };
+    project.writeStack(stack, stringify(example));
+    expect((await pulumi(["stack", "init", stack])).status).toBe(0);
+    const db1Tls = ca.issue("db1", { ips: [db1.address] });
+    const read = (file: string) => fs.readFileSync(file, "utf8");
+    for (const host of [db1, db2]) {
+      await setConfig(`drkit:hosts.${host.name}.connection.privateKey`, network.privateKey, true);
+      await setConfig(`drkit:hosts.${host.name}.connection.hostKey`, host.hostKey);
+    }
+    await setConfig("drkit:services.billing.replication.tls.ca", read(ca.certFile));
+    await setConfig("drkit:services.billing.replication.tls.certificate", read(db1Tls.certFile));
+    await setConfig("drkit:services.billing.replication.tls.key", read(db1Tls.keyFile), true);
+  });
+  afterAll(() => {
+    network?.teardown();
+    project?.remove();
+  });
+
+  it("pulumi up: db2's standby streams synchronously from db1 over TLS", async () => {
+    const r = await pulumi(["up", "--stack", stack, "--yes", "--skip-preview"]);
+    expect(r.status, upOutput(r)).toBe(0);
+    expect(await psql(db1, 5432, "SELECT application_name, sync_state FROM pg_stat_replication")).toBe("replica|sync");
+    // the rewind role: a login that can read files through pg_rewind's functions, and nothing else
+    expect(
+      await psql(
+        db1,
+        5432,
+        "SELECT rolcanlogin, rolsuper, rolreplication FROM pg_roles WHERE rolname = 'drkit_rewind'",
+      ),
+    ).toBe("t|f|f");
+    await psql(db1, 5432, "CREATE TABLE acknowledged (n int PRIMARY KEY)");
+    const denied = await db1.ssh(
+      "runuser -u postgres -- psql -X -Atq -d billing -c 'SET ROLE drkit_rewind' " +
+        "-c 'SELECT count(*) FROM acknowledged'",
+    );
+    expect(denied.status).not.toBe(0);
+    expect(denied.stderr).toContain("permission denied for table acknowledged");
+  });
+
+  it("db1 is fenced while commits arrive; db2 is promoted with every acknowledged commit", async () => {
+    // A writer on db1: one commit per statement, each acknowledged by the synchronous standby before the next.
+    await on(
+      db1,
+      "nohup bash -c 'for i in $(seq 1 5000); do " +
+        'runuser -u postgres -- psql -X -q -d billing -c "INSERT INTO acknowledged VALUES ($i)" >/dev/null 2>&1 ' +
+        "|| break; echo $i >> /root/acked; done' >/dev/null 2>&1 &",
+    );
+    await waitFor("50 acknowledged commits", async () =>
+      Number(await on(db1, "wc -l < /root/acked 2>/dev/null || echo 0")) >= 50 ? true : undefined,
+    );
+    // db2 stops receiving: db1's next commit is written there only and waits for the standby, unacknowledged.
+    await psql(db2, 5433, "ALTER SYSTEM SET primary_conninfo = ''");
+    await psql(db2, 5433, "SELECT pg_reload_conf()");
+    await waitFor("a commit waiting for the standby", async () =>
+      (await psql(db1, 5432, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")) === "1"
+        ? true
+        : undefined,
+    );
+
+    const fence = await db1.ssh("/usr/local/lib/drkit/billing/fence-primary");
+    expect(fence.status, fence.stderr).toBe(0);
+    expect(fence.stderr).toMatch(
+      /fenced: \/var\/lib\/postgresql\/15\/main is stopped, postgresql@15-main\.service masked/,
+    );
+    expect(await on(db1, "systemctl is-enabled postgresql@15-main.service || true")).toBe("masked");
+    expect((await db1.ssh("systemctl start postgresql@15-main.service")).status).not.toBe(0);
+    acknowledged = (await on(db1, "sleep 1; cat /root/acked")).split("\n").map(Number);
+    expect(acknowledged.length).toBeGreaterThanOrEqual(50);
+
+    const promote = await db2.ssh("/usr/local/lib/drkit/billing/standby-replica/promote-standby replica --wait 30");
+    expect(promote.status, promote.stderr).toBe(0);
+    expect(promote.stderr).toContain("data-loss window: none for acknowledged commits: replica is synchronous");
+    expect(promote.stderr).toMatch(/promoted replica to primary on timeline 2 in \d+ ms/);
+    // 0 acknowledged commits lost
+    const onDb2 = (await psql(db2, 5433, "SELECT n FROM acknowledged ORDER BY n")).split("\n").map(Number);
+    expect(acknowledged.filter((n) => !onDb2.includes(n))).toEqual([]);
+    expect(Math.max(...onDb2)).toBe(Math.max(...acknowledged));
+  });
+
+  it("with db2 named the primary, pulumi up rewinds db1 into its synchronous standby over verified TLS", async () => {
+    // The new primary listens on its address, as db1's did.
+    await on(
+      db2,
+      `echo "listen_addresses = 'localhost,${db2.address}'" > /etc/postgresql/15/replica/conf.d/listen.conf`,
+    );
+    editStack((config) => {
+      const billing = config["drkit:services"].billing;
+      billing.host = "db2";
+      billing.postgres.port = 5433;
+      billing.postgres.manager.unit = "postgresql@15-replica.service";
+      billing.standbys = [{ name: "main", host: "db1", port: 5432, synchronous: true }];
+    });
+    const db2Tls = ca.issue("db2", { ips: [db2.address] });
+    await setConfig("drkit:services.billing.replication.tls.certificate", fs.readFileSync(db2Tls.certFile, "utf8"));
+    await setConfig("drkit:services.billing.replication.tls.key", fs.readFileSync(db2Tls.keyFile, "utf8"), true);
+
+    const r = await pulumi(["up", "--stack", stack, "--yes", "--skip-preview"]);
+    expect(r.status, upOutput(r)).toBe(0);
+    expect(upOutput(r)).toContain("rewinding the fenced former primary in /var/lib/postgresql/15/main");
+
+    expect(await on(db1, "systemctl is-enabled postgresql@15-main.service")).toBe("enabled");
+    expect(await on(db1, "test -e /var/lib/postgresql/15/main/drkit.fenced && echo fenced || echo gone")).toBe("gone");
+    expect(await psql(db1, 5432, "SELECT pg_is_in_recovery()")).toBe("t");
+    const walsender =
+      "SELECT r.application_name || ' ' || r.sync_state || ' ' || s.ssl FROM pg_stat_replication r " +
+      "JOIN pg_stat_ssl s USING (pid)";
+    expect(await psql(db2, 5433, walsender)).toBe("main sync true");
+    // db1's own commit that no standby acknowledged is gone: rewound to db2's timeline
+    const rows = (await psql(db1, 5432, "SELECT n FROM acknowledged ORDER BY n")).split("\n").map(Number);
+    expect(rows).toEqual((await psql(db2, 5433, "SELECT n FROM acknowledged ORDER BY n")).split("\n").map(Number));
+    await psql(db2, 5433, "INSERT INTO acknowledged VALUES (-1)");
+    await waitFor("the new primary's commit on db1", async () =>
+      (await psql(db1, 5432, "SELECT count(*) FROM acknowledged WHERE n = -1")) === "1" ? true : undefined,
+    );
+  });
+
+  it("the roles moved: db2 runs the primary's jobs under systemd, db1 keeps only its standby's files", async () => {
+    const base = await db2.ssh("systemctl start drkit-billing-base.service", 600_000);
+    expect(base.status, base.stderr).toBe(0);
+    expect(await on(db2, "systemctl show --value -p Result drkit-billing-base.service")).toBe("success");
+    expect(await on(db2, "systemctl is-active drkit-billing-base.timer")).toBe("active");
+    expect(await on(db1, "systemctl list-unit-files 'drkit-*' --no-legend | wc -l")).toBe("0");
+    expect(await on(db1, "ls /usr/local/lib/drkit/billing")).toBe("standby-main");
+    expect(await on(db1, "test -e /etc/drkit/billing/standby-main.pgpass && echo present")).toBe("present");
+    // the old standby's folder on db2 is gone, and removing that standby did not stop the promoted server
+    expect(await on(db2, "test -e /usr/local/lib/drkit/billing/standby-replica && echo left || echo gone")).toBe(
+      "gone",
+    );
+    expect(await on(db2, "systemctl is-active postgresql@15-replica.service")).toBe("active");
+    const second = await pulumi(["up", "--stack", stack, "--yes", "--expect-no-changes"]);
+    expect(second.status, upOutput(second)).toBe(0);
+  });
+});
