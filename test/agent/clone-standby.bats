@@ -209,6 +209,8 @@ STUB
   [ "$(grep -n '^pg_createcluster' "$TMP/calls" | cut -d: -f1)" -lt \
     "$(grep -n '^systemctl start postgresql@15-near.service' "$TMP/calls" | cut -d: -f1)" ]
   grep -qxF "local all all peer" "$TMP/near/pg_hba.conf"
+  # Debian's lines for local replication too: a promoted standby's base backups connect so
+  grep -qxF "local replication all peer" "$TMP/near/pg_hba.conf"
   [ "$(stat -c %a "$TMP/near/postgresql.conf")" = 600 ]
   [[ $output == *"registered $TMP/near as Debian's cluster 15/near (stock configuration, port 5433)"* ]]
 }

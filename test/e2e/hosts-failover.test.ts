@@ -177,17 +177,22 @@ describe("failover across hosts: fence, promote, swap the roles in the stack, re
     const r = await pulumi(["up", "--stack", stack, "--yes", "--skip-preview"]);
     expect(r.status, upOutput(r)).toBe(0);
     expect(upOutput(r)).toContain("rewinding the fenced former primary in /var/lib/postgresql/15/main");
+    // db1 had written a commit db2 never received: a real rewind, not "no rewind required"
+    expect(upOutput(r)).toMatch(/pg_rewind: servers diverged at WAL location \S+ on timeline 1/);
+    expect(upOutput(r)).toContain("pg_rewind: Done!");
 
-    expect(await on(db1, "systemctl is-enabled postgresql@15-main.service")).toBe("enabled");
+    // enabled again (Debian's generator enables its clusters at runtime), no longer masked
+    expect(await on(db1, "systemctl is-enabled postgresql@15-main.service")).toMatch(/^enabled/);
     expect(await on(db1, "test -e /var/lib/postgresql/15/main/drkit.fenced && echo fenced || echo gone")).toBe("gone");
     expect(await psql(db1, 5432, "SELECT pg_is_in_recovery()")).toBe("t");
     const walsender =
       "SELECT r.application_name || ' ' || r.sync_state || ' ' || s.ssl FROM pg_stat_replication r " +
-      "JOIN pg_stat_ssl s USING (pid)";
+      "JOIN pg_stat_ssl s USING (pid) WHERE r.application_name = 'main'";
     expect(await psql(db2, 5433, walsender)).toBe("main sync true");
     // db1's own commit that no standby acknowledged is gone: rewound to db2's timeline
     const rows = (await psql(db1, 5432, "SELECT n FROM acknowledged ORDER BY n")).split("\n").map(Number);
     expect(rows).toEqual((await psql(db2, 5433, "SELECT n FROM acknowledged ORDER BY n")).split("\n").map(Number));
+    expect(rows).not.toContain(Math.max(...acknowledged) + 1);
     await psql(db2, 5433, "INSERT INTO acknowledged VALUES (-1)");
     await waitFor("the new primary's commit on db1", async () =>
       (await psql(db1, 5432, "SELECT count(*) FROM acknowledged WHERE n = -1")) === "1" ? true : undefined,
@@ -196,7 +201,8 @@ describe("failover across hosts: fence, promote, swap the roles in the stack, re
 
   it("the roles moved: db2 runs the primary's jobs under systemd, db1 keeps only its standby's files", async () => {
     const base = await db2.ssh("systemctl start drkit-billing-base.service", 600_000);
-    expect(base.status, base.stderr).toBe(0);
+    const journal = async () => (await db2.ssh("journalctl -u 'drkit-billing-*' --no-pager -n 40 -o cat")).stdout;
+    expect(base.status, `${base.stderr}\n${base.status === 0 ? "" : await journal()}`).toBe(0);
     expect(await on(db2, "systemctl show --value -p Result drkit-billing-base.service")).toBe("success");
     expect(await on(db2, "systemctl is-active drkit-billing-base.timer")).toBe("active");
     expect(await on(db1, "systemctl list-unit-files 'drkit-*' --no-legend | wc -l")).toBe("0");

@@ -31,6 +31,7 @@ const MASKED_UNITS = [
   "e2scrub_reap.service",
   "e2scrub_all.timer",
   "pg_receivewal@15-main.service",
+  "pg_receivewal@15-replica.service",
   "console-getty.service",
   "ipmievd.service",
   "openipmi.service",
