@@ -42,7 +42,7 @@ function secretInputs(plan: ServicePlan, secret: SecretSource): unknown {
       return [t?.endpoint, t?.accessKey, t?.secretKey];
     }
     case "replication-pgpass":
-      return plan.replication?.role;
+      return [plan.replication?.role, plan.replication?.rewindRole];
     case "replication-tls-key":
       return plan.replication?.tls?.key;
     case "redis-auth":

@@ -61,12 +61,13 @@ function secretContent(plan: ServicePlan, file: FileArtifact, storeKeys: PlainSt
     return `${plain(plan.replication!.tls!.key, "replication.tls.key").trim()}\n`;
   if (secret.of === "redis-auth") return `${plain(plan.redis!.auth!.password, "redis.auth.password")}\n`;
   if (secret.of === "redis-tls-key") return `${plain(plan.redis!.tls!.client!.key, "redis.tls.key").trim()}\n`;
-  // Without the engine there is no RandomPassword: make one, once, and keep it in the primary's 0600 pgpass file.
+  // Without the engine there is no RandomPassword: make one per role, once, and keep them in the primary's 0600
+  // pgpass file.
   const r = plan.replication!;
-  const password = fs.existsSync(r.passFile)
-    ? fs.readFileSync(r.passFile, "utf8").trim().split(":")[4]
-    : randomBytes(24).toString("hex");
-  return `*:*:*:${r.role}:${password}\n`;
+  const kept = fs.existsSync(r.passFile) ? fs.readFileSync(r.passFile, "utf8").split("\n") : [];
+  const passwordOf = (role: string) =>
+    kept.map((line) => line.split(":")).find((f) => f[3] === role)?.[4] ?? randomBytes(24).toString("hex");
+  return [r.role, r.rewindRole].map((role) => `*:*:*:${role}:${passwordOf(role)}\n`).join("");
 }
 
 /** A step's script under bash, its output passed through; asynchronous, so a caller's event loop keeps running. */

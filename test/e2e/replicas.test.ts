@@ -67,16 +67,23 @@ describe("pulumi up provisions a primary and a synchronous standby; the replicat
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
   });
 
-  it("the generated password and the TLS key are only in 0600 files: never in state or output", () => {
+  it("the generated passwords and the TLS key are only in 0600 files: never in state or output", () => {
     const passFile = `${root}/etc/drkit/billing/replication.pgpass`;
     expect(fs.statSync(passFile).mode & 0o777).toBe(0o600);
-    const password = fs.readFileSync(passFile, "utf8").trim().split(":")[4];
-    expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
-    expect(project.stateText()).not.toContain(password);
+    // the replication role's password, then the rewind role's
+    const lines = fs.readFileSync(passFile, "utf8").trim().split("\n");
+    expect(lines.map((line) => line.split(":")[3])).toEqual(["drkit_replicator", "drkit_rewind"]);
+    const passwords = lines.map((line) => line.split(":")[4]);
+    const state = project.stateText();
+    for (const password of passwords) {
+      expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
+      expect(state).not.toContain(password);
+      for (const out of project.outputs) expect(out).not.toContain(password);
+    }
+    expect(passwords[0]).not.toBe(passwords[1]);
     const keyBody = tls.key.split("\n")[1];
-    expect(project.stateText()).not.toContain(keyBody);
+    expect(state).not.toContain(keyBody);
     expect(fs.readFileSync(`${root}/etc/drkit/billing/tls/server.key`, "utf8")).toContain(keyBody);
-    for (const out of project.outputs) expect(out).not.toContain(password);
   });
 
   it("destroy stops the standby and keeps its data", async () => {

@@ -214,7 +214,7 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
       db2.ssh(
         "runuser -u postgres -- psql -X -Atq -c IDENTIFY_SYSTEM " +
           `"host=${db1.address} user=drkit_replicator dbname=replication replication=true ` +
-          `passfile=/etc/drkit/billing/replication.pgpass ${words}"`,
+          `passfile=/etc/drkit/billing/standby-replica.pgpass ${words}"`,
       );
     const plain = await identify("sslmode=disable");
     expect(plain.status).not.toBe(0);
@@ -433,8 +433,8 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
   it("destroy over SSH removes drkit's units and scripts and keeps the data, the backups and the archive", async () => {
     const r = await pulumi(["destroy", "--stack", "hosts-b", "--yes", "--skip-preview"]);
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
-    // what is left in the folder is the main stack's standby settings: this stack's files are gone
-    expect(await on(db2, "ls /usr/local/lib/drkit/billing")).toBe("standby-replica.env");
+    // what is left in the folder is the main stack's standby agent: this stack's files are gone
+    expect(await on(db2, "ls /usr/local/lib/drkit/billing")).toBe("standby-replica");
     expect(await on(db2, "systemctl list-unit-files 'drkit-*' --no-legend | wc -l")).toBe("0");
     expect(await on(db2, "cat /var/lib/postgresql/15/main/PG_VERSION")).toBe("15");
     expect(await psql(db2, "SELECT v FROM survived")).toBe("committed before the loss");
