@@ -591,9 +591,9 @@ pg_ctl_server_opts() {
 # pg_ctl -W returns before the postmaster has written its pid file; status checks need it.
 wait_for_pid_file() {
   local _
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 500); do
     [[ -f $1/postmaster.pid ]] && return 0
-    sleep 0.1
+    sleep 0.02
   done
   return 0
 }

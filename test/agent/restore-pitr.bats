@@ -318,8 +318,15 @@ timelines() {
   [[ $output == *"the old data directory's WAL is on timeline 2, the restore follows timeline 1: not replayed"* ]]
 }
 
+# sync_names VALUE: synchronous_standby_names as the restored server shows it: after a promotion on the second
+# line of the call that resets the recovery settings and reloads, after a pause alone.
+sync_names() {
+  sql_answer 'ALTER SYSTEM RESET restore_command*SELECT pg_reload_conf() ; SHOW synchronous_standby_names' "t\n$1"
+  sql_answer 'SHOW synchronous_standby_names' "$1"
+}
+
 @test "synchronous_standby_names is cleared, loudly, when no standby streams from the restored server" {
-  sql_answer 'SHOW synchronous_standby_names' 'FIRST 1 ("replica_a")'
+  sync_names 'FIRST 1 ("replica_a")'
   sql_answer '*FROM pg_stat_replication*' 0
   run "$AGENT/restore-pitr" --force
   [ "$status" -eq 0 ]
@@ -328,12 +335,21 @@ timelines() {
 " restored server"*"ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();"* ]]
 }
 
+@test "after a pause the standby names are read on their own, and cleared the same way" {
+  sync_names 'FIRST 1 ("replica_a")'
+  sql_answer '*FROM pg_stat_replication*' 0
+  run "$AGENT/restore-pitr" --force --action pause
+  [ "$status" -eq 0 ]
+  ! grep -q "ALTER SYSTEM RESET restore_command" "$TMP/calls" || false
+  grep -qF "ALTER SYSTEM SET synchronous_standby_names = '' ; SELECT pg_reload_conf()" "$TMP/calls"
+}
+
 @test "synchronous_standby_names is left alone when empty or when a synchronous standby streams" {
   run "$AGENT/restore-pitr" --force
   [ "$status" -eq 0 ]
   ! grep -q "ALTER SYSTEM SET synchronous_standby_names" "$TMP/calls" || false
   rm -rf "$TMP/data" && mkdir "$TMP/data"
-  sql_answer 'SHOW synchronous_standby_names' 'FIRST 1 ("replica_a")'
+  sync_names 'FIRST 1 ("replica_a")'
   sql_answer '*FROM pg_stat_replication*' 1
   run "$AGENT/restore-pitr"
   [ "$status" -eq 0 ]
