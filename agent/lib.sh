@@ -11,9 +11,12 @@ umask 077
 # looks the user up with getent) fails: export one.
 export PATH=${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}
 
-AGENT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+# Without a process: archive_command starts a verb for every WAL segment, and each fork costs a millisecond or two.
+AGENT_DIR=${BASH_SOURCE[0]%/*}
+[[ ${BASH_SOURCE[0]} == */* ]] || AGENT_DIR=.
+[[ $AGENT_DIR == /* ]] || AGENT_DIR=$PWD/$AGENT_DIR
 readonly AGENT_DIR
-VERB=$(basename -- "$0")
+VERB=${0##*/}
 readonly VERB
 
 # utc_time VAR FORMAT [EPOCH]: EPOCH (default: now) in UTC, strftime FORMAT, into VAR (a builtin: no process).
@@ -1157,7 +1160,9 @@ wal_sysid() {
   local magic info
   read -r magic info < <(od -An -v -t u2 --endian=little -N 4 -- "$1") || return 0
   [[ $magic =~ ^[0-9]+$ && $info =~ ^[0-9]+$ ]] && ((magic >> 8 == 0xD1 && (info & 2) != 0)) || return 0
-  od -An -v -t u8 --endian=little -j 24 -N 8 -- "$1" | tr -d ' \n'
+  local sysid
+  sysid=$(od -An -v -t u8 --endian=little -j 24 -N 8 -- "$1")
+  printf '%s' "${sysid//[[:space:]]/}"
 }
 # foreign_archive LOCATION RECORDED OURS: the error for a location that holds another cluster's archive.
 foreign_archive() {
@@ -1171,7 +1176,14 @@ foreign_archive() {
 archive_owner() {
   [[ -n ${ARCHIVE_RECORD:-} && -e $ARCHIVE_RECORD ]] || return 0
   [[ -r $ARCHIVE_RECORD ]] || die "cannot read the archive's owner record $ARCHIVE_RECORD"
-  record_field "$ARCHIVE_RECORD" SYSTEM_IDENTIFIER
+  # read here rather than with sed: archive-wal asks for every segment
+  local line
+  while IFS= read -r line || [[ -n $line ]]; do
+    if [[ $line == SYSTEM_IDENTIFIER=* ]]; then
+      printf '%s\n' "${line#SYSTEM_IDENTIFIER=}"
+      return 0
+    fi
+  done <"$ARCHIVE_RECORD"
 }
 # control_sysid PGDATA: the system identifier in PGDATA's global/pg_control (its first field, a uint64), without
 # pg_controldata; nothing when the file cannot be read.
