@@ -247,13 +247,12 @@ const stopStandby = (plan: ServicePlan, s: StandbyPlan) => {
   const pgCtl =
     `runuser -u ${shq(plan.postgres.osUser)} -- ${shq(`${plan.postgres.binDirectory}/pg_ctl`)} ` +
     `-D ${shq(s.dataDirectory)}`;
-  const stop =
-    s.manager.type === "systemd"
-      ? `systemctl stop ${shq(s.manager.unit)}`
-      : `if ${pgCtl} status >/dev/null 2>&1; then ${pgCtl} -m fast -w stop >&2; fi`;
   const promoted = `echo ${shq(`standby ${s.name} was promoted (no standby.signal): it keeps running`)} >&2`;
   const file = (name: string) => shq(`${s.dataDirectory}/${name}`);
-  return `if test -e ${file("PG_VERSION")} && ! test -e ${file("standby.signal")}; then ${promoted}; else ${stop}; fi`;
+  const keep = `if test -e ${file("PG_VERSION")} && ! test -e ${file("standby.signal")}; then ${promoted}`;
+  return s.manager.type === "systemd"
+    ? `${keep}; else systemctl stop ${shq(s.manager.unit)}; fi`
+    : `${keep}; elif ${pgCtl} status >/dev/null 2>&1; then ${pgCtl} -m fast -w stop >&2; fi`;
 };
 
 function replicationArtifacts(plan: ServicePlan): Artifact[] {

@@ -104,6 +104,7 @@ teardown() { agent_teardown; }
   grep -qxF "primary_slot_name = 'drkit_near'" "$conf"
   grep -qxF "hot_standby = on" "$conf"
   grep -qxF "hot_standby_feedback = on" "$conf"
+  grep -qxF "wal_log_hints = on" "$conf"
   grep -qxF "restore_command = 'cp $TMP/wal/%f %p'" "$conf"
   [ -f "$TMP/near/standby.signal" ]
   [ "$(stat -c %a "$TMP/near")" = 700 ]

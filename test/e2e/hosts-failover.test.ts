@@ -12,7 +12,7 @@ import { bootTestHosts, type TestHost, type TestNetwork } from "../helpers/testH
  * standby is promoted, the stack is changed to name db2 the primary, and `pulumi up` rewinds db1 (pg_rewind over
  * verified TLS as the rewind role) into db2's synchronous standby.
  */
-describe("failover across hosts: fence, promote, swap the roles in the stack, rejoin with pg_rewind", () => {
+describe("failover across hosts: fence, promote, swap the roles in the stack, rejoin with pg_rewind, fail back", () => {
   let network: TestNetwork;
   let db1: TestHost;
   let db2: TestHost;
@@ -215,5 +215,49 @@ describe("failover across hosts: fence, promote, swap the roles in the stack, re
     expect(await on(db2, "systemctl is-active postgresql@15-replica.service")).toBe("active");
     const second = await pulumi(["up", "--stack", stack, "--yes", "--expect-no-changes"]);
     expect(second.status, upOutput(second)).toBe(0);
+  });
+
+  it("fail-back after a crash: db2's server killed and fenced, db1 promoted, the first stack rewinds db2", async () => {
+    await psql(db2, 5433, "INSERT INTO acknowledged VALUES (-2)");
+    await on(db2, "systemctl kill -s SIGKILL postgresql@15-replica.service");
+    await waitFor("db2's server down", async () =>
+      (await db2.ssh("systemctl is-active postgresql@15-replica.service")).stdout.trim() !== "active"
+        ? true
+        : undefined,
+    );
+    // a crashed primary is fenced all the same: masked and marked, nothing to stop
+    const fence = await db2.ssh("/usr/local/lib/drkit/billing/fence-primary");
+    expect(fence.status, fence.stderr).toBe(0);
+    expect(fence.stderr).not.toContain("stopping the primary");
+    expect(await on(db2, "systemctl is-enabled postgresql@15-replica.service || true")).toBe("masked");
+    const promote = await db1.ssh("/usr/local/lib/drkit/billing/standby-main/promote-standby main --wait 30");
+    expect(promote.status, promote.stderr).toBe(0);
+    expect(promote.stderr).toContain("data-loss window: none for acknowledged commits: main is synchronous");
+    expect(await psql(db1, 5432, "SELECT count(*) FROM acknowledged WHERE n = -2")).toBe("1");
+
+    editStack((config) => {
+      const billing = config["drkit:services"].billing;
+      billing.host = "db1";
+      delete billing.postgres.port;
+      billing.postgres.manager.unit = "postgresql@15-main.service";
+      billing.standbys = [{ name: "replica", host: "db2", port: 5433, synchronous: true }];
+    });
+    const db1Tls = ca.issue("db1", { ips: [db1.address] });
+    await setConfig("drkit:services.billing.replication.tls.certificate", fs.readFileSync(db1Tls.certFile, "utf8"));
+    await setConfig("drkit:services.billing.replication.tls.key", fs.readFileSync(db1Tls.keyFile, "utf8"), true);
+    const r = await pulumi(["up", "--stack", stack, "--yes", "--skip-preview"]);
+    expect(r.status, upOutput(r)).toBe(0);
+    expect(upOutput(r)).toContain("rewinding the fenced former primary in /var/lib/postgresql/15/replica");
+
+    expect(await psql(db2, 5433, "SELECT pg_is_in_recovery()")).toBe("t");
+    expect(await psql(db1, 5432, "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'replica'")).toBe(
+      "sync",
+    );
+    await psql(db1, 5432, "INSERT INTO acknowledged VALUES (-3)");
+    await waitFor("db1's commit on db2", async () =>
+      (await psql(db2, 5433, "SELECT count(*) FROM acknowledged WHERE n IN (-2, -3)")) === "2" ? true : undefined,
+    );
+    expect(await on(db1, "systemctl is-active drkit-billing-base.timer")).toBe("active");
+    expect(await on(db2, "systemctl list-unit-files 'drkit-*' --no-legend | wc -l")).toBe("0");
   });
 });

@@ -8,7 +8,13 @@ import { runAsync, tempRoot } from "../helpers/sandbox";
 // SSH host key pin, dial retries, shell quoting, secrets. They run here against the module toolchain/build.sh
 // set up (its go.mod, with every dependency already in the module cache), on a copy of the sources.
 const GO = "/usr/local/go/bin/go";
-const EXPECTED = ["TestCollapseNestedSecrets", "TestShellQuote", "TestRetryLimit", "TestPinnedHostKey"];
+const EXPECTED = [
+  "TestCollapseNestedSecrets",
+  "TestShellQuote",
+  "TestRetryLimit",
+  "TestPinnedHostKey",
+  "TestAcquireHostBoundsConnectionsPerEndpoint",
+];
 
 describe("the command provider's Go tests", () => {
   const dir = tempRoot("command-provider-go");

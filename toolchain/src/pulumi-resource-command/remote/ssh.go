@@ -284,8 +284,35 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 }
 
 // run runs command on the remote host and, on success, records its stdout and stderr in c.
+// maxConnectionsPerHost bounds the SSH connections this provider keeps open to one endpoint at once. The
+// engine runs every ready resource at the same time; a host receiving dozens of connections together has
+// sshd drop some (MaxStartups, 10 unauthenticated by default) and its session setup slowed down.
+const maxConnectionsPerHost = 8
+
+var hostSlots sync.Map // endpoint -> chan struct{}
+
+// acquireHost waits for a free connection slot of addr; the returned function frees it.
+func acquireHost(ctx context.Context, addr string) (func(), error) {
+	v, _ := hostSlots.LoadOrStore(addr, make(chan struct{}, maxConnectionsPerHost))
+	slots := v.(chan struct{})
+	select {
+	case slots <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-slots }) }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 func (c *CommandOutputs) run(ctx context.Context, command string) error {
 	logger := p.GetLogger(ctx)
+	if addr, err := c.Connection.endpoint(); err == nil {
+		release, err := acquireHost(ctx, addr)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	client, closeConn, err := c.Connection.dial(ctx)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -140,5 +141,44 @@ func TestPinnedHostKey(t *testing.T) {
 	}
 	if auths.Load() != 1 {
 		t.Errorf("the server with another key saw %d authentication(s): credentials were sent", auths.Load()-1)
+	}
+}
+
+func TestAcquireHostBoundsConnectionsPerEndpoint(t *testing.T) {
+	ctx := context.Background()
+	var releases []func()
+	for i := 0; i < maxConnectionsPerHost; i++ {
+		release, err := acquireHost(ctx, "10.0.0.1:22")
+		if err != nil {
+			t.Fatalf("slot %d: %v", i, err)
+		}
+		releases = append(releases, release)
+	}
+	// another endpoint has slots of its own
+	other, err := acquireHost(ctx, "10.0.0.2:22")
+	if err != nil {
+		t.Fatalf("another host: %v", err)
+	}
+	other()
+	// the next connection to the full endpoint waits until one is freed
+	waiting, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := acquireHost(waiting, "10.0.0.1:22"); err == nil {
+		t.Fatal("a slot beyond maxConnectionsPerHost was given")
+	}
+	releases[0]()
+	releases[0]() // freeing twice frees one slot only
+	release, err := acquireHost(ctx, "10.0.0.1:22")
+	if err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	waiting2, cancel2 := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel2()
+	if _, err := acquireHost(waiting2, "10.0.0.1:22"); err == nil {
+		t.Fatal("a double release freed two slots")
+	}
+	release()
+	for _, r := range releases[1:] {
+		r()
 	}
 }
