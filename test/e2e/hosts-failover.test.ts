@@ -219,7 +219,8 @@ describe("failover across hosts: fence, promote, swap the roles in the stack, re
 
   it("fail-back after a crash: db2's server killed and fenced, db1 promoted, the first stack rewinds db2", async () => {
     await psql(db2, 5433, "INSERT INTO acknowledged VALUES (-2)");
-    await on(db2, "systemctl kill -s SIGKILL postgresql@15-replica.service");
+    // the postmaster killed: its backends exit when they see it gone, as in a crash
+    await on(db2, 'kill -KILL "$(head -n 1 /var/lib/postgresql/15/replica/postmaster.pid)"');
     await waitFor("db2's server down", async () =>
       (await db2.ssh("systemctl is-active postgresql@15-replica.service")).stdout.trim() !== "active"
         ? true

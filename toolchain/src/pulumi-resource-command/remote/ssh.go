@@ -304,7 +304,24 @@ func acquireHost(ctx context.Context, addr string) (func(), error) {
 	}
 }
 
+// sessionLostRetries: how many more times a command is sent when the host closed the SSH session before it
+// accepted the command (session.Run returns io.EOF from the exec request: the command never started). Under a
+// burst of logins a booted host was seen to do this. A command that started is never repeated: one that ran
+// without reporting its exit status fails with ssh.ExitMissingError instead.
+const sessionLostRetries = 2
+
 func (c *CommandOutputs) run(ctx context.Context, command string) error {
+	for attempt := 1; ; attempt++ {
+		err := c.runOnce(ctx, command)
+		if err == nil || !errors.Is(err, io.EOF) || attempt > sessionLostRetries || ctx.Err() != nil {
+			return err
+		}
+		p.GetLogger(ctx).Warningf("the SSH session ended before the command reported an exit status "+
+			"(attempt %d of %d): running it again", attempt, sessionLostRetries+1)
+	}
+}
+
+func (c *CommandOutputs) runOnce(ctx context.Context, command string) error {
 	logger := p.GetLogger(ctx)
 	if addr, err := c.Connection.endpoint(); err == nil {
 		release, err := acquireHost(ctx, addr)
