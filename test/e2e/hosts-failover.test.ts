@@ -31,20 +31,7 @@ describe("failover across hosts: fence, promote, swap the roles in the stack, re
       host,
       `runuser -u postgres -- psql -X -Atq -v ON_ERROR_STOP=1 -p ${port} -d billing -c ${JSON.stringify(query)}`,
     );
-  const setConfig = async (key: string, value: string, secret = false) => {
-    const r = await pulumi([
-      "config",
-      "set",
-      "--stack",
-      stack,
-      ...(secret ? ["--secret"] : []),
-      "--path",
-      key,
-      "--",
-      value,
-    ]);
-    expect(r.status, r.stderr).toBe(0);
-  };
+  const setConfig = (key: string, value: string, secret = false) => project.setConfig(stack, key, value, secret);
   /** Edits the stack's drkit settings in its file (secrets stay as they are, encrypted). */
   const editStack = (edit: (config: Record<string, any>) => void) => {
     const doc = parse(fs.readFileSync(stackFile(), "utf8"));
@@ -52,6 +39,30 @@ describe("failover across hosts: fence, promote, swap the roles in the stack, re
     fs.writeFileSync(stackFile(), stringify(doc));
   };
   const upOutput = (r: { stdout: string; stderr: string }) => `${r.stdout}\n${r.stderr}`;
+  /**
+   * The stack names `primary` the primary (its Debian cluster, on `port` or the default) and `standby` its
+   * synchronous standby, with a certificate for the primary's address; then `pulumi up`, which must succeed.
+   */
+  const swapRoles = async (
+    primary: TestHost,
+    server: { port?: number; cluster: string },
+    standby: { name: string; host: string; port: number },
+  ) => {
+    editStack((config) => {
+      const billing = config["drkit:services"].billing;
+      billing.host = primary.name;
+      if (server.port === undefined) delete billing.postgres.port;
+      else billing.postgres.port = server.port;
+      billing.postgres.manager.unit = `postgresql@15-${server.cluster}.service`;
+      billing.standbys = [{ ...standby, synchronous: true }];
+    });
+    const tls = ca.issue(primary.name, { ips: [primary.address] });
+    await setConfig("drkit:services.billing.replication.tls.certificate", fs.readFileSync(tls.certFile, "utf8"));
+    await setConfig("drkit:services.billing.replication.tls.key", fs.readFileSync(tls.keyFile, "utf8"), true);
+    const r = await pulumi(["up", "--stack", stack, "--yes", "--skip-preview"]);
+    expect(r.status, upOutput(r)).toBe(0);
+    return r;
+  };
   let acknowledged: number[] = [];
 
   beforeAll(async () => {
@@ -163,19 +174,7 @@ describe("failover across hosts: fence, promote, swap the roles in the stack, re
       db2,
       `echo "listen_addresses = 'localhost,${db2.address}'" > /etc/postgresql/15/replica/conf.d/listen.conf`,
     );
-    editStack((config) => {
-      const billing = config["drkit:services"].billing;
-      billing.host = "db2";
-      billing.postgres.port = 5433;
-      billing.postgres.manager.unit = "postgresql@15-replica.service";
-      billing.standbys = [{ name: "main", host: "db1", port: 5432, synchronous: true }];
-    });
-    const db2Tls = ca.issue("db2", { ips: [db2.address] });
-    await setConfig("drkit:services.billing.replication.tls.certificate", fs.readFileSync(db2Tls.certFile, "utf8"));
-    await setConfig("drkit:services.billing.replication.tls.key", fs.readFileSync(db2Tls.keyFile, "utf8"), true);
-
-    const r = await pulumi(["up", "--stack", stack, "--yes", "--skip-preview"]);
-    expect(r.status, upOutput(r)).toBe(0);
+    const r = await swapRoles(db2, { port: 5433, cluster: "replica" }, { name: "main", host: "db1", port: 5432 });
     expect(upOutput(r)).toContain("rewinding the fenced former primary in /var/lib/postgresql/15/main");
     // db1 had written a commit db2 never received: a real rewind, not "no rewind required"
     expect(upOutput(r)).toMatch(/pg_rewind: servers diverged at WAL location \S+ on timeline 1/);
@@ -236,18 +235,7 @@ describe("failover across hosts: fence, promote, swap the roles in the stack, re
     expect(promote.stderr).toContain("data-loss window: none for acknowledged commits: main is synchronous");
     expect(await psql(db1, 5432, "SELECT count(*) FROM acknowledged WHERE n = -2")).toBe("1");
 
-    editStack((config) => {
-      const billing = config["drkit:services"].billing;
-      billing.host = "db1";
-      delete billing.postgres.port;
-      billing.postgres.manager.unit = "postgresql@15-main.service";
-      billing.standbys = [{ name: "replica", host: "db2", port: 5433, synchronous: true }];
-    });
-    const db1Tls = ca.issue("db1", { ips: [db1.address] });
-    await setConfig("drkit:services.billing.replication.tls.certificate", fs.readFileSync(db1Tls.certFile, "utf8"));
-    await setConfig("drkit:services.billing.replication.tls.key", fs.readFileSync(db1Tls.keyFile, "utf8"), true);
-    const r = await pulumi(["up", "--stack", stack, "--yes", "--skip-preview"]);
-    expect(r.status, upOutput(r)).toBe(0);
+    const r = await swapRoles(db1, { cluster: "main" }, { name: "replica", host: "db2", port: 5433 });
     expect(upOutput(r)).toContain("rewinding the fenced former primary in /var/lib/postgresql/15/replica");
 
     expect(await psql(db2, 5433, "SELECT pg_is_in_recovery()")).toBe("t");

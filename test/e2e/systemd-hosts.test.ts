@@ -126,20 +126,8 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
       ["drkit:services.billing.redis.snapshot.schedule", "*-*-* *:*:00", false],
       ["drkit:services.billing.schedule.randomizedDelay", "0s", false],
       ["drkit:services.billing.offsite.encryption.recipients[0]", ageRecipient, false],
-    ] as const) {
-      const r = await pulumi([
-        "config",
-        "set",
-        "--stack",
-        stack,
-        ...(secret ? ["--secret"] : []),
-        "--path",
-        key,
-        "--",
-        value,
-      ]);
-      expect(r.status, r.stderr).toBe(0);
-    }
+    ] as const)
+      await project.setConfig(stack, key, value, secret);
   };
 
   beforeAll(async () => {

@@ -48,6 +48,8 @@ export interface EngineProject {
   readonly stateDir: string;
   readonly env: Record<string, string>;
   pulumi(args: string[]): Promise<RunResult>;
+  /** `pulumi config set --path KEY -- VALUE` on a stack (as a secret when asked); fails the test on an error. */
+  setConfig(stack: string, key: string, value: string, secret?: boolean): Promise<void>;
   writeStack(name: string, yaml: string): void;
   /** Every file under the state directory, concatenated: what a leaked secret would be found in. */
   stateText(): string;
@@ -77,6 +79,20 @@ export function engineProject(label: string): EngineProject {
     outputs.push(r.stdout, r.stderr);
     return r;
   };
+  const setConfig = async (stack: string, key: string, value: string, secret = false) => {
+    const r = await pulumi([
+      "config",
+      "set",
+      "--stack",
+      stack,
+      ...(secret ? ["--secret"] : []),
+      "--path",
+      key,
+      "--",
+      value,
+    ]);
+    if (r.status !== 0) throw new Error(`pulumi config set ${key} on ${stack}: ${r.stderr}`);
+  };
   return {
     dir,
     sandboxRoot: path.join(root, "sandbox"),
@@ -84,6 +100,7 @@ export function engineProject(label: string): EngineProject {
     stateDir,
     env,
     pulumi,
+    setConfig,
     writeStack: (name, yaml) => fs.writeFileSync(path.join(dir, "stacks", `Pulumi.${name}.yaml`), yaml),
     stateText: () => {
       const out: string[] = [];
