@@ -317,7 +317,8 @@ describe("a backup root that fills (a 256 MiB tmpfs)", () => {
     const base = await job(asPg("backup-base"));
     await filling;
     try {
-      expect(base.status, base.log).toBe(1);
+      // The exit status is that of whichever step met the full disk first (pg_basebackup, tar).
+      expect(base.status, base.log).not.toBe(0);
       expect(base.log).toContain("No space left on device");
       expect(base.log).toMatch(/base backup \d{8}T\d{6}Z FAILED \(exit \d+\); nothing was published/);
       expect(entries(baseDir())).toEqual([]);

@@ -115,8 +115,11 @@ describe("timelines and restore-pitr's safety on real servers", () => {
       expect(failover.stderr).toMatch(/archived \d+ WAL file\(s\) the old primary had not archived: .*/);
       expect(archived(unarchived), `${unarchived} archived by the failover`).toBe(true);
 
-      // On the new timeline: rows up to the target, then rows after it.
+      // On the new timeline: rows up to the target, then rows after it. A backup's end is recorded in whole
+      // seconds, so the target lies in a later second than the backup's end.
       commitEach(near.port, 121, 170);
+      const endEpoch = Number(/^end_epoch=(\d+)$/m.exec(meta)![1]);
+      while (Date.now() / 1000 < endEpoch + 1) await sleep(50);
       await sleep(200);
       const target = onNear("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
       await sleep(200);
