@@ -1153,16 +1153,27 @@ data_dir_sysid() {
   [[ -n $sysid ]] || return 1
   printf '%s\n' "$sysid"
 }
-# wal_sysid FILE: the system identifier in a WAL segment's first page header, without PostgreSQL: the long page
-# header's xlp_sysid, a uint64 little-endian at byte 24 (after the 24-byte standard header). Nothing when the file
-# does not start with a long page header (magic 0xD1xx, XLP_LONG_HEADER set in xlp_info): it is no WAL segment.
+# wal_header FILE: reads a WAL segment's long page header, without PostgreSQL and with one od, in the calling shell:
+# WAL_SYSID (xlp_sysid, a uint64 little-endian at byte 24, after the 24-byte standard header) and WAL_SEG_SIZE
+# (xlp_seg_size, a uint32 at byte 32, when FILE holds it); WAL_HEADER_FILE is FILE. Both are empty when the file does not start with a
+# long page header (magic 0xD1xx, XLP_LONG_HEADER set in xlp_info): it is no WAL segment.
+wal_header() {
+  WAL_HEADER_FILE=$1 WAL_SYSID='' WAL_SEG_SIZE=''
+  local -a hdr
+  read -r -a hdr < <(od -An -v -t u1 -w40 -N 40 -- "$1" 2>/dev/null) || true
+  ((${#hdr[@]} >= 32 && hdr[1] == 0xD1 && (hdr[2] & 2) != 0)) || return 0
+  local i sysid=0 seg=0
+  for i in 7 6 5 4 3 2 1 0; do sysid=$(((sysid << 8) | hdr[24 + i])); done
+  printf -v WAL_SYSID '%u' "$sysid"
+  # a header cut after xlp_sysid (claim-archive reads 32 bytes of a remote segment) has no size
+  ((${#hdr[@]} == 40)) || return 0
+  for i in 3 2 1 0; do seg=$(((seg << 8) | hdr[32 + i])); done
+  WAL_SEG_SIZE=$seg
+}
+# wal_sysid FILE: the system identifier in a WAL segment's first page header (wal_header); nothing for other files.
 wal_sysid() {
-  local magic info
-  read -r magic info < <(od -An -v -t u2 --endian=little -N 4 -- "$1") || return 0
-  [[ $magic =~ ^[0-9]+$ && $info =~ ^[0-9]+$ ]] && ((magic >> 8 == 0xD1 && (info & 2) != 0)) || return 0
-  local sysid
-  sysid=$(od -An -v -t u8 --endian=little -j 24 -N 8 -- "$1")
-  printf '%s' "${sysid//[[:space:]]/}"
+  wal_header "$1"
+  printf '%s' "$WAL_SYSID"
 }
 # foreign_archive LOCATION RECORDED OURS: the error for a location that holds another cluster's archive.
 foreign_archive() {
@@ -1197,7 +1208,8 @@ check_segment_owner() {
   owner=$(archive_owner)
   [[ -n $owner ]] || return 0
   if [[ $2 =~ ^[0-9A-F]{24}(\.partial)?$ ]]; then
-    sysid=$(wal_sysid "$1")
+    [[ ${WAL_HEADER_FILE:-} == "$1" ]] || wal_header "$1"
+    sysid=$WAL_SYSID
   elif [[ $(basename -- "$(dirname -- "$1")") == pg_wal ]]; then
     sysid=$(control_sysid "$(dirname -- "$1")/..")
   fi

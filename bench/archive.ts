@@ -29,11 +29,21 @@ const BACKLOG_SLOPE_LIMIT = 0.05;
 
 const segmentName = (i: number) => `${BENCH_TIMELINE}00000000${(i + 1).toString(16).toUpperCase().padStart(8, "0")}`;
 
-/** N segment-sized files of random bytes (each with its own first bytes), as the postgres user's. */
-function generateSegments(dir: string, count: number, owner: number): void {
+/**
+ * N segment-sized files of random bytes behind a long page header of the sandbox's cluster (so archive-wal reads
+ * and checks it as on a real segment), each with its own page address, as the postgres user's.
+ */
+function generateSegments(dir: string, count: number, owner: number, systemIdentifier: bigint): void {
   const content = randomBytes(SEGMENT_BYTES);
+  content.writeUInt16LE(0xd110, 0); // xlp_magic: 0xD1xx in every supported major
+  content.writeUInt16LE(0x0002, 2); // xlp_info: XLP_LONG_HEADER
+  content.writeUInt32LE(parseInt(BENCH_TIMELINE, 16), 4);
+  content.writeUInt32LE(0, 16);
+  content.writeBigUInt64LE(systemIdentifier, 24);
+  content.writeUInt32LE(SEGMENT_BYTES, 32);
+  content.writeUInt32LE(8192, 36);
   for (let i = 0; i < count; i++) {
-    content.writeUInt32BE(i, 0);
+    content.writeBigUInt64LE(BigInt(i) * BigInt(SEGMENT_BYTES), 8);
     const file = path.join(dir, segmentName(i));
     fs.writeFileSync(file, content, { mode: 0o600 });
     fs.chownSync(file, owner, owner);
@@ -64,7 +74,8 @@ async function perSegmentCost(sb: Sandbox, opts: ArchiveOptions): Promise<PerSeg
   const src = pgOwnedDir(path.join(dir, "segments"), sb.plan.postgres.osUser);
   const dest = pgOwnedDir(path.join(dir, "cp"), sb.plan.postgres.osUser);
   progress(`archive: generating ${opts.segments} segments of 16 MB`);
-  generateSegments(src, opts.segments, fs.statSync(src).uid);
+  const systemIdentifier = BigInt(sb.sql("SELECT system_identifier FROM pg_control_system()"));
+  generateSegments(src, opts.segments, fs.statSync(src).uid, systemIdentifier);
   const walDir = sb.plan.paths.walDir;
   // ours: the segments, archive-wal's temp files (.<name>.XXXXXX) and queue entries (.to-ship.<name>)
   const notOurs = (name: string) => !name.replace(/^\.(to-ship\.)?/, "").startsWith(BENCH_TIMELINE);

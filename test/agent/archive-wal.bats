@@ -125,3 +125,17 @@ teardown() { agent_teardown; }
   [ ! -e "$TMP/wal/000000010000000000000002" ]
   grep -q ' 000000010000000000000002 000000010000000000000002 1 local archive full' "$TMP/wal/drkit-gaps.log"
 }
+
+@test "a segment's size for the cap comes from its page header (xlp_seg_size), without asking the filesystem" {
+  # a long page header: magic 0xD110, XLP_LONG_HEADER, system identifier 7, segments of 2 MiB; the file is 8 KiB
+  for n in 1 2; do
+    { printf '\x10\xd1\x02\x00\x01\x00\x00\x00'; head -c 16 /dev/zero; printf '\x07\x00\x00\x00\x00\x00\x00\x00'
+      printf '\x00\x00\x20\x00\x00\x20\x00\x00'; head -c 8152 /dev/zero; } >"$TMP/pg_wal/00000001000000000000000$n"
+  done
+  setting WAL_ARCHIVE_MAX_BYTES $((3 * 1048576))
+  "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
+  run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000002" 000000010000000000000002
+  [ "$status" -eq 0 ]
+  [[ $output == *"NOT ARCHIVED: 000000010000000000000002"*"holds 1 segments of 2097152 bytes"* ]]
+  [ ! -e "$TMP/wal/000000010000000000000002" ]
+}
