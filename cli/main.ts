@@ -5,7 +5,8 @@ import { describeServicePlan, formatTable } from "../components/plan/describe";
 import { ConfigError } from "../components/plan/errors";
 import { findProjectDir, loadStackPlan, stackNames } from "../components/plan/stackFile";
 import { applyPlanLocally, checkPlanLocally } from "./apply";
-import { drillService, runDrill, SCENARIO_IDS } from "../drill/run";
+import { checkScenarioSelection, drillService, runDrill, SCENARIO_IDS } from "../drill/run";
+import { parsePgVersion, requireFreePorts, versionSandbox } from "../drill/versionSandbox";
 import { enginePath, runEngine, stackSecretValue, toolchainBinDir, type EngineAction } from "./engine";
 import { formatJson, formatMarkdown, formatPatch, formatSummary } from "./diff/formatDiff";
 import { revisionPlan, workingTreePlan } from "./diff/revisionPlan";
@@ -158,6 +159,15 @@ engineCommand("preview", "pulumi preview of a stack through the Automation API, 
 engineCommand("up", "pulumi up of a stack through the Automation API, with its progress");
 engineCommand("destroy", "pulumi destroy of a stack (backups and data directories stay)");
 
+interface DrillCliOptions {
+  stack: string;
+  scenario?: string[];
+  reportDir: string;
+  provision: boolean;
+  pgVersion?: string;
+  pgBin?: string;
+}
+
 program
   .command("drill")
   .description(
@@ -168,12 +178,45 @@ program
   .option("--scenario <id...>", `scenarios to play (default: every one the stack supports): ${SCENARIO_IDS.join(", ")}`)
   .option("--report-dir <dir>", "where the reports go", "drill-report")
   .option("--no-provision", "skip `pulumi up` (the sandbox is already provisioned)")
-  .action(async (opts: { stack: string; scenario?: string[]; reportDir: string; provision: boolean }) => {
+  .option(
+    "--pg-version <major>",
+    "play on another PostgreSQL major than the stack's, in a sandbox of its own (applied directly; the scenarios " +
+      "whose client programs of that major are missing are not played)",
+  )
+  .option("--pg-bin <dir>", "that major's programs (default /usr/lib/postgresql/<major>/bin)")
+  .action(async (opts: DrillCliOptions) => {
     const dir = projectDir();
-    const plan = loadStackPlan(dir, opts.stack);
+    let plan = loadStackPlan(dir, opts.stack);
     let provisionedBy: "pulumi" | "direct-apply" = "pulumi";
     let provisionNote: string | undefined;
-    if (!opts.provision) {
+    if (opts.pgBin !== undefined && opts.pgVersion === undefined) throw new Error("--pg-bin goes with --pg-version");
+    let otherVersion: string | undefined;
+    if (opts.pgVersion !== undefined) {
+      const version = parsePgVersion(opts.pgVersion);
+      const sandbox = versionSandbox(
+        dir,
+        opts.stack,
+        version,
+        path.resolve(opts.pgBin ?? `/usr/lib/postgresql/${version}/bin`),
+      );
+      plan = sandbox.plan;
+      otherVersion = sandbox.note;
+    }
+    checkScenarioSelection(plan, opts.scenario);
+    if (otherVersion !== undefined) {
+      provisionedBy = "direct-apply";
+      provisionNote = otherVersion;
+      if (opts.provision) {
+        const service = drillService(plan);
+        await requireFreePorts([
+          { port: service.postgres.port, what: "PostgreSQL" },
+          ...(service.replication?.standbys ?? []).map((s) => ({ port: s.port, what: `standby ${s.name}` })),
+          ...(service.redis?.provision ? [{ port: service.redis.port, what: "Redis" }] : []),
+        ]);
+        console.error(`drkit: provisioning ${otherVersion} by applying the rendered files`);
+        await applyPlanLocally(plan, { check: false });
+      }
+    } else if (!opts.provision) {
       provisionNote = "provisioned before the drill (--no-provision)";
     } else {
       try {

@@ -2,9 +2,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { agentPath } from "../components/artifacts/hostArtifacts";
-import { overallVerdict, type DrillReport, type ScenarioResult } from "../components/drill/report";
+import { overallVerdict, type DrillReport, type NotPlayed, type ScenarioResult } from "../components/drill/report";
 import { writeReports, type ReportPaths } from "../components/drill/writeReports";
 import type { DrPlan, ServicePlan } from "../components/plan/plan";
+import { missingClientTools } from "./clientTools";
 import { DrillContext, alertBoundSeconds, recloneStandbys, runCommand, streamingStandbys } from "./context";
 import { Detector } from "./detection";
 import { cleanUpOnInterrupt } from "./interrupt";
@@ -23,16 +24,34 @@ export interface DrillOptions {
 
 export const SCENARIO_IDS = ALL_SCENARIOS.map((s) => s.id);
 
-/** The scenarios asked for (all that can run on this stack by default); unknown ids are an error. */
-function selectScenarios(ids: readonly string[] | undefined, ctx: DrillContext): Scenario[] {
+/** Why a scenario cannot run here: what the stack lacks, or client programs of another major than the server's. */
+function whyUnavailable(scenario: Scenario, ctx: DrillContext): string | undefined {
+  const pg = ctx.plan.postgres;
+  return scenario.unavailable(ctx) ?? missingClientTools(pg.binDirectory, pg.version, scenario.tools);
+}
+
+/**
+ * The scenarios asked for (all that can run on this stack by default), and those left out with the reason;
+ * unknown ids are an error, and so is asking for one that cannot run.
+ */
+function selectScenarios(
+  ids: readonly string[] | undefined,
+  ctx: DrillContext,
+): { play: Scenario[]; notPlayed: NotPlayed[] } {
   const unknown = (ids ?? []).filter((id) => !SCENARIO_IDS.includes(id));
   if (unknown.length) throw new Error(`--scenario ${unknown.join(", ")}: unknown (known: ${SCENARIO_IDS.join(", ")})`);
   const wanted = ids?.length ? ALL_SCENARIOS.filter((s) => ids.includes(s.id)) : ALL_SCENARIOS;
-  const blocked = wanted.map((s) => [s, s.unavailable(ctx)] as const).filter(([, why]) => why);
-  if (ids?.length && blocked.length)
-    throw new Error(blocked.map(([s, why]) => `--scenario ${s.id}: ${why}`).join("; "));
-  for (const [s, why] of blocked) ctx.progress(`skipping ${s.id}: ${why}`);
-  return wanted.filter((s) => !s.unavailable(ctx));
+  const judged = wanted.map((s) => ({ scenario: s, why: whyUnavailable(s, ctx) }));
+  const notPlayed = judged.flatMap(({ scenario, why }) => (why ? [{ id: scenario.id, reason: why }] : []));
+  if (ids?.length && notPlayed.length)
+    throw new Error(notPlayed.map((n) => `--scenario ${n.id}: ${n.reason}`).join("; "));
+  for (const n of notPlayed) ctx.progress(`skipping ${n.id}: ${n.reason}`);
+  return { play: judged.filter((j) => !j.why).map((j) => j.scenario), notPlayed };
+}
+
+/** Fails, before anything is provisioned, when a scenario asked for is unknown or cannot run on this stack. */
+export function checkScenarioSelection(plan: DrPlan, ids: readonly string[] | undefined): void {
+  selectScenarios(ids, new DrillContext(drillService(plan), () => undefined));
 }
 
 /** The drill's service: the first one on a sandbox (local host with a root prefix). */
@@ -137,7 +156,7 @@ export async function runDrill(
       `services.${service.name}.offsite.encryption.identity: the drill restores from the object stores, which ` +
         `hold only encrypted copies; set the identity that opens them (a Pulumi secret)`,
     );
-  const scenarios = selectScenarios(options.scenarios, ctx);
+  const { play: scenarios, notPlayed } = selectScenarios(options.scenarios, ctx);
   const startedAt = new Date().toISOString();
   progress(
     `service ${service.name}: RPO ${service.rpoSeconds}s, RTO ${service.rtoSeconds}s; ` +
@@ -174,6 +193,7 @@ export async function runDrill(
     objectives: { rpoSeconds: service.rpoSeconds, rtoSeconds: service.rtoSeconds },
     environment: env,
     scenarios: results,
+    ...(notPlayed.length ? { notPlayed } : {}),
     verdict: overallVerdict(results),
   };
   return { report, paths: writeReports(report, options.reportDir) };

@@ -16,16 +16,21 @@ import {
   type ScenarioOutcome,
 } from "./context";
 import { postgresWorkload, redisWorkload, type Ack, type Workload } from "./workload";
+import type { ClientTool } from "./clientTools";
 
 export interface Scenario {
   readonly id: string;
   readonly title: string;
-  /** Why the scenario cannot run on this stack, if it cannot. */
+  /** The client programs its jobs run, which must be of the server's major version. */
+  readonly tools: readonly ClientTool[];
+  /** Why the scenario cannot run on this stack, if it cannot (its tools aside). */
   unavailable(ctx: DrillContext): string | undefined;
   run(ctx: DrillContext): Promise<ScenarioResult>;
 }
 
 const WRITES_BEFORE_DISASTER = 150;
+/** backup-base refuses a pg_basebackup or pg_waldump of another major than the server's. */
+const BASE_BACKUP_TOOLS: readonly ClientTool[] = ["pg_basebackup", "pg_waldump"];
 
 async function freshTable(ctx: DrillContext, table: string): Promise<void> {
   await ctx.sql(
@@ -256,6 +261,7 @@ async function archiveBoundReason(ctx: DrillContext): Promise<string[]> {
 const accidentalDeletion: Scenario = {
   id: "accidental-deletion",
   title: "Accidental deletion: every row deleted, recovered by PITR to just before the DELETE",
+  tools: BASE_BACKUP_TOOLS,
   unavailable: () => undefined,
   async run(ctx) {
     const rec = new ScenarioRecorder(ctx.progress, this.id);
@@ -333,6 +339,7 @@ async function restoreFromStore(ctx: DrillContext, rec: ScenarioRecorder): Promi
 const hostLoss: Scenario = {
   id: "host-loss",
   title: "Host loss: data directory and every local backup gone, restored from the off-site copy alone",
+  tools: BASE_BACKUP_TOOLS,
   unavailable: (ctx) => (ctx.plan.offsite ? undefined : "the service has no offsite targets (services.<name>.offsite)"),
   async run(ctx) {
     const rec = new ScenarioRecorder(ctx.progress, this.id);
@@ -376,6 +383,7 @@ const hostLoss: Scenario = {
 const corruptNewestBackup: Scenario = {
   id: "corrupt-backup",
   title: "Corrupted newest backup: verification catches it, recovery uses the one before",
+  tools: [...BASE_BACKUP_TOOLS, "pg_verifybackup"],
   unavailable: () => undefined,
   async run(ctx) {
     const rec = new ScenarioRecorder(ctx.progress, this.id);
@@ -442,6 +450,7 @@ const corruptNewestBackup: Scenario = {
 const redisLoss: Scenario = {
   id: "redis-loss",
   title: "Valkey/Redis loss: data and AOF gone, restored from the newest snapshot",
+  tools: [],
   unavailable: (ctx) => (ctx.plan.redis ? undefined : "the service has no redis section"),
   async run(ctx) {
     const rec = new ScenarioRecorder(ctx.progress, this.id);
@@ -530,6 +539,7 @@ const redisLoss: Scenario = {
 const failover: Scenario = {
   id: "primary-crash",
   title: "Primary crash: fenced and failed over to a standby",
+  tools: ["pg_basebackup", "pg_rewind"],
   unavailable: (ctx) =>
     ctx.plan.replication?.standbys.length ? undefined : "the service has no standbys (services.<name>.standbys)",
   async run(ctx) {
@@ -642,6 +652,7 @@ const pitrAfterFailover: Scenario = {
   title:
     "Point in time after a failover: rows deleted on the promoted standby, restored from the object store alone " +
     "to just before, from a base backup of the old timeline",
+  tools: [...BASE_BACKUP_TOOLS, "pg_rewind"],
   unavailable: (ctx) =>
     !ctx.plan.replication?.standbys.length
       ? "the service has no standbys (services.<name>.standbys)"
@@ -771,6 +782,7 @@ const storeOutage: Scenario = {
   title:
     "Object store outage: the primary keeps committing and archiving, the shipper reports the store and ships " +
     "the backlog when it is back, and a restore from the store alone loses nothing",
+  tools: BASE_BACKUP_TOOLS,
   unavailable: (ctx) => {
     const target = ctx.plan.offsite?.targets[0];
     if (!target) return "the service has no offsite targets (services.<name>.offsite)";

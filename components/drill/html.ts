@@ -497,6 +497,11 @@ function summaryHtml(report: DrillReport): string {
     `<th class="num">RPO lost commits</th><th class="num">RPO lost span / ` +
     `objective</th><th>Integrity</th></tr></thead>` +
     `<tbody>${report.scenarios.map(summaryRow).join("")}</tbody></table>` +
+    (report.notPlayed?.length
+      ? `<ul class="not-played">${report.notPlayed
+          .map((n) => `<li>Not played: <code>${e(n.id)}</code>, ${e(n.reason)}</li>`)
+          .join("")}</ul>`
+      : "") +
     `<p class="clock">RTO: how long the service was unavailable (each scenario says where its clock starts and ` +
     `stops). ` +
     `RPO lost commits: commits acknowledged to the workload before the disaster that are missing after recovery; ` +

@@ -86,6 +86,7 @@ function header(report: DrillReport): string[] {
     `- Objectives: RPO ${formatSeconds(report.objectives.rpoSeconds)}, ` +
       `RTO ${formatSeconds(report.objectives.rtoSeconds)}.`,
     `- Host ${mdText(env.host)}: ${envParts.join(", ")}.`,
+    ...(report.notPlayed ?? []).map((n) => `- Not played: ${mdCode(n.id)}, ${mdText(n.reason)}.`),
   ];
 }
 

@@ -71,6 +71,11 @@ export interface ScenarioResult {
   steps: StepResult[];
 }
 
+export interface NotPlayed {
+  id: string;
+  reason: string;
+}
+
 export interface DrillReport {
   stack: string;
   service: string;
@@ -81,6 +86,8 @@ export interface DrillReport {
   objectives: { rpoSeconds: number; rtoSeconds: number };
   environment: { postgres: string; redis?: string; minio?: string; host: string };
   scenarios: ScenarioResult[];
+  /** The scenarios this stack or this host's tools cannot play, with the reason. */
+  notPlayed?: NotPlayed[];
   /** FAIL if any scenario failed. */
   verdict: Verdict;
 }

@@ -403,3 +403,25 @@ describe("writeReports", () => {
     expect(fs.readdirSync(dir)).toEqual(["report.md"]);
   });
 });
+
+describe("scenarios not played", () => {
+  const report = {
+    ...sampleReport(),
+    notPlayed: [{ id: "corrupt-backup", reason: "needs pg_verifybackup of PostgreSQL 17 in /x <bin> (missing)" }],
+  };
+
+  it("are listed under the environment in Markdown, with the reason", () => {
+    expect(renderMarkdown(report)).toContain(
+      "- Not played: `corrupt-backup`, needs pg_verifybackup of PostgreSQL 17 in /x &lt;bin> (missing).",
+    );
+    expect(renderMarkdown(sampleReport())).not.toContain("Not played");
+  });
+
+  it("are listed under the summary in HTML, escaped", () => {
+    expect(renderHtml(report)).toContain(
+      "<li>Not played: <code>corrupt-backup</code>, needs pg_verifybackup of PostgreSQL 17 in /x &lt;bin&gt; " +
+        "(missing)</li>",
+    );
+    expect(renderHtml(sampleReport())).not.toContain("not-played");
+  });
+});

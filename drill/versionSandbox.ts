@@ -1,0 +1,106 @@
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { buildPlan, type DrPlan } from "../components/plan/plan";
+import { SUPPORTED_POSTGRES_VERSIONS } from "../components/plan/postgresVersion";
+import { readStackConfig } from "../components/plan/stackFile";
+import { programMajor, type VersionProbe } from "./clientTools";
+import { drillService } from "./run";
+
+/** The server programs a sandbox starts PostgreSQL with. */
+const SERVER_PROGRAMS = ["initdb", "pg_ctl", "postgres", "psql"];
+/** Its archive epoch: the version's own folder and object-store prefix, never the stack's. */
+const epochOf = (version: number) => 1000 + version;
+
+export interface VersionSandbox {
+  readonly plan: DrPlan;
+  /** What differs from the stack's own sandbox, for the report. */
+  readonly note: string;
+}
+
+/** `--pg-version`: a major version drkit supports. */
+export function parsePgVersion(value: string): number {
+  const version = Number(value);
+  if (!SUPPORTED_POSTGRES_VERSIONS.includes(version))
+    throw new Error(`--pg-version must be one of ${SUPPORTED_POSTGRES_VERSIONS.join(", ")}, got '${value}'`);
+  return version;
+}
+
+/** The server programs of `version` in `binDirectory`, or an error naming what is missing or of another major. */
+function checkServerPrograms(binDirectory: string, version: number, probe: VersionProbe): void {
+  const missing = SERVER_PROGRAMS.filter((p) => !fs.existsSync(path.join(binDirectory, p)));
+  if (missing.length)
+    throw new Error(
+      `--pg-bin ${binDirectory} has no ${missing.join(", ")} (a PostgreSQL ${version} server needs ` +
+        `${SERVER_PROGRAMS.join(", ")})`,
+    );
+  const found = probe(path.join(binDirectory, "postgres"));
+  if (found !== version) {
+    const what = found === undefined ? "of no version it reports" : `PostgreSQL ${found}`;
+    throw new Error(`--pg-bin ${binDirectory}: its postgres is ${what}, not ${version}`);
+  }
+}
+
+/**
+ * The stack's drill service on another PostgreSQL major, in a sandbox of its own: the host's root prefix gets
+ * `-pg<version>` (its data, backups, scripts and units apart from the stack's sandbox), its archive epoch is
+ * 1000 + version (its own folder and object-store prefix), and its standbys stay only when `pg_basebackup` there
+ * can clone that version. The stack's config file and its Pulumi state are not touched.
+ */
+export function versionSandbox(
+  projectDir: string,
+  stack: string,
+  version: number,
+  binDirectory: string,
+  probe: VersionProbe = programMajor,
+): VersionSandbox {
+  checkServerPrograms(binDirectory, version, probe);
+  const raw = structuredClone(readStackConfig(projectDir, stack)) as {
+    hosts: Record<string, { connection: { rootPrefix: string } }>;
+    services: Record<string, Record<string, unknown>>;
+    objectStores?: unknown;
+  };
+  const service = drillService(buildPlan(raw, { baseDir: projectDir }));
+  const host = raw.hosts[service.host.name];
+  const config = raw.services[service.name];
+  const postgres = config.postgres as Record<string, unknown>;
+  const notes = [`PostgreSQL ${version} from ${binDirectory}, in a sandbox of its own`];
+  const clonerMajor = probe(path.join(binDirectory, "pg_basebackup"));
+  if (Array.isArray(config.standbys) && config.standbys.length && (clonerMajor ?? 0) < version) {
+    delete config.standbys;
+    notes.push(
+      `no standbys: ${clonerMajor === undefined ? "no pg_basebackup" : `pg_basebackup of PostgreSQL ${clonerMajor}`} ` +
+        `cannot clone ${version}`,
+    );
+  }
+  const rootPrefix = `${host.connection.rootPrefix}-pg${version}`;
+  host.connection.rootPrefix = rootPrefix;
+  config.postgres = { ...postgres, version, binDirectory };
+  config.archive = { ...(config.archive as Record<string, unknown> | undefined), epoch: epochOf(version) };
+  const plan = buildPlan(
+    {
+      hosts: { [service.host.name]: host },
+      services: { [service.name]: config },
+      objectStores: raw.objectStores,
+    },
+    { baseDir: projectDir },
+  );
+  notes.push(`root ${rootPrefix}, archive epoch ${epochOf(version)}; the stack's own sandbox and state are untouched`);
+  return { plan, note: notes.join("; ") };
+}
+
+/** Fails naming the port when something listens on it (the stack's own sandbox, most likely). */
+export async function requireFreePorts(ports: ReadonlyArray<{ port: number; what: string }>): Promise<void> {
+  for (const { port, what } of ports) {
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+    if (!free)
+      throw new Error(
+        `port ${port} (${what}) is in use, by the stack's own sandbox perhaps: the sandbox of another PostgreSQL ` +
+          `version takes the same ports, so stop that one first`,
+      );
+  }
+}
