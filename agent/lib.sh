@@ -199,6 +199,25 @@ extract_tar() {
     *) die "unknown archive type: $archive" ;;
   esac
 }
+# extract_wal_tar ARCHIVE DEST: the WAL files of a backup's pg_wal tar into DEST, sparse: pg_basebackup pads each
+# segment with zeros to its full size, and those pages take no disk, so a segment holding a few records of WAL
+# costs a few blocks. A member that is no WAL file name fails the extraction.
+extract_wal_tar() {
+  local archive=$1 dest=$2
+  # shellcheck disable=SC2016 # expanded by the shell tar starts for each member
+  local write_member='[[ $TAR_FILENAME =~ ^[0-9A-F]{8}([0-9A-F]{16}|\.history)$ ]] &&
+    exec cp --sparse=always /dev/stdin "$WAL_TAR_DEST/$TAR_FILENAME"'
+  case $archive in
+    *.tar.zst | *.tar.gz | *.tar.lz4 | *.tar) ;;
+    *) die "unknown archive type: $archive" ;;
+  esac
+  case $archive in
+    *.tar.zst) zstd -q -d -c -- "$archive" ;;
+    *.tar.gz) gzip -q -d -c -- "$archive" ;;
+    *.tar.lz4) lz4 -q -d -c -- "$archive" ;;
+    *.tar) cat -- "$archive" ;;
+  esac | WAL_TAR_DEST=$dest tar -xf - --to-command="bash -c '$write_member'"
+}
 # The complete base backups in DIR (their metadata file exists), newest first.
 complete_backups() {
   local dir=$1 meta id

@@ -4,6 +4,7 @@
  * rename) against bare pg_basebackup with the same flags and compression, on the same database; pgBackRest and
  * gzipped pg_basebackup beside them as anchors.
  */
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Sandbox } from "../test/helpers/sandbox";
@@ -96,7 +97,7 @@ function phasesFromTrace(r: Pick<ExecResult, "stderr" | "startEpoch" | "endEpoch
   const basebackup = index(/^followed=no$/);
   const waitFollower = index(/^wait \d+$/, basebackup, 2);
   const followed = index(/^followed=yes$/, waitFollower);
-  const extractWal = index(/^extract_tar .*pg_wal\.tar/, followed);
+  const extractWal = index(/^extract_wal_tar .*pg_wal\.tar/, followed);
   const compare = index(/^compare_manifest /, extractWal);
   const waldump = index(/\/pg_waldump --quiet /, compare);
   const label = index(/^label=/, waldump);
@@ -119,10 +120,22 @@ function removePublishedBackups(sb: Sandbox): void {
     fs.rmSync(path.join(sb.plan.paths.baseDir, id), { recursive: true, force: true });
 }
 
-/** The WAL tar of a published backup, which the check extracts: the peak disk beyond the backup itself. */
-function walTarMb(dir: string): number {
+/**
+ * The disk the check's WAL takes beside a published backup (the peak disk beyond the backup itself): its WAL tar
+ * extracted as backup-base extracts it (lib.sh's extract_wal_tar, sparse), measured in allocated blocks.
+ */
+function extractedWalMb(sb: Sandbox, dir: string): number {
   const wal = fs.readdirSync(dir).find((f) => f.startsWith("pg_wal.tar"));
-  return wal ? round(fs.statSync(path.join(dir, wal)).size / 2 ** 20, 1) : 0;
+  if (!wal) return 0;
+  const out = fs.mkdtempSync(path.join(sb.plan.rootPrefix, "bench-wal-"));
+  try {
+    const lib = path.join(sb.plan.paths.scriptsDir, "lib.sh");
+    execFileSync("bash", ["-c", '. "$1"; extract_wal_tar "$2" "$3"', "lib", lib, path.join(dir, wal), out]);
+    const bytes = Number(execFileSync("du", ["-s", "--block-size=1", out], { encoding: "utf8" }).split("\t")[0]);
+    return round(bytes / 2 ** 20, 3);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
 }
 
 const phaseKeys = (p: BasePhases) => Object.keys(p) as (keyof BasePhases)[];
@@ -164,7 +177,7 @@ export async function benchBase(pool: SandboxPool, opts: BaseOptions): Promise<S
         after: () => {
           const [id] = fs.readdirSync(sb.plan.paths.baseDir);
           drkitSize = directoryMb(path.join(sb.plan.paths.baseDir, id));
-          extractedMb = walTarMb(path.join(sb.plan.paths.baseDir, id));
+          extractedMb = extractedWalMb(sb, path.join(sb.plan.paths.baseDir, id));
           removePublishedBackups(sb);
         },
       },
