@@ -178,45 +178,44 @@ require_space() {
       "$avail bytes ($(numfmt --to=iec -- "$avail")) are available; nothing was written"
   fi
 }
-# tar_content_size ARCHIVE: the bytes a tar archive of pg_basebackup's holds once decompressed.
-tar_content_size() {
+# tar_decompressor ARCHIVE: sets TAR_DECOMPRESS to the program (an array) that writes a tar archive of
+# pg_basebackup's decompressed to stdout, read from a file argument or stdin; dies on an unknown type.
+tar_decompressor() {
   case $1 in
-    *.tar.zst) zstd -q -d -c -- "$1" | wc -c ;;
-    *.tar.gz) gzip -d -c -- "$1" | wc -c ;;
-    *.tar.lz4) lz4 -q -d -c -- "$1" | wc -c ;;
-    *.tar) stat -c %s -- "$1" ;;
+    *.tar.zst) TAR_DECOMPRESS=(zstd -q -d -c) ;;
+    *.tar.gz) TAR_DECOMPRESS=(gzip -q -d -c) ;;
+    *.tar.lz4) TAR_DECOMPRESS=(lz4 -q -d -c) ;;
+    *.tar) TAR_DECOMPRESS=(cat) ;;
     *) die "unknown archive type: $1" ;;
   esac
+}
+# tar_content_size ARCHIVE: the bytes a tar archive of pg_basebackup's holds once decompressed.
+tar_content_size() {
+  if [[ $1 == *.tar ]]; then
+    stat -c %s -- "$1"
+    return
+  fi
+  tar_decompressor "$1"
+  "${TAR_DECOMPRESS[@]}" -- "$1" | wc -c
 }
 # Extracts a tar archive written by pg_basebackup, whatever its compression.
 extract_tar() {
   local archive=$1 dest=$2
-  case $archive in
-    *.tar.zst) zstd -q -d -c -- "$archive" | tar -xf - -C "$dest" ;;
-    *.tar.gz) tar -xzf "$archive" -C "$dest" ;;
-    *.tar.lz4) lz4 -q -d -c -- "$archive" | tar -xf - -C "$dest" ;;
-    *.tar) tar -xf "$archive" -C "$dest" ;;
-    *) die "unknown archive type: $archive" ;;
-  esac
+  tar_decompressor "$archive"
+  "${TAR_DECOMPRESS[@]}" -- "$archive" | tar -xf - -C "$dest"
 }
 # extract_wal_tar ARCHIVE DEST: the WAL files of a backup's pg_wal tar into DEST, sparse: pg_basebackup pads each
 # segment with zeros to its full size, and those pages take no disk, so a segment holding a few records of WAL
-# costs a few blocks. A member that is no WAL file name fails the extraction.
+# costs a few blocks. The archive_status markers pg_basebackup adds (archive_mode on) are left out; any other member
+# that is no WAL file name fails the extraction.
 extract_wal_tar() {
   local archive=$1 dest=$2
   # shellcheck disable=SC2016 # expanded by the shell tar starts for each member
-  local write_member='[[ $TAR_FILENAME =~ ^[0-9A-F]{8}([0-9A-F]{16}|\.history)$ ]] &&
+  local write_member='if [[ $TAR_FILENAME =~ ^archive_status/[0-9A-F]{8}([0-9A-F]{16}|\.history)\.(done|ready)$ ]]; then exec cat >/dev/null; fi
+    [[ $TAR_FILENAME =~ ^[0-9A-F]{8}([0-9A-F]{16}|\.history)$ ]] || { echo "no WAL file: $TAR_FILENAME" >&2; exit 1; }
     exec cp --sparse=always /dev/stdin "$WAL_TAR_DEST/$TAR_FILENAME"'
-  case $archive in
-    *.tar.zst | *.tar.gz | *.tar.lz4 | *.tar) ;;
-    *) die "unknown archive type: $archive" ;;
-  esac
-  case $archive in
-    *.tar.zst) zstd -q -d -c -- "$archive" ;;
-    *.tar.gz) gzip -q -d -c -- "$archive" ;;
-    *.tar.lz4) lz4 -q -d -c -- "$archive" ;;
-    *.tar) cat -- "$archive" ;;
-  esac | WAL_TAR_DEST=$dest tar -xf - --to-command="bash -c '$write_member'"
+  tar_decompressor "$archive"
+  "${TAR_DECOMPRESS[@]}" -- "$archive" | WAL_TAR_DEST=$dest tar -xf - --to-command="bash -c '$write_member'"
 }
 # The complete base backups in DIR (their metadata file exists), newest first.
 complete_backups() {

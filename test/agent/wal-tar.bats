@@ -38,12 +38,25 @@ allocated_kib() { du -k -- "$1" | cut -f1; }
   done
 }
 
+@test "archive_status markers (archive_mode on) are left out" {
+  mkdir -p "$TMP/src/archive_status"
+  : >"$TMP/src/archive_status/000000010000000000000002.done"
+  : >"$TMP/src/archive_status/00000002.history.done"
+  tar -cf "$TMP/marked.tar" -C "$TMP/src" 000000010000000000000002 archive_status/000000010000000000000002.done \
+    00000002.history archive_status/00000002.history.done
+  run lib extract_wal_tar "$TMP/marked.tar" "$TMP/out"
+  [ "$status" -eq 0 ]
+  cmp "$TMP/src/000000010000000000000002" "$TMP/out/000000010000000000000002"
+  [ ! -e "$TMP/out/archive_status" ]
+}
+
 @test "a member that is no WAL file name fails and is not written anywhere" {
   mkdir -p "$TMP/evil/sub"
   printf 'x' >"$TMP/evil/sub/000000010000000000000003"
   tar -cf "$TMP/evil.tar" -C "$TMP/evil" sub/000000010000000000000003
   run lib extract_wal_tar "$TMP/evil.tar" "$TMP/out"
   [ "$status" -ne 0 ]
+  [[ $output == *"no WAL file: sub/000000010000000000000003"* ]]
   [ -z "$(find "$TMP/out" -type f)" ]
 }
 
