@@ -1186,6 +1186,8 @@ wal_header() {
   # a header cut after xlp_sysid (claim-archive reads 32 bytes of a remote segment) has no size
   ((${#hdr[@]} == 40)) || return 0
   for i in 3 2 1 0; do seg=$(((seg << 8) | hdr[32 + i])); done
+  # only a size PostgreSQL allows (a power of two from 1 MiB to 1 GiB) is taken; callers ask the file otherwise
+  ((seg >= 1048576 && seg <= 1073741824 && (seg & (seg - 1)) == 0)) || return 0
   WAL_SEG_SIZE=$seg
 }
 # wal_sysid FILE: the system identifier in a WAL segment's first page header (wal_header); nothing for other files.

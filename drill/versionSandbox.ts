@@ -9,8 +9,6 @@ import { drillService } from "./run";
 
 /** The server programs a sandbox starts PostgreSQL with. */
 const SERVER_PROGRAMS = ["initdb", "pg_ctl", "postgres", "psql"];
-/** Its archive epoch: the version's own folder and object-store prefix, never the stack's. */
-const epochOf = (version: number) => 1000 + version;
 
 export interface VersionSandbox {
   readonly plan: DrPlan;
@@ -43,9 +41,10 @@ function checkServerPrograms(binDirectory: string, version: number, probe: Versi
 
 /**
  * The stack's drill service on another PostgreSQL major, in a sandbox of its own: the host's root prefix gets
- * `-pg<version>` (its data, backups, scripts and units apart from the stack's sandbox), its archive epoch is
- * 1000 + version (its own folder and object-store prefix), and its standbys stay only when `pg_basebackup` there
- * can clone that version. The stack's config file and its Pulumi state are not touched.
+ * `-pg<version>` (its data, backups, scripts and units apart from the stack's sandbox); it ships nothing off-site,
+ * since applying its stores would rewrite the buckets the stack's own sandbox uses (their lifecycle rules); its
+ * standbys stay only when `pg_basebackup` there can clone that version. The stack's config file and its Pulumi
+ * state are not touched.
  */
 export function versionSandbox(
   projectDir: string,
@@ -58,7 +57,6 @@ export function versionSandbox(
   const raw = structuredClone(readStackConfig(projectDir, stack)) as {
     hosts: Record<string, { connection: { rootPrefix: string } }>;
     services: Record<string, Record<string, unknown>>;
-    objectStores?: unknown;
   };
   const service = drillService(buildPlan(raw, { baseDir: projectDir }));
   const host = raw.hosts[service.host.name];
@@ -73,19 +71,18 @@ export function versionSandbox(
         `cannot clone ${version}`,
     );
   }
+  if (config.offsite !== undefined) {
+    delete config.offsite;
+    notes.push("no off-site copies: the stack's object stores stay the stack's own sandbox's");
+  }
   const rootPrefix = `${host.connection.rootPrefix}-pg${version}`;
   host.connection.rootPrefix = rootPrefix;
   config.postgres = { ...postgres, version, binDirectory };
-  config.archive = { ...(config.archive as Record<string, unknown> | undefined), epoch: epochOf(version) };
   const plan = buildPlan(
-    {
-      hosts: { [service.host.name]: host },
-      services: { [service.name]: config },
-      objectStores: raw.objectStores,
-    },
+    { hosts: { [service.host.name]: host }, services: { [service.name]: config } },
     { baseDir: projectDir },
   );
-  notes.push(`root ${rootPrefix}, archive epoch ${epochOf(version)}; the stack's own sandbox and state are untouched`);
+  notes.push(`root ${rootPrefix}; the stack's own sandbox and state are untouched`);
   return { plan, note: notes.join("; ") };
 }
 

@@ -9,6 +9,12 @@ setup() {
   head -c 16384 /dev/urandom >"$TMP/pg_wal/000000010000000000000001"
 }
 teardown() { agent_teardown; }
+# headed_segment FILE MIB: an 8 KiB file with a long page header (magic 0xD110, XLP_LONG_HEADER, system identifier
+# 7) whose xlp_seg_size is MIB (one byte, printf escape) MiB.
+headed_segment() {
+  { printf '\x10\xd1\x02\x00\x01\x00\x00\x00'; head -c 16 /dev/zero; printf '\x07\x00\x00\x00\x00\x00\x00\x00'
+    printf "\\x00\\x00$2\\x00\\x00\\x20\\x00\\x00"; head -c 8152 /dev/zero; } >"$1"
+}
 
 @test "archives a segment atomically into WAL_DIR" {
   run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
@@ -127,15 +133,21 @@ teardown() { agent_teardown; }
 }
 
 @test "a segment's size for the cap comes from its page header (xlp_seg_size), without asking the filesystem" {
-  # a long page header: magic 0xD110, XLP_LONG_HEADER, system identifier 7, segments of 2 MiB; the file is 8 KiB
-  for n in 1 2; do
-    { printf '\x10\xd1\x02\x00\x01\x00\x00\x00'; head -c 16 /dev/zero; printf '\x07\x00\x00\x00\x00\x00\x00\x00'
-      printf '\x00\x00\x20\x00\x00\x20\x00\x00'; head -c 8152 /dev/zero; } >"$TMP/pg_wal/00000001000000000000000$n"
-  done
+  for n in 1 2; do headed_segment "$TMP/pg_wal/00000001000000000000000$n" '\x20'; done
   setting WAL_ARCHIVE_MAX_BYTES $((3 * 1048576))
   "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
   run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000002" 000000010000000000000002
   [ "$status" -eq 0 ]
   [[ $output == *"NOT ARCHIVED: 000000010000000000000002"*"holds 1 segments of 2097152 bytes"* ]]
   [ ! -e "$TMP/wal/000000010000000000000002" ]
+}
+
+@test "a page header with a segment size PostgreSQL never writes is not believed: the file's own size counts" {
+  # xlp_seg_size 3 MiB (no power of two): the cap is judged by the file's 8 KiB, so it is archived
+  for n in 1 2; do headed_segment "$TMP/pg_wal/00000001000000000000000$n" '\x30'; done
+  setting WAL_ARCHIVE_MAX_BYTES $((3 * 1048576))
+  "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
+  run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000002" 000000010000000000000002
+  [ "$status" -eq 0 ]
+  cmp "$TMP/pg_wal/000000010000000000000002" "$TMP/wal/000000010000000000000002"
 }
