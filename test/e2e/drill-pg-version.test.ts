@@ -42,6 +42,11 @@ describe("drkit drill --pg-version plays another major in a sandbox of its own",
     );
   });
   afterAll(() => {
+    // The servers of the version's sandbox, through its own scripts: Redis would not exit on SIGTERM once its data
+    // directory is gone (its final save fails).
+    const scripts = `${root}-pg17/usr/local/lib/drkit/ledger`;
+    for (const server of ["sandbox-redis", "sandbox-postgres"])
+      if (fs.existsSync(path.join(scripts, server))) spawnSync(path.join(scripts, server), ["stop"]);
     spawnSync("pkill", ["-f", "--", root]);
     project?.remove();
   });
