@@ -206,12 +206,15 @@ extract_tar() {
 }
 # extract_wal_tar ARCHIVE DEST: the WAL files of a backup's pg_wal tar into DEST, sparse: pg_basebackup pads each
 # segment with zeros to its full size, and those pages take no disk, so a segment holding a few records of WAL
-# costs a few blocks. The archive_status markers pg_basebackup adds (archive_mode on) are left out; any other member
-# that is no WAL file name fails the extraction.
+# costs a few blocks. The archive_status markers pg_basebackup adds (archive_mode on) are left out; any other
+# member that is no WAL file name fails the extraction.
 extract_wal_tar() {
   local archive=$1 dest=$2
   # shellcheck disable=SC2016 # expanded by the shell tar starts for each member
-  local write_member='if [[ $TAR_FILENAME =~ ^archive_status/[0-9A-F]{8}([0-9A-F]{16}|\.history)\.(done|ready)$ ]]; then exec cat >/dev/null; fi
+  local write_member='
+    if [[ $TAR_FILENAME =~ ^archive_status/[0-9A-F]{8}([0-9A-F]{16}|\.history)\.(done|ready)$ ]]; then
+      exec cat >/dev/null
+    fi
     [[ $TAR_FILENAME =~ ^[0-9A-F]{8}([0-9A-F]{16}|\.history)$ ]] || { echo "no WAL file: $TAR_FILENAME" >&2; exit 1; }
     exec cp --sparse=always /dev/stdin "$WAL_TAR_DEST/$TAR_FILENAME"'
   tar_decompressor "$archive"
@@ -1173,8 +1176,8 @@ data_dir_sysid() {
 }
 # wal_header FILE: reads a WAL segment's long page header, without PostgreSQL and with one od, in the calling shell:
 # WAL_SYSID (xlp_sysid, a uint64 little-endian at byte 24, after the 24-byte standard header) and WAL_SEG_SIZE
-# (xlp_seg_size, a uint32 at byte 32, when FILE holds it); WAL_HEADER_FILE is FILE. Both are empty when the file does not start with a
-# long page header (magic 0xD1xx, XLP_LONG_HEADER set in xlp_info): it is no WAL segment.
+# (xlp_seg_size, a uint32 at byte 32, when FILE holds it); WAL_HEADER_FILE is FILE. Both are empty when the file
+# does not start with a long page header (magic 0xD1xx, XLP_LONG_HEADER set in xlp_info): it is no WAL segment.
 wal_header() {
   WAL_HEADER_FILE=$1 WAL_SYSID='' WAL_SEG_SIZE=''
   local -a hdr

@@ -207,12 +207,7 @@ program
       provisionedBy = "direct-apply";
       provisionNote = otherVersion;
       if (opts.provision) {
-        const service = drillService(plan);
-        await requireFreePorts([
-          { port: service.postgres.port, what: "PostgreSQL" },
-          ...(service.replication?.standbys ?? []).map((s) => ({ port: s.port, what: `standby ${s.name}` })),
-          ...(service.redis?.provision ? [{ port: service.redis.port, what: "Redis" }] : []),
-        ]);
+        await requireFreePorts(drillService(plan));
         console.error(`drkit: provisioning ${otherVersion} by applying the rendered files`);
         await applyPlanLocally(plan, { check: false });
       }

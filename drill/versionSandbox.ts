@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { buildPlan, type DrPlan } from "../components/plan/plan";
+import { buildPlan, type DrPlan, type ServicePlan } from "../components/plan/plan";
 import { SUPPORTED_POSTGRES_VERSIONS } from "../components/plan/postgresVersion";
 import { readStackConfig } from "../components/plan/stackFile";
 import { programMajor, type VersionProbe } from "./clientTools";
@@ -86,8 +86,16 @@ export function versionSandbox(
   return { plan, note: notes.join("; ") };
 }
 
-/** Fails naming the port when something listens on it (the stack's own sandbox, most likely). */
-export async function requireFreePorts(ports: ReadonlyArray<{ port: number; what: string }>): Promise<void> {
+/**
+ * Fails naming the port when something listens on one the sandbox's servers take (the stack's own sandbox, most
+ * likely: the version's sandbox takes the same ports).
+ */
+export async function requireFreePorts(service: ServicePlan): Promise<void> {
+  const ports = [
+    { port: service.postgres.port, what: "PostgreSQL" },
+    ...(service.replication?.standbys ?? []).map((s) => ({ port: s.port, what: `standby ${s.name}` })),
+    ...(service.redis?.provision ? [{ port: service.redis.port, what: "Redis" }] : []),
+  ];
   for (const { port, what } of ports) {
     const free = await new Promise<boolean>((resolve) => {
       const server = net.createServer();

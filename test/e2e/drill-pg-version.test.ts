@@ -3,9 +3,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DrillReport } from "../../components/drill/report";
-import { engineProject, repoDir, sandboxStackYaml, type EngineProject } from "../helpers/engine";
+import { engineProject, sandboxStackYaml, type EngineProject } from "../helpers/engine";
 import { postgresBinDirectory } from "../helpers/postgresBinaries";
-import { freePort, runAsync } from "../helpers/sandbox";
+import { freePort } from "../helpers/sandbox";
 
 // The drill on PostgreSQL 17 (the embedded server programs beside Debian's 15 client programs, as on a host whose
 // client tools are another major's): the scenarios those tools allow are played, the others are named with why.
@@ -14,8 +14,7 @@ describe("drkit drill --pg-version plays another major in a sandbox of its own",
   let root: string;
   let bin: string;
   const reportDir = () => path.join(project.dir, "report");
-  const drkit = (args: string[]) =>
-    runAsync(process.execPath, [path.join(repoDir, "bin/drkit.js"), "-C", project.dir, ...args], project.env, 900_000);
+  const drkit = (args: string[]) => project.drkit(args, 900_000);
 
   const drill17 = (args: string[]) =>
     drkit(["drill", "--stack", "sbx", "--pg-version", "17", "--pg-bin", bin, ...args]);

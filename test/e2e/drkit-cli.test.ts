@@ -1,15 +1,13 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engineProject, sandboxStackYaml, repoDir, type EngineProject } from "../helpers/engine";
-import { freePort, runAsync } from "../helpers/sandbox";
+import { engineProject, sandboxStackYaml, type EngineProject } from "../helpers/engine";
+import { freePort } from "../helpers/sandbox";
 
 describe("drkit up / destroy drive the engine through the Automation API", () => {
   let project: EngineProject;
   let root: string;
-  const drkit = (args: string[]) =>
-    runAsync(process.execPath, [path.join(repoDir, "bin/drkit.js"), "-C", project.dir, ...args], project.env, 600_000);
+  const drkit = (args: string[]) => project.drkit(args);
 
   beforeAll(async () => {
     project = engineProject("cli");

@@ -3,7 +3,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineProject, repoDir, sandboxStackYaml, type EngineProject } from "../helpers/engine";
-import { runAsync } from "../helpers/sandbox";
 
 // drkit diff and drkit review on a git repository of a drkit project, as a pull request's CI runs them: a first
 // commit, then one that shortens the RPO (files change, PostgreSQL reloads, the policies pass), then one that
@@ -11,8 +10,7 @@ import { runAsync } from "../helpers/sandbox";
 describe("drkit diff and drkit review on a project's git history", () => {
   let project: EngineProject;
   const policyPack = path.join(repoDir, "policies");
-  const drkit = (args: string[]) =>
-    runAsync(process.execPath, [path.join(repoDir, "bin/drkit.js"), "-C", project.dir, ...args], project.env, 600_000);
+  const drkit = (args: string[]) => project.drkit(args);
   const git = (...args: string[]) => {
     const r = spawnSync("git", ["-C", project.dir, ...args], { encoding: "utf8" });
     expect(r.status, `git ${args.join(" ")}: ${r.stderr}`).toBe(0);

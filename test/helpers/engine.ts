@@ -48,6 +48,8 @@ export interface EngineProject {
   readonly stateDir: string;
   readonly env: Record<string, string>;
   pulumi(args: string[]): Promise<RunResult>;
+  /** The drkit CLI of this repository (bin/drkit.js) on the project. */
+  drkit(args: string[], timeoutMs?: number): Promise<RunResult>;
   /** `pulumi config set --path KEY -- VALUE` on a stack (as a secret when asked); fails the test on an error. */
   setConfig(stack: string, key: string, value: string, secret?: boolean): Promise<void>;
   writeStack(name: string, yaml: string): void;
@@ -100,6 +102,8 @@ export function engineProject(label: string): EngineProject {
     stateDir,
     env,
     pulumi,
+    drkit: (args, timeoutMs = 600_000) =>
+      runAsync(process.execPath, [path.join(repoDir, "bin/drkit.js"), "-C", dir, ...args], env, timeoutMs),
     setConfig,
     writeStack: (name, yaml) => fs.writeFileSync(path.join(dir, "stacks", `Pulumi.${name}.yaml`), yaml),
     stateText: () => {
