@@ -75,14 +75,29 @@ function job(argv: string[], killAfterMs?: number): Promise<JobRun> {
     child.once("error", reject);
     child.once("exit", (status, signal) => {
       clearTimeout(timer);
-      resolve({
-        status,
-        killed: signal === "SIGKILL",
-        ms: Date.now() - started,
-        log: fs.readFileSync(logFile, "utf8"),
-      });
+      const ms = Date.now() - started;
+      // The leader's exit is not the group's: a killed job's children (a sync, a find) may still hold its lock
+      // for a moment, as systemd would wait for the unit's whole cgroup before the next run.
+      const done = () => resolve({ status, killed: signal === "SIGKILL", ms, log: fs.readFileSync(logFile, "utf8") });
+      if (groupAlive(child.pid!)) void groupGone(child.pid!).then(done);
+      else done();
     });
   });
+}
+
+/** Whether any process of the process group is left. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits (at most 5 s) until no process of the process group is left; at once when none is. */
+async function groupGone(pgid: number): Promise<void> {
+  for (let i = 0; i < 500 && groupAlive(pgid); i++) await new Promise((r) => setTimeout(r, 10));
 }
 
 const asPg = (name: string, ...args: string[]) => ["runuser", "-u", "postgres", "--", sb.script(name), ...args];
