@@ -28,7 +28,14 @@ import {
 import { objectivesPath, renderObjectives } from "../monitoring/objectives";
 import { renderAlertRules } from "../monitoring/rules";
 import type { Artifact, DirectoryArtifact, FileArtifact, SecretSource, StepArtifact } from "./types";
-import { renderServiceUnit, renderTimerUnit, serviceUnitPath, timerUnitPath } from "./units";
+import {
+  primaryGuardDropInPath,
+  renderPrimaryGuardDropIn,
+  renderServiceUnit,
+  renderTimerUnit,
+  serviceUnitPath,
+  timerUnitPath,
+} from "./units";
 
 /** An agent verb's path on the service's host. */
 export const agentPath = (plan: ServicePlan, verb: string) => `${plan.paths.scriptsDir}/${verb}`;
@@ -314,6 +321,34 @@ function replicationArtifacts(plan: ServicePlan): Artifact[] {
         ),
       ];
     }),
+    ...primaryGuardArtifacts(plan),
+  ];
+}
+
+/**
+ * With a standby on another host, the primary's systemd unit runs guard-primary before every start: the drop-in,
+ * and systemd told of it. Removing it tells systemd at once, before the agent it names goes.
+ */
+function primaryGuardArtifacts(plan: ServicePlan): Artifact[] {
+  const pg = plan.postgres;
+  const remote = plan.replication!.standbys.some((s) => s.host.name !== plan.host.name);
+  if (pg.manager.type !== "systemd" || !remote) return [];
+  const dropIn = primaryGuardDropInPath(pg.manager.unit);
+  return [
+    rootFile(
+      plan.host,
+      "unit:primary-guard",
+      dropIn,
+      renderPrimaryGuardDropIn(plan, agentPath(plan, "guard-primary")),
+      "unit",
+    ),
+    step(
+      plan.host,
+      "step:primary-guard",
+      `run guard-primary before ${pg.manager.unit} starts`,
+      "systemctl daemon-reload",
+      `rm -f -- ${shq(dropIn)}\nsystemctl daemon-reload`,
+    ),
   ];
 }
 

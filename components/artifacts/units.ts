@@ -69,3 +69,25 @@ export function renderTimerUnit(plan: ServicePlan, job: JobPlan): string {
     "",
   ].join("\n");
 }
+
+/** The drop-in that makes the primary's own systemd unit run guard-primary before every start. */
+export const primaryGuardDropInPath = (unit: string) => `/etc/systemd/system/${unit}.d/drkit-guard.conf`;
+
+/**
+ * guard-primary before the server starts: a primary whose standby on another host was promoted while it was down
+ * (powered off, cut off) must not come back as a second primary. The standbys are asked over the network, so the
+ * network comes first. Where the primary's agent is gone (its role moved to another host, which removes the agent
+ * and this drop-in in an order of its own) the server starts as it would without drkit.
+ */
+export function renderPrimaryGuardDropIn(plan: ServicePlan, guard: string): string {
+  return [
+    `# drkit: service ${plan.name}'s primary starts only if no standby on another host was promoted meanwhile`,
+    "[Unit]",
+    "Wants=network-online.target",
+    "After=network-online.target",
+    "",
+    "[Service]",
+    `ExecStartPre=/bin/sh -c 'if [ -e ${guard} ]; then exec ${guard}; fi'`,
+    "",
+  ].join("\n");
+}

@@ -4,6 +4,7 @@ import { BackupDirectories } from "../host/backupDirectories";
 import { ServiceMonitoring } from "../monitoring/serviceMonitoring";
 import { HostAgent } from "../host/hostAgent";
 import { hostCommand, type HostRef } from "../host/hostCommand";
+import { hostFile } from "../host/hostFile";
 import type { ServicePlan } from "../plan/plan";
 import type { StoreKeys } from "../objectstore/minio";
 import { OffsiteShipping } from "../objectstore/offsiteShipping";
@@ -133,12 +134,26 @@ export class PostgresBackup extends pulumi.ComponentResource {
         { plan, host },
         { parent: this, dependsOn: [archiving] },
       );
-      for (const standby of plan.replication.standbys) {
-        const standbyHost: HostRef = { plan: standby.host };
-        new Standby(
-          `${name}-${standby.name.replace(/_/g, "-")}`,
-          { plan, standby, host: standbyHost, pgpass: primary.pgpass },
-          { parent: this, dependsOn: [primary] },
+      const standbys = plan.replication.standbys.map(
+        (standby) =>
+          new Standby(
+            `${name}-${standby.name.replace(/_/g, "-")}`,
+            { plan, standby, host: { plan: standby.host }, pgpass: primary.pgpass },
+            { parent: this, dependsOn: [primary] },
+          ),
+      );
+      // Once the standbys run, so that restarting the primary meanwhile never waits for one that is not there.
+      if (artifacts.has("step:primary-guard")) {
+        const dropIn = hostFile(`${name}-primary-guard-dropin`, host, artifacts.file("unit:primary-guard"), {
+          parent: this,
+          dependsOn: standbys,
+        });
+        const guard = artifacts.step("step:primary-guard");
+        hostCommand(
+          `${name}-primary-guard`,
+          host,
+          { create: guard.run, delete: guard.undo, triggers: [artifacts.file("unit:primary-guard").content] },
+          { parent: this, dependsOn: [dropIn] },
         );
       }
     }

@@ -299,3 +299,32 @@ fenced_primary() {
   [ "$(grep -n '^systemctl unmask postgresql@15-near.service' "$TMP/calls" | cut -d: -f1)" -lt \
     "$(grep -n '^systemctl start postgresql@15-near.service' "$TMP/calls" | cut -d: -f1)" ]
 }
+
+@test "the standby's pg_hba admits the rewind role from the primary's address first, once, for the primary's guard" {
+  setting REWIND_ROLE drkit_rewind
+  mkdir -p "$TMP/etc"
+  printf '%s\n' "# BEGIN drkit testsvc replication" "hostnossl all drkit_rewind all reject" \
+    "# END drkit testsvc replication" "local all all peer" >"$TMP/etc/pg_hba.conf"
+  answer 5433 hba_file "$TMP/etc/pg_hba.conf"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  [ "$(head -n 3 "$TMP/etc/pg_hba.conf")" = "$(printf '%s\n' "# BEGIN drkit testsvc standby" \
+    "host postgres drkit_rewind 10.0.0.1/32 scram-sha-256" "# END drkit testsvc standby")" ]
+  grep -qxF "hostnossl all drkit_rewind all reject" "$TMP/etc/pg_hba.conf"
+  grep -qF "SELECT pg_reload_conf()" "$TMP/calls"
+  [[ $output == *"pg_hba ($TMP/etc/pg_hba.conf) admits drkit_rewind from the primary (10.0.0.1/32)"* ]]
+  # a second run (another primary address) leaves one block, with the new address
+  setting REPL_PRIMARY_ADDRESS 10.0.0.9
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  [ "$(grep -c "BEGIN drkit testsvc standby" "$TMP/etc/pg_hba.conf")" -eq 1 ]
+  grep -qxF "host postgres drkit_rewind 10.0.0.9/32 scram-sha-256" "$TMP/etc/pg_hba.conf"
+  ! grep -qF "10.0.0.1/32" "$TMP/etc/pg_hba.conf" || false
+}
+
+@test "a pg_hba that cannot be found costs only the guard's question, with a warning" {
+  setting REWIND_ROLE drkit_rewind
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  [[ $output == *"WARNING: cannot find this standby's pg_hba file: the primary's guard-primary cannot ask it at boot"* ]]
+}

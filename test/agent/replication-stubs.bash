@@ -37,6 +37,7 @@ case \$q in
   *pg_last_xact_replay_timestamp*) key=last_commit ;;
   *"SELECT slot_name FROM pg_replication_slots"*) key=slots ;;
   *pg_hba_file_rules*) key=hba_errors ;;
+  *"SHOW hba_file"*) key=hba_file ;;
   *pg_authid*) key=stored_password ;;
   *"SHOW archive_mode"*) key=archive_mode ;;
   *"SHOW synchronous_standby_names"*) key=sync_names ;;

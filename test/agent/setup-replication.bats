@@ -114,6 +114,19 @@ teardown() { agent_teardown; }
   [ -z "$(find "$TMP" -maxdepth 1 -name 'pg_hba.conf.*')" ]
 }
 
+@test "the block clone-standby wrote while this server was a standby goes: the primary's rewind role is TLS-only" {
+  printf '%s\n' "# BEGIN drkit testsvc standby" "host postgres drkit_rewind 10.0.0.2/32 scram-sha-256" \
+    "# END drkit testsvc standby" "# BEGIN drkit other standby" "# END drkit other standby" "local all all peer" \
+    >"$TMP/pg_hba.conf"
+  run "$AGENT/setup-replication"
+  [ "$status" -eq 0 ]
+  ! grep -qF "drkit testsvc standby" "$TMP/pg_hba.conf" || false
+  ! grep -qF "host postgres drkit_rewind 10.0.0.2/32" "$TMP/pg_hba.conf" || false
+  # another service's block and everything else stay
+  grep -qxF "# BEGIN drkit other standby" "$TMP/pg_hba.conf"
+  [ "$(tail -n 1 "$TMP/pg_hba.conf")" = "local all all peer" ]
+}
+
 @test "the rewind role: its own password, login without replication, and only pg_rewind's four file functions" {
   setting REWIND_ROLE drkit_rewind
   echo '*:*:*:drkit_rewind:Rewind0123456789AB' >>"$TMP/pgpass"

@@ -249,4 +249,55 @@ describe("failover across hosts: fence, promote, swap the roles in the stack, re
     expect(await on(db1, "systemctl is-active drkit-billing-base.timer")).toBe("active");
     expect(await on(db2, "systemctl list-unit-files 'drkit-*' --no-legend | wc -l")).toBe("0");
   });
+  it("a primary powered off while its standby is promoted does not come back as a second primary", async () => {
+    const guardDropIn = (cluster: string) => `/etc/systemd/system/postgresql@15-${cluster}.service.d/drkit-guard.conf`;
+    // Placed on the primary's host only: db2's was removed when db2 became the standby again.
+    expect(await on(db1, "systemctl show -p ExecStartPre --value postgresql@15-main.service")).toContain(
+      "/usr/local/lib/drkit/billing/guard-primary",
+    );
+    expect(await on(db2, `test -e ${guardDropIn("replica")} && echo left || echo gone`)).toBe("gone");
+    await psql(db1, 5432, "INSERT INTO acknowledged VALUES (-4)");
+    await db1.powerOff();
+    const promote = await db2.ssh("/usr/local/lib/drkit/billing/standby-replica/promote-standby replica --wait 30");
+    expect(promote.status, promote.stderr).toBe(0);
+    expect(promote.stderr).toContain("data-loss window: none for acknowledged commits: replica is synchronous");
+
+    // db1 boots: its guard asks db2, which answers that it was promoted; the server does not start.
+    await db1.powerOn();
+    // the guard may wait for an answer: the start ends once the unit is no longer activating
+    const state = await waitFor(
+      "db1's server to have started or been refused",
+      async () => {
+        const s = (await db1.ssh("systemctl is-active postgresql@15-main.service")).stdout.trim();
+        return s === "active" || s === "failed" ? s : undefined;
+      },
+      120,
+    );
+    const journal = await on(db1, "journalctl -b -u postgresql@15-main.service --no-pager -o cat");
+    expect(state, journal).toBe("failed");
+    expect(journal).toMatch(/standby replica \(\S+:5433\) was promoted while this server was down/);
+    expect(journal).toContain("/var/lib/postgresql/15/main must not start as a second primary");
+    expect(await on(db1, "cat /var/lib/postgresql/15/main/drkit.fenced")).toMatch(
+      /^fenced by drkit's guard-primary at \S+Z on db1: standby replica \(\S+:5433\) was promoted$/,
+    );
+    // started by hand, it is refused again
+    expect((await db1.ssh("systemctl start postgresql@15-main.service")).status).not.toBe(0);
+
+    // The stack names db2 the primary: pulumi up rewinds the refused server into its synchronous standby.
+    const r = await swapRoles(db2, { port: 5433, cluster: "replica" }, { name: "main", host: "db1", port: 5432 });
+    expect(upOutput(r)).toContain("rewinding the fenced former primary in /var/lib/postgresql/15/main");
+    expect(await psql(db1, 5432, "SELECT pg_is_in_recovery()")).toBe("t");
+    expect(await psql(db2, 5433, "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'main'")).toBe(
+      "sync",
+    );
+    expect(await psql(db1, 5432, "SELECT count(*) FROM acknowledged WHERE n = -4")).toBe("1");
+    // the guard moved with the primary
+    expect(await on(db2, "systemctl show -p ExecStartPre --value postgresql@15-replica.service")).toContain(
+      "/usr/local/lib/drkit/billing/guard-primary",
+    );
+    expect(await on(db1, `test -e ${guardDropIn("main")} && echo left || echo gone`)).toBe("gone");
+    expect(await on(db1, "systemctl show -p ExecStartPre --value postgresql@15-main.service")).not.toContain(
+      "guard-primary",
+    );
+  });
 });

@@ -81,6 +81,8 @@ export interface TestHost {
   ssh(script: string, timeoutMs?: number): Promise<RunResult>;
   /** Powers the host off (orderly) and waits; its disk stays until the network is torn down. */
   powerOff(): Promise<void>;
+  /** Boots a powered-off host again on the same disk and address, and waits until it has booted. */
+  powerOn(): Promise<void>;
 }
 
 export interface TestNetwork {
@@ -207,6 +209,41 @@ function leaderOf(nspawnPid: number): number | undefined {
 }
 
 /**
+ * Waits until the host's systemd has finished booting and its sshd answers. A host that booted degraded is
+ * accepted when `judgeUnits` is false, or when no unit it needs (its spec's services) failed.
+ */
+async function waitBooted(host: TestHost, spec: TestHostSpec, judgeUnits = true): Promise<void> {
+  const state = await waitFor(
+    `host ${host.name} to finish booting`,
+    async () => {
+      let r: RunResult | undefined;
+      try {
+        r = await host.exec("systemctl is-system-running --wait", 120_000);
+      } catch {
+        return undefined; // no container systemd yet
+      }
+      const state = r.stdout.trim();
+      // "offline" and nothing: the host's systemd is not answering on its bus yet
+      return state && state !== "offline" ? state : undefined;
+    },
+    120,
+  );
+  if (state !== "running" && judgeUnits) {
+    const failed = (await host.exec("systemctl --failed --no-legend --plain")).stdout
+      .split("\n")
+      .map((line) => line.trim().split(/\s+/)[0])
+      .filter(Boolean);
+    const needed = failed.filter((unit) => essentialUnits(spec).includes(unit));
+    // A machine may carry packages whose units fail in a container; only the host's own services count.
+    if (state !== "degraded" || needed.length > 0 || failed.length === 0)
+      throw new Error(`host ${host.name} booted ${state}; failed units: ${failed.join(" ") || "none"}`);
+    process.stderr.write(`test host ${host.name}: units not needed here failed at boot: ${failed.join(" ")}\n`);
+    await host.exec("systemctl reset-failed");
+  }
+  await waitFor(`sshd on ${host.name}`, async () => ((await portOpen(host.address, 22)) ? true : undefined), 30);
+}
+
+/**
  * Boots one host per spec on a fresh network and waits until each one's systemd says `running` and its sshd
  * answers. On any failure everything already made is removed before the error is thrown.
  */
@@ -266,28 +303,34 @@ export async function bootTestHosts(specs: TestHostSpec[]): Promise<TestNetwork>
       run("ip", ["-n", namespace, "link", "set", "eth0", "up"]);
       run("ip", ["-n", namespace, "link", "set", "lo", "up"]);
 
-      const console = fs.openSync(path.join(hostDir, "console.log"), "a");
-      const child = spawn(
-        "systemd-nspawn",
-        [
-          "--quiet",
-          "--keep-unit",
-          "--register=no",
-          `--machine=${spec.name}`,
-          `--network-namespace-path=/run/netns/${namespace}`,
-          "-D",
-          merged,
-          "--boot",
-        ],
-        { stdio: ["ignore", console, console], detached: true },
-      );
-      child.unref();
-      fs.closeSync(console);
-      entry.nspawnPid = child.pid;
-      save();
+      let nspawnPid: number | undefined;
+      /** Starts the container's systemd on the host's disk and network (again, after a power-off). */
+      const powerUp = () => {
+        const console = fs.openSync(path.join(hostDir, "console.log"), "a");
+        const child = spawn(
+          "systemd-nspawn",
+          [
+            "--quiet",
+            "--keep-unit",
+            "--register=no",
+            `--machine=${spec.name}`,
+            `--network-namespace-path=/run/netns/${namespace}`,
+            "-D",
+            merged,
+            "--boot",
+          ],
+          { stdio: ["ignore", console, console], detached: true },
+        );
+        child.unref();
+        fs.closeSync(console);
+        nspawnPid = child.pid;
+        entry.nspawnPid = child.pid;
+        save();
+      };
+      powerUp();
 
       const leader = () => {
-        const pid = leaderOf(child.pid!);
+        const pid = nspawnPid === undefined ? undefined : leaderOf(nspawnPid);
         if (!pid) throw new Error(`host ${spec.name} has no running systemd (see ${hostDir}/console.log)`);
         return pid;
       };
@@ -319,42 +362,26 @@ export async function bootTestHosts(specs: TestHostSpec[]): Promise<TestNetwork>
         exec,
         ssh,
         powerOff: async () => {
-          if (!processAlive(child.pid)) return;
-          process.kill(child.pid!, "SIGTERM");
-          await waitFor(`host ${spec.name} to power off`, () => (processAlive(child.pid) ? undefined : true), 30);
+          if (!processAlive(nspawnPid)) return;
+          process.kill(nspawnPid!, "SIGTERM");
+          await waitFor(`host ${spec.name} to power off`, () => (processAlive(nspawnPid) ? undefined : true), 30);
+        },
+        powerOn: async () => {
+          if (processAlive(nspawnPid)) throw new Error(`host ${spec.name} is already running`);
+          powerUp();
+          // Its own services may refuse to start now (that is what a test of a power-off looks at).
+          await waitBooted(
+            hosts.find((h) => h.name === spec.name)!,
+            spec,
+            false,
+          );
         },
       });
       knownHosts.push(`${address} ${hostKey}`, `${spec.name} ${hostKey}`);
     }
     fs.writeFileSync(path.join(dir, "known_hosts"), knownHosts.join("\n") + "\n");
 
-    for (const host of hosts) {
-      const state = await waitFor(
-        `host ${host.name} to finish booting`,
-        async () => {
-          if (!leaderOf(record.hosts.find((h) => h.merged === host.root)!.nspawnPid!)) return undefined;
-          const r = await host.exec("systemctl is-system-running --wait", 120_000).catch(() => undefined);
-          const state = r?.stdout.trim();
-          // "offline" and nothing: the host's systemd is not answering on its bus yet
-          return state && state !== "offline" ? state : undefined;
-        },
-        120,
-      );
-      if (state !== "running") {
-        const failed = (await host.exec("systemctl --failed --no-legend --plain")).stdout
-          .split("\n")
-          .map((line) => line.trim().split(/\s+/)[0])
-          .filter(Boolean);
-        const spec = specs.find((sp) => sp.name === host.name)!;
-        const needed = failed.filter((unit) => essentialUnits(spec).includes(unit));
-        // A machine may carry packages whose units fail in a container; only the host's own services count.
-        if (state !== "degraded" || needed.length > 0 || failed.length === 0)
-          throw new Error(`host ${host.name} booted ${state}; failed units: ${failed.join(" ") || "none"}`);
-        process.stderr.write(`test host ${host.name}: units not needed here failed at boot: ${failed.join(" ")}\n`);
-        await host.exec("systemctl reset-failed");
-      }
-      await waitFor(`sshd on ${host.name}`, async () => ((await portOpen(host.address, 22)) ? true : undefined), 30);
-    }
+    for (const [i, host] of hosts.entries()) await waitBooted(host, specs[i]);
     return {
       hosts,
       privateKey: fs.readFileSync(path.join(dir, "client"), "utf8"),

@@ -8,6 +8,7 @@ export function replicationSettings(plan: ServicePlan): Settings {
   const r = plan.replication;
   if (!r) return {};
   const local = r.standbys.filter((s) => s.host.name === plan.host.name);
+  const remote = r.standbys.filter((s) => s.host.name !== plan.host.name);
   return {
     REPL_ROLE: r.role,
     REWIND_ROLE: r.rewindRole,
@@ -37,6 +38,10 @@ export function replicationSettings(plan: ServicePlan): Settings {
     STANDBY_SLOTS: local.map((s) => s.slot),
     STANDBY_SYNC: local.map((s) => (s.synchronous ? "yes" : "no")),
     FAILOVER_ORDER: r.failoverOrder.filter((n) => local.some((s) => s.name === n)),
+    // guard-primary asks these, before the primary starts, whether one of them was promoted meanwhile.
+    GUARD_STANDBYS: remote.map((s) => s.name),
+    GUARD_ADDRESSES: remote.map((s) => s.address),
+    GUARD_PORTS: remote.map((s) => String(s.port)),
     FORMER_PRIMARY_SLOT: `drkit_${plan.name.replace(/-/g, "_")}_former_primary`,
   };
 }
