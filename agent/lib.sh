@@ -116,6 +116,20 @@ take_lock() {
   log "$waiting ($LOCK_DIR/$name.lock)"
   flock "$fd"
 }
+# enter_own_dir DIR: a root job whose folder lies in one the PostgreSQL user owns works inside it only: DIR is
+# made (0700) when missing, entered, and must then be a real directory of root's that nobody else can write, still
+# found at its path. From here on the job names its files relative to it, so a parent renamed or a link planted
+# meanwhile leads nowhere else.
+enter_own_dir() {
+  local dir=$1 owner
+  [[ ! -L $dir ]] || die "$dir is a symbolic link, not this job's own folder: refusing to follow it"
+  if [[ ! -e $dir ]]; then mkdir -m 0700 -- "$dir" || die "cannot create $dir"; fi
+  cd -- "$dir" || die "cannot enter $dir"
+  owner=$(stat -c '%u %A' .)
+  [[ ! -L $dir && . -ef $dir ]] || die "$dir changed while this job entered it (renamed or replaced by a link): refusing"
+  [[ $owner =~ ^0\ d....-..-.$ ]] ||
+    die "$dir is not a folder of root's that only root can write (owner uid and mode: $owner): refusing to use it"
+}
 # write_atomically FILE [MODE]: stdin into FILE through a temp file in the same directory (mode 0600, or MODE),
 # fsynced, then renamed.
 write_atomically() {

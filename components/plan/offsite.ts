@@ -205,17 +205,15 @@ export function offsiteProblems(config: ParsedStackConfig): string[] {
     });
     const dupes = (svc.offsite?.targets ?? []).filter((t, i, all) => all.indexOf(t) !== i);
     if (dupes.length) problems.push(`services.${svcName}.offsite.targets: lists "${dupes[0]}" twice`);
-    // Keys and backups cross the network to the store: only a sandbox host may use plain HTTP, and a real host
-    // only to a store on its own loopback.
-    const connection = config.hosts[svc.host]?.connection;
-    const sandbox = connection?.type === "local" && Boolean(connection.rootPrefix);
-    for (const t of sandbox ? [] : (svc.offsite?.targets ?? [])) {
+    // Keys and backups cross the network to the store: plain HTTP only to a store on the host's own loopback,
+    // sandbox hosts included.
+    for (const t of svc.offsite?.targets ?? []) {
       const endpoint = stores[t]?.endpoint;
       if (endpoint?.startsWith("http://") && !isLoopbackUrl(endpoint))
         problems.push(
           `objectStores.${t}.endpoint: ${JSON.stringify(endpoint)} must be https:// for service ${svcName} on host ` +
             `"${svc.host}": the store's keys and every backup would cross the network in clear text ` +
-            `(plain http is only for a store on the host's loopback, or for sandbox hosts)`,
+            `(plain http is only for a store on the host's own loopback)`,
         );
     }
   }

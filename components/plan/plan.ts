@@ -268,14 +268,25 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
   const problems: string[] = [];
   const hostNames = Object.keys(config.hosts);
   const seenDataDirs = new Map<string, string>();
-  /** Every server's host:port in the stack (primaries, standbys, Redis), and which server it is. */
-  const seenEndpoints = new Map<string, string>();
-  const claimEndpoint = (field: string, host: string, port: number, server: string) => {
-    const key = `${host}:${port}`;
-    const holder = seenEndpoints.get(key);
-    if (holder) problems.push(`${field}: ${port} on host "${host}" is already the port of ${holder}`);
-    else seenEndpoints.set(key, server);
+  /**
+   * Every server's machine:port in the stack (primaries, standbys, Redis, sandbox object stores), and which server
+   * it is. Two stack hosts at one address are one machine, and so are all local hosts, sandboxes included.
+   */
+  const seenEndpoints = new Map<string, { server: string; host: string }>();
+  const machineOf = (host: string) => {
+    const c = config.hosts[host]?.connection;
+    return c?.type === "ssh" ? `ssh:${c.host.toLowerCase()}` : "local";
   };
+  const claimOn = (machine: string, field: string, host: string, port: number, server: string) => {
+    const key = `${machine}:${port}`;
+    const holder = seenEndpoints.get(key);
+    if (!holder) seenEndpoints.set(key, { server, host });
+    else if (holder.host === host)
+      problems.push(`${field}: ${port} on ${host} is already the port of ${holder.server}`);
+    else problems.push(`${field}: ${port} on ${host} is already the port of ${holder.server} on ${holder.host}`);
+  };
+  const claimEndpoint = (field: string, host: string, port: number, server: string) =>
+    claimOn(machineOf(host), field, `host "${host}"`, port, server);
   const seenRoots = new Map<string, string>();
   for (const [name, svc] of Object.entries(config.services)) {
     const at = `services.${name}`;
@@ -410,6 +421,20 @@ function crossFieldProblems(config: ParsedStackConfig): string[] {
           `"${seenRoots.get(rootKey)}"`,
       );
     } else seenRoots.set(rootKey, name);
+  }
+  // A sandbox object store listens on this machine's loopback, on its port and its console's (port + 1).
+  for (const [name, store] of Object.entries(config.objectStores)) {
+    if (store.type !== "minio" || !store.provision) continue;
+    const port = Number(/^http:\/\/(?:127\.0\.0\.1|localhost):(\d+)/.exec(store.endpoint)?.[1]);
+    if (!Number.isInteger(port)) continue;
+    for (const p of [port, port + 1])
+      claimOn(
+        "local",
+        `objectStores.${name}.endpoint`,
+        "this machine",
+        p,
+        `the sandbox server of object store "${name}"`,
+      );
   }
   return problems;
 }

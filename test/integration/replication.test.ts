@@ -103,15 +103,21 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
     }
   });
 
-  it("the password reaches the server only as a SCRAM verifier: not in its statement log; logins work", async () => {
+  it("the passwords reach the server only as SCRAM verifiers: not in its statement log; logins work", async () => {
     const r = sb.plan.replication!;
-    const password = fs.readFileSync(r.passFile, "utf8").trim().split(":")[4];
+    const [password, rewindPassword] = fs
+      .readFileSync(r.passFile, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => line.split(":")[4]);
+    expect(rewindPassword).toMatch(/^[A-Za-z0-9]{16,}$/);
     const pg = sb.plan.postgres;
     if (pg.manager.type !== "pg_ctl") throw new Error("the sandbox runs its server with pg_ctl");
     const logFile = pg.manager.logFile;
     sb.sql("ALTER SYSTEM SET log_statement = 'all'");
     sb.sql("SELECT pg_reload_conf()");
     sb.sql(`ALTER ROLE ${r.role} PASSWORD NULL`);
+    sb.sql(`ALTER ROLE ${r.rewindRole} PASSWORD NULL`);
     const logged = fs.statSync(logFile).size;
     const first = await sb.run("setup-replication");
     expect(first.status, first.stderr).toBe(0);
@@ -125,7 +131,9 @@ describe("streaming replicas configured only from drkit's rendered files", () =>
     sb.sql("SELECT pg_reload_conf()");
     const log = fs.readFileSync(logFile, "utf8").slice(logged);
     expect(log).toContain(`ALTER ROLE "${r.role}" PASSWORD 'SCRAM-SHA-256$4096:`);
+    expect(log).toContain(`ALTER ROLE "${r.rewindRole}" PASSWORD 'SCRAM-SHA-256$4096:`);
     expect(log).not.toContain(password);
+    expect(log).not.toContain(rewindPassword);
     // the verifier is the password's: a new replication connection authenticates with the passfile
     const identify = (auth: string) =>
       spawnSync(

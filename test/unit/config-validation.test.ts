@@ -242,6 +242,39 @@ describe("stack config validation names the field, the value and the rule", () =
       /^services\.billing\.standbys\[1\]\.port: 5433 on host "db1" is already the port of standby "s1" of service/,
     ],
     [
+      "two stack hosts at one address, with one port",
+      (c) => {
+        c.hosts.db1b = { connection: { type: "ssh", host: "DB1.internal", hostKey: HOST_KEY } };
+        c.services.billing.standbys = [{ name: "s1", host: "db1b", port: 5432, address: "10.0.0.1" }];
+        c.services.billing.replication = { tls: { generate: true } };
+      },
+      // eslint-disable-next-line max-len
+      /^services\.billing\.standbys\[0\]\.port: 5432 on host "db1b" is already the port of the PostgreSQL primary of service "billing" on host "db1"$/,
+    ],
+    [
+      "a sandbox object store on a sandbox PostgreSQL's port",
+      (c) => {
+        c.hosts.db1 = { connection: { type: "local", rootPrefix: "/srv/sandbox" } };
+        c.services.billing.postgres = {
+          databases: ["billing"],
+          port: 59001,
+          provision: true,
+          manager: { type: "pg_ctl" },
+        };
+        c.objectStores = {
+          box: {
+            type: "minio",
+            endpoint: "http://127.0.0.1:59000",
+            bucket: "drkit-box",
+            provision: { dataDirectory: "/srv/m" },
+          },
+        };
+        c.services.billing.offsite = { targets: ["box"] };
+      },
+      // eslint-disable-next-line max-len
+      /^objectStores\.box\.endpoint: 59001 on this machine is already the port of the PostgreSQL primary of service "billing" on host "db1"$/,
+    ],
+    [
       "Redis on the PostgreSQL port",
       (c) => (c.services.billing.redis = { port: 5432 }),
       /^services\.billing\.redis\.port: 5432 on host "db1" is already the port of the PostgreSQL primary of service/,

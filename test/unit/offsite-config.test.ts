@@ -408,20 +408,25 @@ describe("off-site validation names the field, the value and the rule", () => {
     });
   }
 
-  it("a real host ships over https, or plain http only to its own loopback; a sandbox host may use plain http", () => {
+  it("every host ships over https, or plain http only to its own loopback; sandbox hosts too", () => {
     expect(problemsOf((c) => (c.objectStores["site-a"].endpoint = "http://minio-a.example.com:9000"))).toEqual([
       'objectStores.site-a.endpoint: "http://minio-a.example.com:9000" must be https:// for service billing on host ' +
         '"db1": the store\'s keys and every backup would cross the network in clear text (plain http is only for a ' +
-        "store on the host's loopback, or for sandbox hosts)",
+        "store on the host's own loopback)",
     ]);
     for (const loopback of ["http://127.0.0.1:9000", "http://127.0.2.1:9000", "http://localhost:9000"]) {
       expect(() => planOf((c) => (c.objectStores["site-a"].endpoint = loopback)), loopback).not.toThrow();
     }
-    const sandbox = planOf((c) => {
-      c.hosts.db1 = { connection: { type: "local", rootPrefix: "/srv/sandbox" } } as never;
-      c.objectStores["site-a"].endpoint = "http://10.200.0.2:9000";
-    });
-    expect(sandbox.services[0].offsite?.targets).toBeDefined();
+    const sandboxHost = (endpoint: string) => (c: any) => {
+      c.hosts.db1 = { connection: { type: "local", rootPrefix: "/srv/sandbox" } };
+      c.objectStores["site-a"].endpoint = endpoint;
+    };
+    expect(problemsOf(sandboxHost("http://10.200.0.2:9000"))).toEqual([
+      expect.stringMatching(/^objectStores\.site-a\.endpoint: "http:\/\/10\.200\.0\.2:9000" must be https:\/\//),
+    ]);
+    expect(planOf(sandboxHost("http://127.0.0.1:9000")).services[0].offsite?.targets[0].endpoint).toBe(
+      "http://127.0.0.1:9000",
+    );
   });
 
   it("a loop a -> b -> a names both stores; a store that only feeds a loop b -> c -> b is not blamed for it", () => {
