@@ -288,3 +288,75 @@ config_id() { find "$TMP/config" -mindepth 1 -maxdepth 1 -name '2*' -printf '%f\
   # The key did reach mc, through its environment.
   grep -qF "MC_HOST_site_a=http://drkit:$SECRET_A@" "$FAKE_MC_ROOT/.calls"
 }
+
+# logical_set ID: a complete logical backup (two databases and the globals); valkey_set ID: a complete snapshot.
+logical_set() {
+  echo "dump of app $1" >"$TMP/logical/app_$1.custom.dump"
+  echo "dump of audit $1" >"$TMP/logical/audit_$1.custom.dump"
+  echo "globals $1" >"$TMP/logical/globals_$1.sql"
+}
+valkey_set() { for ext in .rdb .rdb.sha256 .meta; do echo "$ext of $1" >"$TMP/valkey/dump_$1$ext"; done; }
+
+@test "logical dumps and Valkey snapshots come back from the store with the identity, newest first" {
+  logical_set 20261201T010000Z
+  logical_set 20261202T010000Z
+  valkey_set 20261202T020000Z
+  for id in 20261201T010000Z 20261202T010000Z; do "$AGENT/ship-offsite" logical "$id" 2>/dev/null; done
+  "$AGENT/ship-offsite" valkey 20261202T020000Z 2>/dev/null
+  is_age "$(object a logical/app_20261202T010000Z.custom.dump)"
+  run "$AGENT/fetch-offsite" list-logical
+  [ "$status" -eq 0 ]
+  [ "$output" = "$(printf '%s\n' 20261202T010000Z 20261201T010000Z)" ]
+  run "$AGENT/fetch-offsite" list-valkey --store site-b
+  [ "$output" = 20261202T020000Z ]
+  # as root, the files go to the user restore-logical runs as
+  setting PG_OS_USER postgres
+  run "$AGENT/fetch-offsite" logical 20261201T010000Z "$TMP/got" --identity "$TMP/identity"
+  [ "$status" -eq 0 ]
+  [[ $output == *"fetched logical backup 20261201T010000Z (3 files) from site-a into $TMP/got (owned by postgres)"* ]]
+  [ "$(stat -c %U "$TMP/got" "$TMP/got/globals_20261201T010000Z.sql" | sort -u)" = postgres ]
+  for f in app_20261201T010000Z.custom.dump audit_20261201T010000Z.custom.dump globals_20261201T010000Z.sql; do
+    cmp "$TMP/logical/$f" "$TMP/got/$f"
+  done
+  [ "$(ls "$TMP/got" | wc -l)" -eq 3 ]
+  run "$AGENT/fetch-offsite" valkey 20261202T020000Z "$TMP/snap" --identity "$TMP/identity" --store site-b
+  [ "$status" -eq 0 ]
+  diff -r "$TMP/valkey" "$TMP/snap"
+}
+
+@test "logical and valkey: no identity, a set the store lacks, a set without its last file: each fails saying why" {
+  logical_set 20261201T010000Z
+  "$AGENT/ship-offsite" logical 20261201T010000Z 2>/dev/null
+  run "$AGENT/fetch-offsite" logical 20261201T010000Z "$TMP/got"
+  [ "$status" -eq 1 ]
+  [[ $output == *"is encrypted with age: give the identity that opens it (--identity FILE)"* ]]
+  # what the failed fetch wrote is taken back, the folder it made too
+  [ ! -e "$TMP/got" ]
+  mkdir "$TMP/mine"
+  run "$AGENT/fetch-offsite" logical 20261201T010000Z "$TMP/mine"
+  [ "$status" -eq 1 ]
+  [ -d "$TMP/mine" ] && [ -z "$(ls -A "$TMP/mine")" ]
+  run "$AGENT/fetch-offsite" valkey 20261201T010000Z "$TMP/snap" --identity "$TMP/identity"
+  [ "$status" -eq 1 ]
+  [[ $output == *"valkey backup 20261201T010000Z on site-a is missing or incomplete (no dump_20261201T010000Z.meta)"* ]]
+  [ ! -e "$TMP/snap" ]
+  rm "$(object a logical/globals_20261201T010000Z.sql)"
+  run "$AGENT/fetch-offsite" logical 20261201T010000Z "$TMP/got2" --identity "$TMP/identity"
+  [ "$status" -eq 1 ]
+  [[ $output == *"(no globals_20261201T010000Z.sql)"* ]]
+  run "$AGENT/fetch-offsite" list-logical
+  [ "$status" -eq 0 ]
+  [ -z "$output" ]
+}
+
+@test "logical and valkey: an id that is not a backup id, or a missing folder, is a usage error (exit 2)" {
+  run "$AGENT/fetch-offsite" logical ../../etc "$TMP/got"
+  [ "$status" -eq 2 ]
+  [[ $output == *"usage: fetch-offsite logical <id> <dir>"* ]]
+  run "$AGENT/fetch-offsite" valkey 20261201T010000Z
+  [ "$status" -eq 2 ]
+  run "$AGENT/fetch-offsite" list-valkey now
+  [ "$status" -eq 2 ]
+  [[ $output == *"usage: fetch-offsite list-valkey (no other arguments)"* ]]
+  [ ! -s "$FAKE_MC_ROOT/.calls" ]
+}

@@ -126,4 +126,26 @@ describe("off-site copies encrypted with age, against MinIO and a real PostgreSQ
     // The copy of the identity made for the restore went with its staging folder.
     expect(fs.existsSync(path.join(sb.plan.paths.backupRoot, ".restore-staging"))).toBe(false);
   });
+  it("a logical dump comes back from the store alone, and restore-logical puts the table back", async () => {
+    const dump = await sb.run("backup-logical");
+    expect(dump.status, dump.stderr).toBe(0);
+    const id = (await sb.run("fetch-offsite", ["list-logical"])).stdout.trim().split("\n")[0];
+    expect(id).toMatch(/^\d{8}T\d{6}Z$/);
+    expect(dump.stderr).toContain(`logical ${id} confirmed on site-a`);
+    sb.sql("DELETE FROM notes WHERE id > 100");
+    fs.rmSync(sb.plan.paths.logicalDir, { recursive: true, force: true });
+    // where the PostgreSQL user, as which restore-logical runs, can read it
+    const into = path.join(sb.plan.paths.backupRoot, "fetched-logical");
+    const without = await sb.run("fetch-offsite", ["logical", id, into]);
+    expect(without.status).not.toBe(0);
+    expect(without.stderr).toContain("is encrypted with age: give the identity that opens it (--identity FILE)");
+    const fetched = await sb.run("fetch-offsite", ["logical", id, into, "--identity", identity]);
+    expect(fetched.status, fetched.stderr).toBe(0);
+    const database = sb.plan.postgres.databases[0];
+    const file = path.join(into, `${database}_${id}.custom.dump`);
+    expect(fs.existsSync(file), fs.readdirSync(into).join(" ")).toBe(true);
+    const restored = await sb.run("restore-logical", [file]);
+    expect(restored.status, restored.stderr).toBe(0);
+    expect(Number(sb.sql("SELECT count(*) FROM notes"))).toBe(150);
+  });
 });

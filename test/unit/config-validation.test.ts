@@ -244,7 +244,9 @@ describe("stack config validation names the field, the value and the rule", () =
     [
       "two stack hosts at one address, with one port",
       (c) => {
-        c.hosts.db1b = { connection: { type: "ssh", host: "DB1.internal", hostKey: HOST_KEY } };
+        (c.hosts as Record<string, unknown>).db1b = {
+          connection: { type: "ssh", host: "DB1.internal", hostKey: HOST_KEY },
+        };
         c.services.billing.standbys = [{ name: "s1", host: "db1b", port: 5432, address: "10.0.0.1" }];
         c.services.billing.replication = { tls: { generate: true } };
       },
@@ -254,14 +256,14 @@ describe("stack config validation names the field, the value and the rule", () =
     [
       "a sandbox object store on a sandbox PostgreSQL's port",
       (c) => {
-        c.hosts.db1 = { connection: { type: "local", rootPrefix: "/srv/sandbox" } };
+        (c.hosts as Record<string, unknown>).db1 = { connection: { type: "local", rootPrefix: "/srv/sandbox" } };
         c.services.billing.postgres = {
           databases: ["billing"],
           port: 59001,
           provision: true,
           manager: { type: "pg_ctl" },
         };
-        c.objectStores = {
+        (c as Record<string, unknown>).objectStores = {
           box: {
             type: "minio",
             endpoint: "http://127.0.0.1:59000",
