@@ -328,3 +328,18 @@ fenced_primary() {
   [ "$status" -eq 0 ]
   [[ $output == *"WARNING: cannot find this standby's pg_hba file: the primary's guard-primary cannot ask it at boot"* ]]
 }
+
+@test "no process shows a password while a standby is cloned, or a former primary rewound" {
+  echo '*:*:*:drkit_rewind:Rewind0123456789AB' >>"$TMP/pgpass-near"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  grep -qF "clone-standby near" "$TMP/ps-listing"
+  grep -qF "pg_basebackup" "$TMP/ps-listing"
+  ! grep -qE "Abcdefgh12345678XYZ|Rewind0123456789AB" "$TMP/ps-listing" || false
+  rm -rf "$TMP/near" "$TMP/ps-listing"
+  fenced_primary
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  grep -qF "pg_rewind --target-pgdata" "$TMP/ps-listing"
+  ! grep -qE "Abcdefgh12345678XYZ|Rewind0123456789AB" "$TMP/ps-listing" || false
+}

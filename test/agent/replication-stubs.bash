@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # Stand-ins for psql, pg_ctl, pg_basebackup and pg_rewind, so the replication verbs (setup-replication,
 # clone-standby, failover, rejoin-as-standby) run end to end without a server. Every call is appended to
-# $TMP/calls; psql answers from files set with `answer PORT KEY VALUE` (KEY from the query, see below) and
-# refuses connections on ports marked with `down PORT`; a server "runs" while its data directory holds
-# postmaster.pid. Load after helpers and call pg_stubs after agent_setup.
+# $TMP/calls, and psql, pg_basebackup and pg_rewind append the machine's process list (ps) to $TMP/ps-listing;
+# psql answers from files set with `answer PORT KEY VALUE` (KEY from the query, see below) and refuses
+# connections on ports marked with `down PORT`; a server "runs" while its data directory holds postmaster.pid.
+# Load after helpers and call pg_stubs after agent_setup.
 
 pg_stubs() {
   STUBS=$TMP/stubs
@@ -25,6 +26,8 @@ if [[ -z \$q ]]; then
   via=stdin
 fi
 printf 'psql port=%s options=%s via=%s: %s\n' "\$PGPORT" "\${PGOPTIONS:-}" "\$via" "\${q//\$'\n'/ }" >>"$TMP/calls"
+# the whole machine's process list while the verb runs, for the tests that look for secrets in it
+ps -eo args >>"$TMP/ps-listing"
 if [[ -e "$STUBS/down.\$PGPORT" ]]; then
   echo "psql: error: connection to server on port \$PGPORT failed" >&2
   exit 2
@@ -77,6 +80,7 @@ STUB
   cat >"$TMP/bin/pg_basebackup" <<STUB
 #!/usr/bin/env bash
 echo "pg_basebackup PGPASSFILE=\${PGPASSFILE:-} \$*" >>"$TMP/calls"
+ps -eo args >>"$TMP/ps-listing"
 for arg in "\$@"; do [[ \$arg == --pgdata=* ]] && dir=\${arg#--pgdata=}; done
 echo "copied" >"\$dir/half-copied"
 [[ ! -e "$STUBS/basebackup-fails" ]] || exit 1
@@ -86,6 +90,7 @@ STUB
   cat >"$TMP/bin/pg_rewind" <<STUB
 #!/usr/bin/env bash
 echo "pg_rewind \$*" >>"$TMP/calls"
+ps -eo args >>"$TMP/ps-listing"
 echo "pg_rewind: rewinding"
 [[ ! -e "$STUBS/rewind-fails" ]] || exit 1
 echo "pg_rewind: Done!"

@@ -140,6 +140,9 @@ teardown() { agent_teardown; }
   grep -qF 'pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO "drkit_rewind";' "$TMP/calls"
   [ "$(grep -oF "PASSWORD 'SCRAM-SHA-256" "$TMP/calls" | wc -l)" -eq 2 ]
   ! grep -qF Rewind0123456789AB "$TMP/calls" || false
+  # nor in any process's arguments while it ran
+  grep -qF "setup-replication" "$TMP/ps-listing"
+  ! grep -qE "Rewind0123456789AB|Abcdefgh12345678XYZ" "$TMP/ps-listing" || false
 }
 
 @test "a rewind role without its pgpass line is refused before any SQL" {
