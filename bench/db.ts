@@ -46,7 +46,7 @@ export function pgClient(sb: Sandbox, program: string, args: readonly string[]):
 }
 
 /** pgbench -i with server-side data generation (the fastest initialisation), then a checkpoint. */
-async function pgbenchInit(sb: Sandbox, scale: number): Promise<void> {
+export async function pgbenchInit(sb: Sandbox, scale: number): Promise<void> {
   progress(`pgbench -i -s ${scale} (about ${Math.round(scale * 15)} MB)`);
   const [cmd, args] = pgClient(sb, "pgbench", ["-i", "-I", "dtGvp", "-s", String(scale), DATABASE]);
   await mustExec(cmd, args);
@@ -79,8 +79,8 @@ export async function waitArchiverIdle(sb: Sandbox, timeoutMs = 600_000): Promis
   return (Date.now() - t0) / 1000;
 }
 
-/** Switches to a new WAL segment and waits until the one holding everything so far is archived. */
-export async function switchAndWaitArchived(sb: Sandbox, timeoutMs = 60_000): Promise<void> {
+/** Switches to a new WAL segment and waits until the one holding everything so far is archived; returns its name. */
+export async function switchAndWaitArchived(sb: Sandbox, timeoutMs = 60_000): Promise<string> {
   const segment = sb.sql("SELECT pg_walfile_name(pg_current_wal_lsn())");
   sb.sql("SELECT pg_switch_wal()");
   const file = path.join(sb.plan.paths.walDir, segment);
@@ -90,6 +90,7 @@ export async function switchAndWaitArchived(sb: Sandbox, timeoutMs = 60_000): Pr
       throw new Error(`WAL segment ${segment} was not archived within ${timeoutMs / 1000}s`);
     await sleep(100);
   }
+  return segment;
 }
 
 /**

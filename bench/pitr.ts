@@ -19,16 +19,18 @@ export interface PitrOptions {
 /** Transactions of the pgbench workload between the backup and the target: WAL the restore replays. */
 const WORKLOAD = { clients: 2, transactionsPerClient: 1000 };
 
-interface PitrSetup {
+export interface PitrSetup {
   readonly backupId: string;
   readonly baseTar: string;
   readonly target: string;
   readonly replayMb: number;
   readonly dbMb: number;
+  /** The last WAL segment the restore replays (archived before the restores run). */
+  readonly lastSegment: string;
 }
 
 /** A verified base backup, a pgbench workload after it and a target time between two marker rows. */
-async function prepare(sb: Sandbox): Promise<PitrSetup> {
+export async function prepare(sb: Sandbox): Promise<PitrSetup> {
   sb.sql("SET client_min_messages = warning; DROP TABLE IF EXISTS bench_marker");
   sb.sql("CREATE TABLE bench_marker (id serial PRIMARY KEY, note text NOT NULL)");
   const backup = await mustExec(sb.script("backup-base"), []);
@@ -60,16 +62,29 @@ async function prepare(sb: Sandbox): Promise<PitrSetup> {
     Number(sb.sql(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${lsnAfterBackup}')`)) / 2 ** 20,
     1,
   );
-  await switchAndWaitArchived(sb);
-  return { backupId, baseTar, target, replayMb, dbMb: databaseMb(sb) };
+  const lastSegment = await switchAndWaitArchived(sb);
+  return { backupId, baseTar, target, replayMb, dbMb: databaseMb(sb), lastSegment };
 }
 
 const decompressor = (tar: string) =>
   tar.endsWith(".zst") ? "zstd -q -d -c" : tar.endsWith(".gz") ? "gzip -d -c" : "cat";
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+export const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Where the manual procedure takes the base tar and the WAL from, and what it runs first to get them there. */
+export interface ManualSource {
+  readonly baseTar: string;
+  readonly walDir: string;
+  /** Bash lines run once the server is stopped and its data directory moved aside (a download, say). */
+  readonly fetch?: string;
+}
 
 /** The minimal manual procedure, as an operator would type it, as one bash script. */
-function manualRestoreScript(sb: Sandbox, setup: PitrSetup, aside: string): string {
+export function manualRestoreScript(
+  sb: Sandbox,
+  setup: PitrSetup,
+  aside: string,
+  source: ManualSource = { baseTar: setup.baseTar, walDir: sb.plan.paths.walDir },
+): string {
   const pg = sb.plan.postgres;
   if (pg.manager.type !== "pg_ctl") throw new Error("the manual PITR baseline needs a pg_ctl-managed sandbox");
   const u = pg.osUser;
@@ -81,11 +96,12 @@ PGDATA=${q(pg.dataDirectory)}
 BIN=${q(pg.binDirectory)}
 runuser -u ${u} -- "$BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
 mv -T -- "$PGDATA" ${q(aside)}
+${source.fetch ?? ""}
 install -d -m 0700 -o ${u} -g "$(id -gn ${u})" -- "$PGDATA"
-${decompressor(setup.baseTar)} ${q(setup.baseTar)} | tar -xf - -C "$PGDATA"
+${decompressor(source.baseTar)} ${q(source.baseTar)} | tar -xf - -C "$PGDATA"
 mkdir -p -- "$PGDATA/pg_wal"
 cat >>"$PGDATA/postgresql.auto.conf" <<'EOF'
-restore_command = 'cp ${sb.plan.paths.walDir}/%f %p'
+restore_command = 'cp ${source.walDir}/%f %p'
 recovery_target_time = '${setup.target}'
 recovery_target_action = 'promote'
 EOF
@@ -100,8 +116,21 @@ done
 `;
 }
 
+/** drkit's restore-pitr of the setup's backup to its target (with `extra` arguments); its seconds. */
+export const timedRestorePitr = async (sb: Sandbox, setup: PitrSetup, extra: string[] = []) =>
+  (
+    await mustExec(sb.script("restore-pitr"), [
+      ...extra,
+      "--force",
+      "--target-time",
+      setup.target,
+      "--backup",
+      setup.backupId,
+    ])
+  ).seconds;
+
 /** Both procedures must end promoted with exactly the rows committed before the target. */
-function checkRestored(sb: Sandbox, who: string): void {
+export function checkRestored(sb: Sandbox, who: string): void {
   const rows = sb.sql("SELECT string_agg(note, ',' ORDER BY id) FROM bench_marker");
   const recovering = sb.sql("SELECT pg_is_in_recovery()");
   if (rows !== "before" || recovering !== "f")
@@ -109,7 +138,7 @@ function checkRestored(sb: Sandbox, who: string): void {
 }
 
 /** WAL archive files a restore added: other timelines, their history files and the old timeline's .partial. */
-const fromARestore = (name: string) =>
+export const fromARestore = (name: string) =>
   /\.history$|\.partial$/.test(name) || (/^[0-9A-F]{24}/.test(name) && !name.startsWith("00000001"));
 
 /**
@@ -160,16 +189,7 @@ async function benchSize(pool: SandboxPool, scale: number, reps: number): Promis
       },
       {
         name: "drkit restore-pitr",
-        run: async () =>
-          (
-            await mustExec(sb.script("restore-pitr"), [
-              "--force",
-              "--target-time",
-              setup.target,
-              "--backup",
-              setup.backupId,
-            ])
-          ).seconds,
+        run: () => timedRestorePitr(sb, setup),
         after: async () => {
           checkRestored(sb, "restore-pitr");
           await resetAfterRestore(sb);

@@ -7,8 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-export type BenchId = "base" | "pitr" | "archive" | "shipper";
-export const BENCH_IDS: readonly BenchId[] = ["base", "archive", "shipper", "pitr"];
+export type BenchId = "base" | "pitr" | "archive" | "shipper" | "offsite-restore";
+export const BENCH_IDS: readonly BenchId[] = ["base", "archive", "shipper", "pitr", "offsite-restore"];
 
 /** Seconds, milliseconds per WAL segment, or a count of segments waiting to be archived. */
 export type Unit = "s" | "ms/segment" | "segments";

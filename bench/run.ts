@@ -1,8 +1,9 @@
 /**
  * drkit benchmarks: each of drkit's jobs as a ratio of the bare tool on the same data in the same run.
  *
- *   tsx bench/run.ts [--only base|pitr|archive|shipper] [--scale N] [--reps N] [--pitr-scales A,B,C]
- *                    [--segments N] [--pgbench-seconds N] [--ship-segments N] [--results-dir DIR]
+ *   tsx bench/run.ts [--only base|pitr|archive|shipper|offsite-restore] [--scale N] [--reps N]
+ *                    [--pitr-scales A,B,C] [--restore-scale N] [--segments N] [--pgbench-seconds N]
+ *                    [--ship-segments N] [--results-dir DIR]
  *
  * Writes bench/results.md and bench/results.json. Runs as root (PostgreSQL runs as `postgres`).
  */
@@ -14,6 +15,7 @@ import { benchArchive, type ArchiveOptions } from "./archive";
 import { benchBase, type BaseOptions } from "./base";
 import { SandboxPool } from "./db";
 import { cleanupAll, installExitHandlers, progress, round } from "./lib";
+import { benchOffsiteRestore, type OffsiteRestoreOptions } from "./offsiteRestore";
 import { benchPitr, type PitrOptions } from "./pitr";
 import { BENCH_IDS, markdownTable, writeResults, type BenchId, type Section } from "./results";
 import { benchShipper, SEGMENT_BYTES, type ShipperOptions } from "./shipper";
@@ -26,11 +28,13 @@ export interface RunOptions {
   readonly pitr: PitrOptions;
   readonly archive: ArchiveOptions;
   readonly shipper: ShipperOptions;
+  readonly offsiteRestore: OffsiteRestoreOptions;
 }
 
 const USAGE =
-  "usage: tsx bench/run.ts [--only base|pitr|archive|shipper] [--scale N] [--reps N] [--pitr-scales A,B,C] " +
-  "[--segments N] [--pgbench-seconds N] [--ship-segments N] [--results-dir DIR]";
+  "usage: tsx bench/run.ts [--only base|pitr|archive|shipper|offsite-restore] [--scale N] [--reps N] " +
+  "[--pitr-scales A,B,C] [--restore-scale N] [--segments N] [--pgbench-seconds N] [--ship-segments N] " +
+  "[--results-dir DIR]";
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -53,6 +57,7 @@ function parseOptions(argv: readonly string[]): RunOptions {
       scale: { type: "string" },
       reps: { type: "string" },
       "pitr-scales": { type: "string" },
+      "restore-scale": { type: "string" },
       segments: { type: "string" },
       "pgbench-seconds": { type: "string" },
       "ship-segments": { type: "string" },
@@ -88,6 +93,10 @@ function parseOptions(argv: readonly string[]): RunOptions {
       segments: positiveInt("ship-segments", values["ship-segments"], 64),
       segmentBytes: SEGMENT_BYTES,
     },
+    offsiteRestore: {
+      scale: positiveInt("restore-scale", values["restore-scale"], Math.max(1, Math.round(scale * 0.4))),
+      reps,
+    },
   };
 }
 
@@ -101,6 +110,8 @@ async function runBenchmark(id: BenchId, pool: SandboxPool, opts: RunOptions): P
       return benchPitr(pool, opts.pitr);
     case "shipper":
       return benchShipper(opts.shipper);
+    case "offsite-restore":
+      return benchOffsiteRestore(opts.offsiteRestore);
   }
 }
 

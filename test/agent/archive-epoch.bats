@@ -89,7 +89,7 @@ esac"
   [ "$status" -eq 0 ]
   [ "$(cat "$TMP/data/marker")" = old-cluster ]
   grep -qxF "fetch-offsite base 20240101T000000Z $TMP/root/.restore-staging/20240101T000000Z --epoch 1" "$TMP/calls"
-  grep -qxF "restore_command = 'DRKIT_ENV=$DRKIT_ENV $TMP/agent/fetch-offsite wal %f %p --epoch 1'" \
+  grep -qxF "restore_command = 'DRKIT_ENV=$DRKIT_ENV $TMP/agent/fetch-offsite wal %f %p --epoch 1 --prefetch $TMP/root/.restore-staging/prefetch'" \
     "$TMP/data/postgresql.auto.conf"
 }
 

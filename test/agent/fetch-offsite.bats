@@ -235,3 +235,74 @@ ship_wal() {
   [ "$status" -eq 126 ]
   [[ $output == *"mc is not installed at $TMP/no-such-mc; aborting recovery"* ]]
 }
+
+# ship_segments N...: WAL segments 00000001000000000000000N archived and shipped in one pass of the shipper.
+ship_segments() {
+  mkdir -p "$TMP/wal"
+  setting WAL_DIR "$TMP/wal"
+  setting PG_OS_USER "$(id -un)"
+  for n in "$@"; do
+    make_wal "00000001000000000000000$n"
+    cp "$TMP/00000001000000000000000$n" "$TMP/wal/"
+    : >"$TMP/wal/.to-ship.00000001000000000000000$n"
+  done
+  "$AGENT/shipper" once 2>/dev/null
+}
+downloads() { mc_calls | grep -c '^cp ' || true; }
+# recover_segments N...: each segment asked for in turn with --prefetch, as recovery does; each must match.
+recover_segments() {
+  for n in "$@"; do
+    "$AGENT/fetch-offsite" wal "00000001000000000000000$n" "$TMP/RECOVERYXLOG" --prefetch "$TMP/ahead" 2>/dev/null
+    cmp "$TMP/00000001000000000000000$n" "$TMP/RECOVERYXLOG"
+  done
+}
+
+@test "wal --prefetch: one download brings the segment and the next ones; the following calls take theirs from the folder" {
+  ship_segments 1 2 3 4 5
+  : >"$FAKE_MC_ROOT/.calls"
+  recover_segments 1 2 3 4 5
+  [ "$(downloads)" -eq 1 ]
+  # the folder is empty once recovery has taken everything, and the end of the archive is exit 1 as without it
+  [ -z "$(ls -A "$TMP/ahead")" ]
+  run "$AGENT/fetch-offsite" wal 000000010000000000000006 "$TMP/RECOVERYXLOG6" --prefetch "$TMP/ahead"
+  [ "$status" -eq 1 ]
+  [ ! -e "$TMP/RECOVERYXLOG6" ]
+  [ "$(downloads)" -eq 1 ]
+}
+
+@test "wal --prefetch: OFFSITE_PREFETCH bounds a download; segments left from an earlier timeline go" {
+  ship_segments 1 2 3 4 5
+  setting OFFSITE_PREFETCH 2
+  mkdir -p "$TMP/ahead"
+  echo old >"$TMP/ahead/000000010000000000000000"
+  : >"$FAKE_MC_ROOT/.calls"
+  recover_segments 1 2 3 4 5
+  [ "$(downloads)" -eq 3 ]
+  [ ! -e "$TMP/ahead/000000010000000000000000" ]
+}
+
+@test "wal --prefetch: a segment that does not match its recorded sha256 is refused (126); those before it are served" {
+  ship_segments 1 2 3
+  echo tampered >>"$(object a wal/000000010000000000000003)"
+  run "$AGENT/fetch-offsite" wal 000000010000000000000001 "$TMP/r1" --prefetch "$TMP/ahead"
+  [ "$status" -eq 0 ]
+  [[ $output == *"svc/wal/000000010000000000000003 has sha256 "*", recorded $(sha_of "$TMP/000000010000000000000003")"* ]]
+  run "$AGENT/fetch-offsite" wal 000000010000000000000002 "$TMP/r2" --prefetch "$TMP/ahead"
+  [ "$status" -eq 0 ]
+  cmp "$TMP/000000010000000000000002" "$TMP/r2"
+  run "$AGENT/fetch-offsite" wal 000000010000000000000003 "$TMP/r3" --prefetch "$TMP/ahead"
+  [ "$status" -eq 126 ]
+  [[ $output == *"aborting recovery"* ]]
+  [ ! -e "$TMP/r3" ]
+}
+
+@test "wal --prefetch: an unreachable store is exit 126; --prefetch goes only with wal (exit 2)" {
+  ship_segments 1
+  credentials a "http://drkit:x@down:9000"
+  run "$AGENT/fetch-offsite" wal 000000010000000000000001 "$TMP/out" --prefetch "$TMP/ahead"
+  [ "$status" -eq 126 ]
+  [ ! -e "$TMP/out" ]
+  run "$AGENT/fetch-offsite" list-bases --prefetch "$TMP/ahead"
+  [ "$status" -eq 2 ]
+  [[ $output == *"--prefetch goes with wal"* ]]
+}

@@ -360,3 +360,20 @@ valkey_set() { for ext in .rdb .rdb.sha256 .meta; do echo "$ext of $1" >"$TMP/va
   [[ $output == *"usage: fetch-offsite list-valkey (no other arguments)"* ]]
   [ ! -s "$FAKE_MC_ROOT/.calls" ]
 }
+
+@test "wal --prefetch: encrypted segments are opened with the identity as they arrive; without it recovery aborts (126)" {
+  for n in 1 2 3; do queued "00000001000000000000000$n"; done
+  "$AGENT/shipper" once 2>/dev/null
+  run "$AGENT/fetch-offsite" wal 000000010000000000000001 "$TMP/r1" --prefetch "$TMP/ahead"
+  [ "$status" -eq 126 ]
+  [[ $output == *"svc/wal/000000010000000000000001 is encrypted with age: give the identity that opens it"* ]]
+  [ ! -e "$TMP/r1" ]
+  for n in 1 2 3; do
+    run "$AGENT/fetch-offsite" wal "00000001000000000000000$n" "$TMP/r$n" --prefetch "$TMP/ahead" \
+      --identity "$TMP/identity"
+    [ "$status" -eq 0 ]
+    cmp "$TMP/00000001000000000000000$n" "$TMP/r$n"
+  done
+  # nothing encrypted or half-done is left in the folder
+  [ -z "$(ls -A "$TMP/ahead")" ]
+}

@@ -408,7 +408,7 @@ esac"
   grep -qxF "fetch-offsite list-bases --store site-b" "$TMP/calls"
   grep -qxF "fetch-offsite base 20240102T000000Z $TMP/root/.restore-staging/20240102T000000Z --store site-b" \
     "$TMP/calls"
-  conf "restore_command = 'DRKIT_ENV=$DRKIT_ENV $TMP/agent/fetch-offsite wal %f %p --store site-b'"
+  conf "restore_command = 'DRKIT_ENV=$DRKIT_ENV $TMP/agent/fetch-offsite wal %f %p --store site-b --prefetch $TMP/root/.restore-staging/prefetch'"
   [ ! -e "$TMP/root/.restore-staging" ]
 }
 
@@ -509,7 +509,7 @@ STUB
   grep -qxF "fetch-offsite list-bases --identity $staged" "$TMP/calls"
   grep -qxF "fetch-offsite base 20240102T000000Z $TMP/root/.restore-staging/20240102T000000Z --identity $staged" \
     "$TMP/calls"
-  conf "restore_command = 'DRKIT_ENV=$DRKIT_ENV $TMP/agent/fetch-offsite wal %f %p --identity $staged'"
+  conf "restore_command = 'DRKIT_ENV=$DRKIT_ENV $TMP/agent/fetch-offsite wal %f %p --identity $staged --prefetch $TMP/root/.restore-staging/prefetch'"
   cmp "$TMP/identity" "$TMP/identity-seen"
   [ "$(cat "$TMP/identity-mode")" = 600 ]
   # Removed with the staging folder once the restore is done.

@@ -34,6 +34,8 @@ export interface MinioOptions {
   readonly wrapper?: readonly string[];
   /** The directory its own (data, certs, log) is made in; os.tmpdir() by default. */
   readonly parent?: string;
+  /** Serve HTTPS with this certificate; the CA that signed it is the one its own mc trusts. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
 }
 
 export const minioBinary = () => path.join(toolchainBin(), "minio");
@@ -57,7 +59,13 @@ export async function startMinio(name: string, options: MinioOptions = {}): Prom
   const consolePort = await freePort();
   const accessKey = `drkit-${name}`;
   const secretKey = `secret-${name}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
-  const endpoint = `http://${host}:${port}`;
+  if (options.tls) {
+    fs.copyFileSync(options.tls.certFile, path.join(dir, "certs", "public.crt"));
+    fs.copyFileSync(options.tls.keyFile, path.join(dir, "certs", "private.key"));
+    fs.mkdirSync(path.join(dir, "mc", "certs", "CAs"), { recursive: true });
+    fs.copyFileSync(options.tls.caFile, path.join(dir, "mc", "certs", "CAs", "ca.crt"));
+  }
+  const endpoint = `${options.tls ? "https" : "http"}://${host}:${port}`;
   let child: ChildProcess | undefined;
 
   const mcHostEnv = (alias = name) => ({ [mcEnvName(alias)]: mcHostValue(endpoint, accessKey, secretKey) });

@@ -45,6 +45,8 @@ export interface ShipperHostOptions {
   readonly bucket?: string;
   /** The directory its temp root is made in (mode 0755); os.tmpdir() by default. */
   readonly parent?: string;
+  /** The CA (PEM) of a store that serves HTTPS: the store's caCertificate, placed where the agent reads it. */
+  readonly caCertificate?: string;
 }
 
 const idOf = (flag: "-u" | "-g", user: string) => Number(execFileSync("id", [flag, user], { encoding: "utf8" }).trim());
@@ -75,6 +77,7 @@ export async function shipperHost(server: MinioServer, options: ShipperHostOptio
             bucket,
             accessKey: server.accessKey,
             secretKey: server.secretKey,
+            ...(options.caCertificate ? { caCertificate: options.caCertificate } : {}),
           },
         },
       },
@@ -108,6 +111,10 @@ export async function shipperHost(server: MinioServer, options: ShipperHostOptio
       { mode: 0o600 },
     );
     fs.chownSync(target.credentialsFile, uid, gid);
+    if (target.ca) {
+      fs.mkdirSync(path.dirname(target.ca.file), { recursive: true });
+      fs.writeFileSync(target.ca.file, target.ca.pem, { mode: 0o644 });
+    }
     fs.mkdirSync(path.dirname(offsite.mc), { recursive: true });
     fs.copyFileSync(mcBinary(), offsite.mc);
     fs.chmodSync(offsite.mc, 0o755);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMinio, type MinioServer } from "../helpers/minio";
 import { tempRoot } from "../helpers/sandbox";
 import { shipperHost, type ShipperHost } from "../helpers/shipperHost";
+import { makeTestCa } from "../helpers/testCa";
 
 // An object store whose packets vanish: a real MinIO in a network namespace of its own, reached from the host
 // through a veth pair, then cut off by an iptables DROP rule inside that namespace (nothing outside the
@@ -135,14 +136,19 @@ beforeAll(async () => {
     ip("-n", namespace, "addr", "add", `${storeAddress}/30`, "dev", storeVeth);
     ip("-n", namespace, "link", "set", storeVeth, "up");
     ip("-n", namespace, "link", "set", "lo", "up");
+    // A store across a network is reached over HTTPS only: a test CA vouches for the store's address.
+    const ca = makeTestCa(path.join(scratch, "ca"), "drkit packet-drop CA");
+    const certificate = ca.issue("dropsite", { ips: [storeAddress] });
     minio = await startMinio("dropsite", {
       host: storeAddress,
       wrapper: ["ip", "netns", "exec", namespace],
       parent: scratch,
+      tls: { certFile: certificate.certFile, keyFile: certificate.keyFile, caFile: ca.certFile },
     });
     host = await shipperHost(minio, {
       label: "host",
       parent: scratch,
+      caCertificate: fs.readFileSync(ca.certFile, "utf8"),
       offsite: {
         callTimeout: `${CALL_TIMEOUT}s`,
         retry: { attempts: ATTEMPTS, initialDelay: `${RETRY_DELAY}s` },
@@ -168,7 +174,7 @@ afterAll(() => {
 describe("a store that drops every packet", () => {
   it("is reached through the veth, and the shipper uploads to it normally", async () => {
     // the store listens only inside its namespace, on the veth's address
-    expect(minio!.endpoint).toBe(`http://${storeAddress}:${minio!.port}`);
+    expect(minio!.endpoint).toBe(`https://${storeAddress}:${minio!.port}`);
     contents.set(1, contentOf(1));
     host!.archive(segment(1), contents.get(1)!);
     const r = await shipperOnce();
