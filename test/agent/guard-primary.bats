@@ -22,6 +22,7 @@ if [[ -e "$STUBS/down.\$PGHOST" ]]; then
   echo "psql: error: connection to server at \"\$PGHOST\", port \$PGPORT failed: Connection refused" >&2
   exit 2
 fi
+[[ ! -e "$STUBS/warn" ]] || echo "WARNING:  database \"postgres\" has a collation version mismatch" >&2
 for f in "$STUBS/flip.\$PGHOST".*; do
   [[ -e \$f && \$n -ge \${f##*.} ]] && { echo f; exit 0; }
 done
@@ -154,4 +155,12 @@ asked() { grep -c '^psql ' "$TMP/calls" || true; }
   run guard
   [ "$status" -eq 0 ]
   [ "$(asked)" -eq 0 ]
+}
+
+@test "a warning the standby sends at login does not hide its answer: promoted still refuses the start" {
+  touch "$STUBS/warn"
+  echo f >"$STUBS/answer.10.0.0.3"
+  run guard
+  [ "$status" -eq 1 ]
+  [[ $output == *"standby far (10.0.0.3:5433) was promoted while this server was down"* ]]
 }
