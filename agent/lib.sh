@@ -741,6 +741,27 @@ repl_conninfo() {
     "$REPL_PASS_FILE" "$2"
   [[ -z ${REPL_TLS_CA:-} ]] || printf ' sslmode=verify-full sslrootcert=%s' "$REPL_TLS_CA"
 }
+# hba_block_first FILE BLOCK DROPPED LINE...: the pg_hba file FILE with drkit's block "# BEGIN drkit $SERVICE BLOCK"
+# holding LINE... first (first match wins), the block of that name it had and the one named DROPPED (if any) gone,
+# everything else kept, mode and owner too; replaced by a rename. The server is not told: reload it.
+hba_block_first() {
+  local file=$1 block=$2 dropped=$3 tmp
+  shift 3
+  tmp=$(mktemp "$file.XXXXXX") || return 1
+  if ! {
+    echo "# BEGIN drkit $SERVICE $block"
+    printf '%s\n' "$@"
+    echo "# END drkit $SERVICE $block"
+    awk -v begin="# BEGIN drkit $SERVICE " -v end="# END drkit $SERVICE " -v a="$block" -v b="$dropped" '
+      $0 == begin a || (b != "" && $0 == begin b) { skip = 1; next }
+      $0 == end a || (b != "" && $0 == end b) { skip = 0; next }
+      !skip { print }' "$file"
+  } >"$tmp" || ! chmod --reference="$file" -- "$tmp" || ! chown --reference="$file" -- "$tmp" ||
+    ! mv -- "$tmp" "$file"; then
+    rm -f -- "$tmp"
+    return 1
+  fi
+}
 # check_replication_tls: with replication TLS (REPL_TLS_CA), a replication connection to the primary as standbys
 # make it gets through the TLS handshake with the certificate verified. pg_hba may then turn this host away (it
 # admits standbys' addresses only): that answer comes after the handshake and counts. Dies naming what failed,
