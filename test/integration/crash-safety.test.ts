@@ -1,11 +1,12 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyServiceLocally } from "../../components/host/applyLocal";
 import { toolchainBin } from "../helpers/engine";
 import { startMinio, type MinioServer } from "../helpers/minio";
-import { freePort, sandboxFor, sandboxPlan, tempRoot, type Sandbox } from "../helpers/sandbox";
+import { freePort, processAlive, sandboxFor, sandboxPlan, tempRoot, type Sandbox } from "../helpers/sandbox";
 
 // Crash and disk safety of the agent's jobs against real servers: the backup root is a small tmpfs that is
 // filled on purpose, and backup-base, ship-offsite base, prune and restore-redis are each killed 20 times at
@@ -228,8 +229,58 @@ async function remoteBase(id: string): Promise<Map<string, string>> {
 }
 
 const sha256 = (file: string) => execFileSync("sha256sum", [file], { encoding: "utf8" }).split(" ")[0];
+
+/** The file in a run's sandbox root naming the process that mounted its tmpfs. */
+const OWNER_FILE = ".crash-safety-owner";
+/**
+ * tmpfs backup roots left mounted by runs of this file that were killed outright (no handler ran): their owner
+ * process is gone. Unmounted and removed before this run mounts its own.
+ */
+function reapStaleMounts(): void {
+  const prefix = path.join(os.tmpdir(), "drkit-crash-");
+  for (const line of fs.readFileSync("/proc/mounts", "utf8").split("\n")) {
+    const [, target, type] = line.split(" ");
+    if (type !== "tmpfs" || !target?.startsWith(prefix)) continue;
+    const root = target.slice(0, target.indexOf("/", prefix.length));
+    let owner = 0;
+    try {
+      owner = Number(fs.readFileSync(path.join(root, OWNER_FILE), "utf8").trim());
+    } catch {
+      // no owner recorded: a run from before the owner file, or one killed before it wrote it
+    }
+    if (owner > 0 && processAlive(owner)) continue;
+    spawnSync("umount", ["--lazy", target]);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+let cleaned = false;
+/** Idempotent and synchronous: for afterAll, process exit and SIGINT/SIGTERM alike. */
+function cleanup(): void {
+  if (cleaned) return;
+  cleaned = true;
+  // The servers first (nothing may hold files on the tmpfs), then the tmpfs, then the rest.
+  if (sb) {
+    if (fs.existsSync(sb.script("shipper"))) spawnSync(sb.script("shipper"), ["stop"]);
+    spawnSync(sb.script("sandbox-redis"), ["stop"]);
+    spawnSync(sb.script("sandbox-postgres"), ["stop"]);
+  }
+  if (mounted) spawnSync("umount", ["--lazy", mounted]);
+  sb?.destroy();
+  minio?.kill();
+  fs.rmSync(logs, { recursive: true, force: true });
+}
+const onSignal = (signal: NodeJS.Signals) => {
+  cleanup();
+  process.exit(signal === "SIGINT" ? 130 : 143);
+};
+
 beforeAll(async () => {
   const started = Date.now();
+  reapStaleMounts();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  process.once("exit", cleanup);
   minio = await startMinio("crash");
   const mb = await minio.mc(["mb", `${minio.name}/${BUCKET}`]);
   expect(mb.status, mb.stderr).toBe(0);
@@ -254,6 +305,7 @@ beforeAll(async () => {
   });
   sb = sandboxFor(plan);
   fs.mkdirSync(plan.paths.backupRoot, { recursive: true });
+  fs.writeFileSync(path.join(plan.rootPrefix!, OWNER_FILE), `${process.pid}\n`);
   execFileSync("mount", ["-t", "tmpfs", "-o", "size=256m,mode=0750", "tmpfs", plan.paths.backupRoot]);
   mounted = plan.paths.backupRoot;
   await applyServiceLocally(plan);
@@ -262,17 +314,11 @@ beforeAll(async () => {
   timings.push(`setup (MinIO, sandbox PostgreSQL and Redis on a tmpfs backup root): ${Date.now() - started} ms`);
 }, 300_000);
 
-afterAll(async () => {
-  // The servers first (nothing may hold files on the tmpfs), then the tmpfs, then the rest.
-  if (sb) {
-    if (fs.existsSync(sb.script("shipper"))) spawnSync(sb.script("shipper"), ["stop"]);
-    spawnSync(sb.script("sandbox-redis"), ["stop"]);
-    spawnSync(sb.script("sandbox-postgres"), ["stop"]);
-  }
-  if (mounted) spawnSync("umount", ["--lazy", mounted]);
-  sb?.destroy();
-  await minio?.destroy();
-  fs.rmSync(logs, { recursive: true, force: true });
+afterAll(() => {
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
+  process.off("exit", cleanup);
+  cleanup();
   console.log(`crash-safety (seed ${seed}):\n  ${timings.join("\n  ")}`);
 });
 
