@@ -36,6 +36,8 @@ export interface MinioOptions {
   readonly parent?: string;
   /** Serve HTTPS with this certificate; the CA that signed it is the one its own mc trusts. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
+  /** More of the server's environment, e.g. `MINIO_KMS_SECRET_KEY` (never argv: it may hold a key). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export const minioBinary = () => path.join(toolchainBin(), "minio");
@@ -93,6 +95,7 @@ export async function startMinio(name: string, options: MinioOptions = {}): Prom
       {
         env: {
           ...process.env,
+          ...options.env,
           HOME: dir,
           MINIO_ROOT_USER: accessKey,
           MINIO_ROOT_PASSWORD: secretKey,
