@@ -103,6 +103,80 @@ require_arrays() {
   done
 }
 
+# ---- what archive-wal needs -----------------------------------------------------------------------------
+# wal_header FILE: reads a WAL segment's long page header, without PostgreSQL and with one od, in the calling shell:
+# WAL_SYSID (xlp_sysid, a uint64 little-endian at byte 24, after the 24-byte standard header) and WAL_SEG_SIZE
+# (xlp_seg_size, a uint32 at byte 32, when FILE holds it); WAL_HEADER_FILE is FILE. Both are empty when the file
+# does not start with a long page header (magic 0xD1xx, XLP_LONG_HEADER set in xlp_info): it is no WAL segment.
+wal_header() {
+  WAL_HEADER_FILE=$1 WAL_SYSID='' WAL_SEG_SIZE=''
+  local -a hdr
+  read -r -a hdr < <(od -An -v -t u1 -w40 -N 40 -- "$1" 2>/dev/null) || true
+  ((${#hdr[@]} >= 32 && hdr[1] == 0xD1 && (hdr[2] & 2) != 0)) || return 0
+  local i sysid=0 seg=0
+  for i in 7 6 5 4 3 2 1 0; do sysid=$(((sysid << 8) | hdr[24 + i])); done
+  printf -v WAL_SYSID '%u' "$sysid"
+  # a header cut after xlp_sysid (claim-archive reads 32 bytes of a remote segment) has no size
+  ((${#hdr[@]} == 40)) || return 0
+  for i in 3 2 1 0; do seg=$(((seg << 8) | hdr[32 + i])); done
+  # only a size PostgreSQL allows (a power of two from 1 MiB to 1 GiB) is taken; callers ask the file otherwise
+  ((seg >= 1048576 && seg <= 1073741824 && (seg & (seg - 1)) == 0)) || return 0
+  WAL_SEG_SIZE=$seg
+}
+# foreign_archive LOCATION RECORDED OURS: the error for a location that holds another cluster's archive.
+foreign_archive() {
+  printf '%s holds the archive of another PostgreSQL cluster (system identifier %s); this cluster is system' "$1" "$2"
+  printf ' identifier %s. Nothing is archived there: start a new archive epoch (services.%s.archive.epoch: %s)' \
+    "$3" "$SERVICE" "$((${ARCHIVE_EPOCH:-1} + 1))"
+  printf ' or clean the location (docs/runbook.md, "The archive belongs to another cluster")\n'
+}
+# archive_owner: the system identifier that owns the local archive (ARCHIVE_RECORD), empty while it is unclaimed
+# (or where the settings name no record: pods).
+archive_owner() {
+  [[ -n ${ARCHIVE_RECORD:-} && -e $ARCHIVE_RECORD ]] || return 0
+  [[ -r $ARCHIVE_RECORD ]] || die "cannot read the archive's owner record $ARCHIVE_RECORD"
+  # read here rather than with sed: archive-wal asks for every segment
+  local line
+  while IFS= read -r line || [[ -n $line ]]; do
+    if [[ $line == SYSTEM_IDENTIFIER=* ]]; then
+      printf '%s\n' "${line#SYSTEM_IDENTIFIER=}"
+      return 0
+    fi
+  done <"$ARCHIVE_RECORD"
+}
+# control_sysid PGDATA: the system identifier in PGDATA's global/pg_control (its first field, a uint64), without
+# pg_controldata; nothing when the file cannot be read.
+control_sysid() { od -An -v -t u8 --endian=little -N 8 -- "$1/global/pg_control" 2>/dev/null | tr -d ' \n' || true; }
+# check_segment_owner FILE NAME: a WAL file is this archive's, against the local record, with no network and no
+# pg_controldata: a segment by its page header; a history or backup history file (no header) by the pg_control of
+# the data directory whose pg_wal it comes from (archive_command's %p), when that is readable. A file that is no
+# WAL segment at all is not judged, and an unclaimed archive has no owner to compare with: both pass.
+check_segment_owner() {
+  local owner sysid
+  owner=$(archive_owner)
+  [[ -n $owner ]] || return 0
+  if [[ $2 =~ ^[0-9A-F]{24}(\.partial)?$ ]]; then
+    [[ ${WAL_HEADER_FILE:-} == "$1" ]] || wal_header "$1"
+    sysid=$WAL_SYSID
+  elif [[ $(basename -- "$(dirname -- "$1")") == pg_wal ]]; then
+    sysid=$(control_sysid "$(dirname -- "$1")/..")
+  fi
+  [[ -z ${sysid:-} || $sysid == "$owner" ]] && return 0
+  log "ERROR: WAL $2 is from the cluster with system identifier $sysid, but" \
+    "$(foreign_archive "the local archive $WAL_DIR" "$owner" "$sysid")"
+  return 1
+}
+# record_gap FILE FIRST LAST COUNT REASON: appends one line (one write, so lines never interleave) to a gap log:
+# "<time> <first file> <last file> <count> <reason>".
+record_gap() {
+  local at
+  utc_time at '%Y-%m-%dT%H:%M:%SZ'
+  printf '%s %s %s %s %s\n' "$at" "$2" "$3" "$4" "$5" >>"$1"
+}
+# archive-wal is PostgreSQL's archive_command: it runs once for every WAL file and needs nothing below. Bash
+# reads a sourced file one command at a time, so it stops here; parsing the rest would cost it more than its copy.
+[[ $VERB != archive-wal ]] || return 0
+
 # ---- locks and files --------------------------------------------------------------------------------------
 # take_lock NAME [FD [WAITING]]: two runs of one job never overlap; the lock lives as long as the process. With
 # WAITING (what to log), a second run waits for the first instead of failing.
@@ -1064,13 +1138,6 @@ oldest_unshipped_wal() {
     fi
   } | sed "s/^${SHIP_QUEUE_PREFIX//./\\.}//" | grep -E "$WAL_SEGMENT_RE" | sort -k1.9 | head -n1 || true
 }
-# record_gap FILE FIRST LAST COUNT REASON: appends one line (one write, so lines never interleave) to a gap log:
-# "<time> <first file> <last file> <count> <reason>".
-record_gap() {
-  local at
-  utc_time at '%Y-%m-%dT%H:%M:%SZ'
-  printf '%s %s %s %s %s\n' "$at" "$2" "$3" "$4" "$5" >>"$1"
-}
 # remote_checksums URL: "<name> <sha256 hex> <plaintext sha256 hex>" for every object under URL (a key or a key
 # prefix), from one `mc stat --recursive`. The sha256 is the drkit-sha256 metadata, or else the store's own SHA256
 # checksum (uploads with --checksum SHA256, which the store verified against the body); "unknown" when an object
@@ -1209,72 +1276,10 @@ data_dir_sysid() {
   [[ -n $sysid ]] || return 1
   printf '%s\n' "$sysid"
 }
-# wal_header FILE: reads a WAL segment's long page header, without PostgreSQL and with one od, in the calling shell:
-# WAL_SYSID (xlp_sysid, a uint64 little-endian at byte 24, after the 24-byte standard header) and WAL_SEG_SIZE
-# (xlp_seg_size, a uint32 at byte 32, when FILE holds it); WAL_HEADER_FILE is FILE. Both are empty when the file
-# does not start with a long page header (magic 0xD1xx, XLP_LONG_HEADER set in xlp_info): it is no WAL segment.
-wal_header() {
-  WAL_HEADER_FILE=$1 WAL_SYSID='' WAL_SEG_SIZE=''
-  local -a hdr
-  read -r -a hdr < <(od -An -v -t u1 -w40 -N 40 -- "$1" 2>/dev/null) || true
-  ((${#hdr[@]} >= 32 && hdr[1] == 0xD1 && (hdr[2] & 2) != 0)) || return 0
-  local i sysid=0 seg=0
-  for i in 7 6 5 4 3 2 1 0; do sysid=$(((sysid << 8) | hdr[24 + i])); done
-  printf -v WAL_SYSID '%u' "$sysid"
-  # a header cut after xlp_sysid (claim-archive reads 32 bytes of a remote segment) has no size
-  ((${#hdr[@]} == 40)) || return 0
-  for i in 3 2 1 0; do seg=$(((seg << 8) | hdr[32 + i])); done
-  # only a size PostgreSQL allows (a power of two from 1 MiB to 1 GiB) is taken; callers ask the file otherwise
-  ((seg >= 1048576 && seg <= 1073741824 && (seg & (seg - 1)) == 0)) || return 0
-  WAL_SEG_SIZE=$seg
-}
 # wal_sysid FILE: the system identifier in a WAL segment's first page header (wal_header); nothing for other files.
 wal_sysid() {
   wal_header "$1"
   printf '%s' "$WAL_SYSID"
-}
-# foreign_archive LOCATION RECORDED OURS: the error for a location that holds another cluster's archive.
-foreign_archive() {
-  printf '%s holds the archive of another PostgreSQL cluster (system identifier %s); this cluster is system' "$1" "$2"
-  printf ' identifier %s. Nothing is archived there: start a new archive epoch (services.%s.archive.epoch: %s)' \
-    "$3" "$SERVICE" "$((${ARCHIVE_EPOCH:-1} + 1))"
-  printf ' or clean the location (docs/runbook.md, "The archive belongs to another cluster")\n'
-}
-# archive_owner: the system identifier that owns the local archive (ARCHIVE_RECORD), empty while it is unclaimed
-# (or where the settings name no record: pods).
-archive_owner() {
-  [[ -n ${ARCHIVE_RECORD:-} && -e $ARCHIVE_RECORD ]] || return 0
-  [[ -r $ARCHIVE_RECORD ]] || die "cannot read the archive's owner record $ARCHIVE_RECORD"
-  # read here rather than with sed: archive-wal asks for every segment
-  local line
-  while IFS= read -r line || [[ -n $line ]]; do
-    if [[ $line == SYSTEM_IDENTIFIER=* ]]; then
-      printf '%s\n' "${line#SYSTEM_IDENTIFIER=}"
-      return 0
-    fi
-  done <"$ARCHIVE_RECORD"
-}
-# control_sysid PGDATA: the system identifier in PGDATA's global/pg_control (its first field, a uint64), without
-# pg_controldata; nothing when the file cannot be read.
-control_sysid() { od -An -v -t u8 --endian=little -N 8 -- "$1/global/pg_control" 2>/dev/null | tr -d ' \n' || true; }
-# check_segment_owner FILE NAME: a WAL file is this archive's, against the local record, with no network and no
-# pg_controldata: a segment by its page header; a history or backup history file (no header) by the pg_control of
-# the data directory whose pg_wal it comes from (archive_command's %p), when that is readable. A file that is no
-# WAL segment at all is not judged, and an unclaimed archive has no owner to compare with: both pass.
-check_segment_owner() {
-  local owner sysid
-  owner=$(archive_owner)
-  [[ -n $owner ]] || return 0
-  if [[ $2 =~ ^[0-9A-F]{24}(\.partial)?$ ]]; then
-    [[ ${WAL_HEADER_FILE:-} == "$1" ]] || wal_header "$1"
-    sysid=$WAL_SYSID
-  elif [[ $(basename -- "$(dirname -- "$1")") == pg_wal ]]; then
-    sysid=$(control_sysid "$(dirname -- "$1")/..")
-  fi
-  [[ -z ${sysid:-} || $sysid == "$owner" ]] && return 0
-  log "ERROR: WAL $2 is from the cluster with system identifier $sysid, but" \
-    "$(foreign_archive "the local archive $WAL_DIR" "$owner" "$sysid")"
-  return 1
 }
 # store_location STORE_INDEX: how messages name a store's location.
 store_location() {

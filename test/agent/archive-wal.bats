@@ -151,3 +151,12 @@ headed_segment() {
   [ "$status" -eq 0 ]
   cmp "$TMP/pg_wal/000000010000000000000002" "$TMP/wal/000000010000000000000002"
 }
+
+@test "archive-wal reads only the first part of lib.sh, and every other verb reads all of it" {
+  run bash -c '. "$1/lib.sh"; declare -F check_segment_owner record_gap; declare -F take_lock || echo "no take_lock"' archive-wal "$AGENT"
+  [ "$status" -eq 0 ]
+  [[ $output == *check_segment_owner*record_gap*"no take_lock"* ]]
+  run bash -c '. "$1/lib.sh"; declare -F take_lock' backup-base "$AGENT"
+  [ "$status" -eq 0 ]
+  [[ $output == take_lock ]]
+}
