@@ -68,23 +68,24 @@ let plain: MinioServer;
 let secure: MinioServer;
 let caFile: string;
 const declared: Record<string, Registered[]> = {};
-const clients: S3Client[] = [];
+const clients = new Map<MinioServer, S3Client>();
 const sentToPlain: string[] = [];
 
-const clientFor = (
-  server: MinioServer,
-  credentials = { accessKeyId: server.accessKey, secretAccessKey: server.secretKey },
-) => {
-  const client = new S3Client({
-    endpoint: server.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials,
-    ...(server.endpoint.startsWith("https:")
-      ? { requestHandler: { httpsAgent: new https.Agent({ ca: fs.readFileSync(caFile) }) } }
-      : {}),
-  });
-  clients.push(client);
+/** The root user's client of a server (one per server), trusting the test CA where it serves HTTPS. */
+const clientFor = (server: MinioServer): S3Client => {
+  let client = clients.get(server);
+  if (!client) {
+    client = new S3Client({
+      endpoint: server.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: server.accessKey, secretAccessKey: server.secretKey },
+      ...(server.endpoint.startsWith("https:")
+        ? { requestHandler: { httpsAgent: new https.Agent({ ca: fs.readFileSync(caFile) }) } }
+        : {}),
+    });
+    clients.set(server, client);
+  }
   return client;
 };
 
@@ -141,7 +142,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const c of clients) c.destroy();
+  for (const c of clients.values()) c.destroy();
   await plain?.destroy();
   await secure?.destroy();
   if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
