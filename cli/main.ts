@@ -5,7 +5,7 @@ import { describeServicePlan, formatTable } from "../components/plan/describe";
 import { ConfigError } from "../components/plan/errors";
 import { findProjectDir, loadStackPlan, stackNames } from "../components/plan/stackFile";
 import { applyPlanLocally, checkPlanLocally } from "./apply";
-import { checkScenarioSelection, drillService, runDrill, SCENARIO_IDS } from "../drill/run";
+import { checkScenarioSelection, drillService, runDrill, SCENARIO_IDS, serviceHosts } from "../drill/run";
 import { parsePgVersion, requireFreePorts, versionSandbox } from "../drill/versionSandbox";
 import { enginePath, runEngine, stackSecretValue, toolchainBinDir, type EngineAction } from "./engine";
 import { formatJson, formatMarkdown, formatPatch, formatSummary } from "./diff/formatDiff";
@@ -166,6 +166,7 @@ interface DrillCliOptions {
   provision: boolean;
   pgVersion?: string;
   pgBin?: string;
+  breakHost?: string[];
 }
 
 program
@@ -184,7 +185,15 @@ program
       "whose client programs of that major are missing are not played)",
   )
   .option("--pg-bin <dir>", "that major's programs (default /usr/lib/postgresql/<major>/bin)")
+  .option(
+    "--break-host <name...>",
+    "drill a service on real hosts (over SSH): name every host of it (its primary's and its standbys'); the drill " +
+      "kills their servers and deletes data directories and backups there, then restores them",
+  )
   .action(async (opts: DrillCliOptions) => {
+    const breakHosts = opts.breakHost ?? [];
+    if (breakHosts.length && opts.pgVersion !== undefined)
+      throw new Error("--pg-version plays in a sandbox of its own: it does not go with --break-host");
     const dir = projectDir();
     let plan = loadStackPlan(dir, opts.stack);
     let provisionedBy: "pulumi" | "direct-apply" = "pulumi";
@@ -202,7 +211,7 @@ program
       plan = sandbox.plan;
       otherVersion = sandbox.note;
     }
-    checkScenarioSelection(plan, opts.scenario);
+    checkScenarioSelection(plan, opts.scenario, breakHosts);
     if (otherVersion !== undefined) {
       provisionedBy = "direct-apply";
       provisionNote = otherVersion;
@@ -229,12 +238,21 @@ program
       if (provisionedBy === "pulumi") await runEngine(dir, opts.stack, plan, "up");
       else await applyPlanLocally(plan, { check: false });
     }
-    const service = drillService(plan);
+    const service = drillService(plan, breakHosts);
     const identity = service.offsite?.encryption?.identity;
     const offsiteIdentity =
       identity === undefined || typeof identity === "string"
         ? identity
         : await stackSecretValue(dir, opts.stack, plan, `drkit:services.${service.name}.offsite.encryption.identity`);
+    const privateKeys: Record<string, string> = {};
+    for (const host of serviceHosts(service))
+      if (host.connection.type === "ssh" && typeof host.connection.privateKey === "object")
+        privateKeys[host.name] = await stackSecretValue(
+          dir,
+          opts.stack,
+          plan,
+          `drkit:hosts.${host.name}.connection.privateKey`,
+        );
     const { report, paths } = await runDrill(plan, {
       offsiteIdentity,
       stack: opts.stack,
@@ -242,6 +260,8 @@ program
       reportDir: path.resolve(opts.reportDir),
       provisionedBy,
       provisionNote,
+      breakHosts,
+      privateKeys,
     });
     console.log(`\ndrill of ${opts.stack}: ${report.verdict}`);
     for (const s of report.scenarios) {

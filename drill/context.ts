@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import * as fs from "node:fs";
 import * as path from "node:path";
-import type { ServicePlan } from "../components/plan/plan";
+import { standbyAgentDir } from "../components/agent/serviceEnv";
+import type { HostPlan, JobId, ServicePlan, StandbyPlan } from "../components/plan/plan";
 import type { ScenarioResult, StepResult, TableCheck, TimelineEvent, TimelineKind } from "../components/drill/report";
+import type { HostShell, Spawnable } from "./hostShell";
 import type { Ack } from "./workload";
 
 export interface CommandResult {
@@ -36,19 +37,51 @@ export function runCommand(
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** What every scenario works with: the service's plan, its scripts, SQL as its OS user, and progress output. */
+/** The shells of the service's hosts: its own, and each standby's. */
+export interface DrillShells {
+  readonly primary: HostShell;
+  of(host: HostPlan): HostShell;
+}
+
+/** Where a command runs: the service's host unless a standby's host is named. */
+export interface OnHost {
+  readonly on?: HostPlan;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * What every scenario works with: the service's plan, its scripts, SQL as its OS user, the servers' managers and
+ * progress output, all on the service's hosts (this machine for a sandbox, SSH sessions for real hosts).
+ */
 export class DrillContext {
   readonly database: string;
   /** Set when the service has monitoring: the scenarios wait for the alert that watches their disaster. */
   alerts?: AlertWatch;
-  /** The age identity (a 0600 file) that opens encrypted off-site copies, when the service encrypts them. */
+  /** The age identity (a 0600 file on the service's host) that opens encrypted off-site copies, when needed. */
   offsiteIdentityFile?: string;
 
   constructor(
     readonly plan: ServicePlan,
     readonly progress: (line: string) => void,
+    private readonly shells?: DrillShells,
   ) {
     this.database = plan.postgres.databases[0];
+  }
+
+  /** The shell of a host (the service's by default). */
+  shell(host?: HostPlan): HostShell {
+    if (!this.shells) throw new Error("the drill has no connection to the service's hosts");
+    return host === undefined || host.name === this.plan.host.name ? this.shells.primary : this.shells.of(host);
+  }
+
+  /** True when the service's host is a real one, reached over SSH. */
+  get onRealHosts(): boolean {
+    return this.plan.host.connection.type === "ssh";
+  }
+
+  /** "on <host>: " for the report's steps on real hosts, where it matters which host did what. */
+  where(host: HostPlan = this.plan.host): string {
+    return this.onRealHosts ? `on ${host.name}: ` : "";
   }
 
   /** The arguments that give restores and fetches from the object stores the identity, if there is one. */
@@ -60,49 +93,139 @@ export class DrillContext {
     return path.join(this.plan.paths.scriptsDir, name);
   }
 
-  psqlArgs(port = this.plan.postgres.port, db = this.database): { command: string; args: string[] } {
-    const pg = this.plan.postgres;
-    return {
-      command: "runuser",
-      args: [
-        "-u",
-        pg.osUser,
-        "--",
-        `${pg.binDirectory}/psql`,
-        "-X",
-        "-q",
-        "-A",
-        "-t",
-        "-h",
-        pg.socketDirectory,
-        "-p",
-        String(port),
-        "-U",
-        pg.role,
-        "-d",
-        db,
-      ],
-    };
+  /** Runs a program on a host; its status and output, never a throw for a failed exit. */
+  exec(argv: readonly string[], opts: OnHost = {}): Promise<CommandResult> {
+    const s = this.shell(opts.on).spawnable(argv);
+    return runCommand(s.command, s.args, opts.timeoutMs);
   }
 
-  async sql(query: string, opts: { db?: string; port?: number; timeoutMs?: number } = {}): Promise<string> {
-    const { command, args } = this.psqlArgs(opts.port, opts.db);
+  /** Runs a program on a host; throws with its last lines when it fails. */
+  async execOk(argv: readonly string[], opts: OnHost = {}): Promise<CommandResult> {
+    const r = await this.exec(argv, opts);
+    if (r.status !== 0)
+      throw new Error(
+        `${this.where(opts.on ?? this.plan.host)}${path.basename(argv[0])} ${argv.slice(1).join(" ")} exited ` +
+          `${r.status}${r.status === -1 ? " (timed out)" : ""}: ${lastLines(r.stderr)}`,
+      );
+    return r;
+  }
+
+  /** psql as the service's OS user, kept open by the workloads (statements on stdin). */
+  psqlArgs(port = this.plan.postgres.port, db = this.database, on?: HostPlan): Spawnable {
+    const pg = this.plan.postgres;
+    return this.shell(on).spawnable([
+      "runuser",
+      "-u",
+      pg.osUser,
+      "--",
+      `${pg.binDirectory}/psql`,
+      "-X",
+      "-q",
+      "-A",
+      "-t",
+      "-h",
+      pg.socketDirectory,
+      "-p",
+      String(port),
+      "-U",
+      pg.role,
+      "-d",
+      db,
+    ]);
+  }
+
+  async sql(
+    query: string,
+    opts: { db?: string; port?: number; timeoutMs?: number; on?: HostPlan } = {},
+  ): Promise<string> {
+    const { command, args } = this.psqlArgs(opts.port, opts.db, opts.on);
     const r = await runCommand(command, [...args, "-v", "ON_ERROR_STOP=1", "-c", query], opts.timeoutMs ?? 120_000);
     if (r.status !== 0)
       throw new Error(`psql: ${r.stderr.trim() || `exit ${r.status}${r.status === -1 ? " (timed out)" : ""}`}`);
     return r.stdout.trim();
   }
 
-  /** Runs one of the service's rendered scripts; throws with its last lines when it fails. */
-  async runScript(name: string, args: string[] = []): Promise<CommandResult> {
-    const r = await runCommand(this.script(name), args);
-    if (r.status !== 0) throw new Error(`${name} ${args.join(" ")} exited ${r.status}: ${lastLines(r.stderr)}`);
+  /** Runs one of the service's rendered scripts on its host; throws with its last lines when it fails. */
+  runScript(name: string, args: string[] = []): Promise<CommandResult> {
+    return this.execOk([this.script(name), ...args], { timeoutMs: 900_000 });
+  }
+
+  /**
+   * Runs one of the service's jobs. On real hosts systemd starts its unit (as its User=, under its hardening) and
+   * the output is the run's journal; with `args` (not the unit's own) it runs as the unit's user. A sandbox runs the
+   * script itself. The status is the job's; nothing is thrown. `lastLine` is waited for in the journal (a
+   * second at most).
+   */
+  async job(id: JobId, args: string[] = [], lastLine?: RegExp): Promise<CommandResult> {
+    const job = this.plan.jobs.find((j) => j.id === id);
+    if (!job) throw new Error(`service ${this.plan.name} has no ${id} job`);
+    if (!this.onRealHosts) return this.exec([job.script, ...args], { timeoutMs: 900_000 });
+    if (args.length)
+      return this.exec(
+        job.runAs === "root" ? [job.script, ...args] : ["runuser", "-u", job.runAs, "--", job.script, ...args],
+        {
+          timeoutMs: 900_000,
+        },
+      );
+    const unit = `${job.unit}.service`;
+    const started = await this.exec(["systemctl", "start", unit], { timeoutMs: 900_000 });
+    const invocation = (await this.execOk(["systemctl", "show", "-p", "InvocationID", "--value", unit])).stdout.trim();
+    // journald reads the job's output stream on its own time: the last line may arrive after systemctl returns.
+    let log = "";
+    for (let i = 0; i < 5; i++) {
+      log = (await this.exec(["journalctl", "-q", "-o", "cat", `_SYSTEMD_INVOCATION_ID=${invocation}`])).stdout;
+      if (started.status !== 0 || !lastLine || lastLine.test(log)) break;
+      await sleep(250);
+    }
+    return { status: started.status, stdout: "", stderr: log || started.stderr };
+  }
+
+  /** job(), throwing with the last lines of its output when it fails. */
+  async runJob(id: JobId, args: string[] = [], lastLine?: RegExp): Promise<CommandResult> {
+    const r = await this.job(id, args, lastLine);
+    if (r.status !== 0)
+      throw new Error(`${this.where()}${id} job ${args.join(" ")} exited ${r.status}: ${lastLines(r.stderr)}`);
     return r;
   }
 
   pgCtl(args: string[], dataDirectory = this.plan.postgres.dataDirectory): Promise<CommandResult> {
     const pg = this.plan.postgres;
-    return runCommand("runuser", ["-u", pg.osUser, "--", `${pg.binDirectory}/pg_ctl`, "-D", dataDirectory, ...args]);
+    return this.exec(["runuser", "-u", pg.osUser, "--", `${pg.binDirectory}/pg_ctl`, "-D", dataDirectory, ...args]);
+  }
+
+  /** The primary crashes: every process of its server killed at once (systemd), or an immediate stop (pg_ctl). */
+  async crashPrimary(): Promise<void> {
+    const m = this.plan.postgres.manager;
+    if (m.type === "pg_ctl") {
+      await this.pgCtl(["stop", "-m", "immediate"]);
+      return;
+    }
+    await this.execOk(["systemctl", "kill", "--signal=SIGKILL", m.unit]);
+    for (let i = 0; i < 300; i++) {
+      if ((await this.exec(["systemctl", "is-active", "--quiet", m.unit])).status !== 0) return;
+      await sleep(100);
+    }
+    throw new Error(`${this.where()}${m.unit} is still active 30s after SIGKILL`);
+  }
+
+  /** Deletes files and directories on a host, as a lost disk would. */
+  async remove(paths: readonly string[], on?: HostPlan): Promise<void> {
+    await this.execOk(["rm", "-rf", "--", ...paths], { on });
+  }
+
+  /** Starts or stops the service's Redis/Valkey with its manager. */
+  async redisServer(action: "start" | "stop"): Promise<void> {
+    const m = this.plan.redis!.manager;
+    await this.execOk(m.type === "systemd" ? ["systemctl", action, m.unit] : [this.script("sandbox-redis"), action]);
+  }
+
+  /** Starts or stops the WAL shipper: its systemd service on real hosts, a background process on sandboxes. */
+  async shipper(action: "start" | "stop"): Promise<void> {
+    const job = this.plan.jobs.find((j) => j.id === "shipper");
+    await this.execOk(
+      this.onRealHosts && job ? ["systemctl", action, `${job.unit}.service`] : [this.script("shipper"), action],
+      { timeoutMs: 30_000 },
+    );
   }
 
   /** Polls until the server accepts a write; returns when it did. */
@@ -126,17 +249,39 @@ export class DrillContext {
   }
 }
 
+/** Stops a standby's server at once, with its manager, on its host. */
+async function stopStandby(ctx: DrillContext, s: StandbyPlan): Promise<void> {
+  if (s.manager.type === "systemd") await ctx.execOk(["systemctl", "stop", s.manager.unit], { on: s.host });
+  else
+    await ctx.exec(
+      [
+        "runuser",
+        "-u",
+        ctx.plan.postgres.osUser,
+        "--",
+        `${ctx.plan.postgres.binDirectory}/pg_ctl`,
+        "-D",
+        s.dataDirectory,
+        "stop",
+        "-m",
+        "immediate",
+      ],
+      { on: s.host },
+    );
+}
+
 /** Rebuilds every standby from the (restored) primary: a restore leaves them on an abandoned timeline. */
 export async function recloneStandbys(ctx: DrillContext): Promise<void> {
   const standbys = ctx.plan.replication?.standbys ?? [];
   if (standbys.length === 0) return;
   for (const s of standbys) {
-    await ctx.pgCtl(["stop", "-m", "immediate"], s.dataDirectory);
-    fs.rmSync(s.dataDirectory, { recursive: true, force: true });
+    await stopStandby(ctx, s);
+    await ctx.remove([s.dataDirectory], s.host);
   }
   // Slots are not in base backups: create them again before the standbys connect.
   await ctx.runScript("setup-replication");
-  for (const s of standbys) await ctx.runScript("clone-standby", [s.name]);
+  for (const s of standbys)
+    await ctx.execOk([`${standbyAgentDir(ctx.plan, s)}/clone-standby`, s.name], { on: s.host, timeoutMs: 900_000 });
 }
 
 /** Standbys streaming from the primary, by application_name. */

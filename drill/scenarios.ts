@@ -1,9 +1,7 @@
-import * as fs from "node:fs";
-import * as os from "node:os";
-import { agentPath } from "../components/artifacts/hostArtifacts";
+import { serviceArtifacts } from "../components/artifacts/hostArtifacts";
 import * as path from "node:path";
 import type { ScenarioResult } from "../components/drill/report";
-import { placeBackupDirectories } from "../components/host/applyLocal";
+import { makeDirectoriesScript } from "../components/host/commands";
 import {
   alertBoundSeconds,
   type DrillContext,
@@ -178,7 +176,8 @@ async function postgresBack(
 /** The standbys rebuilt from a restored primary and made synchronous again (the runbook's way back). */
 async function standbysBack(ctx: DrillContext, rec: ScenarioRecorder): Promise<void> {
   if (!ctx.plan.replication) return;
-  await rec.step("rebuild the standbys from the restored primary", () => recloneStandbys(ctx));
+  const standbys = ctx.plan.replication.standbys.map((s) => `${s.name}${ctx.onRealHosts ? ` on ${s.host.name}` : ""}`);
+  await rec.step(`rebuild standby ${standbys.join(", ")} from the restored primary`, () => recloneStandbys(ctx));
   await rec.step("synchronous standbys again: ALTER SYSTEM RESET synchronous_standby_names", () =>
     synchronousAgain(ctx),
   );
@@ -221,10 +220,10 @@ async function baseBackup(ctx: DrillContext, rec: ScenarioRecorder, label = "tak
   // Backup ids are whole seconds: never take two in the same second.
   await sleep(1100);
   return rec.step(
-    label,
+    `${ctx.where()}${label}${ctx.onRealHosts ? " (systemd starts the base job)" : ""}`,
     async () => {
-      const r = await ctx.runScript("backup-base");
-      const id = /base backup (\d{8}T\d{6}Z) complete/.exec(r.stderr)?.[1];
+      const done = /base backup (\d{8}T\d{6}Z) complete/;
+      const id = done.exec((await ctx.runJob("base", [], done)).stderr)?.[1];
       if (!id) throw new Error("backup-base did not report a backup id");
       return id;
     },
@@ -232,9 +231,24 @@ async function baseBackup(ctx: DrillContext, rec: ScenarioRecorder, label = "tak
   );
 }
 
+/** Overwrites 4 KiB in the middle of a backup's base tar on the service's host; returns the tar's name. */
+async function corruptBaseTar(ctx: DrillContext, backupId: string): Promise<string> {
+  const script = [
+    "set -eu",
+    `tar=$(cd "$1" && ls | grep '^base\\.tar' | head -n 1)`,
+    `[ -n "$tar" ] || { echo "no base.tar* in $1" >&2; exit 1; }`,
+    `size=$(stat -c %s "$1/$tar")`,
+    `head -c 4096 /dev/zero | tr '\\0' Z | dd of="$1/$tar" bs=4096 count=1 seek=$((size / 2)) oflag=seek_bytes ` +
+      "conv=notrunc status=none",
+    `echo "$tar"`,
+  ].join("\n");
+  const r = await ctx.execOk(["bash", "-c", script, "corrupt", path.posix.join(ctx.plan.paths.baseDir, backupId)]);
+  return r.stdout.trim();
+}
+
 async function crashAndLoseDataDirectory(ctx: DrillContext): Promise<void> {
-  await ctx.pgCtl(["stop", "-m", "immediate"]);
-  fs.rmSync(ctx.plan.postgres.dataDirectory, { recursive: true, force: true });
+  await ctx.crashPrimary();
+  await ctx.remove([ctx.plan.postgres.dataDirectory]);
 }
 
 /** The worst case the live server allows: a quiet server archives only every archive_timeout. */
@@ -297,7 +311,7 @@ const accidentalDeletion: Scenario = {
           () => archiveNow(ctx),
           (s) => s,
         );
-        await rec.step("restore-pitr to just before the DELETE", () =>
+        await rec.step(`${ctx.where()}restore-pitr to just before the DELETE`, () =>
           ctx.runScript("restore-pitr", ["--force", "--target-time", target]),
         );
         await postgresBack(ctx, rec, table, workload, outcome, {
@@ -312,25 +326,27 @@ const accidentalDeletion: Scenario = {
 
 /** The host is gone with everything on it, its WAL shipper too: what it had not uploaded yet is lost. */
 async function loseHost(ctx: DrillContext): Promise<void> {
-  await runCommand(ctx.script("shipper"), ["stop"], 30_000);
+  await ctx.shipper("stop");
   await crashAndLoseDataDirectory(ctx);
-  fs.rmSync(path.join(ctx.plan.paths.backupRoot, "postgresql"), { recursive: true, force: true });
-  fs.rmSync(ctx.plan.paths.walDir, { recursive: true, force: true });
-  fs.rmSync(ctx.plan.offsite!.markerDir, { recursive: true, force: true });
+  await ctx.remove([
+    path.posix.join(ctx.plan.paths.backupRoot, "postgresql"),
+    ctx.plan.paths.walDir,
+    ctx.plan.offsite!.markerDir,
+  ]);
 }
 
 /** A new host: its directories and WAL shipper as pulumi up makes them, then the newest backup from the store. */
 async function restoreFromStore(ctx: DrillContext, rec: ScenarioRecorder): Promise<void> {
   await rec.step(
-    "rebuild the backup directories and start the WAL shipper (what pulumi up does on a new host)",
+    `${ctx.where()}rebuild the backup directories and start the WAL shipper (what pulumi up does on a new host)`,
     async () => {
-      await placeBackupDirectories(ctx.plan);
-      const r = await runCommand(ctx.script("shipper"), ["start"], 30_000);
-      if (r.status !== 0) throw new Error(`shipper start failed: ${r.stderr}`);
+      await ctx.execOk(["bash", "-c", makeDirectoriesScript(serviceArtifacts(ctx.plan).directories())]);
+      await ctx.shipper("start");
     },
   );
-  const r = await rec.step("restore-pitr --from-offsite (base backup and WAL from the object store)", () =>
-    ctx.runScript("restore-pitr", ["--from-offsite", ...ctx.identityArgs()]),
+  const r = await rec.step(
+    `${ctx.where()}restore-pitr --from-offsite (base backup and WAL from the object store)`,
+    () => ctx.runScript("restore-pitr", ["--from-offsite", ...ctx.identityArgs()]),
   );
   if (!/fetched base backup/.test(r.stderr))
     throw new Error("restore-pitr did not fetch the base backup from the object store");
@@ -396,12 +412,8 @@ const corruptNewestBackup: Scenario = {
     await workload.stop();
     rec.event("writes-end", `${workload.acks.length} commits acknowledged`);
     await rec.step("archive the WAL written so far", () => archiveNow(ctx));
-    const tar = fs.readdirSync(path.join(ctx.plan.paths.baseDir, newest)).find((f) => f.startsWith("base.tar"))!;
-    const file = path.join(ctx.plan.paths.baseDir, newest, tar);
-    const fd = fs.openSync(file, "r+");
-    fs.writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, Math.floor(fs.statSync(file).size / 2));
-    fs.closeSync(fd);
-    rec.event("note", `bytes in the middle of ${newest}/${tar} overwritten`);
+    const tar = await corruptBaseTar(ctx, newest);
+    rec.event("note", `${ctx.where()}bytes in the middle of ${newest}/${tar} overwritten`);
     const disasterAt = new Date();
     await crashAndLoseDataDirectory(ctx);
     rec.event("disaster", "data directory lost; the newest backup is corrupt", disasterAt);
@@ -422,24 +434,27 @@ const corruptNewestBackup: Scenario = {
       async (outcome) => {
         rec.event("recovery-start", "verify the newest backup before restoring it");
         const verdict = await rec.step(
-          `verify-backup --backup ${newest} (must fail)`,
+          `${ctx.where()}verify-backup --backup ${newest} (must fail)`,
           async () => {
-            const r = await runCommand(ctx.script("verify-backup"), ["--backup", newest]);
+            const r = await ctx.job("verify", ["--backup", newest]);
             if (r.status === 0) throw new Error(`verify-backup accepted the corrupted backup ${newest}`);
             return r.stderr.trim().split("\n").pop() ?? "";
           },
           (line) => line.slice(0, 160),
         );
         reasons.push(`verification refused ${newest}: ${verdict.replace(/^\S+ \S+: /, "").slice(0, 200)}`);
-        await rec.step(`restore-pitr --backup ${older} (the one before), then WAL to the end`, () =>
+        await rec.step(`${ctx.where()}restore-pitr --backup ${older} (the one before), then WAL to the end`, () =>
           ctx.runScript("restore-pitr", ["--backup", older]),
         );
         await postgresBack(ctx, rec, table, workload, outcome);
-        await rec.step(`set the corrupt backup ${newest} aside`, async () =>
-          fs.renameSync(
-            path.join(ctx.plan.paths.baseDir, newest),
-            path.join(ctx.plan.paths.baseDir, `.corrupt-${newest}`),
-          ),
+        await rec.step(`${ctx.where()}set the corrupt backup ${newest} aside`, () =>
+          ctx.execOk([
+            "mv",
+            "-T",
+            "--",
+            path.posix.join(ctx.plan.paths.baseDir, newest),
+            path.posix.join(ctx.plan.paths.baseDir, `.corrupt-${newest}`),
+          ]),
         );
         await baseBackup(ctx, rec, "take a base backup on the new timeline");
       },
@@ -456,7 +471,7 @@ const redisLoss: Scenario = {
     const rec = new ScenarioRecorder(ctx.progress, this.id);
     const r = ctx.plan.redis!;
     const cliArgs = r.socket ? ["-s", r.socket] : ["-p", String(r.port)];
-    const cli = { command: "runuser", args: ["-u", r.osUser, "--", r.cli, ...cliArgs] };
+    const cli = ctx.shell().spawnable(["runuser", "-u", r.osUser, "--", r.cli, ...cliArgs]);
     const prefix = `drill:${Date.now()}`;
     const workload = redisWorkload(cli, prefix);
     workload.start();
@@ -464,10 +479,10 @@ const redisLoss: Scenario = {
     await workload.waitForAcks(200);
     await sleep(1100);
     const snapshot = await rec.step(
-      "take a snapshot (backup-redis)",
+      `${ctx.where()}take a snapshot (backup-redis)`,
       async () => {
-        const out = await ctx.runScript("backup-redis");
-        const name = /snapshot (dump_\d{8}T\d{6}Z\.rdb)/.exec(out.stderr)?.[1];
+        const done = /snapshot (dump_\d{8}T\d{6}Z\.rdb)/;
+        const name = done.exec((await ctx.runJob("redis", [], done)).stderr)?.[1];
         if (!name) throw new Error("backup-redis did not name its snapshot");
         return name;
       },
@@ -476,9 +491,8 @@ const redisLoss: Scenario = {
     const atSnapshot = workload.acks.length;
     await workload.waitForAcks(atSnapshot + 100);
     const disasterAt = new Date();
-    await runCommand(agentPath(ctx.plan, "sandbox-redis"), ["stop"]);
-    for (const f of ["dump.rdb", "appendonlydir", "appendonly.aof"])
-      fs.rmSync(path.join(r.dataDirectory, f), { recursive: true, force: true });
+    await ctx.redisServer("stop");
+    await ctx.remove(["dump.rdb", "appendonlydir", "appendonly.aof"].map((f) => path.posix.join(r.dataDirectory, f)));
     rec.event("disaster", "server stopped, RDB and AOF deleted", disasterAt);
     unwatched(
       ctx,
@@ -512,17 +526,17 @@ const redisLoss: Scenario = {
       },
       async (outcome) => {
         rec.event("recovery-start", "restore-redis from the newest snapshot");
-        await rec.step("start an empty server", () => ctx.runScript("sandbox-redis", ["start"]));
-        await rec.step(`restore-redis ${snapshot}`, () =>
-          ctx.runScript("restore-redis", [path.join(r.backupDir, snapshot)]),
+        await rec.step(`${ctx.where()}start an empty server`, () => ctx.redisServer("start"));
+        await rec.step(`${ctx.where()}restore-redis ${snapshot}`, () =>
+          ctx.runScript("restore-redis", [path.posix.join(r.backupDir, snapshot)]),
         );
         const back = await rec.step("first write accepted", async () => {
-          const set = await runCommand(cli.command, [...cli.args, "SET", `${prefix}:probe`, "1"]);
+          const set = await runCommand(cli.command, [...cli.args, "SET", `${prefix}:probe`, "1"], 30_000);
           if (set.stdout.trim() !== "OK")
             throw new Error(`SET after the restore answered ${set.stdout.trim() || set.stderr.trim()}`);
           return new Date();
         });
-        const keys = await runCommand(cli.command, [...cli.args, "--scan", "--pattern", `${prefix}:*`]);
+        const keys = await runCommand(cli.command, [...cli.args, "--scan", "--pattern", `${prefix}:*`], 60_000);
         const present = keys.stdout.split("\n").filter((k) => k && !k.endsWith(":probe"));
         recordRecovery(rec, outcome, {
           back,
@@ -536,12 +550,26 @@ const redisLoss: Scenario = {
   },
 };
 
+/**
+ * Failover across hosts is fence-primary, promote-standby and then `pulumi up` with the roles swapped in the stack
+ * (the rejoin is the new standby's clone step); the drill does not rewrite a stack, so it cannot fail back.
+ */
+function standbyElsewhere(ctx: DrillContext): string | undefined {
+  const remote = ctx.plan.replication?.standbys.find((s) => s.host.name !== ctx.plan.host.name);
+  return remote
+    ? `standby ${remote.name} runs on another host (${remote.host.name}): failing back across hosts needs the ` +
+        "stack's roles swapped and pulumi up, which the drill does not do to a stack"
+    : undefined;
+}
+
 const failover: Scenario = {
   id: "primary-crash",
   title: "Primary crash: fenced and failed over to a standby",
   tools: ["pg_basebackup", "pg_rewind"],
   unavailable: (ctx) =>
-    ctx.plan.replication?.standbys.length ? undefined : "the service has no standbys (services.<name>.standbys)",
+    ctx.plan.replication?.standbys.length
+      ? standbyElsewhere(ctx)
+      : "the service has no standbys (services.<name>.standbys)",
   async run(ctx) {
     const rec = new ScenarioRecorder(ctx.progress, this.id);
     const table = "drkit_drill_failover";
@@ -549,7 +577,7 @@ const failover: Scenario = {
     await freshTable(ctx, table);
     const workload = await startWrites(ctx, rec, table);
     const disasterAt = new Date();
-    await ctx.pgCtl(["stop", "-m", "immediate"]);
+    await ctx.crashPrimary();
     rec.event("disaster", "primary killed (immediate stop)", disasterAt);
     await workload.stop();
     rec.event(
@@ -627,12 +655,14 @@ async function failBack(
  * it within seconds), asking through fetch-offsite, the restore's own path.
  */
 async function shippedOffsite(ctx: DrillContext, names: readonly string[]): Promise<void> {
-  const probe = path.join(os.tmpdir(), `drkit-drill-offsite-probe-${process.pid}`);
+  const probe = `/tmp/drkit-drill-offsite-probe-${process.pid}`;
   try {
     for (let attempt = 0; attempt < 120; attempt++) {
       let missing = "";
       for (const name of names) {
-        const r = await runCommand(ctx.script("fetch-offsite"), ["wal", name, probe, ...ctx.identityArgs()], 60_000);
+        const r = await ctx.exec([ctx.script("fetch-offsite"), "wal", name, probe, ...ctx.identityArgs()], {
+          timeoutMs: 60_000,
+        });
         if (r.status !== 0) {
           missing = name;
           break;
@@ -643,7 +673,7 @@ async function shippedOffsite(ctx: DrillContext, names: readonly string[]): Prom
       await sleep(500);
     }
   } finally {
-    fs.rmSync(probe, { force: true });
+    await ctx.remove([probe]);
   }
 }
 
@@ -658,7 +688,7 @@ const pitrAfterFailover: Scenario = {
       ? "the service has no standbys (services.<name>.standbys)"
       : !ctx.plan.offsite
         ? "the service has no offsite targets (services.<name>.offsite)"
-        : undefined,
+        : standbyElsewhere(ctx),
   async run(ctx) {
     const rec = new ScenarioRecorder(ctx.progress, this.id);
     const table = "drkit_drill_timelines";
@@ -763,10 +793,10 @@ async function archiverFailures(ctx: DrillContext): Promise<number> {
 
 /** Waits until the shipper's state for a store records a failed attempt (bounded by the call timeout). */
 async function shipperReportsFailure(ctx: DrillContext, store: string): Promise<string> {
-  const state = path.join(ctx.plan.offsite!.markerDir, store, "shipper.state");
+  const state = path.posix.join(ctx.plan.offsite!.markerDir, store, "shipper.state");
   const seconds = ctx.plan.offsite!.callTimeoutSeconds + 30;
   for (let i = 0; i < seconds * 4; i++) {
-    const text = fs.existsSync(state) ? fs.readFileSync(state, "utf8") : "";
+    const text = (await ctx.exec(["cat", "--", state], { timeoutMs: 10_000 })).stdout;
     const failures = Number(/^consecutive_failures=(\d+)$/m.exec(text)?.[1] ?? 0);
     if (failures > 0)
       return `${failures} failed attempt(s), backlog ${/^backlog_files=(\d+)$/m.exec(text)?.[1]} file(s)`;
@@ -786,6 +816,8 @@ const storeOutage: Scenario = {
   unavailable: (ctx) => {
     const target = ctx.plan.offsite?.targets[0];
     if (!target) return "the service has no offsite targets (services.<name>.offsite)";
+    if (ctx.onRealHosts)
+      return "the drill makes an object store hang on this machine only; the service runs on real hosts";
     return LOOPBACK.has(new URL(target.endpoint).hostname)
       ? undefined
       : `object store ${target.store} is not on this machine (${target.endpoint}): the drill cannot make it hang`;

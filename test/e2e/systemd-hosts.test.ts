@@ -354,6 +354,61 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     expect(await unitProperty("drkit-billing-redis.service", "Result")).toBe("success");
   });
 
+  it("drkit drill --break-host plays the scenarios on db1 and db2 over SSH, jobs started by systemd", async () => {
+    const completedBases = async () =>
+      (await onHost("journalctl -q -o cat -u drkit-billing-base.service | grep -c 'base backup .* complete' || true"))
+        .split("\n")
+        .map(Number)[0];
+    const basesBefore = await completedBases();
+    await project.setConfig(
+      "hosts",
+      "drkit:services.billing.offsite.encryption.identity",
+      fs.readFileSync(identityFile, "utf8"),
+      true,
+    );
+    const reportDir = path.join(project.dir, "..", "drill-report");
+    const r = await project.drkit(
+      ["drill", "--stack", "hosts", "--no-provision", "--break-host", "db1", "db2", "--report-dir", reportDir],
+      1_800_000,
+    );
+    expect(r.status, `${r.stdout}\n${r.stderr.split("\n").slice(-60).join("\n")}`).toBe(0);
+    expect(r.stdout).toContain("drill of hosts: PASS");
+    const report = JSON.parse(fs.readFileSync(path.join(reportDir, "report.json"), "utf8"));
+    expect(report.scenarios.map((s: { id: string; verdict: string }) => `${s.id} ${s.verdict}`)).toEqual([
+      "accidental-deletion PASS",
+      "corrupt-backup PASS",
+      "redis-loss PASS",
+      "host-loss PASS",
+    ]);
+    const notPlayed = Object.fromEntries(report.notPlayed.map((n: { id: string; reason: string }) => [n.id, n.reason]));
+    expect(notPlayed["primary-crash"]).toMatch(/standby replica runs on another host \(db2\)/);
+    expect(notPlayed["store-outage"]).toMatch(/real hosts/);
+    expect(report.environment.host).toMatch(/^db1: \S+ \(\d+ cores\), over SSH; the drill ran db1, db2$/);
+    const steps = report.scenarios.flatMap((s: { steps: { name: string; ok: boolean }[] }) => s.steps);
+    expect(steps.every((s: { ok: boolean }) => s.ok)).toBe(true);
+    const names = steps.map((s: { name: string }) => s.name);
+    expect(names).toContain("on db1: restore-pitr to just before the DELETE");
+    expect(names).toContain("rebuild standby replica on db2 from the restored primary");
+    expect(names).toContain("on db1: restore-pitr --from-offsite (base backup and WAL from the object store)");
+    // Every base backup the drill took was a run of the unit, as postgres, in the journal: one per scenario at least.
+    expect((await completedBases()) - basesBefore).toBeGreaterThanOrEqual(4);
+    const base = await runJob("base");
+    expect([...base.uids]).toEqual([await uidOf("postgres")]);
+    // The service is whole again: db2's standby streams, the shipper runs, nothing of root's in the backups.
+    await waitFor("db2's standby streaming again", async () =>
+      (await psql(db1, "SELECT state FROM pg_stat_replication WHERE application_name = 'replica'")) === "streaming"
+        ? true
+        : undefined,
+    );
+    expect(await unitProperty("drkit-billing-shipper.service", "ActiveState")).toBe("active");
+    expect(await onHost("find /var/lib/billing/backups -user root | head -n 5")).toBe("");
+    // Nothing of the drill is left: no copy of the identity on db1, no SSH connection of its own here.
+    expect(await onHost("ls -a /root | grep -c '^\\.drkit-drill-' || true")).toBe("0");
+    expect(execFileSync("bash", ["-c", "pgrep -fc 'ssh .*drkit-drill-' || true"], { encoding: "utf8" }).trim()).toBe(
+      "0",
+    );
+  });
+
   it("a host that shows another key than the pinned one is refused before anything is sent to it", async () => {
     // db2 at db1's place in a stack that pins db1's key: as a machine answering at a hijacked address would.
     await hostsStack("hosts-wrong-key", db2, db1.hostKey);
