@@ -1,10 +1,11 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import * as os from "node:os";
 import * as path from "node:path";
 import { standbyAgentDir } from "../components/agent/serviceEnv";
 import type { HostPlan, JobId, ServicePlan, StandbyPlan } from "../components/plan/plan";
 import type { ScenarioResult, StepResult, TableCheck, TimelineEvent, TimelineKind } from "../components/drill/report";
-import type { HostShell, Spawnable } from "./hostShell";
+import { localShell, type HostShell, type Spawnable } from "./hostShell";
 import type { Ack } from "./workload";
 
 export interface CommandResult {
@@ -63,13 +64,16 @@ export class DrillContext {
   constructor(
     readonly plan: ServicePlan,
     readonly progress: (line: string) => void,
-    private readonly shells?: DrillShells,
+    private shells?: DrillShells,
   ) {
     this.database = plan.postgres.databases[0];
   }
 
   /** The shell of a host (the service's by default). */
   shell(host?: HostPlan): HostShell {
+    // A sandbox needs no connection: its programs run here.
+    if (!this.shells && this.plan.host.connection.type === "local")
+      this.shells = { primary: localShell(this.plan.host.name, os.tmpdir()), of: () => this.shells!.primary };
     if (!this.shells) throw new Error("the drill has no connection to the service's hosts");
     return host === undefined || host.name === this.plan.host.name ? this.shells.primary : this.shells.of(host);
   }
@@ -110,10 +114,10 @@ export class DrillContext {
     return r;
   }
 
-  /** psql as the service's OS user, kept open by the workloads (statements on stdin). */
-  psqlArgs(port = this.plan.postgres.port, db = this.database, on?: HostPlan): Spawnable {
+  /** psql as the service's OS user, as argv on its host, with `extra` arguments after the connection's. */
+  private psqlArgv(port: number, db: string, extra: readonly string[] = []): string[] {
     const pg = this.plan.postgres;
-    return this.shell(on).spawnable([
+    return [
       "runuser",
       "-u",
       pg.osUser,
@@ -131,15 +135,26 @@ export class DrillContext {
       pg.role,
       "-d",
       db,
-    ]);
+      ...extra,
+    ];
+  }
+
+  /** psql kept open by the workloads (statements on stdin). */
+  psqlArgs(port = this.plan.postgres.port, db = this.database, on?: HostPlan): Spawnable {
+    return this.shell(on).spawnable(this.psqlArgv(port, db));
   }
 
   async sql(
     query: string,
     opts: { db?: string; port?: number; timeoutMs?: number; on?: HostPlan } = {},
   ): Promise<string> {
-    const { command, args } = this.psqlArgs(opts.port, opts.db, opts.on);
-    const r = await runCommand(command, [...args, "-v", "ON_ERROR_STOP=1", "-c", query], opts.timeoutMs ?? 120_000);
+    const argv = this.psqlArgv(opts.port ?? this.plan.postgres.port, opts.db ?? this.database, [
+      "-v",
+      "ON_ERROR_STOP=1",
+      "-c",
+      query,
+    ]);
+    const r = await this.exec(argv, { on: opts.on, timeoutMs: opts.timeoutMs ?? 120_000 });
     if (r.status !== 0)
       throw new Error(`psql: ${r.stderr.trim() || `exit ${r.status}${r.status === -1 ? " (timed out)" : ""}`}`);
     return r.stdout.trim();
@@ -193,19 +208,21 @@ export class DrillContext {
     return this.exec(["runuser", "-u", pg.osUser, "--", `${pg.binDirectory}/pg_ctl`, "-D", dataDirectory, ...args]);
   }
 
-  /** The primary crashes: every process of its server killed at once (systemd), or an immediate stop (pg_ctl). */
+  /** The primary crashes: its postmaster killed (systemd), or an immediate stop (pg_ctl). */
   async crashPrimary(): Promise<void> {
     const m = this.plan.postgres.manager;
     if (m.type === "pg_ctl") {
       await this.pgCtl(["stop", "-m", "immediate"]);
       return;
     }
-    await this.execOk(["systemctl", "kill", "--signal=SIGKILL", m.unit]);
+    // The postmaster killed: its backends exit when they see it gone, and systemd marks the unit failed.
+    const pidFile = path.posix.join(this.plan.postgres.dataDirectory, "postmaster.pid");
+    await this.execOk(["bash", "-c", 'kill -KILL "$(head -n 1 -- "$1")"', "crash", pidFile]);
     for (let i = 0; i < 300; i++) {
       if ((await this.exec(["systemctl", "is-active", "--quiet", m.unit])).status !== 0) return;
       await sleep(100);
     }
-    throw new Error(`${this.where()}${m.unit} is still active 30s after SIGKILL`);
+    throw new Error(`${this.where()}${m.unit} is still active 30s after its postmaster was killed`);
   }
 
   /** Deletes files and directories on a host, as a lost disk would. */

@@ -471,7 +471,8 @@ const redisLoss: Scenario = {
     const rec = new ScenarioRecorder(ctx.progress, this.id);
     const r = ctx.plan.redis!;
     const cliArgs = r.socket ? ["-s", r.socket] : ["-p", String(r.port)];
-    const cli = ctx.shell().spawnable(["runuser", "-u", r.osUser, "--", r.cli, ...cliArgs]);
+    const cliArgv = ["runuser", "-u", r.osUser, "--", r.cli, ...cliArgs];
+    const cli = ctx.shell().spawnable(cliArgv);
     const prefix = `drill:${Date.now()}`;
     const workload = redisWorkload(cli, prefix);
     workload.start();
@@ -531,12 +532,12 @@ const redisLoss: Scenario = {
           ctx.runScript("restore-redis", [path.posix.join(r.backupDir, snapshot)]),
         );
         const back = await rec.step("first write accepted", async () => {
-          const set = await runCommand(cli.command, [...cli.args, "SET", `${prefix}:probe`, "1"], 30_000);
+          const set = await ctx.exec([...cliArgv, "SET", `${prefix}:probe`, "1"], { timeoutMs: 30_000 });
           if (set.stdout.trim() !== "OK")
             throw new Error(`SET after the restore answered ${set.stdout.trim() || set.stderr.trim()}`);
           return new Date();
         });
-        const keys = await runCommand(cli.command, [...cli.args, "--scan", "--pattern", `${prefix}:*`], 60_000);
+        const keys = await ctx.exec([...cliArgv, "--scan", "--pattern", `${prefix}:*`], { timeoutMs: 60_000 });
         const present = keys.stdout.split("\n").filter((k) => k && !k.endsWith(":probe"));
         recordRecovery(rec, outcome, {
           back,

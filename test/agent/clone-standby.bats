@@ -123,6 +123,27 @@ teardown() { agent_teardown; }
   grep -qxF "primary_conninfo = '$conninfo'" "$TMP/near/postgresql.auto.conf"
 }
 
+@test "on another host than the primary the standby listens on its address too, for guard-primary's question" {
+  setting STANDBY_LISTEN_ADDRESS 10.0.0.2
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  grep -qxF "listen_addresses = 'localhost,10.0.0.2'" "$TMP/near/postgresql.auto.conf"
+}
+
+@test "on the primary's host the standby keeps its listen_addresses" {
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  ! grep -q listen_addresses "$TMP/near/postgresql.auto.conf" || false
+}
+
+@test "a listen address that is not an IP address is refused before anything is cloned" {
+  setting STANDBY_LISTEN_ADDRESS "10.0.0.2' ssl = 'off"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 1 ]
+  [[ $output == *"setting STANDBY_LISTEN_ADDRESS must be an IP address, not '10.0.0.2' ssl = 'off'"* ]]
+  [ ! -e "$TMP/calls" ] || ! grep -q pg_basebackup "$TMP/calls" || false
+}
+
 @test "without a readable archive there is no restore_command" {
   setting STANDBY_RESTORE_COMMAND ""
   run "$AGENT/clone-standby" near

@@ -360,6 +360,7 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
         .split("\n")
         .map(Number)[0];
     const basesBefore = await completedBases();
+    const drillStart = await onHost("date +%s");
     await project.setConfig(
       "hosts",
       "drkit:services.billing.offsite.encryption.identity",
@@ -401,7 +402,15 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
         : undefined,
     );
     expect(await unitProperty("drkit-billing-shipper.service", "ActiveState")).toBe("active");
-    expect(await onHost("find /var/lib/billing/backups -user root | head -n 5")).toBe("");
+    // (the restore's own lock is root's: restore-pitr runs as root, and only it takes that lock)
+    expect(await onHost("find /var/lib/billing/backups -user root ! -path '*/.locks/restore.lock'")).toBe("");
+    // Each restore started the primary through its guard, which got db2's answer at once: the standby listens on
+    // its address.
+    const guard = await onHost(`journalctl -q -o cat --since @${drillStart} -u postgresql@15-main.service`);
+    expect(guard).not.toContain("no standby answers yet");
+    expect(await on(db2, "runuser -u postgres -- psql -X -Atq -p 5433 -c 'SHOW listen_addresses'")).toBe(
+      `localhost,${db2.address}`,
+    );
     // Nothing of the drill is left: no copy of the identity on db1, no SSH connection of its own here.
     expect(await onHost("ls -a /root | grep -c '^\\.drkit-drill-' || true")).toBe("0");
     expect(execFileSync("bash", ["-c", "pgrep -fc 'ssh .*drkit-drill-' || true"], { encoding: "utf8" }).trim()).toBe(

@@ -227,6 +227,8 @@ describe("replication TLS in the stack config", () => {
       const env = renderStandbyEnv(plan, s1);
       expect(env).toContain("REWIND_ROLE=drkit_rewind");
       expect(env).toContain("STANDBY_REWIND_WAL_DIR=/var/lib/billing/backups/wal");
+      // the primary's guard asks it at its address
+      expect(env).toContain("STANDBY_LISTEN_ADDRESS=10.0.0.2");
       // removing it from the stack stops it only while it is still a standby (not after a promotion)
       const undo = serviceArtifacts(plan).step("step:clone:s1").undo!;
       expect(undo).toMatch(/^if test -e '?\/var\/lib\/postgresql\/15\/s1\/PG_VERSION'? && ! test -e .*standby\.signal/);
@@ -253,6 +255,8 @@ describe("replication TLS in the stack config", () => {
         "host postgres drkit_rewind 127.0.0.1/32 scram-sha-256",
       ]);
       expect(serviceSettings(local).REPL_TLS_CA).toBe("");
+      // on the primary's host the standby is asked nothing over the network: its listen_addresses stay
+      expect(renderStandbyEnv(local, local.replication!.standbys[0])).toMatch(/^STANDBY_LISTEN_ADDRESS=''?$/m);
     });
   });
 });

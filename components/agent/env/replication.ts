@@ -72,6 +72,8 @@ export function standbySettings(plan: ServicePlan, standby: StandbyPlan): Settin
     REPL_PRIMARY_ADDRESS: r.primaryAddress,
     REPL_PRIMARY_PORT: r.primaryPort,
     REPL_TLS_CA: standby.tlsCaFile ?? "",
+    // guard-primary on the primary's host asks a standby on another host at this address (an IP, checked).
+    STANDBY_LISTEN_ADDRESS: standby.host.name === plan.host.name ? "" : standby.address,
     // The archive is a fallback source of WAL only where this host can read it.
     STANDBY_RESTORE_COMMAND: standby.host.name === plan.host.name ? `cp ${plan.paths.walDir}/%f %p` : "",
     // A former primary on this host rewinds with the WAL it archived itself, where that folder is still here.
