@@ -291,7 +291,7 @@ const accidentalDeletion: Scenario = {
     const targetIso = new Date(target.replace(" ", "T").replace("+00", "Z")).toISOString();
     const disasterAt = new Date();
     await ctx.sql(`DELETE FROM ${table}`);
-    rec.event("disaster", `DELETE FROM ${table} (all rows)`, disasterAt);
+    rec.event("disaster", `${ctx.where()}DELETE FROM ${table} (all rows)`, disasterAt);
     unwatched(ctx, rec, "a DELETE is a valid write, no metric tells it from an intended one");
     return recoverAndJudge(
       this,
@@ -366,7 +366,11 @@ const hostLoss: Scenario = {
     const workload = await startWrites(ctx, rec, table);
     const disasterAt = new Date();
     await loseHost(ctx);
-    rec.event("disaster", "host lost: server killed, data directory and local backups deleted", disasterAt);
+    rec.event(
+      "disaster",
+      `${ctx.where()}host lost: server killed, data directory and local backups deleted`,
+      disasterAt,
+    );
     await workload.stop();
     rec.event(
       "writes-end",
@@ -416,7 +420,7 @@ const corruptNewestBackup: Scenario = {
     rec.event("note", `${ctx.where()}bytes in the middle of ${newest}/${tar} overwritten`);
     const disasterAt = new Date();
     await crashAndLoseDataDirectory(ctx);
-    rec.event("disaster", "data directory lost; the newest backup is corrupt", disasterAt);
+    rec.event("disaster", `${ctx.where()}data directory lost; the newest backup is corrupt`, disasterAt);
     await detect(ctx, rec, WATCHED_ALERTS, disasterAt);
     const reasons: string[] = [];
     return recoverAndJudge(
@@ -494,7 +498,7 @@ const redisLoss: Scenario = {
     const disasterAt = new Date();
     await ctx.redisServer("stop");
     await ctx.remove(["dump.rdb", "appendonlydir", "appendonly.aof"].map((f) => path.posix.join(r.dataDirectory, f)));
-    rec.event("disaster", "server stopped, RDB and AOF deleted", disasterAt);
+    rec.event("disaster", `${ctx.where()}server stopped, RDB and AOF deleted`, disasterAt);
     unwatched(
       ctx,
       rec,

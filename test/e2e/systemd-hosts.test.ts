@@ -391,6 +391,13 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     expect(names).toContain("on db1: restore-pitr to just before the DELETE");
     expect(names).toContain("rebuild standby replica on db2 from the restored primary");
     expect(names).toContain("on db1: restore-pitr --from-offsite (base backup and WAL from the object store)");
+    const disasters = report.scenarios.map(
+      (s: { timeline: { kind: string; label: string }[] }) => s.timeline.find((e) => e.kind === "disaster")?.label,
+    );
+    expect(
+      disasters.every((label: string) => label.startsWith("on db1: ")),
+      disasters.join("; "),
+    ).toBe(true);
     // Every base backup the drill took was a run of the unit, as postgres, in the journal: one per scenario at least.
     expect((await completedBases()) - basesBefore).toBeGreaterThanOrEqual(4);
     const base = await runJob("base");
