@@ -130,19 +130,25 @@ foreign_archive() {
     "$3" "$SERVICE" "$((${ARCHIVE_EPOCH:-1} + 1))"
   printf ' or clean the location (docs/runbook.md, "The archive belongs to another cluster")\n'
 }
-# archive_owner: the system identifier that owns the local archive (ARCHIVE_RECORD), empty while it is unclaimed
-# (or where the settings name no record: pods).
-archive_owner() {
+# read_archive_owner: sets ARCHIVE_OWNER_SYSID, the system identifier that owns the local archive (ARCHIVE_RECORD),
+# empty while it is unclaimed (or where the settings name no record: pods). A variable, not output: archive-wal asks
+# for every segment, and a command substitution forks.
+read_archive_owner() {
+  ARCHIVE_OWNER_SYSID=''
   [[ -n ${ARCHIVE_RECORD:-} && -e $ARCHIVE_RECORD ]] || return 0
   [[ -r $ARCHIVE_RECORD ]] || die "cannot read the archive's owner record $ARCHIVE_RECORD"
-  # read here rather than with sed: archive-wal asks for every segment
   local line
   while IFS= read -r line || [[ -n $line ]]; do
     if [[ $line == SYSTEM_IDENTIFIER=* ]]; then
-      printf '%s\n' "${line#SYSTEM_IDENTIFIER=}"
+      ARCHIVE_OWNER_SYSID=${line#SYSTEM_IDENTIFIER=}
       return 0
     fi
   done <"$ARCHIVE_RECORD"
+}
+# archive_owner: the same, printed (nothing while unclaimed).
+archive_owner() {
+  read_archive_owner
+  [[ -z $ARCHIVE_OWNER_SYSID ]] || printf '%s\n' "$ARCHIVE_OWNER_SYSID"
 }
 # control_sysid PGDATA: the system identifier in PGDATA's global/pg_control (its first field, a uint64), without
 # pg_controldata; nothing when the file cannot be read.
@@ -153,7 +159,8 @@ control_sysid() { od -An -v -t u8 --endian=little -N 8 -- "$1/global/pg_control"
 # WAL segment at all is not judged, and an unclaimed archive has no owner to compare with: both pass.
 check_segment_owner() {
   local owner sysid
-  owner=$(archive_owner)
+  read_archive_owner
+  owner=$ARCHIVE_OWNER_SYSID
   [[ -n $owner ]] || return 0
   if [[ $2 =~ ^[0-9A-F]{24}(\.partial)?$ ]]; then
     [[ ${WAL_HEADER_FILE:-} == "$1" ]] || wal_header "$1"

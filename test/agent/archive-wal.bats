@@ -40,6 +40,33 @@ headed_segment() {
   [ "$(sha256sum <"$TMP/wal/000000010000000000000001")" = "$before" ]
 }
 
+# racing_cp CONTENT_FROM: a cp first in PATH that, once it has copied, puts CONTENT_FROM under the segment's archived
+# name, as a concurrent archiver would between archive-wal's check and its move.
+racing_cp() {
+  mkdir -p "$TMP/fakebin"
+  printf '#!/usr/bin/env bash\n/usr/bin/cp "$@"\n/usr/bin/cp %q %q\n' "$1" "$TMP/wal/000000010000000000000001" \
+    >"$TMP/fakebin/cp"
+  chmod +x "$TMP/fakebin/cp"
+}
+
+@test "a name another archiver takes during the copy is never replaced, and the temp file goes" {
+  head -c 16384 /dev/urandom >"$TMP/other"
+  racing_cp "$TMP/other"
+  PATH="$TMP/fakebin:$PATH" run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
+  [ "$status" -eq 1 ]
+  [[ $output == *"refusing to overwrite"* ]]
+  cmp "$TMP/other" "$TMP/wal/000000010000000000000001"
+  [ -z "$(find "$TMP/wal" -name '.*' -type f)" ]
+}
+
+@test "the same content archived concurrently under the name is success" {
+  racing_cp "$TMP/pg_wal/000000010000000000000001"
+  PATH="$TMP/fakebin:$PATH" run "$AGENT/archive-wal" "$TMP/pg_wal/000000010000000000000001" 000000010000000000000001
+  [ "$status" -eq 0 ]
+  [[ $output == *"already archived with identical content"* ]]
+  [ -z "$(find "$TMP/wal" -name '.*' -type f)" ]
+}
+
 @test "accepts history, backup history and partial names" {
   for name in 00000002.history 000000010000000000000001.00000028.backup 000000010000000000000002.partial; do
     cp "$TMP/pg_wal/000000010000000000000001" "$TMP/pg_wal/$name"
