@@ -104,14 +104,14 @@ require_arrays() {
 }
 
 # ---- what archive-wal needs -----------------------------------------------------------------------------
-# wal_header FILE: reads a WAL segment's long page header, without PostgreSQL and with one od, in the calling shell:
-# WAL_SYSID (xlp_sysid, a uint64 little-endian at byte 24, after the 24-byte standard header) and WAL_SEG_SIZE
+# wal_header FILE: reads a WAL segment's long page header, without PostgreSQL and without a process, in the calling
+# shell: WAL_SYSID (xlp_sysid, a uint64 little-endian at byte 24, after the 24-byte standard header) and WAL_SEG_SIZE
 # (xlp_seg_size, a uint32 at byte 32, when FILE holds it); WAL_HEADER_FILE is FILE. Both are empty when the file
 # does not start with a long page header (magic 0xD1xx, XLP_LONG_HEADER set in xlp_info): it is no WAL segment.
 wal_header() {
   WAL_HEADER_FILE=$1 WAL_SYSID='' WAL_SEG_SIZE=''
   local -a hdr
-  read -r -a hdr < <(od -An -v -t u1 -w40 -N 40 -- "$1" 2>/dev/null) || true
+  header_bytes hdr 40 "$1" 2>/dev/null || true
   ((${#hdr[@]} >= 32 && hdr[1] == 0xD1 && (hdr[2] & 2) != 0)) || return 0
   local i sysid=0 seg=0
   for i in 7 6 5 4 3 2 1 0; do sysid=$(((sysid << 8) | hdr[24 + i])); done
@@ -122,6 +122,22 @@ wal_header() {
   # only a size PostgreSQL allows (a power of two from 1 MiB to 1 GiB) is taken; callers ask the file otherwise
   ((seg >= 1048576 && seg <= 1073741824 && (seg & (seg - 1)) == 0)) || return 0
   WAL_SEG_SIZE=$seg
+}
+# header_bytes ARRAY COUNT FILE: the first COUNT bytes of FILE (fewer when it is shorter) into ARRAY, as numbers.
+# Read by bash itself: archive-wal reads every segment's header, and od would be a process. In the C locale each
+# byte is one character; with NUL as the delimiter a NUL byte reads as an empty one (status 0), the end as 1.
+header_bytes() {
+  local -n bytes_of=$1
+  local LC_ALL=C byte value fd i
+  bytes_of=()
+  exec {fd}<"$3" || return 1
+  for ((i = 0; i < $2; i++)); do
+    IFS= read -r -d '' -n 1 -u "$fd" byte || break
+    value=0
+    [[ -z $byte ]] || printf -v value '%d' "'$byte"
+    bytes_of+=("$value")
+  done
+  exec {fd}<&-
 }
 # foreign_archive LOCATION RECORDED OURS: the error for a location that holds another cluster's archive.
 foreign_archive() {

@@ -5,6 +5,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { MinioServer } from "../test/helpers/minio";
 import { startSandbox, tempRoot, type Sandbox } from "../test/helpers/sandbox";
 import { asUser, mustExec, onCleanup, progress, sleep } from "./lib";
 
@@ -16,6 +17,37 @@ async function benchSandbox(label: string): Promise<Sandbox & { dispose: () => v
   const sb = await startSandbox({ label: `bench-${label}`, databases: [DATABASE] });
   const dispose = onCleanup(`sandbox ${label}`, () => sb.destroy());
   return { ...sb, dispose };
+}
+
+/**
+ * A sandbox whose base backups and WAL go to a MinIO on loopback, the shipper running (no encryption: the manual
+ * baselines have none); destroyed when the run ends.
+ */
+export async function offsiteSandbox(
+  minio: MinioServer,
+  label: string,
+  bucket: string,
+  store: string,
+): Promise<Sandbox> {
+  const mb = await minio.mc(["mb", `${minio.name}/${bucket}`]);
+  if (mb.status !== 0) throw new Error(`mc mb: ${mb.stderr}`);
+  progress(`starting a PostgreSQL sandbox shipping to MinIO (${label})`);
+  const sb = await startSandbox({
+    label: `bench-${label}`,
+    databases: [DATABASE],
+    service: { offsite: { targets: [store], retry: { attempts: 2, initialDelay: "1s" } } },
+    objectStores: {
+      [store]: {
+        type: "minio",
+        endpoint: minio.endpoint,
+        bucket,
+        accessKey: minio.accessKey,
+        secretKey: minio.secretKey,
+      },
+    },
+  });
+  onCleanup(`sandbox ${label}`, () => sb.destroy());
+  return sb;
 }
 
 /** A temp directory (mode 0755, owned by the PostgreSQL OS user), removed when the run ends. */
@@ -63,6 +95,15 @@ export function readyCount(sb: Sandbox): number {
   const dir = path.join(sb.plan.postgres.dataDirectory, "pg_wal", "archive_status");
   try {
     return fs.readdirSync(dir).filter((f) => f.endsWith(".ready")).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Archived WAL files waiting for the shipper (their queue entries, .to-ship.<name>, in the archive). */
+export function shipQueueCount(sb: Sandbox): number {
+  try {
+    return fs.readdirSync(sb.plan.paths.walDir).filter((f) => f.startsWith(".to-ship.")).length;
   } catch {
     return 0;
   }

@@ -8,8 +8,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { mcBinary, startMinio, type MinioServer } from "../test/helpers/minio";
-import { startSandbox, type Sandbox } from "../test/helpers/sandbox";
-import { benchTempDir, DATABASE, pgbenchInit, waitArchiverIdle } from "./db";
+import type { Sandbox } from "../test/helpers/sandbox";
+import { benchTempDir, offsiteSandbox, pgbenchInit, waitArchiverIdle } from "./db";
 import { interleave, median, mustExec, onCleanup, progress, round, sleep } from "./lib";
 import { checkRestored, fromARestore, manualRestoreScript, prepare, q, timedRestorePitr, type PitrSetup } from "./pitr";
 import type { ResultRow, Section } from "./results";
@@ -21,28 +21,6 @@ export interface OffsiteRestoreOptions {
 
 const BUCKET = "drkit-bench-restore";
 const STORE = "site-a";
-
-/** A sandbox whose base backups and WAL go to a MinIO on loopback (no encryption: the manual baseline has none). */
-async function offsiteSandbox(minio: MinioServer): Promise<Sandbox> {
-  const mb = await minio.mc(["mb", `${minio.name}/${BUCKET}`]);
-  if (mb.status !== 0) throw new Error(`mc mb: ${mb.stderr}`);
-  const sb = await startSandbox({
-    label: "bench-offsite-restore",
-    databases: [DATABASE],
-    service: { offsite: { targets: [STORE], retry: { attempts: 2, initialDelay: "1s" } } },
-    objectStores: {
-      [STORE]: {
-        type: "minio",
-        endpoint: minio.endpoint,
-        bucket: BUCKET,
-        accessKey: minio.accessKey,
-        secretKey: minio.secretKey,
-      },
-    },
-  });
-  onCleanup("sandbox of the offsite restore benchmark", () => sb.destroy());
-  return sb;
-}
 
 /** The service's objects on the store (keys under its prefix). */
 async function storeKeys(minio: MinioServer, sb: Sandbox, under: string): Promise<string[]> {
@@ -116,7 +94,7 @@ export async function benchOffsiteRestore(opts: OffsiteRestoreOptions): Promise<
   const dir = benchTempDir("offsite-restore");
   const minio = await startMinio("benchrestore", { parent: dir });
   onCleanup("minio of the offsite restore benchmark", () => minio.kill());
-  const sb = await offsiteSandbox(minio);
+  const sb = await offsiteSandbox(minio, "offsite-restore", BUCKET, STORE);
   await pgbenchInit(sb, opts.scale);
   const setup = await prepare(sb);
   await waitShipped(minio, sb, setup.lastSegment);
