@@ -78,6 +78,12 @@ describe("bench/base.ts, bench/pitr.ts and bench/archive.ts at smoke size", () =
     for (const samples of Object.values(perSegment)) for (const ms of samples) expect(ms).toBeGreaterThan(0);
     expect(section.rows.length).toBeGreaterThanOrEqual(3);
     expect(section.rows[2].notes).toMatch(/^PASS|^FAIL/);
+    // the keep-up run ships too: the shipper's backlog is sampled beside the archiver's
+    expect(section.rows[2].benchmark).toMatch(/^archiving and shipping keep up with pgbench -c 8 -j 2/);
+    expect(section.rows[2].notes).toMatch(/\d+ \.ready and \d+ queued for the shipper/);
+    const keepUp = section.details.keepUp as { samples: number[][] };
+    expect(keepUp.samples.length).toBeGreaterThan(0);
+    for (const sample of keepUp.samples) expect(sample).toHaveLength(3);
   }, 300_000);
 
   it("leaves nothing behind", async () => {
