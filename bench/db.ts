@@ -5,6 +5,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { toolchainBin } from "../test/helpers/engine";
 import type { MinioServer } from "../test/helpers/minio";
 import { startSandbox, tempRoot, type Sandbox } from "../test/helpers/sandbox";
 import { asUser, mustExec, onCleanup, progress, sleep } from "./lib";
@@ -31,6 +32,9 @@ export async function offsiteSandbox(
 ): Promise<Sandbox> {
   const mb = await minio.mc(["mb", `${minio.name}/${bucket}`]);
   if (mb.status !== 0) throw new Error(`mc mb: ${mb.stderr}`);
+  // the sandbox places the mc it finds on PATH: the toolchain's
+  const bin = toolchainBin();
+  if (!(process.env.PATH ?? "").split(":").includes(bin)) process.env.PATH = `${bin}:${process.env.PATH ?? ""}`;
   progress(`starting a PostgreSQL sandbox shipping to MinIO (${label})`);
   const sb = await startSandbox({
     label: `bench-${label}`,
