@@ -318,11 +318,13 @@ timelines() {
   [[ $output == *"the old data directory's WAL is on timeline 2, the restore follows timeline 1: not replayed"* ]]
 }
 
-# sync_names VALUE: synchronous_standby_names as the restored server shows it: after a promotion on the second
-# line of the call that resets the recovery settings and reloads, after a pause alone.
+# sync_names VALUE: synchronous_standby_names as the restored server shows it, then where recovery stopped: after a
+# promotion on the second and third lines of the call that resets the recovery settings and reloads, after a pause
+# on the first and second.
 sync_names() {
-  sql_answer 'ALTER SYSTEM RESET restore_command*SELECT pg_reload_conf() ; SHOW synchronous_standby_names' "t\n$1"
-  sql_answer 'SHOW synchronous_standby_names' "$1"
+  sql_answer 'ALTER SYSTEM RESET restore_command*SELECT pg_reload_conf() ; SHOW synchronous_standby_names ; SELECT*' \
+    "t\n$1\n2026-01-02 03:04:05+00 (timeline 2)"
+  sql_answer 'SHOW synchronous_standby_names ; SELECT*' "$1\n2026-01-02 03:04:05+00 (timeline 2)"
 }
 
 @test "synchronous_standby_names is cleared, loudly, when no standby streams from the restored server" {
@@ -333,6 +335,9 @@ sync_names() {
   grep -qF "ALTER SYSTEM SET synchronous_standby_names = '' ; SELECT pg_reload_conf()" "$TMP/calls"
   [[ $output == *"WARNING: synchronous_standby_names was 'FIRST 1 (\"replica_a\")' and no standby streams from the"\
 " restored server"*"ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();"* ]]
+  # where recovery stopped comes from the same call
+  [[ $output == *"recovery ended after "*"s at 2026-01-02 03:04:05+00 (timeline 2)"* ]]
+  [ "$(grep -c "pg_last_xact_replay_timestamp" "$TMP/calls")" -eq 1 ]
 }
 
 @test "after a pause the standby names are read on their own, and cleared the same way" {
