@@ -1251,8 +1251,13 @@ seal() {
   [[ -r $OFFSITE_AGE_RECIPIENTS ]] || die "cannot read the age recipients $OFFSITE_AGE_RECIPIENTS"
   age --encrypt --recipients-file "$OFFSITE_AGE_RECIPIENTS" --output "$2" "$1"
 }
-# is_sealed FILE: FILE is an age-encrypted file.
-is_sealed() { [[ $(head -c ${#AGE_HEADER} -- "$1" 2>/dev/null) == "$AGE_HEADER" ]]; }
+# is_sealed FILE: FILE is an age-encrypted file. Read by bash (no process; a command substitution would warn about
+# the NUL bytes of a binary file).
+is_sealed() {
+  local LC_ALL=C start=''
+  IFS= read -r -N ${#AGE_HEADER} start 2>/dev/null <"$1" || true
+  [[ $start == "$AGE_HEADER" ]]
+}
 # unseal FILE OUT IDENTITY_FILE WHAT: decrypts FILE (WHAT, for messages) into OUT; fails naming the identity and
 # age's reason when it does not open FILE.
 unseal() {

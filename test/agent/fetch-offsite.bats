@@ -188,10 +188,13 @@ ship_wal() {
 
 @test "base: fetches every file of the set into the directory, checked" {
   make_base "$BASE_ID" 100
+  # a tar starts with a name padded with NUL bytes: telling it from an encrypted file warns about nothing
+  { printf 'base/PG_VERSION'; head -c 497 /dev/zero; head -c 3584 /dev/urandom; } >"$TMP/base/$BASE_ID/base.tar"
   "$AGENT/ship-offsite" base "$BASE_ID" 2>/dev/null
   run "$AGENT/fetch-offsite" base "$BASE_ID" "$TMP/staging/$BASE_ID"
   [ "$status" -eq 0 ]
   [[ $output == *"fetched base backup $BASE_ID (4 files) from site-a into $TMP/staging/$BASE_ID"* ]]
+  [[ $output != *"null byte"* ]]
   diff -r "$TMP/base/$BASE_ID" "$TMP/staging/$BASE_ID"
 }
 
