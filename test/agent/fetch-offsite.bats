@@ -177,10 +177,13 @@ ship_wal() {
     mkdir -p "$(dirname "$(object a "base/$id/x")")"
     cp "$TMP/base/$id"/* "$(dirname "$(object a "base/$id/x")")/"
   done
+  : >"$FAKE_MC_ROOT/.calls"
   run "$AGENT/fetch-offsite" list-bases
   [ "$status" -eq 0 ]
   [ "$output" = "20240102T000000Z 2000 2 0/9000028 0/9000100
 20240101T000000Z 1000 - - -" ]
+  # one listing, then the checksums and the copy of each metadata file: no second listing per backup
+  [ "$(mc_calls | awk '{print $1}' | tr '\n' ' ')" = "ls stat cp stat cp " ]
   run "$AGENT/fetch-offsite" list-bases extra
   [ "$status" -eq 2 ]
   [[ $output == *"usage: fetch-offsite list-bases (no other arguments)"* ]]
