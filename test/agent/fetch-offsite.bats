@@ -276,6 +276,19 @@ recover_segments() {
   [ "$(downloads)" -eq 1 ]
 }
 
+@test "wal --prefetch: a segment fetched ahead is served without setting mc up; one that is not needs the store" {
+  ship_segments 1 2 3
+  : >"$FAKE_MC_ROOT/.calls"
+  recover_segments 1
+  # mc's setup would now fail (unreadable credentials): the segments already in the folder do not need it
+  rm "$TMP/creds-a"
+  recover_segments 2 3
+  [ "$(downloads)" -eq 1 ]
+  run "$AGENT/fetch-offsite" wal 000000010000000000000004 "$TMP/RECOVERYXLOG4" --prefetch "$TMP/ahead"
+  [ "$status" -eq 126 ]
+  [[ $output == *"cannot read the credentials of object store site-a"*"aborting recovery"* ]]
+}
+
 @test "wal --prefetch: OFFSITE_PREFETCH bounds a download; segments left from an earlier timeline go" {
   ship_segments 1 2 3 4 5
   setting OFFSITE_PREFETCH 2
