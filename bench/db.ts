@@ -104,25 +104,42 @@ export function readyCount(sb: Sandbox): number {
   }
 }
 
-/** Archived WAL files waiting for the shipper (their queue entries, .to-ship.<name>, in the archive). */
+/**
+ * Archived WAL files the shipper has not yet put on its slowest store: the entries archive-wal leaves in the archive
+ * (.to-ship.<name>) that the shipper has not taken in yet, and the longest of its per-store queues
+ * (<markerDir>/<store>/wal-queue), where an entry stays until that store holds the file.
+ */
 export function shipQueueCount(sb: Sandbox): number {
-  try {
-    return fs.readdirSync(sb.plan.paths.walDir).filter((f) => f.startsWith(".to-ship.")).length;
-  } catch {
-    return 0;
-  }
+  const entries = (dir: string, keep: (name: string) => boolean = () => true) => {
+    try {
+      return fs.readdirSync(dir).filter(keep).length;
+    } catch {
+      return 0;
+    }
+  };
+  const offsite = sb.plan.offsite;
+  const intake = entries(sb.plan.paths.walDir, (f) => f.startsWith(".to-ship."));
+  const queues = (offsite?.targets ?? []).map((t) => entries(path.join(offsite!.markerDir, t.store, "wal-queue")));
+  return intake + Math.max(0, ...queues);
 }
 
-/** Waits until the archiver has no backlog, so a measurement does not compete with it. */
-export async function waitArchiverIdle(sb: Sandbox, timeoutMs = 600_000): Promise<number> {
+/** Waits until `count()` is 0 (what waits, for the error); returns the seconds waited. */
+async function waitUntilNone(count: () => number, what: string, timeoutMs: number): Promise<number> {
   const t0 = Date.now();
-  while (readyCount(sb) > 0) {
-    if (Date.now() - t0 > timeoutMs)
-      throw new Error(`the archiver still has ${readyCount(sb)} segments waiting after ${timeoutMs / 1000}s`);
+  while (count() > 0) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${count()} ${what} after ${timeoutMs / 1000}s`);
     await sleep(200);
   }
   return (Date.now() - t0) / 1000;
 }
+
+/** Waits until the archiver has no backlog, so a measurement does not compete with it. */
+export const waitArchiverIdle = (sb: Sandbox, timeoutMs = 600_000): Promise<number> =>
+  waitUntilNone(() => readyCount(sb), "segments still wait for the archiver", timeoutMs);
+
+/** Waits until the shipper has put everything archived on its stores (shipQueueCount). */
+export const waitShipperIdle = (sb: Sandbox, timeoutMs = 600_000): Promise<number> =>
+  waitUntilNone(() => shipQueueCount(sb), "archived files still wait for the shipper", timeoutMs);
 
 /** Switches to a new WAL segment and waits until the one holding everything so far is archived; returns its name. */
 export async function switchAndWaitArchived(sb: Sandbox, timeoutMs = 60_000): Promise<string> {
