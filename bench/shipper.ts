@@ -153,7 +153,8 @@ const sizeLabel = (bytes: number) =>
   bytes % 2 ** 20 === 0 ? `${bytes / 2 ** 20} MB` : bytes % 1024 === 0 ? `${bytes / 1024} kB` : `${bytes} bytes`;
 
 function rows(opts: ShipperOptions, m: Medians): ResultRow[] {
-  const rate = (seconds: number) => (opts.segments / seconds).toFixed(1);
+  // from the seconds as the samples report them (rounded to ms), so a rate can be checked against them
+  const rate = (seconds: number) => (opts.segments / round(seconds, 3)).toFixed(1);
   const what = `WAL shipping, ${opts.segments} × ${sizeLabel(opts.segmentBytes)} segments to MinIO on loopback`;
   const n = `${opts.segments} segments × ${opts.reps} rounds`;
   const drkit =
