@@ -1,8 +1,11 @@
 # shellcheck shell=bash
 # Shared setup of the agent's bats tests: a temporary directory, a settings file in it (DRKIT_ENV) and the
 # path of the agent. Tests append the settings they need with `setting NAME VALUE` / `setting_array NAME V...`.
-# shellcheck disable=SC2034 # AGENT is used by the .bats files that load this one
+# shellcheck disable=SC2034 # AGENT and STUB_PID are used by the .bats files that load this one
 AGENT=$(cd -- "$BATS_TEST_DIRNAME/../../agent" && pwd)
+# The process id the stand-in servers write into postmaster.pid: above the kernel's limit on process ids (2^22),
+# so no process has it. A real one would make a stand-in look alive to `kill -0`, or get its signals.
+STUB_PID=4194305
 
 agent_setup() {
   TMP=$(mktemp -d)

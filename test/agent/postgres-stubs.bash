@@ -5,7 +5,8 @@
 # queries (all -c joined by " ; "), nothing otherwise; `sql_fails GLOB` makes matching queries fail. pg_ctl
 # keeps a server "running" while the data directory (-D) holds postmaster.pid. pg_dump and pg_dumpall write
 # small files, pg_restore --list accepts only files starting with PGDMP. `stub_fails NAME` makes pg_dump,
-# pg_restore (restoring, or `list`), pg_ctl start (`start`: the server dies at once) fail.
+# pg_restore (restoring, or `list`), pg_ctl start (`start`: the server dies at once) fail. pg_ctl start writes
+# $STUB_PID (no process has it), or the process id in $STUBS/start.pid: a live process as the postmaster.
 # Load after helpers and call postgres_stubs after agent_setup.
 
 postgres_stubs() {
@@ -41,9 +42,13 @@ echo "pg_ctl \$*" >>"$TMP/calls"
 dir=\$2
 case " \$* " in
   *" status "*) [[ -f \$dir/postmaster.pid ]] || exit 3 ;;
-  *" start "*) [[ -e "$STUBS/fails.start" ]] || echo 4242 >"\$dir/postmaster.pid" ;;
+  *" start "*)
+    pid=$STUB_PID
+    [[ ! -f "$STUBS/start.pid" ]] || pid=\$(cat "$STUBS/start.pid")
+    [[ -e "$STUBS/fails.start" ]] || echo "\$pid" >"\$dir/postmaster.pid"
+    ;;
   *" stop "*) rm -f -- "\$dir/postmaster.pid" ;;
-  *" restart "*) echo 4343 >"\$dir/postmaster.pid" ;;
+  *" restart "*) echo $((STUB_PID + 1)) >"\$dir/postmaster.pid" ;;
 esac
 exit 0
 STUB
@@ -93,7 +98,7 @@ STUB
 sql_answer() { printf 'answer\t%s\t%s\n' "$1" "$2" >>"$STUBS/answers"; }
 sql_fails() { printf 'fail\t%s\t-\n' "$1" >>"$STUBS/answers"; }
 stub_fails() { touch "$STUBS/fails.$1"; }
-running() { echo 4242 >"$1/postmaster.pid"; }
+running() { echo "$STUB_PID" >"$1/postmaster.pid"; }
 
 # agent_copy VERB...: lib.sh and the verbs in $TMP/agent, so a test can put stand-ins for the verbs they call
 # beside them (`sibling_stub NAME BODY`); AGENT then points at the copy.

@@ -61,7 +61,7 @@ echo "pg_ctl \$*" >>"$TMP/calls"
 dir=\$2
 case " \$* " in
   *" status "*) [[ -f \$dir/postmaster.pid ]] || exit 3 ;;
-  *" start "*) echo 4242 >"\$dir/postmaster.pid" ;;
+  *" start "*) echo $STUB_PID >"\$dir/postmaster.pid" ;;
   *" stop "*)
     if [[ -e "$STUBS/stop-fails" ]]; then
       echo "pg_ctl: server does not shut down" >&2
@@ -69,7 +69,7 @@ case " \$* " in
     fi
     rm -f -- "\$dir/postmaster.pid"
     if [[ -e "$STUBS/stop-finds-no-process" ]]; then
-      echo "pg_ctl: could not send stop signal (PID: 4242): No such process" >&2
+      echo "pg_ctl: could not send stop signal (PID: $STUB_PID): No such process" >&2
       exit 1
     fi
     ;;
@@ -105,7 +105,7 @@ STUB
 }
 answer() { printf '%s\n' "$3" >"$STUBS/answer.$1.$2"; }
 down() { touch "$STUBS/down.$1"; }
-running() { echo 4242 >"$1/postmaster.pid"; }
+running() { echo "$STUB_PID" >"$1/postmaster.pid"; }
 identify_fails() { printf '%s\n' "$1" >"$STUBS/identify-error"; }
 # systemd_stubs UNIT: a stand-in systemctl first in PATH for PG_MANAGER=systemd with PG_UNIT=UNIT. The unit is
 # active while $STUBS/active exists (start creates it, stop removes it unless $STUBS/stop-hangs exists); mask

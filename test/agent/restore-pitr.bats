@@ -3,7 +3,8 @@
 # primary left alone without --force, the choice of base backup by the target time and by the timeline's path
 # (synthetic history files), then with pg_ctl/psql stubbed: the old data directory moved aside, the backup
 # extracted, the recovery settings written, the old data directory's unarchived WAL copied for a restore to the
-# end, synchronous_standby_names cleared when no standby streams, the wait bounded by the timeout, and
+# end, synchronous_standby_names cleared when no standby streams, the wait bounded by the timeout (the server
+# not asked while recovery.signal is there and the postmaster lives), and
 # --from-offsite through fetch-offsite.
 load helpers
 load postgres-stubs
@@ -369,6 +370,41 @@ sync_names() {
   [ "$status" -eq 1 ]
   [[ $output == *"recovery did not end within 1s; PostgreSQL is still replaying, see $TMP/log/postgresql.log."* ]]
   [[ $output == *"The old data directory is at $(aside)"* ]]
+}
+
+# live_postmaster: a live process stands for the postmaster pg_ctl start leaves (its id in $TMP/live.pid).
+live_postmaster() {
+  sleep 60 3>&- &
+  echo "$!" >"$TMP/live.pid"
+  cp "$TMP/live.pid" "$STUBS/start.pid"
+}
+end_live_postmaster() { kill "$(cat "$TMP/live.pid")" 2>/dev/null || true; }
+
+@test "while recovery.signal is there and the postmaster lives, the server is not asked; once it goes, it is" {
+  live_postmaster
+  # PostgreSQL removes recovery.signal when recovery ends; the removal is logged among the calls.
+  (
+    for _ in $(seq 200); do [[ ! -e $TMP/data/recovery.signal ]] || break; sleep 0.05; done
+    sleep 0.5
+    echo "recovery.signal removed" >>"$TMP/calls"
+    rm -f -- "$TMP/data/recovery.signal"
+  ) 3>&- &
+  run "$AGENT/restore-pitr" --force --timeout 30
+  end_live_postmaster
+  [ "$status" -eq 0 ]
+  grep -q "recovery.signal removed" "$TMP/calls"
+  [ "$(sed -n '/recovery.signal removed/q;p' "$TMP/calls" | grep -c "CASE WHEN pg_is_in_recovery")" -eq 0 ]
+  sed -n '/recovery.signal removed/,$p' "$TMP/calls" | grep -q "CASE WHEN pg_is_in_recovery"
+  [[ $output == *"recovery ended after"* ]]
+}
+
+@test "a live postmaster that keeps recovery.signal is waited for until the timeout, never asked" {
+  live_postmaster
+  run "$AGENT/restore-pitr" --force --timeout 1
+  end_live_postmaster
+  [ "$status" -eq 1 ]
+  [[ $output == *"recovery did not end within 1s; PostgreSQL is still replaying"* ]]
+  ! grep -q "CASE WHEN pg_is_in_recovery" "$TMP/calls" || false
 }
 
 @test "a server that stops during recovery fails at once, naming its log and the old data directory" {
