@@ -58,23 +58,6 @@ hash_src() {
 	(cd "$here" && find "$@" -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
 }
 
-# new_module DIR MODULE: an empty wrapper module in DIR.
-new_module() {
-	rm -rf "$1"
-	mkdir -p "$1"
-	printf 'module %s\n\ngo %s\n' "$2" "$GO_LANG" >"$1/go.mod"
-}
-
-# go_build DIR OUT PACKAGE LDFLAGS: build PACKAGE inside wrapper module DIR to OUT (atomically).
-go_build() {
-	local dir=$1 out=$2 pkg=$3 ldflags=$4 t=$SECONDS
-	log "  go build $pkg"
-	(cd "$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg")
-	mv -f "$out.tmp" "$out"
-	log "  built $(basename "$out") in $((SECONDS - t))s"
-}
-
-
 SDK_VERSION_VAR=github.com/pulumi/pulumi/sdk/v3/go/common/version.Version
 
 # --- pulumi: the CLI, github.com/pulumi/pulumi/pkg/v3 ./cmd/pulumi -----------------------------
@@ -214,18 +197,6 @@ install_file() {
 		log "installing $(basename "$2")"
 		cp "$1" "$2.tmp" && chmod 0755 "$2.tmp" && mv -f "$2.tmp" "$2"
 	fi
-}
-
-# plugin_install KIND NAME VERSION: register bin/pulumi-KIND-NAME with the CLI as NAME@VERSION.
-plugin_install() {
-	local kind=$1 name=$2 ver=$3 bin=$BIN/pulumi-$1-$2
-	local dest=$PULUMI_PLUGIN_DIR/$kind-$name-v$ver/pulumi-$kind-$name
-	if [[ -x $dest ]] && cmp -s "$bin" "$dest"; then
-		log "plugin $kind $name v$ver: installed"
-		return
-	fi
-	log "plugin $kind $name v$ver: pulumi plugin install --file $bin"
-	"$BIN/pulumi" plugin install "$kind" "$name" "$ver" --file "$bin" --reinstall
 }
 
 build_pulumi

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Helpers shared by toolchain/build.sh and toolchain/build-minio.sh (sourced, not run).
-# Callers set STAMPS (the stamp directory) before using up_to_date or stamp.
+# Helpers shared by toolchain/build.sh, build-minio.sh and build-kubernetes.sh (sourced, not run).
+# Callers set STAMPS (the stamp directory) before using up_to_date or stamp, GO_LANG before new_module,
+# BIN and PULUMI_PLUGIN_DIR before plugin_install.
 
 log() { printf '[%s] %s\n' "$(date '+%H:%M:%S')" "$*"; }
 die() { log "ERROR: $*" >&2; exit 1; }
@@ -56,4 +57,32 @@ as_array() {
 		[[ -n $line ]] && arr+=("$line")
 	done <<<"$2"
 	return 0
+}
+
+# new_module DIR MODULE: an empty wrapper module in DIR.
+new_module() {
+	rm -rf "$1"
+	mkdir -p "$1"
+	printf 'module %s\n\ngo %s\n' "$2" "$GO_LANG" >"$1/go.mod"
+}
+
+# go_build DIR OUT PACKAGE LDFLAGS: build PACKAGE inside wrapper module DIR to OUT (atomically).
+go_build() {
+	local dir=$1 out=$2 pkg=$3 ldflags=$4 t=$SECONDS
+	log "  go build $pkg"
+	(cd "$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg")
+	mv -f "$out.tmp" "$out"
+	log "  built $(basename "$out") in $((SECONDS - t))s"
+}
+
+# plugin_install KIND NAME VERSION: register bin/pulumi-KIND-NAME with the CLI as NAME@VERSION.
+plugin_install() {
+	local kind=$1 name=$2 ver=$3 bin=$BIN/pulumi-$1-$2
+	local dest=$PULUMI_PLUGIN_DIR/$kind-$name-v$ver/pulumi-$kind-$name
+	if [[ -x $dest ]] && cmp -s "$bin" "$dest"; then
+		log "plugin $kind $name v$ver: installed"
+		return
+	fi
+	log "plugin $kind $name v$ver: pulumi plugin install --file $bin"
+	"$BIN/pulumi" plugin install "$kind" "$name" "$ver" --file "$bin" --reinstall
 }

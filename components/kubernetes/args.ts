@@ -121,6 +121,15 @@ export interface PostgresClusterArgs {
   readonly offsite?: OffsiteShipping;
   readonly monitoring?: ClusterMonitoring;
   readonly replicationTls?: ClusterReplicationTls;
+  /**
+   * Whether `pulumi up` waits for the servers (the StatefulSets, and the shipper's Deployment) to become ready, as
+   * the Kubernetes provider does by default. false sets `pulumi.com/skipAwait` on them: the objects are created
+   * and the update goes on, for clusters whose pods come up later (nodes still joining, images still pulling) or
+   * are watched by other means. The standbys then no longer wait for the primary to be ready (their clone retries
+   * until it is). The restore Job is always waited for: the primary never starts before it has succeeded.
+   * Default true.
+   */
+  readonly awaitReady?: boolean;
 }
 
 export const DEFAULTS = {
@@ -128,6 +137,7 @@ export const DEFAULTS = {
   rtoSeconds: 1800,
   standbys: 0,
   synchronous: false,
+  awaitReady: true,
   backupSchedule: "0 2 * * *",
   verifySchedule: "0 5 * * *",
   backupsKept: 7,

@@ -31,6 +31,12 @@ export interface Credentials {
   readonly replicationTlsKey?: pulumi.Input<string>;
 }
 
+/** The provider's annotation for "create or update it, and go on without waiting for it to become ready". */
+export const SKIP_AWAIT = { "pulumi.com/skipAwait": "true" };
+
+/** The annotations of a server's object (a StatefulSet, the shipper's Deployment): see `awaitReady`. */
+export const serverAwait = (spec: ClusterSpec) => (spec.awaitReady ? undefined : SKIP_AWAIT);
+
 export const meta = (
   spec: ClusterSpec,
   name: string,

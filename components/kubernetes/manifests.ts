@@ -21,7 +21,9 @@ import {
   agentFiles,
 } from "./layout";
 import {
+  SKIP_AWAIT,
   meta,
+  serverAwait,
   type ClaimManifest,
   type ConfigMapManifest,
   type CronJobManifest,
@@ -56,8 +58,6 @@ import { renderDrSettings, renderPgHba, renderPostgresqlConf } from "./settings"
 import type { ClusterSpec } from "./spec";
 
 export type { Credentials } from "./manifestTypes";
-
-const SKIP_AWAIT = { "pulumi.com/skipAwait": "true" };
 
 /**
  * Configuration, the pod settings files and the agent (every file of agent/, verbatim), keyed as the ConfigMap holds
@@ -264,7 +264,7 @@ function buildStatefulSet(
   return {
     apiVersion: "apps/v1",
     kind: "StatefulSet",
-    metadata: meta(spec, primary ? spec.names.primary : spec.names.standby, labels),
+    metadata: meta(spec, primary ? spec.names.primary : spec.names.standby, labels, serverAwait(spec)),
     spec: {
       serviceName: spec.names.headless,
       replicas: primary ? 1 : spec.standbys,

@@ -1,5 +1,5 @@
 import { SETTINGS_FILES, agentCommand } from "./layout";
-import { meta, type DeploymentManifest } from "./manifestTypes";
+import { meta, serverAwait, type DeploymentManifest } from "./manifestTypes";
 import { componentLabels, selectorLabels } from "./names";
 import {
   JOB_RESOURCES,
@@ -32,7 +32,7 @@ export function buildShipperDeployment(spec: ClusterSpec): DeploymentManifest | 
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: meta(spec, spec.names.shipper, labels),
+    metadata: meta(spec, spec.names.shipper, labels, serverAwait(spec)),
     spec: {
       replicas: 1,
       strategy: { type: "Recreate" },

@@ -56,6 +56,7 @@ export interface ClusterSpec {
   readonly rtoSeconds: number;
   readonly standbys: number;
   readonly synchronous: boolean;
+  readonly awaitReady: boolean;
   readonly storage: { readonly size: string; readonly storageClassName?: pulumi.Input<string> };
   readonly backupStorage: {
     readonly size: string;
@@ -188,6 +189,7 @@ export function resolveCluster(args: PostgresClusterArgs): ClusterSpec {
     namespace: args.namespace,
     names: clusterNames(args.name),
     image: args.image ?? defaultImage(core.postgresVersion),
+    awaitReady: args.awaitReady ?? DEFAULTS.awaitReady,
     databases: [...args.databases],
     storage: { ...args.storage },
     backupStorage: { ...args.backupStorage, accessMode: args.backupStorage.accessMode ?? DEFAULTS.backupAccessMode },

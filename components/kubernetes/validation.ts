@@ -311,6 +311,8 @@ export function clusterArgProblems(args: PostgresClusterArgs): string[] {
     p.add("synchronous", args.synchronous, "must be true or false");
   if (args.synchronous === true && !(isWhole(args.standbys) && args.standbys >= 1))
     p.add("synchronous", true, "needs at least 1 standby");
+  if (args.awaitReady !== undefined && typeof args.awaitReady !== "boolean")
+    p.add("awaitReady", args.awaitReady, "must be true or false");
   quantity(p, "storage.size", args.storage?.size, "10Gi", { bytes: GIB, text: "1Gi" });
   storageClass(p, "storage.storageClassName", args.storage?.storageClassName);
   quantity(p, "backupStorage.size", args.backupStorage?.size, "50Gi", { bytes: GIB, text: "1Gi" });

@@ -21,6 +21,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LifecyclePolicy } from "../../components/objectstore/lifecycle";
 import type { S3BackupBucketArgs } from "../../components/objectstore/s3BackupBucket";
+import { startLocalKms, type LocalKms } from "../helpers/localKms";
 import { startMinio, type MinioServer } from "../helpers/minio";
 import { recordResources, type Registered } from "../helpers/mocks";
 import { NOT_SENT, sendDeclared } from "../helpers/s3Declared";
@@ -38,8 +39,6 @@ const mocks = recordResources({
   }),
 });
 
-const KEY_ID = "drkit-backups";
-const KEY_ARN = `arn:aws:kms:us-east-1:123456789012:key/${KEY_ID}`;
 /** MinIO's form of the declared key (see sendDeclared). */
 const minioKeyId = (declaredArn: string) => `arn:aws:kms:${declaredArn.split("/").pop()}`;
 
@@ -49,19 +48,19 @@ const lifecycle: LifecyclePolicy = {
   noncurrentVersions: { days: 30, keep: 3 },
   abortIncompleteMultipartDays: 7,
 };
-const governed: S3BackupBucketArgs = {
+/** The buckets as declared with a key made in local-kms (its ARN is known once the key exists). */
+const governedWith = (kmsKeyArn: string): S3BackupBucketArgs => ({
   bucketName: "acme-billing-backups",
-  region: "us-east-1",
+  region: "eu-central-1",
   lifecycle,
-  kmsKeyArn: KEY_ARN,
+  kmsKeyArn,
   objectLock: { mode: "GOVERNANCE", days: 1 },
   tags: { team: "billing" },
-};
-const compliant: S3BackupBucketArgs = {
-  ...governed,
-  bucketName: "acme-ledger-backups",
-  objectLock: { mode: "COMPLIANCE", days: 1 },
-};
+});
+let governed: S3BackupBucketArgs;
+let compliant: S3BackupBucketArgs;
+let kms: LocalKms;
+let KEY_ARN = "";
 
 let scratch: string;
 let plain: MinioServer;
@@ -124,8 +123,14 @@ beforeAll(async () => {
   const ca = makeTestCa(path.join(scratch, "ca"), "drkit S3 bucket CA");
   caFile = ca.certFile;
   const certificate = ca.issue("s3", { ips: ["127.0.0.1"] });
-  // MinIO's built-in KMS: one key, named like the declared key's id; the key stays in the environment.
-  const env = { MINIO_KMS_SECRET_KEY: `${KEY_ID}:${randomBytes(32).toString("base64")}` };
+  // The declared key is a key of a KMS API (local-kms). MinIO cannot call an AWS KMS: its built-in KMS holds one
+  // key, named like the declared key's id, and the key stays in the environment.
+  kms = await startLocalKms(scratch);
+  const created = await kms.call("CreateKey", { Description: "drkit backups", KeyUsage: "ENCRYPT_DECRYPT" });
+  KEY_ARN = created.KeyMetadata.Arn;
+  governed = governedWith(KEY_ARN);
+  compliant = { ...governed, bucketName: "acme-ledger-backups", objectLock: { mode: "COMPLIANCE", days: 1 } };
+  const env = { MINIO_KMS_SECRET_KEY: `${created.KeyMetadata.KeyId}:${randomBytes(32).toString("base64")}` };
   plain = await startMinio("s3plain", { parent: scratch, env });
   secure = await startMinio("s3tls", {
     parent: scratch,
@@ -145,6 +150,7 @@ afterAll(async () => {
   for (const c of clients.values()) c.destroy();
   await plain?.destroy();
   await secure?.destroy();
+  await kms?.stop();
   if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -201,6 +207,31 @@ describe("S3BackupBucket's declaration on a real S3 API (MinIO)", () => {
     const base = rules.find((r) => r.Filter?.Prefix === "billing/base/");
     expect(base?.Expiration?.Days).toBe(35);
     expect(rules.some((r) => r.NoncurrentVersionExpiration?.NoncurrentDays === 30)).toBe(true);
+  });
+
+  it("declares a key S3 can use: symmetric, enabled; a data key for the bucket opens in its context only", async () => {
+    const encryption = declared.governed.find((r) => r.type.endsWith("BucketServerSideEncryptionConfiguration"))!;
+    const rule = encryption.inputs.rules[0];
+    expect(rule).toMatchObject({
+      bucketKeyEnabled: true,
+      applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms" },
+    });
+    const keyId = rule.applyServerSideEncryptionByDefault.kmsMasterKeyId;
+    expect(keyId).toMatch(/^arn:aws:kms:eu-central-1:111122223333:key\/[0-9a-f-]{36}$/);
+    // S3 takes only symmetric encryption keys for SSE-KMS.
+    const { KeyMetadata } = await kms.call("DescribeKey", { KeyId: keyId });
+    expect(KeyMetadata).toMatchObject({ Enabled: true, KeyState: "Enabled", KeyUsage: "ENCRYPT_DECRYPT" });
+    expect(KeyMetadata.KeySpec ?? KeyMetadata.CustomerMasterKeySpec).toBe("SYMMETRIC_DEFAULT");
+    // With a bucket key, S3 asks for one data key per bucket, bound to the bucket's ARN as encryption context.
+    const context = { "aws:s3:arn": `arn:aws:s3:::${governed.bucketName}` };
+    const dataKey = await kms.call("GenerateDataKey", { KeyId: keyId, KeySpec: "AES_256", EncryptionContext: context });
+    const opened = await kms.call("Decrypt", { CiphertextBlob: dataKey.CiphertextBlob, EncryptionContext: context });
+    expect(opened.Plaintext).toBe(dataKey.Plaintext);
+    expect(opened.KeyId).toBe(keyId);
+    const otherBucket = { "aws:s3:arn": `arn:aws:s3:::${compliant.bucketName}` };
+    await expect(
+      kms.call("Decrypt", { CiphertextBlob: dataKey.CiphertextBlob, EncryptionContext: otherBucket }),
+    ).rejects.toThrow(/InvalidCiphertextException/);
   });
 
   it("keeps every version: an overwrite and a delete leave the earlier contents readable", async () => {

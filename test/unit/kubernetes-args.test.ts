@@ -107,6 +107,7 @@ describe("argument validation", () => {
       `schedule.verify: "@daily" must be a 5-field cron expression (it has 1 fields)`,
     ],
     [{ retention: { backups: 0 } }, "retention.backups: 0 must be at least 1"],
+    [{ awaitReady: "no" }, `awaitReady: "no" must be true or false`],
     [{ resources: { requests: { cpu: "fast" } } }, `resources.requests.cpu: "fast" must be a quantity such as "500m"`],
     [
       { resources: { requests: { memory: "2Gi" }, limits: { memory: "1Gi" } } },

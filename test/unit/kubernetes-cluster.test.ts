@@ -717,6 +717,36 @@ describe("PostgresCluster with monitoring", () => {
   });
 });
 
+describe("PostgresCluster with awaitReady", () => {
+  const skipAwait = (r: Registered) => r.inputs.metadata?.annotations?.["pulumi.com/skipAwait"];
+  const offsite = { endpoint: "http://127.0.0.1:9000", bucket: "dr-copies", accessKey: "access", secretKey: "secret" };
+
+  it("by default `pulumi up` waits for the servers; only the claims (bound by a first pod) are not", async () => {
+    const { mine } = await deploy("ledger", { ...baseArgs, name: "ledger", offsite });
+    const skipped = mine.filter((r) => skipAwait(r) === "true").map((r) => `${r.type} ${r.inputs.metadata.name}`);
+    expect(skipped.sort()).toEqual([`${K.claim} data-ledger-primary-0`, `${K.claim} ledger-backups`]);
+  });
+
+  it("false: the StatefulSets and the shipper's Deployment are not waited for, a restore Job still is", async () => {
+    const { mine } = await deploy("journal", {
+      ...baseArgs,
+      name: "journal",
+      offsite,
+      awaitReady: false,
+      restore: { fromBackup: "latest" },
+    });
+    const skipped = mine.filter((r) => skipAwait(r) === "true").map((r) => `${r.type} ${r.inputs.metadata.name}`);
+    expect(skipped.sort()).toEqual([
+      `${K.deployment} journal-shipper`,
+      `${K.statefulSet} journal-primary`,
+      `${K.statefulSet} journal-standby`,
+      `${K.claim} data-journal-primary-0`,
+      `${K.claim} journal-backups`,
+    ]);
+    expect(one(mine, K.job, "journal-restore").metadata.annotations?.["pulumi.com/skipAwait"]).toBeUndefined();
+  });
+});
+
 describe("argument errors", () => {
   it("throws every problem at once, one 'field: value rule' line each, before registering anything", async () => {
     await settle();
