@@ -368,12 +368,15 @@ describe("a backup root that fills (a 256 MiB tmpfs)", () => {
 
   it("a disk filling up during a base backup: nothing published; once freed, a backup and a restore", async () => {
     const started = Date.now();
-    // Another writer fills the disk as soon as the backup has started writing.
+    // Another writer fills the disk as soon as the backup has made its partial directory (before pg_basebackup
+    // starts): every free byte at once (fallocate takes no time on a tmpfs), then what rounding left (dd).
+    const file = JSON.stringify(filler());
     const filling = job([
       "bash",
       "-c",
       `for _ in $(seq 1 3000); do compgen -G ${JSON.stringify(baseDir())}'/.partial-*' >/dev/null && break; ` +
-        `sleep 0.01; done; dd if=/dev/zero of=${JSON.stringify(filler())} bs=1M status=none || true`,
+        `sleep 0.01; done; fallocate -l "$(df -B1 --output=avail ${JSON.stringify(mounted)} | tail -n 1)" ${file}; ` +
+        `dd if=/dev/zero of=${file}.rest bs=4k status=none || true`,
     ]);
     const base = await job(asPg("backup-base"));
     await filling;
@@ -385,6 +388,7 @@ describe("a backup root that fills (a 256 MiB tmpfs)", () => {
       expect(entries(baseDir())).toEqual([]);
     } finally {
       fs.rmSync(filler(), { force: true });
+      fs.rmSync(`${filler()}.rest`, { force: true });
     }
     await ok(asPg("backup-base"));
     expect(expectOnlyCompleteBackups()).toHaveLength(1);
