@@ -50,7 +50,11 @@ export async function startKubeApiServer(label: string): Promise<KubeApiServer> 
 
   const start = (name: string, args: string[]) => {
     const log = fs.openSync(path.join(dir, `${name}.log`), "a");
-    const child = spawn(binary(name), args, { stdio: ["ignore", log, log], env: { ...process.env, HOME: dir } });
+    // setpriv execs the server with a parent-death signal: it goes with this process however that ends.
+    const child = spawn("setpriv", ["--pdeathsig", "SIGKILL", "--", binary(name), ...args], {
+      stdio: ["ignore", log, log],
+      env: { ...process.env, HOME: dir },
+    });
     fs.closeSync(log);
     children.push(child);
     return child;

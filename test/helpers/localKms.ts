@@ -23,7 +23,8 @@ export async function startLocalKms(parent: string): Promise<LocalKms> {
   const accountId = "111122223333";
   const log = fs.openSync(path.join(dir, "local-kms.log"), "a");
   // It listens on every address of the port; the tests reach it on 127.0.0.1 only.
-  const child: ChildProcess = spawn(binary, [], {
+  // setpriv execs it with a parent-death signal: it goes with this process however that ends.
+  const child: ChildProcess = spawn("setpriv", ["--pdeathsig", "SIGKILL", "--", binary], {
     env: {
       PATH: process.env.PATH ?? "",
       PORT: String(port),
