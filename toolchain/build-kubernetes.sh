@@ -9,7 +9,7 @@
 #
 # pulumi-resource-kubernetes is also installed as the CLI's kubernetes plugin at the npm package's version.
 # Versions live in versions.env. Idempotent: a binary is rebuilt only when its stamp differs, so a warm run takes
-# seconds; the first run takes about 20 minutes on 2 cores (the provider and the API server are most of it) and
+# seconds; the first run takes about 10 minutes on 2 cores (the provider and the API server are most of it) and
 # up to 5 GB of memory.
 #
 # Usage: toolchain/build-kubernetes.sh    (after toolchain/build.sh, whose pulumi installs the plugin)
@@ -73,7 +73,7 @@ build_kubernetes_provider() {
 		log "$name v$KUBERNETES_PROVIDER_VERSION: up to date"
 		return
 	fi
-	log "$name v$KUBERNETES_PROVIDER_VERSION: building $mod@$ver (about 10 minutes the first time)"
+	log "$name v$KUBERNETES_PROVIDER_VERSION: building $mod@$ver (about 6 minutes the first time)"
 	src=$(module_dir "$mod" "$ver")
 	rm -rf "$dir"
 	cp -R "$src" "$dir"
@@ -101,7 +101,7 @@ build_kubernetes_servers() {
 		log "kube-apiserver, kube-controller-manager $ver: up to date"
 		return
 	fi
-	log "kube-apiserver, kube-controller-manager $ver: building (about 10 minutes the first time)"
+	log "kube-apiserver, kube-controller-manager $ver: building (about 3 minutes the first time)"
 	local gomod
 	gomod="$(module_dir "$mod" "$ver")/go.mod"
 	new_module "$dir" drkit.local/toolchain/kubernetes
