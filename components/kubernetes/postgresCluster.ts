@@ -34,6 +34,10 @@ const minutes = (seconds: number) => `${Math.ceil(seconds / 60)}m`;
  * the off-site RPO is the backup interval plus archive_timeout. The store's keys go only into the
  * `<name>-offsite` Secret (a credentials file, `MC_HOST_offsite=...`), as a Pulumi secret, mounted in the backup pod.
  *
+ * Settings live in the `<name>-config` ConfigMap. The Kubernetes provider replaces a ConfigMap whose data change,
+ * and one with a fixed name is deleted before it is made again: set the provider's `enableConfigMapMutable: true`
+ * to have it updated in place (the servers restart on a change of the files they read either way).
+ *
  * Volumes outlive the component: `pulumi destroy` keeps the primary's and the backup volume
  * (retainOnDelete) and the StatefulSets keep their claims. Re-creating a cluster over them needs
  * `pulumi import` of the two claims (or the provider's upsertExistingObjects), never a silent adoption.

@@ -38,6 +38,7 @@ const cluster = new PostgresCluster("billing", {
     secretKey: config.requireSecret("offsiteSecretKey"),
   },
   monitoring: {},
+  ...(config.get("restoreFromBackup") ? { restore: { fromBackup: config.require("restoreFromBackup") } } : {}),
   // No kubelet or scheduler in this control plane: the pods are created and stay Pending.
   awaitReady: false,
 });
@@ -239,6 +240,21 @@ describe("PostgresCluster on a real API server with the real Kubernetes provider
     for (const s of changed.filter((c) => c.op === "replace"))
       expect(s.replaceReasons, nameOf(s.urn)).toContain("metadata.namespace");
     await config("namespace", NAMESPACE);
+    expect(await changes()).toEqual([]);
+  }, 600_000);
+
+  it("a restore request previews the restore Job (the server validates it) and the primary's restart", async () => {
+    await config("restoreFromBackup", "latest");
+    const ops = async () => (await changes()).map((s) => `${s.op} ${nameOf(s.urn)}`).sort();
+    // The provider replaces a ConfigMap whose data change, and one with a fixed name is deleted before the new one
+    // is made; its enableConfigMapMutable setting updates it in place (the servers restart on the config's hash).
+    expect(await ops()).toEqual(["create billing-restore", "replace billing-config", "update billing-primary"]);
+    await project.setConfig(STACK, "kubernetes:enableConfigMapMutable", "true");
+    const mutable = await ops();
+    expect(mutable.filter((o) => o.startsWith("replace "))).toEqual([]);
+    expect(mutable).toEqual(expect.arrayContaining(["create billing-restore", "update billing-config"]));
+    for (const key of ["cluster:restoreFromBackup", "kubernetes:enableConfigMapMutable"])
+      expect((await pulumi(["config", "rm", key])).status).toBe(0);
     expect(await changes()).toEqual([]);
   }, 600_000);
 
