@@ -1449,9 +1449,11 @@ redis_stop() {
   case $REDIS_MANAGER in
     systemd) systemctl stop "$REDIS_UNIT" ;;
     process)
-      rcli SHUTDOWN NOSAVE >/dev/null 2>&1 || true
-      local _ pid
-      for _ in $(seq 1 100); do
+      local i pid
+      for ((i = 0; i < 100; i++)); do
+        # Asked again every half second: a server that is still starting (its pid file written, its socket not
+        # yet open) refuses the connection, and would otherwise be waited for in vain.
+        if ((i % 5 == 0)); then rcli SHUTDOWN NOSAVE >/dev/null 2>&1 || true; fi
         [[ -f $REDIS_PID_FILE ]] || return 0
         # A pid file whose process is gone (a server killed, a host that lost power) is stale.
         pid=$(cat -- "$REDIS_PID_FILE" 2>/dev/null || true)

@@ -172,6 +172,31 @@ snapshot() { "$AGENT/backup-redis" 2>&1 | sed -n 's/.*snapshot \(dump_[0-9]\{8\}
   [ "$(cli DBSIZE)" = 3 ]
 }
 
+@test "a server that refuses the first SHUTDOWN (still starting) is asked again, not waited for in vain" {
+  start_server
+  fill 3
+  snap=$(snapshot)
+  # redis-cli as a server that is not listening yet sees it: the first SHUTDOWN is refused, later ones go through.
+  cat >"$TMP/redis-cli" <<STUB
+#!/usr/bin/env bash
+if [[ " \$* " == *" SHUTDOWN "* && ! -e "$TMP/refused" ]]; then
+  touch "$TMP/refused"
+  echo "Could not connect to Redis at $TMP/run/redis.sock: Connection refused" >&2
+  exit 1
+fi
+exec "$(command -v redis-cli)" "\$@"
+STUB
+  chmod +x "$TMP/redis-cli"
+  setting REDIS_CLI "$TMP/redis-cli"
+  SECONDS=0
+  run "$AGENT/restore-redis" "$TMP/backups/$snap" 3>&-
+  [ "$status" -eq 0 ]
+  [ -e "$TMP/refused" ]
+  [[ $output != *"did not stop"* ]]
+  [ "$SECONDS" -lt 8 ]
+  [ "$(cli DBSIZE)" = 3 ]
+}
+
 @test "with no previous data to move aside (a killed restore had moved it) no empty folder is left" {
   start_server
   fill 4
