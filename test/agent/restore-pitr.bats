@@ -398,6 +398,30 @@ end_live_postmaster() { kill "$(cat "$TMP/live.pid")" 2>/dev/null || true; }
   [[ $output == *"recovery ended after"* ]]
 }
 
+@test "a live postmaster's status line says when recovery has ended: the server is asked once, after ready" {
+  live_postmaster
+  # postmaster.pid as PostgreSQL writes it: the status on its 8th line, "standby" while replaying, then "ready".
+  pidfile() { printf '%s\n' "$(cat "$TMP/live.pid")" "$TMP/data" 1700000000 5432 /tmp '*' '  1234  5678' "$1" \
+    >"$TMP/data/postmaster.pid.new" && mv "$TMP/data/postmaster.pid.new" "$TMP/data/postmaster.pid"; }
+  (
+    for _ in $(seq 200); do [[ ! -e $TMP/data/recovery.signal ]] || break; sleep 0.05; done
+    pidfile "standby   "
+    rm -f -- "$TMP/data/recovery.signal"
+    sleep 0.5
+    echo "postmaster ready" >>"$TMP/calls"
+    pidfile "ready     "
+  ) 3>&- &
+  run "$AGENT/restore-pitr" --force --timeout 30
+  end_live_postmaster
+  [ "$status" -eq 0 ]
+  grep -q "postmaster ready" "$TMP/calls"
+  [ "$(sed -n '/postmaster ready/q;p' "$TMP/calls" | grep -c "CASE WHEN pg_is_in_recovery")" -eq 0 ]
+  [ "$(sed -n '/postmaster ready/,$p' "$TMP/calls" | grep -c "CASE WHEN pg_is_in_recovery")" -eq 1 ]
+  # the recovery settings are reset after it, in one call
+  sed -n '/postmaster ready/,$p' "$TMP/calls" | grep -q "ALTER SYSTEM RESET restore_command"
+  [[ $output == *"recovery ended after"* ]]
+}
+
 @test "a live postmaster that keeps recovery.signal is waited for until the timeout, never asked" {
   live_postmaster
   run "$AGENT/restore-pitr" --force --timeout 1
@@ -405,6 +429,15 @@ end_live_postmaster() { kill "$(cat "$TMP/live.pid")" 2>/dev/null || true; }
   [ "$status" -eq 1 ]
   [[ $output == *"recovery did not end within 1s; PostgreSQL is still replaying"* ]]
   ! grep -q "CASE WHEN pg_is_in_recovery" "$TMP/calls" || false
+}
+
+@test "a server that refuses the reset of the recovery settings after its recovery fails the restore" {
+  sql_fails 'ALTER SYSTEM RESET restore_command*'
+  run "$AGENT/restore-pitr" --force --timeout 30
+  [ "$status" -eq 1 ]
+  [[ $output == *"recovery ended, but the server did not take the reset of the recovery settings; see"* ]]
+  [[ $output == *"The old data directory is at $(aside)"* ]]
+  [[ $output != *"recovery ended after"* ]]
 }
 
 @test "a server that stops during recovery fails at once, naming its log and the old data directory" {

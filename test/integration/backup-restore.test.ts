@@ -117,7 +117,7 @@ describe("base and logical backups, point-in-time and logical restore on a real 
 
   it("fails clearly, within its timeout, when the target cannot be reached", async () => {
     const r = await sb.run("restore-pitr", ["--force", "--target-time", "2099-01-01 00:00:00+00", "--timeout", "60"]);
-    expect(r.status).not.toBe(0);
+    expect(r.status, r.stderr).not.toBe(0);
     expect(r.stderr).toMatch(/stopped during recovery|did not end within/);
     expect(r.stderr).toContain("old data directory is at");
   });
