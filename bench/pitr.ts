@@ -214,7 +214,8 @@ function sizeRow(r: SizeResult): ResultRow {
     ratio: round(drkit / manual),
     notes:
       `extra ${(drkit - manual).toFixed(2)} s; same backup and target, ${r.setup.replayMb} ` +
-      `MB of WAL replayed; drkit looks for recovery.signal every 20 ms and asks the server once it is gone, ` +
+      `MB of WAL replayed; drkit reads recovery.signal and the postmaster's status line every 10 ms ` +
+      `and asks the server once it says ready, ` +
       `the manual loop asks every 0.1 s; ` +
       `n=${r.manual.length}`,
   };
