@@ -75,6 +75,8 @@ build_kubernetes_provider() {
 	fi
 	log "$name v$KUBERNETES_PROVIDER_VERSION: building $mod@$ver (about 6 minutes the first time)"
 	src=$(module_dir "$mod" "$ver")
+	# a copy an interrupted run left may still hold files as read-only as the module cache's
+	[[ ! -d $dir ]] || chmod -R u+w "$dir"
 	rm -rf "$dir"
 	cp -R "$src" "$dir"
 	chmod -R u+w "$dir"

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { engineProject, repoDir, type EngineProject } from "../helpers/engine";
 import { startKubeApiServer, type KubeApiServer } from "../helpers/kubeApiServer";
 import { waitFor } from "../helpers/sandbox";
@@ -188,7 +188,8 @@ describe("PostgresCluster on a real API server with the real Kubernetes provider
       expect(pvc.status.phase).toBe("Pending");
     }
     const rule = await kube.get(`/apis/monitoring.coreos.com/v1${ns("prometheusrules", "billing-drkit-alerts")}`);
-    expect(JSON.stringify(rule.spec.groups)).toContain("alert");
+    const alerts = rule.spec.groups.flatMap((g: { rules: { alert?: string }[] }) => g.rules.map((r) => r.alert));
+    expect(alerts).toEqual(expect.arrayContaining(["DrkitBackupTooOld", "DrkitBackupFailed"]));
 
     // The store's key reached the cluster only in the offsite Secret; Pulumi's state holds it encrypted.
     const offsite = await kube.get(`/api/v1${ns("secrets", "billing-offsite")}`);
@@ -219,6 +220,8 @@ describe("PostgresCluster on a real API server with the real Kubernetes provider
 
   it("a move to another namespace shows as a replacement of every object, in the preview", async () => {
     await config("namespace", "payments-next");
+    // the stack's settings go back even when an assertion fails, so the next cases start from the deployed stack
+    onTestFinished(() => config("namespace", NAMESPACE));
     const changed = await changes();
     const replaced = changed.filter((s) => s.op === "replace").map((s) => nameOf(s.urn));
     expect(replaced.sort()).toEqual([
@@ -245,6 +248,10 @@ describe("PostgresCluster on a real API server with the real Kubernetes provider
 
   it("a restore request previews the restore Job (the server validates it) and the primary's restart", async () => {
     await config("restoreFromBackup", "latest");
+    onTestFinished(async () => {
+      for (const key of ["cluster:restoreFromBackup", "kubernetes:enableConfigMapMutable"])
+        await pulumi(["config", "rm", key]);
+    });
     const ops = async () => (await changes()).map((s) => `${s.op} ${nameOf(s.urn)}`).sort();
     // The provider replaces a ConfigMap whose data change, and one with a fixed name is deleted before the new one
     // is made; its enableConfigMapMutable setting updates it in place (the servers restart on the config's hash).
@@ -263,6 +270,7 @@ describe("PostgresCluster on a real API server with the real Kubernetes provider
     const pass = await ok(["preview", "--policy-pack", policies]);
     expect(pass.stdout).toMatch(/drkit-dr@v0\.1\.0/);
     await config("overlappingBackup", "true");
+    onTestFinished(() => config("overlappingBackup", "false"));
     const fail = await pulumi(["preview", "--policy-pack", policies]);
     expect(fail.status).not.toBe(0);
     const out = `${fail.stdout}\n${fail.stderr}`;

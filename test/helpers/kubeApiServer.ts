@@ -57,6 +57,7 @@ export async function startKubeApiServer(label: string): Promise<KubeApiServer> 
     });
     fs.closeSync(log);
     children.push(child);
+    child.on("error", (error) => fs.appendFileSync(path.join(dir, `${name}.log`), `could not start: ${error}\n`));
     return child;
   };
   const logOf = (name: string) => fs.readFileSync(path.join(dir, `${name}.log`), "utf8").slice(-4000);
@@ -111,6 +112,8 @@ export async function startKubeApiServer(label: string): Promise<KubeApiServer> 
             let text = "";
             res.setEncoding("utf8");
             res.on("data", (d: string) => (text += d));
+            res.on("error", reject);
+            res.on("aborted", () => reject(new Error(`${method} ${apiPath}: the answer was cut off`)));
             res.on("end", () => {
               let parsed: any = text;
               try {

@@ -35,6 +35,8 @@ export async function startLocalKms(parent: string): Promise<LocalKms> {
     stdio: ["ignore", log, log],
   });
   fs.closeSync(log);
+  let spawnError: Error | undefined;
+  child.on("error", (error) => (spawnError = error));
   const endpoint = `http://127.0.0.1:${port}`;
   const call = async (operation: string, body: Record<string, unknown>) => {
     const res = await fetch(endpoint, {
@@ -60,7 +62,8 @@ export async function startLocalKms(parent: string): Promise<LocalKms> {
     await waitFor(
       "local-kms",
       async () => {
-        if (child.exitCode !== null)
+        if (spawnError) throw spawnError;
+        if (child.exitCode !== null || child.signalCode !== null)
           throw new Error(`local-kms exited:\n${fs.readFileSync(path.join(dir, "local-kms.log"), "utf8")}`);
         return (await call("ListKeys", {}).catch(() => undefined)) ? true : undefined;
       },
