@@ -22,12 +22,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-CACHE=${DRKIT_TOOLCHAIN_DIR:-$HOME/.cache/drkit-toolchain}
-BIN=$CACHE/bin
-WORK=$CACHE/work
-STAMPS=$CACHE/stamps
-PULUMI_PLUGIN_DIR=${PULUMI_HOME:-$HOME/.pulumi}/plugins
-
 # Bump when the build recipe below changes in a way that should rebuild everything.
 RECIPE=1
 
@@ -39,23 +33,13 @@ started=$SECONDS
 for tool in go node; do
 	command -v "$tool" >/dev/null || die "$tool is required but not on PATH"
 done
+open_cache .lock-kubernetes
 [[ -x $BIN/pulumi ]] || die "$BIN/pulumi is missing: run toolchain/build.sh first"
-mkdir -p "$BIN" "$WORK" "$STAMPS"
-
-# One Kubernetes build at a time per cache directory (its own lock, like build-minio.sh's).
-if command -v flock >/dev/null; then
-	exec 9>"$CACHE/.lock-kubernetes"
-	flock 9
-fi
-
-GO_VERSION=$(go env GOVERSION)
-GO_LANG=${GO_VERSION#go}
-log "toolchain cache: $CACHE ($GO_VERSION, GOCACHE=$(go env GOCACHE))"
 
 # module_dir MODULE VERSION: where the module cache holds MODULE@VERSION (downloaded if needed).
 module_dir() {
 	local dir
-	dir=$(go mod download -json "$1@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	dir=$(module_field "$1" "$2" Dir)
 	[[ -d $dir ]] || die "could not download $1@$2"
 	printf '%s\n' "$dir"
 }

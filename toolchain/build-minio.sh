@@ -33,11 +33,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-CACHE=${DRKIT_TOOLCHAIN_DIR:-$HOME/.cache/drkit-toolchain}
-BIN=$CACHE/bin
-WORK=$CACHE/work
-STAMPS=$CACHE/stamps
-
 # Bump when the build recipe below changes in a way that should rebuild everything.
 RECIPE=1
 
@@ -49,18 +44,8 @@ BUILD_TAGS=kqueue
 started=$SECONDS
 
 command -v go >/dev/null || die "go is required but not on PATH (try PATH=/usr/local/go/bin:\$PATH)"
-mkdir -p "$BIN" "$WORK" "$STAMPS"
-
-# One MinIO build at a time per cache directory (a lock of its own, so that a long MinIO build does
-# not hold up toolchain/build.sh; the two write different binaries).
-if command -v flock >/dev/null; then
-	exec 9>"$CACHE/.lock-minio"
-	flock 9
-fi
-
-GO_VERSION=$(go env GOVERSION)
-GO_LANG=${GO_VERSION#go}
-log "toolchain cache: $CACHE ($GO_VERSION, GOCACHE=$(go env GOCACHE))"
+# a lock of its own: a long MinIO build does not hold up toolchain/build.sh
+open_cache .lock-minio
 
 # version_ldflags MODULE PSEUDO-VERSION: the -X flags upstream's buildscripts/gen-ldflags.go sets
 # for a `make` build of a commit: Version = commit time (RFC 3339), ReleaseTag =

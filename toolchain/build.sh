@@ -24,12 +24,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-CACHE=${DRKIT_TOOLCHAIN_DIR:-$HOME/.cache/drkit-toolchain}
-BIN=$CACHE/bin
-WORK=$CACHE/work
-STAMPS=$CACHE/stamps
-PULUMI_PLUGIN_DIR=${PULUMI_HOME:-$HOME/.pulumi}/plugins
-
 # Bump when the build recipe below changes in a way that should rebuild everything.
 RECIPE=1
 
@@ -41,17 +35,7 @@ started=$SECONDS
 for tool in go node npm sha256sum; do
 	command -v "$tool" >/dev/null || die "$tool is required but not on PATH"
 done
-mkdir -p "$BIN" "$WORK" "$STAMPS"
-
-# One build at a time per cache directory.
-if command -v flock >/dev/null; then
-	exec 9>"$CACHE/.lock"
-	flock 9
-fi
-
-GO_VERSION=$(go env GOVERSION)
-GO_LANG=${GO_VERSION#go}
-log "toolchain cache: $CACHE ($GO_VERSION, GOCACHE=$(go env GOCACHE))"
+open_cache .lock
 
 # hash_src PATH...: a short hash of the files under the given paths (relative to toolchain/).
 hash_src() {

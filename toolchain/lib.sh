@@ -1,7 +1,6 @@
 # shellcheck shell=bash
 # Helpers shared by toolchain/build.sh, build-minio.sh and build-kubernetes.sh (sourced, not run).
-# Callers set STAMPS (the stamp directory) before using up_to_date or stamp, GO_LANG before new_module,
-# BIN and PULUMI_PLUGIN_DIR before plugin_install.
+# Callers run open_cache first: it sets the cache's folders, GO_VERSION and GO_LANG, which the rest use.
 
 log() { printf '[%s] %s\n' "$(date '+%H:%M:%S')" "$*"; }
 die() { log "ERROR: $*" >&2; exit 1; }
@@ -20,7 +19,7 @@ stamp() { printf '%s\n' "$2" >"$STAMPS/$1"; }
 # module at VERSION; other local-path replaces (test fixtures) are dropped.
 upstream_replaces() {
 	local mod=$1 ver=$2 gomod repo
-	gomod=$(go mod download -json "$mod@$ver" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+	gomod=$(module_field "$mod" "$ver" GoMod)
 	[[ -f $gomod ]] || die "could not download $mod@$ver"
 	repo=$(cut -d/ -f1-3 <<<"$mod")
 	awk '
@@ -85,4 +84,28 @@ plugin_install() {
 	fi
 	log "plugin $kind $name v$ver: pulumi plugin install --file $bin"
 	"$BIN/pulumi" plugin install "$kind" "$name" "$ver" --file "$bin" --reinstall
+}
+
+# open_cache LOCK: the cache's folders (CACHE, BIN, WORK, STAMPS; PULUMI_PLUGIN_DIR), made if missing, and the
+# cache's lock LOCK (a file in CACHE) taken for the rest of the script: one build per lock at a time; scripts that
+# write different binaries take different locks. Sets GO_VERSION and GO_LANG.
+open_cache() {
+	CACHE=${DRKIT_TOOLCHAIN_DIR:-$HOME/.cache/drkit-toolchain}
+	BIN=$CACHE/bin
+	WORK=$CACHE/work
+	STAMPS=$CACHE/stamps
+	PULUMI_PLUGIN_DIR=${PULUMI_HOME:-$HOME/.pulumi}/plugins
+	mkdir -p "$BIN" "$WORK" "$STAMPS"
+	if command -v flock >/dev/null; then
+		exec 9>"$CACHE/$1"
+		flock 9
+	fi
+	GO_VERSION=$(go env GOVERSION)
+	GO_LANG=${GO_VERSION#go}
+	log "toolchain cache: $CACHE ($GO_VERSION, GOCACHE=$(go env GOCACHE))"
+}
+
+# module_field MODULE VERSION FIELD: FIELD ("Dir", "GoMod") of `go mod download -json` for MODULE@VERSION.
+module_field() {
+	go mod download -json "$1@$2" | sed -n "s/^[[:space:]]*\"$3\": \"\(.*\)\",\$/\1/p"
 }
