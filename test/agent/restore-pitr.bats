@@ -379,12 +379,22 @@ live_postmaster() {
   cp "$TMP/live.pid" "$STUBS/start.pid"
 }
 end_live_postmaster() { kill "$(cat "$TMP/live.pid")" 2>/dev/null || true; }
+# until_server_started: waits (5 s at most) until restore-pitr has written recovery.signal and pg_ctl start its
+# postmaster.pid.
+until_server_started() {
+  for _ in $(seq 100); do [[ ! -e $TMP/data/recovery.signal || ! -e $TMP/data/postmaster.pid ]] || break; sleep 0.05; done
+}
+# questions before|after MARK: how often the wait loop asked the server before, or from, the line MARK in the calls.
+questions() {
+  if [[ $1 == before ]]; then sed -n "/$2/q;p" "$TMP/calls"; else sed -n "/$2/,\$p" "$TMP/calls"; fi |
+    grep -c "CASE WHEN pg_is_in_recovery" || true
+}
 
 @test "while recovery.signal is there and the postmaster lives, the server is not asked; once it goes, it is" {
   live_postmaster
   # PostgreSQL removes recovery.signal when recovery ends; the removal is logged among the calls.
   (
-    for _ in $(seq 200); do [[ ! -e $TMP/data/recovery.signal ]] || break; sleep 0.05; done
+    until_server_started
     sleep 0.5
     echo "recovery.signal removed" >>"$TMP/calls"
     rm -f -- "$TMP/data/recovery.signal"
@@ -393,8 +403,8 @@ end_live_postmaster() { kill "$(cat "$TMP/live.pid")" 2>/dev/null || true; }
   end_live_postmaster
   [ "$status" -eq 0 ]
   grep -q "recovery.signal removed" "$TMP/calls"
-  [ "$(sed -n '/recovery.signal removed/q;p' "$TMP/calls" | grep -c "CASE WHEN pg_is_in_recovery")" -eq 0 ]
-  sed -n '/recovery.signal removed/,$p' "$TMP/calls" | grep -q "CASE WHEN pg_is_in_recovery"
+  [ "$(questions before "recovery.signal removed")" -eq 0 ]
+  [ "$(questions after "recovery.signal removed")" -ge 1 ]
   [[ $output == *"recovery ended after"* ]]
 }
 
@@ -404,8 +414,7 @@ end_live_postmaster() { kill "$(cat "$TMP/live.pid")" 2>/dev/null || true; }
   pidfile() { printf '%s\n' "$(cat "$TMP/live.pid")" "$TMP/data" 1700000000 5432 /tmp '*' '  1234  5678' "$1" \
     >"$TMP/data/postmaster.pid.new" && mv "$TMP/data/postmaster.pid.new" "$TMP/data/postmaster.pid"; }
   (
-    # once pg_ctl start has written its postmaster.pid (recovery.signal comes before it)
-    for _ in $(seq 200); do [[ ! -e $TMP/data/recovery.signal || ! -e $TMP/data/postmaster.pid ]] || break; sleep 0.05; done
+    until_server_started
     pidfile "standby   "
     rm -f -- "$TMP/data/recovery.signal"
     sleep 0.5
@@ -416,8 +425,8 @@ end_live_postmaster() { kill "$(cat "$TMP/live.pid")" 2>/dev/null || true; }
   end_live_postmaster
   [ "$status" -eq 0 ]
   grep -q "postmaster ready" "$TMP/calls"
-  [ "$(sed -n '/postmaster ready/q;p' "$TMP/calls" | grep -c "CASE WHEN pg_is_in_recovery")" -eq 0 ]
-  [ "$(sed -n '/postmaster ready/,$p' "$TMP/calls" | grep -c "CASE WHEN pg_is_in_recovery")" -eq 1 ]
+  [ "$(questions before "postmaster ready")" -eq 0 ]
+  [ "$(questions after "postmaster ready")" -eq 1 ]
   # the recovery settings are reset after it, in one call
   sed -n '/postmaster ready/,$p' "$TMP/calls" | grep -q "ALTER SYSTEM RESET restore_command"
   [[ $output == *"recovery ended after"* ]]
@@ -430,7 +439,7 @@ end_live_postmaster() { kill "$(cat "$TMP/live.pid")" 2>/dev/null || true; }
   end_live_postmaster
   [ "$status" -eq 1 ]
   [[ $output == *"recovery did not end within 3s; PostgreSQL is still replaying"* ]]
-  ! grep -q "CASE WHEN pg_is_in_recovery" "$TMP/calls" || false
+  [ "$(questions before "no such line")" -eq 0 ]
 }
 
 @test "a server that refuses the reset of the recovery settings after its recovery fails the restore" {
