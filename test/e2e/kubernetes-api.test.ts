@@ -87,6 +87,8 @@ describe("PostgresCluster on a real API server with the real Kubernetes provider
     const r = await ok(["preview", "--json"]);
     return (JSON.parse(r.stdout).steps as PreviewStep[]).filter((s) => s.op !== "same");
   };
+  /** The preview's changes as "op name", sorted. */
+  const ops = async () => (await changes()).map((s) => `${s.op} ${nameOf(s.urn)}`).sort();
 
   beforeAll(async () => {
     kube = await startKubeApiServer("cluster");
@@ -205,13 +207,8 @@ describe("PostgresCluster on a real API server with the real Kubernetes provider
   it("a new backup schedule updates the backup CronJob and the alerts timed by it, no server", async () => {
     const before = await kube.get(`/apis/apps/v1${ns("statefulsets", "billing-primary")}`);
     await config("backupSchedule", "45 3 * * *");
-    const changed = await changes();
     // the component's own inputs (what the policy pack sees) carry the schedule; the backup-age alerts follow it
-    expect(changed.map((s) => `${s.op} ${nameOf(s.urn)}`).sort()).toEqual([
-      "update billing",
-      "update billing-alerts",
-      "update billing-backup",
-    ]);
+    expect(await ops()).toEqual(["update billing", "update billing-alerts", "update billing-backup"]);
     await ok(["up", "--yes", "--skip-preview"]);
     expect((await kube.get(`/apis/batch/v1${ns("cronjobs", "billing-backup")}`)).spec.schedule).toBe("45 3 * * *");
     const after = await kube.get(`/apis/apps/v1${ns("statefulsets", "billing-primary")}`);
@@ -252,7 +249,6 @@ describe("PostgresCluster on a real API server with the real Kubernetes provider
       for (const key of ["cluster:restoreFromBackup", "kubernetes:enableConfigMapMutable"])
         await pulumi(["config", "rm", key]);
     });
-    const ops = async () => (await changes()).map((s) => `${s.op} ${nameOf(s.urn)}`).sort();
     // The provider replaces a ConfigMap whose data change, and one with a fixed name is deleted before the new one
     // is made; its enableConfigMapMutable setting updates it in place (the servers restart on the config's hash).
     expect(await ops()).toEqual(["create billing-restore", "replace billing-config", "update billing-primary"]);

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as https from "node:https";
 import * as path from "node:path";
 import { toolchainBin } from "./engine";
-import { freePort, tempRoot, waitFor } from "./sandbox";
+import { exited, freePort, stopProcess, tempRoot, waitFor } from "./sandbox";
 import { makeTestCa } from "./testCa";
 
 /**
@@ -40,7 +40,7 @@ export async function startKubeApiServer(label: string): Promise<KubeApiServer> 
   const dir = tempRoot(`kube-${label}`);
   const children: ChildProcess[] = [];
   const killAll = () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    for (const c of children) if (!exited(c)) c.kill("SIGKILL");
   };
   const onExit = () => {
     killAll();
@@ -62,7 +62,7 @@ export async function startKubeApiServer(label: string): Promise<KubeApiServer> 
   };
   const logOf = (name: string) => fs.readFileSync(path.join(dir, `${name}.log`), "utf8").slice(-4000);
   const alive = (child: ChildProcess, name: string) => {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited:\n${logOf(name)}`);
+    if (exited(child)) throw new Error(`${name} exited:\n${logOf(name)}`);
   };
 
   try {
@@ -216,14 +216,7 @@ export async function startKubeApiServer(label: string): Promise<KubeApiServer> 
       },
       async destroy() {
         // the controllers first, the store last, each given a few seconds to stop
-        for (const c of [...children].reverse()) {
-          if (c.exitCode !== null || c.signalCode !== null) continue;
-          await new Promise<void>((resolve) => {
-            c.once("exit", () => resolve());
-            c.kill("SIGTERM");
-            setTimeout(() => c.kill("SIGKILL"), 5000).unref();
-          });
-        }
+        for (const c of [...children].reverse()) await stopProcess(c);
         process.off("exit", onExit);
         fs.rmSync(dir, { recursive: true, force: true });
       },

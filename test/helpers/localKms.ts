@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { toolchainBin } from "./engine";
-import { freePort, waitFor } from "./sandbox";
+import { exited, freePort, stopProcess, waitFor } from "./sandbox";
 
 /** local-kms (an AWS KMS API) on a loopback port, its keys in a directory of its own. */
 export interface LocalKms {
@@ -49,13 +49,7 @@ export async function startLocalKms(parent: string): Promise<LocalKms> {
     return answer;
   };
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      await new Promise<void>((resolve) => {
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-        setTimeout(() => child.kill("SIGKILL"), 5000).unref();
-      });
-    }
+    await stopProcess(child);
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -63,7 +57,7 @@ export async function startLocalKms(parent: string): Promise<LocalKms> {
       "local-kms",
       async () => {
         if (spawnError) throw spawnError;
-        if (child.exitCode !== null || child.signalCode !== null)
+        if (exited(child))
           throw new Error(`local-kms exited:\n${fs.readFileSync(path.join(dir, "local-kms.log"), "utf8")}`);
         return (await call("ListKeys", {}).catch(() => undefined)) ? true : undefined;
       },

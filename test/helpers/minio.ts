@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { mcHostUrl } from "../../components/objectstore/mcHost";
 import { toolchainBin } from "./engine";
-import { freePort, runAsync, type RunResult } from "./sandbox";
+import { freePort, runAsync, stopProcess, type RunResult } from "./sandbox";
 
 /** A single-drive MinIO server on loopback with its own data directory and root credentials. */
 export interface MinioServer {
@@ -122,12 +122,7 @@ export async function startMinio(name: string, options: MinioOptions = {}): Prom
   const stop = async () => {
     const c = child;
     child = undefined;
-    if (!c || c.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      c.once("exit", () => resolve());
-      c.kill("SIGTERM");
-      setTimeout(() => c.kill("SIGKILL"), 5000).unref();
-    });
+    if (c) await stopProcess(c);
   };
 
   try {

@@ -1,5 +1,5 @@
 import { postgresBinDirectory } from "./postgresBinaries";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync, type ChildProcess } from "node:child_process";
 import { agentPath } from "../../components/artifacts/hostArtifacts";
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -205,4 +205,17 @@ export function sandboxFor(plan: ServicePlan): Sandbox {
       fs.rmSync(plan.rootPrefix, { recursive: true, force: true });
     },
   };
+}
+
+/** Whether a child process has ended (by itself or by a signal). */
+export const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null;
+
+/** Stops a child process: SIGTERM, then SIGKILL after 5 s; resolves once it has exited. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (exited(child)) return;
+  await new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+    setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+  });
 }
