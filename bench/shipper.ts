@@ -153,8 +153,10 @@ const sizeLabel = (bytes: number) =>
   bytes % 2 ** 20 === 0 ? `${bytes / 2 ** 20} MB` : bytes % 1024 === 0 ? `${bytes / 1024} kB` : `${bytes} bytes`;
 
 function rows(opts: ShipperOptions, m: Medians): ResultRow[] {
-  // from the seconds as the samples report them (rounded to ms), so a rate can be checked against them
-  const rate = (seconds: number) => (opts.segments / round(seconds, 3)).toFixed(1);
+  // Rates and ratios come from the seconds as the samples report them (rounded to ms), so they can be checked against
+  // them: with a smoke run's few milliseconds the rounding alone moves a ratio by more than 0.05.
+  const ms = (seconds: number) => round(seconds, 3);
+  const rate = (seconds: number) => (opts.segments / ms(seconds)).toFixed(1);
   const what = `WAL shipping, ${opts.segments} × ${sizeLabel(opts.segmentBytes)} segments to MinIO on loopback`;
   const n = `${opts.segments} segments × ${opts.reps} rounds`;
   const drkit =
@@ -168,7 +170,7 @@ function rows(opts: ShipperOptions, m: Medians): ResultRow[] {
       baseline: `mc mirror --max-workers ${m.parallel}`,
       baselineMedian: round(m.mirror, 2),
       drkitMedian: round(m.shipper, 2),
-      ratio: round(m.shipper / m.mirror),
+      ratio: round(ms(m.shipper) / ms(m.mirror)),
       notes: `${drkit}; mc mirror ${rate(m.mirror)} segments/s, no checksum; ${n}`,
     },
     {
@@ -177,7 +179,7 @@ function rows(opts: ShipperOptions, m: Medians): ResultRow[] {
       baseline: `mc mirror --checksum SHA256 --max-workers ${m.parallel}`,
       baselineMedian: round(m.mirrorChecksum, 2),
       drkitMedian: round(m.shipper, 2),
-      ratio: round(m.shipper / m.mirrorChecksum),
+      ratio: round(ms(m.shipper) / ms(m.mirrorChecksum)),
       notes:
         `the same SHA256 checked by the store; what remains is drkit's listing, local hashing and read-back: ` +
         `mc mirror --checksum ${rate(m.mirrorChecksum)} segments/s vs drkit ${rate(m.shipper)}; ${n}`,
