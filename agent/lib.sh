@@ -409,12 +409,37 @@ keep_parents() {
     fi
   done
 }
-# restore_base DIR ID DEST WORK: makes the empty folder DEST the data directory of base backup ID, with the WAL
-# it needs in pg_wal, and prints the manifest that describes DEST. An incremental backup's chain is extracted
-# into the empty folder WORK (the caller removes it) and combined by pg_combinebackup (PostgreSQL 17+), which
-# writes DEST's own manifest.
+# backup_wal_archived DIR ID ARCHIVE: the WAL folder ARCHIVE holds every segment base backup ID needs to become
+# consistent, from its start_wal to the one holding its end_lsn (one timeline: backup-base records
+# wal_segment_bytes only then); false when it lacks one or the backup does not record what it takes.
+backup_wal_archived() {
+  local archive=$3 line start='' end='' size='' per segno last name
+  while IFS= read -r line; do
+    case $line in
+      start_wal=*) start=${line#*=} ;;
+      end_lsn=*) end=${line#*=} ;;
+      wal_segment_bytes=*) size=${line#*=} ;;
+    esac
+  done <"$1/$2/$BACKUP_META" || return 1
+  [[ $start =~ ^[0-9A-F]{24}$ && $end =~ ^[0-9A-F]{1,8}/[0-9A-F]{1,8}$ && $size =~ ^[1-9][0-9]{0,10}$ ]] || return 1
+  per=$((0x100000000 / size))
+  ((per > 0)) || return 1
+  segno=$((16#${start:8:8} * per + 16#${start:16:8}))
+  last=$(((16#${end%/*} * 0x100000000 + 16#${end#*/}) / size))
+  ((last >= segno && last - segno < 4096)) || return 1
+  for (( ; segno <= last; segno++)); do
+    printf -v name '%s%08X%08X' "${start:0:8}" $((segno / per)) $((segno % per))
+    [[ -f $archive/$name ]] || return 1
+  done
+}
+# restore_base DIR ID DEST WORK [ARCHIVE]: makes the empty folder DEST the data directory of base backup ID, with
+# the WAL it needs in pg_wal, and prints the manifest that describes DEST. An incremental backup's chain is
+# extracted into the empty folder WORK (the caller removes it) and combined by pg_combinebackup (PostgreSQL 17+),
+# which writes DEST's own manifest. With ARCHIVE, the WAL folder recovery's restore_command reads, the backup's
+# pg_wal.tar is not extracted when ARCHIVE holds all of its segments: recovery reads a segment from the archive
+# first and from pg_wal only when the archive lacks it, so the extracted copies would never be read.
 restore_base() {
-  local dir=$1 id=$2 dest=$3 work=$4 chain member tar wal_tar algorithm inputs=()
+  local dir=$1 id=$2 dest=$3 work=$4 archive=${5:-} chain member tar wal_tar algorithm inputs=()
   # Every step checks its own status: callers take the manifest's name with $(...), where set -e is off.
   chain=$(backup_chain "$dir" "$id") || return 1
   wal_tar=$(find "$dir/$id" -maxdepth 1 -name 'pg_wal.tar*' -print -quit)
@@ -446,6 +471,10 @@ restore_base() {
     printf '%s\n' "$dest/backup_manifest"
   fi
   mkdir -p -- "$dest/pg_wal" || die "cannot create $dest/pg_wal"
+  if [[ -n $archive ]] && backup_wal_archived "$dir" "$id" "$archive"; then
+    log "base backup $id: the WAL it needs is in $archive, so its pg_wal.tar is not extracted"
+    return 0
+  fi
   extract_tar "$wal_tar" "$dest/pg_wal" || die "cannot extract $wal_tar"
 }
 
@@ -725,10 +754,10 @@ pg_ctl_server_opts() {
 }
 # pg_ctl -W returns before the postmaster has written its pid file; status checks need it.
 wait_for_pid_file() {
-  local _
-  for _ in $(seq 1 500); do
+  local i
+  for ((i = 0; i < 2000; i++)); do
     [[ -f $1/postmaster.pid ]] && return 0
-    sleep 0.02
+    sleep 0.005
   done
   return 0
 }

@@ -214,8 +214,8 @@ function sizeRow(r: SizeResult): ResultRow {
     ratio: round(drkit / manual),
     notes:
       `extra ${(drkit - manual).toFixed(2)} s; same backup and target, ${r.setup.replayMb} ` +
-      `MB of WAL replayed; drkit reads recovery.signal and the postmaster's status line every 10 ms ` +
-      `and asks the server once it says ready, ` +
+      `MB of WAL replayed; drkit extracts no WAL tar when the archive holds the backup's WAL, reads ` +
+      `recovery.signal and the postmaster's status line every 10 ms and asks the server once both say done, ` +
       `the manual loop asks every 0.1 s; ` +
       `n=${r.manual.length}`,
   };

@@ -25,7 +25,7 @@ published() { find "$TMP/base" -mindepth 1 -maxdepth 1 -printf '%f\n'; }
 # space_needed BYTES: what the server's size query answers (the space check asks twice that and more).
 space_needed() {
   sed -i '/pg_database_size/d' "$STUBS/answers"
-  sql_answer "*pg_database_size*" "$1"
+  sql_answer "*pg_database_size*" "$1 16777216"
 }
 
 @test "publishes a verified backup under its id with the metadata file, and leaves no scratch copy" {
@@ -39,6 +39,8 @@ space_needed() {
   grep -qx "start_lsn=0/2000028" "$TMP/base/$id/drkit-backup.env"
   grep -qx "end_lsn=0/2000138" "$TMP/base/$id/drkit-backup.env"
   grep -qx "server_version=150018" "$TMP/base/$id/drkit-backup.env"
+  # its WAL is on one timeline: the segment size names the segments it needs (restore-pitr's backup_wal_archived)
+  grep -qx "wal_segment_bytes=16777216" "$TMP/base/$id/drkit-backup.env"
   # the manifest carries SHA-256 checksums, which the stream check compares; pg_waldump parses its WAL range
   grep -q "^pg_basebackup .*--manifest-checksums=SHA256" "$TMP/calls"
   grep -q "^pg_waldump --quiet --path=$TMP/base/.verify-$id.*/pg_wal --timeline=1 --start=0/2000028 --end=0/2000138\$" \
@@ -47,6 +49,23 @@ space_needed() {
   [[ $output == *"base backup $id complete"* ]]
   # the base tar was checked while pg_basebackup wrote it, not read a second time
   [[ $output != *"reading $TMP/base/.partial-$id/base.tar again"* ]]
+}
+
+@test "WAL on two timelines (two WAL ranges), or no segment size from the server: no wal_segment_bytes" {
+  touch "$STUBS/two-timelines"
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  first=$(published)
+  grep -qx "end_lsn=0/2000138" "$TMP/base/$first/drkit-backup.env"
+  ! grep -q "wal_segment_bytes" "$TMP/base/$first/drkit-backup.env" || false
+  rm "$STUBS/two-timelines"
+  sed -i '/pg_database_size/d' "$STUBS/answers"
+  sql_answer "*pg_database_size*" 1048576
+  run "$AGENT/backup-base"
+  [ "$status" -eq 0 ]
+  second=$(published | grep -vx "$first")
+  grep -qx "end_lsn=0/2000138" "$TMP/base/$second/drkit-backup.env"
+  ! grep -q "wal_segment_bytes" "$TMP/base/$second/drkit-backup.env" || false
 }
 
 @test "the base tar is checked while it grows; a file written after the check would be caught by the second read" {

@@ -127,7 +127,8 @@ base_backup_stubs() {
   setting VERIFY_AFTER_BACKUP yes
   setting_array COMPRESS_ARGS
   sql_answer "SHOW server_version_num" "$1"
-  sql_answer "*pg_database_size*" 1048576
+  # the space the set takes, and the WAL segment size
+  sql_answer "*pg_database_size*" "1048576 16777216"
   cat >"$TMP/bin/pg_basebackup" <<STUB
 #!/usr/bin/env bash
 if [[ \$1 == --version ]]; then

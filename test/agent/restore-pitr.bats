@@ -105,6 +105,55 @@ timelines() {
   [[ $output == *"recovery ended after"* ]]
 }
 
+# segment_sized_base: the only backup starts in the last segment of WAL file 0 (0/FFFFFF28) and is consistent in
+# the first of file 1 (1/00000100), and records the segment size (16 MiB).
+segment_sized_base() {
+  rm -rf "$TMP/base"/*
+  tl_base 20240101T000000Z 1704067800 1 0/FFFFFF28 1/00000100
+  echo "wal_segment_bytes=16777216" >>"$TMP/base/20240101T000000Z/drkit-backup.env"
+}
+
+@test "the backup's WAL all in the archive: its pg_wal.tar is not extracted; one segment missing: it is" {
+  segment_sized_base
+  echo archived >"$TMP/wal/0000000100000000000000FF"
+  echo archived >"$TMP/wal/000000010000000100000000"
+  run "$AGENT/restore-pitr" --force --target-time "2024-01-02 00:05:00+00"
+  [ "$status" -eq 0 ]
+  [[ $output == *"base backup 20240101T000000Z: the WAL it needs is in $TMP/wal, so its pg_wal.tar is not"\
+" extracted"* ]]
+  [ -d "$TMP/data/pg_wal" ]
+  [ -z "$(ls -A "$TMP/data/pg_wal")" ]
+  [ "$(cat "$TMP/data/marker")" = 20240101T000000Z ]
+  conf "restore_command = 'cp $TMP/wal/%f %p'"
+
+  # the segment holding the end is not archived yet: the backup's own copies are extracted
+  rm "$TMP/wal/000000010000000100000000"
+  run "$AGENT/restore-pitr" --force --target-time "2024-01-02 00:05:00+00"
+  [ "$status" -eq 0 ]
+  [[ $output != *"pg_wal.tar is not extracted"* ]]
+  [ "$(cat "$TMP/data/pg_wal/0000000100000000000000FF")" = "from the backup" ]
+}
+
+@test "without the segment size recorded, or from the object store, the backup's pg_wal.tar is extracted" {
+  segment_sized_base
+  sed -i '/^wal_segment_bytes=/d' "$TMP/base/20240101T000000Z/drkit-backup.env"
+  echo archived >"$TMP/wal/0000000100000000000000FF"
+  echo archived >"$TMP/wal/000000010000000100000000"
+  run "$AGENT/restore-pitr" --force --target-time "2024-01-02 00:05:00+00"
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/data/pg_wal/0000000100000000000000FF")" = "from the backup" ]
+
+  # off-site, the host's archive is not what recovery reads: it is not consulted
+  segment_sized_base
+  offsite_stub
+  mkdir -p "$TMP/remote/base"
+  mv "$TMP/base/20240101T000000Z" "$TMP/remote/base/"
+  run "$AGENT/restore-pitr" --force --from-offsite --target-time "2024-01-02 00:05:00+00"
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TMP/data/marker")" = 20240101T000000Z ]
+  [ "$(cat "$TMP/data/pg_wal/0000000100000000000000FF")" = "from the backup" ]
+}
+
 @test "a running primary is not stopped without --force: the data directory and the flag are named" {
   run "$AGENT/restore-pitr" --target-time "2024-01-02 00:05:00+00"
   [ "$status" -eq 1 ]
@@ -410,7 +459,8 @@ questions() {
 
 @test "a live postmaster's status line says when recovery has ended: the server is asked once, after ready" {
   live_postmaster
-  # postmaster.pid as PostgreSQL writes it: the status on its 8th line, "standby" while replaying, then "ready".
+  # postmaster.pid as PostgreSQL writes it: the status on its 8th line, "standby" while replaying without hot
+  # standby, then "ready".
   pidfile() { printf '%s\n' "$(cat "$TMP/live.pid")" "$TMP/data" 1700000000 5432 /tmp '*' '  1234  5678' "$1" \
     >"$TMP/data/postmaster.pid.new" && mv "$TMP/data/postmaster.pid.new" "$TMP/data/postmaster.pid"; }
   (
@@ -430,6 +480,25 @@ questions() {
   # the recovery settings are reset after it, in one call
   sed -n '/postmaster ready/,$p' "$TMP/calls" | grep -q "ALTER SYSTEM RESET restore_command"
   [[ $output == *"recovery ended after"* ]]
+}
+
+@test "a hot standby's postmaster says ready while it replays: not asked until recovery.signal goes" {
+  live_postmaster
+  pidfile() { printf '%s\n' "$(cat "$TMP/live.pid")" "$TMP/data" 1700000000 5432 /tmp '*' '  1234  5678' "$1" \
+    >"$TMP/data/postmaster.pid.new" && mv "$TMP/data/postmaster.pid.new" "$TMP/data/postmaster.pid"; }
+  (
+    until_server_started
+    pidfile "ready     "
+    sleep 0.5
+    echo "recovery.signal removed" >>"$TMP/calls"
+    rm -f -- "$TMP/data/recovery.signal"
+  ) 3>&- &
+  run "$AGENT/restore-pitr" --force --timeout 30
+  end_live_postmaster
+  [ "$status" -eq 0 ]
+  grep -q "recovery.signal removed" "$TMP/calls"
+  [ "$(questions before "recovery.signal removed")" -eq 0 ]
+  [ "$(questions after "recovery.signal removed")" -eq 1 ]
 }
 
 @test "a live postmaster that keeps recovery.signal is waited for until the timeout, never asked" {
