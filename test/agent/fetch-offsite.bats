@@ -268,8 +268,9 @@ recover_segments() {
   : >"$FAKE_MC_ROOT/.calls"
   recover_segments 1 2 3 4 5
   [ "$(downloads)" -eq 1 ]
-  # the folder is empty once recovery has taken everything, and the end of the archive is exit 1 as without it
-  [ -z "$(ls -A "$TMP/ahead")" ]
+  # the folder holds no segment once recovery has taken everything, and the end of the archive is exit 1 as
+  # without it
+  [ -z "$(ls "$TMP/ahead")" ]
   run "$AGENT/fetch-offsite" wal 000000010000000000000006 "$TMP/RECOVERYXLOG6" --prefetch "$TMP/ahead"
   [ "$status" -eq 1 ]
   [ ! -e "$TMP/RECOVERYXLOG6" ]
@@ -287,6 +288,35 @@ recover_segments() {
   run "$AGENT/fetch-offsite" wal 000000010000000000000004 "$TMP/RECOVERYXLOG4" --prefetch "$TMP/ahead"
   [ "$status" -eq 126 ]
   [[ $output == *"cannot read the credentials of object store site-a"*"aborting recovery"* ]]
+}
+
+@test "wal --prefetch: a segment asked for again (where recovery stopped) is fetched alone; those fetched ahead stay" {
+  ship_segments 1 2 3 4 5
+  : >"$FAKE_MC_ROOT/.calls"
+  recover_segments 1 2 3
+  [ "$(downloads)" -eq 1 ]
+  recover_segments 3
+  [ "$(downloads)" -eq 2 ]
+  # one object downloaded, not a new batch from it
+  [ "$(mc_calls | grep '^cp ' | tail -n 1 | grep -o '/wal/[0-9A-F]*' | xargs)" = /wal/000000010000000000000003 ]
+  [ "$(ls "$TMP/ahead")" = "$(printf '%s\n' 000000010000000000000004 000000010000000000000005)" ]
+  recover_segments 2 4 5
+  [ "$(downloads)" -eq 3 ]
+}
+
+@test "wal: timeline 1's history file, which PostgreSQL never writes, is not archived (1) without asking the store" {
+  ship_segments 1
+  rm "$TMP/creds-a"
+  : >"$FAKE_MC_ROOT/.calls"
+  run "$AGENT/fetch-offsite" wal 00000001.history "$TMP/RECOVERYHISTORY" --prefetch "$TMP/ahead"
+  [ "$status" -eq 1 ]
+  [ ! -e "$TMP/RECOVERYHISTORY" ]
+  run "$AGENT/fetch-offsite" wal 00000001.history "$TMP/RECOVERYHISTORY"
+  [ "$status" -eq 1 ]
+  [ -z "$(mc_calls)" ]
+  # a later timeline's is asked for
+  run "$AGENT/fetch-offsite" wal 00000002.history "$TMP/RECOVERYHISTORY"
+  [ "$status" -eq 126 ]
 }
 
 @test "wal --prefetch: OFFSITE_PREFETCH bounds a download; segments left from an earlier timeline go" {

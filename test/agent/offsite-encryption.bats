@@ -374,6 +374,6 @@ valkey_set() { for ext in .rdb .rdb.sha256 .meta; do echo "$ext of $1" >"$TMP/va
     [ "$status" -eq 0 ]
     cmp "$TMP/00000001000000000000000$n" "$TMP/r$n"
   done
-  # nothing encrypted or half-done is left in the folder
-  [ -z "$(ls -A "$TMP/ahead")" ]
+  # nothing encrypted or half-done is left in the folder: only the name of the newest segment recovery was given
+  [ "$(ls -A "$TMP/ahead")" = .newest ]
 }
