@@ -374,6 +374,8 @@ valkey_set() { for ext in .rdb .rdb.sha256 .meta; do echo "$ext of $1" >"$TMP/va
     [ "$status" -eq 0 ]
     cmp "$TMP/00000001000000000000000$n" "$TMP/r$n"
   done
-  # nothing encrypted or half-done is left in the folder: only the name of the newest segment recovery was given
-  [ "$(ls -A "$TMP/ahead")" = .newest ]
+  # nothing encrypted or half-done is left in the folder: the two newest segments recovery was given, decrypted,
+  # and the name of the newest
+  [ "$(ls -A "$TMP/ahead" | xargs)" = ".newest 000000010000000000000002 000000010000000000000003" ]
+  cmp "$TMP/000000010000000000000003" "$TMP/ahead/000000010000000000000003"
 }
