@@ -24,7 +24,19 @@ import {
   waitArchiverIdle,
   waitShipperIdle,
 } from "./db";
-import { asUser, exec, interleave, median, mustExec, onCleanup, progress, round, sleep, slope, syncDisks } from "./lib";
+import {
+  asUser,
+  exec,
+  interleave,
+  median,
+  mustExec,
+  onCleanup,
+  progress,
+  round,
+  sleep,
+  syncDisks,
+  troughSlope,
+} from "./lib";
 import type { ResultRow, Section } from "./results";
 
 export interface ArchiveOptions {
@@ -38,8 +50,12 @@ export interface ArchiveOptions {
 const SEGMENT_BYTES = 16 * 2 ** 20;
 /** A timeline no server here uses, so the generated segments never meet real ones in the archive. */
 const BENCH_TIMELINE = "0000BEEF";
-/** The backlog "grows" when its fitted slope over the last half exceeds this many segments a second. */
+/** The backlog "grows" when the fitted slope of its troughs exceeds this many segments a second. */
 const BACKLOG_SLOPE_LIMIT = 0.05;
+/** The troughs are the backlog's minimum in each window of this many seconds. */
+const TROUGH_WINDOW_SECONDS = 10;
+/** Once pgbench stops, both backlogs must be empty within this many seconds. */
+const DRAIN_LIMIT_SECONDS = 10;
 /** pgbench's clients and threads for the keep-up run: as many as this machine's full WAL rate needs. */
 const KEEP_UP_CLIENTS = 8;
 const KEEP_UP_THREADS = 2;
@@ -141,8 +157,8 @@ interface KeepUp {
   readonly samples: readonly BacklogSample[];
   readonly max: number;
   readonly maxQueued: number;
-  readonly slopeLastHalf: number;
-  readonly queueSlopeLastHalf: number;
+  readonly troughSlope: number;
+  readonly queueTroughSlope: number;
   readonly walSegmentsPerSecond: number;
   readonly archivedDuringRun: number;
   readonly failedDuringRun: number;
@@ -167,10 +183,11 @@ async function sampleBacklog(sb: Sandbox, running: Promise<unknown>): Promise<Ba
   return samples;
 }
 
-const fittedSlope = (samples: readonly BacklogSample[], of: (s: BacklogSample) => number) =>
-  slope(
+const troughsSlope = (samples: readonly BacklogSample[], of: (s: BacklogSample) => number) =>
+  troughSlope(
     samples.map((s) => s.t),
     samples.map(of),
+    TROUGH_WINDOW_SECONDS,
   );
 
 async function keepsUp(sb: Sandbox, opts: ArchiveOptions): Promise<KeepUp> {
@@ -199,22 +216,25 @@ async function keepsUp(sb: Sandbox, opts: ArchiveOptions): Promise<KeepUp> {
   const walBytes = Number(sb.sql(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${lsn0}')`));
   const [archived1, failed1] = archiverCounts(sb);
   const drainSeconds = (await waitArchiverIdle(sb)) + (await waitShipperIdle(sb));
-  const lastHalf = samples.slice(Math.floor(samples.length / 2));
-  const fitted = fittedSlope(lastHalf, (s) => s.ready);
-  const fittedQueue = fittedSlope(lastHalf, (s) => s.queued);
+  const fitted = troughsSlope(samples, (s) => s.ready);
+  const fittedQueue = troughsSlope(samples, (s) => s.queued);
   const tps = /tps = ([0-9.]+)/.exec(result.stdout);
   return {
     samples,
     max: Math.max(0, ...samples.map((s) => s.ready)),
     maxQueued: Math.max(0, ...samples.map((s) => s.queued)),
-    slopeLastHalf: round(fitted, 4),
-    queueSlopeLastHalf: round(fittedQueue, 4),
+    troughSlope: round(fitted, 4),
+    queueTroughSlope: round(fittedQueue, 4),
     walSegmentsPerSecond: round(walBytes / SEGMENT_BYTES / result.seconds, 3),
     archivedDuringRun: archived1 - archived0,
     failedDuringRun: failed1 - failed0,
     drainSeconds: round(drainSeconds, 1),
     tps: tps ? round(Number(tps[1]), 0) : null,
-    pass: fitted <= BACKLOG_SLOPE_LIMIT && fittedQueue <= BACKLOG_SLOPE_LIMIT && failed1 === failed0,
+    pass:
+      fitted <= BACKLOG_SLOPE_LIMIT &&
+      fittedQueue <= BACKLOG_SLOPE_LIMIT &&
+      drainSeconds <= DRAIN_LIMIT_SECONDS &&
+      failed1 === failed0,
   };
 }
 
@@ -266,10 +286,11 @@ function rows(opts: ArchiveOptions, seg: PerSegment, k: KeepUp): ResultRow[] {
       ratio: null,
       notes:
         `${k.pass ? "PASS" : "FAIL"}: max backlog ${k.max} .ready and ${k.maxQueued} queued for the shipper, ` +
-        `slopes over the last half ${k.slopeLastHalf} and ${k.queueSlopeLastHalf} segments/s (limit ` +
-        `${BACKLOG_SLOPE_LIMIT}), ${k.failedDuringRun} archive failures; WAL ${k.walSegmentsPerSecond} segments/s ` +
-        `at ${k.tps ?? "?"} tps vs archive capacity ${capacity.toFixed(1)} segments/s (1 / drkit's cost per ` +
-        `segment); both backlogs drained ${k.drainSeconds} s after pgbench stopped`,
+        `slopes of their troughs (minimum per ${TROUGH_WINDOW_SECONDS} s) ${k.troughSlope} and ` +
+        `${k.queueTroughSlope} segments/s (limit ${BACKLOG_SLOPE_LIMIT}), both drained ${k.drainSeconds} s after ` +
+        `pgbench stopped (limit ${DRAIN_LIMIT_SECONDS} s), ${k.failedDuringRun} archive failures; WAL ` +
+        `${k.walSegmentsPerSecond} segments/s at ${k.tps ?? "?"} tps vs archive capacity ${capacity.toFixed(1)} ` +
+        `segments/s (1 / drkit's cost per segment)`,
     },
   ];
 }

@@ -214,6 +214,28 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
   return den === 0 ? 0 : num / den;
 }
 
+/**
+ * The least-squares slope of a series' troughs: its minimum in each window of `windowSeconds` from the first
+ * sample (a last, partial window counts when it spans at least half a window), against the window's middle. A
+ * backlog drained in batches is a sawtooth, whose slope over a stretch depends on where the stretch ends; its
+ * troughs rise only when the draining falls behind.
+ */
+export function troughSlope(ts: readonly number[], ys: readonly number[], windowSeconds: number): number {
+  if (ts.length === 0) return 0;
+  const first = ts[0];
+  const last = ts[ts.length - 1];
+  const mids: number[] = [];
+  const troughs: number[] = [];
+  for (let start = first; start <= last; start += windowSeconds) {
+    const inWindow = ys.filter((_, i) => ts[i] >= start && ts[i] < start + windowSeconds);
+    const spans = Math.min(last, start + windowSeconds) - start;
+    if (inWindow.length === 0 || (start + windowSeconds > last && spans < windowSeconds / 2)) continue;
+    mids.push(start + windowSeconds / 2);
+    troughs.push(Math.min(...inWindow));
+  }
+  return slope(mids, troughs);
+}
+
 export const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 
 /** Every file under `dir`, in MB to one decimal. */

@@ -140,7 +140,8 @@ export async function benchOffsiteRestore(opts: OffsiteRestoreOptions): Promise<
     notes:
       `extra ${(median(drkit) - median(manual)).toFixed(2)} s; same backup and target from a MinIO on loopback, ` +
       `${setup.replayMb} MB of WAL replayed, ${shippedWal} WAL objects on the store (the manual procedure downloads ` +
-      `them all, drkit's restore_command fetches what recovery asks for, sixteen segments per download); ` +
+      `them all, drkit's restore_command fetches what recovery asks for, sixteen segments per download, the ` +
+      `first download during the base backup's extraction); ` +
       `n=${manual.length}`,
   };
   progress(`offsite restore: manual ${row.baselineMedian} s, drkit ${row.drkitMedian} s, ratio ${row.ratio}`);

@@ -566,6 +566,28 @@ esac"
   [ ! -e "$TMP/root/.restore-staging" ]
 }
 
+@test "--from-offsite: the first segment comes into the prefetch folder while the base backup is extracted" {
+  offsite_stub
+  mkdir -p "$TMP/remote/base"
+  mv "$TMP/base/20240102T000000Z" "$TMP/remote/base/"
+  echo "segment 2" >"$TMP/remote/wal/000000010000000000000002"
+  run "$AGENT/restore-pitr" --force --from-offsite --target-time "2024-01-05 10:00:00+00"
+  [ "$status" -eq 0 ]
+  staging=$TMP/root/.restore-staging
+  grep -qxF "fetch-offsite wal 000000010000000000000002 $staging/warm-000000010000000000000002 --prefetch $staging/prefetch" \
+    "$TMP/calls"
+  # before the server starts, and no failure to log
+  [ "$(grep -n "fetch-offsite wal 000000010000000000000002" "$TMP/calls" | cut -d: -f1)" -lt \
+    "$(grep -n "^pg_ctl .* start" "$TMP/calls" | cut -d: -f1)" ]
+  [[ $output != *"ahead failed"* ]]
+
+  # a failure is logged, and recovery fetches the segment itself
+  rm "$TMP/remote/wal/000000010000000000000002"
+  run "$AGENT/restore-pitr" --force --from-offsite --target-time "2024-01-05 10:00:00+00"
+  [ "$status" -eq 0 ]
+  [[ $output == *"fetching WAL 000000010000000000000002 ahead failed (exit 1; recovery fetches it itself)"* ]]
+}
+
 # incremental_chain: the newest backup (second) becomes a PostgreSQL 17 incremental one built on first, and
 # pg_combinebackup a stand-in that records its arguments and writes the newest input's files as the result.
 incremental_chain() {
