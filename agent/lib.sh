@@ -422,10 +422,12 @@ backup_wal_archived() {
     esac
   done <"$1/$2/$BACKUP_META" || return 1
   [[ $start =~ ^[0-9A-F]{24}$ && $end =~ ^[0-9A-F]{1,8}/[0-9A-F]{1,8}$ && $size =~ ^[1-9][0-9]{0,10}$ ]] || return 1
+  # a size PostgreSQL allows: a power of two from 1 MiB to 1 GiB, so it divides a WAL file's 4 GiB
+  ((size >= 1048576 && size <= 1073741824 && (size & (size - 1)) == 0)) || return 1
   per=$((0x100000000 / size))
-  ((per > 0)) || return 1
   segno=$((16#${start:8:8} * per + 16#${start:16:8}))
-  last=$(((16#${end%/*} * 0x100000000 + 16#${end#*/}) / size))
+  # the segment number of end_lsn (high 32 bits / low 32 bits), without the 64-bit LSN that could overflow
+  last=$((16#${end%/*} * per + 16#${end#*/} / size))
   ((last >= segno && last - segno < 4096)) || return 1
   for (( ; segno <= last; segno++)); do
     printf -v name '%s%08X%08X' "${start:0:8}" $((segno / per)) $((segno % per))

@@ -134,6 +134,18 @@ segment_sized_base() {
   [ "$(cat "$TMP/data/pg_wal/0000000100000000000000FF")" = "from the backup" ]
 }
 
+@test "the backup's WAL in the archive at LSNs past 2^63 bytes: its pg_wal.tar is not extracted either" {
+  rm -rf "$TMP/base"/*
+  tl_base 20240101T000000Z 1704067800 1 7FFFFFFF/FFFFFF28 80000000/00000100
+  echo "wal_segment_bytes=16777216" >>"$TMP/base/20240101T000000Z/drkit-backup.env"
+  echo archived >"$TMP/wal/000000017FFFFFFF000000FF"
+  echo archived >"$TMP/wal/000000018000000000000000"
+  run "$AGENT/restore-pitr" --force --target-time "2024-01-02 00:05:00+00"
+  [ "$status" -eq 0 ]
+  [[ $output == *"pg_wal.tar is not extracted"* ]]
+  [ -z "$(ls -A "$TMP/data/pg_wal")" ]
+}
+
 @test "without the segment size recorded, or from the object store, the backup's pg_wal.tar is extracted" {
   segment_sized_base
   sed -i '/^wal_segment_bytes=/d' "$TMP/base/20240101T000000Z/drkit-backup.env"
@@ -531,7 +543,8 @@ questions() {
 }
 
 # offsite_stub: fetch-offsite beside a copy of restore-pitr, serving $TMP/remote/base/<id>/ and
-# $TMP/remote/wal/<name> (a missing file: exit 1; $TMP/remote/down: exit 126).
+# $TMP/remote/wal/<name> (a missing file: exit 1; $TMP/remote/down: exit 126; with $TMP/remote/slow, the fetch of a
+# segment runs `tail -f` on that file, which never ends).
 offsite_stub() {
   agent_copy restore-pitr
   sibling_stub fetch-offsite "remote='$TMP/remote'
@@ -544,6 +557,7 @@ case \$1 in
   base) mkdir -p \"\$3\" && cp -- \"\$remote/base/\$2\"/* \"\$3\"/ ;;
   wal)
     [[ ! -e \$remote/down ]] || exit 126
+    [[ ! -e \$remote/slow || \$2 == *.history ]] || tail -f \"\$remote/slow\"
     [[ -f \$remote/wal/\$2 ]] || exit 1
     cp -- \"\$remote/wal/\$2\" \"\$3\" ;;
 esac"
@@ -586,6 +600,21 @@ esac"
   run "$AGENT/restore-pitr" --force --from-offsite --target-time "2024-01-05 10:00:00+00"
   [ "$status" -eq 0 ]
   [[ $output == *"fetching WAL 000000010000000000000002 ahead failed (exit 1; recovery fetches it itself)"* ]]
+}
+
+@test "--from-offsite: a restore that fails while WAL is fetched ahead stops that fetch and what it started" {
+  offsite_stub
+  mkdir -p "$TMP/remote/base"
+  mv "$TMP/base/20240102T000000Z" "$TMP/remote/base/"
+  echo "not a tar" >"$TMP/remote/base/20240102T000000Z/base.tar"
+  # the download of the first segment never ends (a child of the fetch that outlives it unless it is stopped too)
+  : >"$TMP/remote/slow"
+  run "$AGENT/restore-pitr" --force --from-offsite --target-time "2024-01-05 10:00:00+00"
+  [ "$status" -eq 1 ]
+  [[ $output == *"cannot extract"* ]]
+  for _ in $(seq 50); do pgrep -f "tail -f $TMP/remote/slow" >/dev/null || break; sleep 0.1; done
+  ! pgrep -f "tail -f $TMP/remote/slow" || false
+  [ ! -e "$TMP/root/.restore-staging" ]
 }
 
 # incremental_chain: the newest backup (second) becomes a PostgreSQL 17 incremental one built on first, and
