@@ -306,6 +306,14 @@ recover_segments() {
   [ "$(downloads)" -eq 2 ]
 }
 
+@test "wal --prefetch: the checkpoint record's segment asked for before the redo segment: nothing is fetched twice" {
+  ship_segments 1 2 3 4 5
+  : >"$FAKE_MC_ROOT/.calls"
+  # the redo segment first (as restore-pitr fetches it ahead), then the checkpoint's, the redo's again, the rest
+  recover_segments 1 3 1 2 3 4 5
+  [ "$(downloads)" -eq 1 ]
+}
+
 @test "wal: timeline 1's history file, which PostgreSQL never writes, is not archived (1) without asking the store" {
   ship_segments 1
   rm "$TMP/creds-a"
