@@ -54,6 +54,8 @@ const BENCH_TIMELINE = "0000BEEF";
 const BACKLOG_SLOPE_LIMIT = 0.05;
 /** The troughs are the backlog's minimum in each window of this many seconds. */
 const TROUGH_WINDOW_SECONDS = 10;
+/** A slope of troughs needs three windows: a shorter sampling cannot pass. */
+const MIN_SAMPLED_SECONDS = 3 * TROUGH_WINDOW_SECONDS;
 /** Once pgbench stops, both backlogs must be empty within this many seconds. */
 const DRAIN_LIMIT_SECONDS = 10;
 /** pgbench's clients and threads for the keep-up run: as many as this machine's full WAL rate needs. */
@@ -157,6 +159,8 @@ interface KeepUp {
   readonly samples: readonly BacklogSample[];
   readonly max: number;
   readonly maxQueued: number;
+  /** How long the backlogs were sampled (first to last sample). */
+  readonly sampledSeconds: number;
   readonly troughSlope: number;
   readonly queueTroughSlope: number;
   readonly walSegmentsPerSecond: number;
@@ -216,6 +220,7 @@ async function keepsUp(sb: Sandbox, opts: ArchiveOptions): Promise<KeepUp> {
   const walBytes = Number(sb.sql(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${lsn0}')`));
   const [archived1, failed1] = archiverCounts(sb);
   const drainSeconds = (await waitArchiverIdle(sb)) + (await waitShipperIdle(sb));
+  const sampledSeconds = samples.length ? samples[samples.length - 1].t - samples[0].t : 0;
   const fitted = troughsSlope(samples, (s) => s.ready);
   const fittedQueue = troughsSlope(samples, (s) => s.queued);
   const tps = /tps = ([0-9.]+)/.exec(result.stdout);
@@ -223,6 +228,7 @@ async function keepsUp(sb: Sandbox, opts: ArchiveOptions): Promise<KeepUp> {
     samples,
     max: Math.max(0, ...samples.map((s) => s.ready)),
     maxQueued: Math.max(0, ...samples.map((s) => s.queued)),
+    sampledSeconds: round(sampledSeconds, 1),
     troughSlope: round(fitted, 4),
     queueTroughSlope: round(fittedQueue, 4),
     walSegmentsPerSecond: round(walBytes / SEGMENT_BYTES / result.seconds, 3),
@@ -231,6 +237,7 @@ async function keepsUp(sb: Sandbox, opts: ArchiveOptions): Promise<KeepUp> {
     drainSeconds: round(drainSeconds, 1),
     tps: tps ? round(Number(tps[1]), 0) : null,
     pass:
+      sampledSeconds >= MIN_SAMPLED_SECONDS &&
       fitted <= BACKLOG_SLOPE_LIMIT &&
       fittedQueue <= BACKLOG_SLOPE_LIMIT &&
       drainSeconds <= DRAIN_LIMIT_SECONDS &&
@@ -285,7 +292,11 @@ function rows(opts: ArchiveOptions, seg: PerSegment, k: KeepUp): ResultRow[] {
       drkitMedian: Math.max(k.max, k.maxQueued),
       ratio: null,
       notes:
-        `${k.pass ? "PASS" : "FAIL"}: max backlog ${k.max} .ready and ${k.maxQueued} queued for the shipper, ` +
+        `${k.pass ? "PASS" : "FAIL"}: ` +
+        (k.sampledSeconds < MIN_SAMPLED_SECONDS
+          ? `too short to judge (sampled ${k.sampledSeconds} s, ${MIN_SAMPLED_SECONDS} s needed), `
+          : "") +
+        `max backlog ${k.max} .ready and ${k.maxQueued} queued for the shipper, ` +
         `slopes of their troughs (minimum per ${TROUGH_WINDOW_SECONDS} s) ${k.troughSlope} and ` +
         `${k.queueTroughSlope} segments/s (limit ${BACKLOG_SLOPE_LIMIT}), both drained ${k.drainSeconds} s after ` +
         `pgbench stopped (limit ${DRAIN_LIMIT_SECONDS} s), ${k.failedDuringRun} archive failures; WAL ` +
