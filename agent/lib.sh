@@ -629,15 +629,24 @@ server_answers() {
   shift
   PGSSLMODE=prefer "$PG_BIN/pg_isready" -q -h "$host" -p "$PGPORT" "$@"
 }
+# pg_argv NAME COMMAND...: sets the array NAME to the command line that runs COMMAND as the PostgreSQL OS user,
+# whether this script runs as root or as that user (for a command to start without a shell function around it).
+pg_argv() {
+  local -n argv_of=$1
+  shift
+  if [[ $(id -u) -eq 0 && $PG_OS_USER != root ]]; then
+    argv_of=(runuser -u "$PG_OS_USER" -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER"
+      PGDATABASE="$PGDATABASE" PGOPTIONS="${PGOPTIONS:-}" ${PGPASSFILE:+PGPASSFILE="$PGPASSFILE"}
+      ${PGSSLMODE:+PGSSLMODE="$PGSSLMODE"} ${PGSSLROOTCERT:+PGSSLROOTCERT="$PGSSLROOTCERT"} "$@")
+  else
+    argv_of=("$@")
+  fi
+}
 # as_pg COMMAND...: runs a command as the PostgreSQL OS user whether this script runs as root or as that user.
 as_pg() {
-  if [[ $(id -u) -eq 0 && $PG_OS_USER != root ]]; then
-    runuser -u "$PG_OS_USER" -- env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \
-      PGOPTIONS="${PGOPTIONS:-}" ${PGPASSFILE:+PGPASSFILE="$PGPASSFILE"} ${PGSSLMODE:+PGSSLMODE="$PGSSLMODE"} \
-      ${PGSSLROOTCERT:+PGSSLROOTCERT="$PGSSLROOTCERT"} "$@"
-  else
-    "$@"
-  fi
+  local pg_command
+  pg_argv pg_command "$@"
+  "${pg_command[@]}"
 }
 sql() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -Atq "$@"; }
 # scram_verifier SALT_BASE64 ITERATIONS: the SCRAM-SHA-256 verifier (RFC 5802/7677, PostgreSQL's stored
