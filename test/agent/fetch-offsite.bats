@@ -270,7 +270,7 @@ recover_segments() {
   [ "$(downloads)" -eq 1 ]
   # once recovery has taken everything the folder holds only the two newest segments it was given (it may ask for
   # one of them again), and the end of the archive is exit 1 as without it
-  [ "$(find "$TMP/ahead" -mindepth 1 -printf '%f\n' | sort | paste -sd ' ')" = ".newest 000000010000000000000004 000000010000000000000005" ]
+  [ "$(folder_names "$TMP/ahead")" = ".newest 000000010000000000000004 000000010000000000000005" ]
   run "$AGENT/fetch-offsite" wal 000000010000000000000006 "$TMP/RECOVERYXLOG6" --prefetch "$TMP/ahead"
   [ "$status" -eq 1 ]
   [ ! -e "$TMP/RECOVERYXLOG6" ]

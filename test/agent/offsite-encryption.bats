@@ -376,6 +376,6 @@ valkey_set() { for ext in .rdb .rdb.sha256 .meta; do echo "$ext of $1" >"$TMP/va
   done
   # nothing encrypted or half-done is left in the folder: the two newest segments recovery was given, decrypted,
   # and the name of the newest
-  [ "$(find "$TMP/ahead" -mindepth 1 -printf '%f\n' | sort | paste -sd ' ')" = ".newest 000000010000000000000002 000000010000000000000003" ]
+  [ "$(folder_names "$TMP/ahead")" = ".newest 000000010000000000000002 000000010000000000000003" ]
   cmp "$TMP/000000010000000000000003" "$TMP/ahead/000000010000000000000003"
 }

@@ -53,3 +53,5 @@ object() { printf '%s/site_%s/bucket-%s/svc/%s' "$FAKE_MC_ROOT" "$1" "$1" "$2"; 
 sha_of() { sha256sum -- "$1" | cut -d' ' -f1; }
 # The mc calls made (arguments only, without the environment).
 mc_calls() { sed 's/ | .*$//' "$FAKE_MC_ROOT/.calls"; }
+# folder_names DIR: the names in DIR, dot files included, sorted, on one line.
+folder_names() { find "$1" -mindepth 1 -printf '%f\n' | sort | paste -sd ' '; }

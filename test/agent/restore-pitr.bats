@@ -105,11 +105,11 @@ timelines() {
   [[ $output == *"recovery ended after"* ]]
 }
 
-# segment_sized_base: the only backup starts in the last segment of WAL file 0 (0/FFFFFF28) and is consistent in
-# the first of file 1 (1/00000100), and records the segment size (16 MiB).
+# segment_sized_base [START_LSN END_LSN]: the only backup, which records the segment size (16 MiB); by default it
+# starts in the last segment of WAL file 0 (0/FFFFFF28) and is consistent in the first of file 1 (1/00000100).
 segment_sized_base() {
   rm -rf "$TMP/base"/*
-  tl_base 20240101T000000Z 1704067800 1 0/FFFFFF28 1/00000100
+  tl_base 20240101T000000Z 1704067800 1 "${1:-0/FFFFFF28}" "${2:-1/00000100}"
   echo "wal_segment_bytes=16777216" >>"$TMP/base/20240101T000000Z/drkit-backup.env"
 }
 
@@ -135,9 +135,7 @@ segment_sized_base() {
 }
 
 @test "the backup's WAL in the archive at LSNs past 2^63 bytes: its pg_wal.tar is not extracted either" {
-  rm -rf "$TMP/base"/*
-  tl_base 20240101T000000Z 1704067800 1 7FFFFFFF/FFFFFF28 80000000/00000100
-  echo "wal_segment_bytes=16777216" >>"$TMP/base/20240101T000000Z/drkit-backup.env"
+  segment_sized_base 7FFFFFFF/FFFFFF28 80000000/00000100
   echo archived >"$TMP/wal/000000017FFFFFFF000000FF"
   echo archived >"$TMP/wal/000000018000000000000000"
   run "$AGENT/restore-pitr" --force --target-time "2024-01-02 00:05:00+00"
@@ -440,6 +438,12 @@ live_postmaster() {
   cp "$TMP/live.pid" "$STUBS/start.pid"
 }
 end_live_postmaster() { kill "$(cat "$TMP/live.pid")" 2>/dev/null || true; }
+# pidfile STATUS: the live postmaster's postmaster.pid as PostgreSQL writes it, STATUS on its 8th line ("standby"
+# while it replays without accepting connections, "ready" once it accepts them).
+pidfile() {
+  printf '%s\n' "$(cat "$TMP/live.pid")" "$TMP/data" 1700000000 5432 /tmp '*' '  1234  5678' "$1" \
+    >"$TMP/data/postmaster.pid.new" && mv "$TMP/data/postmaster.pid.new" "$TMP/data/postmaster.pid"
+}
 # until_server_started: waits (5 s at most) until restore-pitr has written recovery.signal and pg_ctl start its
 # postmaster.pid.
 until_server_started() {
@@ -471,10 +475,6 @@ questions() {
 
 @test "a live postmaster's status line says when recovery has ended: the server is asked once, after ready" {
   live_postmaster
-  # postmaster.pid as PostgreSQL writes it: the status on its 8th line, "standby" while replaying without hot
-  # standby, then "ready".
-  pidfile() { printf '%s\n' "$(cat "$TMP/live.pid")" "$TMP/data" 1700000000 5432 /tmp '*' '  1234  5678' "$1" \
-    >"$TMP/data/postmaster.pid.new" && mv "$TMP/data/postmaster.pid.new" "$TMP/data/postmaster.pid"; }
   (
     until_server_started
     pidfile "standby   "
@@ -496,8 +496,6 @@ questions() {
 
 @test "a hot standby's postmaster says ready while it replays: not asked until recovery.signal goes" {
   live_postmaster
-  pidfile() { printf '%s\n' "$(cat "$TMP/live.pid")" "$TMP/data" 1700000000 5432 /tmp '*' '  1234  5678' "$1" \
-    >"$TMP/data/postmaster.pid.new" && mv "$TMP/data/postmaster.pid.new" "$TMP/data/postmaster.pid"; }
   (
     until_server_started
     pidfile "ready     "
