@@ -54,8 +54,6 @@ const BENCH_TIMELINE = "0000BEEF";
 const BACKLOG_SLOPE_LIMIT = 0.05;
 /** The troughs are the backlog's minimum in each window of this many seconds. */
 const TROUGH_WINDOW_SECONDS = 10;
-/** A slope of troughs needs three windows: a shorter sampling cannot pass. */
-const MIN_SAMPLED_SECONDS = 3 * TROUGH_WINDOW_SECONDS;
 /** Once pgbench stops, both backlogs must be empty within this many seconds. */
 const DRAIN_LIMIT_SECONDS = 10;
 /** pgbench's clients and threads for the keep-up run: as many as this machine's full WAL rate needs. */
@@ -161,8 +159,9 @@ interface KeepUp {
   readonly maxQueued: number;
   /** How long the backlogs were sampled (first to last sample). */
   readonly sampledSeconds: number;
-  readonly troughSlope: number;
-  readonly queueTroughSlope: number;
+  /** null: sampled for too few windows to tell (a run that short cannot pass). */
+  readonly troughSlope: number | null;
+  readonly queueTroughSlope: number | null;
   readonly walSegmentsPerSecond: number;
   readonly archivedDuringRun: number;
   readonly failedDuringRun: number;
@@ -187,7 +186,7 @@ async function sampleBacklog(sb: Sandbox, running: Promise<unknown>): Promise<Ba
   return samples;
 }
 
-const troughsSlope = (samples: readonly BacklogSample[], of: (s: BacklogSample) => number) =>
+const backlogTroughSlope = (samples: readonly BacklogSample[], of: (s: BacklogSample) => number) =>
   troughSlope(
     samples.map((s) => s.t),
     samples.map(of),
@@ -221,27 +220,23 @@ async function keepsUp(sb: Sandbox, opts: ArchiveOptions): Promise<KeepUp> {
   const [archived1, failed1] = archiverCounts(sb);
   const drainSeconds = (await waitArchiverIdle(sb)) + (await waitShipperIdle(sb));
   const sampledSeconds = samples.length ? samples[samples.length - 1].t - samples[0].t : 0;
-  const fitted = troughsSlope(samples, (s) => s.ready);
-  const fittedQueue = troughsSlope(samples, (s) => s.queued);
+  const fitted = backlogTroughSlope(samples, (s) => s.ready);
+  const fittedQueue = backlogTroughSlope(samples, (s) => s.queued);
+  const grows = (fittedSlope: number | null) => fittedSlope === null || fittedSlope > BACKLOG_SLOPE_LIMIT;
   const tps = /tps = ([0-9.]+)/.exec(result.stdout);
   return {
     samples,
     max: Math.max(0, ...samples.map((s) => s.ready)),
     maxQueued: Math.max(0, ...samples.map((s) => s.queued)),
     sampledSeconds: round(sampledSeconds, 1),
-    troughSlope: round(fitted, 4),
-    queueTroughSlope: round(fittedQueue, 4),
+    troughSlope: fitted === null ? null : round(fitted, 4),
+    queueTroughSlope: fittedQueue === null ? null : round(fittedQueue, 4),
     walSegmentsPerSecond: round(walBytes / SEGMENT_BYTES / result.seconds, 3),
     archivedDuringRun: archived1 - archived0,
     failedDuringRun: failed1 - failed0,
     drainSeconds: round(drainSeconds, 1),
     tps: tps ? round(Number(tps[1]), 0) : null,
-    pass:
-      sampledSeconds >= MIN_SAMPLED_SECONDS &&
-      fitted <= BACKLOG_SLOPE_LIMIT &&
-      fittedQueue <= BACKLOG_SLOPE_LIMIT &&
-      drainSeconds <= DRAIN_LIMIT_SECONDS &&
-      failed1 === failed0,
+    pass: !grows(fitted) && !grows(fittedQueue) && drainSeconds <= DRAIN_LIMIT_SECONDS && failed1 === failed0,
   };
 }
 
@@ -293,8 +288,8 @@ function rows(opts: ArchiveOptions, seg: PerSegment, k: KeepUp): ResultRow[] {
       ratio: null,
       notes:
         `${k.pass ? "PASS" : "FAIL"}: ` +
-        (k.sampledSeconds < MIN_SAMPLED_SECONDS
-          ? `too short to judge (sampled ${k.sampledSeconds} s, ${MIN_SAMPLED_SECONDS} s needed), `
+        (k.troughSlope === null || k.queueTroughSlope === null
+          ? `too short to judge (sampled ${k.sampledSeconds} s, 3 windows of ${TROUGH_WINDOW_SECONDS} s needed), `
           : "") +
         `max backlog ${k.max} .ready and ${k.maxQueued} queued for the shipper, ` +
         `slopes of their troughs (minimum per ${TROUGH_WINDOW_SECONDS} s) ${k.troughSlope} and ` +

@@ -218,10 +218,16 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
  * The least-squares slope of a series' troughs: its minimum in each window of `windowSeconds` from the first
  * sample (a last, partial window counts when it spans at least half a window), against the window's middle. A
  * backlog drained in batches is a sawtooth, whose slope over a stretch depends on where the stretch ends; its
- * troughs rise only when the draining falls behind.
+ * troughs rise only when the draining falls behind. null when the samples fill fewer than `minWindows` windows:
+ * too few troughs to tell.
  */
-export function troughSlope(ts: readonly number[], ys: readonly number[], windowSeconds: number): number {
-  if (ts.length === 0) return 0;
+export function troughSlope(
+  ts: readonly number[],
+  ys: readonly number[],
+  windowSeconds: number,
+  minWindows = 3,
+): number | null {
+  if (ts.length === 0) return null;
   const first = ts[0];
   const last = ts[ts.length - 1];
   const mids: number[] = [];
@@ -233,7 +239,7 @@ export function troughSlope(ts: readonly number[], ys: readonly number[], window
     mids.push(start + windowSeconds / 2);
     troughs.push(Math.min(...inWindow));
   }
-  return slope(mids, troughs);
+  return troughs.length < minWindows ? null : slope(mids, troughs);
 }
 
 export const round = (value: number, digits = 3) => Number(value.toFixed(digits));

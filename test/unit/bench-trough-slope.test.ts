@@ -24,13 +24,17 @@ describe("troughSlope: whether a backlog drained in batches grows", () => {
     expect(troughSlope(ts, ys, 10)).toBeCloseTo(0.1, 5);
   });
 
-  it("a last window under half full does not count; no samples is no slope", () => {
+  it("a last window under half full does not count; fewer than three windows, or none, is no slope", () => {
     // from t = 61 on, the backlog stays at 20: the window [61, 71) counts once it spans 5 s of samples
     const rising = (seconds: number) => series(seconds, (t) => (t > 60 ? 20 : 1));
     const short = rising(64);
     expect(troughSlope(short.ts, short.ys, 10)).toBe(0);
     const long = rising(66);
     expect(troughSlope(long.ts, long.ys, 10)).toBeGreaterThan(0.05);
-    expect(troughSlope([], [], 10)).toBe(0);
+    const twoWindows = series(20, () => 1);
+    expect(troughSlope(twoWindows.ts, twoWindows.ys, 10)).toBeNull();
+    const threeWindows = series(26, () => 1);
+    expect(troughSlope(threeWindows.ts, threeWindows.ys, 10)).toBe(0);
+    expect(troughSlope([], [], 10)).toBeNull();
   });
 });
