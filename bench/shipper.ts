@@ -160,8 +160,8 @@ function rows(opts: ShipperOptions, m: Medians): ResultRow[] {
   const what = `WAL shipping, ${opts.segments} × ${sizeLabel(opts.segmentBytes)} segments to MinIO on loopback`;
   const n = `${opts.segments} segments × ${opts.reps} rounds`;
   const drkit =
-    `drkit ${rate(m.shipper)} segments/s: one pass takes the queue, lists the store once, hashes every file ` +
-    `(sha256, by OpenSSL), uploads them in one mc cp --checksum SHA256 --max-workers ${m.parallel} and reads every ` +
+    `drkit ${rate(m.shipper)} segments/s: one pass takes the queue, lists the store once, uploads the files in one ` +
+    `mc cp --checksum SHA256 --max-workers ${m.parallel} while OpenSSL hashes them beside it, and reads every ` +
     `checksum back (one mc stat)`;
   return [
     {

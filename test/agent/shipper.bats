@@ -84,6 +84,47 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   [ -f "$TMP/marks/site-a/wal-queue/$(seg 1)" ]
 }
 
+@test "files the store lacks are hashed while mc uploads them; only those it holds are hashed before" {
+  archived 1
+  "$AGENT/shipper" once
+  archived 2 3
+  : >"$TMP/wal/.to-ship.$(seg 1)"
+  # openssl notes whether mc's upload had started when it was asked; a hash of the files to upload waits for it
+  # (10 s at most), so a hash run before the upload shows up as "before"
+  mkdir -p "$TMP/bin"
+  cat >"$TMP/bin/openssl" <<EOF
+#!/usr/bin/env bash
+files=("\${@:5}")
+if [[ \$* == *$(seg 2)* ]]; then for _ in \$(seq 200); do [[ -e $TMP/cp-started ]] && break; sleep 0.05; done; fi
+if [[ -e $TMP/cp-started ]]; then when=during; else when=before; fi
+echo "\$when \${files[*]##*/}" >>"$TMP/hashed"
+exec /usr/bin/openssl "\$@"
+EOF
+  printf '#!/usr/bin/env bash\nif [[ $1 == cp ]]; then : >%s; fi\nexec "%s" "$@"\n' "$TMP/cp-started" "$FAKE_MC" \
+    >"$TMP/marking-mc"
+  chmod +x "$TMP/bin/openssl" "$TMP/marking-mc"
+  setting MC "$TMP/marking-mc"
+  PATH=$TMP/bin:$PATH run "$AGENT/shipper" once
+  [ "$status" -eq 0 ]
+  # site-a's pass (site-b's follows: its upload marker is already there)
+  [ "$(head -n 2 "$TMP/hashed")" = "before $(seg 1)
+during $(seg 2) $(seg 3)" ]
+  [ "$(wc -l <"$TMP/hashed")" -eq 4 ]
+  [ -z "$(ls -A "$TMP/marks/site-a/wal-queue")" ]
+  [ "$(sha_of "$(object a "wal/$(seg 3)")")" = "$(sha_of "$TMP/wal/$(seg 3)")" ]
+}
+
+@test "an upload whose local hash fails is not confirmed: its entry stays and the log says why" {
+  archived 1
+  mkdir -p "$TMP/bin"
+  printf '#!/usr/bin/env bash\necho "read error" >&2\nexit 1\n' >"$TMP/bin/openssl"
+  chmod +x "$TMP/bin/openssl"
+  PATH=$TMP/bin:$PATH run "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  [[ $output == *"reads back sha256 "*" after the upload, expected a hash of the file that could not be read"* ]]
+  [ -f "$TMP/marks/site-a/wal-queue/$(seg 1)" ]
+}
+
 @test "an object already there with the same content counts as shipped, without an upload" {
   archived 1
   "$AGENT/shipper" once
