@@ -279,15 +279,20 @@ during $(seg 2) $(seg 3)" ]
 
 @test "while the queues stay empty, the state is rewritten every SHIPPER_IDLE_STATE_SECONDS, not every poll" {
   setting SHIPPER_POLL_SECONDS 0.2
-  setting SHIPPER_IDLE_STATE_SECONDS 2
+  # whole seconds: a rewrite due 3 s after the first write comes at least 2 s after it, past the check below
+  setting SHIPPER_IDLE_STATE_SECONDS 3
   "$AGENT/shipper" start
-  for _ in $(seq 1 50); do [[ -f $TMP/marks/site-a/shipper.state ]] && break; sleep 0.1; done
+  # both stores' first passes done (each asks its store once), so no call below is theirs
+  for _ in $(seq 1 50); do
+    [[ -f $TMP/marks/site-a/shipper.state && -f $TMP/marks/site-b/shipper.state ]] && break
+    sleep 0.1
+  done
   first=$(sed -n 's/^updated_epoch=//p' "$TMP/marks/site-a/shipper.state")
   : >"$FAKE_MC_ROOT/.calls"
   sleep 1
   [ "$(sed -n 's/^updated_epoch=//p' "$TMP/marks/site-a/shipper.state")" = "$first" ]
   [ ! -s "$FAKE_MC_ROOT/.calls" ]
-  # Due 2 s after the first write; a loaded host may run the loop late, so allow up to 15 s.
+  # Due 3 s after the first write; a loaded host may run the loop late, so allow up to 15 s.
   for _ in $(seq 1 75); do
     (($(sed -n 's/^updated_epoch=//p' "$TMP/marks/site-a/shipper.state") > first)) && break
     sleep 0.2
