@@ -119,9 +119,40 @@ during $(seg 2) $(seg 3)" ]
   mkdir -p "$TMP/bin"
   printf '#!/usr/bin/env bash\necho "read error" >&2\nexit 1\n' >"$TMP/bin/openssl"
   chmod +x "$TMP/bin/openssl"
-  PATH=$TMP/bin:$PATH run "$AGENT/shipper" once
+  # bounded: a pass that confirmed nothing and reported no failure would retry the batch forever
+  PATH=$TMP/bin:$PATH run timeout 60 "$AGENT/shipper" once
   [ "$status" -eq 1 ]
   [[ $output == *"reads back sha256 "*" after the upload, expected a hash of the file that could not be read"* ]]
+  [ -f "$TMP/marks/site-a/wal-queue/$(seg 1)" ]
+}
+
+@test "a file the store holds that cannot be hashed is a failure that says so, not a refusal to overwrite" {
+  archived 1
+  "$AGENT/shipper" once
+  : >"$TMP/wal/.to-ship.$(seg 1)"
+  mkdir -p "$TMP/bin"
+  printf '#!/usr/bin/env bash\necho "read error" >&2\nexit 1\n' >"$TMP/bin/openssl"
+  chmod +x "$TMP/bin/openssl"
+  PATH=$TMP/bin:$PATH run timeout 60 "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  [[ $output == *"$TMP/wal/$(seg 1) could not be hashed to compare it with the object site-a already holds"* ]]
+  [[ $output != *"refusing to overwrite"* ]]
+  [ -f "$TMP/marks/site-a/wal-queue/$(seg 1)" ]
+}
+
+@test "when the upload fails, the hash beside it is stopped with it" {
+  archived 1
+  mkdir -p "$TMP/bin"
+  # a hash that would take minutes, and a store that refuses the upload
+  printf '#!/usr/bin/env bash\nexec sleep 37.25\n' >"$TMP/bin/openssl"
+  printf '#!/usr/bin/env bash\nif [[ $1 == cp ]]; then echo "connection refused" >&2; exit 1; fi\nexec "%s" "$@"\n' \
+    "$FAKE_MC" >"$TMP/refusing-mc"
+  chmod +x "$TMP/bin/openssl" "$TMP/refusing-mc"
+  setting MC "$TMP/refusing-mc"
+  setting RETRY_ATTEMPTS 1
+  PATH=$TMP/bin:$PATH run timeout 30 "$AGENT/shipper" once
+  [ "$status" -eq 1 ]
+  ! pgrep -f "sleep 37.25" || false
   [ -f "$TMP/marks/site-a/wal-queue/$(seg 1)" ]
 }
 
