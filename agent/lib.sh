@@ -1230,14 +1230,22 @@ stat_sha() {
   sums=$(remote_checksums "$(store_url "$1" "$2")" | sed -n "s/^${2##*/} //p" | head -n1) || return 1
   echo "${sums:-unknown -}"
 }
-# sha256_files FILE...: "<sha256>  <name>" per file, as sha256sum prints it: by OpenSSL where it is installed (it
-# uses the CPU's SHA instructions, several times coreutils' speed), by sha256sum otherwise.
-sha256_files() {
+# sha256_program ARRAY: the command (before its FILE... arguments) that prints "<sha256> <name>" per file: OpenSSL
+# where it is installed (it uses the CPU's SHA instructions, several times coreutils' speed; it marks each name
+# with a leading "*"), sha256sum otherwise. One process, so that it can be run with exec and stopped by its pid.
+sha256_program() {
+  local -n sha256_command=$1
   if command -v openssl >/dev/null; then
-    openssl dgst -sha256 -r -- "$@" | sed 's/^\([0-9a-f]\{64\}\) \*/\1  /'
+    sha256_command=(openssl dgst -sha256 -r --)
   else
-    sha256sum -- "$@"
+    sha256_command=(sha256sum --)
   fi
+}
+# sha256_files FILE...: "<sha256>  <name>" per file, as sha256sum prints it.
+sha256_files() {
+  local program
+  sha256_program program
+  "${program[@]}" "$@" | sed 's/^\([0-9a-f]\{64\}\) \*/\1  /'
 }
 # sha256_of FILE: the file's sha256.
 sha256_of() {

@@ -75,6 +75,8 @@ async function measure(dir: string, minio: MinioServer, host: ShipperHost, opts:
   const source = path.join(dir, "mirror-source");
   fs.mkdirSync(source, { mode: 0o755 });
   for (const name of names) fs.linkSync(path.join(host.walDir, name), path.join(source, name));
+  // the generated files reach the disk before any round, not during the first ones
+  syncDisks();
   const user = host.plan.postgres.osUser;
   const offsite = host.plan.offsite!;
   const target = offsite.targets[0];
