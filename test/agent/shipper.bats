@@ -144,8 +144,9 @@ during $(seg 2) $(seg 3)" ]
 @test "when the upload fails, the hash beside it is stopped with it" {
   archived 1
   mkdir -p "$TMP/bin"
-  # a hash that would take minutes, and a store that refuses the upload
-  printf '#!/usr/bin/env bash\nexec sleep 37.25\n' >"$TMP/bin/openssl"
+  # a hash that would take minutes (a duration no other run uses), and a store that refuses the upload
+  local hashing="sleep 37.$RANDOM$RANDOM"
+  printf '#!/usr/bin/env bash\nexec %s\n' "$hashing" >"$TMP/bin/openssl"
   printf '#!/usr/bin/env bash\nif [[ $1 == cp ]]; then echo "connection refused" >&2; exit 1; fi\nexec "%s" "$@"\n' \
     "$FAKE_MC" >"$TMP/refusing-mc"
   chmod +x "$TMP/bin/openssl" "$TMP/refusing-mc"
@@ -154,7 +155,7 @@ during $(seg 2) $(seg 3)" ]
   PATH=$TMP/bin:$PATH run timeout 300 "$AGENT/shipper" once
   [ "$status" -eq 1 ] || { echo "status $status: $output"; false; }
   [[ $output == *"connection refused"* ]]
-  ! pgrep -f "sleep 37.25" || false
+  ! pgrep -f "$hashing" || false
   [ -f "$TMP/marks/site-a/wal-queue/$(seg 1)" ]
 }
 
