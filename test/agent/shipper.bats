@@ -28,6 +28,12 @@ archived() {
   done
 }
 seg() { printf '0000000100000000000000%02X' "$1"; }
+# fake_openssl BODY: an openssl first on the PATH of `PATH=$TMP/bin:$PATH run ...`, a bash script running BODY.
+fake_openssl() {
+  mkdir -p "$TMP/bin"
+  printf '#!/usr/bin/env bash\n%s\n' "$1" >"$TMP/bin/openssl"
+  chmod +x "$TMP/bin/openssl"
+}
 
 @test "usage: one of run, once, start, stop, status (exit 2)" {
   run "$AGENT/shipper"
@@ -93,18 +99,14 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
   : >"$TMP/wal/.to-ship.$(seg 1)"
   # openssl notes whether mc's upload had started when it was asked; a hash of the files to upload waits for it
   # (a minute at most), so a hash run before the upload shows up as "before"
-  mkdir -p "$TMP/bin"
-  cat >"$TMP/bin/openssl" <<EOF
-#!/usr/bin/env bash
-files=("\${@:5}")
+  fake_openssl "files=(\"\${@:5}\")
 if [[ \$* == *$(seg 2)* ]]; then for _ in \$(seq 1200); do [[ -e $TMP/cp-started ]] && break; sleep 0.05; done; fi
 if [[ -e $TMP/cp-started ]]; then when=during; else when=before; fi
-echo "\$when \${files[*]##*/}" >>"$TMP/hashed"
-exec /usr/bin/openssl "\$@"
-EOF
+echo \"\$when \${files[*]##*/}\" >>\"$TMP/hashed\"
+exec /usr/bin/openssl \"\$@\""
   printf '#!/usr/bin/env bash\nif [[ $1 == cp ]]; then : >%s; fi\nexec "%s" "$@"\n' "$TMP/cp-started" "$FAKE_MC" \
     >"$TMP/marking-mc"
-  chmod +x "$TMP/bin/openssl" "$TMP/marking-mc"
+  chmod +x "$TMP/marking-mc"
   setting MC "$TMP/marking-mc"
   PATH=$TMP/bin:$PATH run "$AGENT/shipper" once
   [ "$status" -eq 0 ]
@@ -118,9 +120,7 @@ during $(seg 2) $(seg 3)" ]
 
 @test "an upload whose local hash fails is not confirmed: its entry stays and the log says why" {
   archived 1
-  mkdir -p "$TMP/bin"
-  printf '#!/usr/bin/env bash\necho "read error" >&2\nexit 1\n' >"$TMP/bin/openssl"
-  chmod +x "$TMP/bin/openssl"
+  fake_openssl 'echo "read error" >&2; exit 1'
   # bounded (generously: bats runs slowly on a loaded machine): a pass that confirmed nothing and reported no
   # failure would retry the batch forever
   PATH=$TMP/bin:$PATH run timeout 300 "$AGENT/shipper" once
@@ -133,9 +133,7 @@ during $(seg 2) $(seg 3)" ]
   archived 1
   "$AGENT/shipper" once
   : >"$TMP/wal/.to-ship.$(seg 1)"
-  mkdir -p "$TMP/bin"
-  printf '#!/usr/bin/env bash\necho "read error" >&2\nexit 1\n' >"$TMP/bin/openssl"
-  chmod +x "$TMP/bin/openssl"
+  fake_openssl 'echo "read error" >&2; exit 1'
   PATH=$TMP/bin:$PATH run timeout 300 "$AGENT/shipper" once
   [ "$status" -eq 1 ]
   [[ $output == *"$TMP/wal/$(seg 1) could not be hashed to compare it with the object site-a already holds"* ]]
@@ -145,12 +143,11 @@ during $(seg 2) $(seg 3)" ]
 
 @test "when the upload fails, the hash beside it is stopped with it" {
   archived 1
-  mkdir -p "$TMP/bin"
   # a hash that never ends by itself (it notes its pid, which exec keeps), and a store that refuses the upload
-  printf '#!/usr/bin/env bash\necho $$ >>"%s"\nexec sleep 3600\n' "$TMP/hasher-pids" >"$TMP/bin/openssl"
+  fake_openssl "echo \$\$ >>\"$TMP/hasher-pids\"; exec sleep 3600"
   printf '#!/usr/bin/env bash\nif [[ $1 == cp ]]; then echo "connection refused" >&2; exit 1; fi\nexec "%s" "$@"\n' \
     "$FAKE_MC" >"$TMP/refusing-mc"
-  chmod +x "$TMP/bin/openssl" "$TMP/refusing-mc"
+  chmod +x "$TMP/refusing-mc"
   setting MC "$TMP/refusing-mc"
   setting RETRY_ATTEMPTS 1
   # a pass that waited for the hash would be cut by the timeout (status 124)
