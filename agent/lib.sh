@@ -773,9 +773,20 @@ wait_for_pid_file() {
   return 0
 }
 # The server must not inherit the lock descriptors of the script that starts it.
+# A unit whose server fails while starting can stay "activating" for good (Debian's waits for a pid file without a
+# timeout): the start is bounded, and one that does not finish is stopped, so nothing is left half-started.
+PG_START_SECONDS=${PG_START_SECONDS:-600}
 pg_start() {
   case $PG_MANAGER in
-    systemd) systemctl start "$PG_UNIT" ;;
+    systemd)
+      local status=0
+      timeout "$PG_START_SECONDS" systemctl start "$PG_UNIT" || status=$?
+      if ((status == 124)); then
+        systemctl stop "$PG_UNIT" 2>/dev/null || true
+        die "$PG_UNIT did not start within $PG_START_SECONDS s, so it was stopped; see journalctl -u $PG_UNIT"
+      fi
+      return "$status"
+      ;;
     pg_ctl)
       pg_ctl_ -l "$PG_LOG" -W start -o "$(pg_ctl_server_opts)" >/dev/null 8>&- 9>&-
       wait_for_pid_file "$PGDATA_DIR"

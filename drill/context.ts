@@ -246,7 +246,7 @@ export class DrillContext {
   }
 
   /** Polls until the server accepts a write; returns when it did. */
-  async waitForWrites(timeoutSeconds: number, port = this.plan.postgres.port): Promise<Date> {
+  async waitForWrites(timeoutSeconds: number, port = this.plan.postgres.port, on?: HostPlan): Promise<Date> {
     const deadline = Date.now() + timeoutSeconds * 1000;
     for (;;) {
       try {
@@ -254,7 +254,7 @@ export class DrillContext {
         await this.sql(
           "CREATE TABLE IF NOT EXISTS drkit_drill_probe (at timestamptz); INSERT INTO drkit_drill_probe VALUES " +
             "(clock_timestamp())",
-          { port, timeoutMs: 5000 },
+          { port, on, timeoutMs: 5000 },
         );
         return new Date();
       } catch (error) {

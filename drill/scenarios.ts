@@ -15,6 +15,8 @@ import {
 } from "./context";
 import { postgresWorkload, redisWorkload, type Ack, type Workload } from "./workload";
 import type { ClientTool } from "./clientTools";
+import type { HostPlan, StandbyPlan } from "../components/plan/plan";
+import { standbyAgentDir } from "../components/agent/serviceEnv";
 
 export interface Scenario {
   readonly id: string;
@@ -37,8 +39,13 @@ async function freshTable(ctx: DrillContext, table: string): Promise<void> {
   );
 }
 
-async function recoveredKeys(ctx: DrillContext, table: string, port = ctx.plan.postgres.port): Promise<string[]> {
-  const out = await ctx.sql(`SELECT seq FROM ${table} ORDER BY seq`, { port });
+async function recoveredKeys(
+  ctx: DrillContext,
+  table: string,
+  port = ctx.plan.postgres.port,
+  on?: HostPlan,
+): Promise<string[]> {
+  const out = await ctx.sql(`SELECT seq FROM ${table} ORDER BY seq`, { port, on });
   return out ? out.split("\n") : [];
 }
 
@@ -567,23 +574,43 @@ function standbyElsewhere(ctx: DrillContext): string | undefined {
     : undefined;
 }
 
+/** The standby a failover goes to: the first synchronous one, else the first. */
+const failoverTarget = (ctx: DrillContext): StandbyPlan =>
+  ctx.plan.replication!.standbys.find((s) => s.synchronous) ?? ctx.plan.replication!.standbys[0];
+
+/**
+ * Failing back from a standby on another host needs it to serve the former primary over verified TLS once
+ * promoted: the replication certificate must name its address too (then drkit places it there).
+ */
+function cannotServeFailBack(ctx: DrillContext): string | undefined {
+  const standby = failoverTarget(ctx);
+  if (standby.host.name === ctx.plan.host.name || standby.serverTls) return undefined;
+  return (
+    `standby ${standby.name} runs on another host (${standby.host.name}) and the replication certificate does not ` +
+    `name its address ${standby.address}: once promoted it could not serve the former primary over verified TLS, ` +
+    `so the drill could not fail back (give services.${ctx.plan.name}.replication.tls a certificate that names ` +
+    "every host that may become the primary)"
+  );
+}
+
 const failover: Scenario = {
   id: "primary-crash",
   title: "Primary crash: fenced and failed over to a standby",
   tools: ["pg_basebackup", "pg_rewind"],
   unavailable: (ctx) =>
     ctx.plan.replication?.standbys.length
-      ? standbyElsewhere(ctx)
+      ? cannotServeFailBack(ctx)
       : "the service has no standbys (services.<name>.standbys)",
   async run(ctx) {
     const rec = new ScenarioRecorder(ctx.progress, this.id);
     const table = "drkit_drill_failover";
-    const standby = ctx.plan.replication!.standbys.find((s) => s.synchronous) ?? ctx.plan.replication!.standbys[0];
+    const standby = failoverTarget(ctx);
+    const elsewhere = standby.host.name !== ctx.plan.host.name;
     await freshTable(ctx, table);
     const workload = await startWrites(ctx, rec, table);
     const disasterAt = new Date();
     await ctx.crashPrimary();
-    rec.event("disaster", "primary killed (immediate stop)", disasterAt);
+    rec.event("disaster", `${ctx.where()}primary killed (immediate stop)`, disasterAt);
     await workload.stop();
     rec.event(
       "writes-end",
@@ -599,7 +626,8 @@ const failover: Scenario = {
         disasterAt,
         workload,
         clock:
-          `from the kill until ${standby.name} accepted a write (fence, promote, repoint)` +
+          `from the kill until ${standby.name}${elsewhere ? ` on ${standby.host.name}` : ""} accepted a write ` +
+          `(fence, promote${elsewhere ? "" : ", repoint"})` +
           (ctx.alerts ? ", the wait for the alert included" : "; detection by monitoring is not included"),
         reasons: [
           standby.synchronous
@@ -609,24 +637,115 @@ const failover: Scenario = {
       },
       async (outcome) => {
         rec.event("recovery-start", `failover to ${standby.name}`);
-        await rec.step(`failover --to ${standby.name}`, () => ctx.runScript("failover", ["--to", standby.name]));
-        const back = await rec.step("first write accepted on the new primary", () =>
-          ctx.waitForWrites(ctx.plan.rtoSeconds, standby.port),
+        if (elsewhere) await failoverAcrossHosts(ctx, rec, standby);
+        else await rec.step(`failover --to ${standby.name}`, () => ctx.runScript("failover", ["--to", standby.name]));
+        const on = elsewhere ? standby.host : undefined;
+        const back = await rec.step(`${ctx.where(on)}first write accepted on the new primary`, () =>
+          ctx.waitForWrites(ctx.plan.rtoSeconds, standby.port, on),
         );
         recordRecovery(rec, outcome, {
           back,
-          backLabel: `${standby.name} accepts writes`,
+          backLabel: `${standby.name}${elsewhere ? ` on ${standby.host.name}` : ""} accepts writes`,
           table,
           acks: workload.acks,
-          keys: await recoveredKeys(ctx, table, standby.port),
+          keys: await recoveredKeys(ctx, table, standby.port, on),
         });
-        await rec.step("fail back: old primary rejoins (pg_rewind), is promoted again, the standby is re-cloned", () =>
-          failBack(ctx, standby),
-        );
+        if (elsewhere) await failBackAcrossHosts(ctx, rec, standby);
+        else
+          await rec.step(
+            "fail back: old primary rejoins (pg_rewind), is promoted again, the standby is re-cloned",
+            () => failBack(ctx, standby),
+          );
       },
     );
   },
 };
+
+/** Failover to a standby on another host: the crashed primary fenced on its host, the standby promoted on its own. */
+async function failoverAcrossHosts(ctx: DrillContext, rec: ScenarioRecorder, standby: StandbyPlan): Promise<void> {
+  await rec.step(`${ctx.where()}fence-primary (server stopped, its unit masked)`, () => ctx.runScript("fence-primary"));
+  await rec.step(`${ctx.where(standby.host)}promote-standby ${standby.name}`, () =>
+    ctx.execOk([`${standbyAgentDir(ctx.plan, standby)}/promote-standby`, standby.name, "--wait", "30"], {
+      on: standby.host,
+      timeoutMs: 300_000,
+    }),
+  );
+}
+
+/**
+ * Back to the declared topology after a failover across hosts: the old primary rewinds from the promoted standby
+ * over verified TLS and streams from it; once it has replayed everything, the promoted one stops, the old primary
+ * is promoted again and the standby is cloned anew from it. The promoted standby archived nothing (its host has
+ * not the primary's archive settings): a base backup on the new timeline makes the archive whole again.
+ */
+async function failBackAcrossHosts(ctx: DrillContext, rec: ScenarioRecorder, standby: StandbyPlan): Promise<void> {
+  const there = { port: standby.port, on: standby.host, db: "postgres" };
+  await rec.step(
+    `${ctx.where()}rejoin-as-standby --primary ${standby.name} (pg_rewind from ${standby.host.name} over verified TLS)`,
+    () => ctx.runScript("rejoin-as-standby", ["--primary", standby.name]),
+  );
+  await rec.step(
+    `fail back: ${standby.name} on ${standby.host.name} stops once ${ctx.plan.host.name} has replayed its WAL, ` +
+      `${ctx.plan.host.name} is promoted again`,
+    async () => {
+      const target = await ctx.sql("SELECT pg_current_wal_lsn()", there);
+      await replayedUpTo(ctx, target);
+      await ctx.execOk(["systemctl", "stop", unitOf(standby)], { on: standby.host, timeoutMs: 120_000 });
+      await promoteFormerPrimary(ctx);
+    },
+  );
+  await standbysBack(ctx, rec);
+  await baseBackup(ctx, rec, `take a base backup on the new timeline (${standby.name} archived nothing as primary)`);
+}
+
+const unitOf = (s: StandbyPlan) => {
+  if (s.manager.type !== "systemd") throw new Error(`standby ${s.name} on another host is not run by systemd`);
+  return s.manager.unit;
+};
+
+/** Waits (30 s at most) until the service's own server, a standby now, has replayed WAL up to `lsn`. */
+async function replayedUpTo(ctx: DrillContext, lsn: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const replayed = await ctx.sql(`SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn`, { db: "postgres" });
+    if (replayed === "t") return;
+    await sleep(100);
+  }
+  throw new Error(`${ctx.where()}the rejoined server has not replayed up to ${lsn} after 30s`);
+}
+
+/**
+ * What a standby's postgresql.auto.conf holds on top of its configuration (clone-standby and rejoin-as-standby
+ * write it; a rewind copies the other server's): a primary again takes its own configuration instead. Else its
+ * later base backups carry them, and a restore on another host looks for this host's certificate paths.
+ */
+const STANDBY_ONLY_SETTINGS = [
+  "primary_conninfo",
+  "primary_slot_name",
+  "port",
+  "listen_addresses",
+  "restore_command",
+  "hot_standby",
+  "hot_standby_feedback",
+  "wal_log_hints",
+  "ssl",
+  "ssl_cert_file",
+  "ssl_key_file",
+  "max_connections",
+  "max_worker_processes",
+  "max_wal_senders",
+  "max_prepared_transactions",
+  "max_locks_per_transaction",
+];
+
+/** The service's own server, rejoined as a standby, promoted again and rid of its standby settings. */
+async function promoteFormerPrimary(ctx: DrillContext): Promise<void> {
+  const promoted = await ctx.pgCtl(["promote", "-w"]);
+  if (promoted.status !== 0) throw new Error(`promoting the old primary failed: ${promoted.stderr.trim()}`);
+  // ALTER SYSTEM cannot run inside the implicit transaction of a multi-statement query: one at a time. Those
+  // that need a restart keep their running value until then, which is at least the configured one.
+  for (const setting of STANDBY_ONLY_SETTINGS) await ctx.sql(`ALTER SYSTEM RESET ${setting}`, { db: "postgres" });
+  await ctx.sql("SELECT pg_reload_conf()", { db: "postgres" });
+}
 
 /** Returns the service to its declared topology after a failover drill. */
 async function failBack(
@@ -635,21 +754,9 @@ async function failBack(
 ): Promise<void> {
   await ctx.runScript("rejoin-as-standby", ["--primary", standby.name]);
   const target = await ctx.sql("SELECT pg_current_wal_lsn()", { port: standby.port, db: "postgres" });
-  for (let i = 0; i < 300; i++) {
-    const replayed = await ctx.sql(`SELECT pg_last_wal_replay_lsn() >= '${target}'::pg_lsn`, { db: "postgres" });
-    if (replayed === "t") break;
-    await sleep(100);
-  }
+  await replayedUpTo(ctx, target);
   await ctx.pgCtl(["stop", "-m", "fast"], standby.dataDirectory);
-  const promoted = await ctx.pgCtl(["promote", "-w"]);
-  if (promoted.status !== 0) throw new Error(`promoting the old primary failed: ${promoted.stderr.trim()}`);
-  // ALTER SYSTEM cannot run inside the implicit transaction of a multi-statement query: one at a time.
-  for (const q of [
-    "ALTER SYSTEM RESET primary_conninfo",
-    "ALTER SYSTEM RESET primary_slot_name",
-    "SELECT pg_reload_conf()",
-  ])
-    await ctx.sql(q, { db: "postgres" });
+  await promoteFormerPrimary(ctx);
   await recloneStandbys(ctx);
   // The rewound old primary carries the promoted standby's synchronous_standby_names (set by failover).
   await synchronousAgain(ctx);

@@ -299,6 +299,21 @@ function replicationArtifacts(plan: ServicePlan): Artifact[] {
         ...(r.tls && s.tlsCaFile && s.host.name !== plan.host.name
           ? [rootFile(s.host, `standby:${s.name}:tls-ca`, s.tlsCaFile, pemText(r.tls.ca!), "settings")]
           : []),
+        // Once promoted it serves the former primary: the replication certificate (which names it) and its key.
+        ...(r.tls?.certificate && s.serverTls
+          ? [
+              rootFile(
+                s.host,
+                `standby:${s.name}:tls-certificate`,
+                s.serverTls.certFile,
+                pemText(r.tls.certificate),
+                "settings",
+              ),
+              secretFile(s.host, `standby:${s.name}:tls-key`, s.serverTls.keyFile, plan.postgres.osUser, {
+                of: "replication-tls-key",
+              }),
+            ]
+          : []),
         rootFile(s.host, `standby:${s.name}:settings`, standbyEnvPath(plan, s), renderStandbyEnv(plan, s), "settings"),
         // A standby shares its primary's cluster: it never claims, but an existing data directory of another
         // cluster (left alone by clone-standby) is refused. Only where the primary's archive is readable.

@@ -17,7 +17,7 @@ import { archivePlan, type ArchivePlan } from "./archive";
 import { monitoringPlan, type MonitoringPlan } from "./monitoring";
 import { postgresFeatures } from "./postgresVersion";
 import { calendarMaxIntervalHours } from "./calendar";
-import { replicationTlsProblems } from "./replicationTls";
+import { certificateNames, replicationTlsProblems } from "./replicationTls";
 
 export type Connection =
   | { type: "local"; rootPrefix: string }
@@ -175,6 +175,12 @@ export interface StandbyPlan {
   readonly passFile: string;
   /** The CA file standbys verify the primary's certificate with, on this standby's host (replication TLS). */
   readonly tlsCaFile?: string;
+  /**
+   * On another host, when the replication certificate names this standby's address too: the copies of that
+   * certificate and its key it serves TLS with, so that once promoted the former primary rewinds and streams from
+   * it over verified TLS.
+   */
+  readonly serverTls?: { readonly certFile: string; readonly keyFile: string };
 }
 
 /** TLS of replication connections: the primary's files (on its host) and where their content comes from. */
@@ -595,6 +601,10 @@ function replicationPlan(
       passFile: onHost(s.host === svc.host ? passFilePath : `/etc/drkit/${service}/standby-${s.name}.pgpass`),
       // On the primary's host its CA file; elsewhere one per standby, which goes only with its standby.
       tlsCaFile: tls && onHost(`${tlsDir}/${s.host === svc.host ? "replication" : s.name}-ca.crt`),
+      serverTls:
+        s.host !== svc.host && tls?.certificate && certificateNames(tls.certificate, s.address ?? hostAddress(sHost))
+          ? { certFile: onHost(`${tlsDir}/${s.name}-server.crt`), keyFile: onHost(`${tlsDir}/${s.name}-server.key`) }
+          : undefined,
     };
   });
   const sync = standbys.filter((s) => s.synchronous).map((s) => s.name);

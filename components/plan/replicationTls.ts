@@ -63,6 +63,9 @@ function validityProblem(c: X509Certificate, now: Date): string | undefined {
   return undefined;
 }
 
+const leafNames = (leaf: X509Certificate, address: string) =>
+  (isIP(address) ? leaf.checkIP(address) : leaf.checkHost(address)) !== undefined;
+
 /**
  * What is wrong with a service's replication TLS: missing where a standby connects over a network, generated
  * where the CA would have to leave the primary's host, or a certificate that standbys would refuse
@@ -105,8 +108,7 @@ export function replicationTlsProblems(tls: ReplicationTlsInput | undefined, ctx
   if (usages && !usages.includes(SERVER_AUTH))
     problems.push(`${at}.certificate: its extended key usage (${usages.join(", ")}) does not allow a TLS server`);
   const address = ctx.primaryAddress;
-  const names = isIP(address) ? leaf.checkIP(address) : leaf.checkHost(address);
-  if (names === undefined)
+  if (!leafNames(leaf, address))
     problems.push(
       `${at}.certificate: does not name the primary's address ${address} (subjectAltName: ` +
         `${leaf.subjectAltName ?? "none"}); standbys verify it with sslmode=verify-full`,
@@ -118,6 +120,12 @@ export function replicationTlsProblems(tls: ReplicationTlsInput | undefined, ctx
     if (problem) problems.push(`${at}.key: ${problem}`);
   }
   return problems;
+}
+
+/** True when the first certificate of a PEM chain names this address (an IP or a host name). */
+export function certificateNames(pem: string, address: string): boolean {
+  const chain = parseCertificates(pem);
+  return typeof chain !== "string" && chain.length > 0 && leafNames(chain[0], address);
 }
 
 function keyProblem(leaf: X509Certificate, pem: string): string | undefined {

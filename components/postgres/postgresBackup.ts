@@ -138,7 +138,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
         (standby) =>
           new Standby(
             `${name}-${standby.name.replace(/_/g, "-")}`,
-            { plan, standby, host: { plan: standby.host }, pgpass: primary.pgpass },
+            { plan, standby, host: { plan: standby.host }, pgpass: primary.pgpass, tlsKey: primary.tlsKey },
             { parent: this, dependsOn: [primary] },
           ),
       );

@@ -20,6 +20,8 @@ export interface ReplicationPrimaryArgs {
 export class ReplicationPrimary extends pulumi.ComponentResource {
   /** The pgpass lines `*:*:*:<role>:<password>` of the replication and rewind roles, secret. */
   readonly pgpass: pulumi.Output<string>;
+  /** The replication certificate's key (secret) from the stack config, for standbys that serve TLS once promoted. */
+  readonly tlsKey?: pulumi.Output<string>;
 
   constructor(name: string, args: ReplicationPrimaryArgs, opts?: pulumi.ComponentResourceOptions) {
     const { plan, host } = args;
@@ -47,6 +49,7 @@ export class ReplicationPrimary extends pulumi.ComponentResource {
     );
     const artifacts = serviceArtifacts(plan);
     const passFile = hostFile(`${name}-pgpass`, host, artifacts.file("pgpass:primary"), { parent: this }, this.pgpass);
+    this.tlsKey = replicationTlsKey(plan);
     const tls = replicationTls(name, plan, host, this);
     const dropIn = artifacts.file("dropin:replication");
     const applied = postgresDropIn(`${name}-dropin`, host, dropIn, agentPath(plan, "apply-settings"), {
@@ -70,6 +73,13 @@ export class ReplicationPrimary extends pulumi.ComponentResource {
   }
 }
 
+/** The replication certificate's key from the stack config (secret); none when drkit makes it or without TLS. */
+function replicationTlsKey(plan: ServicePlan): pulumi.Output<string> | undefined {
+  const tls = plan.replication?.tls;
+  if (!tls || tls.generate) return undefined;
+  return stackSecret(tls.key, `services.${plan.name}.replication.tls.key`).apply((k) => `${k.trim()}\n`);
+}
+
 /** The primary's replication TLS files, placed from the stack config or made on its host; none without TLS. */
 function replicationTls(name: string, plan: ServicePlan, host: HostRef, parent: pulumi.Resource): pulumi.Resource[] {
   const tls = plan.replication!.tls;
@@ -86,7 +96,7 @@ function replicationTls(name: string, plan: ServicePlan, host: HostRef, parent: 
       ),
     ];
   }
-  const key = stackSecret(tls.key, `services.${plan.name}.replication.tls.key`).apply((k) => `${k.trim()}\n`);
+  const key = replicationTlsKey(plan)!;
   return [
     hostFile(`${name}-tls-ca`, host, artifacts.file("tls:ca"), { parent }),
     hostFile(`${name}-tls-certificate`, host, artifacts.file("tls:certificate"), { parent }),
@@ -100,6 +110,8 @@ export interface StandbyArgs {
   readonly host: HostRef;
   /** The primary's pgpass line (secret), copied to the standby's host. */
   readonly pgpass: pulumi.Input<string>;
+  /** The replication certificate's key (secret), for a standby that serves TLS once promoted. */
+  readonly tlsKey?: pulumi.Input<string>;
 }
 
 /**
@@ -123,6 +135,12 @@ export class Standby extends pulumi.ComponentResource {
       : [];
     const tlsCa = artifacts.has(`${own}tls-ca`)
       ? [hostFile(`${name}-tls-ca`, host, artifacts.file(`${own}tls-ca`), { parent: this })]
+      : [];
+    const serverTls = artifacts.has(`${own}tls-certificate`)
+      ? [
+          hostFile(`${name}-tls-certificate`, host, artifacts.file(`${own}tls-certificate`), { parent: this }),
+          hostFile(`${name}-tls-key`, host, artifacts.file(`${own}tls-key`), { parent: this }, args.tlsKey),
+        ]
       : [];
     const agent = new HostAgent(
       `${name}-agent`,
@@ -148,7 +166,7 @@ export class Standby extends pulumi.ComponentResource {
       // The standby's settings as stdin (unread): when they change (TLS turned on, another primary address) the
       // clone step runs again in place and brings an existing standby's primary_conninfo up to date.
       { create: clone.run, update: clone.run, delete: clone.undo, stdin: artifacts.file(`${own}settings`).content },
-      { parent: this, dependsOn: [...passFile, ...tlsCa, agent, ...check] },
+      { parent: this, dependsOn: [...passFile, ...tlsCa, ...serverTls, agent, ...check] },
     );
     this.port = pulumi.output(standby.port);
     this.registerOutputs({ port: this.port });

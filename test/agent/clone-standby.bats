@@ -364,3 +364,112 @@ fenced_primary() {
   grep -qF "pg_rewind --target-pgdata" "$TMP/ps-listing"
   ! grep -qE "Abcdefgh12345678XYZ|Rewind0123456789AB" "$TMP/ps-listing" || false
 }
+
+# serves_tls: this standby has its copy of the replication certificate (it names this host): it serves TLS, and once
+# promoted the former primary rewinds and streams from it.
+serves_tls() {
+  setting REWIND_ROLE drkit_rewind
+  setting REPL_TLS_CA /etc/drkit/testsvc/tls/near-ca.crt
+  setting STANDBY_TLS_CERT /etc/drkit/testsvc/tls/near-server.crt
+  setting STANDBY_TLS_KEY /etc/drkit/testsvc/tls/near-server.key
+}
+
+@test "a standby given its copy of the certificate serves TLS after the clone, and admits the primary to stream" {
+  serves_tls
+  mkdir -p "$TMP/etc"
+  echo "local all all peer" >"$TMP/etc/pg_hba.conf"
+  answer 5433 hba_file "$TMP/etc/pg_hba.conf"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  conf=$TMP/near/postgresql.auto.conf
+  [ "$(tail -n 3 "$conf")" = "$(printf '%s\n' "ssl = on" "ssl_cert_file = '/etc/drkit/testsvc/tls/near-server.crt'" \
+    "ssl_key_file = '/etc/drkit/testsvc/tls/near-server.key'")" ]
+  [ "$(head -n 4 "$TMP/etc/pg_hba.conf")" = "$(printf '%s\n' "# BEGIN drkit testsvc standby" \
+    "host postgres drkit_rewind 10.0.0.1/32 scram-sha-256" \
+    "hostssl replication drkit_replicator 10.0.0.1/32 scram-sha-256" "# END drkit testsvc standby")" ]
+  [[ $output == *"pg_hba admits drkit_replicator from 10.0.0.1/32 over TLS"* ]]
+}
+
+@test "without its own certificate a standby admits no replication from the primary" {
+  setting REWIND_ROLE drkit_rewind
+  mkdir -p "$TMP/etc"
+  echo "local all all peer" >"$TMP/etc/pg_hba.conf"
+  answer 5433 hba_file "$TMP/etc/pg_hba.conf"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  ! grep -q "replication" "$TMP/etc/pg_hba.conf" || false
+  ! grep -q "^ssl" "$TMP/near/postgresql.auto.conf" || false
+}
+
+@test "a certificate without its key fails naming the setting, before anything is cloned" {
+  serves_tls
+  grep -v '^STANDBY_TLS_KEY=' "$DRKIT_ENV" >"$TMP/env2"
+  DRKIT_ENV=$TMP/env2 run "$AGENT/clone-standby" near
+  [ "$status" -eq 1 ]
+  [[ $output == *"setting STANDBY_TLS_KEY is not set"* ]]
+  [ ! -e "$TMP/near" ]
+}
+
+@test "a running standby made before its certificate was given serves TLS from then on: ALTER SYSTEM and a reload" {
+  serves_tls
+  mkdir -m 0700 "$TMP/near"
+  echo 15 >"$TMP/near/PG_VERSION"
+  touch "$TMP/near/standby.signal"
+  running "$TMP/near"
+  answer 5433 settings "off server.crt server.key"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  grep -qF "ALTER SYSTEM SET ssl_cert_file = '/etc/drkit/testsvc/tls/near-server.crt'" "$TMP/calls"
+  grep -qF "ALTER SYSTEM SET ssl_key_file = '/etc/drkit/testsvc/tls/near-server.key'" "$TMP/calls"
+  grep -qF "ALTER SYSTEM SET ssl = on" "$TMP/calls"
+  [ "$(grep -n 'ALTER SYSTEM SET ssl = on' "$TMP/calls" | cut -d: -f1)" -lt \
+    "$(grep -n 'pg_reload_conf' "$TMP/calls" | tail -n 1 | cut -d: -f1)" ]
+  [[ $output == *"standby near serves TLS with /etc/drkit/testsvc/tls/near-server.crt"* ]]
+  # once it does, nothing more
+  answer 5433 settings "on /etc/drkit/testsvc/tls/near-server.crt /etc/drkit/testsvc/tls/near-server.key"
+  : >"$TMP/calls"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  ! grep -q "ALTER SYSTEM SET ssl" "$TMP/calls" || false
+}
+
+@test "a stopped standby made before its certificate was given gets the TLS settings in postgresql.auto.conf, once" {
+  serves_tls
+  mkdir -m 0700 "$TMP/near"
+  echo 15 >"$TMP/near/PG_VERSION"
+  touch "$TMP/near/standby.signal"
+  conninfo="host=10.0.0.1 port=5432 user=drkit_replicator passfile=$TMP/pgpass-near application_name=near"
+  echo "primary_conninfo = '$conninfo sslmode=verify-full sslrootcert=/etc/drkit/testsvc/tls/near-ca.crt'" \
+    >"$TMP/near/postgresql.auto.conf"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  grep -qxF "ssl_cert_file = '/etc/drkit/testsvc/tls/near-server.crt'" "$TMP/near/postgresql.auto.conf"
+  grep -qxF "ssl = on" "$TMP/near/postgresql.auto.conf"
+  rm "$TMP/near/postmaster.pid"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  [ "$(grep -c '^ssl_cert_file' "$TMP/near/postgresql.auto.conf")" -eq 1 ]
+}
+
+@test "a unit that never finishes starting is stopped after PG_START_SECONDS, and the run fails naming it" {
+  debian_host
+  mkdir -p "$TMP/etc-postgresql/15/near"
+  touch "$TMP/etc-postgresql/15/near/postgresql.conf"
+  mkdir -m 0700 "$TMP/near"
+  echo 15 >"$TMP/near/PG_VERSION"
+  touch "$TMP/near/standby.signal"
+  # as Debian's unit does when the server fails while starting: it waits for a pid file that never comes
+  cat >"$TMP/path/systemctl" <<STUB
+#!/usr/bin/env bash
+echo "systemctl \$*" >>"$TMP/calls"
+[[ \$1 != start ]] || exec sleep 60
+[[ \$1 != is-active ]]
+STUB
+  setting PG_START_SECONDS 1
+  SECONDS=0
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 1 ]
+  ((SECONDS < 30))
+  [[ $output == *"postgresql@15-near.service did not start within 1 s, so it was stopped; see journalctl -u"* ]]
+  grep -qxF "systemctl stop postgresql@15-near.service" "$TMP/calls"
+}

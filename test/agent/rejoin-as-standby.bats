@@ -45,7 +45,7 @@ teardown() { agent_teardown; }
 @test "--primary a name that is not a standby on this host fails" {
   run "$AGENT/rejoin-as-standby" --primary elsewhere
   [ "$status" -eq 1 ]
-  [[ $output == *"--primary must name a standby on this host (near far)"* ]]
+  [[ $output == *"--primary must name a standby of this service (near far)"* ]]
   [ ! -s "$TMP/calls" ]
 }
 
@@ -154,4 +154,130 @@ teardown() { agent_teardown; }
   [ "$status" -eq 0 ]
   grep -qE "^pg_rewind .* --progress$" "$TMP/calls"
   ! grep -q "restore_command" "$TMP/primary/postgresql.auto.conf" || false
+}
+
+# promoted_elsewhere: standby "far2" on another host (10.0.0.2, port 5433) was promoted; this primary, with
+# replication TLS and its own copy of the certificate, was fenced by fence-primary.
+promoted_elsewhere() {
+  setting REWIND_ROLE drkit_rewind
+  setting REPL_TLS_CA /etc/drkit/testsvc/tls/replication-ca.crt
+  setting REPL_TLS_CERT /etc/drkit/testsvc/tls/server.crt
+  setting REPL_TLS_KEY /etc/drkit/testsvc/tls/server.key
+  setting REPL_PRIMARY_ADDRESS 10.0.0.1
+  setting REPL_PRIMARY_PORT 5432
+  mkdir -p "$TMP/wal"
+  setting WAL_DIR "$TMP/wal"
+  setting_array GUARD_STANDBYS far2
+  setting_array GUARD_ADDRESSES 10.0.0.2
+  setting_array GUARD_PORTS 5433
+  echo 15 >"$TMP/primary/PG_VERSION"
+  echo "fenced by drkit's fence-primary" >"$TMP/primary/drkit.fenced"
+  echo '*:*:*:drkit_rewind:Abcdefgh12345678XYZ' >"$TMP/pgpass"
+  # the stand-in psql answers by the PGPORT of the settings: this server's own port
+  answer 5432 recovery f
+  answer 5432 settings "$(printf '%s\n' max_connections=100 max_locks_per_transaction=64 \
+    max_prepared_transactions=0 max_wal_senders=10 max_worker_processes=8)"
+  export TMPDIR=$TMP/tmpdir
+  mkdir -p "$TMPDIR"
+}
+
+@test "a standby on another host: this old primary must be fenced first; nothing is asked or made there" {
+  promoted_elsewhere
+  rm "$TMP/primary/drkit.fenced"
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 1 ]
+  [[ $output == *"$TMP/primary is not fenced: stop the old primary with fence-primary first"* ]]
+  [ ! -s "$TMP/calls" ]
+}
+
+@test "a standby on another host: a fenced old primary whose server runs is refused" {
+  promoted_elsewhere
+  running "$TMP/primary"
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 1 ]
+  [[ $output == *"the old primary's server runs although it is fenced"* ]]
+  ! grep -q "pg_rewind\|replication connection" "$TMP/calls" || false
+}
+
+@test "a standby on another host that is still in recovery is refused before any slot is made there" {
+  promoted_elsewhere
+  answer 5432 recovery t
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 1 ]
+  [[ $output == *"far2 is not a primary (still in recovery)"* ]]
+  ! grep -q "pg_rewind\|replication connection" "$TMP/calls" || false
+}
+
+@test "a slot that cannot be made on the other host stops the rejoin, naming why; one that exists is used" {
+  promoted_elsewhere
+  slot_fails 'psql: error: ERROR:  permission denied to create replication slot'
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 1 ]
+  [[ $output == *"cannot make slot drkit_testsvc_former_primary on far2: ERROR:  permission denied"* ]]
+  ! grep -q "pg_rewind" "$TMP/calls" || false
+  [ -e "$TMP/primary/drkit.fenced" ]
+  slot_fails 'psql: error: ERROR:  replication slot "drkit_testsvc_former_primary" already exists'
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 0 ]
+  grep -q "^pg_rewind" "$TMP/calls"
+}
+
+@test "a standby on another host: rewound from it over verified TLS through a slot made there, then its TLS standby" {
+  promoted_elsewhere
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 0 ]
+  tls="sslmode=verify-full sslrootcert=/etc/drkit/testsvc/tls/replication-ca.crt connect_timeout=10"
+  slot="CREATE_REPLICATION_SLOT drkit_testsvc_former_primary PHYSICAL RESERVE_WAL"
+  there="host=10.0.0.2 port=5433 user=drkit_replicator passfile=$TMP/pgpass replication=true $tls"
+  grep -qF "replication connection: -X -Atq -c $slot $there" "$TMP/calls"
+  source="host=10.0.0.2 port=5433 user=drkit_rewind passfile=$TMP/pgpass dbname=postgres connect_timeout=10"
+  source+=" sslmode=verify-full sslrootcert=/etc/drkit/testsvc/tls/replication-ca.crt"
+  grep -qF "pg_rewind --target-pgdata=$TMP/primary --source-server=$source --progress --restore-target-wal" "$TMP/calls"
+  [ "$(grep -n 'CREATE_REPLICATION_SLOT' "$TMP/calls" | head -n 1 | cut -d: -f1)" -lt \
+    "$(grep -n '^pg_rewind' "$TMP/calls" | cut -d: -f1)" ]
+  conf=$TMP/primary/postgresql.auto.conf
+  conninfo="host=10.0.0.2 port=5433 user=drkit_replicator passfile=$TMP/pgpass application_name=former_primary"
+  conninfo+=" sslmode=verify-full sslrootcert=/etc/drkit/testsvc/tls/replication-ca.crt"
+  grep -qxF "primary_conninfo = '$conninfo'" "$conf"
+  grep -qxF "primary_slot_name = 'drkit_testsvc_former_primary'" "$conf"
+  grep -qxF "port = 5432" "$conf"
+  # it listens on its own address and serves its own certificate: the standby on the other host comes back to it
+  grep -qxF "listen_addresses = 'localhost,10.0.0.1'" "$conf"
+  grep -qxF "ssl_cert_file = '/etc/drkit/testsvc/tls/server.crt'" "$conf"
+  # what a hot standby needs at least as high as its primary: the promoted server's values
+  grep -qxF "max_wal_senders = '10'" "$conf"
+  grep -qxF "max_connections = '100'" "$conf"
+  [ -f "$TMP/primary/standby.signal" ]
+  [ ! -e "$TMP/primary/drkit.fenced" ]
+  [[ $output == *"the old primary now streams from far2 (10.0.0.2:5433) through slot drkit_testsvc_former_primary"* ]]
+  # the settings it rejoined with were temporary
+  [ -z "$(ls -A "$TMPDIR")" ]
+}
+
+@test "a failed rewind from the other host leaves the old primary fenced, and no temporary settings" {
+  promoted_elsewhere
+  touch "$STUBS/rewind-fails"
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 1 ]
+  [[ $output == *"the old primary did not rejoin far2 (above); it stays fenced"* ]]
+  [ -e "$TMP/primary/drkit.fenced" ]
+  [ ! -e "$TMP/primary/standby.signal" ]
+  [ -z "$(ls -A "$TMPDIR")" ]
+}
+
+@test "a warning psql prints (as postgres in root's folder) does not hide the other host's answer" {
+  promoted_elsewhere
+  sed -i "1a echo 'could not change directory to \"/root\": Permission denied' >&2" "$TMP/bin/psql"
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 0 ]
+  grep -q "^pg_rewind" "$TMP/calls"
+}
+
+@test "a promoted standby elsewhere that does not give its hot standby settings is not followed" {
+  promoted_elsewhere
+  answer 5432 settings "max_wal_senders=10"
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 1 ]
+  [[ $output == *"far2 answered 1 of its 5 hot standby settings: max_wal_senders=10"* ]]
+  ! grep -q "pg_rewind" "$TMP/calls" || false
 }

@@ -45,6 +45,13 @@ case \$q in
   *"SHOW archive_mode"*) key=archive_mode ;;
   *"SHOW synchronous_standby_names"*) key=sync_names ;;
   *pg_control_checkpoint*) key=timeline ;;
+  *"FROM pg_settings"*) key=settings ;;
+  CREATE_REPLICATION_SLOT*)
+    # over a replication connection to another host: logged with its arguments; \`slot_fails TEXT\` fails it
+    echo "replication connection: \$all" >>"$TMP/calls"
+    if [[ -f "$STUBS/slot-error" ]]; then cat "$STUBS/slot-error" >&2; exit 1; fi
+    key=slot
+    ;;
   IDENTIFY_SYSTEM)
     # a replication connection: its arguments are logged; \`identify_fails TEXT\` makes it fail with TEXT
     echo "replication connection: \$all" >>"$TMP/calls"
@@ -107,6 +114,7 @@ answer() { printf '%s\n' "$3" >"$STUBS/answer.$1.$2"; }
 down() { touch "$STUBS/down.$1"; }
 running() { echo "$STUB_PID" >"$1/postmaster.pid"; }
 identify_fails() { printf '%s\n' "$1" >"$STUBS/identify-error"; }
+slot_fails() { printf '%s\n' "$1" >"$STUBS/slot-error"; }
 # systemd_stubs UNIT: a stand-in systemctl first in PATH for PG_MANAGER=systemd with PG_UNIT=UNIT. The unit is
 # active while $STUBS/active exists (start creates it, stop removes it unless $STUBS/stop-hangs exists); mask
 # fails while $STUBS/mask-fails exists. Every call is appended to $TMP/calls.

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { buildPlan } from "../../components/plan/plan";
 import { knownHostsLine, localShell, shellQuote, sshShell } from "../../drill/hostShell";
-import { drillService, serviceHosts } from "../../drill/run";
+import { checkScenarioSelection, drillService, serviceHosts } from "../../drill/run";
 import { HOST_KEY } from "../helpers/hostKeys";
 import { makeTestCa } from "../helpers/testCa";
 
@@ -13,16 +13,20 @@ const ssh = (host: string, extra: Record<string, unknown> = {}) => ({
   connection: { type: "ssh", host, hostKey: HOST_KEY, ...extra },
 });
 let tls: { ca: string; certificate: string; key: string };
+/** The same CA's certificate for db1 and db2: db2 may be the primary too. */
+let bothHostsTls: typeof tls;
 const caDir = fs.mkdtempSync(path.join(os.tmpdir(), "drkit-drill-hosts-ca-"));
 beforeAll(() => {
   const ca = makeTestCa(caDir);
   const issued = ca.issue("db1", { ips: ["10.0.0.1"] });
   const read = (file: string) => fs.readFileSync(file, "utf8");
   tls = { ca: read(ca.certFile), certificate: read(issued.certFile), key: read(issued.keyFile) };
+  const both = ca.issue("db1-db2", { ips: ["10.0.0.1", "10.0.0.2"] });
+  bothHostsTls = { ca: tls.ca, certificate: read(both.certFile), key: read(both.keyFile) };
 });
 afterAll(() => fs.rmSync(caDir, { recursive: true, force: true }));
 
-const hostsPlan = () =>
+const hostsPlan = (replicationTls = tls) =>
   buildPlan(
     {
       hosts: { db1: ssh("10.0.0.1"), db2: ssh("10.0.0.2"), db3: ssh("10.0.0.3") },
@@ -31,7 +35,7 @@ const hostsPlan = () =>
           host: "db1",
           postgres: { databases: ["billing"] },
           standbys: [{ name: "replica", host: "db2", port: 5433 }],
-          replication: { tls },
+          replication: { tls: replicationTls },
         },
       },
     },
@@ -55,6 +59,13 @@ describe("which service the drill breaks", () => {
     expect(() => drillService(hostsPlan(), ["db1"])).toThrow(
       /service billing also runs on db2: the drill rebuilds its standbys there, so name every host/,
     );
+  });
+
+  it("a primary crash across hosts needs the standby to serve the certificate once promoted: it must name db2", () => {
+    const refused = () => checkScenarioSelection(hostsPlan(), ["primary-crash"], ["db1", "db2"]);
+    expect(refused).toThrow(/--scenario primary-crash: standby replica runs on another host \(db2\)/);
+    expect(refused).toThrow(/does not name its address 10\.0\.0\.2: .*services\.billing\.replication\.tls/);
+    expect(() => checkScenarioSelection(hostsPlan(bothHostsTls), ["primary-crash"], ["db1", "db2"])).not.toThrow();
   });
 
   it("an unknown host, or hosts that hold no primary, are refused", () => {

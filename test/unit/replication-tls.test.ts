@@ -235,6 +235,44 @@ describe("replication TLS in the stack config", () => {
       expect(undo).toContain("was promoted (no standby.signal): it keeps running");
     });
 
+    it("a certificate that names only the primary places nothing for the standby to serve", () => {
+      const artifacts = serviceArtifacts(plan);
+      expect(plan.replication!.standbys[0].serverTls).toBeUndefined();
+      expect(artifacts.has("standby:s1:tls-certificate")).toBe(false);
+      expect(artifacts.has("standby:s1:tls-key")).toBe(false);
+      expect(renderStandbyEnv(plan, plan.replication!.standbys[0])).toMatch(/^STANDBY_TLS_CERT=''?$/m);
+    });
+
+    it("a certificate that names the standby's host too is served there: its copy and the key, a secret", () => {
+      const both = serverTlsPems({ ips: ["10.0.0.1", "10.0.0.2"] });
+      const failBack = buildPlan(config({ tls: both }), { baseDir: "/tmp" }).services[0];
+      const [s1] = failBack.replication!.standbys;
+      expect(s1.serverTls).toEqual({
+        certFile: "/etc/drkit/billing/tls/s1-server.crt",
+        keyFile: "/etc/drkit/billing/tls/s1-server.key",
+      });
+      const artifacts = serviceArtifacts(failBack);
+      const cert = artifacts.file("standby:s1:tls-certificate");
+      expect([cert.host.name, cert.path, cert.mode, cert.content]).toEqual([
+        "db2",
+        "/etc/drkit/billing/tls/s1-server.crt",
+        "0644",
+        both.certificate.trim() + "\n",
+      ]);
+      const key = artifacts.file("standby:s1:tls-key");
+      expect([key.host.name, key.path, key.mode, key.owner, key.secret]).toEqual([
+        "db2",
+        "/etc/drkit/billing/tls/s1-server.key",
+        "0600",
+        "postgres",
+        { of: "replication-tls-key" },
+      ]);
+      expect(key.content).not.toContain("PRIVATE KEY");
+      const env = renderStandbyEnv(failBack, s1);
+      expect(env).toContain("STANDBY_TLS_CERT=/etc/drkit/billing/tls/s1-server.crt");
+      expect(env).toContain("STANDBY_TLS_KEY=/etc/drkit/billing/tls/s1-server.key");
+    });
+
     it("without TLS nothing changes: plain host lines, no ssl settings", () => {
       const local = buildPlan(
         {

@@ -72,6 +72,9 @@ export function standbySettings(plan: ServicePlan, standby: StandbyPlan): Settin
     REPL_PRIMARY_ADDRESS: r.primaryAddress,
     REPL_PRIMARY_PORT: r.primaryPort,
     REPL_TLS_CA: standby.tlsCaFile ?? "",
+    // Served once promoted, so that the former primary rewinds and streams from here over verified TLS.
+    STANDBY_TLS_CERT: standby.serverTls?.certFile ?? "",
+    STANDBY_TLS_KEY: standby.serverTls?.keyFile ?? "",
     // guard-primary on the primary's host asks a standby on another host at this address (an IP, checked).
     STANDBY_LISTEN_ADDRESS: standby.host.name === plan.host.name ? "" : standby.address,
     // The archive is a fallback source of WAL only where this host can read it.
