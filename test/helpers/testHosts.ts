@@ -10,8 +10,9 @@ import { processAlive, runAsync, tempRoot, waitFor, type RunResult } from "./san
  * machine's root filesystem, in a network namespace of its own, joined to the others by a bridge on a
  * test-made /24. Traffic reaches only those hosts: they have no default route, and nothing forwards.
  *
- * Every host is recorded under REGISTRY with the pid of the process that booted it, so a later run removes
- * whatever an interrupted one left (reapStaleTestHosts), and an exiting process removes its own.
+ * Every host is recorded under REGISTRY with the pid of the process that booted it: an exiting process removes its
+ * own, a detached watchdog removes them once that process has gone however it went (killed, interrupted), and a
+ * later run removes whatever is left (reapStaleTestHosts).
  */
 const REGISTRY = "/run/drkit-test-hosts";
 
@@ -128,6 +129,22 @@ function removeRecorded(record: HostsRecord): void {
 
 function recordFile(id: string) {
   return path.join(REGISTRY, `${id}.json`);
+}
+
+/**
+ * A detached watchdog that removes this process's hosts once it has gone, also when it was killed or interrupted
+ * (no exit handler runs then); one per process.
+ */
+let watching = false;
+function watchOwner(): void {
+  if (watching) return;
+  watching = true;
+  const watchdog = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(__dirname, "testHostsWatchdog.ts"), String(process.pid)],
+    { detached: true, stdio: "ignore", cwd: path.resolve(__dirname, "../..") },
+  );
+  watchdog.unref();
 }
 
 /** Removes the hosts of every run whose booting process has gone (an interrupted or killed test run). */
@@ -262,6 +279,7 @@ export async function bootTestHosts(specs: TestHostSpec[]): Promise<TestNetwork>
   };
   save();
   process.on("exit", teardown);
+  watchOwner();
   try {
     const subnet = freeSubnet();
     run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "drkit-test", "-f", path.join(dir, "client")]);

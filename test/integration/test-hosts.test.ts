@@ -39,7 +39,8 @@ describe("booted test hosts", () => {
     expect(spawnSync("pgrep", ["-f", "--", `-D ${alpha.root}`]).status).toBe(1);
   });
 
-  it("left behind by a killed test process are removed by the next run's reaper", async () => {
+  /** Boots one host in a process of its own (its own process group); its pid and the host's root. */
+  const bootOrphan = async () => {
     const child = spawn(
       "npx",
       [
@@ -58,13 +59,35 @@ describe("booted test hosts", () => {
     const booted = await waitFor("the orphan host to boot", () => (out.includes("\n") ? out.trim() : undefined), 120);
     const { root, pid } = JSON.parse(booted) as { root: string; pid: number };
     expect(mounted(root)).toBe(true);
-    process.kill(-child.pid!, "SIGKILL");
-    await waitFor("the booting process to be gone", () => (processAlive(pid) ? undefined : true));
-    // killed: its exit handler never ran, so the host is still there until a reaper removes it
-    expect(mounted(root)).toBe(true);
-    expect(reapStaleTestHosts()).toBeGreaterThanOrEqual(1);
+    return { group: child.pid!, root, pid };
+  };
+  const watchdogOf = (pid: number) =>
+    spawnSync("pgrep", ["-f", `testHostsWatchdog.ts ${pid}$`], { encoding: "utf8" }).stdout.trim();
+  const gone = (root: string) => {
     expect(mounted(root)).toBe(false);
     expect(spawnSync("pgrep", ["-f", "--", `-D ${root}`]).status).toBe(1);
     expect(fs.existsSync(root)).toBe(false);
+  };
+
+  it("of a killed test process are removed by its watchdog", async () => {
+    const orphan = await bootOrphan();
+    const watchdog = watchdogOf(orphan.pid);
+    expect(watchdog).toMatch(/^\d+$/);
+    process.kill(-orphan.group, "SIGKILL");
+    // killed: no exit handler ran; the watchdog sees the process gone and removes its host
+    await waitFor("the watchdog to remove the orphan host", () => (mounted(orphan.root) ? undefined : true), 60);
+    gone(orphan.root);
+    await waitFor("the watchdog to exit", () => (watchdogOf(orphan.pid) ? undefined : true), 30);
+  });
+
+  it("left behind by a killed test process and its watchdog are removed by the next run's reaper", async () => {
+    const orphan = await bootOrphan();
+    process.kill(Number(watchdogOf(orphan.pid)), "SIGKILL");
+    process.kill(-orphan.group, "SIGKILL");
+    await waitFor("the booting process to be gone", () => (processAlive(orphan.pid) ? undefined : true));
+    // no exit handler, no watchdog: the host is still there until a reaper removes it
+    expect(mounted(orphan.root)).toBe(true);
+    expect(reapStaleTestHosts()).toBeGreaterThanOrEqual(1);
+    gone(orphan.root);
   });
 });
