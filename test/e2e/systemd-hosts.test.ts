@@ -375,6 +375,13 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     );
     expect(r.status, `${r.stdout}\n${r.stderr.split("\n").slice(-60).join("\n")}`).toBe(0);
     expect(r.stdout).toContain("drill of hosts: PASS");
+    // the verdicts with their RTO and RPO, for the run's log
+    console.log(
+      r.stdout
+        .split("\n")
+        .filter((line) => /^\s+(PASS|FAIL)\s/.test(line))
+        .join("\n"),
+    );
     const report = JSON.parse(fs.readFileSync(path.join(reportDir, "report.json"), "utf8"));
     expect(report.scenarios.map((s: { id: string; verdict: string }) => `${s.id} ${s.verdict}`)).toEqual([
       "accidental-deletion PASS",
