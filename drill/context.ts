@@ -267,7 +267,7 @@ export class DrillContext {
 }
 
 /** Stops a standby's server at once, with its manager, on its host. */
-async function stopStandby(ctx: DrillContext, s: StandbyPlan): Promise<void> {
+export async function stopStandby(ctx: DrillContext, s: StandbyPlan): Promise<void> {
   if (s.manager.type === "systemd") await ctx.execOk(["systemctl", "stop", s.manager.unit], { on: s.host });
   else
     await ctx.exec(

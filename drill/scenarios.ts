@@ -1,4 +1,5 @@
 import { serviceArtifacts } from "../components/artifacts/hostArtifacts";
+import { isIP } from "node:net";
 import * as path from "node:path";
 import type { ScenarioResult } from "../components/drill/report";
 import { makeDirectoriesScript } from "../components/host/commands";
@@ -9,6 +10,7 @@ import {
   measureRecovery,
   recloneStandbys,
   runCommand,
+  stopStandby,
   ScenarioRecorder,
   sleep,
   type ScenarioOutcome,
@@ -584,7 +586,15 @@ const failoverTarget = (ctx: DrillContext): StandbyPlan =>
  */
 function cannotServeFailBack(ctx: DrillContext): string | undefined {
   const standby = failoverTarget(ctx);
-  if (standby.host.name === ctx.plan.host.name || standby.serverTls) return undefined;
+  if (standby.host.name === ctx.plan.host.name) return undefined;
+  const address = ctx.plan.replication!.primaryAddress;
+  if (!isIP(address))
+    return (
+      `standby ${standby.name} runs on another host (${standby.host.name}) and the primary's address ${address} is ` +
+      `a host name: the old primary could not follow it as a standby, which must listen at an IP address ` +
+      `(services.${ctx.plan.name}.replication.primaryAddress)`
+    );
+  if (standby.serverTls) return undefined;
   return (
     `standby ${standby.name} runs on another host (${standby.host.name}) and the replication certificate does not ` +
     `name its address ${standby.address}: once promoted it could not serve the former primary over verified TLS, ` +
@@ -690,18 +700,13 @@ async function failBackAcrossHosts(ctx: DrillContext, rec: ScenarioRecorder, sta
     async () => {
       const target = await ctx.sql("SELECT pg_current_wal_lsn()", there);
       await replayedUpTo(ctx, target);
-      await ctx.execOk(["systemctl", "stop", unitOf(standby)], { on: standby.host, timeoutMs: 120_000 });
+      await stopStandby(ctx, standby);
       await promoteFormerPrimary(ctx);
     },
   );
   await standbysBack(ctx, rec);
   await baseBackup(ctx, rec, `take a base backup on the new timeline (${standby.name} archived nothing as primary)`);
 }
-
-const unitOf = (s: StandbyPlan) => {
-  if (s.manager.type !== "systemd") throw new Error(`standby ${s.name} on another host is not run by systemd`);
-  return s.manager.unit;
-};
 
 /** Waits (30 s at most) until the service's own server, a standby now, has replayed WAL up to `lsn`. */
 async function replayedUpTo(ctx: DrillContext, lsn: string): Promise<void> {

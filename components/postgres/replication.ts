@@ -163,9 +163,17 @@ export class Standby extends pulumi.ComponentResource {
     hostCommand(
       `${name}-clone`,
       host,
-      // The standby's settings as stdin (unread): when they change (TLS turned on, another primary address) the
-      // clone step runs again in place and brings an existing standby's primary_conninfo up to date.
-      { create: clone.run, update: clone.run, delete: clone.undo, stdin: artifacts.file(`${own}settings`).content },
+      // The standby's settings and the certificate it serves as stdin (unread): when they change (TLS turned on,
+      // another primary address, a renewed certificate) the clone step runs again in place and brings an existing
+      // standby up to date.
+      {
+        create: clone.run,
+        update: clone.run,
+        delete: clone.undo,
+        stdin:
+          artifacts.file(`${own}settings`).content +
+          (artifacts.has(`${own}tls-certificate`) ? artifacts.file(`${own}tls-certificate`).content : ""),
+      },
       { parent: this, dependsOn: [...passFile, ...tlsCa, ...serverTls, agent, ...check] },
     );
     this.port = pulumi.output(standby.port);

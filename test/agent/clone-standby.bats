@@ -365,6 +365,13 @@ fenced_primary() {
   ! grep -qE "Abcdefgh12345678XYZ|Rewind0123456789AB" "$TMP/ps-listing" || false
 }
 
+# existing_standby: a cluster cloned before, as a standby (stopped).
+existing_standby() {
+  mkdir -m 0700 "$TMP/near"
+  echo 15 >"$TMP/near/PG_VERSION"
+  touch "$TMP/near/standby.signal"
+}
+
 # serves_tls: this standby has its copy of the replication certificate (it names this host): it serves TLS, and once
 # promoted the former primary rewinds and streams from it.
 serves_tls() {
@@ -412,9 +419,7 @@ serves_tls() {
 
 @test "a running standby made before its certificate was given serves TLS from then on: ALTER SYSTEM and a reload" {
   serves_tls
-  mkdir -m 0700 "$TMP/near"
-  echo 15 >"$TMP/near/PG_VERSION"
-  touch "$TMP/near/standby.signal"
+  existing_standby
   running "$TMP/near"
   answer 5433 settings "off server.crt server.key"
   run "$AGENT/clone-standby" near
@@ -435,9 +440,7 @@ serves_tls() {
 
 @test "a stopped standby made before its certificate was given gets the TLS settings in postgresql.auto.conf, once" {
   serves_tls
-  mkdir -m 0700 "$TMP/near"
-  echo 15 >"$TMP/near/PG_VERSION"
-  touch "$TMP/near/standby.signal"
+  existing_standby
   conninfo="host=10.0.0.1 port=5432 user=drkit_replicator passfile=$TMP/pgpass-near application_name=near"
   echo "primary_conninfo = '$conninfo sslmode=verify-full sslrootcert=/etc/drkit/testsvc/tls/near-ca.crt'" \
     >"$TMP/near/postgresql.auto.conf"
@@ -455,9 +458,7 @@ serves_tls() {
   debian_host
   mkdir -p "$TMP/etc-postgresql/15/near"
   touch "$TMP/etc-postgresql/15/near/postgresql.conf"
-  mkdir -m 0700 "$TMP/near"
-  echo 15 >"$TMP/near/PG_VERSION"
-  touch "$TMP/near/standby.signal"
+  existing_standby
   # as Debian's unit does when the server fails while starting: it waits for a pid file that never comes
   cat >"$TMP/path/systemctl" <<STUB
 #!/usr/bin/env bash
@@ -472,4 +473,45 @@ STUB
   ((SECONDS < 30))
   [[ $output == *"postgresql@15-near.service did not start within 1 s, so it was stopped; see journalctl -u"* ]]
   grep -qxF "systemctl stop postgresql@15-near.service" "$TMP/calls"
+}
+
+@test "a running standby that serves its certificate already reloads, so that a renewed one is read again" {
+  serves_tls
+  existing_standby
+  running "$TMP/near"
+  answer 5433 settings "on /etc/drkit/testsvc/tls/near-server.crt /etc/drkit/testsvc/tls/near-server.key"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  ! grep -q "ALTER SYSTEM SET ssl" "$TMP/calls" || false
+  grep -qF "SELECT pg_reload_conf()" "$TMP/calls"
+}
+
+@test "once the certificate no longer names its host, a running standby stops serving drkit's copy" {
+  existing_standby
+  running "$TMP/near"
+  answer 5433 settings "on /etc/drkit/testsvc/tls/near-server.crt /etc/drkit/testsvc/tls/near-server.key"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  for setting in ssl ssl_cert_file ssl_key_file; do grep -qF "ALTER SYSTEM RESET $setting" "$TMP/calls"; done
+  [[ $output == *"standby near no longer serves TLS"* ]]
+  # a certificate of the host's own (not drkit's copy) is left alone
+  : >"$TMP/calls"
+  answer 5433 settings "on /etc/ssl/certs/ssl-cert-snakeoil.pem /etc/ssl/private/ssl-cert-snakeoil.key"
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  ! grep -q "ALTER SYSTEM RESET ssl" "$TMP/calls" || false
+}
+
+@test "once the certificate no longer names its host, a stopped standby's lines for drkit's copy are removed" {
+  serves_tls
+  existing_standby
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  grep -qxF "ssl_key_file = '/etc/drkit/testsvc/tls/near-server.key'" "$TMP/near/postgresql.auto.conf"
+  rm "$TMP/near/postmaster.pid"
+  grep -v '^STANDBY_TLS_' "$DRKIT_ENV" >"$TMP/env2"
+  DRKIT_ENV=$TMP/env2 run "$AGENT/clone-standby" near
+  [ "$status" -eq 0 ]
+  ! grep -q "^ssl" "$TMP/near/postgresql.auto.conf" || false
+  grep -q "^primary_conninfo" "$TMP/near/postgresql.auto.conf"
 }

@@ -259,10 +259,64 @@ promoted_elsewhere() {
   touch "$STUBS/rewind-fails"
   run "$AGENT/rejoin-as-standby" --primary far2
   [ "$status" -eq 1 ]
-  [[ $output == *"the old primary did not rejoin far2 (above); it stays fenced"* ]]
+  [[ $output == *"the old primary did not rejoin far2 (above); it was not rewound and stays fenced"* ]]
   [ -e "$TMP/primary/drkit.fenced" ]
   [ ! -e "$TMP/primary/standby.signal" ]
   [ -z "$(ls -A "$TMPDIR")" ]
+  # the slot it made there would hold WAL for nobody: dropped, on the same host
+  grep -q "^replication connection: -X -Atq -c DROP_REPLICATION_SLOT drkit_testsvc_former_primary host=10.0.0.2 port=5433 " \
+    "$TMP/calls"
+}
+
+@test "a slot that existed before the rejoin is not dropped when the rewind fails" {
+  promoted_elsewhere
+  touch "$STUBS/rewind-fails"
+  slot_fails 'psql: error: ERROR:  replication slot "drkit_testsvc_former_primary" already exists'
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 1 ]
+  ! grep -q "DROP_REPLICATION_SLOT" "$TMP/calls" || false
+}
+
+@test "rewound but not streaming: the standby keeps the slot it will stream through, and the message says so" {
+  promoted_elsewhere
+  answer 5432 receiver stopped
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 1 ]
+  [[ $output == *"was rewound and made a standby of far2 but does not stream yet"* ]]
+  [ -f "$TMP/primary/standby.signal" ]
+  ! grep -q "DROP_REPLICATION_SLOT" "$TMP/calls" || false
+}
+
+@test "the other host is asked as the rewind role over verified TLS, at its address and port" {
+  promoted_elsewhere
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 0 ]
+  there="host=10.0.0.2 port=5433 user=drkit_rewind passfile=$TMP/pgpass dbname=postgres"
+  there+=" sslmode=verify-full sslrootcert=/etc/drkit/testsvc/tls/replication-ca.crt connect_timeout=10"
+  grep -qxF "connection: -X -Atq -c SELECT pg_is_in_recovery() $there" "$TMP/calls"
+  # the settings question too (its query spans lines; the connection string ends the last)
+  grep -qF "ORDER BY name $there" "$TMP/calls"
+}
+
+@test "each hot standby setting is the higher of the other host's and this server's own configuration" {
+  promoted_elsewhere
+  echo 300 >"$STUBS/conf.max_connections"
+  echo 5 >"$STUBS/conf.max_wal_senders"
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 0 ]
+  conf=$TMP/primary/postgresql.auto.conf
+  grep -qxF "max_connections = '300'" "$conf"
+  grep -qxF "max_wal_senders = '10'" "$conf"
+  grep -qxF "max_worker_processes = '8'" "$conf"
+}
+
+@test "a primary address that is a host name is refused before anything is asked or made on the other host" {
+  promoted_elsewhere
+  setting REPL_PRIMARY_ADDRESS db1.internal
+  run "$AGENT/rejoin-as-standby" --primary far2
+  [ "$status" -eq 1 ]
+  [[ $output == *"this server's address db1.internal is a host name"*"replication.primaryAddress"* ]]
+  [ ! -s "$TMP/calls" ]
 }
 
 @test "a warning psql prints (as postgres in root's folder) does not hide the other host's answer" {

@@ -14,10 +14,11 @@ pg_stubs() {
 #!/usr/bin/env bash
 all="\$*"
 q=
+rest=()
 while [[ \$# -gt 0 ]]; do
   case \$1 in
     -c) q=\$2; shift 2 ;;
-    *) shift ;;
+    *) rest+=("\$1"); shift ;;
   esac
 done
 via=-c
@@ -46,6 +47,10 @@ case \$q in
   *"SHOW synchronous_standby_names"*) key=sync_names ;;
   *pg_control_checkpoint*) key=timeline ;;
   *"FROM pg_settings"*) key=settings ;;
+  DROP_REPLICATION_SLOT*)
+    echo "replication connection: \$all" >>"$TMP/calls"
+    key=drop
+    ;;
   CREATE_REPLICATION_SLOT*)
     # over a replication connection to another host: logged with its arguments; \`slot_fails TEXT\` fails it
     echo "replication connection: \$all" >>"$TMP/calls"
@@ -60,7 +65,17 @@ case \$q in
     ;;
   *) key=other ;;
 esac
+# a connection string naming a host (another server): logged with its arguments
+if [[ "\${rest[*]}" == *"host="* && \$all != *"replication=true"* ]]; then echo "connection: \$all" >>"$TMP/calls"; fi
 if [[ -f "$STUBS/answer.\$PGPORT.\$key" ]]; then cat "$STUBS/answer.\$PGPORT.\$key"; fi
+STUB
+  # postgres -C NAME: the configured value from \$STUBS/conf.NAME, as a stopped server's configuration gives it
+  cat >"$TMP/bin/postgres" <<STUB
+#!/usr/bin/env bash
+echo "postgres \$*" >>"$TMP/calls"
+name=\${*: -1}
+[[ -f "$STUBS/conf.\$name" ]] || exit 1
+cat "$STUBS/conf.\$name"
 STUB
   cat >"$TMP/bin/pg_ctl" <<STUB
 #!/usr/bin/env bash

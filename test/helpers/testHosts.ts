@@ -147,14 +147,23 @@ function watchOwner(): void {
   watchdog.unref();
 }
 
-/** Removes the hosts of every run whose booting process has gone (an interrupted or killed test run). */
-export function reapStaleTestHosts(): number {
+/**
+ * Removes the hosts of every run whose booting process has gone (an interrupted or killed test run), or only those
+ * of `owner`. A record another reaper removes meanwhile is skipped.
+ */
+export function reapStaleTestHosts(owner?: number): number {
   if (!fs.existsSync(REGISTRY)) return 0;
   let reaped = 0;
   for (const file of fs.readdirSync(REGISTRY)) {
+    if (!file.endsWith(".json")) continue;
     const full = path.join(REGISTRY, file);
-    const record = JSON.parse(fs.readFileSync(full, "utf8")) as HostsRecord;
-    if (processAlive(record.owner)) continue;
+    let record: HostsRecord;
+    try {
+      record = JSON.parse(fs.readFileSync(full, "utf8")) as HostsRecord;
+    } catch {
+      continue;
+    }
+    if (processAlive(record.owner) || (owner !== undefined && record.owner !== owner)) continue;
     removeRecorded(record);
     fs.rmSync(full, { force: true });
     reaped++;
@@ -271,7 +280,11 @@ export async function bootTestHosts(specs: TestHostSpec[]): Promise<TestNetwork>
   const id = crypto.randomBytes(3).toString("hex");
   const dir = tempRoot(`hosts-${id}`);
   const record: HostsRecord = { owner: process.pid, bridge: `drkbr${id}`, dir, hosts: [] };
-  const save = () => fs.writeFileSync(recordFile(id), JSON.stringify(record));
+  // Whole or not at all: a reaper may read it at any time.
+  const save = () => {
+    fs.writeFileSync(`${recordFile(id)}.tmp`, JSON.stringify(record));
+    fs.renameSync(`${recordFile(id)}.tmp`, recordFile(id));
+  };
   const teardown = () => {
     removeRecorded(record);
     fs.rmSync(recordFile(id), { force: true });

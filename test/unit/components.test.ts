@@ -369,6 +369,41 @@ describe("sandbox hosts and argument errors", () => {
     expect(mine.some((r) => r.name === "made-replication-tls-key")).toBe(false);
   });
 
+  it("a standby elsewhere the certificate names gets its copy and the key; a renewal re-runs its clone", async () => {
+    const tls = serverTlsPems({ ips: ["10.0.0.1", "10.0.0.2"] });
+    const before = registered.length;
+    const plan = buildPlan(
+      {
+        hosts: {
+          db1: { connection: { type: "ssh", host: "10.0.0.1", hostKey: HOST_KEY } },
+          db2: { connection: { type: "ssh", host: "10.0.0.2", hostKey: HOST_KEY } },
+        },
+        services: {
+          billing: {
+            host: "db1",
+            postgres: { databases: ["billing"] },
+            standbys: [{ name: "far", host: "db2", port: 5433 }],
+            replication: { tls },
+          },
+        },
+      },
+      { baseDir: "/tmp" },
+    ).services[0];
+    new PostgresBackup("served", { plan, privateKey: "-----BEGIN KEY-----" });
+    await new Promise((r) => setTimeout(r, 200));
+    const mine = registered.slice(before);
+    const named = (n: string) => mine.find((r) => r.name === n)!;
+    const key = named("served-far-tls-key");
+    expect(key.inputs.stdin[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
+    expect(key.inputs.create).toContain("/etc/drkit/billing/tls/far-server.key");
+    expect(key.inputs.create).toContain("chmod 0600");
+    expect(JSON.stringify(key.inputs.connection)).toContain(`"host":"10.0.0.2"`);
+    expect(named("served-far-tls-certificate").inputs.stdin).toBe(tls.certificate.trim() + "\n");
+    const clone = named("served-far-clone").inputs.stdin as string;
+    expect(clone).toContain("STANDBY_TLS_CERT=/etc/drkit/billing/tls/far-server.crt");
+    expect(clone).toContain(tls.certificate.trim());
+  });
+
   it("rejects a private key for a local host, naming the field", () => {
     expect(() => new PostgresBackup("bad", { plan: planFor({ type: "local" }), privateKey: "k" })).toThrow(
       /privateKey is only for SSH hosts/,

@@ -15,6 +15,8 @@ const ssh = (host: string, extra: Record<string, unknown> = {}) => ({
 let tls: { ca: string; certificate: string; key: string };
 /** The same CA's certificate for db1 and db2: db2 may be the primary too. */
 let bothHostsTls: typeof tls;
+/** For a primary reached by name (db1.internal), and db2 at 10.0.0.2. */
+let primaryByNameTls: typeof tls;
 const caDir = fs.mkdtempSync(path.join(os.tmpdir(), "drkit-drill-hosts-ca-"));
 beforeAll(() => {
   const ca = makeTestCa(caDir);
@@ -23,10 +25,12 @@ beforeAll(() => {
   tls = { ca: read(ca.certFile), certificate: read(issued.certFile), key: read(issued.keyFile) };
   const both = ca.issue("db1-db2", { ips: ["10.0.0.1", "10.0.0.2"] });
   bothHostsTls = { ca: tls.ca, certificate: read(both.certFile), key: read(both.keyFile) };
+  const named = ca.issue("db1-named", { dns: ["db1.internal"], ips: ["10.0.0.2"] });
+  primaryByNameTls = { ca: tls.ca, certificate: read(named.certFile), key: read(named.keyFile) };
 });
 afterAll(() => fs.rmSync(caDir, { recursive: true, force: true }));
 
-const hostsPlan = (replicationTls = tls) =>
+const hostsPlan = (replicationTls = tls, primaryAddress?: string) =>
   buildPlan(
     {
       hosts: { db1: ssh("10.0.0.1"), db2: ssh("10.0.0.2"), db3: ssh("10.0.0.3") },
@@ -35,7 +39,7 @@ const hostsPlan = (replicationTls = tls) =>
           host: "db1",
           postgres: { databases: ["billing"] },
           standbys: [{ name: "replica", host: "db2", port: 5433 }],
-          replication: { tls: replicationTls },
+          replication: { tls: replicationTls, ...(primaryAddress ? { primaryAddress } : {}) },
         },
       },
     },
@@ -66,6 +70,10 @@ describe("which service the drill breaks", () => {
     expect(refused).toThrow(/--scenario primary-crash: standby replica runs on another host \(db2\)/);
     expect(refused).toThrow(/does not name its address 10\.0\.0\.2: .*services\.billing\.replication\.tls/);
     expect(() => checkScenarioSelection(hostsPlan(bothHostsTls), ["primary-crash"], ["db1", "db2"])).not.toThrow();
+    // the old primary, a standby for a while, listens at an IP address: a primary reached by name cannot
+    expect(() =>
+      checkScenarioSelection(hostsPlan(primaryByNameTls, "db1.internal"), ["primary-crash"], ["db1", "db2"]),
+    ).toThrow(/the primary's address db1\.internal is a host name: .*replication\.primaryAddress/);
   });
 
   it("an unknown host, or hosts that hold no primary, are refused", () => {
