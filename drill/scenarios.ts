@@ -628,6 +628,11 @@ const failover: Scenario = {
       new Date(workload.acks[workload.acks.length - 1].ackedAt),
     );
     await detect(ctx, rec, WATCHED_ALERTS, disasterAt);
+    const reasons = [
+      standby.synchronous
+        ? `${standby.name} is synchronous: no acknowledged commit may be lost`
+        : `${standby.name} is asynchronous: commits not yet streamed are lost`,
+    ];
     return recoverAndJudge(
       this,
       ctx,
@@ -639,11 +644,7 @@ const failover: Scenario = {
           `from the kill until ${standby.name}${elsewhere ? ` on ${standby.host.name}` : ""} accepted a write ` +
           `(fence, promote${elsewhere ? "" : ", repoint"})` +
           (ctx.alerts ? ", the wait for the alert included" : "; detection by monitoring is not included"),
-        reasons: [
-          standby.synchronous
-            ? `${standby.name} is synchronous: no acknowledged commit may be lost`
-            : `${standby.name} is asynchronous: commits not yet streamed are lost`,
-        ],
+        reasons,
       },
       async (outcome) => {
         rec.event("recovery-start", `failover to ${standby.name}`);
@@ -660,6 +661,9 @@ const failover: Scenario = {
           acks: workload.acks,
           keys: await recoveredKeys(ctx, table, standby.port, on),
         });
+        const lost = outcome.measure?.lostCommits ?? 0;
+        if (standby.synchronous && lost > 0)
+          reasons.push(`FAIL: ${standby.name} is synchronous, yet ${lost} acknowledged commit(s) were lost`);
         if (elsewhere) await failBackAcrossHosts(ctx, rec, standby);
         else
           await rec.step(

@@ -80,7 +80,7 @@ describe("failover across hosts: fence, promote, swap the roles in the stack, re
         `echo "listen_addresses = 'localhost,${db1.address}'" > /etc/postgresql/15/main/conf.d/listen.conf && ` +
         "systemctl restart postgresql@15-main",
     );
-    // The shipped example, reduced to PostgreSQL and its standby on db2, made synchronous.
+    // The shipped example, reduced to PostgreSQL and its synchronous standby on db2.
     const example = parse(fs.readFileSync(path.join(repoDir, "stacks", "Pulumi.hosts.yaml"), "utf8"));
     const config = example.config;
     config["drkit:hosts"].db1.connection.host = db1.address;

@@ -412,6 +412,10 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     expect(crash.timeline.find((e: { kind: string }) => e.kind === "service-back").label).toBe(
       "replica on db2 accepts writes",
     );
+    // db2 is synchronous: every commit acknowledged on db1 before the kill is on db2
+    expect(crash.reasons).toContain("replica is synchronous: no acknowledged commit may be lost");
+    expect(crash.workload.acknowledgedCommits).toBeGreaterThanOrEqual(150);
+    expect(crash.rpo.lostCommits).toBe(0);
     const disasters = report.scenarios.map(
       (s: { timeline: { kind: string; label: string }[] }) => s.timeline.find((e) => e.kind === "disaster")?.label,
     );
