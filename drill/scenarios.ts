@@ -616,6 +616,7 @@ const failover: Scenario = {
     const table = "drkit_drill_failover";
     const standby = failoverTarget(ctx);
     const elsewhere = standby.host.name !== ctx.plan.host.name;
+    const named = `${standby.name}${elsewhere ? ` on ${standby.host.name}` : ""}`;
     await freshTable(ctx, table);
     const workload = await startWrites(ctx, rec, table);
     const disasterAt = new Date();
@@ -641,7 +642,7 @@ const failover: Scenario = {
         disasterAt,
         workload,
         clock:
-          `from the kill until ${standby.name}${elsewhere ? ` on ${standby.host.name}` : ""} accepted a write ` +
+          `from the kill until ${named} accepted a write ` +
           `(fence, promote${elsewhere ? "" : ", repoint"})` +
           (ctx.alerts ? ", the wait for the alert included" : "; detection by monitoring is not included"),
         reasons,
@@ -656,7 +657,7 @@ const failover: Scenario = {
         );
         recordRecovery(rec, outcome, {
           back,
-          backLabel: `${standby.name}${elsewhere ? ` on ${standby.host.name}` : ""} accepts writes`,
+          backLabel: `${named} accepts writes`,
           table,
           acks: workload.acks,
           keys: await recoveredKeys(ctx, table, standby.port, on),
@@ -693,7 +694,6 @@ async function failoverAcrossHosts(ctx: DrillContext, rec: ScenarioRecorder, sta
  * not the primary's archive settings): a base backup on the new timeline makes the archive whole again.
  */
 async function failBackAcrossHosts(ctx: DrillContext, rec: ScenarioRecorder, standby: StandbyPlan): Promise<void> {
-  const there = { port: standby.port, on: standby.host, db: "postgres" };
   await rec.step(
     `${ctx.where()}rejoin-as-standby --primary ${standby.name} (pg_rewind from ${standby.host.name} over verified TLS)`,
     () => ctx.runScript("rejoin-as-standby", ["--primary", standby.name]),
@@ -701,25 +701,26 @@ async function failBackAcrossHosts(ctx: DrillContext, rec: ScenarioRecorder, sta
   await rec.step(
     `fail back: ${standby.name} on ${standby.host.name} stops once ${ctx.plan.host.name} has replayed its WAL, ` +
       `${ctx.plan.host.name} is promoted again`,
-    async () => {
-      const target = await ctx.sql("SELECT pg_current_wal_lsn()", there);
-      await replayedUpTo(ctx, target);
-      await stopStandby(ctx, standby);
-      await promoteFormerPrimary(ctx);
-    },
+    () => switchBack(ctx, standby, () => stopStandby(ctx, standby)),
   );
   await standbysBack(ctx, rec);
   await baseBackup(ctx, rec, `take a base backup on the new timeline (${standby.name} archived nothing as primary)`);
 }
 
-/** Waits (30 s at most) until the service's own server, a standby now, has replayed WAL up to `lsn`. */
-async function replayedUpTo(ctx: DrillContext, lsn: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
+/**
+ * Once the service's own server, rejoined as the promoted standby's standby, has replayed all it wrote (30 s at
+ * most): that standby stopped with `stop`, the old primary promoted again.
+ */
+async function switchBack(ctx: DrillContext, standby: StandbyPlan, stop: () => Promise<unknown>): Promise<void> {
+  const lsn = await ctx.sql("SELECT pg_current_wal_lsn()", { port: standby.port, on: standby.host, db: "postgres" });
+  for (let i = 0; ; i++) {
     const replayed = await ctx.sql(`SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn`, { db: "postgres" });
-    if (replayed === "t") return;
+    if (replayed === "t") break;
+    if (i === 300) throw new Error(`${ctx.where()}the rejoined server has not replayed up to ${lsn} after 30s`);
     await sleep(100);
   }
-  throw new Error(`${ctx.where()}the rejoined server has not replayed up to ${lsn} after 30s`);
+  await stop();
+  await promoteFormerPrimary(ctx);
 }
 
 /**
@@ -757,15 +758,9 @@ async function promoteFormerPrimary(ctx: DrillContext): Promise<void> {
 }
 
 /** Returns the service to its declared topology after a failover drill. */
-async function failBack(
-  ctx: DrillContext,
-  standby: { name: string; port: number; dataDirectory: string },
-): Promise<void> {
+async function failBack(ctx: DrillContext, standby: StandbyPlan): Promise<void> {
   await ctx.runScript("rejoin-as-standby", ["--primary", standby.name]);
-  const target = await ctx.sql("SELECT pg_current_wal_lsn()", { port: standby.port, db: "postgres" });
-  await replayedUpTo(ctx, target);
-  await ctx.pgCtl(["stop", "-m", "fast"], standby.dataDirectory);
-  await promoteFormerPrimary(ctx);
+  await switchBack(ctx, standby, () => ctx.pgCtl(["stop", "-m", "fast"], standby.dataDirectory));
   await recloneStandbys(ctx);
   // The rewound old primary carries the promoted standby's synchronous_standby_names (set by failover).
   await synchronousAgain(ctx);

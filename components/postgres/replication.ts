@@ -50,7 +50,7 @@ export class ReplicationPrimary extends pulumi.ComponentResource {
     const artifacts = serviceArtifacts(plan);
     const passFile = hostFile(`${name}-pgpass`, host, artifacts.file("pgpass:primary"), { parent: this }, this.pgpass);
     this.tlsKey = replicationTlsKey(plan);
-    const tls = replicationTls(name, plan, host, this);
+    const tls = replicationTls(name, plan, host, this, this.tlsKey);
     const dropIn = artifacts.file("dropin:replication");
     const applied = postgresDropIn(`${name}-dropin`, host, dropIn, agentPath(plan, "apply-settings"), {
       parent: this,
@@ -81,7 +81,13 @@ function replicationTlsKey(plan: ServicePlan): pulumi.Output<string> | undefined
 }
 
 /** The primary's replication TLS files, placed from the stack config or made on its host; none without TLS. */
-function replicationTls(name: string, plan: ServicePlan, host: HostRef, parent: pulumi.Resource): pulumi.Resource[] {
+function replicationTls(
+  name: string,
+  plan: ServicePlan,
+  host: HostRef,
+  parent: pulumi.Resource,
+  key: pulumi.Output<string> | undefined,
+): pulumi.Resource[] {
   const tls = plan.replication!.tls;
   if (!tls) return [];
   const artifacts = serviceArtifacts(plan);
@@ -96,7 +102,6 @@ function replicationTls(name: string, plan: ServicePlan, host: HostRef, parent: 
       ),
     ];
   }
-  const key = replicationTlsKey(plan)!;
   return [
     hostFile(`${name}-tls-ca`, host, artifacts.file("tls:ca"), { parent }),
     hostFile(`${name}-tls-certificate`, host, artifacts.file("tls:certificate"), { parent }),
@@ -136,9 +141,12 @@ export class Standby extends pulumi.ComponentResource {
     const tlsCa = artifacts.has(`${own}tls-ca`)
       ? [hostFile(`${name}-tls-ca`, host, artifacts.file(`${own}tls-ca`), { parent: this })]
       : [];
-    const serverTls = artifacts.has(`${own}tls-certificate`)
+    const servedCertificate = artifacts.has(`${own}tls-certificate`)
+      ? artifacts.file(`${own}tls-certificate`)
+      : undefined;
+    const serverTls = servedCertificate
       ? [
-          hostFile(`${name}-tls-certificate`, host, artifacts.file(`${own}tls-certificate`), { parent: this }),
+          hostFile(`${name}-tls-certificate`, host, servedCertificate, { parent: this }),
           hostFile(`${name}-tls-key`, host, artifacts.file(`${own}tls-key`), { parent: this }, args.tlsKey),
         ]
       : [];
@@ -170,9 +178,7 @@ export class Standby extends pulumi.ComponentResource {
         create: clone.run,
         update: clone.run,
         delete: clone.undo,
-        stdin:
-          artifacts.file(`${own}settings`).content +
-          (artifacts.has(`${own}tls-certificate`) ? artifacts.file(`${own}tls-certificate`).content : ""),
+        stdin: artifacts.file(`${own}settings`).content + (servedCertificate?.content ?? ""),
       },
       { parent: this, dependsOn: [...passFile, ...tlsCa, ...serverTls, agent, ...check] },
     );

@@ -181,6 +181,13 @@ promoted_elsewhere() {
   mkdir -p "$TMPDIR"
 }
 
+# refused_before_rewind MESSAGE: the run failed with MESSAGE before any slot was made or any rewind ran.
+refused_before_rewind() {
+  [ "$status" -eq 1 ]
+  [[ $output == *"$1"* ]]
+  ! grep -q "pg_rewind\|replication connection" "$TMP/calls" || false
+}
+
 @test "a standby on another host: this old primary must be fenced first; nothing is asked or made there" {
   promoted_elsewhere
   rm "$TMP/primary/drkit.fenced"
@@ -194,18 +201,14 @@ promoted_elsewhere() {
   promoted_elsewhere
   running "$TMP/primary"
   run "$AGENT/rejoin-as-standby" --primary far2
-  [ "$status" -eq 1 ]
-  [[ $output == *"the old primary's server runs although it is fenced"* ]]
-  ! grep -q "pg_rewind\|replication connection" "$TMP/calls" || false
+  refused_before_rewind "the old primary's server runs although it is fenced"
 }
 
 @test "a standby on another host that is still in recovery is refused before any slot is made there" {
   promoted_elsewhere
   answer 5432 recovery t
   run "$AGENT/rejoin-as-standby" --primary far2
-  [ "$status" -eq 1 ]
-  [[ $output == *"far2 is not a primary (still in recovery)"* ]]
-  ! grep -q "pg_rewind\|replication connection" "$TMP/calls" || false
+  refused_before_rewind "far2 is not a primary (still in recovery)"
 }
 
 @test "a slot that cannot be made on the other host stops the rejoin, naming why; one that exists is used" {
@@ -331,7 +334,5 @@ promoted_elsewhere() {
   promoted_elsewhere
   answer 5432 settings "max_wal_senders=10"
   run "$AGENT/rejoin-as-standby" --primary far2
-  [ "$status" -eq 1 ]
-  [[ $output == *"far2 answered 1 of its 5 hot standby settings: max_wal_senders=10"* ]]
-  ! grep -q "pg_rewind" "$TMP/calls" || false
+  refused_before_rewind "far2 answered 1 of its 5 hot standby settings: max_wal_senders=10"
 }
