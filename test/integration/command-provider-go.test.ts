@@ -14,6 +14,8 @@ const EXPECTED = [
   "TestRetryLimit",
   "TestPinnedHostKey",
   "TestAcquireHostBoundsConnectionsPerEndpoint",
+  "TestDeleteOnAReplacedHost",
+  "TestReplacedHostIsTheTargetNotTheBastion",
 ];
 
 describe("the command provider's Go tests", () => {

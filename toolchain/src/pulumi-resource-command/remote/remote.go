@@ -9,14 +9,20 @@
 //   - an `environment` variable the SSH server refuses to set (no matching AcceptEnv) is
 //     exported by prefixing the command with `export K='V';` instead of failing; the same
 //     fallback is used for PULUMI_COMMAND_STDOUT/STDERR when they are not too large;
-//   - the SSH connection is closed after each command and on cancellation.
+//   - the SSH connection is closed after each command and on cancellation;
+//   - a delete whose host presents another key than the pinned one succeeds without running: the
+//     host was replaced (a new machine at the same address), and what the command made on the old
+//     one went with it. With the key pinned anew in the stack, every command of that host is
+//     replaced, so the next `up` runs their creates on the new host and no delete runs there.
 package remote
 
 import (
 	"context"
 
+	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"golang.org/x/crypto/ssh"
 )
 
 // Logging says which of the command's output streams are logged (the outputs are captured
@@ -205,5 +211,12 @@ func (*Command) Delete(ctx context.Context, req infer.DeleteRequest[CommandOutpu
 	if s.Delete == nil {
 		return infer.DeleteResponse{}, nil
 	}
-	return infer.DeleteResponse{}, s.run(ctx, *s.Delete)
+	err := s.run(ctx, *s.Delete)
+	if m, ok := replacedHost(err); ok {
+		p.GetLogger(ctx).Warningf("%s presents another host key (%s) than the one this command was run "+
+			"with (%s): the host was replaced, and what the command made went with the old one; its delete "+
+			"command is not run", m.hostname, ssh.FingerprintSHA256(m.got), ssh.FingerprintSHA256(m.want))
+		return infer.DeleteResponse{}, nil
+	}
+	return infer.DeleteResponse{}, err
 }

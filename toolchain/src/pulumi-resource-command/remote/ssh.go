@@ -126,6 +126,21 @@ type permanentError struct{ error }
 
 func (e permanentError) Unwrap() error { return e.error }
 
+// hostKeyMismatch: the host at the address presented another key than the pinned one. It is
+// permanent: another attempt would meet the same key.
+type hostKeyMismatch struct {
+	hostname  string
+	got, want ssh.PublicKey
+	// proxy: the bastion's key did not match, not the target host's.
+	proxy bool
+}
+
+func (e *hostKeyMismatch) Error() string {
+	return fmt.Sprintf("host key mismatch at %s: the server presented %s %s, "+
+		"connection.hostKey pins %s %s; nothing was sent to it (if the host was rebuilt, pin its new key)",
+		e.hostname, e.got.Type(), ssh.FingerprintSHA256(e.got), e.want.Type(), ssh.FingerprintSHA256(e.want))
+}
+
 // pinnedHostKey accepts only the pinned key. A mismatch is refused during the key exchange, before
 // authentication: the server receives neither credentials nor commands.
 func pinnedHostKey(want ssh.PublicKey) ssh.HostKeyCallback {
@@ -133,10 +148,18 @@ func pinnedHostKey(want ssh.PublicKey) ssh.HostKeyCallback {
 		if bytes.Equal(got.Marshal(), want.Marshal()) {
 			return nil
 		}
-		return permanentError{fmt.Errorf("host key mismatch at %s: the server presented %s %s, "+
-			"connection.hostKey pins %s %s; nothing was sent to it (if the host was rebuilt, pin its new key)",
-			hostname, got.Type(), ssh.FingerprintSHA256(got), want.Type(), ssh.FingerprintSHA256(want))}
+		return permanentError{&hostKeyMismatch{hostname: hostname, got: got, want: want}}
 	}
+}
+
+// replacedHost says whether err is the target host (not a bastion) presenting another key than the
+// pinned one: the host a resource was made on is no longer the one at its address.
+func replacedHost(err error) (*hostKeyMismatch, bool) {
+	var m *hostKeyMismatch
+	if errors.As(err, &m) && !m.proxy {
+		return m, true
+	}
+	return nil, false
 }
 
 // hostKeyAlgorithms lists the signature algorithms a host key of the given type may use, so that
@@ -248,6 +271,9 @@ func (c *Connection) dial(ctx context.Context) (*ssh.Client, func(), error) {
 	proxy, err := retry(ctx, "Dial proxy", intOr(c.Proxy.DialErrorLimit, defaultDialErrorLimit),
 		func() (*ssh.Client, error) { return dialTCP(ctx, proxyAddr, proxyConfig) })
 	if err != nil {
+		if m, ok := replacedHost(err); ok {
+			m.proxy = true
+		}
 		return fail(fmt.Errorf("proxy: %w", err))
 	}
 	closers = append(closers, func() { _ = proxy.Close() })

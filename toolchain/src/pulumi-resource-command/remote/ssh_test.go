@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi/pulumi-go-provider/infer"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -180,5 +182,53 @@ func TestAcquireHostBoundsConnectionsPerEndpoint(t *testing.T) {
 	release()
 	for _, r := range releases[1:] {
 		r()
+	}
+}
+
+func TestDeleteOnAReplacedHost(t *testing.T) {
+	server, old := newSigner(t), newSigner(t)
+	addr, auths := serveSSH(t, server)
+	host, port, _ := net.SplitHostPort(addr)
+	portNumber, _ := strconv.ParseFloat(port, 64)
+	password, limit := "pw", 3
+	deleteWith := func(pin ssh.PublicKey) error {
+		hostKey := string(ssh.MarshalAuthorizedKey(pin))
+		remove := "rm -rf /srv/made-by-create"
+		state := CommandOutputs{CommandInputs: CommandInputs{
+			Delete: &remove,
+			Connection: &Connection{connectionBase: connectionBase{
+				Host: &host, Port: &portNumber, Password: &password, HostKey: &hostKey, DialErrorLimit: &limit,
+			}},
+		}}
+		_, err := (&Command{}).Delete(context.Background(), infer.DeleteRequest[CommandOutputs]{ID: "x", State: state})
+		return err
+	}
+
+	// The address now answers with another key than the one the command was made with: nothing is sent.
+	if err := deleteWith(old.PublicKey()); err != nil {
+		t.Fatalf("delete on a replaced host: %v", err)
+	}
+	if auths.Load() != 0 {
+		t.Fatalf("the new host saw %d authentication(s) from a delete meant for the old one", auths.Load())
+	}
+	// The same host: the delete is run (this server opens no sessions, so it fails after authenticating).
+	if err := deleteWith(server.PublicKey()); err == nil || auths.Load() == 0 {
+		t.Fatalf("delete on the same host: err %v after %d authentication(s); want it run and failing", err, auths.Load())
+	}
+}
+
+func TestReplacedHostIsTheTargetNotTheBastion(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	mismatch := func(proxy bool) error {
+		return fmt.Errorf("Dial: %w", permanentError{&hostKeyMismatch{hostname: "h:22", got: a.PublicKey(), want: b.PublicKey(), proxy: proxy}})
+	}
+	if _, ok := replacedHost(mismatch(false)); !ok {
+		t.Error("the target host's mismatch is not seen as a replaced host")
+	}
+	if _, ok := replacedHost(mismatch(true)); ok {
+		t.Error("a bastion's mismatch is seen as a replaced target host")
+	}
+	if _, ok := replacedHost(errors.New("connection refused")); ok {
+		t.Error("an unreachable host is seen as a replaced one")
 	}
 }
