@@ -91,6 +91,41 @@ export async function stackSecretValue(
   return (await stack.getConfig(configPath, true)).value;
 }
 
+/** Pins a host's SSH key in the stack config (`hosts.<name>.connection.hostKey`), as `pulumi config set --path`. */
+export async function pinHostKey(
+  projectDir: string,
+  stackName: string,
+  plan: DrPlan,
+  host: string,
+  hostKey: string,
+): Promise<void> {
+  const stack = await workspaceStack(projectDir, stackName, plan);
+  await stack.setConfig(`drkit:hosts.${host}.connection.hostKey`, { value: hostKey, secret: false }, true);
+}
+
+/** pulumi up, its progress streamed to `onOutput` and kept; a failed up is reported, not thrown. */
+export async function upKeepingOutput(
+  projectDir: string,
+  stackName: string,
+  plan: DrPlan,
+  onOutput: (out: string) => void,
+): Promise<{ ok: boolean; output: string; error?: string }> {
+  const chunks: string[] = [];
+  try {
+    const stack = await workspaceStack(projectDir, stackName, plan);
+    await stack.up({
+      color: "never",
+      onOutput: (out) => {
+        chunks.push(out);
+        onOutput(out);
+      },
+    });
+    return { ok: true, output: chunks.join("") };
+  } catch (error) {
+    return { ok: false, output: chunks.join(""), error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
 export interface PolicyPreview {
   /** false when the preview failed: a mandatory policy violation, an error, or a change under expectNoChanges. */
   readonly ok: boolean;

@@ -7,7 +7,15 @@ import { findProjectDir, loadStackPlan, stackNames } from "../components/plan/st
 import { applyPlanLocally, checkPlanLocally } from "./apply";
 import { checkScenarioSelection, drillService, runDrill, SCENARIO_IDS, serviceHosts } from "../drill/run";
 import { parsePgVersion, requireFreePorts, versionSandbox } from "../drill/versionSandbox";
-import { enginePath, runEngine, stackSecretValue, toolchainBinDir, type EngineAction } from "./engine";
+import {
+  enginePath,
+  pinHostKey,
+  runEngine,
+  stackSecretValue,
+  toolchainBinDir,
+  upKeepingOutput,
+  type EngineAction,
+} from "./engine";
 import { formatJson, formatMarkdown, formatPatch, formatSummary } from "./diff/formatDiff";
 import { revisionPlan, workingTreePlan } from "./diff/revisionPlan";
 import { diffPlans } from "./diff/stackDiff";
@@ -167,6 +175,7 @@ interface DrillCliOptions {
   pgVersion?: string;
   pgBin?: string;
   breakHost?: string[];
+  replaceHost?: string;
 }
 
 program
@@ -190,10 +199,21 @@ program
     "drill a service on real hosts (over SSH): name every host of it (its primary's and its standbys'); the drill " +
       "kills their servers and deletes data directories and backups there, then restores them",
   )
+  .option(
+    "--replace-host <command>",
+    "with --break-host: host loss destroys the primary's host and brings up a new one at its address with this " +
+      "command (run with bash -c, DRKIT_DRILL_HOST and DRKIT_DRILL_HOST_ADDRESS set; its last output line is the " +
+      "new host's SSH public key), pins that key in the stack and runs pulumi up on the new host",
+  )
   .action(async (opts: DrillCliOptions) => {
     const breakHosts = opts.breakHost ?? [];
     if (breakHosts.length && opts.pgVersion !== undefined)
       throw new Error("--pg-version plays in a sandbox of its own: it does not go with --break-host");
+    if (opts.replaceHost !== undefined && breakHosts.length === 0)
+      throw new Error("--replace-host replaces a real host: name the service's hosts with --break-host");
+    if (opts.replaceHost !== undefined && !opts.replaceHost.trim())
+      throw new Error("--replace-host: the command is empty");
+    if (opts.replaceHost !== undefined) enginePath();
     const dir = projectDir();
     let plan = loadStackPlan(dir, opts.stack);
     let provisionedBy: "pulumi" | "direct-apply" = "pulumi";
@@ -262,6 +282,15 @@ program
       provisionNote,
       breakHosts,
       privateKeys,
+      ...(opts.replaceHost !== undefined
+        ? {
+            hostReplacement: {
+              command: opts.replaceHost,
+              pinHostKey: (host: string, key: string) => pinHostKey(dir, opts.stack, plan, host, key),
+              up: () => upKeepingOutput(dir, opts.stack, plan, (out) => process.stdout.write(out)),
+            },
+          }
+        : {}),
     });
     console.log(`\ndrill of ${opts.stack}: ${report.verdict}`);
     for (const s of report.scenarios) {

@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { standbyAgentDir } from "../components/agent/serviceEnv";
 import type { HostPlan, JobId, ServicePlan, StandbyPlan } from "../components/plan/plan";
 import type { ScenarioResult, StepResult, TableCheck, TimelineEvent, TimelineKind } from "../components/drill/report";
+import type { HostReplacement } from "./hostReplacement";
 import { localShell, type HostShell, type Spawnable } from "./hostShell";
 import type { Ack } from "./workload";
 
@@ -60,6 +61,8 @@ export class DrillContext {
   alerts?: AlertWatch;
   /** The age identity (a 0600 file on the service's host) that opens encrypted off-site copies, when needed. */
   offsiteIdentityFile?: string;
+  /** Set with --replace-host: host loss destroys the service's host and provisions a new one. */
+  hostReplacement?: HostReplacement;
 
   constructor(
     readonly plan: ServicePlan,

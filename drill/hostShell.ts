@@ -27,6 +27,11 @@ export interface HostShell {
   secretFile(name: string, content: string): string;
   /** Removes what secretFile wrote and ends the host's connection. */
   close(): void;
+  /**
+   * The host was replaced by a new one at its address: pins the new one's key, connects to it and writes the
+   * secret files again (same paths). Real hosts only.
+   */
+  rekey(hostKey: string): void;
 }
 
 /** Quotes a word for a POSIX shell (what sshd hands the command to). */
@@ -48,6 +53,9 @@ export function localShell(host: string, scratchDir: string): HostShell {
       return file;
     },
     close: () => files.splice(0).forEach((f) => fs.rmSync(f, { force: true })),
+    rekey() {
+      throw new Error(`host ${host} runs the drill: it cannot be replaced`);
+    },
   };
 }
 
@@ -91,12 +99,22 @@ export function sshShell(host: HostPlan, privateKey: string | undefined, scratch
   }
   base.push("-p", String(c.port), "-l", c.user);
   const sudo = c.user === "root" ? [] : ["sudo", "-n", "--"];
-  const files: string[] = [];
+  const files = new Map<string, string>();
   const spawnable = (argv: readonly string[]): Spawnable => ({
     command: "ssh",
     args: [...base, "-o", "ControlMaster=no", c.host, "--", [...sudo, ...argv].map(shellQuote).join(" ")],
   });
-  return {
+  const endMaster = () =>
+    spawnSync("ssh", ["-o", `ControlPath=${path.join(dir, "master")}`, "-O", "exit", c.host], {
+      stdio: "ignore",
+      timeout: 10_000,
+    });
+  const writeFile = (file: string, content: string) => {
+    const s = spawnable(["sh", "-c", `umask 077 && cat > ${shellQuote(file)}`]);
+    const r = spawnSync(s.command, s.args, { input: content, encoding: "utf8", timeout: 30_000 });
+    if (r.status !== 0) throw new Error(`writing ${file} on ${host.name} failed: ${(r.stderr ?? "").trim()}`);
+  };
+  const shell: HostShell = {
     host: host.name,
     remote: true,
     spawnable,
@@ -122,24 +140,27 @@ export function sshShell(host: HostPlan, privateKey: string | undefined, scratch
     },
     secretFile(name, content) {
       const file = `/root/.drkit-drill-${process.pid}-${name}`;
-      const s = spawnable(["sh", "-c", `umask 077 && cat > ${shellQuote(file)}`]);
-      const r = spawnSync(s.command, s.args, { input: content, encoding: "utf8", timeout: 30_000 });
-      if (r.status !== 0) throw new Error(`writing ${file} on ${host.name} failed: ${(r.stderr ?? "").trim()}`);
-      files.push(file);
+      writeFile(file, content);
+      files.set(file, content);
       return file;
     },
     close() {
-      if (files.length) {
-        const s = spawnable(["rm", "-f", "--", ...files.splice(0)]);
+      if (files.size) {
+        const s = spawnable(["rm", "-f", "--", ...files.keys()]);
+        files.clear();
         spawnSync(s.command, s.args, { timeout: 30_000 });
       }
-      spawnSync("ssh", ["-o", `ControlPath=${path.join(dir, "master")}`, "-O", "exit", c.host], {
-        stdio: "ignore",
-        timeout: 10_000,
-      });
+      endMaster();
       fs.rmSync(dir, { recursive: true, force: true });
     },
+    rekey(hostKey) {
+      endMaster();
+      fs.writeFileSync(knownHosts, knownHostsLine(c.host, c.port, hostKey), { mode: 0o600 });
+      shell.connect();
+      for (const [file, content] of files) writeFile(file, content);
+    },
   };
+  return shell;
 }
 
 /** A private folder for the drill's keys and probes on this machine (0700). */

@@ -6,6 +6,7 @@ import type { DrPlan, HostPlan, ServicePlan } from "../components/plan/plan";
 import { missingClientTools } from "./clientTools";
 import { DrillContext, alertBoundSeconds, recloneStandbys, streamingStandbys, type DrillShells } from "./context";
 import { Detector } from "./detection";
+import type { HostReplacement } from "./hostReplacement";
 import { drillScratchDir, localShell, sshShell, type HostShell } from "./hostShell";
 import { cleanUpOnInterrupt } from "./interrupt";
 import { ALL_SCENARIOS, WATCHED_ALERTS, type Scenario } from "./scenarios";
@@ -23,6 +24,8 @@ export interface DrillOptions {
   readonly breakHosts?: readonly string[];
   /** The SSH private keys of those hosts, by host name, when the stack keeps them as secrets. */
   readonly privateKeys?: Readonly<Record<string, string>>;
+  /** With breakHosts: host loss replaces the primary's host instead of wiping it (see drill/hostReplacement.ts). */
+  readonly hostReplacement?: HostReplacement;
 }
 
 export const SCENARIO_IDS = ALL_SCENARIOS.map((s) => s.id);
@@ -236,6 +239,7 @@ export async function runDrill(
   const scratch = drillScratchDir();
   const shells = openShells(service, options.privateKeys ?? {}, scratch);
   const ctx = new DrillContext(service, progress, shells.drillShells);
+  ctx.hostReplacement = options.hostReplacement;
   const results: ScenarioResult[] = [];
   let detector: Detector | undefined;
   let env: DrillReport["environment"] | undefined;

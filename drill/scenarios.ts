@@ -16,6 +16,7 @@ import {
   type ScenarioOutcome,
 } from "./context";
 import { postgresWorkload, redisWorkload, type Ack, type Workload } from "./workload";
+import { runReplaceCommand, type HostReplacement } from "./hostReplacement";
 import type { ClientTool } from "./clientTools";
 import type { HostPlan, StandbyPlan } from "../components/plan/plan";
 import { standbyAgentDir } from "../components/agent/serviceEnv";
@@ -170,6 +171,19 @@ async function postgresBack(
   outcome: Outcome,
   point?: { at: string; label: string },
 ): Promise<void> {
+  await primaryBack(ctx, rec, table, workload, outcome, point);
+  await standbysBack(ctx, rec);
+}
+
+/** The restored primary's first write stops the RTO clock; what came back is measured. */
+async function primaryBack(
+  ctx: DrillContext,
+  rec: ScenarioRecorder,
+  table: string,
+  workload: Pick<Workload, "acks">,
+  outcome: Outcome,
+  point?: { at: string; label: string },
+): Promise<void> {
   const back = await rec.step("first write accepted", () => ctx.waitForWrites(ctx.plan.rtoSeconds));
   recordRecovery(rec, outcome, {
     back,
@@ -179,7 +193,6 @@ async function postgresBack(
     keys: await recoveredKeys(ctx, table),
     point,
   });
-  await standbysBack(ctx, rec);
 }
 
 /** The standbys rebuilt from a restored primary and made synchronous again (the runbook's way back). */
@@ -361,6 +374,59 @@ async function restoreFromStore(ctx: DrillContext, rec: ScenarioRecorder): Promi
     throw new Error("restore-pitr did not fetch the base backup from the object store");
 }
 
+/**
+ * On real hosts with --replace-host: the host destroyed and a new one brought up at its address by the operator's
+ * command; its key pinned in the stack; `pulumi up` places drkit's agent, settings and credentials and stops at
+ * claim-archive (the archive belongs to the lost cluster); restore-pitr --from-offsite; `pulumi up` again.
+ */
+async function replaceHost(
+  ctx: DrillContext,
+  rec: ScenarioRecorder,
+  replacement: HostReplacement,
+  writesEnded: () => Promise<void>,
+): Promise<void> {
+  const host = ctx.plan.host.name;
+  const hostKey = await rec.step(
+    `${ctx.where()}destroyed; a new host brought up at its address (--replace-host)`,
+    () => runReplaceCommand(replacement.command, ctx.plan.host, ctx.progress),
+    (key) => `new host key ${key.slice(0, 24)}...`,
+  );
+  await writesEnded();
+  rec.event("recovery-start", `pin ${host}'s new key, pulumi up, restore from the object store`);
+  await rec.step(`pin the new host's key in the stack (hosts.${host}.connection.hostKey)`, async () => {
+    await replacement.pinHostKey(host, hostKey);
+    ctx.shell().rekey(hostKey);
+  });
+  await rec.step(
+    `pulumi up: drkit's agent, settings and credentials on the new ${host}`,
+    async () => {
+      const r = await replacement.up();
+      if (r.ok) return "completed";
+      // The new host's own fresh cluster must not claim the lost cluster's archive: the up stops there.
+      if (/belongs to another cluster/.test(`${r.output}\n${r.error ?? ""}`))
+        return "stopped at claim-archive: the archive belongs to the lost cluster, restore it first";
+      throw new Error(`pulumi up failed: ${lastLinesOf(r.error ?? r.output)}`);
+    },
+    (what) => what,
+  );
+  const r = await rec.step(
+    `${ctx.where()}restore-pitr --from-offsite --force (base backup and WAL from the object store)`,
+    () => ctx.runScript("restore-pitr", ["--from-offsite", "--force", ...ctx.identityArgs()]),
+  );
+  if (!/fetched base backup/.test(r.stderr))
+    throw new Error("restore-pitr did not fetch the base backup from the object store");
+}
+
+/** The rest of the stack on the replaced host: the restored cluster claims its archive again, archiving resumes. */
+async function upAfterRestore(ctx: DrillContext, rec: ScenarioRecorder, replacement: HostReplacement) {
+  await rec.step(`pulumi up again: archiving and the rest of the stack on the new ${ctx.plan.host.name}`, async () => {
+    const r = await replacement.up();
+    if (!r.ok) throw new Error(`pulumi up failed: ${lastLinesOf(r.error ?? r.output)}`);
+  });
+}
+
+const lastLinesOf = (text: string) => text.trim().split("\n").slice(-6).join(" | ");
+
 const hostLoss: Scenario = {
   id: "host-loss",
   title: "Host loss: data directory and every local backup gone, restored from the off-site copy alone",
@@ -370,22 +436,34 @@ const hostLoss: Scenario = {
     const rec = new ScenarioRecorder(ctx.progress, this.id);
     const table = "drkit_drill_host_loss";
     const bound = await archiveBoundReason(ctx);
+    const replacement = ctx.hostReplacement;
     await freshTable(ctx, table);
     await baseBackup(ctx, rec, "take a base backup (shipped off-site)");
     const workload = await startWrites(ctx, rec, table);
     const disasterAt = new Date();
-    await loseHost(ctx);
-    rec.event(
-      "disaster",
-      `${ctx.where()}host lost: server killed, data directory and local backups deleted`,
-      disasterAt,
-    );
-    await workload.stop();
-    rec.event(
-      "writes-end",
-      `${workload.acks.length} commits acknowledged before the loss`,
-      new Date(workload.acks[workload.acks.length - 1]?.ackedAt ?? Date.now()),
-    );
+    if (replacement) {
+      rec.event("disaster", `${ctx.where()}host destroyed with everything on it (--replace-host)`, disasterAt);
+    } else {
+      await loseHost(ctx);
+      rec.event(
+        "disaster",
+        `${ctx.where()}host lost: server killed, data directory and local backups deleted`,
+        disasterAt,
+      );
+    }
+    // With a replacement, the writes end when the host goes, inside the replace command.
+    let writing = true;
+    const stopWrites = async () => {
+      if (!writing) return;
+      writing = false;
+      await workload.stop();
+      rec.event(
+        "writes-end",
+        `${workload.acks.length} commits acknowledged before the loss`,
+        new Date(workload.acks[workload.acks.length - 1]?.ackedAt ?? Date.now()),
+      );
+    };
+    if (!replacement) await stopWrites();
     await detect(ctx, rec, WATCHED_ALERTS, disasterAt);
     return recoverAndJudge(
       this,
@@ -394,15 +472,28 @@ const hostLoss: Scenario = {
       {
         disasterAt,
         workload,
-        clock:
-          "from the kill until the server restored from the object store accepted a write (directories rebuilt, " +
-          "base backup and WAL downloaded, replayed)",
+        clock: replacement
+          ? "from the destruction until the server restored on the new host accepted a write (the new host " +
+            "brought up, its key pinned, pulumi up, base backup and WAL downloaded, replayed)"
+          : "from the kill until the server restored from the object store accepted a write (directories " +
+            "rebuilt, base backup and WAL downloaded, replayed)",
         reasons: bound,
       },
       async (outcome) => {
-        rec.event("recovery-start", "rebuild the host's directories, restore from the object store");
-        await restoreFromStore(ctx, rec);
-        await postgresBack(ctx, rec, table, workload, outcome);
+        if (replacement) {
+          try {
+            await replaceHost(ctx, rec, replacement, stopWrites);
+          } finally {
+            await stopWrites();
+          }
+          await primaryBack(ctx, rec, table, workload, outcome);
+          await upAfterRestore(ctx, rec, replacement);
+          await standbysBack(ctx, rec);
+        } else {
+          rec.event("recovery-start", "rebuild the host's directories, restore from the object store");
+          await restoreFromStore(ctx, rec);
+          await postgresBack(ctx, rec, table, workload, outcome);
+        }
         await baseBackup(ctx, rec, "take a base backup on the new timeline");
       },
     );

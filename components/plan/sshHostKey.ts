@@ -29,15 +29,25 @@ export function parseSshHostKey(text: string): { key: string } | { problem: stri
   }
   const [type, data] = [fields[at], fields[at + 1]];
   if (!BASE64.test(data)) return { problem: `${expected}; the part after ${type} is not base64` };
-  const blob = Buffer.from(data, "base64");
-  const length = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
-  const inner = length > 0 && blob.length >= 4 + length ? blob.subarray(4, 4 + length).toString("latin1") : "";
-  if (inner !== type) {
-    return {
-      problem: inner
-        ? `says ${type} but its key data is a ${inner} key: the line is mixed up`
-        : `${expected}; the key data after ${type} is cut short`,
-    };
-  }
+  const fields_ = wireFields(Buffer.from(data, "base64"));
+  const inner = fields_?.[0]?.toString("latin1") ?? "";
+  if (inner && inner !== type)
+    return { problem: `says ${type} but its key data is a ${inner} key: the line is mixed up` };
+  // The wire format: the type, then the key's own fields, each length-prefixed, filling the blob exactly.
+  const whole = fields_ !== undefined && fields_.length >= 2 && (type !== "ssh-ed25519" || fields_[1].length === 32);
+  if (!inner || !whole) return { problem: `${expected}; the key data after ${type} is cut short` };
   return { key: `${type} ${data}` };
+}
+
+/** The length-prefixed fields of an SSH public key blob, or undefined when the last one overruns the blob. */
+function wireFields(blob: Buffer): Buffer[] | undefined {
+  const fields: Buffer[] = [];
+  for (let at = 0; at < blob.length;) {
+    if (at + 4 > blob.length) return fields.length ? undefined : [];
+    const length = blob.readUInt32BE(at);
+    if (at + 4 + length > blob.length) return fields.length ? undefined : [];
+    fields.push(blob.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  return fields;
 }

@@ -3,6 +3,7 @@ import { engineProject, repoDir, type EngineProject } from "../helpers/engine";
 import { runAsync, waitFor } from "../helpers/sandbox";
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as path from "node:path";
 import { mcBinary, mcHostValue } from "../helpers/minio";
 import { startMinioService, type MinioService } from "../helpers/minioHost";
@@ -43,6 +44,15 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
         "echo 'include /etc/redis/drkit-billing.conf' >> /etc/redis/redis.conf",
         `install -d -m 0750 /etc/billing && echo 'API_TOKEN=token-on-${host.name}' > /etc/billing/billing.env`,
       ].join(" && "),
+    );
+  };
+  /** db1 before drkit: the standby on db2 connects to its address, so its server listens there too. */
+  const preparedPrimary = async (host: TestHost) => {
+    await preparedHost(host);
+    await on(
+      host,
+      `echo "listen_addresses = 'localhost,${host.address}'" > /etc/postgresql/15/main/conf.d/listen.conf && ` +
+        "systemctl restart postgresql@15-main",
     );
   };
   const unitProperty = async (unit: string, property: string) =>
@@ -149,13 +159,7 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     // Longer than the 30 days of notice the certificate job gives before a given certificate expires.
     ca = makeTestCa(path.join(project.dir, "..", "ca"), "drkit test CA", 90);
     minio = await startMinioService(s3, ca.issue("s3", { ips: [s3.address], dns: ["s3"] }), ca.certFile);
-    await preparedHost(db1);
-    // The standby on db2 connects to db1's address: the server listens there too.
-    await on(
-      db1,
-      `echo "listen_addresses = 'localhost,${db1.address}'" > /etc/postgresql/15/main/conf.d/listen.conf && ` +
-        "systemctl restart postgresql@15-main",
-    );
+    await preparedPrimary(db1);
     // db2 stands by as the replacement of a lost db1: a cluster of its own (another system identifier)
     await on(db2, "pg_dropcluster --stop 15 main && pg_createcluster 15 main --start >/dev/null");
     await preparedHost(db2);
@@ -360,7 +364,6 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
       (await onHost("journalctl -q -o cat -u drkit-billing-base.service | grep -c 'base backup .* complete' || true"))
         .split("\n")
         .map(Number)[0];
-    const basesBefore = await completedBases();
     const drillStart = await onHost("date +%s");
     await project.setConfig(
       "hosts",
@@ -369,11 +372,44 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
       true,
     );
     const reportDir = path.join(project.dir, "..", "drill-report");
-    const r = await project.drkit(
-      ["drill", "--stack", "hosts", "--no-provision", "--break-host", "db1", "db2", "--report-dir", reportDir],
-      1_800_000,
-    );
-    expect(r.status, `${r.stdout}\n${r.stderr.split("\n").slice(-60).join("\n")}`).toBe(0);
+    // The drill's host loss destroys db1 and brings up a new host at its address through this, as an operator's
+    // cloud would: a machine prepared as db1 was before drkit, with SSH host keys of its own.
+    const oldKey = db1.hostKey;
+    const socket = path.join(project.dir, "..", "replace-host.sock");
+    const replacements: string[] = [];
+    const replacer = http.createServer((req, res) => {
+      const name = decodeURIComponent((req.url ?? "/").slice(1));
+      replacements.push(name);
+      const host = network.host(name);
+      host
+        .replace()
+        .then(() => preparedPrimary(host))
+        .then(
+          () => res.end(`${host.hostKey}\n`),
+          (error: Error) => {
+            res.statusCode = 500;
+            res.end(`${error.message}\n`);
+          },
+        );
+    });
+    await new Promise<void>((resolve) => replacer.listen(socket, resolve));
+    const replaceCommand =
+      `curl -sS --fail-with-body --max-time 900 --unix-socket ${socket} ` + '"http://test/$DRKIT_DRILL_HOST"';
+    const r = await project
+      .drkit(
+        [
+          ...["drill", "--stack", "hosts", "--no-provision", "--break-host", "db1", "db2"],
+          ...["--replace-host", replaceCommand, "--report-dir", reportDir],
+        ],
+        1_800_000,
+      )
+      .finally(() => replacer.close());
+    expect(r.status, `${r.stdout.slice(-4000)}\n${r.stderr.split("\n").slice(-60).join("\n")}`).toBe(0);
+    // db1 was replaced once, and the stack pins the new host's key
+    expect(replacements).toEqual(["db1"]);
+    expect(db1.hostKey).not.toBe(oldKey);
+    const pinned = await pulumi(["config", "get", "--path", "drkit:hosts.db1.connection.hostKey", "--stack", "hosts"]);
+    expect(pinned.stdout.trim()).toBe(db1.hostKey);
     expect(r.stdout).toContain("drill of hosts: PASS");
     // the verdicts with their RTO and RPO, for the run's log
     console.log(
@@ -399,7 +435,18 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     const names = steps.map((s: { name: string }) => s.name);
     expect(names).toContain("on db1: restore-pitr to just before the DELETE");
     expect(names).toContain("rebuild standby replica on db2 from the restored primary");
-    expect(names).toContain("on db1: restore-pitr --from-offsite (base backup and WAL from the object store)");
+    // host loss: db1 destroyed, a new host at its address provisioned by pulumi up in the same stack and restored
+    for (const step of [
+      "on db1: destroyed; a new host brought up at its address (--replace-host)",
+      "pin the new host's key in the stack (hosts.db1.connection.hostKey)",
+      "pulumi up: drkit's agent, settings and credentials on the new db1",
+      "on db1: restore-pitr --from-offsite --force (base backup and WAL from the object store)",
+      "pulumi up again: archiving and the rest of the stack on the new db1",
+    ])
+      expect(names).toContain(step);
+    const loss = report.scenarios.find((s: { id: string }) => s.id === "host-loss");
+    const firstUp = loss.steps.find((s: { name: string }) => s.name.startsWith("pulumi up: "));
+    expect(firstUp.detail).toMatch(/stopped at claim-archive/);
     // primary crash across hosts: db1 fenced, db2 promoted and written to, db1 rewound from db2 over TLS, failed back
     for (const step of [
       "on db1: fence-primary (server stopped, its unit masked)",
@@ -423,8 +470,17 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
       disasters.every((label: string) => label.startsWith("on db1: ")),
       disasters.join("; "),
     ).toBe(true);
-    // Every base backup the drill took was a run of the unit, as postgres, in the journal: one per scenario at least.
-    expect((await completedBases()) - basesBefore).toBeGreaterThanOrEqual(4);
+    // Every base backup the drill took on the new db1 was a run of the unit, as postgres, in its journal (the old
+    // host's journal went with it).
+    const basesOnNewHost = report.scenarios
+      .slice(report.scenarios.findIndex((s: { id: string }) => s.id === "host-loss"))
+      .flatMap((s: { steps: { name: string }[] }) => s.steps)
+      .filter((s: { name: string }) => /take a base backup/.test(s.name)).length;
+    expect(basesOnNewHost).toBeGreaterThanOrEqual(2);
+    expect(await completedBases()).toBeGreaterThanOrEqual(basesOnNewHost);
+    // The stack knows the new host: nothing to change.
+    const again = await pulumi(["preview", "--stack", "hosts", "--expect-no-changes"]);
+    expect(again.status, `${again.stdout}\n${again.stderr}`).toBe(0);
     const base = await runJob("base");
     expect([...base.uids]).toEqual([await uidOf("postgres")]);
     // The service is whole again: db2's standby streams, the shipper runs, nothing of root's in the backups.

@@ -84,6 +84,11 @@ export interface TestHost {
   powerOff(): Promise<void>;
   /** Boots a powered-off host again on the same disk and address, and waits until it has booted. */
   powerOn(): Promise<void>;
+  /**
+   * Destroys the host (its systemd killed at once, with every process of it; its disk gone) and boots a new one at
+   * the same address and name, with SSH host keys of its own: `hostKey` is the new one's afterwards.
+   */
+  replace(): Promise<void>;
 }
 
 export interface TestNetwork {
@@ -311,19 +316,20 @@ export async function bootTestHosts(specs: TestHostSpec[]): Promise<TestNetwork>
       const namespace = `drkit-${id}-${i}`;
       const hostDir = path.join(dir, spec.name);
       const merged = path.join(hostDir, "root");
-      for (const d of ["upper", "work", "root"]) fs.mkdirSync(path.join(hostDir, d), { recursive: true });
+      fs.mkdirSync(merged, { recursive: true });
       const entry: HostsRecord["hosts"][number] = { namespace, merged };
       record.hosts.push(entry);
       save();
-      run("mount", [
-        "-t",
-        "overlay",
-        "overlay",
-        "-o",
-        `lowerdir=/,upperdir=${hostDir}/upper,workdir=${hostDir}/work`,
-        merged,
-      ]);
-      const hostKey = prepareRoot(merged, spec, clientPublicKey, hostsFile);
+      /** A disk of its own on the machine's root: an overlay whose upper layer is new (a new host's). */
+      let disk = 0;
+      const newDisk = () => {
+        disk++;
+        const [upper, work] = ["upper", "work"].map((d) => path.join(hostDir, `${d}-${disk}`));
+        for (const d of [upper, work]) fs.mkdirSync(d, { recursive: true });
+        run("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=/,upperdir=${upper},workdir=${work}`, merged]);
+        return prepareRoot(merged, spec, clientPublicKey, hostsFile);
+      };
+      let hostKey = newDisk();
 
       const address = addressOf(i);
       const veth = `drkv${id}${i}`;
@@ -385,10 +391,12 @@ export async function bootTestHosts(specs: TestHostSpec[]): Promise<TestNetwork>
           {},
           timeoutMs,
         );
-      hosts.push({
+      const self: TestHost = {
         name: spec.name,
         address,
-        hostKey,
+        get hostKey() {
+          return hostKey;
+        },
         root: merged,
         exec,
         ssh,
@@ -401,13 +409,34 @@ export async function bootTestHosts(specs: TestHostSpec[]): Promise<TestNetwork>
           if (processAlive(nspawnPid)) throw new Error(`host ${spec.name} is already running`);
           powerUp();
           // Its own services may refuse to start now (that is what a test of a power-off looks at).
-          await waitBooted(
-            hosts.find((h) => h.name === spec.name)!,
-            spec,
-            false,
-          );
+          await waitBooted(self, spec, false);
         },
-      });
+        replace: async () => {
+          const leaderPid = nspawnPid === undefined ? undefined : leaderOf(nspawnPid);
+          // The container's init killed: the kernel kills every other process of its PID namespace with it.
+          if (leaderPid) process.kill(leaderPid, "SIGKILL");
+          if (processAlive(nspawnPid)) {
+            const gone = () => (processAlive(nspawnPid) ? undefined : true);
+            await waitFor(`host ${spec.name} to be gone`, gone, 30).catch(() => process.kill(nspawnPid!, "SIGKILL"));
+          }
+          if (quiet("umount", [merged]).status !== 0) run("umount", ["-l", merged]);
+          fs.rmSync(path.join(hostDir, `upper-${disk}`), { recursive: true, force: true });
+          fs.rmSync(path.join(hostDir, `work-${disk}`), { recursive: true, force: true });
+          hostKey = newDisk();
+          const knownHostsFile = path.join(dir, "known_hosts");
+          const others = fs
+            .readFileSync(knownHostsFile, "utf8")
+            .split("\n")
+            .filter((line) => line && !line.startsWith(`${address} `) && !line.startsWith(`${spec.name} `));
+          fs.writeFileSync(
+            knownHostsFile,
+            [...others, `${address} ${hostKey}`, `${spec.name} ${hostKey}`, ""].join("\n"),
+          );
+          powerUp();
+          await waitBooted(self, spec);
+        },
+      };
+      hosts.push(self);
       knownHosts.push(`${address} ${hostKey}`, `${spec.name} ${hostKey}`);
     }
     fs.writeFileSync(path.join(dir, "known_hosts"), knownHosts.join("\n") + "\n");
