@@ -16,6 +16,7 @@ import {
   upKeepingOutput,
   type EngineAction,
 } from "./engine";
+import { exitNonZeroIfUnfinished } from "./unfinished";
 import { formatJson, formatMarkdown, formatPatch, formatSummary } from "./diff/formatDiff";
 import { revisionPlan, workingTreePlan } from "./diff/revisionPlan";
 import { diffPlans } from "./diff/stackDiff";
@@ -320,7 +321,9 @@ program
 
 export async function main(argv: string[]): Promise<void> {
   try {
-    await program.parseAsync(argv);
+    await exitNonZeroIfUnfinished(async () => {
+      await program.parseAsync(argv);
+    });
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);

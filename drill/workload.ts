@@ -51,7 +51,9 @@ export class Workload {
       let seq = 1;
       while (this.running) {
         const reply = new Promise<string | undefined>((resolve) => pending.push(resolve));
-        if (!child.stdin.write(`${this.spec.statement(seq)}\n`)) await new Promise((r) => child.stdin.once("drain", r));
+        // A client that has exited never drains its stdin.
+        if (!child.stdin.write(`${this.spec.statement(seq)}\n`))
+          await Promise.race([new Promise((r) => child.stdin.once("drain", r)), closed]);
         const line = await Promise.race([reply, closed.then(() => undefined)]);
         if (line === undefined) break;
         const ack = this.spec.parse(line, seq);

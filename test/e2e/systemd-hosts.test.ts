@@ -404,6 +404,7 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
         1_800_000,
       )
       .finally(() => replacer.close());
+    fs.writeFileSync("/tmp/drill-debug.log", `${r.stdout}\n----\n${r.stderr}`);
     expect(r.status, `${r.stdout.slice(-4000)}\n${r.stderr.split("\n").slice(-60).join("\n")}`).toBe(0);
     // db1 was replaced once, and the stack pins the new host's key
     expect(replacements).toEqual(["db1"]);
