@@ -177,6 +177,7 @@ interface DrillCliOptions {
   pgBin?: string;
   breakHost?: string[];
   replaceHost?: string;
+  powerHost?: string;
 }
 
 program
@@ -206,14 +207,24 @@ program
       "command (run with bash -c, DRKIT_DRILL_HOST and DRKIT_DRILL_HOST_ADDRESS set; its last output line is the " +
       "new host's SSH public key), pins that key in the stack and runs pulumi up on the new host",
   )
+  .option(
+    "--power-host <command>",
+    "with --break-host: primary-crash powers the primary's host off at once (a pulled plug) instead of killing " +
+      "its postmaster, and on again for the fail-back, with this command (bash -c; DRKIT_DRILL_HOST, " +
+      "DRKIT_DRILL_HOST_ADDRESS and DRKIT_DRILL_POWER=off or on set; on returns once the host accepts SSH)",
+  )
   .action(async (opts: DrillCliOptions) => {
     const breakHosts = opts.breakHost ?? [];
     if (breakHosts.length && opts.pgVersion !== undefined)
       throw new Error("--pg-version plays in a sandbox of its own: it does not go with --break-host");
-    if (opts.replaceHost !== undefined && breakHosts.length === 0)
-      throw new Error("--replace-host replaces a real host: name the service's hosts with --break-host");
-    if (opts.replaceHost !== undefined && !opts.replaceHost.trim())
-      throw new Error("--replace-host: the command is empty");
+    for (const [option, command] of [
+      ["--replace-host", opts.replaceHost],
+      ["--power-host", opts.powerHost],
+    ] as const) {
+      if (command !== undefined && breakHosts.length === 0)
+        throw new Error(`${option} acts on a real host: name the service's hosts with --break-host`);
+      if (command !== undefined && !command.trim()) throw new Error(`${option}: the command is empty`);
+    }
     if (opts.replaceHost !== undefined) enginePath();
     const dir = projectDir();
     let plan = loadStackPlan(dir, opts.stack);
@@ -292,6 +303,7 @@ program
             },
           }
         : {}),
+      ...(opts.powerHost !== undefined ? { hostPower: opts.powerHost } : {}),
     });
     console.log(`\ndrill of ${opts.stack}: ${report.verdict}`);
     for (const s of report.scenarios) {

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { standbyAgentDir } from "../components/agent/serviceEnv";
 import type { HostPlan, JobId, ServicePlan, StandbyPlan } from "../components/plan/plan";
 import type { ScenarioResult, StepResult, TableCheck, TimelineEvent, TimelineKind } from "../components/drill/report";
-import type { HostReplacement } from "./hostReplacement";
+import type { HostReplacement } from "./hostCommands";
 import { localShell, type HostShell, type Spawnable } from "./hostShell";
 import type { Ack } from "./workload";
 
@@ -63,6 +63,8 @@ export class DrillContext {
   offsiteIdentityFile?: string;
   /** Set with --replace-host: host loss destroys the service's host and provisions a new one. */
   hostReplacement?: HostReplacement;
+  /** Set with --power-host (its command): the primary crash powers the service's host off, and on again. */
+  hostPower?: string;
 
   constructor(
     readonly plan: ServicePlan,

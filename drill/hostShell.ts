@@ -28,10 +28,10 @@ export interface HostShell {
   /** Removes what secretFile wrote and ends the host's connection. */
   close(): void;
   /**
-   * The host was replaced by a new one at its address: pins the new one's key, connects to it and writes the
-   * secret files again (same paths). Real hosts only.
+   * The host came back (powered on again), or was replaced by a new one at its address whose key is `hostKey`:
+   * connects to it anew (pinning that key) and writes the secret files again (same paths). Real hosts only.
    */
-  rekey(hostKey: string): void;
+  reconnect(hostKey?: string): void;
 }
 
 /** Quotes a word for a POSIX shell (what sshd hands the command to). */
@@ -53,8 +53,8 @@ export function localShell(host: string, scratchDir: string): HostShell {
       return file;
     },
     close: () => files.splice(0).forEach((f) => fs.rmSync(f, { force: true })),
-    rekey() {
-      throw new Error(`host ${host} runs the drill: it cannot be replaced`);
+    reconnect() {
+      throw new Error(`host ${host} runs the drill: it cannot go away`);
     },
   };
 }
@@ -153,9 +153,9 @@ export function sshShell(host: HostPlan, privateKey: string | undefined, scratch
       endMaster();
       fs.rmSync(dir, { recursive: true, force: true });
     },
-    rekey(hostKey) {
+    reconnect(hostKey) {
       endMaster();
-      fs.writeFileSync(knownHosts, knownHostsLine(c.host, c.port, hostKey), { mode: 0o600 });
+      if (hostKey !== undefined) fs.writeFileSync(knownHosts, knownHostsLine(c.host, c.port, hostKey), { mode: 0o600 });
       shell.connect();
       for (const [file, content] of files) writeFile(file, content);
     },

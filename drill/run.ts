@@ -6,7 +6,7 @@ import type { DrPlan, HostPlan, ServicePlan } from "../components/plan/plan";
 import { missingClientTools } from "./clientTools";
 import { DrillContext, alertBoundSeconds, recloneStandbys, streamingStandbys, type DrillShells } from "./context";
 import { Detector } from "./detection";
-import type { HostReplacement } from "./hostReplacement";
+import type { HostReplacement } from "./hostCommands";
 import { drillScratchDir, localShell, sshShell, type HostShell } from "./hostShell";
 import { cleanUpOnInterrupt } from "./interrupt";
 import { ALL_SCENARIOS, WATCHED_ALERTS, type Scenario } from "./scenarios";
@@ -24,8 +24,10 @@ export interface DrillOptions {
   readonly breakHosts?: readonly string[];
   /** The SSH private keys of those hosts, by host name, when the stack keeps them as secrets. */
   readonly privateKeys?: Readonly<Record<string, string>>;
-  /** With breakHosts: host loss replaces the primary's host instead of wiping it (see drill/hostReplacement.ts). */
+  /** With breakHosts: host loss replaces the primary's host instead of wiping it (see drill/hostCommands.ts). */
   readonly hostReplacement?: HostReplacement;
+  /** With breakHosts: the command that powers the primary's host off and on (see drill/hostCommands.ts). */
+  readonly hostPower?: string;
 }
 
 export const SCENARIO_IDS = ALL_SCENARIOS.map((s) => s.id);
@@ -240,6 +242,7 @@ export async function runDrill(
   const shells = openShells(service, options.privateKeys ?? {}, scratch);
   const ctx = new DrillContext(service, progress, shells.drillShells);
   ctx.hostReplacement = options.hostReplacement;
+  ctx.hostPower = options.hostPower;
   const results: ScenarioResult[] = [];
   let detector: Detector | undefined;
   let env: DrillReport["environment"] | undefined;

@@ -16,7 +16,7 @@ import {
   type ScenarioOutcome,
 } from "./context";
 import { postgresWorkload, redisWorkload, type Ack, type Workload } from "./workload";
-import { runReplaceCommand, type HostReplacement } from "./hostReplacement";
+import { runPowerCommand, runReplaceCommand, type HostReplacement } from "./hostCommands";
 import type { ClientTool } from "./clientTools";
 import type { HostPlan, StandbyPlan } from "../components/plan/plan";
 import { standbyAgentDir } from "../components/agent/serviceEnv";
@@ -395,7 +395,7 @@ async function replaceHost(
   rec.event("recovery-start", `pin ${host}'s new key, pulumi up, restore from the object store`);
   await rec.step(`pin the new host's key in the stack (hosts.${host}.connection.hostKey)`, async () => {
     await replacement.pinHostKey(host, hostKey);
-    ctx.shell().rekey(hostKey);
+    ctx.shell().reconnect(hostKey);
   });
   await rec.step(
     `pulumi up: drkit's agent, settings and credentials on the new ${host}`,
@@ -405,7 +405,7 @@ async function replaceHost(
       // The new host's own fresh cluster must not claim the lost cluster's archive: the up stops there.
       if (/belongs to another cluster/.test(`${r.output}\n${r.error ?? ""}`))
         return "stopped at claim-archive: the archive belongs to the lost cluster, restore it first";
-      throw new Error(`pulumi up failed: ${lastLinesOf(r.error ?? r.output)}`);
+      throw new Error(`pulumi up failed: ${lastLinesOf(r.output || (r.error ?? ""))}`);
     },
     (what) => what,
   );
@@ -421,11 +421,16 @@ async function replaceHost(
 async function upAfterRestore(ctx: DrillContext, rec: ScenarioRecorder, replacement: HostReplacement) {
   await rec.step(`pulumi up again: archiving and the rest of the stack on the new ${ctx.plan.host.name}`, async () => {
     const r = await replacement.up();
-    if (!r.ok) throw new Error(`pulumi up failed: ${lastLinesOf(r.error ?? r.output)}`);
+    if (!r.ok) throw new Error(`pulumi up failed: ${lastLinesOf(r.output || (r.error ?? ""))}`);
   });
 }
 
-const lastLinesOf = (text: string) => text.trim().split("\n").slice(-6).join(" | ");
+/** What a failed pulumi up said: its error lines (the diagnostics), else its last lines. */
+const lastLinesOf = (text: string) => {
+  const lines = text.trim().split("\n");
+  const errors = lines.filter((l) => /\berror\b|ERROR/.test(l)).map((l) => l.trim());
+  return (errors.length ? errors.slice(0, 4) : lines.slice(-6)).join(" | ");
+};
 
 const hostLoss: Scenario = {
   id: "host-loss",
@@ -708,11 +713,18 @@ const failover: Scenario = {
     const standby = failoverTarget(ctx);
     const elsewhere = standby.host.name !== ctx.plan.host.name;
     const named = `${standby.name}${elsewhere ? ` on ${standby.host.name}` : ""}`;
+    // With --power-host the whole host goes, not only its postmaster (a standby on the same host would go too).
+    const power = elsewhere ? ctx.hostPower : undefined;
     await freshTable(ctx, table);
     const workload = await startWrites(ctx, rec, table);
     const disasterAt = new Date();
-    await ctx.crashPrimary();
-    rec.event("disaster", `${ctx.where()}primary killed (immediate stop)`, disasterAt);
+    if (power) {
+      await runPowerCommand(power, ctx.plan.host, "off", ctx.progress);
+      rec.event("disaster", `${ctx.where()}host powered off at once (--power-host)`, disasterAt);
+    } else {
+      await ctx.crashPrimary();
+      rec.event("disaster", `${ctx.where()}primary killed (immediate stop)`, disasterAt);
+    }
     await workload.stop();
     rec.event(
       "writes-end",
@@ -733,14 +745,14 @@ const failover: Scenario = {
         disasterAt,
         workload,
         clock:
-          `from the kill until ${named} accepted a write ` +
-          `(fence, promote${elsewhere ? "" : ", repoint"})` +
+          `from the ${power ? "power-off" : "kill"} until ${named} accepted a write ` +
+          `(${power ? "" : "fence, "}promote${elsewhere ? "" : ", repoint"})` +
           (ctx.alerts ? ", the wait for the alert included" : "; detection by monitoring is not included"),
         reasons,
       },
       async (outcome) => {
         rec.event("recovery-start", `failover to ${standby.name}`);
-        if (elsewhere) await failoverAcrossHosts(ctx, rec, standby);
+        if (elsewhere) await failoverAcrossHosts(ctx, rec, standby, power !== undefined);
         else await rec.step(`failover --to ${standby.name}`, () => ctx.runScript("failover", ["--to", standby.name]));
         const on = elsewhere ? standby.host : undefined;
         const back = await rec.step(`${ctx.where(on)}first write accepted on the new primary`, () =>
@@ -756,6 +768,7 @@ const failover: Scenario = {
         const lost = outcome.measure?.lostCommits ?? 0;
         if (standby.synchronous && lost > 0)
           reasons.push(`FAIL: ${standby.name} is synchronous, yet ${lost} acknowledged commit(s) were lost`);
+        if (power) await poweredOnFenced(ctx, rec, power, standby);
         if (elsewhere) await failBackAcrossHosts(ctx, rec, standby);
         else
           await rec.step(
@@ -768,13 +781,58 @@ const failover: Scenario = {
 };
 
 /** Failover to a standby on another host: the crashed primary fenced on its host, the standby promoted on its own. */
-async function failoverAcrossHosts(ctx: DrillContext, rec: ScenarioRecorder, standby: StandbyPlan): Promise<void> {
-  await rec.step(`${ctx.where()}fence-primary (server stopped, its unit masked)`, () => ctx.runScript("fence-primary"));
+async function failoverAcrossHosts(
+  ctx: DrillContext,
+  rec: ScenarioRecorder,
+  standby: StandbyPlan,
+  poweredOff: boolean,
+): Promise<void> {
+  if (poweredOff)
+    rec.event("note", `${ctx.where()}powered off, so not fenced: its guard-primary keeps the server down at boot`);
+  else
+    await rec.step(`${ctx.where()}fence-primary (server stopped, its unit masked)`, () =>
+      ctx.runScript("fence-primary"),
+    );
   await rec.step(`${ctx.where(standby.host)}promote-standby ${standby.name}`, () =>
     ctx.execOk([`${standbyAgentDir(ctx.plan, standby)}/promote-standby`, standby.name, "--wait", "30"], {
       on: standby.host,
       timeoutMs: 300_000,
     }),
+  );
+}
+
+/**
+ * The powered-off primary's host boots again: its guard-primary asks the promoted standby and keeps the server
+ * down, marked fenced, so it never serves as a second primary; the fail-back rewinds it.
+ */
+async function poweredOnFenced(
+  ctx: DrillContext,
+  rec: ScenarioRecorder,
+  command: string,
+  standby: StandbyPlan,
+): Promise<void> {
+  await rec.step(`${ctx.where()}powered on again (--power-host)`, async () => {
+    await runPowerCommand(command, ctx.plan.host, "on", ctx.progress);
+    ctx.shell().reconnect();
+  });
+  const m = ctx.plan.postgres.manager;
+  await rec.step(
+    `${ctx.where()}the old primary stays down at boot: ${standby.name} was promoted (guard-primary)`,
+    async () => {
+      let state = "";
+      // The server's start is part of the boot: once the boot is over, it has started or been refused.
+      if (m.type === "systemd") await ctx.exec(["systemctl", "is-system-running", "--wait"], { timeoutMs: 300_000 });
+      for (let i = 0; i < 1200 && m.type === "systemd"; i++) {
+        state = (await ctx.exec(["systemctl", "is-active", m.unit])).stdout.trim();
+        if (state !== "activating" && state !== "reloading") break;
+        await sleep(100);
+      }
+      if (m.type === "systemd" ? state === "active" : (await ctx.pgCtl(["status"])).status === 0)
+        throw new Error(`the old primary runs again after the power-on: two primaries (${standby.name} was promoted)`);
+      const marker = path.posix.join(ctx.plan.postgres.dataDirectory, "drkit.fenced");
+      if ((await ctx.exec(["test", "-f", marker])).status !== 0)
+        throw new Error(`the old primary is down but not marked fenced (${marker}): guard-primary did not run`);
+    },
   );
 }
 

@@ -365,49 +365,59 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
         .split("\n")
         .map(Number)[0];
     const drillStart = await onHost("date +%s");
-    await project.setConfig(
-      "hosts",
-      "drkit:services.billing.offsite.encryption.identity",
-      fs.readFileSync(identityFile, "utf8"),
-      true,
-    );
+    // The key line of age-keygen's file: the drill's pulumi up (host loss) validates it as the stack does.
+    const identityKey = fs
+      .readFileSync(identityFile, "utf8")
+      .split("\n")
+      .find((line) => line.startsWith("AGE-SECRET-KEY-1"))!;
+    await project.setConfig("hosts", "drkit:services.billing.offsite.encryption.identity", identityKey, true);
     const reportDir = path.join(project.dir, "..", "drill-report");
-    // The drill's host loss destroys db1 and brings up a new host at its address through this, as an operator's
-    // cloud would: a machine prepared as db1 was before drkit, with SSH host keys of its own.
+    // What an operator's cloud does for the drill, asked by its --replace-host and --power-host commands: destroy
+    // db1 and bring up a new host at its address (prepared as db1 was before drkit, with SSH host keys of its own);
+    // power db1 off at once, and on again.
     const oldKey = db1.hostKey;
-    const socket = path.join(project.dir, "..", "replace-host.sock");
-    const replacements: string[] = [];
-    const replacer = http.createServer((req, res) => {
-      const name = decodeURIComponent((req.url ?? "/").slice(1));
-      replacements.push(name);
+    const socket = path.join(project.dir, "..", "host-commands.sock");
+    const asked: string[] = [];
+    const machines = http.createServer((req, res) => {
+      const [action, name] = decodeURIComponent((req.url ?? "/").slice(1)).split("/");
+      asked.push(`${action} ${name}`);
       const host = network.host(name);
-      host
-        .replace()
-        .then(() => preparedPrimary(host))
-        .then(
-          () => res.end(`${host.hostKey}\n`),
-          (error: Error) => {
-            res.statusCode = 500;
-            res.end(`${error.message}\n`);
-          },
-        );
+      const act: Record<string, () => Promise<unknown>> = {
+        // A new machine's own initdb: not the system identifier the test hosts share with this machine's cluster.
+        replace: () =>
+          host
+            .replace()
+            .then(() => on(host, "pg_dropcluster --stop 15 main && pg_createcluster 15 main --start >/dev/null"))
+            .then(() => preparedPrimary(host)),
+        off: () => host.kill(),
+        on: () => host.powerOn(),
+      };
+      (act[action] ?? (() => Promise.reject(new Error(`unknown action ${action}`))))().then(
+        () => res.end(action === "replace" ? `${host.hostKey}\n` : ""),
+        (error: Error) => {
+          res.statusCode = 500;
+          res.end(`${error.message}\n`);
+        },
+      );
     });
-    await new Promise<void>((resolve) => replacer.listen(socket, resolve));
-    const replaceCommand =
-      `curl -sS --fail-with-body --max-time 900 --unix-socket ${socket} ` + '"http://test/$DRKIT_DRILL_HOST"';
+    await new Promise<void>((resolve) => machines.listen(socket, resolve));
+    const ask = (what: string) =>
+      `curl -sS --fail-with-body --max-time 900 --unix-socket ${socket} "http://test/${what}/$DRKIT_DRILL_HOST"`;
     const r = await project
       .drkit(
         [
           ...["drill", "--stack", "hosts", "--no-provision", "--break-host", "db1", "db2"],
-          ...["--replace-host", replaceCommand, "--report-dir", reportDir],
+          ...["--replace-host", ask("replace"), "--power-host", ask("$DRKIT_DRILL_POWER")],
+          ...["--report-dir", reportDir],
         ],
         1_800_000,
       )
-      .finally(() => replacer.close());
-    fs.writeFileSync("/tmp/drill-debug.log", `${r.stdout}\n----\n${r.stderr}`);
+      .finally(() => machines.close());
     expect(r.status, `${r.stdout.slice(-4000)}\n${r.stderr.split("\n").slice(-60).join("\n")}`).toBe(0);
-    // db1 was replaced once, and the stack pins the new host's key
-    expect(replacements).toEqual(["db1"]);
+    // db1 was replaced once, then powered off and on once; the stack pins the new host's key
+    expect(asked).toEqual(["replace db1", "off db1", "on db1"]);
+    // its up replaced every command of db1 without running their deletes there
+    expect(r.stdout).toContain("the host was replaced, and what the command made went with the old one");
     expect(db1.hostKey).not.toBe(oldKey);
     const pinned = await pulumi(["config", "get", "--path", "drkit:hosts.db1.connection.hostKey", "--stack", "hosts"]);
     expect(pinned.stdout.trim()).toBe(db1.hostKey);
@@ -448,10 +458,12 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
     const loss = report.scenarios.find((s: { id: string }) => s.id === "host-loss");
     const firstUp = loss.steps.find((s: { name: string }) => s.name.startsWith("pulumi up: "));
     expect(firstUp.detail).toMatch(/stopped at claim-archive/);
-    // primary crash across hosts: db1 fenced, db2 promoted and written to, db1 rewound from db2 over TLS, failed back
+    // primary crash across hosts: db1 powered off, db2 promoted and written to, db1 powered on and kept down by its
+    // guard, rewound from db2 over TLS, failed back
     for (const step of [
-      "on db1: fence-primary (server stopped, its unit masked)",
       "on db2: promote-standby replica",
+      "on db1: powered on again (--power-host)",
+      "on db1: the old primary stays down at boot: replica was promoted (guard-primary)",
       "on db2: first write accepted on the new primary",
       "on db1: rejoin-as-standby --primary replica (pg_rewind from db2 over verified TLS)",
     ])
@@ -471,6 +483,8 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
       disasters.every((label: string) => label.startsWith("on db1: ")),
       disasters.join("; "),
     ).toBe(true);
+    expect(disasters).toContain("on db1: host destroyed with everything on it (--replace-host)");
+    expect(disasters).toContain("on db1: host powered off at once (--power-host)");
     // Every base backup the drill took on the new db1 was a run of the unit, as postgres, in its journal (the old
     // host's journal went with it).
     const basesOnNewHost = report.scenarios

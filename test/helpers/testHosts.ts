@@ -84,6 +84,8 @@ export interface TestHost {
   powerOff(): Promise<void>;
   /** Boots a powered-off host again on the same disk and address, and waits until it has booted. */
   powerOn(): Promise<void>;
+  /** Powers the host off at once, as a pulled plug: its systemd killed with every process of it; its disk stays. */
+  kill(): Promise<void>;
   /**
    * Destroys the host (its systemd killed at once, with every process of it; its disk gone) and boots a new one at
    * the same address and name, with SSH host keys of its own: `hostKey` is the new one's afterwards.
@@ -411,7 +413,7 @@ export async function bootTestHosts(specs: TestHostSpec[]): Promise<TestNetwork>
           // Its own services may refuse to start now (that is what a test of a power-off looks at).
           await waitBooted(self, spec, false);
         },
-        replace: async () => {
+        kill: async () => {
           const leaderPid = nspawnPid === undefined ? undefined : leaderOf(nspawnPid);
           // The container's init killed: the kernel kills every other process of its PID namespace with it.
           if (leaderPid) process.kill(leaderPid, "SIGKILL");
@@ -419,6 +421,9 @@ export async function bootTestHosts(specs: TestHostSpec[]): Promise<TestNetwork>
             const gone = () => (processAlive(nspawnPid) ? undefined : true);
             await waitFor(`host ${spec.name} to be gone`, gone, 30).catch(() => process.kill(nspawnPid!, "SIGKILL"));
           }
+        },
+        replace: async () => {
+          await self.kill();
           if (quiet("umount", [merged]).status !== 0) run("umount", ["-l", merged]);
           fs.rmSync(path.join(hostDir, `upper-${disk}`), { recursive: true, force: true });
           fs.rmSync(path.join(hostDir, `work-${disk}`), { recursive: true, force: true });

@@ -31,8 +31,9 @@ describe("the drill's workload", () => {
 
 describe("a command that can no longer finish", () => {
   it("exits non-zero, saying so, instead of 0", () => {
+    const module = JSON.stringify(path.join(__dirname, "../../cli/unfinished.ts"));
     const script = [
-      `const { exitNonZeroIfUnfinished } = require(${JSON.stringify(path.join(__dirname, "../../cli/unfinished.ts"))});`,
+      `const { exitNonZeroIfUnfinished } = require(${module});`,
       "exitNonZeroIfUnfinished(() => new Promise(() => undefined));",
     ].join("\n");
     const hung = spawnSync("node", ["--import", "tsx", "-e", script], { encoding: "utf8", timeout: 30_000 });

@@ -21,26 +21,25 @@ export interface HostReplacement {
   up(): Promise<EngineRun>;
 }
 
-const REPLACE_TIMEOUT_MS = 20 * 60_000;
+const HOST_COMMAND_TIMEOUT_MS = 20 * 60_000;
 
 /**
- * Runs the replace command for `host`: with DRKIT_DRILL_HOST (its name in the stack) and DRKIT_DRILL_HOST_ADDRESS
- * (its address) set, it must destroy the host, bring up a new one at the same address that accepts the stack's
- * SSH key and has what the stack expects of a host before drkit (its PostgreSQL installed), and print the new
- * host's public key ("ssh-ed25519 AAAA...") as the last line of its output. Its stderr goes to `progress`.
- * Returns the new key; fails when the command fails, prints no key, or the key is the old host's (the stack could
- * not tell the hosts apart, and `pulumi up` would place nothing on the new one).
+ * Runs an operator's command for a host with `bash -c`, DRKIT_DRILL_HOST (its name in the stack),
+ * DRKIT_DRILL_HOST_ADDRESS (its address) and `env` set; its stderr goes to `progress`. Returns its stdout; fails,
+ * naming `option`, when it exits non-zero or runs for 20 minutes.
  */
-export async function runReplaceCommand(
+async function runHostCommand(
+  option: string,
   command: string,
   host: HostPlan,
+  env: Record<string, string>,
   progress: (line: string) => void,
 ): Promise<string> {
   const c = host.connection;
-  if (c.type !== "ssh") throw new Error(`host ${host.name} is not reached over SSH: the drill cannot replace it`);
+  if (c.type !== "ssh") throw new Error(`host ${host.name} is not reached over SSH: ${option} cannot act on it`);
   const r = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn("bash", ["-c", command], {
-      env: { ...process.env, DRKIT_DRILL_HOST: host.name, DRKIT_DRILL_HOST_ADDRESS: c.host },
+      env: { ...process.env, DRKIT_DRILL_HOST: host.name, DRKIT_DRILL_HOST_ADDRESS: c.host, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -51,24 +50,40 @@ export async function runReplaceCommand(
       stderr += d;
       const lines = (partial + d.toString()).split("\n");
       partial = lines.pop() ?? "";
-      for (const line of lines) if (line.trim()) progress(`replace ${host.name}: ${line}`);
+      for (const line of lines) if (line.trim()) progress(`${option} ${host.name}: ${line}`);
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), REPLACE_TIMEOUT_MS);
+    const timer = setTimeout(() => child.kill("SIGKILL"), HOST_COMMAND_TIMEOUT_MS);
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
-      if (partial.trim()) progress(`replace ${host.name}: ${partial}`);
+      if (partial.trim()) progress(`${option} ${host.name}: ${partial}`);
       resolve({ status: code ?? -1, stdout, stderr });
     });
   });
   const tail = r.stderr.trim().split("\n").slice(-3).join(" | ");
   if (r.status !== 0)
     throw new Error(
-      `--replace-host for ${host.name} exited ${r.status === -1 ? "after 20 min (killed)" : r.status}` +
+      `${option} for ${host.name} exited ${r.status === -1 ? "after 20 min (killed)" : r.status}` +
         `${tail ? `: ${tail}` : ""}`,
     );
+  return r.stdout;
+}
+
+/**
+ * Runs the replace command for `host` (see runHostCommand): it must destroy the host, bring up a new one at the
+ * same address that accepts the stack's SSH key and has what the stack expects of a host before drkit (its
+ * PostgreSQL installed), and print the new host's public key ("ssh-ed25519 AAAA...") as the last line of its
+ * output. Returns the new key; fails when the command fails, prints no key, or the key is the old host's (the
+ * stack could not tell the hosts apart, and `pulumi up` would place nothing on the new one).
+ */
+export async function runReplaceCommand(
+  command: string,
+  host: HostPlan,
+  progress: (line: string) => void,
+): Promise<string> {
+  const stdout = await runHostCommand("--replace-host", command, host, {}, progress);
   const last =
-    r.stdout
+    stdout
       .trim()
       .split("\n")
       .filter((l) => l.trim())
@@ -76,10 +91,24 @@ export async function runReplaceCommand(
   const parsed = parseSshHostKey(last || "(nothing)");
   if ("problem" in parsed)
     throw new Error(`--replace-host for ${host.name}: the last line of its output ${parsed.problem}`);
-  if (c.hostKey === parsed.key)
+  if (host.connection.type === "ssh" && host.connection.hostKey === parsed.key)
     throw new Error(
       `--replace-host for ${host.name}: the new host presents the old one's key (${parsed.key.slice(0, 40)}...): ` +
         "the stack tells a replaced host by its new key, so give the new host keys of its own",
     );
   return parsed.key;
+}
+
+/**
+ * Runs the power command for `host` (see runHostCommand) with DRKIT_DRILL_POWER set: `off` must power the host
+ * off at once, as a pulled plug would (no orderly shutdown); `on` must boot it again on the same disk and return
+ * once it accepts SSH.
+ */
+export async function runPowerCommand(
+  command: string,
+  host: HostPlan,
+  power: "off" | "on",
+  progress: (line: string) => void,
+): Promise<void> {
+  await runHostCommand("--power-host", command, host, { DRKIT_DRILL_POWER: power }, progress);
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { buildPlan } from "../../components/plan/plan";
-import { runReplaceCommand } from "../../drill/hostReplacement";
+import { runPowerCommand, runReplaceCommand } from "../../drill/hostCommands";
 import { HOST_KEY } from "../helpers/hostKeys";
 
 const NEW_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIACyZgboxRs0fQ3TNIuZP93Q5c23aqUjcyJ9DbWMR5rQ";
@@ -35,7 +35,7 @@ describe("--replace-host: the command that replaces a host for the drill's host 
     );
     expect(r.error).toBeUndefined();
     expect(r.key).toBe(NEW_KEY);
-    expect(r.progress).toEqual(["replace db1: destroying db1 at 10.0.0.1"]);
+    expect(r.progress).toEqual(["--replace-host db1: destroying db1 at 10.0.0.1"]);
   });
 
   it("a command that fails names its exit status and its last words", async () => {
@@ -57,17 +57,38 @@ describe("--replace-host: the command that replaces a host for the drill's host 
 
   it("a local host cannot be replaced", async () => {
     expect((await replace("true", plan.hosts.get("sandbox")!)).error).toBe(
-      "host sandbox is not reached over SSH: the drill cannot replace it",
+      "host sandbox is not reached over SSH: --replace-host cannot act on it",
     );
   });
+});
 
-  it("the CLI takes it only with --break-host, and not empty", () => {
+describe("--power-host: the command that powers a host off and on for the drill's primary crash", () => {
+  it("gets the host and off or on; a failure names its exit status and last words", async () => {
+    const progress: string[] = [];
+    const say = (line: string) => progress.push(line);
+    const command = 'echo "$DRKIT_DRILL_POWER $DRKIT_DRILL_HOST $DRKIT_DRILL_HOST_ADDRESS" >&2';
+    await runPowerCommand(command, db1, "off", say);
+    await runPowerCommand(command, db1, "on", say);
+    expect(progress).toEqual(["--power-host db1: off db1 10.0.0.1", "--power-host db1: on db1 10.0.0.1"]);
+    await expect(runPowerCommand("echo 'no such machine' >&2; exit 4", db1, "on", say)).rejects.toThrow(
+      "--power-host for db1 exited 4: no such machine",
+    );
+    await expect(runPowerCommand("true", plan.hosts.get("sandbox")!, "off", say)).rejects.toThrow(
+      "host sandbox is not reached over SSH: --power-host cannot act on it",
+    );
+  });
+});
+
+describe("the CLI's host commands", () => {
+  it("are taken only with --break-host, and not empty", () => {
     const cli = path.join(__dirname, "../../bin/drkit.js");
-    const alone = spawnSync("node", [cli, "drill", "--replace-host", "make-host"], { encoding: "utf8" });
-    expect(alone.status).not.toBe(0);
-    expect(alone.stderr).toContain("--replace-host replaces a real host: name the service's hosts with --break-host");
-    const empty = spawnSync("node", [cli, "drill", "--break-host", "db1", "--replace-host", " "], { encoding: "utf8" });
-    expect(empty.status).not.toBe(0);
-    expect(empty.stderr).toContain("--replace-host: the command is empty");
+    for (const option of ["--replace-host", "--power-host"]) {
+      const alone = spawnSync("node", [cli, "drill", option, "make-host"], { encoding: "utf8" });
+      expect(alone.status).not.toBe(0);
+      expect(alone.stderr).toContain(`${option} acts on a real host: name the service's hosts with --break-host`);
+      const empty = spawnSync("node", [cli, "drill", "--break-host", "db1", option, " "], { encoding: "utf8" });
+      expect(empty.status).not.toBe(0);
+      expect(empty.stderr).toContain(`${option}: the command is empty`);
+    }
   });
 });
