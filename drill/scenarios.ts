@@ -849,7 +849,7 @@ async function failBackAcrossHosts(ctx: DrillContext, rec: ScenarioRecorder, sta
   );
   await rec.step(
     `fail back: ${standby.name} on ${standby.host.name} stops once ${ctx.plan.host.name} has replayed its WAL, ` +
-      `${ctx.plan.host.name} is promoted again`,
+      `${ctx.plan.host.name} is promoted again (promote-former-primary)`,
     () => switchBack(ctx, standby, () => stopStandby(ctx, standby)),
   );
   await standbysBack(ctx, rec);
@@ -858,7 +858,8 @@ async function failBackAcrossHosts(ctx: DrillContext, rec: ScenarioRecorder, sta
 
 /**
  * Once the service's own server, rejoined as the promoted standby's standby, has replayed all it wrote (30 s at
- * most): that standby stopped with `stop`, the old primary promoted again.
+ * most): that standby stopped with `stop`, the old primary promoted again and rid of its standby settings
+ * (promote-former-primary).
  */
 async function switchBack(ctx: DrillContext, standby: StandbyPlan, stop: () => Promise<unknown>): Promise<void> {
   const lsn = await ctx.sql("SELECT pg_current_wal_lsn()", { port: standby.port, on: standby.host, db: "postgres" });
@@ -869,41 +870,7 @@ async function switchBack(ctx: DrillContext, standby: StandbyPlan, stop: () => P
     await sleep(100);
   }
   await stop();
-  await promoteFormerPrimary(ctx);
-}
-
-/**
- * What a standby's postgresql.auto.conf holds on top of its configuration (clone-standby and rejoin-as-standby
- * write it; a rewind copies the other server's): a primary again takes its own configuration instead. Else its
- * later base backups carry them, and a restore on another host looks for this host's certificate paths.
- */
-const STANDBY_ONLY_SETTINGS = [
-  "primary_conninfo",
-  "primary_slot_name",
-  "port",
-  "listen_addresses",
-  "restore_command",
-  "hot_standby",
-  "hot_standby_feedback",
-  "wal_log_hints",
-  "ssl",
-  "ssl_cert_file",
-  "ssl_key_file",
-  "max_connections",
-  "max_worker_processes",
-  "max_wal_senders",
-  "max_prepared_transactions",
-  "max_locks_per_transaction",
-];
-
-/** The service's own server, rejoined as a standby, promoted again and rid of its standby settings. */
-async function promoteFormerPrimary(ctx: DrillContext): Promise<void> {
-  const promoted = await ctx.pgCtl(["promote", "-w"]);
-  if (promoted.status !== 0) throw new Error(`promoting the old primary failed: ${promoted.stderr.trim()}`);
-  // ALTER SYSTEM cannot run inside the implicit transaction of a multi-statement query: one at a time. Those
-  // that need a restart keep their running value until then, which is at least the configured one.
-  for (const setting of STANDBY_ONLY_SETTINGS) await ctx.sql(`ALTER SYSTEM RESET ${setting}`, { db: "postgres" });
-  await ctx.sql("SELECT pg_reload_conf()", { db: "postgres" });
+  await ctx.runScript("promote-former-primary");
 }
 
 /** Returns the service to its declared topology after a failover drill. */

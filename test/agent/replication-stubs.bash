@@ -47,6 +47,8 @@ case \$q in
   *"SHOW synchronous_standby_names"*) key=sync_names ;;
   *pg_control_checkpoint*) key=timeline ;;
   *"FROM pg_settings"*) key=settings ;;
+  *pg_reload_conf*) key=reload ;;
+  "ALTER SYSTEM RESET"*) key=reset ;;
   DROP_REPLICATION_SLOT*)
     echo "replication connection: \$all" >>"$TMP/calls"
     key=drop
@@ -67,6 +69,8 @@ case \$q in
 esac
 # a connection string naming a host (another server): logged with its arguments
 if [[ "\${rest[*]}" == *"host="* && \$all != *"replication=true"* ]]; then echo "connection: \$all" >>"$TMP/calls"; fi
+# \`fails PORT KEY TEXT\` makes that query fail with TEXT
+if [[ -f "$STUBS/fail.\$PGPORT.\$key" ]]; then cat "$STUBS/fail.\$PGPORT.\$key" >&2; exit 1; fi
 if [[ -f "$STUBS/answer.\$PGPORT.\$key" ]]; then cat "$STUBS/answer.\$PGPORT.\$key"; fi
 STUB
   # postgres -C NAME: the configured value from \$STUBS/conf.NAME, as a stopped server's configuration gives it
@@ -126,6 +130,7 @@ STUB
   setting PG_LOG "$TMP/postgresql.log"
 }
 answer() { printf '%s\n' "$3" >"$STUBS/answer.$1.$2"; }
+fails() { printf '%s\n' "$3" >"$STUBS/fail.$1.$2"; }
 down() { touch "$STUBS/down.$1"; }
 running() { echo "$STUB_PID" >"$1/postmaster.pid"; }
 identify_fails() { printf '%s\n' "$1" >"$STUBS/identify-error"; }
