@@ -430,6 +430,11 @@ describe("a booted systemd host over SSH: pulumi up, then every job run by syste
         .join("\n"),
     );
     const report = JSON.parse(fs.readFileSync(path.join(reportDir, "report.json"), "utf8"));
+    // where the replaced host's recovery time goes, for the run's log
+    const lossSteps = report.scenarios.find((s: { id: string }) => s.id === "host-loss").steps;
+    console.log(
+      lossSteps.map((s: { name: string; seconds: number }) => `  ${s.seconds.toFixed(1)}s  ${s.name}`).join("\n"),
+    );
     expect(report.scenarios.map((s: { id: string; verdict: string }) => `${s.id} ${s.verdict}`)).toEqual([
       "accidental-deletion PASS",
       "corrupt-backup PASS",
