@@ -46,5 +46,13 @@ describe("a command that can no longer finish", () => {
     );
     expect(done.status, done.stderr).toBe(0);
     expect(done.stderr).toBe("");
+    // an explicit exit (--help's) is the command's own: its status stands
+    const exits = spawnSync(
+      "node",
+      ["--import", "tsx", "-e", script.replace("new Promise(() => undefined)", "new Promise(() => process.exit(0))")],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+    expect(exits.status, exits.stderr).toBe(0);
+    expect(exits.stderr).toBe("");
   });
 });
