@@ -924,14 +924,16 @@ check_replication_tls() {
   die "standbys cannot connect to the primary at $REPL_PRIMARY_ADDRESS:$REPL_PRIMARY_PORT over verified TLS" \
     "(CA $REPL_TLS_CA): ${out#*error: }"
 }
-# wait_until_streaming: true once this server (a standby) streams from its primary, within about 30 seconds.
+# wait_until_streaming: true once this server (a standby) streams from its primary, within STANDBY_STREAM_SECONDS
+# (120 by default: a standby first replays what the archive holds through restore_command, which takes its time on
+# a loaded host or after a long absence).
 wait_until_streaming() {
-  local _
-  for _ in $(seq 1 150); do
+  local deadline=$((SECONDS + ${STANDBY_STREAM_SECONDS:-120}))
+  while :; do
     [[ $(sql -c "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null) == streaming ]] && return 0
+    ((SECONDS < deadline)) || return 1
     sleep 0.2
   done
-  [[ $(sql -c "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null) == streaming ]]
 }
 
 # archive_leftovers: a fenced primary's segments (PGDATA_DIR) marked .ready, archived (each within

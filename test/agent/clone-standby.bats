@@ -515,3 +515,20 @@ STUB
   ! grep -q "^ssl" "$TMP/near/postgresql.auto.conf" || false
   grep -q "^primary_conninfo" "$TMP/near/postgresql.auto.conf"
 }
+
+@test "a standby that streams only after a while (replaying the archive first) is waited for" {
+  answer 5433 receiver waiting
+  (sleep 2 && answer 5433 receiver streaming) &
+  run "$AGENT/clone-standby" near
+  wait
+  [ "$status" -eq 0 ]
+  [[ $output == *"standby near is streaming from 10.0.0.1:5432 on port 5433"* ]]
+}
+
+@test "a standby that does not stream within STANDBY_STREAM_SECONDS fails, naming the bound" {
+  setting STANDBY_STREAM_SECONDS 1
+  answer 5433 receiver waiting
+  run "$AGENT/clone-standby" near
+  [ "$status" -eq 1 ]
+  [[ $output == *"standby near is not streaming from 10.0.0.1:5432 after 1 s"* ]]
+}

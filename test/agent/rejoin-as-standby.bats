@@ -282,6 +282,7 @@ refused_before_rewind() {
 
 @test "rewound but not streaming: the standby keeps the slot it will stream through, and the message says so" {
   promoted_elsewhere
+  setting STANDBY_STREAM_SECONDS 1
   answer 5432 receiver stopped
   run "$AGENT/rejoin-as-standby" --primary far2
   [ "$status" -eq 1 ]
