@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
 import type { DrPlan } from "../components/plan/plan";
+import type { EngineRun } from "../drill/hostCommands";
 
 export type EngineAction = "preview" | "up" | "destroy";
 
@@ -109,7 +110,7 @@ export async function upKeepingOutput(
   stackName: string,
   plan: DrPlan,
   onOutput: (out: string) => void,
-): Promise<{ ok: boolean; output: string; error?: string }> {
+): Promise<EngineRun> {
   const chunks: string[] = [];
   try {
     const stack = await workspaceStack(projectDir, stackName, plan);

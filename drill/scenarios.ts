@@ -376,22 +376,27 @@ async function restoreFromStore(ctx: DrillContext, rec: ScenarioRecorder): Promi
 
 /**
  * On real hosts with --replace-host: the host destroyed and a new one brought up at its address by the operator's
- * command; its key pinned in the stack; `pulumi up` places drkit's agent, settings and credentials and stops at
- * claim-archive (the archive belongs to the lost cluster); restore-pitr --from-offsite; `pulumi up` again.
+ * command; the new host's key.
  */
-async function replaceHost(
-  ctx: DrillContext,
-  rec: ScenarioRecorder,
-  replacement: HostReplacement,
-  writesEnded: () => Promise<void>,
-): Promise<void> {
-  const host = ctx.plan.host.name;
-  const hostKey = await rec.step(
+function replaceHost(ctx: DrillContext, rec: ScenarioRecorder, replacement: HostReplacement): Promise<string> {
+  return rec.step(
     `${ctx.where()}destroyed; a new host brought up at its address (--replace-host)`,
     () => runReplaceCommand(replacement.command, ctx.plan.host, ctx.progress),
     (key) => `new host key ${key.slice(0, 24)}...`,
   );
-  await writesEnded();
+}
+
+/**
+ * The replaced host provisioned: its key pinned in the stack; `pulumi up` places drkit's agent, settings and
+ * credentials and stops at claim-archive (the archive belongs to the lost cluster); restore-pitr --from-offsite.
+ */
+async function provisionNewHost(
+  ctx: DrillContext,
+  rec: ScenarioRecorder,
+  replacement: HostReplacement,
+  hostKey: string,
+): Promise<void> {
+  const host = ctx.plan.host.name;
   rec.event("recovery-start", `pin ${host}'s new key, pulumi up, restore from the object store`);
   await rec.step(`pin the new host's key in the stack (hosts.${host}.connection.hostKey)`, async () => {
     await replacement.pinHostKey(host, hostKey);
@@ -457,10 +462,7 @@ const hostLoss: Scenario = {
       );
     }
     // With a replacement, the writes end when the host goes, inside the replace command.
-    let writing = true;
     const stopWrites = async () => {
-      if (!writing) return;
-      writing = false;
       await workload.stop();
       rec.event(
         "writes-end",
@@ -486,11 +488,8 @@ const hostLoss: Scenario = {
       },
       async (outcome) => {
         if (replacement) {
-          try {
-            await replaceHost(ctx, rec, replacement, stopWrites);
-          } finally {
-            await stopWrites();
-          }
+          const hostKey = await replaceHost(ctx, rec, replacement).finally(stopWrites);
+          await provisionNewHost(ctx, rec, replacement, hostKey);
           await primaryBack(ctx, rec, table, workload, outcome);
           await upAfterRestore(ctx, rec, replacement);
           await standbysBack(ctx, rec);

@@ -36,22 +36,19 @@ describe("a command that can no longer finish", () => {
       `const { exitNonZeroIfUnfinished } = require(${module});`,
       "exitNonZeroIfUnfinished(() => new Promise(() => undefined));",
     ].join("\n");
-    const hung = spawnSync("node", ["--import", "tsx", "-e", script], { encoding: "utf8", timeout: 30_000 });
+    const run = (command: string) =>
+      spawnSync("node", ["--import", "tsx", "-e", script.replace("new Promise(() => undefined)", command)], {
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+    const hung = run("new Promise(() => undefined)");
     expect(hung.status).toBe(70);
     expect(hung.stderr).toContain("drkit: stopped before the command finished");
-    const done = spawnSync(
-      "node",
-      ["--import", "tsx", "-e", script.replace("new Promise(() => undefined)", "Promise.resolve()")],
-      { encoding: "utf8", timeout: 30_000 },
-    );
+    const done = run("Promise.resolve()");
     expect(done.status, done.stderr).toBe(0);
     expect(done.stderr).toBe("");
     // an explicit exit (--help's) is the command's own: its status stands
-    const exits = spawnSync(
-      "node",
-      ["--import", "tsx", "-e", script.replace("new Promise(() => undefined)", "new Promise(() => process.exit(0))")],
-      { encoding: "utf8", timeout: 30_000 },
-    );
+    const exits = run("new Promise(() => process.exit(0))");
     expect(exits.status, exits.stderr).toBe(0);
     expect(exits.stderr).toBe("");
   });
