@@ -187,3 +187,65 @@ racing_cp() {
   [ "$status" -eq 0 ]
   [[ $output == take_lock ]]
 }
+
+# filesystem_free BLOCKS: from here on `stat -f` reports BLOCKS free blocks of 4096 bytes and logs each such call in
+# $TMP/statfs.log; other uses of stat go to the real one.
+filesystem_free() {
+  mkdir -p "$TMP/fakebin"
+  cat >"$TMP/fakebin/stat" <<STUB
+#!/usr/bin/env bash
+if [[ \$1 == -f ]]; then echo called >>"$TMP/statfs.log"; echo "$1 4096"; exit 0; fi
+exec /usr/bin/stat "\$@"
+STUB
+  chmod +x "$TMP/fakebin/stat"
+  export PATH="$TMP/fakebin:$PATH"
+}
+statfs_calls() { if [[ -f $TMP/statfs.log ]]; then wc -l <"$TMP/statfs.log"; else echo 0; fi; }
+archive_n() { "$AGENT/archive-wal" "$TMP/pg_wal/00000001000000000000000$1" "00000001000000000000000$1"; }
+# reading SECONDS_AGO FREE: the free-space reading as a run SECONDS_AGO would have left it
+reading() { printf '%s %s\n' "$(($(date +%s%6N) - $1 * 1000000))" "$2" >"$TMP/wal/drkit-free-space"; }
+
+@test "free space is asked of the filesystem once a second at most, and what was archived since counts as used" {
+  for n in 2 3; do head -c 16384 /dev/urandom >"$TMP/pg_wal/00000001000000000000000$n"; done
+  filesystem_free 2621440 # 10 GiB
+  for n in 1 2 3; do archive_n $n; done
+  [ "$(statfs_calls)" -eq 1 ]
+  read -r _ free <"$TMP/wal/drkit-free-space"
+  [ "$free" -eq $((10 * 1073741824 - 3 * 16384)) ]
+  for n in 1 2 3; do cmp "$TMP/pg_wal/00000001000000000000000$n" "$TMP/wal/00000001000000000000000$n"; done
+}
+
+@test "a reading older than a second, from the future or damaged is not taken: the filesystem is asked" {
+  filesystem_free 2621440
+  reading 2 999999999999
+  archive_n 1
+  [ "$(statfs_calls)" -eq 1 ]
+  read -r _ free <"$TMP/wal/drkit-free-space"
+  [ "$free" -eq $((10 * 1073741824 - 16384)) ]
+  head -c 16384 /dev/urandom >"$TMP/pg_wal/000000010000000000000002"
+  reading -5 999999999999
+  archive_n 2
+  [ "$(statfs_calls)" -eq 2 ]
+  head -c 16384 /dev/urandom >"$TMP/pg_wal/000000010000000000000003"
+  echo "12x4 99999999999" >"$TMP/wal/drkit-free-space"
+  archive_n 3
+  [ "$(statfs_calls)" -eq 3 ]
+}
+
+@test "within 64 files of the reserve every file asks the filesystem, and a reserve reached between two is kept" {
+  head -c 16384 /dev/urandom >"$TMP/pg_wal/000000010000000000000002"
+  # 100 files above a reserve of 1 MiB: the reading is taken
+  setting WAL_ARCHIVE_MIN_FREE_BYTES 1048576
+  reading 0 $((1048576 + 100 * 16384))
+  filesystem_free 0
+  archive_n 1
+  [ "$(statfs_calls)" -eq 0 ]
+  [ -f "$TMP/wal/000000010000000000000001" ]
+  # 60 files above it: asked, and the filesystem, now full, says no
+  reading 0 $((1048576 + 60 * 16384))
+  run archive_n 2
+  [ "$status" -eq 0 ]
+  [ "$(statfs_calls)" -eq 1 ]
+  [[ $output == *"NOT ARCHIVED: 000000010000000000000002"*"has 0 bytes free, below its reserve of 1048576"* ]]
+  [ ! -e "$TMP/wal/000000010000000000000002" ]
+}

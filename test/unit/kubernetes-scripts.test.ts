@@ -107,8 +107,12 @@ describe("archive_command: the agent's archive-wal with the server settings", ()
       expect(run("archive-wal", envFile, [src, segment]).status).toBe(0);
       expect(readFileSync(join(paths.backupRoot, "wal", segment), "utf8")).toBe("wal bytes");
       expect(run("archive-wal", envFile, [src, segment]).status).toBe(0);
-      // The copy, and its entry in the queue the backup job's shipper pass empties.
-      expect(readdirSync(join(paths.backupRoot, "wal")).sort()).toEqual([`.to-ship.${segment}`, segment]);
+      // The copy, its entry in the queue the backup job's shipper pass empties, and the free-space reading.
+      expect(readdirSync(join(paths.backupRoot, "wal")).sort()).toEqual([
+        `.to-ship.${segment}`,
+        segment,
+        "drkit-free-space",
+      ]);
     },
   );
 
