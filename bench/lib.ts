@@ -147,6 +147,20 @@ export function asUser(user: string, env: Record<string, string> = {}): string[]
   return ["runuser", "-u", user, "--", "env", ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
 }
 
+const clockTicks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+/**
+ * CPU seconds (user + system) from /proc/<pid>/stat: the process's own, or those of its children it has reaped
+ * (for this process: every command it ran and waited for, with their own children).
+ */
+export function cpuSeconds(pid: number | "self", whose: "own" | "reaped children"): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  // the fields after the command name (which may hold spaces), from the third on: utime is the 14th
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const at = whose === "own" ? 14 - 3 : 16 - 3;
+  return (Number(fields[at]) + Number(fields[at + 1])) / clockTicks;
+}
+
 /** Flushes dirty pages so one measured run does not pay for the previous run's writes. */
 export function syncDisks(): void {
   spawnSync("sync");

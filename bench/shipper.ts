@@ -6,11 +6,12 @@
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { startMinio, type MinioServer } from "../test/helpers/minio";
 import { shipperHost, type ShipperHost } from "../test/helpers/shipperHost";
 import { benchTempDir } from "./db";
-import { asUser, interleave, median, mustExec, onCleanup, progress, round, syncDisks } from "./lib";
+import { asUser, cpuSeconds, interleave, median, mustExec, onCleanup, progress, round, syncDisks } from "./lib";
 import type { ResultRow, Section } from "./results";
 
 export interface ShipperOptions {
@@ -60,12 +61,48 @@ function generateSegments(host: ShipperHost, opts: ShipperOptions): string[] {
   return names;
 }
 
+/** Median CPU time of a round, per segment (ms): the store's, and the client's (every process the round ran). */
+interface CpuPerSegment {
+  readonly store: number;
+  readonly client: number;
+}
+
 interface Medians {
   readonly shipper: number;
   readonly mirror: number;
   readonly mirrorChecksum: number;
   readonly samples: Record<string, number[]>;
   readonly parallel: number;
+  readonly cpu: Record<string, CpuPerSegment>;
+}
+
+const SHIPPER = "drkit shipper once";
+const MIRROR = "mc mirror";
+const MIRROR_CHECKSUM = "mc mirror --checksum SHA256";
+
+/**
+ * Wraps a round so that the CPU time it cost is recorded: the store's (its server process) and the client's (the
+ * commands this process ran and waited for). The warm-up round is recorded too and left out by the caller.
+ */
+function metered(minio: MinioServer, into: CpuPerSegment[], segments: number, run: () => Promise<number>) {
+  return async () => {
+    const pid = minio.pid();
+    if (pid === undefined) throw new Error("the MinIO of the shipper benchmark is not running");
+    const store = cpuSeconds(pid, "own");
+    const client = cpuSeconds("self", "reaped children");
+    const seconds = await run();
+    const perSegment = (s: number) => (s * 1000) / segments;
+    into.push({
+      store: perSegment(cpuSeconds(pid, "own") - store),
+      client: perSegment(cpuSeconds("self", "reaped children") - client),
+    });
+    return seconds;
+  };
+}
+
+function medianCpu(rounds: readonly CpuPerSegment[]): CpuPerSegment {
+  const recorded = rounds.slice(1);
+  return { store: median(recorded.map((c) => c.store)), client: median(recorded.map((c) => c.client)) };
 }
 
 async function measure(dir: string, minio: MinioServer, host: ShipperHost, opts: ShipperOptions): Promise<Medians> {
@@ -113,15 +150,17 @@ async function measure(dir: string, minio: MinioServer, host: ShipperHost, opts:
       )
     ).seconds;
   const [shipperCmd, shipperArgs] = host.shipperCommand("once");
+  const cpu = new Map<string, CpuPerSegment[]>([SHIPPER, MIRROR, MIRROR_CHECKSUM].map((n) => [n, []]));
+  const meter = (name: string, run: () => Promise<number>) => metered(minio, cpu.get(name)!, names.length, run);
   const samples = await interleave(
     opts.reps,
     [
       {
-        name: "drkit shipper once",
-        run: async () => {
+        name: SHIPPER,
+        run: meter(SHIPPER, async () => {
           for (const name of names) host.queue(name);
           return (await mustExec(shipperCmd, shipperArgs, { env: host.env })).seconds;
-        },
+        }),
         after: async () => {
           const left = host.pending();
           if (left.length > 0) throw new Error(`the shipper left ${left.length} entries queued: ${left.join(" ")}`);
@@ -129,25 +168,26 @@ async function measure(dir: string, minio: MinioServer, host: ShipperHost, opts:
         },
       },
       {
-        name: "mc mirror",
-        run: mirror([]),
-        after: () => checkAndEmpty(minio, mirrorLocation, names.length, "mc mirror"),
+        name: MIRROR,
+        run: meter(MIRROR, mirror([])),
+        after: () => checkAndEmpty(minio, mirrorLocation, names.length, MIRROR),
       },
       {
-        name: "mc mirror --checksum SHA256",
-        run: mirror(["--checksum", "SHA256"]),
-        after: () => checkAndEmpty(minio, mirrorLocation, names.length, "mc mirror --checksum SHA256"),
+        name: MIRROR_CHECKSUM,
+        run: meter(MIRROR_CHECKSUM, mirror(["--checksum", "SHA256"])),
+        after: () => checkAndEmpty(minio, mirrorLocation, names.length, MIRROR_CHECKSUM),
       },
     ],
     `shipper, ${opts.segments} segments (s)`,
   );
   const m = (name: string) => median(samples.get(name)!);
   return {
-    shipper: m("drkit shipper once"),
-    mirror: m("mc mirror"),
-    mirrorChecksum: m("mc mirror --checksum SHA256"),
+    shipper: m(SHIPPER),
+    mirror: m(MIRROR),
+    mirrorChecksum: m(MIRROR_CHECKSUM),
     samples: Object.fromEntries([...samples].map(([k, v]) => [k, v.map((x) => round(x, 3))])),
     parallel: offsite.parallel,
+    cpu: Object.fromEntries([...cpu].map(([k, v]) => [k, medianCpu(v)])),
   };
 }
 
@@ -161,6 +201,15 @@ function rows(opts: ShipperOptions, m: Medians): ResultRow[] {
   const rate = (seconds: number) => (opts.segments / ms(seconds)).toFixed(1);
   const what = `WAL shipping, ${opts.segments} × ${sizeLabel(opts.segmentBytes)} segments to MinIO on loopback`;
   const n = `${opts.segments} segments × ${opts.reps} rounds`;
+  const cpus = os.cpus().length;
+  const cpuOf = (name: string) => {
+    const c = m.cpu[name];
+    const ceiling = (cpus * 1000) / (c.store + c.client);
+    return (
+      `CPU per segment: MinIO ${c.store.toFixed(0)} ms, client ${c.client.toFixed(0)} ms, so ${cpus} CPUs allow at ` +
+      `most ${ceiling.toFixed(1)} segments/s`
+    );
+  };
   const drkit =
     `drkit ${rate(m.shipper)} segments/s: one pass takes the queue, lists the store once, uploads the files in one ` +
     `mc cp --checksum SHA256 --max-workers ${m.parallel} while OpenSSL hashes them beside it, and reads every ` +
@@ -173,7 +222,8 @@ function rows(opts: ShipperOptions, m: Medians): ResultRow[] {
       baselineMedian: round(m.mirror, 2),
       drkitMedian: round(m.shipper, 2),
       ratio: round(ms(m.shipper) / ms(m.mirror)),
-      notes: `${drkit}; mc mirror ${rate(m.mirror)} segments/s, no checksum; ${n}`,
+      notes:
+        `${drkit} (${cpuOf(SHIPPER)}); mc mirror ${rate(m.mirror)} segments/s, no checksum (${cpuOf(MIRROR)}); ` + n,
     },
     {
       benchmark: `${what}, checksummed baseline`,
@@ -184,7 +234,8 @@ function rows(opts: ShipperOptions, m: Medians): ResultRow[] {
       ratio: round(ms(m.shipper) / ms(m.mirrorChecksum)),
       notes:
         `the same SHA256 checked by the store; what remains is drkit's listing, local hashing and read-back: ` +
-        `mc mirror --checksum ${rate(m.mirrorChecksum)} segments/s vs drkit ${rate(m.shipper)}; ${n}`,
+        `mc mirror --checksum ${rate(m.mirrorChecksum)} segments/s (${cpuOf(MIRROR_CHECKSUM)}) vs drkit ` +
+        `${rate(m.shipper)}; ${n}`,
     },
   ];
 }
@@ -208,6 +259,6 @@ export async function benchShipper(opts: ShipperOptions): Promise<Section> {
     seconds: (Date.now() - t0) / 1000,
     options: { ...opts },
     rows: result,
-    details: { seconds: m.samples, parallel: m.parallel },
+    details: { seconds: m.samples, parallel: m.parallel, cpuMsPerSegment: m.cpu },
   };
 }

@@ -19,6 +19,8 @@ export interface MinioServer {
   /** Runs mc with this server as alias `name` (and any extra env), in a private MC_CONFIG_DIR. */
   mc(args: string[], env?: Record<string, string>): Promise<RunResult>;
   stop(): Promise<void>;
+  /** The server's process id while it runs (the benchmarks read its CPU time). */
+  pid(): number | undefined;
   /** Starts it again on the same port and data directory. */
   start(): Promise<void>;
   /** Stops the server and removes its directory. */
@@ -144,6 +146,7 @@ export async function startMinio(name: string, options: MinioOptions = {}): Prom
     mcHostEnv,
     mc,
     stop,
+    pid: () => child?.pid,
     start,
     destroy: async () => {
       await stop();

@@ -38,6 +38,15 @@ describe("bench/shipper.ts, smoke size", () => {
     );
     const rate = (4 / seconds["drkit shipper once"][0]).toFixed(1);
     expect(plain.notes).toContain(`drkit ${rate} segments/s`);
+    // the CPU each round cost: every client starts mc at least once, which alone takes more than a clock tick
+    const cpu = section.details.cpuMsPerSegment as Record<string, { store: number; client: number }>;
+    expect(Object.keys(cpu).sort()).toEqual(Object.keys(seconds).sort());
+    for (const c of Object.values(cpu)) {
+      expect(c.client).toBeGreaterThan(0);
+      expect(c.store).toBeGreaterThanOrEqual(0);
+    }
+    const c = cpu["drkit shipper once"];
+    expect(plain.notes).toContain(`CPU per segment: MinIO ${c.store.toFixed(0)} ms, client ${c.client.toFixed(0)} ms`);
   });
 
   it("leaves nothing behind: no temp directory, no MinIO", () => {
