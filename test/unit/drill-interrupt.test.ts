@@ -51,4 +51,20 @@ describe("an interrupted drill stops its own servers and removes its secret file
     expect(alive(r.pid)).toBe(false);
     expect(fs.existsSync(r.dir)).toBe(false);
   });
+
+  it("an exit before the drill finished (its event loop emptied): exit 70, server gone, folder removed", async () => {
+    const child = spawn(TSX, [FIXTURE, "stall"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+    const [, dir, pid] = out.trim().split(" ");
+    expect(code, err).toBe(70);
+    expect(err).toContain("drill: exiting before the drill finished: stopping its own servers, removing its files");
+    expect(err).toContain("drkit: stopped before the command finished");
+    for (let i = 0; i < 50 && alive(Number(pid)); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive(Number(pid))).toBe(false);
+    expect(fs.existsSync(dir!)).toBe(false);
+  });
 });
