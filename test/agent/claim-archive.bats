@@ -23,9 +23,15 @@ echo "pg_controldata \$*" >>"$TMP/calls"
 [[ \$1 == -D && -f \$2/sysid ]] || { echo "pg_controldata: could not open \$2/global/pg_control" >&2; exit 1; }
 echo "pg_control version number:            1300"
 echo "Database system identifier:           \$(cat "\$2/sysid")"
+echo "Database cluster state:               \$(cat "\$2/state" 2>/dev/null || echo in production)"
+echo "Latest checkpoint location:           \$(cat "\$2/checkpoint" 2>/dev/null || echo 0/1000028)"
 echo "Latest checkpoint's TimeLineID:       1"
+echo "Bytes per WAL segment:                16777216"
 STUB
   chmod +x "$TMP/bin/pg_controldata"
+  # the server answers while $STUBS/server.up exists
+  printf '#!/usr/bin/env bash\n[[ -e %q ]] || exit 2\n' "$STUBS/server.up" >"$TMP/bin/pg_isready"
+  chmod +x "$TMP/bin/pg_isready"
   setting WAL_DIR "$TMP/backups/wal"
   setting ARCHIVE_RECORD "$TMP/backups/drkit-archive.env"
   setting ARCHIVE_EPOCH 1
@@ -277,4 +283,77 @@ PROBE
   run "$TMP/agent/probe" "$OURS"
   [[ $output == *"cannot ask object store site-a (bucket-a/svc/) which cluster"* ]]
   [[ $output == *"status 2" ]]
+}
+
+# shut_down_at LOCATION: the cluster was shut down cleanly, its last checkpoint at LOCATION
+shut_down_at() {
+  echo "shut down" >"$TMP/data/state"
+  echo "$1" >"$TMP/data/checkpoint"
+}
+ours_record() { printf 'SYSTEM_IDENTIFIER=%s\nPG_MAJOR=15\n' "$OURS" >"$1"; }
+
+@test "a local archive ahead of this cluster (another copy under the same identifier) is refused, nothing claimed" {
+  shut_down_at 0/2000028
+  for n in 3 4 5; do segment "$TMP/backups/wal/00000001000000000000000$n" "$OURS"; done
+  ours_record "$TMP/backups/drkit-archive.env"
+  run "$AGENT/claim-archive"
+  [ "$status" -eq 1 ]
+  [[ $output == *"this cluster writes WAL file 000000010000000000000002"* ]]
+  [[ $output == *"holds WAL up to 000000010000000000000005 (timeline 1), beyond this cluster's position"* ]]
+  [[ $output == *"000000010000000000000002 (timeline 1), under the same system identifier $OURS"* ]]
+  [[ $output == *"nothing was claimed"* ]]
+  [ ! -e "$(object a drkit-archive.env)" ]
+  # unrecorded WAL of this identifier, ahead: refused too, and not claimed
+  rm "$TMP/backups/drkit-archive.env"
+  run "$AGENT/claim-archive"
+  [ "$status" -eq 1 ]
+  [[ $output == *"holds WAL up to 000000010000000000000005"* ]]
+  [ ! -e "$TMP/backups/drkit-archive.env" ]
+  # the cluster at the archive's newest segment or beyond it: claimed
+  shut_down_at 0/5000028
+  run "$AGENT/claim-archive"
+  [ "$status" -eq 0 ]
+  [ "$(record_of "$TMP/backups/drkit-archive.env")" = "$OURS" ]
+}
+
+@test "a running primary tells its position; a store on a later timeline is ahead even at a lower segment" {
+  touch "$STUBS/server.up"
+  sql_answer '*pg_walfile_name(pg_current_wal_lsn())*' 000000010000000000000009
+  mkdir -p "$(dirname -- "$(object a wal/x)")"
+  segment "$(object a wal/000000010000000000000008)" "$OURS"
+  segment "$(object a wal/000000020000000000000004)" "$OURS"
+  ours_record "$(object a drkit-archive.env)"
+  run "$AGENT/claim-archive"
+  [ "$status" -eq 1 ]
+  [[ $output == *"object store site-a (bucket-a/svc/) holds WAL up to 000000020000000000000004 (timeline 2)"* ]]
+  [[ $output == *"position 000000010000000000000009 (timeline 1)"* ]]
+  [ ! -e "$TMP/backups/drkit-archive.env" ]
+  # the same store with only the first timeline's WAL, behind the server: accepted, every location claimed
+  rm "$(object a wal/000000020000000000000004)"
+  run "$AGENT/claim-archive"
+  [ "$status" -eq 0 ]
+  [ "$(record_of "$TMP/backups/drkit-archive.env")" = "$OURS" ]
+  [ "$(record_of "$(object b drkit-archive.env)")" = "$OURS" ]
+}
+
+@test "no position is compared for a server in recovery, a crashed cluster or a --check (a standby is behind)" {
+  for n in 3 4 5; do segment "$TMP/backups/wal/00000001000000000000000$n" "$OURS"; done
+  ours_record "$TMP/backups/drkit-archive.env"
+  # crashed: its last checkpoint may be behind what it archived
+  echo "in production" >"$TMP/data/state"
+  echo 0/1000028 >"$TMP/data/checkpoint"
+  run "$AGENT/claim-archive"
+  [ "$status" -eq 0 ]
+  [[ $output == *"WAL position is not known"* ]]
+  # in recovery: the server answers no position
+  touch "$STUBS/server.up"
+  sql_answer '*pg_is_in_recovery()*' ''
+  run "$AGENT/claim-archive"
+  [ "$status" -eq 0 ]
+  [[ $output == *"WAL position is not known"* ]]
+  rm "$STUBS/server.up"
+  shut_down_at 0/2000028
+  run "$AGENT/claim-archive" --check
+  [ "$status" -eq 0 ]
+  [[ $output != *"holds WAL up to"* ]]
 }

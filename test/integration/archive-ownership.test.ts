@@ -6,8 +6,9 @@ import { serviceArtifacts } from "../../components/artifacts/hostArtifacts";
 import { applyServiceLocally } from "../../components/host/applyLocal";
 import { buildPlan, type ServicePlan } from "../../components/plan/plan";
 import { toolchainBin } from "../helpers/engine";
+import { asPostgres, serviceSql, stopDaemons, storeKeys, switchAndArchive } from "../helpers/localService";
 import { startMinio, type MinioServer } from "../helpers/minio";
-import { freePort, psqlAt, runAsync, sandboxFor, tempRoot, waitFor, type RunResult } from "../helpers/sandbox";
+import { freePort, runAsync, sandboxFor, tempRoot, waitFor } from "../helpers/sandbox";
 
 // A host rebuilt with a new PostgreSQL cluster (a new initdb: a new system identifier) on top of the archive
 // directory and the bucket prefix of the old one. Provisioning refuses it, naming both clusters; a new archive
@@ -50,44 +51,17 @@ function planFor(epoch: number): ServicePlan {
   return plan;
 }
 
-/** Stops what a deployment left running besides PostgreSQL (a long-running job), as its undo would. */
-async function stopDaemons(plan: ServicePlan) {
-  const artifacts = serviceArtifacts(plan);
-  for (const job of plan.jobs.filter((j) => j.daemon)) {
-    const undo = artifacts.step(`step:enable:${job.id}`).undo;
-    if (undo) await runAsync("bash", ["-c", undo]);
-  }
-}
-
-const asPostgres = (plan: ServicePlan, verb: string, args: string[] = []): Promise<RunResult> =>
-  runAsync("runuser", ["-u", "postgres", "--", path.join(plan.paths.scriptsDir, verb), ...args]);
-const sql = (plan: ServicePlan, query: string, db = "app") =>
-  psqlAt(plan.postgres.socketDirectory, plan.postgres.port, query, db);
+const sql = serviceSql;
 const systemIdentifier = (plan: ServicePlan) =>
   sql(plan, "SELECT system_identifier FROM pg_control_system()", "postgres");
 const recordOf = (text: string) => /^SYSTEM_IDENTIFIER=(\d+)$/m.exec(text)?.[1];
-const keys = async (prefix: string) => {
-  const r = await minio.mc(["ls", "--recursive", "--json", `site_a/drkit-backups/${prefix}`]);
-  expect(r.status, r.stderr).toBe(0);
-  return r.stdout
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l).key as string)
-    .sort();
-};
+const keys = (prefix: string) => storeKeys(minio, "drkit-backups", prefix);
 const object = async (key: string) => {
   const r = await minio.mc(["cat", `site_a/drkit-backups/${key}`]);
   expect(r.status, r.stderr).toBe(0);
   return r.stdout;
 };
 const files = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir).sort() : []);
-
-/** Switches WAL and waits until PostgreSQL reports that segment archived. */
-async function switchAndArchive(plan: ServicePlan): Promise<string> {
-  const segment = sql(plan, "SELECT pg_walfile_name(pg_switch_wal())", "postgres");
-  const last = () => sql(plan, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver", "postgres");
-  return waitFor(`archiving of ${segment}`, () => (last() >= segment ? segment : undefined), 60);
-}
 
 let first: ServicePlan; // epoch 1: the old cluster's deployment (and, rebuilt, the refused one)
 let second: ServicePlan; // epoch 2
