@@ -28,7 +28,12 @@ export async function cleanUpOnInterrupt<T>(cleanup: () => void, body: () => Pro
   const onExit = () => {
     if (cleaned) return;
     process.stderr.write("drill: exiting before the drill finished: stopping its own servers, removing its files\n");
-    cleanOnce();
+    // an exception here would replace the exit status and skip the other exit listeners
+    try {
+      cleanOnce();
+    } catch (error) {
+      process.stderr.write(`drill: the clean-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
   };
   process.once("exit", onExit);
   try {

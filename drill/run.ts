@@ -265,10 +265,14 @@ export async function runDrill(
         );
       else if (service.monitoring) await Detector.start(service, progress, (d) => (detector = d));
       ctx.alerts = detector;
-      await playScenarios(ctx, scenarios, results);
+      try {
+        await playScenarios(ctx, scenarios, results);
+      } finally {
+        // still under the interrupt handlers: a signal while the detector stops cleans up too
+        await detector?.stop();
+      }
     });
   } finally {
-    await detector?.stop();
     cleanUp();
   }
   if (!env) throw new Error("the drill stopped before it described the environment");

@@ -232,20 +232,31 @@ reading() { printf '%s %s\n' "$(($(date +%s%6N) - $1 * 1000000))" "$2" >"$TMP/wa
   [ "$(statfs_calls)" -eq 3 ]
 }
 
-@test "within 64 files of the reserve every file asks the filesystem, and a reserve reached between two is kept" {
+@test "within 64 files (at least 1 GiB) of the reserve every file asks the filesystem, and a reserve reached is kept" {
   head -c 16384 /dev/urandom >"$TMP/pg_wal/000000010000000000000002"
-  # 100 files above a reserve of 1 MiB: the reading is taken
   setting WAL_ARCHIVE_MIN_FREE_BYTES 1048576
-  reading 0 $((1048576 + 100 * 16384))
+  # 1 GiB and two files above a reserve of 1 MiB: the reading is taken
+  reading 0 $((1048576 + 1073741824 + 2 * 16384))
   filesystem_free 0
   archive_n 1
   [ "$(statfs_calls)" -eq 0 ]
   [ -f "$TMP/wal/000000010000000000000001" ]
-  # 60 files above it: asked, and the filesystem, now full, says no
-  reading 0 $((1048576 + 60 * 16384))
+  # exactly 1 GiB above it (64 files of 16 KiB would be far less): asked, and the filesystem, now full, says no
+  reading 0 $((1048576 + 1073741824))
   run archive_n 2
   [ "$status" -eq 0 ]
   [ "$(statfs_calls)" -eq 1 ]
   [[ $output == *"NOT ARCHIVED: 000000010000000000000002"*"has 0 bytes free, below its reserve of 1048576"* ]]
   [ ! -e "$TMP/wal/000000010000000000000002" ]
+}
+
+@test "a reading with leading zeros is read as decimal, without an error" {
+  filesystem_free 2621440
+  printf '%s 0%s\n' "$(date +%s%6N)" 99999999999 >"$TMP/wal/drkit-free-space"
+  run archive_n 1
+  [ "$status" -eq 0 ]
+  [[ $output != *"value too great"* ]]
+  [ "$(statfs_calls)" -eq 0 ]
+  read -r _ free <"$TMP/wal/drkit-free-space"
+  [ "$free" -eq $((99999999999 - 16384)) ]
 }

@@ -299,8 +299,8 @@ ours_record() { printf 'SYSTEM_IDENTIFIER=%s\nPG_MAJOR=15\n' "$OURS" >"$1"; }
   run "$AGENT/claim-archive"
   [ "$status" -eq 1 ]
   [[ $output == *"this cluster writes WAL file 000000010000000000000002"* ]]
-  [[ $output == *"holds WAL up to 000000010000000000000005 (timeline 1), beyond this cluster's position"* ]]
-  [[ $output == *"000000010000000000000002 (timeline 1), under the same system identifier $OURS"* ]]
+  [[ $output == *"holds WAL up to 000000010000000000000005 on timeline 1, beyond this cluster's position"* ]]
+  [[ $output == *"000000010000000000000002 on it, under the same system identifier $OURS"* ]]
   [[ $output == *"nothing was claimed"* ]]
   [ ! -e "$(object a drkit-archive.env)" ]
   # unrecorded WAL of this identifier, ahead: refused too, and not claimed
@@ -316,24 +316,35 @@ ours_record() { printf 'SYSTEM_IDENTIFIER=%s\nPG_MAJOR=15\n' "$OURS" >"$1"; }
   [ "$(record_of "$TMP/backups/drkit-archive.env")" = "$OURS" ]
 }
 
-@test "a running primary tells its position; a store on a later timeline is ahead even at a lower segment" {
+@test "a running primary's position is asked again before a store ahead of it is refused; later timelines count not" {
   touch "$STUBS/server.up"
-  sql_answer '*pg_walfile_name(pg_current_wal_lsn())*' 000000010000000000000009
+  # the position the server reports: 09 on timeline 1 the first time, then what $STUBS/position says
+  echo 000000010000000000000009 >"$STUBS/position"
+  cat >"$TMP/bin/psql" <<STUB
+#!/usr/bin/env bash
+echo "psql position" >>"$TMP/calls"
+cat "$STUBS/position"
+echo 00000001000000000000000B >"$STUBS/position"
+STUB
   mkdir -p "$(dirname -- "$(object a wal/x)")"
   segment "$(object a wal/000000010000000000000008)" "$OURS"
+  segment "$(object a wal/00000001000000000000000A)" "$OURS"
   segment "$(object a wal/000000020000000000000004)" "$OURS"
   ours_record "$(object a drkit-archive.env)"
-  run "$AGENT/claim-archive"
-  [ "$status" -eq 1 ]
-  [[ $output == *"object store site-a (bucket-a/svc/) holds WAL up to 000000020000000000000004 (timeline 2)"* ]]
-  [[ $output == *"position 000000010000000000000009 (timeline 1)"* ]]
-  [ ! -e "$TMP/backups/drkit-archive.env" ]
-  # the same store with only the first timeline's WAL, behind the server: accepted, every location claimed
-  rm "$(object a wal/000000020000000000000004)"
+  # 0A is beyond 09, but the server, asked again after the listing, has archived on to 0B: accepted. Timeline 2
+  # (a restore below it could be this cluster's own) is not compared.
   run "$AGENT/claim-archive"
   [ "$status" -eq 0 ]
+  [ "$(grep -c "psql position" "$TMP/calls")" -eq 2 ]
   [ "$(record_of "$TMP/backups/drkit-archive.env")" = "$OURS" ]
-  [ "$(record_of "$(object b drkit-archive.env)")" = "$OURS" ]
+  # a server that stays at 09: refused
+  rm "$TMP/backups/drkit-archive.env"
+  printf '#!/usr/bin/env bash\necho 000000010000000000000009\n' >"$TMP/bin/psql"
+  run "$AGENT/claim-archive"
+  [ "$status" -eq 1 ]
+  [[ $output == *"object store site-a (bucket-a/svc/) holds WAL up to 00000001000000000000000A on timeline 1"* ]]
+  [[ $output == *"position 000000010000000000000009 on it"* ]]
+  [ ! -e "$TMP/backups/drkit-archive.env" ]
 }
 
 @test "no position is compared for a server in recovery, a crashed cluster or a --check (a standby is behind)" {

@@ -110,8 +110,8 @@ describe("a copy of the cluster behind its archive (a host rebuilt from an image
     const claim = await runAsync("bash", ["-c", serviceArtifacts(plan).step("step:claim-archive").run]);
     expect(claim.status).toBe(1);
     expect(claim.stderr).toContain(
-      `object store site-a (${BUCKET}/svc/) holds WAL up to ${newest} (timeline 1), beyond this cluster's ` +
-        `position ${position} (timeline 1), under the same system identifier ${sysid}`,
+      `object store site-a (${BUCKET}/svc/) holds WAL up to ${newest} on timeline 1, beyond this cluster's ` +
+        `position ${position} on it, under the same system identifier ${sysid}`,
     );
     expect(claim.stderr).toContain("Restore it first (restore-pitr --from-offsite)");
     expect(fs.existsSync(plan.archive.current.record)).toBe(false);
