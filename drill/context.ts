@@ -190,11 +190,12 @@ export class DrillContext {
     const unit = `${job.unit}.service`;
     const started = await this.exec(["systemctl", "start", unit], { timeoutMs: 900_000 });
     const invocation = (await this.execOk(["systemctl", "show", "-p", "InvocationID", "--value", unit])).stdout.trim();
-    // journald reads the job's output stream on its own time: the last line may arrive after systemctl returns.
+    // journald reads the job's output stream on its own time: the last line may arrive after systemctl returns,
+    // and a failed run's lines (what the error message shows) too.
     let log = "";
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 8; i++) {
       log = (await this.exec(["journalctl", "-q", "-o", "cat", `_SYSTEMD_INVOCATION_ID=${invocation}`])).stdout;
-      if (started.status !== 0 || !lastLine || lastLine.test(log)) break;
+      if (started.status !== 0 ? log.trim() !== "" : !lastLine || lastLine.test(log)) break;
       await sleep(250);
     }
     return { status: started.status, stdout: "", stderr: log || started.stderr };
