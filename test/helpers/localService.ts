@@ -4,9 +4,46 @@
  */
 import * as path from "node:path";
 import { serviceArtifacts } from "../../components/artifacts/hostArtifacts";
-import type { ServicePlan } from "../../components/plan/plan";
+import { buildPlan, type ServicePlan } from "../../components/plan/plan";
 import type { MinioServer } from "./minio";
 import { psqlAt, runAsync, waitFor, type RunResult } from "./sandbox";
+
+/**
+ * A sandbox service `svc` (PostgreSQL 15 on `port`, database `app`, under `root`) shipping to one store, `site-a`,
+ * a bucket of `minio`; `archiveEpoch` above 1 starts that archive epoch.
+ */
+export function shippingSandboxPlan(
+  root: string,
+  port: number,
+  minio: MinioServer,
+  bucket: string,
+  archiveEpoch = 1,
+): ServicePlan {
+  return buildPlan(
+    {
+      hosts: { sandbox: { connection: { type: "local", rootPrefix: root } } },
+      services: {
+        svc: {
+          host: "sandbox",
+          postgres: { version: 15, port, databases: ["app"], manager: { type: "pg_ctl" }, provision: true },
+          verifyAfterBackup: false,
+          offsite: { targets: ["site-a"], retry: { attempts: 2, initialDelay: "1s" } },
+          ...(archiveEpoch > 1 ? { archive: { epoch: archiveEpoch } } : {}),
+        },
+      },
+      objectStores: {
+        "site-a": {
+          type: "minio",
+          endpoint: minio.endpoint,
+          bucket,
+          accessKey: minio.accessKey,
+          secretKey: minio.secretKey,
+        },
+      },
+    },
+    { baseDir: root },
+  ).services[0];
+}
 
 /** Stops what a deployment left running besides PostgreSQL (a long-running job), as its undo would. */
 export async function stopDaemons(plan: ServicePlan): Promise<void> {

@@ -4,9 +4,16 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serviceArtifacts } from "../../components/artifacts/hostArtifacts";
 import { applyServiceLocally } from "../../components/host/applyLocal";
-import { buildPlan, type ServicePlan } from "../../components/plan/plan";
+import type { ServicePlan } from "../../components/plan/plan";
 import { toolchainBin } from "../helpers/engine";
-import { asPostgres, serviceSql, stopDaemons, storeKeys, switchAndArchive } from "../helpers/localService";
+import {
+  asPostgres,
+  serviceSql,
+  shippingSandboxPlan,
+  stopDaemons,
+  storeKeys,
+  switchAndArchive,
+} from "../helpers/localService";
 import { startMinio, type MinioServer } from "../helpers/minio";
 import { freePort, runAsync, sandboxFor, tempRoot, waitFor } from "../helpers/sandbox";
 
@@ -34,29 +41,7 @@ beforeAll(async () => {
   expect(mb.status, mb.stderr).toBe(0);
   const root = tempRoot("cluster-copy");
   const port = await freePort();
-  plan = buildPlan(
-    {
-      hosts: { sandbox: { connection: { type: "local", rootPrefix: root } } },
-      services: {
-        svc: {
-          host: "sandbox",
-          postgres: { version: 15, port, databases: ["app"], manager: { type: "pg_ctl" }, provision: true },
-          verifyAfterBackup: false,
-          offsite: { targets: ["site-a"], retry: { attempts: 2, initialDelay: "1s" } },
-        },
-      },
-      objectStores: {
-        "site-a": {
-          type: "minio",
-          endpoint: minio.endpoint,
-          bucket: BUCKET,
-          accessKey: minio.accessKey,
-          secretKey: minio.secretKey,
-        },
-      },
-    },
-    { baseDir: root },
-  ).services[0];
+  plan = shippingSandboxPlan(root, port, minio, BUCKET);
 }, 120_000);
 
 afterAll(async () => {

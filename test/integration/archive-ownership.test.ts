@@ -4,9 +4,16 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serviceArtifacts } from "../../components/artifacts/hostArtifacts";
 import { applyServiceLocally } from "../../components/host/applyLocal";
-import { buildPlan, type ServicePlan } from "../../components/plan/plan";
+import type { ServicePlan } from "../../components/plan/plan";
 import { toolchainBin } from "../helpers/engine";
-import { asPostgres, serviceSql, stopDaemons, storeKeys, switchAndArchive } from "../helpers/localService";
+import {
+  asPostgres,
+  serviceSql,
+  shippingSandboxPlan,
+  stopDaemons,
+  storeKeys,
+  switchAndArchive,
+} from "../helpers/localService";
 import { startMinio, type MinioServer } from "../helpers/minio";
 import { freePort, runAsync, sandboxFor, tempRoot, waitFor } from "../helpers/sandbox";
 
@@ -23,30 +30,7 @@ let port: number;
 const plans: ServicePlan[] = [];
 
 function planFor(epoch: number): ServicePlan {
-  const plan = buildPlan(
-    {
-      hosts: { sandbox: { connection: { type: "local", rootPrefix: root } } },
-      services: {
-        svc: {
-          host: "sandbox",
-          postgres: { version: 15, port, databases: ["app"], manager: { type: "pg_ctl" }, provision: true },
-          verifyAfterBackup: false,
-          offsite: { targets: ["site-a"], retry: { attempts: 2, initialDelay: "1s" } },
-          ...(epoch > 1 ? { archive: { epoch } } : {}),
-        },
-      },
-      objectStores: {
-        "site-a": {
-          type: "minio",
-          endpoint: minio.endpoint,
-          bucket: "drkit-backups",
-          accessKey: minio.accessKey,
-          secretKey: minio.secretKey,
-        },
-      },
-    },
-    { baseDir: root },
-  ).services[0];
+  const plan = shippingSandboxPlan(root, port, minio, "drkit-backups", epoch);
   plans.push(plan);
   return plan;
 }
