@@ -55,7 +55,10 @@ control() {
 }
 record_of() { sed -n 's/^SYSTEM_IDENTIFIER=//p' "$1"; }
 # a foreign record in the local archive or at a store
-foreign_record() { printf 'SYSTEM_IDENTIFIER=%s\nPG_MAJOR=15\n' "$THEIRS" >"$1"; }
+# owner_record FILE SYSID: an archive's owner record naming SYSID
+owner_record() { printf 'SYSTEM_IDENTIFIER=%s\nPG_MAJOR=15\n' "$2" >"$1"; }
+foreign_record() { owner_record "$1" "$THEIRS"; }
+ours_record() { owner_record "$1" "$OURS"; }
 store_record() {
   mkdir -p "$(dirname -- "$(object "$1" drkit-archive.env)")"
   foreign_record "$(object "$1" drkit-archive.env)"
@@ -290,7 +293,6 @@ shut_down_at() {
   echo "shut down" >"$TMP/data/state"
   echo "$1" >"$TMP/data/checkpoint"
 }
-ours_record() { printf 'SYSTEM_IDENTIFIER=%s\nPG_MAJOR=15\n' "$OURS" >"$1"; }
 
 @test "a local archive ahead of this cluster (another copy under the same identifier) is refused, nothing claimed" {
   shut_down_at 0/2000028

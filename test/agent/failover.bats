@@ -5,10 +5,7 @@ load helpers
 load replication-stubs
 
 setup() {
-  agent_setup
-  pg_stubs
-  setting PGPORT 5432
-  setting PGDATA_DIR "$TMP/primary"
+  primary_setup
   setting REPL_ROLE drkit_replicator
   setting REPL_PASS_FILE "$TMP/pgpass"
   setting REPL_PRIMARY_ADDRESS 127.0.0.1
@@ -18,7 +15,7 @@ setup() {
   setting_array STANDBY_SLOTS drkit_near drkit_far
   setting_array STANDBY_SYNC yes no
   setting_array FAILOVER_ORDER near far
-  mkdir -p "$TMP/primary" "$TMP/near" "$TMP/far"
+  mkdir -p "$TMP/near" "$TMP/far"
   running "$TMP/primary"
   for port in 5433 5434; do
     answer "$port" recovery t

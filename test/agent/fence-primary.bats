@@ -5,10 +5,7 @@ load helpers
 load replication-stubs
 
 setup() {
-  agent_setup
-  pg_stubs
-  setting PGPORT 5432
-  setting PGDATA_DIR "$TMP/primary"
+  primary_setup
   mkdir -p "$TMP/primary/pg_wal/archive_status" "$TMP/agent" "$TMP/archive"
   echo 15 >"$TMP/primary/PG_VERSION"
   running "$TMP/primary"

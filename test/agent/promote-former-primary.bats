@@ -6,11 +6,7 @@ load helpers
 load replication-stubs
 
 setup() {
-  agent_setup
-  pg_stubs
-  setting PGPORT 5432
-  setting PGDATA_DIR "$TMP/primary"
-  mkdir -p "$TMP/primary"
+  primary_setup
   echo 15 >"$TMP/primary/PG_VERSION"
   running "$TMP/primary"
   answer 5432 recovery t

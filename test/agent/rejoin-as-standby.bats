@@ -5,17 +5,13 @@ load helpers
 load replication-stubs
 
 setup() {
-  agent_setup
-  pg_stubs
-  setting PGPORT 5432
-  setting PGDATA_DIR "$TMP/primary"
+  primary_setup
   setting REPL_ROLE drkit_replicator
   setting REPL_PASS_FILE "$TMP/pgpass"
   setting REPL_PRIMARY_ADDRESS 127.0.0.1
   setting FORMER_PRIMARY_SLOT drkit_testsvc_former_primary
   setting_array STANDBY_NAMES near far
   setting_array STANDBY_PORTS 5433 5434
-  mkdir -p "$TMP/primary"
   echo "port = 5433" >"$TMP/primary/postgresql.auto.conf"
   answer 5433 recovery f
   answer 5434 recovery t

@@ -129,6 +129,15 @@ STUB
   setting PG_MANAGER pg_ctl
   setting PG_LOG "$TMP/postgresql.log"
 }
+# primary_setup: the shared setup of a verb's tests on the primary's host: agent_setup, pg_stubs, PGPORT 5432 and
+# PGDATA_DIR $TMP/primary (made, empty).
+primary_setup() {
+  agent_setup
+  pg_stubs
+  setting PGPORT 5432
+  setting PGDATA_DIR "$TMP/primary"
+  mkdir -p "$TMP/primary"
+}
 answer() { printf '%s\n' "$3" >"$STUBS/answer.$1.$2"; }
 fails() { printf '%s\n' "$3" >"$STUBS/fail.$1.$2"; }
 down() { touch "$STUBS/down.$1"; }
