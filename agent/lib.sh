@@ -936,6 +936,16 @@ wait_until_streaming() {
   done
 }
 
+# wait_until_not_streaming SECONDS: true once this server (a standby) no longer streams from its primary (fenced,
+# stopped or gone), asked every second; false when it still does after SECONDS.
+wait_until_not_streaming() {
+  local deadline=$((SECONDS + $1))
+  while [[ $(sql -c "SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'none')") == streaming ]]; do
+    ((SECONDS < deadline)) || return 1
+    sleep 1
+  done
+}
+
 # archive_leftovers: a fenced primary's segments (PGDATA_DIR) marked .ready, archived (each within
 # ARCHIVE_SECONDS) and marked .done, as its archiver would have. A failure is reported, not fatal: the failover
 # goes on.

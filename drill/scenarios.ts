@@ -461,7 +461,7 @@ const hostLoss: Scenario = {
         disasterAt,
       );
     }
-    // With a replacement, the writes end when the host goes, inside the replace command.
+    // With a replacement, the writes end once the replace step has destroyed the host (below).
     const stopWrites = async () => {
       await workload.stop();
       rec.event(
